@@ -1,0 +1,1 @@
+"""The contract every Tocsin service shares: event types, subjects, streams, codec."""

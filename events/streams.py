@@ -1,0 +1,160 @@
+"""Streams and consumers: their definitions live here and nowhere else.
+
+``EVENTS`` is the append-only log (the single source of truth). ``WORK`` is a
+work queue sourcing the check requests from ``EVENTS``: one durable pull
+consumer per agent location, so each request goes to one agent of each
+location, and comes back to another one if that agent dies. ``ADVISORIES``
+captures JetStream's max-deliveries advisories so that a request nobody could
+complete becomes a ``deadletter`` event even if the scheduler was down when
+it happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+    StreamSource,
+)
+from nats.js.errors import NotFoundError
+
+from events import subjects
+
+EVENTS = "EVENTS"
+WORK = "WORK"
+ADVISORIES = "ADVISORIES"
+
+PROJECTOR = "projector"
+SCHEDULER_COMPLETIONS = "scheduler-completions"
+SCHEDULER_ADVISORIES = "scheduler-advisories"
+
+MAX_DELIVERIES_ADVISORY = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{WORK}.*"
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """What an operator may want to change per deployment."""
+
+    replicas: int = 1
+    duplicate_window: float = 120.0
+    ack_wait: float = 30.0
+    max_deliver: int = 5
+    max_ack_pending: int = 20_000
+
+
+def events_stream(t: Tuning) -> StreamConfig:
+    return StreamConfig(
+        name=EVENTS,
+        description="Tocsin event log: every fact, append-only",
+        subjects=[subjects.ALL],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        num_replicas=t.replicas,
+        duplicate_window=t.duplicate_window,
+        deny_delete=True,
+        deny_purge=True,
+        allow_direct=True,
+    )
+
+
+def work_stream(t: Tuning) -> StreamConfig:
+    return StreamConfig(
+        name=WORK,
+        description="Check requests waiting for an agent (work queue sourced from EVENTS)",
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        num_replicas=t.replicas,
+        sources=[StreamSource(name=EVENTS, filter_subject=subjects.REQUESTED_ALL)],
+    )
+
+
+def advisories_stream(t: Tuning) -> StreamConfig:
+    return StreamConfig(
+        name=ADVISORIES,
+        description="JetStream max-deliveries advisories of the WORK stream",
+        subjects=[MAX_DELIVERIES_ADVISORY],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        num_replicas=t.replicas,
+        max_age=7 * 86400,
+    )
+
+
+def agent_consumer_name(location: str) -> str:
+    return f"agents-{subjects.check_token(location, 'location')}"
+
+
+def agent_consumer(location: str, t: Tuning) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=agent_consumer_name(location),
+        description=f"Agents of location {location}",
+        filter_subject=subjects.requested_for_location(location),
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=t.ack_wait,
+        max_deliver=t.max_deliver,
+        max_ack_pending=t.max_ack_pending,
+        max_waiting=512,
+    )
+
+
+def projector_consumer(t: Tuning) -> ConsumerConfig:
+    # AckAll: the projector acks the last message of a batch after its commit.
+    return ConsumerConfig(
+        durable_name=PROJECTOR,
+        description="Projector: folds EVENTS into PostgreSQL",
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.ALL,
+        ack_wait=t.ack_wait,
+        max_ack_pending=t.max_ack_pending,
+    )
+
+
+def scheduler_completions_consumer(t: Tuning) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=SCHEDULER_COMPLETIONS,
+        description="Scheduler: judges check completions",
+        filter_subject=subjects.COMPLETED_ALL,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.ALL,
+        ack_wait=t.ack_wait,
+        max_ack_pending=t.max_ack_pending,
+    )
+
+
+def scheduler_advisories_consumer(t: Tuning) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=SCHEDULER_ADVISORIES,
+        description="Scheduler: turns max-deliveries advisories into deadletter events",
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=t.ack_wait,
+    )
+
+
+async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    assert config.name is not None
+    try:
+        await js.stream_info(config.name)
+    except NotFoundError:
+        await js.add_stream(config)
+        return
+    await js.update_stream(config)
+
+
+async def ensure(js: JetStreamContext, locations: list[str], t: Tuning | None = None) -> None:
+    """Create or update every stream and consumer; safe to call from any service, any time."""
+    t = t or Tuning()
+    await _ensure_stream(js, events_stream(t))
+    await _ensure_stream(js, work_stream(t))
+    await _ensure_stream(js, advisories_stream(t))
+    await js.add_consumer(EVENTS, projector_consumer(t))
+    await js.add_consumer(EVENTS, scheduler_completions_consumer(t))
+    await js.add_consumer(ADVISORIES, scheduler_advisories_consumer(t))
+    for location in locations:
+        await js.add_consumer(WORK, agent_consumer(location, t))

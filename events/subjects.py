@@ -1,0 +1,53 @@
+"""Subjects: the routing keys of the log, usable by permissions and `nats` CLI filters.
+
+Every event lives under ``tocsin.``; the part after the event family carries
+what a reader filters on (location, agent, group).
+"""
+
+from __future__ import annotations
+
+import re
+
+PREFIX = "tocsin"
+ALL = f"{PREFIX}.>"
+CONFIG_APPLIED = f"{PREFIX}.config.applied"
+REQUESTED_ALL = f"{PREFIX}.check.requested.>"
+COMPLETED_ALL = f"{PREFIX}.check.completed.>"
+JUDGED_ALL = f"{PREFIX}.task.judged.>"
+HEARTBEAT_ALL = f"{PREFIX}.agent.heartbeat.>"
+DEADLETTER_ALL = f"{PREFIX}.deadletter.>"
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def check_token(value: str, what: str) -> str:
+    """A name used inside a subject must be one token: letters, digits, ``-`` and ``_``."""
+    if not _TOKEN.match(value):
+        raise ValueError(
+            f"{what} {value!r} must be 1-64 letters, digits, '-' or '_' (it is a subject token)"
+        )
+    return value
+
+
+def requested(location: str, group: str) -> str:
+    return f"{PREFIX}.check.requested.{location}.{group}"
+
+
+def requested_for_location(location: str) -> str:
+    return f"{PREFIX}.check.requested.{location}.>"
+
+
+def completed(agent: str, group: str) -> str:
+    return f"{PREFIX}.check.completed.{agent}.{group}"
+
+
+def judged(group: str) -> str:
+    return f"{PREFIX}.task.judged.{group}"
+
+
+def heartbeat(agent: str) -> str:
+    return f"{PREFIX}.agent.heartbeat.{agent}"
+
+
+def deadletter(kind: str) -> str:
+    return f"{PREFIX}.deadletter.{kind}"

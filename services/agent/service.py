@@ -1,0 +1,195 @@
+"""The agent: pulls check requests of its location, runs them, publishes completions.
+
+A request is acked only after JetStream acknowledged its completion, so an
+agent that dies at any point loses nothing: the request comes back to another
+agent after ``ack_wait``. The completion's message id is the request's, so a
+request completed twice (the first agent died between publish and ack) is
+recorded once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from dataclasses import dataclass
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import NotFoundError
+
+from events import codec, streams, subjects
+from events.types import AgentHeartbeat, CheckRequested
+from services import __version__
+from services.agent.probe import Prober
+from services.common import bus
+from services.common.logs import Log
+
+log = Log("tocsin.agent")
+
+
+@dataclass
+class AgentOptions:
+    nats_url: str
+    name: str
+    location: str = "default"
+    concurrency: int = 500
+    batch: int = 250
+    heartbeat: float = 10.0
+    in_progress_every: float = 10.0
+
+
+class Agent:
+    def __init__(self, opts: AgentOptions) -> None:
+        subjects.check_token(opts.name, "agent name")
+        subjects.check_token(opts.location, "location")
+        self.opts = opts
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self.completed = 0
+        self.started = time.time()
+        self.stopping = asyncio.Event()
+        self._slots = asyncio.Semaphore(opts.concurrency)
+        self._beats = 0
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def run(self) -> None:
+        nc = await bus.connect(self.opts.nats_url, f"agent-{self.opts.name}")
+        js = nc.jetstream()
+        sub = await self._bind(js)
+        beat = asyncio.create_task(self._heartbeats(js))
+        try:
+            async with Prober(self.opts.concurrency) as prober:
+                await self._pull(js, sub, prober)
+                # Finish what we hold before leaving: no request waits for ack_wait.
+                if self.in_flight:
+                    await asyncio.gather(*self.in_flight, return_exceptions=True)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(Exception):
+                await self._beat(js, stopping=True)
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+            await nc.drain()
+
+    async def _bind(self, js):  # type: ignore[no-untyped-def]
+        durable = streams.agent_consumer_name(self.opts.location)
+        while not self.stopping.is_set():
+            try:
+                return await js.pull_subscribe_bind(durable=durable, stream=streams.WORK)
+            except NotFoundError:
+                log.warning("work consumer not there yet; is the scheduler running?",
+                            consumer=durable)
+                await asyncio.sleep(2)
+        raise SystemExit(0)
+
+    async def _pull(self, js, sub, prober: Prober) -> None:  # type: ignore[no-untyped-def]
+        while not self.stopping.is_set():
+            # Take only as many as we have free slots for: the rest stays for other agents.
+            await self._slots.acquire()
+            if self.stopping.is_set():
+                self._slots.release()
+                break
+            free = 1
+            while free < self.opts.batch and not self._slots.locked():
+                await self._slots.acquire()
+                free += 1
+            try:
+                msgs = await sub.fetch(free, timeout=1.0)
+            except (NatsTimeout, asyncio.TimeoutError):
+                msgs = []
+            except Exception as exc:  # a disconnected link: keep trying, reconnect is automatic
+                log.warning("fetch failed", error=str(exc))
+                msgs = []
+                await asyncio.sleep(0.5)
+            for _ in range(free - len(msgs)):
+                self._slots.release()
+            for msg in msgs:
+                task = asyncio.create_task(self._handle(js, prober, msg))
+                self.in_flight.add(task)
+                task.add_done_callback(self.in_flight.discard)
+
+    async def _handle(self, js, prober: Prober, msg: Msg) -> None:  # type: ignore[no-untyped-def]
+        try:
+            try:
+                req = codec.decode(msg.data, msg.subject)
+                if not isinstance(req, CheckRequested):
+                    raise codec.DecodeError(f"{msg.subject}: {req.__class__.__name__} is not a "
+                                            "check request")
+            except codec.DecodeError as exc:
+                await self._dead_letter(js, msg, str(exc))
+                return
+            ticker = asyncio.create_task(self._keep_alive(msg))
+            try:
+                completion = await prober.run(req, self.opts.name, self.opts.location)
+            finally:
+                ticker.cancel()
+            await self._publish_until_acked(
+                js, subjects.completed(self.opts.name, req.group), codec.encode(completion),
+                f"completed.{req.request}",
+            )
+            await msg.ack()
+            self.completed += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Leave the request unacked: it comes back after ack_wait.
+            log.error("request failed", exc=True, subject=msg.subject, error=str(exc))
+        finally:
+            self._slots.release()
+
+    async def _publish_until_acked(self, js, subject: str, data: bytes, msg_id: str) -> None:  # type: ignore[no-untyped-def]
+        delay = 0.2
+        while True:
+            try:
+                await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id}, timeout=5)
+                return
+            except Exception as exc:
+                # The result is kept in memory until the log has it: a dropped link loses nothing.
+                log.warning("publish failed, retrying", subject=subject, error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _keep_alive(self, msg: Msg) -> None:
+        while True:
+            await asyncio.sleep(self.opts.in_progress_every)
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+
+    async def _dead_letter(self, js, msg: Msg, reason: str) -> None:  # type: ignore[no-untyped-def]
+        meta = msg.metadata
+        subject, data, headers = bus.deadletter_for(
+            msg.data, meta.stream, meta.sequence.stream, msg.subject,
+            f"agent:{self.opts.name}", reason, time.time(),
+        )
+        log.warning("undecodable request dead-lettered", subject=msg.subject, reason=reason)
+        await self._publish_until_acked(js, subject, data, headers["Nats-Msg-Id"])
+        await msg.term()
+
+    async def _heartbeats(self, js) -> None:  # type: ignore[no-untyped-def]
+        while True:
+            with contextlib.suppress(Exception):
+                await self._beat(js)
+            await asyncio.sleep(self.opts.heartbeat)
+
+    async def _beat(self, js, stopping: bool = False) -> None:  # type: ignore[no-untyped-def]
+        self._beats += 1
+        event = AgentHeartbeat(
+            at=time.time(), agent=self.opts.name, location=self.opts.location,
+            version=__version__, concurrency=self.opts.concurrency,
+            in_flight=len(self.in_flight), completed=self.completed, started=self.started,
+            stopping=stopping,
+        )
+        msg_id = f"heartbeat.{self.opts.name}.{self.started:.6f}.{self._beats}"
+        await js.publish(subjects.heartbeat(self.opts.name), codec.encode(event),
+                         headers={"Nats-Msg-Id": msg_id}, timeout=5)
+
+
+async def main(opts: AgentOptions) -> None:
+    agent = Agent(opts)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, agent.stop)
+    await agent.run()

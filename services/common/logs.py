@@ -1,0 +1,59 @@
+"""Structured logs: one ``key=value`` line per event, quiet (warnings) by default."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+
+class _KeyValueFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = getattr(record, "fields", {})
+        parts = [
+            self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            f"level={record.levelname.lower()}",
+            f"logger={record.name}",
+            f"msg={record.getMessage()!r}",
+        ]
+        parts += [f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in fields.items()]
+        line = " ".join(parts)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def setup(level: str | None = None) -> None:
+    level = (level or os.environ.get("TOCSIN_LOG_LEVEL") or "warning").upper()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_KeyValueFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Libraries speak only when something is wrong.
+    for noisy in ("nats", "asyncio", "uvicorn.access", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+class Log:
+    """A logger whose calls take structured fields: ``log.info("applied", tasks=3)``."""
+
+    def __init__(self, name: str) -> None:
+        self._logger = logging.getLogger(name)
+
+    def _emit(self, level: int, msg: str, exc: bool, fields: dict[str, Any]) -> None:
+        if self._logger.isEnabledFor(level):
+            self._logger.log(level, msg, exc_info=exc, extra={"fields": fields})
+
+    def debug(self, msg: str, **fields: Any) -> None:
+        self._emit(logging.DEBUG, msg, False, fields)
+
+    def info(self, msg: str, **fields: Any) -> None:
+        self._emit(logging.INFO, msg, False, fields)
+
+    def warning(self, msg: str, **fields: Any) -> None:
+        self._emit(logging.WARNING, msg, False, fields)
+
+    def error(self, msg: str, exc: bool = False, **fields: Any) -> None:
+        self._emit(logging.ERROR, msg, exc, fields)

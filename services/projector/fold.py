@@ -1,0 +1,220 @@
+"""Folding a batch of events into read-model changes: pure, then written in one go.
+
+``fold`` turns an ordered batch into row sets (what to insert, what to update
+and with which latest values); ``write`` applies them with COPY and set-based
+UPDATEs inside the caller's transaction. Keeping the decision pure lets the
+tests check folding with tables and keeps the database round trips per batch
+constant, whatever the batch size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from events.types import (
+    AgentHeartbeat,
+    AnyEvent,
+    CheckCompleted,
+    CheckRequested,
+    ConfigApplied,
+    DeadLettered,
+    TaskDef,
+    TaskJudged,
+)
+
+
+def ts(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+@dataclass
+class Undecodable:
+    """A message of the log that is not a valid event (recorded, then skipped)."""
+
+    subject: str
+    reason: str
+    excerpt: str
+    at: float
+
+
+@dataclass
+class Changes:
+    last_seq: int = 0
+    undecodable: int = 0
+    task_defs: dict[str, tuple[TaskDef | None, float]] = field(default_factory=dict)
+    results: list[tuple[Any, ...]] = field(default_factory=list)
+    last_results: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    judgements: dict[str, list[Any]] = field(default_factory=dict)
+    severity_changes: list[tuple[Any, ...]] = field(default_factory=list)
+    agents: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    dead_letters: list[tuple[Any, ...]] = field(default_factory=list)
+    configs: list[tuple[Any, ...]] = field(default_factory=list)
+
+    @property
+    def touched_tasks(self) -> int:
+        return len(self.task_defs.keys() | self.last_results.keys() | self.judgements.keys())
+
+
+def fold(batch: list[tuple[int, AnyEvent | Undecodable]]) -> Changes:
+    c = Changes()
+    for seq, ev in batch:
+        c.last_seq = max(c.last_seq, seq)
+        if isinstance(ev, Undecodable):
+            c.undecodable += 1
+            c.dead_letters.append((seq, ts(ev.at), "undecodable",
+                                   "EVENTS", seq, ev.subject, "projector", ev.reason,
+                                   ev.excerpt, None))
+        elif isinstance(ev, CheckCompleted):
+            _completed(c, seq, ev)
+        elif isinstance(ev, TaskJudged):
+            _judged(c, seq, ev)
+        elif isinstance(ev, ConfigApplied):
+            _config(c, seq, ev)
+        elif isinstance(ev, AgentHeartbeat):
+            c.agents[ev.agent] = (ev.agent, ev.location, ev.version, ev.concurrency, ev.in_flight,
+                                  ev.completed, ts(ev.started), ts(ev.at), ev.stopping)
+        elif isinstance(ev, DeadLettered):
+            c.dead_letters.append((seq, ts(ev.at), ev.kind, ev.stream, ev.seq, ev.subject,
+                                   ev.consumer, ev.reason, ev.excerpt, ev.group))
+        elif isinstance(ev, CheckRequested):
+            pass  # requests live in WORK; the read models track their results
+    return c
+
+
+def _completed(c: Changes, seq: int, ev: CheckCompleted) -> None:
+    obs = ev.observation
+    obs_json = msgspec.json.encode(obs).decode()
+    at = ts(ev.at)
+    seen: set[str] = set()
+    for o in ev.outcomes:
+        if o.task in seen:
+            continue  # one result per task and completion
+        seen.add(o.task)
+        c.results.append((seq, o.task, ev.group, ev.agent, ev.location, ev.request, at, o.status,
+                          o.detail, o.value, obs.status, obs.elapsed_ms, obs.error, obs_json))
+        c.last_results[o.task] = (o.task, seq, o.status, o.detail, at, obs.status,
+                                  obs.elapsed_ms, ev.agent)
+
+
+def _judged(c: Changes, seq: int, ev: TaskJudged) -> None:
+    at = ts(ev.at)
+    seen: set[str] = set()
+    for j in ev.judgements:
+        if j.task in seen:
+            continue
+        seen.add(j.task)
+        prev = c.judgements.get(j.task)
+        changed_at = prev[5] if prev else None
+        if j.severity != j.previous:
+            changed_at = at
+            c.severity_changes.append((seq, j.task, at, j.previous, j.severity, j.reason))
+        c.judgements[j.task] = [j.task, j.severity, j.reason, j.failures, ts(ev.next_run),
+                                changed_at, at]
+
+
+def _config(c: Changes, seq: int, ev: ConfigApplied) -> None:
+    for t in ev.added:
+        c.task_defs[t.id] = (t, ev.at)
+    for ch in ev.changed:
+        c.task_defs[ch.task.id] = (ch.task, ev.at)
+    for tid in ev.removed:
+        c.task_defs[tid] = (None, ev.at)
+    diff = msgspec.json.encode({"added": ev.added, "changed": ev.changed,
+                                "removed": ev.removed}).decode()
+    c.configs.append((seq, ts(ev.at), ev.revision, ev.source, ev.applied_by, ev.part, ev.parts,
+                      len(ev.added), len(ev.changed), len(ev.removed), diff))
+
+
+_RESULT_COLUMNS = ["seq", "task_id", "grp", "agent", "location", "request", "checked_at",
+                   "status", "detail", "value", "http_status", "response_ms", "error",
+                   "observation"]
+_DEAD_COLUMNS = ["seq", "at", "kind", "stream", "source_seq", "subject", "consumer", "reason",
+                 "excerpt", "grp"]
+
+
+async def write(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
+    """Apply ``c`` inside the caller's transaction."""
+    upserts = [(t, at) for t, at in c.task_defs.values() if t is not None]
+    if upserts:
+        await conn.executemany(
+            """INSERT INTO tasks (id, grp, domain, url, method, ip_version, check_kind, expected,
+                                  frequency, definition)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10::jsonb)
+               ON CONFLICT (id) DO UPDATE SET grp = EXCLUDED.grp, domain = EXCLUDED.domain,
+                 url = EXCLUDED.url, method = EXCLUDED.method, ip_version = EXCLUDED.ip_version,
+                 check_kind = EXCLUDED.check_kind, expected = EXCLUDED.expected,
+                 frequency = EXCLUDED.frequency, definition = EXCLUDED.definition,
+                 removed_at = NULL""",
+            [(t.id, t.group, t.domain, t.url, t.method, t.ip_version, t.check,
+              msgspec.json.encode(t.expected).decode(), t.frequency,
+              msgspec.json.encode(t).decode()) for t, _ in upserts],
+        )
+    removed = [(tid, ts(at)) for tid, (t, at) in c.task_defs.items() if t is None]
+    if removed:
+        await conn.executemany("UPDATE tasks SET removed_at = $2 WHERE id = $1", removed)
+    if c.results:
+        await conn.copy_records_to_table("results", records=c.results, columns=_RESULT_COLUMNS,
+                                         schema_name=schema)
+    if c.last_results:
+        cols = list(zip(*c.last_results.values(), strict=True))
+        await conn.execute(
+            """UPDATE tasks t SET last_result_seq = u.seq, last_status = u.status,
+                 last_detail = u.detail, last_checked_at = u.at, http_status = u.http,
+                 response_ms = u.ms, last_agent = u.agent
+               FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[],
+                           $6::int[], $7::float8[], $8::text[])
+                    AS u(id, seq, status, detail, at, http, ms, agent)
+               WHERE t.id = u.id AND (t.last_result_seq IS NULL OR t.last_result_seq < u.seq)""",
+            *[list(col) for col in cols],
+        )
+    if c.judgements:
+        cols = list(zip(*c.judgements.values(), strict=True))
+        await conn.execute(
+            """UPDATE tasks t SET severity = u.severity, reason = u.reason, failures = u.failures,
+                 next_run = u.next_run,
+                 severity_since = CASE WHEN u.changed_at IS NOT NULL THEN u.changed_at
+                                       WHEN t.severity IS DISTINCT FROM u.severity THEN u.at
+                                       ELSE t.severity_since END
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[],
+                           $6::timestamptz[], $7::timestamptz[])
+                    AS u(id, severity, reason, failures, next_run, changed_at, at)
+               WHERE t.id = u.id""",
+            *[list(col) for col in cols],
+        )
+    if c.severity_changes:
+        await conn.copy_records_to_table(
+            "severity_changes", records=c.severity_changes, schema_name=schema,
+            columns=["seq", "task_id", "at", "previous", "severity", "reason"])
+    if c.agents:
+        await conn.executemany(
+            """INSERT INTO agents (name, location, version, concurrency, in_flight, completed,
+                                   started_at, last_seen, stopping)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               ON CONFLICT (name) DO UPDATE SET location = EXCLUDED.location,
+                 version = EXCLUDED.version, concurrency = EXCLUDED.concurrency,
+                 in_flight = EXCLUDED.in_flight, completed = EXCLUDED.completed,
+                 started_at = EXCLUDED.started_at, last_seen = EXCLUDED.last_seen,
+                 stopping = EXCLUDED.stopping
+               WHERE agents.last_seen <= EXCLUDED.last_seen""",
+            list(c.agents.values()),
+        )
+    if c.dead_letters:
+        await conn.copy_records_to_table("dead_letters", records=c.dead_letters,
+                                         columns=_DEAD_COLUMNS, schema_name=schema)
+    if c.configs:
+        await conn.executemany(
+            """INSERT INTO config_history (seq, at, revision, source, applied_by, part, parts,
+                                           added, changed, removed, diff)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)""",
+            c.configs,
+        )
+    await conn.execute(
+        "UPDATE position SET seq = $1, undecodable = undecodable + $2, updated_at = now() "
+        "WHERE name = 'events'",
+        c.last_seq, c.undecodable,
+    )

@@ -1,0 +1,92 @@
+"""``tocsin projector rebuild``: replay the whole log into fresh tables, then swap them in.
+
+The fresh schema is filled while the live projector keeps running. The last
+stretch is replayed under the projector's write lock, so the swapped-in
+tables contain every event the live ones did, and the live projector simply
+carries on from the position the new tables hold.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+import asyncpg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from events import streams
+from services.common import bus, db
+from services.projector.service import SCHEMA, WRITE_LOCK, apply_batch, decode_batch, ensure_schema
+
+FRESH = f"{SCHEMA}_rebuild"
+OLD = f"{SCHEMA}_old"
+
+
+def print_progress(done: int, total: int, rate: float) -> None:
+    pct = 100.0 * done / total if total else 100.0
+    sys.stderr.write(f"\rrebuild: {done:,}/{total:,} events ({pct:5.1f}%) {rate:,.0f} events/s")
+    sys.stderr.flush()
+
+
+async def rebuild(nats_url: str, database_url: str, batch: int = 2000,
+                  progress: Callable[[int, int, float], None] = print_progress) -> int:
+    """Returns the stream sequence the rebuilt tables reach."""
+    conn = await db.connect(database_url, attempts=5)
+    nc = await bus.connect(nats_url, "projector-rebuild")
+    js = nc.jetstream()
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{FRESH}" CASCADE')
+        await ensure_schema(conn, FRESH)
+        sub = await js.pull_subscribe(
+            ">", durable=None, stream=streams.EVENTS,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE,
+                                  inactive_threshold=120.0, max_ack_pending=-1),
+        )
+        start = time.monotonic()
+        done = 0
+        reached = 0
+
+        async def catch_up(until: int) -> None:
+            nonlocal done, reached
+            while reached < until:
+                msgs = await sub.fetch(min(batch, until - reached), timeout=10)
+                await apply_batch(conn, decode_batch(msgs), schema=FRESH, notify=False)
+                reached = msgs[-1].metadata.sequence.stream
+                done += len(msgs)
+                progress(done, total, done / max(time.monotonic() - start, 1e-6))
+
+        total = (await js.stream_info(streams.EVENTS)).state.last_seq
+        await catch_up(total)
+        async with conn.transaction():
+            # Hold the live projector still, take what arrived meanwhile, then swap.
+            await conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+            total = (await js.stream_info(streams.EVENTS)).state.last_seq
+            await catch_up(total)
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{OLD}" CASCADE')
+            await conn.execute(f'ALTER SCHEMA "{SCHEMA}" RENAME TO "{OLD}"')
+            await conn.execute(f'ALTER SCHEMA "{FRESH}" RENAME TO "{SCHEMA}"')
+            await conn.execute(f'DROP SCHEMA "{OLD}" CASCADE')
+            await conn.execute("SELECT pg_notify('tocsin_changed', '{\"rebuild\": true}')")
+        await sub.unsubscribe()
+        if progress is print_progress:
+            sys.stderr.write("\n")
+        return reached
+    finally:
+        await nc.drain()
+        await conn.close()
+
+
+async def checksum(conn: asyncpg.Connection, schema: str = SCHEMA) -> dict[str, str]:
+    """An md5 per read-model table, for comparing a live projection with a rebuilt one."""
+    queries = {
+        "tasks": "SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM "
+                 "(SELECT id, severity, severity_since, reason, failures, last_status, "
+                 "last_checked_at, last_result_seq, next_run, removed_at FROM {s}.tasks) t",
+        "results": "SELECT md5(string_agg(r::text, '|' ORDER BY task_id, seq)) FROM {s}.results r",
+        "severity_changes": "SELECT md5(string_agg(r::text, '|' ORDER BY task_id, seq)) "
+                            "FROM {s}.severity_changes r",
+        "dead_letters": "SELECT md5(string_agg(r::text, '|' ORDER BY seq)) FROM {s}.dead_letters r",
+    }
+    return {name: await conn.fetchval(q.format(s=f'"{schema}"')) or "" for name, q in
+            queries.items()}

@@ -1,0 +1,108 @@
+-- Read models folded from the EVENTS stream. Everything here can be rebuilt
+-- from the log (`tocsin projector rebuild`); nothing here is a source of truth.
+-- Applied into a schema chosen by the caller (search_path), so a rebuild can
+-- fill a fresh schema and swap it in.
+
+CREATE TABLE IF NOT EXISTS position (
+    name text PRIMARY KEY,
+    seq bigint NOT NULL DEFAULT 0,
+    undecodable bigint NOT NULL DEFAULT 0,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO position (name) VALUES ('events') ON CONFLICT DO NOTHING;
+
+CREATE TABLE IF NOT EXISTS tasks (
+    id text PRIMARY KEY,
+    grp text NOT NULL,
+    domain text NOT NULL,
+    url text NOT NULL,
+    method text NOT NULL,
+    ip_version int NOT NULL,
+    check_kind text NOT NULL,
+    expected jsonb,
+    frequency double precision NOT NULL,
+    definition jsonb NOT NULL,
+    removed_at timestamptz,
+    severity text,
+    severity_since timestamptz,
+    reason text,
+    failures int NOT NULL DEFAULT 0,
+    last_status text,
+    last_detail text,
+    last_checked_at timestamptz,
+    last_result_seq bigint,
+    http_status int,
+    response_ms double precision,
+    next_run timestamptz,
+    last_agent text
+);
+CREATE INDEX IF NOT EXISTS tasks_domain ON tasks (domain);
+CREATE INDEX IF NOT EXISTS tasks_grp ON tasks (grp);
+
+CREATE TABLE IF NOT EXISTS results (
+    seq bigint NOT NULL,
+    task_id text NOT NULL,
+    grp text NOT NULL,
+    agent text NOT NULL,
+    location text NOT NULL,
+    request text NOT NULL,
+    checked_at timestamptz NOT NULL,
+    status text NOT NULL,
+    detail text NOT NULL,
+    value double precision,
+    http_status int,
+    response_ms double precision,
+    error text,
+    observation jsonb NOT NULL,
+    PRIMARY KEY (task_id, seq)
+);
+CREATE INDEX IF NOT EXISTS results_seq ON results (seq);
+
+CREATE TABLE IF NOT EXISTS severity_changes (
+    seq bigint NOT NULL,
+    task_id text NOT NULL,
+    at timestamptz NOT NULL,
+    previous text,
+    severity text NOT NULL,
+    reason text NOT NULL,
+    PRIMARY KEY (task_id, seq)
+);
+
+CREATE TABLE IF NOT EXISTS agents (
+    name text PRIMARY KEY,
+    location text NOT NULL,
+    version text NOT NULL,
+    concurrency int NOT NULL,
+    in_flight int NOT NULL,
+    completed bigint NOT NULL,
+    started_at timestamptz NOT NULL,
+    last_seen timestamptz NOT NULL,
+    stopping boolean NOT NULL DEFAULT false
+);
+
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq bigint PRIMARY KEY,
+    at timestamptz NOT NULL,
+    kind text NOT NULL,
+    stream text NOT NULL,
+    source_seq bigint NOT NULL,
+    subject text NOT NULL,
+    consumer text NOT NULL,
+    reason text NOT NULL,
+    excerpt text NOT NULL,
+    grp text
+);
+
+CREATE TABLE IF NOT EXISTS config_history (
+    seq bigint PRIMARY KEY,
+    at timestamptz NOT NULL,
+    revision text NOT NULL,
+    source text NOT NULL,
+    applied_by text NOT NULL,
+    part int NOT NULL,
+    parts int NOT NULL,
+    added int NOT NULL,
+    changed int NOT NULL,
+    removed int NOT NULL,
+    diff jsonb NOT NULL
+);

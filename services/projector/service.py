@@ -1,0 +1,169 @@
+"""The projector: folds EVENTS into PostgreSQL, exactly once in effect.
+
+Each batch is written in one transaction together with the stream sequence it
+reaches; the transaction commits, then the batch is acked. A redelivered event
+at or below the stored sequence is skipped. On commit, ``NOTIFY tocsin_changed``
+tells the web service to push the change to open pages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from dataclasses import dataclass
+from importlib import resources
+
+import asyncpg
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+
+from events import codec, streams
+from events.types import AnyEvent
+from services.common import bus, db
+from services.common.logs import Log
+from services.projector.fold import Undecodable, fold, write
+
+log = Log("tocsin.projector")
+
+SCHEMA = "tocsin"
+CHANNEL = "tocsin_changed"
+#: Taken by every writer of the live schema, so a rebuild's swap never races a batch.
+WRITE_LOCK = 7_361_042
+
+
+@dataclass
+class ProjectorOptions:
+    nats_url: str
+    database_url: str
+    batch: int = 1000
+
+
+def schema_sql() -> str:
+    return resources.files("services.projector").joinpath("schema.sql").read_text()
+
+
+async def ensure_schema(conn: asyncpg.Connection, schema: str = SCHEMA) -> None:
+    async with conn.transaction():
+        await conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK + 1})")
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await conn.execute(f'SET LOCAL search_path TO "{schema}"')
+        await conn.execute(schema_sql())
+
+
+def decode_batch(msgs: list[Msg]) -> list[tuple[int, AnyEvent | Undecodable]]:
+    batch: list[tuple[int, AnyEvent | Undecodable]] = []
+    for msg in msgs:
+        meta = msg.metadata
+        try:
+            batch.append((meta.sequence.stream, codec.decode(msg.data, msg.subject)))
+        except codec.DecodeError as exc:
+            log.warning("undecodable event recorded and skipped", subject=msg.subject,
+                        seq=meta.sequence.stream, reason=str(exc))
+            batch.append((meta.sequence.stream, Undecodable(
+                msg.subject, str(exc), codec.excerpt(msg.data), meta.timestamp or time.time())))
+    return batch
+
+
+async def apply_batch(conn: asyncpg.Connection, batch: list[tuple[int, AnyEvent | Undecodable]],
+                      schema: str = SCHEMA, notify: bool = True) -> int:
+    """Write the part of ``batch`` beyond the stored position, in one transaction.
+
+    Returns how many events were applied (0 when all were seen before).
+    """
+    async with conn.transaction():
+        await conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+        position = await conn.fetchval(
+            f'SELECT seq FROM "{schema}".position WHERE name = \'events\' FOR UPDATE')
+        fresh = [(seq, ev) for seq, ev in batch if seq > position]
+        if not fresh:
+            return 0
+        changes = fold(fresh)
+        await conn.execute(f'SET LOCAL search_path TO "{schema}"')
+        await write(conn, changes, schema)
+        if notify:
+            payload = json.dumps({"seq": changes.last_seq, "tasks": changes.touched_tasks})
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+    return len(fresh)
+
+
+class Projector:
+    def __init__(self, opts: ProjectorOptions) -> None:
+        self.opts = opts
+        self.stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def run(self) -> None:
+        conn = await db.connect(self.opts.database_url)
+        await ensure_schema(conn)
+        nc = await bus.connect(self.opts.nats_url, "projector")
+        js = nc.jetstream()
+        await streams.ensure(js, [])
+        sub = await js.pull_subscribe_bind(durable=streams.PROJECTOR, stream=streams.EVENTS)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    msgs = await sub.fetch(self.opts.batch, timeout=1.0)
+                except (NatsTimeout, asyncio.TimeoutError):
+                    continue
+                except Exception as exc:
+                    log.warning("fetch failed", error=str(exc))
+                    await asyncio.sleep(0.5)
+                    continue
+                conn = await self._apply_until_done(conn, msgs)
+                # After the commit: a crash before this ack means a redelivery we skip.
+                await msgs[-1].ack()
+        finally:
+            await nc.drain()
+            await conn.close()
+
+    async def _apply_until_done(self, conn: asyncpg.Connection, msgs: list[Msg]
+                                ) -> asyncpg.Connection:
+        batch = decode_batch(msgs)
+        while True:
+            try:
+                await apply_batch(conn, batch)
+                return conn
+            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                    asyncpg.CannotConnectNowError) as exc:
+                # PostgreSQL restarted: reconnect and retry the same batch (not acked yet).
+                log.warning("postgres lost; reconnecting", error=str(exc))
+                if not conn.is_closed():
+                    conn.terminate()
+                conn = await db.connect(self.opts.database_url)
+            except asyncpg.PostgresError as exc:
+                # A valid event the read model refuses (say, a NUL byte in a text): apply the
+                # batch one event at a time and record the refused ones instead of looping.
+                log.error("batch refused by postgres; isolating the event", error=str(exc))
+                batch = await self._isolate(conn, batch)
+
+    async def _isolate(self, conn: asyncpg.Connection,
+                       batch: list[tuple[int, AnyEvent | Undecodable]]
+                       ) -> list[tuple[int, AnyEvent | Undecodable]]:
+        out: list[tuple[int, AnyEvent | Undecodable]] = []
+        for seq, ev in batch:
+            try:
+                async with conn.transaction():
+                    await apply_batch(conn, [(seq, ev)], notify=False)
+                    raise _Rollback
+            except _Rollback:
+                out.append((seq, ev))
+            except asyncpg.PostgresError as exc:
+                out.append((seq, Undecodable(f"(seq {seq})", f"{type(ev).__name__} refused by "
+                                             f"the read model: {exc}", "", time.time())))
+        return out
+
+
+class _Rollback(Exception):
+    """Raised to undo a trial write."""
+
+
+async def main(opts: ProjectorOptions) -> None:
+    projector = Projector(opts)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, projector.stop)
+    loop.add_signal_handler(signal.SIGINT, projector.stop)
+    await projector.run()

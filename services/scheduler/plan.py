@@ -1,0 +1,78 @@
+"""When each request group runs: a heap of due times, so an idle tick costs O(1).
+
+Pure bookkeeping; the service does the publishing. A group's entry carries a
+generation number so that rescheduling or removing a group leaves the old
+heap entry harmless (lazy deletion) instead of searching the heap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from dataclasses import dataclass, field
+
+
+def spread(group: str, frequency: float, now: float) -> float:
+    """A first run somewhere in the next ``frequency`` seconds, fixed per group.
+
+    Spreading first runs avoids a thundering herd when thousands of tasks
+    start at once; deriving the offset from the group keeps it stable across
+    restarts.
+    """
+    h = int.from_bytes(hashlib.sha256(group.encode()).digest()[:8], "big")
+    return now + (h % 1_000_000) / 1_000_000 * frequency
+
+
+@dataclass(order=True)
+class _Entry:
+    due: float
+    generation: int
+    group: str = field(compare=False)
+
+
+class Plan:
+    def __init__(self) -> None:
+        self._heap: list[_Entry] = []
+        self._generation: dict[str, int] = {}
+        self._due: dict[str, float] = {}
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def __contains__(self, group: str) -> bool:
+        return group in self._due
+
+    def due_of(self, group: str) -> float | None:
+        return self._due.get(group)
+
+    def set(self, group: str, due: float) -> None:
+        gen = self._generation.get(group, 0) + 1
+        self._generation[group] = gen
+        self._due[group] = due
+        heapq.heappush(self._heap, _Entry(due, gen, group))
+
+    def remove(self, group: str) -> None:
+        self._due.pop(group, None)
+        self._generation[group] = self._generation.get(group, 0) + 1
+
+    def next_due(self) -> float | None:
+        self._drop_stale()
+        return self._heap[0].due if self._heap else None
+
+    def pop_due(self, now: float, limit: int = 10_000) -> list[tuple[str, float]]:
+        """Groups due at ``now`` (at most ``limit``), removed from the plan."""
+        out: list[tuple[str, float]] = []
+        while self._heap and len(out) < limit:
+            self._drop_stale()
+            if not self._heap or self._heap[0].due > now:
+                break
+            entry = heapq.heappop(self._heap)
+            del self._due[entry.group]
+            out.append((entry.group, entry.due))
+        return out
+
+    def _drop_stale(self) -> None:
+        while self._heap and self._generation.get(self._heap[0].group) != self._heap[0].generation:
+            heapq.heappop(self._heap)
+        while self._heap and self._heap[0].group not in self._due:
+            heapq.heappop(self._heap)

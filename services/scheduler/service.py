@@ -1,0 +1,375 @@
+"""The scheduler: configuration → check requests, and completions → judgements.
+
+It restores what it needs from the log at start (the task set in force, the
+last judgement of every group), so it keeps no state of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import signal
+import socket
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+
+from events import codec, streams, subjects
+from events.types import (
+    CheckCompleted,
+    CheckRequested,
+    CheckSpec,
+    ConfigApplied,
+    DeadLettered,
+    TaskDef,
+    TaskJudged,
+)
+from services.common import bus
+from services.common.logs import Log
+from services.scheduler import config as configuration
+from services.scheduler import diff as configdiff
+from services.scheduler.judge import GroupState, TaskState, apply, judge, no_result
+from services.scheduler.leader import Lease
+from services.scheduler.plan import Plan, spread
+
+log = Log("tocsin.scheduler")
+
+
+@dataclass
+class SchedulerOptions:
+    nats_url: str
+    config_path: str
+    tuning: streams.Tuning = field(default_factory=streams.Tuning)
+    lease_ttl: float = 10.0
+    applied_by: str = ""
+
+
+class Scheduler:
+    def __init__(self, opts: SchedulerOptions) -> None:
+        self.opts = opts
+        self.config: configuration.Config | None = None
+        self.groups: dict[str, list[TaskDef]] = {}
+        self.task_states: dict[str, TaskState] = {}
+        self.group_states: dict[str, GroupState] = defaultdict(GroupState)
+        self.plan = Plan()
+        self.in_flight: dict[str, float] = {}  # group → due time of its outstanding request
+        self.stopping = asyncio.Event()
+        self.wake = asyncio.Event()
+        self.reload_requested = asyncio.Event()
+        self.js = None
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def request_reload(self) -> None:
+        self.reload_requested.set()
+
+    async def run(self) -> None:
+        first = configuration.parse(self.opts.config_path)  # refuse to start on a bad file
+        nc = await bus.connect(self.opts.nats_url, "scheduler")
+        js = nc.jetstream()
+        self.js = js
+        await streams.ensure(js, first.locations, self.opts.tuning)
+        lease = Lease(js, self.opts.lease_ttl, self.opts.tuning.replicas)
+        waiting = asyncio.create_task(lease.acquire())
+        stop = asyncio.create_task(self.stopping.wait())
+        await asyncio.wait({waiting, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if self.stopping.is_set():
+            waiting.cancel()
+            await nc.drain()
+            return
+        try:
+            await self._apply(js, first)
+            await self._restore(js)
+            tasks = [
+                asyncio.create_task(self._dispatch(js)),
+                asyncio.create_task(self._judge_completions(js)),
+                asyncio.create_task(self._dead_letters(js)),
+                asyncio.create_task(self._reloads(js)),
+                asyncio.create_task(lease.keep()),
+            ]
+            lost = asyncio.create_task(lease.lost.wait())
+            await asyncio.wait({stop, lost}, return_when=asyncio.FIRST_COMPLETED)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            lost.cancel()
+        finally:
+            await lease.release()
+            await nc.drain()
+
+    # configuration ---------------------------------------------------------------
+
+    async def _apply(self, js, cfg: configuration.Config) -> None:  # type: ignore[no-untyped-def]
+        await streams.ensure(js, cfg.locations, self.opts.tuning)
+        await apply_config(js, cfg, self.opts.applied_by or _who())
+        self.config = cfg
+        groups: dict[str, list[TaskDef]] = defaultdict(list)
+        for task in cfg.tasks.values():
+            groups[task.group].append(task)
+        now = time.time()
+        for gid in self.groups.keys() - groups.keys():
+            self.plan.remove(gid)
+            self.in_flight.pop(gid, None)
+        for gid, tasks in groups.items():
+            if gid not in self.plan and gid not in self.in_flight:
+                self.plan.set(gid, spread(gid, min(t.frequency for t in tasks), now))
+        self.groups = dict(groups)
+        self.wake.set()
+        log.info("configuration in force", tasks=len(cfg.tasks), groups=len(groups))
+
+    async def _reloads(self, js) -> None:  # type: ignore[no-untyped-def]
+        while True:
+            await self.reload_requested.wait()
+            self.reload_requested.clear()
+            try:
+                cfg = configuration.parse(self.opts.config_path)
+            except configuration.ConfigError as exc:
+                log.error("configuration refused; the previous one stays in force",
+                          problems=str(exc))
+                continue
+            await self._apply(js, cfg)
+
+    async def _restore(self, js) -> None:  # type: ignore[no-untyped-def]
+        """Pick up each group's schedule and each task's severity from the last judgements."""
+        now = time.time()
+        async for msg in bus.replay(js, subjects.JUDGED_ALL, last_per_subject=True):
+            try:
+                ev = codec.decode(msg.data, msg.subject)
+            except codec.DecodeError:
+                continue
+            if not isinstance(ev, TaskJudged) or ev.group not in self.groups:
+                continue
+            apply(self.task_states, ev)
+            gs = self.group_states[ev.group]
+            gs.last_completion, gs.recheck = ev.completion, ev.recheck
+            tasks = self.groups[ev.group]
+            due = ev.next_run
+            if due < now:  # overdue after a stop: spread, not all at once
+                due = spread(ev.group, min(min(t.frequency for t in tasks), 60.0), now)
+            self.plan.set(ev.group, due)
+        self.wake.set()
+
+    # dispatching -----------------------------------------------------------------
+
+    async def _dispatch(self, js) -> None:  # type: ignore[no-untyped-def]
+        while True:
+            now = time.time()
+            self._expire_overdue(js, now)
+            due = self.plan.pop_due(now)
+            if due:
+                await self._request(js, due)
+                continue
+            nxt = self.plan.next_due()
+            wait = 1.0 if nxt is None else max(0.0, min(nxt - now, 1.0))
+            self.wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), wait)
+
+    async def _request(self, js, due: list[tuple[str, float]]) -> None:  # type: ignore[no-untyped-def]
+        pending = []
+        now = time.time()
+        for gid, when in due:
+            tasks = self.groups.get(gid)
+            if not tasks:
+                continue
+            first = tasks[0]
+            for location in first.locations:
+                request = f"{gid}.{location}.{int(when * 1000)}"
+                event = CheckRequested(
+                    at=now, request=request, group=gid, location=location, url=first.url,
+                    method=first.method, ip_version=first.ip_version,
+                    timeout=min(t.timeout for t in tasks), due=when,
+                    checks=[CheckSpec(t.id, t.check, t.expected) for t in tasks],
+                    request_data=first.request_data,
+                )
+                fut = await js.publish_async(
+                    subjects.requested(location, gid), codec.encode(event),
+                    headers={"Nats-Msg-Id": f"request.{request}"},
+                )
+                pending.append((gid, when, fut))
+        for gid, when, fut in pending:
+            try:
+                await fut
+                self.in_flight[gid] = when
+            except Exception as exc:
+                log.warning("request not published; retrying soon", group=gid, error=str(exc))
+                self.plan.set(gid, time.time() + 1)
+
+    def _expire_overdue(self, js, now: float) -> None:  # type: ignore[no-untyped-def]
+        """A request with no result for twice its frequency: the group becomes unknown."""
+        for gid, when in list(self.in_flight.items()):
+            tasks = self.groups.get(gid)
+            if tasks is None:
+                self.in_flight.pop(gid)
+                continue
+            limit = max(2 * min(t.frequency for t in tasks),
+                        self.opts.tuning.ack_wait * self.opts.tuning.max_deliver)
+            if now - when > limit:
+                self.in_flight.pop(gid)
+                verdict = no_result(tasks, self.task_states, now, now - when)
+                asyncio.create_task(self._publish_judged(js, verdict, f"judged.noresult.{gid}."
+                                                         f"{int(when * 1000)}"))
+
+    async def _publish_judged(self, js, verdict: TaskJudged, msg_id: str) -> None:  # type: ignore[no-untyped-def]
+        await js.publish(subjects.judged(verdict.group), codec.encode(verdict),
+                         headers={"Nats-Msg-Id": msg_id})
+        apply(self.task_states, verdict)
+        self.plan.set(verdict.group, verdict.next_run)
+        self.wake.set()
+
+    # judging ---------------------------------------------------------------------
+
+    async def _judge_completions(self, js) -> None:  # type: ignore[no-untyped-def]
+        sub = await js.pull_subscribe_bind(durable=streams.SCHEDULER_COMPLETIONS,
+                                           stream=streams.EVENTS)
+        while True:
+            try:
+                msgs = await sub.fetch(500, timeout=1.0)
+            except (NatsTimeout, asyncio.TimeoutError):
+                continue
+            except Exception as exc:
+                log.warning("fetch of completions failed", error=str(exc))
+                await asyncio.sleep(0.5)
+                continue
+            await self._judge_batch(js, msgs)
+
+    async def _judge_batch(self, js, msgs: list[Msg]) -> None:  # type: ignore[no-untyped-def]
+        assert self.config is not None
+        futures = []
+        verdicts = []
+        for msg in msgs:
+            seq = msg.metadata.sequence.stream
+            try:
+                ev = codec.decode(msg.data, msg.subject)
+                if not isinstance(ev, CheckCompleted):
+                    raise codec.DecodeError(f"{msg.subject}: not a check.completed event")
+            except codec.DecodeError as exc:
+                subject, data, headers = bus.deadletter_for(
+                    msg.data, streams.EVENTS, seq, msg.subject, streams.SCHEDULER_COMPLETIONS,
+                    str(exc), time.time())
+                futures.append(await js.publish_async(subject, data, headers=headers))
+                continue
+            tasks = self.groups.get(ev.group)
+            gs = self.group_states[ev.group]
+            if not tasks or seq <= gs.last_completion:
+                continue  # removed from the configuration, or judged before a restart
+            verdict = judge(tasks, self.task_states, gs, ev, seq, self.config.ssl_thresholds)
+            apply(self.task_states, verdict)
+            gs.last_completion, gs.recheck = seq, verdict.recheck
+            self.in_flight.pop(ev.group, None)
+            self.plan.set(ev.group, verdict.next_run)
+            verdicts.append(verdict)
+            futures.append(await js.publish_async(
+                subjects.judged(ev.group), codec.encode(verdict),
+                headers={"Nats-Msg-Id": f"judged.{seq}"}))
+        # Ack (all up to the last) only once every verdict is in the log.
+        await asyncio.gather(*futures)
+        self.wake.set()
+        await msgs[-1].ack()
+
+    async def _dead_letters(self, js) -> None:  # type: ignore[no-untyped-def]
+        """Max-deliveries advisories → deadletter events; the group is tried again later."""
+        sub = await js.pull_subscribe_bind(durable=streams.SCHEDULER_ADVISORIES,
+                                           stream=streams.ADVISORIES)
+        import json
+
+        while True:
+            try:
+                msgs = await sub.fetch(100, timeout=1.0)
+            except (NatsTimeout, asyncio.TimeoutError):
+                continue
+            except Exception:
+                await asyncio.sleep(0.5)
+                continue
+            for msg in msgs:
+                try:
+                    advisory = json.loads(msg.data)
+                    work_seq = int(advisory["stream_seq"])
+                except (ValueError, KeyError, TypeError):
+                    await msg.term()
+                    continue
+                await self._dead_letter_request(js, work_seq, advisory)
+                await msg.ack()
+
+    async def _dead_letter_request(self, js, work_seq: int, advisory: dict) -> None:  # type: ignore[no-untyped-def, type-arg]
+        group = None
+        subject = "?"
+        excerpt = ""
+        try:
+            raw = await js.get_msg(streams.WORK, work_seq)
+            subject, excerpt = raw.subject, codec.excerpt(raw.data or b"")
+            ev = codec.decode(raw.data or b"", raw.subject)
+            group = getattr(ev, "group", None)
+            # A work-queue stream keeps an unacked message: remove it, it is recorded below.
+            with contextlib.suppress(Exception):
+                await js.delete_msg(streams.WORK, work_seq)
+        except Exception:
+            pass
+        event = DeadLettered(
+            at=time.time(), kind="max_deliver", stream=streams.WORK, seq=work_seq,
+            subject=subject, consumer=str(advisory.get("consumer", "?")),
+            reason=f"no agent completed it in {advisory.get('deliveries', '?')} deliveries",
+            excerpt=excerpt, group=group,
+        )
+        await js.publish(subjects.deadletter("max_deliver"), codec.encode(event),
+                         headers={"Nats-Msg-Id": f"deadletter.max_deliver.{work_seq}"})
+        log.warning("request dead-lettered", subject=subject, work_seq=work_seq)
+        if group and group in self.groups:
+            self.in_flight.pop(group, None)
+            self.plan.set(group, time.time() + min(t.frequency for t in self.groups[group]))
+            self.wake.set()
+
+
+async def current_tasks(js) -> dict[str, TaskDef]:  # type: ignore[no-untyped-def]
+    events = []
+    async for msg in bus.replay(js, subjects.CONFIG_APPLIED):
+        with contextlib.suppress(codec.DecodeError):
+            ev = codec.decode(msg.data, msg.subject)
+            if isinstance(ev, ConfigApplied):
+                events.append(ev)
+    return configdiff.fold(events)
+
+
+async def apply_config(js, cfg: configuration.Config, applied_by: str) -> ConfigApplied | None:  # type: ignore[no-untyped-def]
+    """Publish the diff between the configuration in force (from the log) and ``cfg``.
+
+    Nothing is published when nothing changed; the message id (file hash and
+    previous state) makes a repeated apply of the same change land once.
+    """
+    old = await current_tasks(js)
+    new = {k: configdiff.redact(v, cfg.secrets) for k, v in cfg.tasks.items()}
+    added, changed, removed = configdiff.diff(old, new)
+    if configdiff.changes_are_empty(added, changed, removed):
+        return None
+    event = ConfigApplied(at=time.time(), revision=cfg.digest, source=cfg.source,
+                          applied_by=applied_by, added=added, changed=changed, removed=removed)
+    base = configuration.task_id("", "", 0, None, "state", sorted(old))  # fingerprint of old set
+    for part in configdiff.split(event):
+        await js.publish(subjects.CONFIG_APPLIED, codec.encode(part), headers={
+            "Nats-Msg-Id": f"config.{cfg.digest[:16]}.{base}.{part.part}"})
+    log.info("configuration applied", added=len(added), changed=len(changed),
+             removed=len(removed))
+    return event
+
+
+def _who() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "?"
+    return f"{user}@{socket.gethostname()}"
+
+
+async def main(opts: SchedulerOptions) -> None:
+    scheduler = Scheduler(opts)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, scheduler.stop)
+    loop.add_signal_handler(signal.SIGINT, scheduler.stop)
+    loop.add_signal_handler(signal.SIGHUP, scheduler.request_reload)
+    await scheduler.run()
