@@ -67,7 +67,7 @@ def apply(args: Any) -> int:
                 print(f"applied {cfg.digest[:12]}: {len(ev.added)} added, {len(ev.changed)} "
                       f"changed, {len(ev.removed)} removed")
         finally:
-            await nc.drain()
+            await bus.close(nc)
 
     asyncio.run(go())
     return 0
@@ -91,7 +91,7 @@ def history(args: Any) -> int:
                       f"{ev.applied_by} from {ev.source}{part}: +{len(ev.added)} "
                       f"~{len(ev.changed)} -{len(ev.removed)}")
         finally:
-            await nc.drain()
+            await bus.close(nc)
 
     asyncio.run(go())
     return 0

@@ -72,7 +72,7 @@ class Agent:
                 await self._beat(js, stopping=True)
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
-            await nc.drain()
+            await bus.close(nc)
 
     async def _bind(self, js):  # type: ignore[no-untyped-def]
         durable = streams.agent_consumer_name(self.opts.location)

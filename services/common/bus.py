@@ -91,3 +91,13 @@ async def replay(js, subject: str, last_per_subject: bool = False, batch: int = 
                 pending = msg.metadata.num_pending
     finally:
         await sub.unsubscribe()
+
+
+async def close(nc) -> None:  # type: ignore[no-untyped-def]
+    """Flush what we published and close. (``drain`` waits out pending pull requests, which
+    can take its whole timeout; every service acks and awaits its publishes itself.)"""
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        await nc.flush(timeout=2)
+    await nc.close()

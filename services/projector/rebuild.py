@@ -73,7 +73,7 @@ async def rebuild(nats_url: str, database_url: str, batch: int = 2000,
             sys.stderr.write("\n")
         return reached
     finally:
-        await nc.drain()
+        await bus.close(nc)
         await conn.close()
 
 

@@ -117,7 +117,7 @@ class Projector:
                 # After the commit: a crash before this ack means a redelivery we skip.
                 await msgs[-1].ack()
         finally:
-            await nc.drain()
+            await bus.close(nc)
             await conn.close()
 
     async def _apply_until_done(self, conn: asyncpg.Connection, msgs: list[Msg]

@@ -81,7 +81,7 @@ class Scheduler:
         await asyncio.wait({waiting, stop}, return_when=asyncio.FIRST_COMPLETED)
         if self.stopping.is_set():
             waiting.cancel()
-            await nc.drain()
+            await bus.close(nc)
             return
         try:
             await self._apply(js, first)
@@ -101,7 +101,7 @@ class Scheduler:
             lost.cancel()
         finally:
             await lease.release()
-            await nc.drain()
+            await bus.close(nc)
 
     # configuration ---------------------------------------------------------------
 
@@ -124,7 +124,7 @@ class Scheduler:
         log.info("configuration in force", tasks=len(cfg.tasks), groups=len(groups))
 
     async def _reloads(self, js) -> None:  # type: ignore[no-untyped-def]
-        while True:
+        while not self.stopping.is_set():
             await self.reload_requested.wait()
             self.reload_requested.clear()
             try:
@@ -158,7 +158,7 @@ class Scheduler:
     # dispatching -----------------------------------------------------------------
 
     async def _dispatch(self, js) -> None:  # type: ignore[no-untyped-def]
-        while True:
+        while not self.stopping.is_set():
             now = time.time()
             self._expire_overdue(js, now)
             due = self.plan.pop_due(now)
@@ -228,7 +228,7 @@ class Scheduler:
     async def _judge_completions(self, js) -> None:  # type: ignore[no-untyped-def]
         sub = await js.pull_subscribe_bind(durable=streams.SCHEDULER_COMPLETIONS,
                                            stream=streams.EVENTS)
-        while True:
+        while not self.stopping.is_set():
             try:
                 msgs = await sub.fetch(500, timeout=1.0)
             except (NatsTimeout, asyncio.TimeoutError):
@@ -279,7 +279,7 @@ class Scheduler:
                                            stream=streams.ADVISORIES)
         import json
 
-        while True:
+        while not self.stopping.is_set():
             try:
                 msgs = await sub.fetch(100, timeout=1.0)
             except (NatsTimeout, asyncio.TimeoutError):
