@@ -12,7 +12,7 @@ import msgspec
 from events.types import REGISTRY, AnyEvent, Event
 
 #: Larger payloads are refused before parsing: no legitimate event comes near it.
-MAX_EVENT_BYTES = 1024 * 1024
+MAX_EVENT_BYTES = 256 * 1024
 
 _encoder = msgspec.json.Encoder()
 _decoder: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent)  # type: ignore[arg-type]

@@ -22,6 +22,9 @@ class Behaviour:
     content_type: str = "text/plain"
 
 
+BEHAVIOURS = web.AppKey("behaviours", dict)
+
+
 def default_behaviours() -> dict[str, Behaviour]:
     return {
         "healthy": Behaviour(200, "Everything is fine here."),
@@ -57,6 +60,7 @@ def make_app() -> web.Application:
         return web.json_response({"name": name, "status": b.status, "delay": b.delay})
 
     app = web.Application()
+    app[BEHAVIOURS] = behaviours
     app.router.add_post("/_control/{name:.+}", control)
     app.router.add_route("*", "/{name:.+}", serve)
     return app
