@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import socket
 import sys
@@ -39,6 +40,19 @@ def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
     default = _env("TOCSIN_CONFIG")
     p.add_argument("--config", default=default, required=required and default is None,
                    help="configuration file, Argos format (env TOCSIN_CONFIG)")
+
+
+class _Common:
+    """The option adders a plug-in module's subcommands share with the built-in ones."""
+
+    nats = staticmethod(_add_nats)
+    db = staticmethod(_add_db)
+    config = staticmethod(_add_config)
+    env = staticmethod(_env)
+    run = staticmethod(lambda coro: _run(coro))
+
+
+common = _Common()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,7 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_nats(c)
     c = csub.add_parser("history", help="list past applications from the log")
     _add_nats(c)
+    for module in PLUGINS:
+        COMMANDS.update(importlib.import_module(module).register(sub, common))
     return parser
+
+
+#: Modules adding their own subcommands: each has ``register(subparsers, common)`` returning
+#: ``{command: handler}``; ``common`` offers the shared option adders (nats, db, config).
+PLUGINS: list[str] = []
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,7 +78,7 @@ async def test_redelivered_events_are_applied_once_and_rebuild_matches(
     stack = Stack(nats_server.url, database_url, config)
     stack.scheduler()
     stack.agent()
-    projector = stack.projector()
+    stack.projector()
 
     async def some_results() -> bool:
         rows = await fetch(database_url, "SELECT count(*) AS n FROM results")
@@ -86,9 +86,11 @@ async def test_redelivered_events_are_applied_once_and_rebuild_matches(
 
     try:
         await wait_for(some_results, 30, what="results")
-        await stack.stop(projector)
     finally:
         await stack.close()
+    await _project_everything(nats_server.url, database_url, config)
+    conn = await asyncpg.connect(database_url)
+    before = await checksum(conn)
 
     # Roll the projector's consumer back: every event is delivered again.
     nc = await nats.connect(nats_server.url)
@@ -97,23 +99,24 @@ async def test_redelivered_events_are_applied_once_and_rebuild_matches(
     await streams.ensure(js, [])
     last = (await js.stream_info(streams.EVENTS)).state.last_seq
     await nc.close()
-    conn = await asyncpg.connect(database_url)
-    before = await checksum(conn)
-    stack2 = Stack(nats_server.url, database_url, config)
-    stack2.projector()
-    try:
-        async def caught_up() -> bool:
-            info = await _consumer_pending(nats_server.url)
-            return info == 0
-        await wait_for(caught_up, 30, what="projector replayed everything")
-    finally:
-        await stack2.close()
+    await _project_everything(nats_server.url, database_url, config)
     assert await checksum(conn) == before
     assert await conn.fetchval(f"SELECT seq FROM {SCHEMA}.position") == last
     reached = await rebuild(nats_server.url, database_url, progress=lambda *a: None)
     assert reached == last
     assert await checksum(conn) == before
     await conn.close()
+
+
+async def _project_everything(nats_url: str, database_url: str, config: Path) -> None:
+    stack = Stack(nats_url, database_url, config)
+    stack.projector()
+    try:
+        async def caught_up() -> bool:
+            return await _consumer_pending(nats_url) == 0
+        await wait_for(caught_up, 30, what="projector caught up")
+    finally:
+        await stack.close()
 
 
 async def _consumer_pending(url: str) -> int:
