@@ -34,6 +34,7 @@ ADVISORIES = "ADVISORIES"
 PROJECTOR = "projector"
 SCHEDULER_COMPLETIONS = "scheduler-completions"
 SCHEDULER_ADVISORIES = "scheduler-advisories"
+NOTIFIER = "notifier"
 
 MAX_DELIVERIES_ADVISORY = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{WORK}.*"
 
@@ -137,6 +138,20 @@ def scheduler_advisories_consumer(t: Tuning) -> ConsumerConfig:
     )
 
 
+def notifier_consumer(t: Tuning) -> ConsumerConfig:
+    # NEW, not ALL: a notifier added to a long-running deployment must not alert on history.
+    # Explicit acks, each after the notifier recorded its decisions in PostgreSQL.
+    return ConsumerConfig(
+        durable_name=NOTIFIER,
+        description="Notifier: turns judgements into notifications",
+        filter_subject=subjects.JUDGED_ALL,
+        deliver_policy=DeliverPolicy.NEW,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=min(t.ack_wait, 10.0),
+        max_ack_pending=t.max_ack_pending,
+    )
+
+
 async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
     assert config.name is not None
     try:
@@ -156,5 +171,6 @@ async def ensure(js: JetStreamContext, locations: list[str], t: Tuning | None = 
     await js.add_consumer(EVENTS, projector_consumer(t))
     await js.add_consumer(EVENTS, scheduler_completions_consumer(t))
     await js.add_consumer(ADVISORIES, scheduler_advisories_consumer(t))
+    await js.add_consumer(EVENTS, notifier_consumer(t))
     for location in locations:
         await js.add_consumer(WORK, agent_consumer(location, t))

@@ -16,6 +16,8 @@ COMPLETED_ALL = f"{PREFIX}.check.completed.>"
 JUDGED_ALL = f"{PREFIX}.task.judged.>"
 HEARTBEAT_ALL = f"{PREFIX}.agent.heartbeat.>"
 DEADLETTER_ALL = f"{PREFIX}.deadletter.>"
+NOTIFICATION_ALL = f"{PREFIX}.notification.>"
+SILENCE_ALL = f"{PREFIX}.silence.>"
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -51,3 +53,13 @@ def heartbeat(agent: str) -> str:
 
 def deadletter(kind: str) -> str:
     return f"{PREFIX}.deadletter.{kind}"
+
+
+def notification(outcome: str) -> str:
+    """``sent`` or ``failed``."""
+    return f"{PREFIX}.notification.{outcome}"
+
+
+def silence(action: str) -> str:
+    """``added`` or ``removed``."""
+    return f"{PREFIX}.silence.{action}"

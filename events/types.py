@@ -184,8 +184,63 @@ class DeadLettered(Event, tag="deadletter"):
     group: str | None = None
 
 
+class NotificationSent(Event, tag="notification.sent"):
+    """Someone was told: one channel, one recipient (never a secret: tokens stay out).
+
+    ``key`` is the notification's idempotency key (``task:seq:channel:n``, or
+    ``no_agent:…``); ``kind`` is ``alert``, ``recovery``, ``reminder``,
+    ``no_agent``, ``agents_back`` or ``test``.
+    """
+
+    key: str
+    kind: str
+    channel: str
+    recipient: str
+    severity: str
+    previous: str | None = None
+    task: str | None = None
+    domain: str | None = None
+    source_seq: int = 0
+    attempt: int = 1
+
+
+class NotificationFailed(Event, tag="notification.failed"):
+    """A send did not go through; ``final`` is false while it will be tried again."""
+
+    key: str
+    kind: str
+    channel: str
+    recipient: str
+    severity: str
+    error: str
+    attempt: int
+    final: bool = False
+    retry_at: float | None = None
+    task: str | None = None
+    domain: str | None = None
+    source_seq: int = 0
+
+
+class SilenceAdded(Event, tag="silence.added"):
+    """Notifications for ``domain`` (or ``task``; neither: everything) held back in a window."""
+
+    id: str
+    starts: float
+    ends: float
+    reason: str
+    by: str
+    domain: str | None = None
+    task: str | None = None
+
+
+class SilenceRemoved(Event, tag="silence.removed"):
+    id: str
+    by: str
+
+
 AnyEvent = (
     ConfigApplied | CheckRequested | CheckCompleted | TaskJudged | AgentHeartbeat | DeadLettered
+    | NotificationSent | NotificationFailed | SilenceAdded | SilenceRemoved
 )
 
 #: Every event type, by its ``type`` tag. A test fails when a type is missing here.
@@ -198,5 +253,9 @@ REGISTRY: dict[str, type[Event]] = {
         TaskJudged,
         AgentHeartbeat,
         DeadLettered,
+        NotificationSent,
+        NotificationFailed,
+        SilenceAdded,
+        SilenceRemoved,
     )
 }
