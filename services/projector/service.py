@@ -62,7 +62,9 @@ def decode_batch(msgs: list[Msg]) -> list[tuple[int, AnyEvent | Undecodable]]:
             log.warning("undecodable event recorded and skipped", subject=msg.subject,
                         seq=meta.sequence.stream, reason=str(exc))
             batch.append((meta.sequence.stream, Undecodable(
-                msg.subject, str(exc), codec.excerpt(msg.data), meta.timestamp or time.time())))
+                msg.subject, str(exc), codec.excerpt(msg.data),
+                # The stream's store time (a datetime): the same on a rebuild, unlike now().
+                meta.timestamp.timestamp() if meta.timestamp else time.time())))
     return batch
 
 
