@@ -1,0 +1,267 @@
+"""What every fault test shares: services as real processes, load, and the invariant.
+
+The invariant, checked at the end of each test once everything is quiet:
+
+- every check request in the log is either completed exactly once in the read
+  model (one result row per task of the request) or recorded as dead-lettered;
+- the live read model equals the one a full ``rebuild`` produces from the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import nats
+
+from events import codec, streams, subjects
+from events.types import CheckRequested
+from services.common import bus
+from services.projector.rebuild import checksum, rebuild
+from services.projector.service import SCHEMA
+from tests.helpers import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def config_body(url: str, paths: list[str], frequency: str = "2s", timeout: str = "5s") -> str:
+    """One group per path, two checks each (so a completion carries several outcomes)."""
+    lines = ["general:", f"  frequency: {frequency}", "  ipv6: false", f"  timeout: {timeout}",
+             "websites:", f"  - domain: {url}", "    paths:"]
+    for p in paths:
+        lines += [f"      - path: /{p}", "        checks:", "          - status-is: 200",
+                  "          - body-contains: ok"]
+    return "\n".join(lines) + "\n"
+
+
+class Service:
+    """``python -m services.cli <args>`` as a child process of its own, killable with -9."""
+
+    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+        self.args, self.log = args, log
+        self.env = {**os.environ, "TOCSIN_LOG_LEVEL": "warning", **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> Service:
+        out = open(self.log, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", *self.args],
+                                     cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        out.close()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        assert self.proc is not None
+        self.proc.wait()
+
+    async def wait(self, timeout: float) -> int:
+        assert self.proc is not None
+        proc = self.proc
+        return await asyncio.wait_for(asyncio.to_thread(proc.wait), timeout)
+
+    async def stop(self, timeout: float = 30) -> int:
+        if not self.alive:
+            assert self.proc is not None
+            return self.proc.returncode
+        self.signal(signal.SIGTERM)
+        return await self.wait(timeout)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@dataclass
+class Services:
+    """The processes of one test, all stopped at its end whatever happens."""
+
+    nats_url: str
+    database_url: str
+    config: Path
+    logs: Path
+    started: list[Service] = field(default_factory=list)
+
+    def _start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Service:
+        s = Service(args, self.logs / f"{name}-{len(self.started)}.log", env)
+        self.started.append(s)
+        return s
+
+    def scheduler(self, ack_wait: float = 3.0, max_deliver: int = 5, replicas: int = 1) -> Service:
+        return self._start("scheduler", ["scheduler", "--nats-url", self.nats_url, "--config",
+                                         str(self.config), "--ack-wait", str(ack_wait),
+                                         "--max-deliver", str(max_deliver),
+                                         "--replicas", str(replicas)])
+
+    def agent(self, name: str, concurrency: int = 200) -> Service:
+        return self._start(f"agent-{name}", ["agent", "--nats-url", self.nats_url, "--name", name,
+                                             "--concurrency", str(concurrency)])
+
+    def projector(self, env: dict[str, str] | None = None) -> Service:
+        return self._start("projector", ["projector", "--nats-url", self.nats_url,
+                                         "--database-url", self.database_url], env)
+
+    async def close(self) -> None:
+        for s in self.started:
+            if s.alive:
+                s.signal(signal.SIGTERM)
+        for s in self.started:
+            if s.alive:
+                try:
+                    await s.wait(20)
+                except TimeoutError:
+                    s.kill()
+
+
+async def js_call(url: str, fn: Any) -> Any:
+    nc = await nats.connect(url)
+    try:
+        return await fn(nc.jetstream())
+    finally:
+        await nc.close()
+
+
+async def work_pending(url: str, location: str = "default") -> int:
+    """Requests of a location not yet acked (waiting or held by an agent)."""
+
+    async def get(js: Any) -> int:
+        info = await js.consumer_info(streams.WORK, streams.agent_consumer_name(location))
+        return int(info.num_pending + info.num_ack_pending)
+
+    return int(await js_call(url, get))
+
+
+async def requests_in_log(url: str) -> dict[str, CheckRequested]:
+    nc = await bus.connect(url, "fault-test")
+    out: dict[str, CheckRequested] = {}
+    try:
+        async for msg in bus.replay(nc.jetstream(), subjects.REQUESTED_ALL):
+            with contextlib.suppress(codec.DecodeError):
+                ev = codec.decode(msg.data, msg.subject)
+                if isinstance(ev, CheckRequested):
+                    assert ev.request not in out, f"request {ev.request} twice in the log"
+                    out[ev.request] = ev
+    finally:
+        await nc.close()
+    return out
+
+
+async def last_seq(url: str) -> int:
+    async def get(js: Any) -> int:
+        return int((await js.stream_info(streams.EVENTS)).state.last_seq)
+
+    return int(await js_call(url, get))
+
+
+async def projected_seq(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval(f"SELECT seq FROM {SCHEMA}.position") or 0)
+    finally:
+        await conn.close()
+
+
+async def wait_projected(nats_url: str, database_url: str, timeout: float = 60) -> None:
+    async def caught_up() -> bool:
+        return await projected_seq(database_url) >= await last_seq(nats_url)
+
+    await wait_for(caught_up, timeout, what="projector caught up with the log")
+
+
+async def wait_drained(nats_url: str, timeout: float = 60) -> None:
+    async def drained() -> bool:
+        return await work_pending(nats_url) == 0
+
+    await wait_for(drained, timeout, what="every request acked by an agent")
+
+
+_REQUEST_IN_EXCERPT = re.compile(r'"request":"([^"]+)"')
+
+
+async def check_invariant(nats_url: str, database_url: str) -> dict[str, int]:
+    """Every request completed exactly once or dead-lettered; live == rebuilt read model.
+
+    Call once no service publishes any more (the projector caught up).
+    """
+    requests = await requests_in_log(nats_url)
+    assert requests, "the test produced no check request at all"
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": SCHEMA})
+    try:
+        rows = await conn.fetch("SELECT request, task_id, count(*) AS n FROM results "
+                                "GROUP BY request, task_id")
+        dead = await conn.fetch("SELECT excerpt FROM dead_letters WHERE kind = 'max_deliver'")
+        before = await checksum(conn)
+    finally:
+        await conn.close()
+    counts = {(r["request"], r["task_id"]): r["n"] for r in rows}
+    dead_requests = {m.group(1) for r in dead if (m := _REQUEST_IN_EXCERPT.search(r["excerpt"]))}
+    twice = {k: n for k, n in counts.items() if n > 1}
+    assert not twice, f"results recorded more than once: {list(twice.items())[:5]}"
+    unknown = {req for req, _ in counts} - requests.keys()
+    assert not unknown, f"results of requests the log does not have: {sorted(unknown)[:5]}"
+    missing = []
+    for req, ev in requests.items():
+        done = {spec.task for spec in ev.checks if (req, spec.task) in counts}
+        if req in dead_requests:
+            continue
+        if len(done) != len(ev.checks):
+            missing.append(req)
+    assert not missing, (f"{len(missing)} of {len(requests)} requests neither completed nor "
+                         f"dead-lettered: {missing[:5]}")
+    await rebuild(nats_url, database_url, progress=lambda *a: None)
+    conn = await asyncpg.connect(database_url)
+    try:
+        after = await checksum(conn)
+    finally:
+        await conn.close()
+    assert after == before, f"read model differs from its rebuild: {before} != {after}"
+    return {"requests": len(requests), "results": len(counts), "dead": len(dead_requests)}
+
+
+async def quiesce_and_check(svc: Services, scheduler: list[Service], agents: list[Service],
+                            timeout: float = 90) -> dict[str, int]:
+    """Stop dispatching, let the agents finish, stop them, let the projector catch up, check."""
+    for s in scheduler:
+        await s.stop()
+    await wait_drained(svc.nats_url, timeout)
+    for a in agents:
+        await a.stop()
+    await wait_projected(svc.nats_url, svc.database_url, timeout)
+    return await check_invariant(svc.nats_url, svc.database_url)
+
+
+async def results_by_agent(database_url: str) -> dict[str, int]:
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": SCHEMA})
+    try:
+        rows = await conn.fetch("SELECT agent, count(DISTINCT request) AS n FROM results "
+                                "GROUP BY agent")
+    finally:
+        await conn.close()
+    return {r["agent"]: r["n"] for r in rows}
+
+
+async def count(database_url: str, query: str, *args: Any) -> int:
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": SCHEMA})
+    try:
+        return int(await conn.fetchval(query, *args) or 0)
+    except asyncpg.UndefinedTableError:
+        return 0
+    finally:
+        await conn.close()
