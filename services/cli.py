@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Modules adding their own subcommands: each has ``register(subparsers, common)`` returning
 #: ``{command: handler}``; ``common`` offers the shared option adders (nats, db, config).
-PLUGINS: list[str] = []
+PLUGINS: list[str] = ["services.notifier.cli"]
 
 
 def main(argv: list[str] | None = None) -> int:

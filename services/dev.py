@@ -114,6 +114,8 @@ def run_dev(args: Any) -> int:
         Child("projector", ["projector"], env, logs),
         Child("agent", ["agent", "--name", "local"], env, logs),
         Child("web", ["web", "--host", args.host, "--port", str(args.port)], env, logs),
+        Child("notifier", ["notifier", "--web-url", f"http://{args.host}:{args.port}"], env,
+              logs),
     ]
     if args.config is not None:
         children = children[1:]

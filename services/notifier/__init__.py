@@ -1,0 +1,1 @@
+"""The notifier: judgements → the right notification, once, on the channels people use."""

@@ -1,0 +1,218 @@
+"""``tocsin notifier``, ``tocsin silence add|list|remove`` and ``tocsin notify test``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sys
+import time
+import uuid
+from typing import Any
+
+
+def register(sub: Any, common: Any) -> dict[str, Any]:
+    p = sub.add_parser("notifier", help="send notifications when tasks change severity",
+                       description="Turn judgements into notifications (local, mail, gotify, "
+                       "apprise), once each, recorded in the log. SIGHUP re-reads the file.")
+    common.nats(p)
+    common.db(p)
+    common.config(p)
+    p.add_argument("--web-url", default=common.env("TOCSIN_WEB_URL"),
+                   help="public URL of the web service, for links (env TOCSIN_WEB_URL)")
+
+    p = sub.add_parser("silence", help="hold notifications back for a while (in the log)")
+    ssub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = ssub.add_parser("add", help="silence a domain, a task, or everything")
+    common.nats(a)
+    a.add_argument("--domain", help="host name as in the tasks (example.org); none: everything")
+    a.add_argument("--task", help="one task id")
+    a.add_argument("--for", dest="duration", required=True, help="how long: 30m, 2h, 1d")
+    a.add_argument("--start", help="ISO date and time it starts (default: now)")
+    a.add_argument("--reason", default="", help="why, for the audit trail")
+    a = ssub.add_parser("list", help="silences in force or to come")
+    common.nats(a)
+    a.add_argument("--all", action="store_true", help="include the ones that ended")
+    a = ssub.add_parser("remove", help="end a silence now")
+    common.nats(a)
+    a.add_argument("id")
+
+    p = sub.add_parser("notify", help="notification utilities")
+    nsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    t = nsub.add_parser("test", help="send a test notification through one channel")
+    common.config(t)
+    common.nats(t)
+    t.add_argument("--channel", required=True, help="local, mail, gotify or apprise:<group>")
+    t.add_argument("--severity", default="critical",
+                   choices=["ok", "warning", "critical", "unknown"])
+    return {"notifier": cmd_notifier, "silence": cmd_silence, "notify": cmd_notify}
+
+
+def cmd_notifier(args: argparse.Namespace) -> int:
+    from services.notifier.service import NotifierOptions, main
+    from services.scheduler.config import ConfigError
+
+    try:
+        asyncio.run(main(NotifierOptions(args.nats_url, args.database_url, args.config,
+                                          args.web_url)))
+    except (ConfigError, ValueError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+def _who() -> str:
+    from services.scheduler.service import _who as who
+
+    return who()
+
+
+def cmd_silence(args: argparse.Namespace) -> int:
+    from services.scheduler.config import parse_duration
+
+    if args.action == "add":
+        try:
+            seconds = parse_duration(args.duration)
+            start = (dt.datetime.fromisoformat(args.start).astimezone().timestamp()
+                     if args.start else time.time())
+        except ValueError as exc:
+            print(f"tocsin silence add: {exc}", file=sys.stderr)
+            return 2
+        sid = uuid.uuid4().hex[:8]
+        asyncio.run(add_silence(args.nats_url, sid, start, start + seconds, args.reason,
+                                args.domain, args.task))
+        print(f"silence {sid} until {_when(start + seconds)}")
+        return 0
+    if args.action == "remove":
+        found = asyncio.run(remove_silence(args.nats_url, args.id))
+        if not found:
+            print(f"tocsin silence remove: no silence {args.id} in force", file=sys.stderr)
+            return 1
+        print(f"silence {args.id} removed")
+        return 0
+    now = time.time()
+    for s in sorted(asyncio.run(list_silences(args.nats_url)).values(), key=lambda s: s.starts):
+        if args.all or s.ends > now:
+            what = (s.task and f"task {s.task}") or s.domain or "everything"
+            print(f"{s.id}  {_when(s.starts)} → {_when(s.ends)}  {what}  by {s.by}  {s.reason}")
+    return 0
+
+
+def _when(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+async def add_silence(nats_url: str, sid: str, starts: float, ends: float, reason: str,
+                      domain: str | None = None, task: str | None = None) -> None:
+    from events import codec, subjects
+    from events.types import SilenceAdded
+    from services.common import bus
+
+    nc = await bus.connect(nats_url, "tocsin-silence")
+    try:
+        ev = SilenceAdded(at=time.time(), id=sid, starts=starts, ends=ends, reason=reason,
+                          by=_who(), domain=domain, task=task)
+        await nc.jetstream().publish(subjects.silence("added"), codec.encode(ev),
+                                     headers={"Nats-Msg-Id": f"silence.added.{sid}"})
+    finally:
+        await bus.close(nc)
+
+
+async def list_silences(nats_url: str) -> dict[str, Any]:
+    from events import codec, subjects
+    from events.types import SilenceAdded, SilenceRemoved
+    from services.common import bus
+    from services.notifier.silences import fold
+
+    silences: dict[str, SilenceAdded] = {}
+    nc = await bus.connect(nats_url, "tocsin-silence")
+    try:
+        async for msg in bus.replay(nc.jetstream(), subjects.SILENCE_ALL):
+            try:
+                ev = codec.decode(msg.data, msg.subject)
+            except codec.DecodeError:
+                continue
+            if isinstance(ev, SilenceAdded | SilenceRemoved):
+                fold(silences, ev)
+    finally:
+        await bus.close(nc)
+    return silences
+
+
+async def remove_silence(nats_url: str, sid: str) -> bool:
+    from events import codec, subjects
+    from events.types import SilenceRemoved
+    from services.common import bus
+
+    if sid not in await list_silences(nats_url):
+        return False
+    nc = await bus.connect(nats_url, "tocsin-silence")
+    try:
+        ev = SilenceRemoved(at=time.time(), id=sid, by=_who())
+        await nc.jetstream().publish(subjects.silence("removed"), codec.encode(ev),
+                                     headers={"Nats-Msg-Id": f"silence.removed.{sid}"})
+    finally:
+        await bus.close(nc)
+    return True
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    from services.notifier import settings as notify_settings
+
+    try:
+        s = notify_settings.load(args.config)
+    except Exception as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    results = asyncio.run(send_test(s, args.channel, args.severity, args.nats_url))
+    if not results:
+        print(f"tocsin notify test: {args.channel} has no recipient configured", file=sys.stderr)
+        return 1
+    for label, error in results:
+        print(f"{args.channel} → {label}: {'sent' if error is None else 'FAILED: ' + error}")
+    return 0 if all(e is None for _, e in results) else 1
+
+
+async def send_test(s: Any, channel: str, severity: str, nats_url: str | None = None
+                    ) -> list[tuple[str, str | None]]:
+    """Send through ``channel`` now (no outbox: the operator is watching); record each
+    outcome in the log when NATS is reachable."""
+    from events import codec, subjects
+    from events.types import NotificationFailed, NotificationSent
+    from services.notifier import channels
+    from services.notifier.message import Message
+
+    now = time.time()
+    key = f"test:{uuid.uuid4().hex[:12]}"
+    m = Message(key=key, kind="test", severity=severity, at=now, web_url=s.web_url,
+                reason=f"A test notification sent by {_who()} with `tocsin notify test`.")
+    results: list[tuple[str, str | None]] = []
+    events: list[tuple[str, Any]] = []
+    for i, to in enumerate(channels.recipients(s, channel, None)):
+        error = None
+        try:
+            await channels.send(s, channel, to, m)
+        except Exception as exc:
+            error = str(exc) or type(exc).__name__
+        results.append((to.label, error))
+        k = f"{key}:{i}"
+        if error is None:
+            events.append(("sent", NotificationSent(at=time.time(), key=k, kind="test",
+                                                    channel=channel, recipient=to.label,
+                                                    severity=severity)))
+        else:
+            events.append(("failed", NotificationFailed(
+                at=time.time(), key=k, kind="test", channel=channel, recipient=to.label,
+                severity=severity, error=error[:500], attempt=1, final=True)))
+    if nats_url and events:
+        import nats
+
+        try:
+            nc = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0)
+            js = nc.jetstream()
+            for outcome, ev in events:
+                await js.publish(subjects.notification(outcome), codec.encode(ev), timeout=2)
+            await nc.close()
+        except Exception as exc:
+            print(f"(not recorded in the log: {exc})", file=sys.stderr)
+    return results

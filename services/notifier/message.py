@@ -1,0 +1,72 @@
+"""What a notification says: one struct stored in the outbox, rendered per channel."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+
+SYMBOLS = {"ok": "✅", "warning": "⚠️", "critical": "❌", "unknown": "❔", "no_agent": "🚨"}
+KIND_WORDS = {"alert": "is now", "reminder": "is still", "recovery": "is back to",
+              "test": "test:"}
+
+
+class Message(msgspec.Struct, omit_defaults=True):
+    key: str
+    kind: str
+    severity: str
+    at: float
+    previous: str | None = None
+    task: str | None = None
+    domain: str | None = None
+    url: str | None = None
+    check: str | None = None
+    expected: str | None = None
+    ip_version: int | None = None
+    reason: str = ""
+    failures: int = 0
+    source_seq: int = 0
+    web_url: str = ""
+
+
+def subject(m: Message) -> str:
+    symbol = SYMBOLS.get(m.severity, "")
+    if m.kind == "no_agent":
+        return f"[Tocsin] {SYMBOLS['no_agent']} no agent has reported for a while"
+    if m.kind == "agents_back":
+        return f"[Tocsin] {SYMBOLS['ok']} agents are reporting again"
+    if m.kind == "test":
+        return f"[Tocsin] {symbol} test notification ({m.severity})"
+    what = f"{m.domain} ({m.check}, IPv{m.ip_version})" if m.domain else (m.task or "?")
+    return f"[Tocsin] {symbol} {what} {KIND_WORDS.get(m.kind, '')} {m.severity}".replace("  ", " ")
+
+
+def body(m: Message) -> str:
+    when = dt.datetime.fromtimestamp(m.at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if m.kind in ("no_agent", "agents_back", "test"):
+        lines = [subject(m).removeprefix("[Tocsin] "), "", m.reason, "", f"At: {when}"]
+        if m.web_url:
+            lines.append(f"Dashboard: {m.web_url}/")
+        return "\n".join(lines)
+    lines = [
+        f"{SYMBOLS.get(m.severity, '')} {m.severity.upper()} — {m.domain or m.task}",
+        "",
+        f"URL: {m.url}",
+        f"Check: {m.check}" + (f" (expected: {m.expected})" if m.expected else ""),
+        f"IP version: IPv{m.ip_version}",
+        f"Previous state: {SYMBOLS.get(m.previous or '', '')} {m.previous or 'none'}".replace(
+            "  ", " "),
+        f"Reason: {m.reason}" if m.reason else "",
+        f"Consecutive non-ok results: {m.failures}" if m.severity != "ok" else "",
+        f"At: {when}",
+    ]
+    if m.web_url and m.task:
+        lines += ["", f"Task: {m.web_url}/tasks/{m.task}",
+                  f"Results: {m.web_url}/tasks/{m.task}/results"]
+        if m.source_seq:
+            lines.append(f"Judgement: {m.web_url}/events/{m.source_seq}")
+    return "\n".join(line for line in lines if line is not None).replace("\n\n\n", "\n\n")
+
+
+def gotify_priority(m: Message) -> int:
+    return {"critical": 8, "unknown": 6, "warning": 5, "ok": 2}.get(m.severity, 8)

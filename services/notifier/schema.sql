@@ -1,0 +1,45 @@
+-- The notifier's own durable state. Not a read model: it lives in its own schema so that
+-- a projector rebuild (which swaps the read-model schema) never touches it.
+CREATE SCHEMA IF NOT EXISTS tocsin_notifier;
+
+-- Per task: the last judgement applied (the idempotency key is task + stream seq) and
+-- what each channel was told in the current failure episode.
+CREATE TABLE IF NOT EXISTS tocsin_notifier.task_state (
+    task text PRIMARY KEY,
+    last_seq bigint NOT NULL DEFAULT 0,
+    told jsonb NOT NULL DEFAULT '{}'
+);
+
+-- One row per notification to one recipient, written in the same transaction as the
+-- decision, before the JetStream ack. A sender claims a row with a conditional UPDATE
+-- (the healthchecks.io pattern), so two notifiers never both send it.
+CREATE TABLE IF NOT EXISTS tocsin_notifier.outbox (
+    key text PRIMARY KEY,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    channel text NOT NULL,
+    recipient text NOT NULL,
+    message jsonb NOT NULL,
+    attempts int NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    claimed_until timestamptz,
+    sent_at timestamptz,
+    given_up_at timestamptz,
+    last_error text
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON tocsin_notifier.outbox (next_attempt_at)
+    WHERE sent_at IS NULL AND given_up_at IS NULL;
+
+-- Events to publish (notification sent / failed), written with the outcome they record,
+-- so a crash between the two never loses the audit trail.
+CREATE TABLE IF NOT EXISTS tocsin_notifier.pending_events (
+    id bigserial PRIMARY KEY,
+    subject text NOT NULL,
+    data bytea NOT NULL,
+    msg_id text NOT NULL
+);
+
+-- Flags shared by every notifier: the no-agent episode in progress, if any.
+CREATE TABLE IF NOT EXISTS tocsin_notifier.flags (
+    name text PRIMARY KEY,
+    value jsonb NOT NULL
+);

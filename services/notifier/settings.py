@@ -1,0 +1,157 @@
+"""What the notifier needs from the configuration file, read and checked on its own.
+
+The scheduler's parser validates the file and yields the tasks and ``general``;
+the notifier re-reads the parts only it uses (per-website recipients and
+maintenance, ``recurring_tasks.time_without_agent``), so routing lives here and
+the task definitions in the log carry no alerting details.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from events.types import TaskDef
+from services.notifier.maintenance import Window, parse_windows
+
+SEVERITIES = ("ok", "warning", "critical", "unknown", "no_agent")
+DEFAULT_TIME_WITHOUT_AGENT = 300.0  # Argos's default: 5 minutes
+
+
+@dataclass(frozen=True)
+class Target:
+    """One channel to tell for a severity; ``after``: consecutive failures it waits for
+    (escalation, as Gatus's per-alert failure threshold)."""
+
+    channel: str
+    after: int = 0
+
+
+@dataclass
+class WebsiteRouting:
+    add: dict[str, list[Target]] = field(default_factory=dict)
+    overwrite: dict[str, list[Target]] = field(default_factory=dict)
+    add_mail: list[str] = field(default_factory=list)
+    overwrite_mail: list[str] | None = None
+    maintenance: list[Window] = field(default_factory=list)
+
+
+@dataclass
+class NotifySettings:
+    alerts: dict[str, list[Target]] = field(default_factory=dict)
+    mail: dict[str, Any] | None = None
+    gotify: list[dict[str, Any]] = field(default_factory=list)
+    apprise: dict[str, list[str]] = field(default_factory=dict)
+    reminder_interval: float | None = None
+    time_without_agent: float = DEFAULT_TIME_WITHOUT_AGENT
+    maintenance: list[Window] = field(default_factory=list)
+    websites: dict[str, WebsiteRouting] = field(default_factory=dict)
+    tasks: dict[str, TaskDef] = field(default_factory=dict)
+    web_url: str = "http://127.0.0.1:8000"
+
+
+def targets(raw: Any, where: str) -> list[Target]:
+    """``[local, mail, {channel: apprise:oncall, after: 10}]`` → targets."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ValueError(f"{where}: expected a list of channels")
+    out = []
+    for item in raw:
+        if isinstance(item, str):
+            out.append(Target(_channel(item, where)))
+        elif isinstance(item, dict) and set(item) <= {"channel", "after"} and "channel" in item:
+            after = item.get("after", 0)
+            if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+                raise ValueError(f"{where}: 'after' must be a whole number >= 0, got {after!r}")
+            out.append(Target(_channel(str(item["channel"]), where), after))
+        else:
+            raise ValueError(f"{where}: {item!r} is not a channel name nor "
+                             "{channel: NAME, after: N}")
+    return out
+
+
+def _channel(name: str, where: str) -> str:
+    if name in ("local", "mail", "gotify") or (name.startswith("apprise:") and len(name) > 8):
+        return name
+    raise ValueError(f"{where}: unknown channel {name!r} (local, mail, gotify, apprise:<group>)")
+
+
+def per_severity(raw: Any, where: str) -> tuple[dict[str, list[Target]], list[str] | None]:
+    """A severity → channels mapping; a ``mail`` key lists extra addresses for a website."""
+    if raw is None:
+        return {}, None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: expected a mapping of severity to channels")
+    out: dict[str, list[Target]] = {}
+    mail: list[str] | None = None
+    for key, value in raw.items():
+        if key == "mail":
+            if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+                raise ValueError(f"{where}.mail: expected a list of addresses")
+            mail = list(value)
+        elif key in SEVERITIES:
+            out[key] = targets(value, f"{where}.{key}")
+        else:
+            raise ValueError(f"{where}: unknown severity {key!r} ({', '.join(SEVERITIES)})")
+    return out, mail
+
+
+def load(path: str, web_url: str | None = None) -> NotifySettings:
+    """Parse ``path`` (raising the scheduler's ConfigError or ValueError on problems)."""
+    from services.scheduler import config as configuration
+    from services.scheduler.yamlsource import load as load_yaml
+
+    cfg = configuration.parse(path)
+    raw = _plain(load_yaml(path))
+    return build(cfg.general, raw, cfg.tasks, web_url)
+
+
+def build(general: dict[str, Any], raw: dict[str, Any], tasks: dict[str, TaskDef],
+          web_url: str | None = None) -> NotifySettings:
+    from services.scheduler.config import parse_duration
+
+    alerts, _ = per_severity(general.get("alerts"), "general.alerts")
+    s = NotifySettings(
+        alerts=alerts, mail=general.get("mail"), gotify=list(general.get("gotify") or []),
+        apprise=dict(general.get("apprise") or {}),
+        maintenance=parse_windows(general.get("maintenance")), tasks=tasks,
+        web_url=(web_url or os.environ.get("TOCSIN_WEB_URL") or NotifySettings.web_url),
+    )
+    if general.get("reminder_interval") is not None:
+        s.reminder_interval = parse_duration(general["reminder_interval"])
+    recurring = raw.get("recurring_tasks") or {}
+    if recurring.get("time_without_agent") is not None:
+        s.time_without_agent = parse_duration(recurring["time_without_agent"])
+    for i, site in enumerate(_websites(raw.get("websites"))):
+        where = f"websites[{i}]"
+        add, add_mail = per_severity(site.get("add_alerts_recipients"),
+                                     f"{where}.add_alerts_recipients")
+        over, over_mail = per_severity(site.get("overwrite_alerts_recipients"),
+                                       f"{where}.overwrite_alerts_recipients")
+        domain = str(site.get("domain", ""))
+        s.websites[urlsplit(domain).netloc or domain] = WebsiteRouting(
+            add=add, overwrite=over, add_mail=add_mail or [], overwrite_mail=over_mail,
+            maintenance=parse_windows(site.get("maintenance")))
+    return s
+
+
+def _websites(raw: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for item in raw or []:
+        if isinstance(item, list):  # !include dir/*.yaml
+            out += [x for x in item if isinstance(x, dict)]
+        elif isinstance(item, dict):
+            out.append(item)
+    return out
+
+
+def _plain(node: Any) -> Any:
+    value = getattr(node, "value", node)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
