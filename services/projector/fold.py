@@ -23,6 +23,10 @@ from events.types import (
     CheckRequested,
     ConfigApplied,
     DeadLettered,
+    NotificationFailed,
+    NotificationSent,
+    SilenceAdded,
+    SilenceRemoved,
     TaskDef,
     TaskJudged,
 )
@@ -54,6 +58,9 @@ class Changes:
     agents: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     dead_letters: list[tuple[Any, ...]] = field(default_factory=list)
     configs: list[tuple[Any, ...]] = field(default_factory=list)
+    notifications: list[tuple[Any, ...]] = field(default_factory=list)
+    silences_added: list[tuple[Any, ...]] = field(default_factory=list)
+    silences_removed: list[tuple[Any, ...]] = field(default_factory=list)
 
     @property
     def touched_tasks(self) -> int:
@@ -81,6 +88,13 @@ def fold(batch: list[tuple[int, AnyEvent | Undecodable]]) -> Changes:
         elif isinstance(ev, DeadLettered):
             c.dead_letters.append((seq, ts(ev.at), ev.kind, ev.stream, ev.seq, ev.subject,
                                    ev.consumer, ev.reason, ev.excerpt, ev.group))
+        elif isinstance(ev, NotificationSent | NotificationFailed):
+            _notification(c, seq, ev)
+        elif isinstance(ev, SilenceAdded):
+            c.silences_added.append((ev.id, seq, ts(ev.at), ts(ev.starts), ts(ev.ends), ev.domain,
+                                     ev.task, ev.reason, ev.by))
+        elif isinstance(ev, SilenceRemoved):
+            c.silences_removed.append((ev.id, ts(ev.at), ev.by))
         elif isinstance(ev, CheckRequested):
             pass  # requests live in WORK; the read models track their results
     return c
@@ -128,6 +142,16 @@ def _config(c: Changes, seq: int, ev: ConfigApplied) -> None:
                                 "removed": ev.removed}).decode()
     c.configs.append((seq, ts(ev.at), ev.revision, ev.source, ev.applied_by, ev.part, ev.parts,
                       len(ev.added), len(ev.changed), len(ev.removed), diff))
+
+
+def _notification(c: Changes, seq: int, ev: NotificationSent | NotificationFailed) -> None:
+    if isinstance(ev, NotificationSent):
+        outcome, previous, error, final = "sent", ev.previous, None, False
+    else:
+        outcome, previous, error, final = "failed", None, ev.error, ev.final
+    c.notifications.append((seq, ts(ev.at), outcome, ev.key, ev.kind, ev.channel, ev.recipient,
+                            ev.severity, previous, ev.task, ev.domain, ev.source_seq, ev.attempt,
+                            error, final))
 
 
 _RESULT_COLUMNS = ["seq", "task_id", "grp", "agent", "location", "request", "checked_at",
@@ -206,6 +230,23 @@ async def write(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
     if c.dead_letters:
         await conn.copy_records_to_table("dead_letters", records=c.dead_letters,
                                          columns=_DEAD_COLUMNS, schema_name=schema)
+    if c.notifications:
+        await conn.executemany(
+            """INSERT INTO notifications (seq, at, outcome, key, kind, channel, recipient,
+                                          severity, previous, task_id, domain, source_seq,
+                                          attempt, error, final)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)""",
+            c.notifications)
+    if c.silences_added:
+        await conn.executemany(
+            """INSERT INTO silences (id, seq, created_at, starts_at, ends_at, domain, task_id,
+                                     reason, created_by)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING""",
+            c.silences_added)
+    if c.silences_removed:
+        await conn.executemany(
+            "UPDATE silences SET removed_at = $2, removed_by = $3 WHERE id = $1",
+            c.silences_removed)
     if c.configs:
         await conn.executemany(
             """INSERT INTO config_history (seq, at, revision, source, applied_by, part, parts,

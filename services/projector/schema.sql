@@ -106,3 +106,38 @@ CREATE TABLE IF NOT EXISTS config_history (
     removed int NOT NULL,
     diff jsonb NOT NULL
 );
+
+-- Who was told what and when: one row per notification.sent / notification.failed event.
+CREATE TABLE IF NOT EXISTS notifications (
+    seq bigint PRIMARY KEY,
+    at timestamptz NOT NULL,
+    outcome text NOT NULL,
+    key text NOT NULL,
+    kind text NOT NULL,
+    channel text NOT NULL,
+    recipient text NOT NULL,
+    severity text NOT NULL,
+    previous text,
+    task_id text,
+    domain text,
+    source_seq bigint NOT NULL,
+    attempt int NOT NULL,
+    error text,
+    final boolean NOT NULL DEFAULT false
+);
+CREATE INDEX IF NOT EXISTS notifications_task ON notifications (task_id, seq);
+
+-- Silences from `tocsin silence`; a removed one keeps its row with removed_at.
+CREATE TABLE IF NOT EXISTS silences (
+    id text PRIMARY KEY,
+    seq bigint NOT NULL,
+    created_at timestamptz NOT NULL,
+    starts_at timestamptz NOT NULL,
+    ends_at timestamptz NOT NULL,
+    domain text,
+    task_id text,
+    reason text NOT NULL,
+    created_by text NOT NULL,
+    removed_at timestamptz,
+    removed_by text
+);
