@@ -53,7 +53,7 @@ class Service:
         self.start()
 
     def start(self) -> Service:
-        out = open(self.log, "ab")  # noqa: SIM115
+        out = open(self.log, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", *self.args],
                                      cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -105,7 +105,8 @@ class Services:
         return s
 
     def scheduler(self, ack_wait: float = 3.0, max_deliver: int = 5, replicas: int = 1) -> Service:
-        return self._start("scheduler", ["scheduler", "--nats-url", self.nats_url, "--config",
+        # Info level: the log says which scheduler holds the lease.
+        return self._start("scheduler", ["--log-level", "info", "scheduler", "--nats-url", self.nats_url, "--config",
                                          str(self.config), "--ack-wait", str(ack_wait),
                                          "--max-deliver", str(max_deliver),
                                          "--replicas", str(replicas)])

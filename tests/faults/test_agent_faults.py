@@ -6,6 +6,7 @@ import asyncio
 import signal
 import time
 
+from events import streams
 from tests.faults.conftest import PATHS
 from tests.faults.harness import (
     Services,
@@ -15,7 +16,6 @@ from tests.faults.harness import (
     results_by_agent,
 )
 from tests.helpers import DemoTarget, wait_for
-from events import streams
 
 
 async def _held(url: str) -> int:
