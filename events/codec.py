@@ -32,7 +32,7 @@ def decode(data: bytes, subject: str = "?") -> AnyEvent:
     try:
         event = _decoder.decode(data)
     except msgspec.ValidationError as exc:
-        raise DecodeError(f"{subject}: {_type_of(data)}: {exc}") from None
+        raise DecodeError(f"{subject}: {_type_of(data)}: {_version_problem(data) or exc}") from None
     except msgspec.DecodeError as exc:
         raise DecodeError(f"{subject}: not a JSON event: {exc}") from None
     if event.v != event.VERSION:
@@ -46,6 +46,15 @@ def decode(data: bytes, subject: str = "?") -> AnyEvent:
 def excerpt(data: bytes, limit: int = 512) -> str:
     """The start of a payload as text, for dead-letter records an operator reads."""
     return data[:limit].decode("utf-8", errors="replace")
+
+
+def _version_problem(data: bytes) -> str | None:
+    """Say so when the payload is a known type at another schema version (a newer writer)."""
+    raw = msgspec.json.decode(data)
+    cls = REGISTRY.get(raw.get("type")) if isinstance(raw, dict) else None
+    if cls is not None and raw.get("v") != cls.VERSION:
+        return f"schema version {raw.get('v')} is not the supported {cls.VERSION}"
+    return None
 
 
 def _type_of(data: bytes) -> str:

@@ -94,11 +94,16 @@ class Scheduler:
                 asyncio.create_task(lease.keep()),
             ]
             lost = asyncio.create_task(lease.lost.wait())
-            await asyncio.wait({stop, lost}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({stop, lost, *tasks}, return_when=asyncio.FIRST_COMPLETED)
             for t in tasks:
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            results = await asyncio.gather(*tasks, return_exceptions=True)
             lost.cancel()
+            # A loop that died is a bug: exit non-zero so a supervisor restarts us.
+            for result in results:
+                if isinstance(result, Exception):
+                    log.error("scheduler loop failed", error=repr(result))
+                    raise result
         finally:
             await lease.release()
             await bus.close(nc)
@@ -237,7 +242,8 @@ class Scheduler:
                 log.warning("fetch of completions failed", error=str(exc))
                 await asyncio.sleep(0.5)
                 continue
-            await self._judge_batch(js, msgs)
+            if msgs:  # fetch can return nothing without raising its timeout
+                await self._judge_batch(js, msgs)
 
     async def _judge_batch(self, js, msgs: list[Msg]) -> None:  # type: ignore[no-untyped-def]
         assert self.config is not None

@@ -1,0 +1,11 @@
+# One image for every Tocsin service: `docker run tocsin <service>`.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY events ./events
+COPY services ./services
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 tocsin
+USER tocsin
+ENTRYPOINT ["tocsin"]
+CMD ["--help"]

@@ -1,0 +1,45 @@
+"""compose.yaml: the production-shaped stack has what it promises."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
+TOCSIN_SERVICES = ["scheduler", "agent", "projector", "web"]
+
+
+def test_official_images_with_volumes_and_health_checks():
+    services = COMPOSE["services"]
+    assert services["nats"]["image"].startswith("nats:")
+    assert "--jetstream" in services["nats"]["command"]
+    assert any(v.endswith(":/data") for v in services["nats"]["volumes"])
+    assert services["postgres"]["image"].startswith("postgres:")
+    assert any("/var/lib/postgresql/data" in v for v in services["postgres"]["volumes"])
+    for name in ("nats", "postgres"):
+        assert services[name]["healthcheck"]["test"]
+        assert services[name]["restart"] == "unless-stopped"
+    assert set(COMPOSE["volumes"]) == {"nats-data", "pg-data"}
+
+
+def test_every_service_runs_from_one_image_after_healthy_servers():
+    services = COMPOSE["services"]
+    for name in TOCSIN_SERVICES:
+        svc = services[name]
+        assert svc["image"] == "tocsin:latest" and svc["build"] == "."
+        assert svc["command"][0] == name
+        assert svc["restart"] == "unless-stopped"
+        deps = svc["depends_on"]
+        assert deps["nats"]["condition"] == "service_healthy"
+        assert deps["postgres"]["condition"] == "service_healthy"
+        assert svc["environment"]["NATS_URL"] == "nats://nats:4222"
+        assert svc["environment"]["DATABASE_URL"].startswith("postgresql://")
+    assert services["web"]["healthcheck"]["test"]
+
+
+def test_dockerfile_installs_the_package_and_runs_tocsin():
+    text = (ROOT / "Dockerfile").read_text()
+    assert "pip install" in text and 'ENTRYPOINT ["tocsin"]' in text
+    assert "USER tocsin" in text

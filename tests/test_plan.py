@@ -1,0 +1,49 @@
+"""Scheduling bookkeeping: due order, lazy removal, spread first runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.scheduler.plan import Plan, spread
+
+
+def test_due_groups_come_out_in_order_and_only_when_due():
+    plan = Plan()
+    plan.set("b", 20.0)
+    plan.set("a", 10.0)
+    plan.set("c", 30.0)
+    assert plan.pop_due(5.0) == []
+    assert plan.pop_due(20.0) == [("a", 10.0), ("b", 20.0)]
+    assert plan.next_due() == 30.0
+    assert len(plan) == 1
+
+
+def test_rescheduling_and_removal_leave_no_stale_entry():
+    plan = Plan()
+    plan.set("a", 10.0)
+    plan.set("a", 50.0)
+    plan.set("b", 15.0)
+    plan.remove("b")
+    assert plan.next_due() == 50.0
+    assert plan.pop_due(100.0) == [("a", 50.0)]
+    assert plan.pop_due(100.0) == []
+    assert "a" not in plan
+
+
+def test_limit_bounds_one_pop():
+    plan = Plan()
+    for i in range(10):
+        plan.set(f"g{i}", float(i))
+    assert len(plan.pop_due(100.0, limit=4)) == 4
+    assert len(plan) == 6
+
+
+@pytest.mark.parametrize("frequency", [15.0, 60.0, 3600.0], ids=["15s", "1m", "1h"])
+def test_first_runs_spread_over_the_frequency_and_stay_put(frequency: float):
+    dues = [spread(f"group-{i}", frequency, 1000.0) for i in range(2000)]
+    assert all(1000.0 <= d < 1000.0 + frequency for d in dues)
+    # Roughly uniform: each quarter of the period gets a fair share.
+    quarters = [sum(1 for d in dues if q * frequency / 4 <= d - 1000.0 < (q + 1) * frequency / 4)
+                for q in range(4)]
+    assert min(quarters) > 400
+    assert spread("group-1", frequency, 1000.0) == dues[1]
