@@ -2,8 +2,9 @@
 
 Argos's rules: success → ok, failure → critical, error → unknown; a request
 that got no answer fails every check of its group, except the certificate
-check which is only a warning then. Certificate expiry is graded here, by the
-configured thresholds, not by the agent.
+check which is only a warning then. Certificate expiry and response time are
+graded here from the value the agent reported (by ``ssl.thresholds`` and the
+task's limits), so changing a threshold needs no agent change.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from events.types import CheckCompleted, CheckOutcome, Judgement, Severity, TaskDef, TaskJudged
+from services.agent.checks import response_time
 
 STATUS_SEVERITY: dict[str, Severity] = {"success": "ok", "failure": "critical", "error": "unknown"}
 CERT_CHECK = "ssl-certificate-expiration"
+#: Argos's defaults: under a day left is critical, under five days a warning.
+DEFAULT_THRESHOLDS: list[tuple[float, str]] = [(86400.0, "critical"), (5 * 86400.0, "warning")]
 
 
 @dataclass
@@ -50,6 +54,9 @@ def severity_of(task: TaskDef, outcome: CheckOutcome | None, completion: CheckCo
             return "warning", outcome.detail or completion.observation.error
         if outcome.status == "success" and outcome.value is not None:
             return grade_certificate(outcome.value, completion.at, thresholds)
+    if task.check == response_time.NAME and outcome.status != "error" and \
+            outcome.value is not None and isinstance(task.expected, dict):
+        return response_time.grade(outcome.value, task.expected), outcome.detail  # type: ignore[return-value]
     return STATUS_SEVERITY[outcome.status], outcome.detail
 
 

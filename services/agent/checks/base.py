@@ -5,15 +5,21 @@ A check module (one per kind, ``<kind>.py`` beside this file) defines:
 - ``NAME``: the key used in the configuration (``status-is``),
 - ``SCHEMES``: the target schemes it applies to (``{"http", "https"}``),
 - ``parse(expected)``: validate and normalise the YAML value, raising
-  ``ValueError`` with a message for the operator,
-- ``evaluate(response, expected)``: a :class:`Verdict` (pure, no I/O).
+  ``ValueError`` with a message for the operator; the result must be plain
+  JSON data, since it travels in the task definition and the check request,
+- ``evaluate(response, expected)``: a :class:`Verdict` (pure, no I/O),
+- optionally ``target_url(url)``: the URL whose answer the check needs when
+  it is not the group's own (``http-to-https`` looks at the ``http://`` URL).
+
+See docs/adding-a-check.md.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from events.types import Status
@@ -40,7 +46,10 @@ def error(detail: str) -> Verdict:
 
 @dataclass
 class Response:
-    """One answer. ``headers`` keys are lower-cased; ``body`` may be truncated."""
+    """One answer. ``headers`` keys are lower-cased; ``body`` may be truncated.
+
+    For ``tcp://`` and ``tls://`` targets ``status`` is 0: there is no HTTP answer.
+    """
 
     status: int
     headers: dict[str, str] = field(default_factory=dict)
@@ -59,5 +68,103 @@ class Response:
         return json.loads(self.body)
 
 
+class NotJSON(Exception):
+    """The body is not JSON: a JSON check cannot be evaluated (status error, not failure)."""
+
+
+def body_json(response: Response) -> Any:
+    try:
+        return response.json
+    except ValueError as exc:
+        raise NotJSON(f"the body is not JSON ({exc}): {shorten(response.text, 80)!r}") from exc
+
+
 def shorten(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def show(value: Any, limit: int = 120) -> str:
+    """A retrieved value as JSON text, short enough for a verdict's detail."""
+    return shorten(json.dumps(value, ensure_ascii=False, sort_keys=True), limit)
+
+
+# --- helpers for parse(): each raises ValueError with the operator's words -------------
+
+
+@lru_cache(maxsize=4096)
+def regex(pattern: str) -> re.Pattern[str]:
+    """A compiled pattern; cached because an agent evaluates the same ones all day."""
+    return re.compile(pattern)
+
+
+def check_regex(value: Any, what: str = "a regular expression") -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected {what} as a non-empty string, got {kind_of(value)}")
+    try:
+        regex(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+    return value
+
+
+def check_text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a non-empty string, got {kind_of(value)}")
+    return value
+
+
+def check_mapping(value: Any, example: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or not value:
+        raise ValueError(f"expected a non-empty mapping such as {example}, got {kind_of(value)}")
+    for key in value:
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"expected string keys, got {key!r}")
+    return value
+
+
+def check_list(value: Any, example: str) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"expected a non-empty list such as {example}, got {kind_of(value)}")
+    return value
+
+
+def status_code(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
+        raise ValueError(f"expected an HTTP status code (100-599), got {value!r}")
+    return value
+
+
+def kind_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    return f"{type(value).__name__} {value!r}"
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w|M|y)\s*$")
+UNITS = {
+    "ms": 0.001,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 604800,
+    "M": 30 * 86400,
+    "y": 365 * 86400,
+}
+
+
+def duration(value: Any) -> float:
+    """``500ms``, ``30s``, ``5m``, ``1h``, ``2d``, ``1w``, ``1M``, ``1y`` into seconds (> 0)."""
+    m = _DURATION.match(value) if isinstance(value, str) else None
+    if m is None:
+        raise ValueError(
+            f"expected a duration such as 500ms, 30s, 5m, 1h, 2d, 1w, 1M, 1y; got {kind_of(value)}"
+        )
+    seconds = float(m.group(1)) * UNITS[m.group(2)]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
