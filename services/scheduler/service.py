@@ -61,6 +61,7 @@ class Scheduler:
         self.wake = asyncio.Event()
         self.reload_requested = asyncio.Event()
         self.js = None
+        self._background: set[asyncio.Task[None]] = set()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -218,8 +219,10 @@ class Scheduler:
             if now - when > limit:
                 self.in_flight.pop(gid)
                 verdict = no_result(tasks, self.task_states, now, now - when)
-                asyncio.create_task(self._publish_judged(js, verdict, f"judged.noresult.{gid}."
-                                                         f"{int(when * 1000)}"))
+                msg_id = f"judged.noresult.{gid}.{int(when * 1000)}"
+                task = asyncio.create_task(self._publish_judged(js, verdict, msg_id))
+                self._background.add(task)  # keep a reference until it is done
+                task.add_done_callback(self._background.discard)
 
     async def _publish_judged(self, js, verdict: TaskJudged, msg_id: str) -> None:  # type: ignore[no-untyped-def]
         await js.publish(subjects.judged(verdict.group), codec.encode(verdict),
@@ -297,8 +300,15 @@ class Scheduler:
                 try:
                     advisory = json.loads(msg.data)
                     work_seq = int(advisory["stream_seq"])
-                except (ValueError, KeyError, TypeError):
-                    await msg.term()
+                except (ValueError, KeyError, TypeError) as exc:
+                    # Not an advisory JetStream wrote: recorded like any undecodable message,
+                    # never dropped silently.
+                    subject, data, headers = bus.deadletter_for(
+                        msg.data, streams.ADVISORIES, msg.metadata.sequence.stream, msg.subject,
+                        streams.SCHEDULER_ADVISORIES, f"not a max-deliveries advisory: {exc}",
+                        time.time())
+                    await js.publish(subject, data, headers=headers)
+                    await msg.ack()
                     continue
                 await self._dead_letter_request(js, work_seq, advisory)
                 await msg.ack()

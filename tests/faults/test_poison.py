@@ -1,0 +1,95 @@
+"""Poison on every subject a service consumes: recorded as a dead letter, skipped, and every
+service keeps running."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import msgspec
+import nats
+
+from events import codec, streams
+from tests.faults.harness import Services, count, quiesce_and_check
+from tests.helpers import wait_for
+
+REQUEST = {"type": "check.requested", "v": 1, "at": 1.0, "request": "r", "group": "g",
+           "location": "default", "url": "http://127.0.0.1:9/", "method": "GET",
+           "ip_version": 4, "timeout": 1.0, "due": 1.0, "checks": []}
+COMPLETION = {"type": "check.completed", "v": 1, "at": 1.0, "request": "r", "group": "g",
+              "agent": "x", "location": "default", "started": 1.0, "observation": {},
+              "outcomes": []}
+
+
+def poisons(valid: dict) -> list[bytes]:  # type: ignore[type-arg]
+    enc = msgspec.json.encode
+    return [
+        b"not json {",
+        enc({**valid, "v": 2}),  # a schema version this code does not know
+        enc({**valid, "type": "check.exploded"}),  # an unknown type
+        enc({**valid, "padding": "x" * codec.MAX_EVENT_BYTES}),  # oversized
+        enc({**valid, "at": "yesterday", "checks": "all"}),  # valid JSON, wrong field types
+    ]
+
+
+#: Subject → the consumers that must record each poison published there.
+TARGETS = {
+    "tocsin.check.requested.default.poison": (REQUEST, {"agent:a1", "projector"}),
+    "tocsin.check.completed.x.poison": (COMPLETION, {streams.SCHEDULER_COMPLETIONS, "projector"}),
+    "tocsin.task.judged.poison": (COMPLETION, {"projector"}),
+    "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.WORK.agents-default":
+        (COMPLETION, {streams.SCHEDULER_ADVISORIES}),
+}
+
+
+async def test_poison_on_every_consumed_subject(svc: Services):
+    procs = [svc.projector(), svc.scheduler(), svc.agent("a1")]
+
+    async def results() -> int:
+        return await count(svc.database_url, "SELECT count(*) FROM results")
+
+    await wait_for(results, 60, what="first results")
+    nc = await nats.connect(svc.nats_url)
+    js = nc.jetstream()
+    expected: Counter[tuple[str, str]] = Counter()
+    for subject, (valid, consumers) in TARGETS.items():
+        for data in poisons(valid):
+            ack = await js.publish(subject, data)
+            for consumer in consumers:
+                # The projector records the event of the log itself; the others record the
+                # message they consumed (a WORK or ADVISORIES copy), each exactly once.
+                expected[(consumer, f"{subject}#{ack.seq}" if consumer == "projector"
+                          else subject)] += 1
+    await nc.close()
+    poisoned_at = time.time()
+
+    async def recorded() -> bool:
+        rows = await _dead_letters(svc.database_url)
+        return all(rows[k] == n for k, n in expected.items())
+
+    await wait_for(recorded, 60, what="every poison recorded by every consumer")
+    # Services run on: all alive, and results keep coming after the poison.
+    assert all(p.alive for p in procs), [p.output() for p in procs if not p.alive]
+    await wait_for(lambda: count(svc.database_url, "SELECT count(*) FROM results WHERE "
+                                 "checked_at > to_timestamp($1)", poisoned_at + 1), 30,
+                   what="results after the poison")
+    stats = await quiesce_and_check(svc, [procs[1]], [procs[2]])
+    assert stats["dead"] == 0
+
+
+async def _dead_letters(url: str) -> Counter[tuple[str, str]]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT consumer, subject, source_seq, stream FROM "
+                                "tocsin.dead_letters WHERE kind = 'undecodable'")
+    finally:
+        await conn.close()
+    out: Counter[tuple[str, str]] = Counter()
+    for r in rows:
+        if r["consumer"] == "projector":
+            out[("projector", f"{r['subject']}#{r['source_seq']}")] += 1
+        else:
+            out[(r["consumer"], r["subject"])] += 1
+    return out
