@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--location", default=_env("TOCSIN_LOCATION", "default"),
                    help="location whose requests to take (env TOCSIN_LOCATION)")
     p.add_argument("--concurrency", type=int, default=500, help="checks at once")
+    from services.security.client import add_options as add_security_options
+
+    add_security_options(p)
 
     p = sub.add_parser("projector", help="fold the event log into PostgreSQL",
                        description="Fold EVENTS into the read models. `tocsin projector rebuild` "
@@ -134,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Modules adding their own subcommands: each has ``register(subparsers, common)`` returning
 #: ``{command: handler}``; ``common`` offers the shared option adders (nats, db, config).
-PLUGINS: list[str] = ["services.notifier.cli"]
+PLUGINS: list[str] = ["services.security.cli", "services.notifier.cli", "services.web.cli"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,7 +177,10 @@ def cmd_scheduler(args: Any) -> int:
 def cmd_agent(args: Any) -> int:
     from services.agent.service import AgentOptions, main
 
-    return _run(main(AgentOptions(args.nats_url, args.name, args.location, args.concurrency)))
+    from services.security.client import from_args
+
+    return _run(main(AgentOptions(args.nats_url, args.name, args.location, args.concurrency,
+                                  security=from_args(args))))
 
 
 def cmd_projector(args: Any) -> int:

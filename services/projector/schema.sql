@@ -141,3 +141,9 @@ CREATE TABLE IF NOT EXISTS silences (
     removed_at timestamptz,
     removed_by text
 );
+
+-- For the web: time windows over results (uptime, checks/s, agents' last hour) and the
+-- audit trail newest first. BRIN: results arrive in time order, so it stays tiny and
+-- costs the projector's writes next to nothing.
+CREATE INDEX IF NOT EXISTS results_checked_at ON results USING brin (checked_at);
+CREATE INDEX IF NOT EXISTS severity_changes_seq ON severity_changes (seq);

@@ -46,8 +46,9 @@ class Hub:
             try:
                 conn = await db.connect(self.database_url)
                 lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c: lost.set())
-                await conn.add_listener(CHANNEL, lambda _c, _pid, _ch, payload: self._publish(payload))
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())  # type: ignore[misc]
+                await conn.add_listener(
+                    CHANNEL, lambda _c, _pid, _ch, payload: self._publish(payload))
                 self._publish("{}")  # we may have missed commits while away
                 await lost.wait()
             except asyncio.CancelledError:

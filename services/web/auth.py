@@ -1,0 +1,250 @@
+"""Logging in and out, sessions, CSRF and the access rules every route declares.
+
+Sessions are signed cookies (itsdangerous) holding the user id and the user's
+generation: changing a password or disabling a user bumps the generation and
+so ends their sessions at once, as each request re-reads the user.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from services.web import authdb
+from services.web.authdb import User
+from services.web.settings import WebSettings
+from services.web.templating import templates
+
+SESSION_COOKIE = "tocsin_session"
+CSRF_COOKIE = "tocsin_csrf"
+CSRF_FIELD = "csrf_token"
+
+
+class LoginRequired(Exception):
+    """Raised by a route's access check; answered by a redirect (pages) or a 401 (API)."""
+
+    def __init__(self, api: bool = False) -> None:
+        self.api = api
+
+
+class RateLimiter:
+    """Failed attempts per key in a sliding window (per process: enough to slow guessing)."""
+
+    def __init__(self, attempts: int, window: float) -> None:
+        self.attempts, self.window = attempts, window
+        self.failures: dict[str, deque[float]] = {}
+
+    def retry_after(self, *keys: str) -> float:
+        now = time.monotonic()
+        wait = 0.0
+        for key in keys:
+            q = self.failures.get(key)
+            while q and q[0] <= now - self.window:
+                q.popleft()
+            if q and len(q) >= self.attempts:
+                wait = max(wait, q[0] + self.window - now)
+        return wait
+
+    def fail(self, *keys: str) -> None:
+        now = time.monotonic()
+        for key in keys:
+            self.failures.setdefault(key, deque(maxlen=self.attempts)).append(now)
+
+    def reset(self, key: str) -> None:
+        self.failures.pop(key, None)
+
+
+@dataclass
+class Auth:
+    settings: WebSettings
+    secret: str
+
+    def __post_init__(self) -> None:
+        self.sessions = URLSafeTimedSerializer(self.secret, salt="tocsin-session")
+        self.csrf = URLSafeTimedSerializer(self.secret, salt="tocsin-csrf")
+        self.limiter = RateLimiter(self.settings.login_attempts, self.settings.login_window)
+
+    def session_value(self, user: User, remember: bool) -> str:
+        return self.sessions.dumps({"u": user.id, "g": user.generation, "r": remember})
+
+    def set_session(self, response: Response, user: User, remember: bool) -> None:
+        lifetime = self.settings.remember_me_duration if remember else None
+        response.set_cookie(SESSION_COOKIE, self.session_value(user, remember),
+                            max_age=int(lifetime) if lifetime else None, httponly=True,
+                            samesite="lax", secure=self.settings.secure_cookies, path="/")
+
+
+def _auth(request: Request) -> Auth:
+    return request.app.state.auth  # type: ignore[no-any-return]
+
+
+async def current_user(request: Request) -> User | None:
+    if hasattr(request.state, "user"):
+        return request.state.user  # type: ignore[no-any-return]
+    request.state.user = None
+    raw = request.cookies.get(SESSION_COOKIE)
+    if raw:
+        auth = _auth(request)
+        try:
+            data, signed_at = auth.sessions.loads(
+                raw, max_age=int(auth.settings.remember_me_duration), return_timestamp=True)
+        except (BadSignature, SignatureExpired):
+            return None
+        lifetime = (auth.settings.remember_me_duration if data.get("r")
+                    else auth.settings.session_duration)
+        age = time.time() - signed_at.timestamp()
+        if age > lifetime:
+            return None
+        async with request.app.state.pool.acquire() as conn:
+            user = await authdb.get_user(conn, int(data["u"]))
+        if user is None or user.disabled or user.generation != data.get("g"):
+            return None
+        request.state.user = user
+        if age > lifetime / 2:  # sliding session: an open page keeps its operator logged in
+            request.state.refresh_session = (user, bool(data.get("r")))
+    return request.state.user  # type: ignore[no-any-return]
+
+
+async def _token_ok(request: Request) -> bool:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return False
+    async with request.app.state.pool.acquire() as conn:
+        return await authdb.check_token(conn, token.strip()) is not None
+
+
+def page_access(public_when: tuple[str, ...] = ("all",)) -> Callable[[Request], Awaitable[None]]:
+    """A dependency: the page is open when ``unauthenticated_access`` is one of
+    ``public_when``, otherwise it needs a logged-in user."""
+
+    async def check(request: Request) -> None:
+        if _auth(request).settings.unauthenticated_access in public_when:
+            return
+        if await current_user(request) is None:
+            raise LoginRequired()
+
+    return check
+
+
+async def api_access(request: Request) -> None:
+    """API and metrics: a bearer token, a session, or ``unauthenticated_access: all``."""
+    if _auth(request).settings.unauthenticated_access == "all":
+        return
+    if await _token_ok(request) or await current_user(request) is not None:
+        return
+    raise LoginRequired(api=True)
+
+
+def login_required_response(request: Request, exc: LoginRequired) -> Response:
+    if exc.api:
+        return JSONResponse({"detail": "authentication required"}, status_code=401,
+                            headers={"WWW-Authenticate": "Bearer"})
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    target = f"/login?next={quote(here)}"
+    if request.headers.get("hx-request"):
+        return Response(status_code=401, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+def csrf_token(request: Request) -> str:
+    """The token a form carries: the CSRF cookie's nonce, signed (so a cookie planted by a
+    sibling site cannot be paired with a token of the attacker's choosing)."""
+    return _auth(request).csrf.dumps(request.state.csrf_nonce)
+
+
+def csrf_ok(request: Request, token: str) -> bool:
+    nonce = request.cookies.get(CSRF_COOKIE)
+    if not nonce or not token:
+        return False
+    try:
+        value = _auth(request).csrf.loads(token, max_age=86400)
+    except (BadSignature, SignatureExpired):
+        return False
+    return hmac.compare_digest(str(value), nonce)
+
+
+async def middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]
+                     ) -> Response:
+    nonce = request.cookies.get(CSRF_COOKIE)
+    fresh = nonce is None
+    request.state.csrf_nonce = nonce or secrets.token_urlsafe(24)
+    response = await call_next(request)
+    auth = _auth(request)
+    if fresh and response.headers.get("content-type", "").startswith("text/html"):
+        response.set_cookie(CSRF_COOKIE, request.state.csrf_nonce, httponly=True, samesite="lax",
+                            secure=auth.settings.secure_cookies, path="/")
+    refresh = getattr(request.state, "refresh_session", None)
+    if refresh and SESSION_COOKIE not in response.headers.get("set-cookie", ""):
+        auth.set_session(response, *refresh)
+    return response
+
+
+router = APIRouter(include_in_schema=False)
+
+
+def _safe_next(value: str) -> str:
+    # Only local paths: an open redirect would let a phishing link borrow our login page.
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _login_page(request: Request, next_: str, error: str = "", status: int = 200,
+                headers: dict[str, str] | None = None) -> HTMLResponse:
+    ctx: dict[str, Any] = {"next": _safe_next(next_), "error": error, "live": False}
+    return templates.TemplateResponse(request, "login.html", ctx, status_code=status,
+                                      headers=headers)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, next: str = "/") -> HTMLResponse:
+    return _login_page(request, next)
+
+
+@router.post("/login", response_model=None)
+async def login(request: Request, username: str = Form(""), password: str = Form(""),
+                remember: str = Form(""), csrf_token: str = Form(""),
+                next: str = Form("/")) -> Response:
+    if not csrf_ok(request, csrf_token):
+        return _login_page(request, next, "The form expired; please try again.", 403)
+    auth = _auth(request)
+    keys = (f"ip:{_client(request)}", f"user:{username}")
+    wait = auth.limiter.retry_after(*keys)
+    if wait > 0:
+        return _login_page(request, next, f"Too many attempts; try again in {wait:.0f} s.", 429,
+                           {"Retry-After": str(int(wait) + 1)})
+    async with request.app.state.pool.acquire() as conn:
+        user = await authdb.authenticate(conn, username, password)
+    if user is None:
+        auth.limiter.fail(*keys)
+        # One message for a wrong password, an unknown or a disabled user: no account probing.
+        return _login_page(request, next, "Wrong user name or password, or account disabled.",
+                           401)
+    auth.limiter.reset(f"user:{username}")
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    auth.set_session(response, user, remember == "on")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, csrf_token: str = Form("")) -> Response:
+    if not csrf_ok(request, csrf_token):
+        return Response("The form expired; please try again.", status_code=403)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

@@ -1,0 +1,181 @@
+"""Users, API tokens and the cookie secret: the web's own state, outside the read models.
+
+These live in their own schema because the read models are rebuilt from the log
+and swapped wholesale; accounts are not in the log and must survive that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+AUTH_SCHEMA = "tocsin_auth"
+
+DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {AUTH_SCHEMA};
+CREATE TABLE IF NOT EXISTS {AUTH_SCHEMA}.users (
+    id bigserial PRIMARY KEY,
+    name text UNIQUE NOT NULL,
+    password_hash text NOT NULL,
+    disabled boolean NOT NULL DEFAULT false,
+    generation int NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    last_login timestamptz
+);
+CREATE TABLE IF NOT EXISTS {AUTH_SCHEMA}.api_tokens (
+    id bigserial PRIMARY KEY,
+    name text NOT NULL,
+    digest text UNIQUE NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    last_used timestamptz,
+    revoked boolean NOT NULL DEFAULT false
+);
+CREATE TABLE IF NOT EXISTS {AUTH_SCHEMA}.secrets (
+    name text PRIMARY KEY,
+    value text NOT NULL
+);
+"""
+
+_hasher = PasswordHasher()
+#: Verified against when the user does not exist, so timing does not reveal user names.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+class UserError(Exception):
+    """A user operation that cannot be done (unknown user, duplicate name, empty password)."""
+
+
+@dataclass
+class User:
+    id: int
+    name: str
+    disabled: bool
+    generation: int
+    created_at: datetime
+    last_login: datetime | None
+
+
+async def ensure(conn: asyncpg.Connection) -> None:
+    async with conn.transaction():
+        # Several web processes may start together; CREATE IF NOT EXISTS races otherwise.
+        await conn.execute("SELECT pg_advisory_xact_lock(7361050)")
+        await conn.execute(DDL)
+
+
+async def cookie_secret(conn: asyncpg.Connection) -> str:
+    """One random secret shared by every web process, made on first use."""
+    await conn.execute(
+        f"INSERT INTO {AUTH_SCHEMA}.secrets VALUES ('cookie', $1) ON CONFLICT DO NOTHING",
+        secrets.token_urlsafe(48))
+    return str(await conn.fetchval(
+        f"SELECT value FROM {AUTH_SCHEMA}.secrets WHERE name = 'cookie'"))
+
+
+def _row(r: asyncpg.Record) -> User:
+    return User(r["id"], r["name"], r["disabled"], r["generation"], r["created_at"],
+                r["last_login"])
+
+
+_COLS = "id, name, disabled, generation, created_at, last_login"
+
+
+async def add_user(conn: asyncpg.Connection, name: str, password: str) -> User:
+    if not name or not password:
+        raise UserError("a user needs a name and a non-empty password")
+    try:
+        r = await conn.fetchrow(
+            f"INSERT INTO {AUTH_SCHEMA}.users (name, password_hash) VALUES ($1, $2) "
+            f"RETURNING {_COLS}", name, _hasher.hash(password))
+    except asyncpg.UniqueViolationError:
+        raise UserError(f"user {name!r} already exists") from None
+    return _row(r)
+
+
+async def _update(conn: asyncpg.Connection, name: str, sets: str, *args: object) -> None:
+    # Bumping the generation ends the user's open sessions.
+    status = await conn.execute(
+        f"UPDATE {AUTH_SCHEMA}.users SET {sets}, generation = generation + 1 WHERE name = $1",
+        name, *args)
+    if status.endswith(" 0"):
+        raise UserError(f"no user {name!r}")
+
+
+async def set_password(conn: asyncpg.Connection, name: str, password: str) -> None:
+    if not password:
+        raise UserError("the password must not be empty")
+    await _update(conn, name, "password_hash = $2", _hasher.hash(password))
+
+
+async def set_disabled(conn: asyncpg.Connection, name: str, disabled: bool) -> None:
+    await _update(conn, name, "disabled = $2", disabled)
+
+
+async def delete_user(conn: asyncpg.Connection, name: str) -> None:
+    status = await conn.execute(f"DELETE FROM {AUTH_SCHEMA}.users WHERE name = $1", name)
+    if status.endswith(" 0"):
+        raise UserError(f"no user {name!r}")
+
+
+async def list_users(conn: asyncpg.Connection) -> list[User]:
+    return [_row(r) for r in await conn.fetch(
+        f"SELECT {_COLS} FROM {AUTH_SCHEMA}.users ORDER BY name")]
+
+
+async def get_user(conn: asyncpg.Connection, user_id: int) -> User | None:
+    r = await conn.fetchrow(f"SELECT {_COLS} FROM {AUTH_SCHEMA}.users WHERE id = $1", user_id)
+    return _row(r) if r else None
+
+
+async def authenticate(conn: asyncpg.Connection, name: str, password: str) -> User | None:
+    """The user if the password matches and the account is enabled; None otherwise."""
+    r = await conn.fetchrow(
+        f"SELECT {_COLS}, password_hash FROM {AUTH_SCHEMA}.users WHERE name = $1", name)
+    try:
+        _hasher.verify(r["password_hash"] if r else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if r is None or r["disabled"]:
+        return None  # checked after the hash so a disabled account costs the same time
+    if _hasher.check_needs_rehash(r["password_hash"]):
+        await conn.execute(f"UPDATE {AUTH_SCHEMA}.users SET password_hash = $2 WHERE id = $1",
+                           r["id"], _hasher.hash(password))
+    await conn.execute(f"UPDATE {AUTH_SCHEMA}.users SET last_login = now() WHERE id = $1",
+                       r["id"])
+    return _row(r)
+
+
+def _digest(token: str) -> str:
+    # Tokens are long random strings: a plain SHA-256 suffices (no dictionary to guard against).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_token(conn: asyncpg.Connection, name: str) -> str:
+    token = "tct_" + secrets.token_urlsafe(32)
+    await conn.execute(f"INSERT INTO {AUTH_SCHEMA}.api_tokens (name, digest) VALUES ($1, $2)",
+                       name, _digest(token))
+    return token
+
+
+async def check_token(conn: asyncpg.Connection, token: str) -> str | None:
+    """The token's name when it is valid and not revoked."""
+    return await conn.fetchval(  # type: ignore[no-any-return]
+        f"UPDATE {AUTH_SCHEMA}.api_tokens SET last_used = now() "
+        "WHERE digest = $1 AND NOT revoked RETURNING name", _digest(token))
+
+
+async def list_tokens(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(f"SELECT id, name, created_at, last_used, revoked "
+                            f"FROM {AUTH_SCHEMA}.api_tokens ORDER BY id")
+
+
+async def revoke_token(conn: asyncpg.Connection, token_id: int) -> None:
+    status = await conn.execute(f"UPDATE {AUTH_SCHEMA}.api_tokens SET revoked = true "
+                                "WHERE id = $1", token_id)
+    if status.endswith(" 0"):
+        raise UserError(f"no token {token_id}")

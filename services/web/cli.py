@@ -1,0 +1,159 @@
+"""``tocsin user …``, ``tocsin token …`` and ``tocsin nagios``: a CLI plug-in (see services.cli).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from services.web import authdb
+
+
+def register(sub: Any, common: Any) -> dict[str, Callable[[Any], int]]:
+    p = sub.add_parser("user", help="manage the web's users (argon2 hashes in PostgreSQL)")
+    usub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, help_ in (("add", "create a user"), ("password", "change a user's password "
+                          "(ends their sessions)")):
+        u = usub.add_parser(action, help=help_)
+        u.add_argument("name")
+        u.add_argument("--password-stdin", action="store_true",
+                       help="read the password from the first line of stdin instead of asking")
+        common.db(u)
+    for action, help_ in (("disable", "refuse the user's logins and end their sessions"),
+                          ("enable", "allow the user to log in again"),
+                          ("delete", "remove the user")):
+        u = usub.add_parser(action, help=help_)
+        u.add_argument("name")
+        common.db(u)
+    common.db(usub.add_parser("list", help="list users"))
+
+    p = sub.add_parser("token", help="API tokens for scripts (Authorization: Bearer …)")
+    tsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    t = tsub.add_parser("create", help="create a token and print it (shown only once)")
+    t.add_argument("name", nargs="?", default="api", help="what the token is for")
+    common.db(t)
+    common.db(tsub.add_parser("list", help="list tokens"))
+    t = tsub.add_parser("revoke", help="revoke a token by its id")
+    t.add_argument("id", type=int)
+    common.db(t)
+
+    p = sub.add_parser("nagios", help="one status line and a Nagios exit code, as Argos's",
+                       description="Print a Nagios/Icinga plugin line with performance data; "
+                       "exit 0 (all ok), 1 (warning) or 2 (critical or unknown).")
+    common.db(p)
+    return {"user": cmd_user, "token": cmd_token, "nagios": cmd_nagios}
+
+
+async def _with_db(url: str, fn: Callable[[asyncpg.Connection], Awaitable[int]]) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        await authdb.ensure(conn)
+        return await fn(conn)
+    finally:
+        await conn.close()
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass(f"Password for {args.name}: ")
+    if getpass.getpass("Again: ") != first:
+        raise authdb.UserError("the passwords differ")
+    return first
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    async def run(conn: asyncpg.Connection) -> int:
+        a = args.action
+        if a == "add":
+            await authdb.add_user(conn, args.name, _password(args))
+        elif a == "password":
+            await authdb.set_password(conn, args.name, _password(args))
+        elif a in ("disable", "enable"):
+            await authdb.set_disabled(conn, args.name, a == "disable")
+        elif a == "delete":
+            await authdb.delete_user(conn, args.name)
+        else:
+            for u in await authdb.list_users(conn):
+                state = "disabled" if u.disabled else "enabled"
+                last = u.last_login.isoformat(timespec="seconds") if u.last_login else "never"
+                print(f"{u.name}\t{state}\tlast login {last}")
+            return 0
+        print(f"user {args.name}: {a} done")
+        return 0
+
+    try:
+        return asyncio.run(_with_db(args.database_url, run))
+    except authdb.UserError as exc:
+        print(f"tocsin user: {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    async def run(conn: asyncpg.Connection) -> int:
+        if args.action == "create":
+            print(await authdb.create_token(conn, args.name))
+        elif args.action == "revoke":
+            await authdb.revoke_token(conn, args.id)
+            print(f"token {args.id} revoked")
+        else:
+            for r in await authdb.list_tokens(conn):
+                used = r["last_used"].isoformat(timespec="seconds") if r["last_used"] else "never"
+                print(f"{r['id']}\t{r['name']}\t{'revoked' if r['revoked'] else 'active'}\t"
+                      f"last used {used}")
+        return 0
+
+    try:
+        return asyncio.run(_with_db(args.database_url, run))
+    except authdb.UserError as exc:
+        print(f"tocsin token: {exc}", file=sys.stderr)
+        return 1
+
+
+def nagios_report(counts: dict[str, int]) -> tuple[int, str]:
+    """Argos's ``server nagios`` line and exit code, from task counts per severity."""
+    ok, warning = counts.get("ok", 0), counts.get("warning", 0)
+    critical, unknown = counts.get("critical", 0), counts.get("unknown", 0)
+    perf = f"ok={ok}; warning={warning}; critical={critical}; unknown={unknown};"
+    if critical or unknown:
+        code = 2
+        if critical and unknown:
+            text = (f"CRITICAL/UNKNOWN — {critical} sites are critical and {unknown} sites "
+                    "are unknown")
+        elif critical:
+            text = f"CRITICAL — {critical} sites are critical"
+        else:
+            text = f"UNKNOWN — {unknown} sites are unknown"
+    elif warning:
+        code, text = 1, f"WARNING — {warning} sites are in warning state"
+    else:
+        code, text = 0, "OK — all sites are ok"
+    return code, f"{text}|{perf}"
+
+
+def cmd_nagios(args: argparse.Namespace) -> int:
+    from services.projector.service import SCHEMA
+    from services.web import queries
+
+    async def run() -> dict[str, int]:
+        conn = await asyncpg.connect(args.database_url, server_settings={"search_path": SCHEMA})
+        try:
+            return await queries.counts(conn)
+        finally:
+            await conn.close()
+
+    try:
+        counts = asyncio.run(run())
+    except (OSError, asyncpg.PostgresError) as exc:
+        # Nagios reads 3 as UNKNOWN: the monitor itself could not be asked.
+        print(f"UNKNOWN — cannot read Tocsin's database: {exc}")
+        return 3
+    code, line = nagios_report(counts)
+    print(line)
+    return code

@@ -1,0 +1,87 @@
+"""What the web service needs to know: access rules, session lifetimes, the cookie secret.
+
+Read from the Argos configuration's ``general`` section (the file named by
+TOCSIN_CONFIG) so an Argos user keeps their ``unauthenticated_access`` and
+session settings; environment variables override the file, for containers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from services.common.logs import Log
+
+log = Log("tocsin.web.settings")
+
+Access = Literal["", "dashboard", "all"]
+
+
+@dataclass
+class WebSettings:
+    #: "" (log in for everything), "dashboard" (the dashboard is public) or "all" (every
+    #: page is public), as Argos's ``unauthenticated_access``.
+    unauthenticated_access: Access = ""
+    cookie_secret: str | None = None
+    session_duration: float = 3600.0
+    remember_me_duration: float = 30 * 86400.0
+    #: Domains the public status page shows; ["*"] for every domain.
+    status_domains: list[str] = field(default_factory=list)
+    status_title: str = "Service status"
+    #: Send cookies with ``Secure``: on by default outside loopback development.
+    secure_cookies: bool = False
+    nats_url: str | None = None
+    login_attempts: int = 5
+    login_window: float = 300.0
+
+
+def _general(path: str) -> dict[str, Any]:
+    from services.scheduler.yamlsource import ConfigError, Located, load
+
+    def plain(v: Any) -> Any:
+        v = v.value if isinstance(v, Located) else v
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        return v
+
+    try:
+        root = plain(load(path))
+    except ConfigError as exc:
+        # The scheduler refuses a bad file loudly; the web still serves what is projected.
+        log.warning("configuration unreadable; web settings from the environment only",
+                    error=str(exc))
+        return {}
+    general = root.get("general") if isinstance(root, dict) else None
+    return general if isinstance(general, dict) else {}
+
+
+def load_settings(config_path: str | None = None, env: dict[str, str] | None = None
+                  ) -> WebSettings:
+    from services.scheduler.config import parse_duration
+
+    env = dict(os.environ) if env is None else env
+    s = WebSettings()
+    path = config_path or env.get("TOCSIN_CONFIG")
+    general = _general(path) if path else {}
+    access = env.get("TOCSIN_UNAUTHENTICATED_ACCESS", general.get("unauthenticated_access"))
+    if access == "dashboard":
+        s.unauthenticated_access = "dashboard"
+    elif access == "all":
+        s.unauthenticated_access = "all"
+    elif access not in (None, "", "none"):
+        raise ValueError(f"unauthenticated_access must be dashboard or all, not {access!r}")
+    s.cookie_secret = env.get("TOCSIN_COOKIE_SECRET") or general.get("cookie_secret") or None
+    for key in ("session_duration", "remember_me_duration"):
+        value = env.get(f"TOCSIN_{key.upper()}", general.get(key))
+        if value is not None:
+            # A bare number is minutes, as in Argos.
+            setattr(s, key, parse_duration(value))
+    domains = env.get("TOCSIN_STATUS_PAGE", "")
+    s.status_domains = [d.strip() for d in domains.split(",") if d.strip()]
+    s.status_title = env.get("TOCSIN_STATUS_TITLE", s.status_title)
+    s.secure_cookies = env.get("TOCSIN_SECURE_COOKIES", "") in ("1", "true", "yes")
+    s.nats_url = env.get("NATS_URL") or None
+    return s

@@ -1,0 +1,97 @@
+"""The Jinja2 environment every view renders with (autoescaping on: agent and site text is
+untrusted), and ``render``, which answers an htmx refresh with only the page's live block."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def ago(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    seconds = (datetime.now(UTC) - value).total_seconds()
+    text = duration(abs(seconds))
+    return f"in {text}" if seconds < 0 else f"{text} ago"
+
+
+def duration(value: float | timedelta | None) -> str:
+    if value is None:
+        return "—"
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f} %"
+
+
+def compact_json(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def pretty_json(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+def _csrf(request: Request) -> Markup:
+    from services.web.auth import CSRF_FIELD, csrf_token
+
+    # Markup for the tag only; the token itself is URL-safe base64 and is escaped anyway.
+    return Markup('<input type="hidden" name="{}" value="{}">').format(
+        CSRF_FIELD, csrf_token(request))
+
+
+def from_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else (value or {})
+
+
+def epoch(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+env = templates.env
+env.filters.update(ago=ago, duration=duration, when=when, percent=percent,
+                   tojson_compact=compact_json, pretty_json=pretty_json, fromjson=from_json,
+                   epoch=epoch)
+env.globals["csrf_input"] = _csrf
+env.globals["severities"] = ("critical", "unknown", "warning", "ok", "pending")
+
+
+def render(request: Request, name: str, ctx: dict[str, Any], status_code: int = 200
+           ) -> HTMLResponse:
+    """The whole page, or only its ``live`` block when htmx asks to refresh it."""
+    ctx = {"request": request, "user": getattr(request.state, "user", None), **ctx}
+    if request.headers.get("hx-request") and not request.headers.get("hx-boosted"):
+        template = env.get_template(name)
+        if "live" in template.blocks:
+            body = "".join(template.blocks["live"](template.new_context(ctx)))
+            return HTMLResponse(body, status_code=status_code)
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code)

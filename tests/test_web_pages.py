@@ -1,0 +1,164 @@
+"""The pages, API, badges and metrics over read models seeded with real events."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx
+
+from services.web.settings import WebSettings
+from tests.web_fixtures import Seeder, add_user, task_def, web_server
+
+XSS = "<script>window.__xss=1</script>"
+
+
+async def login(client: httpx.AsyncClient, name: str, password: str,
+                remember: bool = False) -> httpx.Response:
+    page = await client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token, page.text
+    data = {"username": name, "password": password, "csrf_token": token.group(1), "next": "/"}
+    if remember:
+        data["remember"] = "on"
+    return await client.post("/login", data=data)
+
+
+async def seed(database_url: str) -> dict[str, object]:
+    s = Seeder(database_url)
+    now = time.time()
+    ok, bad, warn = task_def(1, "a.example"), task_def(2, "b.example"), task_def(3, "a.example")
+    s.config([ok, bad, warn], at=now - 7200)
+    for k in range(5):
+        at = now - 3600 + k * 600
+        s.result(ok, "success", at, ms=100 + k)
+        s.judge(ok, "ok", None if k == 0 else "ok", at)
+    s.result(bad, "success", now - 3000)
+    s.judge(bad, "ok", None, now - 3000)
+    s.result(bad, "failure", now - 1200, http=500, detail=XSS,
+             headers={"x-evil": XSS}, error=None)
+    s.judge(bad, "critical", "ok", now - 1200, reason="status 500 " + XSS)
+    res = s.result(warn, "error", now - 60, http=None, ms=None, error=XSS)
+    s.judge(warn, "warning", None, now - 60)
+    s.heartbeat("alive", now)
+    s.heartbeat("silent", now - 600)
+    s.dead_letter(bad.group, now - 30)
+    await s.flush()
+    return {"ok": ok, "bad": bad, "warn": warn, "warn_seq": res}
+
+
+async def test_pages_show_state_history_and_escape_untrusted_text(database_url):
+    data = await seed(database_url)
+    bad, warn = data["bad"], data["warn"]
+    await add_user(database_url, "ops", "s3cret")
+    async with web_server(database_url) as web, httpx.AsyncClient(base_url=web.url) as c:
+        assert (await login(c, "ops", "s3cret")).status_code == 303
+        page = (await c.get("/")).text
+        # Worst first: the critical task's domain before the others; counts are filters.
+        assert page.index("b.example") < page.index("a.example")
+        assert 'href="/?q=&amp;severity=critical&amp;page=1"' in page
+        assert re.search(r'critical <b>1</b>', page) and re.search(r'ok <b>1</b>', page)
+        assert XSS not in page and "&lt;script&gt;" in page
+        only = (await c.get("/", params={"severity": "warning"})).text
+        assert f"task-{warn.id}" in only and f"task-{bad.id}" not in only  # type: ignore[attr-defined]
+        filtered = (await c.get("/", params={"q": "b.exam"})).text
+        assert f"task-{bad.id}" in filtered and f"task-{warn.id}" not in filtered  # type: ignore[attr-defined]
+        # htmx refreshes get only the live block.
+        part = (await c.get("/", headers={"HX-Request": "true"})).text
+        assert part.lstrip().startswith('<div id="live"') and "<html" not in part
+
+        task = (await c.get(f"/tasks/{bad.id}")).text  # type: ignore[attr-defined]
+        assert '<svg class="chart"' in task and "<polyline" in task
+        assert "Incidents" in task and "ongoing" in task and XSS not in task
+        assert "status-is" in task and "Frequency" in task
+        dom = (await c.get("/domains/a.example")).text
+        assert "Uptime" in dom and '<svg class="chart"' in dom and "80.00 %" not in dom
+        result = (await c.get(f"/tasks/{warn.id}/results/{data['warn_seq']}")).text  # type: ignore[attr-defined]
+        assert XSS not in result and "&lt;script&gt;window.__xss=1&lt;/script&gt;" in result
+
+        agents = (await c.get("/agents")).text
+        assert re.search(r'class="agent lost" data-agent="silent"', agents)
+        assert re.search(r'class="agent" data-agent="alive"', agents)
+
+        audit = (await c.get("/audit")).text
+        assert audit.index("ev-deadletter") < audit.index("ev-config-applied")
+        sev = (await c.get("/audit", params={"type": "severity.changed",
+                                             "task": bad.id})).text  # type: ignore[attr-defined]
+        assert "ok → critical" in sev and "config.applied</td>" not in sev and XSS not in sev
+
+        assert (await c.get("/tasks/nope")).status_code == 404
+
+
+async def test_dashboard_pages_instead_of_shipping_every_row(database_url):
+    s = Seeder(database_url)
+    tasks = [task_def(i, f"d{i % 40}.example") for i in range(250)]
+    s.config(tasks)
+    await s.flush()
+    await add_user(database_url, "ops", "pw")
+    async with web_server(database_url) as web, httpx.AsyncClient(base_url=web.url) as c:
+        await login(c, "ops", "pw")
+        first = (await c.get("/")).text
+        assert first.count('class="task ') == 100 and "1–100 of 250" in first
+        last = (await c.get("/", params={"page": 3})).text
+        assert last.count('class="task ') == 50 and "201–250 of 250" in last
+
+
+async def test_api_badges_status_page_and_metrics(database_url):
+    data = await seed(database_url)
+    bad = data["bad"]
+    settings = WebSettings(cookie_secret="x" * 32, status_domains=["a.example"])
+    async with web_server(database_url, settings) as web, httpx.AsyncClient(base_url=web.url) as c:
+        assert (await c.get("/api/tasks")).status_code == 401
+        import asyncpg
+
+        from services.web import authdb
+
+        conn = await asyncpg.connect(database_url)
+        token = await authdb.create_token(conn, "script")
+        await conn.close()
+        h = {"Authorization": f"Bearer {token}"}
+        tasks = (await c.get("/api/tasks", headers=h)).json()
+        assert [t["severity"] for t in tasks] == ["critical", "warning", "ok"]
+        assert (await c.get("/api/tasks", headers=h, params={"severity": "ok", "limit": 1})
+                ).json()[0]["domain"] == "a.example"
+        one = (await c.get(f"/api/tasks/{bad.id}", headers=h)).json()  # type: ignore[attr-defined]
+        assert one["definition"]["url"] == bad.url and one["uptime"]["24h"] == 50.0  # type: ignore[attr-defined]
+        results = (await c.get("/api/results", headers=h, params={"task": bad.id})).json()  # type: ignore[attr-defined]
+        assert [r["status"] for r in results] == ["failure", "success"]
+        older = (await c.get("/api/results", headers=h, params={
+            "task": bad.id, "before": results[0]["seq"]})).json()  # type: ignore[attr-defined]
+        assert [r["status"] for r in older] == ["success"]
+        domains = (await c.get("/api/domains", headers=h)).json()
+        assert [d["domain"] for d in domains] == ["b.example", "a.example"]
+        agents = (await c.get("/api/agents", headers=h)).json()
+        assert {a["name"] for a in agents} == {"alive", "silent"}
+        incidents = (await c.get("/api/incidents", headers=h, params={"domain": "b.example"})
+                     ).json()
+        assert len(incidents) == 1 and incidents[0]["end"] is None
+        events = (await c.get("/api/events", headers=h, params={"type": "deadletter"})).json()
+        assert len(events) == 1 and events[0]["grp"] == bad.group  # type: ignore[attr-defined]
+        assert (await c.get("/api/tasks", headers={"Authorization": "Bearer nope"})
+                ).status_code == 401
+        schema = (await c.get("/openapi.json")).json()
+        assert {"/api/tasks", "/api/results", "/api/domains", "/api/agents", "/api/incidents",
+                "/api/events"} <= set(schema["paths"])
+        assert (await c.get("/docs")).status_code == 200
+
+        # Published domain: public; the other one is not.
+        status = await c.get("/status")
+        assert status.status_code == 200 and "a.example" in status.text
+        assert "b.example" not in status.text and "degraded" in status.text
+        badge = await c.get("/badges/domain/a.example/status.svg")
+        assert badge.headers["content-type"] == "image/svg+xml" and "degraded" in badge.text
+        up = await c.get("/badges/task/" + data["ok"].id + "/uptime-24h.svg")  # type: ignore[attr-defined]
+        assert "100.00%" in up.text
+        assert (await c.get("/badges/domain/b.example/status.svg")).status_code == 404
+        assert (await c.get(f"/badges/task/{bad.id}/status.svg", headers=h)  # type: ignore[attr-defined]
+                ).status_code == 404  # a token is for the API, badges follow the page rules
+
+        assert (await c.get("/metrics")).status_code == 401
+        text = (await c.get("/metrics", headers=h)).text
+        assert 'tocsin_tasks{severity="critical"} 1' in text
+        assert "tocsin_projector_position " in text and "tocsin_checks_per_second" in text
+        assert 'tocsin_http_request_duration_seconds_bucket{method="GET",route="/api/tasks"' \
+            in text
