@@ -135,7 +135,7 @@ class CheckSite:
         expected: Any,
         scheme: str = "http",
         method: str = "GET",
-        timeout: float = 5.0,
+        request_timeout: float = 5.0,
     ) -> CheckOutcome:
         """One check through the agent's own code: parse, the wire, Prober.run."""
         req = CheckRequested(
@@ -146,7 +146,7 @@ class CheckSite:
             url=self.url(path, scheme),
             method=method,
             ip_version=4,
-            timeout=timeout,
+            timeout=request_timeout,
             due=time.time(),
             checks=[CheckSpec("t", kind, CATALOGUE[kind].parse(expected))],
         )

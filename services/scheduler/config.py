@@ -3,13 +3,15 @@
 Every problem names the file, line, column and key path; nothing of an
 invalid file is used. Task and group identities are derived from what makes
 them, so they survive reordering and reloads.
+
+Targets are ``http(s)://`` websites with ``paths``, as in Argos, or (beyond
+Argos) ``tcp://host:port`` and ``tls://host:port`` with ``checks`` directly on
+the website: there is no path nor method to a bare connection.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,31 +22,34 @@ import msgspec
 from events import subjects
 from events.types import RequestData, TaskDef
 from services.agent.checks import CATALOGUE
-from services.scheduler.yamlsource import ConfigError, Located, Problem, Where, load
+from services.scheduler import configsections as sections
+from services.scheduler.configreader import (
+    FAILED,
+    Reader,
+    boolean,
+    closest,
+    count,
+    join,
+    parse_duration,
+    plain,
+    positive,
+    text,
+)
+from services.scheduler.yamlsource import ConfigError, Located, Problem, read
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w|M|y)\s*$")
-_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800,
-         "M": 30 * 86400, "y": 365 * 86400}
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
-SEVERITY_NAMES = ("ok", "warning", "critical", "unknown", "no_agent")
-
-
-def parse_duration(value: Any) -> float:
-    """``30s``, ``5m``, ``1h``, ``2d``, ``1w``, ``1M``, ``1y`` (a bare number means minutes, as
-    Argos's ``frequency``) into seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration such as 5m, got {value!r}")
-    if isinstance(value, int | float):
-        if value <= 0:
-            raise ValueError("a duration must be positive")
-        return float(value) * 60
-    m = _DURATION.match(str(value))
-    if not m:
-        raise ValueError(f"expected a duration such as 30s, 5m, 1h, 2d, 1w, 1M, 1y; got {value!r}")
-    seconds = float(m.group(1)) * _UNIT[m.group(2)]
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds
+SEVERITY_NAMES = sections.SEVERITY_NAMES
+GENERAL_KEYS = sections.GENERAL_KEYS
+WEBSITE_KEYS = {
+    "domain", "frequency", "recheck_delay", "retry_before_notification", "ipv4", "ipv6",
+    "add_alerts_recipients", "overwrite_alerts_recipients", "paths",
+    "timeout", "locations", "quorum", "maintenance", "checks",
+}
+PATH_KEYS = {"path", "method", "request_data", "checks"}
+REQUEST_DATA_KEYS = {"data", "is_json", "headers"}
+TOP_KEYS = {"general", "service", "ssl", "recurring_tasks", "websites"}
+HTTP_SCHEMES = ("http", "https")
+CONNECT_SCHEMES = ("tcp", "tls")
 
 
 @dataclass
@@ -65,145 +70,46 @@ class Config:
     source: str
     digest: str
     tasks: dict[str, TaskDef]
+    #: ``general`` as plain data (alerts, mail, gotify, apprise, … for the notifier and web).
     general: dict[str, Any]
     ssl_thresholds: list[tuple[float, str]]
     secrets: set[str] = field(default_factory=set)
+    #: Each website's own keys beyond its tasks (alert recipients, maintenance), by domain.
+    websites: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def locations(self) -> list[str]:
         return sorted({loc for t in self.tasks.values() for loc in t.locations}) or ["default"]
 
 
-def _plain(node: Located) -> Any:
-    if isinstance(node.value, dict):
-        return {k: _plain(v) for k, v in node.value.items()}
-    if isinstance(node.value, list):
-        return [_plain(v) for v in node.value]
-    return node.value
-
-
-class _Reader:
-    """Walks the Located tree, collecting every problem instead of stopping at the first."""
-
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-        self.secrets: set[str] = set()
-
-    def fail(self, where: Where, path: str, message: str) -> None:
-        self.problems.append(Problem(where, path, message))
-
-    def mapping(self, node: Located, path: str, allowed: set[str],
-                required: tuple[str, ...] = ()) -> dict[str, Located]:
-        if not isinstance(node.value, dict):
-            self.fail(node.where, path, f"expected a mapping, got {_kind(node.value)}")
-            return {}
-        for key, kw in node.key_where.items():
-            if key not in allowed:
-                hint = _closest(key, allowed)
-                self.fail(kw, _join(path, key),
-                          "unknown key" + (f" (did you mean {hint!r}?)" if hint else ""))
-        for key in required:
-            if key not in node.value:
-                self.fail(node.where, _join(path, key), "required key is missing")
-        return {k: v for k, v in node.value.items() if k in allowed}
-
-    def convert(self, node: Located, path: str, fn: Callable[[Any], Any]) -> Any:
-        if node.secret and isinstance(node.value, str):
-            self.secrets.add(node.value)
-        try:
-            return fn(node.value)
-        except (ValueError, TypeError) as exc:
-            self.fail(node.where, path, str(exc))
-            return None
-
-    def items(self, node: Located, path: str) -> list[Located]:
-        if node.value is None:
-            return []
-        if not isinstance(node.value, list):
-            self.fail(node.where, path, f"expected a list, got {_kind(node.value)}")
-            return []
-        return node.value
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"{type(value).__name__} {value!r}"
-
-
-def _join(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
-
-
-def _closest(key: str, allowed: set[str]) -> str | None:
-    import difflib
-
-    found = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
-    return found[0] if found else None
-
-
-def _boolean(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ValueError(f"expected true or false, got {v!r}")
-    return v
-
-
-def _count(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-        raise ValueError(f"expected a whole number >= 0, got {v!r}")
-    return v
-
-
-def _text(v: Any) -> str:
-    if not isinstance(v, str) or not v:
-        raise ValueError(f"expected a non-empty string, got {_kind(v)}")
-    return v
-
-
 def _locations(v: Any) -> list[str]:
     if not isinstance(v, list) or not v:
         raise ValueError("expected a non-empty list of location names")
-    return [subjects.check_token(str(x.value if isinstance(x, Located) else x), "location")
-            for x in v]
+    return [subjects.check_token(str(x), "location") for x in v]
 
 
-GENERAL_KEYS = {
-    "frequency", "recheck_delay", "retry_before_notification", "ipv4", "ipv6", "alerts",
-    "mail", "gotify", "apprise", "db", "env", "cookie_secret", "session_duration",
-    "remember_me_duration", "unauthenticated_access", "ldap", "root_path",
-    # Tocsin's own
-    "timeout", "locations", "quorum", "reminder_interval", "maintenance",
+_SETTINGS = {
+    "frequency": parse_duration, "recheck_delay": parse_duration,
+    "retry_before_notification": count, "ipv4": boolean, "ipv6": boolean,
+    "timeout": parse_duration, "locations": _locations,
 }
-WEBSITE_KEYS = {
-    "domain", "frequency", "recheck_delay", "retry_before_notification", "ipv4", "ipv6",
-    "add_alerts_recipients", "overwrite_alerts_recipients", "paths",
-    "timeout", "locations", "quorum", "maintenance", "checks",
-}
-PATH_KEYS = {"path", "method", "request_data", "checks"}
-REQUEST_DATA_KEYS = {"data", "is_json", "headers"}
-TOP_KEYS = {"general", "service", "ssl", "recurring_tasks", "websites"}
 
 
-def _settings(r: _Reader, m: dict[str, Located], path: str, base: Settings) -> Settings:
+def _settings(r: Reader, m: dict[str, Located], path: str, base: Settings) -> Settings:
     s = Settings(**{k: getattr(base, k) for k in base.__dataclass_fields__})
-    conv: dict[str, Callable[[Any], Any]] = {
-        "frequency": parse_duration, "recheck_delay": parse_duration,
-        "retry_before_notification": _count, "ipv4": _boolean, "ipv6": _boolean,
-        "timeout": parse_duration, "locations": _locations,
-    }
-    for key, fn in conv.items():
+    for key, fn in _SETTINGS.items():
         if key in m:
-            value = r.convert(m[key], _join(path, key), fn)
-            if value is not None:
+            value = r.convert(m[key], join(path, key), fn)
+            if value is not FAILED:
                 setattr(s, key, value)
-    if not (s.ipv4 or s.ipv6):
-        where = (m.get("ipv6") or m.get("ipv4") or next(iter(m.values()), None))
-        if where is not None:
-            r.fail(where.where, path, "ipv4 and ipv6 are both false: nothing would be checked")
+    if not (s.ipv4 or s.ipv6) and ("ipv4" in m or "ipv6" in m):
+        where = (m.get("ipv6") or m["ipv4"]).where
+        r.fail(where, path, "ipv4 and ipv6 are both false: nothing would be checked")
+    if s.recheck_delay is not None and s.recheck_delay >= s.frequency and \
+            ("recheck_delay" in m or "frequency" in m):
+        key = "recheck_delay" if "recheck_delay" in m else "frequency"
+        r.fail(m[key].where, join(path, key), f"recheck_delay ({s.recheck_delay:g}s) must be "
+               f"shorter than frequency ({s.frequency:g}s)")
     return s
 
 
@@ -221,151 +127,215 @@ def task_id(url: str, method: str, ip_version: int, data: RequestData | None, ch
     return _digest("task", url, method, ip_version, data, check, expected)
 
 
-def _request_data(r: _Reader, node: Located, path: str) -> RequestData | None:
+def _request_data(r: Reader, node: Located, path: str) -> RequestData:
     m = r.mapping(node, path, REQUEST_DATA_KEYS)
-    data = r.convert(m["data"], _join(path, "data"), str) if "data" in m else None
-    is_json = r.convert(m["is_json"], _join(path, "is_json"), _boolean) if "is_json" in m else False
+    data = r.convert(m["data"], join(path, "data"), _data) if "data" in m else None
+    is_json = r.convert(m["is_json"], join(path, "is_json"), boolean) if "is_json" in m else False
     headers: dict[str, str] = {}
     if "headers" in m:
-        hm = r.mapping(m["headers"], _join(path, "headers"), set(m["headers"].key_where))
+        hm = r.mapping(m["headers"], join(path, "headers"), set(_keys(m["headers"])))
         for name, value in hm.items():
-            headers[name] = r.convert(value, _join(path, f"headers.{name}"), str) or ""
-    return RequestData(data=data, is_json=bool(is_json), headers=headers)
+            got = r.convert(value, join(path, f"headers.{name}"), _header)
+            headers[name] = "" if got is FAILED else got
+    if is_json is True and isinstance(data, str):
+        import json
+
+        try:
+            json.loads(data)
+        except ValueError as exc:
+            r.fail(m["data"].where, join(path, "data"), f"is_json is true but data is not "
+                   f"JSON: {exc}")
+    return RequestData(data=None if data is FAILED else data, is_json=is_json is True,
+                       headers=headers)
 
 
-def _checks(r: _Reader, node: Located, path: str, scheme: str) -> list[tuple[str, Any]]:
+def _data(v: Any) -> str:
+    if isinstance(v, dict | list):
+        raise ValueError("expected the request body as a string (JSON as text, with is_json)")
+    return "" if v is None else str(v)
+
+
+def _header(v: Any) -> str:
+    if isinstance(v, dict | list) or v is None:
+        raise ValueError(f"expected a header value, got {v!r}")
+    return str(v)
+
+
+def _keys(node: Located) -> list[str]:
+    return list(node.value) if isinstance(node.value, dict) else []
+
+
+def _checks(r: Reader, node: Located, path: str, scheme: str) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     for i, item in enumerate(r.items(node, path)):
-        ipath = _join(path, i)
+        ipath = join(path, i)
         if not isinstance(item.value, dict) or len(item.value) != 1:
             r.fail(item.where, ipath, "each check is a one-key mapping such as 'status-is: 200'")
             continue
         ((name, value),) = item.value.items()
         kind = CATALOGUE.get(name)
         if kind is None:
-            hint = _closest(name, set(CATALOGUE))
-            r.fail(item.key_where[name], _join(ipath, name),
+            hint = closest(name, set(CATALOGUE))
+            r.fail(item.key_where[name], join(ipath, name),
                    "unknown check" + (f" (did you mean {hint!r}?)" if hint else ""))
             continue
         if scheme not in kind.SCHEMES:
-            r.fail(item.key_where[name], _join(ipath, name),
-                   f"check {name} does not apply to {scheme}:// targets")
+            schemes = ", ".join(f"{s}://" for s in sorted(kind.SCHEMES))
+            r.fail(item.key_where[name], join(ipath, name),
+                   f"check {name} does not apply to {scheme}:// targets (only {schemes})")
             continue
-        expected = r.convert(value, _join(ipath, name), lambda v, k=kind: k.parse(_plain_v(v)))
-        if expected is not None or value.value is None:
+        expected = r.convert(value, join(ipath, name), kind.parse)
+        if expected is not FAILED:
             out.append((name, expected))
     return out
 
 
-def _plain_v(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _website_nodes(r: _Reader, node: Located) -> list[Located]:
-    """Websites, flattening ``!include dir/*.yaml`` (a list of one-website files)."""
-    out: list[Located] = []
-    for item in r.items(node, "websites"):
+def _website_nodes(r: Reader, node: Located) -> list[tuple[str, Located]]:
+    """Websites and their paths, flattening ``!include dir/*.yaml`` (one website per file)."""
+    out: list[tuple[str, Located]] = []
+    for i, item in enumerate(r.items(node, "websites")):
         if isinstance(item.value, list):
-            out += [x for x in item.value if x.value is not None]
+            out += [(f"websites[{i}][{j}]", x) for j, x in enumerate(item.value)
+                    if x.value is not None]
         else:
-            out.append(item)
+            out.append((f"websites[{i}]", item))
     return out
 
 
-def _thresholds(r: _Reader, node: Located | None) -> list[tuple[float, str]]:
-    if node is None:
-        return [(86400.0, "critical"), (5 * 86400.0, "warning")]
-    out = []
-    for i, item in enumerate(r.items(node, "ssl.thresholds")):
-        path = f"ssl.thresholds[{i}]"
-        if not isinstance(item.value, dict) or len(item.value) != 1:
-            r.fail(item.where, path, "expected a one-key mapping such as '5d: warning'")
+def _target(v: Any) -> str:
+    url = text(v)
+    parts = urlsplit(url)
+    if parts.scheme in HTTP_SCHEMES and parts.hostname:
+        return url
+    if parts.scheme in CONNECT_SCHEMES and parts.hostname:
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if port is None or parts.path not in ("", "/") or parts.query:
+            raise ValueError(f"expected {parts.scheme}://host:port (a port, no path), got {url!r}")
+        return f"{parts.scheme}://{parts.netloc}"
+    raise ValueError(f"expected a URL such as https://example.org, tcp://host:port or "
+                     f"tls://host:port, got {url!r}")
+
+
+def _method(v: Any) -> str:
+    name = text(v).upper()
+    if name not in METHODS:
+        known = ", ".join(sorted(METHODS))
+        raise ValueError(f"unknown HTTP method {v!r} (expected one of {known})")
+    return name
+
+
+class _Builder:
+    """Tasks of one configuration, keyed by their stable id."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, TaskDef] = {}
+
+    def add(self, domain: str, url: str, method: str, data: RequestData | None,
+            checks: list[tuple[str, Any]], s: Settings) -> None:
+        for check, expected in checks:
+            for ip in ((4,) if s.ipv4 else ()) + ((6,) if s.ipv6 else ()):
+                tid = task_id(url, method, ip, data, check, expected)
+                self.tasks[tid] = TaskDef(
+                    id=tid, group=group_id(url, method, ip, data), domain=domain, url=url,
+                    method=method, ip_version=ip, check=check, expected=expected,
+                    frequency=s.frequency, recheck_delay=s.recheck_delay,
+                    retry_before_notification=s.retry_before_notification, request_data=data,
+                    timeout=s.timeout, locations=s.locations)
+
+
+def _website(r: Reader, wpath: str, wnode: Located, base: Settings, channels: Any,
+             out: _Builder) -> tuple[str, dict[str, Any]] | None:
+    w = r.mapping(wnode, wpath, WEBSITE_KEYS, ("domain",))
+    settings = _settings(r, w, wpath, base)
+    for key in ("add_alerts_recipients", "overwrite_alerts_recipients"):
+        if key in w:
+            sections.recipients(r, w[key], join(wpath, key), channels)
+    if "maintenance" in w:
+        sections.maintenance(r, w["maintenance"], join(wpath, "maintenance"))
+    if "quorum" in w:
+        r.convert(w["quorum"], join(wpath, "quorum"), positive)
+    target = r.convert(w["domain"], join(wpath, "domain"), _target) if "domain" in w else FAILED
+    if target is FAILED:
+        return None
+    parts = urlsplit(target)
+    domain = parts.netloc
+    extra = {k: plain(v) for k, v in w.items() if k in (
+        "add_alerts_recipients", "overwrite_alerts_recipients", "maintenance", "quorum")}
+    if parts.scheme in CONNECT_SCHEMES:
+        if "paths" in w:
+            r.fail(wnode.key_where["paths"], join(wpath, "paths"),
+                   f"a {parts.scheme}:// target has no paths: put its checks under the website")
+        if "checks" not in w:
+            r.fail(wnode.where, join(wpath, "checks"), "required key is missing")
+            return domain, extra
+        checks = _checks(r, w["checks"], join(wpath, "checks"), parts.scheme)
+        out.add(domain, target, parts.scheme.upper(), None, checks, settings)
+        return domain, extra
+    if "checks" in w:
+        r.fail(wnode.key_where["checks"], join(wpath, "checks"),
+               "checks of an http(s):// website go under paths (checks directly under the "
+               "website are for tcp:// and tls:// targets)")
+    if "paths" not in w:
+        r.fail(wnode.where, join(wpath, "paths"), "required key is missing")
+    for pi, pnode in enumerate(r.items(w["paths"], join(wpath, "paths")) if "paths" in w else []):
+        ppath = join(wpath, f"paths[{pi}]")
+        p = r.mapping(pnode, ppath, PATH_KEYS, ("path", "checks"))
+        rel = r.convert(p["path"], join(ppath, "path"), _path) if "path" in p else FAILED
+        method = r.convert(p["method"], join(ppath, "method"), _method) if "method" in p else "GET"
+        data = _request_data(r, p["request_data"], join(ppath, "request_data")) \
+            if "request_data" in p else None
+        checks = _checks(r, p["checks"], join(ppath, "checks"), parts.scheme) \
+            if "checks" in p else []
+        if rel is FAILED or method is FAILED:
             continue
-        ((dur, sev),) = item.value.items()
-        seconds = r.convert(Located(dur, item.where), path, parse_duration)
-        if sev.value not in ("ok", "warning", "critical", "unknown"):
-            r.fail(sev.where, path, f"unknown severity {sev.value!r}")
-        elif seconds is not None:
-            out.append((seconds, sev.value))
-    return sorted(out)
+        url = target.rstrip("/") + "/" + rel.lstrip("/")
+        out.add(domain, url, method, data, checks, settings)
+    return domain, extra
+
+
+def _path(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"expected a path such as /index.html, got {v!r}")
+    return v
 
 
 def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
     """Read and validate a configuration file; raise ConfigError listing every problem."""
-    root = load(path, env)
+    root, problems = read(path, env)
+    if root.value is None and problems:
+        raise ConfigError(problems)
     raw = Path(path).read_bytes()
-    r = _Reader()
+    r = Reader()
+    r.problems += problems
     top = r.mapping(root, "", TOP_KEYS, required=("general", "websites"))
     general = r.mapping(top["general"], "general", GENERAL_KEYS, ("frequency",)) \
         if "general" in top else {}
     base = _settings(r, general, "general", Settings())
+    general_data, channels = sections.general(r, general)
     ssl = r.mapping(top["ssl"], "ssl", {"thresholds"}) if "ssl" in top else {}
-    thresholds = _thresholds(r, ssl.get("thresholds"))
+    thresholds = sections.thresholds(r, ssl.get("thresholds"))
     if "service" in top:
-        r.mapping(top["service"], "service", {"secrets"})
+        sections.service(r, top["service"])
     if "recurring_tasks" in top:
-        r.mapping(top["recurring_tasks"], "recurring_tasks",
-                  {"max_results_age", "max_lock_seconds", "time_without_agent"})
-    tasks: dict[str, TaskDef] = {}
-    for wi, wnode in enumerate(_website_nodes(r, top["websites"]) if "websites" in top else []):
-        wpath = f"websites[{wi}]"
-        w = r.mapping(wnode, wpath, WEBSITE_KEYS, ("domain",))
-        if "domain" not in w:
-            continue
-        domain = r.convert(w["domain"], _join(wpath, "domain"), _domain)
-        settings = _settings(r, w, wpath, base)
-        if domain is None:
-            continue
-        scheme = urlsplit(domain).scheme
-        for pi, pnode in enumerate(r.items(w.get("paths", Located([], wnode.where)), _join(wpath, "paths"))):
-            ppath = _join(wpath, f"paths[{pi}]")
-            p = r.mapping(pnode, ppath, PATH_KEYS, ("path", "checks"))
-            if "path" not in p or "checks" not in p:
-                continue
-            rel = r.convert(p["path"], _join(ppath, "path"), _text) or ""
-            method = (r.convert(p["method"], _join(ppath, "method"), _method)
-                      if "method" in p else "GET") or "GET"
-            data = _request_data(r, p["request_data"], _join(ppath, "request_data")) \
-                if "request_data" in p else None
-            url = domain.rstrip("/") + ("/" + rel.lstrip("/") if rel else "")
-            for check, expected in _checks(r, p["checks"], _join(ppath, "checks"), scheme):
-                for ip in ((4,) if settings.ipv4 else ()) + ((6,) if settings.ipv6 else ()):
-                    tid = task_id(url, method, ip, data, check, expected)
-                    tasks[tid] = TaskDef(
-                        id=tid, group=group_id(url, method, ip, data),
-                        domain=urlsplit(domain).netloc or domain, url=url, method=method,
-                        ip_version=ip, check=check, expected=expected,
-                        frequency=settings.frequency, recheck_delay=settings.recheck_delay,
-                        retry_before_notification=settings.retry_before_notification,
-                        request_data=data, timeout=settings.timeout,
-                        locations=settings.locations,
-                    )
+        sections.recurring_tasks(r, top["recurring_tasks"])
+    builder = _Builder()
+    websites: dict[str, dict[str, Any]] = {}
+    for wpath, wnode in _website_nodes(r, top["websites"]) if "websites" in top else []:
+        found = _website(r, wpath, wnode, base, channels, builder)
+        if found is not None:
+            websites[found[0]] = found[1]
     if r.problems:
-        raise ConfigError(r.problems)
-    return Config(
-        source=str(path), digest=hashlib.sha256(raw).hexdigest(), tasks=tasks,
-        general={k: _plain(v) for k, v in general.items()}, ssl_thresholds=thresholds,
-        secrets=r.secrets,
-    )
+        # In reading order: the main file first, then each included file, line by line.
+        main = str(path)
+        raise ConfigError(sorted(r.problems, key=lambda p: (
+            p.where.file != main, p.where.file, p.where.line, p.where.col)))
+    return Config(source=str(path), digest=hashlib.sha256(raw).hexdigest(), tasks=builder.tasks,
+                  general=general_data, ssl_thresholds=thresholds, secrets=r.secrets,
+                  websites=websites)
 
 
-def _domain(v: Any) -> str:
-    text = _text(v)
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"expected a URL such as https://example.org, got {text!r}")
-    return text
-
-
-def _method(v: Any) -> str:
-    text = _text(v).upper()
-    if text not in METHODS:
-        raise ValueError(f"unknown HTTP method {v!r}")
-    return text
-
-
-__all__ = ["Config", "ConfigError", "Settings", "group_id", "parse", "parse_duration", "task_id"]
+__all__ = ["Config", "ConfigError", "Problem", "Settings", "group_id", "parse", "parse_duration",
+           "task_id"]
