@@ -13,8 +13,9 @@ from tests.web_fixtures import Seeder, add_user, task_def, web_server
 XSS = "<script>window.__xss=1</script>"
 
 
-async def login(client: httpx.AsyncClient, name: str, password: str,
-                remember: bool = False) -> httpx.Response:
+async def login(
+    client: httpx.AsyncClient, name: str, password: str, remember: bool = False
+) -> httpx.Response:
     page = await client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token, page.text
@@ -35,8 +36,7 @@ async def seed(database_url: str) -> dict[str, object]:
         s.judge(ok, "ok", None if k == 0 else "ok", at)
     s.result(bad, "success", now - 3000)
     s.judge(bad, "ok", None, now - 3000)
-    s.result(bad, "failure", now - 1200, http=500, detail=XSS,
-             headers={"x-evil": XSS}, error=None)
+    s.result(bad, "failure", now - 1200, http=500, detail=XSS, headers={"x-evil": XSS}, error=None)
     s.judge(bad, "critical", "ok", now - 1200, reason="status 500 " + XSS)
     res = s.result(warn, "error", now - 60, http=None, ms=None, error=XSS)
     s.judge(warn, "warning", None, now - 60)
@@ -57,7 +57,7 @@ async def test_pages_show_state_history_and_escape_untrusted_text(database_url):
         # Worst first: the critical task's domain before the others; counts are filters.
         assert page.index("b.example") < page.index("a.example")
         assert 'href="/?q=&amp;severity=critical&amp;page=1"' in page
-        assert re.search(r'critical <b>1</b>', page) and re.search(r'ok <b>1</b>', page)
+        assert re.search(r"critical <b>1</b>", page) and re.search(r"ok <b>1</b>", page)
         assert XSS not in page and "&lt;script&gt;" in page
         only = (await c.get("/", params={"severity": "warning"})).text
         assert f"task-{warn.id}" in only and f"task-{bad.id}" not in only  # type: ignore[attr-defined]
@@ -82,8 +82,7 @@ async def test_pages_show_state_history_and_escape_untrusted_text(database_url):
 
         audit = (await c.get("/audit")).text
         assert audit.index("ev-deadletter") < audit.index("ev-config-applied")
-        sev = (await c.get("/audit", params={"type": "severity.changed",
-                                             "task": bad.id})).text  # type: ignore[attr-defined]
+        sev = (await c.get("/audit", params={"type": "severity.changed", "task": bad.id})).text  # type: ignore[attr-defined]
         assert "ok → critical" in sev and "config.applied</td>" not in sev and XSS not in sev
 
         assert (await c.get("/tasks/nope")).status_code == 404
@@ -119,29 +118,41 @@ async def test_api_badges_status_page_and_metrics(database_url):
         h = {"Authorization": f"Bearer {token}"}
         tasks = (await c.get("/api/tasks", headers=h)).json()
         assert [t["severity"] for t in tasks] == ["critical", "warning", "ok"]
-        assert (await c.get("/api/tasks", headers=h, params={"severity": "ok", "limit": 1})
-                ).json()[0]["domain"] == "a.example"
+        assert (await c.get("/api/tasks", headers=h, params={"severity": "ok", "limit": 1})).json()[
+            0
+        ]["domain"] == "a.example"
         one = (await c.get(f"/api/tasks/{bad.id}", headers=h)).json()  # type: ignore[attr-defined]
         assert one["definition"]["url"] == bad.url and one["uptime"]["24h"] == 50.0  # type: ignore[attr-defined]
         results = (await c.get("/api/results", headers=h, params={"task": bad.id})).json()  # type: ignore[attr-defined]
         assert [r["status"] for r in results] == ["failure", "success"]
-        older = (await c.get("/api/results", headers=h, params={
-            "task": bad.id, "before": results[0]["seq"]})).json()  # type: ignore[attr-defined]
+        older = (
+            await c.get(
+                "/api/results", headers=h, params={"task": bad.id, "before": results[0]["seq"]}
+            )
+        ).json()  # type: ignore[attr-defined]
         assert [r["status"] for r in older] == ["success"]
         domains = (await c.get("/api/domains", headers=h)).json()
         assert [d["domain"] for d in domains] == ["b.example", "a.example"]
         agents = (await c.get("/api/agents", headers=h)).json()
         assert {a["name"] for a in agents} == {"alive", "silent"}
-        incidents = (await c.get("/api/incidents", headers=h, params={"domain": "b.example"})
-                     ).json()
+        incidents = (
+            await c.get("/api/incidents", headers=h, params={"domain": "b.example"})
+        ).json()
         assert len(incidents) == 1 and incidents[0]["end"] is None
         events = (await c.get("/api/events", headers=h, params={"type": "deadletter"})).json()
         assert len(events) == 1 and events[0]["grp"] == bad.group  # type: ignore[attr-defined]
-        assert (await c.get("/api/tasks", headers={"Authorization": "Bearer nope"})
-                ).status_code == 401
+        assert (
+            await c.get("/api/tasks", headers={"Authorization": "Bearer nope"})
+        ).status_code == 401
         schema = (await c.get("/openapi.json")).json()
-        assert {"/api/tasks", "/api/results", "/api/domains", "/api/agents", "/api/incidents",
-                "/api/events"} <= set(schema["paths"])
+        assert {
+            "/api/tasks",
+            "/api/results",
+            "/api/domains",
+            "/api/agents",
+            "/api/incidents",
+            "/api/events",
+        } <= set(schema["paths"])
         assert (await c.get("/docs")).status_code == 200
 
         # Published domain: public; the other one is not.
@@ -153,12 +164,12 @@ async def test_api_badges_status_page_and_metrics(database_url):
         up = await c.get("/badges/task/" + data["ok"].id + "/uptime-24h.svg")  # type: ignore[attr-defined]
         assert "100.00%" in up.text
         assert (await c.get("/badges/domain/b.example/status.svg")).status_code == 404
-        assert (await c.get(f"/badges/task/{bad.id}/status.svg", headers=h)  # type: ignore[attr-defined]
-                ).status_code == 404  # a token is for the API, badges follow the page rules
+        assert (
+            await c.get(f"/badges/task/{bad.id}/status.svg", headers=h)  # type: ignore[attr-defined]
+        ).status_code == 404  # a token is for the API, badges follow the page rules
 
         assert (await c.get("/metrics")).status_code == 401
         text = (await c.get("/metrics", headers=h)).text
         assert 'tocsin_tasks{severity="critical"} 1' in text
         assert "tocsin_projector_position " in text and "tocsin_checks_per_second" in text
-        assert 'tocsin_http_request_duration_seconds_bucket{method="GET",route="/api/tasks"' \
-            in text
+        assert 'tocsin_http_request_duration_seconds_bucket{method="GET",route="/api/tasks"' in text

@@ -34,10 +34,16 @@ class WebServer:
     def __init__(self, database_url: str, settings: WebSettings | None = None) -> None:
         self.port = free_port()
         self.app = create_app(database_url, settings or WebSettings(cookie_secret="t" * 32))
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                access_log=False, lifespan="on",
-                                # Open SSE streams would hold the shutdown forever.
-                                timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            # Open SSE streams would hold the shutdown forever.
+            timeout_graceful_shutdown=2,
+        )
         self.server = uvicorn.Server(config)
         self.task: asyncio.Task[None] | None = None
 
@@ -62,8 +68,9 @@ class WebServer:
 
 
 @contextlib.asynccontextmanager
-async def web_server(database_url: str, settings: WebSettings | None = None
-                     ) -> AsyncIterator[WebServer]:
+async def web_server(
+    database_url: str, settings: WebSettings | None = None
+) -> AsyncIterator[WebServer]:
     server = await WebServer(database_url, settings).start()
     try:
         yield server
@@ -82,11 +89,21 @@ async def add_user(database_url: str, name: str, password: str, disabled: bool =
         await conn.close()
 
 
-def task_def(i: int, domain: str = "example.org", check: str = "status-is",
-             expected: Any = 200) -> TaskDef:
+def task_def(
+    i: int, domain: str = "example.org", check: str = "status-is", expected: Any = 200
+) -> TaskDef:
     url = f"https://{domain}/p{i}"
-    return TaskDef(id=f"t{i}-{domain}", group=f"g{i}-{domain}", domain=domain, url=url,
-                   method="GET", ip_version=4, check=check, expected=expected, frequency=60.0)
+    return TaskDef(
+        id=f"t{i}-{domain}",
+        group=f"g{i}-{domain}",
+        domain=domain,
+        url=url,
+        method="GET",
+        ip_version=4,
+        check=check,
+        expected=expected,
+        frequency=60.0,
+    )
 
 
 class Seeder:
@@ -103,41 +120,103 @@ class Seeder:
         return self.seq
 
     def config(self, tasks: list[TaskDef], at: float | None = None) -> None:
-        self.add(ConfigApplied(at=at or time.time(), revision="r1", source="test.yaml",
-                               applied_by="tester", added=tasks))
+        self.add(
+            ConfigApplied(
+                at=at or time.time(),
+                revision="r1",
+                source="test.yaml",
+                applied_by="tester",
+                added=tasks,
+            )
+        )
 
-    def result(self, t: TaskDef, status: str, at: float, http: int | None = 200,
-               ms: float | None = 42.0, error: str | None = None, detail: str = "",
-               headers: dict[str, str] | None = None, agent: str = "a1") -> int:
+    def result(
+        self,
+        t: TaskDef,
+        status: str,
+        at: float,
+        http: int | None = 200,
+        ms: float | None = 42.0,
+        error: str | None = None,
+        detail: str = "",
+        headers: dict[str, str] | None = None,
+        agent: str = "a1",
+    ) -> int:
         obs = Observation(status=http, headers=headers or {}, elapsed_ms=ms, error=error)
-        return self.add(CheckCompleted(at=at, request=f"req-{self.seq}", group=t.group,
-                                       agent=agent, location="default", started=at - 0.1,
-                                       observation=obs, outcomes=[CheckOutcome(
-                                           task=t.id, kind=t.check, status=status,  # type: ignore[arg-type]
-                                           detail=detail)]))
+        return self.add(
+            CheckCompleted(
+                at=at,
+                request=f"req-{self.seq}",
+                group=t.group,
+                agent=agent,
+                location="default",
+                started=at - 0.1,
+                observation=obs,
+                outcomes=[
+                    CheckOutcome(
+                        task=t.id,
+                        kind=t.check,
+                        status=status,  # type: ignore[arg-type]
+                        detail=detail,
+                    )
+                ],
+            )
+        )
 
-    def judge(self, t: TaskDef, severity: str, previous: str | None, at: float,
-              reason: str = "judged") -> None:
-        self.add(TaskJudged(at=at, group=t.group, completion=self.seq, next_run=at + 60,
-                            judgements=[Judgement(
-                                task=t.id, severity=severity,  # type: ignore[arg-type]
-                                previous=previous, reason=reason)]))  # type: ignore[arg-type]
+    def judge(
+        self, t: TaskDef, severity: str, previous: str | None, at: float, reason: str = "judged"
+    ) -> None:
+        self.add(
+            TaskJudged(
+                at=at,
+                group=t.group,
+                completion=self.seq,
+                next_run=at + 60,
+                judgements=[
+                    Judgement(
+                        task=t.id,
+                        severity=severity,  # type: ignore[arg-type]
+                        previous=previous,
+                        reason=reason,
+                    )
+                ],
+            )
+        )  # type: ignore[arg-type]
 
     def heartbeat(self, name: str, at: float, location: str = "default") -> None:
-        self.add(AgentHeartbeat(at=at, agent=name, location=location, version="0.1.0",
-                                concurrency=10, in_flight=1, completed=5, started=at - 100))
+        self.add(
+            AgentHeartbeat(
+                at=at,
+                agent=name,
+                location=location,
+                version="0.1.0",
+                concurrency=10,
+                in_flight=1,
+                completed=5,
+                started=at - 100,
+            )
+        )
 
     def dead_letter(self, group: str, at: float) -> None:
-        self.add(DeadLettered(at=at, kind="max_deliver", stream="WORK", seq=3,
-                              subject="tocsin.check.requested.default", consumer="agents",
-                              reason="no agent completed the request", group=group))
+        self.add(
+            DeadLettered(
+                at=at,
+                kind="max_deliver",
+                stream="WORK",
+                seq=3,
+                subject="tocsin.check.requested.default",
+                consumer="agents",
+                reason="no agent completed the request",
+                group=group,
+            )
+        )
 
     async def flush(self) -> None:
         conn = await asyncpg.connect(self.database_url)
         try:
             await ensure_schema(conn)
             for i in range(0, len(self.batch), 5000):
-                await apply_batch(conn, self.batch[i:i + 5000])
+                await apply_batch(conn, self.batch[i : i + 5000])
         finally:
             await conn.close()
         self.batch = []

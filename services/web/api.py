@@ -42,24 +42,39 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 
 def task_json(r: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": r["id"], "group": r["grp"], "domain": r["domain"], "url": r["url"],
-        "method": r["method"], "ip_version": r["ip_version"], "check": r["check"],
+        "id": r["id"],
+        "group": r["grp"],
+        "domain": r["domain"],
+        "url": r["url"],
+        "method": r["method"],
+        "ip_version": r["ip_version"],
+        "check": r["check"],
         "expected": json.loads(r["expected"]) if r["expected"] is not None else None,
-        "frequency": r["frequency"], "severity": r["severity"],
-        "severity_since": _iso(r["severity_since"]), "reason": r["reason"],
-        "failures": r["failures"], "last_status": r["last_status"],
-        "last_detail": r["last_detail"], "last_checked_at": _iso(r["last_checked_at"]),
-        "last_result_seq": r["last_result_seq"], "http_status": r["http_status"],
-        "response_ms": r["response_ms"], "next_run": _iso(r["next_run"]),
+        "frequency": r["frequency"],
+        "severity": r["severity"],
+        "severity_since": _iso(r["severity_since"]),
+        "reason": r["reason"],
+        "failures": r["failures"],
+        "last_status": r["last_status"],
+        "last_detail": r["last_detail"],
+        "last_checked_at": _iso(r["last_checked_at"]),
+        "last_result_seq": r["last_result_seq"],
+        "http_status": r["http_status"],
+        "response_ms": r["response_ms"],
+        "next_run": _iso(r["next_run"]),
         "agent": r["last_agent"],
     }
 
 
 @router.get("/tasks", summary="Tasks with their current severity and last result, worst first")
-async def api_tasks(request: Request, q: str = Query("", description="text in domain, URL "
-                    "or check"), severity: str = Query("", description="ok, warning, critical, "
-                    "unknown or pending"), domain: str = "", limit: int = Query(1000, ge=1,
-                    le=10000), offset: int = Offset) -> list[dict[str, Any]]:
+async def api_tasks(
+    request: Request,
+    q: str = Query("", description="text in domain, URL or check"),
+    severity: str = Query("", description="ok, warning, critical, unknown or pending"),
+    domain: str = "",
+    limit: int = Query(1000, ge=1, le=10000),
+    offset: int = Offset,
+) -> list[dict[str, Any]]:
     async with pool(request).acquire() as conn:
         rows = await queries.tasks(conn, q, severity, limit, offset, domain=domain)
     return [task_json(r) for r in rows]
@@ -72,17 +87,27 @@ async def api_task(request: Request, task_id: str) -> dict[str, Any]:
         if t is None:
             raise HTTPException(404, "no such task")
         uptime = await queries.uptime(conn, [task_id])
-    return task_json(t) | {"definition": json.loads(t["definition"]),
-                           "removed_at": _iso(t["removed_at"]), "uptime": uptime}
+    return task_json(t) | {
+        "definition": json.loads(t["definition"]),
+        "removed_at": _iso(t["removed_at"]),
+        "uptime": uptime,
+    }
 
 
 @router.get("/results", summary="Results, newest first")
-async def api_results(request: Request, task: str = "", domain: str = "", agent: str = "",
-                      status: str = Query("", description="success, failure or error"),
-                      since: datetime | None = None, until: datetime | None = None,
-                      before: int | None = Query(None, description="only results older than "
-                                                 "this log sequence (paging)"),
-                      limit: int = Limit) -> list[dict[str, Any]]:
+async def api_results(
+    request: Request,
+    task: str = "",
+    domain: str = "",
+    agent: str = "",
+    status: str = Query("", description="success, failure or error"),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before: int | None = Query(
+        None, description="only results older than this log sequence (paging)"
+    ),
+    limit: int = Limit,
+) -> list[dict[str, Any]]:
     async with pool(request).acquire() as conn:
         ids = [task] if task else (await queries.domain_tasks(conn, domain) if domain else None)
         rows = await queries.results(conn, ids, limit, before, agent, status, since, until)
@@ -99,8 +124,9 @@ async def api_result(request: Request, task_id: str, seq: int) -> dict[str, Any]
 
 
 @router.get("/domains", summary="Domains with task counts per severity, worst first")
-async def api_domains(request: Request, q: str = "", limit: int = Limit,
-                      offset: int = Offset) -> list[dict[str, Any]]:
+async def api_domains(
+    request: Request, q: str = "", limit: int = Limit, offset: int = Offset
+) -> list[dict[str, Any]]:
     async with pool(request).acquire() as conn:
         rows = await queries.domains(conn, q, limit, offset)
     return [_plain({k: v for k, v in r.items() if k != "rank"}) for r in rows]
@@ -114,22 +140,35 @@ async def api_agents(request: Request) -> list[dict[str, Any]]:
 
 
 @router.get("/incidents", summary="Periods of non-ok severity, newest first")
-async def api_incidents(request: Request, task: str = "", domain: str = "",
-                        since: datetime | None = None, limit: int = Limit
-                        ) -> list[dict[str, Any]]:
+async def api_incidents(
+    request: Request,
+    task: str = "",
+    domain: str = "",
+    since: datetime | None = None,
+    limit: int = Limit,
+) -> list[dict[str, Any]]:
     async with pool(request).acquire() as conn:
         ids = [task] if task else (await queries.domain_tasks(conn, domain) if domain else None)
         rows = await queries.incidents(conn, ids, limit, since)
     return [_plain(r) for r in rows]
 
 
-@router.get("/events", summary="The audit trail: configurations, severity changes, dead "
-            "letters, newest first")
-async def api_events(request: Request, type: str = Query("", description=
-                     ", ".join(queries.EVENT_TYPES)), task: str = "",
-                     since: datetime | None = None, until: datetime | None = None,
-                     limit: int = Limit, offset: int = Offset) -> list[dict[str, Any]]:
+@router.get(
+    "/events",
+    summary="The audit trail: configurations, severity changes, dead letters, newest first",
+)
+async def api_events(
+    request: Request,
+    type: str = Query("", description=", ".join(queries.EVENT_TYPES)),
+    task: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = Limit,
+    offset: int = Offset,
+) -> list[dict[str, Any]]:
     async with pool(request).acquire() as conn:
         rows = await queries.events(conn, type, task, since, until, limit, offset)
-    return [_plain(r) | {"data": json.loads(r["data"]) if isinstance(r["data"], str)
-                         else r["data"]} for r in rows]
+    return [
+        _plain(r) | {"data": json.loads(r["data"]) if isinstance(r["data"], str) else r["data"]}
+        for r in rows
+    ]

@@ -40,8 +40,9 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
         finally:
             await conn.close()
         app.state.auth = auth.Auth(settings, secret)
-        app.state.pool = await db.pool(database_url, min_size=1, max_size=10,
-                                       server_settings={"search_path": SCHEMA})
+        app.state.pool = await db.pool(
+            database_url, min_size=1, max_size=10, server_settings={"search_path": SCHEMA}
+        )
         app.state.hub = Hub(database_url)
         app.state.hub.start()
         app.state.nats = None
@@ -52,9 +53,13 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
             with suppress(Exception):
                 await app.state.nats.close()
 
-    app = FastAPI(title="Tocsin", version=__version__, lifespan=lifespan,
-                  description="Live status, history, agents and audit of a Tocsin installation. "
-                  "Authenticate with `Authorization: Bearer <token>` (`tocsin token create`).")
+    app = FastAPI(
+        title="Tocsin",
+        version=__version__,
+        lifespan=lifespan,
+        description="Live status, history, agents and audit of a Tocsin installation. "
+        "Authenticate with `Authorization: Bearer <token>` (`tocsin token create`).",
+    )
     app.state.http_hist = metrics.Histogram()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.middleware("http")(auth.middleware)
@@ -66,8 +71,12 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
             from fastapi.exception_handlers import http_exception_handler
 
             return await http_exception_handler(request, exc)
-        return render(request, "error.html", {"status": exc.status_code, "detail": exc.detail,
-                                              "live": False}, status_code=exc.status_code)
+        return render(
+            request,
+            "error.html",
+            {"status": exc.status_code, "detail": exc.detail, "live": False},
+            status_code=exc.status_code,
+        )
 
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     for module in (auth, pages, api, badges, metrics):
@@ -77,8 +86,11 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
     async def live(request: Request) -> StreamingResponse:
         # Open to all: it only says "something changed", never what; each page then
         # fetches its own refresh through its own access check.
-        return StreamingResponse(request.app.state.hub.stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            request.app.state.hub.stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> dict[str, Any]:

@@ -79,9 +79,15 @@ class Auth:
 
     def set_session(self, response: Response, user: User, remember: bool) -> None:
         lifetime = self.settings.remember_me_duration if remember else None
-        response.set_cookie(SESSION_COOKIE, self.session_value(user, remember),
-                            max_age=int(lifetime) if lifetime else None, httponly=True,
-                            samesite="lax", secure=self.settings.secure_cookies, path="/")
+        response.set_cookie(
+            SESSION_COOKIE,
+            self.session_value(user, remember),
+            max_age=int(lifetime) if lifetime else None,
+            httponly=True,
+            samesite="lax",
+            secure=self.settings.secure_cookies,
+            path="/",
+        )
 
 
 def _auth(request: Request) -> Auth:
@@ -97,11 +103,13 @@ async def current_user(request: Request) -> User | None:
         auth = _auth(request)
         try:
             data, signed_at = auth.sessions.loads(
-                raw, max_age=int(auth.settings.remember_me_duration), return_timestamp=True)
+                raw, max_age=int(auth.settings.remember_me_duration), return_timestamp=True
+            )
         except (BadSignature, SignatureExpired):
             return None
-        lifetime = (auth.settings.remember_me_duration if data.get("r")
-                    else auth.settings.session_duration)
+        lifetime = (
+            auth.settings.remember_me_duration if data.get("r") else auth.settings.session_duration
+        )
         age = time.time() - signed_at.timestamp()
         if age > lifetime:
             return None
@@ -148,8 +156,11 @@ async def api_access(request: Request) -> None:
 
 def login_required_response(request: Request, exc: LoginRequired) -> Response:
     if exc.api:
-        return JSONResponse({"detail": "authentication required"}, status_code=401,
-                            headers={"WWW-Authenticate": "Bearer"})
+        return JSONResponse(
+            {"detail": "authentication required"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     target = f"/login?next={quote(here)}"
     if request.headers.get("hx-request"):
@@ -174,16 +185,23 @@ def csrf_ok(request: Request, token: str) -> bool:
     return hmac.compare_digest(str(value), nonce)
 
 
-async def middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]
-                     ) -> Response:
+async def middleware(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
     nonce = request.cookies.get(CSRF_COOKIE)
     fresh = nonce is None
     request.state.csrf_nonce = nonce or secrets.token_urlsafe(24)
     response = await call_next(request)
     auth = _auth(request)
     if fresh and response.headers.get("content-type", "").startswith("text/html"):
-        response.set_cookie(CSRF_COOKIE, request.state.csrf_nonce, httponly=True, samesite="lax",
-                            secure=auth.settings.secure_cookies, path="/")
+        response.set_cookie(
+            CSRF_COOKIE,
+            request.state.csrf_nonce,
+            httponly=True,
+            samesite="lax",
+            secure=auth.settings.secure_cookies,
+            path="/",
+        )
     refresh = getattr(request.state, "refresh_session", None)
     if refresh and SESSION_COOKIE not in response.headers.get("set-cookie", ""):
         auth.set_session(response, *refresh)
@@ -204,11 +222,17 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "?"
 
 
-def _login_page(request: Request, next_: str, error: str = "", status: int = 200,
-                headers: dict[str, str] | None = None) -> HTMLResponse:
+def _login_page(
+    request: Request,
+    next_: str,
+    error: str = "",
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
     ctx: dict[str, Any] = {"next": _safe_next(next_), "error": error, "live": False}
-    return templates.TemplateResponse(request, "login.html", ctx, status_code=status,
-                                      headers=headers)
+    return templates.TemplateResponse(
+        request, "login.html", ctx, status_code=status, headers=headers
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -217,24 +241,33 @@ async def login_form(request: Request, next: str = "/") -> HTMLResponse:
 
 
 @router.post("/login", response_model=None)
-async def login(request: Request, username: str = Form(""), password: str = Form(""),
-                remember: str = Form(""), csrf_token: str = Form(""),
-                next: str = Form("/")) -> Response:
+async def login(
+    request: Request,
+    username: str = Form(""),
+    password: str = Form(""),
+    remember: str = Form(""),
+    csrf_token: str = Form(""),
+    next: str = Form("/"),
+) -> Response:
     if not csrf_ok(request, csrf_token):
         return _login_page(request, next, "The form expired; please try again.", 403)
     auth = _auth(request)
     keys = (f"ip:{_client(request)}", f"user:{username}")
     wait = auth.limiter.retry_after(*keys)
     if wait > 0:
-        return _login_page(request, next, f"Too many attempts; try again in {wait:.0f} s.", 429,
-                           {"Retry-After": str(int(wait) + 1)})
+        return _login_page(
+            request,
+            next,
+            f"Too many attempts; try again in {wait:.0f} s.",
+            429,
+            {"Retry-After": str(int(wait) + 1)},
+        )
     async with request.app.state.pool.acquire() as conn:
         user = await authdb.authenticate(conn, username, password)
     if user is None:
         auth.limiter.fail(*keys)
         # One message for a wrong password, an unknown or a disabled user: no account probing.
-        return _login_page(request, next, "Wrong user name or password, or account disabled.",
-                           401)
+        return _login_page(request, next, "Wrong user name or password, or account disabled.", 401)
     auth.limiter.reset(f"user:{username}")
     response = RedirectResponse(_safe_next(next), status_code=303)
     auth.set_session(response, user, remember == "on")

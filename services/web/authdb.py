@@ -72,14 +72,17 @@ async def cookie_secret(conn: asyncpg.Connection) -> str:
     """One random secret shared by every web process, made on first use."""
     await conn.execute(
         f"INSERT INTO {AUTH_SCHEMA}.secrets VALUES ('cookie', $1) ON CONFLICT DO NOTHING",
-        secrets.token_urlsafe(48))
-    return str(await conn.fetchval(
-        f"SELECT value FROM {AUTH_SCHEMA}.secrets WHERE name = 'cookie'"))
+        secrets.token_urlsafe(48),
+    )
+    return str(
+        await conn.fetchval(f"SELECT value FROM {AUTH_SCHEMA}.secrets WHERE name = 'cookie'")
+    )
 
 
 def _row(r: asyncpg.Record) -> User:
-    return User(r["id"], r["name"], r["disabled"], r["generation"], r["created_at"],
-                r["last_login"])
+    return User(
+        r["id"], r["name"], r["disabled"], r["generation"], r["created_at"], r["last_login"]
+    )
 
 
 _COLS = "id, name, disabled, generation, created_at, last_login"
@@ -91,7 +94,10 @@ async def add_user(conn: asyncpg.Connection, name: str, password: str) -> User:
     try:
         r = await conn.fetchrow(
             f"INSERT INTO {AUTH_SCHEMA}.users (name, password_hash) VALUES ($1, $2) "
-            f"RETURNING {_COLS}", name, _hasher.hash(password))
+            f"RETURNING {_COLS}",
+            name,
+            _hasher.hash(password),
+        )
     except asyncpg.UniqueViolationError:
         raise UserError(f"user {name!r} already exists") from None
     return _row(r)
@@ -101,7 +107,9 @@ async def _update(conn: asyncpg.Connection, name: str, sets: str, *args: object)
     # Bumping the generation ends the user's open sessions.
     status = await conn.execute(
         f"UPDATE {AUTH_SCHEMA}.users SET {sets}, generation = generation + 1 WHERE name = $1",
-        name, *args)
+        name,
+        *args,
+    )
     if status.endswith(" 0"):
         raise UserError(f"no user {name!r}")
 
@@ -123,8 +131,9 @@ async def delete_user(conn: asyncpg.Connection, name: str) -> None:
 
 
 async def list_users(conn: asyncpg.Connection) -> list[User]:
-    return [_row(r) for r in await conn.fetch(
-        f"SELECT {_COLS} FROM {AUTH_SCHEMA}.users ORDER BY name")]
+    return [
+        _row(r) for r in await conn.fetch(f"SELECT {_COLS} FROM {AUTH_SCHEMA}.users ORDER BY name")
+    ]
 
 
 async def get_user(conn: asyncpg.Connection, user_id: int) -> User | None:
@@ -135,7 +144,8 @@ async def get_user(conn: asyncpg.Connection, user_id: int) -> User | None:
 async def authenticate(conn: asyncpg.Connection, name: str, password: str) -> User | None:
     """The user if the password matches and the account is enabled; None otherwise."""
     r = await conn.fetchrow(
-        f"SELECT {_COLS}, password_hash FROM {AUTH_SCHEMA}.users WHERE name = $1", name)
+        f"SELECT {_COLS}, password_hash FROM {AUTH_SCHEMA}.users WHERE name = $1", name
+    )
     try:
         _hasher.verify(r["password_hash"] if r else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
@@ -143,10 +153,12 @@ async def authenticate(conn: asyncpg.Connection, name: str, password: str) -> Us
     if r is None or r["disabled"]:
         return None  # checked after the hash so a disabled account costs the same time
     if _hasher.check_needs_rehash(r["password_hash"]):
-        await conn.execute(f"UPDATE {AUTH_SCHEMA}.users SET password_hash = $2 WHERE id = $1",
-                           r["id"], _hasher.hash(password))
-    await conn.execute(f"UPDATE {AUTH_SCHEMA}.users SET last_login = now() WHERE id = $1",
-                       r["id"])
+        await conn.execute(
+            f"UPDATE {AUTH_SCHEMA}.users SET password_hash = $2 WHERE id = $1",
+            r["id"],
+            _hasher.hash(password),
+        )
+    await conn.execute(f"UPDATE {AUTH_SCHEMA}.users SET last_login = now() WHERE id = $1", r["id"])
     return _row(r)
 
 
@@ -157,8 +169,9 @@ def _digest(token: str) -> str:
 
 async def create_token(conn: asyncpg.Connection, name: str) -> str:
     token = "tct_" + secrets.token_urlsafe(32)
-    await conn.execute(f"INSERT INTO {AUTH_SCHEMA}.api_tokens (name, digest) VALUES ($1, $2)",
-                       name, _digest(token))
+    await conn.execute(
+        f"INSERT INTO {AUTH_SCHEMA}.api_tokens (name, digest) VALUES ($1, $2)", name, _digest(token)
+    )
     return token
 
 
@@ -166,16 +179,20 @@ async def check_token(conn: asyncpg.Connection, token: str) -> str | None:
     """The token's name when it is valid and not revoked."""
     return await conn.fetchval(  # type: ignore[no-any-return]
         f"UPDATE {AUTH_SCHEMA}.api_tokens SET last_used = now() "
-        "WHERE digest = $1 AND NOT revoked RETURNING name", _digest(token))
+        "WHERE digest = $1 AND NOT revoked RETURNING name",
+        _digest(token),
+    )
 
 
 async def list_tokens(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    return await conn.fetch(f"SELECT id, name, created_at, last_used, revoked "
-                            f"FROM {AUTH_SCHEMA}.api_tokens ORDER BY id")
+    return await conn.fetch(
+        f"SELECT id, name, created_at, last_used, revoked FROM {AUTH_SCHEMA}.api_tokens ORDER BY id"
+    )
 
 
 async def revoke_token(conn: asyncpg.Connection, token_id: int) -> None:
-    status = await conn.execute(f"UPDATE {AUTH_SCHEMA}.api_tokens SET revoked = true "
-                                "WHERE id = $1", token_id)
+    status = await conn.execute(
+        f"UPDATE {AUTH_SCHEMA}.api_tokens SET revoked = true WHERE id = $1", token_id
+    )
     if status.endswith(" 0"):
         raise UserError(f"no token {token_id}")

@@ -17,10 +17,23 @@ from services.web.templating import render
 
 router = APIRouter(tags=["badges"])
 
-COLOURS = {"ok": "#1a7f37", "warning": "#bf8700", "critical": "#cf222e", "unknown": "#6e40c9",
-           "pending": "#6e7781", "up": "#1a7f37", "degraded": "#bf8700", "down": "#cf222e"}
-STATE = {"ok": "up", "warning": "degraded", "unknown": "degraded", "critical": "down",
-         "pending": "pending"}
+COLOURS = {
+    "ok": "#1a7f37",
+    "warning": "#bf8700",
+    "critical": "#cf222e",
+    "unknown": "#6e40c9",
+    "pending": "#6e7781",
+    "up": "#1a7f37",
+    "degraded": "#bf8700",
+    "down": "#cf222e",
+}
+STATE = {
+    "ok": "up",
+    "warning": "degraded",
+    "unknown": "degraded",
+    "critical": "down",
+    "pending": "pending",
+}
 KINDS = ("status", "uptime-24h", "uptime-7d", "uptime-30d", "response")
 
 
@@ -44,17 +57,20 @@ def _width(text: str) -> int:
 def badge(label: str, value: str, colour: str) -> str:
     lw, vw = _width(label), _width(value)
     label, value = str(escape(label)), str(escape(value))
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{lw + vw}" height="20" role="img" '
-            f'aria-label="{label}: {value}"><title>{label}: {value}</title>'
-            f'<rect width="{lw}" height="20" fill="#555"/>'
-            f'<rect x="{lw}" width="{vw}" height="20" fill="{colour}"/>'
-            f'<g fill="#fff" font-family="Verdana,DejaVu Sans,sans-serif" font-size="11" '
-            f'text-anchor="middle"><text x="{lw / 2}" y="14">{label}</text>'
-            f'<text x="{lw + vw / 2}" y="14">{value}</text></g></svg>')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{lw + vw}" height="20" role="img" '
+        f'aria-label="{label}: {value}"><title>{label}: {value}</title>'
+        f'<rect width="{lw}" height="20" fill="#555"/>'
+        f'<rect x="{lw}" width="{vw}" height="20" fill="{colour}"/>'
+        f'<g fill="#fff" font-family="Verdana,DejaVu Sans,sans-serif" font-size="11" '
+        f'text-anchor="middle"><text x="{lw / 2}" y="14">{label}</text>'
+        f'<text x="{lw + vw / 2}" y="14">{value}</text></g></svg>'
+    )
 
 
-async def _badge(request: Request, kind: str, ids: list[str], worst: str,
-                 response_ms: float | None) -> Response:
+async def _badge(
+    request: Request, kind: str, ids: list[str], worst: str, response_ms: float | None
+) -> Response:
     if kind == "status":
         text, colour = STATE[worst], COLOURS[worst]
         svg = badge("status", text, colour)
@@ -62,8 +78,15 @@ async def _badge(request: Request, kind: str, ids: list[str], worst: str,
         span = kind.removeprefix("uptime-")
         async with request.app.state.pool.acquire() as conn:
             value = (await queries.uptime(conn, ids))[span]
-        colour = ("#6e7781" if value is None else COLOURS["ok"] if value >= 99
-                  else COLOURS["warning"] if value >= 95 else COLOURS["critical"])
+        colour = (
+            "#6e7781"
+            if value is None
+            else COLOURS["ok"]
+            if value >= 99
+            else COLOURS["warning"]
+            if value >= 95
+            else COLOURS["critical"]
+        )
         svg = badge(f"uptime {span}", "—" if value is None else f"{value:.2f}%", colour)
     else:
         text = "—" if response_ms is None else f"{response_ms:.0f} ms"
@@ -107,7 +130,15 @@ async def status_page(request: Request) -> HTMLResponse:
             rows = await queries.domains(conn, limit=1000, names=names)
     for r in rows:
         r["state"] = STATE[r["severity"]]
-    overall = ("down" if any(r["state"] == "down" for r in rows) else
-               "degraded" if any(r["state"] == "degraded" for r in rows) else "up")
-    return render(request, "status.html", {"rows": rows, "title": settings.status_title,
-                                           "overall": overall, "self_url": "/status"})
+    overall = (
+        "down"
+        if any(r["state"] == "down" for r in rows)
+        else "degraded"
+        if any(r["state"] == "degraded" for r in rows)
+        else "up"
+    )
+    return render(
+        request,
+        "status.html",
+        {"rows": rows, "title": settings.status_title, "overall": overall, "self_url": "/status"},
+    )

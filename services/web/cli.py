@@ -1,5 +1,4 @@
-"""``tocsin user …``, ``tocsin token …`` and ``tocsin nagios``: a CLI plug-in (see services.cli).
-"""
+"""``tocsin user …``, ``tocsin token …`` and ``tocsin nagios``: a CLI plug-in (see services.cli)."""
 
 from __future__ import annotations
 
@@ -18,16 +17,23 @@ from services.web import authdb
 def register(sub: Any, common: Any) -> dict[str, Callable[[Any], int]]:
     p = sub.add_parser("user", help="manage the web's users (argon2 hashes in PostgreSQL)")
     usub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    for action, help_ in (("add", "create a user"), ("password", "change a user's password "
-                          "(ends their sessions)")):
+    for action, help_ in (
+        ("add", "create a user"),
+        ("password", "change a user's password (ends their sessions)"),
+    ):
         u = usub.add_parser(action, help=help_)
         u.add_argument("name")
-        u.add_argument("--password-stdin", action="store_true",
-                       help="read the password from the first line of stdin instead of asking")
+        u.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from the first line of stdin instead of asking",
+        )
         common.db(u)
-    for action, help_ in (("disable", "refuse the user's logins and end their sessions"),
-                          ("enable", "allow the user to log in again"),
-                          ("delete", "remove the user")):
+    for action, help_ in (
+        ("disable", "refuse the user's logins and end their sessions"),
+        ("enable", "allow the user to log in again"),
+        ("delete", "remove the user"),
+    ):
         u = usub.add_parser(action, help=help_)
         u.add_argument("name")
         common.db(u)
@@ -43,9 +49,12 @@ def register(sub: Any, common: Any) -> dict[str, Callable[[Any], int]]:
     t.add_argument("id", type=int)
     common.db(t)
 
-    p = sub.add_parser("nagios", help="one status line and a Nagios exit code, as Argos's",
-                       description="Print a Nagios/Icinga plugin line with performance data; "
-                       "exit 0 (all ok), 1 (warning) or 2 (critical or unknown).")
+    p = sub.add_parser(
+        "nagios",
+        help="one status line and a Nagios exit code, as Argos's",
+        description="Print a Nagios/Icinga plugin line with performance data; "
+        "exit 0 (all ok), 1 (warning) or 2 (critical or unknown).",
+    )
     common.db(p)
     return {"user": cmd_user, "token": cmd_token, "nagios": cmd_nagios}
 
@@ -105,8 +114,10 @@ def cmd_token(args: argparse.Namespace) -> int:
         else:
             for r in await authdb.list_tokens(conn):
                 used = r["last_used"].isoformat(timespec="seconds") if r["last_used"] else "never"
-                print(f"{r['id']}\t{r['name']}\t{'revoked' if r['revoked'] else 'active'}\t"
-                      f"last used {used}")
+                print(
+                    f"{r['id']}\t{r['name']}\t{'revoked' if r['revoked'] else 'active'}\t"
+                    f"last used {used}"
+                )
         return 0
 
     try:
@@ -124,8 +135,9 @@ def nagios_report(counts: dict[str, int]) -> tuple[int, str]:
     if critical or unknown:
         code = 2
         if critical and unknown:
-            text = (f"CRITICAL/UNKNOWN — {critical} sites are critical and {unknown} sites "
-                    "are unknown")
+            text = (
+                f"CRITICAL/UNKNOWN — {critical} sites are critical and {unknown} sites are unknown"
+            )
         elif critical:
             text = f"CRITICAL — {critical} sites are critical"
         else:

@@ -48,7 +48,8 @@ class Hub:
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())  # type: ignore[misc]
                 await conn.add_listener(
-                    CHANNEL, lambda _c, _pid, _ch, payload: self._publish(payload))
+                    CHANNEL, lambda _c, _pid, _ch, payload: self._publish(payload)
+                )
                 self._publish("{}")  # we may have missed commits while away
                 await lost.wait()
             except asyncio.CancelledError:

@@ -54,8 +54,7 @@ def _esc(v: str) -> str:
     return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-async def timing(request: Request, call_next: Callable[[Request], Awaitable[Response]]
-                 ) -> Response:
+async def timing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
     start = time.perf_counter()
     response = await call_next(request)
     route = request.scope.get("route")
@@ -65,8 +64,9 @@ async def timing(request: Request, call_next: Callable[[Request], Awaitable[Resp
     return response
 
 
-def _gauge(out: list[str], name: str, help_: str, values: dict[str, Any] | Any,
-           label: str = "") -> None:
+def _gauge(
+    out: list[str], name: str, help_: str, values: dict[str, Any] | Any, label: str = ""
+) -> None:
     out += [f"# HELP {name} {help_}", f"# TYPE {name} gauge"]
     if isinstance(values, dict):
         for k, v in values.items():
@@ -85,8 +85,9 @@ async def _nats_metrics(request: Request, out: list[str], position: int) -> None
         if nc is None or not nc.is_connected:
             import nats
 
-            nc = await asyncio.wait_for(nats.connect(url, name="tocsin-web-metrics",
-                                                     max_reconnect_attempts=1), 3)
+            nc = await asyncio.wait_for(
+                nats.connect(url, name="tocsin-web-metrics", max_reconnect_attempts=1), 3
+            )
             request.app.state.nats = nc
         js = nc.jetstream()
         info = await asyncio.wait_for(js.stream_info(streams.EVENTS), 3)
@@ -104,12 +105,26 @@ async def _nats_metrics(request: Request, out: list[str], position: int) -> None
         return
     _gauge(out, "tocsin_nats_up", "Whether the web reached NATS for these metrics", 1)
     _gauge(out, "tocsin_events_last_seq", "Last sequence of the EVENTS stream", last)
-    _gauge(out, "tocsin_projector_lag_events", "Events in the log not yet projected",
-           max(0, last - position))
-    _gauge(out, "tocsin_consumer_pending", "Messages not yet delivered to a consumer",
-           pending, "stream")
-    _gauge(out, "tocsin_consumer_ack_pending", "Messages delivered, not yet acknowledged",
-           acks, "stream")
+    _gauge(
+        out,
+        "tocsin_projector_lag_events",
+        "Events in the log not yet projected",
+        max(0, last - position),
+    )
+    _gauge(
+        out,
+        "tocsin_consumer_pending",
+        "Messages not yet delivered to a consumer",
+        pending,
+        "stream",
+    )
+    _gauge(
+        out,
+        "tocsin_consumer_ack_pending",
+        "Messages delivered, not yet acknowledged",
+        acks,
+        "stream",
+    )
 
 
 @router.get("/metrics", dependencies=[Depends(api_access)])
@@ -121,21 +136,38 @@ async def metrics(request: Request) -> PlainTextResponse:
         q = await queries.response_quantiles(conn)
         pos = await queries.position(conn)
     _gauge(out, "tocsin_tasks", "Tasks by current severity", counts, "severity")
-    _gauge(out, "tocsin_checks_per_second", "Results recorded per second over the last minute",
-           rate)
-    _gauge(out, "tocsin_check_response_seconds",
-           "Check response time quantiles over the last 5 minutes",
-           {k: v / 1000 for k, v in q.items() if k.startswith("0.") and v is not None},
-           "quantile")
-    _gauge(out, "tocsin_projector_position", "Last event sequence folded into the read models",
-           pos.get("seq", 0))
+    _gauge(
+        out, "tocsin_checks_per_second", "Results recorded per second over the last minute", rate
+    )
+    _gauge(
+        out,
+        "tocsin_check_response_seconds",
+        "Check response time quantiles over the last 5 minutes",
+        {k: v / 1000 for k, v in q.items() if k.startswith("0.") and v is not None},
+        "quantile",
+    )
+    _gauge(
+        out,
+        "tocsin_projector_position",
+        "Last event sequence folded into the read models",
+        pos.get("seq", 0),
+    )
     if pos.get("updated_at"):
         age = (datetime.now(UTC) - pos["updated_at"]).total_seconds()
-        _gauge(out, "tocsin_projector_commit_age_seconds", "Seconds since the projector's last "
-               "commit", age)
-    _gauge(out, "tocsin_projector_undecodable_total", "Events the projector could not decode",
-           pos.get("undecodable", 0))
+        _gauge(
+            out,
+            "tocsin_projector_commit_age_seconds",
+            "Seconds since the projector's last commit",
+            age,
+        )
+    _gauge(
+        out,
+        "tocsin_projector_undecodable_total",
+        "Events the projector could not decode",
+        pos.get("undecodable", 0),
+    )
     await _nats_metrics(request, out, int(pos.get("seq", 0)))
     out += request.app.state.http_hist.lines("tocsin_http_request_duration_seconds")
-    return PlainTextResponse("\n".join(out) + "\n",
-                             media_type="text/plain; version=0.0.4; charset=utf-8")
+    return PlainTextResponse(
+        "\n".join(out) + "\n", media_type="text/plain; version=0.0.4; charset=utf-8"
+    )

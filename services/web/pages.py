@@ -48,31 +48,47 @@ def _parse_time(value: str) -> datetime | None:
 
 
 @router.get("/", response_class=HTMLResponse, dependencies=[dashboard_access])
-async def dashboard(request: Request, q: str = "", severity: str = "",
-                    page: int = Query(1, ge=1)) -> HTMLResponse:
+async def dashboard(
+    request: Request, q: str = "", severity: str = "", page: int = Query(1, ge=1)
+) -> HTMLResponse:
     if severity and severity not in queries.SEVERITIES:
         severity = ""
     async with pool(request).acquire() as conn:
         rows = await queries.tasks(conn, q, severity, PAGE_SIZE, (page - 1) * PAGE_SIZE)
         counts = await queries.counts(conn, q)
     total = rows[0]["total"] if rows else 0
-    return render(request, "dashboard.html", {
-        "rows": rows, "counts": counts, "total": total, "q": q, "severity": severity,
-        "page": page, "page_size": PAGE_SIZE, "self_url": self_url(request),
-        "link": lambda **kw: "/?" + urlencode({"q": q, "severity": severity, "page": page} | kw),
-    })
+    return render(
+        request,
+        "dashboard.html",
+        {
+            "rows": rows,
+            "counts": counts,
+            "total": total,
+            "q": q,
+            "severity": severity,
+            "page": page,
+            "page_size": PAGE_SIZE,
+            "self_url": self_url(request),
+            "link": lambda **kw: (
+                "/?" + urlencode({"q": q, "severity": severity, "page": page} | kw)
+            ),
+        },
+    )
 
 
-async def _history(conn: asyncpg.Connection, ids: list[str], span: str, before: int | None,
-                   before_task: str | None) -> dict[str, Any]:
+async def _history(
+    conn: asyncpg.Connection, ids: list[str], span: str, before: int | None, before_task: str | None
+) -> dict[str, Any]:
     width = SPANS.get(span, SPANS["24h"])
     now = datetime.now(UTC)
     points = await queries.series(conn, ids, width)
     results = await queries.results(conn, ids, RESULTS_PAGE + 1, before, before_task=before_task)
     return {
         "uptime": await queries.uptime(conn, ids),
-        "chart": response_chart(points, now, width), "span": span if span in SPANS else "24h",
-        "spans": list(SPANS), "results": results[:RESULTS_PAGE],
+        "chart": response_chart(points, now, width),
+        "span": span if span in SPANS else "24h",
+        "spans": list(SPANS),
+        "results": results[:RESULTS_PAGE],
         "more": results[RESULTS_PAGE - 1] if len(results) > RESULTS_PAGE else None,
         "incidents": await queries.incidents(conn, ids, limit=20),
         "before": before,
@@ -80,30 +96,47 @@ async def _history(conn: asyncpg.Connection, ids: list[str], span: str, before: 
 
 
 @router.get("/domains/{domain}", response_class=HTMLResponse, dependencies=[page])
-async def domain_page(request: Request, domain: str, span: str = "24h",
-                      before: int | None = None, before_task: str | None = None
-                      ) -> HTMLResponse:
+async def domain_page(
+    request: Request,
+    domain: str,
+    span: str = "24h",
+    before: int | None = None,
+    before_task: str | None = None,
+) -> HTMLResponse:
     async with pool(request).acquire() as conn:
         rows = await queries.tasks(conn, limit=500, domain=domain)
         if not rows:
             raise HTTPException(404, "no such domain")
         ctx = await _history(conn, [r["id"] for r in rows], span, before, before_task)
         counts = await queries.counts(conn, domain=domain)
-    return render(request, "domain.html", ctx | {
-        "domain": domain, "rows": rows, "counts": counts, "self_url": self_url(request),
-        "base": f"/domains/{domain}"})
+    return render(
+        request,
+        "domain.html",
+        ctx
+        | {
+            "domain": domain,
+            "rows": rows,
+            "counts": counts,
+            "self_url": self_url(request),
+            "base": f"/domains/{domain}",
+        },
+    )
 
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse, dependencies=[page])
-async def task_page(request: Request, task_id: str, span: str = "24h",
-                    before: int | None = None) -> HTMLResponse:
+async def task_page(
+    request: Request, task_id: str, span: str = "24h", before: int | None = None
+) -> HTMLResponse:
     async with pool(request).acquire() as conn:
         task = await queries.task(conn, task_id)
         if task is None:
             raise HTTPException(404, "no such task")
         ctx = await _history(conn, [task_id], span, before, None)
-    return render(request, "task.html", ctx | {
-        "t": task, "self_url": self_url(request), "base": f"/tasks/{task_id}"})
+    return render(
+        request,
+        "task.html",
+        ctx | {"t": task, "self_url": self_url(request), "base": f"/tasks/{task_id}"},
+    )
 
 
 @router.get("/tasks/{task_id}/results/{seq}", response_class=HTMLResponse, dependencies=[page])
@@ -123,19 +156,43 @@ async def agents_page(request: Request) -> HTMLResponse:
     for r in rows:
         r["lost"] = (r["silent_for"] or 0) > AGENT_LOST_AFTER and not r["stopping"]
         r["gone"] = r["stopping"] and (r["silent_for"] or 0) > AGENT_LOST_AFTER
-    return render(request, "agents.html", {"rows": rows, "self_url": self_url(request),
-                                           "lost_after": AGENT_LOST_AFTER})
+    return render(
+        request,
+        "agents.html",
+        {"rows": rows, "self_url": self_url(request), "lost_after": AGENT_LOST_AFTER},
+    )
 
 
 @router.get("/audit", response_class=HTMLResponse, dependencies=[page])
-async def audit_page(request: Request, type: str = "", task: str = "",
-                     since: str = "", until: str = "", page: int = Query(1, ge=1)
-                     ) -> HTMLResponse:
+async def audit_page(
+    request: Request,
+    type: str = "",
+    task: str = "",
+    since: str = "",
+    until: str = "",
+    page: int = Query(1, ge=1),
+) -> HTMLResponse:
     async with pool(request).acquire() as conn:
-        rows = await queries.events(conn, type, task.strip(), _parse_time(since),
-                                    _parse_time(until), PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
+        rows = await queries.events(
+            conn,
+            type,
+            task.strip(),
+            _parse_time(since),
+            _parse_time(until),
+            PAGE_SIZE + 1,
+            (page - 1) * PAGE_SIZE,
+        )
     filters = {"type": type, "task": task, "since": since, "until": until}
-    return render(request, "audit.html", {
-        "rows": rows[:PAGE_SIZE], "more": len(rows) > PAGE_SIZE, "page": page,
-        "types": queries.EVENT_TYPES, "self_url": self_url(request), **filters,
-        "link": lambda **kw: "/audit?" + urlencode(filters | {"page": page} | kw)})
+    return render(
+        request,
+        "audit.html",
+        {
+            "rows": rows[:PAGE_SIZE],
+            "more": len(rows) > PAGE_SIZE,
+            "page": page,
+            "types": queries.EVENT_TYPES,
+            "self_url": self_url(request),
+            **filters,
+            "link": lambda **kw: "/audit?" + urlencode(filters | {"page": page} | kw),
+        },
+    )

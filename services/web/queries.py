@@ -12,8 +12,10 @@ from typing import Any
 import asyncpg
 
 SEVERITIES = ("critical", "unknown", "warning", "ok", "pending")
-RANK = ("CASE coalesce(severity, 'pending') WHEN 'critical' THEN 0 WHEN 'unknown' THEN 1 "
-        "WHEN 'warning' THEN 2 WHEN 'pending' THEN 3 ELSE 4 END")
+RANK = (
+    "CASE coalesce(severity, 'pending') WHEN 'critical' THEN 0 WHEN 'unknown' THEN 1 "
+    "WHEN 'warning' THEN 2 WHEN 'pending' THEN 3 ELSE 4 END"
+)
 RANKED = ("critical", "unknown", "warning", "pending", "ok")  # by RANK's value
 SEVERITY_ORDER = RANK  # the name older callers use
 
@@ -23,8 +25,10 @@ TASK_COLUMNS = """id, grp, domain, url, method, ip_version, check_kind AS check,
     next_run, last_agent"""
 
 #: The text filter: domain, URL or check name contains the text.
-_MATCH = ("($1 = '' OR domain ILIKE '%' || $1 || '%' OR url ILIKE '%' || $1 || '%' "
-          "OR check_kind ILIKE '%' || $1 || '%')")
+_MATCH = (
+    "($1 = '' OR domain ILIKE '%' || $1 || '%' OR url ILIKE '%' || $1 || '%' "
+    "OR check_kind ILIKE '%' || $1 || '%')"
+)
 
 
 def _like_escape(q: str) -> str:
@@ -35,14 +39,22 @@ async def counts(conn: asyncpg.Connection, q: str = "", domain: str = "") -> dic
     rows = await conn.fetch(
         f"""SELECT coalesce(severity, 'pending') AS s, count(*) AS n FROM tasks
             WHERE removed_at IS NULL AND {_MATCH} AND ($2 = '' OR domain = $2) GROUP BY 1""",
-        _like_escape(q), domain)
+        _like_escape(q),
+        domain,
+    )
     out = dict.fromkeys(("ok", "warning", "critical", "unknown", "pending"), 0)
     out.update({r["s"]: r["n"] for r in rows})
     return out
 
 
-async def tasks(conn: asyncpg.Connection, q: str = "", severity: str = "", limit: int = 200,
-                offset: int = 0, domain: str = "") -> list[dict[str, Any]]:
+async def tasks(
+    conn: asyncpg.Connection,
+    q: str = "",
+    severity: str = "",
+    limit: int = 200,
+    offset: int = 0,
+    domain: str = "",
+) -> list[dict[str, Any]]:
     """Tasks, worst first; domains ordered by their worst task so trouble is on top.
 
     Each row carries ``total``, the number of matching tasks, so a page is one query.
@@ -57,24 +69,40 @@ async def tasks(conn: asyncpg.Connection, q: str = "", severity: str = "", limit
                    count(*) OVER () AS total
             FROM f ORDER BY domain_rank, domain, rank, url, "check", ip_version
             LIMIT $3 OFFSET $4""",
-        _like_escape(q), severity, limit, offset, domain)
+        _like_escape(q),
+        severity,
+        limit,
+        offset,
+        domain,
+    )
     return [dict(r) for r in rows]
 
 
 async def total(conn: asyncpg.Connection, q: str = "", severity: str = "") -> int:
-    return int(await conn.fetchval(
-        f"""SELECT count(*) FROM tasks WHERE removed_at IS NULL AND {_MATCH}
-             AND ($2 = '' OR coalesce(severity, 'pending') = $2)""", _like_escape(q), severity))
+    return int(
+        await conn.fetchval(
+            f"""SELECT count(*) FROM tasks WHERE removed_at IS NULL AND {_MATCH}
+             AND ($2 = '' OR coalesce(severity, 'pending') = $2)""",
+            _like_escape(q),
+            severity,
+        )
+    )
 
 
 async def task(conn: asyncpg.Connection, task_id: str) -> dict[str, Any] | None:
-    r = await conn.fetchrow(f"SELECT {TASK_COLUMNS}, definition, removed_at FROM tasks "
-                            "WHERE id = $1", task_id)
+    r = await conn.fetchrow(
+        f"SELECT {TASK_COLUMNS}, definition, removed_at FROM tasks WHERE id = $1", task_id
+    )
     return dict(r) if r else None
 
 
-async def domains(conn: asyncpg.Connection, q: str = "", limit: int = 100, offset: int = 0,
-                  names: list[str] | None = None) -> list[dict[str, Any]]:
+async def domains(
+    conn: asyncpg.Connection,
+    q: str = "",
+    limit: int = 100,
+    offset: int = 0,
+    names: list[str] | None = None,
+) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"""SELECT domain, min({RANK}) AS rank, count(*) AS tasks,
               count(*) FILTER (WHERE severity = 'ok') AS ok,
@@ -86,7 +114,11 @@ async def domains(conn: asyncpg.Connection, q: str = "", limit: int = 100, offse
             FROM tasks WHERE removed_at IS NULL AND {_MATCH}
               AND ($4::text[] IS NULL OR domain = ANY($4))
             GROUP BY domain ORDER BY rank, domain LIMIT $2 OFFSET $3""",
-        _like_escape(q), limit, offset, names)
+        _like_escape(q),
+        limit,
+        offset,
+        names,
+    )
     out = []
     for r in rows:
         d = dict(r)
@@ -96,14 +128,25 @@ async def domains(conn: asyncpg.Connection, q: str = "", limit: int = 100, offse
 
 
 async def domain_tasks(conn: asyncpg.Connection, domain: str) -> list[str]:
-    return [r["id"] for r in await conn.fetch(
-        "SELECT id FROM tasks WHERE domain = $1 AND removed_at IS NULL", domain)]
+    return [
+        r["id"]
+        for r in await conn.fetch(
+            "SELECT id FROM tasks WHERE domain = $1 AND removed_at IS NULL", domain
+        )
+    ]
 
 
-async def results(conn: asyncpg.Connection, task_ids: list[str] | None = None, limit: int = 50,
-                  before: int | None = None, agent: str = "", status: str = "",
-                  since: datetime | None = None, until: datetime | None = None,
-                  before_task: str | None = None) -> list[dict[str, Any]]:
+async def results(
+    conn: asyncpg.Connection,
+    task_ids: list[str] | None = None,
+    limit: int = 50,
+    before: int | None = None,
+    agent: str = "",
+    status: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_task: str | None = None,
+) -> list[dict[str, Any]]:
     """Results newest first; ``before`` (a sequence, and ``before_task`` for the results
     of one completion split between pages) pages backwards through the history."""
     rows = await conn.fetch(
@@ -116,7 +159,15 @@ async def results(conn: asyncpg.Connection, task_ids: list[str] | None = None, l
              AND ($5::timestamptz IS NULL OR checked_at >= $5)
              AND ($6::timestamptz IS NULL OR checked_at < $6)
            ORDER BY seq DESC, task_id DESC LIMIT $7""",
-        task_ids, before, agent, status, since, until, limit, before_task)
+        task_ids,
+        before,
+        agent,
+        status,
+        since,
+        until,
+        limit,
+        before_task,
+    )
     return [dict(r) for r in rows]
 
 
@@ -136,13 +187,17 @@ async def uptime(conn: asyncpg.Connection, task_ids: list[str]) -> dict[str, flo
                                    AND status = 'success') AS s7,
                   count(*) AS n30, count(*) FILTER (WHERE status = 'success') AS s30
            FROM results WHERE task_id = ANY($1) AND checked_at > now() - interval '30 days'""",
-        task_ids)
-    return {k: (r[f"s{n}"] / r[f"n{n}"] * 100 if r[f"n{n}"] else None)
-            for k, n in (("24h", 1), ("7d", 7), ("30d", 30))}
+        task_ids,
+    )
+    return {
+        k: (r[f"s{n}"] / r[f"n{n}"] * 100 if r[f"n{n}"] else None)
+        for k, n in (("24h", 1), ("7d", 7), ("30d", 30))
+    }
 
 
-async def series(conn: asyncpg.Connection, task_ids: list[str], span: timedelta,
-                 buckets: int = 240) -> list[dict[str, Any]]:
+async def series(
+    conn: asyncpg.Connection, task_ids: list[str], span: timedelta, buckets: int = 240
+) -> list[dict[str, Any]]:
     """Response times over ``span`` in at most ``buckets`` points (average, max, failures)."""
     width = max(span / buckets, timedelta(seconds=1))
     rows = await conn.fetch(
@@ -151,7 +206,10 @@ async def series(conn: asyncpg.Connection, task_ids: list[str], span: timedelta,
                   count(*) FILTER (WHERE status <> 'success') AS failed, count(*) AS n
            FROM results WHERE task_id = ANY($1) AND checked_at > now() - $3::interval
            GROUP BY 1 ORDER BY 1""",
-        task_ids, width, span)
+        task_ids,
+        width,
+        span,
+    )
     return [dict(r) for r in rows]
 
 
@@ -164,8 +222,13 @@ def incidents_from(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for c in changes:
         if c["severity"] != "ok":
             if current is None:
-                current = {"task_id": c["task_id"], "start": c["at"], "end": None,
-                           "severity": c["severity"], "reason": c["reason"]}
+                current = {
+                    "task_id": c["task_id"],
+                    "start": c["at"],
+                    "end": None,
+                    "severity": c["severity"],
+                    "reason": c["reason"],
+                }
                 out.append(current)
             elif order[c["severity"]] < order[current["severity"]]:
                 current["severity"] = c["severity"]
@@ -173,12 +236,16 @@ def incidents_from(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
             current["end"] = c["at"]
             current = None
     for i in out:
-        i["duration"] = ((i["end"] or datetime.now(i["start"].tzinfo)) - i["start"])
+        i["duration"] = (i["end"] or datetime.now(i["start"].tzinfo)) - i["start"]
     return out
 
 
-async def incidents(conn: asyncpg.Connection, task_ids: list[str] | None = None,
-                    limit: int = 50, since: datetime | None = None) -> list[dict[str, Any]]:
+async def incidents(
+    conn: asyncpg.Connection,
+    task_ids: list[str] | None = None,
+    limit: int = 50,
+    since: datetime | None = None,
+) -> list[dict[str, Any]]:
     """Newest incidents first, of the given tasks (every task when None)."""
     rows = await conn.fetch(
         """SELECT c.task_id, c.seq, c.at, c.previous, c.severity, c.reason, t.domain, t.url,
@@ -186,7 +253,10 @@ async def incidents(conn: asyncpg.Connection, task_ids: list[str] | None = None,
            FROM severity_changes c LEFT JOIN tasks t ON t.id = c.task_id
            WHERE ($1::text[] IS NULL OR c.task_id = ANY($1))
              AND ($2::timestamptz IS NULL OR c.at >= $2)
-           ORDER BY c.task_id, c.seq""", task_ids, since)
+           ORDER BY c.task_id, c.seq""",
+        task_ids,
+        since,
+    )
     by_task: dict[str, list[dict[str, Any]]] = {}
     meta: dict[str, dict[str, Any]] = {}
     for r in rows:
@@ -208,7 +278,8 @@ async def agents(conn: asyncpg.Connection) -> list[dict[str, Any]]:
              SELECT agent, count(DISTINCT request) AS requests FROM results
              WHERE checked_at > now() - interval '1 hour' GROUP BY agent) h
            ON h.agent = a.name
-           ORDER BY a.location, a.name""")
+           ORDER BY a.location, a.name"""
+    )
     return [dict(r) for r in rows]
 
 
@@ -240,25 +311,40 @@ _EVENTS = """
 """
 
 
-async def events(conn: asyncpg.Connection, type_: str = "", task_id: str = "",
-                 since: datetime | None = None, until: datetime | None = None,
-                 limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+async def events(
+    conn: asyncpg.Connection,
+    type_: str = "",
+    task_id: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
     """The audit trail, newest first: configurations applied (with their diff), severity
     changes and dead letters, as the log recorded them."""
-    rows = await conn.fetch(f"{_EVENTS} ORDER BY seq DESC, task_id LIMIT $5 OFFSET $6",
-                            type_, task_id, since, until, limit, offset)
+    rows = await conn.fetch(
+        f"{_EVENTS} ORDER BY seq DESC, task_id LIMIT $5 OFFSET $6",
+        type_,
+        task_id,
+        since,
+        until,
+        limit,
+        offset,
+    )
     return [dict(r) for r in rows]
 
 
 async def position(conn: asyncpg.Connection) -> dict[str, Any]:
-    row = await conn.fetchrow("SELECT seq, undecodable, updated_at FROM position "
-                              "WHERE name = 'events'")
+    row = await conn.fetchrow(
+        "SELECT seq, undecodable, updated_at FROM position WHERE name = 'events'"
+    )
     return dict(row) if row else {}
 
 
 async def checks_per_second(conn: asyncpg.Connection, window: int = 60) -> float:
-    n = await conn.fetchval("SELECT count(*) FROM results "
-                            "WHERE checked_at > now() - make_interval(secs => $1)", window)
+    n = await conn.fetchval(
+        "SELECT count(*) FROM results WHERE checked_at > now() - make_interval(secs => $1)", window
+    )
     return float(n) / window
 
 
@@ -266,6 +352,8 @@ async def response_quantiles(conn: asyncpg.Connection, window: int = 300) -> dic
     r = await conn.fetchrow(
         """SELECT percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY response_ms)
                   AS q, count(response_ms) AS n, coalesce(sum(response_ms), 0) AS total
-           FROM results WHERE checked_at > now() - make_interval(secs => $1)""", window)
+           FROM results WHERE checked_at > now() - make_interval(secs => $1)""",
+        window,
+    )
     q = r["q"] or [None, None, None]
     return {"0.5": q[0], "0.9": q[1], "0.99": q[2], "count": r["n"], "sum": r["total"]}

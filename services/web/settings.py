@@ -51,15 +51,15 @@ def _general(path: str) -> dict[str, Any]:
         root = plain(load(path))
     except ConfigError as exc:
         # The scheduler refuses a bad file loudly; the web still serves what is projected.
-        log.warning("configuration unreadable; web settings from the environment only",
-                    error=str(exc))
+        log.warning(
+            "configuration unreadable; web settings from the environment only", error=str(exc)
+        )
         return {}
     general = root.get("general") if isinstance(root, dict) else None
     return general if isinstance(general, dict) else {}
 
 
-def load_settings(config_path: str | None = None, env: dict[str, str] | None = None
-                  ) -> WebSettings:
+def load_settings(config_path: str | None = None, env: dict[str, str] | None = None) -> WebSettings:
     from services.scheduler.config import parse_duration
 
     env = dict(os.environ) if env is None else env

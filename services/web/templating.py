@@ -66,7 +66,8 @@ def _csrf(request: Request) -> Markup:
 
     # Markup for the tag only; the token itself is URL-safe base64 and is escaped anyway.
     return Markup('<input type="hidden" name="{}" value="{}">').format(
-        CSRF_FIELD, csrf_token(request))
+        CSRF_FIELD, csrf_token(request)
+    )
 
 
 def from_json(value: Any) -> Any:
@@ -78,15 +79,23 @@ def epoch(value: float | None) -> datetime | None:
 
 
 env = templates.env
-env.filters.update(ago=ago, duration=duration, when=when, percent=percent,
-                   tojson_compact=compact_json, pretty_json=pretty_json, fromjson=from_json,
-                   epoch=epoch)
+env.filters.update(
+    ago=ago,
+    duration=duration,
+    when=when,
+    percent=percent,
+    tojson_compact=compact_json,
+    pretty_json=pretty_json,
+    fromjson=from_json,
+    epoch=epoch,
+)
 env.globals["csrf_input"] = _csrf
 env.globals["severities"] = ("critical", "unknown", "warning", "ok", "pending")
 
 
-def render(request: Request, name: str, ctx: dict[str, Any], status_code: int = 200
-           ) -> HTMLResponse:
+def render(
+    request: Request, name: str, ctx: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
     """The whole page, or only its ``live`` block when htmx asks to refresh it."""
     ctx = {"request": request, "user": getattr(request.state, "user", None), **ctx}
     if request.headers.get("hx-request") and not request.headers.get("hx-boosted"):
