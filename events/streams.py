@@ -23,7 +23,7 @@ from nats.js.api import (
     StreamConfig,
     StreamSource,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from events import subjects
 
@@ -35,6 +35,9 @@ PROJECTOR = "projector"
 SCHEDULER_COMPLETIONS = "scheduler-completions"
 SCHEDULER_ADVISORIES = "scheduler-advisories"
 NOTIFIER = "notifier"
+
+#: JetStream's error code for "stream name already in use with a different configuration".
+STREAM_NAME_IN_USE = 10058
 
 MAX_DELIVERIES_ADVISORY = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{WORK}.*"
 
@@ -152,25 +155,49 @@ def notifier_consumer(t: Tuning) -> ConsumerConfig:
     )
 
 
-async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+async def _ensure_stream(js: JetStreamContext, config: StreamConfig, update: bool) -> None:
     assert config.name is not None
     try:
         await js.stream_info(config.name)
     except NotFoundError:
-        await js.add_stream(config)
-        return
-    await js.update_stream(config)
+        try:
+            await js.add_stream(config)
+            return
+        except BadRequestError as exc:
+            # Another service created it between our look and our add (they start together).
+            if exc.err_code != STREAM_NAME_IN_USE:
+                raise
+    if update:
+        await js.update_stream(config)
+
+
+async def _ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig,
+                           update: bool) -> None:
+    if not update:
+        assert config.durable_name is not None
+        try:
+            await js.consumer_info(stream, config.durable_name)
+            return
+        except NotFoundError:
+            pass
+    await js.add_consumer(stream, config)
 
 
 async def ensure(js: JetStreamContext, locations: list[str], t: Tuning | None = None) -> None:
-    """Create or update every stream and consumer; safe to call from any service, any time."""
+    """Create or update every stream and consumer; safe to call from any service, any time.
+
+    Without ``t`` (a service that does not own the deployment's tuning, like the
+    projector), only what is missing is created: updating with default tuning would
+    silently turn R3 streams back into R1 and reset the operator's ack_wait.
+    """
+    update = t is not None
     t = t or Tuning()
-    await _ensure_stream(js, events_stream(t))
-    await _ensure_stream(js, work_stream(t))
-    await _ensure_stream(js, advisories_stream(t))
-    await js.add_consumer(EVENTS, projector_consumer(t))
-    await js.add_consumer(EVENTS, scheduler_completions_consumer(t))
-    await js.add_consumer(ADVISORIES, scheduler_advisories_consumer(t))
-    await js.add_consumer(EVENTS, notifier_consumer(t))
+    await _ensure_stream(js, events_stream(t), update)
+    await _ensure_stream(js, work_stream(t), update)
+    await _ensure_stream(js, advisories_stream(t), update)
+    await _ensure_consumer(js, EVENTS, projector_consumer(t), update)
+    await _ensure_consumer(js, EVENTS, scheduler_completions_consumer(t), update)
+    await _ensure_consumer(js, ADVISORIES, scheduler_advisories_consumer(t), update)
+    await _ensure_consumer(js, EVENTS, notifier_consumer(t), update)
     for location in locations:
-        await js.add_consumer(WORK, agent_consumer(location, t))
+        await _ensure_consumer(js, WORK, agent_consumer(location, t), update)

@@ -132,7 +132,7 @@ class Services:
 
 
 async def js_call(url: str, fn: Any) -> Any:
-    nc = await nats.connect(url)
+    nc = await nats.connect(servers=url.split(","))
     try:
         return await fn(nc.jetstream())
     finally:
