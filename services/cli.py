@@ -200,8 +200,9 @@ def cmd_web(args: Any) -> int:
 
     from services.web.app import create_app
 
+    # Open pages hold a live (SSE) stream: without a grace limit, they would hold a stop forever.
     uvicorn.run(create_app(args.database_url), host=args.host, port=args.port,
-                log_level=args.log_level.lower(), access_log=False)
+                log_level=args.log_level.lower(), access_log=False, timeout_graceful_shutdown=3)
     return 0
 
 

@@ -1,0 +1,152 @@
+"""End to end in headless Chromium: log in, watch a severity change arrive live, the task
+chart, untrusted text that must not run, and a disabled user refused.
+
+Skipped only when /usr/bin/chromium is missing and TOCSIN_REQUIRE_BROWSER is unset (CI sets
+it, so a missing browser fails there instead of passing silently).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Stack, write_config
+from tests.test_web_pages import XSS
+from tests.web_fixtures import Seeder, add_user, task_def, web_server
+
+CHROMIUM = "/usr/bin/chromium"
+if not os.path.exists(CHROMIUM) and not os.environ.get("TOCSIN_REQUIRE_BROWSER"):
+    pytest.skip(
+        "Debian chromium not installed (CI installs it and requires it)", allow_module_level=True
+    )
+
+from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
+
+CONFIG = """
+general:
+  frequency: 2s
+  ipv6: false
+  timeout: 3s
+websites:
+  - domain: {url}
+    paths:
+      - path: /healthy
+        checks:
+          - status-is: 200
+      - path: /broken
+        checks:
+          - status-is: 200
+"""
+IMG_XSS = '<img src=x onerror="window.__xss=2">'
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        await b.close()
+
+
+async def log_in(page: Page, base: str, name: str, password: str) -> None:
+    await page.goto(f"{base}/")
+    await expect(page).to_have_url(f"{base}/login?next=/")
+    await page.fill("input[name=username]", name)
+    await page.fill("input[name=password]", password)
+    await page.click("button[type=submit]")
+
+
+async def test_live_severity_change_and_task_chart(
+    browser, nats_server, database_url, demo_target, tmp_path: Path
+):
+    config = write_config(tmp_path / "c.yaml", CONFIG.format(url=demo_target.url))
+    stack = Stack(nats_server.url, database_url, config)
+    stack.scheduler()
+    stack.agent()
+    stack.projector()
+    await add_user(database_url, "ops", "pw")
+    try:
+        async with web_server(database_url) as web:
+            page = await browser.new_page()
+            await log_in(page, web.url, "ops", "pw")
+            await expect(page).to_have_url(f"{web.url}/")
+            broken = page.locator("tr.task", has_text="/broken")
+            await expect(broken).to_have_attribute("data-severity", "critical", timeout=30_000)
+            await expect(page.locator("tr.task", has_text="/healthy")).to_have_attribute(
+                "data-severity", "ok"
+            )
+            # A marker that a reload would wipe: the change must arrive in this very page.
+            await page.evaluate("window.__same_page = true")
+            demo_target.set("broken", status=200)
+            changed = time.monotonic()
+            await expect(broken).to_have_attribute("data-severity", "ok", timeout=15_000)
+            print(
+                f"severity change visible {time.monotonic() - changed:.1f}s after the target "
+                "changed (check frequency 2s)"
+            )
+            assert await page.evaluate("window.__same_page") is True
+            await expect(page.locator("a.count.sev-critical b")).to_have_text("0")
+
+            await broken.locator("td.url a").click()
+            await expect(page.locator("svg.chart")).to_be_visible()
+            await expect(page.locator("svg.chart polyline")).to_have_count(1)
+            await expect(page.locator("#severity")).to_have_text("ok")
+            await expect(page.locator("table.results tr.result").first).to_be_visible()
+            await page.close()
+    finally:
+        await stack.close()
+
+
+async def test_untrusted_text_never_runs(browser, database_url):
+    s = Seeder(database_url)
+    now = time.time()
+    t = task_def(1, "xss.example")
+    s.config([t])
+    s.result(
+        t, "failure", now - 5, http=500, detail=XSS + IMG_XSS, headers={"x-evil": XSS, IMG_XSS: "v"}
+    )
+    seq = s.result(t, "error", now - 1, http=None, ms=None, error=XSS + IMG_XSS, detail=XSS)
+    s.judge(t, "critical", None, now - 1, reason=XSS + IMG_XSS)
+    await s.flush()
+    await add_user(database_url, "ops", "pw")
+    async with web_server(database_url) as web:
+        page = await browser.new_page()
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: dialogs.append(d.message))
+        await log_in(page, web.url, "ops", "pw")
+        for path in (
+            "/",
+            f"/tasks/{t.id}",
+            f"/tasks/{t.id}/results/{seq}",
+            f"/tasks/{t.id}/results/{seq - 1}",
+            "/audit",
+            "/domains/xss.example",
+        ):
+            await page.goto(web.url + path)
+            await page.wait_for_load_state("networkidle")
+            assert await page.evaluate("window.__xss") is None, path
+        # The text is shown, as text.
+        await page.goto(f"{web.url}/tasks/{t.id}/results/{seq}")
+        await expect(page.locator("#error")).to_contain_text("<script>window.__xss=1</script>")
+        await page.goto(f"{web.url}/tasks/{t.id}/results/{seq - 1}")
+        await expect(page.locator("#headers")).to_contain_text(XSS)
+        assert dialogs == []
+        await page.close()
+
+
+async def test_disabled_user_is_refused(browser, database_url):
+    await add_user(database_url, "gone", "pw", disabled=True)
+    async with web_server(database_url) as web:
+        page = await browser.new_page()
+        await log_in(page, web.url, "gone", "pw")
+        await expect(page.locator("p.error")).to_contain_text("Wrong user name or password")
+        await page.goto(f"{web.url}/agents")
+        await expect(page).to_have_url(f"{web.url}/login?next=/agents")
+        await page.close()
