@@ -197,7 +197,7 @@ def _website_nodes(r: Reader, node: Located) -> list[tuple[str, Located]]:
         if isinstance(item.value, list):
             out += [(f"websites[{i}][{j}]", x) for j, x in enumerate(item.value)
                     if x.value is not None]
-        else:
+        elif not item.unset:
             out.append((f"websites[{i}]", item))
     return out
 

@@ -54,8 +54,9 @@ class Reader:
         if node.unset:
             return FAILED
         value = plain(node)
-        if (node.secret or secret) and isinstance(value, str) and value:
-            self.secrets.add(value)
+        if node.secret or secret:
+            found = value if isinstance(value, list) else [value]
+            self.secrets.update(v for v in found if isinstance(v, str) and v)
         try:
             return fn(value)
         except (ValueError, TypeError) as exc:
@@ -63,7 +64,7 @@ class Reader:
             return FAILED
 
     def items(self, node: Located, path: str) -> list[Located]:
-        if node.value is None:
+        if node.value is None or node.unset:
             return []
         if not isinstance(node.value, list):
             self.fail(node.where, path, f"expected a list, got {kind_of(node.value)}")

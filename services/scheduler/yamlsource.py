@@ -57,7 +57,8 @@ class Located:
     where: Where
     key_where: dict[str, Where] = field(default_factory=dict)
     secret: bool = False
-    #: A ${NAME} in it is not set (already reported): validating the value would only repeat it.
+    #: Already reported (an unset ${NAME}, an !include that failed): validating the value
+    #: would only repeat the problem.
     unset: bool = False
 
 
@@ -93,21 +94,21 @@ def _load_file(path: Path, env: dict[str, str], problems: list[Problem], stack: 
     top = Where(file, 1, 1)
     if path.resolve() in stack:
         problems.append(Problem(included_at or top, keypath, "!include loops back to " + file))
-        return Located(None, top)
+        return Located(None, top, unset=True)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         # Name the !include line, the file itself has no line to show.
         problems.append(Problem(included_at or top, keypath,
                                 f"cannot read {file}: {exc.strerror or exc}"))
-        return Located(None, top)
+        return Located(None, top, unset=True)
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Where(file, mark.line + 1, mark.column + 1) if mark else top
         problems.append(Problem(where, keypath, f"invalid YAML: {exc.problem or exc}"))
-        return Located(None, top)
+        return Located(None, top, unset=True)
     if node is None:
         return Located(None, top)
     return _convert(node, path, env, problems, (*stack, path.resolve()), keypath)
@@ -126,7 +127,7 @@ def _convert(node: yaml.Node, path: Path, env: dict[str, str], problems: list[Pr
     if node.tag == "!include":
         if not isinstance(node, yaml.ScalarNode) or not node.value:
             problems.append(Problem(where, keypath, "!include takes a file name or a glob"))
-            return Located(None, where)
+            return Located(None, where, unset=True)
         pattern = str(path.parent / node.value)
         if glob.has_magic(node.value):
             files = sorted(glob.glob(pattern))

@@ -1,0 +1,108 @@
+"""The diff of two configurations, by stable task identity, and secret redaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from events.types import RequestData
+from services.scheduler import config
+from services.scheduler.diff import REDACTED, diff, fold, redact
+
+OLD = """\
+general: {frequency: 1m, ipv6: false}
+websites:
+  - domain: https://a.example.org
+    paths:
+      - path: /
+        checks: [status-is: 200, body-contains: Welcome]
+      - path: /api
+        checks: [json-has: {/status: up}]
+"""
+# Reordered paths and checks; /api's frequency changed; body-contains removed; /new added.
+NEW = """\
+general: {frequency: 1m, ipv6: false}
+websites:
+  - domain: https://a.example.org
+    frequency: 1m
+    paths:
+      - path: /new
+        checks: [status-in: [200, 204]]
+      - path: /
+        checks: [status-is: 200]
+  - domain: https://a.example.org
+    frequency: 5m
+    paths:
+      - path: /api
+        checks: [json-has: {/status: up}]
+"""
+
+
+def _parse(tmp_path: Path, name: str, body: str) -> config.Config:
+    path = tmp_path / name
+    path.write_text(body)
+    return config.parse(path, {})
+
+
+def test_diff_names_added_changed_and_removed(tmp_path):
+    old, new = _parse(tmp_path, "old.yaml", OLD), _parse(tmp_path, "new.yaml", NEW)
+    added, changed, removed = diff(old.tasks, new.tasks)
+    assert [(t.url, t.check) for t in added] == [("https://a.example.org/new", "status-in")]
+    assert [(c.task.url, c.task.check, c.fields) for c in changed] == [
+        ("https://a.example.org/api", "json-has", ["frequency"])
+    ]
+    assert [(old.tasks[t].url, old.tasks[t].check) for t in removed] == [
+        ("https://a.example.org/", "body-contains")
+    ]
+    assert fold([_event(old.tasks, {}), _event(new.tasks, old.tasks)]) == new.tasks
+
+
+def test_reordering_changes_nothing(tmp_path):
+    a = _parse(tmp_path, "a.yaml", OLD)
+    b = _parse(
+        tmp_path,
+        "b.yaml",
+        OLD.replace(
+            "checks: [status-is: 200, body-contains: Welcome]",
+            "checks: [body-contains: Welcome, status-is: 200]",
+        ),
+    )
+    assert diff(a.tasks, b.tasks) == ([], [], [])
+
+
+def test_secrets_are_redacted(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        OLD.replace(
+            "      - path: /api\n",
+            (
+                "      - path: /api\n        method: POST\n        request_data:\n"
+                '          data: \'{"token": "${API_TOKEN}"}\'\n          is_json: true\n'
+                "          headers: {Authorization: Bearer abc, X-Key: '${API_KEY}', Accept: json}\n"
+            ),
+        )
+    )
+    cfg = config.parse(path, {"API_TOKEN": "t0k3n", "API_KEY": "k3y"})
+    (api,) = [t for t in cfg.tasks.values() if t.url.endswith("/api")]
+    shown = redact(api, cfg.secrets)
+    assert shown.request_data == RequestData(
+        data=REDACTED,
+        is_json=True,
+        headers={"Authorization": REDACTED, "X-Key": REDACTED, "Accept": "json"},
+    )
+    assert api.request_data is not None and api.request_data.headers["X-Key"] == "k3y"
+    assert redact(api, set()).request_data.headers["X-Key"] == "k3y"  # type: ignore[union-attr]
+
+
+def _event(new, old):
+    from events.types import ConfigApplied
+
+    added, changed, removed = diff(old, new)
+    return ConfigApplied(
+        at=0,
+        revision="r",
+        source="s",
+        applied_by="t",
+        added=added,
+        changed=changed,
+        removed=removed,
+    )
