@@ -77,7 +77,8 @@ def test_secrets_are_redacted(tmp_path):
             (
                 "      - path: /api\n        method: POST\n        request_data:\n"
                 '          data: \'{"token": "${API_TOKEN}"}\'\n          is_json: true\n'
-                "          headers: {Authorization: Bearer abc, X-Key: '${API_KEY}', Accept: json}\n"
+                "          headers: {Authorization: Bearer abc, X-Key: '${API_KEY}',\n"
+                "                    Accept: json}\n"
             ),
         )
     )
