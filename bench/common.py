@@ -1,0 +1,143 @@
+"""What the benchmarks share: throwaway servers, a loopback target, services as processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import nats
+
+from events import codec, streams, subjects
+from events.types import TaskJudged
+from services.common.embedded import NatsServer, PostgresServer, free_port
+from services.scheduler import config as configuration
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_config(path: Path, target: str, urls: int, frequency: str, timeout: str = "10s"
+                 ) -> Path:
+    """``urls`` distinct URLs on one loopback target (a query string each), two checks each."""
+    lines = ["general:", f"  frequency: {frequency}", "  ipv6: false", f"  timeout: {timeout}",
+             "websites:", f"  - domain: {target}", "    paths:"]
+    for i in range(urls):
+        lines += [f"      - path: /healthy?u={i}", "        checks:",
+                  "          - status-is: 200", "          - body-contains: fine"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@contextlib.contextmanager
+def servers(keep: str | None = None) -> Iterator[tuple[NatsServer, PostgresServer, Path]]:
+    """A fresh NATS and PostgreSQL in a temporary directory, on free ports."""
+    work = Path(keep or tempfile.mkdtemp(prefix="tocsin-bench-"))
+    nats_server = NatsServer(work / "nats").start()
+    pg = PostgresServer(work / "pg").start()
+    try:
+        yield nats_server, pg, work
+    finally:
+        nats_server.stop()
+        pg.stop()
+
+
+class Proc:
+    def __init__(self, args: list[str], log: Path) -> None:
+        out = open(log, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, stdout=out,
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     env={**os.environ, "PYTHONPATH": str(ROOT)})
+        out.close()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def service(work: Path, name: str, *args: str) -> Proc:
+    return Proc(["services.cli", *args], work / f"{name}.log")
+
+
+def target(work: Path) -> tuple[Proc, str]:
+    """The demo website in a process of its own, so it does not share the bench's loop."""
+    port = free_port()
+    proc = Proc(["services.cli", "demo-target", "--port", str(port)], work / "target.log")
+    return proc, f"http://127.0.0.1:{port}"
+
+
+async def wait_port_http(url: str, timeout: float = 20) -> None:
+    import aiohttp
+
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as s:
+        while True:
+            try:
+                async with s.get(f"{url}/healthy") as r:
+                    await r.read()
+                    return
+            except aiohttp.ClientError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
+
+async def publish_all(js, items: list[tuple[str, bytes, dict[str, str] | None]],  # type: ignore[no-untyped-def]
+                      window: int = 1000) -> None:
+    """Publish with up to ``window`` acks outstanding (awaiting each one is 7x slower)."""
+    pending: list[asyncio.Future] = []  # type: ignore[type-arg]
+    for subject, data, headers in items:
+        pending.append(await js.publish_async(subject, data, headers=headers))
+        if len(pending) >= window:
+            await asyncio.gather(*pending)
+            pending.clear()
+    await asyncio.gather(*pending)
+
+
+async def all_due_at(nats_url: str, config_path: Path, due: float) -> int:
+    """Make every group of the configuration due at ``due``: publish, for each, the judgement
+    a previous scheduler would have left (the scheduler restores its plan from those)."""
+    cfg = configuration.parse(config_path)
+    groups = sorted({t.group for t in cfg.tasks.values()})
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    await streams.ensure(js, cfg.locations)
+    items = [(subjects.judged(g), codec.encode(TaskJudged(
+        at=time.time(), group=g, completion=0, next_run=due, judgements=[])), None)
+        for g in groups]
+    await publish_all(js, items)
+    await nc.close()
+    return len(groups)
+
+
+@contextlib.asynccontextmanager
+async def pg(url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def count_results(url: str) -> int:
+    async with pg(url) as conn:
+        try:
+            return int(await conn.fetchval("SELECT count(*) FROM tocsin.results"))
+        except asyncpg.UndefinedTableError:
+            return 0

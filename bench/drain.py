@@ -1,0 +1,125 @@
+"""Drain benchmark: N tasks all due at once through the whole pipeline, against a bare loop.
+
+    .venv/bin/python bench/drain.py [--urls 3000]
+
+scheduler → NATS → agent → NATS → projector → PostgreSQL, each service a process of its
+own, against a loopback aiohttp target (also a process). The clock runs from the moment
+every task is due until the last result is in the read model. In the same run, a bare
+aiohttp loop makes the same HTTP requests (same concurrency) with nothing else around it:
+the physical limit of this machine for these requests. Two checks per URL: a task is one
+check, so ``tasks`` = 2 x URLs and ``checks_per_s`` counts results in PostgreSQL.
+The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiohttp  # noqa: E402
+
+from bench.common import (  # noqa: E402
+    all_due_at,
+    count_results,
+    servers,
+    service,
+    target,
+    wait_port_http,
+    write_config,
+)
+
+
+async def bare(base: str, urls: int, concurrency: int) -> float:
+    """Requests per second of a plain aiohttp loop fetching the same URLs."""
+    slots = asyncio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(i: int) -> None:
+            async with slots, session.get(f"{base}/healthy?u={i}") as r:
+                body = await r.read()
+                assert r.status == 200 and b"fine" in body
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(urls)))
+        return urls / (time.perf_counter() - start)
+
+
+async def timeline(nats_url: str, due: float) -> dict[str, float]:
+    """When, after the due time, the last request and the last completion entered the log."""
+    from events import codec, subjects
+    from services.common import bus
+
+    nc = await bus.connect(nats_url, "bench")
+    out = {}
+    for name, subject in (("requested", subjects.REQUESTED_ALL),
+                          ("completed", subjects.COMPLETED_ALL)):
+        times = [codec.decode(m.data).at async for m in bus.replay(nc.jetstream(), subject)]
+        out[f"last_{name}_after_s"] = round(max(times) - due, 3)
+        out[f"first_{name}_after_s"] = round(min(times) - due, 3)
+    await nc.close()
+    return out
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--urls", type=int, default=3000, help="URLs, two checks each")
+    ap.add_argument("--agents", type=int, default=1)
+    ap.add_argument("--concurrency", type=int, default=500, help="checks at once per agent")
+    ap.add_argument("--lead", type=float, default=6.0,
+                    help="seconds between start and the due time, for the services to start")
+    args = ap.parse_args()
+    tasks = args.urls * 2
+    with servers() as (nats_server, pg, work):
+        web, base = target(work)
+        procs = [web]
+        try:
+            await wait_port_http(base)
+            config = write_config(work / "tocsin.yaml", base, args.urls, "1h")
+            nurl = nats_server.url
+            # The configuration in force first, then every group due at one instant.
+            service(work, "apply", "config", "apply", str(config), "--nats-url",
+                    nurl).proc.wait()
+            due = time.time() + args.lead
+            await all_due_at(nurl, config, due)
+            procs.append(service(work, "projector", "projector", "--nats-url", nurl,
+                                 "--database-url", pg.url))
+            procs += [service(work, f"agent{i}", "agent", "--nats-url", nurl, "--name",
+                              f"a{i}", "--concurrency", str(args.concurrency))
+                      for i in range(args.agents)]
+            procs.append(service(work, "scheduler", "scheduler", "--nats-url", nurl,
+                                 "--config", str(config)))
+            last, n = time.time(), 0
+            while n < tasks:
+                await asyncio.sleep(0.05)
+                n = await count_results(pg.url)
+                if time.time() - last > 5:
+                    print(f"  {n:,}/{tasks:,} results", file=sys.stderr)
+                    last = time.time()
+            seconds = time.time() - due
+            phases = await timeline(nurl, due)
+            for p in procs[1:]:
+                p.stop()
+            bare_rate = max([await bare(base, args.urls, args.concurrency) for _ in range(3)])
+        finally:
+            for p in procs:
+                p.stop()
+    result = {"checks_per_s": round(tasks / seconds, 1),
+              "http_requests_per_s": round(args.urls / seconds, 1),
+              "bare_requests_per_s": round(bare_rate, 1), "tasks": tasks, "urls": args.urls,
+              "seconds": round(seconds, 3), **phases}
+    print(f"{tasks:,} checks ({args.urls:,} HTTP requests) due at once: read model complete "
+          f"after {seconds:.2f}s = {tasks / seconds:,.0f} checks/s "
+          f"({args.urls / seconds:,.0f} requests/s); bare aiohttp loop: "
+          f"{bare_rate:,.0f} requests/s")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
