@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Modules adding their own subcommands: each has ``register(subparsers, common)`` returning
 #: ``{command: handler}``; ``common`` offers the shared option adders (nats, db, config).
-PLUGINS: list[str] = ["services.security.cli", "services.notifier.cli", "services.web.cli"]
+PLUGINS: list[str] = ["services.security.cli", "services.notifier.cli", "services.web.cli",
+                      "services.oneshot"]
 
 
 def main(argv: list[str] | None = None) -> int:
