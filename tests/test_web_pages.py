@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 import httpx
 
@@ -25,7 +26,7 @@ async def login(
     return await client.post("/login", data=data)
 
 
-async def seed(database_url: str) -> dict[str, object]:
+async def seed(database_url: str) -> dict[str, Any]:
     s = Seeder(database_url)
     now = time.time()
     ok, bad, warn = task_def(1, "a.example"), task_def(2, "b.example"), task_def(3, "a.example")
@@ -60,20 +61,20 @@ async def test_pages_show_state_history_and_escape_untrusted_text(database_url):
         assert re.search(r"critical <b>1</b>", page) and re.search(r"ok <b>1</b>", page)
         assert XSS not in page and "&lt;script&gt;" in page
         only = (await c.get("/", params={"severity": "warning"})).text
-        assert f"task-{warn.id}" in only and f"task-{bad.id}" not in only  # type: ignore[attr-defined]
+        assert f"task-{warn.id}" in only and f"task-{bad.id}" not in only
         filtered = (await c.get("/", params={"q": "b.exam"})).text
-        assert f"task-{bad.id}" in filtered and f"task-{warn.id}" not in filtered  # type: ignore[attr-defined]
+        assert f"task-{bad.id}" in filtered and f"task-{warn.id}" not in filtered
         # htmx refreshes get only the live block.
         part = (await c.get("/", headers={"HX-Request": "true"})).text
         assert part.lstrip().startswith('<div id="live"') and "<html" not in part
 
-        task = (await c.get(f"/tasks/{bad.id}")).text  # type: ignore[attr-defined]
+        task = (await c.get(f"/tasks/{bad.id}")).text
         assert '<svg class="chart"' in task and "<polyline" in task
         assert "Incidents" in task and "ongoing" in task and XSS not in task
         assert "status-is" in task and "Frequency" in task
         dom = (await c.get("/domains/a.example")).text
         assert "Uptime" in dom and '<svg class="chart"' in dom and "80.00 %" not in dom
-        result = (await c.get(f"/tasks/{warn.id}/results/{data['warn_seq']}")).text  # type: ignore[attr-defined]
+        result = (await c.get(f"/tasks/{warn.id}/results/{data['warn_seq']}")).text
         assert XSS not in result and "&lt;script&gt;window.__xss=1&lt;/script&gt;" in result
 
         agents = (await c.get("/agents")).text
@@ -82,7 +83,7 @@ async def test_pages_show_state_history_and_escape_untrusted_text(database_url):
 
         audit = (await c.get("/audit")).text
         assert audit.index("ev-deadletter") < audit.index("ev-config-applied")
-        sev = (await c.get("/audit", params={"type": "severity.changed", "task": bad.id})).text  # type: ignore[attr-defined]
+        sev = (await c.get("/audit", params={"type": "severity.changed", "task": bad.id})).text
         assert "ok → critical" in sev and "config.applied</td>" not in sev and XSS not in sev
 
         assert (await c.get("/tasks/nope")).status_code == 404
@@ -121,15 +122,15 @@ async def test_api_badges_status_page_and_metrics(database_url):
         assert (await c.get("/api/tasks", headers=h, params={"severity": "ok", "limit": 1})).json()[
             0
         ]["domain"] == "a.example"
-        one = (await c.get(f"/api/tasks/{bad.id}", headers=h)).json()  # type: ignore[attr-defined]
-        assert one["definition"]["url"] == bad.url and one["uptime"]["24h"] == 50.0  # type: ignore[attr-defined]
-        results = (await c.get("/api/results", headers=h, params={"task": bad.id})).json()  # type: ignore[attr-defined]
+        one = (await c.get(f"/api/tasks/{bad.id}", headers=h)).json()
+        assert one["definition"]["url"] == bad.url and one["uptime"]["24h"] == 50.0
+        results = (await c.get("/api/results", headers=h, params={"task": bad.id})).json()
         assert [r["status"] for r in results] == ["failure", "success"]
         older = (
             await c.get(
                 "/api/results", headers=h, params={"task": bad.id, "before": results[0]["seq"]}
             )
-        ).json()  # type: ignore[attr-defined]
+        ).json()
         assert [r["status"] for r in older] == ["success"]
         domains = (await c.get("/api/domains", headers=h)).json()
         assert [d["domain"] for d in domains] == ["b.example", "a.example"]
@@ -140,7 +141,7 @@ async def test_api_badges_status_page_and_metrics(database_url):
         ).json()
         assert len(incidents) == 1 and incidents[0]["end"] is None
         events = (await c.get("/api/events", headers=h, params={"type": "deadletter"})).json()
-        assert len(events) == 1 and events[0]["grp"] == bad.group  # type: ignore[attr-defined]
+        assert len(events) == 1 and events[0]["grp"] == bad.group
         assert (
             await c.get("/api/tasks", headers={"Authorization": "Bearer nope"})
         ).status_code == 401
@@ -161,11 +162,11 @@ async def test_api_badges_status_page_and_metrics(database_url):
         assert "b.example" not in status.text and "degraded" in status.text
         badge = await c.get("/badges/domain/a.example/status.svg")
         assert badge.headers["content-type"] == "image/svg+xml" and "degraded" in badge.text
-        up = await c.get("/badges/task/" + data["ok"].id + "/uptime-24h.svg")  # type: ignore[attr-defined]
+        up = await c.get("/badges/task/" + data["ok"].id + "/uptime-24h.svg")
         assert "100.00%" in up.text
         assert (await c.get("/badges/domain/b.example/status.svg")).status_code == 404
         assert (
-            await c.get(f"/badges/task/{bad.id}/status.svg", headers=h)  # type: ignore[attr-defined]
+            await c.get(f"/badges/task/{bad.id}/status.svg", headers=h)
         ).status_code == 404  # a token is for the API, badges follow the page rules
 
         assert (await c.get("/metrics")).status_code == 401

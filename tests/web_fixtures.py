@@ -176,7 +176,7 @@ class Seeder:
                     Judgement(
                         task=t.id,
                         severity=severity,  # type: ignore[arg-type]
-                        previous=previous,
+                        previous=previous,  # type: ignore[arg-type]
                         reason=reason,
                     )
                 ],
