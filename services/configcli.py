@@ -7,6 +7,7 @@ import sys
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from services.scheduler import config as configuration
 
@@ -28,22 +29,29 @@ def _duration(seconds: float) -> str:
 
 
 def check(args: Any) -> int:
+    """Exit 0 and a summary, or 2 and one ``FILE:LINE:COL: key.path: message`` line per error."""
     cfg = _load(args.file)
     if cfg is None:
         return 2
     tasks = cfg.tasks.values()
-    websites = {t.domain for t in tasks}
+    targets = {urlsplit(t.url)[:2] for t in tasks}
     paths = {(t.url, t.method) for t in tasks}
     groups = {t.group for t in tasks}
     per_freq = Counter(_duration(t.frequency) for t in tasks)
+    per_check = Counter(t.check for t in tasks)
     print(f"{args.file}: valid")
-    print(f"  websites:       {len(websites)}")
+    print(f"  websites:       {len(targets)}")
     print(f"  paths:          {len(paths)}")
     print(f"  tasks:          {len(cfg.tasks)}")
     print(f"  request groups: {len(groups)}")
-    for freq, n in sorted(per_freq.items()):
+    for freq, n in sorted(per_freq.items(), key=lambda kv: _seconds(kv[0])):
         print(f"  every {freq}: {n} tasks")
+    print("  checks: " + ", ".join(f"{kind} {n}" for kind, n in sorted(per_check.items())))
     return 0
+
+
+def _seconds(text: str) -> float:
+    return configuration.parse_duration(text)
 
 
 def apply(args: Any) -> int:

@@ -57,8 +57,12 @@ def _stop(code: Any) -> int:
 
 
 def target_url(url: str) -> str:
+    """The ``http://`` twin of a URL: the same port, except that 443 (https's own) becomes 80."""
     parts = urlsplit(url)
-    return urlunsplit(("http", *parts[1:]))
+    netloc = parts.netloc
+    if parts.port == 443:
+        netloc = netloc.rsplit(":", 1)[0]
+    return urlunsplit(("http", netloc, *parts[2:]))
 
 
 def _accepted(status: int, expected: dict[str, int] | list[int]) -> bool:

@@ -35,8 +35,17 @@ async def test_detail_says_where_it_went(site):
     )
 
 
-def test_target_is_the_http_twin():
-    assert http_to_https.target_url("https://ex.org:8443/a?b") == "http://ex.org:8443/a?b"
+@pytest.mark.parametrize(
+    ("url", "twin"),
+    [
+        pytest.param("https://ex.org/a?b", "http://ex.org/a?b", id="default-port"),
+        pytest.param("https://ex.org:443/a", "http://ex.org/a", id="explicit-443-becomes-80"),
+        pytest.param("https://ex.org:8443/a", "http://ex.org:8443/a", id="other-port-kept"),
+        pytest.param("http://ex.org/a", "http://ex.org/a", id="http-is-itself"),
+    ],
+)
+def test_target_is_the_http_twin(url, twin):
+    assert http_to_https.target_url(url) == twin
 
 
 @pytest.mark.parametrize(
