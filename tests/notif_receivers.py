@@ -21,7 +21,7 @@ class _Keep:
     def __init__(self, box: list[EmailMessage]) -> None:
         self.box = box
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         msg = message_from_bytes(envelope.content, policy=policy.default)
         msg["X-Rcpt"] = ",".join(envelope.rcpt_tos)
         self.box.append(msg)

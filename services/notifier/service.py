@@ -226,7 +226,7 @@ class Notifier:
                 except (OSError, asyncpg.PostgresError) as exc:
                     log.warning("outbox unavailable", error=str(exc))
             for row in rows:
-                t = asyncio.create_task(self._deliver(pool, row))
+                t = asyncio.create_task(self._deliver_logged(pool, row))
                 self.sending.add(t)
                 t.add_done_callback(self.sending.discard)
             if len(rows) == room and room > 0:
@@ -234,6 +234,15 @@ class Notifier:
             self.wake_sender.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.wake_sender.wait(), 0.5)
+
+    async def _deliver_logged(self, pool: asyncpg.Pool, row: asyncpg.Record) -> None:
+        try:
+            await self._deliver(pool, row)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The claim expires and another attempt follows; say why this one broke.
+            log.error("delivery crashed", exc=True, key=row["key"])
 
     async def _deliver(self, pool: asyncpg.Pool, row: asyncpg.Record) -> None:
         import msgspec
@@ -256,7 +265,7 @@ class Notifier:
             except Exception as exc:  # a channel library failing in its own way
                 error = f"{type(exc).__name__}: {exc}"
             retry_in = backoff(attempt, self.opts.backoff, self.opts.max_backoff)
-            if time.time() + retry_in - row["created"] > self.opts.give_up_after:
+            if error and time.time() + retry_in - row["created"] > self.opts.give_up_after:
                 retry_in = None
         async with pool.acquire() as conn:
             if error is None:

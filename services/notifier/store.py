@@ -63,7 +63,7 @@ async def claim(conn: asyncpg.Connection, limit: int, lease: float) -> list[asyn
                           ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
               AND sent_at IS NULL
             RETURNING key, channel, recipient, message, attempts,
-                      extract(epoch FROM created_at) AS created""",
+                      extract(epoch FROM created_at)::float8 AS created""",
         limit, lease)
 
 
