@@ -5,6 +5,7 @@ silences, reminders, a crash between send and ack, a projector rebuild, no agent
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -251,7 +252,7 @@ async def test_reminders_follow_the_interval(
         rows = await wait_for(lambda: _kind(database_url, "mail", 3), timeout=40,
                               what="an alert and two reminders")
         assert [r["kind"] for r in rows[:3]] == ["alert", "reminder", "reminder"]
-        gaps = [(b["at"] - a["at"]).total_seconds() for a, b in zip(rows, rows[1:], strict=False)]
+        gaps = [(b["at"] - a["at"]).total_seconds() for a, b in itertools.pairwise(rows)]
         # Reminders follow judgements, so each gap is the interval or up to one run more.
         assert all(1.9 <= g <= 4.5 for g in gaps), gaps
     finally:
