@@ -77,7 +77,7 @@ async def test_running_scheduler_follows_a_changed_configuration(
     try:
 
         async def judged() -> dict[str, str]:
-            out = {}
+            out: dict[str, str] = {}
             for ev in await _log(nats_server.url, subjects.JUDGED_ALL):
                 assert isinstance(ev, TaskJudged)
                 out.update({j.task: j.severity for j in ev.judgements})
