@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.js.api import StreamConfig
 
 from events import streams
 from services.common.embedded import NatsServer, free_port
@@ -48,13 +49,16 @@ async def _leader(url: str) -> str:
 
 
 async def _cluster_ready(url: str) -> bool:
-    """JetStream answers once the nodes elected a meta leader."""
+    """Ready once an R3 stream can be placed: right after the meta leader's election it
+    answers "insufficient resources" until every peer reported in."""
     try:
         nc = await nats.connect(servers=url.split(","), connect_timeout=2)
     except Exception:
         return False
     try:
-        await nc.jetstream().account_info()
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name="READY", subjects=["ready"], num_replicas=3))
+        await js.delete_stream("READY")
         return True
     except Exception:
         return False
