@@ -76,6 +76,20 @@ async def test_stream_leader_killed(cluster: dict[str, NatsServer], database_url
     svc = Services(url, database_url, config, tmp_path / "logs")
     try:
         scheduler = svc.scheduler(replicas=3)
+
+        async def r3_streams() -> bool:
+            nc = await nats.connect(servers=url.split(","))
+            try:
+                info = await nc.jetstream().consumer_info(streams.EVENTS, streams.PROJECTOR)
+                return info.config.num_replicas in (0, 3)
+            except Exception:
+                return False
+            finally:
+                await nc.close()
+
+        # The scheduler owns the tuning (replicas): a projector started first would create
+        # the streams R1, and the scale-up to R3 under load is a different test.
+        await wait_for(r3_streams, 30, what="R3 streams created by the scheduler")
         agent = svc.agent("a1")
         svc.projector()
 
