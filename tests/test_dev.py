@@ -32,6 +32,17 @@ def _start(data: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
     )
 
 
+def _wait_serving(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    seen = []
+    while True:
+        line = proc.stdout.readline()
+        assert line, f"tocsin dev exited before serving: {''.join(seen)}"
+        seen.append(line)
+        if "Tocsin is running" in line:
+            return line
+
+
 def _wait_judged(base: str, timeout: float) -> list[dict]:
     deadline = time.monotonic() + timeout
     tasks: list[dict] = []
@@ -68,11 +79,7 @@ def test_dev_runs_everything_stops_cleanly_and_keeps_history(tmp_path: Path):
     base = f"http://127.0.0.1:{ports['web']}"
     proc = _start(data, ports)
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        while "Tocsin is running" not in line:
-            assert line, "tocsin dev exited before serving"
-            line = proc.stdout.readline()
+        line = _wait_serving(proc)
         assert base in line
         tasks = _wait_judged(base, 60)
         by_path = {t["url"].rsplit("/", 1)[1] + " " + t["check"]: t["severity"] for t in tasks}
@@ -87,9 +94,7 @@ def test_dev_runs_everything_stops_cleanly_and_keeps_history(tmp_path: Path):
 
     proc = _start(data, ports)
     try:
-        assert proc.stdout is not None
-        while "Tocsin is running" not in proc.stdout.readline():
-            pass
+        _wait_serving(proc)
         # The history is still there before anything new happens.
         assert _get(f"{base}/healthz")["projected_seq"] >= first_seq  # type: ignore[index]
         tasks = _get(f"{base}/api/tasks")
