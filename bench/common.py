@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -51,7 +51,7 @@ def servers(keep: str | None = None) -> Iterator[tuple[NatsServer, PostgresServe
 
 class Proc:
     def __init__(self, args: list[str], log: Path) -> None:
-        out = open(log, "ab")  # noqa: SIM115
+        out = open(log, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, stdout=out,
                                      stderr=subprocess.STDOUT, start_new_session=True,
                                      env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -98,7 +98,7 @@ async def wait_port_http(url: str, timeout: float = 20) -> None:
                 await asyncio.sleep(0.1)
 
 
-async def publish_all(js, items: list[tuple[str, bytes, dict[str, str] | None]],  # type: ignore[no-untyped-def]
+async def publish_all(js, items: Sequence[tuple[str, bytes, dict[str, str] | None]],  # type: ignore[no-untyped-def]
                       window: int = 1000) -> None:
     """Publish with up to ``window`` acks outstanding (awaiting each one is 7x slower)."""
     pending: list[asyncio.Future] = []  # type: ignore[type-arg]

@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import aiohttp  # noqa: E402
+import aiohttp
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     all_due_at,
     count_results,
     servers,

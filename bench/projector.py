@@ -25,22 +25,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import nats  # noqa: E402
+import nats
 
-from bench.common import pg, publish_all, servers, service, write_config  # noqa: E402
-from events import codec, streams, subjects  # noqa: E402
-from events.types import (  # noqa: E402
+from bench.common import pg, publish_all, servers, service, write_config
+from events import codec, streams, subjects
+from events.types import (
     CheckCompleted,
     CheckOutcome,
     Judgement,
     Observation,
     TaskJudged,
 )
-from services.projector.fold import fold  # noqa: E402
-from services.projector.rebuild import rebuild  # noqa: E402
-from services.projector.service import ensure_schema  # noqa: E402
-from services.scheduler import config as configuration  # noqa: E402
-from services.scheduler.service import apply_config  # noqa: E402
+from services.projector.fold import fold
+from services.projector.rebuild import rebuild
+from services.projector.service import ensure_schema
+from services.scheduler import config as configuration
+from services.scheduler.service import apply_config
 
 
 def events(cfg: configuration.Config, n: int) -> list[tuple[str, bytes, None]]:
@@ -99,7 +99,7 @@ async def main() -> None:
         if args.profile:  # where the projector's time goes, as a flame graph (py-spy)
             import subprocess
 
-            subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-o",
+            subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-o",  # noqa: ASYNC220
                               args.profile, "-p", str(proc.pid), "-d", "20", "-r", "50"])
         seen = 0
         while seen < last:

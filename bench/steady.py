@@ -27,12 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import asyncpg  # noqa: E402
-import psutil  # noqa: E402
+import asyncpg
+import psutil
 
-from bench.common import servers, service, target, wait_port_http, write_config  # noqa: E402
-from events import codec, subjects  # noqa: E402
-from services.common import bus  # noqa: E402
+from bench.common import servers, service, target, wait_port_http, write_config
+from events import codec, subjects
+from services.common import bus
 
 
 def pct(values: list[float], p: float) -> float:
@@ -87,8 +87,8 @@ async def main() -> None:
             await listener.close()
             nc = await bus.connect(nurl, "bench")
             js = nc.jetstream()
-            late = [ev.at - ev.due for m in [m async for m in bus.replay(js, subjects.REQUESTED_ALL)]
-                    if (ev := codec.decode(m.data))]
+            requested = [m async for m in bus.replay(js, subjects.REQUESTED_ALL)]
+            late = [ev.at - ev.due for m in requested if (ev := codec.decode(m.data))]  # type: ignore[union-attr]
             comps = [(m.metadata.sequence.stream, codec.decode(m.data))
                      async for m in bus.replay(js, subjects.COMPLETED_ALL)]
             await nc.close()
@@ -103,7 +103,7 @@ async def main() -> None:
         if i < len(notes):
             lags.append(notes[i][0] - ev.at)  # type: ignore[union-attr]
     steady = [ev for _, ev in comps if ev.at >= start + 60]  # type: ignore[union-attr]
-    checks = sum(len(ev.outcomes) for ev in steady)  # type: ignore[union-attr]
+    checks: int = sum(len(ev.outcomes) for ev in steady)  # type: ignore[union-attr, misc]
     window = max(end - (start + 60), 1e-6)
     result = {
         "tasks": args.urls * 2, "minutes": args.minutes, "requests": len(late),

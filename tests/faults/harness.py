@@ -73,17 +73,17 @@ class Service:
         assert self.proc is not None
         self.proc.wait()
 
-    async def wait(self, timeout: float) -> int:
+    async def wait(self, within: float) -> int:
         assert self.proc is not None
         proc = self.proc
-        return await asyncio.wait_for(asyncio.to_thread(proc.wait), timeout)
+        return await asyncio.wait_for(asyncio.to_thread(proc.wait), within)
 
-    async def stop(self, timeout: float = 30) -> int:
+    async def stop(self, within: float = 30) -> int:
         if not self.alive:
             assert self.proc is not None
             return self.proc.returncode
         self.signal(signal.SIGTERM)
-        return await self.wait(timeout)
+        return await self.wait(within)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -106,8 +106,9 @@ class Services:
 
     def scheduler(self, ack_wait: float = 3.0, max_deliver: int = 5, replicas: int = 1) -> Service:
         # Info level: the log says which scheduler holds the lease.
-        return self._start("scheduler", ["--log-level", "info", "scheduler", "--nats-url", self.nats_url, "--config",
-                                         str(self.config), "--ack-wait", str(ack_wait),
+        return self._start("scheduler", ["--log-level", "info", "scheduler", "--nats-url",
+                                         self.nats_url, "--config", str(self.config),
+                                         "--ack-wait", str(ack_wait),
                                          "--max-deliver", str(max_deliver),
                                          "--replicas", str(replicas)])
 
@@ -179,18 +180,18 @@ async def projected_seq(database_url: str) -> int:
         await conn.close()
 
 
-async def wait_projected(nats_url: str, database_url: str, timeout: float = 60) -> None:
+async def wait_projected(nats_url: str, database_url: str, within: float = 60) -> None:
     async def caught_up() -> bool:
         return await projected_seq(database_url) >= await last_seq(nats_url)
 
-    await wait_for(caught_up, timeout, what="projector caught up with the log")
+    await wait_for(caught_up, within, what="projector caught up with the log")
 
 
-async def wait_drained(nats_url: str, timeout: float = 60) -> None:
+async def wait_drained(nats_url: str, within: float = 60) -> None:
     async def drained() -> bool:
         return await work_pending(nats_url) == 0
 
-    await wait_for(drained, timeout, what="every request acked by an agent")
+    await wait_for(drained, within, what="every request acked by an agent")
 
 
 _REQUEST_IN_EXCERPT = re.compile(r'"request":"([^"]+)"')
@@ -237,14 +238,14 @@ async def check_invariant(nats_url: str, database_url: str) -> dict[str, int]:
 
 
 async def quiesce_and_check(svc: Services, scheduler: list[Service], agents: list[Service],
-                            timeout: float = 90) -> dict[str, int]:
+                            within: float = 90) -> dict[str, int]:
     """Stop dispatching, let the agents finish, stop them, let the projector catch up, check."""
     for s in scheduler:
         await s.stop()
-    await wait_drained(svc.nats_url, timeout)
+    await wait_drained(svc.nats_url, within)
     for a in agents:
         await a.stop()
-    await wait_projected(svc.nats_url, svc.database_url, timeout)
+    await wait_projected(svc.nats_url, svc.database_url, within)
     return await check_invariant(svc.nats_url, svc.database_url)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import defaultdict
 
 from tests.faults.harness import Services, count, quiesce_and_check, requests_in_log
@@ -19,7 +20,7 @@ async def _assert_no_duplicate_requests(url: str) -> int:
     for key, times in dues.items():
         times.sort()
         # Two requests of one group for (nearly) the same run: two dispatchers at work.
-        close += [(key, a, b) for a, b in zip(times, times[1:], strict=False)
+        close += [(key, a, b) for a, b in itertools.pairwise(times)
                   if b - a < FREQUENCY / 2]
     assert not close, f"duplicate requests: {close[:5]}"
     return sum(len(t) for t in dues.values())
