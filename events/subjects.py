@@ -55,6 +55,12 @@ def deadletter(kind: str) -> str:
     return f"{PREFIX}.deadletter.{kind}"
 
 
+def agent_deadletter(agent: str) -> str:
+    """Where an agent records what it could not decode: under its own id, so that its
+    permissions can be exactly its own subjects (the kind is in the event)."""
+    return f"{PREFIX}.deadletter.agent.{agent}"
+
+
 def notification(outcome: str) -> str:
     """``sent`` or ``failed``."""
     return f"{PREFIX}.notification.{outcome}"

@@ -57,6 +57,8 @@ class TaskDef(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     request_data: RequestData | None = None
     timeout: float = 10.0
     locations: list[str] = []
+    #: Failing locations that make the task critical; None means a majority of ``locations``.
+    quorum: int | None = None
 
 
 class TaskChange(msgspec.Struct, forbid_unknown_fields=True):
@@ -100,6 +102,9 @@ class CheckRequested(Event, tag="check.requested"):
     due: float
     checks: list[CheckSpec]
     request_data: RequestData | None = None
+    #: ``request_data`` sealed for the location's agents (base64 NaCl sealed box) when the
+    #: deployment has location keys: the log then never shows headers or bodies in clear.
+    sealed: str | None = None
 
 
 class Observation(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -138,6 +143,8 @@ class Judgement(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     previous: Severity | None
     reason: str
     failures: int = 0
+    #: Per-location severities behind a verdict combined across several locations.
+    locations: dict[str, Severity] = {}
 
 
 class TaskJudged(Event, tag="task.judged"):

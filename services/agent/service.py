@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
@@ -25,6 +25,7 @@ from services import __version__
 from services.agent.probe import Prober
 from services.common import bus
 from services.common.logs import Log
+from services.security.client import ClientSecurity
 
 log = Log("tocsin.agent")
 
@@ -38,6 +39,8 @@ class AgentOptions:
     batch: int = 250
     heartbeat: float = 10.0
     in_progress_every: float = 10.0
+    #: Credentials and TLS; by default from the environment (TOCSIN_NATS_CREDS, …).
+    security: ClientSecurity = field(default_factory=ClientSecurity.from_env)
 
 
 class Agent:
@@ -51,12 +54,15 @@ class Agent:
         self.stopping = asyncio.Event()
         self._slots = asyncio.Semaphore(opts.concurrency)
         self._beats = 0
+        # Opens request secrets sealed for our location (the key is in the credentials file).
+        self._unsealer = opts.security.unsealer()
 
     def stop(self) -> None:
         self.stopping.set()
 
     async def run(self) -> None:
-        nc = await bus.connect(self.opts.nats_url, f"agent-{self.opts.name}")
+        nc = await bus.connect(self.opts.nats_url, f"agent-{self.opts.name}",
+                               **self.opts.security.connect_options())
         js = nc.jetstream()
         sub = await self._bind(js)
         beat = asyncio.create_task(self._heartbeats(js))
@@ -121,6 +127,11 @@ class Agent:
             except codec.DecodeError as exc:
                 await self._dead_letter(js, msg, str(exc))
                 return
+            if req.sealed is not None:
+                if self._unsealer is None:
+                    raise RuntimeError("request secrets are sealed for this location but the "
+                                       "agent has no location key (use its credentials file)")
+                req = self._unsealer.open(req)
             ticker = asyncio.create_task(self._keep_alive(msg))
             try:
                 completion = await prober.run(req, self.opts.name, self.opts.location)
@@ -164,6 +175,8 @@ class Agent:
             msg.data, meta.stream, meta.sequence.stream, msg.subject,
             f"agent:{self.opts.name}", reason, time.time(),
         )
+        # Under our own id: an agent may publish nothing outside its own subjects.
+        subject = subjects.agent_deadletter(self.opts.name)
         log.warning("undecodable request dead-lettered", subject=msg.subject, reason=reason)
         await self._publish_until_acked(js, subject, data, headers["Nats-Msg-Id"])
         await msg.term()

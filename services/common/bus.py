@@ -24,11 +24,18 @@ async def connect(url: str, name: str, **options: object) -> Client:
     async def on_reconnect() -> None:
         log.warning("nats reconnected", client=name)
 
+    from services.common import backoff
+    from services.security.client import ClientSecurity
+
+    # Credentials and TLS from the environment (TOCSIN_NATS_CREDS, …) unless given explicitly:
+    # every service joins an authorized bus with no code of its own.
+    options = {**ClientSecurity.from_env().connect_options(), **options}
     return await nats.connect(
         servers=url.split(","),
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
+        reconnect_to_server_handler=backoff.handler,
         allow_reconnect=True,
         connect_timeout=5,
         error_cb=on_error,

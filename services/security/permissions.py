@@ -1,0 +1,108 @@
+"""What each identity may publish and subscribe to: pure functions, one per role.
+
+Agents get exactly their job: pull from their location's work consumer, ack
+what they were handed, publish their own completions, heartbeats and
+dead-letter records, receive replies on their own inbox prefix. Everything
+else is refused by the server, including reading the event log (no consumer
+creation, no direct get, no subscription to ``tocsin.>``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from events import streams, subjects
+
+ROLES = ("agent", "scheduler", "projector", "web", "notifier", "admin")
+
+#: No service may destroy the log or the work queue; only ``admin`` (a human) can.
+_DESTRUCTIVE = ["$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.MSG.DELETE.>"]
+
+
+def inbox_prefix(role: str, name: str) -> str:
+    """Agents get their own reply subjects, so one agent cannot read another's replies
+    (which carry the requests it pulled and the acks of its publishes)."""
+    if role == "agent":
+        return f"_INBOX.agent.{subjects.check_token(name, 'agent name')}"
+    return "_INBOX"
+
+
+def _rules(pub: list[str], sub: list[str], pub_deny: list[str] | None = None) -> dict[str, Any]:
+    perms: dict[str, Any] = {"publish": {"allow": pub}, "subscribe": {"allow": sub}}
+    if pub_deny:
+        perms["publish"]["deny"] = pub_deny
+    return perms
+
+
+def agent(name: str, location: str) -> dict[str, Any]:
+    consumer = streams.agent_consumer_name(location)
+    return _rules(
+        pub=[
+            f"$JS.API.CONSUMER.MSG.NEXT.{streams.WORK}.{consumer}",
+            f"$JS.ACK.{streams.WORK}.{consumer}.>",
+            f"{subjects.PREFIX}.check.completed.{name}.>",
+            subjects.heartbeat(name),
+            subjects.agent_deadletter(name),
+        ],
+        sub=[f"{inbox_prefix('agent', name)}.>"],
+    )
+
+
+def scheduler() -> dict[str, Any]:
+    return _rules(
+        pub=[
+            "$JS.API.>",  # ensures streams and consumers, the lease bucket, replays the log
+            f"$JS.ACK.{streams.EVENTS}.{streams.SCHEDULER_COMPLETIONS}.>",
+            f"$JS.ACK.{streams.ADVISORIES}.{streams.SCHEDULER_ADVISORIES}.>",
+            "$KV.tocsin_leases.>",
+            subjects.CONFIG_APPLIED,
+            subjects.REQUESTED_ALL,
+            subjects.JUDGED_ALL,
+            subjects.DEADLETTER_ALL,
+        ],
+        sub=["_INBOX.>"],
+        pub_deny=_DESTRUCTIVE,
+    )
+
+
+def projector() -> dict[str, Any]:
+    return _rules(
+        pub=["$JS.API.>", f"$JS.ACK.{streams.EVENTS}.>", subjects.DEADLETTER_ALL],
+        sub=["_INBOX.>"],
+        pub_deny=_DESTRUCTIVE,
+    )
+
+
+def notifier() -> dict[str, Any]:
+    return _rules(
+        pub=["$JS.API.>", f"$JS.ACK.{streams.EVENTS}.>", f"{subjects.PREFIX}.notification.>",
+             subjects.DEADLETTER_ALL],
+        sub=["_INBOX.>"],
+        pub_deny=_DESTRUCTIVE,
+    )
+
+
+def web() -> dict[str, Any]:
+    # The web service reads PostgreSQL; on the bus it may at most look at the log.
+    return _rules(
+        pub=["$JS.API.INFO", f"$JS.API.STREAM.INFO.{streams.EVENTS}",
+             f"$JS.API.DIRECT.GET.{streams.EVENTS}", f"$JS.API.DIRECT.GET.{streams.EVENTS}.>"],
+        sub=["_INBOX.>"],
+    )
+
+
+def admin() -> dict[str, Any]:
+    # A human operator: `tocsin config apply`, `nats stream view`, repairs.
+    return _rules(pub=[">"], sub=[">"])
+
+
+def for_role(role: str, name: str, location: str | None = None) -> dict[str, Any]:
+    if role == "agent":
+        if location is None:
+            raise ValueError("an agent identity needs a location")
+        return agent(name, location)
+    fns = {"scheduler": scheduler, "projector": projector, "notifier": notifier, "web": web,
+           "admin": admin}
+    if role not in fns:
+        raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    return fns[role]()

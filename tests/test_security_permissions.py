@@ -1,0 +1,167 @@
+"""Least privilege against a real nats-server with authorization on: an agent can do its
+job and nothing else, and a revoked agent is cut off by a configuration reload."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client
+
+from events import codec, streams, subjects
+from events.types import CheckCompleted
+from services.agent.service import Agent, AgentOptions
+from services.common import bus
+from services.security import reload
+from tests.helpers import DemoTarget, wait_for
+from tests.security_support import Recorder, SecuredBus, connect, request_event, start_secured
+
+
+@pytest.fixture
+async def secured(tmp_path: Path) -> AsyncIterator[tuple[SecuredBus, Client]]:
+    sb = start_secured(tmp_path, {"a1": "eu", "b1": "us"})
+    admin = await connect(sb.url, sb.security("admin"))
+    await streams.ensure(admin.jetstream(), ["eu", "us"])
+    yield sb, admin
+    await admin.close()
+    sb.server.stop()
+
+
+async def _events_on(admin: Client, subject: str) -> list[bytes]:
+    return [m.data async for m in bus.replay(admin.jetstream(), subject)]
+
+
+async def _run_agent(sb: SecuredBus, name: str, location: str) -> tuple[Agent, asyncio.Task[None]]:
+    agent = Agent(AgentOptions(sb.url, name, location=location, heartbeat=0.5,
+                               security=sb.security(name)))
+    return agent, asyncio.create_task(agent.run())
+
+
+async def test_agent_with_least_privilege_completes_its_work(
+        secured: tuple[SecuredBus, Client], demo_target: DemoTarget) -> None:
+    sb, admin = secured
+    subject, data, msg_id = request_event("eu", "g1", f"{demo_target.url}/healthy")
+    await admin.jetstream().publish(subject, data, headers={"Nats-Msg-Id": msg_id})
+    agent, task = await _run_agent(sb, "a1", "eu")
+    try:
+        done = await wait_for(lambda: _events_on(admin, subjects.completed("a1", "g1")),
+                              what="the completion of a1")
+        ev = codec.decode(done[0])
+        assert isinstance(ev, CheckCompleted) and ev.outcomes[0].status == "success"
+        assert await wait_for(lambda: _events_on(admin, subjects.heartbeat("a1")),
+                              what="a heartbeat")
+    finally:
+        agent.stop()
+        await asyncio.wait_for(task, 20)
+    # Acked: nothing left in the location's work queue.
+    info = await admin.jetstream().consumer_info(streams.WORK, "agents-eu")
+    assert info.num_pending == 0 and info.num_ack_pending == 0
+
+
+@pytest.mark.parametrize("subject", [
+    subjects.requested("eu", "g1"),                       # a check request
+    subjects.CONFIG_APPLIED,                              # configuration
+    subjects.judged("g1"),                                # a judgement
+    subjects.completed("b1", "g1"),                       # another agent's completion
+    subjects.heartbeat("b1"),                             # another agent's heartbeat
+    subjects.deadletter("max_deliver"),                   # a dead letter not its own
+    "$JS.API.CONSUMER.MSG.NEXT.WORK.agents-us",           # another location's work
+    "$JS.ACK.WORK.agents-us.1.1.1.1.1.1",                 # acking another location's work
+    "$JS.API.STREAM.DELETE.EVENTS",                       # destroying the log
+])
+async def test_agent_cannot_publish(secured: tuple[SecuredBus, Client], subject: str) -> None:
+    sb, admin = secured
+    rec = Recorder()
+    nc = await connect(sb.url, sb.security("a1"), rec)
+    try:
+        before = (await admin.jetstream().stream_info(streams.EVENTS)).state.messages
+        await nc.publish(subject, b'{"type": "forged"}')
+        await nc.flush()
+        await rec.refused(subject)
+        assert (await admin.jetstream().stream_info(streams.EVENTS)).state.messages == before
+    finally:
+        await nc.close()
+
+
+@pytest.mark.parametrize("subject", [
+    subjects.ALL,                 # the event log as it is written
+    subjects.REQUESTED_ALL,       # every location's requests
+    "_INBOX.>",                   # everybody's replies
+    "_INBOX.agent.b1.>",          # another agent's replies (its pulled requests)
+    "$JS.ACK.>",
+])
+async def test_agent_cannot_subscribe(secured: tuple[SecuredBus, Client], subject: str) -> None:
+    sb, _ = secured
+    rec = Recorder()
+    nc = await connect(sb.url, sb.security("a1"), rec)
+    try:
+        await nc.subscribe(subject)
+        await nc.flush()
+        await rec.refused(subject)
+    finally:
+        await nc.close()
+
+
+async def test_agent_cannot_read_the_event_log_through_jetstream(
+        secured: tuple[SecuredBus, Client]) -> None:
+    sb, admin = secured
+    await admin.jetstream().publish(subjects.CONFIG_APPLIED, b"{}")
+    rec = Recorder()
+    nc = await connect(sb.url, sb.security("a1"), rec)
+    js = nc.jetstream(timeout=1)
+    try:
+        # Creating a consumer on EVENTS, fetching a message directly, or by the stream API.
+        with pytest.raises(Exception):  # noqa: B017 - the refusal surfaces as a timeout
+            await js.pull_subscribe(subjects.ALL, stream=streams.EVENTS)
+        await rec.refused("$JS.API.CONSUMER.CREATE.EVENTS")
+        with pytest.raises(Exception):  # noqa: B017
+            await js.get_msg(streams.EVENTS, 1, direct=True)
+        await rec.refused("$JS.API.DIRECT.GET.EVENTS")
+        with pytest.raises(Exception):  # noqa: B017
+            await js.get_msg(streams.EVENTS, 1)
+        await rec.refused("$JS.API.STREAM.MSG.GET.EVENTS")
+        with pytest.raises(Exception):  # noqa: B017
+            await js.pull_subscribe_bind(durable=streams.PROJECTOR, stream=streams.EVENTS) \
+                .fetch(1, timeout=1)  # type: ignore[attr-defined]
+    finally:
+        await nc.close()
+
+
+async def test_unknown_key_is_refused(secured: tuple[SecuredBus, Client], tmp_path: Path) -> None:
+    sb, _ = secured
+    with pytest.raises(Exception):  # noqa: B017 - authorization violation at connect
+        await nats.connect(sb.url, max_reconnect_attempts=0, allow_reconnect=False,
+                           connect_timeout=3)
+
+
+async def test_revoked_agent_is_cut_off_by_a_reload(secured: tuple[SecuredBus, Client]) -> None:
+    sb, _ = secured
+    rec = Recorder()
+    nc = await connect(sb.url, sb.security("b1"), rec, allow_reconnect=True,
+                       max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    creds = sb.store.creds_path("b1").read_text()
+    sb.store.revoke("b1")
+    assert reload.reload(sb.store.dir) == sb.server.proc.pid  # type: ignore[union-attr]
+    await wait_for(lambda: _async(rec.disconnects > 0), timeout=15, what="b1 disconnected")
+    await asyncio.sleep(1)
+    assert not nc.is_connected  # every reconnect attempt is refused
+    with contextlib.suppress(Exception):
+        await nc.close()
+    # Its old credentials cannot open a new connection either.
+    (sb.store.dir / "old.creds").write_text(creds)
+    from services.security.client import ClientSecurity
+
+    with pytest.raises(Exception):  # noqa: B017
+        await connect(sb.url, ClientSecurity(creds=str(sb.store.dir / "old.creds")))
+    # The others were not disturbed.
+    assert sb.store.find("a1") is not None
+    nc2 = await connect(sb.url, sb.security("a1"))
+    await nc2.close()
+
+
+async def _async(value: object) -> object:
+    return value
