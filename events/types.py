@@ -57,8 +57,6 @@ class TaskDef(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     request_data: RequestData | None = None
     timeout: float = 10.0
     locations: list[str] = []
-    #: Failing locations that make the task critical; None means a majority of ``locations``.
-    quorum: int | None = None
 
 
 class TaskChange(msgspec.Struct, forbid_unknown_fields=True):

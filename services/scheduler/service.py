@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import os
 import signal
 import socket
 import time
@@ -35,6 +36,8 @@ from services.scheduler import diff as configdiff
 from services.scheduler.judge import GroupState, TaskState, apply, judge, no_result
 from services.scheduler.leader import Lease
 from services.scheduler.plan import Plan, spread
+from services.scheduler.quorum import LocationMemory, configured
+from services.security.sealing import Sealer
 
 log = Log("tocsin.scheduler")
 
@@ -46,6 +49,9 @@ class SchedulerOptions:
     tuning: streams.Tuning = field(default_factory=streams.Tuning)
     lease_ttl: float = 10.0
     applied_by: str = ""
+    #: Where ``locations/<loc>.pub`` keys are: request secrets are sealed for those locations.
+    security_dir: str | None = field(
+        default_factory=lambda: os.environ.get("TOCSIN_SECURITY_DIR"))
 
 
 class Scheduler:
@@ -61,6 +67,8 @@ class Scheduler:
         self.wake = asyncio.Event()
         self.reload_requested = asyncio.Event()
         self.js = None
+        self.sealer = Sealer.from_dir(opts.security_dir)
+        self.by_location = LocationMemory()  # each location's latest severities, for the quorum
         self._background: set[asyncio.Task[None]] = set()
 
     def stop(self) -> None:
@@ -152,6 +160,7 @@ class Scheduler:
             if not isinstance(ev, TaskJudged) or ev.group not in self.groups:
                 continue
             apply(self.task_states, ev)
+            self.by_location.remember(ev)
             gs = self.group_states[ev.group]
             gs.last_completion, gs.recheck = ev.completion, ev.recheck
             tasks = self.groups[ev.group]
@@ -194,6 +203,9 @@ class Scheduler:
                     checks=[CheckSpec(t.id, t.check, t.expected) for t in tasks],
                     request_data=first.request_data,
                 )
+                # Headers and bodies may hold secrets: only the location's agents can read them.
+                clear, sealed = self.sealer.seal(location, first.request_data)
+                event.request_data, event.sealed = clear, sealed
                 fut = await js.publish_async(
                     subjects.requested(location, gid), codec.encode(event),
                     headers={"Nats-Msg-Id": f"request.{request}"},
@@ -269,6 +281,9 @@ class Scheduler:
             if not tasks or seq <= gs.last_completion:
                 continue  # removed from the configuration, or judged before a restart
             verdict = judge(tasks, self.task_states, gs, ev, seq, self.config.ssl_thresholds)
+            verdict = self.by_location.combine(
+                tasks, self.task_states, ev.location, verdict,
+                configured(self.config.websites, self.config.general, tasks[0].domain))
             apply(self.task_states, verdict)
             gs.last_completion, gs.recheck = seq, verdict.recheck
             self.in_flight.pop(ev.group, None)
