@@ -177,11 +177,10 @@ def cmd_scheduler(args: Any) -> int:
 
 def cmd_agent(args: Any) -> int:
     from services.agent.service import AgentOptions, main
-
     from services.security.client import from_args
 
     return _run(main(AgentOptions(args.nats_url, args.name, args.location, args.concurrency,
-                                  security=from_args(args))))
+                                  security=from_args(args), js_domain=args.js_domain)))
 
 
 def cmd_projector(args: Any) -> int:

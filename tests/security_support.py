@@ -36,7 +36,7 @@ class SecuredBus:
 
 
 def start_secured(tmp: Path, agents: dict[str, str], tls: Tls | None = None,
-                  leafnodes: Leafnodes | None = None) -> SecuredBus:
+                  leafnodes: Leafnodes | None = None, js_domain: str | None = None) -> SecuredBus:
     """A nats-server whose config is generated from a fresh security directory."""
     store = Store(tmp / "security")
     store.init()
@@ -45,7 +45,7 @@ def start_secured(tmp: Path, agents: dict[str, str], tls: Tls | None = None,
     conf = tmp / "server.conf"
     auth = os.path.relpath(store.auth_conf, tmp)
     conf.write_text(render_server(auth, tls=tls, leafnodes=leafnodes,
-                                  pid_file=reload.pid_file(store.dir)))
+                                  pid_file=reload.pid_file(store.dir), js_domain=js_domain))
     server = NatsServer(tmp / "nats", config=conf).start()
     return SecuredBus(store, server, tls)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ class AgentOptions:
     in_progress_every: float = 10.0
     #: Credentials and TLS; by default from the environment (TOCSIN_NATS_CREDS, …).
     security: ClientSecurity = field(default_factory=ClientSecurity.from_env)
+    #: The hub's JetStream domain, for an agent connected to a leaf node (env TOCSIN_JS_DOMAIN).
+    js_domain: str | None = field(default_factory=lambda: os.environ.get("TOCSIN_JS_DOMAIN")
+                                  or None)
 
 
 class Agent:
@@ -63,7 +67,7 @@ class Agent:
     async def run(self) -> None:
         nc = await bus.connect(self.opts.nats_url, f"agent-{self.opts.name}",
                                **self.opts.security.connect_options())
-        js = nc.jetstream()
+        js = nc.jetstream(domain=self.opts.js_domain)
         sub = await self._bind(js)
         beat = asyncio.create_task(self._heartbeats(js))
         try:
@@ -104,7 +108,7 @@ class Agent:
                 free += 1
             try:
                 msgs = await sub.fetch(free, timeout=1.0)
-            except (NatsTimeout, asyncio.TimeoutError):
+            except (TimeoutError, NatsTimeout):
                 msgs = []
             except Exception as exc:  # a disconnected link: keep trying, reconnect is automatic
                 log.warning("fetch failed", error=str(exc))

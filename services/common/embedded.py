@@ -64,8 +64,10 @@ class NatsServer:
         port: int | None = None,
         config: Path | None = None,
         extra_args: list[str] | None = None,
+        jetstream: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.jetstream = jetstream  # False for a leaf node that reaches the hub's JetStream
         self.port = port or free_port()
         self.config = config
         self.extra_args = extra_args or []
@@ -80,7 +82,8 @@ class NatsServer:
             raise RuntimeError(f"port {self.port} for NATS is already in use")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port)]
-        args += ["-js", "-sd", str(self.data_dir / "jetstream")]
+        if self.jetstream:
+            args += ["-js", "-sd", str(self.data_dir / "jetstream")]
         if self.config:
             args += ["-c", str(self.config)]
         args += self.extra_args

@@ -72,6 +72,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    help=f"client certificate, if the server asks for one (env {ENV['tls_cert']})")
     p.add_argument("--tls-key", default=env(ENV["tls_key"]),
                    help=f"key of the client certificate (env {ENV['tls_key']})")
+    p.add_argument("--js-domain", default=env("TOCSIN_JS_DOMAIN"),
+                   help="the hub's JetStream domain, when connecting to a leaf node "
+                   "(env TOCSIN_JS_DOMAIN)")
 
 
 def from_args(args: argparse.Namespace) -> ClientSecurity:

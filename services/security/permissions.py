@@ -39,6 +39,8 @@ def agent(name: str, location: str) -> dict[str, Any]:
     return _rules(
         pub=[
             f"$JS.API.CONSUMER.MSG.NEXT.{streams.WORK}.{consumer}",
+            # The same pull through a leaf node, addressed to the hub's JetStream domain.
+            f"$JS.*.API.CONSUMER.MSG.NEXT.{streams.WORK}.{consumer}",
             f"$JS.ACK.{streams.WORK}.{consumer}.>",
             f"{subjects.PREFIX}.check.completed.{name}.>",
             subjects.heartbeat(name),

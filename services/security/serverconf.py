@@ -45,7 +45,8 @@ class Leafnodes:
 
 
 def render_server(auth: str | Path | None, tls: Tls | None = None,
-                  leafnodes: Leafnodes | None = None, pid_file: Path | None = None) -> str:
+                  leafnodes: Leafnodes | None = None, pid_file: Path | None = None,
+                  js_domain: str | None = None) -> str:
     """A complete server configuration; ports and JetStream come from the command line
     (``tocsin dev``, the tests) or are added by the operator (compose).
 
@@ -64,8 +65,22 @@ def render_server(auth: str | Path | None, tls: Tls | None = None,
             block["verify"] = True
         block["timeout"] = 5
         out.append(f"tls {json.dumps(block, indent=2)}\n")
+    if js_domain:
+        # Leaf nodes reach this JetStream as `$JS.<domain>.API`; plain `$JS.API` stays local.
+        out.append(f"jetstream {json.dumps({'domain': js_domain})}\n")
     if leafnodes:
         block = {"host": leafnodes.host, "port": leafnodes.port,
                  "authorization": {"user": leafnodes.user, "password": leafnodes.password}}
         out.append(f"leafnodes {json.dumps(block, indent=2)}\n")
+    return "".join(out)
+
+
+def render_leaf(hub_url: str, auth: str | Path | None) -> str:
+    """A site's leaf node: dials out to the hub (``nats-leaf://user:password@hub:7422``), so
+    nothing listens on the site's public side; the site's agents connect to it locally and
+    its ``auth`` (the site's agents only, from :func:`render_auth`) enforces their permissions.
+    JetStream stays on the hub: pulls and acks cross the leaf connection."""
+    out = [HEADER, f"leafnodes {json.dumps({'remotes': [{'url': hub_url}]}, indent=2)}\n"]
+    if auth:
+        out.insert(1, f"include {json.dumps(str(auth))}\n")
     return "".join(out)
