@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nats-port", type=int, default=14222, help="embedded NATS port")
     p.add_argument("--postgres-port", type=int, default=15432, help="embedded PostgreSQL port")
     p.add_argument("--demo-port", type=int, default=8787, help="demo target port")
+    p.add_argument("--secure", action="store_true", default=bool(_env("TOCSIN_DEV_SECURE")),
+                   help="embedded NATS with authorization: identities, credentials and "
+                   "auth.conf under DATA_DIR/security (env TOCSIN_DEV_SECURE)")
 
     p = sub.add_parser("scheduler", help="turn the configuration into check requests; judge",
                        description="Apply the configuration (on start and on SIGHUP), publish "

@@ -87,10 +87,16 @@ def run_dev(args: Any) -> int:
             return 1
 
     nats = pg = None
+    secure = None
     env = dict(os.environ)
     try:
         if "NATS_URL" not in os.environ:
-            nats = NatsServer(data / "nats", port=args.nats_port).start()
+            from services.security import devmode
+
+            # --secure: authorization on, from identities generated under the data directory.
+            secure = devmode.prepare(data) if getattr(args, "secure", False) else None
+            nats = NatsServer(data / "nats", port=args.nats_port,
+                              config=secure.config if secure else None).start()
             env["NATS_URL"] = nats.url
         if "DATABASE_URL" not in os.environ:
             pg = PostgresServer(data / "postgres", port=args.postgres_port).start()
@@ -117,6 +123,8 @@ def run_dev(args: Any) -> int:
         Child("notifier", ["notifier", "--web-url", f"http://{args.host}:{args.port}"], env,
               logs),
     ]
+    if secure:
+        secure.apply(children, env)
     if args.config is not None:
         children = children[1:]
     for child in children:

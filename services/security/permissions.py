@@ -79,7 +79,8 @@ def notifier() -> dict[str, Any]:
     return _rules(
         pub=["$JS.API.>", f"$JS.ACK.{streams.EVENTS}.>", f"{subjects.PREFIX}.notification.>",
              subjects.DEADLETTER_ALL],
-        sub=["_INBOX.>"],
+        # It follows silences and heartbeats live (the no-agent alert), besides replaying them.
+        sub=["_INBOX.>", f"{subjects.PREFIX}.silence.>", subjects.HEARTBEAT_ALL],
         pub_deny=_DESTRUCTIVE,
     )
 
