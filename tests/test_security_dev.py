@@ -3,6 +3,7 @@ service with its own identity, tasks judged, and an anonymous client refused."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -23,7 +24,7 @@ def _get(url: str) -> object:
         return json.loads(resp.read())
 
 
-async def test_dev_secure_runs_with_authorization(tmp_path: Path) -> None:
+def test_dev_secure_runs_with_authorization(tmp_path: Path) -> None:
     data = tmp_path / "data"
     ports = {k: free_port() for k in ("web", "nats", "pg", "demo")}
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
@@ -48,8 +49,8 @@ async def test_dev_secure_runs_with_authorization(tmp_path: Path) -> None:
         assert sev["healthy status-is"] == "ok" and sev["broken status-is"] == "critical"
         assert (data / "security" / "creds" / "local.creds").exists()
         with pytest.raises(Exception):  # noqa: B017 - no credentials, no entry
-            await nats.connect(f"nats://127.0.0.1:{ports['nats']}", allow_reconnect=False,
-                               connect_timeout=3)
+            asyncio.run(nats.connect(f"nats://127.0.0.1:{ports['nats']}", allow_reconnect=False,
+                                     connect_timeout=3))
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
