@@ -16,6 +16,10 @@ from events.types import (
     ConfigApplied,
     DeadLettered,
     Event,
+    NotificationFailed,
+    NotificationSent,
+    SilenceAdded,
+    SilenceRemoved,
     Judgement,
     Observation,
     RequestData,
@@ -42,6 +46,14 @@ SAMPLES: list[Event] = [
                    in_flight=1, completed=5, started=0.5),
     DeadLettered(at=4.0, kind="undecodable", stream="EVENTS", seq=3, subject="tocsin.x",
                  consumer="projector", reason="not JSON"),
+    NotificationSent(at=5.0, key="t1:7:mail:0", kind="alert", channel="mail",
+                     recipient="ops@example.org", severity="critical", previous="ok", task="t1"),
+    NotificationFailed(at=5.0, key="t1:7:gotify:0", kind="alert", channel="gotify",
+                       recipient="https://gotify.example.org (token 1)", severity="critical",
+                       error="HTTP 500", attempt=2, retry_at=65.0),
+    SilenceAdded(at=6.0, id="s1", starts=6.0, ends=7206.0, reason="upgrade", by="me",
+                 domain="example.org"),
+    SilenceRemoved(at=7.0, id="s1", by="me"),
 ]
 
 
