@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import random
 import signal
 import time
 from dataclasses import dataclass
@@ -33,9 +31,6 @@ SCHEMA = "tocsin"
 CHANNEL = "tocsin_changed"
 #: Taken by every writer of the live schema, so a rebuild's swap never races a batch.
 WRITE_LOCK = 7_361_042
-#: Fault tests only: the chance that the projector kills itself (SIGKILL) right after a
-#: commit, before its ack. No outside kill can aim at that instant; unset in production.
-CRASH_AFTER_COMMIT = float(os.environ.get("TOCSIN_TEST_CRASH_AFTER_COMMIT") or 0)
 
 
 @dataclass
@@ -127,13 +122,15 @@ class Projector:
                 if not msgs:  # fetch can return nothing without raising its timeout
                     continue
                 conn = await self._apply_until_done(conn, msgs)
-                if CRASH_AFTER_COMMIT and random.random() < CRASH_AFTER_COMMIT:
-                    os.kill(os.getpid(), signal.SIGKILL)
-                # After the commit: a crash before this ack means a redelivery we skip.
-                await msgs[-1].ack()
+                await self.acknowledge(msgs)
         finally:
             await bus.close(nc)
             await conn.close()
+
+    async def acknowledge(self, msgs: list[Msg]) -> None:
+        """Ack a committed batch (AckAll: its last message). A crash before this ack means a
+        redelivery, which the stored position makes harmless."""
+        await msgs[-1].ack()
 
     async def _apply_until_done(self, conn: asyncpg.Connection, msgs: list[Msg]
                                 ) -> asyncpg.Connection:

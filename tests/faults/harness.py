@@ -46,15 +46,16 @@ def config_body(url: str, paths: list[str], frequency: str = "2s", timeout: str 
 class Service:
     """``python -m services.cli <args>`` as a child process of its own, killable with -9."""
 
-    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
-        self.args, self.log = args, log
+    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None,
+                 module: str = "services.cli") -> None:
+        self.args, self.log, self.module = args, log, module
         self.env = {**os.environ, "TOCSIN_LOG_LEVEL": "warning", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.start()
 
     def start(self) -> Service:
         out = open(self.log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", *self.args],
+        self.proc = subprocess.Popen([sys.executable, "-m", self.module, *self.args],
                                      cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         out.close()
@@ -99,8 +100,9 @@ class Services:
     logs: Path
     started: list[Service] = field(default_factory=list)
 
-    def _start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Service:
-        s = Service(args, self.logs / f"{name}-{len(self.started)}.log", env)
+    def _start(self, name: str, args: list[str], env: dict[str, str] | None = None,
+               module: str = "services.cli") -> Service:
+        s = Service(args, self.logs / f"{name}-{len(self.started)}.log", env, module)
         self.started.append(s)
         return s
 
@@ -116,9 +118,13 @@ class Services:
         return self._start(f"agent-{name}", ["agent", "--nats-url", self.nats_url, "--name", name,
                                              "--concurrency", str(concurrency)])
 
-    def projector(self, env: dict[str, str] | None = None) -> Service:
+    def projector(self, crash_chance: float | None = None) -> Service:
+        if crash_chance is not None:
+            # A projector that kills itself between commit and ack (tests/faults/crashing.py).
+            return self._start("projector", [self.nats_url, self.database_url,
+                                             str(crash_chance)], module="tests.faults.crashing")
         return self._start("projector", ["projector", "--nats-url", self.nats_url,
-                                         "--database-url", self.database_url], env)
+                                         "--database-url", self.database_url])
 
     async def close(self) -> None:
         for s in self.started:

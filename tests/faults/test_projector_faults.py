@@ -50,8 +50,7 @@ async def _republish_completions(url: str) -> int:
 async def test_projector_killed_between_commit_and_ack(svc: Services):
     scheduler = svc.scheduler()
     agent = svc.agent("a1")
-    crash = {"TOCSIN_TEST_CRASH_AFTER_COMMIT": "0.3"}
-    projector: Service = svc.projector(crash)
+    projector: Service = svc.projector(crash_chance=0.3)
     between = 0
     duplicates = 0
     rng = random.Random(7)
