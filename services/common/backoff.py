@@ -20,5 +20,6 @@ def delay(attempts: int, base: float = 0.25, cap: float = 10.0) -> float:
 
 
 def handler(servers: list[Any], _info: dict[str, Any]) -> tuple[Any, float]:
-    server = min(servers, key=lambda s: s.reconnects)
+    # Least-failed first; ties broken at random so a fleet spreads over the cluster's servers.
+    server = min(servers, key=lambda s: (s.reconnects, random.random()))
     return server, delay(server.reconnects)
