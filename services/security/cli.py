@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from services.security import reload as reloading
-from services.security.serverconf import Tls, render_server
+from services.security.serverconf import Tls, render_auth, render_server
 from services.security.store import IdentityError, Store
 
 DEFAULT_DIR = ".tocsin/security"
@@ -55,6 +55,10 @@ def register(sub: Any, common: Any) -> dict[str, Callable[[Any], int]]:
     s.add_argument("--verify-clients", action="store_true", help="require client certificates")
     s.add_argument("--auth-path", help="path of auth.conf relative to the printed config "
                    "(default auth.conf: save the output beside it)")
+    s = ssub.add_parser("leaf-auth", help="print the auth.conf of a site's leaf node: only the "
+                        "agents of its location")
+    _add_dir(s)
+    s.add_argument("--location", required=True)
     return {"agents": cmd_agents, "security": cmd_security}
 
 
@@ -101,6 +105,9 @@ def cmd_security(args: Any) -> int:
         for i in made:
             print(f"{i.role} identity created: {store.creds_path(i.name)}")
         print(f"{store.auth_conf} written")
+        return 0
+    if args.action == "leaf-auth":
+        sys.stdout.write(render_auth([i for i in store.active() if i.location == args.location]))
         return 0
     tls = None
     if args.tls_cert:
