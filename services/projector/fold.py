@@ -154,6 +154,46 @@ def _notification(c: Changes, seq: int, ev: NotificationSent | NotificationFaile
                             error, final))
 
 
+# One UPDATE per batch for both the last result and the verdict of each task: the tasks
+# table is the projector's hot spot, so it is touched once per row and batch. A part that
+# the batch does not carry (seq or severity NULL) leaves its columns as they are.
+_TASK_UPDATE = """
+UPDATE tasks t SET
+  last_result_seq = CASE WHEN u.seq IS NULL THEN t.last_result_seq ELSE u.seq END,
+  last_status = CASE WHEN u.seq IS NULL THEN t.last_status ELSE u.status END,
+  last_detail = CASE WHEN u.seq IS NULL THEN t.last_detail ELSE u.detail END,
+  last_checked_at = CASE WHEN u.seq IS NULL THEN t.last_checked_at ELSE u.checked END,
+  http_status = CASE WHEN u.seq IS NULL THEN t.http_status ELSE u.http END,
+  response_ms = CASE WHEN u.seq IS NULL THEN t.response_ms ELSE u.ms END,
+  last_agent = CASE WHEN u.seq IS NULL THEN t.last_agent ELSE u.agent END,
+  severity = coalesce(u.severity, t.severity),
+  reason = CASE WHEN u.severity IS NULL THEN t.reason ELSE u.reason END,
+  failures = coalesce(u.failures, t.failures),
+  next_run = CASE WHEN u.severity IS NULL THEN t.next_run ELSE u.next_run END,
+  severity_since = CASE WHEN u.severity IS NULL THEN t.severity_since
+                        WHEN u.changed_at IS NOT NULL THEN u.changed_at
+                        WHEN t.severity IS DISTINCT FROM u.severity THEN u.judged
+                        ELSE t.severity_since END
+FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::int[],
+            $7::float8[], $8::text[], $9::text[], $10::text[], $11::int[], $12::timestamptz[],
+            $13::timestamptz[], $14::timestamptz[])
+     AS u(id, seq, status, detail, checked, http, ms, agent, severity, reason, failures,
+          next_run, changed_at, judged)
+WHERE t.id = u.id
+"""
+
+
+def _task_update_columns(c: Changes) -> list[list[Any]]:
+    ids = list(c.last_results.keys() | c.judgements.keys())
+    none_result = (None,) * 8
+    none_verdict = [None] * 7
+    rows = [
+        (*c.last_results.get(i, none_result)[1:], *c.judgements.get(i, none_verdict)[1:])
+        for i in ids
+    ]
+    return [ids, *[list(col) for col in zip(*rows, strict=True)]]
+
+
 _RESULT_COLUMNS = ["seq", "task_id", "grp", "agent", "location", "request", "checked_at",
                    "status", "detail", "value", "http_status", "response_ms", "error",
                    "observation"]
@@ -184,32 +224,8 @@ async def write(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
     if c.results:
         await conn.copy_records_to_table("results", records=c.results, columns=_RESULT_COLUMNS,
                                          schema_name=schema)
-    if c.last_results:
-        cols = list(zip(*c.last_results.values(), strict=True))
-        await conn.execute(
-            """UPDATE tasks t SET last_result_seq = u.seq, last_status = u.status,
-                 last_detail = u.detail, last_checked_at = u.at, http_status = u.http,
-                 response_ms = u.ms, last_agent = u.agent
-               FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[],
-                           $6::int[], $7::float8[], $8::text[])
-                    AS u(id, seq, status, detail, at, http, ms, agent)
-               WHERE t.id = u.id AND (t.last_result_seq IS NULL OR t.last_result_seq < u.seq)""",
-            *[list(col) for col in cols],
-        )
-    if c.judgements:
-        cols = list(zip(*c.judgements.values(), strict=True))
-        await conn.execute(
-            """UPDATE tasks t SET severity = u.severity, reason = u.reason, failures = u.failures,
-                 next_run = u.next_run,
-                 severity_since = CASE WHEN u.changed_at IS NOT NULL THEN u.changed_at
-                                       WHEN t.severity IS DISTINCT FROM u.severity THEN u.at
-                                       ELSE t.severity_since END
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[],
-                           $6::timestamptz[], $7::timestamptz[])
-                    AS u(id, severity, reason, failures, next_run, changed_at, at)
-               WHERE t.id = u.id""",
-            *[list(col) for col in cols],
-        )
+    if c.last_results or c.judgements:
+        await conn.execute(_TASK_UPDATE, *_task_update_columns(c))
     if c.severity_changes:
         await conn.copy_records_to_table(
             "severity_changes", records=c.severity_changes, schema_name=schema,

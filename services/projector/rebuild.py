@@ -29,7 +29,7 @@ def print_progress(done: int, total: int, rate: float) -> None:
     sys.stderr.flush()
 
 
-async def rebuild(nats_url: str, database_url: str, batch: int = 2000,
+async def rebuild(nats_url: str, database_url: str, batch: int = 10000,
                   progress: Callable[[int, int, float], None] = print_progress) -> int:
     """Returns the stream sequence the rebuilt tables reach."""
     conn = await db.connect(database_url, attempts=5)

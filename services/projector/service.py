@@ -37,7 +37,7 @@ WRITE_LOCK = 7_361_042
 class ProjectorOptions:
     nats_url: str
     database_url: str
-    batch: int = 1000
+    batch: int = 5000
 
 
 def schema_sql() -> str:
@@ -56,16 +56,26 @@ async def ensure_schema(conn: asyncpg.Connection, schema: str = SCHEMA) -> None:
         await conn.execute("ALTER TABLE tasks SET (fillfactor = 50)")
 
 
+def stream_seq(msg: Msg) -> int:
+    """The stream sequence from the ack subject ``$JS.ACK.<stream>.<consumer>.<delivered>.
+    <stream seq>.…``: parsing it ourselves is several times cheaper than ``msg.metadata``,
+    which showed as 12 % of the projector's profile."""
+    tokens = msg.reply.split(".")
+    # The 12-token form (with domain and account hash) puts the sequence two tokens later.
+    return int(tokens[5] if len(tokens) < 12 else tokens[7])
+
+
 def decode_batch(msgs: list[Msg]) -> list[tuple[int, AnyEvent | Undecodable]]:
     batch: list[tuple[int, AnyEvent | Undecodable]] = []
     for msg in msgs:
-        meta = msg.metadata
+        seq = stream_seq(msg)
         try:
-            batch.append((meta.sequence.stream, codec.decode(msg.data, msg.subject)))
+            batch.append((seq, codec.decode(msg.data, msg.subject)))
         except codec.DecodeError as exc:
+            meta = msg.metadata
             log.warning("undecodable event recorded and skipped", subject=msg.subject,
-                        seq=meta.sequence.stream, reason=str(exc))
-            batch.append((meta.sequence.stream, Undecodable(
+                        seq=seq, reason=str(exc))
+            batch.append((seq, Undecodable(
                 msg.subject, str(exc), codec.excerpt(msg.data),
                 # The stream's store time (a datetime): the same on a rebuild, unlike now().
                 meta.timestamp.timestamp() if meta.timestamp else time.time())))
