@@ -51,7 +51,7 @@ def excerpt(data: bytes, limit: int = 512) -> str:
 def _version_problem(data: bytes) -> str | None:
     """Say so when the payload is a known type at another schema version (a newer writer)."""
     raw = msgspec.json.decode(data)
-    cls = REGISTRY.get(raw.get("type")) if isinstance(raw, dict) else None
+    cls = REGISTRY.get(str(raw.get("type"))) if isinstance(raw, dict) else None
     if cls is not None and raw.get("v") != cls.VERSION:
         return f"schema version {raw.get('v')} is not the supported {cls.VERSION}"
     return None

@@ -26,10 +26,11 @@ class Child:
         self.name, self.args, self.env, self.log_dir = name, args, env, log_dir
         self.proc: subprocess.Popen[bytes] | None = None
         self.restarts = 0
+        self.restart_at = 0.0
         self.started = 0.0
 
     def start(self) -> None:
-        log = open(self.log_dir / f"{self.name}.log", "ab")  # noqa: SIM115
+        log = open(self.log_dir / f"{self.name}.log", "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", *self.args],
                                      env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -138,13 +139,19 @@ def run_dev(args: Any) -> int:
         while not stopping:
             time.sleep(0.5)
             for child in children:
-                if not child.alive() and not stopping:
-                    # Supervise: a crashed service comes back, with a growing pause.
+                if child.alive() or stopping:
+                    continue
+                now = time.monotonic()
+                if child.restart_at == 0.0:
+                    # Supervise: a crashed service comes back, after a growing pause.
                     child.restarts += 1
-                    delay = min(2 ** child.restarts, 30)
-                    print(f"tocsin dev: {child.name} exited ({child.proc.returncode if child.proc else '?'}); "
-                          f"restarting in {delay}s (see {logs}/{child.name}.log)", file=sys.stderr)
-                    time.sleep(delay)
+                    delay = min(2**child.restarts, 30)
+                    child.restart_at = now + delay
+                    code = child.proc.returncode if child.proc else "?"
+                    print(f"tocsin dev: {child.name} exited ({code}); restarting in {delay}s "
+                          f"(see {logs}/{child.name}.log)", file=sys.stderr)
+                elif now >= child.restart_at:
+                    child.restart_at = 0.0
                     child.start()
     finally:
         print("Stopping Tocsin…", file=sys.stderr)

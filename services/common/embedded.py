@@ -87,7 +87,7 @@ class NatsServer:
         if self.config:
             args += ["-c", str(self.config)]
         args += self.extra_args
-        logfile = open(self.data_dir / "nats-server.log", "ab")  # noqa: SIM115
+        logfile = open(self.data_dir / "nats-server.log", "ab")
         self.proc = subprocess.Popen(
             args, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -153,8 +153,8 @@ class PostgresServer:
             pw = pwd.getpwnam(PG_USER)
             os.chown(self.pgdata, pw.pw_uid, pw.pw_gid)
         subprocess.run(
-            [str(_pg_bin() / "initdb"), "-D", str(self.pgdata), "--auth=trust", "-U", "postgres"]
-            + ["--encoding=UTF8", "--no-instructions"],
+            [str(_pg_bin() / "initdb"), "-D", str(self.pgdata), "--auth=trust", "-U", "postgres",
+             "--encoding=UTF8", "--no-instructions"],
             check=True,
             capture_output=True,
             **run_as,  # type: ignore[call-overload]
@@ -171,7 +171,7 @@ class PostgresServer:
         args = [str(_pg_bin() / "postgres"), "-D", str(self.pgdata), "-p", str(self.port)]
         args += ["-h", "127.0.0.1", "-k", str(self.pgdata), "-c", "fsync=on"]
         args += ["-c", "max_connections=200", "-c", "shared_buffers=256MB"]
-        logfile = open(self.data_dir / "postgres.log", "ab")  # noqa: SIM115
+        logfile = open(self.data_dir / "postgres.log", "ab")
         self.proc = subprocess.Popen(
             args,
             stdout=logfile,

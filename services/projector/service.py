@@ -123,7 +123,7 @@ class Projector:
             while not self.stopping.is_set():
                 try:
                     msgs = await sub.fetch(self.opts.batch, timeout=1.0)
-                except (NatsTimeout, asyncio.TimeoutError):
+                except (TimeoutError, NatsTimeout):
                     continue
                 except Exception as exc:
                     log.warning("fetch failed", error=str(exc))

@@ -66,7 +66,6 @@ class Scheduler:
         self.stopping = asyncio.Event()
         self.wake = asyncio.Event()
         self.reload_requested = asyncio.Event()
-        self.js = None
         self.sealer = Sealer.from_dir(opts.security_dir)
         self.by_location = LocationMemory()  # each location's latest severities, for the quorum
         self._background: set[asyncio.Task[None]] = set()
@@ -82,7 +81,6 @@ class Scheduler:
         first = configuration.parse(self.opts.config_path)  # refuse to start on a bad file
         nc = await bus.connect(self.opts.nats_url, "scheduler")
         js = nc.jetstream()
-        self.js = js
         await streams.ensure(js, first.locations, self.opts.tuning)
         lease = Lease(js, self.opts.lease_ttl, self.opts.tuning.replicas)
         waiting = asyncio.create_task(lease.acquire())
@@ -251,7 +249,7 @@ class Scheduler:
         while not self.stopping.is_set():
             try:
                 msgs = await sub.fetch(500, timeout=1.0)
-            except (NatsTimeout, asyncio.TimeoutError):
+            except (TimeoutError, NatsTimeout):
                 continue
             except Exception as exc:
                 log.warning("fetch of completions failed", error=str(exc))
@@ -306,7 +304,7 @@ class Scheduler:
         while not self.stopping.is_set():
             try:
                 msgs = await sub.fetch(100, timeout=1.0)
-            except (NatsTimeout, asyncio.TimeoutError):
+            except (TimeoutError, NatsTimeout):
                 continue
             except Exception:
                 await asyncio.sleep(0.5)
