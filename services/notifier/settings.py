@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from events.types import TaskDef
-from services.notifier.maintenance import Window, parse_windows
+from services.common.maintenance import Window, parse_windows
 
 SEVERITIES = ("ok", "warning", "critical", "unknown", "no_agent")
 DEFAULT_TIME_WITHOUT_AGENT = 300.0  # Argos's default: 5 minutes

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from events.types import SilenceAdded, SilenceRemoved
-from services.notifier.maintenance import active
+from services.common.maintenance import active
 from services.notifier.settings import NotifySettings
 
 

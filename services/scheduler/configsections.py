@@ -167,9 +167,12 @@ def recipients(
 
 
 def maintenance(r: Reader, node: Located, path: str) -> None:
-    """Windows' shape (the notifier reads their meaning): start and duration required."""
+    """Maintenance windows: the keys here, their meaning (dates, days, time zones) by the same
+    parser the notifier uses, so `tocsin config check` refuses what the notifier would."""
+    from services.common.maintenance import parse_windows
+
     for i, item in enumerate(r.items(node, path)):
-        r.fields(
+        fields = r.fields(
             item,
             join(path, i),
             {
@@ -181,6 +184,9 @@ def maintenance(r: Reader, node: Located, path: str) -> None:
             },
             required=("start", "duration"),
         )
+        if "start" in fields and "duration" in fields:
+            plain_item = _plain(item)
+            r.convert(item, join(path, i), lambda _v: parse_windows([plain_item]))
 
 
 def _mail(r: Reader, node: Located) -> None:
