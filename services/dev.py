@@ -108,10 +108,10 @@ def run_dev(args: Any) -> int:
             nats.stop()
         return 1
 
-    config = args.config
-    if config is None:
-        config = str(resources.files("services.demo").joinpath("demo.yaml"))
-        env.setdefault("TOCSIN_DEMO_URL", f"http://127.0.0.1:{args.demo_port}")
+    # The demo target always runs, so a copy of the demo configuration (say, with a mail
+    # section added) works with --config as it does by default.
+    config = args.config or str(resources.files("services.demo").joinpath("demo.yaml"))
+    env.setdefault("TOCSIN_DEMO_URL", f"http://127.0.0.1:{args.demo_port}")
     env["TOCSIN_CONFIG"] = config
     env.setdefault("TOCSIN_LOG_LEVEL", "info")
     logs = data / "logs"
@@ -126,8 +126,6 @@ def run_dev(args: Any) -> int:
     ]
     if secure:
         secure.apply(children, env)
-    if args.config is not None:
-        children = children[1:]
     for child in children:
         child.start()
     url = f"http://{args.host}:{args.port}"
