@@ -22,7 +22,12 @@ SEVERITY_ORDER = RANK  # the name older callers use
 TASK_COLUMNS = """id, grp, domain, url, method, ip_version, check_kind AS check, expected,
     frequency, coalesce(severity, 'pending') AS severity, severity_since, reason, failures,
     last_status, last_detail, last_checked_at, last_result_seq, http_status, response_ms,
-    next_run, last_agent"""
+    next_run, last_agent,
+    (SELECT s.reason FROM silences s
+      WHERE s.removed_at IS NULL AND now() >= s.starts_at AND now() < s.ends_at
+        AND (s.task_id IS NULL OR s.task_id = tasks.id)
+        AND (s.domain IS NULL OR s.domain = tasks.domain)
+      LIMIT 1) AS silenced"""
 
 #: The text filter: domain, URL or check name contains the text.
 _MATCH = (
