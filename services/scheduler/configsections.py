@@ -185,8 +185,7 @@ def maintenance(r: Reader, node: Located, path: str) -> None:
             required=("start", "duration"),
         )
         if "start" in fields and "duration" in fields:
-            plain_item = _plain(item)
-            r.convert(item, join(path, i), lambda _v: parse_windows([plain_item]))
+            r.convert(item, join(path, i), lambda v: parse_windows([_plain_value(v)]))
 
 
 def _mail(r: Reader, node: Located) -> None:
@@ -224,6 +223,10 @@ def _root_path(v: Any) -> str:
 
 def _keys(node: Located | None) -> list[str]:
     return list(node.value) if node is not None and isinstance(node.value, dict) else []
+
+
+def _plain_value(value: Any) -> Any:
+    return _plain(Located(value, None)) if isinstance(value, dict | list) else value  # type: ignore[arg-type]
 
 
 def _plain(node: Located) -> Any:
