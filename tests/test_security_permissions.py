@@ -124,9 +124,10 @@ async def test_agent_cannot_read_the_event_log_through_jetstream(
         with pytest.raises(Exception):  # noqa: B017
             await js.get_msg(streams.EVENTS, 1)
         await rec.refused("$JS.API.STREAM.MSG.GET.EVENTS")
+        projector = await js.pull_subscribe_bind(durable=streams.PROJECTOR, stream=streams.EVENTS)
         with pytest.raises(Exception):  # noqa: B017
-            await js.pull_subscribe_bind(durable=streams.PROJECTOR, stream=streams.EVENTS) \
-                .fetch(1, timeout=1)  # type: ignore[attr-defined]
+            await projector.fetch(1, timeout=1)
+        await rec.refused(f"$JS.API.CONSUMER.MSG.NEXT.EVENTS.{streams.PROJECTOR}")
     finally:
         await nc.close()
 
