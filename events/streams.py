@@ -11,8 +11,12 @@ it happened.
 
 from __future__ import annotations
 
+import asyncio
+import random
 from dataclasses import dataclass
 
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -23,7 +27,7 @@ from nats.js.api import (
     StreamConfig,
     StreamSource,
 )
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import APIError, BadRequestError, NotFoundError, ServiceUnavailableError
 
 from events import subjects
 
@@ -38,6 +42,9 @@ NOTIFIER = "notifier"
 
 #: JetStream's error code for "stream name already in use with a different configuration".
 STREAM_NAME_IN_USE = 10058
+#: JetStream errors that pass by themselves: a cluster just formed ("insufficient resources"
+#: until the meta leader heard from every peer; no suitable peers; cluster not active/available).
+TRANSIENT_CODES = {10005, 10006, 10008, 10023}
 
 MAX_DELIVERIES_ADVISORY = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{WORK}.*"
 
@@ -201,3 +208,68 @@ async def ensure(js: JetStreamContext, locations: list[str], t: Tuning | None = 
     await _ensure_consumer(js, EVENTS, notifier_consumer(t), update)
     for location in locations:
         await _ensure_consumer(js, WORK, agent_consumer(location, t), update)
+
+
+def transient(exc: BaseException) -> bool:
+    """True for an error that waiting cures: NATS away, JetStream electing or still forming."""
+    if isinstance(exc, (ServiceUnavailableError, NoRespondersError, NatsTimeout, TimeoutError,
+                        ConnectionError, OSError)):
+        return True
+    return isinstance(exc, APIError) and exc.err_code in TRANSIENT_CODES
+
+
+async def _retrying(what: str, attempt, stopping: asyncio.Event | None = None) -> bool:  # type: ignore[no-untyped-def]
+    """Run ``attempt()`` until it succeeds, pausing with backoff after a transient error (logged
+    once, then again only if it changes). False when ``stopping`` was set first."""
+    from services.common.logs import Log
+
+    log = Log("tocsin.streams")
+    delay, said = 0.25, ""
+    while stopping is None or not stopping.is_set():
+        try:
+            await attempt()
+            if said:
+                log.info(f"{what}: done")
+            return True
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            reason = f"{type(exc).__name__}: {exc}"
+            if reason != said:
+                log.warning(f"{what}: not possible yet, retrying", error=reason)
+                said = reason
+        await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # pacing, not cryptography
+        delay = min(delay * 2, 5.0)
+    return False
+
+
+async def ensure_retrying(js: JetStreamContext, locations: list[str], t: Tuning,
+                          stopping: asyncio.Event | None = None) -> bool:
+    """``ensure`` (create or update everything with the operator's tuning), retried with
+    backoff while JetStream cannot do it yet, instead of failing the service's start: right
+    after a cluster forms it answers "insufficient resources" for a few seconds."""
+    return await _retrying("creating streams and consumers",
+                           lambda: ensure(js, locations, t), stopping)
+
+
+async def wait_for_stream(js: JetStreamContext, stream: str, own: ConsumerConfig | None = None,
+                          stopping: asyncio.Event | None = None) -> bool:
+    """Wait until ``stream`` exists, then create ``own`` (this service's durable consumer) if
+    it is missing. Streams are never created here: the scheduler creates them with the
+    operator's tuning (replicas, windows); a service creating them first would pin defaults
+    (R1 on a cluster). False when ``stopping`` was set first."""
+
+    async def attempt() -> None:
+        try:
+            await js.stream_info(stream)
+        except NotFoundError as exc:
+            raise _NotYet(f"stream {stream} does not exist yet; is the scheduler running?") \
+                from exc
+        if own is not None:
+            await _ensure_consumer(js, stream, own, update=False)
+
+    return await _retrying(f"waiting for stream {stream}", attempt, stopping)
+
+
+class _NotYet(ConnectionError):
+    """Something another service creates is not there yet (transient: it will be)."""

@@ -66,9 +66,20 @@ def stream_seq(msg: Msg) -> int:
 
 
 def decode_batch(msgs: list[Msg]) -> list[tuple[int, AnyEvent | Undecodable]]:
+    """The events of ``msgs`` in log order, each stream sequence once.
+
+    A fetch can hand the same event twice: after an outage longer than ack_wait the server
+    redelivers, and late answers to an earlier pull land in a later fetch. Written twice in
+    one transaction, such an event broke the batch on the results key, and every event alone
+    passed the isolation, so the projector retried the same batch forever.
+    """
     batch: list[tuple[int, AnyEvent | Undecodable]] = []
-    for msg in msgs:
+    seen: set[int] = set()
+    for msg in sorted(msgs, key=stream_seq):
         seq = stream_seq(msg)
+        if seq in seen:
+            continue
+        seen.add(seq)
         try:
             batch.append((seq, codec.decode(msg.data, msg.subject)))
         except codec.DecodeError as exc:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.kv import KeyValue
 
 from services.common.logs import Log
 
@@ -33,20 +35,23 @@ class Lease:
         self.held = asyncio.Event()
         self.lost = asyncio.Event()
         self._revision: int | None = None
+        self._kv: KeyValue | None = None
 
     async def _bucket(self):  # type: ignore[no-untyped-def]
-        try:
-            return await self.js.key_value(BUCKET)
-        except BucketNotFoundError:
-            return await self.js.create_key_value(KeyValueConfig(
-                bucket=BUCKET, history=1, ttl=self.ttl, storage=StorageType.FILE,
-                replicas=self.replicas))
+        if self._kv is None:
+            try:
+                self._kv = await self.js.key_value(BUCKET)
+            except BucketNotFoundError:
+                self._kv = await self.js.create_key_value(KeyValueConfig(
+                    bucket=BUCKET, history=1, ttl=self.ttl, storage=StorageType.FILE,
+                    replicas=self.replicas))
+        return self._kv
 
     async def acquire(self) -> None:
-        """Wait until this process holds the lease."""
-        kv = await self._bucket()
+        """Wait until this process holds the lease (NATS may be away meanwhile: keep trying)."""
         while True:
             with contextlib.suppress(KeyWrongLastSequenceError, NotFoundError, Exception):
+                kv = await self._bucket()
                 self._revision = await kv.create(KEY, self.holder.encode())
                 self.held.set()
                 log.info("scheduler lease acquired", holder=self.holder)
@@ -54,22 +59,35 @@ class Lease:
             await asyncio.sleep(self.ttl / 4)
 
     async def keep(self) -> None:
-        """Renew until the lease is lost (another scheduler took it after we stalled)."""
-        kv = await self._bucket()
-        failures = 0
+        """Renew until the lease is lost, then set ``lost`` and return.
+
+        Lost means another scheduler took it, or no renewal succeeded for a whole TTL (NATS
+        away or this process stalled): the key may have expired server-side by then, so a
+        standby may already be dispatching and this process must stop doing so.
+        """
+        # Counted from when the last successful renewal was sent: the server stored it later,
+        # so its expiry is never before ours.
+        renewed = time.monotonic()
         while True:
-            await asyncio.sleep(self.ttl / 4)
+            left = self.ttl - (time.monotonic() - renewed)
+            await asyncio.sleep(max(0.0, min(self.ttl / 4, left)))
+            sent = time.monotonic()
             try:
-                self._revision = await kv.update(KEY, self.holder.encode(), last=self._revision)
-                failures = 0
+                kv = await self._bucket()
+                # The request must not outlive the lease it renews.
+                self._revision = await asyncio.wait_for(
+                    kv.update(KEY, self.holder.encode(), last=self._revision),
+                    max(0.5, self.ttl - (sent - renewed)))
+                renewed = sent
             except KeyWrongLastSequenceError:
-                log.warning("scheduler lease lost to another scheduler")
+                # Another holder, or the key expired while NATS was away (it is gone then).
+                log.warning("scheduler lease lost (taken over or expired)")
                 self.lost.set()
                 return
-            except Exception as exc:  # NATS away: keep trying until the TTL would have passed
-                failures += 1
-                if failures * self.ttl / 4 >= self.ttl:
-                    log.warning("scheduler lease could not be renewed", error=str(exc))
+            except Exception as exc:  # NATS away: keep trying until the TTL has passed
+                if time.monotonic() - renewed >= self.ttl:
+                    log.warning("scheduler lease could not be renewed within its ttl",
+                                error=str(exc) or type(exc).__name__)
                     self.lost.set()
                     return
 

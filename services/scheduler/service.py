@@ -41,6 +41,10 @@ from services.security.sealing import Sealer
 
 log = Log("tocsin.scheduler")
 
+#: Seconds to wait for JetStream's ack of a publish before publishing it again (same message
+#: id, so it lands once).
+PUBLISH_ACK_WAIT = 5.0
+
 
 @dataclass
 class SchedulerOptions:
@@ -81,39 +85,117 @@ class Scheduler:
         first = configuration.parse(self.opts.config_path)  # refuse to start on a bad file
         nc = await bus.connect(self.opts.nats_url, "scheduler")
         js = nc.jetstream()
-        await streams.ensure(js, first.locations, self.opts.tuning)
-        lease = Lease(js, self.opts.lease_ttl, self.opts.tuning.replicas)
+        try:
+            await streams.ensure_retrying(js, first.locations, self.opts.tuning, self.stopping)
+            # Standby → active → (lease lost) → standby …: a scheduler that lost its lease (NATS
+            # away longer than the TTL, or a stall) stops dispatching and competes for it again
+            # in-process, instead of exiting and leaving the system without a scheduler.
+            while not self.stopping.is_set():
+                lease = Lease(js, self.opts.lease_ttl, self.opts.tuning.replicas)
+                if not await self._until_held(lease):
+                    return
+                try:
+                    await self._lead(js, lease, self.config or first)
+                finally:
+                    await lease.release()
+                if not self.stopping.is_set():
+                    log.warning("scheduler back to standby; its state is restored from the log "
+                                "when it holds the lease again")
+                    self._forget()
+        finally:
+            await bus.close(nc)
+
+    async def _until_held(self, lease: Lease) -> bool:
+        """Wait for the lease; False when asked to stop first."""
         waiting = asyncio.create_task(lease.acquire())
         stop = asyncio.create_task(self.stopping.wait())
         await asyncio.wait({waiting, stop}, return_when=asyncio.FIRST_COMPLETED)
-        if self.stopping.is_set():
-            waiting.cancel()
-            await bus.close(nc)
-            return
+        stop.cancel()
+        if waiting.done():
+            return True
+        waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+        return False
+
+    async def _lead(self, js, lease: Lease, cfg: configuration.Config) -> None:  # type: ignore[no-untyped-def]
+        """Dispatch and judge while the lease is held; return once it is lost or on stop."""
+        keep = asyncio.create_task(lease.keep())
+        tasks: list[asyncio.Task[None]] = []
         try:
-            await self._apply(js, first)
-            await self._restore(js)
+            try:
+                await self._apply(js, cfg)
+                await self._restore(js)
+            except Exception as exc:
+                # NATS away while we read the log: give the lease back and start over.
+                log.warning("could not take over; back to standby", error=str(exc))
+                await asyncio.sleep(1)
+                return
             tasks = [
                 asyncio.create_task(self._dispatch(js)),
                 asyncio.create_task(self._judge_completions(js)),
                 asyncio.create_task(self._dead_letters(js)),
                 asyncio.create_task(self._reloads(js)),
-                asyncio.create_task(lease.keep()),
             ]
+            stop = asyncio.create_task(self.stopping.wait())
             lost = asyncio.create_task(lease.lost.wait())
-            await asyncio.wait({stop, lost, *tasks}, return_when=asyncio.FIRST_COMPLETED)
-            for t in tasks:
-                t.cancel()
-            results = await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.wait({stop, lost, keep, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
             lost.cancel()
-            # A loop that died is a bug: exit non-zero so a supervisor restarts us.
-            for result in results:
-                if isinstance(result, Exception):
-                    log.error("scheduler loop failed", error=repr(result))
-                    raise result
         finally:
-            await lease.release()
-            await bus.close(nc)
+            everything = [keep, *tasks, *self._background]
+            for t in everything:
+                t.cancel()
+            results = await asyncio.gather(*everything, return_exceptions=True)
+        # A loop that died is a bug: exit non-zero so a supervisor restarts us.
+        for result in results:
+            if isinstance(result, Exception):
+                log.error("scheduler loop failed", error=repr(result))
+                raise result
+
+    def _forget(self) -> None:
+        """Drop what the last term as leader knew: another scheduler may have dispatched and
+        judged since, and ``_restore`` reads the truth from the log on the next term."""
+        self.groups, self.task_states = {}, {}
+        self.group_states = defaultdict(GroupState)
+        self.plan, self.in_flight = Plan(), {}
+        self.by_location = LocationMemory()
+
+    @staticmethod
+    async def _publish_async(js, subject: str, data: bytes, msg_id: str):  # type: ignore[no-untyped-def]
+        """``publish_async``, or None when it could not even be sent (reconnect buffer full)."""
+        try:
+            return await js.publish_async(subject, data, headers={"Nats-Msg-Id": msg_id})
+        except Exception:
+            return None
+
+    @staticmethod
+    async def _acked(fut) -> None:  # type: ignore[no-untyped-def]
+        """Wait for the ack of a ``publish_async``, at most ``PUBLISH_ACK_WAIT``.
+
+        nats-py's futures have no timeout of their own: a publish in flight when the server
+        went away (or whose ack was lost) is never answered, and awaiting its future blocked the
+        dispatch loop forever after NATS came back, with every service connected and no new
+        request. ``wait_for`` also cancels the future, which frees its slot of nats-py's
+        pending-publish semaphore (otherwise leaked too).
+        """
+        if fut is None:
+            raise ConnectionError("not sent")
+        await asyncio.wait_for(fut, PUBLISH_ACK_WAIT)
+
+    async def _publish_until_acked(self, js, subject: str, data: bytes, msg_id: str) -> None:  # type: ignore[no-untyped-def]
+        """Publish until JetStream has it. The message id makes a retry of a publish that did
+        land (its ack lost while NATS went away) harmless."""
+        delay = 0.2
+        while True:
+            try:
+                await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id},
+                                 timeout=PUBLISH_ACK_WAIT)
+                return
+            except Exception as exc:
+                log.warning("publish failed, retrying", subject=subject, error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     # configuration ---------------------------------------------------------------
 
@@ -204,18 +286,20 @@ class Scheduler:
                 # Headers and bodies may hold secrets: only the location's agents can read them.
                 clear, sealed = self.sealer.seal(location, first.request_data)
                 event.request_data, event.sealed = clear, sealed
-                fut = await js.publish_async(
-                    subjects.requested(location, gid), codec.encode(event),
-                    headers={"Nats-Msg-Id": f"request.{request}"},
-                )
-                pending.append((gid, when, fut))
-        for gid, when, fut in pending:
+                subject, data = subjects.requested(location, gid), codec.encode(event)
+                msg_id = f"request.{request}"
+                pending.append((gid, when, subject, data, msg_id,
+                                await self._publish_async(js, subject, data, msg_id)))
+        for gid, when, subject, data, msg_id, fut in pending:
             try:
-                await fut
-                self.in_flight[gid] = when
+                await self._acked(fut)
             except Exception as exc:
-                log.warning("request not published; retrying soon", group=gid, error=str(exc))
-                self.plan.set(gid, time.time() + 1)
+                # The same request again (same message id) until JetStream has it: it may have
+                # landed with its ack lost, and a new request id would then dispatch it twice.
+                log.warning("request not acknowledged; publishing it again", group=gid,
+                            error=str(exc) or type(exc).__name__)
+                await self._publish_until_acked(js, subject, data, msg_id)
+            self.in_flight[gid] = when
 
     def _expire_overdue(self, js, now: float) -> None:  # type: ignore[no-untyped-def]
         """A request with no result for twice its frequency: the group becomes unknown."""
@@ -235,8 +319,10 @@ class Scheduler:
                 task.add_done_callback(self._background.discard)
 
     async def _publish_judged(self, js, verdict: TaskJudged, msg_id: str) -> None:  # type: ignore[no-untyped-def]
-        await js.publish(subjects.judged(verdict.group), codec.encode(verdict),
-                         headers={"Nats-Msg-Id": msg_id})
+        # Retried until it lands: the group is out of in_flight and not yet planned again, so
+        # a verdict dropped here (NATS away) would never be dispatched again.
+        await self._publish_until_acked(js, subjects.judged(verdict.group),
+                                        codec.encode(verdict), msg_id)
         apply(self.task_states, verdict)
         self.plan.set(verdict.group, verdict.next_run)
         self.wake.set()
@@ -246,21 +332,26 @@ class Scheduler:
     async def _judge_completions(self, js) -> None:  # type: ignore[no-untyped-def]
         sub = await js.pull_subscribe_bind(durable=streams.SCHEDULER_COMPLETIONS,
                                            stream=streams.EVENTS)
-        while not self.stopping.is_set():
-            try:
-                msgs = await sub.fetch(500, timeout=1.0)
-            except (TimeoutError, NatsTimeout):
-                continue
-            except Exception as exc:
-                log.warning("fetch of completions failed", error=str(exc))
-                await asyncio.sleep(0.5)
-                continue
-            if msgs:  # fetch can return nothing without raising its timeout
-                await self._judge_batch(js, msgs)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    msgs = await sub.fetch(500, timeout=1.0)
+                except (TimeoutError, NatsTimeout):
+                    continue
+                except Exception as exc:
+                    log.warning("fetch of completions failed", error=str(exc))
+                    await asyncio.sleep(0.5)
+                    continue
+                if msgs:  # fetch can return nothing without raising its timeout
+                    await self._judge_batch(js, msgs)
+        finally:
+            # A new term as leader binds again: no subscription left behind.
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     async def _judge_batch(self, js, msgs: list[Msg]) -> None:  # type: ignore[no-untyped-def]
         assert self.config is not None
-        futures = []
+        futures = []  # (publish future, subject, data, message id)
         verdicts = []
         for msg in msgs:
             seq = msg.metadata.sequence.stream
@@ -272,7 +363,9 @@ class Scheduler:
                 subject, data, headers = bus.deadletter_for(
                     msg.data, streams.EVENTS, seq, msg.subject, streams.SCHEDULER_COMPLETIONS,
                     str(exc), time.time())
-                futures.append(await js.publish_async(subject, data, headers=headers))
+                msg_id = headers["Nats-Msg-Id"]
+                futures.append((await self._publish_async(js, subject, data, msg_id),
+                                subject, data, msg_id))
                 continue
             tasks = self.groups.get(ev.group)
             gs = self.group_states[ev.group]
@@ -287,13 +380,22 @@ class Scheduler:
             self.in_flight.pop(ev.group, None)
             self.plan.set(ev.group, verdict.next_run)
             verdicts.append(verdict)
-            futures.append(await js.publish_async(
-                subjects.judged(ev.group), codec.encode(verdict),
-                headers={"Nats-Msg-Id": f"judged.{seq}"}))
-        # Ack (all up to the last) only once every verdict is in the log.
-        await asyncio.gather(*futures)
+            subject, data = subjects.judged(ev.group), codec.encode(verdict)
+            msg_id = f"judged.{seq}"
+            futures.append((await self._publish_async(js, subject, data, msg_id),
+                            subject, data, msg_id))
+        # Ack (all up to the last) only once every verdict is in the log. The verdicts are
+        # applied in memory already (a redelivery would be skipped as judged), so one that
+        # failed to land (NATS away) is published again until it does, never dropped.
+        for fut, subject, data, msg_id in futures:
+            try:
+                await self._acked(fut)
+            except Exception:
+                await self._publish_until_acked(js, subject, data, msg_id)
         self.wake.set()
-        await msgs[-1].ack()
+        # A lost ack (NATS away) means a redelivery, skipped above as judged already.
+        with contextlib.suppress(Exception):
+            await msgs[-1].ack()
 
     async def _dead_letters(self, js) -> None:  # type: ignore[no-untyped-def]
         """Max-deliveries advisories → deadletter events; the group is tried again later."""
@@ -301,30 +403,38 @@ class Scheduler:
                                            stream=streams.ADVISORIES)
         import json
 
-        while not self.stopping.is_set():
-            try:
-                msgs = await sub.fetch(100, timeout=1.0)
-            except (TimeoutError, NatsTimeout):
-                continue
-            except Exception:
-                await asyncio.sleep(0.5)
-                continue
-            for msg in msgs:
+        try:
+            while not self.stopping.is_set():
                 try:
-                    advisory = json.loads(msg.data)
-                    work_seq = int(advisory["stream_seq"])
-                except (ValueError, KeyError, TypeError) as exc:
-                    # Not an advisory JetStream wrote: recorded like any undecodable message,
-                    # never dropped silently.
-                    subject, data, headers = bus.deadletter_for(
-                        msg.data, streams.ADVISORIES, msg.metadata.sequence.stream, msg.subject,
-                        streams.SCHEDULER_ADVISORIES, f"not a max-deliveries advisory: {exc}",
-                        time.time())
-                    await js.publish(subject, data, headers=headers)
-                    await msg.ack()
+                    msgs = await sub.fetch(100, timeout=1.0)
+                except (TimeoutError, NatsTimeout):
                     continue
-                await self._dead_letter_request(js, work_seq, advisory)
-                await msg.ack()
+                except Exception:
+                    await asyncio.sleep(0.5)
+                    continue
+                for msg in msgs:
+                    try:
+                        advisory = json.loads(msg.data)
+                        work_seq = int(advisory["stream_seq"])
+                    except (ValueError, KeyError, TypeError) as exc:
+                        # Not an advisory JetStream wrote: recorded like any undecodable
+                        # message, never dropped silently.
+                        subject, data, headers = bus.deadletter_for(
+                            msg.data, streams.ADVISORIES, msg.metadata.sequence.stream,
+                            msg.subject, streams.SCHEDULER_ADVISORIES,
+                            f"not a max-deliveries advisory: {exc}", time.time())
+                        await self._publish_until_acked(js, subject, data,
+                                                        headers["Nats-Msg-Id"])
+                        with contextlib.suppress(Exception):  # redelivered: lands once (msg id)
+                            await msg.ack()
+                        continue
+                    await self._dead_letter_request(js, work_seq, advisory)
+                    with contextlib.suppress(Exception):  # redelivered: lands once (msg id)
+                        await msg.ack()
+        finally:
+            # A new term as leader binds again: no subscription left behind.
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     async def _dead_letter_request(self, js, work_seq: int, advisory: dict) -> None:  # type: ignore[no-untyped-def, type-arg]
         group = None
@@ -346,8 +456,8 @@ class Scheduler:
             reason=f"no agent completed it in {advisory.get('deliveries', '?')} deliveries",
             excerpt=excerpt, group=group,
         )
-        await js.publish(subjects.deadletter("max_deliver"), codec.encode(event),
-                         headers={"Nats-Msg-Id": f"deadletter.max_deliver.{work_seq}"})
+        await self._publish_until_acked(js, subjects.deadletter("max_deliver"),
+                                        codec.encode(event), f"deadletter.max_deliver.{work_seq}")
         log.warning("request dead-lettered", subject=subject, work_seq=work_seq)
         if group and group in self.groups:
             self.in_flight.pop(group, None)
