@@ -17,8 +17,9 @@ import time
 from dataclasses import dataclass, field
 
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from events import codec, streams, subjects
 from events.types import AgentHeartbeat, CheckRequested
@@ -96,6 +97,7 @@ class Agent:
         raise SystemExit(0)
 
     async def _pull(self, js, sub, prober: Prober) -> None:  # type: ignore[no-untyped-def]
+        said = ""  # the last fetch problem logged
         while not self.stopping.is_set():
             # Take only as many as we have free slots for: the rest stays for other agents.
             await self._slots.acquire()
@@ -108,12 +110,20 @@ class Agent:
                 free += 1
             try:
                 msgs = await sub.fetch(free, timeout=1.0)
+                said = ""
             except (TimeoutError, NatsTimeout):
                 msgs = []
             except Exception as exc:  # a disconnected link: keep trying, reconnect is automatic
-                log.warning("fetch failed", error=str(exc))
+                # No responder: our consumer (or its stream) does not exist yet; the scheduler
+                # creates them. Said once, not every retry, while it lasts.
+                waiting = isinstance(exc, (ServiceUnavailableError, NoRespondersError))
+                reason = ("work consumer not there yet; is the scheduler running?" if waiting
+                          else f"fetch failed: {exc}")
+                if reason != said:
+                    log.warning(reason, consumer=streams.agent_consumer_name(self.opts.location))
+                    said = reason
                 msgs = []
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(1.0 if waiting else 0.5)
             for _ in range(free - len(msgs)):
                 self._slots.release()
             for msg in msgs:

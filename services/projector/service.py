@@ -128,7 +128,14 @@ class Projector:
         await ensure_schema(conn)
         nc = await bus.connect(self.opts.nats_url, "projector")
         js = nc.jetstream()
-        await streams.ensure(js, [])
+        # The scheduler creates the streams with the operator's tuning (replicas…): created
+        # here first, they would be R1 on a cluster. Only our own consumer is ours to create.
+        if not await streams.wait_for_stream(js, streams.EVENTS,
+                                             streams.projector_consumer(streams.Tuning()),
+                                             self.stopping):
+            await bus.close(nc)
+            await conn.close()
+            return
         sub = await js.pull_subscribe_bind(durable=streams.PROJECTOR, stream=streams.EVENTS)
         try:
             while not self.stopping.is_set():
