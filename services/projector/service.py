@@ -162,7 +162,12 @@ class Projector:
 
     async def _apply_until_done(self, conn: asyncpg.Connection, msgs: list[Msg]
                                 ) -> asyncpg.Connection:
-        batch = decode_batch(msgs)
+        return await self._apply_decoded(conn, decode_batch(msgs))
+
+    async def _apply_decoded(self, conn: asyncpg.Connection,
+                             batch: list[tuple[int, AnyEvent | Undecodable]]
+                             ) -> asyncpg.Connection:
+        isolated = False
         while True:
             try:
                 await apply_batch(conn, batch)
@@ -177,8 +182,16 @@ class Projector:
             except asyncpg.PostgresError as exc:
                 # A valid event the read model refuses (say, a NUL byte in a text): apply the
                 # batch one event at a time and record the refused ones instead of looping.
+                if isolated and len(batch) > 1:
+                    # Every event passes alone but the batch still fails (events in conflict
+                    # with each other): one transaction per event, rather than the same
+                    # batch retried forever.
+                    for one in batch:
+                        conn = await self._apply_decoded(conn, [one])
+                    return conn
                 log.error("batch refused by postgres; isolating the event", error=str(exc))
                 batch = await self._isolate(conn, batch)
+                isolated = True
 
     async def _isolate(self, conn: asyncpg.Connection,
                        batch: list[tuple[int, AnyEvent | Undecodable]]
