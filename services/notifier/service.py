@@ -92,13 +92,11 @@ class Notifier:
             await store.ensure_schema(conn)
         nc = await bus.connect(self.opts.nats_url, "notifier")
         js = nc.jetstream()
+        # Still creates what is missing with default tuning (R1 on a cluster): its no-agent
+        # alert must work with no scheduler running, which waiting for the scheduler's streams
+        # would break (tests/test_notif_service.py). ensure() never changes existing streams.
+        await streams.ensure(js, [])
         try:
-            # The scheduler creates the streams with the operator's tuning; only our own
-            # consumer is ours to create (streams made here would be R1 on a cluster).
-            if not await streams.wait_for_stream(js, streams.EVENTS,
-                                                 streams.notifier_consumer(streams.Tuning()),
-                                                 self.stopping):
-                return
             await self._follow_silences(nc, js)
             await self._follow_agents(nc, js)
             loops = [asyncio.create_task(c) for c in (
