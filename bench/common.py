@@ -24,14 +24,24 @@ from services.scheduler import config as configuration
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_config(path: Path, target: str, urls: int, frequency: str, timeout: str = "10s"
-                 ) -> Path:
+def write_config(path: Path, target: str, urls: int, frequency: str, timeout: str = "10s") -> Path:
     """``urls`` distinct URLs on one loopback target (a query string each), two checks each."""
-    lines = ["general:", f"  frequency: {frequency}", "  ipv6: false", f"  timeout: {timeout}",
-             "websites:", f"  - domain: {target}", "    paths:"]
+    lines = [
+        "general:",
+        f"  frequency: {frequency}",
+        "  ipv6: false",
+        f"  timeout: {timeout}",
+        "websites:",
+        f"  - domain: {target}",
+        "    paths:",
+    ]
     for i in range(urls):
-        lines += [f"      - path: /healthy?u={i}", "        checks:",
-                  "          - status-is: 200", "          - body-contains: fine"]
+        lines += [
+            f"      - path: /healthy?u={i}",
+            "        checks:",
+            "          - status-is: 200",
+            "          - body-contains: fine",
+        ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -52,9 +62,14 @@ def servers(keep: str | None = None) -> Iterator[tuple[NatsServer, PostgresServe
 class Proc:
     def __init__(self, args: list[str], log: Path) -> None:
         out = open(log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, stdout=out,
-                                     stderr=subprocess.STDOUT, start_new_session=True,
-                                     env={**os.environ, "PYTHONPATH": str(ROOT)})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", *args],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         out.close()
 
     @property
@@ -98,8 +113,11 @@ async def wait_port_http(url: str, timeout: float = 20) -> None:
                 await asyncio.sleep(0.1)
 
 
-async def publish_all(js, items: Sequence[tuple[str, bytes, dict[str, str] | None]],  # type: ignore[no-untyped-def]
-                      window: int = 1000) -> None:
+async def publish_all(
+    js,
+    items: Sequence[tuple[str, bytes, dict[str, str] | None]],  # type: ignore[no-untyped-def]
+    window: int = 1000,
+) -> None:
     """Publish with up to ``window`` acks outstanding (awaiting each one is 7x slower)."""
     pending: list[asyncio.Future] = []  # type: ignore[type-arg]
     for subject, data, headers in items:
@@ -118,9 +136,16 @@ async def all_due_at(nats_url: str, config_path: Path, due: float) -> int:
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     await streams.ensure(js, cfg.locations)
-    items = [(subjects.judged(g), codec.encode(TaskJudged(
-        at=time.time(), group=g, completion=0, next_run=due, judgements=[])), None)
-        for g in groups]
+    items = [
+        (
+            subjects.judged(g),
+            codec.encode(
+                TaskJudged(at=time.time(), group=g, completion=0, next_run=due, judgements=[])
+            ),
+            None,
+        )
+        for g in groups
+    ]
     await publish_all(js, items)
     await nc.close()
     return len(groups)

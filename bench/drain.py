@@ -58,8 +58,10 @@ async def timeline(nats_url: str, due: float) -> dict[str, float]:
 
     nc = await bus.connect(nats_url, "bench")
     out = {}
-    for name, subject in (("requested", subjects.REQUESTED_ALL),
-                          ("completed", subjects.COMPLETED_ALL)):
+    for name, subject in (
+        ("requested", subjects.REQUESTED_ALL),
+        ("completed", subjects.COMPLETED_ALL),
+    ):
         times = [codec.decode(m.data).at async for m in bus.replay(nc.jetstream(), subject)]
         out[f"last_{name}_after_s"] = round(max(times) - due, 3)
         out[f"first_{name}_after_s"] = round(min(times) - due, 3)
@@ -72,8 +74,12 @@ async def main() -> None:
     ap.add_argument("--urls", type=int, default=3000, help="URLs, two checks each")
     ap.add_argument("--agents", type=int, default=1)
     ap.add_argument("--concurrency", type=int, default=500, help="checks at once per agent")
-    ap.add_argument("--lead", type=float, default=6.0,
-                    help="seconds between start and the due time, for the services to start")
+    ap.add_argument(
+        "--lead",
+        type=float,
+        default=6.0,
+        help="seconds between start and the due time, for the services to start",
+    )
     args = ap.parse_args()
     tasks = args.urls * 2
     with servers() as (nats_server, pg, work):
@@ -84,17 +90,31 @@ async def main() -> None:
             config = write_config(work / "tocsin.yaml", base, args.urls, "1h")
             nurl = nats_server.url
             # The configuration in force first, then every group due at one instant.
-            service(work, "apply", "config", "apply", str(config), "--nats-url",
-                    nurl).proc.wait()
+            service(work, "apply", "config", "apply", str(config), "--nats-url", nurl).proc.wait()
             due = time.time() + args.lead
             await all_due_at(nurl, config, due)
-            procs.append(service(work, "projector", "projector", "--nats-url", nurl,
-                                 "--database-url", pg.url))
-            procs += [service(work, f"agent{i}", "agent", "--nats-url", nurl, "--name",
-                              f"a{i}", "--concurrency", str(args.concurrency))
-                      for i in range(args.agents)]
-            procs.append(service(work, "scheduler", "scheduler", "--nats-url", nurl,
-                                 "--config", str(config)))
+            procs.append(
+                service(
+                    work, "projector", "projector", "--nats-url", nurl, "--database-url", pg.url
+                )
+            )
+            procs += [
+                service(
+                    work,
+                    f"agent{i}",
+                    "agent",
+                    "--nats-url",
+                    nurl,
+                    "--name",
+                    f"a{i}",
+                    "--concurrency",
+                    str(args.concurrency),
+                )
+                for i in range(args.agents)
+            ]
+            procs.append(
+                service(work, "scheduler", "scheduler", "--nats-url", nurl, "--config", str(config))
+            )
             last, n = time.time(), 0
             while n < tasks:
                 await asyncio.sleep(0.05)
@@ -110,14 +130,21 @@ async def main() -> None:
         finally:
             for p in procs:
                 p.stop()
-    result = {"checks_per_s": round(tasks / seconds, 1),
-              "http_requests_per_s": round(args.urls / seconds, 1),
-              "bare_requests_per_s": round(bare_rate, 1), "tasks": tasks, "urls": args.urls,
-              "seconds": round(seconds, 3), **phases}
-    print(f"{tasks:,} checks ({args.urls:,} HTTP requests) due at once: read model complete "
-          f"after {seconds:.2f}s = {tasks / seconds:,.0f} checks/s "
-          f"({args.urls / seconds:,.0f} requests/s); bare aiohttp loop: "
-          f"{bare_rate:,.0f} requests/s")
+    result = {
+        "checks_per_s": round(tasks / seconds, 1),
+        "http_requests_per_s": round(args.urls / seconds, 1),
+        "bare_requests_per_s": round(bare_rate, 1),
+        "tasks": tasks,
+        "urls": args.urls,
+        "seconds": round(seconds, 3),
+        **phases,
+    }
+    print(
+        f"{tasks:,} checks ({args.urls:,} HTTP requests) due at once: read model complete "
+        f"after {seconds:.2f}s = {tasks / seconds:,.0f} checks/s "
+        f"({args.urls / seconds:,.0f} requests/s); bare aiohttp loop: "
+        f"{bare_rate:,.0f} requests/s"
+    )
     print(json.dumps(result))
 
 

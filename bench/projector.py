@@ -53,14 +53,42 @@ def events(cfg: configuration.Config, n: int) -> list[tuple[str, bytes, None]]:
     for i in range(n // 2):
         g = order[i % len(order)]
         at = now + i
-        out.append((subjects.completed("a1", g), codec.encode(CheckCompleted(
-            at=at, request=f"{g}.default.{i}", group=g, agent="a1", location="default",
-            started=at - 0.01, observation=Observation(status=200, elapsed_ms=3.2, body_bytes=24),
-            outcomes=[CheckOutcome(t, "status-is", "success") for t in groups[g]])), None))
-        out.append((subjects.judged(g), codec.encode(TaskJudged(
-            at=at, group=g, completion=2 * i + 1, next_run=at + 60,
-            judgements=[Judgement(t, "ok" if i % 7 else "critical", "ok", "fine")
-                        for t in groups[g]])), None))
+        out.append(
+            (
+                subjects.completed("a1", g),
+                codec.encode(
+                    CheckCompleted(
+                        at=at,
+                        request=f"{g}.default.{i}",
+                        group=g,
+                        agent="a1",
+                        location="default",
+                        started=at - 0.01,
+                        observation=Observation(status=200, elapsed_ms=3.2, body_bytes=24),
+                        outcomes=[CheckOutcome(t, "status-is", "success") for t in groups[g]],
+                    )
+                ),
+                None,
+            )
+        )
+        out.append(
+            (
+                subjects.judged(g),
+                codec.encode(
+                    TaskJudged(
+                        at=at,
+                        group=g,
+                        completion=2 * i + 1,
+                        next_run=at + 60,
+                        judgements=[
+                            Judgement(t, "ok" if i % 7 else "critical", "ok", "fine")
+                            for t in groups[g]
+                        ],
+                    )
+                ),
+                None,
+            )
+        )
     return out
 
 
@@ -94,13 +122,21 @@ async def main() -> None:
 
         # 1. The projector, from sequence 1.
         start = time.perf_counter()
-        proc = service(work, "projector", "projector", "--nats-url", nats_server.url,
-                       "--database-url", server.url)
+        proc = service(
+            work,
+            "projector",
+            "projector",
+            "--nats-url",
+            nats_server.url,
+            "--database-url",
+            server.url,
+        )
         if args.profile:  # where the projector's time goes, as a flame graph (py-spy)
             import subprocess
 
-            subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-o",  # noqa: ASYNC220
-                              args.profile, "-p", str(proc.pid), "-d", "20", "-r", "50"])
+            spy = [str(Path(sys.executable).parent / "py-spy"), "record", "-o", args.profile]
+            spy += ["-p", str(proc.pid), "-d", "20", "-r", "50"]
+            subprocess.Popen(spy)  # noqa: ASYNC220 - started once, not awaited
         seen = 0
         while seen < last:
             await asyncio.sleep(0.1)
@@ -112,18 +148,36 @@ async def main() -> None:
         # 2. COPY of the same result rows into an identical, empty table.
         rows = []
         for i in range(0, len(batch), 1000):
-            part = [(seq, codec.decode(data)) for seq, (_, data, _) in
-                    enumerate(batch[i:i + 1000], start=i + 3)]
+            part = [
+                (seq, codec.decode(data))
+                for seq, (_, data, _) in enumerate(batch[i : i + 1000], start=i + 3)
+            ]
             rows += fold(part).results  # type: ignore[arg-type]
         async with pg(server.url) as conn:
             await ensure_schema(conn, "copybench")
             start = time.perf_counter()
             for i in range(0, len(rows), 50_000):
                 await conn.copy_records_to_table(
-                    "results", records=rows[i:i + 50_000], schema_name="copybench",
-                    columns=["seq", "task_id", "grp", "agent", "location", "request",
-                             "checked_at", "status", "detail", "value", "http_status",
-                             "response_ms", "error", "observation"])
+                    "results",
+                    records=rows[i : i + 50_000],
+                    schema_name="copybench",
+                    columns=[
+                        "seq",
+                        "task_id",
+                        "grp",
+                        "agent",
+                        "location",
+                        "request",
+                        "checked_at",
+                        "status",
+                        "detail",
+                        "value",
+                        "http_status",
+                        "response_ms",
+                        "error",
+                        "observation",
+                    ],
+                )
             copy_s = time.perf_counter() - start
             await conn.execute("DROP SCHEMA copybench CASCADE")
         print(f"COPY of the {len(rows):,} result rows: {copy_s:.1f}s", file=sys.stderr)
@@ -132,14 +186,23 @@ async def main() -> None:
         start = time.perf_counter()
         await rebuild(nats_server.url, server.url, progress=lambda *a: None)
         rebuild_s = time.perf_counter() - start
-    result = {"events": last, "fold_events_per_s": round(last / fold_s), "fold_s": round(fold_s, 1),
-              "result_rows": len(rows), "copy_rows_per_s": round(len(rows) / copy_s),
-              "copy_events_per_s": round(last / copy_s), "copy_s": round(copy_s, 1),
-              "rebuild_s": round(rebuild_s, 1), "rebuild_events_per_s": round(last / rebuild_s),
-              "publish_events_per_s": round(last / publish_s)}
-    print(f"projector: {last / fold_s:,.0f} events/s; COPY of the same {len(rows):,} result "
-          f"rows: {len(rows) / copy_s:,.0f} rows/s; rebuild of {last:,} events: "
-          f"{rebuild_s:.1f}s ({last / rebuild_s:,.0f} events/s)")
+    result = {
+        "events": last,
+        "fold_events_per_s": round(last / fold_s),
+        "fold_s": round(fold_s, 1),
+        "result_rows": len(rows),
+        "copy_rows_per_s": round(len(rows) / copy_s),
+        "copy_events_per_s": round(last / copy_s),
+        "copy_s": round(copy_s, 1),
+        "rebuild_s": round(rebuild_s, 1),
+        "rebuild_events_per_s": round(last / rebuild_s),
+        "publish_events_per_s": round(last / publish_s),
+    }
+    print(
+        f"projector: {last / fold_s:,.0f} events/s; COPY of the same {len(rows):,} result "
+        f"rows: {len(rows) / copy_s:,.0f} rows/s; rebuild of {last:,} events: "
+        f"{rebuild_s:.1f}s ({last / rebuild_s:,.0f} events/s)"
+    )
     print(json.dumps(result))
 
 

@@ -55,20 +55,26 @@ async def main() -> None:
             await wait_port_http(base)
             config = write_config(work / "tocsin.yaml", base, args.urls, "1m")
             nurl = nats_server.url
-            service(work, "apply", "config", "apply", str(config), "--nats-url",
-                    nurl).proc.wait()
-            procs.append(service(work, "projector", "projector", "--nats-url", nurl,
-                                 "--database-url", pg.url))
-            procs += [service(work, f"agent{i}", "agent", "--nats-url", nurl, "--name",
-                              f"a{i}") for i in range(args.agents)]
+            service(work, "apply", "config", "apply", str(config), "--nats-url", nurl).proc.wait()
+            procs.append(
+                service(
+                    work, "projector", "projector", "--nats-url", nurl, "--database-url", pg.url
+                )
+            )
+            procs += [
+                service(work, f"agent{i}", "agent", "--nats-url", nurl, "--name", f"a{i}")
+                for i in range(args.agents)
+            ]
             await asyncio.sleep(2)
             notes: list[tuple[float, int]] = []
             listener = await asyncpg.connect(pg.url)
             await listener.add_listener(
                 "tocsin_changed",
-                lambda *a: notes.append((time.time(), json.loads(a[3]).get("seq", 0))))
-            scheduler = service(work, "scheduler", "scheduler", "--nats-url", nurl,
-                                "--config", str(config))
+                lambda *a: notes.append((time.time(), json.loads(a[3]).get("seq", 0))),
+            )
+            scheduler = service(
+                work, "scheduler", "scheduler", "--nats-url", nurl, "--config", str(config)
+            )
             procs.append(scheduler)
             ps = psutil.Process(scheduler.pid)
             start = time.time()
@@ -89,8 +95,10 @@ async def main() -> None:
             js = nc.jetstream()
             requested = [m async for m in bus.replay(js, subjects.REQUESTED_ALL)]
             late = [ev.at - ev.due for m in requested if (ev := codec.decode(m.data))]  # type: ignore[union-attr]
-            comps = [(m.metadata.sequence.stream, codec.decode(m.data))
-                     async for m in bus.replay(js, subjects.COMPLETED_ALL)]
+            comps = [
+                (m.metadata.sequence.stream, codec.decode(m.data))
+                async for m in bus.replay(js, subjects.COMPLETED_ALL)
+            ]
             await nc.close()
         finally:
             for p in procs:
@@ -106,8 +114,11 @@ async def main() -> None:
     checks: int = sum(len(ev.outcomes) for ev in steady)  # type: ignore[union-attr, misc]
     window = max(end - (start + 60), 1e-6)
     result = {
-        "tasks": args.urls * 2, "minutes": args.minutes, "requests": len(late),
-        "lateness_p50_s": round(pct(late, 50), 3), "lateness_p99_s": round(pct(late, 99), 3),
+        "tasks": args.urls * 2,
+        "minutes": args.minutes,
+        "requests": len(late),
+        "lateness_p50_s": round(pct(late, 50), 3),
+        "lateness_p99_s": round(pct(late, 99), 3),
         "lateness_max_s": round(max(late, default=0), 3),
         "scheduler_cpu_avg": round(sum(cpu) / len(cpu), 3),
         "scheduler_cpu_max": round(max(cpu), 3),
@@ -116,11 +127,13 @@ async def main() -> None:
         "projector_lag_p99_s": round(pct(lags, 99), 3),
         "results_per_s": round(checks / window, 1),
     }
-    print(f"{result['tasks']:,} tasks / minute for {args.minutes} min: lateness p50 "
-          f"{result['lateness_p50_s']}s p99 {result['lateness_p99_s']}s; scheduler CPU "
-          f"{result['scheduler_cpu_avg']:.0%} of a core (max {result['scheduler_cpu_max']:.0%}),"
-          f" RSS {result['scheduler_rss_mb_max']} MB; projector lag p99 "
-          f"{result['projector_lag_p99_s']}s; {result['results_per_s']:,} results/s")
+    print(
+        f"{result['tasks']:,} tasks / minute for {args.minutes} min: lateness p50 "
+        f"{result['lateness_p50_s']}s p99 {result['lateness_p99_s']}s; scheduler CPU "
+        f"{result['scheduler_cpu_avg']:.0%} of a core (max {result['scheduler_cpu_max']:.0%}),"
+        f" RSS {result['scheduler_rss_mb_max']} MB; projector lag p99 "
+        f"{result['projector_lag_p99_s']}s; {result['results_per_s']:,} results/s"
+    )
     print(json.dumps(result))
 
 

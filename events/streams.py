@@ -178,8 +178,9 @@ async def _ensure_stream(js: JetStreamContext, config: StreamConfig, update: boo
         await js.update_stream(config)
 
 
-async def _ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig,
-                           update: bool) -> None:
+async def _ensure_consumer(
+    js: JetStreamContext, stream: str, config: ConsumerConfig, update: bool
+) -> None:
     if not update:
         assert config.durable_name is not None
         try:
@@ -212,8 +213,17 @@ async def ensure(js: JetStreamContext, locations: list[str], t: Tuning | None = 
 
 def transient(exc: BaseException) -> bool:
     """True for an error that waiting cures: NATS away, JetStream electing or still forming."""
-    if isinstance(exc, (ServiceUnavailableError, NoRespondersError, NatsTimeout, TimeoutError,
-                        ConnectionError, OSError)):
+    if isinstance(
+        exc,
+        (
+            ServiceUnavailableError,
+            NoRespondersError,
+            NatsTimeout,
+            TimeoutError,
+            ConnectionError,
+            OSError,
+        ),
+    ):
         return True
     return isinstance(exc, APIError) and exc.err_code in TRANSIENT_CODES
 
@@ -243,17 +253,23 @@ async def _retrying(what: str, attempt, stopping: asyncio.Event | None = None) -
     return False
 
 
-async def ensure_retrying(js: JetStreamContext, locations: list[str], t: Tuning,
-                          stopping: asyncio.Event | None = None) -> bool:
+async def ensure_retrying(
+    js: JetStreamContext, locations: list[str], t: Tuning, stopping: asyncio.Event | None = None
+) -> bool:
     """``ensure`` (create or update everything with the operator's tuning), retried with
     backoff while JetStream cannot do it yet, instead of failing the service's start: right
     after a cluster forms it answers "insufficient resources" for a few seconds."""
-    return await _retrying("creating streams and consumers",
-                           lambda: ensure(js, locations, t), stopping)
+    return await _retrying(
+        "creating streams and consumers", lambda: ensure(js, locations, t), stopping
+    )
 
 
-async def wait_for_stream(js: JetStreamContext, stream: str, own: ConsumerConfig | None = None,
-                          stopping: asyncio.Event | None = None) -> bool:
+async def wait_for_stream(
+    js: JetStreamContext,
+    stream: str,
+    own: ConsumerConfig | None = None,
+    stopping: asyncio.Event | None = None,
+) -> bool:
     """Wait until ``stream`` exists, then create ``own`` (this service's durable consumer) if
     it is missing. Streams are never created here: the scheduler creates them with the
     operator's tuning (replicas, windows); a service creating them first would pin defaults
@@ -263,8 +279,7 @@ async def wait_for_stream(js: JetStreamContext, stream: str, own: ConsumerConfig
         try:
             await js.stream_info(stream)
         except NotFoundError as exc:
-            raise _NotYet(f"stream {stream} does not exist yet; is the scheduler running?") \
-                from exc
+            raise _NotYet(f"stream {stream} does not exist yet; is the scheduler running?") from exc
         if own is not None:
             await _ensure_consumer(js, stream, own, update=False)
 

@@ -244,8 +244,16 @@ class SilenceRemoved(Event, tag="silence.removed"):
 
 
 AnyEvent = (
-    ConfigApplied | CheckRequested | CheckCompleted | TaskJudged | AgentHeartbeat | DeadLettered
-    | NotificationSent | NotificationFailed | SilenceAdded | SilenceRemoved
+    ConfigApplied
+    | CheckRequested
+    | CheckCompleted
+    | TaskJudged
+    | AgentHeartbeat
+    | DeadLettered
+    | NotificationSent
+    | NotificationFailed
+    | SilenceAdded
+    | SilenceRemoved
 )
 
 #: Every event type, by its ``type`` tag. A test fails when a type is missing here.

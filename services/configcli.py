@@ -72,8 +72,10 @@ def apply(args: Any) -> int:
             if ev is None:
                 print("no change: this configuration is already in force")
             else:
-                print(f"applied {cfg.digest[:12]}: {len(ev.added)} added, {len(ev.changed)} "
-                      f"changed, {len(ev.removed)} removed")
+                print(
+                    f"applied {cfg.digest[:12]}: {len(ev.added)} added, {len(ev.changed)} "
+                    f"changed, {len(ev.removed)} removed"
+                )
         finally:
             await bus.close(nc)
 
@@ -95,9 +97,11 @@ def history(args: Any) -> int:
                 assert isinstance(ev, ConfigApplied)
                 when = datetime.fromtimestamp(ev.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
                 part = f" part {ev.part}/{ev.parts}" if ev.parts > 1 else ""
-                print(f"#{msg.metadata.sequence.stream} {when} {ev.revision[:12]} by "
-                      f"{ev.applied_by} from {ev.source}{part}: +{len(ev.added)} "
-                      f"~{len(ev.changed)} -{len(ev.removed)}")
+                print(
+                    f"#{msg.metadata.sequence.stream} {when} {ev.revision[:12]} by "
+                    f"{ev.applied_by} from {ev.source}{part}: +{len(ev.added)} "
+                    f"~{len(ev.changed)} -{len(ev.removed)}"
+                )
         finally:
             await bus.close(nc)
 

@@ -31,9 +31,13 @@ class Child:
 
     def start(self) -> None:
         log = open(self.log_dir / f"{self.name}.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", *self.args],
-                                     env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", *self.args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         self.started = time.monotonic()
 
@@ -83,8 +87,11 @@ def run_dev(args: Any) -> int:
 
     for port, what in ((args.port, "web"), (args.demo_port, "demo target")):
         if port_in_use(port):
-            print(f"tocsin dev: port {port} for the {what} is already in use "
-                  f"(is another `make run` running?)", file=sys.stderr)
+            print(
+                f"tocsin dev: port {port} for the {what} is already in use "
+                f"(is another `make run` running?)",
+                file=sys.stderr,
+            )
             return 1
 
     nats = pg = None
@@ -96,8 +103,9 @@ def run_dev(args: Any) -> int:
 
             # --secure: authorization on, from identities generated under the data directory.
             secure = devmode.prepare(data) if getattr(args, "secure", False) else None
-            nats = NatsServer(data / "nats", port=args.nats_port,
-                              config=secure.config if secure else None).start()
+            nats = NatsServer(
+                data / "nats", port=args.nats_port, config=secure.config if secure else None
+            ).start()
             env["NATS_URL"] = nats.url
         if "DATABASE_URL" not in os.environ:
             pg = PostgresServer(data / "postgres", port=args.postgres_port).start()
@@ -121,8 +129,7 @@ def run_dev(args: Any) -> int:
         Child("projector", ["projector"], env, logs),
         Child("agent", ["agent", "--name", "local"], env, logs),
         Child("web", ["web", "--host", args.host, "--port", str(args.port)], env, logs),
-        Child("notifier", ["notifier", "--web-url", f"http://{args.host}:{args.port}"], env,
-              logs),
+        Child("notifier", ["notifier", "--web-url", f"http://{args.host}:{args.port}"], env, logs),
     ]
     if secure:
         secure.apply(children, env)
@@ -146,8 +153,11 @@ def run_dev(args: Any) -> int:
                     delay = min(2**child.restarts, 30)
                     child.restart_at = now + delay
                     code = child.proc.returncode if child.proc else "?"
-                    print(f"tocsin dev: {child.name} exited ({code}); restarting in {delay}s "
-                          f"(see {logs}/{child.name}.log)", file=sys.stderr)
+                    print(
+                        f"tocsin dev: {child.name} exited ({code}); restarting in {delay}s "
+                        f"(see {logs}/{child.name}.log)",
+                        file=sys.stderr,
+                    )
                 elif now >= child.restart_at:
                     child.restart_at = 0.0
                     child.start()

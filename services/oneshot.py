@@ -42,10 +42,12 @@ class Row:
 
 def register(sub: Any, common: Any) -> dict[str, Any]:
     p = sub.add_parser(
-        "check", help="run every task of a configuration once, from here (no NATS, no database)",
+        "check",
+        help="run every task of a configuration once, from here (no NATS, no database)",
         description="Run every task of a configuration once from this machine and print the "
         "verdicts. Exit 0 if all are ok, 1 if the worst is a warning, 2 if any is critical or "
-        "unknown (Nagios convention). Private CAs: set SSL_CERT_FILE.")
+        "unknown (Nagios convention). Private CAs: set SSL_CERT_FILE.",
+    )
     common.config(p)
     p.add_argument("--json", action="store_true", help="one JSON object per task and line")
     p.add_argument("--concurrency", type=int, default=50, help="requests at once (default 50)")
@@ -76,15 +78,23 @@ def request_for(tasks: list[TaskDef], now: float) -> CheckRequested:
     """The request the scheduler would publish for this group (see scheduler/service.py)."""
     first = tasks[0]
     return CheckRequested(
-        at=now, request=f"{first.group}.oneshot.{int(now * 1000)}", group=first.group,
-        location="oneshot", url=first.url, method=first.method, ip_version=first.ip_version,
-        timeout=min(t.timeout for t in tasks), due=now,
+        at=now,
+        request=f"{first.group}.oneshot.{int(now * 1000)}",
+        group=first.group,
+        location="oneshot",
+        url=first.url,
+        method=first.method,
+        ip_version=first.ip_version,
+        timeout=min(t.timeout for t in tasks),
+        due=now,
         checks=[CheckSpec(t.id, t.check, t.expected) for t in tasks],
-        request_data=first.request_data)
+        request_data=first.request_data,
+    )
 
 
-async def check_all(cfg: configuration.Config, concurrency: int = 50,
-                    ssl_context: ssl.SSLContext | None = None) -> list[Row]:
+async def check_all(
+    cfg: configuration.Config, concurrency: int = 50, ssl_context: ssl.SSLContext | None = None
+) -> list[Row]:
     groups: dict[str, list[TaskDef]] = defaultdict(list)
     for task in cfg.tasks.values():
         groups[task.group].append(task)
@@ -100,22 +110,38 @@ async def check_all(cfg: configuration.Config, concurrency: int = 50,
             rows = []
             for task, j in zip(tasks, verdict.judgements, strict=True):
                 outcome = outcomes.get(task.id)
-                rows.append(Row(task.url, task.method, task.ip_version, task.check,
-                                task.expected, outcome.status if outcome else "error",
-                                j.severity, j.reason, obs.status, obs.elapsed_ms))
+                rows.append(
+                    Row(
+                        task.url,
+                        task.method,
+                        task.ip_version,
+                        task.check,
+                        task.expected,
+                        outcome.status if outcome else "error",
+                        j.severity,
+                        j.reason,
+                        obs.status,
+                        obs.elapsed_ms,
+                    )
+                )
             return rows
 
         results = await asyncio.gather(*(one(tasks) for tasks in groups.values()))
-    return sorted((r for rows in results for r in rows),
-                  key=lambda r: (r.url, r.method, r.ip_version, r.check))
+    return sorted(
+        (r for rows in results for r in rows),
+        key=lambda r: (r.url, r.method, r.ip_version, r.check),
+    )
 
 
 def print_table(rows: list[Row]) -> None:
     for r in rows:
         expected = json.dumps(r.expected, ensure_ascii=False)
-        print(f"{r.severity.upper():8} {r.status:7} {r.method} {r.url} (IPv{r.ip_version}) "
-              f"{r.check}: {expected}\n         {r.context}")
+        print(
+            f"{r.severity.upper():8} {r.status:7} {r.method} {r.url} (IPv{r.ip_version}) "
+            f"{r.check}: {expected}\n         {r.context}"
+        )
     counts = Counter(r.severity for r in rows)
-    summary = ", ".join(f"{counts[s]} {s}" for s in ("ok", "warning", "critical", "unknown")
-                        if counts[s])
+    summary = ", ".join(
+        f"{counts[s]} {s}" for s in ("ok", "warning", "critical", "unknown") if counts[s]
+    )
     print(f"{len(rows)} tasks: {summary or 'nothing to check'}")

@@ -47,8 +47,12 @@ class DemoTarget:
             setattr(b, key, value)
 
 
-async def wait_for(predicate: Callable[[], Awaitable[Any]], timeout: float = 30.0,
-                   interval: float = 0.2, what: str = "condition") -> Any:
+async def wait_for(
+    predicate: Callable[[], Awaitable[Any]],
+    timeout: float = 30.0,
+    interval: float = 0.2,
+    what: str = "condition",
+) -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:

@@ -29,15 +29,18 @@ class _Keep:
 
 
 class SmtpReceiver:
-    def __init__(self, tls: ssl.SSLContext | None = None, login: tuple[str, str] | None = None
-                 ) -> None:
+    def __init__(
+        self, tls: ssl.SSLContext | None = None, login: tuple[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.messages: list[EmailMessage] = []
 
-        def auth(server: Any, session: Any, envelope: Any, mechanism: str, data: Any
-                 ) -> AuthResult:
-            ok = isinstance(data, LoginPassword) and login is not None and (
-                data.login.decode(), data.password.decode()) == login
+        def auth(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+            ok = (
+                isinstance(data, LoginPassword)
+                and login is not None
+                and (data.login.decode(), data.password.decode()) == login
+            )
             return AuthResult(success=ok)
 
         kw: dict[str, Any] = {}
@@ -45,8 +48,9 @@ class SmtpReceiver:
             kw.update(tls_context=tls, require_starttls=True)
         if login is not None:
             kw.update(authenticator=auth, auth_require_tls=tls is not None)
-        self.controller = Controller(_Keep(self.messages), hostname="127.0.0.1", port=self.port,
-                                     **kw)
+        self.controller = Controller(
+            _Keep(self.messages), hostname="127.0.0.1", port=self.port, **kw
+        )
 
     def start(self) -> SmtpReceiver:
         self.controller.start()
@@ -72,8 +76,9 @@ class HttpReceiver:
         if self.failures_left > 0:
             self.failures_left -= 1
             return web.Response(status=500, text="down for a moment")
-        self.calls.append({"path": request.path, "headers": dict(request.headers),
-                           "json": await request.json()})
+        self.calls.append(
+            {"path": request.path, "headers": dict(request.headers), "json": await request.json()}
+        )
         return web.json_response({"id": len(self.calls)})
 
     async def start(self) -> HttpReceiver:

@@ -35,8 +35,13 @@ class SecuredBus:
         return ClientSecurity(creds=str(self.store.creds_path(name)), **tls)
 
 
-def start_secured(tmp: Path, agents: dict[str, str], tls: Tls | None = None,
-                  leafnodes: Leafnodes | None = None, js_domain: str | None = None) -> SecuredBus:
+def start_secured(
+    tmp: Path,
+    agents: dict[str, str],
+    tls: Tls | None = None,
+    leafnodes: Leafnodes | None = None,
+    js_domain: str | None = None,
+) -> SecuredBus:
     """A nats-server whose config is generated from a fresh security directory."""
     store = Store(tmp / "security")
     store.init()
@@ -44,8 +49,15 @@ def start_secured(tmp: Path, agents: dict[str, str], tls: Tls | None = None,
         store.add_agent(name, location)
     conf = tmp / "server.conf"
     auth = os.path.relpath(store.auth_conf, tmp)
-    conf.write_text(render_server(auth, tls=tls, leafnodes=leafnodes,
-                                  pid_file=reload.pid_file(store.dir), js_domain=js_domain))
+    conf.write_text(
+        render_server(
+            auth,
+            tls=tls,
+            leafnodes=leafnodes,
+            pid_file=reload.pid_file(store.dir),
+            js_domain=js_domain,
+        )
+    )
     server = NatsServer(tmp / "nats", config=conf).start()
     return SecuredBus(store, server, tls)
 
@@ -73,21 +85,44 @@ class Recorder:
         raise AssertionError(f"no permissions violation for {what!r}; errors: {self.errors}")
 
 
-async def connect(url: str, security: ClientSecurity, rec: Recorder | None = None,
-                  **kw: Any) -> Client:
+async def connect(
+    url: str, security: ClientSecurity, rec: Recorder | None = None, **kw: Any
+) -> Client:
     rec = rec or Recorder()
-    return await nats.connect(url, error_cb=rec.on_error, disconnected_cb=rec.on_disconnect,
-                              # nats-py retries a refused first connect forever with 0 attempts
-                              allow_reconnect=kw.pop("allow_reconnect", False),
-                              max_reconnect_attempts=kw.pop("max_reconnect_attempts", 1),
-                              connect_timeout=kw.pop("connect_timeout", 3),
-                              **security.connect_options(), **kw)
+    return await nats.connect(
+        url,
+        error_cb=rec.on_error,
+        disconnected_cb=rec.on_disconnect,
+        # nats-py retries a refused first connect forever with 0 attempts
+        allow_reconnect=kw.pop("allow_reconnect", False),
+        max_reconnect_attempts=kw.pop("max_reconnect_attempts", 1),
+        connect_timeout=kw.pop("connect_timeout", 3),
+        **security.connect_options(),
+        **kw,
+    )
 
 
-def request_event(location: str, group: str, url: str, n: int = 0, kind: str = "status-is",
-                  expected: Any = 200, data: RequestData | None = None) -> tuple[str, bytes, str]:
+def request_event(
+    location: str,
+    group: str,
+    url: str,
+    n: int = 0,
+    kind: str = "status-is",
+    expected: Any = 200,
+    data: RequestData | None = None,
+) -> tuple[str, bytes, str]:
     request = f"{group}.{location}.{n}"
-    ev = CheckRequested(at=time.time(), request=request, group=group, location=location, url=url,
-                        method="GET", ip_version=4, timeout=10, due=time.time(),
-                        checks=[CheckSpec(f"{group}-t", kind, expected)], request_data=data)
+    ev = CheckRequested(
+        at=time.time(),
+        request=request,
+        group=group,
+        location=location,
+        url=url,
+        method="GET",
+        ip_version=4,
+        timeout=10,
+        due=time.time(),
+        checks=[CheckSpec(f"{group}-t", kind, expected)],
+        request_data=data,
+    )
     return subjects.requested(location, group), codec.encode(ev), f"request.{request}"

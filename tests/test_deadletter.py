@@ -25,8 +25,9 @@ websites:
 """
 
 
-async def test_request_out_of_deliveries_is_dead_lettered(nats_server, database_url, demo_target,
-                                                          tmp_path: Path):
+async def test_request_out_of_deliveries_is_dead_lettered(
+    nats_server, database_url, demo_target, tmp_path: Path
+):
     config = write_config(tmp_path / "c.yaml", CONFIG.format(url=demo_target.url))
     stack = Stack(nats_server.url, database_url, config)
     stack.scheduler(tuning=streams.Tuning(ack_wait=1.0, max_deliver=2))
@@ -56,8 +57,10 @@ async def test_request_out_of_deliveries_is_dead_lettered(nats_server, database_
 
     worker = asyncio.create_task(black_hole())
     try:
+
         async def dead() -> list:
             return await fetch(database_url, "SELECT * FROM dead_letters")
+
         rows = await wait_for(dead, 40, what="a dead-lettered request")
         row = rows[0]
         assert row["kind"] == "max_deliver"

@@ -25,10 +25,26 @@ def _get(url: str) -> object:
 def _start(data: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
     return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "dev", "--data-dir", str(data),
-         "--port", str(ports["web"]), "--nats-port", str(ports["nats"]),
-         "--postgres-port", str(ports["pg"]), "--demo-port", str(ports["demo"])],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "dev",
+            "--data-dir",
+            str(data),
+            "--port",
+            str(ports["web"]),
+            "--nats-port",
+            str(ports["nats"]),
+            "--postgres-port",
+            str(ports["pg"]),
+            "--demo-port",
+            str(ports["demo"]),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 

@@ -27,32 +27,93 @@ from events.types import (
     TaskJudged,
 )
 
-TASK = TaskDef(id="t1", group="g1", domain="example.org", url="https://example.org/",
-               method="GET", ip_version=4, check="status-is", expected=200, frequency=60.0,
-               request_data=RequestData(data="{}", is_json=True, headers={"X": "y"}))
+TASK = TaskDef(
+    id="t1",
+    group="g1",
+    domain="example.org",
+    url="https://example.org/",
+    method="GET",
+    ip_version=4,
+    check="status-is",
+    expected=200,
+    frequency=60.0,
+    request_data=RequestData(data="{}", is_json=True, headers={"X": "y"}),
+)
 
 SAMPLES: list[Event] = [
     ConfigApplied(at=1.0, revision="abc", source="c.yaml", applied_by="me", added=[TASK]),
-    CheckRequested(at=1.0, request="g1.default.1000", group="g1", location="default",
-                   url="https://example.org/", method="GET", ip_version=4, timeout=5.0, due=1.0,
-                   checks=[CheckSpec("t1", "status-is", 200)]),
-    CheckCompleted(at=2.0, request="g1.default.1000", group="g1", agent="a1",
-                   location="default", started=1.5,
-                   observation=Observation(status=200, elapsed_ms=12.5),
-                   outcomes=[CheckOutcome("t1", "status-is", "success", "status 200")]),
-    TaskJudged(at=2.0, group="g1", completion=7, next_run=62.0,
-               judgements=[Judgement("t1", "ok", None, "status 200")]),
-    AgentHeartbeat(at=3.0, agent="a1", location="default", version="0.1.0", concurrency=10,
-                   in_flight=1, completed=5, started=0.5),
-    DeadLettered(at=4.0, kind="undecodable", stream="EVENTS", seq=3, subject="tocsin.x",
-                 consumer="projector", reason="not JSON"),
-    NotificationSent(at=5.0, key="t1:7:mail:0", kind="alert", channel="mail",
-                     recipient="ops@example.org", severity="critical", previous="ok", task="t1"),
-    NotificationFailed(at=5.0, key="t1:7:gotify:0", kind="alert", channel="gotify",
-                       recipient="https://gotify.example.org (token 1)", severity="critical",
-                       error="HTTP 500", attempt=2, retry_at=65.0),
-    SilenceAdded(at=6.0, id="s1", starts=6.0, ends=7206.0, reason="upgrade", by="me",
-                 domain="example.org"),
+    CheckRequested(
+        at=1.0,
+        request="g1.default.1000",
+        group="g1",
+        location="default",
+        url="https://example.org/",
+        method="GET",
+        ip_version=4,
+        timeout=5.0,
+        due=1.0,
+        checks=[CheckSpec("t1", "status-is", 200)],
+    ),
+    CheckCompleted(
+        at=2.0,
+        request="g1.default.1000",
+        group="g1",
+        agent="a1",
+        location="default",
+        started=1.5,
+        observation=Observation(status=200, elapsed_ms=12.5),
+        outcomes=[CheckOutcome("t1", "status-is", "success", "status 200")],
+    ),
+    TaskJudged(
+        at=2.0,
+        group="g1",
+        completion=7,
+        next_run=62.0,
+        judgements=[Judgement("t1", "ok", None, "status 200")],
+    ),
+    AgentHeartbeat(
+        at=3.0,
+        agent="a1",
+        location="default",
+        version="0.1.0",
+        concurrency=10,
+        in_flight=1,
+        completed=5,
+        started=0.5,
+    ),
+    DeadLettered(
+        at=4.0,
+        kind="undecodable",
+        stream="EVENTS",
+        seq=3,
+        subject="tocsin.x",
+        consumer="projector",
+        reason="not JSON",
+    ),
+    NotificationSent(
+        at=5.0,
+        key="t1:7:mail:0",
+        kind="alert",
+        channel="mail",
+        recipient="ops@example.org",
+        severity="critical",
+        previous="ok",
+        task="t1",
+    ),
+    NotificationFailed(
+        at=5.0,
+        key="t1:7:gotify:0",
+        kind="alert",
+        channel="gotify",
+        recipient="https://gotify.example.org (token 1)",
+        severity="critical",
+        error="HTTP 500",
+        attempt=2,
+        retry_at=65.0,
+    ),
+    SilenceAdded(
+        at=6.0, id="s1", starts=6.0, ends=7206.0, reason="upgrade", by="me", domain="example.org"
+    ),
     SilenceRemoved(at=7.0, id="s1", by="me"),
 ]
 
@@ -77,8 +138,9 @@ def test_round_trip(event: Event):
     assert codec.decode(data) == event
 
 
-@pytest.mark.parametrize("cls", sorted(REGISTRY.values(), key=lambda c: c.__name__),
-                         ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "cls", sorted(REGISTRY.values(), key=lambda c: c.__name__), ids=lambda c: c.__name__
+)
 def test_every_registered_type_decodes_by_its_tag(cls: type[Event]):
     tag = cls.__struct_config__.tag
     with pytest.raises(codec.DecodeError) as err:
@@ -91,16 +153,27 @@ def test_every_registered_type_decodes_by_its_tag(cls: type[Event]):
     [
         pytest.param(b"\x00\x01", "not a JSON event", id="not-json"),
         pytest.param(b"[1, 2]", "event without a type", id="json-array"),
-        pytest.param(b'{"type": "bogus", "v": 1, "at": 1}', "unknown event type 'bogus'",
-                     id="unknown-type"),
-        pytest.param(b'{"type": "agent.heartbeat", "v": 2, "at": 1, "agent": "a", '
-                     b'"location": "l", "version": "x", "concurrency": 1, "in_flight": 0, '
-                     b'"completed": 0, "started": 0}', "schema version 2", id="wrong-version"),
-        pytest.param(b'{"type": "agent.heartbeat", "v": 1, "at": "soon"}',
-                     "agent.heartbeat: Expected `float`", id="wrong-field-type"),
-        pytest.param(b'{"type": "deadletter", "v": 1, "at": 1, "kind": "x", "stream": "S", '
-                     b'"seq": 1, "subject": "s", "consumer": "c", "reason": "r", "extra": 1}',
-                     "deadletter", id="unknown-field"),
+        pytest.param(
+            b'{"type": "bogus", "v": 1, "at": 1}', "unknown event type 'bogus'", id="unknown-type"
+        ),
+        pytest.param(
+            b'{"type": "agent.heartbeat", "v": 2, "at": 1, "agent": "a", '
+            b'"location": "l", "version": "x", "concurrency": 1, "in_flight": 0, '
+            b'"completed": 0, "started": 0}',
+            "schema version 2",
+            id="wrong-version",
+        ),
+        pytest.param(
+            b'{"type": "agent.heartbeat", "v": 1, "at": "soon"}',
+            "agent.heartbeat: Expected `float`",
+            id="wrong-field-type",
+        ),
+        pytest.param(
+            b'{"type": "deadletter", "v": 1, "at": 1, "kind": "x", "stream": "S", '
+            b'"seq": 1, "subject": "s", "consumer": "c", "reason": "r", "extra": 1}',
+            "deadletter",
+            id="unknown-field",
+        ),
         pytest.param(b"x" * (codec.MAX_EVENT_BYTES + 1), "exceeds", id="oversized"),
     ],
 )

@@ -20,20 +20,26 @@ from tests.helpers import DemoTarget, wait_for
 from tests.security_support import connect, request_event, start_secured
 
 
-async def test_agent_behind_a_leaf_node_completes_work(tmp_path: Path,
-                                                       demo_target: DemoTarget) -> None:
+async def test_agent_behind_a_leaf_node_completes_work(
+    tmp_path: Path, demo_target: DemoTarget
+) -> None:
     password = secrets.token_urlsafe(24)
     leaf_port = free_port()
-    hub = start_secured(tmp_path / "hub", {"paris-1": "eu", "nyc-1": "us"},
-                        leafnodes=Leafnodes(leaf_port, "site-eu", password, host="127.0.0.1"),
-                        js_domain="hub")
+    hub = start_secured(
+        tmp_path / "hub",
+        {"paris-1": "eu", "nyc-1": "us"},
+        leafnodes=Leafnodes(leaf_port, "site-eu", password, host="127.0.0.1"),
+        js_domain="hub",
+    )
     # The site's own server knows only the site's agents.
     site_dir = tmp_path / "site"
     site_dir.mkdir()
-    (site_dir / "auth.conf").write_text(render_auth(
-        [i for i in hub.store.active() if i.location == "eu"]))
-    (site_dir / "leaf.conf").write_text(render_leaf(
-        f"nats-leaf://site-eu:{password}@127.0.0.1:{leaf_port}", "auth.conf"))
+    (site_dir / "auth.conf").write_text(
+        render_auth([i for i in hub.store.active() if i.location == "eu"])
+    )
+    (site_dir / "leaf.conf").write_text(
+        render_leaf(f"nats-leaf://site-eu:{password}@127.0.0.1:{leaf_port}", "auth.conf")
+    )
     leaf = NatsServer(site_dir / "nats", config=site_dir / "leaf.conf", jetstream=False).start()
     admin = await connect(hub.url, hub.security("admin"))
     try:
@@ -45,13 +51,26 @@ async def test_agent_behind_a_leaf_node_completes_work(tmp_path: Path,
         with pytest.raises(Exception):  # noqa: B017 - authorization violation at connect
             await connect(leaf.url, hub.security("nyc-1"))
 
-        agent = Agent(AgentOptions(leaf.url, "paris-1", location="eu", heartbeat=0.5,
-                                   security=hub.security("paris-1"), js_domain="hub"))
+        agent = Agent(
+            AgentOptions(
+                leaf.url,
+                "paris-1",
+                location="eu",
+                heartbeat=0.5,
+                security=hub.security("paris-1"),
+                js_domain="hub",
+            )
+        )
         task = asyncio.create_task(agent.run())
         try:
+
             async def completed() -> list[bytes]:
-                return [m.data async for m in bus.replay(admin.jetstream(),
-                                                         subjects.completed("paris-1", "g1"))]
+                return [
+                    m.data
+                    async for m in bus.replay(
+                        admin.jetstream(), subjects.completed("paris-1", "g1")
+                    )
+                ]
 
             done = await wait_for(completed, 30, what="a completion through the leaf node")
             ev = codec.decode(done[0])

@@ -9,22 +9,25 @@ from services.scheduler.judge import TaskState
 from services.scheduler.quorum import LocationMemory, combine, configured, needed
 
 
-@pytest.mark.parametrize(("severities", "n", "quorum", "expected"), [
-    ({}, 2, None, "unknown"),
-    ({"eu": "ok", "us": "ok"}, 2, None, "ok"),
-    ({"eu": "critical", "us": "ok"}, 2, None, "warning"),       # majority of 2 is 2
-    ({"eu": "critical", "us": "critical"}, 2, None, "critical"),
-    ({"eu": "critical"}, 2, None, "warning"),                    # us not reported yet
-    ({"eu": "critical"}, 2, 1, "critical"),                      # quorum 1: any location
-    ({"eu": "critical", "us": "ok", "asia": "ok"}, 3, None, "warning"),
-    ({"eu": "critical", "us": "critical", "asia": "ok"}, 3, None, "critical"),
-    ({"eu": "critical", "us": "critical", "asia": "ok"}, 3, 3, "warning"),
-    ({"eu": "ok", "us": "warning"}, 2, None, "warning"),         # e.g. certificate expiring
-    ({"eu": "unknown", "us": "ok"}, 2, None, "ok"),              # us saw it up
-    ({"eu": "unknown", "us": "unknown"}, 2, None, "unknown"),
-    ({"eu": "unknown", "us": "critical"}, 2, None, "warning"),
-    ({"eu": "critical", "us": "critical"}, 2, 5, "critical"),   # quorum clamped to N
-])
+@pytest.mark.parametrize(
+    ("severities", "n", "quorum", "expected"),
+    [
+        ({}, 2, None, "unknown"),
+        ({"eu": "ok", "us": "ok"}, 2, None, "ok"),
+        ({"eu": "critical", "us": "ok"}, 2, None, "warning"),  # majority of 2 is 2
+        ({"eu": "critical", "us": "critical"}, 2, None, "critical"),
+        ({"eu": "critical"}, 2, None, "warning"),  # us not reported yet
+        ({"eu": "critical"}, 2, 1, "critical"),  # quorum 1: any location
+        ({"eu": "critical", "us": "ok", "asia": "ok"}, 3, None, "warning"),
+        ({"eu": "critical", "us": "critical", "asia": "ok"}, 3, None, "critical"),
+        ({"eu": "critical", "us": "critical", "asia": "ok"}, 3, 3, "warning"),
+        ({"eu": "ok", "us": "warning"}, 2, None, "warning"),  # e.g. certificate expiring
+        ({"eu": "unknown", "us": "ok"}, 2, None, "ok"),  # us saw it up
+        ({"eu": "unknown", "us": "unknown"}, 2, None, "unknown"),
+        ({"eu": "unknown", "us": "critical"}, 2, None, "warning"),
+        ({"eu": "critical", "us": "critical"}, 2, 5, "critical"),  # quorum clamped to N
+    ],
+)
 def test_combine(severities: dict[str, str], n: int, quorum: int | None, expected: str) -> None:
     assert combine(severities, n, quorum) == expected  # type: ignore[arg-type]
 
@@ -41,13 +44,28 @@ def test_needed_defaults_to_a_majority() -> None:
 
 
 def _task(locations: list[str]) -> TaskDef:
-    return TaskDef(id="t", group="g", domain="d", url="http://d/", method="GET", ip_version=4,
-                   check="status-is", expected=200, frequency=60, locations=locations)
+    return TaskDef(
+        id="t",
+        group="g",
+        domain="d",
+        url="http://d/",
+        method="GET",
+        ip_version=4,
+        check="status-is",
+        expected=200,
+        frequency=60,
+        locations=locations,
+    )
 
 
 def _judged(severity: str, reason: str = "") -> TaskJudged:
-    return TaskJudged(at=1.0, group="g", completion=1, next_run=61.0,
-                      judgements=[Judgement("t", severity, None, reason)])  # type: ignore[arg-type]
+    return TaskJudged(
+        at=1.0,
+        group="g",
+        completion=1,
+        next_run=61.0,
+        judgements=[Judgement("t", severity, None, reason)],
+    )  # type: ignore[arg-type]
 
 
 def test_memory_combines_successive_locations() -> None:
@@ -70,8 +88,17 @@ def test_memory_combines_successive_locations() -> None:
 
 def test_memory_is_restored_from_judgements_and_single_location_untouched() -> None:
     memory = LocationMemory()
-    memory.remember(TaskJudged(at=1.0, group="g", completion=1, next_run=2.0, judgements=[
-        Judgement("t", "warning", None, "", locations={"eu": "critical", "us": "ok"})]))
+    memory.remember(
+        TaskJudged(
+            at=1.0,
+            group="g",
+            completion=1,
+            next_run=2.0,
+            judgements=[
+                Judgement("t", "warning", None, "", locations={"eu": "critical", "us": "ok"})
+            ],
+        )
+    )
     again = memory.combine([_task(["eu", "us"])], {}, "us", _judged("critical"))
     assert again.judgements[0].severity == "critical"
     single = _judged("critical")

@@ -36,8 +36,9 @@ async def _site_down_from_us(nc: Client, stop: asyncio.Event) -> None:
     from the real WORK consumer and reports a connection failure, as a real agent there would
     (both real agents here share one loopback, so only this one can be made to fail alone)."""
     js = nc.jetstream()
-    sub = await js.pull_subscribe_bind(durable=streams.agent_consumer_name("us"),
-                                       stream=streams.WORK)
+    sub = await js.pull_subscribe_bind(
+        durable=streams.agent_consumer_name("us"), stream=streams.WORK
+    )
     while not stop.is_set():
         try:
             msgs = await sub.fetch(10, timeout=0.5)
@@ -47,13 +48,23 @@ async def _site_down_from_us(nc: Client, stop: asyncio.Event) -> None:
             req = codec.decode(msg.data)
             assert isinstance(req, CheckRequested)
             done = CheckCompleted(
-                at=time.time(), request=req.request, group=req.group, agent="us-1",
-                location="us", started=time.time(),
+                at=time.time(),
+                request=req.request,
+                group=req.group,
+                agent="us-1",
+                location="us",
+                started=time.time(),
                 observation=Observation(error="connection refused", error_kind="connect"),
-                outcomes=[CheckOutcome(c.task, c.kind, "failure", "connection refused")
-                          for c in req.checks])
-            await js.publish(subjects.completed("us-1", req.group), codec.encode(done),
-                             headers={"Nats-Msg-Id": f"completed.{req.request}"})
+                outcomes=[
+                    CheckOutcome(c.task, c.kind, "failure", "connection refused")
+                    for c in req.checks
+                ],
+            )
+            await js.publish(
+                subjects.completed("us-1", req.group),
+                codec.encode(done),
+                headers={"Nats-Msg-Id": f"completed.{req.request}"},
+            )
             await msg.ack()
 
 
@@ -67,7 +78,8 @@ async def _latest_verdict(nc: Client) -> tuple[str, dict[str, str]] | None:
 
 
 async def test_one_location_failing_warns_both_failing_is_critical(
-        nats_server, database_url, demo_target: DemoTarget, tmp_path: Path) -> None:
+    nats_server, database_url, demo_target: DemoTarget, tmp_path: Path
+) -> None:
     config = write_config(tmp_path / "c.yaml", CONFIG.format(url=demo_target.url))
     stack = Stack(nats_server.url, database_url, config)
     stack.scheduler()
@@ -80,8 +92,10 @@ async def test_one_location_failing_warns_both_failing_is_critical(
         await wait_for(lambda: _consumer_exists(nc, "us"), what="the us work consumer")
         us_down = asyncio.create_task(_site_down_from_us(nc, stop))
         one = await wait_for(
-            lambda: _expect(nc, ("warning", {"eu": "ok", "us": "critical"})), 30,
-            what="a warning with eu ok and us failing")
+            lambda: _expect(nc, ("warning", {"eu": "ok", "us": "critical"})),
+            30,
+            what="a warning with eu ok and us failing",
+        )
         assert one
 
         # Now the site itself goes down, seen by real agents in both locations.
@@ -90,13 +104,16 @@ async def test_one_location_failing_warns_both_failing_is_critical(
         stack.agent("us-2", location="us")
         demo_target.set("healthy", status=503)
         await wait_for(
-            lambda: _expect(nc, ("critical", {"eu": "critical", "us": "critical"})), 30,
-            what="critical once both locations fail")
+            lambda: _expect(nc, ("critical", {"eu": "critical", "us": "critical"})),
+            30,
+            what="critical once both locations fail",
+        )
 
         # Each location's result is in the read model.
-        rows = await wait_for(lambda: fetch(
-            database_url, "SELECT DISTINCT location FROM results ORDER BY location"),
-            what="results per location")
+        rows = await wait_for(
+            lambda: fetch(database_url, "SELECT DISTINCT location FROM results ORDER BY location"),
+            what="results per location",
+        )
         assert [r["location"] for r in rows] == ["eu", "us"]
     finally:
         stop.set()

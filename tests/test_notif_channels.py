@@ -15,23 +15,62 @@ from services.notifier.message import Message, body, subject
 from services.notifier.settings import NotifySettings
 from tests.notif_receivers import HttpReceiver, SmtpReceiver
 
-MSG = Message(key="t1:42:mail:0", kind="alert", severity="critical", previous="ok", at=0.0,
-              task="t1", domain="example.org", url="https://example.org/health",
-              check="status-is", expected="200", ip_version=6, reason="status 500",
-              failures=3, source_seq=42, web_url="http://tocsin.local")
+MSG = Message(
+    key="t1:42:mail:0",
+    kind="alert",
+    severity="critical",
+    previous="ok",
+    at=0.0,
+    task="t1",
+    domain="example.org",
+    url="https://example.org/health",
+    check="status-is",
+    expected="200",
+    ip_version=6,
+    reason="status 500",
+    failures=3,
+    source_seq=42,
+    web_url="http://tocsin.local",
+)
 
 
 @pytest.mark.parametrize(
     ("m", "in_subject", "in_body"),
     [
-        (MSG, ["❌", "example.org", "status-is", "IPv6", "critical"],
-         ["Previous state: ✅ ok", "URL: https://example.org/health", "status 500",
-          "http://tocsin.local/tasks/t1", "http://tocsin.local/tasks/t1/results"]),
-        (Message(**{**{f: getattr(MSG, f) for f in MSG.__struct_fields__}, "kind": "recovery",
-                    "severity": "ok", "previous": "critical"}),
-         ["✅", "back to ok"], ["Previous state: ❌ critical"]),
-        (Message(key="no_agent:1", kind="no_agent", severity="no_agent", at=0.0,
-                 reason="no agent heartbeat for 300s"), ["no agent"], ["300s"]),
+        (
+            MSG,
+            ["❌", "example.org", "status-is", "IPv6", "critical"],
+            [
+                "Previous state: ✅ ok",
+                "URL: https://example.org/health",
+                "status 500",
+                "http://tocsin.local/tasks/t1",
+                "http://tocsin.local/tasks/t1/results",
+            ],
+        ),
+        (
+            Message(
+                **{
+                    **{f: getattr(MSG, f) for f in MSG.__struct_fields__},
+                    "kind": "recovery",
+                    "severity": "ok",
+                    "previous": "critical",
+                }
+            ),
+            ["✅", "back to ok"],
+            ["Previous state: ❌ critical"],
+        ),
+        (
+            Message(
+                key="no_agent:1",
+                kind="no_agent",
+                severity="no_agent",
+                at=0.0,
+                reason="no agent heartbeat for 300s",
+            ),
+            ["no agent"],
+            ["300s"],
+        ),
     ],
 )
 def test_rendering(m, in_subject, in_body):
@@ -62,16 +101,27 @@ def _client_tls(ca: trustme.CA) -> ssl.SSLContext:
     ("tls", "login", "cfg", "error"),
     [
         (False, None, {}, None),
-        (True, ("bob", "s3cret"), {"starttls": True, "auth": {"login": "bob",
-                                                             "password": "s3cret"}}, None),
+        (
+            True,
+            ("bob", "s3cret"),
+            {"starttls": True, "auth": {"login": "bob", "password": "s3cret"}},
+            None,
+        ),
         (True, None, {}, "SMTP"),  # the server insists on STARTTLS
     ],
 )
 async def test_mail(ca, tls, login, cfg, error):
     server = SmtpReceiver(_server_tls(ca) if tls else None, login).start()
     try:
-        s = NotifySettings(mail={"mailfrom": "tocsin@x", "host": "127.0.0.1",
-                                 "port": server.port, "addresses": ["ops@x"], **cfg})
+        s = NotifySettings(
+            mail={
+                "mailfrom": "tocsin@x",
+                "host": "127.0.0.1",
+                "port": server.port,
+                "addresses": ["ops@x"],
+                **cfg,
+            }
+        )
         (to,) = mail.recipients(s, "example.org")
         if error:
             with pytest.raises(SendError) as exc:

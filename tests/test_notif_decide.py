@@ -11,9 +11,12 @@ from services.notifier.routing import channels_for, mail_addresses
 from services.notifier.settings import NotifySettings, Target, WebsiteRouting, targets
 from services.notifier.silences import why_silent
 
-ALERTS = {"ok": [Target("mail")], "warning": [Target("mail")],
-          "critical": [Target("mail"), Target("apprise:oncall", after=3)],
-          "unknown": [Target("mail")]}
+ALERTS = {
+    "ok": [Target("mail")],
+    "warning": [Target("mail")],
+    "critical": [Target("mail"), Target("apprise:oncall", after=3)],
+    "unknown": [Target("mail")],
+}
 
 
 def T(sev: str) -> list[Target]:
@@ -30,13 +33,31 @@ C = Told("critical", 100.0)
         ("critical", 1, 100, 0, {}, None, False, [("mail", "alert")], {"mail"}),
         # retry_before_notification 2: alert on the 3rd consecutive failure, not before
         ("critical", 2, 100, 2, {}, None, False, [], set()),
-        ("critical", 3, 100, 2, {}, None, False,
-         [("mail", "alert"), ("apprise:oncall", "alert")], {"mail", "apprise:oncall"}),
+        (
+            "critical",
+            3,
+            100,
+            2,
+            {},
+            None,
+            False,
+            [("mail", "alert"), ("apprise:oncall", "alert")],
+            {"mail", "apprise:oncall"},
+        ),
         # already told, same severity: nothing (no reminder configured)
         ("critical", 2, 200, 0, {"mail": C}, None, False, [], {"mail"}),
         # escalation reached later
-        ("critical", 3, 200, 0, {"mail": C}, None, False, [("apprise:oncall", "alert")],
-         {"mail", "apprise:oncall"}),
+        (
+            "critical",
+            3,
+            200,
+            0,
+            {"mail": C},
+            None,
+            False,
+            [("apprise:oncall", "alert")],
+            {"mail", "apprise:oncall"},
+        ),
         # severity change while failing: told again
         ("warning", 4, 200, 0, {"mail": C}, None, False, [("mail", "alert")], {"mail"}),
         # reminders: not before the interval, then one
@@ -51,8 +72,9 @@ C = Told("critical", 100.0)
     ],
 )
 def test_decide(severity, failures, at, retry, told, reminder, silenced, want, told_after):
-    intents, after = decide(severity, failures, at, retry, T, TaskState(1, told), reminder,
-                            silenced)
+    intents, after = decide(
+        severity, failures, at, retry, T, TaskState(1, told), reminder, silenced
+    )
     assert [(i.channel, i.kind) for i in intents] == want
     assert set(after) == told_after
 
@@ -92,13 +114,22 @@ def test_no_agent(last_seen, now, alerted, want):
     ("site", "severity", "want"),
     [
         (None, "critical", ["mail", "apprise:oncall"]),
-        (WebsiteRouting(add={"critical": [Target("gotify")]}), "critical",
-         ["mail", "apprise:oncall", "gotify"]),
+        (
+            WebsiteRouting(add={"critical": [Target("gotify")]}),
+            "critical",
+            ["mail", "apprise:oncall", "gotify"],
+        ),
         (WebsiteRouting(overwrite={"critical": [Target("local")]}), "critical", ["local"]),
-        (WebsiteRouting(overwrite={"warning": [Target("local")]}), "critical",
-         ["mail", "apprise:oncall"]),
-        (WebsiteRouting(add={"critical": [Target("mail", 7)]}), "critical",
-         ["mail", "apprise:oncall"]),
+        (
+            WebsiteRouting(overwrite={"warning": [Target("local")]}),
+            "critical",
+            ["mail", "apprise:oncall"],
+        ),
+        (
+            WebsiteRouting(add={"critical": [Target("mail", 7)]}),
+            "critical",
+            ["mail", "apprise:oncall"],
+        ),
     ],
 )
 def test_channels_for(site, severity, want):
@@ -140,11 +171,18 @@ def test_targets(raw, want):
 
 # 2025-06-01 was a Sunday; 00:30 UTC is 02:30 in Paris (summer time).
 SUNDAY_0030_UTC = 1748737800.0
-WINDOWS = parse_windows([
-    {"days": ["sun"], "start": "02:00", "duration": "1h", "tz": "Europe/Paris",
-     "reason": "backups"},
-    {"start": "2025-07-14T10:00", "duration": "30m"},
-])
+WINDOWS = parse_windows(
+    [
+        {
+            "days": ["sun"],
+            "start": "02:00",
+            "duration": "1h",
+            "tz": "Europe/Paris",
+            "reason": "backups",
+        },
+        {"start": "2025-07-14T10:00", "duration": "30m"},
+    ]
+)
 
 
 @pytest.mark.parametrize(
@@ -154,19 +192,44 @@ WINDOWS = parse_windows([
         (SUNDAY_0030_UTC + 3600, {}, [], None),  # 03:30 Paris: over
         (SUNDAY_0030_UTC + 86400, {}, [], None),  # Monday
         (1752487200.0 + 60, {}, [], "maintenance window"),  # one-off, 2025-07-14 10:01 UTC
-        (1000.0, {"s1": SilenceAdded(at=0, id="s1", starts=900, ends=1100, reason="deploy",
-                                     by="me", domain="a.org")}, [], "silence s1: deploy"),
-        (1000.0, {"s1": SilenceAdded(at=0, id="s1", starts=900, ends=1100, reason="deploy",
-                                     by="me", domain="b.org")}, [], None),
-        (1200.0, {"s1": SilenceAdded(at=0, id="s1", starts=900, ends=1100, reason="deploy",
-                                     by="me")}, [], None),
-        (1000.0, {}, parse_windows([{"start": "1970-01-01T00:15", "duration": "10m"}]),
-         "maintenance window"),
+        (
+            1000.0,
+            {
+                "s1": SilenceAdded(
+                    at=0, id="s1", starts=900, ends=1100, reason="deploy", by="me", domain="a.org"
+                )
+            },
+            [],
+            "silence s1: deploy",
+        ),
+        (
+            1000.0,
+            {
+                "s1": SilenceAdded(
+                    at=0, id="s1", starts=900, ends=1100, reason="deploy", by="me", domain="b.org"
+                )
+            },
+            [],
+            None,
+        ),
+        (
+            1200.0,
+            {"s1": SilenceAdded(at=0, id="s1", starts=900, ends=1100, reason="deploy", by="me")},
+            [],
+            None,
+        ),
+        (
+            1000.0,
+            {},
+            parse_windows([{"start": "1970-01-01T00:15", "duration": "10m"}]),
+            "maintenance window",
+        ),
     ],
 )
 def test_why_silent(at, silences, site_windows, want):
-    s = NotifySettings(maintenance=WINDOWS,
-                       websites={"a.org": WebsiteRouting(maintenance=site_windows)})
+    s = NotifySettings(
+        maintenance=WINDOWS, websites={"a.org": WebsiteRouting(maintenance=site_windows)}
+    )
     assert why_silent(s, silences, "a.org", "t1", at) == want
 
 

@@ -69,19 +69,37 @@ async def hook() -> AsyncIterator[HttpReceiver]:
     await r.stop()
 
 
-def config(tmp_path: Path, demo_target, smtp, gotify, hook, retry: int = 0, extra: str = "",
-           no_agent: str = "1h") -> Path:
-    return write_config(tmp_path / "c.yaml", CONFIG.format(
-        retry=retry, extra=extra, smtp=smtp.port, gotify=gotify.url, hook=hook.port,
-        url=demo_target.url, no_agent=no_agent))
+def config(
+    tmp_path: Path,
+    demo_target,
+    smtp,
+    gotify,
+    hook,
+    retry: int = 0,
+    extra: str = "",
+    no_agent: str = "1h",
+) -> Path:
+    return write_config(
+        tmp_path / "c.yaml",
+        CONFIG.format(
+            retry=retry,
+            extra=extra,
+            smtp=smtp.port,
+            gotify=gotify.url,
+            hook=hook.port,
+            url=demo_target.url,
+            no_agent=no_agent,
+        ),
+    )
 
 
 class Running:
     """A notifier as a task of the test's loop, restartable."""
 
     def __init__(self, nats_url: str, database_url: str, path: Path) -> None:
-        self.opts = NotifierOptions(nats_url, database_url, str(path), backoff=0.3,
-                                    agent_check_every=0.2)
+        self.opts = NotifierOptions(
+            nats_url, database_url, str(path), backoff=0.3, agent_check_every=0.2
+        )
         self.notifier: Notifier | None = None
         self.task: asyncio.Task[None] | None = None
 
@@ -107,7 +125,8 @@ async def failures(db: str) -> int:
 
 
 async def test_alert_once_recovery_once_and_a_failing_receiver_gets_it_once(
-        nats_server, database_url, demo_target, smtp, gotify, hook, tmp_path):
+    nats_server, database_url, demo_target, smtp, gotify, hook, tmp_path
+):
     demo_target.set("flaky", status=200, body="fine")
     path = config(tmp_path, demo_target, smtp, gotify, hook, retry=2)
     stack = Stack(nats_server.url, database_url, path)
@@ -117,8 +136,10 @@ async def test_alert_once_recovery_once_and_a_failing_receiver_gets_it_once(
     notifier = Running(nats_server.url, database_url, path)
     notifier.start()
     try:
-        await wait_for(lambda: fetch(database_url, "SELECT 1 FROM tasks WHERE severity = 'ok'"),
-                       what="the task judged ok")
+        await wait_for(
+            lambda: fetch(database_url, "SELECT 1 FROM tasks WHERE severity = 'ok'"),
+            what="the task judged ok",
+        )
         gotify.failures_left = 2  # the gotify server is down for the first two tries
         demo_target.set("flaky", status=500)
         # retry_before_notification 2: nothing on the first two failures, alert on the third.
@@ -132,17 +153,22 @@ async def test_alert_once_recovery_once_and_a_failing_receiver_gets_it_once(
         assert len(smtp.messages) == 1 and len(gotify.calls) == 1
         demo_target.set("flaky", status=200)
         await wait_for(lambda: asyncio.sleep(0, len(smtp.messages) == 2), what="recovery mail")
-        await wait_for(lambda: asyncio.sleep(0, len(gotify.calls) == 2 and len(hook.calls) == 2),
-                       what="recovery on gotify and apprise")
+        await wait_for(
+            lambda: asyncio.sleep(0, len(gotify.calls) == 2 and len(hook.calls) == 2),
+            what="recovery on gotify and apprise",
+        )
         assert "is now critical" in str(smtp.messages[0]["Subject"])
         assert "back to ok" in str(smtp.messages[1]["Subject"])
         # The audit trail: every send and the two failed gotify tries, in the read models.
         rows = await wait_for(lambda: _audit(database_url, 6), what="sends in the log")
         assert {(r["channel"], r["kind"]) for r in rows} == {
-            (c, k) for c in ("mail", "gotify", "apprise:team") for k in ("alert", "recovery")}
+            (c, k) for c in ("mail", "gotify", "apprise:team") for k in ("alert", "recovery")
+        }
         failed = await fetch(database_url, "SELECT * FROM notifications WHERE outcome='failed'")
         assert [(r["channel"], r["attempt"], r["final"]) for r in failed] == [
-            ("gotify", 1, False), ("gotify", 2, False)]
+            ("gotify", 1, False),
+            ("gotify", 2, False),
+        ]
         assert all("tok-1" not in (r["recipient"] + (r["error"] or "")) for r in failed)
         # A rebuild of the read models replays everything and sends nothing.
         await rebuild(nats_server.url, database_url, progress=lambda *a: None)
@@ -164,7 +190,8 @@ class Crash(Exception):
 
 
 async def test_killed_between_send_and_ack_sends_nothing_twice(
-        nats_server, database_url, demo_target, smtp, gotify, hook, tmp_path):
+    nats_server, database_url, demo_target, smtp, gotify, hook, tmp_path
+):
     demo_target.set("flaky", status=500)
     path = config(tmp_path, demo_target, smtp, gotify, hook)
     stack = Stack(nats_server.url, database_url, path)
@@ -205,7 +232,8 @@ async def test_killed_between_send_and_ack_sends_nothing_twice(
 
 
 async def test_silence_holds_back_then_the_alert_goes_out(
-        nats_server, database_url, demo_target, smtp, gotify, hook, tmp_path):
+    nats_server, database_url, demo_target, smtp, gotify, hook, tmp_path
+):
     demo_target.set("flaky", status=200, body="fine")
     path = config(tmp_path, demo_target, smtp, gotify, hook)
     stack = Stack(nats_server.url, database_url, path)
@@ -215,8 +243,10 @@ async def test_silence_holds_back_then_the_alert_goes_out(
     notifier = Running(nats_server.url, database_url, path)
     notifier.start()
     try:
-        await wait_for(lambda: fetch(database_url, "SELECT 1 FROM tasks WHERE severity = 'ok'"),
-                       what="the task judged ok")
+        await wait_for(
+            lambda: fetch(database_url, "SELECT 1 FROM tasks WHERE severity = 'ok'"),
+            what="the task judged ok",
+        )
         domain = demo_target.url.removeprefix("http://")
         now = time.time()
         await add_silence(nats_server.url, "s1", now, now + 3600, "deploy", domain=domain)
@@ -239,7 +269,8 @@ async def _at_least(db: str, n: int) -> bool:
 
 
 async def test_reminders_follow_the_interval(
-        nats_server, database_url, demo_target, smtp, gotify, hook, tmp_path):
+    nats_server, database_url, demo_target, smtp, gotify, hook, tmp_path
+):
     demo_target.set("flaky", status=500)
     path = config(tmp_path, demo_target, smtp, gotify, hook, extra="reminder_interval: 2s")
     stack = Stack(nats_server.url, database_url, path)
@@ -249,8 +280,9 @@ async def test_reminders_follow_the_interval(
     notifier = Running(nats_server.url, database_url, path)
     notifier.start()
     try:
-        rows = await wait_for(lambda: _kind(database_url, "mail", 3), timeout=40,
-                              what="an alert and two reminders")
+        rows = await wait_for(
+            lambda: _kind(database_url, "mail", 3), timeout=40, what="an alert and two reminders"
+        )
         assert [r["kind"] for r in rows[:3]] == ["alert", "reminder", "reminder"]
         gaps = [(b["at"] - a["at"]).total_seconds() for a, b in itertools.pairwise(rows)]
         # Reminders follow judgements, so each gap is the interval or up to one run more.
@@ -266,7 +298,8 @@ async def _kind(db: str, channel: str, n: int) -> list[Any] | None:
 
 
 async def test_no_agent_alert_once_and_recovery_once(
-        nats_server, database_url, demo_target, smtp, gotify, hook, tmp_path):
+    nats_server, database_url, demo_target, smtp, gotify, hook, tmp_path
+):
     path = config(tmp_path, demo_target, smtp, gotify, hook, no_agent="2s")
     stack = Stack(nats_server.url, database_url, path)
     notifier = Running(nats_server.url, database_url, path)

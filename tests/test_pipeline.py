@@ -39,16 +39,21 @@ async def _severities(db: str) -> dict[str, str | None]:
     return {f"{r['url'].rsplit('/', 1)[1]} {r['check_kind']}": r["severity"] for r in rows}
 
 
-async def test_tasks_are_judged_and_follow_the_target(nats_server, database_url, demo_target,
-                                                      tmp_path: Path):
+async def test_tasks_are_judged_and_follow_the_target(
+    nats_server, database_url, demo_target, tmp_path: Path
+):
     config = write_config(tmp_path / "c.yaml", CONFIG.format(url=demo_target.url))
     stack = Stack(nats_server.url, database_url, config)
     stack.scheduler()
     stack.agent()
     stack.projector()
     try:
-        expected = {"healthy status-is": "ok", "healthy body-contains": "ok",
-                    "broken status-is": "critical", "wrong-body body-contains": "critical"}
+        expected = {
+            "healthy status-is": "ok",
+            "healthy body-contains": "ok",
+            "broken status-is": "critical",
+            "wrong-body body-contains": "critical",
+        }
 
         async def judged() -> bool:
             return await _severities(database_url) == expected
@@ -60,20 +65,27 @@ async def test_tasks_are_judged_and_follow_the_target(nats_server, database_url,
             return (await _severities(database_url))["broken status-is"] == "ok"
 
         await wait_for(recovered, 30, what="the broken endpoint judged ok")
-        rows = await fetch(database_url, "SELECT severity, previous FROM severity_changes "
-                           "WHERE task_id IN (SELECT id FROM tasks WHERE url LIKE '%/broken') "
-                           "ORDER BY seq")
-        assert [(r["previous"], r["severity"]) for r in rows] == [(None, "critical"),
-                                                                 ("critical", "ok")]
-        results = await fetch(database_url, "SELECT count(*) AS n, count(DISTINCT (task_id, seq)) "
-                              "AS d FROM results")
+        rows = await fetch(
+            database_url,
+            "SELECT severity, previous FROM severity_changes "
+            "WHERE task_id IN (SELECT id FROM tasks WHERE url LIKE '%/broken') "
+            "ORDER BY seq",
+        )
+        assert [(r["previous"], r["severity"]) for r in rows] == [
+            (None, "critical"),
+            ("critical", "ok"),
+        ]
+        results = await fetch(
+            database_url, "SELECT count(*) AS n, count(DISTINCT (task_id, seq)) AS d FROM results"
+        )
         assert results[0]["n"] == results[0]["d"] > 0
     finally:
         await stack.close()
 
 
 async def test_redelivered_events_are_applied_once_and_rebuild_matches(
-        nats_server, database_url, demo_target, tmp_path: Path):
+    nats_server, database_url, demo_target, tmp_path: Path
+):
     config = write_config(tmp_path / "c.yaml", CONFIG.format(url=demo_target.url))
     stack = Stack(nats_server.url, database_url, config)
     stack.scheduler()
@@ -112,8 +124,10 @@ async def _project_everything(nats_url: str, database_url: str, config: Path) ->
     stack = Stack(nats_url, database_url, config)
     stack.projector()
     try:
+
         async def caught_up() -> bool:
             return await _consumer_pending(nats_url) == 0
+
         await wait_for(caught_up, 30, what="projector caught up")
     finally:
         await stack.close()
@@ -128,24 +142,31 @@ async def _consumer_pending(url: str) -> int:
         await nc.close()
 
 
-async def test_undecodable_event_is_recorded_and_skipped(nats_server, database_url, tmp_path,
-                                                         demo_target):
+async def test_undecodable_event_is_recorded_and_skipped(
+    nats_server, database_url, tmp_path, demo_target
+):
     config = write_config(tmp_path / "c.yaml", CONFIG.format(url=demo_target.url))
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
     await streams.ensure(js, ["default"])
-    poison = [b"not json", b'{"type":"nope","v":1,"at":1}',
-              b'{"type":"agent.heartbeat","v":99,"at":1}',
-              b'{"type":"agent.heartbeat","v":1,"at":"x"}', b"x" * (codec.MAX_EVENT_BYTES + 1)]
+    poison = [
+        b"not json",
+        b'{"type":"nope","v":1,"at":1}',
+        b'{"type":"agent.heartbeat","v":99,"at":1}',
+        b'{"type":"agent.heartbeat","v":1,"at":"x"}',
+        b"x" * (codec.MAX_EVENT_BYTES + 1),
+    ]
     for i, data in enumerate(poison):
         await js.publish(f"tocsin.agent.heartbeat.poison{i}", data)
     await nc.close()
     stack = Stack(nats_server.url, database_url, config)
     stack.projector()
     try:
+
         async def recorded() -> int:
             rows = await fetch(database_url, "SELECT count(*) AS n FROM dead_letters")
             return rows[0]["n"] == len(poison)
+
         await wait_for(recorded, 20, what="dead letters")
         rows = await fetch(database_url, "SELECT reason FROM dead_letters ORDER BY seq")
         reasons = [r["reason"] for r in rows]

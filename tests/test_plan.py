@@ -43,7 +43,9 @@ def test_first_runs_spread_over_the_frequency_and_stay_put(frequency: float):
     dues = [spread(f"group-{i}", frequency, 1000.0) for i in range(2000)]
     assert all(1000.0 <= d < 1000.0 + frequency for d in dues)
     # Roughly uniform: each quarter of the period gets a fair share.
-    quarters = [sum(1 for d in dues if q * frequency / 4 <= d - 1000.0 < (q + 1) * frequency / 4)
-                for q in range(4)]
+    quarters = [
+        sum(1 for d in dues if q * frequency / 4 <= d - 1000.0 < (q + 1) * frequency / 4)
+        for q in range(4)
+    ]
     assert min(quarters) > 400
     assert spread("group-1", frequency, 1000.0) == dues[1]

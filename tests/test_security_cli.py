@@ -40,8 +40,10 @@ def test_server_config_and_leaf_auth(tmp_path: Path, capsys: pytest.CaptureFixtu
     main(["agents", "add", "paris-1", "--location", "eu", "--dir", d])
     main(["agents", "add", "nyc-1", "--location", "us", "--dir", d])
     capsys.readouterr()
-    assert main(["security", "server-config", "--dir", d, "--tls-cert", "s.pem",
-                 "--tls-key", "s.key"]) == 0
+    assert (
+        main(["security", "server-config", "--dir", d, "--tls-cert", "s.pem", "--tls-key", "s.key"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert 'include "auth.conf"' in out and '"cert_file": "s.pem"' in out
     assert main(["security", "leaf-auth", "--location", "eu", "--dir", d]) == 0

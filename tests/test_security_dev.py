@@ -29,10 +29,28 @@ def test_dev_secure_runs_with_authorization(tmp_path: Path) -> None:
     ports = {k: free_port() for k in ("web", "nats", "pg", "demo")}
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "dev", "--secure", "--data-dir", str(data),
-         "--port", str(ports["web"]), "--nats-port", str(ports["nats"]),
-         "--postgres-port", str(ports["pg"]), "--demo-port", str(ports["demo"])],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "dev",
+            "--secure",
+            "--data-dir",
+            str(data),
+            "--port",
+            str(ports["web"]),
+            "--nats-port",
+            str(ports["nats"]),
+            "--postgres-port",
+            str(ports["pg"]),
+            "--demo-port",
+            str(ports["demo"]),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{ports['web']}"
     try:
         assert proc.stdout is not None
@@ -49,8 +67,11 @@ def test_dev_secure_runs_with_authorization(tmp_path: Path) -> None:
         assert sev["healthy status-is"] == "ok" and sev["broken status-is"] == "critical"
         assert (data / "security" / "creds" / "local.creds").exists()
         with pytest.raises(Exception):  # noqa: B017 - no credentials, no entry
-            asyncio.run(nats.connect(f"nats://127.0.0.1:{ports['nats']}", allow_reconnect=False,
-                                     connect_timeout=3))
+            asyncio.run(
+                nats.connect(
+                    f"nats://127.0.0.1:{ports['nats']}", allow_reconnect=False, connect_timeout=3
+                )
+            )
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)

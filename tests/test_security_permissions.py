@@ -36,24 +36,28 @@ async def _events_on(admin: Client, subject: str) -> list[bytes]:
 
 
 async def _run_agent(sb: SecuredBus, name: str, location: str) -> tuple[Agent, asyncio.Task[None]]:
-    agent = Agent(AgentOptions(sb.url, name, location=location, heartbeat=0.5,
-                               security=sb.security(name)))
+    agent = Agent(
+        AgentOptions(sb.url, name, location=location, heartbeat=0.5, security=sb.security(name))
+    )
     return agent, asyncio.create_task(agent.run())
 
 
 async def test_agent_with_least_privilege_completes_its_work(
-        secured: tuple[SecuredBus, Client], demo_target: DemoTarget) -> None:
+    secured: tuple[SecuredBus, Client], demo_target: DemoTarget
+) -> None:
     sb, admin = secured
     subject, data, msg_id = request_event("eu", "g1", f"{demo_target.url}/healthy")
     await admin.jetstream().publish(subject, data, headers={"Nats-Msg-Id": msg_id})
     agent, task = await _run_agent(sb, "a1", "eu")
     try:
-        done = await wait_for(lambda: _events_on(admin, subjects.completed("a1", "g1")),
-                              what="the completion of a1")
+        done = await wait_for(
+            lambda: _events_on(admin, subjects.completed("a1", "g1")), what="the completion of a1"
+        )
         ev = codec.decode(done[0])
         assert isinstance(ev, CheckCompleted) and ev.outcomes[0].status == "success"
-        assert await wait_for(lambda: _events_on(admin, subjects.heartbeat("a1")),
-                              what="a heartbeat")
+        assert await wait_for(
+            lambda: _events_on(admin, subjects.heartbeat("a1")), what="a heartbeat"
+        )
     finally:
         agent.stop()
         await asyncio.wait_for(task, 20)
@@ -62,17 +66,20 @@ async def test_agent_with_least_privilege_completes_its_work(
     assert info.num_pending == 0 and info.num_ack_pending == 0
 
 
-@pytest.mark.parametrize("subject", [
-    subjects.requested("eu", "g1"),                       # a check request
-    subjects.CONFIG_APPLIED,                              # configuration
-    subjects.judged("g1"),                                # a judgement
-    subjects.completed("b1", "g1"),                       # another agent's completion
-    subjects.heartbeat("b1"),                             # another agent's heartbeat
-    subjects.deadletter("max_deliver"),                   # a dead letter not its own
-    "$JS.API.CONSUMER.MSG.NEXT.WORK.agents-us",           # another location's work
-    "$JS.ACK.WORK.agents-us.1.1.1.1.1.1",                 # acking another location's work
-    "$JS.API.STREAM.DELETE.EVENTS",                       # destroying the log
-])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        subjects.requested("eu", "g1"),  # a check request
+        subjects.CONFIG_APPLIED,  # configuration
+        subjects.judged("g1"),  # a judgement
+        subjects.completed("b1", "g1"),  # another agent's completion
+        subjects.heartbeat("b1"),  # another agent's heartbeat
+        subjects.deadletter("max_deliver"),  # a dead letter not its own
+        "$JS.API.CONSUMER.MSG.NEXT.WORK.agents-us",  # another location's work
+        "$JS.ACK.WORK.agents-us.1.1.1.1.1.1",  # acking another location's work
+        "$JS.API.STREAM.DELETE.EVENTS",  # destroying the log
+    ],
+)
 async def test_agent_cannot_publish(secured: tuple[SecuredBus, Client], subject: str) -> None:
     sb, admin = secured
     rec = Recorder()
@@ -87,13 +94,16 @@ async def test_agent_cannot_publish(secured: tuple[SecuredBus, Client], subject:
         await nc.close()
 
 
-@pytest.mark.parametrize("subject", [
-    subjects.ALL,                 # the event log as it is written
-    subjects.REQUESTED_ALL,       # every location's requests
-    "_INBOX.>",                   # everybody's replies
-    "_INBOX.agent.b1.>",          # another agent's replies (its pulled requests)
-    "$JS.ACK.>",
-])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        subjects.ALL,  # the event log as it is written
+        subjects.REQUESTED_ALL,  # every location's requests
+        "_INBOX.>",  # everybody's replies
+        "_INBOX.agent.b1.>",  # another agent's replies (its pulled requests)
+        "$JS.ACK.>",
+    ],
+)
 async def test_agent_cannot_subscribe(secured: tuple[SecuredBus, Client], subject: str) -> None:
     sb, _ = secured
     rec = Recorder()
@@ -107,7 +117,8 @@ async def test_agent_cannot_subscribe(secured: tuple[SecuredBus, Client], subjec
 
 
 async def test_agent_cannot_read_the_event_log_through_jetstream(
-        secured: tuple[SecuredBus, Client]) -> None:
+    secured: tuple[SecuredBus, Client],
+) -> None:
     sb, admin = secured
     await admin.jetstream().publish(subjects.CONFIG_APPLIED, b"{}")
     rec = Recorder()
@@ -135,15 +146,22 @@ async def test_agent_cannot_read_the_event_log_through_jetstream(
 async def test_unknown_key_is_refused(secured: tuple[SecuredBus, Client], tmp_path: Path) -> None:
     sb, _ = secured
     with pytest.raises(Exception):  # noqa: B017 - authorization violation at connect
-        await nats.connect(sb.url, max_reconnect_attempts=0, allow_reconnect=False,
-                           connect_timeout=3)
+        await nats.connect(
+            sb.url, max_reconnect_attempts=0, allow_reconnect=False, connect_timeout=3
+        )
 
 
 async def test_revoked_agent_is_cut_off_by_a_reload(secured: tuple[SecuredBus, Client]) -> None:
     sb, _ = secured
     rec = Recorder()
-    nc = await connect(sb.url, sb.security("b1"), rec, allow_reconnect=True,
-                       max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    nc = await connect(
+        sb.url,
+        sb.security("b1"),
+        rec,
+        allow_reconnect=True,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.2,
+    )
     creds = sb.store.creds_path("b1").read_text()
     sb.store.revoke("b1")
     assert reload.reload(sb.store.dir) == sb.server.proc.pid  # type: ignore[union-attr]

@@ -23,8 +23,9 @@ def test_backoff_grows_is_capped_and_jittered() -> None:
     assert backoff.delay(3) > backoff.delay(0)
 
 
-async def test_link_cut_mid_check_loses_nothing(nats_server: NatsServer,
-                                                demo_target: DemoTarget) -> None:
+async def test_link_cut_mid_check_loses_nothing(
+    nats_server: NatsServer, demo_target: DemoTarget
+) -> None:
     demo_target.set("slow", delay=4.0)
     nc = await nats.connect(nats_server.url)
     await streams.ensure(nc.jetstream(), ["eu"])
@@ -32,13 +33,14 @@ async def test_link_cut_mid_check_loses_nothing(nats_server: NatsServer,
     await nc.jetstream().publish(subject, data, headers={"Nats-Msg-Id": msg_id})
     await nc.close()
 
-    agent = Agent(AgentOptions(nats_server.url, "a1", location="eu", heartbeat=0.5,
-                               in_progress_every=0.5))
+    agent = Agent(
+        AgentOptions(nats_server.url, "a1", location="eu", heartbeat=0.5, in_progress_every=0.5)
+    )
     task = asyncio.create_task(agent.run())
     try:
         await wait_for(lambda: _value(bool(agent.in_flight)), what="the check in flight")
-        nats_server.stop()              # the link drops while the site is still answering
-        await asyncio.sleep(6)          # the check finishes with nowhere to publish
+        nats_server.stop()  # the link drops while the site is still answering
+        await asyncio.sleep(6)  # the check finishes with nowhere to publish
         assert agent.completed == 0 and agent.in_flight
         nats_server.start()
         await wait_for(lambda: _value(agent.completed == 1), 30, what="the completion acked")

@@ -37,8 +37,12 @@ def _server_tls(ca: trustme.CA, tmp: Path, verify_clients: bool = False) -> Tls:
     cert.private_key_and_cert_chain_pem.write_to_path(str(tmp / "server.pem"))
     cert.private_key_pem.write_to_path(str(tmp / "server.key"))
     ca.cert_pem.write_to_path(str(tmp / "ca.pem"))
-    return Tls(tmp / "server.pem", tmp / "server.key",
-               ca=tmp / "ca.pem" if verify_clients else None, verify_clients=verify_clients)
+    return Tls(
+        tmp / "server.pem",
+        tmp / "server.key",
+        ca=tmp / "ca.pem" if verify_clients else None,
+        verify_clients=verify_clients,
+    )
 
 
 @pytest.fixture
@@ -51,6 +55,7 @@ async def tls_bus(tmp_path: Path, ca: trustme.CA) -> AsyncIterator[SecuredBus]:
 @pytest.fixture
 async def guarded_site() -> AsyncIterator[str]:
     """A site that answers 200 only to the right Authorization header."""
+
     async def page(request: web.Request) -> web.Response:
         ok = request.headers.get("Authorization") == SECRET
         return web.Response(status=200 if ok else 401, text="ok" if ok else "who are you?")
@@ -84,8 +89,8 @@ websites:
 
 
 async def test_agent_over_tls_opens_sealed_secrets_the_log_never_shows(
-        tls_bus: SecuredBus, guarded_site: str, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tls_bus: SecuredBus, guarded_site: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sb = tls_bus
     ca_file = str(tmp_path / "ca.pem")
     # The scheduler joins with its own identity, from the environment as in production.
@@ -93,11 +98,15 @@ async def test_agent_over_tls_opens_sealed_secrets_the_log_never_shows(
     monkeypatch.setenv("TOCSIN_NATS_TLS_CA", ca_file)
     config = write_config(tmp_path / "c.yaml", CONFIG.format(url=guarded_site, secret=SECRET))
     scheduler = Scheduler(SchedulerOptions(sb.url, str(config), security_dir=str(sb.store.dir)))
-    agent = Agent(AgentOptions(sb.url, "a1", location="eu", heartbeat=0.5,
-                               security=sb.security("a1", tls_ca=ca_file)))
+    agent = Agent(
+        AgentOptions(
+            sb.url, "a1", location="eu", heartbeat=0.5, security=sb.security("a1", tls_ca=ca_file)
+        )
+    )
     tasks = [asyncio.create_task(scheduler.run()), asyncio.create_task(agent.run())]
     admin = await connect(sb.url, sb.security("admin", tls_ca=ca_file))
     try:
+
         async def judged_ok() -> bool:
             with contextlib.suppress(NotFoundError):  # the scheduler has not made the stream yet
                 async for msg in bus.replay(admin.jetstream(), subjects.JUDGED_ALL):
@@ -108,10 +117,12 @@ async def test_agent_over_tls_opens_sealed_secrets_the_log_never_shows(
 
         await wait_for(judged_ok, 30, what="the guarded page judged ok (header delivered)")
         log = [m async for m in bus.replay(admin.jetstream(), subjects.ALL)]
-        requests = [codec.decode(m.data) for m in log
-                    if m.subject.startswith("tocsin.check.requested.")]
-        assert requests and all(isinstance(r, CheckRequested) and r.sealed
-                                and r.request_data is None for r in requests)
+        requests = [
+            codec.decode(m.data) for m in log if m.subject.startswith("tocsin.check.requested.")
+        ]
+        assert requests and all(
+            isinstance(r, CheckRequested) and r.sealed and r.request_data is None for r in requests
+        )
         assert not [m.subject for m in log if b"s3cret" in m.data]
     finally:
         scheduler.stop()
@@ -131,8 +142,7 @@ async def _consumer_pending(sb: SecuredBus, ca_file: str) -> int:
         await admin.close()
 
 
-async def test_agent_refuses_a_server_it_cannot_verify(tls_bus: SecuredBus,
-                                                        tmp_path: Path) -> None:
+async def test_agent_refuses_a_server_it_cannot_verify(tls_bus: SecuredBus, tmp_path: Path) -> None:
     other = trustme.CA()
     other.cert_pem.write_to_path(str(tmp_path / "other-ca.pem"))
     with pytest.raises(Exception, match=r"(?i)certificate verify failed"):
@@ -142,8 +152,9 @@ async def test_agent_refuses_a_server_it_cannot_verify(tls_bus: SecuredBus,
         await connect(tls_bus.url, ClientSecurity(creds=str(tls_bus.store.creds_path("a1"))))
 
 
-async def test_client_certificates_when_the_server_requires_them(tmp_path: Path,
-                                                                 ca: trustme.CA) -> None:
+async def test_client_certificates_when_the_server_requires_them(
+    tmp_path: Path, ca: trustme.CA
+) -> None:
     sb = start_secured(tmp_path, {"a1": "eu"}, tls=_server_tls(ca, tmp_path, verify_clients=True))
     try:
         client = ca.issue_cert("agent-a1.example")
@@ -152,9 +163,15 @@ async def test_client_certificates_when_the_server_requires_them(tmp_path: Path,
         ca_file = str(tmp_path / "ca.pem")
         with pytest.raises(Exception):  # noqa: B017 - handshake refused without a certificate
             await connect(sb.url, sb.security("a1", tls_ca=ca_file))
-        nc = await connect(sb.url, sb.security("a1", tls_ca=ca_file,
-                                               tls_cert=str(tmp_path / "a1.pem"),
-                                               tls_key=str(tmp_path / "a1.key")))
+        nc = await connect(
+            sb.url,
+            sb.security(
+                "a1",
+                tls_ca=ca_file,
+                tls_cert=str(tmp_path / "a1.pem"),
+                tls_key=str(tmp_path / "a1.key"),
+            ),
+        )
         assert nc.is_connected
         await nc.close()
     finally:

@@ -183,17 +183,39 @@ async def test_silenced_tasks_show_as_such(database_url):
     now = time.time()
     quiet, loud = task_def(1, "quiet.example"), task_def(2, "loud.example")
     s.config([quiet, loud], at=now - 60)
-    s.add(SilenceAdded(at=now - 30, id="s1", starts=now - 30, ends=now + 3600,
-                       reason="planned upgrade", by="ops", domain="quiet.example"))
-    s.add(SilenceAdded(at=now - 20, id="s2", starts=now - 20, ends=now + 3600,
-                       reason="lifted", by="ops", domain="loud.example"))
+    s.add(
+        SilenceAdded(
+            at=now - 30,
+            id="s1",
+            starts=now - 30,
+            ends=now + 3600,
+            reason="planned upgrade",
+            by="ops",
+            domain="quiet.example",
+        )
+    )
+    s.add(
+        SilenceAdded(
+            at=now - 20,
+            id="s2",
+            starts=now - 20,
+            ends=now + 3600,
+            reason="lifted",
+            by="ops",
+            domain="loud.example",
+        )
+    )
     s.add(SilenceRemoved(at=now - 10, id="s2", by="ops"))
     await s.flush()
-    async with web_server(database_url, WebSettings(unauthenticated_access="all")) as web, \
-            httpx.AsyncClient(base_url=web.url) as c:
+    async with (
+        web_server(database_url, WebSettings(unauthenticated_access="all")) as web,
+        httpx.AsyncClient(base_url=web.url) as c,
+    ):
         page = (await c.get("/")).text
-        rows = {m.group(1): m.group(0) for m in
-                re.finditer(r'<tr id="task-([^"]+)".*?</tr>', page, re.S)}
+        rows = {
+            m.group(1): m.group(0)
+            for m in re.finditer(r'<tr id="task-([^"]+)".*?</tr>', page, re.S)
+        }
         assert 'title="silenced: planned upgrade"' in rows[quiet.id]
         assert "silenced" not in rows[loud.id]
         task_page = (await c.get(f"/tasks/{quiet.id}")).text

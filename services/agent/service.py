@@ -44,8 +44,9 @@ class AgentOptions:
     #: Credentials and TLS; by default from the environment (TOCSIN_NATS_CREDS, …).
     security: ClientSecurity = field(default_factory=ClientSecurity.from_env)
     #: The hub's JetStream domain, for an agent connected to a leaf node (env TOCSIN_JS_DOMAIN).
-    js_domain: str | None = field(default_factory=lambda: os.environ.get("TOCSIN_JS_DOMAIN")
-                                  or None)
+    js_domain: str | None = field(
+        default_factory=lambda: os.environ.get("TOCSIN_JS_DOMAIN") or None
+    )
 
 
 class Agent:
@@ -66,8 +67,9 @@ class Agent:
         self.stopping.set()
 
     async def run(self) -> None:
-        nc = await bus.connect(self.opts.nats_url, f"agent-{self.opts.name}",
-                               **self.opts.security.connect_options())
+        nc = await bus.connect(
+            self.opts.nats_url, f"agent-{self.opts.name}", **self.opts.security.connect_options()
+        )
         js = nc.jetstream(domain=self.opts.js_domain)
         sub = await self._bind(js)
         beat = asyncio.create_task(self._heartbeats(js))
@@ -91,8 +93,9 @@ class Agent:
             try:
                 return await js.pull_subscribe_bind(durable=durable, stream=streams.WORK)
             except NotFoundError:
-                log.warning("work consumer not there yet; is the scheduler running?",
-                            consumer=durable)
+                log.warning(
+                    "work consumer not there yet; is the scheduler running?", consumer=durable
+                )
                 await asyncio.sleep(2)
         raise SystemExit(0)
 
@@ -117,8 +120,11 @@ class Agent:
                 # No responder: our consumer (or its stream) does not exist yet; the scheduler
                 # creates them. Said once, not every retry, while it lasts.
                 waiting = isinstance(exc, (ServiceUnavailableError, NoRespondersError))
-                reason = ("work consumer not there yet; is the scheduler running?" if waiting
-                          else f"fetch failed: {exc}")
+                reason = (
+                    "work consumer not there yet; is the scheduler running?"
+                    if waiting
+                    else f"fetch failed: {exc}"
+                )
                 if reason != said:
                     log.warning(reason, consumer=streams.agent_consumer_name(self.opts.location))
                     said = reason
@@ -136,15 +142,18 @@ class Agent:
             try:
                 req = codec.decode(msg.data, msg.subject)
                 if not isinstance(req, CheckRequested):
-                    raise codec.DecodeError(f"{msg.subject}: {req.__class__.__name__} is not a "
-                                            "check request")
+                    raise codec.DecodeError(
+                        f"{msg.subject}: {req.__class__.__name__} is not a check request"
+                    )
             except codec.DecodeError as exc:
                 await self._dead_letter(js, msg, str(exc))
                 return
             if req.sealed is not None:
                 if self._unsealer is None:
-                    raise RuntimeError("request secrets are sealed for this location but the "
-                                       "agent has no location key (use its credentials file)")
+                    raise RuntimeError(
+                        "request secrets are sealed for this location but the "
+                        "agent has no location key (use its credentials file)"
+                    )
                 req = self._unsealer.open(req)
             ticker = asyncio.create_task(self._keep_alive(msg))
             try:
@@ -152,7 +161,9 @@ class Agent:
             finally:
                 ticker.cancel()
             await self._publish_until_acked(
-                js, subjects.completed(self.opts.name, req.group), codec.encode(completion),
+                js,
+                subjects.completed(self.opts.name, req.group),
+                codec.encode(completion),
                 f"completed.{req.request}",
             )
             await msg.ack()
@@ -186,8 +197,13 @@ class Agent:
     async def _dead_letter(self, js, msg: Msg, reason: str) -> None:  # type: ignore[no-untyped-def]
         meta = msg.metadata
         subject, data, headers = bus.deadletter_for(
-            msg.data, meta.stream, meta.sequence.stream, msg.subject,
-            f"agent:{self.opts.name}", reason, time.time(),
+            msg.data,
+            meta.stream,
+            meta.sequence.stream,
+            msg.subject,
+            f"agent:{self.opts.name}",
+            reason,
+            time.time(),
         )
         # Under our own id: an agent may publish nothing outside its own subjects.
         subject = subjects.agent_deadletter(self.opts.name)
@@ -204,14 +220,23 @@ class Agent:
     async def _beat(self, js, stopping: bool = False) -> None:  # type: ignore[no-untyped-def]
         self._beats += 1
         event = AgentHeartbeat(
-            at=time.time(), agent=self.opts.name, location=self.opts.location,
-            version=__version__, concurrency=self.opts.concurrency,
-            in_flight=len(self.in_flight), completed=self.completed, started=self.started,
+            at=time.time(),
+            agent=self.opts.name,
+            location=self.opts.location,
+            version=__version__,
+            concurrency=self.opts.concurrency,
+            in_flight=len(self.in_flight),
+            completed=self.completed,
+            started=self.started,
             stopping=stopping,
         )
         msg_id = f"heartbeat.{self.opts.name}.{self.started:.6f}.{self._beats}"
-        await js.publish(subjects.heartbeat(self.opts.name), codec.encode(event),
-                         headers={"Nats-Msg-Id": msg_id}, timeout=5)
+        await js.publish(
+            subjects.heartbeat(self.opts.name),
+            codec.encode(event),
+            headers={"Nats-Msg-Id": msg_id},
+            timeout=5,
+        )
 
 
 async def main(opts: AgentOptions) -> None:

@@ -153,8 +153,16 @@ class PostgresServer:
             pw = pwd.getpwnam(PG_USER)
             os.chown(self.pgdata, pw.pw_uid, pw.pw_gid)
         subprocess.run(
-            [str(_pg_bin() / "initdb"), "-D", str(self.pgdata), "--auth=trust", "-U", "postgres",
-             "--encoding=UTF8", "--no-instructions"],
+            [
+                str(_pg_bin() / "initdb"),
+                "-D",
+                str(self.pgdata),
+                "--auth=trust",
+                "-U",
+                "postgres",
+                "--encoding=UTF8",
+                "--no-instructions",
+            ],
             check=True,
             capture_output=True,
             **run_as,  # type: ignore[call-overload]
@@ -199,8 +207,9 @@ class PostgresServer:
                 raise RuntimeError(f"postgres not ready: {probe.stderr.strip()}")
             time.sleep(0.1)
         if probe.stdout.strip() != "1":
-            subprocess.run([*psql, "-c", f'CREATE DATABASE "{self.database}"'], check=True,
-                           capture_output=True)
+            subprocess.run(
+                [*psql, "-c", f'CREATE DATABASE "{self.database}"'], check=True, capture_output=True
+            )
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 30.0) -> None:
         # SIGINT is PostgreSQL's "fast shutdown": clean, without waiting for clients.

@@ -78,8 +78,9 @@ def parse_windows(raw: Any) -> list[Window]:
         reason = str(item.get("reason", ""))
         if "days" in item:
             days = _days(item["days"], where)
-            out.append(Window(duration, tz, reason, days=days,
-                              time=_time_of_day(item["start"], where)))
+            out.append(
+                Window(duration, tz, reason, days=days, time=_time_of_day(item["start"], where))
+            )
         else:
             out.append(Window(duration, tz, reason, at=_moment(item["start"], zone, where)))
     return out
@@ -114,7 +115,9 @@ def _moment(raw: Any, zone: ZoneInfo, where: str) -> dt.datetime:
         try:
             value = dt.datetime.fromisoformat(str(raw))
         except ValueError:
-            raise ValueError(f"{where}.start: expected a date and time such as "
-                             f"'2025-06-01T22:00' (or days: for a recurring window), "
-                             f"got {raw!r}") from None
+            raise ValueError(
+                f"{where}.start: expected a date and time such as "
+                f"'2025-06-01T22:00' (or days: for a recurring window), "
+                f"got {raw!r}"
+            ) from None
     return value if value.tzinfo else value.replace(tzinfo=zone)

@@ -28,8 +28,9 @@ BEHAVIOURS = web.AppKey("behaviours", dict)
 def default_behaviours() -> dict[str, Behaviour]:
     return {
         "healthy": Behaviour(200, "Everything is fine here."),
-        "api/status": Behaviour(200, '{"status": "up", "version": "1.0"}',
-                                content_type="application/json"),
+        "api/status": Behaviour(
+            200, '{"status": "up", "version": "1.0"}', content_type="application/json"
+        ),
         "broken": Behaviour(500, "Internal Server Error"),
         "slow": Behaviour(200, "Sorry for the wait.", delay=1.5),
         "wrong-body": Behaviour(200, "This page moved somewhere else."),

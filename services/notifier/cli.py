@@ -12,14 +12,20 @@ from typing import Any
 
 
 def register(sub: Any, common: Any) -> dict[str, Any]:
-    p = sub.add_parser("notifier", help="send notifications when tasks change severity",
-                       description="Turn judgements into notifications (local, mail, gotify, "
-                       "apprise), once each, recorded in the log. SIGHUP re-reads the file.")
+    p = sub.add_parser(
+        "notifier",
+        help="send notifications when tasks change severity",
+        description="Turn judgements into notifications (local, mail, gotify, "
+        "apprise), once each, recorded in the log. SIGHUP re-reads the file.",
+    )
     common.nats(p)
     common.db(p)
     common.config(p)
-    p.add_argument("--web-url", default=common.env("TOCSIN_WEB_URL"),
-                   help="public URL of the web service, for links (env TOCSIN_WEB_URL)")
+    p.add_argument(
+        "--web-url",
+        default=common.env("TOCSIN_WEB_URL"),
+        help="public URL of the web service, for links (env TOCSIN_WEB_URL)",
+    )
 
     p = sub.add_parser("silence", help="hold notifications back for a while (in the log)")
     ssub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -43,8 +49,9 @@ def register(sub: Any, common: Any) -> dict[str, Any]:
     common.config(t)
     common.nats(t)
     t.add_argument("--channel", required=True, help="local, mail, gotify or apprise:<group>")
-    t.add_argument("--severity", default="critical",
-                   choices=["ok", "warning", "critical", "unknown"])
+    t.add_argument(
+        "--severity", default="critical", choices=["ok", "warning", "critical", "unknown"]
+    )
     return {"notifier": cmd_notifier, "silence": cmd_silence, "notify": cmd_notify}
 
 
@@ -53,8 +60,9 @@ def cmd_notifier(args: argparse.Namespace) -> int:
     from services.scheduler.config import ConfigError
 
     try:
-        asyncio.run(main(NotifierOptions(args.nats_url, args.database_url, args.config,
-                                          args.web_url)))
+        asyncio.run(
+            main(NotifierOptions(args.nats_url, args.database_url, args.config, args.web_url))
+        )
     except (ConfigError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -73,14 +81,20 @@ def cmd_silence(args: argparse.Namespace) -> int:
     if args.action == "add":
         try:
             seconds = parse_duration(args.duration)
-            start = (dt.datetime.fromisoformat(args.start).astimezone().timestamp()
-                     if args.start else time.time())
+            start = (
+                dt.datetime.fromisoformat(args.start).astimezone().timestamp()
+                if args.start
+                else time.time()
+            )
         except ValueError as exc:
             print(f"tocsin silence add: {exc}", file=sys.stderr)
             return 2
         sid = uuid.uuid4().hex[:8]
-        asyncio.run(add_silence(args.nats_url, sid, start, start + seconds, args.reason,
-                                args.domain, args.task))
+        asyncio.run(
+            add_silence(
+                args.nats_url, sid, start, start + seconds, args.reason, args.domain, args.task
+            )
+        )
         print(f"silence {sid} until {_when(start + seconds)}")
         return 0
     if args.action == "remove":
@@ -102,18 +116,36 @@ def _when(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M %Z")
 
 
-async def add_silence(nats_url: str, sid: str, starts: float, ends: float, reason: str,
-                      domain: str | None = None, task: str | None = None) -> None:
+async def add_silence(
+    nats_url: str,
+    sid: str,
+    starts: float,
+    ends: float,
+    reason: str,
+    domain: str | None = None,
+    task: str | None = None,
+) -> None:
     from events import codec, subjects
     from events.types import SilenceAdded
     from services.common import bus
 
     nc = await bus.connect(nats_url, "tocsin-silence")
     try:
-        ev = SilenceAdded(at=time.time(), id=sid, starts=starts, ends=ends, reason=reason,
-                          by=_who(), domain=domain, task=task)
-        await nc.jetstream().publish(subjects.silence("added"), codec.encode(ev),
-                                     headers={"Nats-Msg-Id": f"silence.added.{sid}"})
+        ev = SilenceAdded(
+            at=time.time(),
+            id=sid,
+            starts=starts,
+            ends=ends,
+            reason=reason,
+            by=_who(),
+            domain=domain,
+            task=task,
+        )
+        await nc.jetstream().publish(
+            subjects.silence("added"),
+            codec.encode(ev),
+            headers={"Nats-Msg-Id": f"silence.added.{sid}"},
+        )
     finally:
         await bus.close(nc)
 
@@ -149,8 +181,11 @@ async def remove_silence(nats_url: str, sid: str) -> bool:
     nc = await bus.connect(nats_url, "tocsin-silence")
     try:
         ev = SilenceRemoved(at=time.time(), id=sid, by=_who())
-        await nc.jetstream().publish(subjects.silence("removed"), codec.encode(ev),
-                                     headers={"Nats-Msg-Id": f"silence.removed.{sid}"})
+        await nc.jetstream().publish(
+            subjects.silence("removed"),
+            codec.encode(ev),
+            headers={"Nats-Msg-Id": f"silence.removed.{sid}"},
+        )
     finally:
         await bus.close(nc)
     return True
@@ -173,8 +208,9 @@ def cmd_notify(args: argparse.Namespace) -> int:
     return 0 if all(e is None for _, e in results) else 1
 
 
-async def send_test(s: Any, channel: str, severity: str, nats_url: str | None = None
-                    ) -> list[tuple[str, str | None]]:
+async def send_test(
+    s: Any, channel: str, severity: str, nats_url: str | None = None
+) -> list[tuple[str, str | None]]:
     """Send through ``channel`` now (no outbox: the operator is watching); record each
     outcome in the log when NATS is reachable."""
     from events import codec, subjects
@@ -184,8 +220,14 @@ async def send_test(s: Any, channel: str, severity: str, nats_url: str | None = 
 
     now = time.time()
     key = f"test:{uuid.uuid4().hex[:12]}"
-    m = Message(key=key, kind="test", severity=severity, at=now, web_url=s.web_url,
-                reason=f"A test notification sent by {_who()} with `tocsin notify test`.")
+    m = Message(
+        key=key,
+        kind="test",
+        severity=severity,
+        at=now,
+        web_url=s.web_url,
+        reason=f"A test notification sent by {_who()} with `tocsin notify test`.",
+    )
     results: list[tuple[str, str | None]] = []
     events: list[tuple[str, Any]] = []
     for i, to in enumerate(channels.recipients(s, channel, None)):
@@ -197,13 +239,36 @@ async def send_test(s: Any, channel: str, severity: str, nats_url: str | None = 
         results.append((to.label, error))
         k = f"{key}:{i}"
         if error is None:
-            events.append(("sent", NotificationSent(at=time.time(), key=k, kind="test",
-                                                    channel=channel, recipient=to.label,
-                                                    severity=severity)))
+            events.append(
+                (
+                    "sent",
+                    NotificationSent(
+                        at=time.time(),
+                        key=k,
+                        kind="test",
+                        channel=channel,
+                        recipient=to.label,
+                        severity=severity,
+                    ),
+                )
+            )
         else:
-            events.append(("failed", NotificationFailed(
-                at=time.time(), key=k, kind="test", channel=channel, recipient=to.label,
-                severity=severity, error=error[:500], attempt=1, final=True)))
+            events.append(
+                (
+                    "failed",
+                    NotificationFailed(
+                        at=time.time(),
+                        key=k,
+                        kind="test",
+                        channel=channel,
+                        recipient=to.label,
+                        severity=severity,
+                        error=error[:500],
+                        attempt=1,
+                        final=True,
+                    ),
+                )
+            )
     if nats_url and events:
         import nats
 

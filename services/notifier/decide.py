@@ -58,8 +58,11 @@ def decide(
             return [], {}
         escalated = {t.channel for sev in FAILURE_SEVERITIES for t in targets(sev) if t.after}
         worst = _previous(state.told)
-        intents = [Intent(t.channel, "recovery", "ok", worst) for t in targets("ok")
-                   if t.channel in state.told or t.channel not in escalated]
+        intents = [
+            Intent(t.channel, "recovery", "ok", worst)
+            for t in targets("ok")
+            if t.channel in state.told or t.channel not in escalated
+        ]
         return intents, {}
     told = dict(state.told)
     intents = []
@@ -68,8 +71,9 @@ def decide(
             continue
         before = told.get(t.channel)
         if before is None or before.severity != severity:
-            intents.append(Intent(t.channel, "alert", severity,
-                                  before.severity if before else "ok"))
+            intents.append(
+                Intent(t.channel, "alert", severity, before.severity if before else "ok")
+            )
         elif reminder_interval and at - before.at >= reminder_interval:
             intents.append(Intent(t.channel, "reminder", severity, before.severity))
         else:
@@ -83,8 +87,9 @@ def _previous(told: dict[str, Told]) -> str:
     return max((t.severity for t in told.values()), key=lambda s: order.get(s, 0))
 
 
-def decide_no_agent(last_seen: float | None, started: float, now: float, limit: float,
-                    alerted: bool) -> str | None:
+def decide_no_agent(
+    last_seen: float | None, started: float, now: float, limit: float, alerted: bool
+) -> str | None:
     """``no_agent`` once when no agent was seen for ``limit`` seconds, ``agents_back`` once
     when one is seen again after that alert; otherwise nothing (Argos repeats every minute)."""
     since = last_seen if last_seen is not None else started

@@ -7,8 +7,7 @@ import datetime as dt
 import msgspec
 
 SYMBOLS = {"ok": "✅", "warning": "⚠️", "critical": "❌", "unknown": "❔", "no_agent": "🚨"}
-KIND_WORDS = {"alert": "is now", "reminder": "is still", "recovery": "is back to",
-              "test": "test:"}
+KIND_WORDS = {"alert": "is now", "reminder": "is still", "recovery": "is back to", "test": "test:"}
 
 
 class Message(msgspec.Struct, omit_defaults=True):
@@ -55,14 +54,18 @@ def body(m: Message) -> str:
         f"Check: {m.check}" + (f" (expected: {m.expected})" if m.expected else ""),
         f"IP version: IPv{m.ip_version}",
         f"Previous state: {SYMBOLS.get(m.previous or '', '')} {m.previous or 'none'}".replace(
-            "  ", " "),
+            "  ", " "
+        ),
         f"Reason: {m.reason}" if m.reason else "",
         f"Consecutive non-ok results: {m.failures}" if m.severity != "ok" else "",
         f"At: {when}",
     ]
     if m.web_url and m.task:
-        lines += ["", f"Task: {m.web_url}/tasks/{m.task}",
-                  f"Results: {m.web_url}/tasks/{m.task}/results"]
+        lines += [
+            "",
+            f"Task: {m.web_url}/tasks/{m.task}",
+            f"Results: {m.web_url}/tasks/{m.task}/results",
+        ]
         if m.source_seq:
             lines.append(f"Judgement: {m.web_url}/events/{m.source_seq}")
     return "\n".join(line for line in lines if line is not None).replace("\n\n\n", "\n\n")

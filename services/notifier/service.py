@@ -99,9 +99,15 @@ class Notifier:
         try:
             await self._follow_silences(nc, js)
             await self._follow_agents(nc, js)
-            loops = [asyncio.create_task(c) for c in (
-                self._consume(js, pool), self._send(pool), self._publish(js, pool),
-                self._watch_agents(pool))]
+            loops = [
+                asyncio.create_task(c)
+                for c in (
+                    self._consume(js, pool),
+                    self._send(pool),
+                    self._publish(js, pool),
+                    self._watch_agents(pool),
+                )
+            ]
             stop: asyncio.Task[object] = asyncio.create_task(self.stopping.wait())
             done, _ = await asyncio.wait({stop, *loops}, return_when=asyncio.FIRST_COMPLETED)
             for t in [*loops, *self.sending]:
@@ -186,34 +192,57 @@ class Notifier:
                 domain = task.domain if task else None
                 silent = why_silent(s, self.silences, domain, j.task, ev.at)
                 intents, told = decide(
-                    j.severity, j.failures, ev.at,
+                    j.severity,
+                    j.failures,
+                    ev.at,
                     task.retry_before_notification if task else 0,
                     lambda sev, d=domain: channels_for(s, d, sev),  # type: ignore[misc]
-                    state, s.reminder_interval, silent is not None)
+                    state,
+                    s.reminder_interval,
+                    silent is not None,
+                )
                 if silent and j.severity != (j.previous or "ok"):
-                    log.info("notification held back", task=j.task, domain=domain,
-                             severity=j.severity, why=silent)
+                    log.info(
+                        "notification held back",
+                        task=j.task,
+                        domain=domain,
+                        severity=j.severity,
+                        why=silent,
+                    )
                 await store.save_state(conn, j.task, seq, told)
                 for intent in intents:
                     m = Message(
-                        key="", kind=intent.kind, severity=intent.severity, at=ev.at,
-                        previous=intent.previous, task=j.task, domain=domain,
-                        url=task.url if task else None, check=task.check if task else None,
+                        key="",
+                        kind=intent.kind,
+                        severity=intent.severity,
+                        at=ev.at,
+                        previous=intent.previous,
+                        task=j.task,
+                        domain=domain,
+                        url=task.url if task else None,
+                        check=task.check if task else None,
                         expected=None if task is None else str(task.expected),
-                        ip_version=task.ip_version if task else None, reason=j.reason,
-                        failures=j.failures, source_seq=seq, web_url=s.web_url)
-                    await self._enqueue(conn, f"{j.task}:{seq}:{intent.channel}", intent.channel,
-                                        m)
+                        ip_version=task.ip_version if task else None,
+                        reason=j.reason,
+                        failures=j.failures,
+                        source_seq=seq,
+                        web_url=s.web_url,
+                    )
+                    await self._enqueue(conn, f"{j.task}:{seq}:{intent.channel}", intent.channel, m)
 
-    async def _enqueue(self, conn: asyncpg.Connection, key: str, channel: str,
-                       m: Message) -> None:
+    async def _enqueue(self, conn: asyncpg.Connection, key: str, channel: str, m: Message) -> None:
         found = channels.recipients(self.settings, channel, m.domain)
         if not found:
             log.warning("channel has no recipient configured", channel=channel, key=key)
         for i, r in enumerate(found):
             k = f"{key}:{i}"
-            await store.enqueue(conn, k, channel, r.label, Message(**{
-                **{f: getattr(m, f) for f in m.__struct_fields__}, "key": k}))
+            await store.enqueue(
+                conn,
+                k,
+                channel,
+                r.label,
+                Message(**{**{f: getattr(m, f) for f in m.__struct_fields__}, "key": k}),
+            )
 
     # sending -------------------------------------------------------------------------
 
@@ -252,15 +281,18 @@ class Notifier:
 
         m = msgspec.json.decode(row["message"], type=Message)
         channel, label, attempt = row["channel"], row["recipient"], row["attempts"]
-        to = next((r for r in channels.recipients(self.settings, channel, m.domain)
-                   if r.label == label), None)
+        to = next(
+            (r for r in channels.recipients(self.settings, channel, m.domain) if r.label == label),
+            None,
+        )
         error = None
         if to is None:
             error, retry_in = f"{channel} recipient {label} is no longer configured", None
         else:
             try:
-                await asyncio.wait_for(channels.send(self.settings, channel, to, m),
-                                       self.opts.send_timeout)
+                await asyncio.wait_for(
+                    channels.send(self.settings, channel, to, m), self.opts.send_timeout
+                )
             except channels.SendError as exc:
                 error = str(exc)
             except TimeoutError:
@@ -275,10 +307,18 @@ class Notifier:
                 await store.mark_sent(conn, row["key"], channel, label, m, attempt)
                 log.info("notification sent", key=row["key"], channel=channel, to=label)
             else:
-                await store.mark_failed(conn, row["key"], channel, label, m, attempt, error,
-                                        retry_in)
-                log.warning("notification failed", key=row["key"], channel=channel, to=label,
-                            error=error, attempt=attempt, retry_in=retry_in)
+                await store.mark_failed(
+                    conn, row["key"], channel, label, m, attempt, error, retry_in
+                )
+                log.warning(
+                    "notification failed",
+                    key=row["key"],
+                    channel=channel,
+                    to=label,
+                    error=error,
+                    attempt=attempt,
+                    retry_in=retry_in,
+                )
         self.wake_publisher.set()
 
     async def _publish(self, js, pool: asyncpg.Pool) -> None:  # type: ignore[no-untyped-def]
@@ -288,8 +328,9 @@ class Notifier:
                     rows = await store.pending_events(conn)
                     done = []
                     for r in rows:
-                        await js.publish(r["subject"], bytes(r["data"]),
-                                         headers={"Nats-Msg-Id": r["msg_id"]})
+                        await js.publish(
+                            r["subject"], bytes(r["data"]), headers={"Nats-Msg-Id": r["msg_id"]}
+                        )
                         done.append(r["id"])
                     if done:
                         await store.published(conn, done)
@@ -319,8 +360,13 @@ class Notifier:
         now = time.time()
         async with pool.acquire() as conn:
             alerted = await store.get_flag(conn, "no_agent")
-            what = decide_no_agent(self.last_agent_seen, self.started, now,
-                                   self.settings.time_without_agent, alerted is not None)
+            what = decide_no_agent(
+                self.last_agent_seen,
+                self.started,
+                now,
+                self.settings.time_without_agent,
+                alerted is not None,
+            )
             if what is None:
                 return
             async with conn.transaction():
@@ -329,8 +375,10 @@ class Notifier:
                     if not await store.set_flag(conn, "no_agent", {"since": since}):
                         return  # another notifier raised it
                     severity, previous = "no_agent", "ok"
-                    reason = (f"no agent heartbeat for {now - since:.0f}s (limit "
-                              f"{self.settings.time_without_agent:.0f}s)")
+                    reason = (
+                        f"no agent heartbeat for {now - since:.0f}s (limit "
+                        f"{self.settings.time_without_agent:.0f}s)"
+                    )
                 else:
                     flag = await store.clear_flag(conn, "no_agent")
                     if not isinstance(flag, dict):
@@ -339,8 +387,15 @@ class Notifier:
                     severity, previous = "ok", "no_agent"
                     reason = f"an agent reported again after {now - since:.0f}s"
                 log.warning(reason)
-                m = Message(key="", kind=what, severity=severity, previous=previous, at=now,
-                            reason=reason, web_url=self.settings.web_url)
+                m = Message(
+                    key="",
+                    kind=what,
+                    severity=severity,
+                    previous=previous,
+                    at=now,
+                    reason=reason,
+                    web_url=self.settings.web_url,
+                )
                 for channel in targets:
                     await self._enqueue(conn, f"{what}:{since:.3f}:{channel}", channel, m)
         self.wake_sender.set()

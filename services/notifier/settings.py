@@ -68,8 +68,9 @@ def targets(raw: Any, where: str) -> list[Target]:
                 raise ValueError(f"{where}: 'after' must be a whole number >= 0, got {after!r}")
             out.append(Target(_channel(str(item["channel"]), where), after))
         else:
-            raise ValueError(f"{where}: {item!r} is not a channel name nor "
-                             "{channel: NAME, after: N}")
+            raise ValueError(
+                f"{where}: {item!r} is not a channel name nor {{channel: NAME, after: N}}"
+            )
     return out
 
 
@@ -109,15 +110,22 @@ def load(path: str, web_url: str | None = None) -> NotifySettings:
     return build(cfg.general, raw, cfg.tasks, web_url)
 
 
-def build(general: dict[str, Any], raw: dict[str, Any], tasks: dict[str, TaskDef],
-          web_url: str | None = None) -> NotifySettings:
+def build(
+    general: dict[str, Any],
+    raw: dict[str, Any],
+    tasks: dict[str, TaskDef],
+    web_url: str | None = None,
+) -> NotifySettings:
     from services.scheduler.config import parse_duration
 
     alerts, _ = per_severity(general.get("alerts"), "general.alerts")
     s = NotifySettings(
-        alerts=alerts, mail=general.get("mail"), gotify=list(general.get("gotify") or []),
+        alerts=alerts,
+        mail=general.get("mail"),
+        gotify=list(general.get("gotify") or []),
         apprise=dict(general.get("apprise") or {}),
-        maintenance=parse_windows(general.get("maintenance")), tasks=tasks,
+        maintenance=parse_windows(general.get("maintenance")),
+        tasks=tasks,
         web_url=(web_url or os.environ.get("TOCSIN_WEB_URL") or NotifySettings.web_url),
     )
     if general.get("reminder_interval") is not None:
@@ -127,14 +135,20 @@ def build(general: dict[str, Any], raw: dict[str, Any], tasks: dict[str, TaskDef
         s.time_without_agent = parse_duration(recurring["time_without_agent"])
     for i, site in enumerate(_websites(raw.get("websites"))):
         where = f"websites[{i}]"
-        add, add_mail = per_severity(site.get("add_alerts_recipients"),
-                                     f"{where}.add_alerts_recipients")
-        over, over_mail = per_severity(site.get("overwrite_alerts_recipients"),
-                                       f"{where}.overwrite_alerts_recipients")
+        add, add_mail = per_severity(
+            site.get("add_alerts_recipients"), f"{where}.add_alerts_recipients"
+        )
+        over, over_mail = per_severity(
+            site.get("overwrite_alerts_recipients"), f"{where}.overwrite_alerts_recipients"
+        )
         domain = str(site.get("domain", ""))
         s.websites[urlsplit(domain).netloc or domain] = WebsiteRouting(
-            add=add, overwrite=over, add_mail=add_mail or [], overwrite_mail=over_mail,
-            maintenance=parse_windows(site.get("maintenance")))
+            add=add,
+            overwrite=over,
+            add_mail=add_mail or [],
+            overwrite_mail=over_mail,
+            maintenance=parse_windows(site.get("maintenance")),
+        )
     return s
 
 

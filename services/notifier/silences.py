@@ -14,8 +14,9 @@ def fold(silences: dict[str, SilenceAdded], ev: SilenceAdded | SilenceRemoved) -
         silences.pop(ev.id, None)
 
 
-def matching(silences: dict[str, SilenceAdded], domain: str | None, task: str | None,
-             at: float) -> SilenceAdded | None:
+def matching(
+    silences: dict[str, SilenceAdded], domain: str | None, task: str | None, at: float
+) -> SilenceAdded | None:
     for s in silences.values():
         if not s.starts <= at < s.ends:
             continue
@@ -27,8 +28,13 @@ def matching(silences: dict[str, SilenceAdded], domain: str | None, task: str | 
     return None
 
 
-def why_silent(s: NotifySettings, silences: dict[str, SilenceAdded], domain: str | None,
-               task: str | None, at: float) -> str | None:
+def why_silent(
+    s: NotifySettings,
+    silences: dict[str, SilenceAdded],
+    domain: str | None,
+    task: str | None,
+    at: float,
+) -> str | None:
     """A reason when notifications for this task are held back at ``at``; None otherwise."""
     found = matching(silences, domain, task, at)
     if found is not None:

@@ -27,27 +27,39 @@ async def ensure_schema(conn: asyncpg.Connection) -> None:
 async def lock_states(conn: asyncpg.Connection, tasks: list[str]) -> dict[str, TaskState]:
     """Row-lock each task's state (creating it), so concurrent notifiers take turns."""
     await conn.execute(
-        f"INSERT INTO {S}.task_state (task) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
-        tasks)
+        f"INSERT INTO {S}.task_state (task) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", tasks
+    )
     rows = await conn.fetch(
         f"SELECT task, last_seq, told FROM {S}.task_state WHERE task = ANY($1) "
-        "ORDER BY task FOR UPDATE", tasks)
-    return {r["task"]: TaskState(r["last_seq"], msgspec.json.decode(
-        r["told"], type=dict[str, Told])) for r in rows}
+        "ORDER BY task FOR UPDATE",
+        tasks,
+    )
+    return {
+        r["task"]: TaskState(r["last_seq"], msgspec.json.decode(r["told"], type=dict[str, Told]))
+        for r in rows
+    }
 
 
-async def save_state(conn: asyncpg.Connection, task: str, seq: int,
-                     told: dict[str, Told]) -> None:
-    await conn.execute(f"UPDATE {S}.task_state SET last_seq = $2, told = $3::jsonb "
-                       "WHERE task = $1", task, seq, msgspec.json.encode(told).decode())
+async def save_state(conn: asyncpg.Connection, task: str, seq: int, told: dict[str, Told]) -> None:
+    await conn.execute(
+        f"UPDATE {S}.task_state SET last_seq = $2, told = $3::jsonb WHERE task = $1",
+        task,
+        seq,
+        msgspec.json.encode(told).decode(),
+    )
 
 
-async def enqueue(conn: asyncpg.Connection, key: str, channel: str, recipient: str,
-                  m: Message) -> bool:
+async def enqueue(
+    conn: asyncpg.Connection, key: str, channel: str, recipient: str, m: Message
+) -> bool:
     status = await conn.execute(
         f"INSERT INTO {S}.outbox (key, channel, recipient, message) VALUES ($1, $2, $3, "
         "$4::jsonb) ON CONFLICT (key) DO NOTHING",
-        key, channel, recipient, msgspec.json.encode(m).decode())
+        key,
+        channel,
+        recipient,
+        msgspec.json.encode(m).decode(),
+    )
     return bool(status.endswith(" 1"))
 
 
@@ -64,58 +76,101 @@ async def claim(conn: asyncpg.Connection, limit: int, lease: float) -> list[asyn
               AND sent_at IS NULL
             RETURNING key, channel, recipient, message, attempts,
                       extract(epoch FROM created_at)::float8 AS created""",
-        limit, lease)
+        limit,
+        lease,
+    )
 
 
 def _event_row(ev: Event, outcome: str, msg_id: str) -> tuple[str, bytes, str]:
     return subjects.notification(outcome), codec.encode(ev), msg_id
 
 
-async def mark_sent(conn: asyncpg.Connection, key: str, channel: str, recipient: str,
-                    m: Message, attempt: int) -> bool:
+async def mark_sent(
+    conn: asyncpg.Connection, key: str, channel: str, recipient: str, m: Message, attempt: int
+) -> bool:
     async with conn.transaction():
         status = await conn.execute(
             f"UPDATE {S}.outbox SET sent_at = now(), claimed_until = NULL, last_error = NULL "
-            "WHERE key = $1 AND sent_at IS NULL", key)
+            "WHERE key = $1 AND sent_at IS NULL",
+            key,
+        )
         if not status.endswith(" 1"):
             return False
-        ev = NotificationSent(at=time.time(), key=key, kind=m.kind, channel=channel,
-                              recipient=recipient, severity=m.severity, previous=m.previous,
-                              task=m.task, domain=m.domain, source_seq=m.source_seq,
-                              attempt=attempt)
+        ev = NotificationSent(
+            at=time.time(),
+            key=key,
+            kind=m.kind,
+            channel=channel,
+            recipient=recipient,
+            severity=m.severity,
+            previous=m.previous,
+            task=m.task,
+            domain=m.domain,
+            source_seq=m.source_seq,
+            attempt=attempt,
+        )
         await _pending(conn, *_event_row(ev, "sent", f"notification.sent.{key}"))
     return True
 
 
-async def mark_failed(conn: asyncpg.Connection, key: str, channel: str, recipient: str,
-                      m: Message, attempt: int, error: str, retry_in: float | None) -> None:
+async def mark_failed(
+    conn: asyncpg.Connection,
+    key: str,
+    channel: str,
+    recipient: str,
+    m: Message,
+    attempt: int,
+    error: str,
+    retry_in: float | None,
+) -> None:
     now = time.time()
     async with conn.transaction():
         if retry_in is None:
             await conn.execute(
                 f"UPDATE {S}.outbox SET given_up_at = now(), claimed_until = NULL, "
-                "last_error = $2 WHERE key = $1 AND sent_at IS NULL", key, error)
+                "last_error = $2 WHERE key = $1 AND sent_at IS NULL",
+                key,
+                error,
+            )
         else:
             await conn.execute(
                 f"UPDATE {S}.outbox SET next_attempt_at = now() + make_interval(secs => $3), "
                 "claimed_until = NULL, last_error = $2 WHERE key = $1 AND sent_at IS NULL",
-                key, error, retry_in)
-        ev = NotificationFailed(at=now, key=key, kind=m.kind, channel=channel,
-                                recipient=recipient, severity=m.severity, error=error[:500],
-                                attempt=attempt, final=retry_in is None,
-                                retry_at=None if retry_in is None else now + retry_in,
-                                task=m.task, domain=m.domain, source_seq=m.source_seq)
+                key,
+                error,
+                retry_in,
+            )
+        ev = NotificationFailed(
+            at=now,
+            key=key,
+            kind=m.kind,
+            channel=channel,
+            recipient=recipient,
+            severity=m.severity,
+            error=error[:500],
+            attempt=attempt,
+            final=retry_in is None,
+            retry_at=None if retry_in is None else now + retry_in,
+            task=m.task,
+            domain=m.domain,
+            source_seq=m.source_seq,
+        )
         await _pending(conn, *_event_row(ev, "failed", f"notification.failed.{key}.{attempt}"))
 
 
 async def _pending(conn: asyncpg.Connection, subject: str, data: bytes, msg_id: str) -> None:
-    await conn.execute(f"INSERT INTO {S}.pending_events (subject, data, msg_id) "
-                       "VALUES ($1, $2, $3)", subject, data, msg_id)
+    await conn.execute(
+        f"INSERT INTO {S}.pending_events (subject, data, msg_id) VALUES ($1, $2, $3)",
+        subject,
+        data,
+        msg_id,
+    )
 
 
 async def pending_events(conn: asyncpg.Connection, limit: int = 200) -> list[asyncpg.Record]:
-    return await conn.fetch(f"SELECT id, subject, data, msg_id FROM {S}.pending_events "
-                            "ORDER BY id LIMIT $1", limit)
+    return await conn.fetch(
+        f"SELECT id, subject, data, msg_id FROM {S}.pending_events ORDER BY id LIMIT $1", limit
+    )
 
 
 async def published(conn: asyncpg.Connection, ids: list[int]) -> None:
@@ -126,7 +181,9 @@ async def set_flag(conn: asyncpg.Connection, name: str, value: object) -> bool:
     """Raise a flag unless it is up: True for the one notifier that raised it."""
     status = await conn.execute(
         f"INSERT INTO {S}.flags (name, value) VALUES ($1, $2::jsonb) ON CONFLICT DO NOTHING",
-        name, msgspec.json.encode(value).decode())
+        name,
+        msgspec.json.encode(value).decode(),
+    )
     return bool(status.endswith(" 1"))
 
 

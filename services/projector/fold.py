@@ -73,9 +73,20 @@ def fold(batch: list[tuple[int, AnyEvent | Undecodable]]) -> Changes:
         c.last_seq = max(c.last_seq, seq)
         if isinstance(ev, Undecodable):
             c.undecodable += 1
-            c.dead_letters.append((seq, ts(ev.at), "undecodable",
-                                   "EVENTS", seq, ev.subject, "projector", ev.reason,
-                                   ev.excerpt, None))
+            c.dead_letters.append(
+                (
+                    seq,
+                    ts(ev.at),
+                    "undecodable",
+                    "EVENTS",
+                    seq,
+                    ev.subject,
+                    "projector",
+                    ev.reason,
+                    ev.excerpt,
+                    None,
+                )
+            )
         elif isinstance(ev, CheckCompleted):
             _completed(c, seq, ev)
         elif isinstance(ev, TaskJudged):
@@ -83,16 +94,48 @@ def fold(batch: list[tuple[int, AnyEvent | Undecodable]]) -> Changes:
         elif isinstance(ev, ConfigApplied):
             _config(c, seq, ev)
         elif isinstance(ev, AgentHeartbeat):
-            c.agents[ev.agent] = (ev.agent, ev.location, ev.version, ev.concurrency, ev.in_flight,
-                                  ev.completed, ts(ev.started), ts(ev.at), ev.stopping)
+            c.agents[ev.agent] = (
+                ev.agent,
+                ev.location,
+                ev.version,
+                ev.concurrency,
+                ev.in_flight,
+                ev.completed,
+                ts(ev.started),
+                ts(ev.at),
+                ev.stopping,
+            )
         elif isinstance(ev, DeadLettered):
-            c.dead_letters.append((seq, ts(ev.at), ev.kind, ev.stream, ev.seq, ev.subject,
-                                   ev.consumer, ev.reason, ev.excerpt, ev.group))
+            c.dead_letters.append(
+                (
+                    seq,
+                    ts(ev.at),
+                    ev.kind,
+                    ev.stream,
+                    ev.seq,
+                    ev.subject,
+                    ev.consumer,
+                    ev.reason,
+                    ev.excerpt,
+                    ev.group,
+                )
+            )
         elif isinstance(ev, NotificationSent | NotificationFailed):
             _notification(c, seq, ev)
         elif isinstance(ev, SilenceAdded):
-            c.silences_added.append((ev.id, seq, ts(ev.at), ts(ev.starts), ts(ev.ends), ev.domain,
-                                     ev.task, ev.reason, ev.by))
+            c.silences_added.append(
+                (
+                    ev.id,
+                    seq,
+                    ts(ev.at),
+                    ts(ev.starts),
+                    ts(ev.ends),
+                    ev.domain,
+                    ev.task,
+                    ev.reason,
+                    ev.by,
+                )
+            )
         elif isinstance(ev, SilenceRemoved):
             c.silences_removed.append((ev.id, ts(ev.at), ev.by))
         elif isinstance(ev, CheckRequested):
@@ -109,10 +152,34 @@ def _completed(c: Changes, seq: int, ev: CheckCompleted) -> None:
         if o.task in seen:
             continue  # one result per task and completion
         seen.add(o.task)
-        c.results.append((seq, o.task, ev.group, ev.agent, ev.location, ev.request, at, o.status,
-                          o.detail, o.value, obs.status, obs.elapsed_ms, obs.error, obs_json))
-        c.last_results[o.task] = (o.task, seq, o.status, o.detail, at, obs.status,
-                                  obs.elapsed_ms, ev.agent)
+        c.results.append(
+            (
+                seq,
+                o.task,
+                ev.group,
+                ev.agent,
+                ev.location,
+                ev.request,
+                at,
+                o.status,
+                o.detail,
+                o.value,
+                obs.status,
+                obs.elapsed_ms,
+                obs.error,
+                obs_json,
+            )
+        )
+        c.last_results[o.task] = (
+            o.task,
+            seq,
+            o.status,
+            o.detail,
+            at,
+            obs.status,
+            obs.elapsed_ms,
+            ev.agent,
+        )
 
 
 def _judged(c: Changes, seq: int, ev: TaskJudged) -> None:
@@ -127,8 +194,15 @@ def _judged(c: Changes, seq: int, ev: TaskJudged) -> None:
         if j.severity != j.previous:
             changed_at = at
             c.severity_changes.append((seq, j.task, at, j.previous, j.severity, j.reason))
-        c.judgements[j.task] = [j.task, j.severity, j.reason, j.failures, ts(ev.next_run),
-                                changed_at, at]
+        c.judgements[j.task] = [
+            j.task,
+            j.severity,
+            j.reason,
+            j.failures,
+            ts(ev.next_run),
+            changed_at,
+            at,
+        ]
 
 
 def _config(c: Changes, seq: int, ev: ConfigApplied) -> None:
@@ -138,10 +212,24 @@ def _config(c: Changes, seq: int, ev: ConfigApplied) -> None:
         c.task_defs[ch.task.id] = (ch.task, ev.at)
     for tid in ev.removed:
         c.task_defs[tid] = (None, ev.at)
-    diff = msgspec.json.encode({"added": ev.added, "changed": ev.changed,
-                                "removed": ev.removed}).decode()
-    c.configs.append((seq, ts(ev.at), ev.revision, ev.source, ev.applied_by, ev.part, ev.parts,
-                      len(ev.added), len(ev.changed), len(ev.removed), diff))
+    diff = msgspec.json.encode(
+        {"added": ev.added, "changed": ev.changed, "removed": ev.removed}
+    ).decode()
+    c.configs.append(
+        (
+            seq,
+            ts(ev.at),
+            ev.revision,
+            ev.source,
+            ev.applied_by,
+            ev.part,
+            ev.parts,
+            len(ev.added),
+            len(ev.changed),
+            len(ev.removed),
+            diff,
+        )
+    )
 
 
 def _notification(c: Changes, seq: int, ev: NotificationSent | NotificationFailed) -> None:
@@ -149,9 +237,25 @@ def _notification(c: Changes, seq: int, ev: NotificationSent | NotificationFaile
         outcome, previous, error, final = "sent", ev.previous, None, False
     else:
         outcome, previous, error, final = "failed", None, ev.error, ev.final
-    c.notifications.append((seq, ts(ev.at), outcome, ev.key, ev.kind, ev.channel, ev.recipient,
-                            ev.severity, previous, ev.task, ev.domain, ev.source_seq, ev.attempt,
-                            error, final))
+    c.notifications.append(
+        (
+            seq,
+            ts(ev.at),
+            outcome,
+            ev.key,
+            ev.kind,
+            ev.channel,
+            ev.recipient,
+            ev.severity,
+            previous,
+            ev.task,
+            ev.domain,
+            ev.source_seq,
+            ev.attempt,
+            error,
+            final,
+        )
+    )
 
 
 # One UPDATE per batch for both the last result and the verdict of each task: the tasks
@@ -194,11 +298,34 @@ def _task_update_columns(c: Changes) -> list[list[Any]]:
     return [ids, *[list(col) for col in zip(*rows, strict=True)]]
 
 
-_RESULT_COLUMNS = ["seq", "task_id", "grp", "agent", "location", "request", "checked_at",
-                   "status", "detail", "value", "http_status", "response_ms", "error",
-                   "observation"]
-_DEAD_COLUMNS = ["seq", "at", "kind", "stream", "source_seq", "subject", "consumer", "reason",
-                 "excerpt", "grp"]
+_RESULT_COLUMNS = [
+    "seq",
+    "task_id",
+    "grp",
+    "agent",
+    "location",
+    "request",
+    "checked_at",
+    "status",
+    "detail",
+    "value",
+    "http_status",
+    "response_ms",
+    "error",
+    "observation",
+]
+_DEAD_COLUMNS = [
+    "seq",
+    "at",
+    "kind",
+    "stream",
+    "source_seq",
+    "subject",
+    "consumer",
+    "reason",
+    "excerpt",
+    "grp",
+]
 
 
 async def write(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
@@ -214,22 +341,38 @@ async def write(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
                  check_kind = EXCLUDED.check_kind, expected = EXCLUDED.expected,
                  frequency = EXCLUDED.frequency, definition = EXCLUDED.definition,
                  removed_at = NULL""",
-            [(t.id, t.group, t.domain, t.url, t.method, t.ip_version, t.check,
-              msgspec.json.encode(t.expected).decode(), t.frequency,
-              msgspec.json.encode(t).decode()) for t, _ in upserts],
+            [
+                (
+                    t.id,
+                    t.group,
+                    t.domain,
+                    t.url,
+                    t.method,
+                    t.ip_version,
+                    t.check,
+                    msgspec.json.encode(t.expected).decode(),
+                    t.frequency,
+                    msgspec.json.encode(t).decode(),
+                )
+                for t, _ in upserts
+            ],
         )
     removed = [(tid, ts(at)) for tid, (t, at) in c.task_defs.items() if t is None]
     if removed:
         await conn.executemany("UPDATE tasks SET removed_at = $2 WHERE id = $1", removed)
     if c.results:
-        await conn.copy_records_to_table("results", records=c.results, columns=_RESULT_COLUMNS,
-                                         schema_name=schema)
+        await conn.copy_records_to_table(
+            "results", records=c.results, columns=_RESULT_COLUMNS, schema_name=schema
+        )
     if c.last_results or c.judgements:
         await conn.execute(_TASK_UPDATE, *_task_update_columns(c))
     if c.severity_changes:
         await conn.copy_records_to_table(
-            "severity_changes", records=c.severity_changes, schema_name=schema,
-            columns=["seq", "task_id", "at", "previous", "severity", "reason"])
+            "severity_changes",
+            records=c.severity_changes,
+            schema_name=schema,
+            columns=["seq", "task_id", "at", "previous", "severity", "reason"],
+        )
     if c.agents:
         await conn.executemany(
             """INSERT INTO agents (name, location, version, concurrency, in_flight, completed,
@@ -244,25 +387,28 @@ async def write(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
             list(c.agents.values()),
         )
     if c.dead_letters:
-        await conn.copy_records_to_table("dead_letters", records=c.dead_letters,
-                                         columns=_DEAD_COLUMNS, schema_name=schema)
+        await conn.copy_records_to_table(
+            "dead_letters", records=c.dead_letters, columns=_DEAD_COLUMNS, schema_name=schema
+        )
     if c.notifications:
         await conn.executemany(
             """INSERT INTO notifications (seq, at, outcome, key, kind, channel, recipient,
                                           severity, previous, task_id, domain, source_seq,
                                           attempt, error, final)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)""",
-            c.notifications)
+            c.notifications,
+        )
     if c.silences_added:
         await conn.executemany(
             """INSERT INTO silences (id, seq, created_at, starts_at, ends_at, domain, task_id,
                                      reason, created_by)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING""",
-            c.silences_added)
+            c.silences_added,
+        )
     if c.silences_removed:
         await conn.executemany(
-            "UPDATE silences SET removed_at = $2, removed_by = $3 WHERE id = $1",
-            c.silences_removed)
+            "UPDATE silences SET removed_at = $2, removed_by = $3 WHERE id = $1", c.silences_removed
+        )
     if c.configs:
         await conn.executemany(
             """INSERT INTO config_history (seq, at, revision, source, applied_by, part, parts,
@@ -273,5 +419,6 @@ async def write(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
     await conn.execute(
         "UPDATE position SET seq = $1, undecodable = undecodable + $2, updated_at = now() "
         "WHERE name = 'events'",
-        c.last_seq, c.undecodable,
+        c.last_seq,
+        c.undecodable,
     )

@@ -29,8 +29,12 @@ def print_progress(done: int, total: int, rate: float) -> None:
     sys.stderr.flush()
 
 
-async def rebuild(nats_url: str, database_url: str, batch: int = 10000,
-                  progress: Callable[[int, int, float], None] = print_progress) -> int:
+async def rebuild(
+    nats_url: str,
+    database_url: str,
+    batch: int = 10000,
+    progress: Callable[[int, int, float], None] = print_progress,
+) -> int:
     """Returns the stream sequence the rebuilt tables reach."""
     conn = await db.connect(database_url, attempts=5)
     nc = await bus.connect(nats_url, "projector-rebuild")
@@ -39,9 +43,15 @@ async def rebuild(nats_url: str, database_url: str, batch: int = 10000,
         await conn.execute(f'DROP SCHEMA IF EXISTS "{FRESH}" CASCADE')
         await ensure_schema(conn, FRESH)
         sub = await js.pull_subscribe(
-            ">", durable=None, stream=streams.EVENTS,
-            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE,
-                                  inactive_threshold=120.0, max_ack_pending=-1),
+            ">",
+            durable=None,
+            stream=streams.EVENTS,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.NONE,
+                inactive_threshold=120.0,
+                max_ack_pending=-1,
+            ),
         )
         start = time.monotonic()
         done = 0
@@ -81,12 +91,13 @@ async def checksum(conn: asyncpg.Connection, schema: str = SCHEMA) -> dict[str, 
     """An md5 per read-model table, for comparing a live projection with a rebuilt one."""
     queries = {
         "tasks": "SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM "
-                 "(SELECT id, severity, severity_since, reason, failures, last_status, "
-                 "last_checked_at, last_result_seq, next_run, removed_at FROM {s}.tasks) t",
+        "(SELECT id, severity, severity_since, reason, failures, last_status, "
+        "last_checked_at, last_result_seq, next_run, removed_at FROM {s}.tasks) t",
         "results": "SELECT md5(string_agg(r::text, '|' ORDER BY task_id, seq)) FROM {s}.results r",
         "severity_changes": "SELECT md5(string_agg(r::text, '|' ORDER BY task_id, seq)) "
-                            "FROM {s}.severity_changes r",
+        "FROM {s}.severity_changes r",
         "dead_letters": "SELECT md5(string_agg(r::text, '|' ORDER BY seq)) FROM {s}.dead_letters r",
     }
-    return {name: await conn.fetchval(q.format(s=f'"{schema}"')) or "" for name, q in
-            queries.items()}
+    return {
+        name: await conn.fetchval(q.format(s=f'"{schema}"')) or "" for name, q in queries.items()
+    }

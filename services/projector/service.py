@@ -84,17 +84,33 @@ def decode_batch(msgs: list[Msg]) -> list[tuple[int, AnyEvent | Undecodable]]:
             batch.append((seq, codec.decode(msg.data, msg.subject)))
         except codec.DecodeError as exc:
             meta = msg.metadata
-            log.warning("undecodable event recorded and skipped", subject=msg.subject,
-                        seq=seq, reason=str(exc))
-            batch.append((seq, Undecodable(
-                msg.subject, str(exc), codec.excerpt(msg.data),
-                # The stream's store time (a datetime): the same on a rebuild, unlike now().
-                meta.timestamp.timestamp() if meta.timestamp else time.time())))
+            log.warning(
+                "undecodable event recorded and skipped",
+                subject=msg.subject,
+                seq=seq,
+                reason=str(exc),
+            )
+            batch.append(
+                (
+                    seq,
+                    Undecodable(
+                        msg.subject,
+                        str(exc),
+                        codec.excerpt(msg.data),
+                        # The stream's store time (a datetime): the same on a rebuild, unlike now().
+                        meta.timestamp.timestamp() if meta.timestamp else time.time(),
+                    ),
+                )
+            )
     return batch
 
 
-async def apply_batch(conn: asyncpg.Connection, batch: list[tuple[int, AnyEvent | Undecodable]],
-                      schema: str = SCHEMA, notify: bool = True) -> int:
+async def apply_batch(
+    conn: asyncpg.Connection,
+    batch: list[tuple[int, AnyEvent | Undecodable]],
+    schema: str = SCHEMA,
+    notify: bool = True,
+) -> int:
     """Write the part of ``batch`` beyond the stored position, in one transaction.
 
     Returns how many events were applied (0 when all were seen before).
@@ -102,7 +118,8 @@ async def apply_batch(conn: asyncpg.Connection, batch: list[tuple[int, AnyEvent 
     async with conn.transaction():
         await conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
         position = await conn.fetchval(
-            f'SELECT seq FROM "{schema}".position WHERE name = \'events\' FOR UPDATE')
+            f"SELECT seq FROM \"{schema}\".position WHERE name = 'events' FOR UPDATE"
+        )
         fresh = [(seq, ev) for seq, ev in batch if seq > position]
         if not fresh:
             return 0
@@ -130,9 +147,9 @@ class Projector:
         js = nc.jetstream()
         # The scheduler creates the streams with the operator's tuning (replicas…): created
         # here first, they would be R1 on a cluster. Only our own consumer is ours to create.
-        if not await streams.wait_for_stream(js, streams.EVENTS,
-                                             streams.projector_consumer(streams.Tuning()),
-                                             self.stopping):
+        if not await streams.wait_for_stream(
+            js, streams.EVENTS, streams.projector_consumer(streams.Tuning()), self.stopping
+        ):
             await bus.close(nc)
             await conn.close()
             return
@@ -160,20 +177,25 @@ class Projector:
         redelivery, which the stored position makes harmless."""
         await msgs[-1].ack()
 
-    async def _apply_until_done(self, conn: asyncpg.Connection, msgs: list[Msg]
-                                ) -> asyncpg.Connection:
+    async def _apply_until_done(
+        self, conn: asyncpg.Connection, msgs: list[Msg]
+    ) -> asyncpg.Connection:
         return await self._apply_decoded(conn, decode_batch(msgs))
 
-    async def _apply_decoded(self, conn: asyncpg.Connection,
-                             batch: list[tuple[int, AnyEvent | Undecodable]]
-                             ) -> asyncpg.Connection:
+    async def _apply_decoded(
+        self, conn: asyncpg.Connection, batch: list[tuple[int, AnyEvent | Undecodable]]
+    ) -> asyncpg.Connection:
         isolated = False
         while True:
             try:
                 await apply_batch(conn, batch)
                 return conn
-            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                    asyncpg.CannotConnectNowError) as exc:
+            except (
+                OSError,
+                asyncpg.PostgresConnectionError,
+                asyncpg.InterfaceError,
+                asyncpg.CannotConnectNowError,
+            ) as exc:
                 # PostgreSQL restarted: reconnect and retry the same batch (not acked yet).
                 log.warning("postgres lost; reconnecting", error=str(exc))
                 if not conn.is_closed():
@@ -193,9 +215,9 @@ class Projector:
                 batch = await self._isolate(conn, batch)
                 isolated = True
 
-    async def _isolate(self, conn: asyncpg.Connection,
-                       batch: list[tuple[int, AnyEvent | Undecodable]]
-                       ) -> list[tuple[int, AnyEvent | Undecodable]]:
+    async def _isolate(
+        self, conn: asyncpg.Connection, batch: list[tuple[int, AnyEvent | Undecodable]]
+    ) -> list[tuple[int, AnyEvent | Undecodable]]:
         out: list[tuple[int, AnyEvent | Undecodable]] = []
         for seq, ev in batch:
             try:
@@ -205,8 +227,17 @@ class Projector:
             except _Rollback:
                 out.append((seq, ev))
             except asyncpg.PostgresError as exc:
-                out.append((seq, Undecodable(f"(seq {seq})", f"{type(ev).__name__} refused by "
-                                             f"the read model: {exc}", "", time.time())))
+                out.append(
+                    (
+                        seq,
+                        Undecodable(
+                            f"(seq {seq})",
+                            f"{type(ev).__name__} refused by the read model: {exc}",
+                            "",
+                            time.time(),
+                        ),
+                    )
+                )
         return out
 
 

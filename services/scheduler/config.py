@@ -41,9 +41,20 @@ METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT"
 SEVERITY_NAMES = sections.SEVERITY_NAMES
 GENERAL_KEYS = sections.GENERAL_KEYS
 WEBSITE_KEYS = {
-    "domain", "frequency", "recheck_delay", "retry_before_notification", "ipv4", "ipv6",
-    "add_alerts_recipients", "overwrite_alerts_recipients", "paths",
-    "timeout", "locations", "quorum", "maintenance", "checks",
+    "domain",
+    "frequency",
+    "recheck_delay",
+    "retry_before_notification",
+    "ipv4",
+    "ipv6",
+    "add_alerts_recipients",
+    "overwrite_alerts_recipients",
+    "paths",
+    "timeout",
+    "locations",
+    "quorum",
+    "maintenance",
+    "checks",
 }
 PATH_KEYS = {"path", "method", "request_data", "checks"}
 REQUEST_DATA_KEYS = {"data", "is_json", "headers"}
@@ -89,9 +100,13 @@ def _locations(v: Any) -> list[str]:
 
 
 _SETTINGS = {
-    "frequency": parse_duration, "recheck_delay": parse_duration,
-    "retry_before_notification": count, "ipv4": boolean, "ipv6": boolean,
-    "timeout": parse_duration, "locations": _locations,
+    "frequency": parse_duration,
+    "recheck_delay": parse_duration,
+    "retry_before_notification": count,
+    "ipv4": boolean,
+    "ipv6": boolean,
+    "timeout": parse_duration,
+    "locations": _locations,
 }
 
 
@@ -105,11 +120,18 @@ def _settings(r: Reader, m: dict[str, Located], path: str, base: Settings) -> Se
     if not (s.ipv4 or s.ipv6) and ("ipv4" in m or "ipv6" in m):
         where = (m.get("ipv6") or m["ipv4"]).where
         r.fail(where, path, "ipv4 and ipv6 are both false: nothing would be checked")
-    if s.recheck_delay is not None and s.recheck_delay >= s.frequency and \
-            ("recheck_delay" in m or "frequency" in m):
+    if (
+        s.recheck_delay is not None
+        and s.recheck_delay >= s.frequency
+        and ("recheck_delay" in m or "frequency" in m)
+    ):
         key = "recheck_delay" if "recheck_delay" in m else "frequency"
-        r.fail(m[key].where, join(path, key), f"recheck_delay ({s.recheck_delay:g}s) must be "
-               f"shorter than frequency ({s.frequency:g}s)")
+        r.fail(
+            m[key].where,
+            join(path, key),
+            f"recheck_delay ({s.recheck_delay:g}s) must be "
+            f"shorter than frequency ({s.frequency:g}s)",
+        )
     return s
 
 
@@ -122,8 +144,9 @@ def group_id(url: str, method: str, ip_version: int, data: RequestData | None) -
     return _digest("group", url, method, ip_version, data)
 
 
-def task_id(url: str, method: str, ip_version: int, data: RequestData | None, check: str,
-            expected: Any) -> str:
+def task_id(
+    url: str, method: str, ip_version: int, data: RequestData | None, check: str, expected: Any
+) -> str:
     return _digest("task", url, method, ip_version, data, check, expected)
 
 
@@ -143,10 +166,12 @@ def _request_data(r: Reader, node: Located, path: str) -> RequestData:
         try:
             json.loads(data)
         except ValueError as exc:
-            r.fail(m["data"].where, join(path, "data"), f"is_json is true but data is not "
-                   f"JSON: {exc}")
-    return RequestData(data=None if data is FAILED else data, is_json=is_json is True,
-                       headers=headers)
+            r.fail(
+                m["data"].where, join(path, "data"), f"is_json is true but data is not JSON: {exc}"
+            )
+    return RequestData(
+        data=None if data is FAILED else data, is_json=is_json is True, headers=headers
+    )
 
 
 def _data(v: Any) -> str:
@@ -176,13 +201,19 @@ def _checks(r: Reader, node: Located, path: str, scheme: str) -> list[tuple[str,
         kind = CATALOGUE.get(name)
         if kind is None:
             hint = closest(name, set(CATALOGUE))
-            r.fail(item.key_where[name], join(ipath, name),
-                   "unknown check" + (f" (did you mean {hint!r}?)" if hint else ""))
+            r.fail(
+                item.key_where[name],
+                join(ipath, name),
+                "unknown check" + (f" (did you mean {hint!r}?)" if hint else ""),
+            )
             continue
         if scheme not in kind.SCHEMES:
             schemes = ", ".join(f"{s}://" for s in sorted(kind.SCHEMES))
-            r.fail(item.key_where[name], join(ipath, name),
-                   f"check {name} does not apply to {scheme}:// targets (only {schemes})")
+            r.fail(
+                item.key_where[name],
+                join(ipath, name),
+                f"check {name} does not apply to {scheme}:// targets (only {schemes})",
+            )
             continue
         expected = r.convert(value, join(ipath, name), kind.parse)
         if expected is not FAILED:
@@ -195,8 +226,9 @@ def _website_nodes(r: Reader, node: Located) -> list[tuple[str, Located]]:
     out: list[tuple[str, Located]] = []
     for i, item in enumerate(r.items(node, "websites")):
         if isinstance(item.value, list):
-            out += [(f"websites[{i}][{j}]", x) for j, x in enumerate(item.value)
-                    if x.value is not None]
+            out += [
+                (f"websites[{i}][{j}]", x) for j, x in enumerate(item.value) if x.value is not None
+            ]
         elif not item.unset:
             out.append((f"websites[{i}]", item))
     return out
@@ -215,8 +247,10 @@ def _target(v: Any) -> str:
         if port is None or parts.path not in ("", "/") or parts.query:
             raise ValueError(f"expected {parts.scheme}://host:port (a port, no path), got {url!r}")
         return f"{parts.scheme}://{parts.netloc}"
-    raise ValueError(f"expected a URL such as https://example.org, tcp://host:port or "
-                     f"tls://host:port, got {url!r}")
+    raise ValueError(
+        f"expected a URL such as https://example.org, tcp://host:port or "
+        f"tls://host:port, got {url!r}"
+    )
 
 
 def _method(v: Any) -> str:
@@ -233,21 +267,39 @@ class _Builder:
     def __init__(self) -> None:
         self.tasks: dict[str, TaskDef] = {}
 
-    def add(self, domain: str, url: str, method: str, data: RequestData | None,
-            checks: list[tuple[str, Any]], s: Settings) -> None:
+    def add(
+        self,
+        domain: str,
+        url: str,
+        method: str,
+        data: RequestData | None,
+        checks: list[tuple[str, Any]],
+        s: Settings,
+    ) -> None:
         for check, expected in checks:
             for ip in ((4,) if s.ipv4 else ()) + ((6,) if s.ipv6 else ()):
                 tid = task_id(url, method, ip, data, check, expected)
                 self.tasks[tid] = TaskDef(
-                    id=tid, group=group_id(url, method, ip, data), domain=domain, url=url,
-                    method=method, ip_version=ip, check=check, expected=expected,
-                    frequency=s.frequency, recheck_delay=s.recheck_delay,
-                    retry_before_notification=s.retry_before_notification, request_data=data,
-                    timeout=s.timeout, locations=s.locations)
+                    id=tid,
+                    group=group_id(url, method, ip, data),
+                    domain=domain,
+                    url=url,
+                    method=method,
+                    ip_version=ip,
+                    check=check,
+                    expected=expected,
+                    frequency=s.frequency,
+                    recheck_delay=s.recheck_delay,
+                    retry_before_notification=s.retry_before_notification,
+                    request_data=data,
+                    timeout=s.timeout,
+                    locations=s.locations,
+                )
 
 
-def _website(r: Reader, wpath: str, wnode: Located, base: Settings, channels: Any,
-             out: _Builder) -> tuple[str, dict[str, Any]] | None:
+def _website(
+    r: Reader, wpath: str, wnode: Located, base: Settings, channels: Any, out: _Builder
+) -> tuple[str, dict[str, Any]] | None:
     w = r.mapping(wnode, wpath, WEBSITE_KEYS, ("domain",))
     settings = _settings(r, w, wpath, base)
     for key in ("add_alerts_recipients", "overwrite_alerts_recipients"):
@@ -262,12 +314,18 @@ def _website(r: Reader, wpath: str, wnode: Located, base: Settings, channels: An
         return None
     parts = urlsplit(target)
     domain = parts.netloc
-    extra = {k: plain(v) for k, v in w.items() if k in (
-        "add_alerts_recipients", "overwrite_alerts_recipients", "maintenance", "quorum")}
+    extra = {
+        k: plain(v)
+        for k, v in w.items()
+        if k in ("add_alerts_recipients", "overwrite_alerts_recipients", "maintenance", "quorum")
+    }
     if parts.scheme in CONNECT_SCHEMES:
         if "paths" in w:
-            r.fail(wnode.key_where["paths"], join(wpath, "paths"),
-                   f"a {parts.scheme}:// target has no paths: put its checks under the website")
+            r.fail(
+                wnode.key_where["paths"],
+                join(wpath, "paths"),
+                f"a {parts.scheme}:// target has no paths: put its checks under the website",
+            )
         if "checks" not in w:
             r.fail(wnode.where, join(wpath, "checks"), "required key is missing")
             return domain, extra
@@ -275,9 +333,12 @@ def _website(r: Reader, wpath: str, wnode: Located, base: Settings, channels: An
         out.add(domain, target, parts.scheme.upper(), None, checks, settings)
         return domain, extra
     if "checks" in w:
-        r.fail(wnode.key_where["checks"], join(wpath, "checks"),
-               "checks of an http(s):// website go under paths (checks directly under the "
-               "website are for tcp:// and tls:// targets)")
+        r.fail(
+            wnode.key_where["checks"],
+            join(wpath, "checks"),
+            "checks of an http(s):// website go under paths (checks directly under the "
+            "website are for tcp:// and tls:// targets)",
+        )
     if "paths" not in w:
         r.fail(wnode.where, join(wpath, "paths"), "required key is missing")
     for pi, pnode in enumerate(r.items(w["paths"], join(wpath, "paths")) if "paths" in w else []):
@@ -285,10 +346,14 @@ def _website(r: Reader, wpath: str, wnode: Located, base: Settings, channels: An
         p = r.mapping(pnode, ppath, PATH_KEYS, ("path", "checks"))
         rel = r.convert(p["path"], join(ppath, "path"), _path) if "path" in p else FAILED
         method = r.convert(p["method"], join(ppath, "method"), _method) if "method" in p else "GET"
-        data = _request_data(r, p["request_data"], join(ppath, "request_data")) \
-            if "request_data" in p else None
-        checks = _checks(r, p["checks"], join(ppath, "checks"), parts.scheme) \
-            if "checks" in p else []
+        data = (
+            _request_data(r, p["request_data"], join(ppath, "request_data"))
+            if "request_data" in p
+            else None
+        )
+        checks = (
+            _checks(r, p["checks"], join(ppath, "checks"), parts.scheme) if "checks" in p else []
+        )
         if rel is FAILED or method is FAILED:
             continue
         url = target.rstrip("/") + "/" + rel.lstrip("/")
@@ -311,8 +376,11 @@ def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
     r = Reader()
     r.problems += problems
     top = r.mapping(root, "", TOP_KEYS, required=("general", "websites"))
-    general = r.mapping(top["general"], "general", GENERAL_KEYS, ("frequency",)) \
-        if "general" in top else {}
+    general = (
+        r.mapping(top["general"], "general", GENERAL_KEYS, ("frequency",))
+        if "general" in top
+        else {}
+    )
     base = _settings(r, general, "general", Settings())
     general_data, channels = sections.general(r, general)
     ssl = r.mapping(top["ssl"], "ssl", {"thresholds"}) if "ssl" in top else {}
@@ -330,12 +398,30 @@ def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
     if r.problems:
         # In reading order: the main file first, then each included file, line by line.
         main = str(path)
-        raise ConfigError(sorted(r.problems, key=lambda p: (
-            p.where.file != main, p.where.file, p.where.line, p.where.col)))
-    return Config(source=str(path), digest=hashlib.sha256(raw).hexdigest(), tasks=builder.tasks,
-                  general=general_data, ssl_thresholds=thresholds, secrets=r.secrets,
-                  websites=websites)
+        raise ConfigError(
+            sorted(
+                r.problems,
+                key=lambda p: (p.where.file != main, p.where.file, p.where.line, p.where.col),
+            )
+        )
+    return Config(
+        source=str(path),
+        digest=hashlib.sha256(raw).hexdigest(),
+        tasks=builder.tasks,
+        general=general_data,
+        ssl_thresholds=thresholds,
+        secrets=r.secrets,
+        websites=websites,
+    )
 
 
-__all__ = ["Config", "ConfigError", "Problem", "Settings", "group_id", "parse", "parse_duration",
-           "task_id"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "Problem",
+    "Settings",
+    "group_id",
+    "parse",
+    "parse_duration",
+    "task_id",
+]

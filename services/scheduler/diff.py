@@ -13,8 +13,9 @@ REDACTED = "•••"
 SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key", "x-auth-token"}
 
 
-def diff(old: dict[str, TaskDef], new: dict[str, TaskDef]
-         ) -> tuple[list[TaskDef], list[TaskChange], list[str]]:
+def diff(
+    old: dict[str, TaskDef], new: dict[str, TaskDef]
+) -> tuple[list[TaskDef], list[TaskChange], list[str]]:
     added = [new[k] for k in sorted(new.keys() - old.keys())]
     removed = sorted(old.keys() - new.keys())
     changed = []
@@ -63,13 +64,17 @@ def split(event: ConfigApplied, per_part: int = 1000) -> list[ConfigApplied]:
         + [("changed", c) for c in event.changed]
         + [("removed", r) for r in event.removed]
     )
-    chunks = [items[i:i + per_part] for i in range(0, len(items), per_part)] or [[]]
+    chunks = [items[i : i + per_part] for i in range(0, len(items), per_part)] or [[]]
     parts = []
     for n, chunk in enumerate(chunks, 1):
-        parts.append(msgspec.structs.replace(
-            event, part=n, parts=len(chunks),
-            added=[x for k, x in chunk if k == "added"],  # type: ignore[misc]
-            changed=[x for k, x in chunk if k == "changed"],  # type: ignore[misc]
-            removed=[x for k, x in chunk if k == "removed"],  # type: ignore[misc]
-        ))
+        parts.append(
+            msgspec.structs.replace(
+                event,
+                part=n,
+                parts=len(chunks),
+                added=[x for k, x in chunk if k == "added"],  # type: ignore[misc]
+                changed=[x for k, x in chunk if k == "changed"],  # type: ignore[misc]
+                removed=[x for k, x in chunk if k == "removed"],  # type: ignore[misc]
+            )
+        )
     return parts

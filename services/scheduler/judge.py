@@ -35,8 +35,9 @@ class GroupState:
     recheck: bool = False
 
 
-def grade_certificate(not_after: float, now: float, thresholds: list[tuple[float, str]]
-                      ) -> tuple[Severity, str]:
+def grade_certificate(
+    not_after: float, now: float, thresholds: list[tuple[float, str]]
+) -> tuple[Severity, str]:
     left = not_after - now
     days = left / 86400
     for limit, severity in sorted(thresholds):
@@ -45,8 +46,12 @@ def grade_certificate(not_after: float, now: float, thresholds: list[tuple[float
     return "ok", f"certificate expires in {days:.1f} days"
 
 
-def severity_of(task: TaskDef, outcome: CheckOutcome | None, completion: CheckCompleted,
-                thresholds: list[tuple[float, str]]) -> tuple[Severity, str]:
+def severity_of(
+    task: TaskDef,
+    outcome: CheckOutcome | None,
+    completion: CheckCompleted,
+    thresholds: list[tuple[float, str]],
+) -> tuple[Severity, str]:
     if outcome is None:
         return "unknown", "the agent returned no outcome for this check"
     if task.check == CERT_CHECK:
@@ -54,8 +59,12 @@ def severity_of(task: TaskDef, outcome: CheckOutcome | None, completion: CheckCo
             return "warning", outcome.detail or completion.observation.error
         if outcome.status == "success" and outcome.value is not None:
             return grade_certificate(outcome.value, completion.at, thresholds)
-    if task.check == response_time.NAME and outcome.status != "error" and \
-            outcome.value is not None and isinstance(task.expected, dict):
+    if (
+        task.check == response_time.NAME
+        and outcome.status != "error"
+        and outcome.value is not None
+        and isinstance(task.expected, dict)
+    ):
         return response_time.grade(outcome.value, task.expected), outcome.detail  # type: ignore[return-value]
     return STATUS_SEVERITY[outcome.status], outcome.detail
 
@@ -85,20 +94,31 @@ def judge(
     bad = any(j.severity != "ok" for j in judgements)
     recheck = bool(bad and delays and not group.recheck)
     next_run = completion.at + (min(delays) if recheck and delays else frequency)
-    return TaskJudged(at=completion.at, group=tasks[0].group, completion=seq, next_run=next_run,
-                      judgements=judgements, recheck=recheck)
+    return TaskJudged(
+        at=completion.at,
+        group=tasks[0].group,
+        completion=seq,
+        next_run=next_run,
+        judgements=judgements,
+        recheck=recheck,
+    )
 
 
-def no_result(tasks: list[TaskDef], states: dict[str, TaskState], now: float, waited: float
-              ) -> TaskJudged:
+def no_result(
+    tasks: list[TaskDef], states: dict[str, TaskState], now: float, waited: float
+) -> TaskJudged:
     """The verdict when no result came back in time: unknown, "no result"."""
     judgements = []
     for task in tasks:
         prev = states.get(task.id, TaskState())
-        judgements.append(Judgement(task.id, "unknown", prev.severity,
-                                    f"no result for {waited:.0f}s", prev.failures + 1))
-    return TaskJudged(at=now, group=tasks[0].group, completion=0, next_run=now,
-                      judgements=judgements)
+        judgements.append(
+            Judgement(
+                task.id, "unknown", prev.severity, f"no result for {waited:.0f}s", prev.failures + 1
+            )
+        )
+    return TaskJudged(
+        at=now, group=tasks[0].group, completion=0, next_run=now, judgements=judgements
+    )
 
 
 def apply(states: dict[str, TaskState], judged: TaskJudged) -> None:

@@ -42,9 +42,15 @@ class Lease:
             try:
                 self._kv = await self.js.key_value(BUCKET)
             except BucketNotFoundError:
-                self._kv = await self.js.create_key_value(KeyValueConfig(
-                    bucket=BUCKET, history=1, ttl=self.ttl, storage=StorageType.FILE,
-                    replicas=self.replicas))
+                self._kv = await self.js.create_key_value(
+                    KeyValueConfig(
+                        bucket=BUCKET,
+                        history=1,
+                        ttl=self.ttl,
+                        storage=StorageType.FILE,
+                        replicas=self.replicas,
+                    )
+                )
         return self._kv
 
     async def acquire(self) -> None:
@@ -77,7 +83,8 @@ class Lease:
                 # The request must not outlive the lease it renews.
                 self._revision = await asyncio.wait_for(
                     kv.update(KEY, self.holder.encode(), last=self._revision),
-                    max(0.5, self.ttl - (sent - renewed)))
+                    max(0.5, self.ttl - (sent - renewed)),
+                )
                 renewed = sent
             except KeyWrongLastSequenceError:
                 # Another holder, or the key expired while NATS was away (it is gone then).
@@ -86,8 +93,10 @@ class Lease:
                 return
             except Exception as exc:  # NATS away: keep trying until the TTL has passed
                 if time.monotonic() - renewed >= self.ttl:
-                    log.warning("scheduler lease could not be renewed within its ttl",
-                                error=str(exc) or type(exc).__name__)
+                    log.warning(
+                        "scheduler lease could not be renewed within its ttl",
+                        error=str(exc) or type(exc).__name__,
+                    )
                     self.lost.set()
                     return
 

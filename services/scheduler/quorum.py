@@ -19,8 +19,9 @@ from events.types import Judgement, Severity, TaskDef, TaskJudged
 from services.scheduler.judge import TaskState
 
 
-def configured(websites: Mapping[str, Mapping[str, object]], general: Mapping[str, object],
-               domain: str) -> int | None:
+def configured(
+    websites: Mapping[str, Mapping[str, object]], general: Mapping[str, object], domain: str
+) -> int | None:
     """The quorum in force for a website: its own, else ``general``'s, else None (majority)."""
     value = websites.get(domain, {}).get("quorum", general.get("quorum"))
     return value if isinstance(value, int) and not isinstance(value, bool) else None
@@ -59,8 +60,14 @@ class LocationMemory:
             for location, severity in j.locations.items():
                 self._seen[j.task][location] = severity
 
-    def combine(self, tasks: list[TaskDef], states: Mapping[str, TaskState], location: str,
-                verdict: TaskJudged, quorum: int | None = None) -> TaskJudged:
+    def combine(
+        self,
+        tasks: list[TaskDef],
+        states: Mapping[str, TaskState],
+        location: str,
+        verdict: TaskJudged,
+        quorum: int | None = None,
+    ) -> TaskJudged:
         """``verdict`` judged one location's completion; return the verdict across locations.
 
         ``quorum`` is the website's (or ``general``'s) setting; None means a majority.
@@ -82,17 +89,33 @@ class LocationMemory:
             severity = combine(seen, len(task.locations), quorum)
             prev = states.get(j.task, TaskState())
             failures = 0 if severity == "ok" else prev.failures + 1
-            out.append(Judgement(j.task, severity, prev.severity,
-                                 _reason(seen, task, location, j.reason, severity, quorum),
-                                 failures, locations=dict(sorted(seen.items()))))
+            out.append(
+                Judgement(
+                    j.task,
+                    severity,
+                    prev.severity,
+                    _reason(seen, task, location, j.reason, severity, quorum),
+                    failures,
+                    locations=dict(sorted(seen.items())),
+                )
+            )
         return msgspec.structs.replace(verdict, judgements=out)
 
 
-def _reason(seen: Mapping[str, Severity], task: TaskDef, location: str, detail: str,
-            severity: Severity, quorum: int | None) -> str:
+def _reason(
+    seen: Mapping[str, Severity],
+    task: TaskDef,
+    location: str,
+    detail: str,
+    severity: Severity,
+    quorum: int | None,
+) -> str:
     failing = sorted(loc for loc, s in seen.items() if s == "critical")
     n = len(task.locations)
-    head = (f"failing at {len(failing)} of {n} locations ({', '.join(failing)}; quorum "
-            f"{needed(n, quorum)})" if failing else f"{severity} at {len(seen)} of {n} "
-            "locations")
+    head = (
+        f"failing at {len(failing)} of {n} locations ({', '.join(failing)}; quorum "
+        f"{needed(n, quorum)})"
+        if failing
+        else f"{severity} at {len(seen)} of {n} locations"
+    )
     return f"{head}; latest from {location}: {detail}" if detail else head

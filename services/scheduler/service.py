@@ -54,8 +54,7 @@ class SchedulerOptions:
     lease_ttl: float = 10.0
     applied_by: str = ""
     #: Where ``locations/<loc>.pub`` keys are: request secrets are sealed for those locations.
-    security_dir: str | None = field(
-        default_factory=lambda: os.environ.get("TOCSIN_SECURITY_DIR"))
+    security_dir: str | None = field(default_factory=lambda: os.environ.get("TOCSIN_SECURITY_DIR"))
 
 
 class Scheduler:
@@ -99,8 +98,10 @@ class Scheduler:
                 finally:
                     await lease.release()
                 if not self.stopping.is_set():
-                    log.warning("scheduler back to standby; its state is restored from the log "
-                                "when it holds the lease again")
+                    log.warning(
+                        "scheduler back to standby; its state is restored from the log "
+                        "when it holds the lease again"
+                    )
                     self._forget()
         finally:
             await bus.close(nc)
@@ -189,8 +190,9 @@ class Scheduler:
         delay = 0.2
         while True:
             try:
-                await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id},
-                                 timeout=PUBLISH_ACK_WAIT)
+                await js.publish(
+                    subject, data, headers={"Nats-Msg-Id": msg_id}, timeout=PUBLISH_ACK_WAIT
+                )
                 return
             except Exception as exc:
                 log.warning("publish failed, retrying", subject=subject, error=str(exc))
@@ -224,8 +226,9 @@ class Scheduler:
             try:
                 cfg = configuration.parse(self.opts.config_path)
             except configuration.ConfigError as exc:
-                log.error("configuration refused; the previous one stays in force",
-                          problems=str(exc))
+                log.error(
+                    "configuration refused; the previous one stays in force", problems=str(exc)
+                )
                 continue
             await self._apply(js, cfg)
 
@@ -277,9 +280,15 @@ class Scheduler:
             for location in first.locations:
                 request = f"{gid}.{location}.{int(when * 1000)}"
                 event = CheckRequested(
-                    at=now, request=request, group=gid, location=location, url=first.url,
-                    method=first.method, ip_version=first.ip_version,
-                    timeout=min(t.timeout for t in tasks), due=when,
+                    at=now,
+                    request=request,
+                    group=gid,
+                    location=location,
+                    url=first.url,
+                    method=first.method,
+                    ip_version=first.ip_version,
+                    timeout=min(t.timeout for t in tasks),
+                    due=when,
                     checks=[CheckSpec(t.id, t.check, t.expected) for t in tasks],
                     request_data=first.request_data,
                 )
@@ -288,16 +297,27 @@ class Scheduler:
                 event.request_data, event.sealed = clear, sealed
                 subject, data = subjects.requested(location, gid), codec.encode(event)
                 msg_id = f"request.{request}"
-                pending.append((gid, when, subject, data, msg_id,
-                                await self._publish_async(js, subject, data, msg_id)))
+                pending.append(
+                    (
+                        gid,
+                        when,
+                        subject,
+                        data,
+                        msg_id,
+                        await self._publish_async(js, subject, data, msg_id),
+                    )
+                )
         for gid, when, subject, data, msg_id, fut in pending:
             try:
                 await self._acked(fut)
             except Exception as exc:
                 # The same request again (same message id) until JetStream has it: it may have
                 # landed with its ack lost, and a new request id would then dispatch it twice.
-                log.warning("request not acknowledged; publishing it again", group=gid,
-                            error=str(exc) or type(exc).__name__)
+                log.warning(
+                    "request not acknowledged; publishing it again",
+                    group=gid,
+                    error=str(exc) or type(exc).__name__,
+                )
                 await self._publish_until_acked(js, subject, data, msg_id)
             self.in_flight[gid] = when
 
@@ -308,8 +328,10 @@ class Scheduler:
             if tasks is None:
                 self.in_flight.pop(gid)
                 continue
-            limit = max(2 * min(t.frequency for t in tasks),
-                        self.opts.tuning.ack_wait * self.opts.tuning.max_deliver)
+            limit = max(
+                2 * min(t.frequency for t in tasks),
+                self.opts.tuning.ack_wait * self.opts.tuning.max_deliver,
+            )
             if now - when > limit:
                 self.in_flight.pop(gid)
                 verdict = no_result(tasks, self.task_states, now, now - when)
@@ -321,8 +343,9 @@ class Scheduler:
     async def _publish_judged(self, js, verdict: TaskJudged, msg_id: str) -> None:  # type: ignore[no-untyped-def]
         # Retried until it lands: the group is out of in_flight and not yet planned again, so
         # a verdict dropped here (NATS away) would never be dispatched again.
-        await self._publish_until_acked(js, subjects.judged(verdict.group),
-                                        codec.encode(verdict), msg_id)
+        await self._publish_until_acked(
+            js, subjects.judged(verdict.group), codec.encode(verdict), msg_id
+        )
         apply(self.task_states, verdict)
         self.plan.set(verdict.group, verdict.next_run)
         self.wake.set()
@@ -330,8 +353,9 @@ class Scheduler:
     # judging ---------------------------------------------------------------------
 
     async def _judge_completions(self, js) -> None:  # type: ignore[no-untyped-def]
-        sub = await js.pull_subscribe_bind(durable=streams.SCHEDULER_COMPLETIONS,
-                                           stream=streams.EVENTS)
+        sub = await js.pull_subscribe_bind(
+            durable=streams.SCHEDULER_COMPLETIONS, stream=streams.EVENTS
+        )
         try:
             while not self.stopping.is_set():
                 try:
@@ -361,11 +385,18 @@ class Scheduler:
                     raise codec.DecodeError(f"{msg.subject}: not a check.completed event")
             except codec.DecodeError as exc:
                 subject, data, headers = bus.deadletter_for(
-                    msg.data, streams.EVENTS, seq, msg.subject, streams.SCHEDULER_COMPLETIONS,
-                    str(exc), time.time())
+                    msg.data,
+                    streams.EVENTS,
+                    seq,
+                    msg.subject,
+                    streams.SCHEDULER_COMPLETIONS,
+                    str(exc),
+                    time.time(),
+                )
                 msg_id = headers["Nats-Msg-Id"]
-                futures.append((await self._publish_async(js, subject, data, msg_id),
-                                subject, data, msg_id))
+                futures.append(
+                    (await self._publish_async(js, subject, data, msg_id), subject, data, msg_id)
+                )
                 continue
             tasks = self.groups.get(ev.group)
             gs = self.group_states[ev.group]
@@ -373,8 +404,12 @@ class Scheduler:
                 continue  # removed from the configuration, or judged before a restart
             verdict = judge(tasks, self.task_states, gs, ev, seq, self.config.ssl_thresholds)
             verdict = self.by_location.combine(
-                tasks, self.task_states, ev.location, verdict,
-                configured(self.config.websites, self.config.general, tasks[0].domain))
+                tasks,
+                self.task_states,
+                ev.location,
+                verdict,
+                configured(self.config.websites, self.config.general, tasks[0].domain),
+            )
             apply(self.task_states, verdict)
             gs.last_completion, gs.recheck = seq, verdict.recheck
             self.in_flight.pop(ev.group, None)
@@ -382,8 +417,9 @@ class Scheduler:
             verdicts.append(verdict)
             subject, data = subjects.judged(ev.group), codec.encode(verdict)
             msg_id = f"judged.{seq}"
-            futures.append((await self._publish_async(js, subject, data, msg_id),
-                            subject, data, msg_id))
+            futures.append(
+                (await self._publish_async(js, subject, data, msg_id), subject, data, msg_id)
+            )
         # Ack (all up to the last) only once every verdict is in the log. The verdicts are
         # applied in memory already (a redelivery would be skipped as judged), so one that
         # failed to land (NATS away) is published again until it does, never dropped.
@@ -399,8 +435,9 @@ class Scheduler:
 
     async def _dead_letters(self, js) -> None:  # type: ignore[no-untyped-def]
         """Max-deliveries advisories → deadletter events; the group is tried again later."""
-        sub = await js.pull_subscribe_bind(durable=streams.SCHEDULER_ADVISORIES,
-                                           stream=streams.ADVISORIES)
+        sub = await js.pull_subscribe_bind(
+            durable=streams.SCHEDULER_ADVISORIES, stream=streams.ADVISORIES
+        )
         import json
 
         try:
@@ -420,11 +457,15 @@ class Scheduler:
                         # Not an advisory JetStream wrote: recorded like any undecodable
                         # message, never dropped silently.
                         subject, data, headers = bus.deadletter_for(
-                            msg.data, streams.ADVISORIES, msg.metadata.sequence.stream,
-                            msg.subject, streams.SCHEDULER_ADVISORIES,
-                            f"not a max-deliveries advisory: {exc}", time.time())
-                        await self._publish_until_acked(js, subject, data,
-                                                        headers["Nats-Msg-Id"])
+                            msg.data,
+                            streams.ADVISORIES,
+                            msg.metadata.sequence.stream,
+                            msg.subject,
+                            streams.SCHEDULER_ADVISORIES,
+                            f"not a max-deliveries advisory: {exc}",
+                            time.time(),
+                        )
+                        await self._publish_until_acked(js, subject, data, headers["Nats-Msg-Id"])
                         with contextlib.suppress(Exception):  # redelivered: lands once (msg id)
                             await msg.ack()
                         continue
@@ -451,13 +492,22 @@ class Scheduler:
         except Exception:
             pass
         event = DeadLettered(
-            at=time.time(), kind="max_deliver", stream=streams.WORK, seq=work_seq,
-            subject=subject, consumer=str(advisory.get("consumer", "?")),
+            at=time.time(),
+            kind="max_deliver",
+            stream=streams.WORK,
+            seq=work_seq,
+            subject=subject,
+            consumer=str(advisory.get("consumer", "?")),
             reason=f"no agent completed it in {advisory.get('deliveries', '?')} deliveries",
-            excerpt=excerpt, group=group,
+            excerpt=excerpt,
+            group=group,
         )
-        await self._publish_until_acked(js, subjects.deadletter("max_deliver"),
-                                        codec.encode(event), f"deadletter.max_deliver.{work_seq}")
+        await self._publish_until_acked(
+            js,
+            subjects.deadletter("max_deliver"),
+            codec.encode(event),
+            f"deadletter.max_deliver.{work_seq}",
+        )
         log.warning("request dead-lettered", subject=subject, work_seq=work_seq)
         if group and group in self.groups:
             self.in_flight.pop(group, None)
@@ -486,14 +536,23 @@ async def apply_config(js, cfg: configuration.Config, applied_by: str) -> Config
     added, changed, removed = configdiff.diff(old, new)
     if configdiff.changes_are_empty(added, changed, removed):
         return None
-    event = ConfigApplied(at=time.time(), revision=cfg.digest, source=cfg.source,
-                          applied_by=applied_by, added=added, changed=changed, removed=removed)
+    event = ConfigApplied(
+        at=time.time(),
+        revision=cfg.digest,
+        source=cfg.source,
+        applied_by=applied_by,
+        added=added,
+        changed=changed,
+        removed=removed,
+    )
     base = configuration.task_id("", "", 0, None, "state", sorted(old))  # fingerprint of old set
     for part in configdiff.split(event):
-        await js.publish(subjects.CONFIG_APPLIED, codec.encode(part), headers={
-            "Nats-Msg-Id": f"config.{cfg.digest[:16]}.{base}.{part.part}"})
-    log.info("configuration applied", added=len(added), changed=len(changed),
-             removed=len(removed))
+        await js.publish(
+            subjects.CONFIG_APPLIED,
+            codec.encode(part),
+            headers={"Nats-Msg-Id": f"config.{cfg.digest[:16]}.{base}.{part.part}"},
+        )
+    log.info("configuration applied", added=len(added), changed=len(changed), removed=len(removed))
     return event
 
 

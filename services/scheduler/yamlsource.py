@@ -88,8 +88,14 @@ def read(path: str | Path, env: dict[str, str] | None = None) -> tuple[Located, 
     return _load_file(Path(path), env, problems, stack=()), problems
 
 
-def _load_file(path: Path, env: dict[str, str], problems: list[Problem], stack: tuple[Path, ...],
-               keypath: str = "", included_at: Where | None = None) -> Located:
+def _load_file(
+    path: Path,
+    env: dict[str, str],
+    problems: list[Problem],
+    stack: tuple[Path, ...],
+    keypath: str = "",
+    included_at: Where | None = None,
+) -> Located:
     file = str(path)
     top = Where(file, 1, 1)
     if path.resolve() in stack:
@@ -99,8 +105,9 @@ def _load_file(path: Path, env: dict[str, str], problems: list[Problem], stack: 
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         # Name the !include line, the file itself has no line to show.
-        problems.append(Problem(included_at or top, keypath,
-                                f"cannot read {file}: {exc.strerror or exc}"))
+        problems.append(
+            Problem(included_at or top, keypath, f"cannot read {file}: {exc.strerror or exc}")
+        )
         return Located(None, top, unset=True)
     try:
         node = yaml.compose(text, Loader=_Loader)
@@ -120,8 +127,14 @@ def _join(keypath: str, key: str | int) -> str:
     return f"{keypath}.{key}" if keypath else key
 
 
-def _convert(node: yaml.Node, path: Path, env: dict[str, str], problems: list[Problem],
-             stack: tuple[Path, ...], keypath: str = "") -> Located:
+def _convert(
+    node: yaml.Node,
+    path: Path,
+    env: dict[str, str],
+    problems: list[Problem],
+    stack: tuple[Path, ...],
+    keypath: str = "",
+) -> Located:
     file = str(path)
     where = _where(node, file)
     if node.tag == "!include":
@@ -133,8 +146,13 @@ def _convert(node: yaml.Node, path: Path, env: dict[str, str], problems: list[Pr
             files = sorted(glob.glob(pattern))
             if not files:
                 problems.append(Problem(where, keypath, f"!include {node.value}: no file matches"))
-            return Located([_load_file(Path(f), env, problems, stack, _join(keypath, i), where)
-                            for i, f in enumerate(files)], where)
+            return Located(
+                [
+                    _load_file(Path(f), env, problems, stack, _join(keypath, i), where)
+                    for i, f in enumerate(files)
+                ],
+                where,
+            )
         return _load_file(Path(pattern), env, problems, stack, keypath, where)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Located] = {}
@@ -154,8 +172,13 @@ def _convert(node: yaml.Node, path: Path, env: dict[str, str], problems: list[Pr
             keys[key] = kw
         return Located(out, where, keys)
     if isinstance(node, yaml.SequenceNode):
-        return Located([_convert(n, path, env, problems, stack, _join(keypath, i))
-                        for i, n in enumerate(node.value)], where)
+        return Located(
+            [
+                _convert(n, path, env, problems, stack, _join(keypath, i))
+                for i, n in enumerate(node.value)
+            ],
+            where,
+        )
     assert isinstance(node, yaml.ScalarNode)
     secret = False
     if node.style is None and _ENV.search(node.value) is None:

@@ -22,15 +22,21 @@ DEFAULT_DIR = ".tocsin/security"
 
 
 def _add_dir(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dir", default=os.environ.get("TOCSIN_SECURITY_DIR", DEFAULT_DIR),
-                   help="security directory: identities, credentials, keys, auth.conf "
-                   "(env TOCSIN_SECURITY_DIR; default %(default)s)")
+    p.add_argument(
+        "--dir",
+        default=os.environ.get("TOCSIN_SECURITY_DIR", DEFAULT_DIR),
+        help="security directory: identities, credentials, keys, auth.conf "
+        "(env TOCSIN_SECURITY_DIR; default %(default)s)",
+    )
 
 
 def register(sub: Any, common: Any) -> dict[str, Callable[[Any], int]]:
-    p = sub.add_parser("agents", help="manage agent identities (add, list, revoke)",
-                       description="Create, list and revoke agent identities. Each change "
-                       "regenerates auth.conf and asks the local nats-server to reload it.")
+    p = sub.add_parser(
+        "agents",
+        help="manage agent identities (add, list, revoke)",
+        description="Create, list and revoke agent identities. Each change "
+        "regenerates auth.conf and asks the local nats-server to reload it.",
+    )
     asub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     a = asub.add_parser("add", help="create an agent identity and write its credentials file")
     a.add_argument("name")
@@ -53,10 +59,15 @@ def register(sub: Any, common: Any) -> dict[str, Callable[[Any], int]]:
     s.add_argument("--tls-key", help="server certificate key")
     s.add_argument("--tls-ca", help="CA of client certificates (with --verify-clients)")
     s.add_argument("--verify-clients", action="store_true", help="require client certificates")
-    s.add_argument("--auth-path", help="path of auth.conf relative to the printed config "
-                   "(default auth.conf: save the output beside it)")
-    s = ssub.add_parser("leaf-auth", help="print the auth.conf of a site's leaf node: only the "
-                        "agents of its location")
+    s.add_argument(
+        "--auth-path",
+        help="path of auth.conf relative to the printed config "
+        "(default auth.conf: save the output beside it)",
+    )
+    s = ssub.add_parser(
+        "leaf-auth",
+        help="print the auth.conf of a site's leaf node: only the agents of its location",
+    )
     _add_dir(s)
     s.add_argument("--location", required=True)
     return {"agents": cmd_agents, "security": cmd_security}
@@ -66,8 +77,10 @@ def _reload_note(store: Store) -> str:
     pid = reloading.reload(store.dir)
     if pid is not None:
         return f"nats-server (pid {pid}) reloaded {store.auth_conf}"
-    return (f"{store.auth_conf} updated; make NATS reload it: `docker compose kill -s HUP nats` "
-            "or `nats-server --signal reload`")
+    return (
+        f"{store.auth_conf} updated; make NATS reload it: `docker compose kill -s HUP nats` "
+        "or `nats-server --signal reload`"
+    )
 
 
 def cmd_agents(args: Any) -> int:
@@ -77,8 +90,10 @@ def cmd_agents(args: Any) -> int:
             identity, creds = store.add_agent(args.name, args.location)
             print(f"agent {identity.name} (location {identity.location}) created")
             print(f"credentials: {creds}  (hand it to the agent's operator; keep it secret)")
-            print(f"run: tocsin agent --name {identity.name} --location {identity.location} "
-                  f"--creds {creds.name} --nats-url tls://HUB:4222 --tls-ca ca.pem")
+            print(
+                f"run: tocsin agent --name {identity.name} --location {identity.location} "
+                f"--creds {creds.name} --nats-url tls://HUB:4222 --tls-ca ca.pem"
+            )
             print(_reload_note(store))
         elif args.action == "revoke":
             identity = store.revoke(args.name)
@@ -111,8 +126,12 @@ def cmd_security(args: Any) -> int:
         return 0
     tls = None
     if args.tls_cert:
-        tls = Tls(Path(args.tls_cert), Path(args.tls_key), Path(args.tls_ca) if args.tls_ca
-                  else None, args.verify_clients)
+        tls = Tls(
+            Path(args.tls_cert),
+            Path(args.tls_key),
+            Path(args.tls_ca) if args.tls_ca else None,
+            args.verify_clients,
+        )
     store.init()
     auth = args.auth_path or "auth.conf"
     sys.stdout.write(render_server(auth, tls=tls))

@@ -17,8 +17,12 @@ from typing import Any
 from services.security import creds as credsfile
 from services.security.sealing import Unsealer
 
-ENV = {"creds": "TOCSIN_NATS_CREDS", "tls_ca": "TOCSIN_NATS_TLS_CA",
-       "tls_cert": "TOCSIN_NATS_TLS_CERT", "tls_key": "TOCSIN_NATS_TLS_KEY"}
+ENV = {
+    "creds": "TOCSIN_NATS_CREDS",
+    "tls_ca": "TOCSIN_NATS_TLS_CA",
+    "tls_cert": "TOCSIN_NATS_TLS_CERT",
+    "tls_key": "TOCSIN_NATS_TLS_KEY",
+}
 
 
 @dataclass(frozen=True)
@@ -64,17 +68,31 @@ class ClientSecurity:
 def add_options(p: argparse.ArgumentParser) -> None:
     """The agent's ``--creds`` and ``--tls-*`` options, each also read from the environment."""
     env = os.environ.get
-    p.add_argument("--creds", default=env(ENV["creds"]),
-                   help=f"credentials file from `tocsin agents add` (env {ENV['creds']})")
-    p.add_argument("--tls-ca", default=env(ENV["tls_ca"]),
-                   help=f"CA file to verify the NATS server certificate (env {ENV['tls_ca']})")
-    p.add_argument("--tls-cert", default=env(ENV["tls_cert"]),
-                   help=f"client certificate, if the server asks for one (env {ENV['tls_cert']})")
-    p.add_argument("--tls-key", default=env(ENV["tls_key"]),
-                   help=f"key of the client certificate (env {ENV['tls_key']})")
-    p.add_argument("--js-domain", default=env("TOCSIN_JS_DOMAIN"),
-                   help="the hub's JetStream domain, when connecting to a leaf node "
-                   "(env TOCSIN_JS_DOMAIN)")
+    p.add_argument(
+        "--creds",
+        default=env(ENV["creds"]),
+        help=f"credentials file from `tocsin agents add` (env {ENV['creds']})",
+    )
+    p.add_argument(
+        "--tls-ca",
+        default=env(ENV["tls_ca"]),
+        help=f"CA file to verify the NATS server certificate (env {ENV['tls_ca']})",
+    )
+    p.add_argument(
+        "--tls-cert",
+        default=env(ENV["tls_cert"]),
+        help=f"client certificate, if the server asks for one (env {ENV['tls_cert']})",
+    )
+    p.add_argument(
+        "--tls-key",
+        default=env(ENV["tls_key"]),
+        help=f"key of the client certificate (env {ENV['tls_key']})",
+    )
+    p.add_argument(
+        "--js-domain",
+        default=env("TOCSIN_JS_DOMAIN"),
+        help="the hub's JetStream domain, when connecting to a leaf node (env TOCSIN_JS_DOMAIN)",
+    )
 
 
 def from_args(args: argparse.Namespace) -> ClientSecurity:

@@ -77,8 +77,12 @@ def projector() -> dict[str, Any]:
 
 def notifier() -> dict[str, Any]:
     return _rules(
-        pub=["$JS.API.>", f"$JS.ACK.{streams.EVENTS}.>", f"{subjects.PREFIX}.notification.>",
-             subjects.DEADLETTER_ALL],
+        pub=[
+            "$JS.API.>",
+            f"$JS.ACK.{streams.EVENTS}.>",
+            f"{subjects.PREFIX}.notification.>",
+            subjects.DEADLETTER_ALL,
+        ],
         # It follows silences and heartbeats live (the no-agent alert), besides replaying them.
         sub=["_INBOX.>", f"{subjects.PREFIX}.silence.>", subjects.HEARTBEAT_ALL],
         pub_deny=_DESTRUCTIVE,
@@ -88,8 +92,12 @@ def notifier() -> dict[str, Any]:
 def web() -> dict[str, Any]:
     # The web service reads PostgreSQL; on the bus it may at most look at the log.
     return _rules(
-        pub=["$JS.API.INFO", f"$JS.API.STREAM.INFO.{streams.EVENTS}",
-             f"$JS.API.DIRECT.GET.{streams.EVENTS}", f"$JS.API.DIRECT.GET.{streams.EVENTS}.>"],
+        pub=[
+            "$JS.API.INFO",
+            f"$JS.API.STREAM.INFO.{streams.EVENTS}",
+            f"$JS.API.DIRECT.GET.{streams.EVENTS}",
+            f"$JS.API.DIRECT.GET.{streams.EVENTS}.>",
+        ],
         sub=["_INBOX.>"],
     )
 
@@ -104,8 +112,13 @@ def for_role(role: str, name: str, location: str | None = None) -> dict[str, Any
         if location is None:
             raise ValueError("an agent identity needs a location")
         return agent(name, location)
-    fns = {"scheduler": scheduler, "projector": projector, "notifier": notifier, "web": web,
-           "admin": admin}
+    fns = {
+        "scheduler": scheduler,
+        "projector": projector,
+        "notifier": notifier,
+        "web": web,
+        "admin": admin,
+    }
     if role not in fns:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     return fns[role]()

@@ -31,8 +31,9 @@ class Sealer:
     """Seals request data for the locations whose public key it knows."""
 
     def __init__(self, public_keys: dict[str, str]) -> None:
-        self._boxes = {loc: SealedBox(PublicKey(base64.b64decode(k)))
-                       for loc, k in public_keys.items()}
+        self._boxes = {
+            loc: SealedBox(PublicKey(base64.b64decode(k))) for loc, k in public_keys.items()
+        }
 
     @classmethod
     def from_dir(cls, directory: str | Path | None) -> Sealer:
@@ -46,8 +47,9 @@ class Sealer:
     def seals(self, location: str) -> bool:
         return location in self._boxes
 
-    def seal(self, location: str, data: RequestData | None
-             ) -> tuple[RequestData | None, str | None]:
+    def seal(
+        self, location: str, data: RequestData | None
+    ) -> tuple[RequestData | None, str | None]:
         """What goes into the request: (clear request_data, sealed) — one of them is None."""
         box = self._boxes.get(location)
         if box is None or data is None:
@@ -62,6 +64,7 @@ class Unsealer:
     def open(self, req: CheckRequested) -> CheckRequested:
         if req.sealed is None:
             return req
-        data = msgspec.json.decode(self._box.decrypt(base64.b64decode(req.sealed)),
-                                   type=RequestData)
+        data = msgspec.json.decode(
+            self._box.decrypt(base64.b64decode(req.sealed)), type=RequestData
+        )
         return msgspec.structs.replace(req, request_data=data, sealed=None)

@@ -44,9 +44,13 @@ class Leafnodes:
     host: str = "0.0.0.0"
 
 
-def render_server(auth: str | Path | None, tls: Tls | None = None,
-                  leafnodes: Leafnodes | None = None, pid_file: Path | None = None,
-                  js_domain: str | None = None) -> str:
+def render_server(
+    auth: str | Path | None,
+    tls: Tls | None = None,
+    leafnodes: Leafnodes | None = None,
+    pid_file: Path | None = None,
+    js_domain: str | None = None,
+) -> str:
     """A complete server configuration; ports and JetStream come from the command line
     (``tocsin dev``, the tests) or are added by the operator (compose).
 
@@ -69,8 +73,11 @@ def render_server(auth: str | Path | None, tls: Tls | None = None,
         # Leaf nodes reach this JetStream as `$JS.<domain>.API`; plain `$JS.API` stays local.
         out.append(f"jetstream {json.dumps({'domain': js_domain})}\n")
     if leafnodes:
-        block = {"host": leafnodes.host, "port": leafnodes.port,
-                 "authorization": {"user": leafnodes.user, "password": leafnodes.password}}
+        block = {
+            "host": leafnodes.host,
+            "port": leafnodes.port,
+            "authorization": {"user": leafnodes.user, "password": leafnodes.password},
+        }
         out.append(f"leafnodes {json.dumps(block, indent=2)}\n")
     return "".join(out)
 

@@ -130,13 +130,25 @@ class Store:
 
     def _create(self, name: str, role: str, location: str | None) -> Identity:
         seed = keys.new_user_seed()
-        identity = Identity(name=name, role=role, public_key=keys.public_key(seed),
-                            created=time.time(), location=location)
-        credsfile.write(self.creds_path(name), credsfile.Credentials(
-            tocsin_credentials=credsfile.FORMAT, name=name, role=role, nkey_seed=seed,
-            inbox_prefix=permissions.inbox_prefix(role, name), location=location,
-            location_key=self.location_key(location) if location else None,
-        ))
+        identity = Identity(
+            name=name,
+            role=role,
+            public_key=keys.public_key(seed),
+            created=time.time(),
+            location=location,
+        )
+        credsfile.write(
+            self.creds_path(name),
+            credsfile.Credentials(
+                tocsin_credentials=credsfile.FORMAT,
+                name=name,
+                role=role,
+                nkey_seed=seed,
+                inbox_prefix=permissions.inbox_prefix(role, name),
+                location=location,
+                location_key=self.location_key(location) if location else None,
+            ),
+        )
         self._save([*self.identities(), identity])
         return identity
 

@@ -22,8 +22,9 @@ async def target(demo_target: DemoTarget) -> DemoTarget:
 
 
 @pytest.fixture
-async def svc(nats_server, database_url: str, target: DemoTarget, tmp_path: Path
-              ) -> AsyncIterator[Services]:
+async def svc(
+    nats_server, database_url: str, target: DemoTarget, tmp_path: Path
+) -> AsyncIterator[Services]:
     config = tmp_path / "tocsin.yaml"
     config.write_text(config_body(target.url, PATHS))
     logs = tmp_path / "logs"

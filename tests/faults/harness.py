@@ -35,19 +35,35 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def config_body(url: str, paths: list[str], frequency: str = "2s", timeout: str = "5s") -> str:
     """One group per path, two checks each (so a completion carries several outcomes)."""
-    lines = ["general:", f"  frequency: {frequency}", "  ipv6: false", f"  timeout: {timeout}",
-             "websites:", f"  - domain: {url}", "    paths:"]
+    lines = [
+        "general:",
+        f"  frequency: {frequency}",
+        "  ipv6: false",
+        f"  timeout: {timeout}",
+        "websites:",
+        f"  - domain: {url}",
+        "    paths:",
+    ]
     for p in paths:
-        lines += [f"      - path: /{p}", "        checks:", "          - status-is: 200",
-                  "          - body-contains: ok"]
+        lines += [
+            f"      - path: /{p}",
+            "        checks:",
+            "          - status-is: 200",
+            "          - body-contains: ok",
+        ]
     return "\n".join(lines) + "\n"
 
 
 class Service:
     """``python -m services.cli <args>`` as a child process of its own, killable with -9."""
 
-    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None,
-                 module: str = "services.cli") -> None:
+    def __init__(
+        self,
+        args: list[str],
+        log: Path,
+        env: dict[str, str] | None = None,
+        module: str = "services.cli",
+    ) -> None:
         self.args, self.log, self.module = args, log, module
         self.env = {**os.environ, "TOCSIN_LOG_LEVEL": "warning", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -55,9 +71,14 @@ class Service:
 
     def start(self) -> Service:
         out = open(self.log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", self.module, *self.args],
-                                     cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module, *self.args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         out.close()
         return self
 
@@ -100,31 +121,64 @@ class Services:
     logs: Path
     started: list[Service] = field(default_factory=list)
 
-    def _start(self, name: str, args: list[str], env: dict[str, str] | None = None,
-               module: str = "services.cli") -> Service:
+    def _start(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str] | None = None,
+        module: str = "services.cli",
+    ) -> Service:
         s = Service(args, self.logs / f"{name}-{len(self.started)}.log", env, module)
         self.started.append(s)
         return s
 
     def scheduler(self, ack_wait: float = 3.0, max_deliver: int = 5, replicas: int = 1) -> Service:
         # Info level: the log says which scheduler holds the lease.
-        return self._start("scheduler", ["--log-level", "info", "scheduler", "--nats-url",
-                                         self.nats_url, "--config", str(self.config),
-                                         "--ack-wait", str(ack_wait),
-                                         "--max-deliver", str(max_deliver),
-                                         "--replicas", str(replicas)])
+        return self._start(
+            "scheduler",
+            [
+                "--log-level",
+                "info",
+                "scheduler",
+                "--nats-url",
+                self.nats_url,
+                "--config",
+                str(self.config),
+                "--ack-wait",
+                str(ack_wait),
+                "--max-deliver",
+                str(max_deliver),
+                "--replicas",
+                str(replicas),
+            ],
+        )
 
     def agent(self, name: str, concurrency: int = 200) -> Service:
-        return self._start(f"agent-{name}", ["agent", "--nats-url", self.nats_url, "--name", name,
-                                             "--concurrency", str(concurrency)])
+        return self._start(
+            f"agent-{name}",
+            [
+                "agent",
+                "--nats-url",
+                self.nats_url,
+                "--name",
+                name,
+                "--concurrency",
+                str(concurrency),
+            ],
+        )
 
     def projector(self, crash_chance: float | None = None) -> Service:
         if crash_chance is not None:
             # A projector that kills itself between commit and ack (tests/faults/crashing.py).
-            return self._start("projector", [self.nats_url, self.database_url,
-                                             str(crash_chance)], module="tests.faults.crashing")
-        return self._start("projector", ["projector", "--nats-url", self.nats_url,
-                                         "--database-url", self.database_url])
+            return self._start(
+                "projector",
+                [self.nats_url, self.database_url, str(crash_chance)],
+                module="tests.faults.crashing",
+            )
+        return self._start(
+            "projector",
+            ["projector", "--nats-url", self.nats_url, "--database-url", self.database_url],
+        )
 
     async def close(self) -> None:
         for s in self.started:
@@ -212,8 +266,9 @@ async def check_invariant(nats_url: str, database_url: str) -> dict[str, int]:
     assert requests, "the test produced no check request at all"
     conn = await asyncpg.connect(database_url, server_settings={"search_path": SCHEMA})
     try:
-        rows = await conn.fetch("SELECT request, task_id, count(*) AS n FROM results "
-                                "GROUP BY request, task_id")
+        rows = await conn.fetch(
+            "SELECT request, task_id, count(*) AS n FROM results GROUP BY request, task_id"
+        )
         dead = await conn.fetch("SELECT excerpt FROM dead_letters WHERE kind = 'max_deliver'")
         before = await checksum(conn)
     finally:
@@ -231,8 +286,10 @@ async def check_invariant(nats_url: str, database_url: str) -> dict[str, int]:
             continue
         if len(done) != len(ev.checks):
             missing.append(req)
-    assert not missing, (f"{len(missing)} of {len(requests)} requests neither completed nor "
-                         f"dead-lettered: {missing[:5]}")
+    assert not missing, (
+        f"{len(missing)} of {len(requests)} requests neither completed nor "
+        f"dead-lettered: {missing[:5]}"
+    )
     await rebuild(nats_url, database_url, progress=lambda *a: None)
     conn = await asyncpg.connect(database_url)
     try:
@@ -243,8 +300,9 @@ async def check_invariant(nats_url: str, database_url: str) -> dict[str, int]:
     return {"requests": len(requests), "results": len(counts), "dead": len(dead_requests)}
 
 
-async def quiesce_and_check(svc: Services, scheduler: list[Service], agents: list[Service],
-                            within: float = 90) -> dict[str, int]:
+async def quiesce_and_check(
+    svc: Services, scheduler: list[Service], agents: list[Service], within: float = 90
+) -> dict[str, int]:
     """Stop dispatching, let the agents finish, stop them, let the projector catch up, check."""
     for s in scheduler:
         await s.stop()
@@ -258,8 +316,9 @@ async def quiesce_and_check(svc: Services, scheduler: list[Service], agents: lis
 async def results_by_agent(database_url: str) -> dict[str, int]:
     conn = await asyncpg.connect(database_url, server_settings={"search_path": SCHEMA})
     try:
-        rows = await conn.fetch("SELECT agent, count(DISTINCT request) AS n FROM results "
-                                "GROUP BY agent")
+        rows = await conn.fetch(
+            "SELECT agent, count(DISTINCT request) AS n FROM results GROUP BY agent"
+        )
     finally:
         await conn.close()
     return {r["agent"]: r["n"] for r in rows}

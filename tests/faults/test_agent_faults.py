@@ -26,8 +26,7 @@ async def _held(url: str) -> int:
     return int(await js_call(url, get))
 
 
-async def test_killed_agent_requests_are_redelivered_to_another(svc: Services,
-                                                                target: DemoTarget):
+async def test_killed_agent_requests_are_redelivered_to_another(svc: Services, target: DemoTarget):
     # The target answers slower than the agent gets through its queue: at any moment the
     # agent holds requests it has not completed yet.
     for p in PATHS:
@@ -37,8 +36,9 @@ async def test_killed_agent_requests_are_redelivered_to_another(svc: Services,
     first = svc.agent("a1")
 
     async def working() -> bool:
-        return (await results_by_agent(svc.database_url)).get("a1", 0) >= 10 and \
-            await _held(svc.nats_url) > 0
+        return (await results_by_agent(svc.database_url)).get("a1", 0) >= 10 and await _held(
+            svc.nats_url
+        ) > 0
 
     await wait_for(working, 60, what="a1 completing and holding requests")
     killed_at = time.time()
@@ -47,10 +47,14 @@ async def test_killed_agent_requests_are_redelivered_to_another(svc: Services,
 
     async def taken_over() -> int:
         # Requests due before the kill that a2 completed: only a redelivery gives them to it.
-        return await count(svc.database_url, "SELECT count(*) FROM results r WHERE agent = 'a2' "
-                           "AND checked_at > to_timestamp($1) AND request IN (SELECT request "
-                           "FROM results) AND split_part(request, '.', 3)::bigint < $2",
-                           killed_at, int(killed_at * 1000))
+        return await count(
+            svc.database_url,
+            "SELECT count(*) FROM results r WHERE agent = 'a2' "
+            "AND checked_at > to_timestamp($1) AND request IN (SELECT request "
+            "FROM results) AND split_part(request, '.', 3)::bigint < $2",
+            killed_at,
+            int(killed_at * 1000),
+        )
 
     await wait_for(taken_over, 60, what="a2 completing requests a1 held")
     await asyncio.sleep(2)
@@ -68,8 +72,9 @@ async def test_sigterm_agent_finishes_what_it_holds(svc: Services, target: DemoT
     agent = svc.agent("a1")
 
     async def holding() -> bool:
-        return (await results_by_agent(svc.database_url)).get("a1", 0) >= 5 and \
-            await _held(svc.nats_url) > 0
+        return (await results_by_agent(svc.database_url)).get("a1", 0) >= 5 and await _held(
+            svc.nats_url
+        ) > 0
 
     await wait_for(holding, 60, what="a1 holding requests")
     agent.signal(signal.SIGTERM)

@@ -27,9 +27,11 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, NatsServer]]:
     for name in names:
         conf = tmp_path / f"{name}.conf"
         others = ", ".join(f"nats-route://127.0.0.1:{p}" for n, p in routes.items() if n != name)
-        conf.write_text(f"server_name: {name}\n"
-                        f"cluster {{ name: tocsin, listen: 127.0.0.1:{routes[name]}, "
-                        f"routes: [{others}] }}\n")
+        conf.write_text(
+            f"server_name: {name}\n"
+            f"cluster {{ name: tocsin, listen: 127.0.0.1:{routes[name]}, "
+            f"routes: [{others}] }}\n"
+        )
         nodes[name] = NatsServer(tmp_path / name, config=conf)
     for node in nodes.values():
         node.start()
@@ -66,8 +68,9 @@ async def _cluster_ready(url: str) -> bool:
         await nc.close()
 
 
-async def test_stream_leader_killed(cluster: dict[str, NatsServer], database_url: str,
-                                    target: DemoTarget, tmp_path: Path):
+async def test_stream_leader_killed(
+    cluster: dict[str, NatsServer], database_url: str, target: DemoTarget, tmp_path: Path
+):
     url = ",".join(n.url for n in cluster.values())
     await wait_for(lambda: _cluster_ready(url), 30, what="JetStream cluster formed")
     config = tmp_path / "tocsin.yaml"

@@ -13,12 +13,32 @@ from events import codec, streams
 from tests.faults.harness import Services, count, quiesce_and_check
 from tests.helpers import wait_for
 
-REQUEST = {"type": "check.requested", "v": 1, "at": 1.0, "request": "r", "group": "g",
-           "location": "default", "url": "http://127.0.0.1:9/", "method": "GET",
-           "ip_version": 4, "timeout": 1.0, "due": 1.0, "checks": []}
-COMPLETION = {"type": "check.completed", "v": 1, "at": 1.0, "request": "r", "group": "g",
-              "agent": "x", "location": "default", "started": 1.0, "observation": {},
-              "outcomes": []}
+REQUEST = {
+    "type": "check.requested",
+    "v": 1,
+    "at": 1.0,
+    "request": "r",
+    "group": "g",
+    "location": "default",
+    "url": "http://127.0.0.1:9/",
+    "method": "GET",
+    "ip_version": 4,
+    "timeout": 1.0,
+    "due": 1.0,
+    "checks": [],
+}
+COMPLETION = {
+    "type": "check.completed",
+    "v": 1,
+    "at": 1.0,
+    "request": "r",
+    "group": "g",
+    "agent": "x",
+    "location": "default",
+    "started": 1.0,
+    "observation": {},
+    "outcomes": [],
+}
 
 
 def poisons(valid: dict) -> list[bytes]:  # type: ignore[type-arg]
@@ -37,8 +57,10 @@ TARGETS = {
     "tocsin.check.requested.default.poison": (REQUEST, {"agent:a1", "projector"}),
     "tocsin.check.completed.x.poison": (COMPLETION, {streams.SCHEDULER_COMPLETIONS, "projector"}),
     "tocsin.task.judged.poison": (COMPLETION, {"projector"}),
-    "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.WORK.agents-default":
-        (COMPLETION, {streams.SCHEDULER_ADVISORIES}),
+    "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.WORK.agents-default": (
+        COMPLETION,
+        {streams.SCHEDULER_ADVISORIES},
+    ),
 }
 
 
@@ -58,8 +80,9 @@ async def test_poison_on_every_consumed_subject(svc: Services):
             for consumer in consumers:
                 # The projector records the event of the log itself; the others record the
                 # message they consumed (a WORK or ADVISORIES copy), each exactly once.
-                expected[(consumer, f"{subject}#{ack.seq}" if consumer == "projector"
-                          else subject)] += 1
+                expected[
+                    (consumer, f"{subject}#{ack.seq}" if consumer == "projector" else subject)
+                ] += 1
     await nc.close()
     poisoned_at = time.time()
 
@@ -70,9 +93,15 @@ async def test_poison_on_every_consumed_subject(svc: Services):
     await wait_for(recorded, 60, what="every poison recorded by every consumer")
     # Services run on: all alive, and results keep coming after the poison.
     assert all(p.alive for p in procs), [p.output() for p in procs if not p.alive]
-    await wait_for(lambda: count(svc.database_url, "SELECT count(*) FROM results WHERE "
-                                 "checked_at > to_timestamp($1)", poisoned_at + 1), 30,
-                   what="results after the poison")
+    await wait_for(
+        lambda: count(
+            svc.database_url,
+            "SELECT count(*) FROM results WHERE checked_at > to_timestamp($1)",
+            poisoned_at + 1,
+        ),
+        30,
+        what="results after the poison",
+    )
     stats = await quiesce_and_check(svc, [procs[1]], [procs[2]])
     assert stats["dead"] == 0
 
@@ -82,8 +111,10 @@ async def _dead_letters(url: str) -> Counter[tuple[str, str]]:
 
     conn = await asyncpg.connect(url)
     try:
-        rows = await conn.fetch("SELECT consumer, subject, source_seq, stream FROM "
-                                "tocsin.dead_letters WHERE kind = 'undecodable'")
+        rows = await conn.fetch(
+            "SELECT consumer, subject, source_seq, stream FROM "
+            "tocsin.dead_letters WHERE kind = 'undecodable'"
+        )
     finally:
         await conn.close()
     out: Counter[tuple[str, str]] = Counter()

@@ -50,6 +50,15 @@ async def _republish_completions(url: str) -> int:
 async def test_projector_killed_between_commit_and_ack(svc: Services):
     scheduler = svc.scheduler()
     agent = svc.agent("a1")
+
+    # Completions in the log first, so that republishing them between crashes means something.
+    async def completions_logged() -> int:
+        try:
+            return await _republish_completions(svc.nats_url)
+        except nats.js.errors.NotFoundError:  # the scheduler has not created the streams yet
+            return 0
+
+    await wait_for(completions_logged, 30, what="completions in the log")
     projector: Service = svc.projector(crash_chance=0.3)
     between = 0
     duplicates = 0
@@ -74,8 +83,9 @@ async def test_projector_killed_between_commit_and_ack(svc: Services):
     # The last incarnation folds without crashing, up to the end of the log.
     projector.kill()
     svc.projector()
-    await wait_for(lambda: count(svc.database_url, "SELECT count(*) FROM results"), 30,
-                   what="results")
+    await wait_for(
+        lambda: count(svc.database_url, "SELECT count(*) FROM results"), 30, what="results"
+    )
     await quiesce_and_check(svc, [scheduler], [agent])
 
 

@@ -32,8 +32,9 @@ async def _more(svc: Services, n: int) -> bool:
     return await count(svc.database_url, "SELECT count(*) FROM results") >= n
 
 
-async def test_nats_then_postgres_restart(nats_server: NatsServer, own_pg: PostgresServer,
-                                          target: DemoTarget, tmp_path: Path):
+async def test_nats_then_postgres_restart(
+    nats_server: NatsServer, own_pg: PostgresServer, target: DemoTarget, tmp_path: Path
+):
     config = tmp_path / "tocsin.yaml"
     config.write_text(config_body(target.url, PATHS))
     (tmp_path / "logs").mkdir()

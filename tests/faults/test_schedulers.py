@@ -20,8 +20,7 @@ async def _assert_no_duplicate_requests(url: str) -> int:
     for key, times in dues.items():
         times.sort()
         # Two requests of one group for (nearly) the same run: two dispatchers at work.
-        close += [(key, a, b) for a, b in itertools.pairwise(times)
-                  if b - a < FREQUENCY / 2]
+        close += [(key, a, b) for a, b in itertools.pairwise(times) if b - a < FREQUENCY / 2]
     assert not close, f"duplicate requests: {close[:5]}"
     return sum(len(t) for t in dues.values())
 

@@ -9,8 +9,12 @@ from services.notifier.channels import Recipient, SendError
 from services.notifier.message import Message, body, subject
 from services.notifier.settings import NotifySettings
 
-NOTIFY_TYPE = {"ok": apprise.NotifyType.SUCCESS, "warning": apprise.NotifyType.WARNING,
-               "critical": apprise.NotifyType.FAILURE, "unknown": apprise.NotifyType.WARNING}
+NOTIFY_TYPE = {
+    "ok": apprise.NotifyType.SUCCESS,
+    "warning": apprise.NotifyType.WARNING,
+    "critical": apprise.NotifyType.FAILURE,
+    "unknown": apprise.NotifyType.WARNING,
+}
 
 
 def label(url: str) -> str:
@@ -29,7 +33,10 @@ async def send(address: str, m: Message) -> None:
     ap = apprise.Apprise()
     if not ap.add(address):
         raise SendError(f"apprise cannot use the URL {label(address)}")
-    ok = await ap.async_notify(body=body(m), title=subject(m).removeprefix("[Tocsin] "),
-                               notify_type=NOTIFY_TYPE.get(m.severity, apprise.NotifyType.INFO))
+    ok = await ap.async_notify(
+        body=body(m),
+        title=subject(m).removeprefix("[Tocsin] "),
+        notify_type=NOTIFY_TYPE.get(m.severity, apprise.NotifyType.INFO),
+    )
     if not ok:
         raise SendError(f"apprise could not notify {label(address)}")

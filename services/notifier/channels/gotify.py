@@ -22,16 +22,23 @@ def recipients(s: NotifySettings) -> list[Recipient]:
 
 
 def payload(m: Message) -> dict[str, object]:
-    return {"title": subject(m).removeprefix("[Tocsin] "), "message": body(m),
-            "priority": gotify_priority(m),
-            "extras": {"client::display": {"contentType": "text/plain"}}}
+    return {
+        "title": subject(m).removeprefix("[Tocsin] "),
+        "message": body(m),
+        "priority": gotify_priority(m),
+        "extras": {"client::display": {"contentType": "text/plain"}},
+    }
 
 
 async def send(address: str, m: Message) -> None:
     url, _, token = address.partition("\n")
     try:
-        async with aiohttp.ClientSession(timeout=TIMEOUT) as session, session.post(
-                f"{url}/message", json=payload(m), headers={"X-Gotify-Key": token}) as resp:
+        async with (
+            aiohttp.ClientSession(timeout=TIMEOUT) as session,
+            session.post(
+                f"{url}/message", json=payload(m), headers={"X-Gotify-Key": token}
+            ) as resp,
+        ):
             if resp.status >= 300:
                 raise SendError(f"gotify {url} answered {resp.status}")
     except (aiohttp.ClientError, TimeoutError) as exc:

@@ -14,9 +14,17 @@ def recipients() -> list[Recipient]:
 
 
 def line(m: Message) -> dict[str, object]:
-    return {"kind": m.kind, "severity": m.severity, "previous": m.previous, "domain": m.domain,
-            "url": m.url, "check": m.check, "ip_version": m.ip_version, "reason": m.reason,
-            "task": m.task}
+    return {
+        "kind": m.kind,
+        "severity": m.severity,
+        "previous": m.previous,
+        "domain": m.domain,
+        "url": m.url,
+        "check": m.check,
+        "ip_version": m.ip_version,
+        "reason": m.reason,
+        "task": m.task,
+    }
 
 
 def send(m: Message) -> None:

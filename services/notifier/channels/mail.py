@@ -65,12 +65,14 @@ def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
         smtp.login(user, password)
 
 
-async def send(s: NotifySettings, to: str, m: Message,
-               context: ssl.SSLContext | None = None) -> None:
+async def send(
+    s: NotifySettings, to: str, m: Message, context: ssl.SSLContext | None = None
+) -> None:
     cfg = s.mail or {}
     try:
-        await asyncio.to_thread(_deliver, cfg, build(cfg, to, m),
-                                context or ssl.create_default_context())
+        await asyncio.to_thread(
+            _deliver, cfg, build(cfg, to, m), context or ssl.create_default_context()
+        )
     except smtplib.SMTPAuthenticationError as exc:
         raise SendError(f"SMTP authentication refused ({exc.smtp_code})") from None
     except (smtplib.SMTPException, OSError) as exc:
