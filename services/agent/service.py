@@ -160,7 +160,7 @@ class Agent:
                 completion = await prober.run(req, self.opts.name, self.opts.location)
             finally:
                 ticker.cancel()
-            await self._publish_until_acked(
+            await bus.publish_until_acked(
                 js,
                 subjects.completed(self.opts.name, req.group),
                 codec.encode(completion),
@@ -175,18 +175,6 @@ class Agent:
             log.error("request failed", exc=True, subject=msg.subject, error=str(exc))
         finally:
             self._slots.release()
-
-    async def _publish_until_acked(self, js, subject: str, data: bytes, msg_id: str) -> None:  # type: ignore[no-untyped-def]
-        delay = 0.2
-        while True:
-            try:
-                await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id}, timeout=5)
-                return
-            except Exception as exc:
-                # The result is kept in memory until the log has it: a dropped link loses nothing.
-                log.warning("publish failed, retrying", subject=subject, error=str(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
     async def _keep_alive(self, msg: Msg) -> None:
         while True:
@@ -208,7 +196,7 @@ class Agent:
         # Under our own id: an agent may publish nothing outside its own subjects.
         subject = subjects.agent_deadletter(self.opts.name)
         log.warning("undecodable request dead-lettered", subject=msg.subject, reason=reason)
-        await self._publish_until_acked(js, subject, data, headers["Nats-Msg-Id"])
+        await bus.publish_until_acked(js, subject, data, headers["Nats-Msg-Id"])
         await msg.term()
 
     async def _heartbeats(self, js) -> None:  # type: ignore[no-untyped-def]

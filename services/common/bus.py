@@ -108,3 +108,22 @@ async def close(nc) -> None:  # type: ignore[no-untyped-def]
     with contextlib.suppress(Exception):
         await nc.flush(timeout=2)
     await nc.close()
+
+
+async def publish_until_acked(  # type: ignore[no-untyped-def]
+    js, subject: str, data: bytes, msg_id: str, ack_wait: float = 5.0
+) -> None:
+    """Publish until JetStream has it, retrying with backoff: what is published is kept in
+    memory until the log acknowledges it, so a dropped link loses nothing. The message id makes
+    the retry of a publish that did land (its ack lost while NATS went away) harmless."""
+    import asyncio
+
+    delay = 0.2
+    while True:
+        try:
+            await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id}, timeout=ack_wait)
+            return
+        except Exception as exc:
+            log.warning("publish failed, retrying", subject=subject, error=str(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -184,21 +184,6 @@ class Scheduler:
             raise ConnectionError("not sent")
         await asyncio.wait_for(fut, PUBLISH_ACK_WAIT)
 
-    async def _publish_until_acked(self, js, subject: str, data: bytes, msg_id: str) -> None:  # type: ignore[no-untyped-def]
-        """Publish until JetStream has it. The message id makes a retry of a publish that did
-        land (its ack lost while NATS went away) harmless."""
-        delay = 0.2
-        while True:
-            try:
-                await js.publish(
-                    subject, data, headers={"Nats-Msg-Id": msg_id}, timeout=PUBLISH_ACK_WAIT
-                )
-                return
-            except Exception as exc:
-                log.warning("publish failed, retrying", subject=subject, error=str(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-
     # configuration ---------------------------------------------------------------
 
     async def _apply(self, js, cfg: configuration.Config) -> None:  # type: ignore[no-untyped-def]
@@ -318,7 +303,7 @@ class Scheduler:
                     group=gid,
                     error=str(exc) or type(exc).__name__,
                 )
-                await self._publish_until_acked(js, subject, data, msg_id)
+                await bus.publish_until_acked(js, subject, data, msg_id, ack_wait=PUBLISH_ACK_WAIT)
             self.in_flight[gid] = when
 
     def _expire_overdue(self, js, now: float) -> None:  # type: ignore[no-untyped-def]
@@ -343,8 +328,12 @@ class Scheduler:
     async def _publish_judged(self, js, verdict: TaskJudged, msg_id: str) -> None:  # type: ignore[no-untyped-def]
         # Retried until it lands: the group is out of in_flight and not yet planned again, so
         # a verdict dropped here (NATS away) would never be dispatched again.
-        await self._publish_until_acked(
-            js, subjects.judged(verdict.group), codec.encode(verdict), msg_id
+        await bus.publish_until_acked(
+            js,
+            subjects.judged(verdict.group),
+            codec.encode(verdict),
+            msg_id,
+            ack_wait=PUBLISH_ACK_WAIT,
         )
         apply(self.task_states, verdict)
         self.plan.set(verdict.group, verdict.next_run)
@@ -427,7 +416,7 @@ class Scheduler:
             try:
                 await self._acked(fut)
             except Exception:
-                await self._publish_until_acked(js, subject, data, msg_id)
+                await bus.publish_until_acked(js, subject, data, msg_id, ack_wait=PUBLISH_ACK_WAIT)
         self.wake.set()
         # A lost ack (NATS away) means a redelivery, skipped above as judged already.
         with contextlib.suppress(Exception):
@@ -465,7 +454,9 @@ class Scheduler:
                             f"not a max-deliveries advisory: {exc}",
                             time.time(),
                         )
-                        await self._publish_until_acked(js, subject, data, headers["Nats-Msg-Id"])
+                        await bus.publish_until_acked(
+                            js, subject, data, headers["Nats-Msg-Id"], ack_wait=PUBLISH_ACK_WAIT
+                        )
                         with contextlib.suppress(Exception):  # redelivered: lands once (msg id)
                             await msg.ack()
                         continue
@@ -502,11 +493,12 @@ class Scheduler:
             excerpt=excerpt,
             group=group,
         )
-        await self._publish_until_acked(
+        await bus.publish_until_acked(
             js,
             subjects.deadletter("max_deliver"),
             codec.encode(event),
             f"deadletter.max_deliver.{work_seq}",
+            ack_wait=PUBLISH_ACK_WAIT,
         )
         log.warning("request dead-lettered", subject=subject, work_seq=work_seq)
         if group and group in self.groups:
