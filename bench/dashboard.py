@@ -179,14 +179,19 @@ def main() -> int:
                     if time.monotonic() > deadline:
                         raise SystemExit("web did not start")
                     time.sleep(0.2)
+                # The baseline: the same web process answering one trivial query.
                 cases = {
+                    "baseline /healthz": ("/healthz", {}),
                     "dashboard /": ("/", {}),
                     "severity=critical": ("/", {"severity": "critical"}),
                     "text filter q=site42": ("/", {"q": "site42"}),
                     "htmx live refresh": ("/", {"hx": "1"}),
                     "page 50": ("/", {"page": "50"}),
                 }
-                print(f"{'case':<24}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'bytes':>9}")
+                print(
+                    f"{'case':<24}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'bytes':>9}{'x base':>8}"
+                )
+                base = 0.0
                 for name, (path, params) in cases.items():
                     headers = {"HX-Request": "true"} if params.pop("hx", None) else {}
                     client.get(path, params=params, headers=headers)  # warm up
@@ -198,9 +203,12 @@ def main() -> int:
                         times.append((time.perf_counter() - start) * 1000)
                         assert r.status_code == 200, r.status_code
                         size = len(r.content)
+                    p50 = statistics.median(times)
+                    base = base or p50
                     print(
-                        f"{name:<24}{statistics.median(times):>9.1f}"
+                        f"{name:<24}{p50:>9.1f}"
                         f"{percentile(times, 0.99):>9.1f}{max(times):>9.1f}{size:>9}"
+                        f"{p50 / base:>8.1f}"
                     )
         finally:
             web.terminate()
