@@ -36,7 +36,9 @@ def subject(m: Message) -> str:
         return f"[Tocsin] {SYMBOLS['ok']} agents are reporting again"
     if m.kind == "test":
         return f"[Tocsin] {symbol} test notification ({m.severity})"
-    what = f"{m.domain} ({m.check}, IPv{m.ip_version})" if m.domain else (m.task or "?")
+    # The URL, not only the domain: several paths of one site must be told apart in an inbox.
+    target = m.url or m.domain
+    what = f"{target} ({m.check}, IPv{m.ip_version})" if target else (m.task or "?")
     return f"[Tocsin] {symbol} {what} {KIND_WORDS.get(m.kind, '')} {m.severity}".replace("  ", " ")
 
 
