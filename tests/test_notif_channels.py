@@ -132,7 +132,11 @@ async def test_mail(ca, tls, login, cfg, error):
         else:
             await mail.send(s, to.address, MSG, _client_tls(ca))
             (got,) = server.messages
-            assert got["X-Rcpt"] == "ops@x" and "❌ https://example.org/health (status-is, IPv6)" in str(got["Subject"])
+            assert got[
+                "X-Rcpt"
+            ] == "ops@x" and "❌ https://example.org/health (status-is, IPv6)" in str(
+                got["Subject"]
+            )
             assert "Previous state: ✅ ok" in got.get_content()  # type: ignore[attr-defined]
     finally:
         server.stop()
