@@ -1,0 +1,94 @@
+"""``tocsin dev`` as a child process, for the tests of what `make run` starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+from services.common.embedded import free_port
+
+
+def get(url: str) -> object:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def free_ports() -> dict[str, int]:
+    return {k: free_port() for k in ("web", "nats", "pg", "demo")}
+
+
+def start(data: Path, ports: dict[str, int], *extra: str) -> subprocess.Popen[str]:
+    """``tocsin dev`` on the given ports, with embedded servers whatever the environment says."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "dev",
+            *extra,
+            "--data-dir",
+            str(data),
+            "--port",
+            str(ports["web"]),
+            "--nats-port",
+            str(ports["nats"]),
+            "--postgres-port",
+            str(ports["pg"]),
+            "--demo-port",
+            str(ports["demo"]),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_serving(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    seen = []
+    while True:
+        line = proc.stdout.readline()
+        assert line, f"tocsin dev exited before serving: {''.join(seen)}"
+        seen.append(line)
+        if "Tocsin is running" in line:
+            return line
+
+
+def wait_judged(base: str, timeout: float = 60) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    tasks: list[dict] = []
+    while time.monotonic() < deadline:
+        try:
+            tasks = get(f"{base}/api/tasks")  # type: ignore[assignment]
+        except OSError:
+            tasks = []
+        if tasks and all(t["severity"] in ("ok", "critical") for t in tasks):
+            return tasks
+        time.sleep(1)
+    raise AssertionError(f"tasks not judged in {timeout}s: {tasks}")
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    return out
+
+
+def leftovers(data: Path) -> list[str]:
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if str(data) in cmd:
+            found.append(cmd)
+    return found
