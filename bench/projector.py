@@ -36,7 +36,7 @@ from events.types import (
     Observation,
     TaskJudged,
 )
-from services.projector.fold import fold
+from services.projector.fold import RESULT_COLUMNS, fold
 from services.projector.rebuild import rebuild
 from services.projector.service import ensure_schema
 from services.scheduler import config as configuration
@@ -161,22 +161,7 @@ async def main() -> None:
                     "results",
                     records=rows[i : i + 50_000],
                     schema_name="copybench",
-                    columns=[
-                        "seq",
-                        "task_id",
-                        "grp",
-                        "agent",
-                        "location",
-                        "request",
-                        "checked_at",
-                        "status",
-                        "detail",
-                        "value",
-                        "http_status",
-                        "response_ms",
-                        "error",
-                        "observation",
-                    ],
+                    columns=RESULT_COLUMNS,
                 )
             copy_s = time.perf_counter() - start
             await conn.execute("DROP SCHEMA copybench CASCADE")

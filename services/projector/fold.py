@@ -298,7 +298,7 @@ def _task_update_columns(c: Changes) -> list[list[Any]]:
     return [ids, *[list(col) for col in zip(*rows, strict=True)]]
 
 
-_RESULT_COLUMNS = [
+RESULT_COLUMNS = [
     "seq",
     "task_id",
     "grp",
@@ -362,7 +362,7 @@ async def write(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
         await conn.executemany("UPDATE tasks SET removed_at = $2 WHERE id = $1", removed)
     if c.results:
         await conn.copy_records_to_table(
-            "results", records=c.results, columns=_RESULT_COLUMNS, schema_name=schema
+            "results", records=c.results, columns=RESULT_COLUMNS, schema_name=schema
         )
     if c.last_results or c.judgements:
         await conn.execute(_TASK_UPDATE, *_task_update_columns(c))
