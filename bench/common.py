@@ -16,10 +16,10 @@ from pathlib import Path
 import asyncpg
 import nats
 
+from configuration import config as configuration
 from events import codec, streams, subjects
 from events.types import TaskJudged
-from services.common.embedded import NatsServer, PostgresServer, free_port
-from services.scheduler import config as configuration
+from runtime.embedded import NatsServer, PostgresServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

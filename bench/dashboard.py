@@ -37,8 +37,9 @@ from events.types import (
     TaskDef,
     TaskJudged,
 )
-from services.common.embedded import PostgresServer, free_port
-from services.projector.service import apply_batch, ensure_schema
+from readmodel import ensure_schema
+from runtime.embedded import PostgresServer, free_port
+from services.projector.service import apply_batch
 
 SEVERITIES = ["ok"] * 90 + ["warning"] * 5 + ["critical"] * 3 + ["unknown"] * 2
 

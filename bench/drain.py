@@ -54,7 +54,7 @@ async def bare(base: str, urls: int, concurrency: int) -> float:
 async def timeline(nats_url: str, due: float) -> dict[str, float]:
     """When, after the due time, the last request and the last completion entered the log."""
     from events import codec, subjects
-    from services.common import bus
+    from runtime import bus
 
     nc = await bus.connect(nats_url, "bench")
     out = {}

@@ -28,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import nats
 
 from bench.common import pg, publish_all, servers, service, write_config
+from configuration import config as configuration
+from configuration.inforce import apply_config
 from events import codec, streams, subjects
 from events.types import (
     CheckCompleted,
@@ -36,11 +38,9 @@ from events.types import (
     Observation,
     TaskJudged,
 )
+from readmodel import ensure_schema
 from services.projector.fold import RESULT_COLUMNS, fold
 from services.projector.rebuild import rebuild
-from services.projector.service import ensure_schema
-from services.scheduler import config as configuration
-from services.scheduler.service import apply_config
 
 
 def events(cfg: configuration.Config, n: int) -> list[tuple[str, bytes, None]]:

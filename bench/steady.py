@@ -32,7 +32,7 @@ import psutil
 
 from bench.common import servers, service, target, wait_port_http, write_config
 from events import codec, subjects
-from services.common import bus
+from runtime import bus
 
 
 def pct(values: list[float], p: float) -> float:

@@ -12,6 +12,7 @@ it happened.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from dataclasses import dataclass
 
@@ -30,6 +31,10 @@ from nats.js.api import (
 from nats.js.errors import APIError, BadRequestError, NotFoundError, ServiceUnavailableError
 
 from events import subjects
+
+# Plain stdlib logging: the contract imports nothing else of the project; the services' log
+# setup formats these records like their own.
+log = logging.getLogger("tocsin.streams")
 
 EVENTS = "EVENTS"
 WORK = "WORK"
@@ -231,22 +236,21 @@ def transient(exc: BaseException) -> bool:
 async def _retrying(what: str, attempt, stopping: asyncio.Event | None = None) -> bool:  # type: ignore[no-untyped-def]
     """Run ``attempt()`` until it succeeds, pausing with backoff after a transient error (logged
     once, then again only if it changes). False when ``stopping`` was set first."""
-    from services.common.logs import Log
-
-    log = Log("tocsin.streams")
     delay, said = 0.25, ""
     while stopping is None or not stopping.is_set():
         try:
             await attempt()
             if said:
-                log.info(f"{what}: done")
+                log.info("%s: done", what)
             return True
         except Exception as exc:
             if not transient(exc):
                 raise
             reason = f"{type(exc).__name__}: {exc}"
             if reason != said:
-                log.warning(f"{what}: not possible yet, retrying", error=reason)
+                log.warning(
+                    "%s: not possible yet, retrying", what, extra={"fields": {"error": reason}}
+                )
                 said = reason
         await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # pacing, not cryptography
         delay = min(delay * 2, 5.0)

@@ -1,1 +1,1 @@
-__version__ = "0.1.0"
+"""One process per service; `services.cli` is the `tocsin` command that registers them all."""

@@ -20,10 +20,10 @@ from typing import Any
 
 import trustme
 
+from checks import CATALOGUE
+from checks.probe import Prober
 from events import codec
 from events.types import CheckOutcome, CheckRequested, CheckSpec
-from services.agent.checks import CATALOGUE
-from services.agent.probe import Prober
 
 JSON_BODY = {
     "status": "up",

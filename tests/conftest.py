@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.common.embedded import NatsServer, PostgresServer
+from runtime.embedded import NatsServer, PostgresServer
 from tests.helpers import DemoTarget
 
 

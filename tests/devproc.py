@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from services.common.embedded import free_port
+from runtime.embedded import free_port
 
 
 def get(url: str) -> object:

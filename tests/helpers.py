@@ -12,10 +12,11 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from readmodel import SCHEMA
+from runtime.embedded import free_port
 from services.agent.service import Agent, AgentOptions
-from services.common.embedded import free_port
-from services.demo.target import BEHAVIOURS, Behaviour, make_app
-from services.projector.service import SCHEMA, Projector, ProjectorOptions
+from services.dev.target import BEHAVIOURS, Behaviour, make_app
+from services.projector.service import Projector, ProjectorOptions
 from services.scheduler.service import Scheduler, SchedulerOptions
 
 

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from services.common.embedded import free_port
+from runtime.embedded import free_port
 
 
 class _Keep:

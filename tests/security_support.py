@@ -14,11 +14,11 @@ from nats.aio.client import Client
 
 from events import codec, subjects
 from events.types import CheckRequested, CheckSpec, RequestData
-from services.common.embedded import NatsServer
-from services.security import reload
-from services.security.client import ClientSecurity
-from services.security.serverconf import Leafnodes, Tls, render_server
-from services.security.store import Store
+from runtime.embedded import NatsServer
+from security import reload
+from security.client import ClientSecurity
+from security.serverconf import Leafnodes, Tls, render_server
+from security.store import Store
 
 
 @dataclass

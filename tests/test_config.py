@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.scheduler import config
+from configuration import config
 
 HEAD = """\
 general:

@@ -9,11 +9,11 @@ from pathlib import Path
 import nats
 from nats.js.errors import NotFoundError
 
+from configuration import config
 from events import codec, subjects
 from events.types import ConfigApplied, TaskJudged
+from runtime import bus
 from services import cli
-from services.common import bus
-from services.scheduler import config
 from tests.helpers import Stack, wait_for, write_config
 
 V1 = """\

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from configuration import config
+from configuration.diff import REDACTED, diff, fold, redact
 from events.types import RequestData
-from services.scheduler import config
-from services.scheduler.diff import REDACTED, diff, fold, redact
 
 OLD = """\
 general: {frequency: 1m, ipv6: false}

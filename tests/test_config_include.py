@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.scheduler import config
+from configuration import config
 
 
 def _site(domain: str, check: str = "status-is: 200") -> str:

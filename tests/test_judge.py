@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from events.types import CheckCompleted, CheckOutcome, Observation, TaskDef
-from services.scheduler.judge import (
+from checks.judge import (
     DEFAULT_THRESHOLDS,
     GroupState,
     TaskState,
@@ -14,6 +13,7 @@ from services.scheduler.judge import (
     no_result,
     severity_of,
 )
+from events.types import CheckCompleted, CheckOutcome, Observation, TaskDef
 
 NOW = 1_800_000_000.0
 DAY = 86400.0

@@ -12,10 +12,10 @@ import pytest
 
 from events import codec, streams, subjects
 from events.types import CheckCompleted
+from runtime import bus
+from runtime.embedded import NatsServer, free_port
+from security.serverconf import Leafnodes, render_auth, render_leaf
 from services.agent.service import Agent, AgentOptions
-from services.common import bus
-from services.common.embedded import NatsServer, free_port
-from services.security.serverconf import Leafnodes, render_auth, render_leaf
 from tests.helpers import DemoTarget, wait_for
 from tests.security_support import connect, request_event, start_secured
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from checks.judge import TaskState
 from events.types import Judgement, TaskDef, TaskJudged
-from services.scheduler.judge import TaskState
 from services.scheduler.quorum import LocationMemory, combine, configured, needed
 
 

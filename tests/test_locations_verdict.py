@@ -13,7 +13,7 @@ from nats.aio.client import Client
 
 from events import codec, streams, subjects
 from events.types import CheckCompleted, CheckOutcome, CheckRequested, Observation, TaskJudged
-from services.common import bus
+from runtime import bus
 from tests.helpers import DemoTarget, Stack, fetch, wait_for, write_config
 
 CONFIG = """

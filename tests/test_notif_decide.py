@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from configuration.maintenance import parse_windows
 from events.types import SilenceAdded
-from services.common.maintenance import parse_windows
 from services.notifier.decide import TaskState, Told, decide, decide_no_agent
 from services.notifier.routing import channels_for, mail_addresses
 from services.notifier.settings import NotifySettings, Target, WebsiteRouting, targets

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import trustme
 
+from checks import CATALOGUE
 from services import cli
-from services.agent.checks import CATALOGUE
 from tests.checksite import CheckSite
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "argos.yaml"
@@ -101,7 +101,7 @@ def test_exit_codes_follow_nagios(
 
 
 def test_unreachable_target_is_critical(tmp_path, capsys):
-    from services.common.embedded import free_port
+    from runtime.embedded import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     assert cli.main(["check", "--config", _config(tmp_path, url, "status-is: 200"), "--json"]) == 2

@@ -9,8 +9,8 @@ import asyncpg
 import nats
 
 from events import codec, streams
+from readmodel import SCHEMA
 from services.projector.rebuild import checksum, rebuild
-from services.projector.service import SCHEMA
 from tests.helpers import Stack, fetch, wait_for, write_config
 
 CONFIG = """

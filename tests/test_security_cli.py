@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from security import creds, keys
 from services.cli import main
-from services.security import creds, keys
 
 
 def test_agents_add_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

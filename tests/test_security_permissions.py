@@ -14,9 +14,9 @@ from nats.aio.client import Client
 
 from events import codec, streams, subjects
 from events.types import CheckCompleted
+from runtime import bus
+from security import reload
 from services.agent.service import Agent, AgentOptions
-from services.common import bus
-from services.security import reload
 from tests.helpers import DemoTarget, wait_for
 from tests.security_support import Recorder, SecuredBus, connect, request_event, start_secured
 
@@ -172,7 +172,7 @@ async def test_revoked_agent_is_cut_off_by_a_reload(secured: tuple[SecuredBus, C
         await nc.close()
     # Its old credentials cannot open a new connection either.
     (sb.store.dir / "old.creds").write_text(creds)
-    from services.security.client import ClientSecurity
+    from security.client import ClientSecurity
 
     with pytest.raises(Exception):  # noqa: B017
         await connect(sb.url, ClientSecurity(creds=str(sb.store.dir / "old.creds")))

@@ -9,9 +9,9 @@ import nats
 
 from events import codec, streams, subjects
 from events.types import CheckCompleted
+from runtime import backoff, bus
+from runtime.embedded import NatsServer
 from services.agent.service import Agent, AgentOptions
-from services.common import backoff, bus
-from services.common.embedded import NatsServer
 from tests.helpers import DemoTarget, wait_for
 from tests.security_support import request_event
 

@@ -15,12 +15,12 @@ from nats.js.errors import NotFoundError
 
 from events import codec, streams, subjects
 from events.types import CheckRequested, TaskJudged
+from runtime import bus
+from runtime.embedded import free_port
+from security.client import ClientSecurity
+from security.serverconf import Tls
 from services.agent.service import Agent, AgentOptions
-from services.common import bus
-from services.common.embedded import free_port
 from services.scheduler.service import Scheduler, SchedulerOptions
-from services.security.client import ClientSecurity
-from services.security.serverconf import Tls
 from tests.helpers import wait_for, write_config
 from tests.security_support import SecuredBus, connect, start_secured
 

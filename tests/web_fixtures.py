@@ -23,8 +23,9 @@ from events.types import (
     TaskDef,
     TaskJudged,
 )
-from services.common.embedded import free_port
-from services.projector.service import apply_batch, ensure_schema
+from readmodel import ensure_schema
+from runtime.embedded import free_port
+from services.projector.service import apply_batch
 from services.web import authdb
 from services.web.app import create_app
 from services.web.settings import WebSettings

@@ -21,13 +21,12 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 
+from checks.probe import Prober
 from events import codec, streams, subjects
 from events.types import AgentHeartbeat, CheckRequested
-from services import __version__
-from services.agent.probe import Prober
-from services.common import bus
-from services.common.logs import Log
-from services.security.client import ClientSecurity
+from runtime import __version__, bus
+from runtime.logs import Log
+from security.client import ClientSecurity
 
 log = Log("tocsin.agent")
 

@@ -10,44 +10,47 @@ import time
 import uuid
 from typing import Any
 
+from runtime import cliopts
+from services.notifier import channels
 
-def register(sub: Any, common: Any) -> dict[str, Any]:
+
+def register(sub: Any) -> dict[str, Any]:
     p = sub.add_parser(
         "notifier",
         help="send notifications when tasks change severity",
         description="Turn judgements into notifications (local, mail, gotify, "
         "apprise), once each, recorded in the log. SIGHUP re-reads the file.",
     )
-    common.nats(p)
-    common.db(p)
-    common.config(p)
+    cliopts.nats(p)
+    cliopts.db(p)
+    cliopts.config(p)
     p.add_argument(
         "--web-url",
-        default=common.env("TOCSIN_WEB_URL"),
+        default=cliopts.env("TOCSIN_WEB_URL"),
         help="public URL of the web service, for links (env TOCSIN_WEB_URL)",
     )
 
     p = sub.add_parser("silence", help="hold notifications back for a while (in the log)")
     ssub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     a = ssub.add_parser("add", help="silence a domain, a task, or everything")
-    common.nats(a)
+    cliopts.nats(a)
     a.add_argument("--domain", help="host name as in the tasks (example.org); none: everything")
     a.add_argument("--task", help="one task id")
     a.add_argument("--for", dest="duration", required=True, help="how long: 30m, 2h, 1d")
     a.add_argument("--start", help="ISO date and time it starts (default: now)")
     a.add_argument("--reason", default="", help="why, for the audit trail")
     a = ssub.add_parser("list", help="silences in force or to come")
-    common.nats(a)
+    cliopts.nats(a)
     a.add_argument("--all", action="store_true", help="include the ones that ended")
     a = ssub.add_parser("remove", help="end a silence now")
-    common.nats(a)
+    cliopts.nats(a)
     a.add_argument("id")
 
     p = sub.add_parser("notify", help="notification utilities")
     nsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     t = nsub.add_parser("test", help="send a test notification through one channel")
-    common.config(t)
-    common.nats(t)
+    cliopts.config(t)
+    cliopts.nats(t)
     t.add_argument("--channel", required=True, help="local, mail, gotify or apprise:<group>")
     t.add_argument(
         "--severity", default="critical", choices=["ok", "warning", "critical", "unknown"]
@@ -56,8 +59,8 @@ def register(sub: Any, common: Any) -> dict[str, Any]:
 
 
 def cmd_notifier(args: argparse.Namespace) -> int:
+    from configuration.config import ConfigError
     from services.notifier.service import NotifierOptions, main
-    from services.scheduler.config import ConfigError
 
     try:
         asyncio.run(
@@ -70,13 +73,13 @@ def cmd_notifier(args: argparse.Namespace) -> int:
 
 
 def _who() -> str:
-    from services.scheduler.service import _who as who
+    from configuration.inforce import who
 
     return who()
 
 
 def cmd_silence(args: argparse.Namespace) -> int:
-    from services.scheduler.config import parse_duration
+    from configuration.config import parse_duration
 
     if args.action == "add":
         try:
@@ -127,7 +130,7 @@ async def add_silence(
 ) -> None:
     from events import codec, subjects
     from events.types import SilenceAdded
-    from services.common import bus
+    from runtime import bus
 
     nc = await bus.connect(nats_url, "tocsin-silence")
     try:
@@ -153,7 +156,7 @@ async def add_silence(
 async def list_silences(nats_url: str) -> dict[str, Any]:
     from events import codec, subjects
     from events.types import SilenceAdded, SilenceRemoved
-    from services.common import bus
+    from runtime import bus
     from services.notifier.silences import fold
 
     silences: dict[str, SilenceAdded] = {}
@@ -174,7 +177,7 @@ async def list_silences(nats_url: str) -> dict[str, Any]:
 async def remove_silence(nats_url: str, sid: str) -> bool:
     from events import codec, subjects
     from events.types import SilenceRemoved
-    from services.common import bus
+    from runtime import bus
 
     if sid not in await list_silences(nats_url):
         return False
@@ -215,7 +218,6 @@ async def send_test(
     outcome in the log when NATS is reachable."""
     from events import codec, subjects
     from events.types import NotificationFailed, NotificationSent
-    from services.notifier import channels
     from services.notifier.message import Message
 
     now = time.time()

@@ -28,8 +28,8 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from events import codec, streams, subjects
 from events.types import AgentHeartbeat, SilenceAdded, SilenceRemoved, TaskJudged
-from services.common import bus, db
-from services.common.logs import Log
+from runtime import bus, db
+from runtime.logs import Log
 from services.notifier import channels, store
 from services.notifier import settings as notify_settings
 from services.notifier.decide import TaskState, decide, decide_no_agent

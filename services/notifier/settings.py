@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from configuration.maintenance import Window, parse_windows
 from events.types import TaskDef
-from services.common.maintenance import Window, parse_windows
 
 SEVERITIES = ("ok", "warning", "critical", "unknown", "no_agent")
 DEFAULT_TIME_WITHOUT_AGENT = 300.0  # Argos's default: 5 minutes
@@ -102,8 +102,8 @@ def per_severity(raw: Any, where: str) -> tuple[dict[str, list[Target]], list[st
 
 def load(path: str, web_url: str | None = None) -> NotifySettings:
     """Parse ``path`` (raising the scheduler's ConfigError or ValueError on problems)."""
-    from services.scheduler import config as configuration
-    from services.scheduler.yamlsource import load as load_yaml
+    from configuration import config as configuration
+    from configuration.yamlsource import load as load_yaml
 
     cfg = configuration.parse(path)
     raw = _plain(load_yaml(path))
@@ -116,7 +116,7 @@ def build(
     tasks: dict[str, TaskDef],
     web_url: str | None = None,
 ) -> NotifySettings:
-    from services.scheduler.config import parse_duration
+    from configuration.config import parse_duration
 
     alerts, _ = per_severity(general.get("alerts"), "general.alerts")
     s = NotifySettings(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from configuration.maintenance import active
 from events.types import SilenceAdded, SilenceRemoved
-from services.common.maintenance import active
 from services.notifier.settings import NotifySettings
 
 

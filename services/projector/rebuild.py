@@ -16,8 +16,9 @@ import asyncpg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from events import streams
-from services.common import bus, db
-from services.projector.service import SCHEMA, WRITE_LOCK, apply_batch, decode_batch, ensure_schema
+from readmodel import SCHEMA, WRITE_LOCK, ensure_schema
+from runtime import bus, db
+from services.projector.service import apply_batch, decode_batch
 
 FRESH = f"{SCHEMA}_rebuild"
 OLD = f"{SCHEMA}_old"

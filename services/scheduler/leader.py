@@ -18,7 +18,7 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
-from services.common.logs import Log
+from runtime.logs import Log
 
 log = Log("tocsin.scheduler.leader")
 

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 
 import msgspec
 
+from checks.judge import TaskState
 from events.types import Judgement, Severity, TaskDef, TaskJudged
-from services.scheduler.judge import TaskState
 
 
 def configured(

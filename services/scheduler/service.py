@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import os
 import signal
-import socket
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -19,25 +17,24 @@ from dataclasses import dataclass, field
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 
+from checks.judge import GroupState, TaskState, apply, judge, no_result
+from configuration import config as configuration
+from configuration.inforce import apply_config, who
 from events import codec, streams, subjects
 from events.types import (
     CheckCompleted,
     CheckRequested,
     CheckSpec,
-    ConfigApplied,
     DeadLettered,
     TaskDef,
     TaskJudged,
 )
-from services.common import bus
-from services.common.logs import Log
-from services.scheduler import config as configuration
-from services.scheduler import diff as configdiff
-from services.scheduler.judge import GroupState, TaskState, apply, judge, no_result
+from runtime import bus
+from runtime.logs import Log
+from security.sealing import Sealer
 from services.scheduler.leader import Lease
 from services.scheduler.plan import Plan, spread
 from services.scheduler.quorum import LocationMemory, configured
-from services.security.sealing import Sealer
 
 log = Log("tocsin.scheduler")
 
@@ -188,7 +185,7 @@ class Scheduler:
 
     async def _apply(self, js, cfg: configuration.Config) -> None:  # type: ignore[no-untyped-def]
         await streams.ensure(js, cfg.locations, self.opts.tuning)
-        await apply_config(js, cfg, self.opts.applied_by or _who())
+        await apply_config(js, cfg, self.opts.applied_by or who())
         self.config = cfg
         groups: dict[str, list[TaskDef]] = defaultdict(list)
         for task in cfg.tasks.values():
@@ -505,55 +502,6 @@ class Scheduler:
             self.in_flight.pop(group, None)
             self.plan.set(group, time.time() + min(t.frequency for t in self.groups[group]))
             self.wake.set()
-
-
-async def current_tasks(js) -> dict[str, TaskDef]:  # type: ignore[no-untyped-def]
-    events = []
-    async for msg in bus.replay(js, subjects.CONFIG_APPLIED):
-        with contextlib.suppress(codec.DecodeError):
-            ev = codec.decode(msg.data, msg.subject)
-            if isinstance(ev, ConfigApplied):
-                events.append(ev)
-    return configdiff.fold(events)
-
-
-async def apply_config(js, cfg: configuration.Config, applied_by: str) -> ConfigApplied | None:  # type: ignore[no-untyped-def]
-    """Publish the diff between the configuration in force (from the log) and ``cfg``.
-
-    Nothing is published when nothing changed; the message id (file hash and
-    previous state) makes a repeated apply of the same change land once.
-    """
-    old = await current_tasks(js)
-    new = {k: configdiff.redact(v, cfg.secrets) for k, v in cfg.tasks.items()}
-    added, changed, removed = configdiff.diff(old, new)
-    if configdiff.changes_are_empty(added, changed, removed):
-        return None
-    event = ConfigApplied(
-        at=time.time(),
-        revision=cfg.digest,
-        source=cfg.source,
-        applied_by=applied_by,
-        added=added,
-        changed=changed,
-        removed=removed,
-    )
-    base = configuration.task_id("", "", 0, None, "state", sorted(old))  # fingerprint of old set
-    for part in configdiff.split(event):
-        await js.publish(
-            subjects.CONFIG_APPLIED,
-            codec.encode(part),
-            headers={"Nats-Msg-Id": f"config.{cfg.digest[:16]}.{base}.{part.part}"},
-        )
-    log.info("configuration applied", added=len(added), changed=len(changed), removed=len(removed))
-    return event
-
-
-def _who() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:
-        user = "?"
-    return f"{user}@{socket.gethostname()}"
 
 
 async def main(opts: SchedulerOptions) -> None:

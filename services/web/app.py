@@ -16,9 +16,8 @@ from fastapi.responses import StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services import __version__
-from services.common import db
-from services.projector.service import SCHEMA, ensure_schema
+from readmodel import SCHEMA, ensure_schema
+from runtime import __version__, db
 from services.web import api, auth, authdb, badges, metrics, pages, queries
 from services.web.live import Hub
 from services.web.settings import WebSettings, load_settings

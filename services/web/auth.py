@@ -19,6 +19,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from markupsafe import Markup
 
 from services.web import authdb
 from services.web.authdb import User
@@ -172,6 +173,17 @@ def csrf_token(request: Request) -> str:
     """The token a form carries: the CSRF cookie's nonce, signed (so a cookie planted by a
     sibling site cannot be paired with a token of the attacker's choosing)."""
     return _auth(request).csrf.dumps(request.state.csrf_nonce)
+
+
+def csrf_input(request: Request) -> Markup:
+    """The hidden form field every POST form carries (a template global)."""
+    # Markup for the tag only; the token itself is URL-safe base64 and is escaped anyway.
+    return Markup('<input type="hidden" name="{}" value="{}">').format(
+        CSRF_FIELD, csrf_token(request)
+    )
+
+
+templates.env.globals["csrf_input"] = csrf_input
 
 
 def csrf_ok(request: Request, token: str) -> bool:

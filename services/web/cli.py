@@ -10,11 +10,32 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
+import uvicorn
 
+from runtime import cliopts
 from services.web import authdb
+from services.web.app import create_app
 
 
-def register(sub: Any, common: Any) -> dict[str, Callable[[Any], int]]:
+def register(sub: Any) -> dict[str, Callable[[Any], int]]:
+    p = sub.add_parser(
+        "web",
+        help="serve the dashboard and the JSON API",
+        description="Serve the dashboard, the JSON API and live updates.",
+    )
+    cliopts.db(p)
+    p.add_argument(
+        "--host",
+        default=cliopts.env("TOCSIN_HOST", "127.0.0.1"),
+        help="listen address (env TOCSIN_HOST)",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=int(cliopts.env("TOCSIN_PORT", "8000") or 8000),
+        help="listen port (env TOCSIN_PORT)",
+    )
+
     p = sub.add_parser("user", help="manage the web's users (argon2 hashes in PostgreSQL)")
     usub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     for action, help_ in (
@@ -28,7 +49,7 @@ def register(sub: Any, common: Any) -> dict[str, Callable[[Any], int]]:
             action="store_true",
             help="read the password from the first line of stdin instead of asking",
         )
-        common.db(u)
+        cliopts.db(u)
     for action, help_ in (
         ("disable", "refuse the user's logins and end their sessions"),
         ("enable", "allow the user to log in again"),
@@ -36,18 +57,18 @@ def register(sub: Any, common: Any) -> dict[str, Callable[[Any], int]]:
     ):
         u = usub.add_parser(action, help=help_)
         u.add_argument("name")
-        common.db(u)
-    common.db(usub.add_parser("list", help="list users"))
+        cliopts.db(u)
+    cliopts.db(usub.add_parser("list", help="list users"))
 
     p = sub.add_parser("token", help="API tokens for scripts (Authorization: Bearer …)")
     tsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     t = tsub.add_parser("create", help="create a token and print it (shown only once)")
     t.add_argument("name", nargs="?", default="api", help="what the token is for")
-    common.db(t)
-    common.db(tsub.add_parser("list", help="list tokens"))
+    cliopts.db(t)
+    cliopts.db(tsub.add_parser("list", help="list tokens"))
     t = tsub.add_parser("revoke", help="revoke a token by its id")
     t.add_argument("id", type=int)
-    common.db(t)
+    cliopts.db(t)
 
     p = sub.add_parser(
         "nagios",
@@ -55,8 +76,8 @@ def register(sub: Any, common: Any) -> dict[str, Callable[[Any], int]]:
         description="Print a Nagios/Icinga plugin line with performance data; "
         "exit 0 (all ok), 1 (warning) or 2 (critical or unknown).",
     )
-    common.db(p)
-    return {"user": cmd_user, "token": cmd_token, "nagios": cmd_nagios}
+    cliopts.db(p)
+    return {"web": run_web, "user": cmd_user, "token": cmd_token, "nagios": cmd_nagios}
 
 
 async def _with_db(url: str, fn: Callable[[asyncpg.Connection], Awaitable[int]]) -> int:
@@ -150,7 +171,7 @@ def nagios_report(counts: dict[str, int]) -> tuple[int, str]:
 
 
 def cmd_nagios(args: argparse.Namespace) -> int:
-    from services.projector.service import SCHEMA
+    from readmodel import SCHEMA
     from services.web import queries
 
     async def run() -> dict[str, int]:
@@ -169,3 +190,16 @@ def cmd_nagios(args: argparse.Namespace) -> int:
     code, line = nagios_report(counts)
     print(line)
     return code
+
+
+def run_web(args: argparse.Namespace) -> int:
+    # Open pages hold a live (SSE) stream: without a grace limit, they would hold a stop forever.
+    uvicorn.run(
+        create_app(args.database_url),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=3,
+    )
+    return 0

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from services.common import db
-from services.common.logs import Log
-from services.projector.service import CHANNEL
+from readmodel import CHANNEL
+from runtime import db
+from runtime.logs import Log
 
 log = Log("tocsin.web.live")
 

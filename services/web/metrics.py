@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from events import streams
-from services.common.logs import Log
+from runtime.logs import Log
 from services.web import queries
 from services.web.auth import api_access
 

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from services.common.logs import Log
+from runtime.logs import Log
 
 log = Log("tocsin.web.settings")
 
@@ -37,7 +37,7 @@ class WebSettings:
 
 
 def _general(path: str) -> dict[str, Any]:
-    from services.scheduler.yamlsource import ConfigError, Located, load
+    from configuration.yamlsource import ConfigError, Located, load
 
     def plain(v: Any) -> Any:
         v = v.value if isinstance(v, Located) else v
@@ -60,7 +60,7 @@ def _general(path: str) -> dict[str, Any]:
 
 
 def load_settings(config_path: str | None = None, env: dict[str, str] | None = None) -> WebSettings:
-    from services.scheduler.config import parse_duration
+    from configuration.config import parse_duration
 
     env = dict(os.environ) if env is None else env
     s = WebSettings()

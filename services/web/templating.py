@@ -11,7 +11,6 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from markupsafe import Markup
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -61,15 +60,6 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
 
-def _csrf(request: Request) -> Markup:
-    from services.web.auth import CSRF_FIELD, csrf_token
-
-    # Markup for the tag only; the token itself is URL-safe base64 and is escaped anyway.
-    return Markup('<input type="hidden" name="{}" value="{}">').format(
-        CSRF_FIELD, csrf_token(request)
-    )
-
-
 def from_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else (value or {})
 
@@ -89,7 +79,6 @@ env.filters.update(
     fromjson=from_json,
     epoch=epoch,
 )
-env.globals["csrf_input"] = _csrf
 env.globals["severities"] = ("critical", "unknown", "warning", "ok", "pending")
 
 

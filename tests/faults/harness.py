@@ -25,9 +25,9 @@ import nats
 
 from events import codec, streams, subjects
 from events.types import CheckRequested
-from services.common import bus
+from readmodel import SCHEMA
+from runtime import bus
 from services.projector.rebuild import checksum, rebuild
-from services.projector.service import SCHEMA
 from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import pytest
 from nats.js.api import StreamConfig
 
 from events import streams
-from services.common.embedded import NatsServer, free_port
+from runtime.embedded import NatsServer, free_port
 from tests.faults.conftest import PATHS
 from tests.faults.harness import Services, config_body, count, quiesce_and_check
 from tests.helpers import DemoTarget, wait_for

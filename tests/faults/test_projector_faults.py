@@ -9,7 +9,7 @@ import random
 import nats
 
 from events import streams, subjects
-from services.common import bus
+from runtime import bus
 from tests.faults.harness import (
     Service,
     Services,

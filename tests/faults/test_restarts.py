@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.embedded import NatsServer, PostgresServer
+from runtime.embedded import NatsServer, PostgresServer
 from tests.faults.conftest import PATHS
 from tests.faults.harness import Services, config_body, count, quiesce_and_check
 from tests.helpers import DemoTarget, wait_for

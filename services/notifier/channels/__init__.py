@@ -1,52 +1,37 @@
-"""Channels: each module lists its recipients (labels without secrets) and sends one message.
+"""The notification channels: one module per kind, registered here by its configuration name.
 
-A recipient's ``label`` is what the log and the outbox record (an address, a
-URL with its token masked); the secret-bearing address is looked up in the
-configuration at send time, so PostgreSQL and the event log never hold it.
+Adding a channel: see docs/adding-a-channel.md.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from services.notifier.channels.apprise_ import Apprise
+from services.notifier.channels.base import Channel, Recipient, SendError
+from services.notifier.channels.gotify import Gotify
+from services.notifier.channels.local import Local
+from services.notifier.channels.mail import Mail
 from services.notifier.message import Message
 from services.notifier.settings import NotifySettings
 
+CATALOGUE: dict[str, type[Channel]] = {c.name: c for c in (Local, Mail, Gotify, Apprise)}
 
-@dataclass(frozen=True)
-class Recipient:
-    label: str
-    address: str
+__all__ = ["CATALOGUE", "Channel", "Recipient", "SendError", "channel", "recipients", "send"]
 
 
-class SendError(Exception):
-    """A send that did not go through; ``str()`` is safe to record (no secrets)."""
+def channel(s: NotifySettings, name: str) -> Channel | None:
+    """The channel a configuration name stands for (``apprise:team``), or None if unknown."""
+    kind, _, option = name.partition(":")
+    cls = CATALOGUE.get(kind)
+    return cls(s, option) if cls else None
 
 
-def recipients(s: NotifySettings, channel: str, domain: str | None) -> list[Recipient]:
-    from services.notifier.channels import apprise_, gotify, local, mail
-
-    if channel == "local":
-        return local.recipients()
-    if channel == "mail":
-        return mail.recipients(s, domain)
-    if channel == "gotify":
-        return gotify.recipients(s)
-    if channel.startswith("apprise:"):
-        return apprise_.recipients(s, channel.removeprefix("apprise:"))
-    return []
+def recipients(s: NotifySettings, name: str, domain: str | None) -> list[Recipient]:
+    ch = channel(s, name)
+    return ch.recipients(domain) if ch else []
 
 
-async def send(s: NotifySettings, channel: str, to: Recipient, m: Message) -> None:
-    from services.notifier.channels import apprise_, gotify, local, mail
-
-    if channel == "local":
-        local.send(m)
-    elif channel == "mail":
-        await mail.send(s, to.address, m)
-    elif channel == "gotify":
-        await gotify.send(to.address, m)
-    elif channel.startswith("apprise:"):
-        await apprise_.send(to.address, m)
-    else:
-        raise SendError(f"unknown channel {channel!r}")
+async def send(s: NotifySettings, name: str, to: Recipient, m: Message) -> None:
+    ch = channel(s, name)
+    if ch is None:
+        raise SendError(f"unknown channel {name!r}")
+    await ch.send(to, m)

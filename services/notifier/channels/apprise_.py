@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import apprise
 
-from services.notifier.channels import Recipient, SendError
+from services.notifier.channels.base import Channel, Recipient, SendError
 from services.notifier.message import Message, body, subject
 from services.notifier.settings import NotifySettings
 
@@ -40,3 +40,15 @@ async def send(address: str, m: Message) -> None:
     )
     if not ok:
         raise SendError(f"apprise could not notify {label(address)}")
+
+
+class Apprise(Channel):
+    """``apprise:<group>``: the option names the group of URLs."""
+
+    name = "apprise"
+
+    def recipients(self, domain: str | None) -> list[Recipient]:
+        return recipients(self.settings, self.option)
+
+    async def deliver(self, to: Recipient, m: Message) -> None:
+        await send(to.address, m)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from services.notifier.channels import Recipient, SendError
+from services.notifier.channels.base import Channel, Recipient, SendError
 from services.notifier.message import Message, body, gotify_priority, subject
 from services.notifier.settings import NotifySettings
 
@@ -43,3 +43,13 @@ async def send(address: str, m: Message) -> None:
                 raise SendError(f"gotify {url} answered {resp.status}")
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise SendError(f"gotify {url}: {type(exc).__name__}: {exc}") from None
+
+
+class Gotify(Channel):
+    name = "gotify"
+
+    def recipients(self, domain: str | None) -> list[Recipient]:
+        return recipients(self.settings)
+
+    async def deliver(self, to: Recipient, m: Message) -> None:
+        await send(to.address, m)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.common.logs import Log
-from services.notifier.channels import Recipient
+from runtime.logs import Log
+from services.notifier.channels.base import Channel, Recipient
 from services.notifier.message import Message, subject
 
 log = Log("tocsin.notifier.local")
@@ -29,3 +29,13 @@ def line(m: Message) -> dict[str, object]:
 
 def send(m: Message) -> None:
     log.warning(subject(m).removeprefix("[Tocsin] "), **line(m))
+
+
+class Local(Channel):
+    name = "local"
+
+    def recipients(self, domain: str | None) -> list[Recipient]:
+        return recipients()
+
+    async def deliver(self, to: Recipient, m: Message) -> None:
+        send(m)

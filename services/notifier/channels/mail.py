@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
-from services.notifier.channels import Recipient, SendError
+from services.notifier.channels.base import Channel, Recipient, SendError
 from services.notifier.message import Message, body, subject
 from services.notifier.routing import mail_addresses
 from services.notifier.settings import NotifySettings
@@ -77,3 +77,15 @@ async def send(
         raise SendError(f"SMTP authentication refused ({exc.smtp_code})") from None
     except (smtplib.SMTPException, OSError) as exc:
         raise SendError(f"SMTP: {type(exc).__name__}: {exc}") from None
+
+
+class Mail(Channel):
+    name = "mail"
+    # smtplib has its own socket timeout (TIMEOUT); this bounds the whole exchange.
+    timeout = 2 * TIMEOUT
+
+    def recipients(self, domain: str | None) -> list[Recipient]:
+        return recipients(self.settings, domain)
+
+    async def deliver(self, to: Recipient, m: Message) -> None:
+        await send(self.settings, to.address, m)

@@ -1,0 +1,47 @@
+"""The check catalogue: one module per kind, registered here by its configuration name.
+
+Adding a kind: see docs/adding-a-check.md.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from checks import (
+    body_contains,
+    body_like,
+    headers_contain,
+    headers_have,
+    headers_like,
+    http_to_https,
+    json_contains,
+    json_has,
+    json_is,
+    json_like,
+    response_time,
+    ssl_certificate_expiration,
+    status_in,
+    status_is,
+    tcp_connect,
+)
+
+CATALOGUE: dict[str, ModuleType] = {
+    m.NAME: m
+    for m in (
+        status_is,
+        status_in,
+        body_contains,
+        body_like,
+        headers_contain,
+        headers_have,
+        headers_like,
+        json_contains,
+        json_has,
+        json_like,
+        json_is,
+        http_to_https,
+        ssl_certificate_expiration,
+        response_time,
+        tcp_connect,
+    )
+}

@@ -1,0 +1,126 @@
+"""Severity decisions: pure functions from what an agent observed to a verdict.
+
+Argos's rules: success → ok, failure → critical, error → unknown; a request
+that got no answer fails every check of its group, except the certificate
+check which is only a warning then. Certificate expiry and response time are
+graded here from the value the agent reported (by ``ssl.thresholds`` and the
+task's limits), so changing a threshold needs no agent change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from checks import response_time
+from events.types import CheckCompleted, CheckOutcome, Judgement, Severity, TaskDef, TaskJudged
+
+STATUS_SEVERITY: dict[str, Severity] = {"success": "ok", "failure": "critical", "error": "unknown"}
+CERT_CHECK = "ssl-certificate-expiration"
+#: Argos's defaults: under a day left is critical, under five days a warning.
+DEFAULT_THRESHOLDS: list[tuple[float, str]] = [(86400.0, "critical"), (5 * 86400.0, "warning")]
+
+
+@dataclass
+class TaskState:
+    severity: Severity | None = None
+    failures: int = 0
+
+
+@dataclass
+class GroupState:
+    """What the scheduler remembers of a group between completions (restored from the log)."""
+
+    last_completion: int = 0
+    next_run: float | None = None
+    recheck: bool = False
+
+
+def grade_certificate(
+    not_after: float, now: float, thresholds: list[tuple[float, str]]
+) -> tuple[Severity, str]:
+    left = not_after - now
+    days = left / 86400
+    for limit, severity in sorted(thresholds):
+        if left < limit:
+            return severity, f"certificate expires in {days:.1f} days"  # type: ignore[return-value]
+    return "ok", f"certificate expires in {days:.1f} days"
+
+
+def severity_of(
+    task: TaskDef,
+    outcome: CheckOutcome | None,
+    completion: CheckCompleted,
+    thresholds: list[tuple[float, str]],
+) -> tuple[Severity, str]:
+    if outcome is None:
+        return "unknown", "the agent returned no outcome for this check"
+    if task.check == CERT_CHECK:
+        if completion.observation.error is not None:
+            return "warning", outcome.detail or completion.observation.error
+        if outcome.status == "success" and outcome.value is not None:
+            return grade_certificate(outcome.value, completion.at, thresholds)
+    if (
+        task.check == response_time.NAME
+        and outcome.status != "error"
+        and outcome.value is not None
+        and isinstance(task.expected, dict)
+    ):
+        return response_time.grade(outcome.value, task.expected), outcome.detail  # type: ignore[return-value]
+    return STATUS_SEVERITY[outcome.status], outcome.detail
+
+
+def judge(
+    tasks: list[TaskDef],
+    states: dict[str, TaskState],
+    group: GroupState,
+    completion: CheckCompleted,
+    seq: int,
+    thresholds: list[tuple[float, str]],
+) -> TaskJudged:
+    """The verdict on one completion, and when the group runs next.
+
+    ``failures`` counts consecutive non-ok results only: an ok resets it.
+    After a non-ok result, ``recheck_delay`` (if set) brings one early run.
+    """
+    by_task = {o.task: o for o in completion.outcomes}
+    judgements = []
+    for task in tasks:
+        severity, reason = severity_of(task, by_task.get(task.id), completion, thresholds)
+        prev = states.get(task.id, TaskState())
+        failures = 0 if severity == "ok" else prev.failures + 1
+        judgements.append(Judgement(task.id, severity, prev.severity, reason, failures))
+    frequency = min(t.frequency for t in tasks)
+    delays = [t.recheck_delay for t in tasks if t.recheck_delay]
+    bad = any(j.severity != "ok" for j in judgements)
+    recheck = bool(bad and delays and not group.recheck)
+    next_run = completion.at + (min(delays) if recheck and delays else frequency)
+    return TaskJudged(
+        at=completion.at,
+        group=tasks[0].group,
+        completion=seq,
+        next_run=next_run,
+        judgements=judgements,
+        recheck=recheck,
+    )
+
+
+def no_result(
+    tasks: list[TaskDef], states: dict[str, TaskState], now: float, waited: float
+) -> TaskJudged:
+    """The verdict when no result came back in time: unknown, "no result"."""
+    judgements = []
+    for task in tasks:
+        prev = states.get(task.id, TaskState())
+        judgements.append(
+            Judgement(
+                task.id, "unknown", prev.severity, f"no result for {waited:.0f}s", prev.failures + 1
+            )
+        )
+    return TaskJudged(
+        at=now, group=tasks[0].group, completion=0, next_run=now, judgements=judgements
+    )
+
+
+def apply(states: dict[str, TaskState], judged: TaskJudged) -> None:
+    for j in judged.judgements:
+        states[j.task] = TaskState(j.severity, j.failures)

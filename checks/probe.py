@@ -1,0 +1,248 @@
+"""Make the one request of a request group and judge every check of it on the answer.
+
+Shared by the agent service and the one-shot ``tocsin check`` command, so both
+observe and evaluate the same way.
+
+A check whose module defines ``target_url`` (``http-to-https``) is judged on
+the answer to that URL instead: the prober makes one extra request per such
+distinct URL, after the group's own request succeeded. Its failure fails only
+the checks that needed it; the group's own observation stays that of its URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from checks import CATALOGUE
+from checks.base import Response
+from events.types import CheckCompleted, CheckOutcome, CheckRequested, Observation
+from runtime import __version__
+
+USER_AGENT = f"Tocsin/{__version__} (uptime monitor)"
+MAX_BODY = 1024 * 1024
+#: Headers worth keeping in the log: enough to explain a verdict, never cookies.
+KEPT_HEADERS = ("content-type", "content-length", "location", "server", "cache-control", "date")
+FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6}
+
+Answer = tuple[Observation, Response | None]
+
+
+class Prober:
+    """Holds one aiohttp session per IP version; use as an async context manager.
+
+    ``ssl_context`` replaces the system trust store (tests use a private CA).
+    """
+
+    def __init__(self, concurrency: int = 500, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.concurrency = concurrency
+        self.ssl_context = ssl_context or ssl.create_default_context()
+        self._sessions: dict[int, aiohttp.ClientSession] = {}
+
+    async def __aenter__(self) -> Prober:
+        for version, family in FAMILIES.items():
+            connector = aiohttp.TCPConnector(
+                family=family,
+                limit=self.concurrency,
+                ttl_dns_cache=60,
+                ssl=self.ssl_context,
+                enable_cleanup_closed=True,
+            )
+            self._sessions[version] = aiohttp.ClientSession(
+                connector=connector,
+                headers={"User-Agent": USER_AGENT},
+                auto_decompress=True,
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for session in self._sessions.values():
+            await session.close()
+
+    async def observe(self, req: CheckRequested, url: str | None = None) -> Answer:
+        """The answer to ``url`` (default: the group's URL) with the request's method and data."""
+        url = url or req.url
+        scheme = urlsplit(url).scheme
+        if scheme in ("tcp", "tls"):
+            return await self._connect(req, url, tls=scheme == "tls")
+        return await self._http(req, url)
+
+    async def run(self, req: CheckRequested, agent: str, location: str) -> CheckCompleted:
+        started = time.time()
+        observation, response = await self.observe(req)
+        extra: dict[str, Answer] = {}
+        if response is not None:
+            urls = sorted(
+                {u for u in (_target(spec.kind, req.url) for spec in req.checks) if u != req.url}
+            )
+            answers = await asyncio.gather(*(self.observe(req, u) for u in urls))
+            extra = dict(zip(urls, answers, strict=True))
+        return CheckCompleted(
+            at=time.time(),
+            request=req.request,
+            group=req.group,
+            agent=agent,
+            location=location,
+            started=started,
+            observation=observation,
+            outcomes=evaluate_all(req, observation, response, extra),
+        )
+
+    async def _http(self, req: CheckRequested, url: str) -> Answer:
+        session = self._sessions[req.ip_version]
+        kwargs: dict[str, Any] = {
+            "allow_redirects": False,
+            "timeout": aiohttp.ClientTimeout(total=req.timeout),
+        }
+        if req.request_data is not None:
+            rd = req.request_data
+            kwargs["headers"] = dict(rd.headers)
+            if rd.data is not None:
+                kwargs["data"] = rd.data.encode()
+                if rd.is_json:
+                    kwargs["headers"].setdefault("Content-Type", "application/json")
+        start = time.perf_counter()
+        try:
+            async with session.request(req.method, url, **kwargs) as resp:
+                cert_not_after = _cert_not_after(resp)
+                body = await resp.content.read(MAX_BODY)
+                elapsed = (time.perf_counter() - start) * 1000
+                headers = {k.lower(): v for k, v in resp.headers.items()}
+        except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError) as exc:
+            return _failed(exc, start, req.timeout)
+        response = Response(resp.status, headers, body, elapsed, cert_not_after, url)
+        kept = {k: headers[k][:500] for k in KEPT_HEADERS if k in headers}
+        return Observation(
+            status=resp.status,
+            headers=kept,
+            elapsed_ms=round(elapsed, 2),
+            body_bytes=len(body),
+            cert_not_after=cert_not_after,
+        ), response
+
+    async def _connect(self, req: CheckRequested, url: str, tls: bool) -> Answer:
+        """A TCP connection, and for ``tls://`` a verified handshake; nothing is sent."""
+        parts = urlsplit(url)
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(req.timeout):
+                _, writer = await asyncio.open_connection(
+                    parts.hostname,
+                    parts.port,
+                    family=FAMILIES[req.ip_version],
+                    ssl=self.ssl_context if tls else None,
+                    server_hostname=parts.hostname if tls else None,
+                )
+        except (TimeoutError, OSError, ssl.SSLError) as exc:
+            return _failed(exc, start, req.timeout)
+        elapsed = (time.perf_counter() - start) * 1000
+        sslobj = writer.get_extra_info("ssl_object")
+        not_after = _not_after(sslobj.getpeercert()) if sslobj is not None else None
+        writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError):
+            await writer.wait_closed()
+        return (
+            Observation(elapsed_ms=round(elapsed, 2), cert_not_after=not_after),
+            Response(0, elapsed_ms=elapsed, cert_not_after=not_after, url=url),
+        )
+
+
+def _target(kind: str, url: str) -> str:
+    module = CATALOGUE.get(kind)
+    target = getattr(module, "target_url", None)
+    return target(url) if target is not None else url
+
+
+def evaluate_all(
+    req: CheckRequested,
+    obs: Observation,
+    response: Response | None,
+    extra: dict[str, Answer] | None = None,
+) -> list[CheckOutcome]:
+    """Every check of the request on its answer; no answer fails the whole group."""
+    outcomes = []
+    for spec in req.checks:
+        if response is None:
+            outcomes.append(
+                CheckOutcome(spec.task, spec.kind, "failure", f"{obs.error_kind}: {obs.error}")
+            )
+            continue
+        module = CATALOGUE.get(spec.kind)
+        if module is None:
+            outcomes.append(
+                CheckOutcome(
+                    spec.task,
+                    spec.kind,
+                    "error",
+                    f"this agent does not know the check {spec.kind!r}",
+                )
+            )
+            continue
+        answer = response
+        target = _target(spec.kind, req.url)
+        if target != req.url:
+            other_obs, other = (extra or {}).get(
+                target, (Observation(error="not requested", error_kind="probe"), None)
+            )
+            if other is None:
+                why = f"{target}: {other_obs.error_kind}: {other_obs.error}"
+                outcomes.append(CheckOutcome(spec.task, spec.kind, "failure", why))
+                continue
+            answer = other
+        try:
+            verdict = module.evaluate(answer, spec.expected)
+        except Exception as exc:  # a check that cannot be evaluated is an error, not a crash
+            outcomes.append(CheckOutcome(spec.task, spec.kind, "error", f"{exc}"[:500]))
+            continue
+        outcomes.append(
+            CheckOutcome(spec.task, spec.kind, verdict.status, verdict.detail[:500], verdict.value)
+        )
+    return outcomes
+
+
+def _failed(exc: BaseException, start: float, timeout: float) -> Answer:
+    elapsed = (time.perf_counter() - start) * 1000
+    kind, message = _describe(exc, timeout)
+    return Observation(elapsed_ms=round(elapsed, 2), error=message, error_kind=kind), None
+
+
+def _cert_not_after(resp: aiohttp.ClientResponse) -> float | None:
+    conn = resp.connection
+    transport = conn.transport if conn is not None else None
+    if transport is None:
+        # aiohttp releases the connection as soon as a short body is read in full, before we
+        # get to look at it; its protocol still holds the transport (no public accessor).
+        protocol = getattr(resp, "_protocol", None)
+        transport = getattr(protocol, "transport", None)
+    sslobj = transport.get_extra_info("ssl_object") if transport is not None else None
+    return _not_after(sslobj.getpeercert()) if sslobj is not None else None
+
+
+def _not_after(cert: Any) -> float | None:
+    if not cert or "notAfter" not in cert:
+        return None
+    return float(ssl.cert_time_to_seconds(cert["notAfter"]))
+
+
+def _describe(exc: BaseException, timeout: float) -> tuple[str, str]:
+    if isinstance(exc, TimeoutError):
+        return "timeout", f"no answer within {timeout:g}s"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return "tls", str(exc.certificate_error)
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        return "tls", str(exc)
+    if isinstance(exc, aiohttp.ClientConnectorDNSError | socket.gaierror):
+        return "dns", str(exc)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connect", str(exc.os_error) if exc.os_error else str(exc)
+    if isinstance(exc, OSError):
+        return "connect", str(exc)
+    return "http", str(exc) or type(exc).__name__

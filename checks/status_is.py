@@ -1,0 +1,22 @@
+"""``status-is: 200``: the status code equals the expected one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checks.base import Response, Verdict, failure, success
+
+NAME = "status-is"
+SCHEMES = {"http", "https"}
+
+
+def parse(expected: Any) -> int:
+    if isinstance(expected, bool) or not isinstance(expected, int) or not 100 <= expected <= 599:
+        raise ValueError(f"expected an HTTP status code (100-599), got {expected!r}")
+    return expected
+
+
+def evaluate(response: Response, expected: int) -> Verdict:
+    if response.status == expected:
+        return success(f"status {response.status}")
+    return failure(f"status {response.status}, expected {expected}")

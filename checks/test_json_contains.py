@@ -1,0 +1,40 @@
+import pytest
+
+from checks import json_contains
+
+CASES = [
+    pytest.param("/json", ["/status"], "success", id="top-level-key"),
+    pytest.param("/json", ["/items/1", "/nested/x"], "success", id="index-and-null-value"),
+    pytest.param("/json", ["/a~1b"], "success", id="escaped-slash"),
+    pytest.param("/json", [""], "success", id="whole-document"),
+    pytest.param("/json", ["/items/2"], "failure", id="index-out-of-range"),
+    pytest.param("/json", ["/status", "/missing"], "failure", id="one-missing"),
+    pytest.param("/json", ["/status/deeper"], "failure", id="through-a-string"),
+    pytest.param("/not-json", ["/status"], "error", id="body-not-json-is-error"),
+]
+
+
+@pytest.mark.parametrize(("path", "expected", "status"), CASES)
+async def test_json_contains(site, path, expected, status):
+    outcome = await site.check(path, json_contains.NAME, expected)
+    assert outcome.status == status, outcome.detail
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param(
+            ["status"],
+            "a JSON pointer starts with '/' (as in /status), got 'status'",
+            id="no-leading-slash",
+        ),
+        pytest.param(
+            ["/a~2"], "invalid JSON pointer '/a~2': '~' must be followed by 0 or 1", id="bad-escape"
+        ),
+        pytest.param("/status", "expected a non-empty list", id="string-not-list"),
+    ],
+)
+def test_parse_refuses(value, message):
+    with pytest.raises(ValueError) as err:
+        json_contains.parse(value)
+    assert message in str(err.value)

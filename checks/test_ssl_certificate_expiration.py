@@ -1,0 +1,79 @@
+"""The agent reports the expiry date; the scheduler's judge grades it (default thresholds)."""
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from checks import ssl_certificate_expiration as cert_check
+from checks.judge import DEFAULT_THRESHOLDS, severity_of
+from events.types import CheckCompleted, Observation
+from tests.checksite import CheckSite
+
+CASES = [
+    pytest.param(timedelta(hours=6), "https", "success", "critical", id="6-hours-critical"),
+    pytest.param(timedelta(days=3), "https", "success", "warning", id="3-days-warning"),
+    pytest.param(timedelta(days=90), "https", "success", "ok", id="90-days-ok"),
+    pytest.param(timedelta(days=3), "tls", "success", "warning", id="tls-target-3-days"),
+    pytest.param(
+        timedelta(hours=-1), "https", "failure", "warning", id="expired-fails-handshake-warning"
+    ),
+]
+
+
+@pytest.mark.parametrize(("left", "scheme", "status", "severity"), CASES)
+async def test_certificate_expiration(ca, left, scheme, status, severity):
+    not_after = datetime.now(UTC).replace(microsecond=0) + left
+    with CheckSite(ca, not_after=not_after) as site:
+        outcome = await site.check(
+            "/ok" if scheme == "https" else "", cert_check.NAME, "on-check", scheme
+        )
+    assert outcome.status == status, outcome.detail
+    if status == "success":
+        assert outcome.value == not_after.timestamp()
+    observation = Observation(error=None if status == "success" else outcome.detail)
+    completion = CheckCompleted(
+        at=time.time(),
+        request="r",
+        group="g",
+        agent="a",
+        location="l",
+        started=time.time(),
+        observation=observation,
+        outcomes=[outcome],
+    )
+    task = _task(outcome.task)
+    assert severity_of(task, outcome, completion, DEFAULT_THRESHOLDS)[0] == severity
+
+
+def _task(tid: str):
+    from events.types import TaskDef
+
+    return TaskDef(
+        id=tid,
+        group="g",
+        domain="d",
+        url="https://d",
+        method="GET",
+        ip_version=4,
+        check=cert_check.NAME,
+        expected="on-check",
+        frequency=60,
+    )
+
+
+async def test_plain_http_sees_no_certificate(site):
+    # The configuration refuses this check on http:// targets; the agent still answers sanely.
+    outcome = await site.check("/ok", cert_check.NAME, "on-check", "http")
+    assert (outcome.status, outcome.detail) == (
+        "error",
+        "no certificate was seen on this connection",
+    )
+
+
+@pytest.mark.parametrize(
+    "value", [pytest.param(True, id="true"), pytest.param("5d", id="a-duration")]
+)
+def test_parse_refuses(value):
+    with pytest.raises(ValueError, match="expected on-check"):
+        cert_check.parse(value)

@@ -1,0 +1,34 @@
+import pytest
+
+from checks import status_is
+
+CASES = [
+    pytest.param("/ok", 200, "http", "success", id="200-is-200"),
+    pytest.param("/ok", 200, "https", "success", id="200-is-200-over-https"),
+    pytest.param("/broken", 200, "http", "failure", id="500-is-not-200"),
+    pytest.param("/broken", 500, "http", "success", id="expecting-500"),
+    pytest.param("/moved", 302, "http", "success", id="redirect-not-followed"),
+    pytest.param("/moved", 200, "http", "failure", id="redirect-is-not-its-target"),
+    pytest.param("/missing", 404, "https", "success", id="404-expected"),
+]
+
+
+@pytest.mark.parametrize(("path", "expected", "scheme", "status"), CASES)
+async def test_status_is(site, path, expected, scheme, status):
+    outcome = await site.check(path, status_is.NAME, expected, scheme)
+    assert (outcome.status, outcome.kind) == (status, "status-is"), outcome.detail
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("200", id="string"),
+        pytest.param(99, id="too-low"),
+        pytest.param(600, id="too-high"),
+        pytest.param(True, id="boolean"),
+        pytest.param([200], id="list"),
+    ],
+)
+def test_parse_refuses(value):
+    with pytest.raises(ValueError, match="expected an HTTP status code"):
+        status_is.parse(value)

@@ -1,0 +1,341 @@
+"""The configuration: Argos's YAML format, validated strictly, turned into tasks.
+
+Every problem names the file, line, column and key path; nothing of an
+invalid file is used. Task and group identities are derived from what makes
+them, so they survive reordering and reloads.
+
+Targets are ``http(s)://`` websites with ``paths``, as in Argos, or (beyond
+Argos) ``tcp://host:port`` and ``tls://host:port`` with ``checks`` directly on
+the website: there is no path nor method to a bare connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+
+from configuration import paths, sections
+from configuration.reader import (
+    FAILED,
+    Reader,
+    boolean,
+    count,
+    join,
+    parse_duration,
+    plain,
+    positive,
+    text,
+)
+from configuration.yamlsource import ConfigError, Located, Problem, read
+from events import subjects
+from events.types import RequestData, TaskDef
+
+SEVERITY_NAMES = sections.SEVERITY_NAMES
+GENERAL_KEYS = sections.GENERAL_KEYS
+WEBSITE_KEYS = {
+    "domain",
+    "frequency",
+    "recheck_delay",
+    "retry_before_notification",
+    "ipv4",
+    "ipv6",
+    "add_alerts_recipients",
+    "overwrite_alerts_recipients",
+    "paths",
+    "timeout",
+    "locations",
+    "quorum",
+    "maintenance",
+    "checks",
+}
+TOP_KEYS = {"general", "service", "ssl", "recurring_tasks", "websites"}
+HTTP_SCHEMES = ("http", "https")
+CONNECT_SCHEMES = ("tcp", "tls")
+
+
+@dataclass
+class Settings:
+    """What a website inherits from ``general`` and may override."""
+
+    frequency: float = 300.0
+    recheck_delay: float | None = None
+    retry_before_notification: int = 0
+    ipv4: bool = True
+    ipv6: bool = True
+    timeout: float = 10.0
+    locations: list[str] = field(default_factory=lambda: ["default"])
+
+
+@dataclass
+class Config:
+    source: str
+    digest: str
+    tasks: dict[str, TaskDef]
+    #: ``general`` as plain data (alerts, mail, gotify, apprise, … for the notifier and web).
+    general: dict[str, Any]
+    ssl_thresholds: list[tuple[float, str]]
+    secrets: set[str] = field(default_factory=set)
+    #: Each website's own keys beyond its tasks (alert recipients, maintenance), by domain.
+    websites: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def locations(self) -> list[str]:
+        return sorted({loc for t in self.tasks.values() for loc in t.locations}) or ["default"]
+
+
+def _locations(v: Any) -> list[str]:
+    if not isinstance(v, list) or not v:
+        raise ValueError("expected a non-empty list of location names")
+    return [subjects.check_token(str(x), "location") for x in v]
+
+
+_SETTINGS = {
+    "frequency": parse_duration,
+    "recheck_delay": parse_duration,
+    "retry_before_notification": count,
+    "ipv4": boolean,
+    "ipv6": boolean,
+    "timeout": parse_duration,
+    "locations": _locations,
+}
+
+
+def _settings(r: Reader, m: dict[str, Located], path: str, base: Settings) -> Settings:
+    s = Settings(**{k: getattr(base, k) for k in base.__dataclass_fields__})
+    for key, fn in _SETTINGS.items():
+        if key in m:
+            value = r.convert(m[key], join(path, key), fn)
+            if value is not FAILED:
+                setattr(s, key, value)
+    if not (s.ipv4 or s.ipv6) and ("ipv4" in m or "ipv6" in m):
+        where = (m.get("ipv6") or m["ipv4"]).where
+        r.fail(where, path, "ipv4 and ipv6 are both false: nothing would be checked")
+    if (
+        s.recheck_delay is not None
+        and s.recheck_delay >= s.frequency
+        and ("recheck_delay" in m or "frequency" in m)
+    ):
+        key = "recheck_delay" if "recheck_delay" in m else "frequency"
+        r.fail(
+            m[key].where,
+            join(path, key),
+            f"recheck_delay ({s.recheck_delay:g}s) must be "
+            f"shorter than frequency ({s.frequency:g}s)",
+        )
+    return s
+
+
+def _digest(*parts: Any) -> str:
+    raw = msgspec.json.encode(parts, order="sorted")
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def group_id(url: str, method: str, ip_version: int, data: RequestData | None) -> str:
+    return _digest("group", url, method, ip_version, data)
+
+
+def task_id(
+    url: str, method: str, ip_version: int, data: RequestData | None, check: str, expected: Any
+) -> str:
+    return _digest("task", url, method, ip_version, data, check, expected)
+
+
+def _website_nodes(r: Reader, node: Located) -> list[tuple[str, Located]]:
+    """Websites and their paths, flattening ``!include dir/*.yaml`` (one website per file)."""
+    out: list[tuple[str, Located]] = []
+    for i, item in enumerate(r.items(node, "websites")):
+        if isinstance(item.value, list):
+            out += [
+                (f"websites[{i}][{j}]", x) for j, x in enumerate(item.value) if x.value is not None
+            ]
+        elif not item.unset:
+            out.append((f"websites[{i}]", item))
+    return out
+
+
+def _target(v: Any) -> str:
+    url = text(v)
+    parts = urlsplit(url)
+    if parts.scheme in HTTP_SCHEMES and parts.hostname:
+        return url
+    if parts.scheme in CONNECT_SCHEMES and parts.hostname:
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if port is None or parts.path not in ("", "/") or parts.query:
+            raise ValueError(f"expected {parts.scheme}://host:port (a port, no path), got {url!r}")
+        return f"{parts.scheme}://{parts.netloc}"
+    raise ValueError(
+        f"expected a URL such as https://example.org, tcp://host:port or "
+        f"tls://host:port, got {url!r}"
+    )
+
+
+class _Builder:
+    """Tasks of one configuration, keyed by their stable id."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, TaskDef] = {}
+
+    def add(
+        self,
+        domain: str,
+        url: str,
+        method: str,
+        data: RequestData | None,
+        checks: list[tuple[str, Any]],
+        s: Settings,
+    ) -> None:
+        for check, expected in checks:
+            for ip in ((4,) if s.ipv4 else ()) + ((6,) if s.ipv6 else ()):
+                tid = task_id(url, method, ip, data, check, expected)
+                self.tasks[tid] = TaskDef(
+                    id=tid,
+                    group=group_id(url, method, ip, data),
+                    domain=domain,
+                    url=url,
+                    method=method,
+                    ip_version=ip,
+                    check=check,
+                    expected=expected,
+                    frequency=s.frequency,
+                    recheck_delay=s.recheck_delay,
+                    retry_before_notification=s.retry_before_notification,
+                    request_data=data,
+                    timeout=s.timeout,
+                    locations=s.locations,
+                )
+
+
+def _website(
+    r: Reader, wpath: str, wnode: Located, base: Settings, channels: Any, out: _Builder
+) -> tuple[str, dict[str, Any]] | None:
+    w = r.mapping(wnode, wpath, WEBSITE_KEYS, ("domain",))
+    settings = _settings(r, w, wpath, base)
+    for key in ("add_alerts_recipients", "overwrite_alerts_recipients"):
+        if key in w:
+            sections.recipients(r, w[key], join(wpath, key), channels)
+    if "maintenance" in w:
+        sections.maintenance(r, w["maintenance"], join(wpath, "maintenance"))
+    if "quorum" in w:
+        r.convert(w["quorum"], join(wpath, "quorum"), positive)
+    target = r.convert(w["domain"], join(wpath, "domain"), _target) if "domain" in w else FAILED
+    if target is FAILED:
+        return None
+    parts = urlsplit(target)
+    domain = parts.netloc
+    extra = {
+        k: plain(v)
+        for k, v in w.items()
+        if k in ("add_alerts_recipients", "overwrite_alerts_recipients", "maintenance", "quorum")
+    }
+    if parts.scheme in CONNECT_SCHEMES:
+        if "paths" in w:
+            r.fail(
+                wnode.key_where["paths"],
+                join(wpath, "paths"),
+                f"a {parts.scheme}:// target has no paths: put its checks under the website",
+            )
+        if "checks" not in w:
+            r.fail(wnode.where, join(wpath, "checks"), "required key is missing")
+            return domain, extra
+        checks = paths.checks(r, w["checks"], join(wpath, "checks"), parts.scheme)
+        out.add(domain, target, parts.scheme.upper(), None, checks, settings)
+        return domain, extra
+    if "checks" in w:
+        r.fail(
+            wnode.key_where["checks"],
+            join(wpath, "checks"),
+            "checks of an http(s):// website go under paths (checks directly under the "
+            "website are for tcp:// and tls:// targets)",
+        )
+    if "paths" not in w:
+        r.fail(wnode.where, join(wpath, "paths"), "required key is missing")
+    for pi, pnode in enumerate(r.items(w["paths"], join(wpath, "paths")) if "paths" in w else []):
+        ppath = join(wpath, f"paths[{pi}]")
+        p = r.mapping(pnode, ppath, paths.PATH_KEYS, ("path", "checks"))
+        rel = r.convert(p["path"], join(ppath, "path"), paths.url_path) if "path" in p else FAILED
+        method = (
+            r.convert(p["method"], join(ppath, "method"), paths.method) if "method" in p else "GET"
+        )
+        data = (
+            paths.request_data(r, p["request_data"], join(ppath, "request_data"))
+            if "request_data" in p
+            else None
+        )
+        checks = (
+            paths.checks(r, p["checks"], join(ppath, "checks"), parts.scheme)
+            if "checks" in p
+            else []
+        )
+        if rel is FAILED or method is FAILED:
+            continue
+        url = target.rstrip("/") + "/" + rel.lstrip("/")
+        out.add(domain, url, method, data, checks, settings)
+    return domain, extra
+
+
+def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
+    """Read and validate a configuration file; raise ConfigError listing every problem."""
+    root, problems = read(path, env)
+    if root.value is None and problems:
+        raise ConfigError(problems)
+    raw = Path(path).read_bytes()
+    r = Reader()
+    r.problems += problems
+    top = r.mapping(root, "", TOP_KEYS, required=("general", "websites"))
+    general = (
+        r.mapping(top["general"], "general", GENERAL_KEYS, ("frequency",))
+        if "general" in top
+        else {}
+    )
+    base = _settings(r, general, "general", Settings())
+    general_data, channels = sections.general(r, general)
+    ssl = r.mapping(top["ssl"], "ssl", {"thresholds"}) if "ssl" in top else {}
+    thresholds = sections.thresholds(r, ssl.get("thresholds"))
+    if "service" in top:
+        sections.service(r, top["service"])
+    if "recurring_tasks" in top:
+        sections.recurring_tasks(r, top["recurring_tasks"])
+    builder = _Builder()
+    websites: dict[str, dict[str, Any]] = {}
+    for wpath, wnode in _website_nodes(r, top["websites"]) if "websites" in top else []:
+        found = _website(r, wpath, wnode, base, channels, builder)
+        if found is not None:
+            websites[found[0]] = found[1]
+    if r.problems:
+        # In reading order: the main file first, then each included file, line by line.
+        main = str(path)
+        raise ConfigError(
+            sorted(
+                r.problems,
+                key=lambda p: (p.where.file != main, p.where.file, p.where.line, p.where.col),
+            )
+        )
+    return Config(
+        source=str(path),
+        digest=hashlib.sha256(raw).hexdigest(),
+        tasks=builder.tasks,
+        general=general_data,
+        ssl_thresholds=thresholds,
+        secrets=r.secrets,
+        websites=websites,
+    )
+
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "Problem",
+    "Settings",
+    "group_id",
+    "parse",
+    "parse_duration",
+    "task_id",
+]

@@ -1,0 +1,98 @@
+"""One path of a website: its method, request data and checks, validated strictly."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from checks import CATALOGUE
+from configuration.reader import FAILED, Reader, boolean, closest, join, text
+from configuration.yamlsource import Located
+from events.types import RequestData
+
+METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
+PATH_KEYS = {"path", "method", "request_data", "checks"}
+REQUEST_DATA_KEYS = {"data", "is_json", "headers"}
+
+
+def request_data(r: Reader, node: Located, path: str) -> RequestData:
+    m = r.mapping(node, path, REQUEST_DATA_KEYS)
+    data = r.convert(m["data"], join(path, "data"), _data) if "data" in m else None
+    is_json = r.convert(m["is_json"], join(path, "is_json"), boolean) if "is_json" in m else False
+    headers: dict[str, str] = {}
+    if "headers" in m:
+        hm = r.mapping(m["headers"], join(path, "headers"), set(_keys(m["headers"])))
+        for name, value in hm.items():
+            got = r.convert(value, join(path, f"headers.{name}"), _header)
+            headers[name] = "" if got is FAILED else got
+    if is_json is True and isinstance(data, str):
+        try:
+            json.loads(data)
+        except ValueError as exc:
+            r.fail(
+                m["data"].where, join(path, "data"), f"is_json is true but data is not JSON: {exc}"
+            )
+    return RequestData(
+        data=None if data is FAILED else data, is_json=is_json is True, headers=headers
+    )
+
+
+def _data(v: Any) -> str:
+    if isinstance(v, dict | list):
+        raise ValueError("expected the request body as a string (JSON as text, with is_json)")
+    return "" if v is None else str(v)
+
+
+def _header(v: Any) -> str:
+    if isinstance(v, dict | list) or v is None:
+        raise ValueError(f"expected a header value, got {v!r}")
+    return str(v)
+
+
+def _keys(node: Located) -> list[str]:
+    return list(node.value) if isinstance(node.value, dict) else []
+
+
+def checks(r: Reader, node: Located, path: str, scheme: str) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for i, item in enumerate(r.items(node, path)):
+        ipath = join(path, i)
+        if not isinstance(item.value, dict) or len(item.value) != 1:
+            r.fail(item.where, ipath, "each check is a one-key mapping such as 'status-is: 200'")
+            continue
+        ((name, value),) = item.value.items()
+        kind = CATALOGUE.get(name)
+        if kind is None:
+            hint = closest(name, set(CATALOGUE))
+            r.fail(
+                item.key_where[name],
+                join(ipath, name),
+                "unknown check" + (f" (did you mean {hint!r}?)" if hint else ""),
+            )
+            continue
+        if scheme not in kind.SCHEMES:
+            schemes = ", ".join(f"{s}://" for s in sorted(kind.SCHEMES))
+            r.fail(
+                item.key_where[name],
+                join(ipath, name),
+                f"check {name} does not apply to {scheme}:// targets (only {schemes})",
+            )
+            continue
+        expected = r.convert(value, join(ipath, name), kind.parse)
+        if expected is not FAILED:
+            out.append((name, expected))
+    return out
+
+
+def method(v: Any) -> str:
+    name = text(v).upper()
+    if name not in METHODS:
+        known = ", ".join(sorted(METHODS))
+        raise ValueError(f"unknown HTTP method {v!r} (expected one of {known})")
+    return name
+
+
+def url_path(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"expected a path such as /index.html, got {v!r}")
+    return v

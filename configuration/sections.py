@@ -1,0 +1,279 @@
+"""The sections of a configuration besides the websites: validated in shape, kept as data.
+
+``general`` also feeds the notifier (alerts, mail, gotify, apprise, maintenance)
+and the web (sessions, access): they read ``Config.general`` as plain data,
+which is only handed out once every value here was checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checks.base import kind_of
+from configuration.reader import (
+    FAILED,
+    Reader,
+    anything,
+    boolean,
+    count,
+    join,
+    one_of,
+    parse_duration,
+    port,
+    positive,
+    text,
+    texts,
+)
+from configuration.yamlsource import Located
+
+SEVERITY_NAMES = ("ok", "warning", "critical", "unknown", "no_agent")
+SETTINGS_KEYS = {
+    "frequency",
+    "recheck_delay",
+    "retry_before_notification",
+    "ipv4",
+    "ipv6",
+    "timeout",
+    "locations",
+}
+GENERAL_KEYS = SETTINGS_KEYS | {
+    "alerts",
+    "mail",
+    "gotify",
+    "apprise",
+    "db",
+    "env",
+    "cookie_secret",
+    "session_duration",
+    "remember_me_duration",
+    "unauthenticated_access",
+    "ldap",
+    "root_path",
+    # Tocsin's own
+    "quorum",
+    "reminder_interval",
+    "maintenance",
+}
+MAINTENANCE_KEYS = {"start", "duration", "days", "tz", "reason"}
+
+
+def general(r: Reader, m: dict[str, Located]) -> tuple[dict[str, Any], _Channels]:
+    """Check every key of ``general`` that is not a task setting; the plain values, and the
+    channels alerts may name."""
+    out: dict[str, Any] = {}
+    simple = {
+        "env": text,
+        "root_path": _root_path,
+        "session_duration": parse_duration,
+        "remember_me_duration": parse_duration,
+        "unauthenticated_access": _access,
+        "quorum": positive,
+        "reminder_interval": parse_duration,
+    }
+    for key, fn in simple.items():
+        if key in m:
+            r.convert(m[key], join("general", key), fn)
+    if "cookie_secret" in m:
+        r.convert(m["cookie_secret"], "general.cookie_secret", text, secret=True)
+    if "db" in m:
+        r.fields(
+            m["db"],
+            "general.db",
+            {"url": text, "pool_size": positive, "max_overflow": count},
+            secret=("url",),
+        )
+    if "ldap" in m:
+        r.fields(
+            m["ldap"],
+            "general.ldap",
+            {
+                k: text
+                for k in ("uri", "user_tree", "bind_dn", "bind_pwd", "user_attr", "user_filter")
+            },
+            required=("uri",),
+            secret=("bind_pwd",),
+        )
+    if "mail" in m:
+        _mail(r, m["mail"])
+    for i, item in enumerate(r.items(m["gotify"], "general.gotify") if "gotify" in m else []):
+        r.fields(
+            item,
+            f"general.gotify[{i}]",
+            {"url": text, "tokens": texts},
+            required=("url", "tokens"),
+            secret=("tokens",),
+        )
+    apprise = (
+        r.mapping(m["apprise"], "general.apprise", set(_keys(m.get("apprise"))))
+        if "apprise" in m
+        else {}
+    )
+    for group, urls in apprise.items():
+        for i, url in enumerate(r.items(urls, f"general.apprise.{group}")):
+            r.convert(url, f"general.apprise.{group}[{i}]", text, secret=True)
+    channels = _Channels("mail" in m, "gotify" in m, set(apprise))
+    if "alerts" in m:
+        recipients(r, m["alerts"], "general.alerts", channels, allow_mail=False)
+    if "maintenance" in m:
+        maintenance(r, m["maintenance"], "general.maintenance")
+    for key, node in m.items():
+        out[key] = _plain(node)
+    return out, channels
+
+
+class _Channels:
+    """Which channels the configuration defines, so that alerts cannot name a missing one."""
+
+    def __init__(self, mail: bool, gotify: bool, apprise: set[str]) -> None:
+        self.mail, self.gotify, self.apprise = mail, gotify, apprise
+
+    def check(self, name: Any) -> str:
+        if name == "local":
+            return name
+        if name == "mail" or name == "gotify":
+            if not getattr(self, name):
+                raise ValueError(f"channel {name} needs a general.{name} section")
+            return str(name)
+        if isinstance(name, str) and name.startswith("apprise:"):
+            group = name.split(":", 1)[1]
+            if group not in self.apprise:
+                known = ", ".join(sorted(self.apprise)) or "none defined"
+                raise ValueError(f"unknown apprise group {group!r} (general.apprise: {known})")
+            return name
+        raise ValueError(
+            f"unknown channel {name!r}: expected local, mail, gotify or apprise:<group>"
+        )
+
+
+def recipients(
+    r: Reader, node: Located, path: str, channels: _Channels | None, allow_mail: bool = True
+) -> None:
+    """``{severity: [channel, {channel: NAME, after: N}]}``; a website may add ``mail: [..]``."""
+    allowed = set(SEVERITY_NAMES) | ({"mail"} if allow_mail else set())
+    for key, value in r.mapping(node, path, allowed).items():
+        kpath = join(path, key)
+        if key == "mail":
+            r.convert(value, kpath, texts)
+            continue
+        for i, item in enumerate(r.items(value, kpath)):
+            ipath = join(kpath, i)
+            name_node: Located | None = item
+            name_path = ipath
+            if isinstance(item.value, dict):
+                r.fields(item, ipath, {"channel": anything, "after": count}, required=("channel",))
+                name_node, name_path = item.value.get("channel"), join(ipath, "channel")
+            if name_node is not None and channels is not None:
+                r.convert(name_node, name_path, channels.check)
+
+
+def maintenance(r: Reader, node: Located, path: str) -> None:
+    """Maintenance windows: the keys here, their meaning (dates, days, time zones) by the same
+    parser the notifier uses, so `tocsin config check` refuses what the notifier would."""
+    from configuration.maintenance import parse_windows
+
+    for i, item in enumerate(r.items(node, path)):
+        fields = r.fields(
+            item,
+            join(path, i),
+            {
+                "start": anything,
+                "duration": parse_duration,
+                "days": anything,
+                "tz": text,
+                "reason": text,
+            },
+            required=("start", "duration"),
+        )
+        if "start" in fields and "duration" in fields:
+            r.convert(item, join(path, i), lambda v: parse_windows([_plain_value(v)]))
+
+
+def _mail(r: Reader, node: Located) -> None:
+    spec = {
+        "mailfrom": text,
+        "host": text,
+        "port": port,
+        "ssl": boolean,
+        "starttls": boolean,
+        "auth": anything,
+        "addresses": texts,
+    }
+    m = r.fields(node, "general.mail", spec, required=("mailfrom", "host"))
+    if "auth" in m:
+        r.fields(
+            node.value["auth"],
+            "general.mail.auth",
+            {"login": text, "password": text},
+            required=("login", "password"),
+            secret=("password",),
+        )
+
+
+def _access(v: Any) -> str | None:
+    if v is None:
+        return None
+    return one_of("dashboard", "all")(v)
+
+
+def _root_path(v: Any) -> str:
+    if not isinstance(v, str) or not v.startswith("/"):
+        raise ValueError(f"expected a path starting with '/', got {kind_of(v)}")
+    return v
+
+
+def _keys(node: Located | None) -> list[str]:
+    return list(node.value) if node is not None and isinstance(node.value, dict) else []
+
+
+def _plain_value(value: Any) -> Any:
+    return _plain(Located(value, None)) if isinstance(value, dict | list) else value  # type: ignore[arg-type]
+
+
+def _plain(node: Located) -> Any:
+    from configuration.reader import plain
+
+    return plain(node)
+
+
+def service(r: Reader, node: Located) -> None:
+    for i, secret in enumerate(
+        r.items(
+            r.mapping(node, "service", {"secrets"}).get("secrets", Located([], node.where)),
+            "service.secrets",
+        )
+    ):
+        r.convert(secret, f"service.secrets[{i}]", text, secret=True)
+
+
+def recurring_tasks(r: Reader, node: Located) -> None:
+    r.fields(
+        node,
+        "recurring_tasks",
+        {
+            "max_results_age": parse_duration,
+            "max_lock_seconds": positive,
+            "time_without_agent": parse_duration,
+        },
+    )
+
+
+def thresholds(r: Reader, node: Located | None) -> list[tuple[float, str]]:
+    """``ssl.thresholds``: ``[{"1d": critical}, {"5d": warning}]`` → sorted (seconds, severity)."""
+    from checks.judge import DEFAULT_THRESHOLDS
+
+    if node is None:
+        return list(DEFAULT_THRESHOLDS)
+    out: list[tuple[float, str]] = []
+    for i, item in enumerate(r.items(node, "ssl.thresholds")):
+        path = f"ssl.thresholds[{i}]"
+        if not isinstance(item.value, dict) or len(item.value) != 1:
+            r.fail(item.where, path, "expected a one-key mapping such as '5d: warning'")
+            continue
+        ((dur, sev),) = item.value.items()
+        seconds = r.convert(Located(dur, item.key_where[dur]), join(path, dur), parse_duration)
+        level = r.convert(sev, join(path, dur), one_of("ok", "warning", "critical", "unknown"))
+        if seconds is not FAILED and level is not FAILED:
+            if any(s == seconds for s, _ in out):
+                r.fail(item.where, path, f"a threshold for {dur} is already set")
+            out.append((seconds, level))
+    return sorted(out)

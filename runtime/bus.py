@@ -1,0 +1,129 @@
+"""Connecting to NATS the way every service must: never giving up on reconnecting."""
+
+from __future__ import annotations
+
+import nats
+from nats.aio.client import Client
+
+from events import codec, subjects
+from events.types import DeadLettered
+from runtime.logs import Log
+
+log = Log("tocsin.bus")
+
+
+async def connect(url: str, name: str, **options: object) -> Client:
+    """A client that reconnects forever (nats-py's default gives up after ~2 minutes)."""
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats error", client=name, error=str(exc))
+
+    async def on_disconnect() -> None:
+        log.warning("nats disconnected", client=name)
+
+    async def on_reconnect() -> None:
+        log.warning("nats reconnected", client=name)
+
+    from runtime import backoff
+    from security.client import ClientSecurity
+
+    # Credentials and TLS from the environment (TOCSIN_NATS_CREDS, …) unless given explicitly:
+    # every service joins an authorized bus with no code of its own.
+    options = {**ClientSecurity.from_env().connect_options(), **options}
+    return await nats.connect(
+        servers=url.split(","),
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        reconnect_to_server_handler=backoff.handler,
+        allow_reconnect=True,
+        connect_timeout=5,
+        error_cb=on_error,
+        disconnected_cb=on_disconnect,
+        reconnected_cb=on_reconnect,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def deadletter_for(
+    data: bytes, stream: str, seq: int, subject: str, consumer: str, reason: str, at: float
+) -> tuple[str, bytes, dict[str, str]]:
+    """Subject, payload and headers of the deadletter event recording an undecodable message.
+
+    The message id makes a repeated record (a redelivery, a second consumer
+    meeting the same message) land once.
+    """
+    event = DeadLettered(
+        at=at,
+        kind="undecodable",
+        stream=stream,
+        seq=seq,
+        subject=subject,
+        consumer=consumer,
+        reason=reason[:1000],
+        excerpt=codec.excerpt(data),
+    )
+    msg_id = f"deadletter.undecodable.{stream}.{seq}"
+    return subjects.deadletter("undecodable"), codec.encode(event), {"Nats-Msg-Id": msg_id}
+
+
+async def replay(js, subject: str, last_per_subject: bool = False, batch: int = 1000):  # type: ignore[no-untyped-def]
+    """Yield every message of EVENTS on ``subject`` (or the last one of each subject), then stop.
+
+    An ephemeral consumer without acks: reading the log changes nothing in it.
+    """
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+    from events.streams import EVENTS
+
+    config = ConsumerConfig(
+        deliver_policy=DeliverPolicy.LAST_PER_SUBJECT if last_per_subject else DeliverPolicy.ALL,
+        ack_policy=AckPolicy.NONE,
+        inactive_threshold=60.0,
+        filter_subject=subject,
+    )
+    sub = await js.pull_subscribe(subject, durable=None, stream=EVENTS, config=config)
+    try:
+        info = await sub.consumer_info()
+        pending = info.num_pending
+        while pending > 0:
+            try:
+                msgs = await sub.fetch(min(batch, pending), timeout=5)
+            except Exception:
+                info = await sub.consumer_info()
+                pending = info.num_pending
+                continue
+            for msg in msgs:
+                yield msg
+                pending = msg.metadata.num_pending
+    finally:
+        await sub.unsubscribe()
+
+
+async def close(nc) -> None:  # type: ignore[no-untyped-def]
+    """Flush what we published and close. (``drain`` waits out pending pull requests, which
+    can take its whole timeout; every service acks and awaits its publishes itself.)"""
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        await nc.flush(timeout=2)
+    await nc.close()
+
+
+async def publish_until_acked(  # type: ignore[no-untyped-def]
+    js, subject: str, data: bytes, msg_id: str, ack_wait: float = 5.0
+) -> None:
+    """Publish until JetStream has it, retrying with backoff: what is published is kept in
+    memory until the log acknowledges it, so a dropped link loses nothing. The message id makes
+    the retry of a publish that did land (its ack lost while NATS went away) harmless."""
+    import asyncio
+
+    delay = 0.2
+    while True:
+        try:
+            await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id}, timeout=ack_wait)
+            return
+        except Exception as exc:
+            log.warning("publish failed, retrying", subject=subject, error=str(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

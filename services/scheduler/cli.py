@@ -1,0 +1,65 @@
+"""``tocsin scheduler`` and ``tocsin config check|apply|history``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from configuration.config import ConfigError
+from events.streams import Tuning
+from runtime import cliopts
+from services.scheduler import configcli
+from services.scheduler.service import SchedulerOptions, main
+
+
+def register(sub: Any) -> dict[str, Callable[[Any], int]]:
+    p = sub.add_parser(
+        "scheduler",
+        help="turn the configuration into check requests; judge",
+        description="Apply the configuration (on start and on SIGHUP), publish "
+        "check requests when due, judge completions into severities.",
+    )
+    cliopts.nats(p)
+    cliopts.config(p)
+    p.add_argument(
+        "--ack-wait",
+        type=float,
+        default=30.0,
+        help="seconds an agent has before a request is redelivered",
+    )
+    p.add_argument(
+        "--max-deliver", type=int, default=5, help="deliveries before a request is dead-lettered"
+    )
+    p.add_argument(
+        "--replicas",
+        type=int,
+        default=int(cliopts.env("TOCSIN_REPLICAS", "1") or 1),
+        help="JetStream replicas of the streams (env TOCSIN_REPLICAS)",
+    )
+
+    p = sub.add_parser("config", help="check, apply or list configurations")
+    csub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    c = csub.add_parser("check", help="validate a file: exit 0 and a summary, or 2 and errors")
+    c.add_argument("file")
+    c = csub.add_parser("apply", help="publish a configuration's diff to the log")
+    c.add_argument("file")
+    cliopts.nats(c)
+    c = csub.add_parser("history", help="list past applications from the log")
+    cliopts.nats(c)
+    return {"scheduler": run_scheduler, "config": run_config}
+
+
+def run_scheduler(args: argparse.Namespace) -> int:
+    tuning = Tuning(replicas=args.replicas, ack_wait=args.ack_wait, max_deliver=args.max_deliver)
+    try:
+        return cliopts.run(main(SchedulerOptions(args.nats_url, args.config, tuning)))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def run_config(args: argparse.Namespace) -> int:
+    actions = {"check": configcli.check, "apply": configcli.apply, "history": configcli.history}
+    return actions[args.action](args)
