@@ -4,7 +4,9 @@ database per test. Nothing here mocks NATS, JetStream or PostgreSQL."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,6 +16,15 @@ import pytest
 
 from runtime.embedded import NatsServer, PostgresServer
 from tests.helpers import DemoTarget
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A temp root of this checkout's own: pytest's shared default (/tmp/pytest-of-USER) is
+    pruned by every other run on the machine, which can delete a live PostgreSQL data directory
+    under a test started from another checkout."""
+    if config.option.basetemp is None:
+        checkout = hashlib.sha256(str(config.rootpath).encode()).hexdigest()[:12]
+        config.option.basetemp = Path(tempfile.gettempdir()) / f"tocsin-tests-{checkout}"
 
 
 @pytest.fixture
