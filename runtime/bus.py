@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import nats
 from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import ServiceUnavailableError
 
 from events import codec, subjects
+from events.streams import EVENTS
 from events.types import DeadLettered
+from runtime import backoff
 from runtime.logs import Log
+from security.client import ClientSecurity
 
 log = Log("tocsin.bus")
 
@@ -23,9 +34,6 @@ async def connect(url: str, name: str, **options: object) -> Client:
 
     async def on_reconnect() -> None:
         log.warning("nats reconnected", client=name)
-
-    from runtime import backoff
-    from security.client import ClientSecurity
 
     # Credentials and TLS from the environment (TOCSIN_NATS_CREDS, …) unless given explicitly:
     # every service joins an authorized bus with no code of its own.
@@ -72,10 +80,6 @@ async def replay(js, subject: str, last_per_subject: bool = False, batch: int = 
 
     An ephemeral consumer without acks: reading the log changes nothing in it.
     """
-    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-
-    from events.streams import EVENTS
-
     config = ConsumerConfig(
         deliver_policy=DeliverPolicy.LAST_PER_SUBJECT if last_per_subject else DeliverPolicy.ALL,
         ack_policy=AckPolicy.NONE,
@@ -103,8 +107,6 @@ async def replay(js, subject: str, last_per_subject: bool = False, batch: int = 
 async def close(nc) -> None:  # type: ignore[no-untyped-def]
     """Flush what we published and close. (``drain`` waits out pending pull requests, which
     can take its whole timeout; every service acks and awaits its publishes itself.)"""
-    import contextlib
-
     with contextlib.suppress(Exception):
         await nc.flush(timeout=2)
     await nc.close()
@@ -127,3 +129,37 @@ async def publish_until_acked(  # type: ignore[no-untyped-def]
             log.warning("publish failed, retrying", subject=subject, error=str(exc))
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+class Puller:
+    """The fetch of every consumer loop: a batch, or ``[]`` when nothing came in time or the
+    fetch failed. A failure is logged once per distinct reason (not on every retry while it
+    lasts) and followed by a short pause, so a loop is just ``msgs = await puller.fetch(n)``."""
+
+    def __init__(self, sub, what: str, timeout: float = 1.0, pause: float = 0.5) -> None:  # type: ignore[no-untyped-def]
+        self.sub, self.what, self.timeout, self.pause = sub, what, timeout, pause
+        self.said = ""
+
+    async def fetch(self, batch: int) -> list[Msg]:
+        try:
+            msgs: list[Msg] = await self.sub.fetch(batch, timeout=self.timeout)
+        except (TimeoutError, NatsTimeout):
+            return []
+        except (ServiceUnavailableError, NoRespondersError):
+            # The consumer (or its stream) is not there yet: the scheduler creates them.
+            self._say(f"{self.what}: consumer not there yet; is the scheduler running?")
+            await asyncio.sleep(2 * self.pause)
+            return []
+        except Exception as exc:  # a disconnected link: reconnecting is automatic
+            self._say(f"{self.what}: fetch failed: {type(exc).__name__}: {exc}")
+            await asyncio.sleep(self.pause)
+            return []
+        if self.said:
+            log.info(f"{self.what}: fetching again")
+            self.said = ""
+        return msgs
+
+    def _say(self, reason: str) -> None:
+        if reason != self.said:
+            log.warning(reason)
+            self.said = reason

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+from nats.aio.msg import Msg
 import pytest
 
 from events import streams
@@ -103,8 +104,8 @@ class Running:
         self.notifier: Notifier | None = None
         self.task: asyncio.Task[None] | None = None
 
-    def start(self) -> Notifier:
-        self.notifier = Notifier(self.opts)
+    def start(self, kind: type[Notifier] = Notifier) -> Notifier:
+        self.notifier = kind(self.opts)
         self.task = asyncio.create_task(self.notifier.run())
         return self.notifier
 
@@ -196,14 +197,14 @@ async def test_killed_between_send_and_ack_sends_nothing_twice(
     path = config(tmp_path, demo_target, smtp, gotify, hook)
     stack = Stack(nats_server.url, database_url, path)
     notifier = Running(nats_server.url, database_url, path)
-    first = notifier.start()
 
-    async def die_after_the_send() -> None:
-        # The first judgement is already a failure: its mail goes out, then the process dies.
-        await wait_for(lambda: asyncio.sleep(0, bool(smtp.messages)), 20, what="the mail")
-        raise Crash
+    class DiesBeforeAck(Notifier):
+        async def acknowledge(self, msgs: list[Msg]) -> None:
+            # The first judgement is already a failure: its mail goes out, then the process dies.
+            await wait_for(lambda: asyncio.sleep(0, bool(smtp.messages)), 20, what="the mail")
+            raise Crash
 
-    first.before_ack = die_after_the_send
+    notifier.start(DiesBeforeAck)
     stack.scheduler()
     stack.agent()
     try:

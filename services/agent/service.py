@@ -17,9 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from nats.aio.msg import Msg
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
-from nats.js.errors import NotFoundError, ServiceUnavailableError
+from nats.js.errors import NotFoundError
 
 from checks.probe import Prober
 from events import codec, streams, subjects
@@ -99,7 +97,7 @@ class Agent:
         raise SystemExit(0)
 
     async def _pull(self, js, sub, prober: Prober) -> None:  # type: ignore[no-untyped-def]
-        said = ""  # the last fetch problem logged
+        puller = bus.Puller(sub, f"work of {streams.agent_consumer_name(self.opts.location)}")
         while not self.stopping.is_set():
             # Take only as many as we have free slots for: the rest stays for other agents.
             await self._slots.acquire()
@@ -110,25 +108,7 @@ class Agent:
             while free < self.opts.batch and not self._slots.locked():
                 await self._slots.acquire()
                 free += 1
-            try:
-                msgs = await sub.fetch(free, timeout=1.0)
-                said = ""
-            except (TimeoutError, NatsTimeout):
-                msgs = []
-            except Exception as exc:  # a disconnected link: keep trying, reconnect is automatic
-                # No responder: our consumer (or its stream) does not exist yet; the scheduler
-                # creates them. Said once, not every retry, while it lasts.
-                waiting = isinstance(exc, (ServiceUnavailableError, NoRespondersError))
-                reason = (
-                    "work consumer not there yet; is the scheduler running?"
-                    if waiting
-                    else f"fetch failed: {exc}"
-                )
-                if reason != said:
-                    log.warning(reason, consumer=streams.agent_consumer_name(self.opts.location))
-                    said = reason
-                msgs = []
-                await asyncio.sleep(1.0 if waiting else 0.5)
+            msgs = await puller.fetch(free)
             for _ in range(free - len(msgs)):
                 self._slots.release()
             for msg in msgs:

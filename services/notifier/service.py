@@ -19,12 +19,11 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
+import msgspec
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 
 from events import codec, streams, subjects
 from events.types import AgentHeartbeat, SilenceAdded, SilenceRemoved, TaskJudged
@@ -71,8 +70,6 @@ class Notifier:
         self.started = time.time()
         self.sending: set[asyncio.Task[None]] = set()
         self.me = f"{socket.gethostname()}:{os.getpid()}"
-        #: For tests: awaited after a batch is recorded and before it is acked.
-        self.before_ack: Callable[[], Awaitable[None]] | None = None
 
     def stop(self) -> None:
         self.stopping.set()
@@ -155,23 +152,21 @@ class Notifier:
 
     async def _consume(self, js, pool: asyncpg.Pool) -> None:  # type: ignore[no-untyped-def]
         sub = await js.pull_subscribe_bind(durable=streams.NOTIFIER, stream=streams.EVENTS)
+        puller = bus.Puller(sub, "judgements")
         while not self.stopping.is_set():
-            try:
-                msgs = await sub.fetch(100, timeout=1.0)
-            except (TimeoutError, NatsTimeout):
-                continue
-            except Exception as exc:
-                log.warning("fetch of judgements failed", error=str(exc))
-                await asyncio.sleep(0.5)
+            msgs = await puller.fetch(100)
+            if not msgs:
                 continue
             async with pool.acquire() as conn:
                 for msg in msgs:
                     await self._record(conn, msg)
             self.wake_sender.set()
-            if self.before_ack is not None:
-                await self.before_ack()
-            for msg in msgs:
-                await msg.ack()
+            await self.acknowledge(msgs)
+
+    async def acknowledge(self, msgs: list[Msg]) -> None:
+        """Ack a batch once its decisions are in PostgreSQL (tests subclass this to crash here)."""
+        for msg in msgs:
+            await msg.ack()
 
     async def _record(self, conn: asyncpg.Connection, msg: Msg) -> None:
         seq = msg.metadata.sequence.stream
@@ -277,8 +272,6 @@ class Notifier:
             log.error("delivery crashed", exc=True, key=row["key"])
 
     async def _deliver(self, pool: asyncpg.Pool, row: asyncpg.Record) -> None:
-        import msgspec
-
         m = msgspec.json.decode(row["message"], type=Message)
         channel, label, attempt = row["channel"], row["recipient"], row["attempts"]
         to = next(
