@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import nats
-from nats.aio.msg import Msg
 import pytest
+from nats.aio.msg import Msg
 
 from events import streams
 from services.notifier.cli import add_silence, remove_silence
