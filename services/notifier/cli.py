@@ -10,8 +10,18 @@ import time
 import uuid
 from typing import Any
 
-from runtime import cliopts
+import nats
+
+from configuration.config import ConfigError, parse_duration
+from configuration.inforce import who
+from events import codec, subjects
+from events.types import SilenceAdded, SilenceRemoved
+from runtime import bus, cliopts
 from services.notifier import channels
+from services.notifier import settings as notify_settings
+from services.notifier.message import Message, outcome
+from services.notifier.service import NotifierOptions, main
+from services.notifier.silences import fold
 
 
 def register(sub: Any) -> dict[str, Any]:
@@ -59,8 +69,6 @@ def register(sub: Any) -> dict[str, Any]:
 
 
 def cmd_notifier(args: argparse.Namespace) -> int:
-    from configuration.config import ConfigError
-    from services.notifier.service import NotifierOptions, main
 
     try:
         asyncio.run(
@@ -72,14 +80,7 @@ def cmd_notifier(args: argparse.Namespace) -> int:
     return 0
 
 
-def _who() -> str:
-    from configuration.inforce import who
-
-    return who()
-
-
 def cmd_silence(args: argparse.Namespace) -> int:
-    from configuration.config import parse_duration
 
     if args.action == "add":
         try:
@@ -128,9 +129,6 @@ async def add_silence(
     domain: str | None = None,
     task: str | None = None,
 ) -> None:
-    from events import codec, subjects
-    from events.types import SilenceAdded
-    from runtime import bus
 
     nc = await bus.connect(nats_url, "tocsin-silence")
     try:
@@ -140,7 +138,7 @@ async def add_silence(
             starts=starts,
             ends=ends,
             reason=reason,
-            by=_who(),
+            by=who(),
             domain=domain,
             task=task,
         )
@@ -154,10 +152,6 @@ async def add_silence(
 
 
 async def list_silences(nats_url: str) -> dict[str, Any]:
-    from events import codec, subjects
-    from events.types import SilenceAdded, SilenceRemoved
-    from runtime import bus
-    from services.notifier.silences import fold
 
     silences: dict[str, SilenceAdded] = {}
     nc = await bus.connect(nats_url, "tocsin-silence")
@@ -175,15 +169,12 @@ async def list_silences(nats_url: str) -> dict[str, Any]:
 
 
 async def remove_silence(nats_url: str, sid: str) -> bool:
-    from events import codec, subjects
-    from events.types import SilenceRemoved
-    from runtime import bus
 
     if sid not in await list_silences(nats_url):
         return False
     nc = await bus.connect(nats_url, "tocsin-silence")
     try:
-        ev = SilenceRemoved(at=time.time(), id=sid, by=_who())
+        ev = SilenceRemoved(at=time.time(), id=sid, by=who())
         await nc.jetstream().publish(
             subjects.silence("removed"),
             codec.encode(ev),
@@ -195,7 +186,6 @@ async def remove_silence(nats_url: str, sid: str) -> bool:
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
-    from services.notifier import settings as notify_settings
 
     try:
         s = notify_settings.load(args.config)
@@ -216,9 +206,6 @@ async def send_test(
 ) -> list[tuple[str, str | None]]:
     """Send through ``channel`` now (no outbox: the operator is watching); record each
     outcome in the log when NATS is reachable."""
-    from events import codec, subjects
-    from events.types import NotificationFailed, NotificationSent
-    from services.notifier.message import Message
 
     now = time.time()
     key = f"test:{uuid.uuid4().hex[:12]}"
@@ -228,7 +215,7 @@ async def send_test(
         severity=severity,
         at=now,
         web_url=s.web_url,
-        reason=f"A test notification sent by {_who()} with `tocsin notify test`.",
+        reason=f"A test notification sent by {who()} with `tocsin notify test`.",
     )
     results: list[tuple[str, str | None]] = []
     events: list[tuple[str, Any]] = []
@@ -239,46 +226,14 @@ async def send_test(
         except Exception as exc:
             error = str(exc) or type(exc).__name__
         results.append((to.label, error))
-        k = f"{key}:{i}"
-        if error is None:
-            events.append(
-                (
-                    "sent",
-                    NotificationSent(
-                        at=time.time(),
-                        key=k,
-                        kind="test",
-                        channel=channel,
-                        recipient=to.label,
-                        severity=severity,
-                    ),
-                )
-            )
-        else:
-            events.append(
-                (
-                    "failed",
-                    NotificationFailed(
-                        at=time.time(),
-                        key=k,
-                        kind="test",
-                        channel=channel,
-                        recipient=to.label,
-                        severity=severity,
-                        error=error[:500],
-                        attempt=1,
-                        final=True,
-                    ),
-                )
-            )
+        ev = outcome(m, f"{key}:{i}", channel, to.label, 1, time.time(), error)
+        events.append(("sent" if error is None else "failed", ev))
     if nats_url and events:
-        import nats
-
         try:
             nc = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0)
             js = nc.jetstream()
-            for outcome, ev in events:
-                await js.publish(subjects.notification(outcome), codec.encode(ev), timeout=2)
+            for result, ev in events:
+                await js.publish(subjects.notification(result), codec.encode(ev), timeout=2)
             await nc.close()
         except Exception as exc:
             print(f"(not recorded in the log: {exc})", file=sys.stderr)

@@ -6,6 +6,8 @@ import datetime as dt
 
 import msgspec
 
+from events.types import NotificationFailed, NotificationSent
+
 SYMBOLS = {"ok": "✅", "warning": "⚠️", "critical": "❌", "unknown": "❔", "no_agent": "🚨"}
 KIND_WORDS = {"alert": "is now", "reminder": "is still", "recovery": "is back to", "test": "test:"}
 
@@ -75,3 +77,46 @@ def body(m: Message) -> str:
 
 def gotify_priority(m: Message) -> int:
     return {"critical": 8, "unknown": 6, "warning": 5, "ok": 2}.get(m.severity, 8)
+
+
+def outcome(
+    m: Message,
+    key: str,
+    channel: str,
+    recipient: str,
+    attempt: int,
+    at: float,
+    error: str | None = None,
+    retry_in: float | None = None,
+) -> NotificationSent | NotificationFailed:
+    """The event recording one send of ``m`` to one recipient: sent, or failed (``final``
+    when no retry follows)."""
+    if error is None:
+        return NotificationSent(
+            at=at,
+            key=key,
+            kind=m.kind,
+            channel=channel,
+            recipient=recipient,
+            severity=m.severity,
+            previous=m.previous,
+            task=m.task,
+            domain=m.domain,
+            source_seq=m.source_seq,
+            attempt=attempt,
+        )
+    return NotificationFailed(
+        at=at,
+        key=key,
+        kind=m.kind,
+        channel=channel,
+        recipient=recipient,
+        severity=m.severity,
+        error=error[:500],
+        attempt=attempt,
+        final=retry_in is None,
+        retry_at=None if retry_in is None else at + retry_in,
+        task=m.task,
+        domain=m.domain,
+        source_seq=m.source_seq,
+    )

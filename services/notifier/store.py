@@ -9,9 +9,9 @@ import asyncpg
 import msgspec
 
 from events import codec, subjects
-from events.types import Event, NotificationFailed, NotificationSent
+from events.types import Event
 from services.notifier.decide import TaskState, Told
-from services.notifier.message import Message
+from services.notifier.message import Message, outcome
 
 S = "tocsin_notifier"
 LOCK = 7_361_077  # serialises schema creation between notifiers starting together
@@ -96,19 +96,7 @@ async def mark_sent(
         )
         if not status.endswith(" 1"):
             return False
-        ev = NotificationSent(
-            at=time.time(),
-            key=key,
-            kind=m.kind,
-            channel=channel,
-            recipient=recipient,
-            severity=m.severity,
-            previous=m.previous,
-            task=m.task,
-            domain=m.domain,
-            source_seq=m.source_seq,
-            attempt=attempt,
-        )
+        ev = outcome(m, key, channel, recipient, attempt, time.time())
         await _pending(conn, *_event_row(ev, "sent", f"notification.sent.{key}"))
     return True
 
@@ -140,21 +128,7 @@ async def mark_failed(
                 error,
                 retry_in,
             )
-        ev = NotificationFailed(
-            at=now,
-            key=key,
-            kind=m.kind,
-            channel=channel,
-            recipient=recipient,
-            severity=m.severity,
-            error=error[:500],
-            attempt=attempt,
-            final=retry_in is None,
-            retry_at=None if retry_in is None else now + retry_in,
-            task=m.task,
-            domain=m.domain,
-            source_seq=m.source_seq,
-        )
+        ev = outcome(m, key, channel, recipient, attempt, now, error, retry_in)
         await _pending(conn, *_event_row(ev, "failed", f"notification.failed.{key}.{attempt}"))
 
 
