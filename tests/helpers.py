@@ -67,6 +67,24 @@ async def wait_for(
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
 
 
+def site_config(
+    url: str,
+    paths: dict[str, list[str]],
+    frequency: str = "2s",
+    timeout: str = "3s",
+    **general: str,
+) -> str:
+    """The configuration most tests need: one website (``url``, IPv4 only), each path with its
+    checks written as in YAML (``{"healthy": ["status-is: 200"]}``), and ``general`` keys."""
+    lines = ["general:", f"  frequency: {frequency}", "  ipv6: false", f"  timeout: {timeout}"]
+    lines += [f"  {key}: {value}" for key, value in general.items()]
+    lines += ["websites:", f"  - domain: {url}", "    paths:"]
+    for path, checks in paths.items():
+        lines += [f"      - path: /{path}", "        checks:"]
+        lines += [f"          - {check}" for check in checks]
+    return "\n".join(lines) + "\n"
+
+
 def write_config(path: Path, body: str) -> Path:
     path.write_text(body)
     return path

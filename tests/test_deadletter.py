@@ -10,25 +10,15 @@ import nats
 
 from events import codec, streams
 from events.types import CheckRequested
-from tests.helpers import Stack, fetch, wait_for, write_config
-
-CONFIG = """
-general:
-  frequency: 3s
-  ipv6: false
-websites:
-  - domain: {url}
-    paths:
-      - path: /healthy
-        checks:
-          - status-is: 200
-"""
+from tests.helpers import Stack, fetch, site_config, wait_for, write_config
 
 
 async def test_request_out_of_deliveries_is_dead_lettered(
     nats_server, database_url, demo_target, tmp_path: Path
 ):
-    config = write_config(tmp_path / "c.yaml", CONFIG.format(url=demo_target.url))
+    config = write_config(
+        tmp_path / "c.yaml", site_config(demo_target.url, {"healthy": ["status-is: 200"]}, "3s")
+    )
     stack = Stack(nats_server.url, database_url, config)
     stack.scheduler(tuning=streams.Tuning(ack_wait=1.0, max_deliver=2))
     stack.projector()

@@ -11,27 +11,13 @@ import nats
 from events import codec, streams
 from readmodel import SCHEMA
 from services.projector.rebuild import checksum, rebuild
-from tests.helpers import Stack, fetch, wait_for, write_config
+from tests.helpers import Stack, fetch, site_config, wait_for, write_config
 
-CONFIG = """
-general:
-  frequency: 2s
-  ipv6: false
-  timeout: 3s
-websites:
-  - domain: {url}
-    paths:
-      - path: /healthy
-        checks:
-          - status-is: 200
-          - body-contains: fine
-      - path: /broken
-        checks:
-          - status-is: 200
-      - path: /wrong-body
-        checks:
-          - body-contains: Welcome
-"""
+PATHS = {
+    "healthy": ["status-is: 200", "body-contains: fine"],
+    "broken": ["status-is: 200"],
+    "wrong-body": ["body-contains: Welcome"],
+}
 
 
 async def _severities(db: str) -> dict[str, str | None]:
@@ -42,7 +28,7 @@ async def _severities(db: str) -> dict[str, str | None]:
 async def test_tasks_are_judged_and_follow_the_target(
     nats_server, database_url, demo_target, tmp_path: Path
 ):
-    config = write_config(tmp_path / "c.yaml", CONFIG.format(url=demo_target.url))
+    config = write_config(tmp_path / "c.yaml", site_config(demo_target.url, PATHS))
     stack = Stack(nats_server.url, database_url, config)
     stack.scheduler()
     stack.agent()
@@ -86,7 +72,7 @@ async def test_tasks_are_judged_and_follow_the_target(
 async def test_redelivered_events_are_applied_once_and_rebuild_matches(
     nats_server, database_url, demo_target, tmp_path: Path
 ):
-    config = write_config(tmp_path / "c.yaml", CONFIG.format(url=demo_target.url))
+    config = write_config(tmp_path / "c.yaml", site_config(demo_target.url, PATHS))
     stack = Stack(nats_server.url, database_url, config)
     stack.scheduler()
     stack.agent()
@@ -145,7 +131,7 @@ async def _consumer_pending(url: str) -> int:
 async def test_undecodable_event_is_recorded_and_skipped(
     nats_server, database_url, tmp_path, demo_target
 ):
-    config = write_config(tmp_path / "c.yaml", CONFIG.format(url=demo_target.url))
+    config = write_config(tmp_path / "c.yaml", site_config(demo_target.url, PATHS))
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
     await streams.ensure(js, ["default"])

@@ -28,30 +28,15 @@ from events.types import CheckRequested
 from readmodel import SCHEMA
 from runtime import bus
 from services.projector.rebuild import checksum, rebuild
-from tests.helpers import wait_for
+from tests.helpers import site_config, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def config_body(url: str, paths: list[str], frequency: str = "2s", timeout: str = "5s") -> str:
     """One group per path, two checks each (so a completion carries several outcomes)."""
-    lines = [
-        "general:",
-        f"  frequency: {frequency}",
-        "  ipv6: false",
-        f"  timeout: {timeout}",
-        "websites:",
-        f"  - domain: {url}",
-        "    paths:",
-    ]
-    for p in paths:
-        lines += [
-            f"      - path: /{p}",
-            "        checks:",
-            "          - status-is: 200",
-            "          - body-contains: ok",
-        ]
-    return "\n".join(lines) + "\n"
+    checks = ["status-is: 200", "body-contains: ok"]
+    return site_config(url, {p: checks for p in paths}, frequency, timeout)
 
 
 class Service:
