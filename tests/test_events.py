@@ -115,7 +115,13 @@ SAMPLES: list[Event] = [
         retry_at=T + 65.0,
     ),
     SilenceAdded(
-        at=T + 6.0, id="s1", starts=T + 6.0, ends=T + 7206.0, reason="upgrade", by="me", domain="example.org"
+        at=T + 6.0,
+        id="s1",
+        starts=T + 6.0,
+        ends=T + 7206.0,
+        reason="upgrade",
+        by="me",
+        domain="example.org",
     ),
     SilenceRemoved(at=T + 7.0, id="s1", by="me"),
 ]
