@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from events import subjects
 from events.types import (
     AgentHeartbeat,
     CheckCompleted,
@@ -129,3 +130,28 @@ def expected_values(event: Event) -> list[Any]:
     if isinstance(event, ConfigApplied):
         return [t.expected for t in event.added] + [c.task.expected for c in event.changed]
     return []
+
+
+def subject_of(event: Event) -> str:
+    """The subject ``event`` belongs on: the contract makes it a function of the event."""
+    if isinstance(event, CheckRequested):
+        return subjects.requested(event.location, event.group)
+    if isinstance(event, CheckCompleted):
+        return subjects.completed(event.agent, event.group)
+    if isinstance(event, TaskJudged):
+        return subjects.judged(event.group)
+    if isinstance(event, AgentHeartbeat):
+        return subjects.heartbeat(event.agent)
+    if isinstance(event, DeadLettered):
+        if event.consumer.startswith("agent:"):
+            return subjects.agent_deadletter(event.consumer.removeprefix("agent:"))
+        return subjects.deadletter(event.kind)
+    if isinstance(event, NotificationSent):
+        return subjects.notification("sent")
+    if isinstance(event, NotificationFailed):
+        return subjects.notification("failed")
+    if isinstance(event, SilenceAdded):
+        return subjects.silence("added")
+    if isinstance(event, SilenceRemoved):
+        return subjects.silence("removed")
+    return subjects.CONFIG_APPLIED

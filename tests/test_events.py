@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from events import codec, subjects
+from events import codec, contract
 from events.types import (
     REGISTRY,
     AgentHeartbeat,
@@ -147,23 +147,7 @@ def test_round_trip(event: Event):
     assert codec.decode(data, subject_of(event)) == event
 
 
-def subject_of(event: Event) -> str:
-    """The subject each sample is published on by its writer."""
-    if isinstance(event, CheckRequested):
-        return subjects.requested(event.location, event.group)
-    if isinstance(event, CheckCompleted):
-        return subjects.completed(event.agent, event.group)
-    if isinstance(event, TaskJudged):
-        return subjects.judged(event.group)
-    if isinstance(event, AgentHeartbeat):
-        return subjects.heartbeat(event.agent)
-    if isinstance(event, DeadLettered):
-        return subjects.deadletter(event.kind)
-    if isinstance(event, NotificationSent | NotificationFailed):
-        return subjects.notification("sent" if isinstance(event, NotificationSent) else "failed")
-    if isinstance(event, SilenceAdded | SilenceRemoved):
-        return subjects.silence("added" if isinstance(event, SilenceAdded) else "removed")
-    return subjects.CONFIG_APPLIED
+subject_of = contract.subject_of
 
 
 @pytest.mark.parametrize(
