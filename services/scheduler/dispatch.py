@@ -56,6 +56,7 @@ class Dispatching(SchedulerState):
                 clear, sealed = self.sealer.seal(location, first.request_data)
                 event.request_data, event.sealed = clear, sealed
                 subject, data = subjects.requested(location, gid), codec.encode(event)
+                self.requests[(location, gid)] = request
                 msg_id = f"request.{request}"
                 pending.append(
                     (

@@ -47,6 +47,8 @@ class SchedulerState:
         self.group_states: dict[str, GroupState] = defaultdict(GroupState)
         self.plan = Plan()
         self.in_flight: dict[str, float] = {}  # group → due time of its outstanding request
+        #: (location, group) → id of the last request published: what a completion must answer.
+        self.requests: dict[tuple[str, str], str | None] = {}
         self.stopping = asyncio.Event()
         self.wake = asyncio.Event()
         self.reload_requested = asyncio.Event()
@@ -59,7 +61,7 @@ class SchedulerState:
         judged since, and ``_restore`` reads the truth from the log on the next term."""
         self.groups, self.task_states = {}, {}
         self.group_states = defaultdict(GroupState)
-        self.plan, self.in_flight = Plan(), {}
+        self.plan, self.in_flight, self.requests = Plan(), {}, {}
         self.by_location = LocationMemory()
 
     @staticmethod
