@@ -155,22 +155,3 @@ def test_deep_nesting_is_a_decode_error():
     raw["added"][0]["expected"] = deep
     with pytest.raises(codec.DecodeError, match="nested deeper"):
         codec.decode(msgspec.json.encode(raw), "tocsin.config.applied")
-
-
-def test_events_package_imports_nothing_else_of_tocsin():
-    """events/ is the contract every service shares: it must stand alone."""
-    import ast
-    from pathlib import Path
-
-    root = Path(contract.__file__).parent
-    for path in root.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = (
-                [a.name for a in node.names]
-                if isinstance(node, ast.Import)
-                else [node.module or ""]
-                if isinstance(node, ast.ImportFrom)
-                else []
-            )
-            for name in names:
-                assert not name.startswith("services"), f"{path.name} imports {name}"
