@@ -1,7 +1,10 @@
 """The scheduler: configuration → check requests, and completions → judgements.
 
 It restores what it needs from the log at start (the task set in force, the
-last judgement of every group), so it keeps no state of its own. Its loops are
+last judgement of every group), so it keeps no state of its own. The tasks it
+runs are the log's (the fold of every ``config.applied``), followed as applies
+land; its file only seeds an empty log, and is applied again on SIGHUP, exactly
+like ``tocsin config apply``. A restart never reverts an apply. Its loops are
 in ``dispatch``, ``judging`` and ``deadletters``; this module runs them while
 the scheduler holds the lease.
 """
@@ -16,7 +19,7 @@ from collections import defaultdict
 
 from checks.judge import apply
 from configuration import config as configuration
-from configuration.inforce import apply_config, who
+from configuration.inforce import InForce, apply_config, in_force, last_applied_seq, who
 from events import codec, streams, subjects
 from events.types import TaskDef, TaskJudged
 from runtime import bus
@@ -28,6 +31,9 @@ from services.scheduler.plan import spread
 from services.scheduler.state import SchedulerOptions, log
 
 __all__ = ["Scheduler", "SchedulerOptions", "main"]
+
+#: Seconds between two looks for a configuration applied elsewhere (one direct get each).
+CONFIG_POLL = 1.0
 
 
 class Scheduler(Dispatching, Judging, DeadLettering):
@@ -83,7 +89,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
         tasks: list[asyncio.Task[None]] = []
         try:
             try:
-                await self._apply(js, cfg)
+                await self._adopt(js, cfg)
                 await self._restore(js)
             except Exception as exc:
                 # NATS away while we read the log: give the lease back and start over.
@@ -95,6 +101,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                 asyncio.create_task(self._judge_completions(js)),
                 asyncio.create_task(self._dead_letters(js)),
                 asyncio.create_task(self._reloads(js)),
+                asyncio.create_task(self._follow_config(js)),
             ]
             stop = asyncio.create_task(self.stopping.wait())
             lost = asyncio.create_task(lease.lost.wait())
@@ -114,25 +121,54 @@ class Scheduler(Dispatching, Judging, DeadLettering):
 
     # configuration ---------------------------------------------------------------
 
-    async def _apply(self, js, cfg: configuration.Config) -> None:  # type: ignore[no-untyped-def]
-        await streams.ensure(js, cfg.locations, self.opts.tuning)
-        await apply_config(js, cfg, self.opts.applied_by or who())
+    async def _adopt(self, js, cfg: configuration.Config) -> None:  # type: ignore[no-untyped-def]
+        """Take the configuration in force from the log; an empty log gets ``cfg`` first."""
         self.config = cfg
+        if await last_applied_seq(js) == 0:
+            await apply_config(js, cfg, self.opts.applied_by or who())
+        await self._use(js, await in_force(js))
+
+    async def _use(self, js, now: InForce) -> None:  # type: ignore[no-untyped-def]
+        """Dispatch the tasks ``now`` holds from here on."""
+        assert self.config is not None
+        self.applied_seq = now.last_seq
+        tasks = runnable(now.tasks, self.config)
+        locations = sorted({loc for t in tasks.values() for loc in t.locations}) or ["default"]
+        await streams.ensure(js, locations, self.opts.tuning)
         groups: dict[str, list[TaskDef]] = defaultdict(list)
-        for task in cfg.tasks.values():
+        for task in tasks.values():
             groups[task.group].append(task)
-        now = time.time()
+        now_s = time.time()
         for gid in self.groups.keys() - groups.keys():
             self.plan.remove(gid)
             self.in_flight.pop(gid, None)
-        for gid, tasks in groups.items():
+        for gid, group in groups.items():
             if gid not in self.plan and gid not in self.in_flight:
-                self.plan.set(gid, spread(gid, min(t.frequency for t in tasks), now))
+                self.plan.set(gid, spread(gid, min(t.frequency for t in group), now_s))
         self.groups = dict(groups)
         self.wake.set()
-        log.info("configuration in force", tasks=len(cfg.tasks), groups=len(groups))
+        log.info(
+            "configuration in force",
+            tasks=len(tasks),
+            groups=len(groups),
+            revision=(now.revision or "")[:12],
+        )
+
+    async def _follow_config(self, js) -> None:  # type: ignore[no-untyped-def]
+        """Notice a ``config.applied`` published by anyone (``tocsin config apply``, another
+        scheduler's SIGHUP) and run what it says."""
+        while not self.stopping.is_set():
+            await asyncio.sleep(CONFIG_POLL)
+            try:
+                if await last_applied_seq(js) != self.applied_seq:
+                    await self._use(js, await in_force(js))
+            except Exception as exc:
+                if not streams.transient(exc):
+                    raise
+                log.warning("could not read the configuration in force", error=str(exc))
 
     async def _reloads(self, js) -> None:  # type: ignore[no-untyped-def]
+        """SIGHUP: apply the file again, as ``tocsin config apply FILE`` would."""
         while not self.stopping.is_set():
             await self.reload_requested.wait()
             self.reload_requested.clear()
@@ -143,7 +179,9 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                     "configuration refused; the previous one stays in force", problems=str(exc)
                 )
                 continue
-            await self._apply(js, cfg)
+            self.config = cfg
+            await apply_config(js, cfg, self.opts.applied_by or who())
+            await self._use(js, await in_force(js))
 
     async def _restore(self, js) -> None:  # type: ignore[no-untyped-def]
         """Pick up each group's schedule and each task's severity from the last judgements."""
@@ -165,6 +203,13 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                 due = spread(ev.group, min(min(t.frequency for t in tasks), 60.0), now)
             self.plan.set(ev.group, due)
         self.wake.set()
+
+
+def runnable(logged: dict[str, TaskDef], own: configuration.Config) -> dict[str, TaskDef]:
+    """The log's tasks as this scheduler can send them: a task's id covers its request data,
+    so where the log shows it hidden (a secret kept out of the log), the same task of our own
+    file carries the real values."""
+    return {tid: own.tasks.get(tid, t) for tid, t in logged.items()}
 
 
 async def main(opts: SchedulerOptions) -> None:

@@ -41,7 +41,11 @@ class SchedulerOptions:
 class SchedulerState:
     def __init__(self, opts: SchedulerOptions) -> None:
         self.opts = opts
+        #: The file's configuration: settings (thresholds, quorum) and the secret values of
+        #: its tasks; which tasks run is the log's.
         self.config: configuration.Config | None = None
+        #: Stream sequence of the last ``config.applied`` this scheduler runs.
+        self.applied_seq = 0
         self.groups: dict[str, list[TaskDef]] = {}
         self.task_states: dict[str, TaskState] = {}
         self.group_states: dict[str, GroupState] = defaultdict(GroupState)
