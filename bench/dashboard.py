@@ -31,6 +31,8 @@ import httpx
 from events.types import (
     CheckCompleted,
     CheckOutcome,
+    CheckRequested,
+    CheckSpec,
     ConfigApplied,
     Judgement,
     Observation,
@@ -79,6 +81,20 @@ async def seed(url: str, n: int, results_per_task: int = 3) -> None:
         for t in tasks:
             sev = rnd.choice(SEVERITIES)
             ok = sev == "ok"
+            events.append(
+                CheckRequested(
+                    at=at - 1,
+                    request=f"{t.id}-{r}",
+                    group=t.group,
+                    location="default",
+                    url=t.url,
+                    method=t.method,
+                    ip_version=t.ip_version,
+                    timeout=t.timeout,
+                    due=at - 1,
+                    checks=[CheckSpec(t.id, t.check, t.expected)],
+                )
+            )
             events.append(
                 CheckCompleted(
                     at=at,

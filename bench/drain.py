@@ -62,7 +62,9 @@ async def timeline(nats_url: str, due: float) -> dict[str, float]:
         ("requested", subjects.REQUESTED_ALL),
         ("completed", subjects.COMPLETED_ALL),
     ):
-        times = [codec.decode(m.data).at async for m in bus.replay(nc.jetstream(), subject)]
+        times = [
+            codec.decode(m.data, m.subject).at async for m in bus.replay(nc.jetstream(), subject)
+        ]
         out[f"last_{name}_after_s"] = round(max(times) - due, 3)
         out[f"first_{name}_after_s"] = round(min(times) - due, 3)
     await nc.close()

@@ -149,8 +149,8 @@ async def main() -> None:
         rows = []
         for i in range(0, len(batch), 1000):
             part = [
-                (seq, codec.decode(data))
-                for seq, (_, data, _) in enumerate(batch[i : i + 1000], start=i + 3)
+                (seq, codec.decode(data, subject))
+                for seq, (subject, data, _) in enumerate(batch[i : i + 1000], start=i + 3)
             ]
             rows += fold(part).results  # type: ignore[arg-type]
         async with pg(server.url) as conn:

@@ -94,9 +94,9 @@ async def main() -> None:
             nc = await bus.connect(nurl, "bench")
             js = nc.jetstream()
             requested = [m async for m in bus.replay(js, subjects.REQUESTED_ALL)]
-            late = [ev.at - ev.due for m in requested if (ev := codec.decode(m.data))]  # type: ignore[union-attr]
+            late = [ev.at - ev.due for m in requested if (ev := codec.decode(m.data, m.subject))]  # type: ignore[union-attr]
             comps = [
-                (m.metadata.sequence.stream, codec.decode(m.data))
+                (m.metadata.sequence.stream, codec.decode(m.data, m.subject))
                 async for m in bus.replay(js, subjects.COMPLETED_ALL)
             ]
             await nc.close()

@@ -1,14 +1,17 @@
 """JSON encoding of events, with strict decoding.
 
 ``decode`` raises :class:`DecodeError` for anything that is not exactly one
-known event at its known schema version; every consumer turns that into a
-``deadletter`` event and skips the message instead of crashing.
+known event at its known schema version, within the bounds of its fields and of
+the type its subject admits (``events.contract``); it raises nothing else,
+whatever the bytes. Every consumer turns that into a dead letter and skips the
+message instead of crashing.
 """
 
 from __future__ import annotations
 
 import msgspec
 
+from events import contract
 from events.types import REGISTRY, AnyEvent, Event
 
 #: Larger payloads are refused before parsing: no legitimate event comes near it.
@@ -26,43 +29,60 @@ def encode(event: Event) -> bytes:
     return _encoder.encode(event)
 
 
-def decode(data: bytes, subject: str = "?") -> AnyEvent:
+def decode(data: bytes, subject: str) -> AnyEvent:
+    """The event ``data`` holds, as published on ``subject``; DecodeError for anything else."""
     if len(data) > MAX_EVENT_BYTES:
         raise DecodeError(f"{subject}: payload of {len(data)} bytes exceeds {MAX_EVENT_BYTES}")
     try:
         event = _decoder.decode(data)
     except msgspec.ValidationError as exc:
         raise DecodeError(f"{subject}: {_type_of(data)}: {_version_problem(data) or exc}") from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
+        # msgspec raises RecursionError on JSON nested thousands deep.
         raise DecodeError(f"{subject}: not a JSON event: {exc}") from None
     if event.v != event.VERSION:
         raise DecodeError(
             f"{subject}: {_type_of(data)}: schema version {event.v} is not the supported "
             f"{event.VERSION}"
         )
+    found = contract.problem(subject, event)
+    if found is None:
+        found = next(
+            filter(None, map(contract.free_form_problem, contract.expected_values(event))), None
+        )
+        found = found and f"expected value: {found}"
+    if found:
+        raise DecodeError(f"{subject}: {_type_of(data)}: {found}")
     return event
 
 
 def excerpt(data: bytes, limit: int = 512) -> str:
-    """The start of a payload as text, for dead-letter records an operator reads."""
-    return data[:limit].decode("utf-8", errors="replace")
+    """The start of a payload as text, for dead-letter records an operator reads (NUL shown
+    as U+FFFD: a dead letter must itself be storable)."""
+    return data[:limit].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
+def _raw(data: bytes) -> object:
+    """The payload as plain JSON values, or None when even that fails (out-of-range numbers,
+    nesting too deep): only used to word an error, never to raise one."""
+    try:
+        return msgspec.json.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return None
 
 
 def _version_problem(data: bytes) -> str | None:
     """Say so when the payload is a known type at another schema version (a newer writer)."""
-    raw = msgspec.json.decode(data)
+    raw = _raw(data)
     cls = REGISTRY.get(str(raw.get("type"))) if isinstance(raw, dict) else None
-    if cls is not None and raw.get("v") != cls.VERSION:
-        return f"schema version {raw.get('v')} is not the supported {cls.VERSION}"
+    if isinstance(raw, dict) and cls is not None and raw.get("v") != cls.VERSION:
+        return f"schema version {str(raw.get('v'))[:20]} is not the supported {cls.VERSION}"
     return None
 
 
 def _type_of(data: bytes) -> str:
-    try:
-        raw = msgspec.json.decode(data)
-    except msgspec.DecodeError:
-        return "unparsable"
+    raw = _raw(data)
     kind = raw.get("type") if isinstance(raw, dict) else None
     if isinstance(kind, str):
-        return kind if kind in REGISTRY else f"unknown event type {kind!r}"
+        return kind if kind in REGISTRY else f"unknown event type {kind[:64]!r}"
     return "event without a type"

@@ -10,9 +10,35 @@ keeping a decoder for the old one), never a silent reinterpretation.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
+
+# Bounds of every field: what a decoder admits is exactly what a reader can fold. A value
+# outside them (an infinite number, a date in the year 30000, a NUL byte PostgreSQL refuses,
+# a list of a million items) is a broken or hostile writer, and the event a dead letter.
+_NO_NUL = r"^[^\x00]*$"
+#: 2000-01-01 .. 2100-01-01 (Unix seconds): when a fact of Tocsin can have happened.
+Timestamp = Annotated[float, msgspec.Meta(ge=946_684_800.0, le=4_102_444_800.0)]
+#: A certificate may legitimately run until 9999.
+FarTimestamp = Annotated[float, msgspec.Meta(ge=0.0, le=253_402_300_799.0)]
+#: A duration or a delay, in seconds: up to a year.
+Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=366 * 86400.0)]
+Millis = Annotated[float, msgspec.Meta(ge=0.0, le=1e10)]
+#: A finite measured value (a certificate's remaining seconds may be negative).
+Value = Annotated[float, msgspec.Meta(ge=-1e15, le=1e15)]
+#: Counters and stream sequences: exact in a float and in PostgreSQL's bigint.
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+Small = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+HttpStatus = Annotated[int, msgspec.Meta(ge=0, le=999)]
+IpVersion = Annotated[int, msgspec.Meta(ge=4, le=6)]
+#: A name that is also a subject token (agent, location, group, task): see events.subjects.
+Token = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Name = Annotated[str, msgspec.Meta(max_length=256, pattern=_NO_NUL)]
+Url = Annotated[str, msgspec.Meta(max_length=8192, pattern=_NO_NUL)]
+Text = Annotated[str, msgspec.Meta(max_length=65536, pattern=_NO_NUL)]
+Headers = Annotated[dict[Name, Text], msgspec.Meta(max_length=256)]
+MAX_ITEMS = 10_000
 
 Severity = Literal["ok", "warning", "critical", "unknown"]
 Status = Literal["success", "failure", "error"]
@@ -24,15 +50,15 @@ class Event(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag_field=
 
     VERSION: ClassVar[int] = 1
     v: int = 1
-    at: float
+    at: Timestamp
 
 
 class RequestData(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """What an HTTP request sends besides its method and URL."""
 
-    data: str | None = None
+    data: Text | None = None
     is_json: bool = False
-    headers: dict[str, str] = {}
+    headers: Headers = {}
 
 
 class TaskDef(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -43,25 +69,25 @@ class TaskDef(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     reloads and the task keeps its history.
     """
 
-    id: str
-    group: str
-    domain: str
-    url: str
-    method: str
-    ip_version: int
-    check: str
+    id: Token
+    group: Token
+    domain: Url
+    url: Url
+    method: Name
+    ip_version: IpVersion
+    check: Name
     expected: Any
-    frequency: float
-    recheck_delay: float | None = None
-    retry_before_notification: int = 0
+    frequency: Seconds
+    recheck_delay: Seconds | None = None
+    retry_before_notification: Small = 0
     request_data: RequestData | None = None
-    timeout: float = 10.0
-    locations: list[str] = []
+    timeout: Seconds = 10.0
+    locations: Annotated[list[Token], msgspec.Meta(max_length=256)] = []
 
 
 class TaskChange(msgspec.Struct, forbid_unknown_fields=True):
     task: TaskDef
-    fields: list[str]
+    fields: Annotated[list[Name], msgspec.Meta(max_length=64)]
 
 
 class ConfigApplied(Event, tag="config.applied"):
@@ -71,78 +97,80 @@ class ConfigApplied(Event, tag="config.applied"):
     stands on its own (a reader may fold them one by one).
     """
 
-    revision: str
-    source: str
-    applied_by: str
-    part: int = 1
-    parts: int = 1
-    added: list[TaskDef] = []
-    changed: list[TaskChange] = []
-    removed: list[str] = []
+    revision: Name
+    source: Text
+    applied_by: Name
+    part: Count = 1
+    parts: Count = 1
+    added: Annotated[list[TaskDef], msgspec.Meta(max_length=MAX_ITEMS)] = []
+    changed: Annotated[list[TaskChange], msgspec.Meta(max_length=MAX_ITEMS)] = []
+    removed: Annotated[list[Token], msgspec.Meta(max_length=MAX_ITEMS)] = []
 
 
 class CheckSpec(msgspec.Struct, forbid_unknown_fields=True):
-    task: str
-    kind: str
+    task: Token
+    kind: Name
     expected: Any
 
 
 class CheckRequested(Event, tag="check.requested"):
     """One HTTP (or TCP/TLS) request to make, with every check judged on its answer."""
 
-    request: str
-    group: str
-    location: str
-    url: str
-    method: str
-    ip_version: int
-    timeout: float
-    due: float
-    checks: list[CheckSpec]
+    request: Name
+    group: Token
+    location: Token
+    url: Url
+    method: Name
+    ip_version: IpVersion
+    timeout: Seconds
+    due: Timestamp
+    checks: Annotated[list[CheckSpec], msgspec.Meta(max_length=MAX_ITEMS)]
     request_data: RequestData | None = None
     #: ``request_data`` sealed for the location's agents (base64 NaCl sealed box) when the
     #: deployment has location keys: the log then never shows headers or bodies in clear.
-    sealed: str | None = None
+    sealed: Annotated[str, msgspec.Meta(max_length=131072, pattern=r"^[A-Za-z0-9+/=]*$")] | None = (
+        None
+    )
 
 
 class Observation(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """What the agent saw. ``error`` set means no usable answer came back."""
 
-    status: int | None = None
-    headers: dict[str, str] = {}
-    elapsed_ms: float | None = None
-    body_bytes: int | None = None
-    error: str | None = None
-    error_kind: str | None = None
-    cert_not_after: float | None = None
+    status: HttpStatus | None = None
+    headers: Headers = {}
+    elapsed_ms: Millis | None = None
+    body_bytes: Count | None = None
+    error: Text | None = None
+    error_kind: Name | None = None
+    cert_not_after: FarTimestamp | None = None
 
 
 class CheckOutcome(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    task: str
-    kind: str
+    task: Token
+    kind: Name
     status: Status
-    detail: str = ""
-    value: float | None = None
+    detail: Text = ""
+    value: Value | None = None
 
 
 class CheckCompleted(Event, tag="check.completed"):
-    request: str
-    group: str
-    agent: str
-    location: str
-    started: float
+    request: Name
+    group: Token
+    agent: Token
+    location: Token
+    started: Timestamp
     observation: Observation
-    outcomes: list[CheckOutcome]
+    outcomes: Annotated[list[CheckOutcome], msgspec.Meta(max_length=MAX_ITEMS)]
 
 
 class Judgement(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    task: str
+    task: Token
     severity: Severity
     previous: Severity | None
-    reason: str
-    failures: int = 0
+    reason: Text
+    failures: Count = 0
     #: Per-location severities behind a verdict combined across several locations.
-    locations: dict[str, Severity] = {}
+    locations: Annotated[dict[Token, Severity], msgspec.Meta(max_length=256)] = {}
 
 
 class TaskJudged(Event, tag="task.judged"):
@@ -153,21 +181,21 @@ class TaskJudged(Event, tag="task.judged"):
     completion it already judged.
     """
 
-    group: str
-    completion: int
-    next_run: float
-    judgements: list[Judgement]
+    group: Token
+    completion: Count
+    next_run: Timestamp
+    judgements: Annotated[list[Judgement], msgspec.Meta(max_length=MAX_ITEMS)]
     recheck: bool = False
 
 
 class AgentHeartbeat(Event, tag="agent.heartbeat"):
-    agent: str
-    location: str
-    version: str
-    concurrency: int
-    in_flight: int
-    completed: int
-    started: float
+    agent: Token
+    location: Token
+    version: Name
+    concurrency: Small
+    in_flight: Count
+    completed: Count
+    started: Timestamp
     stopping: bool = False
 
 
@@ -180,13 +208,13 @@ class DeadLettered(Event, tag="deadletter"):
     """
 
     kind: Literal["max_deliver", "undecodable"]
-    stream: str
-    seq: int
-    subject: str
-    consumer: str
-    reason: str
-    excerpt: str = ""
-    group: str | None = None
+    stream: Name
+    seq: Count
+    subject: Text
+    consumer: Name
+    reason: Text
+    excerpt: Text = ""
+    group: Token | None = None
 
 
 class NotificationSent(Event, tag="notification.sent"):
@@ -197,50 +225,50 @@ class NotificationSent(Event, tag="notification.sent"):
     ``no_agent``, ``agents_back`` or ``test``.
     """
 
-    key: str
-    kind: str
-    channel: str
-    recipient: str
-    severity: str
-    previous: str | None = None
-    task: str | None = None
-    domain: str | None = None
-    source_seq: int = 0
-    attempt: int = 1
+    key: Text
+    kind: Name
+    channel: Name
+    recipient: Text
+    severity: Name
+    previous: Name | None = None
+    task: Name | None = None
+    domain: Url | None = None
+    source_seq: Count = 0
+    attempt: Count = 1
 
 
 class NotificationFailed(Event, tag="notification.failed"):
     """A send did not go through; ``final`` is false while it will be tried again."""
 
-    key: str
-    kind: str
-    channel: str
-    recipient: str
-    severity: str
-    error: str
-    attempt: int
+    key: Text
+    kind: Name
+    channel: Name
+    recipient: Text
+    severity: Name
+    error: Text
+    attempt: Count
     final: bool = False
-    retry_at: float | None = None
-    task: str | None = None
-    domain: str | None = None
-    source_seq: int = 0
+    retry_at: Timestamp | None = None
+    task: Name | None = None
+    domain: Url | None = None
+    source_seq: Count = 0
 
 
 class SilenceAdded(Event, tag="silence.added"):
     """Notifications for ``domain`` (or ``task``; neither: everything) held back in a window."""
 
-    id: str
-    starts: float
-    ends: float
-    reason: str
-    by: str
-    domain: str | None = None
-    task: str | None = None
+    id: Name
+    starts: Timestamp
+    ends: Timestamp
+    reason: Text
+    by: Name
+    domain: Url | None = None
+    task: Name | None = None
 
 
 class SilenceRemoved(Event, tag="silence.removed"):
-    id: str
-    by: str
+    id: Name
+    by: Name
 
 
 AnyEvent = (

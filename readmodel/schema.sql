@@ -147,3 +147,13 @@ CREATE TABLE IF NOT EXISTS silences (
 -- costs the projector's writes next to nothing.
 CREATE INDEX IF NOT EXISTS results_checked_at ON results USING brin (checked_at);
 CREATE INDEX IF NOT EXISTS severity_changes_seq ON severity_changes (seq);
+
+-- The requests of the log, so that a completion is stored only when it answers one of its
+-- location (any other is a dead letter).
+CREATE TABLE IF NOT EXISTS requests (
+    id text PRIMARY KEY,
+    location text NOT NULL,
+    grp text NOT NULL,
+    tasks text[] NOT NULL,
+    seq bigint NOT NULL
+);

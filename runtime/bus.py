@@ -68,7 +68,7 @@ def deadletter_for(
         seq=seq,
         subject=subject,
         consumer=consumer,
-        reason=reason[:1000],
+        reason=reason[:1000].replace("\x00", "\ufffd"),
         excerpt=codec.excerpt(data),
     )
     msg_id = f"deadletter.undecodable.{stream}.{seq}"

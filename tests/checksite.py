@@ -22,7 +22,7 @@ import trustme
 
 from checks import CATALOGUE
 from checks.probe import Prober
-from events import codec
+from events import codec, subjects
 from events.types import CheckOutcome, CheckRequested, CheckSpec
 
 JSON_BODY = {
@@ -151,7 +151,7 @@ class CheckSite:
             checks=[CheckSpec("t", kind, CATALOGUE[kind].parse(expected))],
         )
         # As on the wire: the expected value travels as JSON to the agent.
-        wire = codec.decode(codec.encode(req), "test")
+        wire = codec.decode(codec.encode(req), subjects.requested(req.location, req.group))
         assert isinstance(wire, CheckRequested)
         async with Prober(10, self.client_context()) as prober:
             done = await prober.run(wire, "test", "test")

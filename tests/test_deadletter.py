@@ -57,7 +57,7 @@ async def test_request_out_of_deliveries_is_dead_lettered(
         assert row["stream"] == "WORK"
         assert row["subject"].startswith("tocsin.check.requested.default.")
         assert "2 deliveries" in row["reason"]
-        dead = codec.decode(row["excerpt"].encode())
+        dead = codec.decode(row["excerpt"].encode(), row["subject"])
         assert isinstance(dead, CheckRequested) and row["grp"] == dead.group
         assert [t.request for t in taken].count(dead.request) == 2  # max_deliver deliveries
         js = nc.jetstream()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from events import codec
+from events import codec, contract
 from events.types import (
     REGISTRY,
     AgentHeartbeat,
@@ -40,10 +40,13 @@ TASK = TaskDef(
     request_data=RequestData(data="{}", is_json=True, headers={"X": "y"}),
 )
 
+#: Any time in the range the contract admits (2000..2100).
+T = 1_700_000_000.0
+
 SAMPLES: list[Event] = [
-    ConfigApplied(at=1.0, revision="abc", source="c.yaml", applied_by="me", added=[TASK]),
+    ConfigApplied(at=T + 1.0, revision="abc", source="c.yaml", applied_by="me", added=[TASK]),
     CheckRequested(
-        at=1.0,
+        at=T + 1.0,
         request="g1.default.1000",
         group="g1",
         location="default",
@@ -51,38 +54,38 @@ SAMPLES: list[Event] = [
         method="GET",
         ip_version=4,
         timeout=5.0,
-        due=1.0,
+        due=T + 1.0,
         checks=[CheckSpec("t1", "status-is", 200)],
     ),
     CheckCompleted(
-        at=2.0,
+        at=T + 2.0,
         request="g1.default.1000",
         group="g1",
         agent="a1",
         location="default",
-        started=1.5,
+        started=T + 1.5,
         observation=Observation(status=200, elapsed_ms=12.5),
         outcomes=[CheckOutcome("t1", "status-is", "success", "status 200")],
     ),
     TaskJudged(
-        at=2.0,
+        at=T + 2.0,
         group="g1",
         completion=7,
-        next_run=62.0,
+        next_run=T + 62.0,
         judgements=[Judgement("t1", "ok", None, "status 200")],
     ),
     AgentHeartbeat(
-        at=3.0,
+        at=T + 3.0,
         agent="a1",
         location="default",
         version="0.1.0",
         concurrency=10,
         in_flight=1,
         completed=5,
-        started=0.5,
+        started=T + 0.5,
     ),
     DeadLettered(
-        at=4.0,
+        at=T + 4.0,
         kind="undecodable",
         stream="EVENTS",
         seq=3,
@@ -91,7 +94,7 @@ SAMPLES: list[Event] = [
         reason="not JSON",
     ),
     NotificationSent(
-        at=5.0,
+        at=T + 5.0,
         key="t1:7:mail:0",
         kind="alert",
         channel="mail",
@@ -101,7 +104,7 @@ SAMPLES: list[Event] = [
         task="t1",
     ),
     NotificationFailed(
-        at=5.0,
+        at=T + 5.0,
         key="t1:7:gotify:0",
         kind="alert",
         channel="gotify",
@@ -109,12 +112,18 @@ SAMPLES: list[Event] = [
         severity="critical",
         error="HTTP 500",
         attempt=2,
-        retry_at=65.0,
+        retry_at=T + 65.0,
     ),
     SilenceAdded(
-        at=6.0, id="s1", starts=6.0, ends=7206.0, reason="upgrade", by="me", domain="example.org"
+        at=T + 6.0,
+        id="s1",
+        starts=T + 6.0,
+        ends=T + 7206.0,
+        reason="upgrade",
+        by="me",
+        domain="example.org",
     ),
-    SilenceRemoved(at=7.0, id="s1", by="me"),
+    SilenceRemoved(at=T + 7.0, id="s1", by="me"),
 ]
 
 
@@ -135,7 +144,10 @@ def test_every_event_type_is_registered_and_sampled():
 def test_round_trip(event: Event):
     data = codec.encode(event)
     assert msgspec.json.decode(data)["type"] == event.__struct_config__.tag
-    assert codec.decode(data) == event
+    assert codec.decode(data, subject_of(event)) == event
+
+
+subject_of = contract.subject_of
 
 
 @pytest.mark.parametrize(

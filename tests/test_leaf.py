@@ -73,7 +73,7 @@ async def test_agent_behind_a_leaf_node_completes_work(
                 ]
 
             done = await wait_for(completed, 30, what="a completion through the leaf node")
-            ev = codec.decode(done[0])
+            ev = codec.decode(done[0], subjects.completed("paris-1", "g1"))
             assert isinstance(ev, CheckCompleted) and ev.outcomes[0].status == "success"
         finally:
             agent.stop()

@@ -45,7 +45,7 @@ async def _site_down_from_us(nc: Client, stop: asyncio.Event) -> None:
         except Exception:
             continue
         for msg in msgs:
-            req = codec.decode(msg.data)
+            req = codec.decode(msg.data, msg.subject)
             assert isinstance(req, CheckRequested)
             done = CheckCompleted(
                 at=time.time(),
@@ -71,7 +71,7 @@ async def _site_down_from_us(nc: Client, stop: asyncio.Event) -> None:
 async def _latest_verdict(nc: Client) -> tuple[str, dict[str, str]] | None:
     last = None
     async for msg in bus.replay(nc.jetstream(), subjects.JUDGED_ALL):
-        ev = codec.decode(msg.data)
+        ev = codec.decode(msg.data, msg.subject)
         if isinstance(ev, TaskJudged) and ev.judgements and len(ev.judgements[0].locations) == 2:
             last = ev.judgements[0]
     return (last.severity, dict(last.locations)) if last else None

@@ -53,7 +53,7 @@ async def test_agent_with_least_privilege_completes_its_work(
         done = await wait_for(
             lambda: _events_on(admin, subjects.completed("a1", "g1")), what="the completion of a1"
         )
-        ev = codec.decode(done[0])
+        ev = codec.decode(done[0], subjects.completed("a1", "g1"))
         assert isinstance(ev, CheckCompleted) and ev.outcomes[0].status == "success"
         assert await wait_for(
             lambda: _events_on(admin, subjects.heartbeat("a1")), what="a heartbeat"

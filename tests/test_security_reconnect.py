@@ -48,7 +48,7 @@ async def test_link_cut_mid_check_loses_nothing(
         nc = await nats.connect(nats_server.url)
         done = [m async for m in bus.replay(nc.jetstream(), subjects.completed("a1", "g1"))]
         assert len(done) == 1
-        ev = codec.decode(done[0].data)
+        ev = codec.decode(done[0].data, done[0].subject)
         assert isinstance(ev, CheckCompleted) and ev.outcomes[0].status == "success"
         info = await nc.jetstream().consumer_info(streams.WORK, "agents-eu")
         assert info.num_pending == 0 and info.num_ack_pending == 0

@@ -110,7 +110,7 @@ async def test_agent_over_tls_opens_sealed_secrets_the_log_never_shows(
         async def judged_ok() -> bool:
             with contextlib.suppress(NotFoundError):  # the scheduler has not made the stream yet
                 async for msg in bus.replay(admin.jetstream(), subjects.JUDGED_ALL):
-                    ev = codec.decode(msg.data)
+                    ev = codec.decode(msg.data, msg.subject)
                     if isinstance(ev, TaskJudged) and ev.judgements[0].severity == "ok":
                         return True
             return False
@@ -118,7 +118,9 @@ async def test_agent_over_tls_opens_sealed_secrets_the_log_never_shows(
         await wait_for(judged_ok, 30, what="the guarded page judged ok (header delivered)")
         log = [m async for m in bus.replay(admin.jetstream(), subjects.ALL)]
         requests = [
-            codec.decode(m.data) for m in log if m.subject.startswith("tocsin.check.requested.")
+            codec.decode(m.data, m.subject)
+            for m in log
+            if m.subject.startswith("tocsin.check.requested.")
         ]
         assert requests and all(
             isinstance(r, CheckRequested) and r.sealed and r.request_data is None for r in requests

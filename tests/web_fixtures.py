@@ -16,6 +16,8 @@ from events.types import (
     AgentHeartbeat,
     CheckCompleted,
     CheckOutcome,
+    CheckRequested,
+    CheckSpec,
     ConfigApplied,
     DeadLettered,
     Judgement,
@@ -144,10 +146,26 @@ class Seeder:
         agent: str = "a1",
     ) -> int:
         obs = Observation(status=http, headers=headers or {}, elapsed_ms=ms, error=error)
+        request = f"req-{self.seq}"
+        # The projector stores only completions answering a request of the log.
+        self.add(
+            CheckRequested(
+                at=at - 1,
+                request=request,
+                group=t.group,
+                location="default",
+                url=t.url,
+                method=t.method,
+                ip_version=t.ip_version,
+                timeout=t.timeout,
+                due=at - 1,
+                checks=[CheckSpec(t.id, t.check, t.expected)],
+            )
+        )
         return self.add(
             CheckCompleted(
                 at=at,
-                request=f"req-{self.seq}",
+                request=request,
                 group=t.group,
                 agent=agent,
                 location="default",

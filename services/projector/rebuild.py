@@ -98,6 +98,10 @@ async def checksum(conn: asyncpg.Connection, schema: str = SCHEMA) -> dict[str, 
         "severity_changes": "SELECT md5(string_agg(r::text, '|' ORDER BY task_id, seq)) "
         "FROM {s}.severity_changes r",
         "dead_letters": "SELECT md5(string_agg(r::text, '|' ORDER BY seq)) FROM {s}.dead_letters r",
+        "requests": "SELECT md5(string_agg(r::text, '|' ORDER BY id)) FROM {s}.requests r",
+        "agents": "SELECT md5(string_agg(r::text, '|' ORDER BY name)) FROM {s}.agents r",
+        "config_history": "SELECT md5(string_agg(r::text, '|' ORDER BY seq)) "
+        "FROM {s}.config_history r",
     }
     return {
         name: await conn.fetchval(q.format(s=f'"{schema}"')) or "" for name, q in queries.items()

@@ -2,8 +2,12 @@
 
 Each batch is written in one transaction together with the stream sequence it
 reaches; the transaction commits, then the batch is acked. A redelivered event
-at or below the stored sequence is skipped. On commit, ``NOTIFY tocsin_changed``
-tells the web service to push the change to open pages.
+at or below the stored sequence is skipped. Every event of a batch is either
+applied or recorded as a dead letter in that transaction, and a batch that does
+not start right after the stored sequence is completed from the stream first
+(the events in between were handed out before a crash and await redelivery):
+the position never passes an event the read models do not hold. On commit,
+``NOTIFY tocsin_changed`` tells the web service to push the change to open pages.
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ from dataclasses import dataclass
 import asyncpg
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import NotFoundError
 
-from events import codec, streams
-from events.types import AnyEvent
+from events import codec, contract, streams
+from events.types import AnyEvent, CheckCompleted
 from readmodel import CHANNEL, SCHEMA, WRITE_LOCK, ensure_schema
 from runtime import bus, db
 from runtime.logs import Log
-from services.projector.fold import Undecodable, fold, write
+from services.projector.fold import Request, Undecodable, fold
+from services.projector.writers import write
 
 log = Log("tocsin.projector")
 
@@ -44,7 +50,27 @@ def stream_seq(msg: Msg) -> int:
     return int(tokens[5] if len(tokens) < 12 else tokens[7])
 
 
-def decode_batch(msgs: list[Msg]) -> list[tuple[int, AnyEvent | Undecodable]]:
+Batch = list[tuple[int, AnyEvent | Undecodable]]
+
+
+def decode_one(seq: int, subject: str, data: bytes, stored: float) -> AnyEvent | Undecodable:
+    """The event, or what to record about a message that is none (``stored``: the stream's
+    store time, the same on a rebuild, unlike now())."""
+    try:
+        return codec.decode(data, subject)
+    except codec.DecodeError as exc:
+        log.warning(
+            "undecodable event recorded and skipped", subject=subject, seq=seq, reason=str(exc)
+        )
+        return Undecodable(_printable(subject), _printable(str(exc)), codec.excerpt(data), stored)
+
+
+def _printable(text: str) -> str:
+    """Text PostgreSQL can store (no NUL), of a bounded length."""
+    return text[:2000].replace("\x00", "\ufffd")
+
+
+def decode_batch(msgs: list[Msg]) -> Batch:
     """The events of ``msgs`` in log order, each stream sequence once.
 
     A fetch can hand the same event twice: after an outage longer than ack_wait the server
@@ -52,41 +78,33 @@ def decode_batch(msgs: list[Msg]) -> list[tuple[int, AnyEvent | Undecodable]]:
     one transaction, such an event broke the batch on the results key, and every event alone
     passed the isolation, so the projector retried the same batch forever.
     """
-    batch: list[tuple[int, AnyEvent | Undecodable]] = []
+    batch: Batch = []
     seen: set[int] = set()
     for msg in sorted(msgs, key=stream_seq):
         seq = stream_seq(msg)
         if seq in seen:
             continue
         seen.add(seq)
-        try:
-            batch.append((seq, codec.decode(msg.data, msg.subject)))
-        except codec.DecodeError as exc:
-            meta = msg.metadata
-            log.warning(
-                "undecodable event recorded and skipped",
-                subject=msg.subject,
-                seq=seq,
-                reason=str(exc),
-            )
-            batch.append(
-                (
-                    seq,
-                    Undecodable(
-                        msg.subject,
-                        str(exc),
-                        codec.excerpt(msg.data),
-                        # The stream's store time (a datetime): the same on a rebuild, unlike now().
-                        meta.timestamp.timestamp() if meta.timestamp else time.time(),
-                    ),
-                )
-            )
+        meta = msg.metadata
+        stored = meta.timestamp.timestamp() if meta.timestamp else time.time()
+        batch.append((seq, decode_one(seq, msg.subject, msg.data, stored)))
     return batch
+
+
+async def known_requests(conn: asyncpg.Connection, batch: Batch) -> dict[str, Request]:
+    """The requests of earlier batches that the completions of ``batch`` claim to answer."""
+    ids = [ev.request for _, ev in batch if isinstance(ev, CheckCompleted)]
+    if not ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT id, location, grp, tasks FROM requests WHERE id = ANY($1::text[])", ids
+    )
+    return {r["id"]: Request(r["location"], r["grp"], frozenset(r["tasks"])) for r in rows}
 
 
 async def apply_batch(
     conn: asyncpg.Connection,
-    batch: list[tuple[int, AnyEvent | Undecodable]],
+    batch: Batch,
     schema: str = SCHEMA,
     notify: bool = True,
 ) -> int:
@@ -102,8 +120,8 @@ async def apply_batch(
         fresh = [(seq, ev) for seq, ev in batch if seq > position]
         if not fresh:
             return 0
-        changes = fold(fresh)
         await conn.execute(f'SET LOCAL search_path TO "{schema}"')
+        changes = fold(fresh, await known_requests(conn, fresh))
         await write(conn, changes, schema)
         if notify:
             payload = json.dumps({"seq": changes.last_seq, "tasks": changes.touched_tasks})
@@ -145,7 +163,7 @@ class Projector:
                     continue
                 if not msgs:  # fetch can return nothing without raising its timeout
                     continue
-                conn = await self._apply_until_done(conn, msgs)
+                conn = await self._apply_until_done(conn, js, msgs)
                 await self.acknowledge(msgs)
         finally:
             await bus.close(nc)
@@ -157,18 +175,59 @@ class Projector:
         await msgs[-1].ack()
 
     async def _apply_until_done(
-        self, conn: asyncpg.Connection, msgs: list[Msg]
+        self,
+        conn: asyncpg.Connection,
+        js,
+        msgs: list[Msg],  # type: ignore[no-untyped-def]
     ) -> asyncpg.Connection:
-        return await self._apply_decoded(conn, decode_batch(msgs))
+        batch = decode_batch(msgs)
+        while True:
+            try:
+                batch = await self._with_gaps_filled(conn, js, batch)
+                break
+            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+                log.warning("postgres lost; reconnecting", error=str(exc))
+                if not conn.is_closed():
+                    conn.terminate()
+                conn = await db.connect(self.opts.database_url)
+        return await self._apply_decoded(conn, batch)
 
-    async def _apply_decoded(
-        self, conn: asyncpg.Connection, batch: list[tuple[int, AnyEvent | Undecodable]]
-    ) -> asyncpg.Connection:
+    async def _with_gaps_filled(
+        self,
+        conn: asyncpg.Connection,
+        js,
+        batch: Batch,  # type: ignore[no-untyped-def]
+    ) -> Batch:
+        """``batch`` with the events between the stored position and its last one that it
+        lacks, read from the stream: they were delivered before a crash and are not due
+        again yet, and acknowledging this batch (AckAll) would acknowledge them unapplied."""
+        position = await conn.fetchval(
+            f"SELECT seq FROM \"{SCHEMA}\".position WHERE name = 'events'"
+        )
+        have = {seq for seq, _ in batch}
+        missing = [s for s in range(position + 1, max(have, default=0)) if s not in have]
+        if not missing:
+            return batch
+        log.warning("filling a gap in the delivered events", first=missing[0], count=len(missing))
+        for seq in missing:
+            try:
+                raw = await js.get_msg(streams.EVENTS, seq)
+            except NotFoundError:
+                continue  # no such message in the stream: nothing to apply
+            stored = raw.time.timestamp() if raw.time else time.time()
+            batch.append((seq, decode_one(seq, raw.subject or "?", raw.data or b"", stored)))
+        return sorted(batch, key=lambda item: item[0])
+
+    async def _apply_decoded(self, conn: asyncpg.Connection, batch: Batch) -> asyncpg.Connection:
         isolated = False
         while True:
             try:
                 await apply_batch(conn, batch)
                 return conn
+            except ValueError as exc:
+                # asyncpg's DataError (a value refused on our side) is also an InterfaceError,
+                # which the next clause would take for a lost connection and retry forever.
+                refused: Exception = exc
             except (
                 OSError,
                 asyncpg.PostgresConnectionError,
@@ -180,24 +239,28 @@ class Projector:
                 if not conn.is_closed():
                     conn.terminate()
                 conn = await db.connect(self.opts.database_url)
+                continue
             except asyncpg.PostgresError as exc:
-                # A valid event the read model refuses (say, a NUL byte in a text): apply the
-                # batch one event at a time and record the refused ones instead of looping.
-                if isolated and len(batch) > 1:
-                    # Every event passes alone but the batch still fails (events in conflict
-                    # with each other): one transaction per event, rather than the same
-                    # batch retried forever.
-                    for one in batch:
-                        conn = await self._apply_decoded(conn, [one])
-                    return conn
-                log.error("batch refused by postgres; isolating the event", error=str(exc))
-                batch = await self._isolate(conn, batch)
-                isolated = True
+                refused = exc
+            # A valid event the read model refuses (say, a value out of a column's range): apply
+            # the batch one event at a time and record the refused ones instead of looping.
+            if isolated and len(batch) > 1:
+                # Every event passes alone but the batch still fails (events in conflict with
+                # each other): one transaction per event, rather than the same batch forever.
+                for one in batch:
+                    conn = await self._apply_decoded(conn, [one])
+                return conn
+            if isolated:
+                # Refused alone even as its dead letter: record the bare fact, not its content.
+                seq = batch[0][0]
+                batch = [(seq, Undecodable("?", f"refused: {type(refused).__name__}", "", 0.0))]
+                continue
+            log.error("batch refused by the read model; isolating the event", error=str(refused))
+            batch = await self._isolate(conn, batch)
+            isolated = True
 
-    async def _isolate(
-        self, conn: asyncpg.Connection, batch: list[tuple[int, AnyEvent | Undecodable]]
-    ) -> list[tuple[int, AnyEvent | Undecodable]]:
-        out: list[tuple[int, AnyEvent | Undecodable]] = []
+    async def _isolate(self, conn: asyncpg.Connection, batch: Batch) -> Batch:
+        out: Batch = []
         for seq, ev in batch:
             try:
                 async with conn.transaction():
@@ -205,12 +268,14 @@ class Projector:
                     raise _Rollback
             except _Rollback:
                 out.append((seq, ev))
-            except asyncpg.PostgresError as exc:
+            except (asyncpg.PostgresError, ValueError) as exc:
                 out.append(
                     (
                         seq,
                         Undecodable(
-                            f"(seq {seq})",
+                            contract.subject_of(ev)
+                            if not isinstance(ev, Undecodable)
+                            else ev.subject,
                             f"{type(ev).__name__} refused by the read model: {exc}",
                             "",
                             time.time(),

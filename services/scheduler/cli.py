@@ -1,4 +1,4 @@
-"""``tocsin scheduler`` and ``tocsin config check|apply|history``."""
+"""``tocsin scheduler`` and ``tocsin config check|apply|show|history``."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
     p = sub.add_parser(
         "scheduler",
         help="turn the configuration into check requests; judge",
-        description="Apply the configuration (on start and on SIGHUP), publish "
-        "check requests when due, judge completions into severities.",
+        description="Run the configuration in force in the log (the file seeds an empty "
+        "log, and is applied again on SIGHUP like `tocsin config apply`), publish check "
+        "requests when due, judge completions into severities.",
     )
     cliopts.nats(p)
     cliopts.config(p)
@@ -46,6 +47,8 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
     c = csub.add_parser("apply", help="publish a configuration's diff to the log")
     c.add_argument("file")
     cliopts.nats(c)
+    c = csub.add_parser("show", help="print the configuration in force (from the log)")
+    cliopts.nats(c)
     c = csub.add_parser("history", help="list past applications from the log")
     cliopts.nats(c)
     return {"scheduler": run_scheduler, "config": run_config}
@@ -61,5 +64,10 @@ def run_scheduler(args: argparse.Namespace) -> int:
 
 
 def run_config(args: argparse.Namespace) -> int:
-    actions = {"check": configcli.check, "apply": configcli.apply, "history": configcli.history}
+    actions = {
+        "check": configcli.check,
+        "apply": configcli.apply,
+        "show": configcli.show,
+        "history": configcli.history,
+    }
     return actions[args.action](args)

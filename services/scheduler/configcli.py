@@ -1,4 +1,4 @@
-"""``tocsin config check|apply|history``."""
+"""``tocsin config check|apply|show|history``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
+
 from configuration import config as configuration
+from configuration.inforce import apply_config, in_force, who
+from events import codec, streams, subjects
+from events.types import ConfigApplied
+from runtime import bus
 
 
 def _load(path: str) -> configuration.Config | None:
@@ -60,16 +66,11 @@ def apply(args: Any) -> int:
         return 2
 
     async def go() -> None:
-        from configuration.inforce import apply_config
-        from configuration.inforce import who as _who
-        from events import streams
-        from runtime import bus
-
         nc = await bus.connect(args.nats_url, "config-apply")
         try:
             js = nc.jetstream()
             await streams.ensure(js, cfg.locations)
-            ev = await apply_config(js, cfg, _who())
+            ev = await apply_config(js, cfg, who())
             if ev is None:
                 print("no change: this configuration is already in force")
             else:
@@ -84,18 +85,45 @@ def apply(args: Any) -> int:
     return 0
 
 
+def show(args: Any) -> int:
+    """The configuration in force: the fold of the log's ``config.applied`` events."""
+
+    async def go() -> int:
+        nc = await bus.connect(args.nats_url, "config-show")
+        try:
+            now = await in_force(nc.jetstream())
+        finally:
+            await bus.close(nc)
+        if not now.last_seq:
+            print("no configuration applied yet", file=sys.stderr)
+            return 1
+        when = datetime.fromtimestamp(now.at or 0, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"revision {(now.revision or '?')[:12]} applied {when} by {now.applied_by}")
+        print(f"{len(now.tasks)} tasks (#{now.last_seq}):")
+        for t in sorted(now.tasks.values(), key=lambda t: (t.domain, t.url, t.check)):
+            expected = msgspec.json.encode(t.expected).decode()
+            where = ",".join(t.locations) or "default"
+            print(
+                f"  {t.id}  {t.method} {t.url}  {t.check}: {expected}  every "
+                f"{_duration(t.frequency)}  at {where}"
+            )
+        return 0
+
+    return asyncio.run(go())
+
+
 def history(args: Any) -> int:
     async def go() -> None:
-        from events import codec, subjects
-        from events.types import ConfigApplied
-        from runtime import bus
-
         nc = await bus.connect(args.nats_url, "config-history")
         try:
             js = nc.jetstream()
             async for msg in bus.replay(js, subjects.CONFIG_APPLIED):
-                ev = codec.decode(msg.data, msg.subject)
-                assert isinstance(ev, ConfigApplied)
+                try:
+                    ev = codec.decode(msg.data, msg.subject)
+                except codec.DecodeError as exc:
+                    print(f"#{msg.metadata.sequence.stream} not a configuration: {exc}")
+                    continue
+                assert isinstance(ev, ConfigApplied)  # the contract admits nothing else here
                 when = datetime.fromtimestamp(ev.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
                 part = f" part {ev.part}/{ev.parts}" if ev.parts > 1 else ""
                 print(

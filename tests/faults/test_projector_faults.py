@@ -4,6 +4,7 @@ receives duplicate publishes: the read model still has every row exactly once.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 
 import nats
@@ -97,3 +98,38 @@ async def test_duplicate_msg_ids_are_stored_once(nats_server):
     again = await js.publish("tocsin.agent.heartbeat.x", b"{}", headers={"Nats-Msg-Id": "m1"})
     assert again.duplicate and again.seq == first.seq
     await nc.close()
+
+
+async def test_events_delivered_to_a_dead_projector_are_not_acked_past(svc: Services):
+    """Finding 2 of issue 10: events handed to a projector that died before committing
+    them wait for redelivery (ack_wait); the next projector gets newer events first. Its
+    AckAll must not acknowledge the older ones, nor its position pass them, unapplied."""
+    scheduler = svc.scheduler()
+    agent = svc.agent("a1")
+
+    async def completions() -> int:
+        n = 0
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            async for _ in _replay_completions(svc.nats_url):
+                n += 1
+        return n if n >= 5 else 0
+
+    await wait_for(completions, 30, what="completions in the log")
+    # A projector that fetched a batch and died: delivered, never acked nor committed.
+    nc = await nats.connect(svc.nats_url)
+    sub = await nc.jetstream().pull_subscribe_bind(durable=streams.PROJECTOR, stream=streams.EVENTS)
+    taken = await sub.fetch(50, timeout=5)
+    await nc.close()
+    assert taken
+    svc.projector()
+    stats = await quiesce_and_check(svc, [scheduler], [agent])
+    assert stats["results"] > 0
+
+
+async def _replay_completions(url: str):  # type: ignore[no-untyped-def]
+    nc = await nats.connect(url)
+    try:
+        async for msg in bus.replay(nc.jetstream(), subjects.COMPLETED_ALL):
+            yield msg
+    finally:
+        await nc.close()

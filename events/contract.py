@@ -1,0 +1,157 @@
+"""Which events each subject admits, and what their free-form values may hold.
+
+Permissions say who may publish on a subject (an agent only under its own name);
+this table says what a message there may claim to be. A body whose type does not
+belong to its subject, or whose agent, location or group disagrees with the
+subject's tokens, is not an event of the log: ``codec.decode`` refuses it, and
+every consumer records it as a dead letter instead of folding it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from events import subjects
+from events.types import (
+    AgentHeartbeat,
+    CheckCompleted,
+    CheckRequested,
+    ConfigApplied,
+    DeadLettered,
+    Event,
+    NotificationFailed,
+    NotificationSent,
+    SilenceAdded,
+    SilenceRemoved,
+    TaskJudged,
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``pattern``: subject tokens after ``tocsin.``; ``{field}`` is a token the event's
+    ``field`` must equal. ``consumer``: what the ``consumer`` field must be (``{agent}``
+    filled from the subject), for records an agent writes under its own name."""
+
+    pattern: tuple[str, ...]
+    types: tuple[type[Event], ...]
+    consumer: str | None = None
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(("config", "applied"), (ConfigApplied,)),
+    Rule(("check", "requested", "{location}", "{group}"), (CheckRequested,)),
+    Rule(("check", "completed", "{agent}", "{group}"), (CheckCompleted,)),
+    Rule(("task", "judged", "{group}"), (TaskJudged,)),
+    Rule(("agent", "heartbeat", "{agent}"), (AgentHeartbeat,)),
+    Rule(("deadletter", "agent", "{agent}"), (DeadLettered,), consumer="agent:{agent}"),
+    Rule(("deadletter", "undecodable"), (DeadLettered,)),
+    Rule(("deadletter", "max_deliver"), (DeadLettered,)),
+    Rule(("notification", "sent"), (NotificationSent,)),
+    Rule(("notification", "failed"), (NotificationFailed,)),
+    Rule(("silence", "added"), (SilenceAdded,)),
+    Rule(("silence", "removed"), (SilenceRemoved,)),
+)
+
+#: Nesting, size and length limits of free-form values (a check's ``expected``).
+MAX_DEPTH = 16
+MAX_ITEMS = 1000
+MAX_TEXT = 65536
+INT64 = 2**63
+
+
+def _match(rule: Rule, tokens: list[str]) -> dict[str, str] | None:
+    if len(tokens) != len(rule.pattern):
+        return None
+    bound: dict[str, str] = {}
+    for want, got in zip(rule.pattern, tokens, strict=True):
+        if want.startswith("{"):
+            bound[want[1:-1]] = got
+        elif want != got:
+            return None
+    return bound
+
+
+def problem(subject: str, event: Event) -> str | None:
+    """Why ``event`` may not be published on ``subject``, or None when it may."""
+    tokens = subject.split(".")
+    if tokens[0] != "tocsin":
+        return f"subject {subject!r} is outside the log"
+    kind = type(event).__struct_config__.tag
+    for rule in RULES:
+        bound = _match(rule, tokens[1:])
+        if bound is None:
+            continue
+        if not isinstance(event, rule.types):
+            return f"type {kind!r} does not match subject {subject!r}"
+        for name, value in bound.items():
+            if name in event.__struct_fields__ and getattr(event, name) != value:
+                return f"{name} {getattr(event, name)!r} does not match subject {subject!r}"
+        if rule.consumer is not None:
+            want = rule.consumer.format(**bound)
+            if getattr(event, "consumer", None) != want:
+                return f"consumer {getattr(event, 'consumer', None)!r} is not {want!r}"
+        return None
+    return f"subject {subject!r} admits no event type"
+
+
+def free_form_problem(value: Any, depth: int = 0) -> str | None:
+    """Why a free-form JSON value (a check's ``expected``) cannot be stored and compared."""
+    if depth > MAX_DEPTH:
+        return f"nested deeper than {MAX_DEPTH}"
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return None if -INT64 <= value < INT64 else "integer beyond 64 bits"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "number not finite"
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT:
+            return f"text longer than {MAX_TEXT}"
+        return "text with a NUL character" if "\x00" in value else None
+    if isinstance(value, list | dict):
+        if len(value) > MAX_ITEMS:
+            return f"more than {MAX_ITEMS} items"
+        items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        for item in items:
+            found = free_form_problem(item, depth + 1)
+            if found:
+                return found
+        return None
+    return f"unexpected value of type {type(value).__name__}"
+
+
+def expected_values(event: Event) -> list[Any]:
+    """The free-form values an event carries (checked by ``free_form_problem``)."""
+    if isinstance(event, CheckRequested):
+        return [c.expected for c in event.checks]
+    if isinstance(event, ConfigApplied):
+        return [t.expected for t in event.added] + [c.task.expected for c in event.changed]
+    return []
+
+
+def subject_of(event: Event) -> str:
+    """The subject ``event`` belongs on: the contract makes it a function of the event."""
+    if isinstance(event, CheckRequested):
+        return subjects.requested(event.location, event.group)
+    if isinstance(event, CheckCompleted):
+        return subjects.completed(event.agent, event.group)
+    if isinstance(event, TaskJudged):
+        return subjects.judged(event.group)
+    if isinstance(event, AgentHeartbeat):
+        return subjects.heartbeat(event.agent)
+    if isinstance(event, DeadLettered):
+        if event.consumer.startswith("agent:"):
+            return subjects.agent_deadletter(event.consumer.removeprefix("agent:"))
+        return subjects.deadletter(event.kind)
+    if isinstance(event, NotificationSent):
+        return subjects.notification("sent")
+    if isinstance(event, NotificationFailed):
+        return subjects.notification("failed")
+    if isinstance(event, SilenceAdded):
+        return subjects.silence("added")
+    if isinstance(event, SilenceRemoved):
+        return subjects.silence("removed")
+    return subjects.CONFIG_APPLIED

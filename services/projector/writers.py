@@ -1,0 +1,242 @@
+"""Writing folded changes: one writer per read model, all inside the caller's transaction.
+
+Each writer takes the whole ``Changes`` of a batch and touches its own tables with a
+constant number of statements (COPY, set-based UPDATE, executemany), whatever the
+batch size. ``write`` runs them in an order that respects the tables' references.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from services.projector.fold import Changes, ts
+
+# One UPDATE per batch for both the last result and the verdict of each task: the tasks
+# table is the projector's hot spot, so it is touched once per row and batch. A part that
+# the batch does not carry (seq or severity NULL) leaves its columns as they are.
+_TASK_UPDATE = """
+UPDATE tasks t SET
+  last_result_seq = CASE WHEN u.seq IS NULL THEN t.last_result_seq ELSE u.seq END,
+  last_status = CASE WHEN u.seq IS NULL THEN t.last_status ELSE u.status END,
+  last_detail = CASE WHEN u.seq IS NULL THEN t.last_detail ELSE u.detail END,
+  last_checked_at = CASE WHEN u.seq IS NULL THEN t.last_checked_at ELSE u.checked END,
+  http_status = CASE WHEN u.seq IS NULL THEN t.http_status ELSE u.http END,
+  response_ms = CASE WHEN u.seq IS NULL THEN t.response_ms ELSE u.ms END,
+  last_agent = CASE WHEN u.seq IS NULL THEN t.last_agent ELSE u.agent END,
+  severity = coalesce(u.severity, t.severity),
+  reason = CASE WHEN u.severity IS NULL THEN t.reason ELSE u.reason END,
+  failures = coalesce(u.failures, t.failures),
+  next_run = CASE WHEN u.severity IS NULL THEN t.next_run ELSE u.next_run END,
+  severity_since = CASE WHEN u.severity IS NULL THEN t.severity_since
+                        WHEN u.changed_at IS NOT NULL THEN u.changed_at
+                        WHEN t.severity IS DISTINCT FROM u.severity THEN u.judged
+                        ELSE t.severity_since END
+FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::int[],
+            $7::float8[], $8::text[], $9::text[], $10::text[], $11::int[], $12::timestamptz[],
+            $13::timestamptz[], $14::timestamptz[])
+     AS u(id, seq, status, detail, checked, http, ms, agent, severity, reason, failures,
+          next_run, changed_at, judged)
+WHERE t.id = u.id
+"""
+
+
+def _task_update_columns(c: Changes) -> list[list[Any]]:
+    ids = list(c.last_results.keys() | c.judgements.keys())
+    none_result = (None,) * 8
+    none_verdict = [None] * 7
+    rows = [
+        (*c.last_results.get(i, none_result)[1:], *c.judgements.get(i, none_verdict)[1:])
+        for i in ids
+    ]
+    return [ids, *[list(col) for col in zip(*rows, strict=True)]]
+
+
+RESULT_COLUMNS = [
+    "seq",
+    "task_id",
+    "grp",
+    "agent",
+    "location",
+    "request",
+    "checked_at",
+    "status",
+    "detail",
+    "value",
+    "http_status",
+    "response_ms",
+    "error",
+    "observation",
+]
+_DEAD_COLUMNS = [
+    "seq",
+    "at",
+    "kind",
+    "stream",
+    "source_seq",
+    "subject",
+    "consumer",
+    "reason",
+    "excerpt",
+    "grp",
+]
+
+
+async def write_task_definitions(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
+    """Tasks added, changed (upserted) and removed by configurations."""
+    upserts = [(t, at) for t, at in c.task_defs.values() if t is not None]
+    if upserts:
+        await conn.executemany(
+            """INSERT INTO tasks (id, grp, domain, url, method, ip_version, check_kind, expected,
+                                  frequency, definition)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10::jsonb)
+               ON CONFLICT (id) DO UPDATE SET grp = EXCLUDED.grp, domain = EXCLUDED.domain,
+                 url = EXCLUDED.url, method = EXCLUDED.method, ip_version = EXCLUDED.ip_version,
+                 check_kind = EXCLUDED.check_kind, expected = EXCLUDED.expected,
+                 frequency = EXCLUDED.frequency, definition = EXCLUDED.definition,
+                 removed_at = NULL""",
+            [
+                (
+                    t.id,
+                    t.group,
+                    t.domain,
+                    t.url,
+                    t.method,
+                    t.ip_version,
+                    t.check,
+                    msgspec.json.encode(t.expected).decode(),
+                    t.frequency,
+                    msgspec.json.encode(t).decode(),
+                )
+                for t, _ in upserts
+            ],
+        )
+    removed = [(tid, ts(at)) for tid, (t, at) in c.task_defs.items() if t is None]
+    if removed:
+        await conn.executemany("UPDATE tasks SET removed_at = $2 WHERE id = $1", removed)
+
+
+async def write_requests(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
+    """Requests of the log, which completions must answer."""
+    if c.requests:
+        await conn.executemany(
+            """INSERT INTO requests (id, location, grp, tasks, seq) VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (id) DO NOTHING""",
+            list(c.requests.values()),
+        )
+
+
+async def write_results(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
+    """Every result of every completion (append-only)."""
+    if c.results:
+        await conn.copy_records_to_table(
+            "results", records=c.results, columns=RESULT_COLUMNS, schema_name=schema
+        )
+
+
+async def write_task_state(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
+    """Each task's last result and verdict, and its severity changes."""
+    if c.last_results or c.judgements:
+        await conn.execute(_TASK_UPDATE, *_task_update_columns(c))
+    if c.severity_changes:
+        await conn.copy_records_to_table(
+            "severity_changes",
+            records=c.severity_changes,
+            schema_name=schema,
+            columns=["seq", "task_id", "at", "previous", "severity", "reason"],
+        )
+
+
+async def write_agents(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
+    """The latest heartbeat of each agent."""
+    if c.agents:
+        await conn.executemany(
+            """INSERT INTO agents (name, location, version, concurrency, in_flight, completed,
+                                   started_at, last_seen, stopping)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               ON CONFLICT (name) DO UPDATE SET location = EXCLUDED.location,
+                 version = EXCLUDED.version, concurrency = EXCLUDED.concurrency,
+                 in_flight = EXCLUDED.in_flight, completed = EXCLUDED.completed,
+                 started_at = EXCLUDED.started_at, last_seen = EXCLUDED.last_seen,
+                 stopping = EXCLUDED.stopping
+               WHERE agents.last_seen <= EXCLUDED.last_seen""",
+            list(c.agents.values()),
+        )
+
+
+async def write_dead_letters(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
+    """Dead letters: recorded by services, and refused by this projector."""
+    if c.dead_letters:
+        await conn.copy_records_to_table(
+            "dead_letters", records=c.dead_letters, columns=_DEAD_COLUMNS, schema_name=schema
+        )
+
+
+async def write_notifications(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
+    """Notifications sent or failed (append-only)."""
+    if c.notifications:
+        await conn.executemany(
+            """INSERT INTO notifications (seq, at, outcome, key, kind, channel, recipient,
+                                          severity, previous, task_id, domain, source_seq,
+                                          attempt, error, final)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)""",
+            c.notifications,
+        )
+
+
+async def write_silences(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
+    """Silences added and removed."""
+    if c.silences_added:
+        await conn.executemany(
+            """INSERT INTO silences (id, seq, created_at, starts_at, ends_at, domain, task_id,
+                                     reason, created_by)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING""",
+            c.silences_added,
+        )
+    if c.silences_removed:
+        await conn.executemany(
+            "UPDATE silences SET removed_at = $2, removed_by = $3 WHERE id = $1", c.silences_removed
+        )
+
+
+async def write_config_history(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
+    """The configuration history (the audit trail)."""
+    if c.configs:
+        await conn.executemany(
+            """INSERT INTO config_history (seq, at, revision, source, applied_by, part, parts,
+                                           added, changed, removed, diff)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)""",
+            c.configs,
+        )
+
+
+async def write_position(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
+    """How far in the log the read models are."""
+    await conn.execute(
+        "UPDATE position SET seq = $1, undecodable = undecodable + $2, updated_at = now() "
+        "WHERE name = 'events'",
+        c.last_seq,
+        c.undecodable,
+    )
+
+
+WRITERS = (
+    write_task_definitions,
+    write_requests,
+    write_results,
+    write_task_state,
+    write_agents,
+    write_dead_letters,
+    write_notifications,
+    write_silences,
+    write_config_history,
+    write_position,
+)
+
+
+async def write(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
+    """Apply ``c`` inside the caller's transaction."""
+    for writer in WRITERS:
+        await writer(conn, c, schema)

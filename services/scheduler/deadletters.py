@@ -1,0 +1,100 @@
+"""Dead letters: JetStream's max-deliveries advisories become ``deadletter`` events, and the
+group is tried again later."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+
+from nats.errors import TimeoutError as NatsTimeout
+
+from events import codec, streams, subjects
+from events.types import DeadLettered
+from runtime import bus
+from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
+
+
+class DeadLettering(SchedulerState):
+    async def _dead_letters(self, js) -> None:  # type: ignore[no-untyped-def]
+        """Max-deliveries advisories → deadletter events; the group is tried again later."""
+        sub = await js.pull_subscribe_bind(
+            durable=streams.SCHEDULER_ADVISORIES, stream=streams.ADVISORIES
+        )
+        try:
+            while not self.stopping.is_set():
+                try:
+                    msgs = await sub.fetch(100, timeout=1.0)
+                except (TimeoutError, NatsTimeout):
+                    continue
+                except Exception:
+                    await asyncio.sleep(0.5)
+                    continue
+                for msg in msgs:
+                    try:
+                        advisory = json.loads(msg.data)
+                        work_seq = int(advisory["stream_seq"])
+                    except (ValueError, KeyError, TypeError) as exc:
+                        # Not an advisory JetStream wrote: recorded like any undecodable
+                        # message, never dropped silently.
+                        subject, data, headers = bus.deadletter_for(
+                            msg.data,
+                            streams.ADVISORIES,
+                            msg.metadata.sequence.stream,
+                            msg.subject,
+                            streams.SCHEDULER_ADVISORIES,
+                            f"not a max-deliveries advisory: {exc}",
+                            time.time(),
+                        )
+                        await bus.publish_until_acked(
+                            js, subject, data, headers["Nats-Msg-Id"], ack_wait=PUBLISH_ACK_WAIT
+                        )
+                        with contextlib.suppress(Exception):  # redelivered: lands once (msg id)
+                            await msg.ack()
+                        continue
+                    await self._dead_letter_request(js, work_seq, advisory)
+                    with contextlib.suppress(Exception):  # redelivered: lands once (msg id)
+                        await msg.ack()
+        finally:
+            # A new term as leader binds again: no subscription left behind.
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _dead_letter_request(self, js, work_seq: int, advisory: dict) -> None:  # type: ignore[no-untyped-def, type-arg]
+        group = None
+        subject = "?"
+        excerpt = ""
+        try:
+            raw = await js.get_msg(streams.WORK, work_seq)
+            subject, excerpt = raw.subject, codec.excerpt(raw.data or b"")
+            ev = codec.decode(raw.data or b"", raw.subject)
+            group = getattr(ev, "group", None)
+            # A work-queue stream keeps an unacked message: remove it, it is recorded below.
+            with contextlib.suppress(Exception):
+                await js.delete_msg(streams.WORK, work_seq)
+        except Exception:
+            pass
+        event = DeadLettered(
+            at=time.time(),
+            kind="max_deliver",
+            stream=streams.WORK,
+            seq=work_seq,
+            subject=subject,
+            consumer=str(advisory.get("consumer", "?")),
+            reason=f"no agent completed it in {advisory.get('deliveries', '?')} deliveries",
+            excerpt=excerpt,
+            group=group,
+        )
+        await bus.publish_until_acked(
+            js,
+            subjects.deadletter("max_deliver"),
+            codec.encode(event),
+            f"deadletter.max_deliver.{work_seq}",
+            ack_wait=PUBLISH_ACK_WAIT,
+        )
+        log.warning("request dead-lettered", subject=subject, work_seq=work_seq)
+        if group and group in self.groups:
+            self.in_flight.pop(group, None)
+            self.plan.set(group, time.time() + min(t.frequency for t in self.groups[group]))
+            self.wake.set()

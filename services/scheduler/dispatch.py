@@ -1,0 +1,116 @@
+"""Dispatching: due groups become check requests; a request unanswered for too long becomes
+an ``unknown`` verdict."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from checks.judge import apply, no_result
+from events import codec, subjects
+from events.types import CheckRequested, CheckSpec, TaskJudged
+from runtime import bus
+from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
+
+
+class Dispatching(SchedulerState):
+    async def _dispatch(self, js) -> None:  # type: ignore[no-untyped-def]
+        while not self.stopping.is_set():
+            now = time.time()
+            self._expire_overdue(js, now)
+            due = self.plan.pop_due(now)
+            if due:
+                await self._request(js, due)
+                continue
+            nxt = self.plan.next_due()
+            wait = 1.0 if nxt is None else max(0.0, min(nxt - now, 1.0))
+            self.wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), wait)
+
+    async def _request(self, js, due: list[tuple[str, float]]) -> None:  # type: ignore[no-untyped-def]
+        pending = []
+        now = time.time()
+        for gid, when in due:
+            tasks = self.groups.get(gid)
+            if not tasks:
+                continue
+            first = tasks[0]
+            for location in first.locations:
+                request = f"{gid}.{location}.{int(when * 1000)}"
+                event = CheckRequested(
+                    at=now,
+                    request=request,
+                    group=gid,
+                    location=location,
+                    url=first.url,
+                    method=first.method,
+                    ip_version=first.ip_version,
+                    timeout=min(t.timeout for t in tasks),
+                    due=when,
+                    checks=[CheckSpec(t.id, t.check, t.expected) for t in tasks],
+                    request_data=first.request_data,
+                )
+                # Headers and bodies may hold secrets: only the location's agents can read them.
+                clear, sealed = self.sealer.seal(location, first.request_data)
+                event.request_data, event.sealed = clear, sealed
+                subject, data = subjects.requested(location, gid), codec.encode(event)
+                self.requests[(location, gid)] = request
+                msg_id = f"request.{request}"
+                pending.append(
+                    (
+                        gid,
+                        when,
+                        subject,
+                        data,
+                        msg_id,
+                        await self._publish_async(js, subject, data, msg_id),
+                    )
+                )
+        for gid, when, subject, data, msg_id, fut in pending:
+            try:
+                await self._acked(fut)
+            except Exception as exc:
+                # The same request again (same message id) until JetStream has it: it may have
+                # landed with its ack lost, and a new request id would then dispatch it twice.
+                log.warning(
+                    "request not acknowledged; publishing it again",
+                    group=gid,
+                    error=str(exc) or type(exc).__name__,
+                )
+                await bus.publish_until_acked(js, subject, data, msg_id, ack_wait=PUBLISH_ACK_WAIT)
+            self.in_flight[gid] = when
+
+    def _expire_overdue(self, js, now: float) -> None:  # type: ignore[no-untyped-def]
+        """A request with no result for twice its frequency: the group becomes unknown."""
+        for gid, when in list(self.in_flight.items()):
+            tasks = self.groups.get(gid)
+            if tasks is None:
+                self.in_flight.pop(gid)
+                continue
+            limit = max(
+                2 * min(t.frequency for t in tasks),
+                self.opts.tuning.ack_wait * self.opts.tuning.max_deliver,
+            )
+            if now - when > limit:
+                self.in_flight.pop(gid)
+                verdict = no_result(tasks, self.task_states, now, now - when)
+                msg_id = f"judged.noresult.{gid}.{int(when * 1000)}"
+                task = asyncio.create_task(self._publish_judged(js, verdict, msg_id))
+                self._background.add(task)  # keep a reference until it is done
+                task.add_done_callback(self._background.discard)
+
+    async def _publish_judged(self, js, verdict: TaskJudged, msg_id: str) -> None:  # type: ignore[no-untyped-def]
+        # Retried until it lands: the group is out of in_flight and not yet planned again, so
+        # a verdict dropped here (NATS away) would never be dispatched again.
+        await bus.publish_until_acked(
+            js,
+            subjects.judged(verdict.group),
+            codec.encode(verdict),
+            msg_id,
+            ack_wait=PUBLISH_ACK_WAIT,
+        )
+        apply(self.task_states, verdict)
+        self.plan.set(verdict.group, verdict.next_run)
+        self.wake.set()

@@ -1,0 +1,144 @@
+"""Judging: completions from the log become verdicts (``task.judged``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import NotFoundError
+
+from checks.judge import apply, judge
+from events import codec, streams, subjects
+from events.types import CheckCompleted, CheckRequested, TaskJudged
+from runtime import bus
+from services.scheduler.quorum import configured
+from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
+
+
+class Judging(SchedulerState):
+    async def _judge_completions(self, js) -> None:  # type: ignore[no-untyped-def]
+        sub = await js.pull_subscribe_bind(
+            durable=streams.SCHEDULER_COMPLETIONS, stream=streams.EVENTS
+        )
+        try:
+            while not self.stopping.is_set():
+                try:
+                    msgs = await sub.fetch(500, timeout=1.0)
+                except (TimeoutError, NatsTimeout):
+                    continue
+                except Exception as exc:
+                    log.warning("fetch of completions failed", error=str(exc))
+                    await asyncio.sleep(0.5)
+                    continue
+                if msgs:  # fetch can return nothing without raising its timeout
+                    await self._judge_batch(js, msgs)
+        finally:
+            # A new term as leader binds again: no subscription left behind.
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _judge_batch(self, js, msgs: list[Msg]) -> None:  # type: ignore[no-untyped-def]
+        assert self.config is not None
+        futures = []  # (publish future, subject, data, message id)
+        for msg in msgs:
+            seq = msg.metadata.sequence.stream
+            try:
+                ev = codec.decode(msg.data, msg.subject)
+                if not isinstance(ev, CheckCompleted):
+                    raise codec.DecodeError(f"{msg.subject}: not a check.completed event")
+                verdict = await self._verdict(js, ev, seq)
+            except Exception as exc:  # whatever a message holds, it is recorded, never fatal
+                reason = str(exc)
+                if not isinstance(exc, codec.DecodeError):
+                    reason = f"{msg.subject}: could not judge: {type(exc).__name__}: {exc}"
+                subject, data, headers = bus.deadletter_for(
+                    msg.data,
+                    streams.EVENTS,
+                    seq,
+                    msg.subject,
+                    streams.SCHEDULER_COMPLETIONS,
+                    reason,
+                    time.time(),
+                )
+                msg_id = headers["Nats-Msg-Id"]
+                futures.append(
+                    (await self._publish_async(js, subject, data, msg_id), subject, data, msg_id)
+                )
+                continue
+            if verdict is None:
+                continue
+            apply(self.task_states, verdict)
+            gs = self.group_states[ev.group]
+            gs.last_completion, gs.recheck = seq, verdict.recheck
+            self.in_flight.pop(ev.group, None)
+            self.plan.set(ev.group, verdict.next_run)
+            subject, data = subjects.judged(ev.group), codec.encode(verdict)
+            msg_id = f"judged.{seq}"
+            futures.append(
+                (await self._publish_async(js, subject, data, msg_id), subject, data, msg_id)
+            )
+        # Ack (all up to the last) only once every verdict is in the log. The verdicts are
+        # applied in memory already (a redelivery would be skipped as judged), so one that
+        # failed to land (NATS away) is published again until it does, never dropped.
+        for fut, subject, data, msg_id in futures:
+            try:
+                await self._acked(fut)
+            except Exception:
+                await bus.publish_until_acked(js, subject, data, msg_id, ack_wait=PUBLISH_ACK_WAIT)
+        self.wake.set()
+        # A lost ack (NATS away) means a redelivery, skipped above as judged already.
+        with contextlib.suppress(Exception):
+            await msgs[-1].ack()
+
+    async def _verdict(self, js, ev: CheckCompleted, seq: int) -> TaskJudged | None:  # type: ignore[no-untyped-def]
+        """The verdict on ``ev``, or None when there is none to give: its group was removed,
+        it was judged before a restart, or it does not answer the request in force for its
+        location and group (forged, or late: the projector records the first as a dead
+        letter and keeps the second as a result)."""
+        assert self.config is not None
+        tasks = self.groups.get(ev.group)
+        gs = self.group_states[ev.group]
+        if not tasks or seq <= gs.last_completion:
+            return None
+        latest = await self._latest_request(js, ev.location, ev.group)
+        if latest != ev.request:
+            log.warning(
+                "completion not judged: it answers no request in force",
+                subject=subjects.completed(ev.agent, ev.group),
+                request=ev.request[:80],
+            )
+            return None
+        verdict = judge(tasks, self.task_states, gs, ev, seq, self.config.ssl_thresholds)
+        return self.by_location.combine(
+            tasks,
+            self.task_states,
+            ev.location,
+            verdict,
+            configured(self.config.websites, self.config.general, tasks[0].domain),
+        )
+
+    async def _latest_request(self, js, location: str, group: str) -> str | None:  # type: ignore[no-untyped-def]
+        """The id of the last request published for ``location`` and ``group``: remembered
+        when this scheduler published it, read from the log otherwise (a new term)."""
+        key = (location, group)
+        if key in self.requests:
+            return self.requests[key]
+        delay = 0.25
+        while True:
+            try:
+                raw = await js.get_last_msg(streams.EVENTS, subjects.requested(location, group))
+                break
+            except NotFoundError:
+                return None
+            except Exception as exc:
+                if not streams.transient(exc) or self.stopping.is_set():
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        req = codec.decode(raw.data or b"", raw.subject or "?")
+        latest = req.request if isinstance(req, CheckRequested) else None
+        self.requests[key] = latest
+        return latest

@@ -1,0 +1,91 @@
+"""What the scheduler's loops share: the task set in force, the plan, the verdicts so far.
+
+The loops themselves live in ``dispatch``, ``judging`` and ``deadletters``; each is a
+mixin over this state, and ``service.Scheduler`` puts them together under the lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from checks.judge import GroupState, TaskState
+from configuration import config as configuration
+from events import streams
+from events.types import TaskDef
+from runtime.logs import Log
+from security.sealing import Sealer
+from services.scheduler.plan import Plan
+from services.scheduler.quorum import LocationMemory
+
+log = Log("tocsin.scheduler")
+
+#: Seconds to wait for JetStream's ack of a publish before publishing it again (same message
+#: id, so it lands once).
+PUBLISH_ACK_WAIT = 5.0
+
+
+@dataclass
+class SchedulerOptions:
+    nats_url: str
+    config_path: str
+    tuning: streams.Tuning = field(default_factory=streams.Tuning)
+    lease_ttl: float = 10.0
+    applied_by: str = ""
+    #: Where ``locations/<loc>.pub`` keys are: request secrets are sealed for those locations.
+    security_dir: str | None = field(default_factory=lambda: os.environ.get("TOCSIN_SECURITY_DIR"))
+
+
+class SchedulerState:
+    def __init__(self, opts: SchedulerOptions) -> None:
+        self.opts = opts
+        #: The file's configuration: settings (thresholds, quorum) and the secret values of
+        #: its tasks; which tasks run is the log's.
+        self.config: configuration.Config | None = None
+        #: Stream sequence of the last ``config.applied`` this scheduler runs.
+        self.applied_seq = 0
+        self.groups: dict[str, list[TaskDef]] = {}
+        self.task_states: dict[str, TaskState] = {}
+        self.group_states: dict[str, GroupState] = defaultdict(GroupState)
+        self.plan = Plan()
+        self.in_flight: dict[str, float] = {}  # group → due time of its outstanding request
+        #: (location, group) → id of the last request published: what a completion must answer.
+        self.requests: dict[tuple[str, str], str | None] = {}
+        self.stopping = asyncio.Event()
+        self.wake = asyncio.Event()
+        self.reload_requested = asyncio.Event()
+        self.sealer = Sealer.from_dir(opts.security_dir)
+        self.by_location = LocationMemory()  # each location's latest severities, for the quorum
+        self._background: set[asyncio.Task[None]] = set()
+
+    def _forget(self) -> None:
+        """Drop what the last term as leader knew: another scheduler may have dispatched and
+        judged since, and ``_restore`` reads the truth from the log on the next term."""
+        self.groups, self.task_states = {}, {}
+        self.group_states = defaultdict(GroupState)
+        self.plan, self.in_flight, self.requests = Plan(), {}, {}
+        self.by_location = LocationMemory()
+
+    @staticmethod
+    async def _publish_async(js, subject: str, data: bytes, msg_id: str):  # type: ignore[no-untyped-def]
+        """``publish_async``, or None when it could not even be sent (reconnect buffer full)."""
+        try:
+            return await js.publish_async(subject, data, headers={"Nats-Msg-Id": msg_id})
+        except Exception:
+            return None
+
+    @staticmethod
+    async def _acked(fut) -> None:  # type: ignore[no-untyped-def]
+        """Wait for the ack of a ``publish_async``, at most ``PUBLISH_ACK_WAIT``.
+
+        nats-py's futures have no timeout of their own: a publish in flight when the server
+        went away (or whose ack was lost) is never answered, and awaiting its future blocked the
+        dispatch loop forever after NATS came back, with every service connected and no new
+        request. ``wait_for`` also cancels the future, which frees its slot of nats-py's
+        pending-publish semaphore (otherwise leaked too).
+        """
+        if fut is None:
+            raise ConnectionError("not sent")
+        await asyncio.wait_for(fut, PUBLISH_ACK_WAIT)

@@ -1,0 +1,205 @@
+"""A hostile or broken publisher on every subject a service may publish on.
+
+Every other event type on each subject, fields contradicting the subject, completions of
+requests that do not exist, and property-based bodies (numbers beyond float and int64,
+huge and empty strings, NUL, deep nesting, missing and extra fields). After each batch:
+every service still runs, every hostile message is a dead letter of the projector exactly
+once (or, valid, applied), nothing a user sees changed, nothing real was lost, and a
+rebuild equals the live read models.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import msgspec
+import nats
+from hypothesis import HealthCheck, given, settings
+
+from events import codec, contract, subjects
+from events.types import CheckCompleted, CheckOutcome, Event, Observation
+from readmodel import SCHEMA
+from tests.faults.harness import Services, count, last_seq, quiesce_and_check, wait_projected
+from tests.helpers import wait_for
+from tests.test_contract import hostile_message
+from tests.test_events import SAMPLES
+
+
+def _now(event: Event) -> dict[str, Any]:
+    """A sample event as JSON, dated now (the samples are dated 2023)."""
+    raw = msgspec.json.decode(codec.encode(event))
+    return {**raw, "at": time.time()}
+
+
+def _publisher_subjects(agent: str, group: str) -> list[str]:
+    """Every subject an agent, the scheduler or the notifier may publish on."""
+    return [
+        subjects.completed(agent, group),
+        subjects.heartbeat(agent),
+        subjects.agent_deadletter(agent),
+        subjects.CONFIG_APPLIED,
+        subjects.requested("default", group),
+        subjects.judged(group),
+        subjects.deadletter("undecodable"),
+        subjects.deadletter("max_deliver"),
+        subjects.notification("sent"),
+        subjects.notification("failed"),
+        subjects.silence("added"),
+        subjects.silence("removed"),
+    ]
+
+
+def _wrong_types(agent: str, group: str) -> list[tuple[str, bytes]]:
+    out = []
+    for subject in _publisher_subjects(agent, group):
+        for event in SAMPLES:
+            data = msgspec.json.encode(_now(event))
+            try:
+                codec.decode(data, subject)
+            except codec.DecodeError:
+                out.append((subject, data))
+    return out
+
+
+def _mismatched(agent: str, group: str, task: str) -> list[tuple[str, bytes]]:
+    """Bodies whose agent, location or group contradict their subject, and completions of
+    requests the log does not have (with the agent's own name and a real task)."""
+    enc = msgspec.json.encode
+    beat = next(_now(e) for e in SAMPLES if type(e).__name__ == "AgentHeartbeat")
+    req = next(_now(e) for e in SAMPLES if type(e).__name__ == "CheckRequested")
+    judged = next(_now(e) for e in SAMPLES if type(e).__name__ == "TaskJudged")
+    forged = CheckCompleted(
+        at=time.time(),
+        request=f"{group}.default.1",
+        group=group,
+        agent=agent,
+        location="default",
+        started=time.time(),
+        observation=Observation(status=500),
+        outcomes=[CheckOutcome(task, "status-is", "failure", "forged")],
+    )
+    unknown = msgspec.structs.replace(forged, request="no-such-request")
+    elsewhere = msgspec.structs.replace(forged, location="elsewhere")
+    # Finding 1 of issue 10: verdicts and configurations through an agent's subject.
+    critical = {
+        **judged,
+        "group": group,
+        "judgements": [{"task": task, "severity": "critical", "previous": "ok", "reason": "x"}],
+    }
+    hide = {"type": "config.applied", "v": 1, "at": time.time(), "revision": "r", "source": "s"}
+    hide |= {"applied_by": "agent", "removed": [task]}
+    return [
+        (subjects.completed(agent, group), enc(critical)),
+        (subjects.completed(agent, group), enc(hide)),
+        (subjects.heartbeat(agent), enc({**beat, "agent": "fake-agent", "location": "nowhere"})),
+        (
+            subjects.completed(agent, group),
+            codec.encode(msgspec.structs.replace(forged, agent="x")),
+        ),
+        (subjects.completed(agent, "other"), codec.encode(forged)),
+        (subjects.completed(agent, group), codec.encode(forged)),
+        (subjects.completed(agent, group), codec.encode(unknown)),
+        (subjects.completed(agent, group), codec.encode(elsewhere)),
+        (subjects.requested("default", group), enc({**req, "location": "elsewhere"})),
+        (subjects.judged(group), enc({**judged, "group": "other"})),
+    ]
+
+
+def _property_based(n: int) -> list[tuple[str, bytes]]:
+    """``n`` bodies drawn by hypothesis, on the agent's own subjects (what a compromised
+    agent can publish at all)."""
+    out: list[tuple[str, bytes]] = []
+
+    @settings(
+        max_examples=n,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(hostile_message())
+    def collect(msg: tuple[bytes, str]) -> None:
+        out.append((msg[1], msg[0]))
+
+    collect()
+    agent_subjects = ("tocsin.check.completed.", "tocsin.agent.heartbeat.", "tocsin.deadletter.")
+    return [(s, d) for s, d in out if s.startswith(agent_subjects)]
+
+
+async def _publish(url: str, messages: list[tuple[str, bytes]]) -> dict[int, tuple[str, bytes]]:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    out = {}
+    try:
+        for subject, data in messages:
+            ack = await js.publish(subject, data)
+            out[ack.seq] = (subject, data)
+    finally:
+        await nc.close()
+    return out
+
+
+async def _fetch(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url, server_settings={"search_path": SCHEMA})
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()
+
+
+async def test_hostile_publishers_change_nothing_and_lose_nothing(svc: Services):
+    procs = [svc.projector(), svc.scheduler(), svc.agent("a1")]
+    await wait_for(
+        lambda: count(svc.database_url, "SELECT count(*) FROM results"), 60, what="results"
+    )
+    task = (await _fetch(svc.database_url, "SELECT id, grp FROM tasks ORDER BY id LIMIT 1"))[0]
+    group, tid = task["grp"], task["id"]
+
+    batches: list[tuple[str, Callable[[], list[tuple[str, bytes]]]]] = [
+        ("wrong types", lambda: _wrong_types("a1", group)),
+        ("mismatched fields and unknown requests", lambda: _mismatched("a1", group, tid)),
+        ("property-based bodies", lambda: _property_based(300)),
+    ]
+    for name, make in batches:
+        published = await _publish(svc.nats_url, make())
+        assert published, name
+        await wait_projected(svc.nats_url, svc.database_url, 60)
+        assert all(p.alive for p in procs), [p.output()[-2000:] for p in procs if not p.alive]
+        dead = await _fetch(
+            svc.database_url,
+            "SELECT source_seq, count(*) AS n FROM dead_letters "
+            "WHERE consumer = 'projector' AND source_seq = ANY($1::bigint[]) GROUP BY source_seq",
+            list(published),
+        )
+        recorded = {r["source_seq"]: r["n"] for r in dead}
+        assert all(n == 1 for n in recorded.values()), f"{name}: dead-lettered twice"
+        for seq, (subject, data) in published.items():
+            try:
+                event = codec.decode(data, subject)
+            except codec.DecodeError:
+                assert recorded.get(seq) == 1, f"{name}: {subject} {data[:200]!r} not recorded"
+                continue
+            # Valid for its subject: an agent speaking of itself. It may be applied, or
+            # refused (a completion of no request) but then recorded once.
+            assert contract.problem(subject, event) is None
+            if isinstance(event, CheckCompleted):
+                assert recorded.get(seq) == 1, f"{name}: completion of no request stored"
+
+    # Nothing a user sees came from the forgeries.
+    assert not await _fetch(svc.database_url, "SELECT 1 FROM agents WHERE name <> 'a1'")
+    assert not await _fetch(
+        svc.database_url,
+        "SELECT 1 FROM results WHERE agent <> 'a1' OR request NOT IN (SELECT id FROM requests)",
+    )
+    assert not await _fetch(svc.database_url, "SELECT 1 FROM tasks WHERE removed_at IS NOT NULL")
+    assert not await _fetch(svc.database_url, "SELECT 1 FROM results WHERE detail = 'forged'")
+    assert not await _fetch(
+        svc.database_url, "SELECT 1 FROM severity_changes WHERE severity <> 'ok'"
+    )
+    assert await last_seq(svc.nats_url) > 0
+    # Every request completed once or dead-lettered, and the rebuild equals the live models.
+    stats = await quiesce_and_check(svc, [procs[1]], [procs[2]])
+    assert stats["dead"] == 0
+    assert procs[0].alive, procs[0].output()[-2000:]

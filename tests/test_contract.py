@@ -1,0 +1,157 @@
+"""The subject contract and field bounds: decode refuses with DecodeError, and nothing else,
+whatever a publisher sends; what it accepts, the projector can fold."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from events import codec, contract
+from events.types import Event
+from services.projector.fold import fold
+from tests.test_events import SAMPLES, subject_of
+
+#: One subject of each rule of the contract, as a writer would use it.
+RULE_SUBJECTS = sorted({subject_of(e) for e in SAMPLES} | {"tocsin.deadletter.agent.a1"})
+
+
+def _raw(event: Event) -> dict[str, Any]:
+    return msgspec.json.decode(codec.encode(event))
+
+
+def test_the_two_crashing_messages_of_the_issue_are_refused():
+    """Finding 2: these decoded into a crash (ValidationError outside DecodeError, then an
+    OverflowError in the fold)."""
+    with pytest.raises(codec.DecodeError):
+        codec.decode(b'{"type":"check.completed","v":1,"at":1e999}', "tocsin.check.completed.a.g")
+    beat = next(e for e in SAMPLES if type(e).__name__ == "AgentHeartbeat")
+    with pytest.raises(codec.DecodeError, match="started"):
+        codec.decode(msgspec.json.encode({**_raw(beat), "started": 1e300}), subject_of(beat))
+
+
+@pytest.mark.parametrize(
+    ("event", "subject"),
+    [
+        (e, s)
+        for e, s in itertools.product(SAMPLES, RULE_SUBJECTS)
+        if s != subject_of(e)
+        and not (s.startswith("tocsin.deadletter") and "Dead" in type(e).__name__)
+    ],
+    ids=str,
+)
+def test_a_type_on_another_types_subject_is_refused(event: Event, subject: str):
+    """Finding 1: a task.judged or config.applied body on an agent's completion subject."""
+    with pytest.raises(codec.DecodeError, match="does not match subject"):
+        codec.decode(codec.encode(event), subject)
+
+
+@pytest.mark.parametrize(
+    ("kind", "subject", "field", "value"),
+    [
+        ("CheckCompleted", "tocsin.check.completed.a1.g1", "agent", "someone-else"),
+        ("CheckCompleted", "tocsin.check.completed.a1.g1", "group", "other"),
+        ("CheckRequested", "tocsin.check.requested.default.g1", "location", "elsewhere"),
+        ("CheckRequested", "tocsin.check.requested.default.g1", "group", "other"),
+        ("TaskJudged", "tocsin.task.judged.g1", "group", "other"),
+        ("AgentHeartbeat", "tocsin.agent.heartbeat.a1", "agent", "fake-agent"),
+    ],
+)
+def test_fields_repeating_the_subject_must_agree(kind: str, subject: str, field: str, value: str):
+    event = next(e for e in SAMPLES if type(e).__name__ == kind)
+    codec.decode(codec.encode(event), subject)  # the genuine one passes
+    forged = msgspec.json.encode({**_raw(event), field: value})
+    with pytest.raises(codec.DecodeError, match=f"{field} .* does not match subject"):
+        codec.decode(forged, subject)
+
+
+def test_an_agent_records_dead_letters_only_under_its_own_name():
+    dead = next(e for e in SAMPLES if type(e).__name__ == "DeadLettered")
+    own = msgspec.json.encode({**_raw(dead), "consumer": "agent:a1"})
+    codec.decode(own, "tocsin.deadletter.agent.a1")
+    with pytest.raises(codec.DecodeError, match="consumer"):
+        codec.decode(own, "tocsin.deadletter.agent.a2")
+
+
+def test_subjects_outside_the_table_admit_nothing():
+    event = SAMPLES[0]
+    for subject in ("tocsin.config.applied.x", "tocsin.check", "other.config.applied"):
+        with pytest.raises(codec.DecodeError):
+            codec.decode(codec.encode(event), subject)
+
+
+HOSTILE_NUMBERS = st.sampled_from(
+    [1e999, -1e999, 1e308, -1e308, 2**63, 2**64, -(2**63) - 1, 2**53 + 1, -1, 0, 1e-320]
+)
+HOSTILE_TEXT = st.one_of(
+    st.sampled_from(["", "\x00", "a\x00b", "x" * 70_000, "é" * 10, "a.b", "*", ">"]),
+    st.text(max_size=20),
+)
+JSON = st.recursive(
+    st.none() | st.booleans() | HOSTILE_NUMBERS | st.floats() | st.integers() | HOSTILE_TEXT,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _mutated(draw: st.DrawFn) -> tuple[bytes, str]:
+    event = draw(st.sampled_from(SAMPLES))
+    raw = _raw(event)
+    for _ in range(draw(st.integers(1, 3))):
+        action = draw(st.sampled_from(["set", "drop", "extra", "nest"]))
+        key = draw(st.sampled_from(sorted(raw)))
+        if action == "set":
+            raw[key] = draw(JSON)
+        elif action == "drop":
+            raw.pop(key, None)
+        elif action == "extra":
+            raw[draw(st.text(max_size=8))] = draw(JSON)
+        else:
+            raw[key] = [[[[[[{"x": [1e308, "\x00"]}]]]]]]
+    data = msgspec.json.encode(raw) if raw else b"{}"
+    return data, draw(st.sampled_from([*RULE_SUBJECTS, subject_of(event)]))
+
+
+@st.composite
+def hostile_message(draw: st.DrawFn) -> tuple[bytes, str]:
+    return _mutated(draw)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_message())
+def test_any_mutated_event_decodes_to_a_foldable_event_or_a_decode_error(msg: tuple[bytes, str]):
+    data, subject = msg
+    try:
+        event = codec.decode(data, subject)
+    except codec.DecodeError:
+        return
+    assert contract.problem(subject, event) is None
+    fold([(1, event)])  # what decodes, folds
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.sampled_from(RULE_SUBJECTS))
+def test_any_bytes_decode_or_raise_decode_error(data: bytes, subject: str):
+    try:
+        codec.decode(data, subject)
+    except codec.DecodeError:
+        pass
+
+
+def test_deep_nesting_is_a_decode_error():
+    with pytest.raises(codec.DecodeError):
+        codec.decode(b"[" * 100_000 + b"]" * 100_000, "tocsin.config.applied")
+    event = SAMPLES[0]
+    raw = _raw(event)
+    deep: Any = 1
+    for _ in range(40):
+        deep = [deep]
+    raw["added"][0]["expected"] = deep
+    with pytest.raises(codec.DecodeError, match="nested deeper"):
+        codec.decode(msgspec.json.encode(raw), "tocsin.config.applied")
