@@ -81,6 +81,55 @@ async def claim(conn: asyncpg.Connection, limit: int, lease: float) -> list[asyn
     )
 
 
+async def lock_channel(conn: asyncpg.Connection, channel: str) -> None:
+    """Serialise rate-limit decisions on one channel across notifiers (transaction-scoped)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('tocsin-rate:' || $1))", channel)
+
+
+async def sent_since(conn: asyncpg.Connection, channel: str, since: float) -> list[float]:
+    """When the rows the channel's rate limit let through since ``since`` were admitted."""
+    rows = await conn.fetch(
+        f"SELECT extract(epoch FROM admitted_at)::float8 AS t FROM {S}.outbox "
+        "WHERE channel = $1 AND admitted_at > to_timestamp($2)",
+        channel,
+        since,
+    )
+    return [r["t"] for r in rows]
+
+
+async def reserve(conn: asyncpg.Connection, key: str) -> None:
+    await conn.execute(f"UPDATE {S}.outbox SET admitted_at = now() WHERE key = $1", key)
+
+
+async def postpone(conn: asyncpg.Connection, key: str, wait: float) -> None:
+    """Back to waiting for ``wait`` seconds; a postponement is not a failed attempt."""
+    await conn.execute(
+        f"UPDATE {S}.outbox SET next_attempt_at = now() + make_interval(secs => $2), "
+        "claimed_until = NULL, attempts = greatest(attempts - 1, 0) WHERE key = $1",
+        key,
+        wait,
+    )
+
+
+async def newer_for(
+    conn: asyncpg.Connection, key: str, channel: str, recipient: str, m: Message
+) -> str | None:
+    """The key of a later unsent row for the same task (or the same agent-wide alert) and
+    recipient: it says the newer state, so this one need not be sent."""
+    return await conn.fetchval(
+        f"""SELECT o.key FROM {S}.outbox o, {S}.outbox me
+            WHERE me.key = $1 AND o.key <> me.key AND o.channel = $2 AND o.recipient = $3
+              AND o.message->>'task' IS NOT DISTINCT FROM $4
+              AND o.sent_at IS NULL AND o.given_up_at IS NULL
+              AND (o.created_at, o.key) > (me.created_at, me.key)
+            ORDER BY o.created_at DESC LIMIT 1""",
+        key,
+        channel,
+        recipient,
+        m.task,
+    )
+
+
 def _event_row(ev: Event, outcome: str, msg_id: str) -> tuple[str, bytes, str]:
     return subjects.notification(outcome), codec.encode(ev), msg_id
 
