@@ -16,7 +16,7 @@ import pytest
 
 from configuration import config as configuration
 from events import codec, streams, subjects
-from events.types import Judgement, TaskJudged
+from events.types import Judgement, Severity, TaskJudged
 from services.notifier import channels
 from services.notifier.channels import SendError, webhook
 from services.notifier.ratelimit import RateLimit, wait
@@ -80,19 +80,23 @@ def test_webhook_unknown_name_has_no_recipient():
 
 
 @pytest.mark.parametrize(
-    ("sent", "now", "limit", "expected"),
+    ("sent", "now", "limit", "ahead", "expected"),
     [
-        pytest.param([], 100.0, RateLimit(2, 60), 0.0, id="nothing-sent"),
-        pytest.param([90.0], 100.0, RateLimit(2, 60), 0.0, id="under-the-limit"),
-        pytest.param([50.0, 90.0], 100.0, RateLimit(2, 60), 10.0, id="full-waits-for-oldest"),
-        pytest.param([10.0, 90.0], 100.0, RateLimit(2, 60), 0.0, id="oldest-left-the-window"),
-        pytest.param([70.0, 80.0, 90.0], 100.0, RateLimit(2, 60), 40.0, id="over-full"),
-        pytest.param([40.0], 100.0, RateLimit(1, 60), 0.0, id="window-edge-is-free"),
-        pytest.param([99.0], 100.0, RateLimit(1, 3600), 3599.0, id="one-per-hour"),
+        pytest.param([], 100.0, RateLimit(2, 60), 0, 0.0, id="nothing-sent"),
+        pytest.param([90.0], 100.0, RateLimit(2, 60), 0, 0.0, id="under-the-limit"),
+        pytest.param([50.0, 90.0], 100.0, RateLimit(2, 60), 0, 10.0, id="full-waits-for-oldest"),
+        pytest.param([10.0, 90.0], 100.0, RateLimit(2, 60), 0, 0.0, id="oldest-left-the-window"),
+        pytest.param([70.0, 80.0, 90.0], 100.0, RateLimit(2, 60), 0, 40.0, id="over-full"),
+        pytest.param([40.0], 100.0, RateLimit(1, 60), 0, 0.0, id="window-edge-is-free"),
+        pytest.param([99.0], 100.0, RateLimit(1, 3600), 0, 3599.0, id="one-per-hour"),
+        pytest.param([], 100.0, RateLimit(2, 60), 1, 0.0, id="one-older-waiting-fits"),
+        pytest.param([100.5], 100.0, RateLimit(1, 60), 0, 60.5, id="stamped-after-now-counts"),
+        pytest.param([], 100.0, RateLimit(2, 60), 2, 60.0, id="older-ones-go-first"),
+        pytest.param([90.0], 100.0, RateLimit(2, 60), 1, 50.0, id="sent-and-waiting"),
     ],
 )
-def test_rate_limit_wait(sent, now, limit, expected):
-    assert wait(sent, now, limit) == pytest.approx(expected)
+def test_rate_limit_wait(sent, now, limit, ahead, expected):
+    assert wait(sent, now, limit, ahead) == pytest.approx(expected)
 
 
 CONFIG = """
@@ -128,7 +132,7 @@ async def test_a_flapping_task_costs_the_receiver_the_limit_and_ends_on_its_late
     try:
         await wait_for(lambda: _consumer_ready(js), what="the notifier's durable consumer")
         # Six changes in a row: alert, recovery, alert, recovery, alert, recovery.
-        severities = ["critical", "ok"] * 3
+        severities: list[Severity] = ["critical", "ok"] * 3
         previous = "ok"
         for i, sev in enumerate(severities):
             j = Judgement(
@@ -143,7 +147,9 @@ async def test_a_flapping_task_costs_the_receiver_the_limit_and_ends_on_its_late
             previous = sev
         # The limit lets two through at once; the stale ones are dropped; the latest follows
         # when the window frees.
-        await wait_for(lambda: asyncio.sleep(0, len(http.calls) == 3), what="three sends")
+        await wait_for(
+            lambda: asyncio.sleep(0, len(http.calls) == 3), what=f"three sends {http.calls}"
+        )
         got = [(c["json"]["kind"], c["json"]["reason"]) for c in http.calls]
         assert got[:2] == [("alert", "change 0"), ("recovery", "change 1")]
         assert got[2] == ("recovery", "change 5")

@@ -15,13 +15,16 @@ class RateLimit:
     per: float
 
 
-def wait(sent: list[float], now: float, limit: RateLimit) -> float:
-    """Seconds until one more send fits (0: now), given the times of the sends so far."""
-    recent = sorted(t for t in sent if now - limit.per < t <= now)
+def wait(sent: list[float], now: float, limit: RateLimit, ahead: int = 0) -> float:
+    """Seconds until one more send fits (0: now), given the times of the sends so far and
+    how many older notifications are waiting their turn (they go first: a receiver gets a
+    task's changes in order)."""
+    # A send stamped a little after ``now`` (another notifier's clock) still counts.
+    recent = sorted([t for t in sent if t > now - limit.per] + [now] * ahead)
     if len(recent) < limit.count:
         return 0.0
     # The send that frees a place is the one ``count`` back from the newest.
-    return recent[-limit.count] + limit.per - now
+    return max(recent[-limit.count] + limit.per - now, 0.0)
 
 
 def describe(limit: RateLimit) -> str:

@@ -139,16 +139,21 @@ class Sender:
         self, pool: asyncpg.Pool, row: asyncpg.Record, m: Message, limit: ratelimit.RateLimit
     ) -> bool:
         """True when the channel's rate limit holds this row back (postponed or dropped)."""
-        now = time.time()
         async with pool.acquire() as conn, conn.transaction():
             # One notifier at a time counts and claims a channel's budget.
             await store.lock_channel(conn, row["channel"])
+            now = time.time()
             sent = await store.sent_since(conn, row["channel"], now - limit.per)
-            wait = ratelimit.wait(sent, now, limit)
-            if wait <= 0:
+            ahead = await store.waiting_before(conn, row["key"], row["channel"])
+            wait = ratelimit.wait(sent, now, limit, ahead)
+            # A row held before is checked even when the budget allows: rows postponed
+            # together come due together, and only the newest of them is worth the budget.
+            newer = None
+            if wait > 0 or row["held"]:
+                newer = await store.newer_for(conn, row["key"], row["channel"], row["recipient"], m)
+            if newer is None and wait <= 0:
                 await store.reserve(conn, row["key"])
                 return False
-            newer = await store.newer_for(conn, row["key"], row["channel"], row["recipient"], m)
             if newer is not None:
                 await store.mark_failed(
                     conn,
