@@ -53,6 +53,8 @@ GENERAL_KEYS = SETTINGS_KEYS | {
     "quorum",
     "reminder_interval",
     "maintenance",
+    "webhooks",
+    "channels",
 }
 MAINTENANCE_KEYS = {"start", "duration", "days", "tz", "reason"}
 
@@ -111,7 +113,22 @@ def general(r: Reader, m: dict[str, Located]) -> tuple[dict[str, Any], _Channels
     for group, urls in apprise.items():
         for i, url in enumerate(r.items(urls, f"general.apprise.{group}")):
             r.convert(url, f"general.apprise.{group}[{i}]", text, secret=True)
-    channels = _Channels("mail" in m, "gotify" in m, set(apprise))
+    webhooks = (
+        r.mapping(m["webhooks"], "general.webhooks", set(_keys(m.get("webhooks"))))
+        if "webhooks" in m
+        else {}
+    )
+    for name, hook in webhooks.items():
+        r.fields(
+            hook,
+            f"general.webhooks.{name}",
+            {"url": _http_url, "secret": text},
+            required=("url", "secret"),
+            secret=("url", "secret"),
+        )
+    channels = _Channels("mail" in m, "gotify" in m, set(apprise), set(webhooks))
+    if "channels" in m:
+        _channel_tuning(r, m["channels"], channels)
     if "alerts" in m:
         recipients(r, m["alerts"], "general.alerts", channels, allow_mail=False)
     if "maintenance" in m:
@@ -124,8 +141,11 @@ def general(r: Reader, m: dict[str, Located]) -> tuple[dict[str, Any], _Channels
 class _Channels:
     """Which channels the configuration defines, so that alerts cannot name a missing one."""
 
-    def __init__(self, mail: bool, gotify: bool, apprise: set[str]) -> None:
+    def __init__(
+        self, mail: bool, gotify: bool, apprise: set[str], webhooks: set[str] | None = None
+    ) -> None:
         self.mail, self.gotify, self.apprise = mail, gotify, apprise
+        self.webhooks = webhooks or set()
 
     def check(self, name: Any) -> str:
         if name == "local":
@@ -140,9 +160,37 @@ class _Channels:
                 known = ", ".join(sorted(self.apprise)) or "none defined"
                 raise ValueError(f"unknown apprise group {group!r} (general.apprise: {known})")
             return name
+        if isinstance(name, str) and name.startswith("webhook:"):
+            hook = name.split(":", 1)[1]
+            if hook not in self.webhooks:
+                known = ", ".join(sorted(self.webhooks)) or "none defined"
+                raise ValueError(f"unknown webhook {hook!r} (general.webhooks: {known})")
+            return name
         raise ValueError(
-            f"unknown channel {name!r}: expected local, mail, gotify or apprise:<group>"
+            f"unknown channel {name!r}: expected local, mail, gotify, apprise:<group> "
+            "or webhook:<name>"
         )
+
+
+def _channel_tuning(r: Reader, node: Located, channels: _Channels) -> None:
+    """``general.channels``: per-channel tuning, keyed by the channel's name as alerts write it."""
+    for name, tuning in r.mapping(node, "general.channels", set(_keys(node))).items():
+        path = join("general.channels", name)
+        r.convert(Located(name, node.key_where[name]), path, channels.check)
+        spec = r.fields(tuning, path, {"rate_limit": anything, "group_window": parse_duration})
+        if "rate_limit" in spec:
+            r.fields(
+                tuning.value["rate_limit"],
+                join(path, "rate_limit"),
+                {"count": positive, "per": parse_duration},
+                required=("count", "per"),
+            )
+
+
+def _http_url(v: Any) -> str:
+    if not isinstance(v, str) or not v.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http:// or https:// URL, got {kind_of(v)}")
+    return v
 
 
 def recipients(

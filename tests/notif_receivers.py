@@ -76,8 +76,14 @@ class HttpReceiver:
         if self.failures_left > 0:
             self.failures_left -= 1
             return web.Response(status=500, text="down for a moment")
+        raw = await request.read()
         self.calls.append(
-            {"path": request.path, "headers": dict(request.headers), "json": await request.json()}
+            {
+                "path": request.path,
+                "headers": dict(request.headers),
+                "json": await request.json(),
+                "raw": raw,
+            }
         )
         return web.json_response({"id": len(self.calls)})
 

@@ -3,8 +3,10 @@ a failure looks like (a SendError with no secret in it)."""
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import trustme
@@ -193,3 +195,20 @@ def test_local_is_a_log_line(caplog):
     (rec,) = caplog.records
     assert "example.org" in rec.getMessage()
     assert rec.fields["severity"] == "critical"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", sorted(channels.CATALOGUE))
+def test_every_channel_is_complete(name):
+    """docs/adding-a-channel.md: a module of its own, a table test, a docs mention."""
+    root = Path(__file__).resolve().parent.parent
+    cls = channels.CATALOGUE[name]
+    module = cls.__module__.rsplit(".", 1)[-1]
+    assert cls.__module__.startswith("services.notifier.channels.") and module.rstrip("_") == name
+    tables = [
+        p
+        for p in (root / "tests").glob("test_notif_*.py")
+        if re.search(rf"^(async )?def test_{name}[_(]", p.read_text(), re.M)
+    ]
+    assert tables, f"no test_{name} table in tests/test_notif_*.py"
+    docs = (root / "docs" / "alerting.md").read_text()
+    assert re.search(rf"^\| `{name}(:<\w+>)?` \|", docs, re.M), f"{name} not in docs/alerting.md"

@@ -28,7 +28,7 @@ def register(sub: Any) -> dict[str, Any]:
     p = sub.add_parser(
         "notifier",
         help="send notifications when tasks change severity",
-        description="Turn judgements into notifications (local, mail, gotify, "
+        description="Turn judgements into notifications (local, mail, gotify, webhook, "
         "apprise), once each, recorded in the log. SIGHUP re-reads the file.",
     )
     cliopts.nats(p)
@@ -61,7 +61,9 @@ def register(sub: Any) -> dict[str, Any]:
     t = nsub.add_parser("test", help="send a test notification through one channel")
     cliopts.config(t)
     cliopts.nats(t)
-    t.add_argument("--channel", required=True, help="local, mail, gotify or apprise:<group>")
+    t.add_argument(
+        "--channel", required=True, help="local, mail, gotify, apprise:<group> or webhook:<name>"
+    )
     t.add_argument(
         "--severity", default="critical", choices=["ok", "warning", "critical", "unknown"]
     )

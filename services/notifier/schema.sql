@@ -26,6 +26,12 @@ CREATE TABLE IF NOT EXISTS tocsin_notifier.outbox (
     given_up_at timestamptz,
     last_error text
 );
+-- When the rate limit of its channel let the row through (what a limit counts), and when it
+-- last held it back.
+ALTER TABLE tocsin_notifier.outbox ADD COLUMN IF NOT EXISTS admitted_at timestamptz;
+ALTER TABLE tocsin_notifier.outbox ADD COLUMN IF NOT EXISTS held_at timestamptz;
+CREATE INDEX IF NOT EXISTS outbox_admitted ON tocsin_notifier.outbox (channel, admitted_at)
+    WHERE admitted_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS outbox_due ON tocsin_notifier.outbox (next_attempt_at)
     WHERE sent_at IS NULL AND given_up_at IS NULL;
 

@@ -1,12 +1,10 @@
 """The notifier service: judgements → decisions (PostgreSQL, then ack) → sends (outbox).
 
-Three loops share one process: ``_consume`` turns each ``task.judged`` event
+Four loops share one process: ``_consume`` turns each ``task.judged`` event
 into outbox rows and task state in one transaction, then acks it (a
 redelivery finds the task's ``last_seq`` already at that sequence and does
-nothing); ``_send`` claims due outbox rows and sends each in its own task, so
-a slow or failing receiver holds up nothing else, and a failure is retried
-with backoff; ``_publish`` puts the recorded "notification sent / failed"
-events in the log. ``_watch_agents`` raises the no-agent alert once per
+nothing); the sender (sender.py) sends due outbox rows and publishes their
+outcomes; the agent watch (agentwatch.py) raises the no-agent alert once per
 episode. Nothing is sent from a replay: the durable consumer starts at new
 events and every decision is keyed by task and stream sequence.
 """
@@ -15,14 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import socket
-import time
 from dataclasses import dataclass
 
 import asyncpg
-import msgspec
 from nats.aio.msg import Msg
 
 from events import codec, streams, subjects
@@ -31,9 +25,11 @@ from runtime import bus, db
 from runtime.logs import Log
 from services.notifier import channels, store
 from services.notifier import settings as notify_settings
-from services.notifier.decide import TaskState, decide, decide_no_agent
+from services.notifier.agentwatch import AgentWatch
+from services.notifier.decide import TaskState, decide
 from services.notifier.message import Message
 from services.notifier.routing import channels_for
+from services.notifier.sender import Sender, SendOptions
 from services.notifier.silences import fold as fold_silence
 from services.notifier.silences import why_silent
 
@@ -54,27 +50,34 @@ class NotifierOptions:
     concurrency: int = 50
 
 
-def backoff(attempt: int, base: float, cap: float) -> float:
-    return float(min(base * 2 ** max(attempt - 1, 0), cap))
-
-
 class Notifier:
     def __init__(self, opts: NotifierOptions) -> None:
         self.opts = opts
         self.settings = notify_settings.load(opts.config_path, opts.web_url)
         self.stopping = asyncio.Event()
-        self.wake_sender = asyncio.Event()
-        self.wake_publisher = asyncio.Event()
         self.silences: dict[str, SilenceAdded] = {}
-        self.last_agent_seen: float | None = None
-        self.started = time.time()
-        self.sending: set[asyncio.Task[None]] = set()
-        self.me = f"{socket.gethostname()}:{os.getpid()}"
+        self.sender = Sender(
+            SendOptions(
+                opts.backoff,
+                opts.max_backoff,
+                opts.give_up_after,
+                opts.send_timeout,
+                opts.concurrency,
+            ),
+            lambda: self.settings,
+            self.stopping,
+        )
+        self.agents = AgentWatch(
+            lambda: self.settings,
+            self._enqueue,
+            self.sender.wake,
+            self.stopping,
+            opts.agent_check_every,
+        )
 
     def stop(self) -> None:
         self.stopping.set()
-        self.wake_sender.set()
-        self.wake_publisher.set()
+        self.sender.stop()
 
     def reload(self) -> None:
         try:
@@ -100,16 +103,16 @@ class Notifier:
                 asyncio.create_task(c)
                 for c in (
                     self._consume(js, pool),
-                    self._send(pool),
-                    self._publish(js, pool),
-                    self._watch_agents(pool),
+                    self.sender.run(pool),
+                    self.sender.publish(js, pool),
+                    self.agents.run(pool),
                 )
             ]
             stop: asyncio.Task[object] = asyncio.create_task(self.stopping.wait())
             done, _ = await asyncio.wait({stop, *loops}, return_when=asyncio.FIRST_COMPLETED)
-            for t in [*loops, *self.sending]:
+            for t in loops:
                 t.cancel()
-            await asyncio.gather(*loops, *self.sending, return_exceptions=True)
+            await asyncio.gather(*loops, return_exceptions=True)
             for finished in done:
                 if finished is not stop and not finished.cancelled() and finished.exception():
                     raise finished.exception()  # type: ignore[misc]
@@ -146,7 +149,7 @@ class Notifier:
         with contextlib.suppress(codec.DecodeError):
             ev = codec.decode(data, subject)
             if isinstance(ev, AgentHeartbeat):
-                self.last_agent_seen = max(self.last_agent_seen or 0.0, ev.at)
+                self.agents.seen(ev.at)
 
     # decisions -----------------------------------------------------------------------
 
@@ -160,7 +163,7 @@ class Notifier:
             async with pool.acquire() as conn:
                 for msg in msgs:
                     await self._record(conn, msg)
-            self.wake_sender.set()
+            self.sender.wake.set()
             await self.acknowledge(msgs)
 
     async def acknowledge(self, msgs: list[Msg]) -> None:
@@ -238,160 +241,6 @@ class Notifier:
                 r.label,
                 Message(**{**{f: getattr(m, f) for f in m.__struct_fields__}, "key": k}),
             )
-
-    # sending -------------------------------------------------------------------------
-
-    async def _send(self, pool: asyncpg.Pool) -> None:
-        lease = self.opts.send_timeout * 2
-        while not self.stopping.is_set():
-            room = self.opts.concurrency - len(self.sending)
-            rows = []
-            if room > 0:
-                try:
-                    async with pool.acquire() as conn:
-                        rows = await store.claim(conn, room, lease)
-                except (OSError, asyncpg.PostgresError) as exc:
-                    log.warning("outbox unavailable", error=str(exc))
-            for row in rows:
-                t = asyncio.create_task(self._deliver_logged(pool, row))
-                self.sending.add(t)
-                t.add_done_callback(self.sending.discard)
-            if len(rows) == room and room > 0:
-                continue
-            self.wake_sender.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.wake_sender.wait(), 0.5)
-
-    async def _deliver_logged(self, pool: asyncpg.Pool, row: asyncpg.Record) -> None:
-        try:
-            await self._deliver(pool, row)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # The claim expires and another attempt follows; say why this one broke.
-            log.error("delivery crashed", exc=True, key=row["key"])
-
-    async def _deliver(self, pool: asyncpg.Pool, row: asyncpg.Record) -> None:
-        m = msgspec.json.decode(row["message"], type=Message)
-        channel, label, attempt = row["channel"], row["recipient"], row["attempts"]
-        to = next(
-            (r for r in channels.recipients(self.settings, channel, m.domain) if r.label == label),
-            None,
-        )
-        error = None
-        if to is None:
-            error, retry_in = f"{channel} recipient {label} is no longer configured", None
-        else:
-            try:
-                await asyncio.wait_for(
-                    channels.send(self.settings, channel, to, m), self.opts.send_timeout
-                )
-            except channels.SendError as exc:
-                error = str(exc)
-            except TimeoutError:
-                error = f"no answer in {self.opts.send_timeout:.0f}s"
-            except Exception as exc:  # a channel library failing in its own way
-                error = f"{type(exc).__name__}: {exc}"
-            retry_in = backoff(attempt, self.opts.backoff, self.opts.max_backoff)
-            if error and time.time() + retry_in - row["created"] > self.opts.give_up_after:
-                retry_in = None
-        async with pool.acquire() as conn:
-            if error is None:
-                await store.mark_sent(conn, row["key"], channel, label, m, attempt)
-                log.info("notification sent", key=row["key"], channel=channel, to=label)
-            else:
-                await store.mark_failed(
-                    conn, row["key"], channel, label, m, attempt, error, retry_in
-                )
-                log.warning(
-                    "notification failed",
-                    key=row["key"],
-                    channel=channel,
-                    to=label,
-                    error=error,
-                    attempt=attempt,
-                    retry_in=retry_in,
-                )
-        self.wake_publisher.set()
-
-    async def _publish(self, js, pool: asyncpg.Pool) -> None:  # type: ignore[no-untyped-def]
-        while not self.stopping.is_set():
-            try:
-                async with pool.acquire() as conn:
-                    rows = await store.pending_events(conn)
-                    done = []
-                    for r in rows:
-                        await js.publish(
-                            r["subject"], bytes(r["data"]), headers={"Nats-Msg-Id": r["msg_id"]}
-                        )
-                        done.append(r["id"])
-                    if done:
-                        await store.published(conn, done)
-            except Exception as exc:  # NATS or PostgreSQL away: the rows wait for next time
-                log.warning("notification events not published yet", error=str(exc))
-                rows = []
-            if rows:
-                continue
-            self.wake_publisher.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.wake_publisher.wait(), 1.0)
-
-    # no agent ------------------------------------------------------------------------
-
-    async def _watch_agents(self, pool: asyncpg.Pool) -> None:
-        while not self.stopping.is_set():
-            targets = channels_for(self.settings, None, "no_agent")
-            if targets:
-                try:
-                    await self._check_agents(pool, [t.channel for t in targets])
-                except (OSError, asyncpg.PostgresError) as exc:
-                    log.warning("no-agent check failed", error=str(exc))
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), self.opts.agent_check_every)
-
-    async def _check_agents(self, pool: asyncpg.Pool, targets: list[str]) -> None:
-        now = time.time()
-        async with pool.acquire() as conn:
-            alerted = await store.get_flag(conn, "no_agent")
-            what = decide_no_agent(
-                self.last_agent_seen,
-                self.started,
-                now,
-                self.settings.time_without_agent,
-                alerted is not None,
-            )
-            if what is None:
-                return
-            async with conn.transaction():
-                if what == "no_agent":
-                    since = self.last_agent_seen or self.started
-                    if not await store.set_flag(conn, "no_agent", {"since": since}):
-                        return  # another notifier raised it
-                    severity, previous = "no_agent", "ok"
-                    reason = (
-                        f"no agent heartbeat for {now - since:.0f}s (limit "
-                        f"{self.settings.time_without_agent:.0f}s)"
-                    )
-                else:
-                    flag = await store.clear_flag(conn, "no_agent")
-                    if not isinstance(flag, dict):
-                        return
-                    since = float(flag["since"])
-                    severity, previous = "ok", "no_agent"
-                    reason = f"an agent reported again after {now - since:.0f}s"
-                log.warning(reason)
-                m = Message(
-                    key="",
-                    kind=what,
-                    severity=severity,
-                    previous=previous,
-                    at=now,
-                    reason=reason,
-                    web_url=self.settings.web_url,
-                )
-                for channel in targets:
-                    await self._enqueue(conn, f"{what}:{since:.3f}:{channel}", channel, m)
-        self.wake_sender.set()
 
 
 async def main(opts: NotifierOptions) -> None:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from configuration.maintenance import Window, parse_windows
 from events.types import TaskDef
+from services.notifier.ratelimit import RateLimit
 
 SEVERITIES = ("ok", "warning", "critical", "unknown", "no_agent")
 DEFAULT_TIME_WITHOUT_AGENT = 300.0  # Argos's default: 5 minutes
@@ -44,6 +45,9 @@ class NotifySettings:
     mail: dict[str, Any] | None = None
     gotify: list[dict[str, Any]] = field(default_factory=list)
     apprise: dict[str, list[str]] = field(default_factory=dict)
+    webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ``general.channels.NAME.rate_limit``, by channel name (``webhook:ops``).
+    rate_limits: dict[str, RateLimit] = field(default_factory=dict)
     reminder_interval: float | None = None
     time_without_agent: float = DEFAULT_TIME_WITHOUT_AGENT
     maintenance: list[Window] = field(default_factory=list)
@@ -75,9 +79,14 @@ def targets(raw: Any, where: str) -> list[Target]:
 
 
 def _channel(name: str, where: str) -> str:
-    if name in ("local", "mail", "gotify") or (name.startswith("apprise:") and len(name) > 8):
+    kind, _, option = name.partition(":")
+    if (kind in ("local", "mail", "gotify") and not option) or (
+        kind in ("apprise", "webhook") and option
+    ):
         return name
-    raise ValueError(f"{where}: unknown channel {name!r} (local, mail, gotify, apprise:<group>)")
+    raise ValueError(
+        f"{where}: unknown channel {name!r} (local, mail, gotify, apprise:<group>, webhook:<name>)"
+    )
 
 
 def per_severity(raw: Any, where: str) -> tuple[dict[str, list[Target]], list[str] | None]:
@@ -124,10 +133,15 @@ def build(
         mail=general.get("mail"),
         gotify=list(general.get("gotify") or []),
         apprise=dict(general.get("apprise") or {}),
+        webhooks=dict(general.get("webhooks") or {}),
         maintenance=parse_windows(general.get("maintenance")),
         tasks=tasks,
         web_url=(web_url or os.environ.get("TOCSIN_WEB_URL") or NotifySettings.web_url),
     )
+    for name, tuning in (general.get("channels") or {}).items():
+        limit = (tuning or {}).get("rate_limit")
+        if limit:
+            s.rate_limits[name] = RateLimit(int(limit["count"]), parse_duration(limit["per"]))
     if general.get("reminder_interval") is not None:
         s.reminder_interval = parse_duration(general["reminder_interval"])
     recurring = raw.get("recurring_tasks") or {}

@@ -74,10 +74,75 @@ async def claim(conn: asyncpg.Connection, limit: int, lease: float) -> list[asyn
                             AND (claimed_until IS NULL OR claimed_until < now())
                           ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
               AND sent_at IS NULL
-            RETURNING key, channel, recipient, message, attempts,
+            RETURNING key, channel, recipient, message, attempts, held_at IS NOT NULL AS held,
                       extract(epoch FROM created_at)::float8 AS created""",
         limit,
         lease,
+    )
+
+
+async def lock_channel(conn: asyncpg.Connection, channel: str) -> None:
+    """Serialise rate-limit decisions on one channel across notifiers (transaction-scoped)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('tocsin-rate:' || $1))", channel)
+
+
+async def sent_since(conn: asyncpg.Connection, channel: str, since: float) -> list[float]:
+    """When the rows the channel's rate limit let through since ``since`` were admitted."""
+    rows = await conn.fetch(
+        f"SELECT extract(epoch FROM admitted_at)::float8 AS t FROM {S}.outbox "
+        "WHERE channel = $1 AND admitted_at > to_timestamp($2)",
+        channel,
+        since,
+    )
+    return [r["t"] for r in rows]
+
+
+async def waiting_before(conn: asyncpg.Connection, key: str, channel: str) -> int:
+    """How many older rows of the channel wait for its rate limit to let them through."""
+    return int(
+        await conn.fetchval(
+            f"""SELECT count(*) FROM {S}.outbox o, {S}.outbox me
+                WHERE me.key = $1 AND o.channel = $2 AND o.key <> me.key
+                  AND o.sent_at IS NULL AND o.given_up_at IS NULL AND o.admitted_at IS NULL
+                  AND (o.created_at, o.key) < (me.created_at, me.key)""",
+            key,
+            channel,
+        )
+    )
+
+
+async def reserve(conn: asyncpg.Connection, key: str) -> None:
+    # clock_timestamp(): now() is the transaction's start, before the channel lock was won.
+    await conn.execute(f"UPDATE {S}.outbox SET admitted_at = clock_timestamp() WHERE key = $1", key)
+
+
+async def postpone(conn: asyncpg.Connection, key: str, wait: float) -> None:
+    """Back to waiting for ``wait`` seconds; a postponement is not a failed attempt."""
+    await conn.execute(
+        f"UPDATE {S}.outbox SET next_attempt_at = now() + make_interval(secs => $2), "
+        "held_at = now(), claimed_until = NULL, attempts = greatest(attempts - 1, 0) "
+        "WHERE key = $1",
+        key,
+        wait,
+    )
+
+
+async def newer_for(
+    conn: asyncpg.Connection, key: str, channel: str, recipient: str, m: Message
+) -> str | None:
+    """The key of a later unsent row for the same task (or the same agent-wide alert) and
+    recipient: it says the newer state, so this one need not be sent."""
+    return await conn.fetchval(
+        f"""SELECT o.key FROM {S}.outbox o, {S}.outbox me
+            WHERE me.key = $1 AND o.key <> me.key AND o.channel = $2 AND o.recipient = $3
+              AND o.message->>'task' IS NOT DISTINCT FROM $4
+              AND o.sent_at IS NULL AND o.given_up_at IS NULL
+              AND (o.created_at, o.key) > (me.created_at, me.key)
+            ORDER BY o.created_at DESC LIMIT 1""",
+        key,
+        channel,
+        recipient,
+        m.task,
     )
 
 

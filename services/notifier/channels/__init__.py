@@ -10,10 +10,11 @@ from services.notifier.channels.base import Channel, Recipient, SendError
 from services.notifier.channels.gotify import Gotify
 from services.notifier.channels.local import Local
 from services.notifier.channels.mail import Mail
+from services.notifier.channels.webhook import Webhook
 from services.notifier.message import Message
 from services.notifier.settings import NotifySettings
 
-CATALOGUE: dict[str, type[Channel]] = {c.name: c for c in (Local, Mail, Gotify, Apprise)}
+CATALOGUE: dict[str, type[Channel]] = {c.name: c for c in (Local, Mail, Gotify, Apprise, Webhook)}
 
 __all__ = ["CATALOGUE", "Channel", "Recipient", "SendError", "channel", "recipients", "send"]
 
