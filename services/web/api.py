@@ -11,14 +11,15 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from services.web import queries
 from services.web.auth import api_access
+from services.web.edges import BIGINT_MAX, OFFSET_MAX, Instant
 
 router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(api_access)])
 Limit = Query(100, ge=1, le=10000, description="at most this many items")
-Offset = Query(0, ge=0, description="skip this many items")
+Offset = Query(0, ge=0, le=OFFSET_MAX, description="skip this many items")
 
 
 def pool(request: Request) -> asyncpg.Pool:
@@ -101,10 +102,10 @@ async def api_results(
     domain: str = "",
     agent: str = "",
     status: str = Query("", description="success, failure or error"),
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     before: int | None = Query(
-        None, description="only results older than this log sequence (paging)"
+        None, ge=0, le=BIGINT_MAX, description="only results older than this log sequence (paging)"
     ),
     limit: int = Limit,
 ) -> list[dict[str, Any]]:
@@ -115,7 +116,9 @@ async def api_results(
 
 
 @router.get("/results/{task_id}/{seq}", summary="One result with the agent's observation")
-async def api_result(request: Request, task_id: str, seq: int) -> dict[str, Any]:
+async def api_result(
+    request: Request, task_id: str, seq: int = Path(ge=0, le=BIGINT_MAX)
+) -> dict[str, Any]:
     async with pool(request).acquire() as conn:
         r = await queries.result(conn, task_id, seq)
     if r is None:
@@ -144,7 +147,7 @@ async def api_incidents(
     request: Request,
     task: str = "",
     domain: str = "",
-    since: datetime | None = None,
+    since: Instant | None = None,
     limit: int = Limit,
 ) -> list[dict[str, Any]]:
     async with pool(request).acquire() as conn:
@@ -161,8 +164,8 @@ async def api_events(
     request: Request,
     type: str = Query("", description=", ".join(queries.EVENT_TYPES)),
     task: str = "",
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: int = Limit,
     offset: int = Offset,
 ) -> list[dict[str, Any]]:

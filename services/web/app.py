@@ -11,17 +11,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
-from fastapi import FastAPI, Request
+import asyncpg
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from readmodel import SCHEMA, ensure_schema
 from runtime import __version__, db
-from services.web import api, auth, authdb, badges, metrics, pages, queries
+from services.web import api, auth, authdb, badges, edges, metrics, pages, queries
 from services.web.live import Hub
 from services.web.settings import WebSettings, load_settings
-from services.web.templating import HERE, render
+from services.web.templating import HERE
 
 PAGE_SIZE = pages.PAGE_SIZE
 
@@ -58,6 +60,7 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
         lifespan=lifespan,
         description="Live status, history, agents and audit of a Tocsin installation. "
         "Authenticate with `Authorization: Bearer <token>` (`tocsin token create`).",
+        dependencies=[Depends(edges.reject_nul)],
     )
     app.state.http_hist = metrics.Histogram()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -65,19 +68,11 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
     app.middleware("http")(metrics.timing)
     app.add_exception_handler(auth.LoginRequired, auth.login_required_response)  # type: ignore[arg-type]
 
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
-        if request.url.path.startswith(("/api/", "/badges/", "/metrics", "/static/")):
-            from fastapi.exception_handlers import http_exception_handler
-
-            return await http_exception_handler(request, exc)
-        return render(
-            request,
-            "error.html",
-            {"status": exc.status_code, "detail": exc.detail, "live": False},
-            status_code=exc.status_code,
-        )
-
-    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, edges.http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, edges.validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(asyncpg.DataError, edges.data_error)  # type: ignore[arg-type]
+    # Added last, so outermost: its headers reach every response, errors included.
+    app.add_middleware(edges.Edges)  # type: ignore[arg-type]
     for module in (auth, pages, api, badges, metrics):
         app.include_router(module.router)
 
