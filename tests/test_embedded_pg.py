@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.common.embedded import PostgresServer
+from runtime.embedded import PostgresServer
 
 
 async def _refused_without_password(server: PostgresServer) -> None:

@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from readmodel import SCHEMA, ensure_schema
@@ -62,7 +63,8 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
         "Authenticate with `Authorization: Bearer <token>` (`tocsin token create`).",
         dependencies=[Depends(edges.reject_nul)],
     )
-    app.state.http_hist = metrics.Histogram()
+    app.state.metrics_registry = CollectorRegistry(auto_describe=True)
+    app.state.http_hist = metrics.http_histogram(app.state.metrics_registry)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.middleware("http")(auth.middleware)
     app.middleware("http")(metrics.timing)
