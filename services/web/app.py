@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
@@ -77,6 +78,7 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
     app.add_middleware(edges.Edges)  # type: ignore[arg-type]
     for module in (auth, pages, api, badges, metrics):
         app.include_router(module.router)
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
 
     @app.get("/live", include_in_schema=False)
     async def live(request: Request) -> StreamingResponse:
@@ -95,3 +97,23 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
         return {"status": "ok", "projected_seq": pos.get("seq", 0)}
 
     return app
+
+
+def _openapi(app: FastAPI, settings: WebSettings) -> dict[str, Any]:
+    """The schema as this installation serves it: with ``unauthenticated_access: all`` the
+    API asks for no credentials, so it declares none (nor a 401)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        if settings.unauthenticated_access == "all":
+            for path in schema["paths"].values():
+                for operation in path.values():
+                    operation.pop("security", None)
+                    operation.get("responses", {}).pop("401", None)
+            schema.get("components", {}).pop("securitySchemes", None)
+        app.openapi_schema = schema
+    return app.openapi_schema

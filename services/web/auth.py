@@ -20,11 +20,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from markupsafe import Markup
 
@@ -165,8 +166,21 @@ def page_access(public_when: tuple[str, ...] = ("all",)) -> Callable[[Request], 
     return check
 
 
-async def api_access(request: Request) -> None:
-    """API and metrics: a bearer token, a session, or ``unauthenticated_access: all``."""
+bearer = HTTPBearer(auto_error=False, description="an API token: `tocsin token create` prints one")
+session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE, auto_error=False, description="the session of a logged-in user"
+)
+
+
+async def api_access(
+    request: Request,
+    _token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    _session: Annotated[str | None, Depends(session_cookie)],
+) -> None:
+    """API and metrics: a bearer token, a session, or ``unauthenticated_access: all``.
+
+    The two security schemes are parameters so that /openapi.json declares them; the
+    checks below read the request itself, as the pages do."""
     if _auth(request).settings.unauthenticated_access == "all":
         return
     if await _token_ok(request) or await current_user(request) is not None:

@@ -10,6 +10,7 @@ and whatever PostgreSQL still calls a data error is the client's, hence a 400.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -21,7 +22,7 @@ from fastapi.exception_handlers import (
     request_validation_exception_handler,
 )
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -72,8 +73,20 @@ def _utc(value: datetime) -> datetime:
         raise ValueError("outside the representable range once converted to UTC") from None
 
 
-#: A date and time that PostgreSQL can store: naive values are UTC.
-Instant = Annotated[datetime, AfterValidator(_utc)]
+#: RFC 3339, as the schema's ``date-time`` says: not a number of seconds, not a bare date.
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
+
+
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, str):
+        if not _RFC3339.fullmatch(value):
+            raise ValueError("expected a date and time as in 2026-01-31T12:00:00Z")
+        return datetime.fromisoformat(value)
+    return value
+
+
+#: A date and time of an API parameter, that PostgreSQL can store.
+Instant = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_utc)]
 
 
 def parse_instant(value: str) -> datetime | None:
