@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from checks.base import duration, kind_of
-from configuration.yamlsource import Located, Problem, Where
+from configuration.yamlsource import Located, Problem, Where, shown
 
 #: What ``convert`` returns for a value it refused (``None`` is a legitimate value).
 FAILED: Any = object()
@@ -39,7 +39,7 @@ class Reader:
                 hint = closest(key, allowed)
                 self.fail(
                     kw,
-                    join(path, key),
+                    join(path, shown(key)),
                     "unknown key" + (f" (did you mean {hint!r}?)" if hint else ""),
                 )
         for key in required:

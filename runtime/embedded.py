@@ -8,6 +8,7 @@ machine (a system PostgreSQL on 5432, a NATS on 4222).
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -130,7 +131,13 @@ def _as_pg_user() -> dict[str, object]:
 
 
 class PostgresServer:
-    """A PostgreSQL cluster in ``data_dir``, listening on 127.0.0.1:``port``."""
+    """A PostgreSQL cluster in ``data_dir``, listening on 127.0.0.1:``port``.
+
+    Password authentication only (scram-sha-256), with a password generated at the
+    cluster's creation and kept in ``data_dir/password`` (mode 0600): other local
+    accounts cannot connect and read, say, the web's cookie secret. A cluster made
+    by an older version with ``trust`` gets its password at its next start.
+    """
 
     def __init__(self, data_dir: Path, port: int | None = None, database: str = "tocsin") -> None:
         self.data_dir = Path(data_dir).absolute()
@@ -143,13 +150,33 @@ class PostgresServer:
         return self.data_dir / "pgdata"
 
     @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
+    def password_file(self) -> Path:
+        return self.data_dir / "password"
 
-    def _init(self, run_as: dict[str, object]) -> None:
+    @property
+    def password(self) -> str:
+        if not self.password_file.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(24))
+        return self.password_file.read_text().strip()
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/{self.database}"
+
+    def _init(self, run_as: dict[str, object]) -> bool:
+        """Create the cluster unless it exists; whether it still trusts local users."""
         if (self.pgdata / "PG_VERSION").exists():
-            return
+            return not self.password_file.exists()
+        password = self.password
         self.pgdata.mkdir(parents=True, exist_ok=True)
+        # initdb reads the password from a file of its own, removed right after.
+        pwfile = self.data_dir / ".initdb-password"
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password + "\n")
         if run_as:
             import pwd
 
@@ -158,27 +185,49 @@ class PostgresServer:
             ensure_prefix_permissions(self.pgdata)
             pw = pwd.getpwnam(PG_USER)
             os.chown(self.pgdata, pw.pw_uid, pw.pw_gid)
+            os.chown(pwfile, pw.pw_uid, pw.pw_gid)
+        try:
+            subprocess.run(
+                [
+                    str(_pg_bin() / "initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "-U",
+                    "postgres",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                check=True,
+                capture_output=True,
+                **run_as,  # type: ignore[call-overload]
+            )
+        finally:
+            pwfile.unlink()
+        return False
+
+    def _stop_trusting(self, psql: list[str]) -> None:
+        """Give an older, ``trust`` cluster its password, then require it."""
         subprocess.run(
-            [
-                str(_pg_bin() / "initdb"),
-                "-D",
-                str(self.pgdata),
-                "--auth=trust",
-                "-U",
-                "postgres",
-                "--encoding=UTF8",
-                "--no-instructions",
-            ],
+            [*psql, "-c", f"ALTER USER postgres PASSWORD '{self.password}'"],
             check=True,
             capture_output=True,
-            **run_as,  # type: ignore[call-overload]
         )
+        hba = self.pgdata / "pg_hba.conf"
+        hba.write_text(
+            "".join(
+                line.replace(" trust", " scram-sha-256") if not line.startswith("#") else line
+                for line in hba.read_text().splitlines(keepends=True)
+            )
+        )
+        subprocess.run([*psql, "-c", "SELECT pg_reload_conf()"], check=True, capture_output=True)
 
     def start(self, timeout: float = 30.0) -> PostgresServer:
         if port_in_use(self.port):
             raise RuntimeError(f"port {self.port} for PostgreSQL is already in use")
         run_as = _as_pg_user()
-        self._init(run_as)
+        trusting = self._init(run_as)
         stale = self.pgdata / "postmaster.pid"
         if stale.exists():
             stale.unlink()  # the port check above proved no server of ours still runs
@@ -195,26 +244,33 @@ class PostgresServer:
         )
         logfile.close()
         _wait_port(self.port, self.proc, "postgres", timeout)
-        self._create_database(timeout)
+        psql = [str(_pg_bin() / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
+        self._create_database(psql, trusting, timeout)
         return self
 
-    def _create_database(self, timeout: float) -> None:
-        psql = [str(_pg_bin() / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
+    def _create_database(self, psql: list[str], trusting: bool, timeout: float) -> None:
+        env = dict(os.environ, PGPASSWORD=self.password)
         deadline = time.monotonic() + timeout
         while True:
             probe = subprocess.run(
                 [*psql, "-tAc", f"SELECT 1 FROM pg_database WHERE datname='{self.database}'"],
                 capture_output=True,
                 text=True,
+                env=env,
             )
             if probe.returncode == 0:
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"postgres not ready: {probe.stderr.strip()}")
             time.sleep(0.1)
+        if trusting:
+            self._stop_trusting(psql)
         if probe.stdout.strip() != "1":
             subprocess.run(
-                [*psql, "-c", f'CREATE DATABASE "{self.database}"'], check=True, capture_output=True
+                [*psql, "-c", f'CREATE DATABASE "{self.database}"'],
+                check=True,
+                capture_output=True,
+                env=env,
             )
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 30.0) -> None:

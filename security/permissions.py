@@ -90,11 +90,14 @@ def notifier() -> dict[str, Any]:
 
 
 def web() -> dict[str, Any]:
-    # The web service reads PostgreSQL; on the bus it may at most look at the log.
+    # The web service reads PostgreSQL; on the bus it may at most look at the log, and at
+    # the consumers' backlogs for /metrics.
     return _rules(
         pub=[
             "$JS.API.INFO",
             f"$JS.API.STREAM.INFO.{streams.EVENTS}",
+            f"$JS.API.CONSUMER.LIST.{streams.EVENTS}",
+            f"$JS.API.CONSUMER.LIST.{streams.WORK}",
             f"$JS.API.DIRECT.GET.{streams.EVENTS}",
             f"$JS.API.DIRECT.GET.{streams.EVENTS}.>",
         ],

@@ -33,16 +33,30 @@ async def test_user_cli_and_disabled_user_refused(database_url, monkeypatch, cap
     db = ("--database-url", database_url)
     assert (
         await run_cli(
-            monkeypatch, capsys, "user", "add", "alice", "--password-stdin", *db, stdin="first\n"
+            monkeypatch,
+            capsys,
+            "user",
+            "add",
+            "alice",
+            "--password-stdin",
+            *db,
+            stdin="first-password\n",
         )
     )[0] == 0
     code, _, err = await run_cli(
-        monkeypatch, capsys, "user", "add", "alice", "--password-stdin", *db, stdin="x\n"
+        monkeypatch,
+        capsys,
+        "user",
+        "add",
+        "alice",
+        "--password-stdin",
+        *db,
+        stdin="x-password-long\n",
     )
     assert code == 1 and "already exists" in err
     async with web_server(database_url) as web:
         async with httpx.AsyncClient(base_url=web.url) as c:
-            r = await login(c, "alice", "first", remember=True)
+            r = await login(c, "alice", "first-password", remember=True)
             assert r.status_code == 303 and r.headers["location"] == "/"
             cookie = r.headers["set-cookie"]
             assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Max-Age=" in cookie
@@ -50,12 +64,12 @@ async def test_user_cli_and_disabled_user_refused(database_url, monkeypatch, cap
             # Disabling ends the open session at once, and the login is refused.
             assert (await run_cli(monkeypatch, capsys, "user", "disable", "alice", *db))[0] == 0
             assert (await c.get("/agents")).status_code == 303
-            refused = await login(c, "alice", "first")
+            refused = await login(c, "alice", "first-password")
             assert refused.status_code == 401 and SESSION_COOKIE not in refused.headers.get(
                 "set-cookie", ""
             )
             assert (await run_cli(monkeypatch, capsys, "user", "enable", "alice", *db))[0] == 0
-            assert (await login(c, "alice", "first")).status_code == 303
+            assert (await login(c, "alice", "first-password")).status_code == 303
             assert (
                 await run_cli(
                     monkeypatch,
@@ -65,13 +79,13 @@ async def test_user_cli_and_disabled_user_refused(database_url, monkeypatch, cap
                     "alice",
                     "--password-stdin",
                     *db,
-                    stdin="second\n",
+                    stdin="second-password\n",
                 )
             )[0] == 0
             assert (await c.get("/agents")).status_code == 303  # password change: log in again
-            assert (await login(c, "alice", "first")).status_code == 401
-            assert (await login(c, "alice", "second")).status_code == 303
-            no_remember = (await login(c, "alice", "second")).headers["set-cookie"]
+            assert (await login(c, "alice", "first-password")).status_code == 401
+            assert (await login(c, "alice", "second-password")).status_code == 303
+            no_remember = (await login(c, "alice", "second-password")).headers["set-cookie"]
             assert "Max-Age" not in no_remember.split("tocsin_session=")[1].split(",")[0]
     code, out, _ = await run_cli(monkeypatch, capsys, "user", "list", *db)
     assert code == 0 and out.startswith("alice\tenabled")

@@ -172,8 +172,8 @@ async def test_api_badges_status_page_and_metrics(database_url):
         assert (await c.get("/metrics")).status_code == 401
         text = (await c.get("/metrics", headers=h)).text
         assert 'tocsin_tasks{severity="critical"} 1' in text
-        assert "tocsin_projector_position " in text and "tocsin_checks_per_second" in text
-        assert 'tocsin_http_request_duration_seconds_bucket{method="GET",route="/api/tasks"' in text
+        assert "tocsin_projector_position " in text and "tocsin_checks_completed_total" in text
+        assert 'tocsin_http_request_duration_seconds_count{method="GET",route="/api/tasks"}' in text
 
 
 async def test_silenced_tasks_show_as_such(database_url):

@@ -30,13 +30,14 @@ from runtime.embedded import free_port
 from services.projector.service import apply_batch
 from services.web import authdb
 from services.web.app import create_app
-from services.web.settings import WebSettings
+from services.web.settings import WebSettings, server_options
 
 
 class WebServer:
     def __init__(self, database_url: str, settings: WebSettings | None = None) -> None:
         self.port = free_port()
-        self.app = create_app(database_url, settings or WebSettings(cookie_secret="t" * 32))
+        settings = settings or WebSettings(cookie_secret="t" * 32)
+        self.app = create_app(database_url, settings)
         config = uvicorn.Config(
             self.app,
             host="127.0.0.1",
@@ -46,6 +47,7 @@ class WebServer:
             lifespan="on",
             # Open SSE streams would hold the shutdown forever.
             timeout_graceful_shutdown=2,
+            **server_options(settings),
         )
         self.server = uvicorn.Server(config)
         self.task: asyncio.Task[None] | None = None

@@ -17,6 +17,7 @@ from configuration.inforce import who
 from events import codec, subjects
 from events.types import SilenceAdded, SilenceRemoved
 from runtime import bus, cliopts
+from security.client import ClientSecurity
 from services.notifier import channels
 from services.notifier import settings as notify_settings
 from services.notifier.message import Message, outcome
@@ -232,7 +233,13 @@ async def send_test(
         events.append(("sent" if error is None else "failed", ev))
     if nats_url and events:
         try:
-            nc = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0)
+            # The notifier's credentials (TOCSIN_NATS_CREDS), as the service itself uses.
+            nc = await nats.connect(
+                nats_url,
+                connect_timeout=2,
+                max_reconnect_attempts=0,
+                **ClientSecurity.from_env().connect_options(),
+            )
             js = nc.jetstream()
             for result, ev in events:
                 await js.publish(subjects.notification(result), codec.encode(ev), timeout=2)

@@ -7,37 +7,46 @@ Listings are arrays, newest or worst first, bounded by ``limit`` and paged with
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from services.web import queries
+from services.web.apimodels import (
+    ERRORS,
+    NOT_FOUND,
+    Agent,
+    Domain,
+    Event,
+    Incident,
+    Limit,
+    Offset,
+    Result,
+    ResultDetail,
+    Seq,
+    Severity,
+    Task,
+    TaskDetail,
+    TaskId,
+    Uptime,
+    text,
+)
 from services.web.auth import api_access
+from services.web.edges import BIGINT_MAX, Instant
 
-router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(api_access)])
-Limit = Query(100, ge=1, le=10000, description="at most this many items")
-Offset = Query(0, ge=0, description="skip this many items")
+router = APIRouter(
+    prefix="/api", tags=["api"], dependencies=[Depends(api_access)], responses=ERRORS
+)
 
 
 def pool(request: Request) -> asyncpg.Pool:
     return request.app.state.pool  # type: ignore[no-any-return]
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in row.items():
-        if isinstance(v, datetime):
-            v = v.isoformat()
-        elif hasattr(v, "total_seconds"):
-            v = v.total_seconds()
-        out[k] = v
-    return out
+    # Intervals as seconds; the models take datetimes as they are.
+    return {k: v.total_seconds() if hasattr(v, "total_seconds") else v for k, v in row.items()}
 
 
 def task_json(r: dict[str, Any]) -> dict[str, Any]:
@@ -52,16 +61,16 @@ def task_json(r: dict[str, Any]) -> dict[str, Any]:
         "expected": json.loads(r["expected"]) if r["expected"] is not None else None,
         "frequency": r["frequency"],
         "severity": r["severity"],
-        "severity_since": _iso(r["severity_since"]),
+        "severity_since": r["severity_since"],
         "reason": r["reason"],
         "failures": r["failures"],
         "last_status": r["last_status"],
         "last_detail": r["last_detail"],
-        "last_checked_at": _iso(r["last_checked_at"]),
+        "last_checked_at": r["last_checked_at"],
         "last_result_seq": r["last_result_seq"],
         "http_status": r["http_status"],
         "response_ms": r["response_ms"],
-        "next_run": _iso(r["next_run"]),
+        "next_run": r["next_run"],
         "agent": r["last_agent"],
     }
 
@@ -69,88 +78,99 @@ def task_json(r: dict[str, Any]) -> dict[str, Any]:
 @router.get("/tasks", summary="Tasks with their current severity and last result, worst first")
 async def api_tasks(
     request: Request,
-    q: str = Query("", description="text in domain, URL or check"),
-    severity: str = Query("", description="ok, warning, critical, unknown or pending"),
-    domain: str = "",
+    q: str = text("text in domain, URL or check"),
+    severity: Annotated[
+        Severity | Literal[""], Query(description="only tasks of this severity")
+    ] = "",
+    domain: str = text("only the tasks of this domain"),
     limit: int = Query(1000, ge=1, le=10000),
     offset: int = Offset,
-) -> list[dict[str, Any]]:
+) -> list[Task]:
     async with pool(request).acquire() as conn:
         rows = await queries.tasks(conn, q, severity, limit, offset, domain=domain)
-    return [task_json(r) for r in rows]
+    return [Task(**task_json(r)) for r in rows]
 
 
-@router.get("/tasks/{task_id}", summary="One task, its definition and uptime")
-async def api_task(request: Request, task_id: str) -> dict[str, Any]:
+@router.get("/tasks/{task_id}", summary="One task, its definition and uptime", responses=NOT_FOUND)
+async def api_task(request: Request, task_id: TaskId) -> TaskDetail:
     async with pool(request).acquire() as conn:
         t = await queries.task(conn, task_id)
         if t is None:
             raise HTTPException(404, "no such task")
         uptime = await queries.uptime(conn, [task_id])
-    return task_json(t) | {
-        "definition": json.loads(t["definition"]),
-        "removed_at": _iso(t["removed_at"]),
-        "uptime": uptime,
-    }
+    return TaskDetail(
+        **task_json(t),
+        definition=json.loads(t["definition"]),
+        removed_at=t["removed_at"],
+        uptime=Uptime.model_validate(uptime),
+    )
 
 
 @router.get("/results", summary="Results, newest first")
 async def api_results(
     request: Request,
-    task: str = "",
-    domain: str = "",
-    agent: str = "",
-    status: str = Query("", description="success, failure or error"),
-    since: datetime | None = None,
-    until: datetime | None = None,
+    task: str = text("only the results of this task"),
+    domain: str = text("only the results of this domain's tasks"),
+    agent: str = text("only the results of this agent"),
+    status: Literal["", "success", "failure", "error"] = Query(""),
+    since: Instant | None = None,
+    until: Instant | None = None,
     before: int | None = Query(
-        None, description="only results older than this log sequence (paging)"
+        None, ge=0, le=BIGINT_MAX, description="only results older than this log sequence (paging)"
     ),
     limit: int = Limit,
-) -> list[dict[str, Any]]:
+) -> list[Result]:
     async with pool(request).acquire() as conn:
         ids = [task] if task else (await queries.domain_tasks(conn, domain) if domain else None)
         rows = await queries.results(conn, ids, limit, before, agent, status, since, until)
-    return [_plain(r) for r in rows]
+    return [Result(**r) for r in rows]
 
 
-@router.get("/results/{task_id}/{seq}", summary="One result with the agent's observation")
-async def api_result(request: Request, task_id: str, seq: int) -> dict[str, Any]:
+@router.get(
+    "/results/{task_id}/{seq}",
+    summary="One result with the agent's observation",
+    responses=NOT_FOUND,
+)
+async def api_result(request: Request, task_id: TaskId, seq: Seq) -> ResultDetail:
     async with pool(request).acquire() as conn:
         r = await queries.result(conn, task_id, seq)
     if r is None:
         raise HTTPException(404, "no such result")
-    return _plain(r) | {"observation": json.loads(r["observation"])}
+    fields = {k: v for k, v in r.items() if k in ResultDetail.model_fields}
+    return ResultDetail(**fields | {"observation": json.loads(r["observation"])})
 
 
 @router.get("/domains", summary="Domains with task counts per severity, worst first")
 async def api_domains(
-    request: Request, q: str = "", limit: int = Limit, offset: int = Offset
-) -> list[dict[str, Any]]:
+    request: Request,
+    q: str = text("text in domain, URL or check"),
+    limit: int = Limit,
+    offset: int = Offset,
+) -> list[Domain]:
     async with pool(request).acquire() as conn:
         rows = await queries.domains(conn, q, limit, offset)
-    return [_plain({k: v for k, v in r.items() if k != "rank"}) for r in rows]
+    return [Domain(**{k: v for k, v in r.items() if k != "rank"}) for r in rows]
 
 
 @router.get("/agents", summary="Agents with their last heartbeat")
-async def api_agents(request: Request) -> list[dict[str, Any]]:
+async def api_agents(request: Request) -> list[Agent]:
     async with pool(request).acquire() as conn:
         rows = await queries.agents(conn)
-    return [_plain(r) for r in rows]
+    return [Agent(**_plain(r)) for r in rows]
 
 
 @router.get("/incidents", summary="Periods of non-ok severity, newest first")
 async def api_incidents(
     request: Request,
-    task: str = "",
-    domain: str = "",
-    since: datetime | None = None,
+    task: str = text("only the incidents of this task"),
+    domain: str = text("only the incidents of this domain's tasks"),
+    since: Instant | None = None,
     limit: int = Limit,
-) -> list[dict[str, Any]]:
+) -> list[Incident]:
     async with pool(request).acquire() as conn:
         ids = [task] if task else (await queries.domain_tasks(conn, domain) if domain else None)
         rows = await queries.incidents(conn, ids, limit, since)
-    return [_plain(r) for r in rows]
+    return [Incident(**_plain(r)) for r in rows]
 
 
 @router.get(
@@ -159,16 +179,16 @@ async def api_incidents(
 )
 async def api_events(
     request: Request,
-    type: str = Query("", description=", ".join(queries.EVENT_TYPES)),
-    task: str = "",
-    since: datetime | None = None,
-    until: datetime | None = None,
+    type: Literal["", "config.applied", "severity.changed", "deadletter"] = Query(""),
+    task: str = text("only the events of this task"),
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: int = Limit,
     offset: int = Offset,
-) -> list[dict[str, Any]]:
+) -> list[Event]:
     async with pool(request).acquire() as conn:
         rows = await queries.events(conn, type, task, since, until, limit, offset)
     return [
-        _plain(r) | {"data": json.loads(r["data"]) if isinstance(r["data"], str) else r["data"]}
+        Event(**r | {"data": json.loads(r["data"]) if isinstance(r["data"], str) else r["data"]})
         for r in rows
     ]

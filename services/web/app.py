@@ -11,17 +11,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
-from fastapi import FastAPI, Request
+import asyncpg
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from readmodel import SCHEMA, ensure_schema
 from runtime import __version__, db
-from services.web import api, auth, authdb, badges, metrics, pages, queries
+from services.web import api, auth, authdb, badges, edges, metrics, pages, queries
 from services.web.live import Hub
 from services.web.settings import WebSettings, load_settings
-from services.web.templating import HERE, render
+from services.web.templating import HERE
 
 PAGE_SIZE = pages.PAGE_SIZE
 
@@ -58,28 +62,23 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
         lifespan=lifespan,
         description="Live status, history, agents and audit of a Tocsin installation. "
         "Authenticate with `Authorization: Bearer <token>` (`tocsin token create`).",
+        dependencies=[Depends(edges.reject_nul)],
     )
-    app.state.http_hist = metrics.Histogram()
+    app.state.metrics_registry = CollectorRegistry(auto_describe=True)
+    app.state.http_hist = metrics.http_histogram(app.state.metrics_registry)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.middleware("http")(auth.middleware)
     app.middleware("http")(metrics.timing)
     app.add_exception_handler(auth.LoginRequired, auth.login_required_response)  # type: ignore[arg-type]
 
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
-        if request.url.path.startswith(("/api/", "/badges/", "/metrics", "/static/")):
-            from fastapi.exception_handlers import http_exception_handler
-
-            return await http_exception_handler(request, exc)
-        return render(
-            request,
-            "error.html",
-            {"status": exc.status_code, "detail": exc.detail, "live": False},
-            status_code=exc.status_code,
-        )
-
-    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, edges.http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, edges.validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(asyncpg.DataError, edges.data_error)  # type: ignore[arg-type]
+    # Added last, so outermost: its headers reach every response, errors included.
+    app.add_middleware(edges.Edges)  # type: ignore[arg-type]
     for module in (auth, pages, api, badges, metrics):
         app.include_router(module.router)
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
 
     @app.get("/live", include_in_schema=False)
     async def live(request: Request) -> StreamingResponse:
@@ -98,3 +97,23 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
         return {"status": "ok", "projected_seq": pos.get("seq", 0)}
 
     return app
+
+
+def _openapi(app: FastAPI, settings: WebSettings) -> dict[str, Any]:
+    """The schema as this installation serves it: with ``unauthenticated_access: all`` the
+    API asks for no credentials, so it declares none (nor a 401)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        if settings.unauthenticated_access == "all":
+            for path in schema["paths"].values():
+                for operation in path.values():
+                    operation.pop("security", None)
+                    operation.get("responses", {}).pop("401", None)
+            schema.get("components", {}).pop("securitySchemes", None)
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,8 +1,15 @@
 """Logging in and out, sessions, CSRF and the access rules every route declares.
 
-Sessions are signed cookies (itsdangerous) holding the user id and the user's
-generation: changing a password or disabling a user bumps the generation and
-so ends their sessions at once, as each request re-reads the user.
+Sessions are signed cookies (itsdangerous) holding the user id, the user's
+generation and a server-side session id: changing a password or disabling a user
+bumps the generation and so ends their sessions at once, as each request
+re-reads the user; logging out deletes the session row, so a copy of the cookie
+is worth nothing afterwards.
+
+Login attempts are limited per address and per account. The account's limit
+stops guessing spread over many addresses, but only for addresses the user has
+never logged in from: a stranger's failures cannot lock the user out of their
+usual address.
 """
 
 from __future__ import annotations
@@ -13,11 +20,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from markupsafe import Markup
 
@@ -45,16 +53,16 @@ class RateLimiter:
         self.attempts, self.window = attempts, window
         self.failures: dict[str, deque[float]] = {}
 
-    def retry_after(self, *keys: str) -> float:
+    def retry_after(self, key: str) -> float:
         now = time.monotonic()
-        wait = 0.0
-        for key in keys:
-            q = self.failures.get(key)
-            while q and q[0] <= now - self.window:
-                q.popleft()
-            if q and len(q) >= self.attempts:
-                wait = max(wait, q[0] + self.window - now)
-        return wait
+        q = self.failures.get(key)
+        while q and q[0] <= now - self.window:
+            q.popleft()
+        if q and len(q) >= self.attempts:
+            return q[0] + self.window - now
+        if q is not None and not q:
+            del self.failures[key]  # bounded memory: a key without recent failures goes
+        return 0.0
 
     def fail(self, *keys: str) -> None:
         now = time.monotonic()
@@ -75,20 +83,31 @@ class Auth:
         self.csrf = URLSafeTimedSerializer(self.secret, salt="tocsin-csrf")
         self.limiter = RateLimiter(self.settings.login_attempts, self.settings.login_window)
 
-    def session_value(self, user: User, remember: bool) -> str:
-        return self.sessions.dumps({"u": user.id, "g": user.generation, "r": remember})
+    def lifetime(self, remember: bool) -> float:
+        s = self.settings
+        return s.remember_me_duration if remember else s.session_duration
 
-    def set_session(self, response: Response, user: User, remember: bool) -> None:
-        lifetime = self.settings.remember_me_duration if remember else None
+    def session_value(self, user: User, remember: bool, sid: str) -> str:
+        return self.sessions.dumps({"u": user.id, "g": user.generation, "r": remember, "s": sid})
+
+    def set_session(
+        self, request: Request, response: Response, user: User, remember: bool, sid: str
+    ) -> None:
         response.set_cookie(
             SESSION_COOKIE,
-            self.session_value(user, remember),
-            max_age=int(lifetime) if lifetime else None,
+            self.session_value(user, remember, sid),
+            max_age=int(self.settings.remember_me_duration) if remember else None,
             httponly=True,
             samesite="lax",
-            secure=self.settings.secure_cookies,
+            secure=secure(request),
             path="/",
         )
+
+
+def secure(request: Request) -> bool:
+    """Cookies get ``Secure`` when the request came over HTTPS: directly, or as reported by a
+    trusted proxy (``TOCSIN_TRUSTED_PROXIES``, which sets the scheme uvicorn sees)."""
+    return _auth(request).settings.secure_cookies or request.url.scheme == "https"
 
 
 def _auth(request: Request) -> Auth:
@@ -108,19 +127,20 @@ async def current_user(request: Request) -> User | None:
             )
         except (BadSignature, SignatureExpired):
             return None
-        lifetime = (
-            auth.settings.remember_me_duration if data.get("r") else auth.settings.session_duration
-        )
+        remember = bool(data.get("r"))
+        lifetime = auth.lifetime(remember)
         age = time.time() - signed_at.timestamp()
-        if age > lifetime:
+        if age > lifetime or not isinstance(data.get("s"), str):
             return None
         async with request.app.state.pool.acquire() as conn:
-            user = await authdb.get_user(conn, int(data["u"]))
-        if user is None or user.disabled or user.generation != data.get("g"):
-            return None
+            user = await authdb.session_user(conn, data["s"], int(data["u"]))
+            if user is None or user.disabled or user.generation != data.get("g"):
+                return None
+            if age > lifetime / 2:  # sliding session: an open page keeps its operator logged in
+                await authdb.extend_session(conn, data["s"], lifetime)
+                request.state.refresh_session = (user, remember, data["s"])
+        request.state.session_id = data["s"]
         request.state.user = user
-        if age > lifetime / 2:  # sliding session: an open page keeps its operator logged in
-            request.state.refresh_session = (user, bool(data.get("r")))
     return request.state.user  # type: ignore[no-any-return]
 
 
@@ -146,8 +166,21 @@ def page_access(public_when: tuple[str, ...] = ("all",)) -> Callable[[Request], 
     return check
 
 
-async def api_access(request: Request) -> None:
-    """API and metrics: a bearer token, a session, or ``unauthenticated_access: all``."""
+bearer = HTTPBearer(auto_error=False, description="an API token: `tocsin token create` prints one")
+session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE, auto_error=False, description="the session of a logged-in user"
+)
+
+
+async def api_access(
+    request: Request,
+    _token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    _session: Annotated[str | None, Depends(session_cookie)],
+) -> None:
+    """API and metrics: a bearer token, a session, or ``unauthenticated_access: all``.
+
+    The two security schemes are parameters so that /openapi.json declares them; the
+    checks below read the request itself, as the pages do."""
     if _auth(request).settings.unauthenticated_access == "all":
         return
     if await _token_ok(request) or await current_user(request) is not None:
@@ -211,12 +244,12 @@ async def middleware(
             request.state.csrf_nonce,
             httponly=True,
             samesite="lax",
-            secure=auth.settings.secure_cookies,
+            secure=secure(request),
             path="/",
         )
     refresh = getattr(request.state, "refresh_session", None)
     if refresh and SESSION_COOKIE not in response.headers.get("set-cookie", ""):
-        auth.set_session(response, *refresh)
+        auth.set_session(request, response, *refresh)
     return response
 
 
@@ -264,8 +297,15 @@ async def login(
     if not csrf_ok(request, csrf_token):
         return _login_page(request, next, "The form expired; please try again.", 403)
     auth = _auth(request)
-    keys = (f"ip:{_client(request)}", f"user:{username}")
-    wait = auth.limiter.retry_after(*keys)
+    address = _client(request)
+    by_address, by_account = f"ip:{address}", f"user:{username}"
+    wait = auth.limiter.retry_after(by_address)
+    if not wait:
+        wait = auth.limiter.retry_after(by_account)
+        if wait:
+            async with request.app.state.pool.acquire() as conn:
+                if await authdb.known_address(conn, username, address):
+                    wait = 0.0
     if wait > 0:
         return _login_page(
             request,
@@ -274,15 +314,18 @@ async def login(
             429,
             {"Retry-After": str(int(wait) + 1)},
         )
+    sid = ""
     async with request.app.state.pool.acquire() as conn:
         user = await authdb.authenticate(conn, username, password)
+        if user is not None:
+            sid = await authdb.open_session(conn, user, address, auth.lifetime(remember == "on"))
     if user is None:
-        auth.limiter.fail(*keys)
+        auth.limiter.fail(by_address, by_account)
         # One message for a wrong password, an unknown or a disabled user: no account probing.
         return _login_page(request, next, "Wrong user name or password, or account disabled.", 401)
-    auth.limiter.reset(f"user:{username}")
+    auth.limiter.reset(by_account)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    auth.set_session(response, user, remember == "on")
+    auth.set_session(request, response, user, remember == "on", sid)
     return response
 
 
@@ -290,6 +333,12 @@ async def login(
 async def logout(request: Request, csrf_token: str = Form("")) -> Response:
     if not csrf_ok(request, csrf_token):
         return Response("The form expired; please try again.", status_code=403)
+    await current_user(request)
+    sid = getattr(request.state, "session_id", None)
+    if sid:
+        # Server-side: a copy of the cookie (another tab, a stolen one) ends here too.
+        async with request.app.state.pool.acquire() as conn:
+            await authdb.close_session(conn, sid)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -6,6 +6,7 @@ and swapped wholesale; accounts are not in the log and must survive that.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -36,6 +37,18 @@ CREATE TABLE IF NOT EXISTS {AUTH_SCHEMA}.api_tokens (
     last_used timestamptz,
     revoked boolean NOT NULL DEFAULT false
 );
+CREATE TABLE IF NOT EXISTS {AUTH_SCHEMA}.sessions (
+    id text PRIMARY KEY,
+    user_id bigint NOT NULL REFERENCES {AUTH_SCHEMA}.users (id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {AUTH_SCHEMA}.known_addresses (
+    user_id bigint NOT NULL REFERENCES {AUTH_SCHEMA}.users (id) ON DELETE CASCADE,
+    address text NOT NULL,
+    last_login timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, address)
+);
 CREATE TABLE IF NOT EXISTS {AUTH_SCHEMA}.secrets (
     name text PRIMARY KEY,
     value text NOT NULL
@@ -43,6 +56,8 @@ CREATE TABLE IF NOT EXISTS {AUTH_SCHEMA}.secrets (
 """
 
 _hasher = PasswordHasher()
+#: Shorter passwords are refused when set: argon2 slows guessing, it cannot make "abc" strong.
+MIN_PASSWORD = 10
 #: Verified against when the user does not exist, so timing does not reveal user names.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
@@ -88,6 +103,18 @@ def _row(r: asyncpg.Record) -> User:
 _COLS = "id, name, disabled, generation, created_at, last_login"
 
 
+def check_password(password: str) -> None:
+    """Refuse a password too short to resist guessing (at ``tocsin user add`` and
+    ``tocsin user password``)."""
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"the password must have at least {MIN_PASSWORD} characters")
+
+
+async def _hash(password: str) -> str:
+    # argon2 costs tens of milliseconds of CPU by design: never on the event loop.
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
 async def add_user(conn: asyncpg.Connection, name: str, password: str) -> User:
     if not name or not password:
         raise UserError("a user needs a name and a non-empty password")
@@ -96,7 +123,7 @@ async def add_user(conn: asyncpg.Connection, name: str, password: str) -> User:
             f"INSERT INTO {AUTH_SCHEMA}.users (name, password_hash) VALUES ($1, $2) "
             f"RETURNING {_COLS}",
             name,
-            _hasher.hash(password),
+            await _hash(password),
         )
     except asyncpg.UniqueViolationError:
         raise UserError(f"user {name!r} already exists") from None
@@ -117,7 +144,7 @@ async def _update(conn: asyncpg.Connection, name: str, sets: str, *args: object)
 async def set_password(conn: asyncpg.Connection, name: str, password: str) -> None:
     if not password:
         raise UserError("the password must not be empty")
-    await _update(conn, name, "password_hash = $2", _hasher.hash(password))
+    await _update(conn, name, "password_hash = $2", await _hash(password))
 
 
 async def set_disabled(conn: asyncpg.Connection, name: str, disabled: bool) -> None:
@@ -147,7 +174,7 @@ async def authenticate(conn: asyncpg.Connection, name: str, password: str) -> Us
         f"SELECT {_COLS}, password_hash FROM {AUTH_SCHEMA}.users WHERE name = $1", name
     )
     try:
-        _hasher.verify(r["password_hash"] if r else _DUMMY_HASH, password)
+        await asyncio.to_thread(_hasher.verify, r["password_hash"] if r else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
     if r is None or r["disabled"]:
@@ -156,10 +183,69 @@ async def authenticate(conn: asyncpg.Connection, name: str, password: str) -> Us
         await conn.execute(
             f"UPDATE {AUTH_SCHEMA}.users SET password_hash = $2 WHERE id = $1",
             r["id"],
-            _hasher.hash(password),
+            await _hash(password),
         )
     await conn.execute(f"UPDATE {AUTH_SCHEMA}.users SET last_login = now() WHERE id = $1", r["id"])
     return _row(r)
+
+
+async def open_session(conn: asyncpg.Connection, user: User, address: str, lifetime: float) -> str:
+    """A new server-side session (its id goes in the signed cookie), and the address
+    remembered as one this user logs in from."""
+    sid = secrets.token_urlsafe(24)
+    async with conn.transaction():
+        await conn.execute(f"DELETE FROM {AUTH_SCHEMA}.sessions WHERE expires_at < now()")
+        await conn.execute(
+            f"INSERT INTO {AUTH_SCHEMA}.sessions (id, user_id, expires_at) "
+            "VALUES ($1, $2, now() + make_interval(secs => $3))",
+            sid,
+            user.id,
+            lifetime,
+        )
+        await conn.execute(
+            f"INSERT INTO {AUTH_SCHEMA}.known_addresses (user_id, address) VALUES ($1, $2) "
+            "ON CONFLICT (user_id, address) DO UPDATE SET last_login = now()",
+            user.id,
+            address,
+        )
+    return sid
+
+
+async def session_user(conn: asyncpg.Connection, sid: str, user_id: int) -> User | None:
+    """The session's user while the session is open (not logged out, not expired)."""
+    r = await conn.fetchrow(
+        f"SELECT {', '.join('u.' + c for c in _COLS.split(', '))} "
+        f"FROM {AUTH_SCHEMA}.sessions s JOIN {AUTH_SCHEMA}.users u ON u.id = s.user_id "
+        "WHERE s.id = $1 AND s.user_id = $2 AND s.expires_at > now()",
+        sid,
+        user_id,
+    )
+    return _row(r) if r else None
+
+
+async def extend_session(conn: asyncpg.Connection, sid: str, lifetime: float) -> None:
+    await conn.execute(
+        f"UPDATE {AUTH_SCHEMA}.sessions SET expires_at = now() + make_interval(secs => $2) "
+        "WHERE id = $1",
+        sid,
+        lifetime,
+    )
+
+
+async def close_session(conn: asyncpg.Connection, sid: str) -> None:
+    await conn.execute(f"DELETE FROM {AUTH_SCHEMA}.sessions WHERE id = $1", sid)
+
+
+async def known_address(conn: asyncpg.Connection, name: str, address: str) -> bool:
+    """Whether this user has logged in from this address before."""
+    return bool(
+        await conn.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM {AUTH_SCHEMA}.known_addresses k "
+            f"JOIN {AUTH_SCHEMA}.users u ON u.id = k.user_id WHERE u.name = $1 AND k.address = $2)",
+            name,
+            address,
+        )
+    )
 
 
 def _digest(token: str) -> str:

@@ -7,15 +7,19 @@ TOCSIN_STATUS_PAGE (``*`` for all), or everything to a logged-in user or when
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import escape
 
 from services.web import queries
+from services.web.apimodels import ERRORS, NO_NUL, Error
 from services.web.auth import current_user
 from services.web.templating import render
 
-router = APIRouter(tags=["badges"])
+# Badges are public (what is not published is a 404): no credentials, no 401.
+router = APIRouter(tags=["badges"], responses={k: v for k, v in ERRORS.items() if k != 401})
 
 COLOURS = {
     "ok": "#1a7f37",
@@ -34,7 +38,12 @@ STATE = {
     "critical": "down",
     "pending": "pending",
 }
-KINDS = ("status", "uptime-24h", "uptime-7d", "uptime-30d", "response")
+Kind = Literal["status", "uptime-24h", "uptime-7d", "uptime-30d", "response"]
+SVG: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}, "description": "a badge"},
+    404: {"model": Error, "description": "no such task or domain, or not published"},
+}
+Name = Annotated[str, Path(pattern=NO_NUL, max_length=1000)]
 
 
 def _published(request: Request, domain: str) -> bool:
@@ -95,10 +104,13 @@ async def _badge(
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "max-age=30"})
 
 
-@router.get("/badges/task/{task_id}/{kind}.svg", summary="A badge for one task")
-async def task_badge(request: Request, task_id: str, kind: str) -> Response:
-    if kind not in KINDS:
-        raise HTTPException(404, f"badge kinds: {', '.join(KINDS)}")
+@router.get(
+    "/badges/task/{task_id}/{kind}.svg",
+    summary="A badge for one task",
+    response_class=Response,
+    responses=SVG,
+)
+async def task_badge(request: Request, task_id: Name, kind: Kind) -> Response:
     async with request.app.state.pool.acquire() as conn:
         t = await queries.task(conn, task_id)
     if t is None or not await _may_see(request, t["domain"]):
@@ -106,10 +118,13 @@ async def task_badge(request: Request, task_id: str, kind: str) -> Response:
     return await _badge(request, kind, [task_id], t["severity"], t["response_ms"])
 
 
-@router.get("/badges/domain/{domain}/{kind}.svg", summary="A badge for one domain")
-async def domain_badge(request: Request, domain: str, kind: str) -> Response:
-    if kind not in KINDS:
-        raise HTTPException(404, f"badge kinds: {', '.join(KINDS)}")
+@router.get(
+    "/badges/domain/{domain}/{kind}.svg",
+    summary="A badge for one domain",
+    response_class=Response,
+    responses=SVG,
+)
+async def domain_badge(request: Request, domain: Name, kind: Kind) -> Response:
     if not await _may_see(request, domain):
         raise HTTPException(404, "no such domain")
     async with request.app.state.pool.acquire() as conn:

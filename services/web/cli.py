@@ -15,6 +15,7 @@ import uvicorn
 from runtime import cliopts
 from services.web import authdb
 from services.web.app import create_app
+from services.web.settings import load_settings, server_options
 
 
 def register(sub: Any) -> dict[str, Callable[[Any], int]]:
@@ -101,10 +102,13 @@ def _password(args: argparse.Namespace) -> str:
 def cmd_user(args: argparse.Namespace) -> int:
     async def run(conn: asyncpg.Connection) -> int:
         a = args.action
-        if a == "add":
-            await authdb.add_user(conn, args.name, _password(args))
-        elif a == "password":
-            await authdb.set_password(conn, args.name, _password(args))
+        if a in ("add", "password"):
+            password = _password(args)
+            authdb.check_password(password)
+            if a == "add":
+                await authdb.add_user(conn, args.name, password)
+            else:
+                await authdb.set_password(conn, args.name, password)
         elif a in ("disable", "enable"):
             await authdb.set_disabled(conn, args.name, a == "disable")
         elif a == "delete":
@@ -193,9 +197,11 @@ def cmd_nagios(args: argparse.Namespace) -> int:
 
 
 def run_web(args: argparse.Namespace) -> int:
+    settings = load_settings()
     # Open pages hold a live (SSE) stream: without a grace limit, they would hold a stop forever.
     uvicorn.run(
-        create_app(args.database_url),
+        create_app(args.database_url, settings),
+        **server_options(settings),
         host=args.host,
         port=args.port,
         log_level=args.log_level.lower(),

@@ -1,57 +1,48 @@
-"""/metrics in the Prometheus text format.
+"""/metrics in the Prometheus text format, written by prometheus_client.
 
-Task counts, check rate and response-time quantiles come from the read models;
-projector lag and consumer pending counts need NATS (NATS_URL), and are left
-out, with ``tocsin_nats_up 0``, when it is not reachable. The web's own request
-latency is a real (cumulative) histogram kept in this process.
+Task counts, checks completed and response-time quantiles come from the read models;
+projector lag and consumer pending counts need NATS (NATS_URL, with the service's
+credentials from TOCSIN_NATS_CREDS like every service), and are left out, with
+``tocsin_nats_up 0``, when it is not reachable. The web's own request latency is a
+histogram kept in this process.
+
+Each scrape builds its metric families afresh from the database (a snapshot), and the
+exposition is prometheus_client's, so names, types and label escaping follow the format
+(``promtool check metrics`` runs on it in the tests).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from bisect import bisect_left
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import nats
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from events import streams
 from runtime.logs import Log
+from security.client import ClientSecurity
 from services.web import queries
 from services.web.auth import api_access
 
 log = Log("tocsin.web.metrics")
 router = APIRouter(include_in_schema=False)
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
-class Histogram:
-    def __init__(self) -> None:
-        self.series: dict[tuple[str, str], list[float]] = {}
-
-    def observe(self, method: str, route: str, seconds: float) -> None:
-        s = self.series.setdefault((method, route), [0.0] * (len(BUCKETS) + 2))
-        s[bisect_left(BUCKETS, seconds)] += 1  # the last slot of the buckets is +Inf
-        s[-1] += seconds
-
-    def lines(self, name: str) -> list[str]:
-        out = [f"# HELP {name} Web request duration", f"# TYPE {name} histogram"]
-        for (method, route), s in sorted(self.series.items()):
-            labels = f'method="{method}",route="{_esc(route)}"'
-            cum = 0.0
-            for bound, n in zip((*BUCKETS, "+Inf"), s[:-1], strict=True):
-                cum += n
-                out.append(f'{name}_bucket{{{labels},le="{bound}"}} {cum:g}')
-            out.append(f"{name}_count{{{labels}}} {cum:g}")
-            out.append(f"{name}_sum{{{labels}}} {s[-1]:.6f}")
-        return out
-
-
-def _esc(v: str) -> str:
-    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+def http_histogram(registry: CollectorRegistry) -> Histogram:
+    """The web's request latency, per method and route template (never the raw path)."""
+    return Histogram(
+        "tocsin_http_request_duration_seconds",
+        "Web request duration",
+        ["method", "route"],
+        registry=registry,
+    )
 
 
 async def timing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -60,114 +51,134 @@ async def timing(request: Request, call_next: Callable[[Request], Awaitable[Resp
     route = request.scope.get("route")
     path = getattr(route, "path", None)
     if path and path != "/live":  # the live stream lasts as long as the page is open
-        request.app.state.http_hist.observe(request.method, path, time.perf_counter() - start)
+        request.app.state.http_hist.labels(request.method, path).observe(
+            time.perf_counter() - start
+        )
     return response
 
 
-def _gauge(
-    out: list[str], name: str, help_: str, values: dict[str, Any] | Any, label: str = ""
-) -> None:
-    out += [f"# HELP {name} {help_}", f"# TYPE {name} gauge"]
-    if isinstance(values, dict):
-        for k, v in values.items():
-            if v is not None:
-                out.append(f'{name}{{{label}="{_esc(str(k))}"}} {float(v):g}')
-    elif values is not None:
-        out.append(f"{name} {float(values):g}")
+class _Snapshot:
+    """A collector of families gathered beforehand: the read models are asked
+    asynchronously, and prometheus_client's collection is synchronous."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = list(families)
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
 
 
-async def _nats_metrics(request: Request, out: list[str], position: int) -> None:
+def _gauge(name: str, help_: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, help_, value=value)
+
+
+async def _nats_families(request: Request, position: int) -> list[Metric]:
     url = request.app.state.auth.settings.nats_url
     if not url:
-        return
+        return []
+    up = "Whether the web reached NATS for these metrics"
+    pending = GaugeMetricFamily(
+        "tocsin_consumer_pending",
+        "Messages not yet delivered to a consumer",
+        labels=["stream", "consumer"],
+    )
+    acks = GaugeMetricFamily(
+        "tocsin_consumer_ack_pending",
+        "Messages delivered, not yet acknowledged",
+        labels=["stream", "consumer"],
+    )
     try:
         nc = request.app.state.nats
         if nc is None or not nc.is_connected:
-            import nats
-
             nc = await asyncio.wait_for(
-                nats.connect(url, name="tocsin-web-metrics", max_reconnect_attempts=1), 3
+                nats.connect(
+                    url,
+                    name="tocsin-web-metrics",
+                    max_reconnect_attempts=1,
+                    **ClientSecurity.from_env().connect_options(),
+                ),
+                3,
             )
             request.app.state.nats = nc
         js = nc.jetstream()
         info = await asyncio.wait_for(js.stream_info(streams.EVENTS), 3)
         last = info.state.last_seq
-        pending: dict[str, int] = {}
-        acks: dict[str, int] = {}
         for stream in (streams.EVENTS, streams.WORK):
             for c in await asyncio.wait_for(js.consumers_info(stream), 3):
-                key = f'{stream}",consumer="{c.name}'
-                pending[key] = c.num_pending or 0
-                acks[key] = c.num_ack_pending or 0
+                pending.add_metric([stream, c.name], c.num_pending or 0)
+                acks.add_metric([stream, c.name], c.num_ack_pending or 0)
     except Exception as exc:
-        log.warning("NATS metrics unavailable", error=str(exc))
-        _gauge(out, "tocsin_nats_up", "Whether the web reached NATS for these metrics", 0)
-        return
-    _gauge(out, "tocsin_nats_up", "Whether the web reached NATS for these metrics", 1)
-    _gauge(out, "tocsin_events_last_seq", "Last sequence of the EVENTS stream", last)
-    _gauge(
-        out,
-        "tocsin_projector_lag_events",
-        "Events in the log not yet projected",
-        max(0, last - position),
-    )
-    _gauge(
-        out,
-        "tocsin_consumer_pending",
-        "Messages not yet delivered to a consumer",
+        log.warning("NATS metrics unavailable", error=str(exc) or type(exc).__name__)
+        return [_gauge("tocsin_nats_up", up, 0)]
+    return [
+        _gauge("tocsin_nats_up", up, 1),
+        _gauge("tocsin_events_last_seq", "Last sequence of the EVENTS stream", last),
+        _gauge(
+            "tocsin_projector_lag_events",
+            "Events in the log not yet projected",
+            max(0, last - position),
+        ),
         pending,
-        "stream",
-    )
-    _gauge(
-        out,
-        "tocsin_consumer_ack_pending",
-        "Messages delivered, not yet acknowledged",
         acks,
-        "stream",
+    ]
+
+
+def _response_summary(q: dict[str, Any]) -> Metric:
+    # A summary: quantiles over the last 5 minutes, with the count and sum of that window.
+    m = Metric(
+        "tocsin_check_response_seconds",
+        "Check response time over the last 5 minutes",
+        "summary",
     )
+    for k in ("0.5", "0.9", "0.99"):
+        if q.get(k) is not None:
+            m.add_sample("tocsin_check_response_seconds", {"quantile": k}, q[k] / 1000)
+    m.add_sample("tocsin_check_response_seconds_count", {}, float(q.get("count") or 0))
+    m.add_sample("tocsin_check_response_seconds_sum", {}, float(q.get("sum") or 0) / 1000)
+    return m
 
 
 @router.get("/metrics", dependencies=[Depends(api_access)])
-async def metrics(request: Request) -> PlainTextResponse:
-    out: list[str] = []
+async def metrics(request: Request) -> Response:
     async with request.app.state.pool.acquire() as conn:
         counts = await queries.counts(conn)
-        rate = await queries.checks_per_second(conn)
+        completed = await queries.agent_checks(conn)
         q = await queries.response_quantiles(conn)
         pos = await queries.position(conn)
-    _gauge(out, "tocsin_tasks", "Tasks by current severity", counts, "severity")
-    _gauge(
-        out, "tocsin_checks_per_second", "Results recorded per second over the last minute", rate
+    tasks = GaugeMetricFamily("tocsin_tasks", "Tasks by current severity", labels=["severity"])
+    for severity, n in counts.items():
+        tasks.add_metric([severity], n)
+    checks = CounterMetricFamily(
+        "tocsin_checks_completed",
+        "Checks completed per agent since the agent started (from its heartbeats)",
+        labels=["agent", "location"],
     )
-    _gauge(
-        out,
-        "tocsin_check_response_seconds",
-        "Check response time quantiles over the last 5 minutes",
-        {k: v / 1000 for k, v in q.items() if k.startswith("0.") and v is not None},
-        "quantile",
-    )
-    _gauge(
-        out,
-        "tocsin_projector_position",
-        "Last event sequence folded into the read models",
-        pos.get("seq", 0),
-    )
+    for r in completed:
+        checks.add_metric([r["name"], r["location"]], r["completed"])
+    families: list[Metric] = [
+        tasks,
+        checks,
+        _response_summary(q),
+        _gauge(
+            "tocsin_projector_position",
+            "Last event sequence folded into the read models",
+            pos.get("seq", 0),
+        ),
+        CounterMetricFamily(
+            "tocsin_projector_undecodable",
+            "Events the projector could not decode",
+            value=pos.get("undecodable", 0),
+        ),
+    ]
     if pos.get("updated_at"):
         age = (datetime.now(UTC) - pos["updated_at"]).total_seconds()
-        _gauge(
-            out,
-            "tocsin_projector_commit_age_seconds",
-            "Seconds since the projector's last commit",
-            age,
+        families.append(
+            _gauge(
+                "tocsin_projector_commit_age_seconds",
+                "Seconds since the projector's last commit",
+                age,
+            )
         )
-    _gauge(
-        out,
-        "tocsin_projector_undecodable_total",
-        "Events the projector could not decode",
-        pos.get("undecodable", 0),
-    )
-    await _nats_metrics(request, out, int(pos.get("seq", 0)))
-    out += request.app.state.http_hist.lines("tocsin_http_request_duration_seconds")
-    return PlainTextResponse(
-        "\n".join(out) + "\n", media_type="text/plain; version=0.0.4; charset=utf-8"
-    )
+    families += await _nats_families(request, int(pos.get("seq", 0)))
+    families += request.app.state.metrics_registry.collect()
+    return Response(generate_latest(_Snapshot(families)), media_type=CONTENT_TYPE_LATEST)  # type: ignore[arg-type]

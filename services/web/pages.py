@@ -11,12 +11,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import asyncpg
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from services.web import queries
 from services.web.auth import page_access
 from services.web.charts import SPANS, response_chart
+from services.web.edges import BIGINT_MAX, PAGE_MAX, parse_instant
 from services.web.templating import render
 
 PAGE_SIZE = 100
@@ -37,19 +38,9 @@ def self_url(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
-def _parse_time(value: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        t = datetime.fromisoformat(value)
-    except ValueError:
-        raise HTTPException(422, f"not a date and time: {value!r}") from None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
 @router.get("/", response_class=HTMLResponse, dependencies=[dashboard_access])
 async def dashboard(
-    request: Request, q: str = "", severity: str = "", page: int = Query(1, ge=1)
+    request: Request, q: str = "", severity: str = "", page: int = Query(1, ge=1, le=PAGE_MAX)
 ) -> HTMLResponse:
     if severity and severity not in queries.SEVERITIES:
         severity = ""
@@ -100,7 +91,7 @@ async def domain_page(
     request: Request,
     domain: str,
     span: str = "24h",
-    before: int | None = None,
+    before: int | None = Query(None, ge=0, le=BIGINT_MAX),
     before_task: str | None = None,
 ) -> HTMLResponse:
     async with pool(request).acquire() as conn:
@@ -125,7 +116,10 @@ async def domain_page(
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse, dependencies=[page])
 async def task_page(
-    request: Request, task_id: str, span: str = "24h", before: int | None = None
+    request: Request,
+    task_id: str,
+    span: str = "24h",
+    before: int | None = Query(None, ge=0, le=BIGINT_MAX),
 ) -> HTMLResponse:
     async with pool(request).acquire() as conn:
         task = await queries.task(conn, task_id)
@@ -140,7 +134,9 @@ async def task_page(
 
 
 @router.get("/tasks/{task_id}/results/{seq}", response_class=HTMLResponse, dependencies=[page])
-async def result_page(request: Request, task_id: str, seq: int) -> HTMLResponse:
+async def result_page(
+    request: Request, task_id: str, seq: int = Path(ge=0, le=BIGINT_MAX)
+) -> HTMLResponse:
     async with pool(request).acquire() as conn:
         result = await queries.result(conn, task_id, seq)
         task = await queries.task(conn, task_id)
@@ -170,15 +166,15 @@ async def audit_page(
     task: str = "",
     since: str = "",
     until: str = "",
-    page: int = Query(1, ge=1),
+    page: int = Query(1, ge=1, le=PAGE_MAX),
 ) -> HTMLResponse:
     async with pool(request).acquire() as conn:
         rows = await queries.events(
             conn,
             type,
             task.strip(),
-            _parse_time(since),
-            _parse_time(until),
+            parse_instant(since),
+            parse_instant(until),
             PAGE_SIZE + 1,
             (page - 1) * PAGE_SIZE,
         )

@@ -346,11 +346,9 @@ async def position(conn: asyncpg.Connection) -> dict[str, Any]:
     return dict(row) if row else {}
 
 
-async def checks_per_second(conn: asyncpg.Connection, window: int = 60) -> float:
-    n = await conn.fetchval(
-        "SELECT count(*) FROM results WHERE checked_at > now() - make_interval(secs => $1)", window
-    )
-    return float(n) / window
+async def agent_checks(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Each agent's count of completed checks, as its last heartbeat said."""
+    return await conn.fetch("SELECT name, location, completed FROM agents ORDER BY name")
 
 
 async def response_quantiles(conn: asyncpg.Connection, window: int = 300) -> dict[str, float]:

@@ -29,8 +29,13 @@ class WebSettings:
     #: Domains the public status page shows; ["*"] for every domain.
     status_domains: list[str] = field(default_factory=list)
     status_title: str = "Service status"
-    #: Send cookies with ``Secure``: on by default outside loopback development.
+    #: Send cookies with ``Secure`` even over plain HTTP (TOCSIN_SECURE_COOKIES); otherwise
+    #: they get it when the request came over HTTPS, as seen directly or via a trusted proxy.
     secure_cookies: bool = False
+    #: Addresses of the reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed
+    #: (TOCSIN_TRUSTED_PROXIES, comma-separated; ``*`` for any). None by default: a local
+    #: client could otherwise claim any address and escape the login rate limit.
+    trusted_proxies: list[str] = field(default_factory=list)
     nats_url: str | None = None
     login_attempts: int = 5
     login_window: float = 300.0
@@ -83,5 +88,15 @@ def load_settings(config_path: str | None = None, env: dict[str, str] | None = N
     s.status_domains = [d.strip() for d in domains.split(",") if d.strip()]
     s.status_title = env.get("TOCSIN_STATUS_TITLE", s.status_title)
     s.secure_cookies = env.get("TOCSIN_SECURE_COOKIES", "") in ("1", "true", "yes")
+    proxies = env.get("TOCSIN_TRUSTED_PROXIES", "")
+    s.trusted_proxies = [p.strip() for p in proxies.split(",") if p.strip()]
     s.nats_url = env.get("NATS_URL") or None
     return s
+
+
+def server_options(settings: WebSettings) -> dict[str, Any]:
+    """uvicorn's options that follow the settings: proxy headers only from trusted proxies."""
+    return {
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": ",".join(settings.trusted_proxies) or "",
+    }

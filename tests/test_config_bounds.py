@@ -1,0 +1,130 @@
+"""The configuration reader is bounded and never tracebacks: each hostile or broken file
+gets ``FILE:LINE:COL: message`` lines and exit 2 from ``tocsin config check``, quickly,
+and includes stay in the configuration's directory tree."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from configuration import yamlsource
+from tests.test_config_cli import _tocsin
+
+LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<rest>.+)$")
+GENERAL = "general: {frequency: 1m}\n"
+
+
+def check(main: Path, **env: str) -> tuple[int, list[re.Match[str]], str]:
+    done = _tocsin("config", "check", str(main), **env)
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.splitlines()
+    matches = [LINE.match(line) for line in lines]
+    assert lines and all(matches), done.stderr
+    return done.returncode, [m for m in matches if m], done.stderr
+
+
+def billion_laughs(tmp: Path) -> tuple[Path, str]:
+    levels = [f"l0: &l0 [{', '.join(['lol'] * 9)}]"]
+    for i in range(1, 10):
+        levels.append(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]")
+    main = tmp / "laughs.yaml"
+    main.write_text("\n".join(levels) + "\n")
+    return main, f"more than {yamlsource.MAX_VALUES} values once aliases are expanded"
+
+
+def include_fan_out(tmp: Path) -> tuple[Path, str]:
+    for i in range(25):
+        (tmp / f"f{i}.yaml").write_text(f"- !include f{i + 1}.yaml\n- !include f{i + 1}.yaml\n")
+    (tmp / "f25.yaml").write_text("[]\n")
+    main = tmp / "main.yaml"
+    main.write_text(GENERAL + "websites: !include f0.yaml\n")
+    return main, f"more than {yamlsource.MAX_FILES} files included"
+
+
+def deep(tmp: Path) -> tuple[Path, str]:
+    main = tmp / "deep.yaml"
+    main.write_text(GENERAL + "websites: " + "[" * 600 + "]" * 600 + "\n")
+    return main, f"nested deeper than {yamlsource.MAX_DEPTH} levels"
+
+
+def deep_blocks(tmp: Path) -> tuple[Path, str]:
+    main = tmp / "deep.yaml"
+    main.write_text(GENERAL + "".join(" " * i + f"k{i}:\n" for i in range(700)))
+    return main, f"nested deeper than {yamlsource.MAX_DEPTH} levels"
+
+
+def large(tmp: Path) -> tuple[Path, str]:
+    main = tmp / "large.yaml"
+    main.write_text(GENERAL + "# " + "x" * (yamlsource.MAX_FILE_BYTES + 10) + "\n")
+    return main, "is larger than 4 MiB"
+
+
+def not_utf8(tmp: Path) -> tuple[Path, str]:
+    main = tmp / "latin1.yaml"
+    main.write_bytes(GENERAL.encode() + "websites: []\n# caf\xe9\n".encode("latin-1"))
+    return main, "not UTF-8 text (byte 0xe9)"
+
+
+def nul(tmp: Path) -> tuple[Path, str]:
+    main = tmp / "nul.yaml"
+    main.write_text(GENERAL + "websites: [a\x00b]\n")
+    return main, "character '\\x00' not allowed"
+
+
+def self_alias(tmp: Path) -> tuple[Path, str]:
+    main = tmp / "self.yaml"
+    main.write_text(GENERAL + "websites: &w [*w]\n")
+    return main, "an alias refers to the value it is in"
+
+
+@pytest.mark.parametrize(
+    ("make", "where"),
+    [
+        pytest.param(billion_laughs, None, id="billion-laughs"),
+        pytest.param(include_fan_out, None, id="include-fan-out"),
+        pytest.param(deep, (2, 74), id="nesting-flow"),
+        pytest.param(deep_blocks, (65, 64), id="nesting-blocks"),
+        pytest.param(large, (1, 1), id="file-size"),
+        pytest.param(not_utf8, (3, 6), id="non-utf8"),
+        pytest.param(nul, (2, 13), id="nul"),
+        pytest.param(self_alias, (2, 11), id="self-alias"),
+    ],
+)
+def test_hostile_files_get_a_located_error_and_exit_2(tmp_path: Path, make, where):
+    main, message = make(tmp_path)
+    code, lines, err = check(main)
+    assert code == 2, err
+    found = [m for m in lines if message in m["rest"]]
+    assert found, err
+    if where:
+        assert (int(found[0]["line"]), int(found[0]["col"])) == where, err
+
+
+SECRET = "root:$6$not-for-your-eyes:19000:0:99999:7:::"
+
+
+@pytest.mark.parametrize("target", ["absolute", "dotdot", "symlink", "glob"])
+def test_includes_stay_in_the_configuration_tree(tmp_path: Path, target: str):
+    conf, outside = tmp_path / "conf", tmp_path / "secret"
+    conf.mkdir()
+    outside.mkdir()
+    (outside / "shadow.yaml").write_text(SECRET + "\n")
+    include = {
+        "absolute": str(outside / "shadow.yaml"),
+        "dotdot": "../secret/shadow.yaml",
+        "symlink": "link.yaml",
+        "glob": "../secret/*.yaml",
+    }[target]
+    (conf / "link.yaml").symlink_to(outside / "shadow.yaml")
+    main = conf / "main.yaml"
+    main.write_text(GENERAL + f"websites: !include {include}\n")
+    code, lines, err = check(main)
+    assert code == 2
+    assert "outside the configuration's directory" in err and "not-for-your-eyes" not in err
+    assert (lines[0]["file"], lines[0]["line"], lines[0]["col"]) == (str(main), "2", "11")
+    # An explicit option widens the tree: the file is then read (and refused as a website
+    # list, without quoting it).
+    code, _, err = check(main, TOCSIN_CONFIG_INCLUDE_DIRS=str(outside))
+    assert code == 2 and "outside" not in err and "not-for-your-eyes" not in err

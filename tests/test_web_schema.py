@@ -1,0 +1,72 @@
+"""The API keeps its published contract: schemathesis (every check) runs against a live
+web service from its own /openapi.json, open to all and behind a token, and finds nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from services.web import authdb
+from services.web.settings import WebSettings
+from tests.test_web_pages import seed
+from tests.web_fixtures import web_server
+
+ST = Path(sys.executable).with_name("st")
+
+
+async def schemathesis(url: str, tmp_path: Path, *args: str) -> tuple[int, str]:
+    # Asynchronous: the web service under test runs in this very event loop.
+    proc = await asyncio.create_subprocess_exec(
+        str(ST),
+        "run",
+        f"{url}/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        os.environ.get("TOCSIN_SCHEMATHESIS_EXAMPLES", "40"),
+        "--seed",
+        "11",
+        "--workers",
+        "1",
+        "--generation-database",
+        "none",
+        "--no-color",
+        "--report-dir",
+        str(tmp_path / "report"),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    out, _ = await proc.communicate()
+    return proc.returncode or 0, out.decode(errors="replace")
+
+
+@pytest.mark.timeout(600)
+async def test_schemathesis_finds_nothing_open_to_all(database_url, tmp_path):
+    await seed(database_url)
+    settings = WebSettings(cookie_secret="t" * 32, unauthenticated_access="all")
+    async with web_server(database_url, settings) as web:
+        code, out = await schemathesis(web.url, tmp_path)
+    assert code == 0, out[-20000:]
+
+
+@pytest.mark.timeout(600)
+async def test_schemathesis_finds_nothing_with_a_token(database_url, tmp_path):
+    await seed(database_url)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await authdb.ensure(conn)
+        token = await authdb.create_token(conn, "schemathesis")
+    finally:
+        await conn.close()
+    async with web_server(database_url) as web:
+        code, out = await schemathesis(
+            web.url, tmp_path, "--header", f"Authorization: Bearer {token}"
+        )
+    assert code == 0, out[-20000:]
