@@ -148,7 +148,13 @@ class _Channels:
 def recipients(
     r: Reader, node: Located, path: str, channels: _Channels | None, allow_mail: bool = True
 ) -> None:
-    """``{severity: [channel, {channel: NAME, after: N}]}``; a website may add ``mail: [..]``."""
+    """``{severity: [channel, {channel: NAME, after: N}]}``; a website may add ``mail: [..]``,
+    or give Argos's plain list of channels (``["apprise:team"]``), used for every severity."""
+    if allow_mail and isinstance(node.value, list):
+        for i, item in enumerate(node.value):
+            if channels is not None:
+                r.convert(item, join(path, i), channels.check)
+        return
     allowed = set(SEVERITY_NAMES) | ({"mail"} if allow_mail else set())
     for key, value in r.mapping(node, path, allowed).items():
         kpath = join(path, key)
