@@ -13,13 +13,12 @@ import sys
 
 os.environ["ARGOS_YAML_FILE"] = sys.argv[1]
 
-from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import create_engine  # noqa: E402
-from sqlalchemy.orm import sessionmaker  # noqa: E402
-
-from argos.server import models, queries  # noqa: E402
-from argos.server.main import get_application, setup_database  # noqa: E402
-from argos.server.settings import read_yaml_config  # noqa: E402
+from argos.server import models, queries
+from argos.server.main import get_application, setup_database
+from argos.server.settings import read_yaml_config
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
 
 
 def main():
