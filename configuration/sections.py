@@ -241,14 +241,19 @@ def _plain(node: Located) -> Any:
     return plain(node)
 
 
-def service(r: Reader, node: Located) -> None:
+def service(r: Reader, node: Located) -> list[str]:
+    """``service.secrets``: the bearer tokens of Argos agents (see services/argosagents)."""
+    tokens = []
     for i, secret in enumerate(
         r.items(
             r.mapping(node, "service", {"secrets"}).get("secrets", Located([], node.where)),
             "service.secrets",
         )
     ):
-        r.convert(secret, f"service.secrets[{i}]", text, secret=True)
+        token = r.convert(secret, f"service.secrets[{i}]", text, secret=True)
+        if token is not FAILED:
+            tokens.append(token)
+    return tokens
 
 
 def recurring_tasks(r: Reader, node: Located) -> None:
