@@ -4,7 +4,7 @@ agent's are, on the same configuration and the same local target."""
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -17,6 +17,12 @@ from tests.argos_support import argos_bin
 from tests.helpers import Stack, fetch, wait_for, write_config
 
 TOKEN = "argos-agent-token"
+
+
+@pytest.fixture(scope="module")
+def argos() -> Path:
+    return argos_bin()
+
 
 CHECKS = {
     "healthy": [
@@ -32,7 +38,7 @@ CHECKS = {
         "json-contains: [/status, /version]",
         "json-has: {/status: up}",
         "json-like: {/version: '1\\..*'}",
-        "json-is: '{\"version\": \"1.0\", \"status\": \"up\"}'",
+        'json-is: \'{"version": "1.0", "status": "up"}\'',
         "json-has: {/status: down}",
     ],
     "broken": ["status-is: 200", "status-in: [500, 503]"],
@@ -100,7 +106,7 @@ async def _severities(db: str) -> dict[str, str | None]:
 
 @pytest.mark.parametrize("agent", ["tocsin", "argos"])
 async def test_argos_agent_results_are_judged_as_a_tocsin_agents(
-    agent: str, nats_server, database_url, demo_target, tmp_path: Path
+    agent: str, argos: Path, nats_server, database_url, demo_target, tmp_path: Path
 ) -> None:
     config = _config(tmp_path, demo_target.url)
     stack = Stack(nats_server.url, database_url, config)
@@ -112,20 +118,18 @@ async def test_argos_agent_results_are_judged_as_a_tocsin_agents(
     else:
         port = free_port()
         stack._start(Gateway(GatewayOptions(nats_server.url, str(config), port=port, lease=30)))
-        process = subprocess.Popen(
-            [
-                str(argos_bin() / "argos"),
-                "agent",
-                f"http://127.0.0.1:{port}",
-                TOKEN,
-                "--max-tasks",
-                "50",
-                "--wait-time",
-                "1",
-                "--name",
-                "web-1.example.org",
-            ],
-            stdout=subprocess.DEVNULL,
+        process = await asyncio.create_subprocess_exec(
+            str(argos / "argos"),
+            "agent",
+            f"http://127.0.0.1:{port}",
+            TOKEN,
+            "--max-tasks",
+            "50",
+            "--wait-time",
+            "1",
+            "--name",
+            "web-1.example.org",
+            stdout=asyncio.subprocess.DEVNULL,
             stderr=(tmp_path / "argos-agent.log").open("w"),
         )
     try:
@@ -154,7 +158,7 @@ async def test_argos_agent_results_are_judged_as_a_tocsin_agents(
     finally:
         if process is not None:
             process.terminate()
-            process.wait(10)
+            await asyncio.wait_for(process.wait(), 10)
         await stack.close()
 
 

@@ -90,8 +90,16 @@ def test_nagios_prints_and_exits_as_argos(name: str, tmp_path: Path) -> None:
         assert mine_line == line
 
 
-async def test_severities_and_stats_have_argos_shapes(database_url: str, tmp_path: Path) -> None:
-    _, _, argos = argos_state(tmp_path, ["ok", "ok", "warning", "critical"])
+@pytest.fixture
+def argos_api(tmp_path: Path) -> dict[str, Any]:
+    """Argos's answers with two tasks ok, one warning, one critical, two never checked."""
+    return argos_state(tmp_path, ["ok", "ok", "warning", "critical"])[2]
+
+
+async def test_severities_and_stats_have_argos_shapes(
+    database_url: str, argos_api: dict[str, Any]
+) -> None:
+    argos = argos_api
     s = Seeder(database_url)
     now = time.time()
     tasks = [task_def(i) for i in range(TASKS)]
