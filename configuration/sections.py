@@ -242,7 +242,7 @@ def _plain(node: Located) -> Any:
 
 
 def service(r: Reader, node: Located) -> list[str]:
-    """``service.secrets``: the bearer tokens of Argos agents (see services/argosagents)."""
+    """``service.secrets``: the bearer tokens of Argos agents (see services/argos)."""
     tokens = []
     for i, secret in enumerate(
         r.items(

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from runtime.embedded import free_port
-from services.argosagents import translate
-from services.argosagents.service import Gateway, GatewayOptions, agent_name
+from services.argos import translate
+from services.argos.service import Gateway, GatewayOptions, agent_name
 from tests.argos_support import argos_bin
 from tests.helpers import Stack, fetch, wait_for, write_config
 

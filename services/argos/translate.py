@@ -12,7 +12,15 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from events.types import CheckCompleted, CheckOutcome, CheckRequested, CheckSpec, Observation
+from checks import CATALOGUE
+from events.types import (
+    CheckCompleted,
+    CheckOutcome,
+    CheckRequested,
+    CheckSpec,
+    Observation,
+    RequestData,
+)
 
 #: The checks Argos's agent knows (argos/checks/checks.py); Tocsin's others it cannot run.
 ARGOS_CHECKS = {
@@ -50,6 +58,37 @@ def argos_expected(kind: str, expected: Any) -> str:
     if isinstance(expected, int):
         return str(expected)
     return json.dumps(expected)
+
+
+def tocsin_expected(kind: str, expected: str) -> Any:
+    """The value Tocsin's parser gives for Argos's stored string, decoded as Argos's check
+    classes decode it (argos/checks/checks.py)."""
+    value: Any
+    if kind == "http-to-https":
+        spec = json.loads(expected)
+        if "value" in spec:
+            value = spec["value"]
+        elif "list" in spec:
+            value = spec["list"]
+        else:
+            value = {"start": spec["range"][0], "stop": spec["range"][1]}
+    elif kind == "status-is":
+        value = int(expected)
+    elif kind in ("body-contains", "body-like", CERT_CHECK):
+        value = expected
+    else:
+        value = json.loads(expected)
+    return CATALOGUE[kind].parse(value)
+
+
+def tocsin_request_data(stored: str | None) -> RequestData | None:
+    """Argos's stored ``request_data`` (``{"data", "json", "headers"}`` as JSON text)."""
+    if stored is None:
+        return None
+    rd = json.loads(stored)
+    return RequestData(
+        data=rd.get("data"), is_json=bool(rd.get("json")), headers=rd.get("headers") or {}
+    )
 
 
 def argos_request_data(req: CheckRequested) -> str | None:

@@ -35,7 +35,7 @@ from events.types import AgentHeartbeat, CheckRequested, CheckSpec
 from runtime import bus
 from runtime.logs import Log
 from security.client import ClientSecurity
-from services.argosagents import translate
+from services.argos import translate
 
 log = Log("tocsin.argos-agents")
 _NOT_TOKEN = re.compile(r"[^A-Za-z0-9_-]+")
