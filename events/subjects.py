@@ -47,9 +47,13 @@ def judged(group: str) -> str:
     return f"{PREFIX}.task.judged.{group}"
 
 
-def imported_completed(group: str) -> str:
+def imported_requested(location: str, group: str) -> str:
     """History imported from another monitor (Argos): folded into the read models, outside
-    the subjects the scheduler judges and the notifier alerts on."""
+    the subjects agents take work from, the scheduler judges and the notifier alerts on."""
+    return f"{PREFIX}.imported.check.requested.{location}.{group}"
+
+
+def imported_completed(group: str) -> str:
     return f"{PREFIX}.imported.check.completed.{group}"
 
 

@@ -2,9 +2,11 @@
 
 Each Argos task is matched to the configured Tocsin task made of the same URL,
 method, request data, check, expected value and IP version (its id says so). Each
-of its results becomes a ``check.completed`` and a ``task.judged`` (Argos's
+of its results becomes a ``check.requested`` (the request the projector checks
+a completion against), a ``check.completed`` and a ``task.judged`` (Argos's
 status and severity) under ``tocsin.imported.…``: the projector folds them into
-results, severity changes and uptime, while the scheduler, which judges
+results, severity changes and uptime, while agents (WORK holds
+``tocsin.check.requested.…`` only), the scheduler, which judges
 ``tocsin.check.completed.…``, and the notifier never see them, so history raises
 no alert. Message ids and the last imported result of each group make a second
 import add nothing. A group Tocsin has judged already is left alone: imported
@@ -26,6 +28,8 @@ from events import codec, streams, subjects
 from events.types import (
     CheckCompleted,
     CheckOutcome,
+    CheckRequested,
+    CheckSpec,
     Judgement,
     Observation,
     TaskDef,
@@ -162,6 +166,25 @@ async def import_history(
         if task.group in done and (completion.at, result["id"]) <= done[task.group]:
             report.already += 1
             continue
+        request = CheckRequested(
+            at=completion.at,
+            request=completion.request,
+            group=task.group,
+            location=completion.location,
+            url=task.url,
+            method=task.method,
+            ip_version=task.ip_version,
+            timeout=task.timeout,
+            due=completion.at,
+            checks=[CheckSpec(task.id, task.check, task.expected)],
+            request_data=task.request_data,
+        )
+        await bus.publish_until_acked(
+            js,
+            subjects.imported_requested(completion.location, task.group),
+            codec.encode(request),
+            f"argos-import.requested.{result['id']}",
+        )
         ack = await bus.publish_until_acked(
             js,
             subjects.imported_completed(task.group),
