@@ -32,3 +32,10 @@ lint: $(TESTSTAMP)
 
 clean:
 	rm -rf $(VENV) .tocsin
+
+# Argos 0.10.3 for the differential and interoperability tests: its pins (FastAPI < 0.136,
+# pydantic < 2.14, uvicorn < 0.45, apprise < 2) conflict with ours, so it has its own venv.
+.venv-argos/.installed: tests/argos/requirements.txt
+	$(PY) -m venv .venv-argos
+	.venv-argos/bin/pip install -q -r tests/argos/requirements.txt
+	cp tests/argos/requirements.txt $@

@@ -144,27 +144,43 @@ def kind_of(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w|M|y)\s*$")
-UNITS = {
-    "ms": 0.001,
-    "s": 1,
-    "m": 60,
-    "h": 3600,
-    "d": 86400,
-    "w": 604800,
-    "M": 30 * 86400,
-    "y": 365 * 86400,
+#: Argos's durations (the ``durations_nlp`` package): one or more NUMBER SCALE terms, each
+#: scale short, singular or plural, terms apart by spaces, commas or "and" ("1h 30m",
+#: "2 hours and 5 minutes"). A month is 30.5 days and a year 12 months, as there.
+_TERM = re.compile(r"(\d+(?:\.\d+)?)\s*([A-Za-z]+)")
+_SEPARATOR = re.compile(r"^(?:[\s,]|and\b)*$")
+_SCALES = {
+    ("ms", "millisecond", "milliseconds"): 0.001,
+    ("s", "second", "seconds"): 1,
+    ("m", "minute", "minutes"): 60,
+    ("h", "hour", "hours"): 3600,
+    ("d", "day", "days"): 86400,
+    ("w", "week", "weeks"): 7 * 86400,
+    ("M", "month", "months"): 30.5 * 86400,
+    ("y", "year", "years"): 12 * 30.5 * 86400,
+    ("D", "decade", "decades"): 120 * 30.5 * 86400,
+    ("c", "century", "centuries"): 1200 * 30.5 * 86400,
 }
+UNITS = {name: unit for names, unit in _SCALES.items() for name in names}
 
 
 def duration(value: Any) -> float:
-    """``500ms``, ``30s``, ``5m``, ``1h``, ``2d``, ``1w``, ``1M``, ``1y`` into seconds (> 0)."""
-    m = _DURATION.match(value) if isinstance(value, str) else None
-    if m is None:
+    """``500ms``, ``30s``, ``5m``, ``1h30m``, ``2 days``, ``1w``, ``1M``, ``1y`` into
+    seconds (> 0)."""
+    seconds, rest = 0.0, 0
+    terms = list(_TERM.finditer(value)) if isinstance(value, str) else []
+    for term in terms:
+        unit = UNITS.get(term.group(2))
+        if unit is None or not _SEPARATOR.match(value[rest : term.start()]):
+            terms = []
+            break
+        seconds += float(term.group(1)) * unit
+        rest = term.end()
+    if not terms or not _SEPARATOR.match(value[rest:]):
         raise ValueError(
-            f"expected a duration such as 500ms, 30s, 5m, 1h, 2d, 1w, 1M, 1y; got {kind_of(value)}"
+            "expected a duration such as 500ms, 30s, 5m, 1h30m, 2d, 1w, 1M, 1y; "
+            f"got {kind_of(value)}"
         )
-    seconds = float(m.group(1)) * UNITS[m.group(2)]
     if seconds <= 0:
         raise ValueError("a duration must be positive")
     return seconds

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import ssl
 import time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
 from checks import CATALOGUE
 from checks.base import Response
-from events.types import CheckCompleted, CheckOutcome, CheckRequested, Observation
+from events.types import CheckCompleted, CheckOutcome, CheckRequested, Observation, RequestData
 from runtime import __version__
 
 USER_AGENT = f"Tocsin/{__version__} (uptime monitor)"
@@ -33,6 +34,34 @@ KEPT_HEADERS = ("content-type", "content-length", "location", "server", "cache-c
 FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6}
 
 Answer = tuple[Observation, Response | None]
+
+
+def request_body(rd: RequestData) -> tuple[bytes, str | None] | None:
+    """The body and its content type, as Argos's agent sends ``data``: JSON with
+    ``is_json`` (a string being JSON text already), a mapping as a form, else as the raw
+    body with no content type (as httpx sends a string)."""
+    if rd.data is None:
+        return None
+    if rd.is_json:
+        text = rd.data if isinstance(rd.data, str) else json.dumps(rd.data)
+        return text.encode(), "application/json"
+    if isinstance(rd.data, dict):
+        fields = [
+            (str(k), _form_value(x))
+            for k, v in rd.data.items()
+            for x in (v if isinstance(v, list) else [v])
+        ]
+        return urlencode(fields).encode(), "application/x-www-form-urlencoded"
+    return _form_value(rd.data).encode(), None
+
+
+def _form_value(v: Any) -> str:
+    """As httpx writes form values: true/false in lower case, null as empty."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
 
 
 class Prober:
@@ -103,12 +132,12 @@ class Prober:
             "timeout": aiohttp.ClientTimeout(total=req.timeout),
         }
         if req.request_data is not None:
-            rd = req.request_data
-            kwargs["headers"] = dict(rd.headers)
-            if rd.data is not None:
-                kwargs["data"] = rd.data.encode()
-                if rd.is_json:
-                    kwargs["headers"].setdefault("Content-Type", "application/json")
+            kwargs["headers"] = dict(req.request_data.headers)
+            payload = request_body(req.request_data)
+            if payload is not None:
+                kwargs["data"], content_type = payload
+                if content_type is not None:
+                    kwargs["headers"].setdefault("Content-Type", content_type)
         start = time.perf_counter()
         try:
             async with session.request(req.method, url, **kwargs) as resp:

@@ -82,6 +82,8 @@ class Config:
     secrets: set[str] = field(default_factory=set)
     #: Each website's own keys beyond its tasks (alert recipients, maintenance), by domain.
     websites: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ``service.secrets``: the tokens Argos agents present.
+    agent_tokens: list[str] = field(default_factory=list)
 
     @property
     def locations(self) -> list[str]:
@@ -299,8 +301,7 @@ def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
     general_data, channels = sections.general(r, general)
     ssl = r.mapping(top["ssl"], "ssl", {"thresholds"}) if "ssl" in top else {}
     thresholds = sections.thresholds(r, ssl.get("thresholds"))
-    if "service" in top:
-        sections.service(r, top["service"])
+    agent_tokens = sections.service(r, top["service"]) if "service" in top else []
     if "recurring_tasks" in top:
         sections.recurring_tasks(r, top["recurring_tasks"])
     builder = _Builder()
@@ -326,6 +327,7 @@ def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
         ssl_thresholds=thresholds,
         secrets=r.secrets,
         websites=websites,
+        agent_tokens=agent_tokens,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 import msgspec
@@ -49,7 +50,8 @@ def redact(task: TaskDef, secrets: set[str]) -> TaskDef:
         k: REDACTED if k.lower() in SECRET_HEADERS or v in secrets else v
         for k, v in rd.headers.items()
     }
-    data = REDACTED if rd.data is not None and any(s in rd.data for s in secrets if s) else rd.data
+    shown = rd.data if isinstance(rd.data, str) else json.dumps(rd.data)
+    data = REDACTED if rd.data is not None and any(s in shown for s in secrets if s) else rd.data
     return msgspec.structs.replace(task, request_data=RequestData(data, rd.is_json, headers))
 
 

@@ -17,30 +17,52 @@ REQUEST_DATA_KEYS = {"data", "is_json", "headers"}
 
 def request_data(r: Reader, node: Located, path: str) -> RequestData:
     m = r.mapping(node, path, REQUEST_DATA_KEYS)
-    data = r.convert(m["data"], join(path, "data"), _data) if "data" in m else None
     is_json = r.convert(m["is_json"], join(path, "is_json"), boolean) if "is_json" in m else False
+    data = (
+        r.convert(m["data"], join(path, "data"), _json_data if is_json is True else _form_data)
+        if "data" in m
+        else None
+    )
     headers: dict[str, str] = {}
     if "headers" in m:
         hm = r.mapping(m["headers"], join(path, "headers"), set(_keys(m["headers"])))
         for name, value in hm.items():
             got = r.convert(value, join(path, f"headers.{name}"), _header)
             headers[name] = "" if got is FAILED else got
-    if is_json is True and isinstance(data, str):
-        try:
-            json.loads(data)
-        except ValueError as exc:
-            r.fail(
-                m["data"].where, join(path, "data"), f"is_json is true but data is not JSON: {exc}"
-            )
     return RequestData(
         data=None if data is FAILED else data, is_json=is_json is True, headers=headers
     )
 
 
-def _data(v: Any) -> str:
-    if isinstance(v, dict | list):
-        raise ValueError("expected the request body as a string (JSON as text, with is_json)")
-    return "" if v is None else str(v)
+def _json_data(v: Any) -> Any:
+    """Any value, sent as JSON (Argos's ``is_json``). A string is taken as JSON text already,
+    so it must parse: Argos would send it as one JSON string, which nobody means."""
+    if isinstance(v, str):
+        try:
+            json.loads(v)
+        except ValueError as exc:
+            raise ValueError(f"is_json is true but data is not JSON: {exc}") from None
+    return v
+
+
+def _form_data(v: Any) -> Any:
+    """A mapping sent as a form (values scalars or lists of scalars, as httpx in Argos's
+    agent accepts), or a scalar sent as the body."""
+    if isinstance(v, dict):
+        for key, value in v.items():
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(x, dict | list) for x in values):
+                raise ValueError(
+                    f"form field {key!r}: expected a text, number or list of them "
+                    "(set is_json: true to send nested data as JSON)"
+                )
+        return v
+    if isinstance(v, list):
+        raise ValueError(
+            "a list cannot be sent as a form: set is_json: true to send it as JSON, "
+            "or give a mapping of form fields"
+        )
+    return v
 
 
 def _header(v: Any) -> str:

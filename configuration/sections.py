@@ -196,7 +196,13 @@ def _http_url(v: Any) -> str:
 def recipients(
     r: Reader, node: Located, path: str, channels: _Channels | None, allow_mail: bool = True
 ) -> None:
-    """``{severity: [channel, {channel: NAME, after: N}]}``; a website may add ``mail: [..]``."""
+    """``{severity: [channel, {channel: NAME, after: N}]}``; a website may add ``mail: [..]``,
+    or give Argos's plain list of channels (``["apprise:team"]``), used for every severity."""
+    if allow_mail and isinstance(node.value, list):
+        for i, item in enumerate(node.value):
+            if channels is not None:
+                r.convert(item, join(path, i), channels.check)
+        return
     allowed = set(SEVERITY_NAMES) | ({"mail"} if allow_mail else set())
     for key, value in r.mapping(node, path, allowed).items():
         kpath = join(path, key)
@@ -283,14 +289,19 @@ def _plain(node: Located) -> Any:
     return plain(node)
 
 
-def service(r: Reader, node: Located) -> None:
+def service(r: Reader, node: Located) -> list[str]:
+    """``service.secrets``: the bearer tokens of Argos agents (see services/argos)."""
+    tokens = []
     for i, secret in enumerate(
         r.items(
             r.mapping(node, "service", {"secrets"}).get("secrets", Located([], node.where)),
             "service.secrets",
         )
     ):
-        r.convert(secret, f"service.secrets[{i}]", text, secret=True)
+        token = r.convert(secret, f"service.secrets[{i}]", text, secret=True)
+        if token is not FAILED:
+            tokens.append(token)
+    return tokens
 
 
 def recurring_tasks(r: Reader, node: Located) -> None:

@@ -45,6 +45,10 @@ RULES: tuple[Rule, ...] = (
     Rule(("check", "requested", "{location}", "{group}"), (CheckRequested,)),
     Rule(("check", "completed", "{agent}", "{group}"), (CheckCompleted,)),
     Rule(("task", "judged", "{group}"), (TaskJudged,)),
+    # History imported from Argos (``tocsin import argos``): folded, never judged nor alerted on.
+    Rule(("imported", "check", "requested", "{location}", "{group}"), (CheckRequested,)),
+    Rule(("imported", "check", "completed", "{group}"), (CheckCompleted,)),
+    Rule(("imported", "task", "judged", "{group}"), (TaskJudged,)),
     Rule(("agent", "heartbeat", "{agent}"), (AgentHeartbeat,)),
     Rule(("deadletter", "agent", "{agent}"), (DeadLettered,), consumer="agent:{agent}"),
     Rule(("deadletter", "undecodable"), (DeadLettered,)),
@@ -124,11 +128,16 @@ def free_form_problem(value: Any, depth: int = 0) -> str | None:
 
 
 def expected_values(event: Event) -> list[Any]:
-    """The free-form values an event carries (checked by ``free_form_problem``)."""
+    """The free-form values an event carries (checked by ``free_form_problem``): checks'
+    ``expected`` and request bodies (Argos's ``data``: any YAML value)."""
     if isinstance(event, CheckRequested):
-        return [c.expected for c in event.checks]
+        body = [event.request_data.data] if event.request_data is not None else []
+        return [c.expected for c in event.checks] + body
     if isinstance(event, ConfigApplied):
-        return [t.expected for t in event.added] + [c.task.expected for c in event.changed]
+        tasks = [*event.added, *(c.task for c in event.changed)]
+        return [t.expected for t in tasks] + [
+            t.request_data.data for t in tasks if t.request_data is not None
+        ]
     return []
 
 

@@ -47,6 +47,20 @@ def judged(group: str) -> str:
     return f"{PREFIX}.task.judged.{group}"
 
 
+def imported_requested(location: str, group: str) -> str:
+    """History imported from another monitor (Argos): folded into the read models, outside
+    the subjects agents take work from, the scheduler judges and the notifier alerts on."""
+    return f"{PREFIX}.imported.check.requested.{location}.{group}"
+
+
+def imported_completed(group: str) -> str:
+    return f"{PREFIX}.imported.check.completed.{group}"
+
+
+def imported_judged(group: str) -> str:
+    return f"{PREFIX}.imported.task.judged.{group}"
+
+
 def heartbeat(agent: str) -> str:
     return f"{PREFIX}.agent.heartbeat.{agent}"
 

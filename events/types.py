@@ -54,9 +54,14 @@ class Event(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag_field=
 
 
 class RequestData(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """What an HTTP request sends besides its method and URL."""
+    """What an HTTP request sends besides its method and URL.
 
-    data: Text | None = None
+    ``data`` is any YAML value, as in Argos: with ``is_json`` it is sent as JSON
+    (a string is sent as written, being JSON text already); otherwise a mapping
+    is sent as a form and a string as the body.
+    """
+
+    data: Any = None
     is_json: bool = False
     headers: Headers = {}
 

@@ -10,7 +10,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
 from nats.js.errors import ServiceUnavailableError
 
 from events import codec, subjects
@@ -114,17 +114,20 @@ async def close(nc) -> None:  # type: ignore[no-untyped-def]
 
 async def publish_until_acked(  # type: ignore[no-untyped-def]
     js, subject: str, data: bytes, msg_id: str, ack_wait: float = 5.0
-) -> None:
+) -> PubAck:
     """Publish until JetStream has it, retrying with backoff: what is published is kept in
     memory until the log acknowledges it, so a dropped link loses nothing. The message id makes
-    the retry of a publish that did land (its ack lost while NATS went away) harmless."""
+    the retry of a publish that did land (its ack lost while NATS went away) harmless.
+    Returns JetStream's acknowledgement (its ``seq`` is where the event stands in the log)."""
     import asyncio
 
     delay = 0.2
     while True:
         try:
-            await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id}, timeout=ack_wait)
-            return
+            ack: PubAck = await js.publish(
+                subject, data, headers={"Nats-Msg-Id": msg_id}, timeout=ack_wait
+            )
+            return ack
         except Exception as exc:
             log.warning("publish failed, retrying", subject=subject, error=str(exc))
             await asyncio.sleep(delay)

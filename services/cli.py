@@ -15,6 +15,7 @@ from typing import Any
 from runtime import __version__, cliopts, logs
 from security import cli as security_cli
 from services.agent import cli as agent_cli
+from services.argos import cli as argos_cli
 from services.dev import cli as dev_cli
 from services.notifier import cli as notifier_cli
 from services.projector import cli as projector_cli
@@ -26,6 +27,7 @@ COMMAND_MODULES = (
     dev_cli,
     scheduler_cli,
     agent_cli,
+    argos_cli,
     projector_cli,
     web_cli,
     notifier_cli,

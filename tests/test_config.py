@@ -44,9 +44,9 @@ ERRORS = [
         id="unknown-check",
     ),
     pytest.param(
-        _checks("status-is: '200'"),
+        _checks("status-is: 'OK'"),
         "c.yaml:8:24: websites[0].paths[0].checks[0].status-is: expected an HTTP status "
-        "code (100-599), got '200'",
+        "code (100-599), got 'OK'",
         id="wrong-type",
     ),
     pytest.param(
@@ -85,9 +85,9 @@ ERRORS = [
         id="zero-frequency",
     ),
     pytest.param(
-        "general:\n  frequency: 5 minutes\nwebsites: []\n",
-        "c.yaml:2:14: general.frequency: expected a duration such as 500ms, 30s, 5m, 1h, "
-        "2d, 1w, 1M, 1y; got str '5 minutes'",
+        "general:\n  frequency: 5 mins\nwebsites: []\n",
+        "c.yaml:2:14: general.frequency: expected a duration such as 500ms, 30s, 5m, 1h30m, "
+        "2d, 1w, 1M, 1y; got str '5 mins'",
         id="bad-duration",
     ),
     pytest.param(
@@ -148,7 +148,7 @@ ERRORS = [
     pytest.param(
         "general:\n  frequency: 1m\nrecurring_tasks:\n  max_results_age: forever\nwebsites: []\n",
         "c.yaml:4:20: recurring_tasks.max_results_age: expected a duration such as "
-        "500ms, 30s, 5m, 1h, 2d, 1w, 1M, 1y; got str 'forever'",
+        "500ms, 30s, 5m, 1h30m, 2d, 1w, 1M, 1y; got str 'forever'",
         id="recurring-tasks",
     ),
     pytest.param(
@@ -242,8 +242,11 @@ DURATIONS = [
     pytest.param("2h", 7200, id="hours"),
     pytest.param("1d", 86400, id="days"),
     pytest.param("1w", 604800, id="weeks"),
-    pytest.param("1M", 2592000, id="month-1M"),
-    pytest.param("1y", 31536000, id="years"),
+    # Argos's months and years (durations_nlp): 30.5 days, and 12 of those.
+    pytest.param("1M", 2635200, id="month-1M"),
+    pytest.param("1y", 31622400, id="years"),
+    pytest.param("1h 30m", 5400, id="compound"),
+    pytest.param("2 hours and 5 minutes", 7500, id="words"),
     pytest.param(5, 300, id="bare-number-minutes"),
     pytest.param("1.5m", 90, id="fraction"),
 ]

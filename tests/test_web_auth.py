@@ -186,14 +186,14 @@ async def test_token_cli_and_nagios(database_url, monkeypatch, capsys):
     code, out, _ = await run_cli(monkeypatch, capsys, "nagios", *db)
     assert code == 2
     assert out.strip() == (
-        "CRITICAL — 1 sites are critical|ok=1; warning=1; critical=1; unknown=0;"
+        "CRITICAL — 1 sites are in critical state|ok=1; warning=1; critical=1; unknown=0;"
     )
 
 
 def test_nagios_report_as_argos():
     assert nagios_report({"ok": 3}) == (
         0,
-        "OK — all sites are ok|ok=3; warning=0; critical=0; unknown=0;",
+        "OK — All sites are ok|ok=3; warning=0; critical=0; unknown=0;",
     )
     assert nagios_report({"ok": 1, "warning": 2})[0] == 1
     assert nagios_report({"unknown": 1})[1].startswith("UNKNOWN — 1 sites")

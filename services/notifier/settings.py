@@ -18,6 +18,7 @@ from events.types import TaskDef
 from services.notifier.ratelimit import RateLimit
 
 SEVERITIES = ("ok", "warning", "critical", "unknown", "no_agent")
+TASK_SEVERITIES = SEVERITIES[:4]
 DEFAULT_TIME_WITHOUT_AGENT = 300.0  # Argos's default: 5 minutes
 
 
@@ -90,9 +91,12 @@ def _channel(name: str, where: str) -> str:
 
 
 def per_severity(raw: Any, where: str) -> tuple[dict[str, list[Target]], list[str] | None]:
-    """A severity → channels mapping; a ``mail`` key lists extra addresses for a website."""
+    """A severity → channels mapping; a ``mail`` key lists extra addresses for a website.
+    Argos's plain list of channels applies to every severity a task can take."""
     if raw is None:
         return {}, None
+    if isinstance(raw, list):
+        return {sev: targets(raw, where) for sev in TASK_SEVERITIES}, None
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: expected a mapping of severity to channels")
     out: dict[str, list[Target]] = {}

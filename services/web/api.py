@@ -192,3 +192,15 @@ async def api_events(
         Event(**r | {"data": json.loads(r["data"]) if isinstance(r["data"], str) else r["data"]})
         for r in rows
     ]
+
+
+@router.get("/stats", summary="Argos's task statistics: upcoming, selected, results")
+async def api_stats(request: Request) -> dict[str, int]:
+    async with pool(request).acquire() as conn:
+        return await queries.argos_stats(conn)
+
+
+@router.get("/severities", summary="Argos's count of tasks per severity")
+async def api_severities(request: Request) -> dict[str, int]:
+    async with pool(request).acquire() as conn:
+        return await queries.argos_severities(conn)

@@ -153,24 +153,26 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def nagios_report(counts: dict[str, int]) -> tuple[int, str]:
-    """Argos's ``server nagios`` line and exit code, from task counts per severity."""
+    """Argos's ``server nagios`` line and exit code (2 for unknown too, as Argos), from task
+    counts per severity. Unlike Argos 0.10.3, the OK line carries the figures, not the
+    literal text ``{stats}``."""
     ok, warning = counts.get("ok", 0), counts.get("warning", 0)
     critical, unknown = counts.get("critical", 0), counts.get("unknown", 0)
     perf = f"ok={ok}; warning={warning}; critical={critical}; unknown={unknown};"
-    if critical or unknown:
-        code = 2
-        if critical and unknown:
-            text = (
-                f"CRITICAL/UNKNOWN — {critical} sites are critical and {unknown} sites are unknown"
-            )
-        elif critical:
-            text = f"CRITICAL — {critical} sites are critical"
-        else:
-            text = f"UNKNOWN — {unknown} sites are unknown"
+    if critical and unknown:
+        code, text = (
+            2,
+            f"CRITICAL/UNKNOWN — {critical} sites are in critical state "
+            f"and {unknown} sites are in unknown state",
+        )
+    elif critical:
+        code, text = 2, f"CRITICAL — {critical} sites are in critical state"
+    elif unknown:
+        code, text = 2, f"UNKNOWN — {unknown} sites are in unknown state"
     elif warning:
         code, text = 1, f"WARNING — {warning} sites are in warning state"
     else:
-        code, text = 0, "OK — all sites are ok"
+        code, text = 0, "OK — All sites are ok"
     return code, f"{text}|{perf}"
 
 

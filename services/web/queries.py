@@ -52,6 +52,35 @@ async def counts(conn: asyncpg.Connection, q: str = "", domain: str = "") -> dic
     return out
 
 
+async def argos_severities(conn: asyncpg.Connection) -> dict[str, int]:
+    """Argos's ``/api/severities``: tasks per severity. A task not judged yet counts as
+    unknown, as in Argos, whose tasks start unknown."""
+    rows = await conn.fetch(
+        """SELECT coalesce(severity, 'unknown') AS s, count(*) AS n FROM tasks
+           WHERE removed_at IS NULL GROUP BY 1"""
+    )
+    out = dict.fromkeys(("ok", "warning", "critical", "unknown"), 0)
+    out.update({r["s"]: r["n"] for r in rows})
+    return out
+
+
+async def argos_stats(conn: asyncpg.Connection) -> dict[str, int]:
+    """Argos's ``/api/stats`` keys, counted as their names say (Argos 0.10.3 always answers
+    0 upcoming and every task selected): selected = due, handed out and awaiting a result;
+    upcoming = the others; results = results kept in the read model."""
+    row = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE next_run IS NULL OR next_run <= now()) AS due,
+                  count(*) AS total,
+                  (SELECT count(*) FROM results) AS results
+           FROM tasks WHERE removed_at IS NULL"""
+    )
+    return {
+        "upcoming_tasks_count": row["total"] - row["due"],
+        "results_count": row["results"],
+        "selected_tasks_count": row["due"],
+    }
+
+
 async def tasks(
     conn: asyncpg.Connection,
     q: str = "",

@@ -1,0 +1,330 @@
+"""Argos agents as Tocsin agents: ``GET /api/tasks`` and ``POST /api/results`` of Argos 0.10.3.
+
+Argos users keep their deployed agents while they migrate: point an agent at this
+service (``argos agent http://HOST:PORT TOKEN``; the agent calls ``{server}/api/tasks``
+and ``{server}/api/results``) and it works a location's share of the WORK queue,
+as a Tocsin agent does. Each request handed out is leased: kept in progress while
+the agent works, acked only once its completion is in the log, given back (nak) if
+no result came within ``lease`` seconds (Argos's ``max_lock_seconds``). Tokens are
+``service.secrets`` of the configuration file, as in Argos.
+
+This runs apart from the web service, whose ``/api/tasks`` lists tasks for people:
+behind one reverse proxy, route a prefix (``/argos/``) here and give agents that URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import re
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import uvicorn
+from fastapi import Body, Depends, FastAPI, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from nats.aio.msg import Msg
+from nats.js.errors import NotFoundError
+
+from configuration.config import parse
+from events import codec, streams, subjects
+from events.types import AgentHeartbeat, CheckRequested, CheckSpec
+from runtime import bus
+from runtime.logs import Log
+from security.client import ClientSecurity
+from services.argos import translate
+
+log = Log("tocsin.argos-agents")
+_NOT_TOKEN = re.compile(r"[^A-Za-z0-9_-]+")
+# At module level: the routes' annotations are resolved in this module's globals.
+_BEARER = HTTPBearer()
+
+
+@dataclass
+class GatewayOptions:
+    nats_url: str
+    config: str
+    location: str = "default"
+    host: str = "127.0.0.1"
+    port: int = 8300
+    #: Seconds a request stays with an Argos agent before it is given back (max_lock_seconds).
+    lease: float = 100.0
+    keep_alive: float = 10.0
+    security: ClientSecurity = field(default_factory=ClientSecurity.from_env)
+    #: The hub's JetStream domain, behind a leaf node.
+    js_domain: str | None = None
+
+
+@dataclass
+class Lease:
+    msg: Msg
+    req: CheckRequested
+    agent: str
+    started: float
+    #: Argos task id → the check it stands for.
+    ids: dict[int, CheckSpec]
+    results: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    ticker: asyncio.Task[None] | None = None
+
+
+def agent_name(agent_id: str) -> str:
+    """The Tocsin agent name (a subject token) of an Argos agent id (often a host name)."""
+    return "argos-" + (_NOT_TOKEN.sub("-", agent_id).strip("-")[:58] or "agent")
+
+
+class Gateway:
+    def __init__(self, opts: GatewayOptions) -> None:
+        subjects.check_token(opts.location, "location")
+        self.opts = opts
+        self.tokens = set(parse(opts.config).agent_tokens)
+        self.leases: dict[str, Lease] = {}
+        self.by_id: dict[int, str] = {}
+        self._ids = itertools.count(1)
+        self._fetching = asyncio.Lock()
+        self._beats: dict[str, float] = {}
+        self._completed: dict[str, int] = {}
+        self.started = time.time()
+        self.stopping = asyncio.Event()
+        self._unsealer = opts.security.unsealer()
+        self.js: Any = None
+        self.puller: bus.Puller | None = None
+        self.app = self._app()
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                self.app,
+                host=opts.host,
+                port=opts.port,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+            )
+        )
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def run(self) -> None:
+        nc = await bus.connect(
+            self.opts.nats_url, "argos-agents", **self.opts.security.connect_options()
+        )
+        self.js = nc.jetstream(domain=self.opts.js_domain)
+        sub = await self._bind()
+        self.puller = bus.Puller(sub, f"work of {streams.agent_consumer_name(self.opts.location)}")
+        serving = asyncio.create_task(self.server.serve())
+        sweeping = asyncio.create_task(self._sweep())
+        try:
+            await self.stopping.wait()
+        finally:
+            self.server.should_exit = True
+            sweeping.cancel()
+            with contextlib.suppress(Exception):
+                await serving
+            for lease in list(self.leases.values()):
+                await self._give_back(lease, "the gateway stops")
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+            await bus.close(nc)
+
+    async def _bind(self):  # type: ignore[no-untyped-def]
+        durable = streams.agent_consumer_name(self.opts.location)
+        while not self.stopping.is_set():
+            try:
+                return await self.js.pull_subscribe_bind(durable=durable, stream=streams.WORK)
+            except NotFoundError:
+                log.warning("work consumer not there yet; is the scheduler running?")
+                await asyncio.sleep(2)
+        raise SystemExit(0)
+
+    # --- the two routes -------------------------------------------------------------------
+
+    def _app(self) -> FastAPI:
+        app = FastAPI(title="Tocsin for Argos agents", docs_url=None, redoc_url=None)
+
+        def token(cred: Annotated[HTTPAuthorizationCredentials, Depends(_BEARER)]) -> None:
+            if cred.credentials not in self.tokens:
+                raise HTTPException(status_code=401, detail="Unauthorized")
+
+        @app.get("/api/tasks", dependencies=[Depends(token)])
+        async def tasks(
+            request: Request, limit: int = 10, agent_id: str | None = None
+        ) -> list[dict[str, Any]]:
+            agent = agent_name(agent_id or (request.client.host if request.client else ""))
+            await self._heartbeat(agent, request.headers.get("user-agent", "argos agent"))
+            return await self.hand_out(agent, max(1, min(limit, 1000)))
+
+        @app.post("/api/results", status_code=201, dependencies=[Depends(token)])
+        async def results(
+            request: Request,
+            body: Annotated[list[dict[str, Any]], Body()],
+            agent_id: str | None = None,
+        ) -> dict[str, list[int]]:
+            agent = agent_name(agent_id or (request.client.host if request.client else ""))
+            return {"result_ids": await self.take_results(agent, body)}
+
+        return app
+
+    async def hand_out(self, agent: str, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` requests of the location, as Argos tasks (one per check)."""
+        if self.puller is None:
+            return []
+        async with self._fetching:
+            msgs = await self.puller.fetch(limit)
+        out: list[dict[str, Any]] = []
+        for msg in msgs:
+            req = await self._decode(msg)
+            if req is None:
+                continue
+            lease = Lease(msg, req, agent, time.time(), {})
+            if not translate.runnable(req):
+                await self._complete(lease)
+                continue
+            for spec in req.checks:
+                if spec.kind in translate.ARGOS_CHECKS:
+                    task_id = next(self._ids)
+                    lease.ids[task_id] = spec
+                    self.by_id[task_id] = req.request
+                    out.append(translate.argos_task(task_id, req, spec, agent))
+            if not lease.ids:
+                await self._complete(lease)
+                continue
+            lease.ticker = asyncio.create_task(self._keep_alive(msg))
+            self.leases[req.request] = lease
+        return out
+
+    async def take_results(self, agent: str, results: list[dict[str, Any]]) -> list[int]:
+        """Record each result; a request whose every check has one is completed in the log."""
+        accepted: list[int] = []
+        done: list[Lease] = []
+        for result in results:
+            task_id, status = result.get("task_id"), result.get("status")
+            request = self.by_id.pop(task_id, None) if isinstance(task_id, int) else None
+            lease = self.leases.get(request) if request else None
+            if lease is None or task_id is None or not isinstance(status, str):
+                log.warning("result for no task handed out", agent=agent, task_id=str(task_id))
+                continue
+            context = result.get("context")
+            spec = lease.ids[task_id]
+            lease.results[spec.task] = (status, context if isinstance(context, dict) else {})
+            accepted.append(task_id)
+            if len(lease.results) == len(lease.ids) and lease not in done:
+                done.append(lease)
+        for lease in done:
+            await self._complete(lease)
+        return accepted
+
+    # --- leases ---------------------------------------------------------------------------
+
+    async def _complete(self, lease: Lease) -> None:
+        req = lease.req
+        self._drop(lease)
+        event = translate.completion(
+            req, lease.results, lease.agent, self.opts.location, lease.started, time.time()
+        )
+        try:
+            await bus.publish_until_acked(
+                self.js,
+                subjects.completed(lease.agent, req.group),
+                codec.encode(event),
+                f"completed.{req.request}",
+            )
+            await lease.msg.ack()
+            self._completed[lease.agent] = self._completed.get(lease.agent, 0) + 1
+        except Exception as exc:
+            # Unacked, the request comes back after ack_wait: nothing is lost.
+            log.error("completion not recorded", request=req.request, error=str(exc))
+
+    def _drop(self, lease: Lease) -> None:
+        self.leases.pop(lease.req.request, None)
+        for task_id in lease.ids:
+            self.by_id.pop(task_id, None)
+        if lease.ticker is not None:
+            lease.ticker.cancel()
+
+    async def _give_back(self, lease: Lease, why: str) -> None:
+        self._drop(lease)
+        log.warning("request given back", request=lease.req.request, agent=lease.agent, why=why)
+        with contextlib.suppress(Exception):
+            await lease.msg.nak()
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(1)
+            now = time.time()
+            for lease in list(self.leases.values()):
+                if now - lease.started > self.opts.lease:
+                    await self._give_back(lease, f"no result within {self.opts.lease:g}s")
+
+    async def _keep_alive(self, msg: Msg) -> None:
+        while True:
+            await asyncio.sleep(self.opts.keep_alive)
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+
+    async def _decode(self, msg: Msg) -> CheckRequested | None:
+        try:
+            req = codec.decode(msg.data, msg.subject)
+            if not isinstance(req, CheckRequested):
+                raise codec.DecodeError(
+                    f"{msg.subject}: {req.__class__.__name__} is not a check request"
+                )
+        except codec.DecodeError as exc:
+            meta = msg.metadata
+            _, data, headers = bus.deadletter_for(
+                msg.data,
+                meta.stream,
+                meta.sequence.stream,
+                msg.subject,
+                "argos-agents",
+                str(exc),
+                time.time(),
+            )
+            log.warning("undecodable request dead-lettered", subject=msg.subject)
+            await bus.publish_until_acked(
+                self.js, subjects.agent_deadletter("argos-agents"), data, headers["Nats-Msg-Id"]
+            )
+            await msg.term()
+            return None
+        if req.sealed is not None:
+            if self._unsealer is None:
+                log.error("sealed request and no location key: give the credentials file")
+                await msg.nak(delay=30)
+                return None
+            req = self._unsealer.open(req)
+        return req
+
+    async def _heartbeat(self, agent: str, version: str) -> None:
+        """An Argos agent asking for work is alive: it shows on the agents page and keeps
+        the no-agent alert quiet, as a Tocsin agent's heartbeat does (at most every 10 s)."""
+        now = time.time()
+        if now - self._beats.get(agent, 0) < 10:
+            return
+        self._beats[agent] = now
+        held = sum(len(lease.ids) for lease in self.leases.values() if lease.agent == agent)
+        event = AgentHeartbeat(
+            at=now,
+            agent=agent,
+            location=self.opts.location,
+            version=version[:64],
+            concurrency=0,
+            in_flight=held,
+            completed=self._completed.get(agent, 0),
+            started=self.started,
+        )
+        with contextlib.suppress(Exception):
+            await self.js.publish(
+                subjects.heartbeat(agent),
+                codec.encode(event),
+                headers={"Nats-Msg-Id": f"heartbeat.{agent}.{now:.6f}"},
+                timeout=5,
+            )
+
+
+async def main(opts: GatewayOptions) -> None:
+    gateway = Gateway(opts)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, gateway.stop)
+    await gateway.run()

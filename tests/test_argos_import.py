@@ -1,0 +1,179 @@
+"""An Argos history carries over: a database filled by the real Argos 0.10.3 (its migrations,
+its server and its agent checking the local demo target) is imported into the log, shows
+in the read models and task pages at its original times, and a second import adds nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+import nats
+import pytest
+
+from configuration.config import parse
+from configuration.inforce import apply_config
+from events import streams
+from runtime.embedded import free_port
+from services.argos.history import import_history
+from tests.argos_support import argos_bin
+from tests.helpers import Stack, fetch, wait_for
+from tests.test_web_pages import login
+from tests.web_fixtures import add_user, web_server
+
+TOKEN = "argos-import-token"
+#: Argos writes its server's local time, without a zone; its server runs here.
+LOCAL = datetime.now().astimezone().tzinfo
+
+
+def _argos_file(tmp_path: Path, db: str, target: str) -> Path:
+    path = tmp_path / "argos.yaml"
+    path.write_text(
+        f"""\
+general:
+  db: {{url: "{db}"}}
+  cookie_secret: "s3cret"
+  frequency: "3s"
+  ipv6: false
+  alerts: {{ok: [local], warning: [local], critical: [local], unknown: [local],
+           no_agent: [local]}}
+service: {{secrets: ["{TOKEN}"]}}
+ssl: {{thresholds: [{{"1d": critical}}]}}
+recurring_tasks: {{max_results_age: "1d", max_lock_seconds: 100, time_without_agent: 5}}
+websites:
+  - domain: "{target}"
+    paths:
+      - path: /healthy
+        checks: [status-is: 200, body-contains: fine]
+      - path: /broken
+        checks: [status-is: 200]
+"""
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def argos() -> Path:
+    return argos_bin()
+
+
+async def _run(*cmd: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, out.decode()
+
+
+async def _fill_with_argos(argos: Path, config: Path, db: str, tmp_path: Path) -> int:
+    """Argos's migrations, its tasks, then its server and agent until each task has three
+    results; the number of results."""
+    await _run(str(argos / "argos"), "server", "migrate", "--config", str(config))
+    await _run(str(argos / "argos"), "server", "reload-config", "--config", str(config))
+    port = free_port()
+    log = (tmp_path / "argos.log").open("w")
+    server = await asyncio.create_subprocess_exec(
+        str(argos / "argos"), "server", "start", "--config", str(config), "--port", str(port),
+        stdout=log, stderr=log,
+    )  # fmt: skip
+    agent = await asyncio.create_subprocess_exec(
+        str(argos / "argos"), "agent", f"http://127.0.0.1:{port}", TOKEN,
+        "--wait-time", "1", "--name", "argos-1",
+        stdout=log, stderr=log,
+    )  # fmt: skip
+    try:
+
+        async def enough() -> int:
+            conn = await asyncpg.connect(db)
+            try:
+                low = await conn.fetchval(
+                    "SELECT min(n) FROM (SELECT count(r.id) AS n FROM tasks t "
+                    "LEFT JOIN results r ON r.task_id = t.id GROUP BY t.id) c"
+                )
+                total: int = await conn.fetchval("SELECT count(*) FROM results")
+            finally:
+                await conn.close()
+            return total if (low or 0) >= 3 else 0
+
+        return int(await wait_for(enough, 90, what="three Argos results per task"))
+    finally:
+        for proc in (agent, server):
+            proc.terminate()
+            await asyncio.wait_for(proc.wait(), 20)
+
+
+async def test_argos_history_is_imported_once_at_its_times(
+    argos: Path, nats_server, pg_root: str, database_url: str, demo_target, tmp_path: Path
+) -> None:
+    # Argos gets a database of its own on the same embedded server.
+    argos_db = database_url.rsplit("/", 1)[0] + f"/argos_{int(time.time() * 1000)}"
+    admin = await asyncpg.connect(pg_root)
+    await admin.execute(f'CREATE DATABASE "{argos_db.rsplit("/", 1)[1]}"')
+    await admin.close()
+    config = _argos_file(tmp_path, argos_db, demo_target.url)
+    count = await _fill_with_argos(argos, config, argos_db, tmp_path)
+    conn = await asyncpg.connect(argos_db)
+    argos_rows = await conn.fetch(
+        "SELECT r.submitted_at, r.severity, t.url, t.check FROM results r "
+        "JOIN tasks t ON t.id = r.task_id ORDER BY r.submitted_at"
+    )
+    await conn.close()
+
+    # Tocsin reads the very same file; its tasks are in force before the import.
+    cfg = parse(config)
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    try:
+        await streams.ensure(js, cfg.locations)
+        await apply_config(js, cfg, "test")
+        first = await import_history(js, argos_db, cfg.tasks, LOCAL)
+        again = await import_history(js, argos_db, cfg.tasks, LOCAL)
+    finally:
+        await nc.close()
+    assert (first.tasks, first.matched, first.unmatched) == (3, 3, [])
+    assert first.published >= count and first.judged_by_tocsin == []
+    assert (again.published, again.already) == (0, first.published)
+
+    stack = Stack(nats_server.url, database_url, config)
+    stack.projector()
+    try:
+
+        async def folded() -> bool:
+            rows = await fetch(database_url, "SELECT count(*) AS n FROM results")
+            return rows[0]["n"] == first.published
+
+        await wait_for(folded, 30, what="every imported result in the read model")
+    finally:
+        await stack.close()
+    # The original times and Argos's severities, task by task.
+    rows = await fetch(
+        database_url,
+        "SELECT r.checked_at, t.url, t.check_kind FROM results r JOIN tasks t ON t.id = r.task_id "
+        "ORDER BY r.checked_at",
+    )
+    assert [
+        (r["checked_at"].astimezone(LOCAL).replace(tzinfo=None), r["url"], r["check_kind"])
+        for r in rows
+    ][: len(argos_rows)] == [(a["submitted_at"], a["url"], a["check"]) for a in argos_rows]
+    tasks = await fetch(database_url, "SELECT id, url, check_kind, severity FROM tasks")
+    severities = {(t["url"].rsplit("/", 1)[1], t["check_kind"]): t["severity"] for t in tasks}
+    assert severities == {
+        ("healthy", "status-is"): "ok",
+        ("healthy", "body-contains"): "ok",
+        ("broken", "status-is"): "critical",
+    }
+    broken = next(t["id"] for t in tasks if t["url"].endswith("/broken"))
+    changes = await fetch(
+        database_url, "SELECT previous, severity FROM severity_changes WHERE task_id = $1", broken
+    )
+    assert [(c["previous"], c["severity"]) for c in changes] == [(None, "critical")]
+
+    await add_user(database_url, "ops", "s3cret")
+    async with web_server(database_url) as web, httpx.AsyncClient(base_url=web.url) as c:
+        assert (await login(c, "ops", "s3cret")).status_code == 303
+        page = await c.get(f"/tasks/{broken}")
+    assert page.status_code == 200
+    assert "Argos: failure" in page.text and "argos-argos-1" in page.text
