@@ -30,6 +30,15 @@ lint: $(TESTSTAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Every benchmark, one JSON line each (bench/README.md); the peers need Argos's own venv and
+# Debian's prometheus-blackbox-exporter.
+bench: $(TESTSTAMP) .venv-argos/.installed
+	$(BIN)/python bench/drain.py
+	$(BIN)/python bench/peers.py
+	$(BIN)/python bench/projector.py
+	$(BIN)/python bench/steady.py --minutes 2
+	$(BIN)/python bench/dashboard.py
+
 clean:
 	rm -rf $(VENV) .tocsin
 

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -97,27 +98,14 @@ async def ready(nats_url: str, agents: int, procs: list[Proc]) -> None:
         await nc.close()
 
 
-async def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--urls", type=int, default=3000, help="URLs, two checks each")
-    ap.add_argument("--agents", type=int, default=1)
-    ap.add_argument("--concurrency", type=int, default=500, help="checks at once per agent")
-    ap.add_argument(
-        "--lead",
-        type=float,
-        default=20.0,
-        help="seconds between the scheduler's start and the due time, for it to take the "
-        "lease and restore its plan (the run fails if a request goes out later than 1 s "
-        "after the due time)",
-    )
-    args = ap.parse_args()
-    tasks = args.urls * 2
+async def drain(base: str, urls: int, agents: int, concurrency: int, lead: float) -> dict:
+    """Tocsin's whole pipeline over ``urls`` URLs of the target at ``base``, all due at once, in
+    servers of its own; what it measured (``seconds`` from the due time to the last row)."""
+    tasks = urls * 2
     with servers() as (nats_server, pg, work):
-        web, base = target(work)
-        procs = [web]
+        procs: list[Proc] = []
         try:
-            await wait_port_http(base)
-            config = write_config(work / "tocsin.yaml", base, args.urls, "1h")
+            config = write_config(work / "tocsin.yaml", base, urls, "1h")
             nurl = nats_server.url
             # The configuration in force first; then agents and projector, ready before any
             # due time is set; then every group due at one instant and the scheduler.
@@ -137,12 +125,12 @@ async def main() -> None:
                     "--name",
                     f"a{i}",
                     "--concurrency",
-                    str(args.concurrency),
+                    str(concurrency),
                 )
-                for i in range(args.agents)
+                for i in range(agents)
             ]
-            await ready(nurl, args.agents, procs[1:])
-            due = time.time() + args.lead
+            await ready(nurl, agents, procs)
+            due = time.time() + lead
             await all_due_at(nurl, config, due)
             procs.append(
                 service(work, "scheduler", "scheduler", "--nats-url", nurl, "--config", str(config))
@@ -156,37 +144,60 @@ async def main() -> None:
                     last = time.time()
             seconds = time.time() - due
             phases = await timeline(nurl, due)
-            if phases["last_requested_after_s"] > 1.0 or phases["first_requested_after_s"] < 0:
-                raise SystemExit(
-                    f"the requests did not go out at the due time (first "
-                    f"{phases['first_requested_after_s']:+.3f} s, last "
-                    f"{phases['last_requested_after_s']:+.3f} s after it): the scheduler was "
-                    f"not ready {args.lead:g} s after its start on this machine; the figure "
-                    f"would not measure a drain. Run again with a larger --lead."
-                )
-            for p in procs[1:]:
-                p.stop()
-            bare_rate = max([await bare(base, args.urls, args.concurrency) for _ in range(3)])
         finally:
             for p in procs:
                 p.stop()
-    result = {
-        "bench": "drain",
-        "ratio_to_bare_loop": round((args.urls / seconds) / bare_rate, 3),
+    if phases["last_requested_after_s"] > 1.0 or phases["first_requested_after_s"] < 0:
+        raise SystemExit(
+            f"the requests did not go out at the due time (first "
+            f"{phases['first_requested_after_s']:+.3f} s, last "
+            f"{phases['last_requested_after_s']:+.3f} s after it): the scheduler was "
+            f"not ready {lead:g} s after its start on this machine; the figure "
+            f"would not measure a drain. Run again with a larger --lead."
+        )
+    return {
         "checks_per_s": round(tasks / seconds, 1),
-        "http_requests_per_s": round(args.urls / seconds, 1),
-        "bare_requests_per_s": round(bare_rate, 1),
+        "http_requests_per_s": round(urls / seconds, 1),
         "tasks": tasks,
-        "urls": args.urls,
+        "urls": urls,
         "seconds": round(seconds, 3),
         **phases,
     }
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--urls", type=int, default=3000, help="URLs, two checks each")
+    ap.add_argument("--agents", type=int, default=1)
+    ap.add_argument("--concurrency", type=int, default=500, help="checks at once per agent")
+    ap.add_argument(
+        "--lead",
+        type=float,
+        default=20.0,
+        help="seconds between the scheduler's start and the due time, for it to take the "
+        "lease and restore its plan (the run fails if a request goes out later than 1 s "
+        "after the due time)",
+    )
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="tocsin-bench-target-"))
+    web, base = target(work)
+    try:
+        await wait_port_http(base)
+        measured = await drain(base, args.urls, args.agents, args.concurrency, args.lead)
+        bare_rate = max([await bare(base, args.urls, args.concurrency) for _ in range(3)])
+    finally:
+        web.stop()
+    result = {
+        "bench": "drain",
+        "ratio_to_bare_loop": round(measured["http_requests_per_s"] / bare_rate, 3),
+        "bare_requests_per_s": round(bare_rate, 1),
+        **measured,
+    }
     print(
-        f"{tasks:,} checks ({args.urls:,} HTTP requests) due at once: read model complete "
-        f"after {seconds:.2f}s = {tasks / seconds:,.0f} checks/s "
-        f"({args.urls / seconds:,.0f} requests/s); bare aiohttp loop: "
-        f"{bare_rate:,.0f} requests/s (the pipeline at "
-        f"{result['ratio_to_bare_loop']:.0%} of it)"
+        f"{result['tasks']:,} checks ({args.urls:,} HTTP requests) due at once: read model "
+        f"complete after {result['seconds']:.2f}s = {result['checks_per_s']:,.0f} checks/s "
+        f"({result['http_requests_per_s']:,.0f} requests/s); bare aiohttp loop: "
+        f"{bare_rate:,.0f} requests/s (the pipeline at {result['ratio_to_bare_loop']:.0%} of it)"
     )
     print(json.dumps(result))
 
