@@ -14,6 +14,7 @@ usual address.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 import time
@@ -29,7 +30,7 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from markupsafe import Markup
 
-from services.web import authdb
+from services.web import authdb, ldapauth
 from services.web.authdb import User
 from services.web.settings import WebSettings
 from services.web.templating import templates
@@ -315,9 +316,9 @@ async def login(
             {"Retry-After": str(int(wait) + 1)},
         )
     sid = ""
-    async with request.app.state.pool.acquire() as conn:
-        user = await authdb.authenticate(conn, username, password)
-        if user is not None:
+    user = await _authenticate(request, auth, username, password)
+    if user is not None:
+        async with request.app.state.pool.acquire() as conn:
             sid = await authdb.open_session(conn, user, address, auth.lifetime(remember == "on"))
     if user is None:
         auth.limiter.fail(by_address, by_account)
@@ -327,6 +328,17 @@ async def login(
     response = RedirectResponse(_safe_next(next), status_code=303)
     auth.set_session(request, response, user, remember == "on", sid)
     return response
+
+
+async def _authenticate(request: Request, auth: Auth, username: str, password: str) -> User | None:
+    """Against the directory when ``general.ldap`` is set (Argos then ignores its own users,
+    and so does Tocsin), else against Tocsin's users."""
+    async with request.app.state.pool.acquire() as conn:
+        if auth.settings.ldap is None:
+            return await authdb.authenticate(conn, username, password)
+        if not await asyncio.to_thread(ldapauth.check, auth.settings.ldap, username, password):
+            return None
+        return await authdb.external_user(conn, username)
 
 
 @router.post("/logout")
