@@ -42,7 +42,8 @@ class UnderPrefix:
         if scope["type"] in ("http", "websocket"):
             path = scope["path"]
             if path != self.prefix and not path.startswith(self.prefix + "/"):
-                scope = {**scope, "path": self.prefix + path, "root_path": self.prefix}
+                path = self.prefix + path
+            scope = {**scope, "path": path, "root_path": self.prefix}
         await self.app(scope, receive, send)
 
 
@@ -73,7 +74,6 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
                 await app.state.nats.close()
 
     app = FastAPI(
-        root_path=settings.root_path,
         title="Tocsin",
         version=__version__,
         lifespan=lifespan,
