@@ -84,6 +84,8 @@ class Config:
     websites: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: ``service.secrets``: the tokens Argos agents present.
     agent_tokens: list[str] = field(default_factory=list)
+    #: ``recurring_tasks``, durations in seconds.
+    recurring: dict[str, Any] = field(default_factory=dict)
 
     @property
     def locations(self) -> list[str]:
@@ -302,8 +304,9 @@ def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
     ssl = r.mapping(top["ssl"], "ssl", {"thresholds"}) if "ssl" in top else {}
     thresholds = sections.thresholds(r, ssl.get("thresholds"))
     agent_tokens = sections.service(r, top["service"]) if "service" in top else []
-    if "recurring_tasks" in top:
-        sections.recurring_tasks(r, top["recurring_tasks"])
+    recurring = (
+        sections.recurring_tasks(r, top["recurring_tasks"]) if "recurring_tasks" in top else {}
+    )
     builder = _Builder()
     websites: dict[str, dict[str, Any]] = {}
     for wpath, wnode in _website_nodes(r, top["websites"]) if "websites" in top else []:
@@ -328,6 +331,7 @@ def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
         secrets=r.secrets,
         websites=websites,
         agent_tokens=agent_tokens,
+        recurring=recurring,
     )
 
 

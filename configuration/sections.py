@@ -304,8 +304,11 @@ def service(r: Reader, node: Located) -> list[str]:
     return tokens
 
 
-def recurring_tasks(r: Reader, node: Located) -> None:
-    r.fields(
+def recurring_tasks(r: Reader, node: Located) -> dict[str, Any]:
+    """Argos's recurring tasks, in seconds: ``max_results_age`` bounds the results the read
+    models keep (the projector prunes), ``time_without_agent`` is the no-agent alert's
+    delay (the notifier); ``max_lock_seconds`` is the lease of ``tocsin argos-agents``."""
+    return r.fields(
         node,
         "recurring_tasks",
         {

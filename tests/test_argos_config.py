@@ -361,6 +361,11 @@ REFUSED = {
         ("request_data", "[1, 2]"),
         "websites[0].paths[0].request_data.data: a list cannot be sent as a form",
     ),
+    "recheck-not-shorter": (
+        _site('    frequency: "5m"\n    recheck_delay: "5m"\n' + ONE_PATH),
+        ('recheck_delay: "5m"', '"5m"'),
+        "websites[0].recheck_delay: recheck_delay (300s) must be shorter than frequency",
+    ),
     "no-ip-version": (
         _site(
             '    ipv4: false\n    ipv6: false\n    paths: [{path: "/", checks: [status-is: 200]}]\n'

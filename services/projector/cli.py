@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Callable
 from typing import Any
 
+from configuration.config import ConfigError, parse
 from runtime import cliopts
 from services.projector.rebuild import rebuild
 from services.projector.service import ProjectorOptions, main
@@ -21,6 +23,7 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
     )
     cliopts.nats(p)
     cliopts.db(p)
+    cliopts.config(p, required=False)
     p.add_argument("action", nargs="?", choices=["run", "rebuild"], default="run")
     return {"projector": run_projector}
 
@@ -30,4 +33,12 @@ def run_projector(args: argparse.Namespace) -> int:
         seq = asyncio.run(rebuild(args.nats_url, args.database_url))
         print(f"rebuilt read models up to event {seq}")
         return 0
-    return cliopts.run(main(ProjectorOptions(args.nats_url, args.database_url)))
+    # recurring_tasks.max_results_age of the configuration bounds the results kept.
+    try:
+        age = parse(args.config).recurring.get("max_results_age") if args.config else None
+    except (ConfigError, OSError) as exc:
+        print(f"tocsin projector: {args.config}:\n{exc}", file=sys.stderr)
+        return 2
+    return cliopts.run(
+        main(ProjectorOptions(args.nats_url, args.database_url, max_results_age=age))
+    )

@@ -39,6 +39,9 @@ class ProjectorOptions:
     nats_url: str
     database_url: str
     batch: int = 5000
+    #: Argos's ``recurring_tasks.max_results_age`` (seconds): older results leave the read
+    #: models (the log keeps them; a rebuild brings them back until the next prune).
+    max_results_age: float | None = None
 
 
 def stream_seq(msg: Msg) -> int:
@@ -140,6 +143,11 @@ class Projector:
     async def run(self) -> None:
         conn = await db.connect(self.opts.database_url)
         await ensure_schema(conn)
+        pruning = (
+            asyncio.create_task(self._prune(self.opts.max_results_age))
+            if self.opts.max_results_age
+            else None
+        )
         nc = await bus.connect(self.opts.nats_url, "projector")
         js = nc.jetstream()
         # The scheduler creates the streams with the operator's tuning (replicas…): created
@@ -147,6 +155,8 @@ class Projector:
         if not await streams.wait_for_stream(
             js, streams.EVENTS, streams.projector_consumer(streams.Tuning()), self.stopping
         ):
+            if pruning is not None:
+                pruning.cancel()
             await bus.close(nc)
             await conn.close()
             return
@@ -166,8 +176,28 @@ class Projector:
                 conn = await self._apply_until_done(conn, js, msgs)
                 await self.acknowledge(msgs)
         finally:
+            if pruning is not None:
+                pruning.cancel()
             await bus.close(nc)
             await conn.close()
+
+    async def _prune(self, max_age: float) -> None:
+        """Every minute (or tenth of the age), results older than ``max_age`` go."""
+        while True:
+            try:
+                conn = await db.connect(self.opts.database_url)
+                try:
+                    gone = await conn.execute(
+                        f'DELETE FROM "{SCHEMA}".results '
+                        "WHERE checked_at < now() - make_interval(secs => $1)",
+                        max_age,
+                    )
+                finally:
+                    await conn.close()
+                log.info("old results pruned", deleted=gone.split()[-1], max_age=max_age)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("pruning old results failed", error=str(exc))
+            await asyncio.sleep(min(60.0, max_age / 10))
 
     async def acknowledge(self, msgs: list[Msg]) -> None:
         """Ack a committed batch (AckAll: its last message). A crash before this ack means a

@@ -30,6 +30,23 @@ from services.web.templating import HERE
 PAGE_SIZE = pages.PAGE_SIZE
 
 
+class UnderPrefix:
+    """ASGI wants ``path`` to include ``root_path``: a proxy that cut the prefix
+    (``proxy_pass http://tocsin/;``) gets it put back, so routing, static files and links
+    work the same behind either kind of proxy."""
+
+    def __init__(self, app: Any, prefix: str) -> None:
+        self.app, self.prefix = app, prefix
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            path = scope["path"]
+            if path != self.prefix and not path.startswith(self.prefix + "/"):
+                path = self.prefix + path
+            scope = {**scope, "path": path, "root_path": self.prefix}
+        await self.app(scope, receive, send)
+
+
 def create_app(database_url: str, settings: WebSettings | None = None) -> FastAPI:
     settings = settings or load_settings()
 
@@ -76,6 +93,9 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
     app.add_exception_handler(asyncpg.DataError, edges.data_error)  # type: ignore[arg-type]
     # Added last, so outermost: its headers reach every response, errors included.
     app.add_middleware(edges.Edges)  # type: ignore[arg-type]
+    if settings.root_path:
+        # Outermost: routing, static files and every page see the path with its prefix.
+        app.add_middleware(UnderPrefix, prefix=settings.root_path)
     for module in (auth, pages, api, badges, metrics):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]

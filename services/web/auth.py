@@ -14,6 +14,7 @@ usual address.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 import time
@@ -29,10 +30,10 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from markupsafe import Markup
 
-from services.web import authdb
+from services.web import authdb, ldapauth
 from services.web.authdb import User
 from services.web.settings import WebSettings
-from services.web.templating import templates
+from services.web.templating import external_path, root_path, templates
 
 SESSION_COOKIE = "tocsin_session"
 CSRF_COOKIE = "tocsin_csrf"
@@ -100,7 +101,7 @@ class Auth:
             httponly=True,
             samesite="lax",
             secure=secure(request),
-            path="/",
+            path=root_path(request) or "/",
         )
 
 
@@ -195,8 +196,7 @@ def login_required_response(request: Request, exc: LoginRequired) -> Response:
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    target = f"/login?next={quote(here)}"
+    target = f"{root_path(request)}/login?next={quote(external_path(request))}"
     if request.headers.get("hx-request"):
         return Response(status_code=401, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)
@@ -245,7 +245,7 @@ async def middleware(
             httponly=True,
             samesite="lax",
             secure=secure(request),
-            path="/",
+            path=root_path(request) or "/",
         )
     refresh = getattr(request.state, "refresh_session", None)
     if refresh and SESSION_COOKIE not in response.headers.get("set-cookie", ""):
@@ -256,10 +256,12 @@ async def middleware(
 router = APIRouter(include_in_schema=False)
 
 
-def _safe_next(value: str) -> str:
-    # Only local paths: an open redirect would let a phishing link borrow our login page.
-    if not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/"
+def _safe_next(request: Request, value: str) -> str:
+    # Only local paths under our prefix: an open redirect would let a phishing link borrow
+    # our login page.
+    root = root_path(request)
+    if not value.startswith(root + "/") or value.startswith("//") or "\\" in value:
+        return root + "/"
     return value
 
 
@@ -274,7 +276,7 @@ def _login_page(
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    ctx: dict[str, Any] = {"next": _safe_next(next_), "error": error, "live": False}
+    ctx: dict[str, Any] = {"next": _safe_next(request, next_), "error": error, "live": False}
     return templates.TemplateResponse(
         request, "login.html", ctx, status_code=status, headers=headers
     )
@@ -315,18 +317,29 @@ async def login(
             {"Retry-After": str(int(wait) + 1)},
         )
     sid = ""
-    async with request.app.state.pool.acquire() as conn:
-        user = await authdb.authenticate(conn, username, password)
-        if user is not None:
+    user = await _authenticate(request, auth, username, password)
+    if user is not None:
+        async with request.app.state.pool.acquire() as conn:
             sid = await authdb.open_session(conn, user, address, auth.lifetime(remember == "on"))
     if user is None:
         auth.limiter.fail(by_address, by_account)
         # One message for a wrong password, an unknown or a disabled user: no account probing.
         return _login_page(request, next, "Wrong user name or password, or account disabled.", 401)
     auth.limiter.reset(by_account)
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    response = RedirectResponse(_safe_next(request, next), status_code=303)
     auth.set_session(request, response, user, remember == "on", sid)
     return response
+
+
+async def _authenticate(request: Request, auth: Auth, username: str, password: str) -> User | None:
+    """Against the directory when ``general.ldap`` is set (Argos then ignores its own users,
+    and so does Tocsin), else against Tocsin's users."""
+    async with request.app.state.pool.acquire() as conn:
+        if auth.settings.ldap is None:
+            return await authdb.authenticate(conn, username, password)
+        if not await asyncio.to_thread(ldapauth.check, auth.settings.ldap, username, password):
+            return None
+        return await authdb.external_user(conn, username)
 
 
 @router.post("/logout")
@@ -339,6 +352,6 @@ async def logout(request: Request, csrf_token: str = Form("")) -> Response:
         # Server-side: a copy of the cookie (another tab, a stolen one) ends here too.
         async with request.app.state.pool.acquire() as conn:
             await authdb.close_session(conn, sid)
-    response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response = RedirectResponse(f"{root_path(request)}/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path=root_path(request) or "/")
     return response

@@ -248,6 +248,23 @@ async def known_address(conn: asyncpg.Connection, name: str, address: str) -> bo
     )
 
 
+#: The password hash of users a directory (LDAP) vouches for: no password matches it.
+EXTERNAL = "!external"
+
+
+async def external_user(conn: asyncpg.Connection, name: str) -> User | None:
+    """The user a directory has just authenticated, created on first login so sessions can
+    name it; None when disabled here (disabling still shuts a directory user out)."""
+    r = await conn.fetchrow(
+        f"""INSERT INTO {AUTH_SCHEMA}.users (name, password_hash) VALUES ($1, $2)
+            ON CONFLICT (name) DO UPDATE SET last_login = now()
+            RETURNING {_COLS}""",
+        name,
+        EXTERNAL,
+    )
+    return None if r is None or r["disabled"] else _row(r)
+
+
 def _digest(token: str) -> str:
     # Tokens are long random strings: a plain SHA-256 suffices (no dictionary to guard against).
     return hashlib.sha256(token.encode()).hexdigest()

@@ -16,7 +16,7 @@ from markupsafe import escape
 from services.web import queries
 from services.web.apimodels import ERRORS, NO_NUL, Error
 from services.web.auth import current_user
-from services.web.templating import render
+from services.web.templating import render, root_path
 
 # Badges are public (what is not published is a 404): no credentials, no 401.
 router = APIRouter(tags=["badges"], responses={k: v for k, v in ERRORS.items() if k != 401})
@@ -155,5 +155,10 @@ async def status_page(request: Request) -> HTMLResponse:
     return render(
         request,
         "status.html",
-        {"rows": rows, "title": settings.status_title, "overall": overall, "self_url": "/status"},
+        {
+            "rows": rows,
+            "title": settings.status_title,
+            "overall": overall,
+            "self_url": f"{root_path(request)}/status",
+        },
     )

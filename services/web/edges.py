@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from runtime.logs import Log
-from services.web.templating import render
+from services.web.templating import render, route_path
 
 log = Log("tocsin.web")
 
@@ -116,7 +116,7 @@ async def reject_nul(request: Request) -> None:
 
 
 def _machine(request: Request) -> bool:
-    return request.url.path.startswith(_MACHINE)
+    return route_path(request).startswith(_MACHINE)
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

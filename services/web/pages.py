@@ -18,7 +18,7 @@ from services.web import queries
 from services.web.auth import page_access
 from services.web.charts import SPANS, response_chart
 from services.web.edges import BIGINT_MAX, PAGE_MAX, parse_instant
-from services.web.templating import render
+from services.web.templating import external_path, render, root_path
 
 PAGE_SIZE = 100
 RESULTS_PAGE = 50
@@ -35,7 +35,7 @@ def pool(request: Request) -> asyncpg.Pool:
 
 
 def self_url(request: Request) -> str:
-    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return external_path(request)
 
 
 @router.get("/", response_class=HTMLResponse, dependencies=[dashboard_access])
@@ -61,7 +61,8 @@ async def dashboard(
             "page_size": PAGE_SIZE,
             "self_url": self_url(request),
             "link": lambda **kw: (
-                "/?" + urlencode({"q": q, "severity": severity, "page": page} | kw)
+                f"{root_path(request)}/?"
+                + urlencode({"q": q, "severity": severity, "page": page} | kw)
             ),
         },
     )
@@ -109,7 +110,7 @@ async def domain_page(
             "rows": rows,
             "counts": counts,
             "self_url": self_url(request),
-            "base": f"/domains/{domain}",
+            "base": f"{root_path(request)}/domains/{domain}",
         },
     )
 
@@ -129,7 +130,12 @@ async def task_page(
     return render(
         request,
         "task.html",
-        ctx | {"t": task, "self_url": self_url(request), "base": f"/tasks/{task_id}"},
+        ctx
+        | {
+            "t": task,
+            "self_url": self_url(request),
+            "base": f"{root_path(request)}/tasks/{task_id}",
+        },
     )
 
 
@@ -189,6 +195,8 @@ async def audit_page(
             "types": queries.EVENT_TYPES,
             "self_url": self_url(request),
             **filters,
-            "link": lambda **kw: "/audit?" + urlencode(filters | {"page": page} | kw),
+            "link": lambda **kw: (
+                f"{root_path(request)}/audit?" + urlencode(filters | {"page": page} | kw)
+            ),
         },
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from runtime.logs import Log
+from services.web.ldapauth import LdapSettings
 
 log = Log("tocsin.web.settings")
 
@@ -39,6 +40,10 @@ class WebSettings:
     nats_url: str | None = None
     login_attempts: int = 5
     login_window: float = 300.0
+    #: ``general.root_path``: the prefix a reverse proxy serves the site under ("" for none).
+    root_path: str = ""
+    #: ``general.ldap``: when set, people log in against the directory, as in Argos.
+    ldap: LdapSettings | None = None
 
 
 def _general(path: str) -> dict[str, Any]:
@@ -91,6 +96,11 @@ def load_settings(config_path: str | None = None, env: dict[str, str] | None = N
     proxies = env.get("TOCSIN_TRUSTED_PROXIES", "")
     s.trusted_proxies = [p.strip() for p in proxies.split(",") if p.strip()]
     s.nats_url = env.get("NATS_URL") or None
+    s.ldap = LdapSettings.from_general(general.get("ldap"))
+    root = env.get("TOCSIN_ROOT_PATH", general.get("root_path")) or ""
+    if root and not str(root).startswith("/"):
+        raise ValueError(f"root_path must start with '/', not {root!r}")
+    s.root_path = str(root).rstrip("/")
     return s
 
 

@@ -13,7 +13,32 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def root_path(request: Request) -> str:
+    """The prefix the site is served under behind a reverse proxy (Argos's ``root_path``):
+    every link of a page starts with it."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def route_path(request: Request) -> str:
+    """The request's path within the application, whether the proxy stripped the prefix
+    or not."""
+    path, root = request.scope["path"], root_path(request)
+    return path[len(root) :] if root and path.startswith(root + "/") else path
+
+
+def external_path(request: Request) -> str:
+    """The path as the browser sees it (with the prefix), query included."""
+    query = request.url.query
+    return root_path(request) + route_path(request) + (f"?{query}" if query else "")
+
+
+def _root(request: Request) -> dict[str, Any]:
+    return {"root": root_path(request)}
+
+
+templates = Jinja2Templates(directory=HERE / "templates", context_processors=[_root])
 
 
 def ago(value: datetime | None) -> str:
@@ -86,7 +111,12 @@ def render(
     request: Request, name: str, ctx: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
     """The whole page, or only its ``live`` block when htmx asks to refresh it."""
-    ctx = {"request": request, "user": getattr(request.state, "user", None), **ctx}
+    ctx = {
+        "request": request,
+        "user": getattr(request.state, "user", None),
+        "root": root_path(request),
+        **ctx,
+    }
     if request.headers.get("hx-request") and not request.headers.get("hx-boosted"):
         template = env.get_template(name)
         if "live" in template.blocks:
