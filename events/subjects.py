@@ -18,6 +18,7 @@ HEARTBEAT_ALL = f"{PREFIX}.agent.heartbeat.>"
 DEADLETTER_ALL = f"{PREFIX}.deadletter.>"
 NOTIFICATION_ALL = f"{PREFIX}.notification.>"
 SILENCE_ALL = f"{PREFIX}.silence.>"
+HOST_OBSERVED_ALL = f"{PREFIX}.host.observed.>"
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -83,3 +84,9 @@ def notification(outcome: str) -> str:
 def silence(action: str) -> str:
     """``added`` or ``removed``."""
     return f"{PREFIX}.silence.{action}"
+
+
+def host_observed(agent: str) -> str:
+    """An agent's observations of its own host: under its name, so that its permissions can
+    be exactly its own subjects."""
+    return f"{PREFIX}.host.observed.{agent}"

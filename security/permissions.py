@@ -44,6 +44,7 @@ def agent(name: str, location: str) -> dict[str, Any]:
             f"$JS.ACK.{streams.WORK}.{consumer}.>",
             f"{subjects.PREFIX}.check.completed.{name}.>",
             subjects.heartbeat(name),
+            subjects.host_observed(name),
             subjects.agent_deadletter(name),
         ],
         sub=[f"{inbox_prefix('agent', name)}.>"],
@@ -62,7 +63,8 @@ def scheduler() -> dict[str, Any]:
             subjects.JUDGED_ALL,
             subjects.DEADLETTER_ALL,
         ],
-        sub=["_INBOX.>"],
+        # Host observations are judged as they arrive (a missed one is replaced by the next).
+        sub=["_INBOX.>", subjects.HOST_OBSERVED_ALL],
         pub_deny=_DESTRUCTIVE,
     )
 

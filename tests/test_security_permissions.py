@@ -74,6 +74,7 @@ async def test_agent_with_least_privilege_completes_its_work(
         subjects.judged("g1"),  # a judgement
         subjects.completed("b1", "g1"),  # another agent's completion
         subjects.heartbeat("b1"),  # another agent's heartbeat
+        subjects.host_observed("b1"),  # another agent's host figures
         subjects.deadletter("max_deliver"),  # a dead letter not its own
         "$JS.API.CONSUMER.MSG.NEXT.WORK.agents-us",  # another location's work
         "$JS.ACK.WORK.agents-us.1.1.1.1.1.1",  # acking another location's work
