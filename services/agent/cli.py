@@ -80,7 +80,9 @@ def _seconds(value: str) -> float:
     try:
         seconds = float(number) * unit
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds such as 30 or 30s, got {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected seconds such as 30 or 30s, got {value!r}"
+        ) from None
     if not 0 <= seconds <= 86400:
         raise argparse.ArgumentTypeError("expected 0 to 86400 seconds (0: off)")
     return seconds
