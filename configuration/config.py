@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from configuration import hosts as hostsection
 from configuration import paths, sections
 from configuration.reader import (
     FAILED,
@@ -53,7 +54,7 @@ WEBSITE_KEYS = {
     "maintenance",
     "checks",
 }
-TOP_KEYS = {"general", "service", "ssl", "recurring_tasks", "websites"}
+TOP_KEYS = {"general", "service", "ssl", "recurring_tasks", "websites", "hosts"}
 HTTP_SCHEMES = ("http", "https")
 CONNECT_SCHEMES = ("tcp", "tls")
 
@@ -84,6 +85,8 @@ class Config:
     websites: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: ``service.secrets``: the tokens Argos agents present.
     agent_tokens: list[str] = field(default_factory=list)
+    #: Thresholds for the agents' host figures; None: hosts are observed, not judged.
+    hosts: hostsection.HostsConfig | None = None
 
     @property
     def locations(self) -> list[str]:
@@ -304,6 +307,7 @@ def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
     agent_tokens = sections.service(r, top["service"]) if "service" in top else []
     if "recurring_tasks" in top:
         sections.recurring_tasks(r, top["recurring_tasks"])
+    hosts = hostsection.parse(r, top["hosts"], channels) if "hosts" in top else None
     builder = _Builder()
     websites: dict[str, dict[str, Any]] = {}
     for wpath, wnode in _website_nodes(r, top["websites"]) if "websites" in top else []:
@@ -328,6 +332,7 @@ def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
         secrets=r.secrets,
         websites=websites,
         agent_tokens=agent_tokens,
+        hosts=hosts,
     )
 
 
