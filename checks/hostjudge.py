@@ -35,6 +35,11 @@ def group(agent: str) -> str:
     return f"{GROUP_PREFIX}{agent}"
 
 
+def domain(agent: str) -> str:
+    """What host tasks have for a domain (silences, routing, the dashboard's grouping)."""
+    return f"host:{agent}"
+
+
 def agent_of(group_id: str) -> str | None:
     """The agent of a host group, None for a check's group."""
     return group_id[len(GROUP_PREFIX) :] if group_id.startswith(GROUP_PREFIX) else None
@@ -152,7 +157,7 @@ def _task(
     return TaskDef(
         id=task_id(obs.agent, metric, mount),
         group=group(obs.agent),
-        domain=obs.agent,
+        domain=domain(obs.agent),
         url=f"host://{obs.agent}/{metric}{mount or ''}",
         method="HOST",
         ip_version=4,

@@ -35,6 +35,9 @@ from configuration.reader import (
 from configuration.yamlsource import Located
 from events import subjects
 
+#: ``config.applied`` events of host tasks (on ``tocsin.host.tasks.<agent>``) carry ``source``
+#: = this + the agent name: they are the scheduler's, not the file's.
+SOURCE_PREFIX = "hosts:"
 #: Percentages of use (``load`` is per core, any positive number).
 METRICS = ("cpu", "memory", "swap", "load", "disk", "inodes")
 THRESHOLD_KEYS = {"warning", "critical", "for"}

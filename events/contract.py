@@ -60,6 +60,8 @@ RULES: tuple[Rule, ...] = (
     Rule(("silence", "removed"), (SilenceRemoved,)),
     # Host observations (docs/hosts.md): an agent's figures, under its own name.
     Rule(("host", "observed", "{agent}"), (HostObserved,)),
+    # The scheduler's definitions of a host's tasks.
+    Rule(("host", "tasks", "{agent}"), (ConfigApplied,)),
 )
 
 #: Nesting, size and length limits of free-form values (a check's ``expected``).

@@ -62,9 +62,9 @@ def scheduler() -> dict[str, Any]:
             subjects.REQUESTED_ALL,
             subjects.JUDGED_ALL,
             subjects.DEADLETTER_ALL,
+            subjects.HOST_TASKS_ALL,
         ],
-        # Host observations are judged as they arrive (a missed one is replaced by the next).
-        sub=["_INBOX.>", subjects.HOST_OBSERVED_ALL],
+        sub=["_INBOX.>"],
         pub_deny=_DESTRUCTIVE,
     )
 

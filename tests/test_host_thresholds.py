@@ -220,7 +220,7 @@ def test_task_definitions_are_stable_and_tokens():
     verdict, defs, _ = judge(_obs(fs=[_fs("/var", 1)]), HostRules(retry_before_notification=2), {})
     d = defs[a]
     assert (d.domain, d.url, d.check, d.retry_before_notification) == (
-        "web1",
+        "host:web1",
         "host://web1/disk/var",
         "host-disk",
         2,
