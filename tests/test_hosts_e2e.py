@@ -144,6 +144,8 @@ async def test_full_disk_alerts_once_and_recovers_once(
         async with Services(nats_server.url, database_url, path):
             await wait_for(lambda: _severity(database_url, disk), what="the disk judged ok")
             assert await _severity(database_url, disk) == "ok"
+            host = await fetch(database_url, "SELECT filesystems FROM hosts WHERE agent = 'h1'")
+            assert str(tmpfs) in host[0]["filesystems"]  # the read model of the hosts page
             # 900 KiB of 1 MiB: past the critical 80 %.
             (tmpfs / "ballast").write_bytes(b"\xff" * 900 * 1024)
             await wait_for(lambda: asyncio.sleep(0, len(smtp.messages) == 1), what="one alert mail")

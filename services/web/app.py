@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from readmodel import SCHEMA, ensure_schema
 from runtime import __version__, db
-from services.web import api, auth, authdb, badges, edges, metrics, pages, queries
+from services.web import api, auth, authdb, badges, edges, hosts, metrics, pages, queries
 from services.web.live import Hub
 from services.web.settings import WebSettings, load_settings
 from services.web.templating import HERE
@@ -76,8 +76,9 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
     app.add_exception_handler(asyncpg.DataError, edges.data_error)  # type: ignore[arg-type]
     # Added last, so outermost: its headers reach every response, errors included.
     app.add_middleware(edges.Edges)  # type: ignore[arg-type]
-    for module in (auth, pages, api, badges, metrics):
+    for module in (auth, pages, api, badges, metrics, hosts):
         app.include_router(module.router)
+    app.include_router(hosts.api)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
 
     @app.get("/live", include_in_schema=False)
