@@ -116,8 +116,10 @@ class HostJudging:
         if configdiff.changes_are_empty(added, changed, removed):
             return
         source = f"{SOURCE_PREFIX}{agent}"
-        revision = configuration.task_id("", "", 0, None, source, sorted(defs))
-        base = configuration.task_id("", "", 0, None, "state", sorted(old))
+        # Fingerprints of the whole definitions (a threshold change keeps the task ids): the
+        # message id of a changed set never repeats one the duplicate window would drop.
+        revision = configuration.task_id("", "", 0, None, source, [defs[k] for k in sorted(defs)])
+        base = configuration.task_id("", "", 0, None, "state", [old[k] for k in sorted(old)])
         event = ConfigApplied(
             at=time.time(),
             revision=revision,
