@@ -105,7 +105,12 @@ def spark(
         f'<figure class="spark"><svg role="img" viewBox="0 0 {w} {h}" width="{w}" height="{h}" '
         f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(title)}">'
         f"<title>{escape(title)}: {last}</title>"
-        + (f'<polyline class="line" fill="none" points="{line}"/>' if line else "")
+        + (f'<polyline class="line" fill="none" points="{line}"/>' if len(values) > 1 else "")
+        + (
+            f'<circle class="dot" r="2" cx="{line.split(",")[0]}" cy="{line.split(",")[1]}"/>'
+            if len(values) == 1
+            else ""
+        )
         + f"</svg><figcaption>{escape(title)} <b>{last}</b></figcaption></figure>"
     )
 
