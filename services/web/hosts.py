@@ -89,29 +89,30 @@ def spark(
     end: datetime,
     span: timedelta,
 ) -> Markup:
-    """A 160×36 line of ``key`` over ``span`` up to ``end``, with its last value as text."""
+    """A 160×36 line of ``key`` over ``span`` up to ``end`` (a dot for a lone sample), with
+    its last value as text."""
     w, h = 160, 36
     values = [(p["at"], p[key]) for p in points if p[key] is not None]
     high = top or max([v for _, v in values] + [1.0])
     start = end - span
-
-    def xy(at: datetime, v: float) -> str:
-        x = max(0.0, min(1.0, (at - start) / span)) * w
-        return f"{x:.1f},{h - min(v / high, 1.0) * (h - 2) - 1:.1f}"
-
+    xy = [
+        (max(0.0, min(1.0, (at - start) / span)) * w, h - min(v / high, 1.0) * (h - 2) - 1)
+        for at, v in values
+    ]
+    if len(xy) > 1:
+        mark = '<polyline class="line" fill="none" points="{}"/>'.format(
+            " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
+        )
+    elif xy:
+        mark = f'<circle class="dot" r="2" cx="{xy[0][0]:.1f}" cy="{xy[0][1]:.1f}"/>'
+    else:
+        mark = ""
     last = f"{values[-1][1]:.1f}" if values else "—"
-    line = " ".join(xy(at, v) for at, v in values)
     return Markup(
         f'<figure class="spark"><svg role="img" viewBox="0 0 {w} {h}" width="{w}" height="{h}" '
         f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(title)}">'
-        f"<title>{escape(title)}: {last}</title>"
-        + (f'<polyline class="line" fill="none" points="{line}"/>' if len(values) > 1 else "")
-        + (
-            f'<circle class="dot" r="2" cx="{line.split(",")[0]}" cy="{line.split(",")[1]}"/>'
-            if len(values) == 1
-            else ""
-        )
-        + f"</svg><figcaption>{escape(title)} <b>{last}</b></figcaption></figure>"
+        f"<title>{escape(title)}: {last}</title>{mark}"
+        f"</svg><figcaption>{escape(title)} <b>{last}</b></figcaption></figure>"
     )
 
 
