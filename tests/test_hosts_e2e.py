@@ -1,6 +1,7 @@
 """Hosts end to end against real NATS, PostgreSQL and SMTP: a host-only agent (its own process)
 watches a small tmpfs the fixture mounts and fills; the scheduler judges, the notifier mails
-one alert and one recovery; a killed agent's host becomes unknown within two intervals."""
+one alert and one recovery; retry_before_notification holds the alert back and a restarted
+scheduler counts on; a killed agent's host becomes unknown within two intervals."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import nats
 import pytest
 
 from checks.hostjudge import group, task_id
-from events import codec, subjects
+from events import codec, streams, subjects
 from events.types import HostObserved, TaskJudged
 from runtime import bus
 from services.notifier.service import Notifier, NotifierOptions
@@ -199,3 +200,59 @@ async def test_killed_agent_makes_its_host_unknown_within_two_intervals(
 
 async def _is(database_url: str, task: str, severity: str) -> bool:
     return await _severity(database_url, task) == severity
+
+
+async def _failures(database_url: str, task: str) -> int:
+    rows = await fetch(database_url, "SELECT failures FROM tasks WHERE id = $1", task)
+    return rows[0]["failures"] if rows else 0
+
+
+async def test_retries_before_the_alert_and_a_scheduler_restart_alerts_nothing_again(
+    nats_server, database_url, smtp, tmpfs, tmp_path
+):
+    body = CONFIG.format(smtp=smtp.port, mount=tmpfs) + "  retry_before_notification: 2\n"
+    path = write_config(tmp_path / "c.yaml", body)
+    disk = task_id("h3", "disk", str(tmpfs))
+    (tmpfs / "ballast").write_bytes(b"\xff" * 900 * 1024)  # full from the first figures on
+    agent = start_agent(nats_server.url, "h3", tmpfs)
+    try:
+        async with Services(nats_server.url, database_url, path) as services:
+            await wait_for(lambda: _is(database_url, disk, "critical"), what="critical")
+            await wait_for(lambda: asyncio.sleep(0, len(smtp.messages) == 1), what="the alert")
+            # retry_before_notification 2: the alert went out on the third critical figure.
+            sent = await fetch(database_url, "SELECT * FROM notifications WHERE outcome='sent'")
+            judged = await fetch(
+                database_url,
+                "SELECT count(*) AS n FROM severity_changes WHERE task_id = $1",
+                disk,
+            )
+            assert len(sent) == 1 and judged[0]["n"] == 1
+            alerted = await _event_at(nats_server.url, sent[0]["source_seq"])
+            assert isinstance(alerted, TaskJudged)
+            assert [j.failures for j in alerted.judgements if j.task == disk] == [3]
+            first = services.stack.services[0][0]
+            await services.stack.stop(first)
+            before = await _failures(database_url, disk)
+            services.stack.scheduler()
+            await wait_for(
+                lambda: _more(database_url, disk, before + 2),
+                what="judgements by the new scheduler",
+            )
+            assert await _failures(database_url, disk) >= before + 2  # counted on, not reset
+            assert len(smtp.messages) == 1
+    finally:
+        agent.kill()
+        agent.wait()
+
+
+async def _event_at(nats_url: str, seq: int) -> Any:
+    nc = await nats.connect(nats_url)
+    try:
+        raw = await nc.jetstream().get_msg(streams.EVENTS, seq)
+        return codec.decode(raw.data or b"", raw.subject or "")
+    finally:
+        await nc.close()
+
+
+async def _more(database_url: str, task: str, n: int) -> bool:
+    return await _failures(database_url, task) >= n
