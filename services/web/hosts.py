@@ -14,8 +14,10 @@ import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup, escape
+from pydantic import Field
 
 from services.web import queries
+from services.web.apimodels import Model, Severity
 from services.web.auth import api_access, page_access
 from services.web.templating import render
 
@@ -150,19 +152,44 @@ async def host_page(request: Request, agent: str, span: str = "1h") -> HTMLRespo
     )
 
 
-def host_json(r: dict[str, Any]) -> dict[str, Any]:
-    keep = (
-        "agent location hostname interval_s cores cpu_percent load1 load5 load15 memory_total "
-        "memory_available memory_percent swap_total swap_free swap_percent filesystems severity"
-    ).split()
-    out = {k: r[k] for k in keep}
-    out["seen_at"] = r["seen_at"].isoformat()
-    out["boot_time"] = r["boot_time"].isoformat()
-    out["silent_for"] = r["silent_for"]
-    return out
+class Filesystem(Model):
+    mount: str
+    fstype: str
+    device: str
+    size_bytes: int
+    free_bytes: int
+    avail_bytes: int = Field(description="bytes an unprivileged user can still write")
+    used_percent: float
+    files: int = 0
+    files_free: int = 0
+    inodes_percent: float | None = None
+
+
+class Host(Model):
+    agent: str
+    location: str
+    hostname: str
+    severity: Severity = Field(description="the worst of its tasks; pending when not judged")
+    seen_at: datetime = Field(description="when its last figures were taken")
+    silent_for: float = Field(description="seconds since its last figures")
+    interval_s: float = Field(description="seconds between two figures")
+    cores: int
+    cpu_percent: float
+    load1: float
+    load5: float
+    load15: float
+    memory_total: int
+    memory_available: int
+    memory_percent: float
+    swap_total: int
+    swap_free: int
+    swap_percent: float
+    boot_time: datetime
+    filesystems: list[Filesystem]
 
 
 @api.get("/hosts", summary="Agents' hosts with their latest figures, worst severity first")
-async def api_hosts(request: Request) -> list[dict[str, Any]]:
+async def api_hosts(request: Request) -> list[Host]:
     async with request.app.state.pool.acquire() as conn:
-        return [host_json(r) for r in await hosts(conn)]
+        rows = await hosts(conn)
+    return [Host(**{k: r[k] for k in Host.model_fields}) for r in rows]
