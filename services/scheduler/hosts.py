@@ -95,7 +95,7 @@ class HostJudging:
             ev = codec.decode(data, subject)
         except codec.DecodeError:
             return  # the projector records undecodable events as dead letters
-        if not isinstance(ev, HostObserved) or subject != subjects.host_observed(ev.agent):
+        if not isinstance(ev, HostObserved):  # the contract ties its agent to its subject
             return
         self.last_seen[ev.agent] = (ev.at, ev.interval)
         cfg = self.current()
