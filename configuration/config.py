@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from configuration import hosts as hostsection
 from configuration import paths, sections
 from configuration.reader import (
     FAILED,
@@ -53,7 +54,7 @@ WEBSITE_KEYS = {
     "maintenance",
     "checks",
 }
-TOP_KEYS = {"general", "service", "ssl", "recurring_tasks", "websites"}
+TOP_KEYS = {"general", "service", "ssl", "recurring_tasks", "websites", "hosts"}
 HTTP_SCHEMES = ("http", "https")
 CONNECT_SCHEMES = ("tcp", "tls")
 
@@ -86,6 +87,8 @@ class Config:
     agent_tokens: list[str] = field(default_factory=list)
     #: ``recurring_tasks``, durations in seconds.
     recurring: dict[str, Any] = field(default_factory=dict)
+    #: Thresholds for the agents' host figures; None: hosts are observed, not judged.
+    hosts: hostsection.HostsConfig | None = None
 
     @property
     def locations(self) -> list[str]:
@@ -307,6 +310,7 @@ def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
     recurring = (
         sections.recurring_tasks(r, top["recurring_tasks"]) if "recurring_tasks" in top else {}
     )
+    hosts = hostsection.parse(r, top["hosts"], channels) if "hosts" in top else None
     builder = _Builder()
     websites: dict[str, dict[str, Any]] = {}
     for wpath, wnode in _website_nodes(r, top["websites"]) if "websites" in top else []:
@@ -332,6 +336,7 @@ def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
         websites=websites,
         agent_tokens=agent_tokens,
         recurring=recurring,
+        hosts=hosts,
     )
 
 

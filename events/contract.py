@@ -21,6 +21,7 @@ from events.types import (
     ConfigApplied,
     DeadLettered,
     Event,
+    HostObserved,
     NotificationFailed,
     NotificationSent,
     SilenceAdded,
@@ -57,6 +58,10 @@ RULES: tuple[Rule, ...] = (
     Rule(("notification", "failed"), (NotificationFailed,)),
     Rule(("silence", "added"), (SilenceAdded,)),
     Rule(("silence", "removed"), (SilenceRemoved,)),
+    # Host observations (docs/hosts.md): an agent's figures, under its own name.
+    Rule(("host", "observed", "{agent}"), (HostObserved,)),
+    # The scheduler's definitions of a host's tasks.
+    Rule(("host", "tasks", "{agent}"), (ConfigApplied,)),
 )
 
 #: Nesting, size and length limits of free-form values (a check's ``expected``).
@@ -163,4 +168,6 @@ def subject_of(event: Event) -> str:
         return subjects.silence("added")
     if isinstance(event, SilenceRemoved):
         return subjects.silence("removed")
+    if isinstance(event, HostObserved):
+        return subjects.host_observed(event.agent)
     return subjects.CONFIG_APPLIED

@@ -18,6 +18,8 @@ HEARTBEAT_ALL = f"{PREFIX}.agent.heartbeat.>"
 DEADLETTER_ALL = f"{PREFIX}.deadletter.>"
 NOTIFICATION_ALL = f"{PREFIX}.notification.>"
 SILENCE_ALL = f"{PREFIX}.silence.>"
+HOST_OBSERVED_ALL = f"{PREFIX}.host.observed.>"
+HOST_TASKS_ALL = f"{PREFIX}.host.tasks.>"
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -83,3 +85,15 @@ def notification(outcome: str) -> str:
 def silence(action: str) -> str:
     """``added`` or ``removed``."""
     return f"{PREFIX}.silence.{action}"
+
+
+def host_observed(agent: str) -> str:
+    """An agent's observations of its own host: under its name, so that its permissions can
+    be exactly its own subjects."""
+    return f"{PREFIX}.host.observed.{agent}"
+
+
+def host_tasks(agent: str) -> str:
+    """The scheduler's definitions of a host's tasks (``config.applied`` events of their own,
+    apart from the configuration file's chain on ``tocsin.config.applied``)."""
+    return f"{PREFIX}.host.tasks.{agent}"

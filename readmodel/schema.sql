@@ -157,3 +157,39 @@ CREATE TABLE IF NOT EXISTS requests (
     tasks text[] NOT NULL,
     seq bigint NOT NULL
 );
+
+-- Each agent's host as last observed (host.observed), and its figures over time for the
+-- hosts page's graphs (the worst filesystem's used % stands for the disks).
+CREATE TABLE IF NOT EXISTS hosts (
+    agent text PRIMARY KEY,
+    location text NOT NULL,
+    hostname text NOT NULL,
+    seq bigint NOT NULL,
+    seen_at timestamptz NOT NULL,
+    interval_s double precision NOT NULL,
+    cores int NOT NULL,
+    cpu_percent double precision NOT NULL,
+    load1 double precision NOT NULL,
+    load5 double precision NOT NULL,
+    load15 double precision NOT NULL,
+    memory_total bigint NOT NULL,
+    memory_available bigint NOT NULL,
+    memory_percent double precision NOT NULL,
+    swap_total bigint NOT NULL,
+    swap_free bigint NOT NULL,
+    swap_percent double precision NOT NULL,
+    boot_time timestamptz NOT NULL,
+    filesystems jsonb NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS host_samples (
+    seq bigint PRIMARY KEY,
+    agent text NOT NULL,
+    at timestamptz NOT NULL,
+    cpu_percent double precision NOT NULL,
+    load1 double precision NOT NULL,
+    memory_percent double precision NOT NULL,
+    swap_percent double precision NOT NULL,
+    disk_percent double precision
+);
+CREATE INDEX IF NOT EXISTS host_samples_agent_at ON host_samples (agent, at);

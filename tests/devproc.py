@@ -64,6 +64,22 @@ def wait_serving(proc: subprocess.Popen[str]) -> str:
             return line
 
 
+def wait_host(base: str, agent: str, timeout: float = 60) -> dict:
+    """``agent``'s host in /api/hosts, once its figures are there."""
+    deadline = time.monotonic() + timeout
+    hosts: list[dict] = []
+    while time.monotonic() < deadline:
+        try:
+            hosts = get(f"{base}/api/hosts")  # type: ignore[assignment]
+        except OSError:
+            hosts = []
+        for h in hosts:
+            if h["agent"] == agent:
+                return h
+        time.sleep(1)
+    raise AssertionError(f"host {agent} not shown in {timeout}s: {hosts}")
+
+
 def wait_judged(base: str, timeout: float = 60) -> list[dict]:
     deadline = time.monotonic() + timeout
     tasks: list[dict] = []

@@ -4,9 +4,19 @@ second run that keeps the history."""
 from __future__ import annotations
 
 import time
+import urllib.request
 from pathlib import Path
 
-from tests.devproc import free_ports, get, leftovers, start, stop, wait_judged, wait_serving
+from tests.devproc import (
+    free_ports,
+    get,
+    leftovers,
+    start,
+    stop,
+    wait_host,
+    wait_judged,
+    wait_serving,
+)
 
 
 def test_dev_runs_everything_stops_cleanly_and_keeps_history(tmp_path: Path):
@@ -22,6 +32,11 @@ def test_dev_runs_everything_stops_cleanly_and_keeps_history(tmp_path: Path):
         assert by_path["healthy status-is"] == "ok"
         assert by_path["broken status-is"] == "critical"
         assert by_path["wrong-body body-contains"] == "critical"
+        # Its own agent's host, with live figures, on the hosts page and in the API.
+        hosts = wait_host(base, "local", 60)
+        assert hosts["filesystems"] and 0 <= hosts["cpu_percent"] <= 100
+        with urllib.request.urlopen(f"{base}/hosts", timeout=5) as resp:
+            assert 'data-agent="local"' in resp.read().decode()
         first_seq = get(f"{base}/healthz")["projected_seq"]  # type: ignore[index]
     finally:
         stop(proc)
@@ -34,7 +49,14 @@ def test_dev_runs_everything_stops_cleanly_and_keeps_history(tmp_path: Path):
         # The history is still there before anything new happens.
         assert get(f"{base}/healthz")["projected_seq"] >= first_seq  # type: ignore[index]
         tasks = get(f"{base}/api/tasks")
-        assert all(t["last_checked_at"] for t in tasks)  # type: ignore[union-attr]
+        # Website tasks keep their last result; host tasks (no results: their figures are on
+        # /hosts) keep their verdict.
+        for t in tasks:  # type: ignore[union-attr]
+            assert (
+                t["severity"] != "pending"
+                if t["url"].startswith("host://")
+                else t["last_checked_at"]
+            )
     finally:
         stop(proc)
     assert leftovers(data) == []

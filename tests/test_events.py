@@ -16,6 +16,8 @@ from events.types import (
     ConfigApplied,
     DeadLettered,
     Event,
+    FilesystemFigures,
+    HostObserved,
     Judgement,
     NotificationFailed,
     NotificationSent,
@@ -124,6 +126,28 @@ SAMPLES: list[Event] = [
         domain="example.org",
     ),
     SilenceRemoved(at=T + 7.0, id="s1", by="me"),
+    HostObserved(
+        at=T + 8.0,
+        agent="a1",
+        location="default",
+        hostname="web1.example.org",
+        interval=30.0,
+        cores=4,
+        cpu_percent=12.5,
+        load1=0.5,
+        load5=0.4,
+        load15=0.3,
+        memory_total_bytes=8 << 30,
+        memory_available_bytes=4 << 30,
+        memory_percent=50.0,
+        swap_total_bytes=0,
+        swap_free_bytes=0,
+        swap_percent=0.0,
+        boot_time=T - 86400.0,
+        filesystems=[
+            FilesystemFigures("/", "ext4", "/dev/vda", 100, 20, 15, 80.0, 1000, 900, 10.0)
+        ],
+    ),
 ]
 
 

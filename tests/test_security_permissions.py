@@ -13,9 +13,10 @@ import pytest
 from nats.aio.client import Client
 
 from events import codec, streams, subjects
-from events.types import CheckCompleted
+from events.types import CheckCompleted, HostObserved
 from runtime import bus
 from security import reload
+from services.agent.host import HostOptions
 from services.agent.service import Agent, AgentOptions
 from tests.helpers import DemoTarget, wait_for
 from tests.security_support import Recorder, SecuredBus, connect, request_event, start_secured
@@ -66,6 +67,35 @@ async def test_agent_with_least_privilege_completes_its_work(
     assert info.num_pending == 0 and info.num_ack_pending == 0
 
 
+async def test_host_only_agent_with_least_privilege_reports_its_host(
+    secured: tuple[SecuredBus, Client],
+) -> None:
+    sb, admin = secured
+    agent = Agent(
+        AgentOptions(
+            sb.url,
+            "a1",
+            location="eu",
+            security=sb.security("a1"),
+            host=HostOptions(interval=0.5),
+            host_only=True,
+        )
+    )
+    task = asyncio.create_task(agent.run())
+    try:
+        seen = await wait_for(
+            lambda: _events_on(admin, subjects.host_observed("a1")), what="a1's host figures"
+        )
+        ev = codec.decode(seen[0], subjects.host_observed("a1"))
+        assert isinstance(ev, HostObserved) and ev.agent == "a1" and ev.filesystems
+    finally:
+        agent.stop()
+        await asyncio.wait_for(task, 20)
+    # Host-only: it never bound the location's work queue.
+    info = await admin.jetstream().consumer_info(streams.WORK, "agents-eu")
+    assert info.num_waiting == 0 and info.delivered.consumer_seq == 0
+
+
 @pytest.mark.parametrize(
     "subject",
     [
@@ -74,6 +104,7 @@ async def test_agent_with_least_privilege_completes_its_work(
         subjects.judged("g1"),  # a judgement
         subjects.completed("b1", "g1"),  # another agent's completion
         subjects.heartbeat("b1"),  # another agent's heartbeat
+        subjects.host_observed("b1"),  # another agent's host figures
         subjects.deadletter("max_deliver"),  # a dead letter not its own
         "$JS.API.CONSUMER.MSG.NEXT.WORK.agents-us",  # another location's work
         "$JS.ACK.WORK.agents-us.1.1.1.1.1.1",  # acking another location's work

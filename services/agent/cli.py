@@ -11,6 +11,7 @@ from runtime import cliopts
 from security.client import add_options as add_security_options
 from security.client import from_args
 from services.agent import oneshot
+from services.agent.host import FsFilter, HostOptions
 from services.agent.service import AgentOptions, main
 
 
@@ -33,9 +34,74 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
         help="location whose requests to take (env TOCSIN_LOCATION)",
     )
     p.add_argument("--concurrency", type=int, default=500, help="checks at once")
+    h = p.add_argument_group("host observation (CPU, memory, disks, load of this machine)")
+    h.add_argument(
+        "--host-only",
+        action="store_true",
+        help="only observe this host: no work queue, no checks",
+    )
+    h.add_argument(
+        "--host-interval",
+        type=_seconds,
+        default=cliopts.env("TOCSIN_HOST_INTERVAL", "30s"),
+        help="seconds (or 30s, 1m) between observations; 0 turns them off "
+        "(env TOCSIN_HOST_INTERVAL, default 30s)",
+    )
+    h.add_argument(
+        "--host-include-mount",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="also observe these mount points, whatever their type (e.g. a tmpfs); repeatable",
+    )
+    h.add_argument(
+        "--host-exclude-mount",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="do not observe these mount points; repeatable",
+    )
+    h.add_argument(
+        "--host-exclude-type",
+        action="append",
+        default=[],
+        metavar="FSTYPE",
+        help="do not observe filesystems of this type; repeatable",
+    )
     add_security_options(p)
     oneshot.add_parser(sub)
     return {"agent": run_agent, "check": oneshot.main}
+
+
+def _seconds(value: str) -> float:
+    """``30``, ``30s``, ``2m``, ``1h`` → seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (value[:-1], units[value[-1]]) if value[-1:] in units else (value, 1)
+    try:
+        seconds = float(number) * unit
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected seconds such as 30 or 30s, got {value!r}"
+        ) from None
+    if not 0 <= seconds <= 86400:
+        raise argparse.ArgumentTypeError("expected 0 to 86400 seconds (0: off)")
+    return seconds
+
+
+def host_options(args: argparse.Namespace) -> HostOptions | None:
+    interval = args.host_interval
+    if interval == 0:
+        if args.host_only:
+            raise SystemExit("tocsin agent: --host-only needs a --host-interval above 0")
+        return None
+    return HostOptions(
+        interval,
+        FsFilter(
+            tuple(args.host_include_mount),
+            tuple(args.host_exclude_mount),
+            tuple(args.host_exclude_type),
+        ),
+    )
 
 
 def run_agent(args: argparse.Namespace) -> int:
@@ -48,6 +114,8 @@ def run_agent(args: argparse.Namespace) -> int:
                 args.concurrency,
                 security=from_args(args),
                 js_domain=args.js_domain,
+                host=host_options(args),
+                host_only=args.host_only,
             )
         )
     )

@@ -1,4 +1,5 @@
-"""The agent: pulls check requests of its location, runs them, publishes completions.
+"""The agent: pulls check requests of its location, runs them, publishes completions, and
+observes its own host (``host.py``); ``host_only`` agents do only the latter.
 
 A request is acked only after JetStream acknowledged its completion, so an
 agent that dies at any point loses nothing: the request comes back to another
@@ -25,6 +26,7 @@ from events.types import AgentHeartbeat, CheckRequested
 from runtime import __version__, bus
 from runtime.logs import Log
 from security.client import ClientSecurity
+from services.agent.host import HostOptions, observe_forever
 
 log = Log("tocsin.agent")
 
@@ -44,6 +46,10 @@ class AgentOptions:
     js_domain: str | None = field(
         default_factory=lambda: os.environ.get("TOCSIN_JS_DOMAIN") or None
     )
+    #: Observing the agent's own host (None: not at all).
+    host: HostOptions | None = field(default_factory=HostOptions)
+    #: Only observe the host: no work queue, no checks (a server with nothing to check from).
+    host_only: bool = False
 
 
 class Agent:
@@ -68,8 +74,21 @@ class Agent:
             self.opts.nats_url, f"agent-{self.opts.name}", **self.opts.security.connect_options()
         )
         js = nc.jetstream(domain=self.opts.js_domain)
-        sub = await self._bind(js)
         beat = asyncio.create_task(self._heartbeats(js))
+        host = None
+        if self.opts.host is not None:
+            host = asyncio.create_task(
+                observe_forever(
+                    js, self.opts.name, self.opts.location, self.opts.host, self.stopping
+                )
+            )
+        if self.opts.host_only:
+            try:
+                await self.stopping.wait()
+            finally:
+                await self._leave(nc, js, beat, host, None)
+            return
+        sub = await self._bind(js)
         try:
             async with Prober(self.opts.concurrency) as prober:
                 await self._pull(js, sub, prober)
@@ -77,12 +96,18 @@ class Agent:
                 if self.in_flight:
                     await asyncio.gather(*self.in_flight, return_exceptions=True)
         finally:
-            beat.cancel()
-            with contextlib.suppress(Exception):
-                await self._beat(js, stopping=True)
+            await self._leave(nc, js, beat, host, sub)
+
+    async def _leave(self, nc, js, beat, host, sub) -> None:  # type: ignore[no-untyped-def]
+        for task in (beat, host):
+            if task is not None:
+                task.cancel()
+        with contextlib.suppress(Exception):
+            await self._beat(js, stopping=True)
+        if sub is not None:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
-            await bus.close(nc)
+        await bus.close(nc)
 
     async def _bind(self, js):  # type: ignore[no-untyped-def]
         durable = streams.agent_consumer_name(self.opts.location)

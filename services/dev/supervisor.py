@@ -126,7 +126,8 @@ def run_dev(args: Any) -> int:
         Child("demo-target", ["demo-target", "--port", str(args.demo_port)], env, logs),
         Child("scheduler", ["scheduler"], env, logs),
         Child("projector", ["projector"], env, logs),
-        Child("agent", ["agent", "--name", "local"], env, logs),
+        # Host figures every 10 s: the hosts page comes alive soon after start.
+        Child("agent", ["agent", "--name", "local", "--host-interval", "10s"], env, logs),
         Child("web", ["web", "--host", args.host, "--port", str(args.port)], env, logs),
         Child("notifier", ["notifier", "--web-url", f"http://{args.host}:{args.port}"], env, logs),
     ]

@@ -41,6 +41,8 @@ def subject(m: Message) -> str:
     # The URL, not only the domain: several paths of one site must be told apart in an inbox.
     target = m.url or m.domain
     what = f"{target} ({m.check}, IPv{m.ip_version})" if target else (m.task or "?")
+    if m.check == "host":  # a host's figure: which one is in the reason
+        what = f"{m.domain}: {m.reason}"
     return f"[Tocsin] {symbol} {what} {KIND_WORDS.get(m.kind, '')} {m.severity}".replace("  ", " ")
 
 

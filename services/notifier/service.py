@@ -27,6 +27,7 @@ from services.notifier import channels, store
 from services.notifier import settings as notify_settings
 from services.notifier.agentwatch import AgentWatch
 from services.notifier.decide import TaskState, decide
+from services.notifier.hosts import host_task
 from services.notifier.message import Message
 from services.notifier.routing import channels_for
 from services.notifier.sender import Sender, SendOptions
@@ -186,7 +187,7 @@ class Notifier:
                 state = states.get(j.task, TaskState())
                 if seq <= state.last_seq:
                     continue  # a redelivery, or another notifier got here first
-                task = s.tasks.get(j.task)
+                task = s.tasks.get(j.task) or host_task(s, ev.group, j.task)
                 domain = task.domain if task else None
                 silent = why_silent(s, self.silences, domain, j.task, ev.at)
                 intents, told = decide(

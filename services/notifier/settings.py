@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from configuration.hosts import HostsConfig
 from configuration.maintenance import Window, parse_windows
 from events.types import TaskDef
 from services.notifier.ratelimit import RateLimit
@@ -55,6 +56,8 @@ class NotifySettings:
     websites: dict[str, WebsiteRouting] = field(default_factory=dict)
     tasks: dict[str, TaskDef] = field(default_factory=dict)
     web_url: str = "http://127.0.0.1:8000"
+    #: The ``hosts`` section: host tasks' retries, recipients and maintenance windows.
+    hosts: HostsConfig | None = None
 
 
 def targets(raw: Any, where: str) -> list[Target]:
@@ -120,7 +123,7 @@ def load(path: str, web_url: str | None = None) -> NotifySettings:
 
     cfg = configuration.parse(path)
     raw = _plain(load_yaml(path))
-    return build(cfg.general, raw, cfg.tasks, web_url)
+    return build(cfg.general, raw, cfg.tasks, web_url, cfg.hosts)
 
 
 def build(
@@ -128,6 +131,7 @@ def build(
     raw: dict[str, Any],
     tasks: dict[str, TaskDef],
     web_url: str | None = None,
+    hosts: HostsConfig | None = None,
 ) -> NotifySettings:
     from configuration.config import parse_duration
 
@@ -152,22 +156,27 @@ def build(
     if recurring.get("time_without_agent") is not None:
         s.time_without_agent = parse_duration(recurring["time_without_agent"])
     for i, site in enumerate(_websites(raw.get("websites"))):
-        where = f"websites[{i}]"
-        add, add_mail = per_severity(
-            site.get("add_alerts_recipients"), f"{where}.add_alerts_recipients"
-        )
-        over, over_mail = per_severity(
-            site.get("overwrite_alerts_recipients"), f"{where}.overwrite_alerts_recipients"
-        )
         domain = str(site.get("domain", ""))
-        s.websites[urlsplit(domain).netloc or domain] = WebsiteRouting(
-            add=add,
-            overwrite=over,
-            add_mail=add_mail or [],
-            overwrite_mail=over_mail,
-            maintenance=parse_windows(site.get("maintenance")),
-        )
+        s.websites[urlsplit(domain).netloc or domain] = routing_of(site, f"websites[{i}]")
+    s.hosts = hosts
     return s
+
+
+def routing_of(site: dict[str, Any], where: str) -> WebsiteRouting:
+    """A website's (or a host's) own recipients and maintenance windows."""
+    add, add_mail = per_severity(
+        site.get("add_alerts_recipients"), f"{where}.add_alerts_recipients"
+    )
+    over, over_mail = per_severity(
+        site.get("overwrite_alerts_recipients"), f"{where}.overwrite_alerts_recipients"
+    )
+    return WebsiteRouting(
+        add=add,
+        overwrite=over,
+        add_mail=add_mail or [],
+        overwrite_mail=over_mail,
+        maintenance=parse_windows(site.get("maintenance")),
+    )
 
 
 def _websites(raw: Any) -> list[dict[str, Any]]:

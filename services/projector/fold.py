@@ -29,6 +29,7 @@ from events.types import (
     CheckRequested,
     ConfigApplied,
     DeadLettered,
+    HostObserved,
     NotificationFailed,
     NotificationSent,
     SilenceAdded,
@@ -36,6 +37,7 @@ from events.types import (
     TaskDef,
     TaskJudged,
 )
+from services.projector import hostfold
 
 
 def ts(epoch: float) -> datetime:
@@ -81,6 +83,8 @@ class Changes:
     notifications: list[tuple[Any, ...]] = field(default_factory=list)
     silences_added: list[tuple[Any, ...]] = field(default_factory=list)
     silences_removed: list[tuple[Any, ...]] = field(default_factory=list)
+    hosts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    host_samples: list[tuple[Any, ...]] = field(default_factory=list)
 
     @property
     def touched_tasks(self) -> int:
@@ -177,6 +181,9 @@ def _one(c: Changes, seq: int, ev: AnyEvent, requests: dict[str, Request]) -> No
         )
     elif isinstance(ev, SilenceRemoved):
         c.silences_removed.append((ev.id, ts(ev.at), ev.by))
+    elif isinstance(ev, HostObserved):
+        c.hosts[ev.agent] = hostfold.host_row(seq, ev)
+        c.host_samples.append(hostfold.sample_row(seq, ev))
     elif isinstance(ev, CheckRequested):
         # Kept so that a completion can be checked against the request it claims to answer.
         tasks = frozenset(ch.task for ch in ev.checks)

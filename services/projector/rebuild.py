@@ -102,6 +102,8 @@ async def checksum(conn: asyncpg.Connection, schema: str = SCHEMA) -> dict[str, 
         "agents": "SELECT md5(string_agg(r::text, '|' ORDER BY name)) FROM {s}.agents r",
         "config_history": "SELECT md5(string_agg(r::text, '|' ORDER BY seq)) "
         "FROM {s}.config_history r",
+        "hosts": "SELECT md5(string_agg(r::text, '|' ORDER BY agent)) FROM {s}.hosts r",
+        "host_samples": "SELECT md5(string_agg(r::text, '|' ORDER BY seq)) FROM {s}.host_samples r",
     }
     return {
         name: await conn.fetchval(q.format(s=f'"{schema}"')) or "" for name, q in queries.items()

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from services.projector import hostfold
 from services.projector.fold import Changes, ts
 
 # One UPDATE per batch for both the last result and the verdict of each task: the tasks
@@ -222,6 +223,10 @@ async def write_position(conn: asyncpg.Connection, c: Changes, schema: str) -> N
     )
 
 
+async def write_hosts(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
+    await hostfold.write(conn, c.hosts, c.host_samples, schema)
+
+
 WRITERS = (
     write_task_definitions,
     write_requests,
@@ -232,6 +237,7 @@ WRITERS = (
     write_notifications,
     write_silences,
     write_config_history,
+    write_hosts,
     write_position,
 )
 

@@ -53,6 +53,10 @@ def check(args: Any) -> int:
     for freq, n in sorted(per_freq.items(), key=lambda kv: _seconds(kv[0])):
         print(f"  every {freq}: {n} tasks")
     print("  checks: " + ", ".join(f"{kind} {n}" for kind, n in sorted(per_check.items())))
+    if cfg.hosts is None:
+        print("  hosts:          observed, not judged (no hosts section)")
+    else:
+        print(f"  hosts:          judged; {len(cfg.hosts.machines)} with their own settings")
     return 0
 
 

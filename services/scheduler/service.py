@@ -25,6 +25,7 @@ from events.types import TaskDef, TaskJudged
 from runtime import bus
 from services.scheduler.deadletters import DeadLettering
 from services.scheduler.dispatch import Dispatching
+from services.scheduler.hosts import HostJudging
 from services.scheduler.judging import Judging
 from services.scheduler.leader import Lease
 from services.scheduler.plan import spread
@@ -102,6 +103,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                 asyncio.create_task(self._dead_letters(js)),
                 asyncio.create_task(self._reloads(js)),
                 asyncio.create_task(self._follow_config(js)),
+                asyncio.create_task(HostJudging(lambda: self.config).run(js, self.stopping)),
             ]
             stop = asyncio.create_task(self.stopping.wait())
             lost = asyncio.create_task(lease.lost.wait())

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from readmodel import SCHEMA, ensure_schema
 from runtime import __version__, db
-from services.web import api, auth, authdb, badges, edges, metrics, pages, queries
+from services.web import api, auth, authdb, badges, edges, hosts, metrics, pages, queries
 from services.web.live import Hub
 from services.web.settings import WebSettings, load_settings
 from services.web.templating import HERE
@@ -96,8 +96,9 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
     if settings.root_path:
         # Outermost: routing, static files and every page see the path with its prefix.
         app.add_middleware(UnderPrefix, prefix=settings.root_path)
-    for module in (auth, pages, api, badges, metrics):
+    for module in (auth, pages, api, badges, metrics, hosts):
         app.include_router(module.router)
+    app.include_router(hosts.api)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
 
     @app.get("/live", include_in_schema=False)

@@ -28,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from events import streams
 from runtime.logs import Log
 from security.client import ClientSecurity
-from services.web import queries
+from services.web import hostmetrics, hosts, queries
 from services.web.auth import api_access
 
 log = Log("tocsin.web.metrics")
@@ -145,6 +145,7 @@ async def metrics(request: Request) -> Response:
         completed = await queries.agent_checks(conn)
         q = await queries.response_quantiles(conn)
         pos = await queries.position(conn)
+        host_rows = await hosts.hosts(conn)
     tasks = GaugeMetricFamily("tocsin_tasks", "Tasks by current severity", labels=["severity"])
     for severity, n in counts.items():
         tasks.add_metric([severity], n)
@@ -181,4 +182,5 @@ async def metrics(request: Request) -> Response:
         )
     families += await _nats_families(request, int(pos.get("seq", 0)))
     families += request.app.state.metrics_registry.collect()
+    families += hostmetrics.gauges(hostmetrics.families(host_rows))
     return Response(generate_latest(_Snapshot(families)), media_type=CONTENT_TYPE_LATEST)  # type: ignore[arg-type]
