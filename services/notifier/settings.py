@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
+
+from configuration import redaction
 from configuration.maintenance import Window, parse_windows
 from events.types import TaskDef
 from services.notifier.ratelimit import RateLimit
@@ -120,7 +123,13 @@ def load(path: str, web_url: str | None = None) -> NotifySettings:
 
     cfg = configuration.parse(path)
     raw = _plain(load_yaml(path))
-    return build(cfg.general, raw, cfg.tasks, web_url)
+    # The notifier never sends a request: it keeps no request secret (messages show the URL
+    # masked). The domain stays as written: routing and silences match on it.
+    tasks = {
+        k: msgspec.structs.replace(redaction.redact(t, cfg.secrets), domain=t.domain)
+        for k, t in cfg.tasks.items()
+    }
+    return build(cfg.general, raw, tasks, web_url)
 
 
 def build(
