@@ -15,7 +15,7 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.devproc import free_ports, get, start, stop, wait_serving
+from tests.devproc import free_ports, get, pg_url, start, stop, wait_serving
 
 SECRETS = ["hdrSecret1x", "bodySecret2x", "urlSecret3x"]
 
@@ -90,7 +90,7 @@ def test_no_secret_in_the_log_the_tables_the_logs_or_the_pages(tmp_path: Path) -
             tasks = get(f"{base}/api/tasks")  # type: ignore[assignment]
             notified = "SELECT count(*) FROM tocsin.notifications"
             if len(tasks) == 2 and all(t["severity"] not in (None, "pending") for t in tasks):
-                if asyncio.run(_count(ports["pg"], notified)) > 0:
+                if asyncio.run(_count(pg_url(data, ports["pg"]), notified)) > 0:
                     break
             time.sleep(1)
         else:
@@ -114,7 +114,7 @@ def test_no_secret_in_the_log_the_tables_the_logs_or_the_pages(tmp_path: Path) -
         assert "••••" in shown[f"{base}/tasks/{by_path['healthy']['id']}"]
         for url, body in shown.items():
             assert not _found(body), f"{url} shows {_found(body)}"
-        rows = asyncio.run(_tables(f"postgresql://postgres@127.0.0.1:{ports['pg']}/tocsin"))
+        rows = asyncio.run(_tables(pg_url(data, ports["pg"])))
     finally:
         stop(proc)
     assert "tocsin.config_history" in rows and "tocsin.results" in rows
@@ -128,9 +128,9 @@ def test_no_secret_in_the_log_the_tables_the_logs_or_the_pages(tmp_path: Path) -
         assert not _found(path.read_bytes().decode("latin-1")), f"{path} holds a secret"
 
 
-async def _count(port: int, query: str) -> int:
+async def _count(url: str, query: str) -> int:
     try:
-        conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{port}/tocsin")
+        conn = await asyncpg.connect(url)
     except OSError:
         return 0
     try:

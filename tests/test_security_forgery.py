@@ -15,7 +15,7 @@ import nats
 
 from events import subjects
 from security.client import ClientSecurity
-from tests.devproc import free_ports, get, start, stop, wait_judged, wait_serving
+from tests.devproc import free_ports, get, pg_url, start, stop, wait_judged, wait_serving
 
 
 def _forgeries(agent: str, group: str, task: str) -> list[tuple[str, bytes]]:
@@ -98,8 +98,8 @@ async def _publish_as_agent(url: str, creds: Path, messages: list[tuple[str, byt
         await nc.close()
 
 
-async def _db(port: int, query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{port}/tocsin")
+async def _db(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url)
     try:
         return list(await conn.fetch(query, *args))
     finally:
@@ -126,13 +126,13 @@ def test_forgeries_with_an_agents_credentials_change_nothing_a_user_sees(tmp_pat
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            rows = asyncio.run(_db(ports["pg"], "SELECT seq FROM tocsin.position"))
+            rows = asyncio.run(_db(pg_url(data, ports["pg"]), "SELECT seq FROM tocsin.position"))
             if rows and rows[0]["seq"] >= max(seqs):
                 break
             time.sleep(0.5)
         dead = asyncio.run(
             _db(
-                ports["pg"],
+                pg_url(data, ports["pg"]),
                 "SELECT source_seq FROM tocsin.dead_letters WHERE consumer = 'projector' "
                 "AND source_seq = ANY($1::bigint[])",
                 seqs,
@@ -145,7 +145,7 @@ def test_forgeries_with_an_agents_credentials_change_nothing_a_user_sees(tmp_pat
         agents = {a["name"] for a in get(f"{base}/api/agents")}  # type: ignore[union-attr]
         assert agents == {"local"}
         forged = asyncio.run(
-            _db(ports["pg"], "SELECT 1 FROM tocsin.results WHERE detail = 'forged'")
+            _db(pg_url(data, ports["pg"]), "SELECT 1 FROM tocsin.results WHERE detail = 'forged'")
         )
         assert not forged
         assert proc.poll() is None
