@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TESTSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean soak
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,18 @@ run: $(STAMP)
 
 test: $(TESTSTAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The fault tests again and again (SOAK_RUNS times, default 20): prints the pass count and
+# fails at the first failing run, whose output stays on the screen.
+SOAK_RUNS ?= 20
+soak: $(TESTSTAMP)
+	@passed=0; for i in $$(seq 1 $(SOAK_RUNS)); do \
+	  if $(BIN)/python -m pytest tests/faults -q -p no:cacheprovider $(PYTEST_ARGS) > .soak.log 2>&1; then \
+	    passed=$$((passed + 1)); echo "soak: run $$i passed ($$passed/$(SOAK_RUNS))"; \
+	  else \
+	    cat .soak.log; echo "soak: run $$i FAILED after $$passed passes"; exit 1; \
+	  fi; \
+	done; echo "soak: $$passed/$(SOAK_RUNS) runs passed"
 
 lint: $(TESTSTAMP)
 	$(BIN)/ruff check .

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 import msgspec
 
-from events.types import ConfigApplied, RequestData, TaskChange, TaskDef
-
-REDACTED = "•••"
-#: Request headers whose values are secrets in any configuration.
-SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key", "x-auth-token"}
+from events.types import ConfigApplied, TaskChange, TaskDef
 
 
 def diff(
@@ -39,20 +34,6 @@ def fold(events: Iterable[ConfigApplied]) -> dict[str, TaskDef]:
         for tid in ev.removed:
             tasks.pop(tid, None)
     return tasks
-
-
-def redact(task: TaskDef, secrets: set[str]) -> TaskDef:
-    """The task as the log may show it: secret header values and ${ENV} values hidden."""
-    rd = task.request_data
-    if rd is None:
-        return task
-    headers = {
-        k: REDACTED if k.lower() in SECRET_HEADERS or v in secrets else v
-        for k, v in rd.headers.items()
-    }
-    shown = rd.data if isinstance(rd.data, str) else json.dumps(rd.data)
-    data = REDACTED if rd.data is not None and any(s in shown for s in secrets if s) else rd.data
-    return msgspec.structs.replace(task, request_data=RequestData(data, rd.is_json, headers))
 
 
 def changes_are_empty(added: list[TaskDef], changed: list[TaskChange], removed: list[str]) -> bool:

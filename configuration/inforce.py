@@ -16,6 +16,7 @@ from nats.js.errors import APIError, NotFoundError
 
 from configuration import config as configuration
 from configuration import diff as configdiff
+from configuration import redaction
 from events import codec, streams, subjects
 from events.types import ConfigApplied, TaskDef
 from runtime import bus
@@ -90,7 +91,7 @@ async def apply_config(js, cfg: configuration.Config, applied_by: str) -> Config
 async def _apply_once(js, cfg: configuration.Config, applied_by: str) -> ConfigApplied | None:  # type: ignore[no-untyped-def]
     now = await in_force(js)
     old = now.tasks
-    new = {k: configdiff.redact(v, cfg.secrets) for k, v in cfg.tasks.items()}
+    new = {k: redaction.redact(v, cfg.secrets) for k, v in cfg.tasks.items()}
     added, changed, removed = configdiff.diff(old, new)
     if configdiff.changes_are_empty(added, changed, removed):
         return None

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from urllib.parse import unquote
 
 import msgspec
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
+from configuration import redaction
 from events.types import CheckRequested, RequestData
 
 
@@ -47,14 +49,24 @@ class Sealer:
     def seals(self, location: str) -> bool:
         return location in self._boxes
 
-    def seal(
-        self, location: str, data: RequestData | None
-    ) -> tuple[RequestData | None, str | None]:
-        """What goes into the request: (clear request_data, sealed) — one of them is None."""
-        box = self._boxes.get(location)
-        if box is None or data is None:
-            return data, None
-        return None, _b64(box.encrypt(msgspec.json.encode(data)))
+    def seal(self, req: CheckRequested) -> CheckRequested:
+        """``req`` as the log may hold it when its location has a key: headers, body and the
+        URL's credentials (as the ``Authorization: Basic`` header they stand for) sealed,
+        the URL bare. Without a key, ``req`` unchanged (agents could not open it)."""
+        box = self._boxes.get(req.location)
+        if box is None:
+            return req
+        url, userinfo = redaction.credentials(req.url)
+        data = req.request_data or RequestData()
+        if userinfo is not None and not any(k.lower() == "authorization" for k in data.headers):
+            basic = base64.b64encode(unquote(userinfo).encode()).decode()
+            data = RequestData(
+                data.data, data.is_json, {**data.headers, "Authorization": f"Basic {basic}"}
+            )
+        if data == RequestData():
+            return msgspec.structs.replace(req, url=url, request_data=None, sealed=None)
+        sealed = _b64(box.encrypt(msgspec.json.encode(data)))
+        return msgspec.structs.replace(req, url=url, request_data=None, sealed=sealed)
 
 
 class Unsealer:

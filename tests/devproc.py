@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from runtime.embedded import free_port
+from runtime.embedded import PostgresServer, free_port
 
 
 def get(url: str) -> object:
@@ -108,3 +108,8 @@ def leftovers(data: Path) -> list[str]:
         if str(data) in cmd:
             found.append(cmd)
     return found
+
+
+def pg_url(data: Path, port: int) -> str:
+    """The URL of the PostgreSQL `tocsin dev` runs under ``data`` (its password is kept there)."""
+    return PostgresServer(data / "postgres", port=port).url

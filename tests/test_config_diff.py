@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from configuration import config
-from configuration.diff import REDACTED, diff, fold, redact
+from configuration.diff import diff, fold
+from configuration.redaction import hidden, public_url, redact
 from events.types import RequestData
 
 OLD = """\
@@ -86,12 +87,27 @@ def test_secrets_are_redacted(tmp_path):
     (api,) = [t for t in cfg.tasks.values() if t.url.endswith("/api")]
     shown = redact(api, cfg.secrets)
     assert shown.request_data == RequestData(
-        data=REDACTED,
+        data=hidden('{"token": "t0k3n"}'),
         is_json=True,
-        headers={"Authorization": REDACTED, "X-Key": REDACTED, "Accept": "json"},
+        headers={
+            "Authorization": hidden("Bearer abc"),
+            "X-Key": hidden("k3y"),
+            "Accept": hidden("json"),
+        },
     )
+    assert shown.id == api.id  # the identity of the real task
     assert api.request_data is not None and api.request_data.headers["X-Key"] == "k3y"
-    assert redact(api, set()).request_data.headers["X-Key"] == "k3y"  # type: ignore[union-attr]
+    # Every header is secret by default, whatever its name (X-Private-Token in issue 10).
+    assert "k3y" not in str(redact(api, set()))
+
+
+def test_url_credentials_and_env_values_are_masked_with_a_fingerprint():
+    shown = public_url("http://user:pass@host/x?token=s3cr3t", {"s3cr3t"})
+    assert "pass" not in shown and "s3cr3t" not in shown
+    assert shown == f"http://{hidden('user:pass')}@host/x?token={hidden('s3cr3t')}"
+    assert hidden("a") != hidden("b") and hidden("a").startswith("••••")
+    # A website's domain is host[:port], credentials included.
+    assert public_url("user:pass@host:81") == f"{hidden('user:pass')}@host:81"
 
 
 def _event(new, old):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import asyncpg
 from nats.aio.msg import Msg
 
+from configuration import redaction
 from events import codec, streams, subjects
 from events.types import AgentHeartbeat, SilenceAdded, SilenceRemoved, TaskJudged
 from runtime import bus, db
@@ -217,7 +218,7 @@ class Notifier:
                         at=ev.at,
                         previous=intent.previous,
                         task=j.task,
-                        domain=domain,
+                        domain=None if domain is None else redaction.public_url(domain),
                         url=task.url if task else None,
                         check=task.check if task else None,
                         expected=None if task is None else str(task.expected),

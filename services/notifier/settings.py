@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
+
+from configuration import redaction
 from configuration.hosts import HostsConfig
 from configuration.maintenance import Window, parse_windows
 from events.types import TaskDef
@@ -123,7 +126,13 @@ def load(path: str, web_url: str | None = None) -> NotifySettings:
 
     cfg = configuration.parse(path)
     raw = _plain(load_yaml(path))
-    return build(cfg.general, raw, cfg.tasks, web_url, cfg.hosts)
+    # The notifier never sends a request: it keeps no request secret (messages show the URL
+    # masked). The domain stays as written: routing and silences match on it.
+    tasks = {
+        k: msgspec.structs.replace(redaction.redact(t, cfg.secrets), domain=t.domain)
+        for k, t in cfg.tasks.items()
+    }
+    return build(cfg.general, raw, tasks, web_url, cfg.hosts)
 
 
 def build(

@@ -1,4 +1,4 @@
-"""``tocsin projector [run|rebuild]``."""
+"""``tocsin projector [run|rebuild]`` and ``tocsin log backup|restore FILE``."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from configuration.config import ConfigError, parse
-from runtime import cliopts
+from runtime import bus, cliopts
+from services.projector.backup import BackupError, backup, restore
 from services.projector.rebuild import rebuild
 from services.projector.service import ProjectorOptions, main
 
@@ -25,7 +27,17 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
     cliopts.db(p)
     cliopts.config(p, required=False)
     p.add_argument("action", nargs="?", choices=["run", "rebuild"], default="run")
-    return {"projector": run_projector}
+
+    p = sub.add_parser(
+        "log",
+        help="back up or restore the event log (EVENTS)",
+        description="`backup FILE`: a snapshot of EVENTS through JetStream's API. `restore "
+        "FILE`: into a server without EVENTS; then `tocsin projector rebuild`.",
+    )
+    p.add_argument("action", choices=["backup", "restore"])
+    p.add_argument("file")
+    cliopts.nats(p)
+    return {"projector": run_projector, "log": run_log}
 
 
 def run_projector(args: argparse.Namespace) -> int:
@@ -42,3 +54,23 @@ def run_projector(args: argparse.Namespace) -> int:
     return cliopts.run(
         main(ProjectorOptions(args.nats_url, args.database_url, max_results_age=age))
     )
+
+
+def run_log(args: argparse.Namespace) -> int:
+    async def go() -> int:
+        nc = await bus.connect(args.nats_url, f"log-{args.action}")
+        try:
+            if args.action == "backup":
+                return await backup(nc, Path(args.file))
+            return await restore(nc, Path(args.file))
+        finally:
+            await bus.close(nc)
+
+    try:
+        seq = asyncio.run(go())
+    except (BackupError, OSError, ValueError) as exc:
+        print(f"tocsin log {args.action}: {exc}", file=sys.stderr)
+        return 1
+    done = "backed up" if args.action == "backup" else "restored"
+    print(f"{done} EVENTS up to event {seq}: {args.file}")
+    return 0

@@ -41,6 +41,7 @@ async def rebuild(
     nc = await bus.connect(nats_url, "projector-rebuild")
     js = nc.jetstream()
     try:
+        await ensure_schema(conn)  # a fresh database (after a restore) has none to swap out
         await conn.execute(f'DROP SCHEMA IF EXISTS "{FRESH}" CASCADE')
         await ensure_schema(conn, FRESH)
         sub = await js.pull_subscribe(

@@ -240,13 +240,28 @@ class Projector:
             return batch
         log.warning("filling a gap in the delivered events", first=missing[0], count=len(missing))
         for seq in missing:
-            try:
-                raw = await js.get_msg(streams.EVENTS, seq)
-            except NotFoundError:
+            raw = await self._stored(js, seq)
+            if raw is None:
                 continue  # no such message in the stream: nothing to apply
             stored = raw.time.timestamp() if raw.time else time.time()
             batch.append((seq, decode_one(seq, raw.subject or "?", raw.data or b"", stored)))
         return sorted(batch, key=lambda item: item[0])
+
+    async def _stored(self, js, seq: int):  # type: ignore[no-untyped-def]
+        """Message ``seq`` of EVENTS (None when the stream has none), waiting out what passes
+        by itself (a leader election, NATS away) instead of failing the batch."""
+        delay = 0.25
+        while True:
+            try:
+                return await js.get_msg(streams.EVENTS, seq)
+            except NotFoundError:
+                return None
+            except Exception as exc:
+                if not streams.transient(exc):
+                    raise
+                log.warning("reading a missing event failed; retrying", seq=seq, error=str(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     async def _apply_decoded(self, conn: asyncpg.Connection, batch: Batch) -> asyncpg.Connection:
         isolated = False

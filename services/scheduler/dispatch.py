@@ -53,8 +53,7 @@ class Dispatching(SchedulerState):
                     request_data=first.request_data,
                 )
                 # Headers and bodies may hold secrets: only the location's agents can read them.
-                clear, sealed = self.sealer.seal(location, first.request_data)
-                event.request_data, event.sealed = clear, sealed
+                event = self.sealer.seal(event)
                 subject, data = subjects.requested(location, gid), codec.encode(event)
                 self.requests[(location, gid)] = request
                 msg_id = f"request.{request}"

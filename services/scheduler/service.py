@@ -19,6 +19,7 @@ from collections import defaultdict
 
 from checks.judge import apply
 from configuration import config as configuration
+from configuration import redaction
 from configuration.inforce import InForce, apply_config, in_force, last_applied_seq, who
 from events import codec, streams, subjects
 from events.types import TaskDef, TaskJudged
@@ -135,6 +136,13 @@ class Scheduler(Dispatching, Judging, DeadLettering):
         assert self.config is not None
         self.applied_seq = now.last_seq
         tasks = runnable(now.tasks, self.config)
+        blind = sorted(tid for tid, t in tasks.items() if redaction.is_redacted(t))
+        if blind:
+            log.warning(
+                "tasks in force whose secret request values are not in this scheduler's file: "
+                "they are sent masked; apply the configuration with this file",
+                tasks=",".join(blind[:10]),
+            )
         locations = sorted({loc for t in tasks.values() for loc in t.locations}) or ["default"]
         await streams.ensure(js, locations, self.opts.tuning)
         groups: dict[str, list[TaskDef]] = defaultdict(list)

@@ -1,0 +1,86 @@
+"""What of a task the log, the read models and the pages may show.
+
+Request headers, request bodies and credentials in URLs are secret by default,
+whatever their names: the log shows ``••••`` followed by a short fingerprint of
+the value, so an operator still sees in a diff that a secret changed, never the
+secret. Values that came from ``${ENV}`` are hidden wherever else they appear
+(a token in a query string). The real values stay in the configuration file;
+agents get them sealed to their location's key (``security/sealing.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import urlsplit, urlunsplit
+
+import msgspec
+
+from events.types import RequestData, TaskDef
+
+MASK = "••••"
+
+
+def fingerprint(value: str) -> str:
+    """Eight hex digits of SHA-256: enough to tell two values apart in a diff."""
+    return hashlib.sha256(value.encode()).hexdigest()[:8]
+
+
+def hidden(value: object) -> str:
+    """``••••`` and the fingerprint of ``value`` (a body that is not text: of its JSON)."""
+    text = value if isinstance(value, str) else msgspec.json.encode(value).decode()
+    return f"{MASK}{fingerprint(text)}"
+
+
+def credentials(url: str) -> tuple[str, str | None]:
+    """``url`` without its ``user:password@`` part, and that part (None when there is none).
+    A website's domain is kept as ``host[:port]``, credentials included, without a scheme."""
+    if "://" not in url:
+        userinfo, at, host = url.rpartition("@")
+        return (host, userinfo) if at else (url, None)
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=host)), userinfo
+
+
+def public_url(url: str, secrets: set[str] | frozenset[str] = frozenset()) -> str:
+    """``url`` as it may be shown: credentials and ``${ENV}`` values masked."""
+    bare, userinfo = credentials(url)
+    if userinfo is not None and "://" not in url:
+        url = f"{hidden(userinfo)}@{bare}"
+    elif userinfo is not None:
+        parts = urlsplit(bare)
+        url = urlunsplit(parts._replace(netloc=f"{hidden(userinfo)}@{parts.netloc}"))
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret and secret in url:
+            url = url.replace(secret, hidden(secret))
+    return url
+
+
+def redact(task: TaskDef, secrets: set[str] | frozenset[str] = frozenset()) -> TaskDef:
+    """The task as the log may show it (its id, derived from the real values, is kept)."""
+    rd = task.request_data
+    shown = None
+    if rd is not None:
+        shown = RequestData(
+            data=None if rd.data is None else hidden(rd.data),
+            is_json=rd.is_json,
+            headers={k: hidden(v) for k, v in rd.headers.items()},
+        )
+    return msgspec.structs.replace(
+        task,
+        url=public_url(task.url, secrets),
+        domain=public_url(task.domain, secrets),
+        request_data=shown,
+    )
+
+
+def is_redacted(task: TaskDef) -> bool:
+    """True when ``task`` shows masks where real values must be sent."""
+    rd = task.request_data
+    masked = rd is not None and (
+        (isinstance(rd.data, str) and rd.data.startswith(MASK))
+        or any(v.startswith(MASK) for v in rd.headers.values())
+    )
+    return masked or MASK in task.url
