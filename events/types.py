@@ -39,6 +39,8 @@ Url = Annotated[str, msgspec.Meta(max_length=8192, pattern=_NO_NUL)]
 Text = Annotated[str, msgspec.Meta(max_length=65536, pattern=_NO_NUL)]
 Headers = Annotated[dict[Name, Text], msgspec.Meta(max_length=256)]
 MAX_ITEMS = 10_000
+#: What an observer of a target beyond HTTP saw: a few named values of plain JSON.
+Facts = Annotated[dict[Name, Any], msgspec.Meta(max_length=64)]
 
 Severity = Literal["ok", "warning", "critical", "unknown"]
 Status = Literal["success", "failure", "error"]
@@ -148,6 +150,9 @@ class Observation(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     error: Text | None = None
     error_kind: Name | None = None
     cert_not_after: FarTimestamp | None = None
+    #: What a target beyond HTTP showed, as plain JSON data for the result page: addresses,
+    #: DNS answers, round-trip times, the certificate, days left (see docs/monitors.md).
+    facts: Facts = {}
 
 
 class CheckOutcome(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):

@@ -15,7 +15,7 @@ import ssl
 import sys
 import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from checks.judge import GroupState, judge
@@ -39,6 +39,8 @@ class Row:
     context: str
     http_status: int | None = None
     elapsed_ms: float | None = None
+    #: What a target beyond HTTP showed (DNS answers, round trips, certificate, days left).
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 def add_parser(sub: Any) -> None:
@@ -122,6 +124,7 @@ async def check_all(
                         j.reason,
                         obs.status,
                         obs.elapsed_ms,
+                        obs.facts,
                     )
                 )
             return rows
