@@ -10,6 +10,9 @@ from types import ModuleType
 from checks import (
     body_contains,
     body_like,
+    dns_answer_contains,
+    dns_answer_like,
+    dns_rcode_is,
     headers_contain,
     headers_have,
     headers_like,
@@ -43,5 +46,8 @@ CATALOGUE: dict[str, ModuleType] = {
         ssl_certificate_expiration,
         response_time,
         tcp_connect,
+        dns_answer_contains,
+        dns_answer_like,
+        dns_rcode_is,
     )
 }

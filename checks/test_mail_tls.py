@@ -50,18 +50,27 @@ CASES = [
     pytest.param("imap", "", "success", "ok", id="imap-starttls-handshake"),
     pytest.param("pop3", "", "success", "ok", id="pop3-stls-handshake"),
     pytest.param(
-        "smtp", "-plain", "failure", "starttls: the server does not offer STARTTLS",
+        "smtp",
+        "-plain",
+        "failure",
+        "starttls: the server does not offer STARTTLS",
         id="smtp-without-starttls-fails",
     ),
     pytest.param(
-        "imap", "-plain", "failure", "starttls: the server does not offer STARTTLS",
+        "imap",
+        "-plain",
+        "failure",
+        "starttls: the server does not offer STARTTLS",
         id="imap-without-starttls-fails",
     ),
     pytest.param(
-        "pop3", "-plain", "failure", "starttls: the server does not offer STLS",
+        "pop3",
+        "-plain",
+        "failure",
+        "starttls: the server does not offer STLS",
         id="pop3-without-stls-fails",
     ),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("scheme", "server", "status", "says"), CASES)

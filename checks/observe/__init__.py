@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from checks.observe import connect
+from checks.observe import connect, dns
 from checks.observe.common import Answer, ProbeContext
 from events.types import CheckRequested
 
@@ -21,4 +21,5 @@ OBSERVERS: dict[str, Observer] = {
     "smtp": connect.observe,
     "imap": connect.observe,
     "pop3": connect.observe,
+    "dns": dns.observe,
 }

@@ -1,0 +1,151 @@
+"""Targets beyond HTTP in the configuration: each scheme normalised, each mistake refused
+with file:line:col, key path and reason (configuration/targets.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from configuration import config
+
+
+def _write(tmp_path: Path, domain: str, checks: str) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        f"general:\n  frequency: 1m\nwebsites:\n  - domain: {domain}\n    checks:\n"
+        f"      - {checks}\n"
+    )
+    return path
+
+
+ACCEPTED = [
+    pytest.param(
+        "smtp://mail.example.org",
+        "tcp-connect: true",
+        "smtp://mail.example.org:25",
+        2,
+        id="smtp-default-port",
+    ),
+    pytest.param(
+        "smtp://mail.example.org:587",
+        "ssl-certificate-expiration: on-check",
+        "smtp://mail.example.org:587",
+        2,
+        id="smtp-submission",
+    ),
+    pytest.param(
+        "imap://mail.example.org",
+        "tcp-connect: true",
+        "imap://mail.example.org:143",
+        2,
+        id="imap-default-port",
+    ),
+    pytest.param(
+        "pop3://mail.example.org",
+        "tcp-connect: true",
+        "pop3://mail.example.org:110",
+        2,
+        id="pop3-default-port",
+    ),
+    pytest.param(
+        "tls://mail.example.org:465",
+        "tcp-connect: true",
+        "tls://mail.example.org:465",
+        2,
+        id="tls-any-port",
+    ),
+    pytest.param(
+        "dns://example.org",
+        "dns-rcode-is: NOERROR",
+        "dns://example.org?type=A",
+        1,
+        id="dns-defaults-to-a-one-task",
+    ),
+    pytest.param(
+        "'dns://example.org?type=mx&resolver=192.0.2.53'",
+        "dns-answer-like: mail",
+        "dns://example.org?resolver=192.0.2.53:53&type=MX",
+        1,
+        id="dns-type-and-resolver",
+    ),
+    pytest.param(
+        "'dns://example.org?resolver=[2001:db8::53]:5353&type=AAAA'",
+        "dns-answer-contains: ['2001:db8::1']",
+        "dns://example.org?resolver=[2001:db8::53]:5353&type=AAAA",
+        1,
+        id="dns-ipv6-resolver",
+    ),
+]
+
+
+@pytest.mark.parametrize(("domain", "checks", "url", "tasks"), ACCEPTED)
+def test_accepted(tmp_path, domain, checks, url, tasks):
+    cfg = config.parse(_write(tmp_path, domain, checks), {})
+    assert {t.url for t in cfg.tasks.values()} == {url}
+    assert len(cfg.tasks) == tasks
+
+
+REFUSED = [
+    pytest.param(
+        "smtp://mail.example.org/x",
+        "tcp-connect: true",
+        "4:13: websites[0].domain: expected smtp://host[:port] (no path)",
+        id="smtp-with-path",
+    ),
+    pytest.param(
+        "dns://example.org:53",
+        "dns-rcode-is: NOERROR",
+        "4:13: websites[0].domain: expected dns://NAME?type=A[&resolver=IP:PORT]",
+        id="dns-port-on-name",
+    ),
+    pytest.param(
+        "'dns://example.org?type=PTR'",
+        "dns-rcode-is: NOERROR",
+        "4:13: websites[0].domain: unknown record type 'PTR' "
+        "(known: A, AAAA, CNAME, MX, TXT, NS, SOA)",
+        id="dns-unknown-type",
+    ),
+    pytest.param(
+        "'dns://example.org?resolver=dns.google'",
+        "dns-rcode-is: NOERROR",
+        "4:13: websites[0].domain: the resolver must be an IP address, got 'dns.google'",
+        id="dns-resolver-by-name",
+    ),
+    pytest.param(
+        "'dns://example.org?server=192.0.2.1'",
+        "dns-rcode-is: NOERROR",
+        "4:13: websites[0].domain: unknown parameter 'server' in",
+        id="dns-unknown-parameter",
+    ),
+    pytest.param(
+        "dns://example.org",
+        "tcp-connect: true",
+        "6:9: websites[0].checks[0].tcp-connect: check tcp-connect does not apply to "
+        "dns:// targets",
+        id="check-not-for-dns",
+    ),
+    pytest.param(
+        "smtp://mail.example.org",
+        "dns-answer-like: x",
+        "6:9: websites[0].checks[0].dns-answer-like: check dns-answer-like does not apply "
+        "to smtp:// targets (only dns://)",
+        id="dns-check-not-for-smtp",
+    ),
+    pytest.param(
+        "dns://example.org",
+        "dns-rcode-is: GONE",
+        "6:23: websites[0].checks[0].dns-rcode-is: expected a response code",
+        id="dns-bad-rcode",
+    ),
+]
+
+
+@pytest.mark.parametrize(("domain", "checks", "error"), REFUSED)
+def test_refused_with_place(tmp_path, domain, checks, error):
+    path = _write(tmp_path, domain, checks)
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(path, {})
+    problems = [str(p) for p in err.value.problems]
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{path}:{error}"), problems[0]
