@@ -26,6 +26,7 @@ from checks import (
     status_in,
     status_is,
     tcp_connect,
+    websocket_reply,
 )
 
 CATALOGUE: dict[str, ModuleType] = {
@@ -49,5 +50,6 @@ CATALOGUE: dict[str, ModuleType] = {
         dns_answer_contains,
         dns_answer_like,
         dns_rcode_is,
+        websocket_reply,
     )
 }

@@ -21,6 +21,13 @@ def _write(tmp_path: Path, domain: str, checks: str) -> Path:
 
 ACCEPTED = [
     pytest.param(
+        "wss://chat.example.org/socket?room=1",
+        "websocket-reply: {send: ping, like: pong}",
+        "wss://chat.example.org/socket?room=1",
+        2,
+        id="wss-path-and-query-kept",
+    ),
+    pytest.param(
         "smtp://mail.example.org",
         "tcp-connect: true",
         "smtp://mail.example.org:25",
@@ -87,6 +94,12 @@ def test_accepted(tmp_path, domain, checks, url, tasks):
 
 
 REFUSED = [
+    pytest.param(
+        "ws://chat.example.org",
+        "websocket-reply: {send: ping}",
+        "6:26: websites[0].checks[0].websocket-reply: expected {send: TEXT, like: PATTERN}",
+        id="ws-reply-without-pattern",
+    ),
     pytest.param(
         "smtp://mail.example.org/x",
         "tcp-connect: true",

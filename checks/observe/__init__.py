@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from checks.observe import connect, dns
+from checks.observe import connect, dns, ws
 from checks.observe.common import Answer, ProbeContext
 from events.types import CheckRequested
 
@@ -22,4 +22,6 @@ OBSERVERS: dict[str, Observer] = {
     "imap": connect.observe,
     "pop3": connect.observe,
     "dns": dns.observe,
+    "ws": ws.observe,
+    "wss": ws.observe,
 }
