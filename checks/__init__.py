@@ -21,6 +21,7 @@ from checks import (
     json_has,
     json_is,
     json_like,
+    packet_loss,
     response_time,
     ssl_certificate_expiration,
     status_in,
@@ -51,5 +52,6 @@ CATALOGUE: dict[str, ModuleType] = {
         dns_answer_like,
         dns_rcode_is,
         websocket_reply,
+        packet_loss,
     )
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks import response_time
+from checks import CATALOGUE
 from events.types import CheckCompleted, CheckOutcome, Judgement, Severity, TaskDef, TaskJudged
 
 STATUS_SEVERITY: dict[str, Severity] = {"success": "ok", "failure": "critical", "error": "unknown"}
@@ -59,13 +59,15 @@ def severity_of(
             return "warning", outcome.detail or completion.observation.error
         if outcome.status == "success" and outcome.value is not None:
             return grade_certificate(outcome.value, completion.at, thresholds)
+    # Kinds with warning/critical limits (response-time, packet-loss) grade their measure.
+    grade = getattr(CATALOGUE.get(task.check), "grade", None)
     if (
-        task.check == response_time.NAME
+        grade is not None
         and outcome.status != "error"
         and outcome.value is not None
         and isinstance(task.expected, dict)
     ):
-        return response_time.grade(outcome.value, task.expected), outcome.detail  # type: ignore[return-value]
+        return grade(outcome.value, task.expected), outcome.detail
     return STATUS_SEVERITY[outcome.status], outcome.detail
 
 

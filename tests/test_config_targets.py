@@ -21,6 +21,20 @@ def _write(tmp_path: Path, domain: str, checks: str) -> Path:
 
 ACCEPTED = [
     pytest.param(
+        "icmp://192.0.2.1",
+        "packet-loss: {warning: 20%, critical: 50%}",
+        "icmp://192.0.2.1?count=3",
+        2,
+        id="icmp-default-count",
+    ),
+    pytest.param(
+        "'icmp://[2001:db8::1]?count=10'",
+        "response-time: {warning: 100ms}",
+        "icmp://[2001:db8::1]?count=10",
+        2,
+        id="icmp-ipv6-count",
+    ),
+    pytest.param(
         "wss://chat.example.org/socket?room=1",
         "websocket-reply: {send: ping, like: pong}",
         "wss://chat.example.org/socket?room=1",
@@ -94,6 +108,18 @@ def test_accepted(tmp_path, domain, checks, url, tasks):
 
 
 REFUSED = [
+    pytest.param(
+        "icmp://192.0.2.1:80",
+        "packet-loss: {critical: 50%}",
+        "4:13: websites[0].domain: expected icmp://host (ICMP has no port)",
+        id="icmp-with-port",
+    ),
+    pytest.param(
+        "'icmp://192.0.2.1?count=100'",
+        "packet-loss: {critical: 50%}",
+        "4:13: websites[0].domain: count must be 1-20 echo requests, got '100'",
+        id="icmp-too-many",
+    ),
     pytest.param(
         "ws://chat.example.org",
         "websocket-reply: {send: ping}",

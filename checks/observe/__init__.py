@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from checks.observe import connect, dns, ws
+from checks.observe import connect, dns, icmp, ws
 from checks.observe.common import Answer, ProbeContext
 from events.types import CheckRequested
 
@@ -24,4 +24,5 @@ OBSERVERS: dict[str, Observer] = {
     "dns": dns.observe,
     "ws": ws.observe,
     "wss": ws.observe,
+    "icmp": icmp.observe,
 }
