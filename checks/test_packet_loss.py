@@ -62,6 +62,7 @@ def test_loss_graded(sent, received, status, severity):
     limits = packet_loss.parse(LIMITS)
     verdict = packet_loss.evaluate(_answer(sent, received), limits)
     assert verdict.status == status
+    assert verdict.value is not None
     assert packet_loss.grade(verdict.value, limits) == severity
 
 
