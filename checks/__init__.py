@@ -13,6 +13,7 @@ from checks import (
     dns_answer_contains,
     dns_answer_like,
     dns_rcode_is,
+    domain_expiration,
     headers_contain,
     headers_have,
     headers_like,
@@ -53,5 +54,6 @@ CATALOGUE: dict[str, ModuleType] = {
         dns_rcode_is,
         websocket_reply,
         packet_loss,
+        domain_expiration,
     )
 }

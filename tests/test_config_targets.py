@@ -21,6 +21,20 @@ def _write(tmp_path: Path, domain: str, checks: str) -> Path:
 
 ACCEPTED = [
     pytest.param(
+        "rdap://example.org",
+        "domain-expiration: on-check",
+        "rdap://example.org",
+        1,
+        id="rdap-bootstrap-one-task",
+    ),
+    pytest.param(
+        "'rdap://example.org?server=https://rdap.registry.example/'",
+        "domain-expiration: {warning: 30d, critical: 7d}",
+        "rdap://example.org?server=https://rdap.registry.example/",
+        1,
+        id="rdap-own-server",
+    ),
+    pytest.param(
         "icmp://192.0.2.1",
         "packet-loss: {warning: 20%, critical: 50%}",
         "icmp://192.0.2.1?count=3",
@@ -108,6 +122,18 @@ def test_accepted(tmp_path, domain, checks, url, tasks):
 
 
 REFUSED = [
+    pytest.param(
+        "'rdap://example.org?server=rdap.registry.example'",
+        "domain-expiration: on-check",
+        "4:13: websites[0].domain: server must be an RDAP base URL",
+        id="rdap-server-not-a-url",
+    ),
+    pytest.param(
+        "rdap://localhost",
+        "domain-expiration: on-check",
+        "4:13: websites[0].domain: expected rdap://DOMAIN",
+        id="rdap-not-a-domain",
+    ),
     pytest.param(
         "icmp://192.0.2.1:80",
         "packet-loss: {critical: 50%}",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from checks.observe import connect, dns, icmp, ws
+from checks.observe import connect, dns, icmp, rdap, ws
 from checks.observe.common import Answer, ProbeContext
 from events.types import CheckRequested
 
@@ -25,4 +25,5 @@ OBSERVERS: dict[str, Observer] = {
     "ws": ws.observe,
     "wss": ws.observe,
     "icmp": icmp.observe,
+    "rdap": rdap.observe,
 }
