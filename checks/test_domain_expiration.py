@@ -31,9 +31,7 @@ CASES = [
         "domain expires in",
         id="3-days-warning-by-ssl-thresholds",
     ),
-    pytest.param(
-        "gone.test", "on-check", "critical", "domain expires in -", id="expired-critical"
-    ),
+    pytest.param("gone.test", "on-check", "critical", "domain expires in -", id="expired-critical"),
     pytest.param(
         "soon.test", "on-check", "ok", "domain expires in", id="20-days-ok-by-ssl-thresholds"
     ),
