@@ -17,6 +17,7 @@ from checks import (
     headers_contain,
     headers_have,
     headers_like,
+    heartbeat,
     http_to_https,
     json_contains,
     json_has,
@@ -55,5 +56,6 @@ CATALOGUE: dict[str, ModuleType] = {
         websocket_reply,
         packet_loss,
         domain_expiration,
+        heartbeat,
     )
 }

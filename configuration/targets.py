@@ -19,7 +19,7 @@ MAIL_PORTS = {"smtp": 25, "imap": 143, "pop3": 110}
 MAX_PINGS = 20
 #: Targets whose observation does not depend on the IP version of the prober: one task
 #: each, not one per IP version (a DNS answer or a registry record is the same over both).
-ONE_IP_VERSION = {"dns", "rdap"}
+ONE_IP_VERSION = {"dns", "rdap", "heartbeat"}
 
 
 def _port(parts: SplitResult, url: str, default: int | None = None) -> int:
@@ -117,6 +117,15 @@ def _rdap(parts: SplitResult, url: str) -> str:
     return f"rdap://{parts.hostname}?server={query['server']}"
 
 
+def _heartbeat(parts: SplitResult, url: str) -> str:
+    name = parts.netloc
+    if parts.port is not None or parts.path not in ("", "/") or parts.query or "@" in name:
+        raise ValueError(
+            f"expected heartbeat://NAME such as heartbeat://nightly-backup, got {url!r}"
+        )
+    return f"heartbeat://{name}"
+
+
 PARSERS: dict[str, Callable[[SplitResult, str], str]] = {
     "tcp": _connect,
     "tls": _connect,
@@ -128,6 +137,7 @@ PARSERS: dict[str, Callable[[SplitResult, str], str]] = {
     "ws": _ws,
     "wss": _ws,
     "rdap": _rdap,
+    "heartbeat": _heartbeat,
 }
 SCHEMES = tuple(PARSERS)
 

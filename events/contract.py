@@ -21,6 +21,7 @@ from events.types import (
     ConfigApplied,
     DeadLettered,
     Event,
+    MonitorPinged,
     NotificationFailed,
     NotificationSent,
     SilenceAdded,
@@ -57,6 +58,8 @@ RULES: tuple[Rule, ...] = (
     Rule(("notification", "failed"), (NotificationFailed,)),
     Rule(("silence", "added"), (SilenceAdded,)),
     Rule(("silence", "removed"), (SilenceRemoved,)),
+    # Push monitors (heartbeats): the web's ping endpoint records each ping.
+    Rule(("monitor", "pinged", "{group}"), (MonitorPinged,)),
 )
 
 #: Nesting, size and length limits of free-form values (a check's ``expected``).
@@ -138,6 +141,8 @@ def expected_values(event: Event) -> list[Any]:
         return [t.expected for t in tasks] + [
             t.request_data.data for t in tasks if t.request_data is not None
         ]
+    if isinstance(event, CheckCompleted):
+        return [event.observation.facts]  # what a target beyond HTTP showed
     return []
 
 
@@ -163,4 +168,6 @@ def subject_of(event: Event) -> str:
         return subjects.silence("added")
     if isinstance(event, SilenceRemoved):
         return subjects.silence("removed")
+    if isinstance(event, MonitorPinged):
+        return subjects.pinged(event.group)
     return subjects.CONFIG_APPLIED

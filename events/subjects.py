@@ -18,6 +18,7 @@ HEARTBEAT_ALL = f"{PREFIX}.agent.heartbeat.>"
 DEADLETTER_ALL = f"{PREFIX}.deadletter.>"
 NOTIFICATION_ALL = f"{PREFIX}.notification.>"
 SILENCE_ALL = f"{PREFIX}.silence.>"
+PINGED_ALL = f"{PREFIX}.monitor.pinged.>"
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -83,3 +84,8 @@ def notification(outcome: str) -> str:
 def silence(action: str) -> str:
     """``added`` or ``removed``."""
     return f"{PREFIX}.silence.{action}"
+
+
+def pinged(group: str) -> str:
+    """A heartbeat monitor's pings, under its group (one task per heartbeat group)."""
+    return f"{PREFIX}.monitor.pinged.{group}"

@@ -281,6 +281,29 @@ class SilenceRemoved(Event, tag="silence.removed"):
     by: Name
 
 
+# --- push monitors (heartbeats) ---------------------------------------------------------
+
+PingKind = Literal["success", "start", "fail"]
+
+
+class MonitorPinged(Event, tag="monitor.pinged"):
+    """A job's ping to its heartbeat monitor's secret URL (``/ping/<uuid>[/start|/fail|/N]``).
+
+    The web's ping endpoint records it; the scheduler judges it (and the lack
+    of it) like a result. ``exit_code`` is set for ``/ping/<uuid>/<N>`` (0 is
+    success); ``body`` is the start of the request body, kept as the run's log.
+    """
+
+    group: str
+    task: str
+    kind: PingKind
+    exit_code: int | None = None
+    body: str = ""
+    body_bytes: int = 0
+    source: str = ""
+    user_agent: str = ""
+
+
 AnyEvent = (
     ConfigApplied
     | CheckRequested
@@ -292,6 +315,7 @@ AnyEvent = (
     | NotificationFailed
     | SilenceAdded
     | SilenceRemoved
+    | MonitorPinged
 )
 
 #: Every event type, by its ``type`` tag. A test fails when a type is missing here.
@@ -308,5 +332,6 @@ REGISTRY: dict[str, type[Event]] = {
         NotificationFailed,
         SilenceAdded,
         SilenceRemoved,
+        MonitorPinged,
     )
 }

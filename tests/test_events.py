@@ -17,6 +17,7 @@ from events.types import (
     DeadLettered,
     Event,
     Judgement,
+    MonitorPinged,
     NotificationFailed,
     NotificationSent,
     Observation,
@@ -124,6 +125,9 @@ SAMPLES: list[Event] = [
         domain="example.org",
     ),
     SilenceRemoved(at=T + 7.0, id="s1", by="me"),
+    MonitorPinged(
+        at=T + 8.0, group="g", task="t", kind="fail", exit_code=2, body="disk full", body_bytes=9
+    ),
 ]
 
 

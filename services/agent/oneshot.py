@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from checks import CATALOGUE
 from checks.judge import GroupState, judge
 from checks.probe import Prober
 from configuration import config as configuration
@@ -99,7 +100,9 @@ async def check_all(
 ) -> list[Row]:
     groups: dict[str, list[TaskDef]] = defaultdict(list)
     for task in cfg.tasks.values():
-        groups[task.group].append(task)
+        # Pushed monitors (heartbeats) have nothing to probe: the scheduler judges their pings.
+        if not getattr(CATALOGUE.get(task.check), "PUSH", False):
+            groups[task.group].append(task)
     slots = asyncio.Semaphore(max(1, concurrency))
     async with Prober(concurrency, ssl_context) as prober:
 

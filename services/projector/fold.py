@@ -29,6 +29,7 @@ from events.types import (
     CheckRequested,
     ConfigApplied,
     DeadLettered,
+    MonitorPinged,
     NotificationFailed,
     NotificationSent,
     SilenceAdded,
@@ -36,6 +37,7 @@ from events.types import (
     TaskDef,
     TaskJudged,
 )
+from services.projector import pings
 
 
 def ts(epoch: float) -> datetime:
@@ -177,6 +179,9 @@ def _one(c: Changes, seq: int, ev: AnyEvent, requests: dict[str, Request]) -> No
         )
     elif isinstance(ev, SilenceRemoved):
         c.silences_removed.append((ev.id, ts(ev.at), ev.by))
+    elif isinstance(ev, MonitorPinged):
+        result, c.last_results[ev.task] = pings.rows(seq, ev)
+        c.results.append(result)
     elif isinstance(ev, CheckRequested):
         # Kept so that a completion can be checked against the request it claims to answer.
         tasks = frozenset(ch.task for ch in ev.checks)

@@ -53,6 +53,9 @@ def check(args: Any) -> int:
     for freq, n in sorted(per_freq.items(), key=lambda kv: _seconds(kv[0])):
         print(f"  every {freq}: {n} tasks")
     print("  checks: " + ", ".join(f"{kind} {n}" for kind, n in sorted(per_check.items())))
+    for t in sorted(tasks, key=lambda t: t.domain):
+        if t.check == "heartbeat":
+            print(f"  heartbeat {t.domain}: ping /ping/{t.expected['uuid']}")
     return 0
 
 

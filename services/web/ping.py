@@ -1,0 +1,141 @@
+"""The ping endpoint of heartbeat monitors: ``/ping/<uuid>``, ``/start``, ``/fail``, ``/<code>``.
+
+Open to all (the UUID is the secret, as with healthchecks.io), GET, HEAD or
+POST, so ``curl -fsS -m 10 --retry 5 https://tocsin.example/ping/<uuid>`` in a
+crontab works. Each ping becomes a ``monitor.pinged`` event in the log, with
+the first :data:`BODY_LIMIT` bytes of the body as the run's log; the scheduler
+judges it. A monitor pinging more than :data:`RATE` times a minute gets 429:
+a runaway loop must not flood the log. When the log cannot take the ping the
+answer is 503, which curl's ``--retry`` retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid as uuids
+from collections import deque
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+
+from events import codec, subjects
+from events.types import MonitorPinged, PingKind
+from runtime import bus
+from runtime.logs import Log
+
+log = Log("tocsin.web.ping")
+router = APIRouter(include_in_schema=False)
+
+BODY_LIMIT = 10_000
+RATE = 30  # pings a minute per monitor
+WINDOW = 60.0
+PUBLISH_TIMEOUT = 5.0
+METHODS = ["GET", "HEAD", "POST", "PUT"]
+
+
+class RateLimit:
+    """At most ``rate`` hits per ``window`` seconds per key (a sliding window)."""
+
+    def __init__(self, rate: int = RATE, window: float = WINDOW) -> None:
+        self.rate, self.window = rate, window
+        self.hits: dict[str, deque[float]] = {}
+
+    def allow(self, key: str, now: float) -> bool:
+        hits = self.hits.setdefault(key, deque())
+        while hits and hits[0] <= now - self.window:
+            hits.popleft()
+        if len(hits) >= self.rate:
+            return False
+        hits.append(now)
+        return True
+
+
+def _text(status: int, text: str) -> PlainTextResponse:
+    return PlainTextResponse(text + "\n", status_code=status)
+
+
+async def _monitor(request: Request, key: str) -> tuple[str, str] | None:
+    """(task, group) of the heartbeat monitor in force with this UUID."""
+    async with request.app.state.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT id, grp FROM tasks WHERE check_kind = 'heartbeat' AND removed_at IS NULL "
+            "AND expected->>'uuid' = $1",
+            key,
+        )
+    return (row["id"], row["grp"]) if row else None
+
+
+async def _jetstream(request: Request) -> Any:
+    url = request.app.state.auth.settings.nats_url
+    if not url:
+        return None
+    async with request.app.state.ping_lock:
+        nc = request.app.state.nats
+        if nc is None or nc.is_closed:
+            nc = await bus.connect(url, "tocsin-web")
+            request.app.state.nats = nc
+    return nc.jetstream()
+
+
+async def _ping(request: Request, key: str, kind: PingKind, code: int | None) -> Any:
+    try:
+        key = str(uuids.UUID(key))
+    except ValueError:
+        return _text(404, "not found: no heartbeat monitor has this UUID")
+    found = await _monitor(request, key)
+    if found is None:
+        return _text(404, "not found: no heartbeat monitor has this UUID")
+    task, group = found
+    if not request.app.state.ping_rate.allow(group, time.monotonic()):
+        return _text(429, f"rate limited: at most {RATE} pings a minute per monitor")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk[: BODY_LIMIT - len(body)]
+        if len(body) >= BODY_LIMIT:
+            break
+    event = MonitorPinged(
+        at=time.time(),
+        group=group,
+        task=task,
+        kind=kind,
+        exit_code=code,
+        body=body.decode("utf-8", errors="replace"),
+        body_bytes=int(request.headers.get("content-length") or len(body)),
+        source=request.client.host if request.client else "",
+        user_agent=request.headers.get("user-agent", "")[:200],
+    )
+    try:
+        js = await _jetstream(request)
+        if js is None:
+            return _text(503, "this Tocsin web has no NATS_URL: it cannot record pings")
+        await asyncio.wait_for(
+            js.publish(
+                subjects.pinged(group),
+                codec.encode(event),
+                headers={"Nats-Msg-Id": f"ping.{uuids.uuid4()}"},
+            ),
+            PUBLISH_TIMEOUT,
+        )
+    except Exception as exc:
+        log.warning("ping not recorded", group=group, error=str(exc) or type(exc).__name__)
+        return _text(503, "the log is unavailable: retry")
+    return _text(200, "OK")
+
+
+@router.api_route("/ping/{key}", methods=METHODS)
+async def ping(request: Request, key: str) -> Any:
+    return await _ping(request, key, "success", None)
+
+
+@router.api_route("/ping/{key}/{action}", methods=METHODS)
+async def ping_action(request: Request, key: str, action: str) -> Any:
+    if action == "start":
+        return await _ping(request, key, "start", None)
+    if action == "fail":
+        return await _ping(request, key, "fail", None)
+    if action.isdigit() and int(action) <= 255:
+        code = int(action)
+        return await _ping(request, key, "success" if code == 0 else "fail", code)
+    return _text(404, "not found: use /ping/<uuid>, /start, /fail or /<exit code 0-255>")
