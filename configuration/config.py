@@ -181,6 +181,7 @@ class _Builder:
 
     def __init__(self) -> None:
         self.tasks: dict[str, TaskDef] = {}
+        self.pings: dict[str, str] = {}  # heartbeat UUID → the website that has it
 
     def add(
         self,
@@ -245,6 +246,7 @@ def _website(
             r.fail(wnode.where, join(wpath, "checks"), "required key is missing")
             return domain, extra
         checks = paths.checks(r, w["checks"], join(wpath, "checks"), parts.scheme)
+        targets.one_monitor_per_ping_url(r, w["checks"], join(wpath, "checks"), checks, out.pings)
         if parts.scheme in targets.ONE_IP_VERSION:
             # One task, over IPv4 unless the website wants IPv6 only.
             settings.ipv6 = not settings.ipv4

@@ -9,9 +9,12 @@ identity does not depend on how it was spelt. docs/monitors.md shows each one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
 from checks.observe.common import resolver
+from configuration.reader import Reader
+from configuration.yamlsource import Located
 
 #: Record types a ``dns://`` target may ask for.
 DNS_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA")
@@ -157,3 +160,16 @@ def domain(url: str) -> str:
     """What the website is called in alerts and pages: the host (and port, if it has one)."""
     parts = urlsplit(url)
     return parts.netloc
+
+
+def one_monitor_per_ping_url(
+    r: Reader, node: Located, path: str, checks: list[tuple[str, Any]], seen: dict[str, str]
+) -> None:
+    """A heartbeat's UUID names its ping URL: two monitors sharing one would each take the
+    other's pings. ``seen`` maps the UUIDs met so far to their website's path."""
+    for kind, expected in checks:
+        if kind == "heartbeat":
+            key = expected["uuid"]
+            if key in seen:
+                r.fail(node.where, path, f"uuid {key} is already the ping URL of {seen[key]}")
+            seen.setdefault(key, path)

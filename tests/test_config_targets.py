@@ -214,3 +214,20 @@ def test_refused_with_place(tmp_path, domain, checks, error):
     problems = [str(p) for p in err.value.problems]
     assert len(problems) == 1, problems
     assert problems[0].startswith(f"{path}:{error}"), problems[0]
+
+
+def test_two_heartbeats_cannot_share_a_ping_url(tmp_path):
+    key = "6f1c1bd2-5a43-4cb6-9d55-0a3f1f7e2b10"
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "general:\n  frequency: 1m\nwebsites:\n"
+        "  - domain: heartbeat://backup\n    checks:\n"
+        f"      - heartbeat: {{uuid: {key}, period: 1d}}\n"
+        "  - domain: heartbeat://report\n    checks:\n"
+        f"      - heartbeat: {{uuid: {key}, period: 1h}}\n"
+    )
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(path, {})
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:9:7: websites[1].checks: uuid {key} is already the ping URL of websites[0].checks"
+    ]
