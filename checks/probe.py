@@ -23,7 +23,7 @@ import aiohttp
 from checks import CATALOGUE
 from checks.base import Response
 from checks.observe import OBSERVERS
-from checks.observe.common import FAMILIES, Answer, ProbeContext, failed, not_after
+from checks.observe.common import FAMILIES, Answer, ProbeContext, clean, failed, not_after
 from events.types import CheckCompleted, CheckOutcome, CheckRequested, Observation, RequestData
 from runtime import __version__
 
@@ -105,6 +105,7 @@ class Prober:
     async def run(self, req: CheckRequested, agent: str, location: str) -> CheckCompleted:
         started = time.time()
         observation, response = await self.observe(req)
+        observation.facts = clean(observation.facts)
         extra: dict[str, Answer] = {}
         if response is not None:
             urls = sorted(

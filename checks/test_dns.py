@@ -151,6 +151,14 @@ async def test_answers_are_observed(dns_server):
     assert done.observation.facts["ttl"] == 300
 
 
+async def test_nul_in_an_answer_is_kept_out_of_the_log(dns_server):
+    """A TXT record holding a NUL byte: the log (and PostgreSQL) admit no NUL character."""
+    url = f"dns://nul.example.test?type=TXT&resolver={dns_server.address}"
+    done = await probe(url, LIKE, "^before.after$")
+    assert done.outcomes[0].status == "success", done.outcomes[0].detail
+    assert done.observation.facts["answers"] == ["before\ufffdafter"]
+
+
 async def test_silent_resolver_times_out():
     url = f"dns://www.example.test?resolver=127.0.0.1:{silent_port()}"
     done = await probe(url, CONTAINS, ["192.0.2.10"], timeout=0.5)

@@ -29,6 +29,7 @@ ZONE: dict[str, dict[str, list[str]]] = {
         "NS": ["ns1.example.test.", "ns2.example.test."],
         "SOA": ["ns1.example.test. hostmaster.example.test. 2026120101 3600 600 86400 300"],
     },
+    "nul.example.test.": {"TXT": ['"before\\000after"']},
     "big.example.test.": {"TXT": [f'"{"x" * 200} {i}"' for i in range(12)]},
 }
 SERVFAIL_UNDER = "servfail.test."

@@ -11,7 +11,7 @@ from checks import CATALOGUE
 from checks.judge import DEFAULT_THRESHOLDS, GroupState, judge
 from checks.probe import Prober
 from configuration import targets
-from events import codec
+from events import codec, subjects
 from events.types import CheckCompleted, CheckRequested, CheckSpec, TaskDef
 
 
@@ -36,12 +36,12 @@ async def probe(
         due=time.time(),
         checks=[CheckSpec("t", kind, CATALOGUE[kind].parse(expected))],
     )
-    wire = codec.decode(codec.encode(req), "test")
+    wire = codec.decode(codec.encode(req), subjects.requested("test", "g"))
     assert isinstance(wire, CheckRequested)
     async with Prober(10, ssl_context) as prober:
         done = await prober.run(wire, "test", "test")
     # As on the wire back: what the agent saw must survive encoding.
-    back = codec.decode(codec.encode(done), "test")
+    back = codec.decode(codec.encode(done), subjects.completed("test", "g"))
     assert isinstance(back, CheckCompleted)
     return back
 

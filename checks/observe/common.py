@@ -111,3 +111,26 @@ def resolver(value: str) -> tuple[str, int]:
     if not 0 < port < 65536:
         raise ValueError(f"the resolver's port must be 1-65535, got {port}")
     return host, port
+
+
+MAX_FACT_TEXT = 4096
+MAX_FACT_ITEMS = 100
+
+
+def clean(value: Any, depth: int = 0) -> Any:
+    """Facts as the log admits them: no NUL character (PostgreSQL refuses it), texts and lists
+    cut short, no deep nesting, only JSON types. A server's answer is not to be trusted."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")[:MAX_FACT_TEXT]
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if depth >= 4:
+        return None
+    if isinstance(value, dict):
+        items = list(value.items())[:MAX_FACT_ITEMS]
+        return {clean(str(k)): clean(v, depth + 1) for k, v in items}
+    if isinstance(value, list | tuple):
+        return [clean(v, depth + 1) for v in value[:MAX_FACT_ITEMS]]
+    return clean(str(value))

@@ -101,10 +101,11 @@ async def _ping(request: Request, key: str, kind: PingKind, code: int | None) ->
         task=task,
         kind=kind,
         exit_code=code,
-        body=body.decode("utf-8", errors="replace"),
+        # The log admits no NUL character (nor does PostgreSQL): a binary log keeps its shape.
+        body=body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
         body_bytes=int(request.headers.get("content-length") or len(body)),
         source=request.client.host if request.client else "",
-        user_agent=request.headers.get("user-agent", "")[:200],
+        user_agent=request.headers.get("user-agent", "")[:200].replace("\x00", ""),
     )
     try:
         js = await _jetstream(request)
