@@ -13,8 +13,10 @@ from pathlib import Path
 
 import httpx
 
+from services.notifier.service import Notifier, NotifierOptions
 from services.web.settings import WebSettings
 from tests.helpers import Stack, fetch, wait_for, write_config
+from tests.notif_receivers import HttpReceiver
 from tests.web_fixtures import web_server
 
 
@@ -43,14 +45,20 @@ async def _changes(db: str) -> list[tuple[str | None, str]]:
 
 async def test_heartbeat_late_then_recovered(nats_server, database_url, tmp_path: Path):
     key = str(uuid.uuid4())
+    hook = await HttpReceiver().start()
     config = write_config(
         tmp_path / "c.yaml",
-        "general:\n  frequency: 1m\nwebsites:\n  - domain: heartbeat://nightly-backup\n"
+        "general:\n  frequency: 1m\n"
+        "  alerts: {ok: [apprise:team], critical: [apprise:team], warning: [], unknown: []}\n"
+        f'  apprise: {{team: ["json://127.0.0.1:{hook.port}/hook/team"]}}\n'
+        "websites:\n  - domain: heartbeat://nightly-backup\n"
         f"    checks:\n      - heartbeat: {{uuid: {key}, period: 1s, grace: 1s}}\n",
     )
     stack = Stack(nats_server.url, database_url, config)
     scheduler = stack.scheduler()
     stack.projector()
+    notifier = Notifier(NotifierOptions(nats_server.url, database_url, str(config), backoff=0.3))
+    notifying = asyncio.create_task(notifier.run())
     settings = WebSettings(
         cookie_secret="t" * 32, nats_url=nats_server.url, unauthenticated_access="all"
     )
@@ -104,6 +112,20 @@ async def test_heartbeat_late_then_recovered(nats_server, database_url, tmp_path
                 ("ok", "critical"),
                 ("critical", "ok"),
             ]
+
+            async def notified() -> list[str]:
+                rows = await fetch(
+                    database_url,
+                    "SELECT kind FROM notifications WHERE outcome = 'sent' ORDER BY seq",
+                )
+                return [r["kind"] for r in rows] if len(rows) >= 2 else []
+
+            # One alert and one recovery, to the receiver too.
+            assert await wait_for(notified, 30, what="the alert and the recovery") == [
+                "alert",
+                "recovery",
+            ]
+            assert len(hook.calls) == 2
             # The task page lists the pings; a ping's page shows its log.
             (task,) = await fetch(database_url, "SELECT id FROM tasks")
             async with httpx.AsyncClient(base_url=web.url) as client:
@@ -122,4 +144,7 @@ async def test_heartbeat_late_then_recovered(nats_server, database_url, tmp_path
                 assert (await client.get(f"/ping/{key}/nonsense")).status_code == 404
                 assert (await client.get("/ping/not-a-uuid")).status_code == 404
     finally:
+        notifier.stop()
+        await asyncio.wait_for(notifying, 20)
         await stack.close()
+        await hook.stop()
