@@ -7,6 +7,7 @@ import pytest
 
 from checks.judge import TaskState
 from events.types import MonitorPinged, TaskDef
+from services import cli
 from services.scheduler.heartbeats import Push, on_ping, on_time
 from services.web.ping import RateLimit
 
@@ -123,3 +124,23 @@ def test_rate_limit_per_monitor():
     assert [limit.allow("a", t) for t in (0, 1, 2, 3)] == [True, True, True, False]
     assert limit.allow("b", 3)  # another monitor has its own budget
     assert limit.allow("a", 60.5)  # the first hit left the window
+
+
+def test_heartbeat_new_prints_an_entry_config_check_accepts(tmp_path, capsys):
+
+    code = cli.main(["heartbeat", "new", "nightly", "--cron", "0 3 * * *", "--tz", "Europe/Paris"])
+    out = capsys.readouterr().out
+    assert code == 0
+    entry = "".join(line + "\n" for line in out.splitlines() if not line.startswith("#"))
+    path = tmp_path / "c.yaml"
+    path.write_text("general:\n  frequency: 1m\nwebsites:\n" + entry)
+    assert cli.main(["config", "check", str(path)]) == 0
+    checked = capsys.readouterr().out
+    assert "heartbeat nightly: ping /ping/" in checked
+    assert "curl -fsS -m 10 --retry 5" in out
+
+
+def test_heartbeat_new_refuses_a_bad_schedule(capsys):
+
+    assert cli.main(["heartbeat", "new", "x", "--cron", "61 * * * *"]) == 2
+    assert "invalid cron expression" in capsys.readouterr().out
