@@ -13,6 +13,7 @@ scheduler restores both from the log and skips what it judged already.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -136,32 +137,41 @@ class Heartbeats:
                 push.started = ev.at
 
     async def run(self, js, stopping: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
-        """Judge pings as they come (after the last judged one) and deadlines as they pass."""
-        first = min((p.completion for p in self.pushes.values()), default=0) + 1
-        config = ConsumerConfig(
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=first,
-            ack_policy=AckPolicy.NONE,
-            inactive_threshold=60.0,
-            filter_subject=subjects.PINGED_ALL,
-        )
-        sub = await js.pull_subscribe(
-            subjects.PINGED_ALL, durable=None, stream=streams.EVENTS, config=config
-        )
+        """Judge pings as they come (after the last judged one) and deadlines as they pass.
+
+        NATS away, a stream leader election or the ephemeral consumer gone: a warning, then
+        the pings again from the one after the last seen (a judged one is skipped by its
+        sequence), never a dead loop that would stop the scheduler.
+        """
+        next_seq = min((p.completion for p in self.pushes.values()), default=0) + 1
+        sub = None
         try:
             while not stopping.is_set():
-                nxt = min((p.deadline for p in self.pushes.values()), default=time.time() + 1)
+                if not self.pushes:  # none configured (yet): nothing to follow
+                    await asyncio.sleep(1.0)
+                    continue
+                nxt = min(p.deadline for p in self.pushes.values())
                 wait = min(max(nxt - time.time(), 0.05), 1.0)
                 try:
+                    if sub is None:
+                        sub = await _subscribe(js, next_seq)
                     msgs = await sub.fetch(BATCH, timeout=wait)
                 except (TimeoutError, NatsTimeout):
                     msgs = []
+                except Exception as exc:
+                    log.warning("fetch of pings failed", error=str(exc) or type(exc).__name__)
+                    await _drop(sub)
+                    sub = None
+                    await asyncio.sleep(0.5)
+                    continue
                 for msg in msgs:
-                    await self._ping(js, msg.data, msg.subject, msg.metadata.sequence.stream)
+                    seq = msg.metadata.sequence.stream
+                    next_seq = seq + 1
+                    await self._ping(js, msg.data, msg.subject, seq)
                 if len(msgs) < BATCH:  # pings of the backlog first: they may be in time
                     await self._tick(js, time.time())
         finally:
-            await sub.unsubscribe()
+            await _drop(sub)
 
     async def _ping(self, js, data: bytes, subject: str, seq: int) -> None:  # type: ignore[no-untyped-def]
         ev = _decode(data, subject)
@@ -188,6 +198,26 @@ class Heartbeats:
         )
         for j in verdict.judgements:
             self.states[j.task] = TaskState(j.severity, j.failures)
+
+
+async def _subscribe(js, first: int):  # type: ignore[no-untyped-def]
+    """An ephemeral, ack-less reader of the pings from stream sequence ``first`` on."""
+    config = ConsumerConfig(
+        deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+        opt_start_seq=first,
+        ack_policy=AckPolicy.NONE,
+        inactive_threshold=60.0,
+        filter_subject=subjects.PINGED_ALL,
+    )
+    return await js.pull_subscribe(
+        subjects.PINGED_ALL, durable=None, stream=streams.EVENTS, config=config
+    )
+
+
+async def _drop(sub) -> None:  # type: ignore[no-untyped-def]
+    if sub is not None:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
 
 
 def _decode(data: bytes, subject: str) -> object:
