@@ -94,6 +94,8 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
     app.add_exception_handler(StarletteHTTPException, edges.http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, edges.validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(asyncpg.DataError, edges.data_error)  # type: ignore[arg-type]
+    # A ping's body is kept before anything parses it (services/web/ping.py).
+    app.add_middleware(ping.KeepBody)  # type: ignore[arg-type]
     # Added last, so outermost: its headers reach every response, errors included.
     app.add_middleware(edges.Edges)  # type: ignore[arg-type]
     if settings.root_path:

@@ -111,8 +111,6 @@ async def reject_nul(request: Request) -> None:
     if request.method == "POST" and request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
     ):
-        # Read (and cached) first: an endpoint may still want the raw body (a ping's log).
-        await request.body()
         if _has_nul((await request.form()).values()):
             raise HTTPException(400, "a form field holds a NUL character")
 

@@ -12,6 +12,7 @@ answer is 503, which curl's ``--retry`` retries.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid as uuids
 from collections import deque
@@ -33,6 +34,44 @@ RATE = 30  # pings a minute per monitor
 WINDOW = 60.0
 PUBLISH_TIMEOUT = 5.0
 METHODS = ["GET", "HEAD", "POST", "PUT"]
+#: The ping routes, under any root path.
+PING_PATH = re.compile(r"/ping/[^/]+(/[^/]+)?$")
+
+
+class KeepBody:
+    """ASGI middleware: a ping's body is read here, before anything parses it (the web's NUL
+    guard parses form bodies, and ``curl --data-binary`` sends one), and kept in the request's
+    state: at most :data:`BODY_LIMIT` bytes, the rest read and dropped. The kept part is
+    passed on as the body."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not PING_PATH.search(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+        kept, size = bytearray(), 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away before its body came
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            kept += chunk[: BODY_LIMIT - len(kept)]
+            if not message.get("more_body", False):
+                break
+        scope.setdefault("state", {})["ping_body"] = (bytes(kept), size)
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(kept), "more_body": False}
+
+        await self.app(scope, replay, send)
 
 
 class RateLimit:
@@ -90,11 +129,7 @@ async def _ping(request: Request, key: str, kind: PingKind, code: int | None) ->
     task, group = found
     if not request.app.state.ping_rate.allow(group, time.monotonic()):
         return _text(429, f"rate limited: at most {RATE} pings a minute per monitor")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk[: BODY_LIMIT - len(body)]
-        if len(body) >= BODY_LIMIT:
-            break
+    body, size = request.state.ping_body
     event = MonitorPinged(
         at=time.time(),
         group=group,
@@ -103,7 +138,7 @@ async def _ping(request: Request, key: str, kind: PingKind, code: int | None) ->
         exit_code=code,
         # The log admits no NUL character (nor does PostgreSQL): a binary log keeps its shape.
         body=body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
-        body_bytes=int(request.headers.get("content-length") or len(body)),
+        body_bytes=size,
         source=request.client.host if request.client else "",
         user_agent=request.headers.get("user-agent", "")[:200].replace("\x00", ""),
     )
