@@ -10,19 +10,26 @@ from types import ModuleType
 from checks import (
     body_contains,
     body_like,
+    dns_answer_contains,
+    dns_answer_like,
+    dns_rcode_is,
+    domain_expiration,
     headers_contain,
     headers_have,
     headers_like,
+    heartbeat,
     http_to_https,
     json_contains,
     json_has,
     json_is,
     json_like,
+    packet_loss,
     response_time,
     ssl_certificate_expiration,
     status_in,
     status_is,
     tcp_connect,
+    websocket_reply,
 )
 
 CATALOGUE: dict[str, ModuleType] = {
@@ -43,5 +50,12 @@ CATALOGUE: dict[str, ModuleType] = {
         ssl_certificate_expiration,
         response_time,
         tcp_connect,
+        dns_answer_contains,
+        dns_answer_like,
+        dns_rcode_is,
+        websocket_reply,
+        packet_loss,
+        domain_expiration,
+        heartbeat,
     )
 }

@@ -48,7 +48,8 @@ def error(detail: str) -> Verdict:
 class Response:
     """One answer. ``headers`` keys are lower-cased; ``body`` may be truncated.
 
-    For ``tcp://`` and ``tls://`` targets ``status`` is 0: there is no HTTP answer.
+    For targets beyond HTTP (``tcp://``, ``dns://``, …) ``status`` is 0: there is no HTTP
+    answer; ``facts`` holds what their probe observed (the same dict as the observation's).
     """
 
     status: int
@@ -57,6 +58,7 @@ class Response:
     elapsed_ms: float = 0.0
     cert_not_after: float | None = None
     url: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def text(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks import response_time
+from checks import CATALOGUE, domain_expiration
 from events.types import CheckCompleted, CheckOutcome, Judgement, Severity, TaskDef, TaskJudged
 
 STATUS_SEVERITY: dict[str, Severity] = {"success": "ok", "failure": "critical", "error": "unknown"}
@@ -36,14 +36,14 @@ class GroupState:
 
 
 def grade_certificate(
-    not_after: float, now: float, thresholds: list[tuple[float, str]]
+    not_after: float, now: float, thresholds: list[tuple[float, str]], what: str = "certificate"
 ) -> tuple[Severity, str]:
     left = not_after - now
     days = left / 86400
     for limit, severity in sorted(thresholds):
         if left < limit:
-            return severity, f"certificate expires in {days:.1f} days"  # type: ignore[return-value]
-    return "ok", f"certificate expires in {days:.1f} days"
+            return severity, f"{what} expires in {days:.1f} days"  # type: ignore[return-value]
+    return "ok", f"{what} expires in {days:.1f} days"
 
 
 def severity_of(
@@ -59,13 +59,22 @@ def severity_of(
             return "warning", outcome.detail or completion.observation.error
         if outcome.status == "success" and outcome.value is not None:
             return grade_certificate(outcome.value, completion.at, thresholds)
+    if task.check == domain_expiration.NAME:
+        # A registry that does not answer says nothing of the domain: unknown, not critical.
+        if completion.observation.error is not None:
+            return "unknown", outcome.detail or completion.observation.error
+        if outcome.status == "success" and outcome.value is not None:
+            limits = domain_expiration.thresholds(task.expected, thresholds)
+            return grade_certificate(outcome.value, completion.at, limits, "domain")
+    # Kinds with warning/critical limits (response-time, packet-loss) grade their measure.
+    grade = getattr(CATALOGUE.get(task.check), "grade", None)
     if (
-        task.check == response_time.NAME
+        grade is not None
         and outcome.status != "error"
         and outcome.value is not None
         and isinstance(task.expected, dict)
     ):
-        return response_time.grade(outcome.value, task.expected), outcome.detail  # type: ignore[return-value]
+        return grade(outcome.value, task.expected), outcome.detail
     return STATUS_SEVERITY[outcome.status], outcome.detail
 
 

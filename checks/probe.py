@@ -12,9 +12,7 @@ the checks that needed it; the group's own observation stays that of its URL.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
 import ssl
 import time
 from typing import Any
@@ -24,6 +22,8 @@ import aiohttp
 
 from checks import CATALOGUE
 from checks.base import Response
+from checks.observe import OBSERVERS
+from checks.observe.common import FAMILIES, Answer, ProbeContext, clean, failed, not_after
 from events.types import CheckCompleted, CheckOutcome, CheckRequested, Observation, RequestData
 from runtime import __version__
 
@@ -31,9 +31,6 @@ USER_AGENT = f"Tocsin/{__version__} (uptime monitor)"
 MAX_BODY = 1024 * 1024
 #: Headers worth keeping in the log: enough to explain a verdict, never cookies.
 KEPT_HEADERS = ("content-type", "content-length", "location", "server", "cache-control", "date")
-FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6}
-
-Answer = tuple[Observation, Response | None]
 
 
 def request_body(rd: RequestData) -> tuple[bytes, str | None] | None:
@@ -99,14 +96,16 @@ class Prober:
     async def observe(self, req: CheckRequested, url: str | None = None) -> Answer:
         """The answer to ``url`` (default: the group's URL) with the request's method and data."""
         url = url or req.url
-        scheme = urlsplit(url).scheme
-        if scheme in ("tcp", "tls"):
-            return await self._connect(req, url, tls=scheme == "tls")
+        observer = OBSERVERS.get(urlsplit(url).scheme)
+        if observer is not None:
+            context = ProbeContext(self.ssl_context, self._sessions[req.ip_version])
+            return await observer(req, url, context)
         return await self._http(req, url)
 
     async def run(self, req: CheckRequested, agent: str, location: str) -> CheckCompleted:
         started = time.time()
         observation, response = await self.observe(req)
+        observation.facts = clean(observation.facts)
         extra: dict[str, Answer] = {}
         if response is not None:
             urls = sorted(
@@ -146,7 +145,7 @@ class Prober:
                 elapsed = (time.perf_counter() - start) * 1000
                 headers = {k.lower(): v for k, v in resp.headers.items()}
         except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError) as exc:
-            return _failed(exc, start, req.timeout)
+            return failed(exc, start, req.timeout)
         response = Response(resp.status, headers, body, elapsed, cert_not_after, url)
         kept = {k: headers[k][:500] for k in KEPT_HEADERS if k in headers}
         return Observation(
@@ -156,32 +155,6 @@ class Prober:
             body_bytes=len(body),
             cert_not_after=cert_not_after,
         ), response
-
-    async def _connect(self, req: CheckRequested, url: str, tls: bool) -> Answer:
-        """A TCP connection, and for ``tls://`` a verified handshake; nothing is sent."""
-        parts = urlsplit(url)
-        start = time.perf_counter()
-        try:
-            async with asyncio.timeout(req.timeout):
-                _, writer = await asyncio.open_connection(
-                    parts.hostname,
-                    parts.port,
-                    family=FAMILIES[req.ip_version],
-                    ssl=self.ssl_context if tls else None,
-                    server_hostname=parts.hostname if tls else None,
-                )
-        except (TimeoutError, OSError, ssl.SSLError) as exc:
-            return _failed(exc, start, req.timeout)
-        elapsed = (time.perf_counter() - start) * 1000
-        sslobj = writer.get_extra_info("ssl_object")
-        not_after = _not_after(sslobj.getpeercert()) if sslobj is not None else None
-        writer.close()
-        with contextlib.suppress(OSError, ssl.SSLError):
-            await writer.wait_closed()
-        return (
-            Observation(elapsed_ms=round(elapsed, 2), cert_not_after=not_after),
-            Response(0, elapsed_ms=elapsed, cert_not_after=not_after, url=url),
-        )
 
 
 def _target(kind: str, url: str) -> str:
@@ -237,12 +210,6 @@ def evaluate_all(
     return outcomes
 
 
-def _failed(exc: BaseException, start: float, timeout: float) -> Answer:
-    elapsed = (time.perf_counter() - start) * 1000
-    kind, message = _describe(exc, timeout)
-    return Observation(elapsed_ms=round(elapsed, 2), error=message, error_kind=kind), None
-
-
 def _cert_not_after(resp: aiohttp.ClientResponse) -> float | None:
     conn = resp.connection
     transport = conn.transport if conn is not None else None
@@ -252,26 +219,4 @@ def _cert_not_after(resp: aiohttp.ClientResponse) -> float | None:
         protocol = getattr(resp, "_protocol", None)
         transport = getattr(protocol, "transport", None)
     sslobj = transport.get_extra_info("ssl_object") if transport is not None else None
-    return _not_after(sslobj.getpeercert()) if sslobj is not None else None
-
-
-def _not_after(cert: Any) -> float | None:
-    if not cert or "notAfter" not in cert:
-        return None
-    return float(ssl.cert_time_to_seconds(cert["notAfter"]))
-
-
-def _describe(exc: BaseException, timeout: float) -> tuple[str, str]:
-    if isinstance(exc, TimeoutError):
-        return "timeout", f"no answer within {timeout:g}s"
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return "tls", str(exc.certificate_error)
-    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
-        return "tls", str(exc)
-    if isinstance(exc, aiohttp.ClientConnectorDNSError | socket.gaierror):
-        return "dns", str(exc)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return "connect", str(exc.os_error) if exc.os_error else str(exc)
-    if isinstance(exc, OSError):
-        return "connect", str(exc)
-    return "http", str(exc) or type(exc).__name__
+    return not_after(sslobj.getpeercert()) if sslobj is not None else None

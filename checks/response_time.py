@@ -2,8 +2,9 @@
 
 The agent reports the time (``value``, milliseconds) and fails from the
 critical limit; the scheduler grades warning and critical from ``value``
-(services/scheduler/judge.py), as it does for certificates. For ``tcp://`` and
-``tls://`` targets the time is that of the connection (and handshake).
+(checks/judge.py), as it does for certificates. For the targets beyond HTTP
+it is the time of the connection and handshakes (STARTTLS, WebSocket), of the DNS
+query, of the RDAP lookup, or the mean round trip of the ICMP echoes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,20 @@ from typing import Any
 from checks.base import Response, Verdict, duration, failure, success
 
 NAME = "response-time"
-SCHEMES = {"http", "https", "tcp", "tls"}
+SCHEMES = {
+    "http",
+    "https",
+    "tcp",
+    "tls",
+    "smtp",
+    "imap",
+    "pop3",
+    "dns",
+    "icmp",
+    "ws",
+    "wss",
+    "rdap",
+}
 
 
 def parse(expected: Any) -> dict[str, float]:

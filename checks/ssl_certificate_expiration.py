@@ -14,7 +14,7 @@ from typing import Any
 from checks.base import Response, Verdict, error, success
 
 NAME = "ssl-certificate-expiration"
-SCHEMES = {"https", "tls"}
+SCHEMES = {"https", "tls", "smtp", "imap", "pop3", "wss"}
 
 
 def parse(expected: Any) -> str:

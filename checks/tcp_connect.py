@@ -1,7 +1,9 @@
-"""``tcp-connect: true``: a TCP connection (a TLS handshake for ``tls://``) succeeds.
+"""``tcp-connect: true``: the target's connection is made.
 
-For ``tcp://host:port`` and ``tls://host:port`` targets (beyond Argos). A
-refused or timed-out connection fails the whole group before any check is
+That is a TCP connection for ``tcp://``, a verified TLS handshake for
+``tls://``, a STARTTLS upgrade and handshake for ``smtp://``, ``imap://`` and
+``pop3://``, a WebSocket handshake for ``ws://`` and ``wss://`` (beyond Argos).
+A refused or timed-out connection fails the whole group before any check is
 evaluated, so reaching ``evaluate`` means the connection was made.
 """
 
@@ -12,7 +14,7 @@ from typing import Any
 from checks.base import Response, Verdict, success
 
 NAME = "tcp-connect"
-SCHEMES = {"tcp", "tls"}
+SCHEMES = {"tcp", "tls", "smtp", "imap", "pop3", "ws", "wss"}
 
 
 def parse(expected: Any) -> bool:

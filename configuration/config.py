@@ -5,8 +5,9 @@ invalid file is used. Task and group identities are derived from what makes
 them, so they survive reordering and reloads.
 
 Targets are ``http(s)://`` websites with ``paths``, as in Argos, or (beyond
-Argos) ``tcp://host:port`` and ``tls://host:port`` with ``checks`` directly on
-the website: there is no path nor method to a bare connection.
+Argos) other targets (``tcp://``, ``tls://``, ``smtp://``, ``dns://``, ``icmp://``,
+``ws://``, ``rdap://``, …: configuration/targets.py) with ``checks`` directly on
+the website: there is no path nor method to those.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from configuration import hosts as hostsection
-from configuration import paths, sections
+from configuration import paths, sections, targets
 from configuration.reader import (
     FAILED,
     Reader,
@@ -56,7 +57,6 @@ WEBSITE_KEYS = {
 }
 TOP_KEYS = {"general", "service", "ssl", "recurring_tasks", "websites", "hosts"}
 HTTP_SCHEMES = ("http", "https")
-CONNECT_SCHEMES = ("tcp", "tls")
 
 
 @dataclass
@@ -170,14 +170,9 @@ def _target(v: Any) -> str:
     parts = urlsplit(url)
     if parts.scheme in HTTP_SCHEMES and parts.hostname:
         return url
-    if parts.scheme in CONNECT_SCHEMES and parts.hostname:
-        try:
-            port = parts.port
-        except ValueError:
-            port = None
-        if port is None or parts.path not in ("", "/") or parts.query:
-            raise ValueError(f"expected {parts.scheme}://host:port (a port, no path), got {url!r}")
-        return f"{parts.scheme}://{parts.netloc}"
+    other = targets.target(url)
+    if other is not None:
+        return other
     raise ValueError(
         f"expected a URL such as https://example.org, tcp://host:port or "
         f"tls://host:port, got {url!r}"
@@ -189,6 +184,7 @@ class _Builder:
 
     def __init__(self) -> None:
         self.tasks: dict[str, TaskDef] = {}
+        self.pings: dict[str, str] = {}  # heartbeat UUID → the website that has it
 
     def add(
         self,
@@ -242,7 +238,7 @@ def _website(
         for k, v in w.items()
         if k in ("add_alerts_recipients", "overwrite_alerts_recipients", "maintenance", "quorum")
     }
-    if parts.scheme in CONNECT_SCHEMES:
+    if parts.scheme in targets.SCHEMES:
         if "paths" in w:
             r.fail(
                 wnode.key_where["paths"],
@@ -253,6 +249,10 @@ def _website(
             r.fail(wnode.where, join(wpath, "checks"), "required key is missing")
             return domain, extra
         checks = paths.checks(r, w["checks"], join(wpath, "checks"), parts.scheme)
+        targets.one_monitor_per_ping_url(r, w["checks"], join(wpath, "checks"), checks, out.pings)
+        if parts.scheme in targets.ONE_IP_VERSION:
+            # One task, over IPv4 unless the website wants IPv6 only.
+            settings.ipv6 = not settings.ipv4
         out.add(domain, target, parts.scheme.upper(), None, checks, settings)
         return domain, extra
     if "checks" in w:
@@ -260,7 +260,7 @@ def _website(
             wnode.key_where["checks"],
             join(wpath, "checks"),
             "checks of an http(s):// website go under paths (checks directly under the "
-            "website are for tcp:// and tls:// targets)",
+            "website are for tcp://, tls:// and the other targets of docs/monitors.md)",
         )
     if "paths" not in w:
         r.fail(wnode.where, join(wpath, "paths"), "required key is missing")

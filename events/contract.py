@@ -22,6 +22,7 @@ from events.types import (
     DeadLettered,
     Event,
     HostObserved,
+    MonitorPinged,
     NotificationFailed,
     NotificationSent,
     SilenceAdded,
@@ -62,6 +63,8 @@ RULES: tuple[Rule, ...] = (
     Rule(("host", "observed", "{agent}"), (HostObserved,)),
     # The scheduler's definitions of a host's tasks.
     Rule(("host", "tasks", "{agent}"), (ConfigApplied,)),
+    # Push monitors (heartbeats): the web's ping endpoint records each ping.
+    Rule(("monitor", "pinged", "{group}"), (MonitorPinged,)),
 )
 
 #: Nesting, size and length limits of free-form values (a check's ``expected``).
@@ -143,6 +146,8 @@ def expected_values(event: Event) -> list[Any]:
         return [t.expected for t in tasks] + [
             t.request_data.data for t in tasks if t.request_data is not None
         ]
+    if isinstance(event, CheckCompleted):
+        return [event.observation.facts]  # what a target beyond HTTP showed
     return []
 
 
@@ -170,4 +175,6 @@ def subject_of(event: Event) -> str:
         return subjects.silence("removed")
     if isinstance(event, HostObserved):
         return subjects.host_observed(event.agent)
+    if isinstance(event, MonitorPinged):
+        return subjects.pinged(event.group)
     return subjects.CONFIG_APPLIED

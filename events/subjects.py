@@ -20,6 +20,7 @@ NOTIFICATION_ALL = f"{PREFIX}.notification.>"
 SILENCE_ALL = f"{PREFIX}.silence.>"
 HOST_OBSERVED_ALL = f"{PREFIX}.host.observed.>"
 HOST_TASKS_ALL = f"{PREFIX}.host.tasks.>"
+PINGED_ALL = f"{PREFIX}.monitor.pinged.>"
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -97,3 +98,8 @@ def host_tasks(agent: str) -> str:
     """The scheduler's definitions of a host's tasks (``config.applied`` events of their own,
     apart from the configuration file's chain on ``tocsin.config.applied``)."""
     return f"{PREFIX}.host.tasks.{agent}"
+
+
+def pinged(group: str) -> str:
+    """A heartbeat monitor's pings, under its group (one task per heartbeat group)."""
+    return f"{PREFIX}.monitor.pinged.{group}"

@@ -39,6 +39,8 @@ Url = Annotated[str, msgspec.Meta(max_length=8192, pattern=_NO_NUL)]
 Text = Annotated[str, msgspec.Meta(max_length=65536, pattern=_NO_NUL)]
 Headers = Annotated[dict[Name, Text], msgspec.Meta(max_length=256)]
 MAX_ITEMS = 10_000
+#: What an observer of a target beyond HTTP saw: a few named values of plain JSON.
+Facts = Annotated[dict[Name, Any], msgspec.Meta(max_length=64)]
 
 Severity = Literal["ok", "warning", "critical", "unknown"]
 Status = Literal["success", "failure", "error"]
@@ -148,6 +150,9 @@ class Observation(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     error: Text | None = None
     error_kind: Name | None = None
     cert_not_after: FarTimestamp | None = None
+    #: What a target beyond HTTP showed, as plain JSON data for the result page: addresses,
+    #: DNS answers, round-trip times, the certificate, days left (see docs/monitors.md).
+    facts: Facts = {}
 
 
 class CheckOutcome(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -332,6 +337,29 @@ class HostObserved(Event, tag="host.observed"):
     filesystems: Annotated[list[FilesystemFigures], msgspec.Meta(max_length=MAX_FILESYSTEMS)] = []
 
 
+# --- push monitors (heartbeats) ---------------------------------------------------------
+
+PingKind = Literal["success", "start", "fail"]
+
+
+class MonitorPinged(Event, tag="monitor.pinged"):
+    """A job's ping to its heartbeat monitor's secret URL (``/ping/<uuid>[/start|/fail|/N]``).
+
+    The web's ping endpoint records it; the scheduler judges it (and the lack
+    of it) like a result. ``exit_code`` is set for ``/ping/<uuid>/<N>`` (0 is
+    success); ``body`` is the start of the request body, kept as the run's log.
+    """
+
+    group: str
+    task: str
+    kind: PingKind
+    exit_code: int | None = None
+    body: str = ""
+    body_bytes: int = 0
+    source: str = ""
+    user_agent: str = ""
+
+
 AnyEvent = (
     ConfigApplied
     | CheckRequested
@@ -344,6 +372,7 @@ AnyEvent = (
     | SilenceAdded
     | SilenceRemoved
     | HostObserved
+    | MonitorPinged
 )
 
 #: Every event type, by its ``type`` tag. A test fails when a type is missing here.
@@ -361,5 +390,6 @@ REGISTRY: dict[str, type[Event]] = {
         SilenceAdded,
         SilenceRemoved,
         HostObserved,
+        MonitorPinged,
     )
 }

@@ -93,9 +93,11 @@ def notifier() -> dict[str, Any]:
 
 def web() -> dict[str, Any]:
     # The web service reads PostgreSQL; on the bus it may at most look at the log, and at
-    # the consumers' backlogs for /metrics.
+    # the consumers' backlogs for /metrics, and record the pings of heartbeat monitors (its
+    # ping endpoint).
     return _rules(
         pub=[
+            subjects.PINGED_ALL,
             "$JS.API.INFO",
             f"$JS.API.STREAM.INFO.{streams.EVENTS}",
             f"$JS.API.CONSUMER.LIST.{streams.EVENTS}",

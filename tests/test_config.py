@@ -70,7 +70,8 @@ ERRORS = [
     pytest.param(
         _checks("tcp-connect: true"),
         "c.yaml:8:13: websites[0].paths[0].checks[0].tcp-connect: check tcp-connect "
-        "does not apply to https:// targets (only tcp://, tls://)",
+        "does not apply to https:// targets (only imap://, pop3://, smtp://, tcp://, tls://, "
+        "ws://, wss://)",
         id="check-vs-scheme",
     ),
     pytest.param(

@@ -28,7 +28,7 @@ def test_dev_runs_everything_stops_cleanly_and_keeps_history(tmp_path: Path):
         line = wait_serving(proc)
         assert base in line
         tasks = wait_judged(base, 60)
-        by_path = {t["url"].rsplit("/", 1)[1] + " " + t["check"]: t["severity"] for t in tasks}
+        by_path = {t["url"].rsplit("/", 1)[-1] + " " + t["check"]: t["severity"] for t in tasks}
         assert by_path["healthy status-is"] == "ok"
         assert by_path["broken status-is"] == "critical"
         assert by_path["wrong-body body-contains"] == "critical"
@@ -49,14 +49,16 @@ def test_dev_runs_everything_stops_cleanly_and_keeps_history(tmp_path: Path):
         # The history is still there before anything new happens.
         assert get(f"{base}/healthz")["projected_seq"] >= first_seq  # type: ignore[index]
         tasks = get(f"{base}/api/tasks")
-        # Website tasks keep their last result; host tasks (no results: their figures are on
-        # /hosts) keep their verdict.
-        for t in tasks:  # type: ignore[union-attr]
-            assert (
-                t["severity"] != "pending"
-                if t["url"].startswith("host://")
-                else t["last_checked_at"]
-            )
+        # Every probed task has a result; a heartbeat has one only once something pings it;
+        # host tasks (no results: their figures are on /hosts) keep their verdict.
+        probed = [
+            t
+            for t in tasks  # type: ignore[union-attr]
+            if t["check"] != "heartbeat" and not t["url"].startswith("host://")  # type: ignore[index]
+        ]
+        assert probed and all(t["last_checked_at"] for t in probed)
+        hosts = [t for t in tasks if t["url"].startswith("host://")]  # type: ignore[union-attr, index]
+        assert all(t["severity"] != "pending" for t in hosts)
     finally:
         stop(proc)
     assert leftovers(data) == []

@@ -19,6 +19,7 @@ from events.types import (
     FilesystemFigures,
     HostObserved,
     Judgement,
+    MonitorPinged,
     NotificationFailed,
     NotificationSent,
     Observation,
@@ -147,6 +148,9 @@ SAMPLES: list[Event] = [
         filesystems=[
             FilesystemFigures("/", "ext4", "/dev/vda", 100, 20, 15, 80.0, 1000, 900, 10.0)
         ],
+    ),
+    MonitorPinged(
+        at=T + 8.0, group="g", task="t", kind="fail", exit_code=2, body="disk full", body_bytes=9
     ),
 ]
 

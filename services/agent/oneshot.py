@@ -15,9 +15,10 @@ import ssl
 import sys
 import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from checks import CATALOGUE
 from checks.judge import GroupState, judge
 from checks.probe import Prober
 from configuration import config as configuration
@@ -39,6 +40,8 @@ class Row:
     context: str
     http_status: int | None = None
     elapsed_ms: float | None = None
+    #: What a target beyond HTTP showed (DNS answers, round trips, certificate, days left).
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 def add_parser(sub: Any) -> None:
@@ -97,7 +100,9 @@ async def check_all(
 ) -> list[Row]:
     groups: dict[str, list[TaskDef]] = defaultdict(list)
     for task in cfg.tasks.values():
-        groups[task.group].append(task)
+        # Pushed monitors (heartbeats) have nothing to probe: the scheduler judges their pings.
+        if not getattr(CATALOGUE.get(task.check), "PUSH", False):
+            groups[task.group].append(task)
     slots = asyncio.Semaphore(max(1, concurrency))
     async with Prober(concurrency, ssl_context) as prober:
 
@@ -122,6 +127,7 @@ async def check_all(
                         j.reason,
                         obs.status,
                         obs.elapsed_ms,
+                        obs.facts,
                     )
                 )
             return rows

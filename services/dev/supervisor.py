@@ -119,6 +119,7 @@ def run_dev(args: Any) -> int:
     # section added) works with --config as it does by default.
     config = args.config or str(resources.files("services.dev").joinpath("demo.yaml"))
     env.setdefault("TOCSIN_DEMO_URL", f"http://127.0.0.1:{args.demo_port}")
+    env.setdefault("TOCSIN_DEMO_HOST", f"127.0.0.1:{args.demo_port}")
     env["TOCSIN_CONFIG"] = config
     env.setdefault("TOCSIN_LOG_LEVEL", "info")
     logs = data / "logs"

@@ -3,15 +3,21 @@
 ``/healthy`` and ``/api/status`` answer well, ``/broken`` answers 500,
 ``/slow`` takes its time, ``/wrong-body`` answers 200 with the wrong text.
 ``POST /_control/<name>`` with ``status``, ``body`` or ``delay`` changes how an
-endpoint answers, to watch a verdict change live.
+endpoint answers, to watch a verdict change live. For the monitors beyond HTTP
+(docs/monitors.md) it also echoes on a WebSocket (``/ws``) and plays a domain
+registry's RDAP server (``/rdap/domain/<name>``: registered for a year more).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
+
+RDAP_DAYS_LEFT = 365
 
 
 @dataclass
@@ -62,9 +68,31 @@ def make_app() -> web.Application:
 
     app = web.Application()
     app[BEHAVIOURS] = behaviours
+    app.router.add_get("/ws", echo)
+    app.router.add_get("/rdap/domain/{domain}", rdap)
     app.router.add_post("/_control/{name:.+}", control)
     app.router.add_route("*", "/{name:.+}", serve)
     return app
+
+
+async def echo(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    async for message in ws:
+        if message.type == WSMsgType.TEXT:
+            await ws.send_str(message.data)
+    return ws
+
+
+async def rdap(request: web.Request) -> web.Response:
+    expires = datetime.fromtimestamp(time.time() + RDAP_DAYS_LEFT * 86400, UTC)
+    record = {
+        "objectClassName": "domain",
+        "ldhName": request.match_info["domain"],
+        "status": ["active"],
+        "events": [{"eventAction": "expiration", "eventDate": expires.isoformat()}],
+    }
+    return web.json_response(record, content_type="application/rdap+json")
 
 
 async def serve_forever(host: str, port: int) -> None:

@@ -30,6 +30,7 @@ from events.types import (
     ConfigApplied,
     DeadLettered,
     HostObserved,
+    MonitorPinged,
     NotificationFailed,
     NotificationSent,
     SilenceAdded,
@@ -37,7 +38,7 @@ from events.types import (
     TaskDef,
     TaskJudged,
 )
-from services.projector import hostfold
+from services.projector import hostfold, pings
 
 
 def ts(epoch: float) -> datetime:
@@ -184,6 +185,9 @@ def _one(c: Changes, seq: int, ev: AnyEvent, requests: dict[str, Request]) -> No
     elif isinstance(ev, HostObserved):
         c.hosts[ev.agent] = hostfold.host_row(seq, ev)
         c.host_samples.append(hostfold.sample_row(seq, ev))
+    elif isinstance(ev, MonitorPinged):
+        result, c.last_results[ev.task] = pings.rows(seq, ev)
+        c.results.append(result)
     elif isinstance(ev, CheckRequested):
         # Kept so that a completion can be checked against the request it claims to answer.
         tasks = frozenset(ch.task for ch in ev.checks)

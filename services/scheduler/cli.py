@@ -10,7 +10,7 @@ from typing import Any
 from configuration.config import ConfigError
 from events.streams import Tuning
 from runtime import cliopts
-from services.scheduler import configcli
+from services.scheduler import configcli, heartbeatcli
 from services.scheduler.service import SchedulerOptions, main
 
 
@@ -51,7 +51,8 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
     cliopts.nats(c)
     c = csub.add_parser("history", help="list past applications from the log")
     cliopts.nats(c)
-    return {"scheduler": run_scheduler, "config": run_config}
+    heartbeatcli.add_parser(sub)
+    return {"scheduler": run_scheduler, "config": run_config, "heartbeat": heartbeatcli.new}
 
 
 def run_scheduler(args: argparse.Namespace) -> int:

@@ -57,6 +57,9 @@ def check(args: Any) -> int:
         print("  hosts:          observed, not judged (no hosts section)")
     else:
         print(f"  hosts:          judged; {len(cfg.hosts.machines)} with their own settings")
+    for t in sorted(tasks, key=lambda t: t.domain):
+        if t.check == "heartbeat":
+            print(f"  heartbeat {t.domain}: ping /ping/{t.expected['uuid']}")
     return 0
 
 

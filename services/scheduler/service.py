@@ -26,6 +26,7 @@ from events.types import TaskDef, TaskJudged
 from runtime import bus
 from services.scheduler.deadletters import DeadLettering
 from services.scheduler.dispatch import Dispatching
+from services.scheduler.heartbeats import is_push
 from services.scheduler.hosts import HostJudging
 from services.scheduler.judging import Judging
 from services.scheduler.leader import Lease
@@ -93,6 +94,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             try:
                 await self._adopt(js, cfg)
                 await self._restore(js)
+                await self.heartbeats.restore(js)
             except Exception as exc:
                 # NATS away while we read the log: give the lease back and start over.
                 log.warning("could not take over; back to standby", error=str(exc))
@@ -105,6 +107,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                 asyncio.create_task(self._reloads(js)),
                 asyncio.create_task(self._follow_config(js)),
                 asyncio.create_task(HostJudging(lambda: self.config).run(js, self.stopping)),
+                asyncio.create_task(self.heartbeats.run(js, self.stopping)),
             ]
             stop = asyncio.create_task(self.stopping.wait())
             lost = asyncio.create_task(lease.lost.wait())
@@ -147,8 +150,10 @@ class Scheduler(Dispatching, Judging, DeadLettering):
         await streams.ensure(js, locations, self.opts.tuning)
         groups: dict[str, list[TaskDef]] = defaultdict(list)
         for task in tasks.values():
-            groups[task.group].append(task)
+            if not is_push(task):
+                groups[task.group].append(task)
         now_s = time.time()
+        self.heartbeats.configure([t for t in tasks.values() if is_push(t)], now_s)
         for gid in self.groups.keys() - groups.keys():
             self.plan.remove(gid)
             self.in_flight.pop(gid, None)

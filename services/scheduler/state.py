@@ -17,6 +17,7 @@ from events import streams
 from events.types import TaskDef
 from runtime.logs import Log
 from security.sealing import Sealer
+from services.scheduler.heartbeats import Heartbeats
 from services.scheduler.plan import Plan
 from services.scheduler.quorum import LocationMemory
 
@@ -58,6 +59,7 @@ class SchedulerState:
         self.reload_requested = asyncio.Event()
         self.sealer = Sealer.from_dir(opts.security_dir)
         self.by_location = LocationMemory()  # each location's latest severities, for the quorum
+        self.heartbeats = Heartbeats()  # push monitors: judged from pings, never dispatched
         self._background: set[asyncio.Task[None]] = set()
 
     def _forget(self) -> None:
@@ -67,6 +69,7 @@ class SchedulerState:
         self.group_states = defaultdict(GroupState)
         self.plan, self.in_flight, self.requests = Plan(), {}, {}
         self.by_location = LocationMemory()
+        self.heartbeats = Heartbeats()
 
     @staticmethod
     async def _publish_async(js, subject: str, data: bytes, msg_id: str):  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ live hub, the settings and the session signer.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
@@ -22,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from readmodel import SCHEMA, ensure_schema
 from runtime import __version__, db
-from services.web import api, auth, authdb, badges, edges, hosts, metrics, pages, queries
+from services.web import api, auth, authdb, badges, edges, hosts, metrics, pages, ping, queries
 from services.web.live import Hub
 from services.web.settings import WebSettings, load_settings
 from services.web.templating import HERE
@@ -66,6 +67,8 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
         app.state.hub = Hub(database_url)
         app.state.hub.start()
         app.state.nats = None
+        app.state.ping_rate = ping.RateLimit()
+        app.state.ping_lock = asyncio.Lock()
         yield
         await app.state.hub.stop()
         await app.state.pool.close()
@@ -91,12 +94,14 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
     app.add_exception_handler(StarletteHTTPException, edges.http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, edges.validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(asyncpg.DataError, edges.data_error)  # type: ignore[arg-type]
+    # A ping's body is kept before anything parses it (services/web/ping.py).
+    app.add_middleware(ping.KeepBody)  # type: ignore[arg-type]
     # Added last, so outermost: its headers reach every response, errors included.
     app.add_middleware(edges.Edges)  # type: ignore[arg-type]
     if settings.root_path:
         # Outermost: routing, static files and every page see the path with its prefix.
         app.add_middleware(UnderPrefix, prefix=settings.root_path)
-    for module in (auth, pages, api, badges, metrics, hosts):
+    for module in (auth, pages, api, badges, metrics, hosts, ping):
         app.include_router(module.router)
     app.include_router(hosts.api)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]

@@ -1,0 +1,136 @@
+"""What every observer shares: the answer type, how a failure is told, the certificate seen."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from checks.base import Response
+from events.types import Observation
+
+Answer = tuple[Observation, Response | None]
+FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6}
+
+
+@dataclass
+class ProbeContext:
+    """What an observer may use: the trust store and the HTTP session of the IP version."""
+
+    ssl_context: ssl.SSLContext
+    session: aiohttp.ClientSession
+
+
+class ProbeError(Exception):
+    """A target that answered, but not as its protocol should: ``kind`` names the step."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def failed(exc: BaseException, start: float, timeout: float) -> Answer:
+    elapsed = (time.perf_counter() - start) * 1000
+    kind, message = describe(exc, timeout)
+    return Observation(elapsed_ms=round(elapsed, 2), error=message, error_kind=kind), None
+
+
+def describe(exc: BaseException, timeout: float) -> tuple[str, str]:
+    if isinstance(exc, ProbeError):
+        return exc.kind, str(exc)
+    if isinstance(exc, TimeoutError):
+        return "timeout", f"no answer within {timeout:g}s"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return "tls", str(exc.certificate_error)
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        return "tls", str(exc)
+    if isinstance(exc, aiohttp.ClientConnectorDNSError | socket.gaierror):
+        return "dns", str(exc)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connect", str(exc.os_error) if exc.os_error else str(exc)
+    if isinstance(exc, OSError):
+        return "connect", str(exc)
+    return "http", str(exc) or type(exc).__name__
+
+
+def not_after(cert: Any) -> float | None:
+    if not cert or "notAfter" not in cert:
+        return None
+    return float(ssl.cert_time_to_seconds(cert["notAfter"]))
+
+
+def certificate_facts(sslobj: ssl.SSLObject | ssl.SSLSocket | None) -> dict[str, Any]:
+    """The verified peer certificate in words: subject, issuer, names, validity, TLS version.
+
+    Only the leaf: the verified chain has no public accessor before Python 3.13.
+    """
+    if sslobj is None:
+        return {}
+    cert = sslobj.getpeercert() or {}
+
+    def name(rdns: Any) -> str:
+        return ", ".join(f"{k}={v}" for rdn in rdns or () for k, v in rdn)
+
+    expiry = not_after(cert)
+    facts: dict[str, Any] = {
+        "tls_version": sslobj.version(),
+        "subject": name(cert.get("subject")),
+        "issuer": name(cert.get("issuer")),
+        "names": [pair[1] for pair in cert.get("subjectAltName", ())],
+    }
+    if expiry is not None:
+        facts["not_after"] = datetime.fromtimestamp(expiry, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        facts["days_left"] = round((expiry - time.time()) / 86400, 1)
+    return {"certificate": facts}
+
+
+def resolver(value: str) -> tuple[str, int]:
+    """``192.0.2.53``, ``192.0.2.53:5353``, ``[2001:db8::53]:53`` → (address, port)."""
+    host, port = value, 53
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        if rest:
+            if not rest.startswith(":") or not rest[1:].isdigit():
+                raise ValueError(f"expected a resolver such as [2001:db8::53]:53, got {value!r}")
+            port = int(rest[1:])
+    elif value.count(":") == 1:
+        host, _, number = value.partition(":")
+        if not number.isdigit():
+            raise ValueError(f"expected a resolver such as 192.0.2.53:53, got {value!r}")
+        port = int(number)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"the resolver must be an IP address, got {value!r}") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"the resolver's port must be 1-65535, got {port}")
+    return host, port
+
+
+MAX_FACT_TEXT = 4096
+MAX_FACT_ITEMS = 100
+
+
+def clean(value: Any, depth: int = 0) -> Any:
+    """Facts as the log admits them: no NUL character (PostgreSQL refuses it), texts and lists
+    cut short, no deep nesting, only JSON types. A server's answer is not to be trusted."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")[:MAX_FACT_TEXT]
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if depth >= 4:
+        return None
+    if isinstance(value, dict):
+        items = list(value.items())[:MAX_FACT_ITEMS]
+        return {clean(str(k)): clean(v, depth + 1) for k, v in items}
+    if isinstance(value, list | tuple):
+        return [clean(v, depth + 1) for v in value[:MAX_FACT_ITEMS]]
+    return clean(str(value))

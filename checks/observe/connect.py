@@ -1,0 +1,171 @@
+"""Bare connections: ``tcp://``, ``tls://``, and STARTTLS on ``smtp://``, ``imap://``, ``pop3://``.
+
+Nothing is sent on ``tcp://`` and ``tls://``. On the mail schemes the prober
+reads the greeting, asks for the capabilities, upgrades with STARTTLS (STLS
+for POP3) and verifies the certificate as ``tls://`` does, then says goodbye:
+a server that does not offer the upgrade fails the group (``starttls``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from checks.base import Response
+from checks.observe.common import (
+    FAMILIES,
+    Answer,
+    ProbeContext,
+    ProbeError,
+    certificate_facts,
+    failed,
+    not_after,
+)
+from events.types import CheckRequested, Observation
+
+DEFAULT_PORTS = {"smtp": 25, "imap": 143, "pop3": 110}
+LINE_LIMIT = 64 * 1024
+MAX_LINES = 200
+
+Upgrade = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[str]]
+
+
+async def _line(reader: asyncio.StreamReader) -> str:
+    raw = await reader.readline()
+    if not raw:
+        raise ProbeError("starttls", "the server closed the connection")
+    return raw[:LINE_LIMIT].decode("utf-8", errors="replace").rstrip("\r\n")
+
+
+async def _smtp_reply(reader: asyncio.StreamReader) -> tuple[int, list[str]]:
+    """One SMTP reply: ``250-a`` lines continue it, ``250 b`` ends it."""
+    lines = []
+    for _ in range(MAX_LINES):
+        line = await _line(reader)
+        lines.append(line[4:])
+        if len(line) < 4 or line[3] != "-":
+            code = line[:3]
+            if not code.isdigit():
+                raise ProbeError("starttls", f"not an SMTP reply: {line[:80]!r}")
+            return int(code), lines
+    raise ProbeError("starttls", "an endless SMTP reply")
+
+
+async def _smtp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
+    code, greeting = await _smtp_reply(reader)
+    if code != 220:
+        raise ProbeError("starttls", f"greeting {code} {' '.join(greeting)[:120]}")
+    writer.write(b"EHLO tocsin.invalid\r\n")
+    code, lines = await _smtp_reply(reader)
+    if code != 250:
+        raise ProbeError("starttls", f"EHLO refused: {code} {' '.join(lines)[:120]}")
+    if not any(x.upper().split()[:1] == ["STARTTLS"] for x in lines[1:]):
+        raise ProbeError("starttls", "the server does not offer STARTTLS")
+    writer.write(b"STARTTLS\r\n")
+    code, lines = await _smtp_reply(reader)
+    if code != 220:
+        raise ProbeError("starttls", f"STARTTLS refused: {code} {' '.join(lines)[:120]}")
+    return greeting[0]
+
+
+async def _imap(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
+    greeting = await _line(reader)
+    if not greeting.upper().startswith("* OK"):
+        raise ProbeError("starttls", f"not an IMAP greeting: {greeting[:120]!r}")
+    writer.write(b"t1 CAPABILITY\r\n")
+    caps: list[str] = []
+    for _ in range(MAX_LINES):
+        line = await _line(reader)
+        if line.upper().startswith("* CAPABILITY"):
+            caps += line.upper().split()[2:]
+        if line.startswith("t1 "):
+            break
+    if "STARTTLS" not in caps and "STARTTLS" not in greeting.upper():
+        raise ProbeError("starttls", "the server does not offer STARTTLS")
+    writer.write(b"t2 STARTTLS\r\n")
+    for _ in range(MAX_LINES):
+        line = await _line(reader)
+        if line.startswith("t2 "):
+            if line[3:].upper().startswith("OK"):
+                return greeting[5:]
+            raise ProbeError("starttls", f"STARTTLS refused: {line[:120]}")
+    raise ProbeError("starttls", "no answer to STARTTLS")
+
+
+async def _pop3(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
+    greeting = await _line(reader)
+    if not greeting.startswith("+OK"):
+        raise ProbeError("starttls", f"not a POP3 greeting: {greeting[:120]!r}")
+    writer.write(b"CAPA\r\n")
+    first = await _line(reader)
+    caps: list[str] = []
+    if first.startswith("+OK"):
+        for _ in range(MAX_LINES):
+            line = await _line(reader)
+            if line == ".":
+                break
+            caps.append(line.upper().split()[0] if line.split() else "")
+    if "STLS" not in caps:
+        raise ProbeError("starttls", "the server does not offer STLS")
+    writer.write(b"STLS\r\n")
+    answer = await _line(reader)
+    if not answer.startswith("+OK"):
+        raise ProbeError("starttls", f"STLS refused: {answer[:120]}")
+    return greeting[4:]
+
+
+UPGRADES: dict[str, Upgrade] = {"smtp": _smtp, "imap": _imap, "pop3": _pop3}
+GOODBYE = {"smtp": b"QUIT\r\n", "imap": b"t3 LOGOUT\r\n", "pop3": b"QUIT\r\n"}
+
+
+async def observe(req: CheckRequested, url: str, ctx: ProbeContext) -> Answer:
+    """A TCP connection, a verified TLS handshake for ``tls://``, a STARTTLS upgrade for mail."""
+    parts = urlsplit(url)
+    scheme = parts.scheme
+    port = parts.port or DEFAULT_PORTS.get(scheme)
+    host = parts.hostname
+    start = time.perf_counter()
+    facts: dict[str, Any] = {}
+    try:
+        async with asyncio.timeout(req.timeout):
+            reader, writer = await asyncio.open_connection(
+                host,
+                port,
+                family=FAMILIES[req.ip_version],
+                ssl=ctx.ssl_context if scheme == "tls" else None,
+                server_hostname=host if scheme == "tls" else None,
+                limit=LINE_LIMIT,
+            )
+            try:
+                peer = writer.get_extra_info("peername")
+                if peer:
+                    facts["address"] = peer[0]
+                upgrade = UPGRADES.get(scheme)
+                if upgrade is not None:
+                    facts["greeting"] = (await upgrade(reader, writer))[:200]
+                    await writer.start_tls(ctx.ssl_context, server_hostname=host)
+                    writer.write(GOODBYE[scheme])
+            except BaseException:
+                writer.close()
+                raise
+    except (TimeoutError, OSError, ssl.SSLError, ProbeError) as exc:
+        answer = failed(exc, start, req.timeout)
+        answer[0].facts.update(facts)
+        return answer
+    elapsed = (time.perf_counter() - start) * 1000
+    sslobj = writer.get_extra_info("ssl_object")
+    expiry = not_after(sslobj.getpeercert()) if sslobj is not None else None
+    facts.update(certificate_facts(sslobj))
+    writer.close()
+    with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
+        async with asyncio.timeout(1):
+            await writer.wait_closed()
+    return (
+        Observation(elapsed_ms=round(elapsed, 2), cert_not_after=expiry, facts=facts),
+        Response(0, elapsed_ms=elapsed, cert_not_after=expiry, url=url, facts=facts),
+    )

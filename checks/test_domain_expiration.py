@@ -1,0 +1,108 @@
+"""Domain expiry over RDAP against a real registry server on loopback (tests/rdapserver.py),
+graded by ``ssl.thresholds`` (``on-check``) or by the check's own limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from checks import domain_expiration
+from checks.observe import rdap
+from tests.probing import grade, probe
+from tests.rdapserver import RDAPServer
+
+NAME = domain_expiration.NAME
+LIMITS = {"warning": "30d", "critical": "7d"}
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[RDAPServer]:
+    with RDAPServer() as server:
+        yield server
+
+
+CASES = [
+    pytest.param("example.test", "on-check", "ok", "domain expires in", id="300-days-ok"),
+    pytest.param(
+        "urgent.test",
+        "on-check",
+        "warning",
+        "domain expires in",
+        id="3-days-warning-by-ssl-thresholds",
+    ),
+    pytest.param("gone.test", "on-check", "critical", "domain expires in -", id="expired-critical"),
+    pytest.param(
+        "soon.test", "on-check", "ok", "domain expires in", id="20-days-ok-by-ssl-thresholds"
+    ),
+    pytest.param(
+        "soon.test", LIMITS, "warning", "domain expires in", id="20-days-warning-by-own-limits"
+    ),
+    pytest.param(
+        "urgent.test",
+        LIMITS,
+        "critical",
+        "domain expires in",
+        id="3-days-critical-by-own-limits",
+    ),
+    pytest.param(
+        "noexpiry.test",
+        "on-check",
+        "unknown",
+        "no expiration date",
+        id="record-without-expiry-unknown",
+    ),
+    pytest.param(
+        "nobody.test", "on-check", "unknown", "not found (404)", id="unknown-domain-unknown"
+    ),
+]
+
+
+@pytest.mark.parametrize(("domain", "expected", "severity", "says"), CASES)
+async def test_domain_expiration(registry, domain, expected, severity, says):
+    done = await probe(f"rdap://{domain}?server={registry.url}/rdap/", NAME, expected)
+    got, reason = grade(done, expected)
+    assert got == severity, reason
+    assert says in reason
+
+
+async def test_record_is_observed(registry):
+    done = await probe(f"rdap://example.test?server={registry.url}/rdap/", NAME, "on-check")
+    facts = done.observation.facts
+    assert facts["registrar"] == "Test Registrar SA"
+    assert facts["status"] == ["active", "client transfer prohibited"]
+    assert facts["registered"] == "2001-02-03T04:05:06Z"
+    assert 299 < facts["days_left"] <= 300
+    assert facts["server"] == f"{registry.url}/rdap/domain/example.test"
+
+
+async def test_answer_not_json(registry):
+    done = await probe(f"rdap://example.test?server={registry.url}/broken/", NAME, "on-check")
+    assert done.outcomes[0].detail.endswith("the answer is not JSON")
+    assert grade(done, "on-check")[0] == "unknown"
+
+
+async def test_server_found_through_bootstrap(registry, monkeypatch):
+    monkeypatch.setattr(rdap, "BOOTSTRAP", f"{registry.url}/bootstrap/dns.json")
+    monkeypatch.setattr(rdap, "_bootstrap", {})
+    done = await probe("rdap://example.test", NAME, "on-check")
+    assert done.observation.facts["server"] == f"{registry.url}/rdap/domain/example.test"
+    assert grade(done, "on-check")[0] == "ok"
+    other = await probe("rdap://example.nowhere", NAME, "on-check")
+    assert other.outcomes[0].detail == (
+        "rdap: IANA's bootstrap names no RDAP server for example.nowhere"
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("soon", id="word"),
+        pytest.param({"warning": "7d", "critical": "30d"}, id="warning-shorter"),
+        pytest.param({"later": "7d"}, id="unknown-limit"),
+        pytest.param({"warning": "x"}, id="not-a-duration"),
+    ],
+)
+def test_parse_refuses(value):
+    with pytest.raises(ValueError):
+        domain_expiration.parse(value)

@@ -1,0 +1,233 @@
+"""Targets beyond HTTP in the configuration: each scheme normalised, each mistake refused
+with file:line:col, key path and reason (configuration/targets.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from configuration import config
+
+
+def _write(tmp_path: Path, domain: str, checks: str) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        f"general:\n  frequency: 1m\nwebsites:\n  - domain: {domain}\n    checks:\n"
+        f"      - {checks}\n"
+    )
+    return path
+
+
+ACCEPTED = [
+    pytest.param(
+        "rdap://example.org",
+        "domain-expiration: on-check",
+        "rdap://example.org",
+        1,
+        id="rdap-bootstrap-one-task",
+    ),
+    pytest.param(
+        "'rdap://example.org?server=https://rdap.registry.example/'",
+        "domain-expiration: {warning: 30d, critical: 7d}",
+        "rdap://example.org?server=https://rdap.registry.example/",
+        1,
+        id="rdap-own-server",
+    ),
+    pytest.param(
+        "icmp://192.0.2.1",
+        "packet-loss: {warning: 20%, critical: 50%}",
+        "icmp://192.0.2.1?count=3",
+        2,
+        id="icmp-default-count",
+    ),
+    pytest.param(
+        "'icmp://[2001:db8::1]?count=10'",
+        "response-time: {warning: 100ms}",
+        "icmp://[2001:db8::1]?count=10",
+        2,
+        id="icmp-ipv6-count",
+    ),
+    pytest.param(
+        "wss://chat.example.org/socket?room=1",
+        "websocket-reply: {send: ping, like: pong}",
+        "wss://chat.example.org/socket?room=1",
+        2,
+        id="wss-path-and-query-kept",
+    ),
+    pytest.param(
+        "smtp://mail.example.org",
+        "tcp-connect: true",
+        "smtp://mail.example.org:25",
+        2,
+        id="smtp-default-port",
+    ),
+    pytest.param(
+        "smtp://mail.example.org:587",
+        "ssl-certificate-expiration: on-check",
+        "smtp://mail.example.org:587",
+        2,
+        id="smtp-submission",
+    ),
+    pytest.param(
+        "imap://mail.example.org",
+        "tcp-connect: true",
+        "imap://mail.example.org:143",
+        2,
+        id="imap-default-port",
+    ),
+    pytest.param(
+        "pop3://mail.example.org",
+        "tcp-connect: true",
+        "pop3://mail.example.org:110",
+        2,
+        id="pop3-default-port",
+    ),
+    pytest.param(
+        "tls://mail.example.org:465",
+        "tcp-connect: true",
+        "tls://mail.example.org:465",
+        2,
+        id="tls-any-port",
+    ),
+    pytest.param(
+        "dns://example.org",
+        "dns-rcode-is: NOERROR",
+        "dns://example.org?type=A",
+        1,
+        id="dns-defaults-to-a-one-task",
+    ),
+    pytest.param(
+        "'dns://example.org?type=mx&resolver=192.0.2.53'",
+        "dns-answer-like: mail",
+        "dns://example.org?resolver=192.0.2.53:53&type=MX",
+        1,
+        id="dns-type-and-resolver",
+    ),
+    pytest.param(
+        "'dns://example.org?resolver=[2001:db8::53]:5353&type=AAAA'",
+        "dns-answer-contains: ['2001:db8::1']",
+        "dns://example.org?resolver=[2001:db8::53]:5353&type=AAAA",
+        1,
+        id="dns-ipv6-resolver",
+    ),
+]
+
+
+@pytest.mark.parametrize(("domain", "checks", "url", "tasks"), ACCEPTED)
+def test_accepted(tmp_path, domain, checks, url, tasks):
+    cfg = config.parse(_write(tmp_path, domain, checks), {})
+    assert {t.url for t in cfg.tasks.values()} == {url}
+    assert len(cfg.tasks) == tasks
+
+
+REFUSED = [
+    pytest.param(
+        "'rdap://example.org?server=rdap.registry.example'",
+        "domain-expiration: on-check",
+        "4:13: websites[0].domain: server must be an RDAP base URL",
+        id="rdap-server-not-a-url",
+    ),
+    pytest.param(
+        "rdap://localhost",
+        "domain-expiration: on-check",
+        "4:13: websites[0].domain: expected rdap://DOMAIN",
+        id="rdap-not-a-domain",
+    ),
+    pytest.param(
+        "icmp://192.0.2.1:80",
+        "packet-loss: {critical: 50%}",
+        "4:13: websites[0].domain: expected icmp://host (ICMP has no port)",
+        id="icmp-with-port",
+    ),
+    pytest.param(
+        "'icmp://192.0.2.1?count=100'",
+        "packet-loss: {critical: 50%}",
+        "4:13: websites[0].domain: count must be 1-20 echo requests, got '100'",
+        id="icmp-too-many",
+    ),
+    pytest.param(
+        "ws://chat.example.org",
+        "websocket-reply: {send: ping}",
+        "6:26: websites[0].checks[0].websocket-reply: expected {send: TEXT, like: PATTERN}",
+        id="ws-reply-without-pattern",
+    ),
+    pytest.param(
+        "smtp://mail.example.org/x",
+        "tcp-connect: true",
+        "4:13: websites[0].domain: expected smtp://host[:port] (no path)",
+        id="smtp-with-path",
+    ),
+    pytest.param(
+        "dns://example.org:53",
+        "dns-rcode-is: NOERROR",
+        "4:13: websites[0].domain: expected dns://NAME?type=A[&resolver=IP:PORT]",
+        id="dns-port-on-name",
+    ),
+    pytest.param(
+        "'dns://example.org?type=PTR'",
+        "dns-rcode-is: NOERROR",
+        "4:13: websites[0].domain: unknown record type 'PTR' "
+        "(known: A, AAAA, CNAME, MX, TXT, NS, SOA)",
+        id="dns-unknown-type",
+    ),
+    pytest.param(
+        "'dns://example.org?resolver=dns.google'",
+        "dns-rcode-is: NOERROR",
+        "4:13: websites[0].domain: the resolver must be an IP address, got 'dns.google'",
+        id="dns-resolver-by-name",
+    ),
+    pytest.param(
+        "'dns://example.org?server=192.0.2.1'",
+        "dns-rcode-is: NOERROR",
+        "4:13: websites[0].domain: unknown parameter 'server' in",
+        id="dns-unknown-parameter",
+    ),
+    pytest.param(
+        "dns://example.org",
+        "tcp-connect: true",
+        "6:9: websites[0].checks[0].tcp-connect: check tcp-connect does not apply to "
+        "dns:// targets",
+        id="check-not-for-dns",
+    ),
+    pytest.param(
+        "smtp://mail.example.org",
+        "dns-answer-like: x",
+        "6:9: websites[0].checks[0].dns-answer-like: check dns-answer-like does not apply "
+        "to smtp:// targets (only dns://)",
+        id="dns-check-not-for-smtp",
+    ),
+    pytest.param(
+        "dns://example.org",
+        "dns-rcode-is: GONE",
+        "6:23: websites[0].checks[0].dns-rcode-is: expected a response code",
+        id="dns-bad-rcode",
+    ),
+]
+
+
+@pytest.mark.parametrize(("domain", "checks", "error"), REFUSED)
+def test_refused_with_place(tmp_path, domain, checks, error):
+    path = _write(tmp_path, domain, checks)
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(path, {})
+    problems = [str(p) for p in err.value.problems]
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{path}:{error}"), problems[0]
+
+
+def test_two_heartbeats_cannot_share_a_ping_url(tmp_path):
+    key = "6f1c1bd2-5a43-4cb6-9d55-0a3f1f7e2b10"
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "general:\n  frequency: 1m\nwebsites:\n"
+        "  - domain: heartbeat://backup\n    checks:\n"
+        f"      - heartbeat: {{uuid: {key}, period: 1d}}\n"
+        "  - domain: heartbeat://report\n    checks:\n"
+        f"      - heartbeat: {{uuid: {key}, period: 1h}}\n"
+    )
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(path, {})
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:9:7: websites[1].checks: uuid {key} is already the ping URL of websites[0].checks"
+    ]
