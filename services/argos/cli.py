@@ -55,7 +55,9 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
         "each result as history of the configured task it matches. Run it after `tocsin "
         "config apply` and before the scheduler first judges those tasks.",
     )
-    a.add_argument("--database-url", required=True, help="Argos's general.db.url (PostgreSQL)")
+    a.add_argument(
+        "--database-url", required=True, help="Argos's general.db.url (PostgreSQL or SQLite)"
+    )
     a.add_argument(
         "--timezone",
         default=None,
