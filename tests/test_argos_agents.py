@@ -208,3 +208,45 @@ def test_agent_ids_become_agent_names() -> None:
 )
 def test_expected_values_as_argos_stores_them(kind: str, tocsin: object, argos: str) -> None:
     assert translate.argos_expected(kind, tocsin) == argos
+
+
+async def test_a_request_whose_agent_vanished_goes_back_to_the_queue(
+    nats_server, database_url, demo_target, tmp_path: Path
+) -> None:
+    """An Argos agent that takes tasks and dies loses nothing: after the lease the requests
+    are given back and another agent (here a Tocsin one) completes them."""
+    config = _config(tmp_path, demo_target.url)
+    stack = Stack(nats_server.url, database_url, config)
+    stack.scheduler()
+    stack.projector()
+    port = free_port()
+    stack._start(Gateway(GatewayOptions(nats_server.url, str(config), port=port, lease=2)))
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=auth) as c:
+
+            async def taken() -> list:
+                try:
+                    got = (await c.get("/api/tasks", params={"limit": 100})).json()
+                except httpx.TransportError:
+                    return []
+                return got if isinstance(got, list) else []
+
+            held = await wait_for(taken, 30, what="tasks handed to the vanishing agent")
+            # Its results after the lease are refused: the requests are no longer its.
+            await asyncio.sleep(3)
+            late = [{"task_id": t["id"], "status": "success", "context": {}} for t in held]
+            answer = await c.post("/api/results", json=late)
+            assert (answer.status_code, answer.json()) == (201, {"result_ids": []})
+        stack.agent()
+
+        async def judged() -> bool:
+            return await _severities(database_url) == EXPECTED
+
+        await wait_for(judged, 60, what="every task judged after the give-back")
+        # The very requests it held, completed by the other agent.
+        rows = await fetch(database_url, "SELECT DISTINCT request, agent FROM results")
+        done = {r["request"]: r["agent"] for r in rows}
+        assert {done.get(t["task_group"]) for t in held} == {"a1"}
+    finally:
+        await stack.close()
