@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from events.types import CheckRequested, CheckSpec, Observation
 from runtime.embedded import free_port
 from services.argos import translate
 from services.argos.service import Gateway, GatewayOptions, agent_name
@@ -250,3 +251,58 @@ async def test_a_request_whose_agent_vanished_goes_back_to_the_queue(
         assert {done.get(t["task_group"]) for t in held} == {"a1"}
     finally:
         await stack.close()
+
+
+def _request(*kinds: str) -> CheckRequested:
+    return CheckRequested(
+        at=1_800_000_000.0,
+        request="r1",
+        group="g1",
+        location="default",
+        url="https://example.org/",
+        method="GET",
+        ip_version=4,
+        timeout=10.0,
+        due=1_800_000_000.0,
+        checks=[CheckSpec(f"t-{k}", k, "on-check" if k.startswith("ssl") else 200) for k in kinds],
+    )
+
+
+NOT_CONNECTED = {
+    "error_message": "All connection attempts failed",
+    "error_type": "ConnectError",
+    "error_details": "Traceback …",
+}
+
+
+def test_a_request_argos_could_not_make_fails_every_check_of_it() -> None:
+    req = _request("status-is", "ssl-certificate-expiration")
+    results = {t.task: ("failure", NOT_CONNECTED) for t in req.checks}
+    done = translate.completion(req, results, "argos-a", "default", 1.0, 1_800_000_001.0)
+    assert done.observation.error == "ConnectError: All connection attempts failed"
+    assert [(o.status, o.detail) for o in done.outcomes] == [
+        ("failure", "ConnectError: All connection attempts failed")
+    ] * 2
+
+
+def test_argos_certificate_days_become_the_expiry_tocsin_grades() -> None:
+    req = _request("ssl-certificate-expiration", "status-is", "response-time")
+    at = 1_800_000_001.0
+    results = {
+        "t-ssl-certificate-expiration": ("on-check", {"expires_in": 3}),
+        "t-status-is": ("success", {"expected": 200, "retrieved": 200}),
+    }
+    done = translate.completion(req, results, "argos-a", "default", 1.0, at)
+    cert, status, timing = done.outcomes
+    assert (cert.status, cert.value) == ("success", at + 3 * 86400)
+    assert done.observation == Observation(status=200)
+    assert (status.status, timing.status) == ("success", "error")
+    assert timing.detail == "an Argos agent cannot run response-time"
+
+
+def test_a_missing_result_is_an_error_not_a_pass() -> None:
+    req = _request("status-is")
+    done = translate.completion(req, {}, "argos-a", "default", 1.0, 1_800_000_001.0)
+    assert [(o.status, o.detail) for o in done.outcomes] == [
+        ("error", "the Argos agent sent no result")
+    ]
