@@ -5,11 +5,14 @@ agent's are, on the same configuration and the same local target."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import httpx
+import nats
 import pytest
 
+from events import streams
 from events.types import CheckRequested, CheckSpec, Observation
 from runtime.embedded import free_port
 from services.argos import translate
@@ -306,3 +309,17 @@ def test_a_missing_result_is_an_error_not_a_pass() -> None:
     assert [(o.status, o.detail) for o in done.outcomes] == [
         ("error", "the Argos agent sent no result")
     ]
+
+
+async def test_a_taken_port_is_an_error_not_a_hang(nats_server, tmp_path: Path) -> None:
+    config = _config(tmp_path, "http://127.0.0.1:9")
+    nc = await nats.connect(nats_server.url)
+    await streams.ensure(nc.jetstream(), ["default"])
+    await nc.close()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        gateway = Gateway(GatewayOptions(nats_server.url, str(config), port=port))
+        with pytest.raises(OSError, match="in use"):
+            await asyncio.wait_for(gateway.run(), 20)

@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import re
 import signal
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -113,7 +114,9 @@ class Gateway:
         self.js = nc.jetstream(domain=self.opts.js_domain)
         sub = await self._bind()
         self.puller = bus.Puller(sub, f"work of {streams.agent_consumer_name(self.opts.location)}")
-        serving = asyncio.create_task(self.server.serve())
+        # Bound here, not by uvicorn: it would sys.exit() inside a task on a taken port.
+        listening = socket.create_server((self.opts.host, self.opts.port))
+        serving = asyncio.create_task(self.server.serve(sockets=[listening]))
         sweeping = asyncio.create_task(self._sweep())
         try:
             await self.stopping.wait()
@@ -122,6 +125,7 @@ class Gateway:
             sweeping.cancel()
             with contextlib.suppress(Exception):
                 await serving
+            listening.close()
             for lease in list(self.leases.values()):
                 await self._give_back(lease, "the gateway stops")
             with contextlib.suppress(Exception):
@@ -327,4 +331,8 @@ async def main(opts: GatewayOptions) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, gateway.stop)
-    await gateway.run()
+    try:
+        await gateway.run()
+    except OSError as exc:
+        log.error("cannot serve Argos agents", host=opts.host, port=opts.port, error=str(exc))
+        raise SystemExit(1) from None
