@@ -1,5 +1,5 @@
 """Deployed Argos agents work for Tocsin: the real ``argos agent`` (Argos 0.10.3, in
-.venv-argos) polls ``tocsin argos-agents`` and its results are judged exactly as a Tocsin
+.venv-argos) polls ``tocsin argos`` and its results are judged exactly as a Tocsin
 agent's are, on the same configuration and the same local target."""
 
 from __future__ import annotations

@@ -38,7 +38,9 @@ from runtime.logs import Log
 from security.client import ClientSecurity
 from services.argos import translate
 
-log = Log("tocsin.argos-agents")
+log = Log("tocsin.argos")
+#: The gateway's own name, under which it records what it cannot decode.
+GATEWAY = "argos"
 _NOT_TOKEN = re.compile(r"[^A-Za-z0-9_-]+")
 # At module level: the routes' annotations are resolved in this module's globals.
 _BEARER = HTTPBearer()
@@ -108,9 +110,7 @@ class Gateway:
         self.stopping.set()
 
     async def run(self) -> None:
-        nc = await bus.connect(
-            self.opts.nats_url, "argos-agents", **self.opts.security.connect_options()
-        )
+        nc = await bus.connect(self.opts.nats_url, "argos", **self.opts.security.connect_options())
         self.js = nc.jetstream(domain=self.opts.js_domain)
         sub = await self._bind()
         self.puller = bus.Puller(sub, f"work of {streams.agent_consumer_name(self.opts.location)}")
@@ -281,13 +281,13 @@ class Gateway:
                 meta.stream,
                 meta.sequence.stream,
                 msg.subject,
-                "argos-agents",
+                f"agent:{GATEWAY}",
                 str(exc),
                 time.time(),
             )
             log.warning("undecodable request dead-lettered", subject=msg.subject)
             await bus.publish_until_acked(
-                self.js, subjects.agent_deadletter("argos-agents"), data, headers["Nats-Msg-Id"]
+                self.js, subjects.agent_deadletter(GATEWAY), data, headers["Nats-Msg-Id"]
             )
             await msg.term()
             return None
