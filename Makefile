@@ -52,7 +52,7 @@ bench: $(TESTSTAMP) .venv-argos/.installed
 	$(BIN)/python bench/dashboard.py
 
 clean:
-	rm -rf $(VENV) .tocsin
+	rm -rf $(VENV) .venv-argos .tocsin
 
 # Argos 0.10.3 for the differential and interoperability tests: its pins (FastAPI < 0.136,
 # pydantic < 2.14, uvicorn < 0.45, apprise < 2) conflict with ours, so it has its own venv.

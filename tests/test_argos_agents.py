@@ -1,15 +1,19 @@
 """Deployed Argos agents work for Tocsin: the real ``argos agent`` (Argos 0.10.3, in
-.venv-argos) polls ``tocsin argos-agents`` and its results are judged exactly as a Tocsin
+.venv-argos) polls ``tocsin argos`` and its results are judged exactly as a Tocsin
 agent's are, on the same configuration and the same local target."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import httpx
+import nats
 import pytest
 
+from events import streams
+from events.types import CheckRequested, CheckSpec, Observation
 from runtime.embedded import free_port
 from services.argos import translate
 from services.argos.service import Gateway, GatewayOptions, agent_name
@@ -208,3 +212,114 @@ def test_agent_ids_become_agent_names() -> None:
 )
 def test_expected_values_as_argos_stores_them(kind: str, tocsin: object, argos: str) -> None:
     assert translate.argos_expected(kind, tocsin) == argos
+
+
+async def test_a_request_whose_agent_vanished_goes_back_to_the_queue(
+    nats_server, database_url, demo_target, tmp_path: Path
+) -> None:
+    """An Argos agent that takes tasks and dies loses nothing: after the lease the requests
+    are given back and another agent (here a Tocsin one) completes them."""
+    config = _config(tmp_path, demo_target.url)
+    stack = Stack(nats_server.url, database_url, config)
+    stack.scheduler()
+    stack.projector()
+    port = free_port()
+    stack._start(Gateway(GatewayOptions(nats_server.url, str(config), port=port, lease=2)))
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=auth) as c:
+
+            async def taken() -> list:
+                try:
+                    got = (await c.get("/api/tasks", params={"limit": 100})).json()
+                except httpx.TransportError:
+                    return []
+                return got if isinstance(got, list) else []
+
+            held = await wait_for(taken, 30, what="tasks handed to the vanishing agent")
+            # Its results after the lease are refused: the requests are no longer its.
+            await asyncio.sleep(3)
+            late = [{"task_id": t["id"], "status": "success", "context": {}} for t in held]
+            answer = await c.post("/api/results", json=late)
+            assert (answer.status_code, answer.json()) == (201, {"result_ids": []})
+        stack.agent()
+
+        async def judged() -> bool:
+            return await _severities(database_url) == EXPECTED
+
+        await wait_for(judged, 60, what="every task judged after the give-back")
+        # The very requests it held, completed by the other agent.
+        rows = await fetch(database_url, "SELECT DISTINCT request, agent FROM results")
+        done = {r["request"]: r["agent"] for r in rows}
+        assert {done.get(t["task_group"]) for t in held} == {"a1"}
+    finally:
+        await stack.close()
+
+
+def _request(*kinds: str) -> CheckRequested:
+    return CheckRequested(
+        at=1_800_000_000.0,
+        request="r1",
+        group="g1",
+        location="default",
+        url="https://example.org/",
+        method="GET",
+        ip_version=4,
+        timeout=10.0,
+        due=1_800_000_000.0,
+        checks=[CheckSpec(f"t-{k}", k, "on-check" if k.startswith("ssl") else 200) for k in kinds],
+    )
+
+
+NOT_CONNECTED = {
+    "error_message": "All connection attempts failed",
+    "error_type": "ConnectError",
+    "error_details": "Traceback …",
+}
+
+
+def test_a_request_argos_could_not_make_fails_every_check_of_it() -> None:
+    req = _request("status-is", "ssl-certificate-expiration")
+    results = {t.task: ("failure", NOT_CONNECTED) for t in req.checks}
+    done = translate.completion(req, results, "argos-a", "default", 1.0, 1_800_000_001.0)
+    assert done.observation.error == "ConnectError: All connection attempts failed"
+    assert [(o.status, o.detail) for o in done.outcomes] == [
+        ("failure", "ConnectError: All connection attempts failed")
+    ] * 2
+
+
+def test_argos_certificate_days_become_the_expiry_tocsin_grades() -> None:
+    req = _request("ssl-certificate-expiration", "status-is", "response-time")
+    at = 1_800_000_001.0
+    results = {
+        "t-ssl-certificate-expiration": ("on-check", {"expires_in": 3}),
+        "t-status-is": ("success", {"expected": 200, "retrieved": 200}),
+    }
+    done = translate.completion(req, results, "argos-a", "default", 1.0, at)
+    cert, status, timing = done.outcomes
+    assert (cert.status, cert.value) == ("success", at + 3 * 86400)
+    assert done.observation == Observation(status=200)
+    assert (status.status, timing.status) == ("success", "error")
+    assert timing.detail == "an Argos agent cannot run response-time"
+
+
+def test_a_missing_result_is_an_error_not_a_pass() -> None:
+    req = _request("status-is")
+    done = translate.completion(req, {}, "argos-a", "default", 1.0, 1_800_000_001.0)
+    assert [(o.status, o.detail) for o in done.outcomes] == [
+        ("error", "the Argos agent sent no result")
+    ]
+
+
+async def test_a_taken_port_is_an_error_not_a_hang(nats_server, tmp_path: Path) -> None:
+    config = _config(tmp_path, "http://127.0.0.1:9")
+    nc = await nats.connect(nats_server.url)
+    await streams.ensure(nc.jetstream(), ["default"])
+    await nc.close()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        gateway = Gateway(GatewayOptions(nats_server.url, str(config), port=port))
+        with pytest.raises(OSError, match="in use"):
+            await asyncio.wait_for(gateway.run(), 20)

@@ -5,6 +5,8 @@ in the read models and task pages at its original times, and a second import add
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +20,7 @@ from configuration.config import parse
 from configuration.inforce import apply_config
 from events import streams
 from runtime.embedded import free_port
-from services.argos.history import import_history
+from services.argos.history import import_history, read_argos
 from tests.argos_support import argos_bin
 from tests.helpers import Stack, fetch, wait_for
 from tests.test_web_pages import login
@@ -68,6 +70,20 @@ async def _run(*cmd: str) -> None:
     assert proc.returncode == 0, out.decode()
 
 
+async def _count(db: str, query: str) -> int:
+    if db.startswith("sqlite"):
+        conn = sqlite3.connect(db.split(":///", 1)[1])
+        try:
+            return int(conn.execute(query).fetchone()[0] or 0)
+        finally:
+            conn.close()
+    pg = await asyncpg.connect(db)
+    try:
+        return int(await pg.fetchval(query) or 0)
+    finally:
+        await pg.close()
+
+
 async def _fill_with_argos(argos: Path, config: Path, db: str, tmp_path: Path) -> int:
     """Argos's migrations, its tasks, then its server and agent until each task has three
     results; the number of results."""
@@ -87,16 +103,12 @@ async def _fill_with_argos(argos: Path, config: Path, db: str, tmp_path: Path) -
     try:
 
         async def enough() -> int:
-            conn = await asyncpg.connect(db)
-            try:
-                low = await conn.fetchval(
-                    "SELECT min(n) FROM (SELECT count(r.id) AS n FROM tasks t "
-                    "LEFT JOIN results r ON r.task_id = t.id GROUP BY t.id) c"
-                )
-                total: int = await conn.fetchval("SELECT count(*) FROM results")
-            finally:
-                await conn.close()
-            return total if (low or 0) >= 3 else 0
+            low = await _count(
+                db,
+                "SELECT min(n) FROM (SELECT count(r.id) AS n FROM tasks t "
+                "LEFT JOIN results r ON r.task_id = t.id GROUP BY t.id) c",
+            )
+            return await _count(db, "SELECT count(*) FROM results") if low >= 3 else 0
 
         return int(await wait_for(enough, 90, what="three Argos results per task"))
     finally:
@@ -105,22 +117,29 @@ async def _fill_with_argos(argos: Path, config: Path, db: str, tmp_path: Path) -
             await asyncio.wait_for(proc.wait(), 20)
 
 
+@pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
 async def test_argos_history_is_imported_once_at_its_times(
-    argos: Path, nats_server, pg_root: str, database_url: str, demo_target, tmp_path: Path
+    kind: str,
+    argos: Path,
+    nats_server,
+    pg_root: str,
+    database_url: str,
+    demo_target,
+    tmp_path: Path,
 ) -> None:
-    # Argos gets a database of its own on the same embedded server.
-    argos_db = database_url.rsplit("/", 1)[0] + f"/argos_{int(time.time() * 1000)}"
-    admin = await asyncpg.connect(pg_root)
-    await admin.execute(f'CREATE DATABASE "{argos_db.rsplit("/", 1)[1]}"')
-    await admin.close()
+    if kind == "sqlite":
+        argos_db = f"sqlite:///{tmp_path}/argos.db"
+    else:
+        # Argos gets a database of its own on the same embedded server.
+        argos_db = database_url.rsplit("/", 1)[0] + f"/argos_{int(time.time() * 1000)}"
+        admin = await asyncpg.connect(pg_root)
+        await admin.execute(f'CREATE DATABASE "{argos_db.rsplit("/", 1)[1]}"')
+        await admin.close()
     config = _argos_file(tmp_path, argos_db, demo_target.url)
     count = await _fill_with_argos(argos, config, argos_db, tmp_path)
-    conn = await asyncpg.connect(argos_db)
-    argos_rows = await conn.fetch(
-        "SELECT r.submitted_at, r.severity, t.url, t.check FROM results r "
-        "JOIN tasks t ON t.id = r.task_id ORDER BY r.submitted_at"
-    )
-    await conn.close()
+    task_rows, result_rows = await read_argos(argos_db)
+    urls = {t["id"]: (t["url"], t["check"]) for t in task_rows}
+    argos_rows = sorted((r["submitted_at"], *urls[r["task_id"]]) for r in result_rows)
 
     # Tocsin reads the very same file; its tasks are in force before the import.
     cfg = parse(config)
@@ -130,12 +149,23 @@ async def test_argos_history_is_imported_once_at_its_times(
         await streams.ensure(js, cfg.locations)
         await apply_config(js, cfg, "test")
         first = await import_history(js, argos_db, cfg.tasks, LOCAL)
-        again = await import_history(js, argos_db, cfg.tasks, LOCAL)
     finally:
         await nc.close()
     assert (first.tasks, first.matched, first.unmatched) == (3, 3, [])
     assert first.published >= count and first.judged_by_tocsin == []
-    assert (again.published, again.already) == (0, first.published)
+    # Again, through the command: nothing more.
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", "import", "argos",
+        "--database-url", argos_db, "--config", str(config), "--nats-url", nats_server.url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await proc.communicate()
+    out = stdout.decode()
+    assert proc.returncode == 0, stderr.decode()
+    assert out.splitlines()[0] == (
+        f"3 Argos tasks, 3 matched a configured task; 0 results imported, "
+        f"{first.published} imported before"
+    )
 
     stack = Stack(nats_server.url, database_url, config)
     stack.projector()
@@ -154,10 +184,13 @@ async def test_argos_history_is_imported_once_at_its_times(
         "SELECT r.checked_at, t.url, t.check_kind FROM results r JOIN tasks t ON t.id = r.task_id "
         "ORDER BY r.checked_at",
     )
-    assert [
-        (r["checked_at"].astimezone(LOCAL).replace(tzinfo=None), r["url"], r["check_kind"])
-        for r in rows
-    ][: len(argos_rows)] == [(a["submitted_at"], a["url"], a["check"]) for a in argos_rows]
+    assert (
+        sorted(
+            (r["checked_at"].astimezone(LOCAL).replace(tzinfo=None), r["url"], r["check_kind"])
+            for r in rows
+        )
+        == argos_rows
+    )
     tasks = await fetch(database_url, "SELECT id, url, check_kind, severity FROM tasks")
     severities = {(t["url"].rsplit("/", 1)[1], t["check_kind"]): t["severity"] for t in tasks}
     assert severities == {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -77,3 +78,17 @@ async def test_every_link_and_redirect_stays_under_the_prefix(
             assert (await c.get(f"/tasks/{t.id}")).status_code == 200
             assert (await c.get("/api/tasks")).json()[0]["id"] == t.id
             assert (await c.get("/api/nothing")).json() == {"detail": "Not Found"}
+
+
+def test_no_template_writes_a_link_outside_the_prefix() -> None:
+    """Pages not reached above (hosts, audit, results…) follow the same rule: every absolute
+    link starts with ``{{ root }}``."""
+    templates = Path(__file__).parent.parent / "services" / "web" / "templates"
+    bare = re.compile(r'\b(?:href|src|action|hx-get|hx-post|sse-connect)="/')
+    found = [
+        f"{t.name}:{n}"
+        for t in sorted(templates.glob("*.html"))
+        for n, line in enumerate(t.read_text().splitlines(), 1)
+        if bare.search(line)
+    ]
+    assert found == []

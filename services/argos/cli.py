@@ -1,4 +1,4 @@
-"""``tocsin argos-agents`` (serve Argos 0.10.3 agents a location's checks) and
+"""``tocsin argos`` (serve Argos 0.10.3 agents a location's checks) and
 ``tocsin import argos`` (an Argos database's history into the log)."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from services.argos.service import GatewayOptions, main
 
 def register(sub: Any) -> dict[str, Callable[[Any], int]]:
     p = sub.add_parser(
-        "argos-agents",
+        "argos",
         help="let Argos agents run a location's checks (Argos's /api/tasks and /api/results)",
         description="Serve GET /api/tasks and POST /api/results as Argos 0.10.3 does, so that "
         "deployed Argos agents (argos agent http://HOST:PORT TOKEN) work a location's share "
@@ -55,7 +55,9 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
         "each result as history of the configured task it matches. Run it after `tocsin "
         "config apply` and before the scheduler first judges those tasks.",
     )
-    a.add_argument("--database-url", required=True, help="Argos's general.db.url (PostgreSQL)")
+    a.add_argument(
+        "--database-url", required=True, help="Argos's general.db.url (PostgreSQL or SQLite)"
+    )
     a.add_argument(
         "--timezone",
         default=None,
@@ -64,7 +66,7 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
     )
     cliopts.nats(a)
     cliopts.config(a)
-    return {"argos-agents": run, "import": run_import}
+    return {"argos": run, "import": run_import}
 
 
 def run(args: argparse.Namespace) -> int:

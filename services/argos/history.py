@@ -15,9 +15,12 @@ events fold in log order, so older history would pass for its current state.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import datetime, tzinfo
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -58,18 +61,43 @@ def sqlalchemy_to_libpq(url: str) -> str:
     return ("postgresql" + sep + rest) if scheme.startswith("postgresql") else url
 
 
-async def read_argos(url: str) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+TASKS_QUERY = 'SELECT id, url, method, request_data, "check", expected, ip_version FROM tasks'
+RESULTS_QUERY = (
+    "SELECT id, task_id, agent_id, submitted_at, status, severity, {context} AS context "
+    "FROM results ORDER BY submitted_at, id"
+)
+
+
+async def read_argos(url: str) -> tuple[list[Any], list[Any]]:
+    """Argos's tasks and results, from PostgreSQL or SQLite (both Argos's choices)."""
+    if url.startswith("sqlite"):
+        return await asyncio.to_thread(_read_sqlite, url)
     conn = await asyncpg.connect(sqlalchemy_to_libpq(url))
     try:
-        tasks = await conn.fetch(
-            'SELECT id, url, method, request_data, "check", expected, ip_version FROM tasks'
-        )
-        results = await conn.fetch(
-            "SELECT id, task_id, agent_id, submitted_at, status, severity, context::text "
-            "AS context FROM results ORDER BY submitted_at, id"
-        )
+        tasks = await conn.fetch(TASKS_QUERY)
+        results = await conn.fetch(RESULTS_QUERY.format(context="context::text"))
     finally:
         await conn.close()
+    return tasks, results
+
+
+def _read_sqlite(url: str) -> tuple[list[Any], list[Any]]:
+    # sqlite:///relative/path or sqlite:////absolute/path, as SQLAlchemy writes them.
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    if not path or not Path(path).is_file():
+        raise OSError(f"no SQLite database at {path!r}")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        tasks = conn.execute(TASKS_QUERY).fetchall()
+        results = [
+            {**dict(r), "submitted_at": datetime.fromisoformat(r["submitted_at"])}
+            for r in conn.execute(RESULTS_QUERY.format(context="context"))
+        ]
+    except sqlite3.Error as exc:
+        raise OSError(f"{path}: {exc}") from None
+    finally:
+        conn.close()
     return tasks, results
 
 

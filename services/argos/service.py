@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import re
 import signal
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -37,7 +38,9 @@ from runtime.logs import Log
 from security.client import ClientSecurity
 from services.argos import translate
 
-log = Log("tocsin.argos-agents")
+log = Log("tocsin.argos")
+#: The gateway's own name, under which it records what it cannot decode.
+GATEWAY = "argos"
 _NOT_TOKEN = re.compile(r"[^A-Za-z0-9_-]+")
 # At module level: the routes' annotations are resolved in this module's globals.
 _BEARER = HTTPBearer()
@@ -107,13 +110,13 @@ class Gateway:
         self.stopping.set()
 
     async def run(self) -> None:
-        nc = await bus.connect(
-            self.opts.nats_url, "argos-agents", **self.opts.security.connect_options()
-        )
+        nc = await bus.connect(self.opts.nats_url, "argos", **self.opts.security.connect_options())
         self.js = nc.jetstream(domain=self.opts.js_domain)
         sub = await self._bind()
         self.puller = bus.Puller(sub, f"work of {streams.agent_consumer_name(self.opts.location)}")
-        serving = asyncio.create_task(self.server.serve())
+        # Bound here, not by uvicorn: it would sys.exit() inside a task on a taken port.
+        listening = socket.create_server((self.opts.host, self.opts.port))
+        serving = asyncio.create_task(self.server.serve(sockets=[listening]))
         sweeping = asyncio.create_task(self._sweep())
         try:
             await self.stopping.wait()
@@ -122,6 +125,7 @@ class Gateway:
             sweeping.cancel()
             with contextlib.suppress(Exception):
                 await serving
+            listening.close()
             for lease in list(self.leases.values()):
                 await self._give_back(lease, "the gateway stops")
             with contextlib.suppress(Exception):
@@ -277,13 +281,13 @@ class Gateway:
                 meta.stream,
                 meta.sequence.stream,
                 msg.subject,
-                "argos-agents",
+                f"agent:{GATEWAY}",
                 str(exc),
                 time.time(),
             )
             log.warning("undecodable request dead-lettered", subject=msg.subject)
             await bus.publish_until_acked(
-                self.js, subjects.agent_deadletter("argos-agents"), data, headers["Nats-Msg-Id"]
+                self.js, subjects.agent_deadletter(GATEWAY), data, headers["Nats-Msg-Id"]
             )
             await msg.term()
             return None
@@ -327,4 +331,8 @@ async def main(opts: GatewayOptions) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, gateway.stop)
-    await gateway.run()
+    try:
+        await gateway.run()
+    except OSError as exc:
+        log.error("cannot serve Argos agents", host=opts.host, port=opts.port, error=str(exc))
+        raise SystemExit(1) from None
