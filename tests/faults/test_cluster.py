@@ -110,7 +110,7 @@ async def test_stream_leader_killed(
         # A new leader is elected among the two left; requests, completions and the read
         # model move on. A liveness bound, not a speed: after the election WORK re-establishes
         # its source from EVENTS with the server's own retry backoff, which on a loaded 2-core
-        # CI machine (load 13 measured) took over 30 s in 3 of 7 soak runs.
+        # machine (load average 13 measured) took over 30 s in 3 of 8 runs.
         await wait_for(lambda: results(done + 80), 90, what="results after the leader died")
         assert await _leader(url) != leader
         await asyncio.sleep(1)
