@@ -50,7 +50,7 @@ def decode(data: bytes, subject: str) -> AnyEvent:
         found = next(
             filter(None, map(contract.free_form_problem, contract.expected_values(event))), None
         )
-        found = found and f"expected value: {found}"
+        found = found and f"free-form value (expected, request data): {found}"
     if found:
         raise DecodeError(f"{subject}: {_type_of(data)}: {found}")
     return event

@@ -9,6 +9,7 @@ every consumer records it as a dead letter instead of folding it.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -33,8 +34,8 @@ from events.types import (
 
 @dataclass(frozen=True)
 class Rule:
-    """``pattern``: subject tokens after ``tocsin.``; ``{field}`` is a token the event's
-    ``field`` must equal. ``consumer``: what the ``consumer`` field must be (``{agent}``
+    """``pattern``: subject tokens after ``tocsin.``, literal ones then ``{field}`` tokens
+    the event's ``field`` must equal. ``consumer``: what the ``consumer`` field must be (``{agent}``
     filled from the subject), for records an agent writes under its own name."""
 
     pattern: tuple[str, ...]
@@ -74,39 +75,64 @@ MAX_TEXT = 65536
 INT64 = 2**63
 
 
-def _match(rule: Rule, tokens: list[str]) -> dict[str, str] | None:
-    if len(tokens) != len(rule.pattern):
-        return None
-    bound: dict[str, str] = {}
-    for want, got in zip(rule.pattern, tokens, strict=True):
-        if want.startswith("{"):
-            bound[want[1:-1]] = got
-        elif want != got:
-            return None
-    return bound
+def _literal(rule: Rule) -> tuple[str, ...]:
+    """The leading tokens of ``rule`` that are not ``{field}``."""
+    n = next((i for i, t in enumerate(rule.pattern) if t.startswith("{")), len(rule.pattern))
+    return rule.pattern[:n]
+
+
+#: The rules by their literal leading tokens: a dict lookup or two per message instead of a
+#: scan of the table, on every consumer's hot path.
+_BY_PREFIX: dict[tuple[str, ...], Rule] = {_literal(r): r for r in RULES}
+_PREFIX_LENGTHS = sorted({len(k) for k in _BY_PREFIX}, reverse=True)
+_LITERAL_LENGTH = {r: len(_literal(r)) for r in RULES}
+assert len(_BY_PREFIX) == len(RULES), "two rules share their literal tokens"
+
+
+def _rule(tokens: list[str]) -> Rule | None:
+    for n in _PREFIX_LENGTHS:
+        rule = _BY_PREFIX.get(tuple(tokens[:n]))
+        if rule is not None and len(rule.pattern) == len(tokens):
+            return rule
+    return None
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse(subject: str) -> tuple[Rule, tuple[tuple[str, str], ...]] | str:
+    """The rule of ``subject`` and its ``(field, token)`` pairs, or why there is none. Cached:
+    a deployment has a bounded set of subjects (agents × groups), every one seen again and
+    again."""
+    tokens = subject.split(".")
+    if tokens[0] != "tocsin":
+        return f"subject {subject!r} is outside the log"
+    rule = _rule(tokens[1:])
+    if rule is None:
+        return f"subject {subject!r} admits no event type"
+    literal = _LITERAL_LENGTH[rule]
+    pairs = tuple(
+        (want[1:-1], got)
+        for want, got in zip(rule.pattern[literal:], tokens[1 + literal :], strict=True)
+    )
+    return rule, pairs
 
 
 def problem(subject: str, event: Event) -> str | None:
     """Why ``event`` may not be published on ``subject``, or None when it may."""
-    tokens = subject.split(".")
-    if tokens[0] != "tocsin":
-        return f"subject {subject!r} is outside the log"
-    kind = type(event).__struct_config__.tag
-    for rule in RULES:
-        bound = _match(rule, tokens[1:])
-        if bound is None:
-            continue
-        if not isinstance(event, rule.types):
-            return f"type {kind!r} does not match subject {subject!r}"
-        for name, value in bound.items():
-            if name in event.__struct_fields__ and getattr(event, name) != value:
-                return f"{name} {getattr(event, name)!r} does not match subject {subject!r}"
-        if rule.consumer is not None:
-            want = rule.consumer.format(**bound)
-            if getattr(event, "consumer", None) != want:
-                return f"consumer {getattr(event, 'consumer', None)!r} is not {want!r}"
-        return None
-    return f"subject {subject!r} admits no event type"
+    parsed = _parse(subject)
+    if isinstance(parsed, str):
+        return parsed
+    rule, pairs = parsed
+    if not isinstance(event, rule.types):
+        kind = type(event).__struct_config__.tag
+        return f"type {kind!r} does not match subject {subject!r}"
+    for name, got in pairs:
+        if name in event.__struct_fields__ and getattr(event, name) != got:
+            return f"{name} {getattr(event, name)!r} does not match subject {subject!r}"
+    if rule.consumer is not None:
+        want = rule.consumer.format(**dict(pairs))
+        if getattr(event, "consumer", None) != want:
+            return f"consumer {getattr(event, 'consumer', None)!r} is not {want!r}"
+    return None
 
 
 def free_form_problem(value: Any, depth: int = 0) -> str | None:

@@ -20,8 +20,9 @@ import asyncpg
 from nats.aio.msg import Msg
 
 from configuration import redaction
+from configuration.inforce import in_force
 from events import codec, streams, subjects
-from events.types import AgentHeartbeat, SilenceAdded, SilenceRemoved, TaskJudged
+from events.types import AgentHeartbeat, SilenceAdded, SilenceRemoved, TaskDef, TaskJudged
 from runtime import bus, db
 from runtime.logs import Log
 from services.notifier import channels, store
@@ -58,6 +59,8 @@ class Notifier:
         self.settings = notify_settings.load(opts.config_path, opts.web_url)
         self.stopping = asyncio.Event()
         self.silences: dict[str, SilenceAdded] = {}
+        #: The tasks in force in the log (``config.applied``), masked as the log shows them.
+        self.logged: dict[str, TaskDef] = {}
         self.sender = Sender(
             SendOptions(
                 opts.backoff,
@@ -101,6 +104,7 @@ class Notifier:
         try:
             await self._follow_silences(nc, js)
             await self._follow_agents(nc, js)
+            await self._follow_config(nc, js)
             loops = [
                 asyncio.create_task(c)
                 for c in (
@@ -147,6 +151,16 @@ class Notifier:
         async for msg in bus.replay(js, subjects.HEARTBEAT_ALL, last_per_subject=True):
             self._heartbeat(msg.data, msg.subject)
 
+    async def _follow_config(self, nc, js) -> None:  # type: ignore[no-untyped-def]
+        """The tasks in force in the log, for a judgement of a task applied from another file
+        than ours (``tocsin config apply``): its message still names its URL and check."""
+
+        async def on_msg(msg: Msg) -> None:
+            self.logged = (await in_force(js)).tasks
+
+        await nc.subscribe(subjects.CONFIG_APPLIED, cb=on_msg)
+        self.logged = (await in_force(js)).tasks
+
     def _heartbeat(self, data: bytes, subject: str) -> None:
         with contextlib.suppress(codec.DecodeError):
             ev = codec.decode(data, subject)
@@ -188,7 +202,11 @@ class Notifier:
                 state = states.get(j.task, TaskState())
                 if seq <= state.last_seq:
                     continue  # a redelivery, or another notifier got here first
-                task = s.tasks.get(j.task) or host_task(s, ev.group, j.task)
+                # Our file's definition first: its domain is the one routing and silences are
+                # written with (the log's shows credentials masked).
+                task = (
+                    s.tasks.get(j.task) or self.logged.get(j.task) or host_task(s, ev.group, j.task)
+                )
                 domain = task.domain if task else None
                 silent = why_silent(s, self.silences, domain, j.task, ev.at)
                 intents, told = decide(
@@ -228,10 +246,20 @@ class Notifier:
                         source_seq=seq,
                         web_url=s.web_url,
                     )
-                    await self._enqueue(conn, f"{j.task}:{seq}:{intent.channel}", intent.channel, m)
+                    key = f"{j.task}:{seq}:{intent.channel}"
+                    await self._enqueue(conn, key, intent.channel, m, domain)
 
-    async def _enqueue(self, conn: asyncpg.Connection, key: str, channel: str, m: Message) -> None:
-        found = channels.recipients(self.settings, channel, m.domain)
+    async def _enqueue(
+        self,
+        conn: asyncpg.Connection,
+        key: str,
+        channel: str,
+        m: Message,
+        domain: str | None = None,
+    ) -> None:
+        """``domain``: as our file writes it, for the website's own recipients (the message
+        shows it masked)."""
+        found = channels.recipients(self.settings, channel, domain)
         if not found:
             log.warning("channel has no recipient configured", channel=channel, key=key)
         for i, r in enumerate(found):
