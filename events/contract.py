@@ -18,6 +18,7 @@ from events.types import (
     AgentHeartbeat,
     CheckCompleted,
     CheckRequested,
+    CheckStarted,
     ConfigApplied,
     DeadLettered,
     Event,
@@ -44,6 +45,8 @@ class Rule:
 RULES: tuple[Rule, ...] = (
     Rule(("config", "applied"), (ConfigApplied,)),
     Rule(("check", "requested", "{location}", "{group}"), (CheckRequested,)),
+    Rule(("check", "requested", "{location}", "{group}", "now"), (CheckRequested,)),
+    Rule(("check", "started", "{agent}", "{group}"), (CheckStarted,)),
     Rule(("check", "completed", "{agent}", "{group}"), (CheckCompleted,)),
     Rule(("task", "judged", "{group}"), (TaskJudged,)),
     # History imported from Argos (``tocsin import argos``): folded, never judged nor alerted on.
@@ -149,7 +152,12 @@ def expected_values(event: Event) -> list[Any]:
 def subject_of(event: Event) -> str:
     """The subject ``event`` belongs on: the contract makes it a function of the event."""
     if isinstance(event, CheckRequested):
-        return subjects.requested(event.location, event.group)
+        on_demand = event.requested_by is not None
+        return (subjects.requested_now if on_demand else subjects.requested)(
+            event.location, event.group
+        )
+    if isinstance(event, CheckStarted):
+        return subjects.started(event.agent, event.group)
     if isinstance(event, CheckCompleted):
         return subjects.completed(event.agent, event.group)
     if isinstance(event, TaskJudged):

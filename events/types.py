@@ -136,6 +136,20 @@ class CheckRequested(Event, tag="check.requested"):
     sealed: Annotated[str, msgspec.Meta(max_length=131072, pattern=r"^[A-Za-z0-9+/=]*$")] | None = (
         None
     )
+    #: Who asked for an on-demand run ("check now"): a web user, an API token or a CLI user;
+    #: None for the scheduler's own runs.
+    requested_by: Name | None = None
+
+
+class CheckStarted(Event, tag="check.started"):
+    """An agent began to run a request. ``delivery`` is JetStream's count of deliveries of it:
+    above 1, an earlier agent took it and did not complete it (died, or too slow)."""
+
+    request: Name
+    group: Token
+    agent: Token
+    location: Token
+    delivery: Small
 
 
 class Observation(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -220,6 +234,9 @@ class DeadLettered(Event, tag="deadletter"):
     reason: Text
     excerpt: Text = ""
     group: Token | None = None
+    #: The request out of deliveries (``max_deliver``) and how many it had, for its status.
+    request: Name | None = None
+    deliveries: Small | None = None
 
 
 class NotificationSent(Event, tag="notification.sent"):
@@ -335,6 +352,7 @@ class HostObserved(Event, tag="host.observed"):
 AnyEvent = (
     ConfigApplied
     | CheckRequested
+    | CheckStarted
     | CheckCompleted
     | TaskJudged
     | AgentHeartbeat
@@ -352,6 +370,7 @@ REGISTRY: dict[str, type[Event]] = {
     for cls in (
         ConfigApplied,
         CheckRequested,
+        CheckStarted,
         CheckCompleted,
         TaskJudged,
         AgentHeartbeat,

@@ -7,6 +7,7 @@ live hub, the settings and the session signer.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
@@ -22,8 +23,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from readmodel import SCHEMA, ensure_schema
 from runtime import __version__, db
-from services.web import api, auth, authdb, badges, edges, hosts, metrics, pages, queries
+from services.web import (
+    api,
+    auth,
+    authdb,
+    badges,
+    checknow,
+    edges,
+    hosts,
+    metrics,
+    pages,
+    queries,
+    requestviews,
+)
 from services.web.live import Hub
+from services.web.runlogs import RunLogs
 from services.web.settings import WebSettings, load_settings
 from services.web.templating import HERE
 
@@ -66,7 +80,10 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
         app.state.hub = Hub(database_url)
         app.state.hub.start()
         app.state.nats = None
+        app.state.nats_lock = asyncio.Lock()  # one connection, opened at its first use
+        app.state.runlogs = RunLogs()
         yield
+        await app.state.runlogs.close()
         await app.state.hub.stop()
         await app.state.pool.close()
         if app.state.nats is not None:
@@ -96,7 +113,7 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
     if settings.root_path:
         # Outermost: routing, static files and every page see the path with its prefix.
         app.add_middleware(UnderPrefix, prefix=settings.root_path)
-    for module in (auth, pages, api, badges, metrics, hosts):
+    for module in (auth, pages, api, checknow, requestviews, badges, metrics, hosts):
         app.include_router(module.router)
     app.include_router(hosts.api)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
