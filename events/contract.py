@@ -40,12 +40,14 @@ class Rule:
     pattern: tuple[str, ...]
     types: tuple[type[Event], ...]
     consumer: str | None = None
+    #: For requests: whether the subject is the one of "check now" (``requested_by`` set).
+    on_demand: bool | None = None
 
 
 RULES: tuple[Rule, ...] = (
     Rule(("config", "applied"), (ConfigApplied,)),
-    Rule(("check", "requested", "{location}", "{group}"), (CheckRequested,)),
-    Rule(("check", "requested", "{location}", "{group}", "now"), (CheckRequested,)),
+    Rule(("check", "requested", "{location}", "{group}"), (CheckRequested,), on_demand=False),
+    Rule(("check", "requested", "{location}", "{group}", "now"), (CheckRequested,), on_demand=True),
     Rule(("check", "started", "{agent}", "{group}"), (CheckStarted,)),
     Rule(("check", "completed", "{agent}", "{group}"), (CheckCompleted,)),
     Rule(("task", "judged", "{group}"), (TaskJudged,)),
@@ -101,6 +103,10 @@ def problem(subject: str, event: Event) -> str | None:
         for name, value in bound.items():
             if name in event.__struct_fields__ and getattr(event, name) != value:
                 return f"{name} {getattr(event, name)!r} does not match subject {subject!r}"
+        if rule.on_demand is not None:
+            asked_by = getattr(event, "requested_by", None)
+            if (asked_by is not None) != rule.on_demand:
+                return f"requested_by {asked_by!r} does not match subject {subject!r}"
         if rule.consumer is not None:
             want = rule.consumer.format(**bound)
             if getattr(event, "consumer", None) != want:

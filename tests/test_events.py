@@ -61,7 +61,7 @@ SAMPLES: list[Event] = [
         checks=[CheckSpec("t1", "status-is", 200)],
     ),
     CheckRequested(
-        at=1.0,
+        at=T + 1.0,
         request="g1.default.now3",
         group="g1",
         location="default",
@@ -69,12 +69,17 @@ SAMPLES: list[Event] = [
         method="GET",
         ip_version=4,
         timeout=5.0,
-        due=1.0,
+        due=T + 1.0,
         checks=[CheckSpec("t1", "status-is", 200)],
         requested_by="user:alice",
     ),
     CheckStarted(
-        at=1.5, request="g1.default.1000", group="g1", agent="a1", location="default", delivery=2
+        at=T + 1.5,
+        request="g1.default.1000",
+        group="g1",
+        agent="a1",
+        location="default",
+        delivery=2,
     ),
     CheckCompleted(
         at=T + 2.0,
@@ -243,7 +248,7 @@ def test_events_written_before_check_now_still_decode():
         {
             "type": "check.requested",
             "v": 1,
-            "at": 1.0,
+            "at": T + 1.0,
             "request": "g1.default.1000",
             "group": "g1",
             "location": "default",
@@ -251,15 +256,15 @@ def test_events_written_before_check_now_still_decode():
             "method": "GET",
             "ip_version": 4,
             "timeout": 5.0,
-            "due": 1.0,
+            "due": T + 1.0,
             "checks": [{"task": "t1", "kind": "status-is", "expected": 200}],
         }
     )
-    ev = codec.decode(old_request)
+    ev = codec.decode(old_request, "tocsin.check.requested.default.g1")
     assert isinstance(ev, CheckRequested) and ev.requested_by is None
     old_dead = (
-        b'{"type": "deadletter", "v": 1, "at": 1, "kind": "max_deliver", "stream": "WORK", '
-        b'"seq": 1, "subject": "s", "consumer": "c", "reason": "r"}'
+        b'{"type": "deadletter", "v": 1, "at": 1700000000, "kind": "max_deliver", '
+        b'"stream": "WORK", "seq": 1, "subject": "s", "consumer": "c", "reason": "r"}'
     )
-    dead = codec.decode(old_dead)
+    dead = codec.decode(old_dead, "tocsin.deadletter.max_deliver")
     assert isinstance(dead, DeadLettered) and dead.request is None

@@ -67,7 +67,8 @@ async def test_agent_with_least_privilege_completes_its_work(
         )
         ev = codec.decode(done[0], subjects.completed("a1", "g1"))
         assert isinstance(ev, CheckCompleted) and ev.outcomes[0].status == "success"
-        started = codec.decode((await _events_on(admin, subjects.started("a1", "g1")))[0])
+        started_subject = subjects.started("a1", "g1")
+        started = codec.decode((await _events_on(admin, started_subject))[0], started_subject)
         assert isinstance(started, CheckStarted) and started.delivery == 1
         await wait_for(lambda: _has_done(lines), what="the run's last log line")
         assert await wait_for(
