@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,11 @@ import httpx
 import nats
 
 from events import codec, streams
-from events.types import CheckRequested
+from events.types import CheckRequested, CheckSpec, CheckStarted
 from services.web import authdb
 from services.web.settings import WebSettings
 from tests.helpers import DemoTarget, Stack, fetch, wait_for, write_config
-from tests.web_fixtures import web_server
+from tests.web_fixtures import Seeder, task_def, web_server
 
 CONFIG = """
 general:
@@ -221,3 +222,38 @@ async def test_a_configuration_change_cancels_what_it_superseded(
         s.stack.services[0][0].request_reload()
         cancelled = await s.until(rid, "cancelled")
         assert cancelled["error"] == "superseded by a configuration change"
+
+
+async def test_a_start_claimed_for_another_locations_request_changes_nothing(database_url):
+    """An agent may only say it runs requests of its own location."""
+    s = Seeder(database_url)
+    t = task_def(1)
+    s.config([t])
+    at = time.time()
+    s.add(
+        CheckRequested(
+            at=at,
+            request=f"{t.group}.eu.1",
+            group=t.group,
+            location="eu",
+            url=t.url,
+            method="GET",
+            ip_version=4,
+            timeout=5.0,
+            due=at,
+            checks=[CheckSpec(t.id, t.check, t.expected)],
+        )
+    )
+    s.add(
+        CheckStarted(
+            at=at, request=f"{t.group}.eu.1", group=t.group, agent="x", location="us", delivery=1
+        )
+    )
+    s.add(
+        CheckStarted(
+            at=at, request=f"{t.group}.eu.9", group=t.group, agent="x", location="eu", delivery=1
+        )
+    )
+    await s.flush()
+    rows = await fetch(database_url, "SELECT id, status, agent FROM requests")
+    assert [dict(r) for r in rows] == [{"id": f"{t.group}.eu.1", "status": "queued", "agent": None}]

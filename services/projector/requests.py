@@ -5,7 +5,7 @@ module folds what happens to it next (pure ``fold``) and applies it with set-bas
 (``write``), in the caller's transaction. A change carries only what its events said (None
 elsewhere), so changes of one request over several batches merge in SQL; a status only
 moves forward (``RANK``), so a late event never brings a request back. An event about a
-request the log never asked for changes nothing.
+request the log never asked for, or one of another location, changes nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ RANK = {"queued": 1, "running": 2, "completed": 3, "judged": 4, "dead_lettered":
 
 COLUMNS = (
     "id",
+    "location",
     "status",
     "agent",
     "deliveries",
@@ -69,12 +70,13 @@ def fold(c: StatusChanges, seq: int, ev: AnyEvent) -> None:
     """Fold one event the projector took (``check.requested`` is the row's insert)."""
     if isinstance(ev, CheckStarted):
         row = c.row(ev.request, seq)
-        row.update(agent=ev.agent, started_at=_ts(ev.at))
+        row.update(location=ev.location, agent=ev.agent, started_at=_ts(ev.at))
         row["deliveries"] = max(row["deliveries"] or 0, ev.delivery)
         c.status(row, "running")
     elif isinstance(ev, CheckCompleted):
         row = c.row(ev.request, seq)
         row.update(
+            location=ev.location,
             agent=ev.agent,
             started_at=_ts(ev.started),
             completed_at=_ts(ev.at),
@@ -112,10 +114,10 @@ UPDATE requests r SET
   run_ms = coalesce(u.run_ms, r.run_ms),
   error = coalesce(u.error, r.error),
   updated_seq = greatest(u.updated_seq, r.updated_seq)
-FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[],
-            $6::timestamptz[], $7::bigint[], $8::float8[], $9::text[], $10::bigint[])
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[],
+            $7::timestamptz[], $8::bigint[], $9::float8[], $10::text[], $11::bigint[])
      AS u({", ".join(COLUMNS)})
-WHERE r.id = u.id
+WHERE r.id = u.id AND (u.location IS NULL OR r.location = u.location)
 """
 
 _JUDGED = """
