@@ -139,7 +139,8 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
 
 def _openapi(app: FastAPI, settings: WebSettings) -> dict[str, Any]:
     """The schema as this installation serves it: with ``unauthenticated_access: all`` the
-    API asks for no credentials, so it declares none (nor a 401)."""
+    API asks for no credentials, so it declares none (nor a 401), except where an operation
+    acts (``x-needs-credentials``: "check now" needs a user or a write token even then)."""
     if app.openapi_schema is None:
         schema = get_openapi(
             title=app.title,
@@ -150,8 +151,15 @@ def _openapi(app: FastAPI, settings: WebSettings) -> dict[str, Any]:
         if settings.unauthenticated_access == "all":
             for path in schema["paths"].values():
                 for operation in path.values():
+                    if operation.get(checknow.NEEDS_CREDENTIALS):
+                        continue
                     operation.pop("security", None)
                     operation.get("responses", {}).pop("401", None)
-            schema.get("components", {}).pop("securitySchemes", None)
+            if not any(
+                op.get(checknow.NEEDS_CREDENTIALS)
+                for p in schema["paths"].values()
+                for op in p.values()
+            ):
+                schema.get("components", {}).pop("securitySchemes", None)
         app.openapi_schema = schema
     return app.openapi_schema

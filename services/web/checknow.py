@@ -39,6 +39,9 @@ class CheckNowAnswer(Model):
     requests: list[AskedRequest]
 
 
+#: An operation that needs credentials even with ``unauthenticated_access: all``.
+NEEDS_CREDENTIALS = "x-needs-credentials"
+
 ASK_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     200: {"model": CheckNowAnswer, "description": "every request was asked already (rate limit)"},
@@ -119,6 +122,7 @@ def _json(asked: list[control.Asked]) -> JSONResponse:
     responses=ASK_RESPONSES,
     response_model=CheckNowAnswer,
     dependencies=[Depends(write_access)],
+    openapi_extra={NEEDS_CREDENTIALS: True},
 )
 async def api_check_task(request: Request, task_id: TaskId) -> JSONResponse:
     return _json(await ask(request, request.headers.get("x-csrf-token", ""), task_id, None))
@@ -131,6 +135,7 @@ async def api_check_task(request: Request, task_id: TaskId) -> JSONResponse:
     responses=ASK_RESPONSES,
     response_model=CheckNowAnswer,
     dependencies=[Depends(write_access)],
+    openapi_extra={NEEDS_CREDENTIALS: True},
 )
 async def api_check_domain(request: Request, domain: DomainName) -> JSONResponse:
     return _json(await ask(request, request.headers.get("x-csrf-token", ""), None, domain))
