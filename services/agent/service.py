@@ -61,6 +61,7 @@ class Agent:
         subjects.check_token(opts.location, "location")
         self.opts = opts
         self.in_flight: set[asyncio.Task[None]] = set()
+        self._starts: set[asyncio.Task[None]] = set()  # check.started publishes under way
         self.completed = 0
         self.started = time.time()
         self.stopping = asyncio.Event()
@@ -164,7 +165,10 @@ class Agent:
                         "agent has no location key (use its credentials file)"
                     )
                 req = self._unsealer.open(req)
-            await self._started(js, req, msg)
+            # Beside the run, not before it: the run never waits for the log.
+            start = asyncio.create_task(self._started(js, req, msg))
+            self._starts.add(start)
+            start.add_done_callback(self._starts.discard)
             runlog = RunLog(req.request, self.opts.name, self._live_sink(req.request))
             await runlog.line(
                 "start",
@@ -194,7 +198,8 @@ class Agent:
 
     async def _started(self, js, req: CheckRequested, msg: Msg) -> None:  # type: ignore[no-untyped-def]
         """Say in the log that we run it (its status page shows who and since when). Not
-        retried: a start that is lost only leaves the request "queued" until it completes."""
+        retried: a start that is lost only leaves the request "queued" until it completes; one
+        that lands after the completion changes nothing (a status only moves forward)."""
         delivery = msg.metadata.num_delivered
         event = CheckStarted(
             at=time.time(),
