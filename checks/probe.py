@@ -24,6 +24,7 @@ from checks import CATALOGUE
 from checks.base import Response
 from checks.observe import OBSERVERS
 from checks.observe.common import FAMILIES, Answer, ProbeContext, clean, failed, not_after
+from checks.runlog import RunLog, safe_url
 from events.types import CheckCompleted, CheckOutcome, CheckRequested, Observation, RequestData
 from runtime import __version__
 
@@ -86,6 +87,7 @@ class Prober:
                 headers={"User-Agent": USER_AGENT},
                 auto_decompress=True,
                 cookie_jar=aiohttp.DummyCookieJar(),
+                trace_configs=[_tracing()],
             )
         return self
 
@@ -93,26 +95,49 @@ class Prober:
         for session in self._sessions.values():
             await session.close()
 
-    async def observe(self, req: CheckRequested, url: str | None = None) -> Answer:
+    async def observe(
+        self, req: CheckRequested, url: str | None = None, runlog: RunLog | None = None
+    ) -> Answer:
         """The answer to ``url`` (default: the group's URL) with the request's method and data."""
         url = url or req.url
+        runlog = runlog or RunLog(req.request, "")
         observer = OBSERVERS.get(urlsplit(url).scheme)
         if observer is not None:
             context = ProbeContext(self.ssl_context, self._sessions[req.ip_version])
-            return await observer(req, url, context)
-        return await self._http(req, url)
+            answer = await observer(req, url, context)
+        else:
+            answer = await self._http(req, url, runlog)
+        if answer[0].error is not None:
+            await runlog.line("error", f"{answer[0].error_kind}: {answer[0].error}")
+        return answer
 
-    async def run(self, req: CheckRequested, agent: str, location: str) -> CheckCompleted:
+    async def run(
+        self, req: CheckRequested, agent: str, location: str, runlog: RunLog | None = None
+    ) -> CheckCompleted:
+        """``runlog``: where the steps of the run are told as they happen (the agent's live
+        log); none by default."""
+        runlog = runlog or RunLog(req.request, agent)
         started = time.time()
-        observation, response = await self.observe(req)
+        await runlog.line(
+            "start",
+            f"{req.method} {safe_url(req.url)} (IPv{req.ip_version}, timeout {req.timeout:g}s, "
+            f"{len(req.checks)} checks)",
+        )
+        observation, response = await self.observe(req, runlog=runlog)
         observation.facts = clean(observation.facts)
         extra: dict[str, Answer] = {}
         if response is not None:
             urls = sorted(
                 {u for u in (_target(spec.kind, req.url) for spec in req.checks) if u != req.url}
             )
-            answers = await asyncio.gather(*(self.observe(req, u) for u in urls))
+            answers = await asyncio.gather(*(self.observe(req, u, runlog) for u in urls))
             extra = dict(zip(urls, answers, strict=True))
+        outcomes = evaluate_all(req, observation, response, extra)
+        for o in outcomes:
+            await runlog.line(
+                "check", f"{o.kind}: {o.status}{f' — {o.detail}' if o.detail else ''}"
+            )
+        await runlog.line("done", f"completed in {runlog.ms():.0f} ms")
         return CheckCompleted(
             at=time.time(),
             request=req.request,
@@ -121,14 +146,15 @@ class Prober:
             location=location,
             started=started,
             observation=observation,
-            outcomes=evaluate_all(req, observation, response, extra),
+            outcomes=outcomes,
         )
 
-    async def _http(self, req: CheckRequested, url: str) -> Answer:
+    async def _http(self, req: CheckRequested, url: str, runlog: RunLog) -> Answer:
         session = self._sessions[req.ip_version]
         kwargs: dict[str, Any] = {
             "allow_redirects": False,
             "timeout": aiohttp.ClientTimeout(total=req.timeout),
+            "trace_request_ctx": runlog,
         }
         if req.request_data is not None:
             kwargs["headers"] = dict(req.request_data.headers)
@@ -140,7 +166,10 @@ class Prober:
         start = time.perf_counter()
         try:
             async with session.request(req.method, url, **kwargs) as resp:
-                cert_not_after = _cert_not_after(resp)
+                sslobj = _ssl_object(resp)
+                cert_not_after = _cert_not_after(sslobj)
+                if sslobj is not None:
+                    await runlog.line("tls", _tls_line(sslobj))
                 body = await resp.content.read(MAX_BODY)
                 elapsed = (time.perf_counter() - start) * 1000
                 headers = {k.lower(): v for k, v in resp.headers.items()}
@@ -148,6 +177,11 @@ class Prober:
             return failed(exc, start, req.timeout)
         response = Response(resp.status, headers, body, elapsed, cert_not_after, url)
         kept = {k: headers[k][:500] for k in KEPT_HEADERS if k in headers}
+        await runlog.line(
+            "response",
+            f"HTTP {resp.status} {resp.reason or ''}, {len(body)} bytes in {elapsed:.0f} ms; "
+            + ", ".join(f"{k}: {v[:80]}" for k, v in kept.items()),
+        )
         return Observation(
             status=resp.status,
             headers=kept,
@@ -210,7 +244,7 @@ def evaluate_all(
     return outcomes
 
 
-def _cert_not_after(resp: aiohttp.ClientResponse) -> float | None:
+def _ssl_object(resp: aiohttp.ClientResponse) -> ssl.SSLObject | None:
     conn = resp.connection
     transport = conn.transport if conn is not None else None
     if transport is None:
@@ -218,5 +252,71 @@ def _cert_not_after(resp: aiohttp.ClientResponse) -> float | None:
         # get to look at it; its protocol still holds the transport (no public accessor).
         protocol = getattr(resp, "_protocol", None)
         transport = getattr(protocol, "transport", None)
-    sslobj = transport.get_extra_info("ssl_object") if transport is not None else None
+    return transport.get_extra_info("ssl_object") if transport is not None else None
+
+
+def _cert_not_after(sslobj: ssl.SSLObject | None) -> float | None:
     return not_after(sslobj.getpeercert()) if sslobj is not None else None
+
+
+def _tls_line(sslobj: ssl.SSLObject) -> str:
+    cert: Any = sslobj.getpeercert() or {}
+
+    def name(field: str) -> str:
+        rdns = dict(kv for rdn in cert.get(field, ()) for kv in rdn)
+        return str(rdns.get("commonName") or rdns.get("organizationName") or "?")
+
+    cipher = sslobj.cipher()
+    return (
+        f"{sslobj.version()} {cipher[0] if cipher else ''}; certificate {name('subject')} "
+        f"issued by {name('issuer')}, valid until {cert.get('notAfter', '?')}"
+    )
+
+
+def _tracing() -> aiohttp.TraceConfig:
+    """Connection steps of each request, told to its run log (``trace_request_ctx``)."""
+    trace = aiohttp.TraceConfig()
+
+    def runlog(ctx: Any) -> RunLog | None:
+        return ctx.trace_request_ctx if isinstance(ctx.trace_request_ctx, RunLog) else None
+
+    async def dns_start(_s: Any, ctx: Any, _p: Any) -> None:
+        ctx.dns_started = time.perf_counter()
+
+    async def dns_end(_s: Any, ctx: Any, params: Any) -> None:
+        if log := runlog(ctx):
+            took = (time.perf_counter() - getattr(ctx, "dns_started", time.perf_counter())) * 1000
+            await log.line("dns", f"{params.host} resolved in {took:.0f} ms")
+
+    async def dns_cached(_s: Any, ctx: Any, params: Any) -> None:
+        if log := runlog(ctx):
+            await log.line("dns", f"{params.host} from the resolver cache")
+
+    async def connect_start(_s: Any, ctx: Any, _p: Any) -> None:
+        ctx.connect_started = time.perf_counter()
+
+    async def connect_end(_s: Any, ctx: Any, _p: Any) -> None:
+        if log := runlog(ctx):
+            took = time.perf_counter() - getattr(ctx, "connect_started", time.perf_counter())
+            await log.line(
+                "connect", f"connection open (with any TLS handshake) in {took * 1000:.0f} ms"
+            )
+
+    async def reused(_s: Any, ctx: Any, _p: Any) -> None:
+        if log := runlog(ctx):
+            await log.line("connect", "reusing an open connection")
+
+    async def sent(_s: Any, ctx: Any, params: Any) -> None:
+        # Method and path only: request headers and bodies may hold secrets.
+        if log := runlog(ctx):
+            await log.line("sent", f"{params.method} {safe_url(str(params.url))}")
+
+    trace.on_dns_resolvehost_start.append(dns_start)
+    trace.on_dns_resolvehost_end.append(dns_end)
+    trace.on_dns_cache_hit.append(dns_cached)
+    trace.on_connection_create_start.append(connect_start)
+    trace.on_connection_create_end.append(connect_end)
+    trace.on_connection_reuseconn.append(reused)
+    trace.on_request_headers_sent.append(sent)
+    trace.freeze()
+    return trace

@@ -19,6 +19,7 @@ from events.types import (
     AgentHeartbeat,
     CheckCompleted,
     CheckRequested,
+    CheckStarted,
     ConfigApplied,
     DeadLettered,
     Event,
@@ -41,11 +42,15 @@ class Rule:
     pattern: tuple[str, ...]
     types: tuple[type[Event], ...]
     consumer: str | None = None
+    #: For requests: whether the subject is the one of "check now" (``requested_by`` set).
+    on_demand: bool | None = None
 
 
 RULES: tuple[Rule, ...] = (
     Rule(("config", "applied"), (ConfigApplied,)),
-    Rule(("check", "requested", "{location}", "{group}"), (CheckRequested,)),
+    Rule(("check", "requested", "{location}", "{group}"), (CheckRequested,), on_demand=False),
+    Rule(("check", "requested", "{location}", "{group}", "now"), (CheckRequested,), on_demand=True),
+    Rule(("check", "started", "{agent}", "{group}"), (CheckStarted,)),
     Rule(("check", "completed", "{agent}", "{group}"), (CheckCompleted,)),
     Rule(("task", "judged", "{group}"), (TaskJudged,)),
     # History imported from Argos (``tocsin import argos``): folded, never judged nor alerted on.
@@ -81,18 +86,20 @@ def _literal(rule: Rule) -> tuple[str, ...]:
     return rule.pattern[:n]
 
 
-#: The rules by their literal leading tokens: a dict lookup or two per message instead of a
-#: scan of the table, on every consumer's hot path.
-_BY_PREFIX: dict[tuple[str, ...], Rule] = {_literal(r): r for r in RULES}
-_PREFIX_LENGTHS = sorted({len(k) for k in _BY_PREFIX}, reverse=True)
+#: The rules by their literal leading tokens and length: a dict lookup or two per message
+#: instead of a scan of the table, on every consumer's hot path.
+_BY_SHAPE: dict[tuple[tuple[str, ...], int], Rule] = {
+    (_literal(r), len(r.pattern)): r for r in RULES
+}
+_PREFIX_LENGTHS = sorted({len(k) for k, _ in _BY_SHAPE}, reverse=True)
 _LITERAL_LENGTH = {r: len(_literal(r)) for r in RULES}
-assert len(_BY_PREFIX) == len(RULES), "two rules share their literal tokens"
+assert len(_BY_SHAPE) == len(RULES), "two rules share their literal tokens and length"
 
 
 def _rule(tokens: list[str]) -> Rule | None:
     for n in _PREFIX_LENGTHS:
-        rule = _BY_PREFIX.get(tuple(tokens[:n]))
-        if rule is not None and len(rule.pattern) == len(tokens):
+        rule = _BY_SHAPE.get((tuple(tokens[:n]), len(tokens)))
+        if rule is not None:
             return rule
     return None
 
@@ -109,11 +116,13 @@ def _parse(subject: str) -> tuple[Rule, tuple[tuple[str, str], ...]] | str:
     if rule is None:
         return f"subject {subject!r} admits no event type"
     literal = _LITERAL_LENGTH[rule]
-    pairs = tuple(
-        (want[1:-1], got)
-        for want, got in zip(rule.pattern[literal:], tokens[1 + literal :], strict=True)
-    )
-    return rule, pairs
+    pairs = []
+    for want, got in zip(rule.pattern[literal:], tokens[1 + literal :], strict=True):
+        if want.startswith("{"):
+            pairs.append((want[1:-1], got))
+        elif want != got:  # a literal after the fields (``….now``)
+            return f"subject {subject!r} admits no event type"
+    return rule, tuple(pairs)
 
 
 def problem(subject: str, event: Event) -> str | None:
@@ -128,6 +137,10 @@ def problem(subject: str, event: Event) -> str | None:
     for name, got in pairs:
         if name in event.__struct_fields__ and getattr(event, name) != got:
             return f"{name} {getattr(event, name)!r} does not match subject {subject!r}"
+    if rule.on_demand is not None:
+        asked_by = getattr(event, "requested_by", None)
+        if (asked_by is not None) != rule.on_demand:
+            return f"requested_by {asked_by!r} does not match subject {subject!r}"
     if rule.consumer is not None:
         want = rule.consumer.format(**dict(pairs))
         if getattr(event, "consumer", None) != want:
@@ -180,7 +193,12 @@ def expected_values(event: Event) -> list[Any]:
 def subject_of(event: Event) -> str:
     """The subject ``event`` belongs on: the contract makes it a function of the event."""
     if isinstance(event, CheckRequested):
-        return subjects.requested(event.location, event.group)
+        on_demand = event.requested_by is not None
+        return (subjects.requested_now if on_demand else subjects.requested)(
+            event.location, event.group
+        )
+    if isinstance(event, CheckStarted):
+        return subjects.started(event.agent, event.group)
     if isinstance(event, CheckCompleted):
         return subjects.completed(event.agent, event.group)
     if isinstance(event, TaskJudged):

@@ -22,6 +22,11 @@ HOST_OBSERVED_ALL = f"{PREFIX}.host.observed.>"
 HOST_TASKS_ALL = f"{PREFIX}.host.tasks.>"
 PINGED_ALL = f"{PREFIX}.monitor.pinged.>"
 
+#: Core NATS, outside the log (``events/control.py``): the scheduler in charge answers "check
+#: now" requests; agents publish the live log lines of a run, one subject per request.
+CHECK_NOW = f"{PREFIX}_control.check_now"
+LIVE_PREFIX = f"{PREFIX}_live"
+
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -38,12 +43,23 @@ def requested(location: str, group: str) -> str:
     return f"{PREFIX}.check.requested.{location}.{group}"
 
 
+def requested_now(location: str, group: str) -> str:
+    """A "check now" request: beside the scheduled ones (the agents' filter takes both), not
+    among them, so that the last scheduled request of a group is still the last on its own
+    subject."""
+    return f"{PREFIX}.check.requested.{location}.{group}.now"
+
+
 def requested_for_location(location: str) -> str:
     return f"{PREFIX}.check.requested.{location}.>"
 
 
 def completed(agent: str, group: str) -> str:
     return f"{PREFIX}.check.completed.{agent}.{group}"
+
+
+def started(agent: str, group: str) -> str:
+    return f"{PREFIX}.check.started.{agent}.{group}"
 
 
 def judged(group: str) -> str:
@@ -103,3 +119,18 @@ def host_tasks(agent: str) -> str:
 def pinged(group: str) -> str:
     """A heartbeat monitor's pings, under its group (one task per heartbeat group)."""
     return f"{PREFIX}.monitor.pinged.{group}"
+
+
+def live(request: str) -> str:
+    """Where the log lines of one request's run go; ``request`` is ``<group>.<location>.<n>``."""
+    return f"{LIVE_PREFIX}.{request}"
+
+
+def live_for_group(group: str) -> str:
+    """Every run's log lines of one request group, at every location."""
+    return f"{LIVE_PREFIX}.{group}.>"
+
+
+def live_for_location(location: str) -> str:
+    """Every run's log lines at one location (an agent's permission)."""
+    return f"{LIVE_PREFIX}.*.{location}.*"

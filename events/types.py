@@ -10,49 +10,59 @@ keeping a decoder for the old one), never a silent reinterpretation.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-# Bounds of every field: what a decoder admits is exactly what a reader can fold. A value
-# outside them (an infinite number, a date in the year 30000, a NUL byte PostgreSQL refuses,
-# a list of a million items) is a broken or hostile writer, and the event a dead letter.
-_NO_NUL = r"^[^\x00]*$"
-#: 2000-01-01 .. 2100-01-01 (Unix seconds): when a fact of Tocsin can have happened.
-Timestamp = Annotated[float, msgspec.Meta(ge=946_684_800.0, le=4_102_444_800.0)]
-#: A certificate may legitimately run until 9999.
-FarTimestamp = Annotated[float, msgspec.Meta(ge=0.0, le=253_402_300_799.0)]
-#: A duration or a delay, in seconds: up to a year.
-Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=366 * 86400.0)]
-Millis = Annotated[float, msgspec.Meta(ge=0.0, le=1e10)]
-#: A finite measured value (a certificate's remaining seconds may be negative).
-Value = Annotated[float, msgspec.Meta(ge=-1e15, le=1e15)]
-#: Counters and stream sequences: exact in a float and in PostgreSQL's bigint.
-Count = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
-Small = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
-HttpStatus = Annotated[int, msgspec.Meta(ge=0, le=999)]
-IpVersion = Annotated[int, msgspec.Meta(ge=4, le=6)]
-#: A name that is also a subject token (agent, location, group, task): see events.subjects.
-Token = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-Name = Annotated[str, msgspec.Meta(max_length=256, pattern=_NO_NUL)]
-Url = Annotated[str, msgspec.Meta(max_length=8192, pattern=_NO_NUL)]
-Text = Annotated[str, msgspec.Meta(max_length=65536, pattern=_NO_NUL)]
-Headers = Annotated[dict[Name, Text], msgspec.Meta(max_length=256)]
-MAX_ITEMS = 10_000
-#: What an observer of a target beyond HTTP saw: a few named values of plain JSON.
-Facts = Annotated[dict[Name, Any], msgspec.Meta(max_length=64)]
+from events.fields import (
+    MAX_ITEMS,
+    SEVERITIES,
+    Count,
+    Event,
+    Facts,
+    FarTimestamp,
+    Headers,
+    HttpStatus,
+    IpVersion,
+    Millis,
+    Name,
+    Seconds,
+    Severity,
+    Small,
+    Status,
+    Text,
+    Timestamp,
+    Token,
+    Url,
+    Value,
+)
+from events.hosts import MAX_FILESYSTEMS, FilesystemFigures, HostObserved
 
-Severity = Literal["ok", "warning", "critical", "unknown"]
-Status = Literal["success", "failure", "error"]
-SEVERITIES: tuple[Severity, ...] = ("ok", "warning", "critical", "unknown")
-
-
-class Event(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type"):
-    """Base of every event: ``at`` is when the fact happened (Unix seconds)."""
-
-    VERSION: ClassVar[int] = 1
-    v: int = 1
-    at: Timestamp
+__all__ = [
+    "MAX_FILESYSTEMS",
+    "MAX_ITEMS",
+    "SEVERITIES",
+    "Count",
+    "Event",
+    "Facts",
+    "FarTimestamp",
+    "FilesystemFigures",
+    "Headers",
+    "HostObserved",
+    "HttpStatus",
+    "IpVersion",
+    "Millis",
+    "Name",
+    "Seconds",
+    "Severity",
+    "Small",
+    "Status",
+    "Text",
+    "Timestamp",
+    "Token",
+    "Url",
+    "Value",
+]
 
 
 class RequestData(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -138,6 +148,20 @@ class CheckRequested(Event, tag="check.requested"):
     sealed: Annotated[str, msgspec.Meta(max_length=131072, pattern=r"^[A-Za-z0-9+/=]*$")] | None = (
         None
     )
+    #: Who asked for an on-demand run ("check now"): a web user, an API token or a CLI user;
+    #: None for the scheduler's own runs.
+    requested_by: Name | None = None
+
+
+class CheckStarted(Event, tag="check.started"):
+    """An agent began to run a request. ``delivery`` is JetStream's count of deliveries of it:
+    above 1, an earlier agent took it and did not complete it (died, or too slow)."""
+
+    request: Name
+    group: Token
+    agent: Token
+    location: Token
+    delivery: Small
 
 
 class Observation(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -225,6 +249,9 @@ class DeadLettered(Event, tag="deadletter"):
     reason: Text
     excerpt: Text = ""
     group: Token | None = None
+    #: The request out of deliveries (``max_deliver``) and how many it had, for its status.
+    request: Name | None = None
+    deliveries: Small | None = None
 
 
 class NotificationSent(Event, tag="notification.sent"):
@@ -281,64 +308,6 @@ class SilenceRemoved(Event, tag="silence.removed"):
     by: Name
 
 
-# --- Host observations (issue 17) -------------------------------------------------------
-# Every field bounded: an agent is a remote, less trusted writer, and what a decoder admits
-# is what the projector folds and the web shows.
-_HostToken = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,62}$")]
-_HostText = Annotated[str, msgspec.Meta(max_length=4096, pattern=r"^[^\x00]*$")]
-_Percent = Annotated[float, msgspec.Meta(ge=0.0, le=100.0)]
-_Bytes = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
-_Load = Annotated[float, msgspec.Meta(ge=0.0, le=1e6)]
-_HostSeconds = Annotated[float, msgspec.Meta(gt=0.0, le=86400.0)]
-_Epoch = Annotated[float, msgspec.Meta(ge=0.0, le=4_102_444_800.0)]
-MAX_FILESYSTEMS = 256
-
-
-class FilesystemFigures(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """One mounted filesystem: sizes as the node exporter reports them (``avail`` is what an
-    unprivileged user can still write, ``free`` includes the blocks reserved for root)."""
-
-    mount: _HostText
-    fstype: _HostText
-    device: _HostText
-    size_bytes: _Bytes
-    free_bytes: _Bytes
-    avail_bytes: _Bytes
-    used_percent: _Percent
-    files: _Bytes = 0
-    files_free: _Bytes = 0
-    #: None for a filesystem without an inode table (files == 0).
-    inodes_percent: _Percent | None = None
-
-
-class HostObserved(Event, tag="host.observed"):
-    """What an agent saw of the machine it runs on, every ``interval`` seconds.
-
-    The agent name is at most 62 characters so that its task group ``h-<agent>`` is still
-    one subject token.
-    """
-
-    agent: _HostToken
-    location: _HostToken
-    hostname: _HostText
-    interval: _HostSeconds
-    cores: Annotated[int, msgspec.Meta(ge=1, le=65536)]
-    cpu_percent: _Percent
-    load1: _Load
-    load5: _Load
-    load15: _Load
-    memory_total_bytes: _Bytes
-    memory_available_bytes: _Bytes
-    memory_percent: _Percent
-    swap_total_bytes: _Bytes
-    swap_free_bytes: _Bytes
-    swap_percent: _Percent
-    boot_time: _Epoch
-    filesystems: Annotated[list[FilesystemFigures], msgspec.Meta(max_length=MAX_FILESYSTEMS)] = []
-
-
-# --- push monitors (heartbeats) ---------------------------------------------------------
-
 PingKind = Literal["success", "start", "fail"]
 
 
@@ -363,6 +332,7 @@ class MonitorPinged(Event, tag="monitor.pinged"):
 AnyEvent = (
     ConfigApplied
     | CheckRequested
+    | CheckStarted
     | CheckCompleted
     | TaskJudged
     | AgentHeartbeat
@@ -381,6 +351,7 @@ REGISTRY: dict[str, type[Event]] = {
     for cls in (
         ConfigApplied,
         CheckRequested,
+        CheckStarted,
         CheckCompleted,
         TaskJudged,
         AgentHeartbeat,

@@ -193,3 +193,26 @@ CREATE TABLE IF NOT EXISTS host_samples (
     disk_percent double precision
 );
 CREATE INDEX IF NOT EXISTS host_samples_agent_at ON host_samples (agent, at);
+
+-- The life of each request, from the log: queued (check.requested), running (check.started;
+-- deliveries counts them), completed, judged (the task.judged of its completion),
+-- dead_lettered (out of deliveries) or cancelled (its group left the configuration before it
+-- was judged). Written by services/projector/requests.py.
+ALTER TABLE requests
+    ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'queued',
+    ADD COLUMN IF NOT EXISTS requested_at timestamptz,
+    ADD COLUMN IF NOT EXISTS due timestamptz,
+    ADD COLUMN IF NOT EXISTS requested_by text,
+    ADD COLUMN IF NOT EXISTS agent text,
+    ADD COLUMN IF NOT EXISTS deliveries int NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS started_at timestamptz,
+    ADD COLUMN IF NOT EXISTS completed_at timestamptz,
+    ADD COLUMN IF NOT EXISTS completion_seq bigint,
+    ADD COLUMN IF NOT EXISTS run_ms double precision,
+    ADD COLUMN IF NOT EXISTS error text,
+    ADD COLUMN IF NOT EXISTS judged_at timestamptz,
+    ADD COLUMN IF NOT EXISTS updated_seq bigint NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS requests_grp ON requests (grp, updated_seq DESC);
+CREATE INDEX IF NOT EXISTS requests_completion ON requests (completion_seq);
+CREATE INDEX IF NOT EXISTS requests_open ON requests (grp)
+    WHERE status IN ('queued', 'running', 'completed');

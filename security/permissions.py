@@ -43,6 +43,9 @@ def agent(name: str, location: str) -> dict[str, Any]:
             f"$JS.*.API.CONSUMER.MSG.NEXT.{streams.WORK}.{consumer}",
             f"$JS.ACK.{streams.WORK}.{consumer}.>",
             f"{subjects.PREFIX}.check.completed.{name}.>",
+            subjects.started(name, "*"),
+            # The live log lines of the runs of its location (core NATS, not the log).
+            subjects.live_for_location(location),
             subjects.heartbeat(name),
             subjects.host_observed(name),
             subjects.agent_deadletter(name),
@@ -63,8 +66,9 @@ def scheduler() -> dict[str, Any]:
             subjects.JUDGED_ALL,
             subjects.DEADLETTER_ALL,
             subjects.HOST_TASKS_ALL,
+            "_INBOX.>",  # answers to "check now"
         ],
-        sub=["_INBOX.>"],
+        sub=["_INBOX.>", subjects.CHECK_NOW],
         pub_deny=_DESTRUCTIVE,
     )
 
@@ -92,9 +96,9 @@ def notifier() -> dict[str, Any]:
 
 
 def web() -> dict[str, Any]:
-    # The web service reads PostgreSQL; on the bus it may at most look at the log, and at
-    # the consumers' backlogs for /metrics, and record the pings of heartbeat monitors (its
-    # ping endpoint).
+    # The web service reads PostgreSQL; on the bus it may look at the log and at the
+    # consumers' backlogs for /metrics, record the pings of heartbeat monitors (its ping
+    # endpoint), ask the scheduler for "check now" and follow the live log lines of runs.
     return _rules(
         pub=[
             subjects.PINGED_ALL,
@@ -104,8 +108,9 @@ def web() -> dict[str, Any]:
             f"$JS.API.CONSUMER.LIST.{streams.WORK}",
             f"$JS.API.DIRECT.GET.{streams.EVENTS}",
             f"$JS.API.DIRECT.GET.{streams.EVENTS}.>",
+            subjects.CHECK_NOW,
         ],
-        sub=["_INBOX.>"],
+        sub=["_INBOX.>", f"{subjects.LIVE_PREFIX}.>"],
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from services.web.settings import WebSettings
 from tests.helpers import Stack, write_config
 from tests.test_web_pages import XSS
 from tests.web_fixtures import Seeder, add_user, task_def, web_server
@@ -150,3 +151,72 @@ async def test_disabled_user_is_refused(browser, database_url):
         await page.goto(f"{web.url}/agents")
         await expect(page).to_have_url(f"{web.url}/login?next=/agents")
         await page.close()
+
+
+CHECK_NOW_CONFIG = """
+general:
+  frequency: 1h
+  ipv6: false
+  timeout: 5s
+websites:
+  - domain: {url}
+    paths:
+      - path: /broken
+        checks:
+          - status-is: 200
+"""
+
+
+async def test_check_now_shows_the_request_live_and_the_new_severity(
+    browser, nats_server, database_url, demo_target, tmp_path: Path
+):
+    """An hour between scheduled runs: only "check now" can judge the task in this test."""
+    config = write_config(tmp_path / "c.yaml", CHECK_NOW_CONFIG.format(url=demo_target.url))
+    stack = Stack(nats_server.url, database_url, config)
+    stack.scheduler(check_now_every=1.0)
+    stack.projector()
+    await add_user(database_url, "ops", "pw")
+    settings = WebSettings(cookie_secret="b" * 32, nats_url=nats_server.url)
+    try:
+        async with web_server(database_url, settings) as web:
+            page = await browser.new_page()
+            await log_in(page, web.url, "ops", "pw")
+            await expect(page).to_have_url(f"{web.url}/")
+            await page.locator("tr.task td.url a").click()
+            task_url = page.url
+            await page.click("#check-now")
+            # No agent yet: the request waits in the queue, and its page says so.
+            await page.locator(".checknow-result a").click()
+            status = page.locator("#request-status")
+            await expect(status).to_have_attribute("data-status", "queued", timeout=15_000)
+            demo_target.set("broken", delay=1.5)
+            stack.agent("a1")
+            await expect(status).to_have_attribute("data-status", "running", timeout=15_000)
+            await expect(status).to_have_attribute("data-status", "judged", timeout=15_000)
+            log = page.locator("#run-log li")
+            await expect(log.last).to_have_attribute("data-step", "done", timeout=15_000)
+            numbers = await log.evaluate_all("lines => lines.map(l => Number(l.dataset.n))")
+            assert numbers == list(range(1, len(numbers) + 1))
+            await expect(page.locator("#run-log")).to_contain_text("HTTP 500")
+
+            await page.goto(task_url)
+            await expect(page.locator("#severity")).to_have_text("critical")
+            # Fixed: the next press shows it on this open page, not in an hour.
+            demo_target.set("broken", status=200, delay=0.0)
+            await page.evaluate("window.__same_page = true")
+            await expect(page.locator("#severity")).to_have_text("critical")
+            for _ in range(20):  # one press per rate-limit slot (1 s) at most
+                await page.click("#check-now")
+                answer = page.locator(".checknow-result")
+                await expect(answer).to_contain_text("queued")
+                if "already" not in await answer.inner_text():
+                    break
+                await page.wait_for_timeout(500)
+            await expect(page.locator("#severity")).to_have_text("ok", timeout=15_000)
+            assert await page.evaluate("window.__same_page") is True
+            await expect(page.locator("table.requests tr.request").first).to_have_attribute(
+                "data-status", "judged"
+            )
+            await page.close()
+    finally:
+        await stack.close()

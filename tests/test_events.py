@@ -13,6 +13,7 @@ from events.types import (
     CheckOutcome,
     CheckRequested,
     CheckSpec,
+    CheckStarted,
     ConfigApplied,
     DeadLettered,
     Event,
@@ -59,6 +60,27 @@ SAMPLES: list[Event] = [
         timeout=5.0,
         due=T + 1.0,
         checks=[CheckSpec("t1", "status-is", 200)],
+    ),
+    CheckRequested(
+        at=T + 1.0,
+        request="g1.default.now3",
+        group="g1",
+        location="default",
+        url="https://example.org/",
+        method="GET",
+        ip_version=4,
+        timeout=5.0,
+        due=T + 1.0,
+        checks=[CheckSpec("t1", "status-is", 200)],
+        requested_by="user:alice",
+    ),
+    CheckStarted(
+        at=T + 1.5,
+        request="g1.default.1000",
+        group="g1",
+        agent="a1",
+        location="default",
+        delivery=2,
     ),
     CheckCompleted(
         at=T + 2.0,
@@ -222,3 +244,31 @@ def test_decoding_is_strict(payload: bytes, message: str):
         codec.decode(payload, "tocsin.subject")
     assert message in str(err.value)
     assert str(err.value).startswith("tocsin.subject: ")
+
+
+def test_events_written_before_check_now_still_decode():
+    """``requested_by`` and ``request`` were added with defaults: old payloads keep decoding."""
+    old_request = msgspec.json.encode(
+        {
+            "type": "check.requested",
+            "v": 1,
+            "at": T + 1.0,
+            "request": "g1.default.1000",
+            "group": "g1",
+            "location": "default",
+            "url": "https://example.org/",
+            "method": "GET",
+            "ip_version": 4,
+            "timeout": 5.0,
+            "due": T + 1.0,
+            "checks": [{"task": "t1", "kind": "status-is", "expected": 200}],
+        }
+    )
+    ev = codec.decode(old_request, "tocsin.check.requested.default.g1")
+    assert isinstance(ev, CheckRequested) and ev.requested_by is None
+    old_dead = (
+        b'{"type": "deadletter", "v": 1, "at": 1700000000, "kind": "max_deliver", '
+        b'"stream": "WORK", "seq": 1, "subject": "s", "consumer": "c", "reason": "r"}'
+    )
+    dead = codec.decode(old_dead, "tocsin.deadletter.max_deliver")
+    assert isinstance(dead, DeadLettered) and dead.request is None

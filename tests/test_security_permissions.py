@@ -7,13 +7,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
 from nats.aio.client import Client
 
-from events import codec, streams, subjects
-from events.types import CheckCompleted, HostObserved
+from events import codec, control, streams, subjects
+from events.types import CheckCompleted, CheckStarted, HostObserved
 from runtime import bus
 from security import reload
 from services.agent.host import HostOptions
@@ -36,6 +37,10 @@ async def _events_on(admin: Client, subject: str) -> list[bytes]:
     return [m.data async for m in bus.replay(admin.jetstream(), subject)]
 
 
+async def _has_done(lines: list[bytes]) -> bool:
+    return any(control.decode_line(raw).step == "done" for raw in lines)
+
+
 async def _run_agent(sb: SecuredBus, name: str, location: str) -> tuple[Agent, asyncio.Task[None]]:
     agent = Agent(
         AgentOptions(sb.url, name, location=location, heartbeat=0.5, security=sb.security(name))
@@ -48,6 +53,12 @@ async def test_agent_with_least_privilege_completes_its_work(
 ) -> None:
     sb, admin = secured
     subject, data, msg_id = request_event("eu", "g1", f"{demo_target.url}/healthy")
+    lines: list[bytes] = []
+
+    async def line(msg: Any) -> None:
+        lines.append(msg.data)
+
+    await admin.subscribe(subjects.live("g1.eu.0"), cb=line)  # the run's live log
     await admin.jetstream().publish(subject, data, headers={"Nats-Msg-Id": msg_id})
     agent, task = await _run_agent(sb, "a1", "eu")
     try:
@@ -56,6 +67,10 @@ async def test_agent_with_least_privilege_completes_its_work(
         )
         ev = codec.decode(done[0], subjects.completed("a1", "g1"))
         assert isinstance(ev, CheckCompleted) and ev.outcomes[0].status == "success"
+        started_subject = subjects.started("a1", "g1")
+        started = codec.decode((await _events_on(admin, started_subject))[0], started_subject)
+        assert isinstance(started, CheckStarted) and started.delivery == 1
+        await wait_for(lambda: _has_done(lines), what="the run's last log line")
         assert await wait_for(
             lambda: _events_on(admin, subjects.heartbeat("a1")), what="a heartbeat"
         )
@@ -105,6 +120,8 @@ async def test_host_only_agent_with_least_privilege_reports_its_host(
         subjects.completed("b1", "g1"),  # another agent's completion
         subjects.heartbeat("b1"),  # another agent's heartbeat
         subjects.host_observed("b1"),  # another agent's host figures
+        subjects.started("b1", "g1"),  # another agent's start
+        subjects.live("g1.us.1"),  # a run log of another location
         subjects.deadletter("max_deliver"),  # a dead letter not its own
         "$JS.API.CONSUMER.MSG.NEXT.WORK.agents-us",  # another location's work
         "$JS.ACK.WORK.agents-us.1.1.1.1.1.1",  # acking another location's work

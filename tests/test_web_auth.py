@@ -178,7 +178,7 @@ async def test_token_cli_and_nagios(database_url, monkeypatch, capsys):
         h = {"Authorization": f"Bearer {token.strip()}"}
         assert (await c.get("/api/agents", headers=h)).status_code == 200
         code, out, _ = await run_cli(monkeypatch, capsys, "token", "list", *db)
-        assert "\tci\tactive" in out
+        assert "\tci\tread\tactive" in out  # a token reads unless made with --scope write
         assert (await run_cli(monkeypatch, capsys, "token", "revoke", out.split("\t")[0], *db))[
             0
         ] == 0

@@ -18,11 +18,11 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from checks import CATALOGUE
+from checks import CATALOGUE, request
 from checks.judge import GroupState, judge
 from checks.probe import Prober
 from configuration import config as configuration
-from events.types import CheckRequested, CheckSpec, TaskDef
+from events.types import CheckRequested, TaskDef
 from runtime import cliopts
 
 RANK = {"ok": 0, "warning": 1, "critical": 2, "unknown": 2}
@@ -78,20 +78,9 @@ def exit_code(rows: list[Row]) -> int:
 
 
 def request_for(tasks: list[TaskDef], now: float) -> CheckRequested:
-    """The request the scheduler would publish for this group (see scheduler/service.py)."""
-    first = tasks[0]
-    return CheckRequested(
-        at=now,
-        request=f"{first.group}.oneshot.{int(now * 1000)}",
-        group=first.group,
-        location="oneshot",
-        url=first.url,
-        method=first.method,
-        ip_version=first.ip_version,
-        timeout=min(t.timeout for t in tasks),
-        due=now,
-        checks=[CheckSpec(t.id, t.check, t.expected) for t in tasks],
-        request_data=first.request_data,
+    """The request the scheduler would publish for this group."""
+    return request.build(
+        tasks, "oneshot", request.scheduled_id(tasks[0].group, "oneshot", now), now, now
     )
 
 

@@ -16,13 +16,16 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
 
 from checks.probe import Prober
-from events import codec, streams, subjects
-from events.types import AgentHeartbeat, CheckRequested
+from checks.runlog import RunLog, Sink
+from events import codec, control, streams, subjects
+from events.control import LogLine
+from events.types import AgentHeartbeat, CheckRequested, CheckStarted
 from runtime import __version__, bus
 from runtime.logs import Log
 from security.client import ClientSecurity
@@ -58,11 +61,13 @@ class Agent:
         subjects.check_token(opts.location, "location")
         self.opts = opts
         self.in_flight: set[asyncio.Task[None]] = set()
+        self._starts: set[asyncio.Task[None]] = set()  # check.started publishes under way
         self.completed = 0
         self.started = time.time()
         self.stopping = asyncio.Event()
         self._slots = asyncio.Semaphore(opts.concurrency)
         self._beats = 0
+        self._nc: Any = None
         # Opens request secrets sealed for our location (the key is in the credentials file).
         self._unsealer = opts.security.unsealer()
 
@@ -74,6 +79,7 @@ class Agent:
             self.opts.nats_url, f"agent-{self.opts.name}", **self.opts.security.connect_options()
         )
         js = nc.jetstream(domain=self.opts.js_domain)
+        self._nc = nc
         beat = asyncio.create_task(self._heartbeats(js))
         host = None
         if self.opts.host is not None:
@@ -159,9 +165,19 @@ class Agent:
                         "agent has no location key (use its credentials file)"
                     )
                 req = self._unsealer.open(req)
+            # Beside the run, not before it: the run never waits for the log.
+            start = asyncio.create_task(self._started(js, req, msg))
+            self._starts.add(start)
+            start.add_done_callback(self._starts.discard)
+            runlog = RunLog(req.request, self.opts.name, self._live_sink(req.request))
+            await runlog.line(
+                "start",
+                f"agent {self.opts.name} at {self.opts.location} took it "
+                f"(delivery {msg.metadata.num_delivered})",
+            )
             ticker = asyncio.create_task(self._keep_alive(msg))
             try:
-                completion = await prober.run(req, self.opts.name, self.opts.location)
+                completion = await prober.run(req, self.opts.name, self.opts.location, runlog)
             finally:
                 ticker.cancel()
             await bus.publish_until_acked(
@@ -179,6 +195,36 @@ class Agent:
             log.error("request failed", exc=True, subject=msg.subject, error=str(exc))
         finally:
             self._slots.release()
+
+    async def _started(self, js, req: CheckRequested, msg: Msg) -> None:  # type: ignore[no-untyped-def]
+        """Say in the log that we run it (its status page shows who and since when). Not
+        retried: a start that is lost only leaves the request "queued" until it completes; one
+        that lands after the completion changes nothing (a status only moves forward)."""
+        delivery = msg.metadata.num_delivered
+        event = CheckStarted(
+            at=time.time(),
+            request=req.request,
+            group=req.group,
+            agent=self.opts.name,
+            location=self.opts.location,
+            delivery=delivery,
+        )
+        with contextlib.suppress(Exception):
+            await js.publish(
+                subjects.started(self.opts.name, req.group),
+                codec.encode(event),
+                headers={"Nats-Msg-Id": f"started.{req.request}.{delivery}"},
+                timeout=5,
+            )
+
+    def _live_sink(self, request: str) -> Sink:
+        """Log lines go to core NATS, not to the log: fire and forget, nobody needs to listen."""
+        subject = subjects.live(request)
+
+        async def publish(line: LogLine) -> None:
+            await self._nc.publish(subject, control.encode(line))
+
+        return publish
 
     async def _keep_alive(self, msg: Msg) -> None:
         while True:

@@ -39,6 +39,7 @@ from events.types import (
     TaskJudged,
 )
 from services.projector import hostfold, pings
+from services.projector import requests as request_model
 
 
 def ts(epoch: float) -> datetime:
@@ -73,6 +74,7 @@ class Changes:
     last_seq: int = 0
     undecodable: int = 0
     requests: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    request_status: request_model.StatusChanges = field(default_factory=request_model.StatusChanges)
     task_defs: dict[str, tuple[TaskDef | None, float]] = field(default_factory=dict)
     results: list[tuple[Any, ...]] = field(default_factory=list)
     last_results: dict[str, tuple[Any, ...]] = field(default_factory=dict)
@@ -106,6 +108,7 @@ def fold(
             continue
         try:
             _one(c, seq, ev, requests)
+            request_model.fold(c.request_status, seq, ev)
         except Exception as exc:  # any event that cannot be folded is recorded, never fatal
             reason = str(exc) if isinstance(exc, Refused) else f"{type(exc).__name__}: {exc}"
             c.undecodable += 1
@@ -192,7 +195,19 @@ def _one(c: Changes, seq: int, ev: AnyEvent, requests: dict[str, Request]) -> No
         # Kept so that a completion can be checked against the request it claims to answer.
         tasks = frozenset(ch.task for ch in ev.checks)
         requests[ev.request] = Request(ev.location, ev.group, tasks)
-        c.requests.setdefault(ev.request, (ev.request, ev.location, ev.group, sorted(tasks), seq))
+        c.requests.setdefault(
+            ev.request,
+            (
+                ev.request,
+                ev.location,
+                ev.group,
+                sorted(tasks),
+                seq,
+                ts(ev.at),
+                ts(ev.due),
+                ev.requested_by,
+            ),
+        )
 
 
 def answered(ev: CheckCompleted, requests: Mapping[str, Request]) -> str | None:

@@ -13,6 +13,7 @@ import asyncpg
 import msgspec
 
 from services.projector import hostfold
+from services.projector import requests as request_model
 from services.projector.fold import Changes, ts
 
 # One UPDATE per batch for both the last result and the verdict of each task: the tasks
@@ -123,10 +124,17 @@ async def write_requests(conn: asyncpg.Connection, c: Changes, schema: str) -> N
     """Requests of the log, which completions must answer."""
     if c.requests:
         await conn.executemany(
-            """INSERT INTO requests (id, location, grp, tasks, seq) VALUES ($1, $2, $3, $4, $5)
+            """INSERT INTO requests (id, location, grp, tasks, seq, requested_at, due,
+                                     requested_by, status, updated_seq)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $5)
                ON CONFLICT (id) DO NOTHING""",
             list(c.requests.values()),
         )
+
+
+async def write_request_status(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
+    """What happened to requests since: running, completed, judged, dead-lettered, cancelled."""
+    await request_model.write(conn, c.request_status)
 
 
 async def write_results(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
@@ -230,6 +238,7 @@ async def write_hosts(conn: asyncpg.Connection, c: Changes, schema: str) -> None
 WRITERS = (
     write_task_definitions,
     write_requests,
+    write_request_status,
     write_results,
     write_task_state,
     write_agents,

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Callable
 from typing import Any
 
+from checks import request
 from configuration.config import ConfigError
+from configuration.inforce import who
+from events import control
 from events.streams import Tuning
-from runtime import cliopts
+from runtime import bus, cliopts
 from services.scheduler import configcli, heartbeatcli
 from services.scheduler.service import SchedulerOptions, main
 
@@ -34,6 +38,12 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
         "--max-deliver", type=int, default=5, help="deliveries before a request is dead-lettered"
     )
     p.add_argument(
+        "--check-now-every",
+        type=float,
+        default=request.ON_DEMAND_SLOT,
+        help="'check now' runs a task at most once per this many seconds (default %(default)s)",
+    )
+    p.add_argument(
         "--replicas",
         type=int,
         default=int(cliopts.env("TOCSIN_REPLICAS", "1") or 1),
@@ -51,14 +61,38 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
     cliopts.nats(c)
     c = csub.add_parser("history", help="list past applications from the log")
     cliopts.nats(c)
+
+    p = sub.add_parser(
+        "check-now",
+        help="run a task (or every task of a domain) now, through the agents and the judge",
+        description="Ask the scheduler in charge to run a task's request group (or every "
+        "group of a domain) right away, on every location of it. The schedule is not moved. "
+        "Rate-limited (scheduler --check-now-every): a second ask within the limit is not "
+        "queued again.",
+    )
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("task", nargs="?", help="task id (see /api/tasks)")
+    what.add_argument("--domain", help="every task of this domain")
+    cliopts.nats(p)
     heartbeatcli.add_parser(sub)
-    return {"scheduler": run_scheduler, "config": run_config, "heartbeat": heartbeatcli.new}
+    return {
+        "scheduler": run_scheduler,
+        "config": run_config,
+        "heartbeat": heartbeatcli.new,
+        "check-now": run_check_now,
+    }
 
 
 def run_scheduler(args: argparse.Namespace) -> int:
     tuning = Tuning(replicas=args.replicas, ack_wait=args.ack_wait, max_deliver=args.max_deliver)
     try:
-        return cliopts.run(main(SchedulerOptions(args.nats_url, args.config, tuning)))
+        return cliopts.run(
+            main(
+                SchedulerOptions(
+                    args.nats_url, args.config, tuning, check_now_every=args.check_now_every
+                )
+            )
+        )
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -72,3 +106,23 @@ def run_config(args: argparse.Namespace) -> int:
         "history": configcli.history,
     }
     return actions[args.action](args)
+
+
+def run_check_now(args: argparse.Namespace) -> int:
+    async def go() -> list[control.Asked]:
+        nc = await bus.connect(args.nats_url, "check-now")
+        try:
+            ask = control.CheckNow(by=who(), task=args.task, domain=args.domain)
+            return await request.ask_now(nc, ask)
+        finally:
+            await bus.close(nc)
+
+    try:
+        asked = asyncio.run(go())
+    except request.CheckNowError as exc:
+        print(f"tocsin check-now: {exc}", file=sys.stderr)
+        return 2
+    for a in asked:
+        state = "queued" if a.queued else "already queued (rate limit)"
+        print(f"{a.request}  {a.location}  {state}")
+    return 0

@@ -10,6 +10,7 @@ import time
 
 from nats.errors import TimeoutError as NatsTimeout
 
+from checks import request
 from events import codec, streams, subjects
 from events.types import DeadLettered
 from runtime import bus
@@ -62,7 +63,7 @@ class DeadLettering(SchedulerState):
                 await sub.unsubscribe()
 
     async def _dead_letter_request(self, js, work_seq: int, advisory: dict) -> None:  # type: ignore[no-untyped-def, type-arg]
-        group = None
+        group = rid = None
         subject = "?"
         excerpt = ""
         try:
@@ -70,6 +71,7 @@ class DeadLettering(SchedulerState):
             subject, excerpt = raw.subject, codec.excerpt(raw.data or b"")
             ev = codec.decode(raw.data or b"", raw.subject)
             group = getattr(ev, "group", None)
+            rid = getattr(ev, "request", None)
             # A work-queue stream keeps an unacked message: remove it, it is recorded below.
             with contextlib.suppress(Exception):
                 await js.delete_msg(streams.WORK, work_seq)
@@ -85,6 +87,8 @@ class DeadLettering(SchedulerState):
             reason=f"no agent completed it in {advisory.get('deliveries', '?')} deliveries",
             excerpt=excerpt,
             group=group,
+            request=rid,
+            deliveries=n if isinstance(n := advisory.get("deliveries"), int) else None,
         )
         await bus.publish_until_acked(
             js,
@@ -94,7 +98,7 @@ class DeadLettering(SchedulerState):
             ack_wait=PUBLISH_ACK_WAIT,
         )
         log.warning("request dead-lettered", subject=subject, work_seq=work_seq)
-        if group and group in self.groups:
+        if group and group in self.groups and not (rid and request.is_on_demand(rid)):
             self.in_flight.pop(group, None)
             self.plan.set(group, time.time() + min(t.frequency for t in self.groups[group]))
             self.wake.set()

@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import time
 
+from checks import request
 from checks.judge import apply, no_result
 from events import codec, subjects
-from events.types import CheckRequested, CheckSpec, TaskJudged
+from events.types import TaskJudged
 from runtime import bus
 from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
 
@@ -36,27 +37,14 @@ class Dispatching(SchedulerState):
             tasks = self.groups.get(gid)
             if not tasks:
                 continue
-            first = tasks[0]
-            for location in first.locations:
-                request = f"{gid}.{location}.{int(when * 1000)}"
-                event = CheckRequested(
-                    at=now,
-                    request=request,
-                    group=gid,
-                    location=location,
-                    url=first.url,
-                    method=first.method,
-                    ip_version=first.ip_version,
-                    timeout=min(t.timeout for t in tasks),
-                    due=when,
-                    checks=[CheckSpec(t.id, t.check, t.expected) for t in tasks],
-                    request_data=first.request_data,
-                )
+            for location in tasks[0].locations:
+                rid = request.scheduled_id(gid, location, when)
+                event = request.build(tasks, location, rid, now, when)
                 # Headers and bodies may hold secrets: only the location's agents can read them.
                 event = self.sealer.seal(event)
                 subject, data = subjects.requested(location, gid), codec.encode(event)
-                self.requests[(location, gid)] = request
-                msg_id = f"request.{request}"
+                self.requests[(location, gid)] = rid
+                msg_id = request.message_id(rid)
                 pending.append(
                     (
                         gid,

@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import time
 
+import msgspec
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError
 
+from checks import request
 from checks.judge import apply, judge
 from events import codec, streams, subjects
 from events.types import CheckCompleted, CheckRequested, TaskJudged
@@ -70,11 +72,16 @@ class Judging(SchedulerState):
                 continue
             if verdict is None:
                 continue
-            apply(self.task_states, verdict)
             gs = self.group_states[ev.group]
+            if request.is_on_demand(ev.request):
+                # "Check now": judged like any completion, but the schedule stays as it is.
+                due = self.plan.due_of(ev.group) or self.in_flight.get(ev.group, verdict.at)
+                verdict = msgspec.structs.replace(verdict, next_run=due, recheck=gs.recheck)
+            else:
+                self.in_flight.pop(ev.group, None)
+                self.plan.set(ev.group, verdict.next_run)
+            apply(self.task_states, verdict)
             gs.last_completion, gs.recheck = seq, verdict.recheck
-            self.in_flight.pop(ev.group, None)
-            self.plan.set(ev.group, verdict.next_run)
             subject, data = subjects.judged(ev.group), codec.encode(verdict)
             msg_id = f"judged.{seq}"
             futures.append(
@@ -103,7 +110,9 @@ class Judging(SchedulerState):
         gs = self.group_states[ev.group]
         if not tasks or seq <= gs.last_completion:
             return None
-        latest = await self._latest_request(js, ev.location, ev.group)
+        latest = await self._latest_request(
+            js, ev.location, ev.group, request.is_on_demand(ev.request)
+        )
         if latest != ev.request:
             log.warning(
                 "completion not judged: it answers no request in force",
@@ -120,16 +129,19 @@ class Judging(SchedulerState):
             configured(self.config.websites, self.config.general, tasks[0].domain),
         )
 
-    async def _latest_request(self, js, location: str, group: str) -> str | None:  # type: ignore[no-untyped-def]
+    async def _latest_request(self, js, location: str, group: str, now: bool = False) -> str | None:  # type: ignore[no-untyped-def]
         """The id of the last request published for ``location`` and ``group``: remembered
-        when this scheduler published it, read from the log otherwise (a new term)."""
+        when this scheduler published it, read from the log otherwise (a new term).
+        ``now``: the last "check now" request instead, always read from the log (they have a
+        subject of their own, so neither hides the other)."""
         key = (location, group)
-        if key in self.requests:
+        if key in self.requests and not now:
             return self.requests[key]
+        subject = (subjects.requested_now if now else subjects.requested)(location, group)
         delay = 0.25
         while True:
             try:
-                raw = await js.get_last_msg(streams.EVENTS, subjects.requested(location, group))
+                raw = await js.get_last_msg(streams.EVENTS, subject)
                 break
             except NotFoundError:
                 return None
@@ -140,5 +152,6 @@ class Judging(SchedulerState):
                 delay = min(delay * 2, 5.0)
         req = codec.decode(raw.data or b"", raw.subject or "?")
         latest = req.request if isinstance(req, CheckRequested) else None
-        self.requests[key] = latest
+        if not now:
+            self.requests[key] = latest
         return latest

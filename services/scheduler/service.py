@@ -24,6 +24,7 @@ from configuration.inforce import InForce, apply_config, in_force, last_applied_
 from events import codec, streams, subjects
 from events.types import TaskDef, TaskJudged
 from runtime import bus
+from services.scheduler import ondemand
 from services.scheduler.deadletters import DeadLettering
 from services.scheduler.dispatch import Dispatching
 from services.scheduler.heartbeats import is_push
@@ -61,7 +62,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                 if not await self._until_held(lease):
                     return
                 try:
-                    await self._lead(js, lease, self.config or first)
+                    await self._lead(nc, js, lease, self.config or first)
                 finally:
                     await lease.release()
                 if not self.stopping.is_set():
@@ -86,7 +87,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             await waiting
         return False
 
-    async def _lead(self, js, lease: Lease, cfg: configuration.Config) -> None:  # type: ignore[no-untyped-def]
+    async def _lead(self, nc, js, lease: Lease, cfg: configuration.Config) -> None:  # type: ignore[no-untyped-def]
         """Dispatch and judge while the lease is held; return once it is lost or on stop."""
         keep = asyncio.create_task(lease.keep())
         tasks: list[asyncio.Task[None]] = []
@@ -108,6 +109,16 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                 asyncio.create_task(self._follow_config(js)),
                 asyncio.create_task(HostJudging(lambda: self.config).run(js, self.stopping)),
                 asyncio.create_task(self.heartbeats.run(js, self.stopping)),
+                asyncio.create_task(
+                    ondemand.serve(
+                        nc,
+                        js,
+                        lambda: self.groups,
+                        self.sealer,
+                        self.stopping,
+                        self.opts.check_now_every,
+                    )
+                ),
             ]
             stop = asyncio.create_task(self.stopping.wait())
             lost = asyncio.create_task(lease.lost.wait())

@@ -11,6 +11,7 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from checks import request
 from checks.judge import GroupState, TaskState
 from configuration import config as configuration
 from events import streams
@@ -35,6 +36,8 @@ class SchedulerOptions:
     tuning: streams.Tuning = field(default_factory=streams.Tuning)
     lease_ttl: float = 10.0
     applied_by: str = ""
+    #: "Check now" runs a request group at most once per this many seconds.
+    check_now_every: float = request.ON_DEMAND_SLOT
     #: Where ``locations/<loc>.pub`` keys are: request secrets are sealed for those locations.
     security_dir: str | None = field(default_factory=lambda: os.environ.get("TOCSIN_SECURITY_DIR"))
 

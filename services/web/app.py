@@ -23,8 +23,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from readmodel import SCHEMA, ensure_schema
 from runtime import __version__, db
-from services.web import api, auth, authdb, badges, edges, hosts, metrics, pages, ping, queries
+from services.web import (
+    api,
+    auth,
+    authdb,
+    badges,
+    checknow,
+    edges,
+    hosts,
+    metrics,
+    pages,
+    ping,
+    queries,
+    requestviews,
+)
 from services.web.live import Hub
+from services.web.runlogs import RunLogs
 from services.web.settings import WebSettings, load_settings
 from services.web.templating import HERE
 
@@ -68,8 +82,10 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
         app.state.hub.start()
         app.state.nats = None
         app.state.ping_rate = ping.RateLimit()
-        app.state.ping_lock = asyncio.Lock()
+        app.state.nats_lock = asyncio.Lock()  # one connection, opened at its first use
+        app.state.runlogs = RunLogs()
         yield
+        await app.state.runlogs.close()
         await app.state.hub.stop()
         await app.state.pool.close()
         if app.state.nats is not None:
@@ -101,7 +117,7 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
     if settings.root_path:
         # Outermost: routing, static files and every page see the path with its prefix.
         app.add_middleware(UnderPrefix, prefix=settings.root_path)
-    for module in (auth, pages, api, badges, metrics, hosts, ping):
+    for module in (auth, pages, api, checknow, requestviews, badges, metrics, hosts, ping):
         app.include_router(module.router)
     app.include_router(hosts.api)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
@@ -127,7 +143,8 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
 
 def _openapi(app: FastAPI, settings: WebSettings) -> dict[str, Any]:
     """The schema as this installation serves it: with ``unauthenticated_access: all`` the
-    API asks for no credentials, so it declares none (nor a 401)."""
+    API asks for no credentials, so it declares none (nor a 401), except where an operation
+    acts (``x-needs-credentials``: "check now" needs a user or a write token even then)."""
     if app.openapi_schema is None:
         schema = get_openapi(
             title=app.title,
@@ -138,8 +155,15 @@ def _openapi(app: FastAPI, settings: WebSettings) -> dict[str, Any]:
         if settings.unauthenticated_access == "all":
             for path in schema["paths"].values():
                 for operation in path.values():
+                    if operation.get(checknow.NEEDS_CREDENTIALS):
+                        continue
                     operation.pop("security", None)
                     operation.get("responses", {}).pop("401", None)
-            schema.get("components", {}).pop("securitySchemes", None)
+            if not any(
+                op.get(checknow.NEEDS_CREDENTIALS)
+                for p in schema["paths"].values()
+                for op in p.values()
+            ):
+                schema.get("components", {}).pop("securitySchemes", None)
         app.openapi_schema = schema
     return app.openapi_schema

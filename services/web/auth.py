@@ -145,13 +145,18 @@ async def current_user(request: Request) -> User | None:
     return request.state.user  # type: ignore[no-any-return]
 
 
-async def _token_ok(request: Request) -> bool:
+async def api_token(request: Request) -> authdb.Token | None:
+    """The request's valid API token (``Authorization: Bearer …``), if any."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        return False
+        return None
     async with request.app.state.pool.acquire() as conn:
-        return await authdb.check_token(conn, token.strip()) is not None
+        return await authdb.check_token(conn, token.strip())
+
+
+async def _token_ok(request: Request) -> bool:
+    return await api_token(request) is not None
 
 
 def page_access(public_when: tuple[str, ...] = ("all",)) -> Callable[[Request], Awaitable[None]]:

@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS {AUTH_SCHEMA}.known_addresses (
     last_login timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (user_id, address)
 );
+-- read: the API's GETs; write: also what acts ("check now"). Tokens made before scopes read.
+ALTER TABLE {AUTH_SCHEMA}.api_tokens ADD COLUMN IF NOT EXISTS scope text NOT NULL DEFAULT 'read';
 CREATE TABLE IF NOT EXISTS {AUTH_SCHEMA}.secrets (
     name text PRIMARY KEY,
     value text NOT NULL
@@ -270,26 +272,42 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def create_token(conn: asyncpg.Connection, name: str) -> str:
+SCOPES = ("read", "write")
+
+
+@dataclass
+class Token:
+    name: str
+    scope: str
+
+
+async def create_token(conn: asyncpg.Connection, name: str, scope: str = "read") -> str:
+    if scope not in SCOPES:
+        raise UserError(f"scope {scope!r}: one of {', '.join(SCOPES)}")
     token = "tct_" + secrets.token_urlsafe(32)
     await conn.execute(
-        f"INSERT INTO {AUTH_SCHEMA}.api_tokens (name, digest) VALUES ($1, $2)", name, _digest(token)
+        f"INSERT INTO {AUTH_SCHEMA}.api_tokens (name, digest, scope) VALUES ($1, $2, $3)",
+        name,
+        _digest(token),
+        scope,
     )
     return token
 
 
-async def check_token(conn: asyncpg.Connection, token: str) -> str | None:
-    """The token's name when it is valid and not revoked."""
-    return await conn.fetchval(  # type: ignore[no-any-return]
+async def check_token(conn: asyncpg.Connection, token: str) -> Token | None:
+    """The token's name and scope when it is valid and not revoked."""
+    r = await conn.fetchrow(
         f"UPDATE {AUTH_SCHEMA}.api_tokens SET last_used = now() "
-        "WHERE digest = $1 AND NOT revoked RETURNING name",
+        "WHERE digest = $1 AND NOT revoked RETURNING name, scope",
         _digest(token),
     )
+    return Token(r["name"], r["scope"]) if r else None
 
 
 async def list_tokens(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(
-        f"SELECT id, name, created_at, last_used, revoked FROM {AUTH_SCHEMA}.api_tokens ORDER BY id"
+        f"SELECT id, name, scope, created_at, last_used, revoked FROM {AUTH_SCHEMA}.api_tokens "
+        "ORDER BY id"
     )
 
 

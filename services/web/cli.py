@@ -65,6 +65,12 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
     tsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     t = tsub.add_parser("create", help="create a token and print it (shown only once)")
     t.add_argument("name", nargs="?", default="api", help="what the token is for")
+    t.add_argument(
+        "--scope",
+        choices=authdb.SCOPES,
+        default="read",
+        help="read: the API's GETs (default); write: also 'check now'",
+    )
     cliopts.db(t)
     cliopts.db(tsub.add_parser("list", help="list tokens"))
     t = tsub.add_parser("revoke", help="revoke a token by its id")
@@ -132,7 +138,7 @@ def cmd_user(args: argparse.Namespace) -> int:
 def cmd_token(args: argparse.Namespace) -> int:
     async def run(conn: asyncpg.Connection) -> int:
         if args.action == "create":
-            print(await authdb.create_token(conn, args.name))
+            print(await authdb.create_token(conn, args.name, args.scope))
         elif args.action == "revoke":
             await authdb.revoke_token(conn, args.id)
             print(f"token {args.id} revoked")
@@ -140,7 +146,8 @@ def cmd_token(args: argparse.Namespace) -> int:
             for r in await authdb.list_tokens(conn):
                 used = r["last_used"].isoformat(timespec="seconds") if r["last_used"] else "never"
                 print(
-                    f"{r['id']}\t{r['name']}\t{'revoked' if r['revoked'] else 'active'}\t"
+                    f"{r['id']}\t{r['name']}\t{r['scope']}\t"
+                    f"{'revoked' if r['revoked'] else 'active'}\t"
                     f"last used {used}"
                 )
         return 0

@@ -14,7 +14,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
-from services.web import queries
+from services.web import queries, requestviews
 from services.web.auth import page_access
 from services.web.charts import SPANS, response_chart
 from services.web.edges import BIGINT_MAX, PAGE_MAX, parse_instant
@@ -127,6 +127,7 @@ async def task_page(
         if task is None:
             raise HTTPException(404, "no such task")
         ctx = await _history(conn, [task_id], span, before, None)
+        ctx["requests"] = await requestviews.recent(conn, task["grp"])
     return render(
         request,
         "task.html",

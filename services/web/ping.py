@@ -110,10 +110,11 @@ async def _jetstream(request: Request) -> Any:
     url = request.app.state.auth.settings.nats_url
     if not url:
         return None
-    async with request.app.state.ping_lock:
+    # The web's one NATS connection, shared with "check now" and the live run logs.
+    async with request.app.state.nats_lock:
         nc = request.app.state.nats
         if nc is None or nc.is_closed:
-            nc = await bus.connect(url, "tocsin-web")
+            nc = await bus.connect(url, "web")
             request.app.state.nats = nc
     return nc.jetstream()
 

@@ -63,6 +63,17 @@ def when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
 
 
+def ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} ms"
+
+
+def duration_ms(seconds: float | None) -> str:
+    """A short wait in milliseconds, a long one in s/m/h/d."""
+    if seconds is None:
+        return "—"
+    return ms(float(seconds) * 1000) if seconds < 10 else duration(float(seconds))
+
+
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f} %"
 
@@ -99,6 +110,8 @@ env.filters.update(
     duration=duration,
     when=when,
     percent=percent,
+    ms=ms,
+    duration_ms=duration_ms,
     tojson_compact=compact_json,
     pretty_json=pretty_json,
     fromjson=from_json,

@@ -1,0 +1,102 @@
+"""Building the request of a request group: one place for the scheduler, ``check now`` and
+``tocsin check``, so that each asks the agents the same question.
+
+A request id says where it came from: ``<group>.<location>.<due ms>`` for the scheduler's
+runs, ``<group>.<location>.now<slot>`` for an operator's "check now". The scheduler judges
+both but moves its own schedule only for its own requests (``is_on_demand``).
+"""
+
+from __future__ import annotations
+
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+
+from events import control, subjects
+from events.types import CheckRequested, CheckSpec, TaskDef
+
+#: An operator's "check now" is rate-limited per request group: presses within one slot of
+#: this many seconds publish the same message id, which JetStream's duplicate window (longer)
+#: records once.
+ON_DEMAND_SLOT = 30.0
+_ON_DEMAND = "now"
+
+
+def scheduled_id(group: str, location: str, due: float) -> str:
+    return f"{group}.{location}.{int(due * 1000)}"
+
+
+def on_demand_id(group: str, location: str, now: float, slot: float = ON_DEMAND_SLOT) -> str:
+    return f"{group}.{location}.{_ON_DEMAND}{int(now // slot)}"
+
+
+def is_on_demand(request: str) -> bool:
+    return request.rsplit(".", 1)[-1].startswith(_ON_DEMAND)
+
+
+def location_of(request: str) -> str:
+    return request.split(".")[1] if request.count(".") >= 2 else "?"
+
+
+def message_id(request: str) -> str:
+    """The ``Nats-Msg-Id`` of a request: the same request published twice lands once."""
+    return f"request.{request}"
+
+
+def build(
+    tasks: list[TaskDef],
+    location: str,
+    request: str,
+    now: float,
+    due: float,
+    requested_by: str | None = None,
+) -> CheckRequested:
+    """The request for ``tasks`` (one request group) at one location, with its data in clear;
+    the publisher seals it for the location when the deployment has location keys."""
+    first = tasks[0]
+    return CheckRequested(
+        at=now,
+        request=request,
+        group=first.group,
+        location=location,
+        url=first.url,
+        method=first.method,
+        ip_version=first.ip_version,
+        timeout=min(t.timeout for t in tasks),
+        due=due,
+        checks=[CheckSpec(t.id, t.check, t.expected) for t in tasks],
+        request_data=first.request_data,
+        requested_by=requested_by,
+    )
+
+
+def on_demand(
+    tasks: list[TaskDef], now: float, requested_by: str, slot: float = ON_DEMAND_SLOT
+) -> list[CheckRequested]:
+    """An operator's "check now" of one request group: a request on every location of it."""
+    return [
+        build(tasks, loc, on_demand_id(tasks[0].group, loc, now, slot), now, now, requested_by)
+        for loc in tasks[0].locations
+    ]
+
+
+class CheckNowError(Exception):
+    """Check now could not be asked or was refused; ``str()`` says why, for the operator.
+    ``unknown``: no such task or domain in the configuration in force."""
+
+    def __init__(self, message: str, unknown: bool = False) -> None:
+        super().__init__(message)
+        self.unknown = unknown
+
+
+async def ask_now(nc, ask: control.CheckNow, timeout: float = 10.0) -> list[control.Asked]:  # type: ignore[no-untyped-def]
+    """Ask the scheduler in charge to run now (see services/scheduler/ondemand.py)."""
+    try:
+        msg = await nc.request(subjects.CHECK_NOW, control.encode(ask), timeout=timeout)
+    except NoRespondersError:
+        raise CheckNowError("no scheduler is in charge; is one running?") from None
+    except (TimeoutError, NatsTimeout):
+        raise CheckNowError(f"the scheduler did not answer within {timeout:g}s") from None
+    answer = control.decode_answer(msg.data)
+    if answer.error:
+        raise CheckNowError(answer.error, answer.unknown)
+    return answer.requests

@@ -1,0 +1,50 @@
+"""The short log of one run of a request, line by line, for an operator watching it live.
+
+Lines are bounded in count and length and never carry a secret: no request header or body
+(they may hold credentials), no URL credentials or query string, only the response headers
+the log keeps anyway (``probe.KEPT_HEADERS``). The sink is the agent's publish to a core
+NATS subject; without a sink (``tocsin check``) nothing is written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+from events.control import MAX_LINE, MAX_LINES, LogLine, Step
+
+Sink = Callable[[LogLine], Awaitable[None]]
+
+
+class RunLog:
+    def __init__(self, request: str, agent: str, sink: Sink | None = None) -> None:
+        self.request, self.agent, self.sink = request, agent, sink
+        self.n = 0
+        self.started = time.perf_counter()
+
+    def ms(self) -> float:
+        return round((time.perf_counter() - self.started) * 1000, 1)
+
+    async def line(self, step: Step, text: str) -> None:
+        """One line; past the bound only the last one ("done") still goes out."""
+        if self.sink is None or self.n >= MAX_LINES or (self.n >= MAX_LINES - 1 and step != "done"):
+            return
+        self.n += 1
+        clean = "".join(ch if ch.isprintable() else " " for ch in text)
+        if len(clean) > MAX_LINE:
+            clean = clean[: MAX_LINE - 1] + "…"
+        try:
+            await self.sink(LogLine(self.request, self.agent, self.n, self.ms(), step, clean))
+        except Exception:
+            pass  # a live log is best effort: the run never waits for, or fails on, a listener
+
+
+def safe_url(url: str) -> str:
+    """The URL without credentials and with its query elided: what a log line may show."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", ""))

@@ -1,0 +1,76 @@
+"""Messages on core NATS subjects, outside the log: an operator's "check now" and the live
+log lines of a run. They are not events (nothing replays them); their subjects are outside
+``tocsin.>`` so the ``EVENTS`` stream never captures them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+
+class CheckNow(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Ask the scheduler in charge to run a task's request group (or every group of a domain)
+    right away, on every location; ``by`` is who asked, recorded in the request event."""
+
+    by: str
+    task: str | None = None
+    domain: str | None = None
+
+
+class Asked(msgspec.Struct, forbid_unknown_fields=True):
+    request: str
+    group: str
+    location: str
+    #: False when the same request was already asked within the rate limit: not queued twice.
+    queued: bool
+
+
+class CheckNowAnswer(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    requests: list[Asked] = []
+    #: Why nothing was asked (unknown task or domain, bad message).
+    error: str | None = None
+    #: The error is an unknown task or domain (not a failure of the scheduler).
+    unknown: bool = False
+
+
+Step = Literal["start", "dns", "connect", "tls", "sent", "response", "check", "error", "done"]
+
+
+class LogLine(msgspec.Struct, forbid_unknown_fields=True):
+    """One short line of an agent's run of a request, published as it happens."""
+
+    request: str
+    agent: str
+    n: int
+    #: Milliseconds since the agent began the run.
+    ms: float
+    step: Step
+    text: str
+
+
+#: At most this many lines per run and characters per line: a run's log is a summary, and a
+#: listener that is slow or absent costs the agent nothing.
+MAX_LINES = 64
+MAX_LINE = 300
+
+_check_now = msgspec.json.Decoder(CheckNow)
+_answer = msgspec.json.Decoder(CheckNowAnswer)
+_line = msgspec.json.Decoder(LogLine)
+
+
+def encode(message: CheckNow | CheckNowAnswer | LogLine) -> bytes:
+    return msgspec.json.encode(message)
+
+
+def decode_check_now(data: bytes) -> CheckNow:
+    return _check_now.decode(data)
+
+
+def decode_answer(data: bytes) -> CheckNowAnswer:
+    return _answer.decode(data)
+
+
+def decode_line(data: bytes) -> LogLine:
+    return _line.decode(data)
