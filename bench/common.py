@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import nats
 
@@ -98,7 +99,6 @@ def target(work: Path) -> tuple[Proc, str]:
 
 
 async def wait_port_http(url: str, timeout: float = 20) -> None:
-    import aiohttp
 
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as s:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -132,8 +133,6 @@ async def main() -> None:
             server.url,
         )
         if args.profile:  # where the projector's time goes, as a flame graph (py-spy)
-            import subprocess
-
             spy = [str(Path(sys.executable).parent / "py-spy"), "record", "-o", args.profile]
             spy += ["-p", str(proc.pid), "-d", "20", "-r", "50"]
             subprocess.Popen(spy)  # noqa: ASYNC220 - started once, not awaited

@@ -7,7 +7,7 @@ import pytest
 
 from checks import ssl_certificate_expiration as cert_check
 from checks.judge import DEFAULT_THRESHOLDS, severity_of
-from events.types import CheckCompleted, Observation
+from events.types import CheckCompleted, Observation, TaskDef
 from tests.checksite import CheckSite
 
 CASES = [
@@ -47,7 +47,6 @@ async def test_certificate_expiration(ca, left, scheme, status, severity):
 
 
 def _task(tid: str):
-    from events.types import TaskDef
 
     return TaskDef(
         id=tid,

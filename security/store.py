@@ -23,6 +23,7 @@ import msgspec
 from events import subjects
 from security import creds as credsfile
 from security import keys, permissions, sealing
+from security.serverconf import render_auth
 
 SERVICES = ("scheduler", "projector", "web", "notifier", "admin")
 
@@ -120,7 +121,6 @@ class Store:
         return private.read_text().strip()
 
     def write_auth(self) -> Path:
-        from security.serverconf import render_auth
 
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.auth_conf.with_suffix(".tmp")

@@ -7,7 +7,7 @@ from pathlib import Path
 from configuration import config
 from configuration.diff import diff, fold
 from configuration.redaction import hidden, public_url, redact
-from events.types import RequestData
+from events.types import ConfigApplied, RequestData
 
 OLD = """\
 general: {frequency: 1m, ipv6: false}
@@ -111,7 +111,6 @@ def test_url_credentials_and_env_values_are_masked_with_a_fingerprint():
 
 
 def _event(new, old):
-    from events.types import ConfigApplied
 
     added, changed, removed = diff(old, new)
     return ConfigApplied(

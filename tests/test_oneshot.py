@@ -13,6 +13,7 @@ import pytest
 import trustme
 
 from checks import CATALOGUE
+from runtime.embedded import free_port
 from services import cli
 from tests.checksite import CheckSite
 
@@ -103,7 +104,6 @@ def test_exit_codes_follow_nagios(
 
 
 def test_unreachable_target_is_critical(tmp_path, capsys):
-    from runtime.embedded import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     assert cli.main(["check", "--config", _config(tmp_path, url, "status-is: 200"), "--json"]) == 2

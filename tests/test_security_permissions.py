@@ -17,6 +17,7 @@ from events import codec, control, streams, subjects
 from events.types import CheckCompleted, CheckStarted, HostObserved
 from runtime import bus
 from security import reload
+from security.client import ClientSecurity
 from services.agent.host import HostOptions
 from services.agent.service import Agent, AgentOptions
 from tests.helpers import DemoTarget, wait_for
@@ -220,7 +221,6 @@ async def test_revoked_agent_is_cut_off_by_a_reload(secured: tuple[SecuredBus, C
         await nc.close()
     # Its old credentials cannot open a new connection either.
     (sb.store.dir / "old.creds").write_text(creds)
-    from security.client import ClientSecurity
 
     with pytest.raises(Exception):  # noqa: B017
         await connect(sb.url, ClientSecurity(creds=str(sb.store.dir / "old.creds")))

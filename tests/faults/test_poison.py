@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+import asyncpg
 import msgspec
 import nats
 
@@ -107,7 +108,6 @@ async def test_poison_on_every_consumed_subject(svc: Services):
 
 
 async def _dead_letters(url: str) -> Counter[tuple[str, str]]:
-    import asyncpg
 
     conn = await asyncpg.connect(url)
     try:
