@@ -8,6 +8,7 @@ both but moves its own schedule only for its own requests (``is_on_demand``).
 
 from __future__ import annotations
 
+from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
@@ -88,7 +89,7 @@ class CheckNowError(Exception):
         self.unknown = unknown
 
 
-async def ask_now(nc, ask: control.CheckNow, timeout: float = 10.0) -> list[control.Asked]:  # type: ignore[no-untyped-def]
+async def ask_now(nc: Client, ask: control.CheckNow, timeout: float = 10.0) -> list[control.Asked]:
     """Ask the scheduler in charge to run now (see services/scheduler/ondemand.py)."""
     try:
         msg = await nc.request(subjects.CHECK_NOW, control.encode(ask), timeout=timeout)

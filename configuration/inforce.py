@@ -12,6 +12,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
+from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
 from configuration import config as configuration
@@ -40,7 +41,7 @@ class InForce:
     at: float | None = None
 
 
-async def in_force(js) -> InForce:  # type: ignore[no-untyped-def]
+async def in_force(js: JetStreamContext) -> InForce:
     """Fold every ``config.applied`` of the log; one that does not decode is skipped (the
     projector records it as a dead letter)."""
     events = []
@@ -56,7 +57,7 @@ async def in_force(js) -> InForce:  # type: ignore[no-untyped-def]
     return found
 
 
-async def last_applied_seq(js) -> int:  # type: ignore[no-untyped-def]
+async def last_applied_seq(js: JetStreamContext) -> int:
     """The stream sequence of the last ``config.applied`` (0 when there is none): cheap
     enough to poll, so services notice an apply made anywhere."""
     try:
@@ -66,11 +67,13 @@ async def last_applied_seq(js) -> int:  # type: ignore[no-untyped-def]
     return int(raw.seq or 0)
 
 
-async def current_tasks(js) -> dict[str, TaskDef]:  # type: ignore[no-untyped-def]
+async def current_tasks(js: JetStreamContext) -> dict[str, TaskDef]:
     return (await in_force(js)).tasks
 
 
-async def apply_config(js, cfg: configuration.Config, applied_by: str) -> ConfigApplied | None:  # type: ignore[no-untyped-def]
+async def apply_config(
+    js: JetStreamContext, cfg: configuration.Config, applied_by: str
+) -> ConfigApplied | None:
     """Publish the diff between the configuration in force (from the log) and ``cfg``.
 
     Nothing is published when nothing changed; the message id (file hash and
@@ -88,7 +91,9 @@ async def apply_config(js, cfg: configuration.Config, applied_by: str) -> Config
             log.info("another apply landed first; diffing again against it")
 
 
-async def _apply_once(js, cfg: configuration.Config, applied_by: str) -> ConfigApplied | None:  # type: ignore[no-untyped-def]
+async def _apply_once(
+    js: JetStreamContext, cfg: configuration.Config, applied_by: str
+) -> ConfigApplied | None:
     now = await in_force(js)
     old = now.tasks
     new = {k: redaction.redact(v, cfg.secrets) for k, v in cfg.tasks.items()}

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
 from nats.js.errors import ServiceUnavailableError
 
@@ -75,7 +77,9 @@ def deadletter_for(
     return subjects.deadletter("undecodable"), codec.encode(event), {"Nats-Msg-Id": msg_id}
 
 
-async def replay(js, subject: str, last_per_subject: bool = False, batch: int = 1000):  # type: ignore[no-untyped-def]
+async def replay(
+    js: JetStreamContext, subject: str, last_per_subject: bool = False, batch: int = 1000
+) -> AsyncIterator[Msg]:
     """Yield every message of EVENTS on ``subject`` (or the last one of each subject), then stop.
 
     An ephemeral consumer without acks: reading the log changes nothing in it.
@@ -89,22 +93,22 @@ async def replay(js, subject: str, last_per_subject: bool = False, batch: int = 
     sub = await js.pull_subscribe(subject, durable=None, stream=EVENTS, config=config)
     try:
         info = await sub.consumer_info()
-        pending = info.num_pending
+        pending = info.num_pending or 0
         while pending > 0:
             try:
                 msgs = await sub.fetch(min(batch, pending), timeout=5)
             except Exception:
                 info = await sub.consumer_info()
-                pending = info.num_pending
+                pending = info.num_pending or 0
                 continue
             for msg in msgs:
                 yield msg
-                pending = msg.metadata.num_pending
+                pending = msg.metadata.num_pending or 0
     finally:
         await sub.unsubscribe()
 
 
-async def close(nc) -> None:  # type: ignore[no-untyped-def]
+async def close(nc: Client) -> None:
     """Flush what we published and close. (``drain`` waits out pending pull requests, which
     can take its whole timeout; every service acks and awaits its publishes itself.)"""
     with contextlib.suppress(Exception):
@@ -112,8 +116,8 @@ async def close(nc) -> None:  # type: ignore[no-untyped-def]
     await nc.close()
 
 
-async def publish_until_acked(  # type: ignore[no-untyped-def]
-    js, subject: str, data: bytes, msg_id: str, ack_wait: float = 5.0
+async def publish_until_acked(
+    js: JetStreamContext, subject: str, data: bytes, msg_id: str, ack_wait: float = 5.0
 ) -> PubAck:
     """Publish until JetStream has it, retrying with backoff: what is published is kept in
     memory until the log acknowledges it, so a dropped link loses nothing. The message id makes
@@ -138,7 +142,13 @@ class Puller:
     fetch failed. A failure is logged once per distinct reason (not on every retry while it
     lasts) and followed by a short pause, so a loop is just ``msgs = await puller.fetch(n)``."""
 
-    def __init__(self, sub, what: str, timeout: float = 1.0, pause: float = 0.5) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self,
+        sub: JetStreamContext.PullSubscription,
+        what: str,
+        timeout: float = 1.0,
+        pause: float = 0.5,
+    ) -> None:
         self.sub, self.what, self.timeout, self.pause = sub, what, timeout, pause
         self.said = ""
 

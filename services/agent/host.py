@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 import psutil
+from nats.js import JetStreamContext
 
 from events import codec, subjects
 from events.types import MAX_FILESYSTEMS, FilesystemFigures, HostObserved
@@ -121,8 +122,8 @@ def observe(agent: str, location: str, opts: HostOptions) -> HostObserved:
 
 
 async def observe_forever(
-    js, agent: str, location: str, opts: HostOptions, stopping: asyncio.Event
-) -> None:  # type: ignore[no-untyped-def]
+    js: JetStreamContext, agent: str, location: str, opts: HostOptions, stopping: asyncio.Event
+) -> None:
     """Publish an observation every ``interval`` until ``stopping``. A publish that fails
     (NATS away) is dropped: the next observation replaces it."""
     psutil.cpu_percent(interval=None)  # the first call only starts the measurement

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import asyncpg
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from events import codec, contract, streams
@@ -207,8 +209,8 @@ class Projector:
     async def _apply_until_done(
         self,
         conn: asyncpg.Connection,
-        js,
-        msgs: list[Msg],  # type: ignore[no-untyped-def]
+        js: JetStreamContext,
+        msgs: list[Msg],
     ) -> asyncpg.Connection:
         batch = decode_batch(msgs)
         while True:
@@ -225,8 +227,8 @@ class Projector:
     async def _with_gaps_filled(
         self,
         conn: asyncpg.Connection,
-        js,
-        batch: Batch,  # type: ignore[no-untyped-def]
+        js: JetStreamContext,
+        batch: Batch,
     ) -> Batch:
         """``batch`` with the events between the stored position and its last one that it
         lacks, read from the stream: they were delivered before a crash and are not due
@@ -247,7 +249,7 @@ class Projector:
             batch.append((seq, decode_one(seq, raw.subject or "?", raw.data or b"", stored)))
         return sorted(batch, key=lambda item: item[0])
 
-    async def _stored(self, js, seq: int):  # type: ignore[no-untyped-def]
+    async def _stored(self, js: JetStreamContext, seq: int) -> RawStreamMsg | None:
         """Message ``seq`` of EVENTS (None when the stream has none), waiting out what passes
         by itself (a leader election, NATS away) instead of failing the batch."""
         delay = 0.25

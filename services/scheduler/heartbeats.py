@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from checks import CATALOGUE
@@ -117,7 +118,7 @@ class Heartbeats:
             else:
                 self.pushes[group] = Push(task, schedule.deadline(task.expected, now))
 
-    async def restore(self, js) -> None:  # type: ignore[no-untyped-def]
+    async def restore(self, js: JetStreamContext) -> None:
         """Deadlines and severities from the last verdicts, a run in progress from the last ping."""
         async for msg in bus.replay(js, subjects.JUDGED_ALL, last_per_subject=True):
             ev = _decode(msg.data, msg.subject)
@@ -136,7 +137,7 @@ class Heartbeats:
             if ev.kind == "start" and msg.metadata.sequence.stream <= push.completion:
                 push.started = ev.at
 
-    async def run(self, js, stopping: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
+    async def run(self, js: JetStreamContext, stopping: asyncio.Event) -> None:
         """Judge pings as they come (after the last judged one) and deadlines as they pass.
 
         NATS away, a stream leader election or the ephemeral consumer gone: a warning, then
@@ -173,7 +174,7 @@ class Heartbeats:
         finally:
             await _drop(sub)
 
-    async def _ping(self, js, data: bytes, subject: str, seq: int) -> None:  # type: ignore[no-untyped-def]
+    async def _ping(self, js: JetStreamContext, data: bytes, subject: str, seq: int) -> None:
         ev = _decode(data, subject)
         push = self.pushes.get(ev.group) if isinstance(ev, MonitorPinged) else None
         if push is None or not isinstance(ev, MonitorPinged) or seq <= push.completion:
@@ -181,14 +182,14 @@ class Heartbeats:
         verdict = on_ping(push, self.states.get(push.task.id, TaskState()), ev, seq)
         await self._publish(js, verdict, f"judged.{seq}")
 
-    async def _tick(self, js, now: float) -> None:  # type: ignore[no-untyped-def]
+    async def _tick(self, js: JetStreamContext, now: float) -> None:
         for push in list(self.pushes.values()):
             due = push.deadline
             verdict = on_time(push, self.states.get(push.task.id, TaskState()), now)
             if verdict is not None:
                 await self._publish(js, verdict, f"judged.late.{push.task.group}.{int(due * 1000)}")
 
-    async def _publish(self, js, verdict: TaskJudged, msg_id: str) -> None:  # type: ignore[no-untyped-def]
+    async def _publish(self, js: JetStreamContext, verdict: TaskJudged, msg_id: str) -> None:
         await bus.publish_until_acked(
             js,
             subjects.judged(verdict.group),
@@ -200,7 +201,7 @@ class Heartbeats:
             self.states[j.task] = TaskState(j.severity, j.failures)
 
 
-async def _subscribe(js, first: int):  # type: ignore[no-untyped-def]
+async def _subscribe(js: JetStreamContext, first: int) -> JetStreamContext.PullSubscription:
     """An ephemeral, ack-less reader of the pings from stream sequence ``first`` on."""
     config = ConsumerConfig(
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
@@ -214,7 +215,7 @@ async def _subscribe(js, first: int):  # type: ignore[no-untyped-def]
     )
 
 
-async def _drop(sub) -> None:  # type: ignore[no-untyped-def]
+async def _drop(sub: JetStreamContext.PullSubscription | None) -> None:
     if sub is not None:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 
 from checks.hostjudge import HostTaskState, agent_of, judge, stale
@@ -49,7 +50,7 @@ class HostJudging:
     def tasks_of(self, agent: str) -> list[str]:
         return sorted(t.id for t in self.defs.values() if agent_of(t.group) == agent)
 
-    async def restore(self, js) -> None:  # type: ignore[no-untyped-def]
+    async def restore(self, js: JetStreamContext) -> None:
         applied = []
         async for msg in bus.replay(js, subjects.HOST_TASKS_ALL):
             with contextlib.suppress(codec.DecodeError):
@@ -72,7 +73,7 @@ class HostJudging:
                 if isinstance(ev, HostObserved):
                     self.last_seen[ev.agent] = (ev.at, ev.interval)
 
-    async def run(self, js, stopping: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
+    async def run(self, js: JetStreamContext, stopping: asyncio.Event) -> None:
         await self.restore(js)
         sub = await js.subscribe(
             subjects.HOST_OBSERVED_ALL, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW
@@ -90,7 +91,7 @@ class HostJudging:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
-    async def _observed(self, js, data: bytes, subject: str, seq: int) -> None:  # type: ignore[no-untyped-def]
+    async def _observed(self, js: JetStreamContext, data: bytes, subject: str, seq: int) -> None:
         try:
             ev = codec.decode(data, subject)
         except codec.DecodeError:
@@ -109,7 +110,7 @@ class HostJudging:
         )
         self.states.update(after)
 
-    async def _define(self, js, agent: str, defs: dict[str, TaskDef]) -> None:  # type: ignore[no-untyped-def]
+    async def _define(self, js: JetStreamContext, agent: str, defs: dict[str, TaskDef]) -> None:
         """Publish what changed in the host's task set (nothing when nothing did)."""
         old = {t: self.defs[t] for t in self.tasks_of(agent)}
         added, changed, removed = configdiff.diff(old, defs)
@@ -140,7 +141,7 @@ class HostJudging:
             "host tasks", agent=agent, added=len(added), changed=len(changed), removed=len(removed)
         )
 
-    async def _silent_hosts(self, js, now: float) -> None:  # type: ignore[no-untyped-def]
+    async def _silent_hosts(self, js: JetStreamContext, now: float) -> None:
         for agent, (at, interval) in list(self.last_seen.items()):
             found = stale(agent, self.tasks_of(agent), self.states, at, interval, now)
             if found is None:

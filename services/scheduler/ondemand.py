@@ -15,7 +15,9 @@ import time
 from collections.abc import Callable
 
 import msgspec
+from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 
 from checks import request
 from events import codec, control, subjects
@@ -39,9 +41,9 @@ def select(
     return "say which task or domain to check"
 
 
-async def serve(  # type: ignore[no-untyped-def]
-    nc,
-    js,
+async def serve(
+    nc: Client,
+    js: JetStreamContext,
     groups: Callable[[], dict[str, list[TaskDef]]],
     sealer: Sealer,
     stopping: asyncio.Event,
@@ -67,8 +69,12 @@ async def serve(  # type: ignore[no-untyped-def]
             await sub.unsubscribe()
 
 
-async def run_now(  # type: ignore[no-untyped-def]
-    js, groups: dict[str, list[TaskDef]], sealer: Sealer, ask: control.CheckNow, slot: float
+async def run_now(
+    js: JetStreamContext,
+    groups: dict[str, list[TaskDef]],
+    sealer: Sealer,
+    ask: control.CheckNow,
+    slot: float,
 ) -> control.CheckNowAnswer:
     selected = select(groups, ask.task, ask.domain)
     if isinstance(selected, str):
