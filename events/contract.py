@@ -22,6 +22,7 @@ from events.types import (
     DeadLettered,
     Event,
     HostObserved,
+    IncidentAcknowledged,
     NotificationFailed,
     NotificationSent,
     SilenceAdded,
@@ -62,6 +63,7 @@ RULES: tuple[Rule, ...] = (
     Rule(("host", "observed", "{agent}"), (HostObserved,)),
     # The scheduler's definitions of a host's tasks.
     Rule(("host", "tasks", "{agent}"), (ConfigApplied,)),
+    Rule(("incident", "acknowledged"), (IncidentAcknowledged,)),
 )
 
 #: Nesting, size and length limits of free-form values (a check's ``expected``).
@@ -170,4 +172,6 @@ def subject_of(event: Event) -> str:
         return subjects.silence("removed")
     if isinstance(event, HostObserved):
         return subjects.host_observed(event.agent)
+    if isinstance(event, IncidentAcknowledged):
+        return subjects.ACKNOWLEDGED
     return subjects.CONFIG_APPLIED

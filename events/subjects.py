@@ -20,6 +20,7 @@ NOTIFICATION_ALL = f"{PREFIX}.notification.>"
 SILENCE_ALL = f"{PREFIX}.silence.>"
 HOST_OBSERVED_ALL = f"{PREFIX}.host.observed.>"
 HOST_TASKS_ALL = f"{PREFIX}.host.tasks.>"
+ACKNOWLEDGED = f"{PREFIX}.incident.acknowledged"
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

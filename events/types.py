@@ -332,6 +332,17 @@ class HostObserved(Event, tag="host.observed"):
     filesystems: Annotated[list[FilesystemFigures], msgspec.Meta(max_length=MAX_FILESYSTEMS)] = []
 
 
+class IncidentAcknowledged(Event, tag="incident.acknowledged"):
+    """An operator took charge of a task's failure: reminders and escalation stop until its
+    severity changes or it recovers (``at`` after the episode began is what counts)."""
+
+    task: Name
+    by: Name
+    reason: Text
+    #: The severity the operator saw, for the record (the notifier goes by ``at``).
+    severity: Name | None = None
+
+
 AnyEvent = (
     ConfigApplied
     | CheckRequested
@@ -344,6 +355,7 @@ AnyEvent = (
     | SilenceAdded
     | SilenceRemoved
     | HostObserved
+    | IncidentAcknowledged
 )
 
 #: Every event type, by its ``type`` tag. A test fails when a type is missing here.
@@ -361,5 +373,6 @@ REGISTRY: dict[str, type[Event]] = {
         SilenceAdded,
         SilenceRemoved,
         HostObserved,
+        IncidentAcknowledged,
     )
 }

@@ -85,17 +85,24 @@ def notifier() -> dict[str, Any]:
             f"{subjects.PREFIX}.notification.>",
             subjects.DEADLETTER_ALL,
         ],
-        # It follows silences and heartbeats live (the no-agent alert), besides replaying them.
-        sub=["_INBOX.>", f"{subjects.PREFIX}.silence.>", subjects.HEARTBEAT_ALL],
+        # It follows silences, acknowledgements and heartbeats (the no-agent alert) live,
+        # besides replaying them.
+        sub=[
+            "_INBOX.>",
+            f"{subjects.PREFIX}.silence.>",
+            subjects.ACKNOWLEDGED,
+            subjects.HEARTBEAT_ALL,
+        ],
         pub_deny=_DESTRUCTIVE,
     )
 
 
 def web() -> dict[str, Any]:
-    # The web service reads PostgreSQL; on the bus it may at most look at the log, and at
-    # the consumers' backlogs for /metrics.
+    # The web service reads PostgreSQL; on the bus it may look at the log, at the consumers'
+    # backlogs for /metrics, and record an operator's acknowledgement.
     return _rules(
         pub=[
+            subjects.ACKNOWLEDGED,
             "$JS.API.INFO",
             f"$JS.API.STREAM.INFO.{streams.EVENTS}",
             f"$JS.API.CONSUMER.LIST.{streams.EVENTS}",

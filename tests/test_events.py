@@ -18,6 +18,7 @@ from events.types import (
     Event,
     FilesystemFigures,
     HostObserved,
+    IncidentAcknowledged,
     Judgement,
     NotificationFailed,
     NotificationSent,
@@ -148,6 +149,7 @@ SAMPLES: list[Event] = [
             FilesystemFigures("/", "ext4", "/dev/vda", 100, 20, 15, 80.0, 1000, 900, 10.0)
         ],
     ),
+    IncidentAcknowledged(at=T + 8.0, task="t1", by="alice", reason="on it", severity="critical"),
 ]
 
 

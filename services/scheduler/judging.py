@@ -10,6 +10,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError
 
+from checks.degraded import thresholds
 from checks.judge import apply, judge
 from events import codec, streams, subjects
 from events.types import CheckCompleted, CheckRequested, TaskJudged
@@ -118,6 +119,7 @@ class Judging(SchedulerState):
             ev.location,
             verdict,
             configured(self.config.websites, self.config.general, tasks[0].domain),
+            thresholds(self.config.general),
         )
 
     async def _latest_request(self, js, location: str, group: str) -> str | None:  # type: ignore[no-untyped-def]

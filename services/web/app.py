@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from readmodel import SCHEMA, ensure_schema
 from runtime import __version__, db
-from services.web import api, auth, authdb, badges, edges, hosts, metrics, pages, queries
+from services.web import acks, api, auth, authdb, badges, edges, hosts, metrics, pages, queries
 from services.web.live import Hub
 from services.web.settings import WebSettings, load_settings
 from services.web.templating import HERE
@@ -96,7 +96,7 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
     if settings.root_path:
         # Outermost: routing, static files and every page see the path with its prefix.
         app.add_middleware(UnderPrefix, prefix=settings.root_path)
-    for module in (auth, pages, api, badges, metrics, hosts):
+    for module in (auth, pages, api, acks, badges, metrics, hosts):
         app.include_router(module.router)
     app.include_router(hosts.api)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
@@ -133,8 +133,13 @@ def _openapi(app: FastAPI, settings: WebSettings) -> dict[str, Any]:
         if settings.unauthenticated_access == "all":
             for path in schema["paths"].values():
                 for operation in path.values():
+                    if operation.get(acks.NEEDS_IDENTITY):
+                        continue  # an acknowledgement always names someone
                     operation.pop("security", None)
                     operation.get("responses", {}).pop("401", None)
-            schema.get("components", {}).pop("securitySchemes", None)
+            if not any(
+                op.get(acks.NEEDS_IDENTITY) for p in schema["paths"].values() for op in p.values()
+            ):
+                schema.get("components", {}).pop("securitySchemes", None)
         app.openapi_schema = schema
     return app.openapi_schema
