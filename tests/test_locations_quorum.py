@@ -6,7 +6,7 @@ import pytest
 
 from checks.judge import TaskState
 from events.types import Judgement, TaskDef, TaskJudged
-from services.scheduler.quorum import LocationMemory, combine, configured, needed
+from checks.quorum import LocationMemory, combine, configured, needed
 
 
 @pytest.mark.parametrize(

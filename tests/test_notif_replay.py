@@ -16,9 +16,11 @@ import pytest
 from checks.judge import GroupState, TaskState, apply, judge
 from configuration import config as configuration
 from events import codec, streams, subjects
-from events.types import CheckCompleted, CheckOutcome, Observation
+from events.types import CheckCompleted, CheckOutcome, Observation, TaskDef
 from runtime import bus
 from services.cli import main as tocsin
+from services.notifier import whatif
+from services.notifier.settings import NotifySettings, Target
 from services.notifier.simulate import Decision
 from services.notifier.whatif import compare
 from tests.helpers import wait_for, write_config
@@ -159,3 +161,54 @@ async def _sent_events(js, n: int) -> bool:  # type: ignore[no-untyped-def]
     async for _ in bus.replay(js, subjects.notification("sent")):
         count += 1
     return count >= n
+
+
+def _completion(k: int, location: str, ok: bool) -> CheckCompleted:
+    at = 1.7e9 + k
+    return CheckCompleted(
+        at=at,
+        request=f"r{k}{location}",
+        group="g",
+        agent=f"{location}-1",
+        location=location,
+        started=at,
+        observation=Observation(status=200 if ok else 500),
+        outcomes=[
+            CheckOutcome(
+                task="t", kind="status-is", status="success" if ok else "failure", detail="d"
+            )
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("quorum", "sent"),
+    [
+        pytest.param(None, ["alert warning"], id="majority-of-two-warns"),
+        pytest.param(1, ["alert critical"], id="quorum-one-is-critical"),
+    ],
+)
+def test_replay_combines_locations_with_the_proposed_quorum(quorum, sent):
+    task = TaskDef(
+        id="t",
+        group="g",
+        domain="x.org",
+        url="https://x.org/",
+        method="GET",
+        ip_version=4,
+        check="status-is",
+        expected=200,
+        frequency=60.0,
+        locations=["eu", "us"],
+    )
+    s = NotifySettings(
+        alerts={sev: [Target("local")] for sev in ("warning", "critical")}, tasks={"t": task}
+    )
+    events: list[tuple[int, object]] = [
+        (1, _completion(1, "eu", True)),
+        (2, _completion(2, "us", False)),
+        (3, _completion(3, "eu", True)),
+    ]
+    result = whatif.run(s, [], events, since=0.0, quorum=lambda domain: quorum)
+    assert [f"{d.kind} {d.severity}" for d in result.proposed] == sent
+    assert result.skipped == {}

@@ -11,6 +11,7 @@ from typing import Any
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from checks.quorum import configured
 from configuration import config as configuration
 from events import codec, streams, subjects
 from events.types import (
@@ -76,7 +77,13 @@ def _keep(out: list[tuple[int, object]], msg: Any, kinds: tuple[type, ...]) -> N
 async def replay(nats_url: str, config_path: str, since: float) -> tuple[WhatIf, list[Row]]:
     cfg = configuration.parse(config_path)
     s = notify_settings.load(config_path)
-    result = run(s, cfg.ssl_thresholds, await read(nats_url, since), since)
+    result = run(
+        s,
+        cfg.ssl_thresholds,
+        await read(nats_url, since),
+        since,
+        lambda domain: configured(cfg.websites, cfg.general, domain),
+    )
     return result, compare(result.actual, result.proposed)
 
 

@@ -3,15 +3,18 @@ proposed configuration, compared with what really was sent. Pure: ``replay.py`` 
 log and prints; nothing here reads or writes anything.
 
 Re-judging needs the agent's outcome for each task, so a task whose check or expected value
-changed (a new task id) was never evaluated and cannot be replayed; neither, yet, can a task
-checked from several locations (its quorum is not re-evaluated). Both are listed.
+changed (a new task id) was never evaluated and cannot be replayed: it is listed. A task
+checked from several locations is combined across them as the scheduler does
+(checks/quorum.py), with the proposed quorum and degraded-location thresholds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from checks.judge import GroupState, TaskState, apply, judge, no_result
+from checks.quorum import LocationMemory
 from events.types import CheckCompleted, Judgement, NotificationSent, TaskDef, TaskJudged
 from services.notifier.settings import NotifySettings
 from services.notifier.simulate import Decision, Simulation
@@ -30,12 +33,14 @@ def run(
     thresholds: list[tuple[float, str]],
     events: list[tuple[int, object]],
     since: float,
+    quorum: Callable[[str], int | None] = lambda domain: None,
 ) -> WhatIf:
     """``events``: (stream sequence, event) in log order, silences and acknowledgements
-    included from before ``since`` (they may still be in force)."""
+    included from before ``since`` (they may still be in force); ``quorum``: a domain's."""
     out = WhatIf()
     sim = Simulation(s)
     states: dict[str, TaskState] = {}
+    locations = LocationMemory()
     judged_at: dict[int, float] = {}
     recorded: set[str] = set()
     sent: set[tuple[int, str, str | None, str]] = set()
@@ -44,6 +49,8 @@ def run(
         if isinstance(ev, TaskJudged):
             judged_at[seq] = ev.at
             recorded |= {j.task for j in ev.judgements}
+        if isinstance(ev, CheckCompleted):
+            recorded |= {o.task for o in ev.outcomes}
         if isinstance(ev, CheckCompleted | TaskJudged | NotificationSent) and at < since:
             continue
         if isinstance(ev, NotificationSent):
@@ -62,6 +69,9 @@ def run(
             tasks = _replayable(s, ev.group, {o.task for o in ev.outcomes}, out)
             if tasks:
                 verdict = judge(tasks, states, GroupState(), ev, seq, thresholds)
+                verdict = locations.combine(
+                    tasks, states, ev.location, verdict, quorum(tasks[0].domain), s.degraded
+                )
                 apply(states, verdict)
                 out.proposed += sim.apply(seq, verdict)
             continue
@@ -89,9 +99,7 @@ def _replayable(s: NotifySettings, group: str, seen: set[str], out: WhatIf) -> l
     for t in s.tasks.values():
         if t.group != group:
             continue
-        if len(t.locations) > 1:
-            out.skipped[t.id] = "checked from several locations: quorum is not replayed"
-        elif t.id in seen:
+        if t.id in seen:
             tasks.append(t)
     return tasks
 

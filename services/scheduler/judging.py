@@ -12,10 +12,10 @@ from nats.js.errors import NotFoundError
 
 from checks.degraded import thresholds
 from checks.judge import apply, judge
+from checks.quorum import configured
 from events import codec, streams, subjects
 from events.types import CheckCompleted, CheckRequested, TaskJudged
 from runtime import bus
-from services.scheduler.quorum import configured
 from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
 
 

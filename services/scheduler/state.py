@@ -12,13 +12,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from checks.judge import GroupState, TaskState
+from checks.quorum import LocationMemory
 from configuration import config as configuration
 from events import streams
 from events.types import TaskDef
 from runtime.logs import Log
 from security.sealing import Sealer
 from services.scheduler.plan import Plan
-from services.scheduler.quorum import LocationMemory
 
 log = Log("tocsin.scheduler")
 
