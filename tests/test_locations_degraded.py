@@ -7,8 +7,8 @@ import pytest
 
 from checks.degraded import Thresholds, assess, counted
 from checks.judge import TaskState
-from events.types import Judgement, TaskDef, TaskJudged
 from checks.quorum import LocationMemory
+from events.types import Judgement, TaskDef, TaskJudged
 
 T = Thresholds(min_tasks=3, ratio=0.5)
 
