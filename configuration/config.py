@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from configuration import dependencies, paths, sections, targets
 from configuration import hosts as hostsection
-from configuration import paths, sections, targets
 from configuration.reader import (
     FAILED,
     Reader,
@@ -54,6 +54,7 @@ WEBSITE_KEYS = {
     "quorum",
     "maintenance",
     "checks",
+    "depends_on",
 }
 TOP_KEYS = {"general", "service", "ssl", "recurring_tasks", "websites", "hosts"}
 HTTP_SCHEMES = ("http", "https")
@@ -313,10 +314,15 @@ def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
     hosts = hostsection.parse(r, top["hosts"], channels) if "hosts" in top else None
     builder = _Builder()
     websites: dict[str, dict[str, Any]] = {}
+    depends: list[tuple[str, str, Located]] = []
     for wpath, wnode in _website_nodes(r, top["websites"]) if "websites" in top else []:
         found = _website(r, wpath, wnode, base, channels, builder)
         if found is not None:
             websites[found[0]] = found[1]
+            if isinstance(wnode.value, dict) and "depends_on" in wnode.value:
+                depends.append((found[0], join(wpath, "depends_on"), wnode.value["depends_on"]))
+    for domain, entries in dependencies.check(r, depends, builder.tasks).items():
+        websites[domain]["depends_on"] = entries
     if r.problems:
         # In reading order: the main file first, then each included file, line by line.
         main = str(path)

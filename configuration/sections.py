@@ -55,6 +55,7 @@ GENERAL_KEYS = SETTINGS_KEYS | {
     "maintenance",
     "webhooks",
     "channels",
+    "degraded_location",
 }
 MAINTENANCE_KEYS = {"start", "duration", "days", "tz", "reason"}
 
@@ -129,6 +130,12 @@ def general(r: Reader, m: dict[str, Located]) -> tuple[dict[str, Any], _Channels
     channels = _Channels("mail" in m, "gotify" in m, set(apprise), set(webhooks))
     if "channels" in m:
         _channel_tuning(r, m["channels"], channels)
+    if "degraded_location" in m:
+        r.fields(
+            m["degraded_location"],
+            "general.degraded_location",
+            {"min_tasks": positive, "ratio": _share},
+        )
     if "alerts" in m:
         recipients(r, m["alerts"], "general.alerts", channels, allow_mail=False)
     if "maintenance" in m:
@@ -185,6 +192,12 @@ def _channel_tuning(r: Reader, node: Located, channels: _Channels) -> None:
                 {"count": positive, "per": parse_duration},
                 required=("count", "per"),
             )
+
+
+def _share(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1:
+        raise ValueError(f"expected a share above 0 and at most 1 (0.5: half), got {kind_of(v)}")
+    return float(v)
 
 
 def _http_url(v: Any) -> str:

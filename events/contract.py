@@ -24,6 +24,7 @@ from events.types import (
     DeadLettered,
     Event,
     HostObserved,
+    IncidentAcknowledged,
     MonitorPinged,
     NotificationFailed,
     NotificationSent,
@@ -71,6 +72,7 @@ RULES: tuple[Rule, ...] = (
     Rule(("host", "tasks", "{agent}"), (ConfigApplied,)),
     # Push monitors (heartbeats): the web's ping endpoint records each ping.
     Rule(("monitor", "pinged", "{group}"), (MonitorPinged,)),
+    Rule(("incident", "acknowledged"), (IncidentAcknowledged,)),
 )
 
 #: Nesting, size and length limits of free-form values (a check's ``expected``).
@@ -221,4 +223,6 @@ def subject_of(event: Event) -> str:
         return subjects.host_observed(event.agent)
     if isinstance(event, MonitorPinged):
         return subjects.pinged(event.group)
+    if isinstance(event, IncidentAcknowledged):
+        return subjects.ACKNOWLEDGED
     return subjects.CONFIG_APPLIED

@@ -20,6 +20,7 @@ NOTIFICATION_ALL = f"{PREFIX}.notification.>"
 SILENCE_ALL = f"{PREFIX}.silence.>"
 HOST_OBSERVED_ALL = f"{PREFIX}.host.observed.>"
 HOST_TASKS_ALL = f"{PREFIX}.host.tasks.>"
+ACKNOWLEDGED = f"{PREFIX}.incident.acknowledged"
 PINGED_ALL = f"{PREFIX}.monitor.pinged.>"
 
 #: Core NATS, outside the log (``events/control.py``): the scheduler in charge answers "check

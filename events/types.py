@@ -329,6 +329,17 @@ class MonitorPinged(Event, tag="monitor.pinged"):
     user_agent: str = ""
 
 
+class IncidentAcknowledged(Event, tag="incident.acknowledged"):
+    """An operator took charge of a task's failure: reminders and escalation stop until its
+    severity changes or it recovers (``at`` after the episode began is what counts)."""
+
+    task: Name
+    by: Name
+    reason: Text
+    #: The severity the operator saw, for the record (the notifier goes by ``at``).
+    severity: Name | None = None
+
+
 AnyEvent = (
     ConfigApplied
     | CheckRequested
@@ -343,6 +354,7 @@ AnyEvent = (
     | SilenceRemoved
     | HostObserved
     | MonitorPinged
+    | IncidentAcknowledged
 )
 
 #: Every event type, by its ``type`` tag. A test fails when a type is missing here.
@@ -362,5 +374,6 @@ REGISTRY: dict[str, type[Event]] = {
         SilenceRemoved,
         HostObserved,
         MonitorPinged,
+        IncidentAcknowledged,
     )
 }

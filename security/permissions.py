@@ -89,8 +89,14 @@ def notifier() -> dict[str, Any]:
             f"{subjects.PREFIX}.notification.>",
             subjects.DEADLETTER_ALL,
         ],
-        # It follows silences and heartbeats live (the no-agent alert), besides replaying them.
-        sub=["_INBOX.>", f"{subjects.PREFIX}.silence.>", subjects.HEARTBEAT_ALL],
+        # It follows silences, acknowledgements and heartbeats (the no-agent alert) live,
+        # besides replaying them.
+        sub=[
+            "_INBOX.>",
+            f"{subjects.PREFIX}.silence.>",
+            subjects.ACKNOWLEDGED,
+            subjects.HEARTBEAT_ALL,
+        ],
         pub_deny=_DESTRUCTIVE,
     )
 
@@ -98,9 +104,11 @@ def notifier() -> dict[str, Any]:
 def web() -> dict[str, Any]:
     # The web service reads PostgreSQL; on the bus it may look at the log and at the
     # consumers' backlogs for /metrics, record the pings of heartbeat monitors (its ping
-    # endpoint), ask the scheduler for "check now" and follow the live log lines of runs.
+    # endpoint) and an operator's acknowledgement, ask the scheduler for "check now" and
+    # follow the live log lines of runs.
     return _rules(
         pub=[
+            subjects.ACKNOWLEDGED,
             subjects.PINGED_ALL,
             "$JS.API.INFO",
             f"$JS.API.STREAM.INFO.{streams.EVENTS}",

@@ -19,6 +19,7 @@ from events.types import (
     Event,
     FilesystemFigures,
     HostObserved,
+    IncidentAcknowledged,
     Judgement,
     MonitorPinged,
     NotificationFailed,
@@ -174,6 +175,7 @@ SAMPLES: list[Event] = [
     MonitorPinged(
         at=T + 8.0, group="g", task="t", kind="fail", exit_code=2, body="disk full", body_bytes=9
     ),
+    IncidentAcknowledged(at=T + 8.0, task="t1", by="alice", reason="on it", severity="critical"),
 ]
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from checks.judge import TaskState
+from checks.quorum import LocationMemory, combine, configured, needed
 from events.types import Judgement, TaskDef, TaskJudged
-from services.scheduler.quorum import LocationMemory, combine, configured, needed
 
 
 @pytest.mark.parametrize(

@@ -133,7 +133,7 @@ async def test_a_flapping_task_costs_the_receiver_the_limit_and_ends_on_its_late
         await wait_for(lambda: _consumer_ready(js), what="the notifier's durable consumer")
         # Six changes in a row: alert, recovery, alert, recovery, alert, recovery.
         severities: list[Severity] = ["critical", "ok"] * 3
-        previous = "ok"
+        previous: Severity = "ok"
         for i, sev in enumerate(severities):
             j = Judgement(
                 task=task,
@@ -142,7 +142,9 @@ async def test_a_flapping_task_costs_the_receiver_the_limit_and_ends_on_its_late
                 reason=f"change {i}",
                 failures=1 if sev != "ok" else 0,
             )
-            ev = TaskJudged(at=time.time(), group="g", completion=0, next_run=0.0, judgements=[j])
+            ev = TaskJudged(
+                at=time.time(), group="g", completion=0, next_run=time.time() + 60, judgements=[j]
+            )
             await js.publish(subjects.judged("g"), codec.encode(ev))
             previous = sev
         # The limit lets two through at once; the stale ones are dropped; the latest follows

@@ -15,10 +15,10 @@ import nats
 from configuration.config import ConfigError, parse_duration
 from configuration.inforce import who
 from events import codec, subjects
-from events.types import SilenceAdded, SilenceRemoved
+from events.types import IncidentAcknowledged, SilenceAdded, SilenceRemoved
 from runtime import bus, cliopts
 from security.client import ClientSecurity
-from services.notifier import channels
+from services.notifier import channels, replay
 from services.notifier import settings as notify_settings
 from services.notifier.message import Message, outcome
 from services.notifier.service import NotifierOptions, main
@@ -68,7 +68,68 @@ def register(sub: Any) -> dict[str, Any]:
     t.add_argument(
         "--severity", default="critical", choices=["ok", "warning", "critical", "unknown"]
     )
-    return {"notifier": cmd_notifier, "silence": cmd_silence, "notify": cmd_notify}
+    a = sub.add_parser(
+        "ack",
+        help="acknowledge a task's incident: no reminders nor escalation until it changes",
+        description="Record who acknowledges a failing task, and why, in the log. The "
+        "notifier stops reminders and escalation until its severity changes or it recovers.",
+    )
+    cliopts.nats(a)
+    a.add_argument("task", help="the task id (as on its page and in notifications)")
+    a.add_argument("--reason", required=True, help="why, for the audit trail")
+    r = sub.add_parser(
+        "replay",
+        help="what a proposed configuration would have notified, beside what was",
+        description="Re-run the judge and the notification decisions over the completions "
+        "in the log with a proposed configuration (thresholds, retries, dependencies, "
+        "silences, acknowledgements) and print, beside what really was sent, what would have "
+        "been sent, not sent, or sent at another time. Writes nothing to the log.",
+    )
+    cliopts.config(r)
+    cliopts.nats(r)
+    r.add_argument("--since", default="7d", help="how far back: 7d, 12h, or an ISO date")
+    return {
+        "replay": cmd_replay,
+        "notifier": cmd_notifier,
+        "silence": cmd_silence,
+        "notify": cmd_notify,
+        "ack": cmd_ack,
+    }
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    try:
+        since = replay.since_of(args.since)
+        s = notify_settings.load(args.config)
+    except (ConfigError, ValueError) as exc:
+        print(f"tocsin replay: {exc}", file=sys.stderr)
+        return 2
+    result, rows = asyncio.run(replay.replay(args.nats_url, args.config, since))
+    print("\n".join(replay.report(s, result, rows)))
+    return 0
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    if not args.reason.strip():
+        print("tocsin ack: --reason must say why", file=sys.stderr)
+        return 2
+    ev = asyncio.run(acknowledge(args.nats_url, args.task, args.reason.strip()))
+    print(f"task {ev.task} acknowledged by {ev.by}")
+    return 0
+
+
+async def acknowledge(nats_url: str, task: str, reason: str) -> IncidentAcknowledged:
+    nc = await bus.connect(nats_url, "tocsin-ack")
+    try:
+        ev = IncidentAcknowledged(at=time.time(), task=task, by=who(), reason=reason)
+        await nc.jetstream().publish(
+            subjects.ACKNOWLEDGED,
+            codec.encode(ev),
+            headers={"Nats-Msg-Id": f"ack.{task}.{uuid.uuid4().hex}"},
+        )
+    finally:
+        await bus.close(nc)
+    return ev
 
 
 def cmd_notifier(args: argparse.Namespace) -> int:

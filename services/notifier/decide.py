@@ -7,7 +7,8 @@ or later for a channel that asks for more (escalation). A recovery goes to the
 ``ok`` channels only when someone was told of the failure, and never to an
 escalated channel that was not. A silenced judgement changes nothing, so the
 alert (or recovery) goes out at the first judgement after the silence if the
-task is still in that state.
+task is still in that state. An acknowledged failure gets no reminder and no
+escalation; a change of severity (or a recovery) is news again.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ class Told(msgspec.Struct, frozen=True):
 
 
 class TaskState(msgspec.Struct):
-    """What each channel was last told about a task in the current failure episode."""
+    """What each channel was last told about a task in the current failure episode, and the
+    task's severity since when (an acknowledgement counts for the episode it was made in)."""
 
     last_seq: int = 0
     told: dict[str, Told] = {}
+    severity: str = "ok"
+    since: float = 0.0
 
 
 class Intent(msgspec.Struct, frozen=True):
@@ -49,9 +53,10 @@ def decide(
     state: TaskState,
     reminder_interval: float | None = None,
     silenced: bool = False,
+    acknowledged: bool = False,
 ) -> tuple[list[Intent], dict[str, Told]]:
     """The notifications one judgement calls for, and what each channel has been told after."""
-    if silenced:
+    if silenced or (acknowledged and severity != "ok"):
         return [], state.told
     if severity == "ok":
         if not state.told:

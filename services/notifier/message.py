@@ -12,6 +12,18 @@ SYMBOLS = {"ok": "✅", "warning": "⚠️", "critical": "❌", "unknown": "❔"
 KIND_WORDS = {"alert": "is now", "reminder": "is still", "recovery": "is back to", "test": "test:"}
 
 
+class Member(msgspec.Struct, omit_defaults=True):
+    """One task of a grouped notification."""
+
+    task: str
+    severity: str
+    previous: str | None = None
+    url: str | None = None
+    check: str | None = None
+    ip_version: int | None = None
+    reason: str = ""
+
+
 class Message(msgspec.Struct, omit_defaults=True):
     key: str
     kind: str
@@ -28,6 +40,9 @@ class Message(msgspec.Struct, omit_defaults=True):
     failures: int = 0
     source_seq: int = 0
     web_url: str = ""
+    #: A grouped notification: every task it stands for (``group`` names what they share).
+    members: list[Member] = []
+    group: str | None = None
 
 
 def subject(m: Message) -> str:
@@ -36,8 +51,16 @@ def subject(m: Message) -> str:
         return f"[Tocsin] {SYMBOLS['no_agent']} no agent has reported for a while"
     if m.kind == "agents_back":
         return f"[Tocsin] {SYMBOLS['ok']} agents are reporting again"
+    if m.kind == "location_degraded":
+        sym = SYMBOLS["no_agent"]
+        return f"[Tocsin] {sym} location {m.group} is degraded: its results do not count"
+    if m.kind == "location_healthy":
+        return f"[Tocsin] {SYMBOLS['ok']} location {m.group} is healthy again: its results count"
     if m.kind == "test":
         return f"[Tocsin] {symbol} test notification ({m.severity})"
+    if m.members:
+        word = {"recovery": "are back to", "reminder": "are still"}.get(m.kind, "are now")
+        return f"[Tocsin] {symbol} {len(m.members)} tasks of {m.group} {word} {m.severity}"
     # The URL, not only the domain: several paths of one site must be told apart in an inbox.
     target = m.url or m.domain
     what = f"{target} ({m.check}, IPv{m.ip_version})" if target else (m.task or "?")
@@ -48,7 +71,9 @@ def subject(m: Message) -> str:
 
 def body(m: Message) -> str:
     when = dt.datetime.fromtimestamp(m.at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    if m.kind in ("no_agent", "agents_back", "test"):
+    if m.members:
+        return _grouped_body(m)
+    if m.kind in ("no_agent", "agents_back", "test", "location_degraded", "location_healthy"):
         lines = [subject(m).removeprefix("[Tocsin] "), "", m.reason, "", f"At: {when}"]
         if m.web_url:
             lines.append(f"Dashboard: {m.web_url}/")
@@ -75,6 +100,20 @@ def body(m: Message) -> str:
         if m.source_seq:
             lines.append(f"Judgement: {m.web_url}/events/{m.source_seq}")
     return "\n".join(line for line in lines if line is not None).replace("\n\n\n", "\n\n")
+
+
+def _grouped_body(m: Message) -> str:
+    when = dt.datetime.fromtimestamp(m.at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    lines = [subject(m).removeprefix("[Tocsin] "), ""]
+    for x in m.members:
+        what = f"{x.url} ({x.check}, IPv{x.ip_version})" if x.url else x.task
+        lines.append(
+            f"- {SYMBOLS.get(x.severity, '')} {x.severity} {what}: {x.reason}".rstrip(": ")
+        )
+        if m.web_url:
+            lines.append(f"  {m.web_url}/tasks/{x.task}")
+    lines += ["", f"At: {when}"]
+    return "\n".join(lines)
 
 
 def gotify_priority(m: Message) -> int:

@@ -9,6 +9,12 @@ CREATE TABLE IF NOT EXISTS tocsin_notifier.task_state (
     last_seq bigint NOT NULL DEFAULT 0,
     told jsonb NOT NULL DEFAULT '{}'
 );
+-- The last severity judged (what a dependant's notifications are held by) and since when
+-- (an acknowledgement counts for the episode it was made in).
+ALTER TABLE tocsin_notifier.task_state ADD COLUMN IF NOT EXISTS severity text NOT NULL
+    DEFAULT 'ok';
+ALTER TABLE tocsin_notifier.task_state ADD COLUMN IF NOT EXISTS since float8 NOT NULL
+    DEFAULT 0;
 
 -- One row per notification to one recipient, written in the same transaction as the
 -- decision, before the JetStream ack. A sender claims a row with a conditional UPDATE
@@ -30,6 +36,10 @@ CREATE TABLE IF NOT EXISTS tocsin_notifier.outbox (
 -- last held it back.
 ALTER TABLE tocsin_notifier.outbox ADD COLUMN IF NOT EXISTS admitted_at timestamptz;
 ALTER TABLE tocsin_notifier.outbox ADD COLUMN IF NOT EXISTS held_at timestamptz;
+-- The group a row waits in to go out with others (general.channels.NAME.group_window).
+ALTER TABLE tocsin_notifier.outbox ADD COLUMN IF NOT EXISTS grp text;
+CREATE INDEX IF NOT EXISTS outbox_group ON tocsin_notifier.outbox (channel, recipient, grp)
+    WHERE grp IS NOT NULL AND sent_at IS NULL AND given_up_at IS NULL;
 CREATE INDEX IF NOT EXISTS outbox_admitted ON tocsin_notifier.outbox (channel, admitted_at)
     WHERE admitted_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS outbox_due ON tocsin_notifier.outbox (next_attempt_at)

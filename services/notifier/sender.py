@@ -22,7 +22,7 @@ import asyncpg
 import msgspec
 
 from runtime.logs import Log
-from services.notifier import channels, ratelimit, store
+from services.notifier import channels, grouping, ratelimit, store
 from services.notifier.message import Message
 from services.notifier.settings import NotifySettings
 
@@ -67,8 +67,8 @@ class Sender:
                             rows = await store.claim(conn, room, lease)
                     except (OSError, asyncpg.PostgresError) as exc:
                         log.warning("outbox unavailable", error=str(exc))
-                for row in rows:
-                    t = asyncio.create_task(self._deliver_logged(pool, row))
+                for row, mates in _by_group(rows):
+                    t = asyncio.create_task(self._deliver_logged(pool, row, mates))
                     self.sending.add(t)
                     t.add_done_callback(self.sending.discard)
                 if len(rows) == room and room > 0:
@@ -81,22 +81,37 @@ class Sender:
                 t.cancel()
             await asyncio.gather(*self.sending, return_exceptions=True)
 
-    async def _deliver_logged(self, pool: asyncpg.Pool, row: asyncpg.Record) -> None:
+    async def _deliver_logged(
+        self, pool: asyncpg.Pool, row: asyncpg.Record, mates: list[asyncpg.Record]
+    ) -> None:
         try:
-            await self._deliver(pool, row)
+            await self._deliver(pool, row, mates)
         except asyncio.CancelledError:
             raise
         except Exception:
             # The claim expires and another attempt follows; say why this one broke.
             log.error("delivery crashed", exc=True, key=row["key"])
 
-    async def _deliver(self, pool: asyncpg.Pool, row: asyncpg.Record) -> None:
+    async def _deliver(
+        self, pool: asyncpg.Pool, row: asyncpg.Record, mates: list[asyncpg.Record]
+    ) -> None:
+        """Send ``row`` (with ``mates``, rows of its group claimed in the same batch)."""
         s = self.settings()
         m = msgspec.json.decode(row["message"], type=Message)
         channel, label, attempt = row["channel"], row["recipient"], row["attempts"]
         limit = s.rate_limits.get(channel)
         if limit is not None and await self._held(pool, row, m, limit):
             return
+        # The rows of an open group that came due with this one go out in one message.
+        rows = [(row["key"], m, attempt)]
+        if row["grp"]:
+            async with pool.acquire() as conn:
+                found = await store.claim_group(conn, row, self.opts.send_timeout * 2)
+                for o in [*mates, *found]:
+                    rows.append(
+                        (o["key"], msgspec.json.decode(o["message"], type=Message), o["attempts"])
+                    )
+        whole = grouping.combine([r[1] for r in rows], row["grp"] or "")
         to = next(
             (r for r in channels.recipients(s, channel, m.domain) if r.label == label),
             None,
@@ -106,7 +121,7 @@ class Sender:
             error, retry_in = f"{channel} recipient {label} is no longer configured", None
         else:
             try:
-                await asyncio.wait_for(channels.send(s, channel, to, m), self.opts.send_timeout)
+                await asyncio.wait_for(channels.send(s, channel, to, whole), self.opts.send_timeout)
             except channels.SendError as exc:
                 error = str(exc)
             except TimeoutError:
@@ -117,22 +132,24 @@ class Sender:
             if error and time.time() + retry_in - row["created"] > self.opts.give_up_after:
                 retry_in = None
         async with pool.acquire() as conn:
-            if error is None:
-                await store.mark_sent(conn, row["key"], channel, label, m, attempt)
-                log.info("notification sent", key=row["key"], channel=channel, to=label)
-            else:
-                await store.mark_failed(
-                    conn, row["key"], channel, label, m, attempt, error, retry_in
-                )
-                log.warning(
-                    "notification failed",
-                    key=row["key"],
-                    channel=channel,
-                    to=label,
-                    error=error,
-                    attempt=attempt,
-                    retry_in=retry_in,
-                )
+            # Each row records its own outcome: the log says, per task, who was told.
+            for key, one, tries in rows:
+                if error is None:
+                    await store.mark_sent(conn, key, channel, label, one, tries)
+                else:
+                    await store.mark_failed(conn, key, channel, label, one, tries, error, retry_in)
+        if error is None:
+            log.info("notification sent", key=row["key"], channel=channel, to=label, rows=len(rows))
+        else:
+            log.warning(
+                "notification failed",
+                key=row["key"],
+                channel=channel,
+                to=label,
+                error=error,
+                attempt=attempt,
+                retry_in=retry_in,
+            )
         self.wake_publisher.set()
 
     async def _held(
@@ -198,3 +215,20 @@ class Sender:
             self.wake_publisher.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.wake_publisher.wait(), 1.0)
+
+
+def _by_group(rows: list[asyncpg.Record]) -> list[tuple[asyncpg.Record, list[asyncpg.Record]]]:
+    """Claimed rows → one delivery per row, or per group (its first row carries the rest)."""
+    out: list[tuple[asyncpg.Record, list[asyncpg.Record]]] = []
+    groups: dict[tuple[str, str, str], list[asyncpg.Record]] = {}
+    for row in rows:
+        if not row["grp"]:
+            out.append((row, []))
+            continue
+        key = (row["channel"], row["recipient"], row["grp"])
+        if key in groups:
+            groups[key].append(row)
+        else:
+            groups[key] = []
+            out.append((row, groups[key]))
+    return out

@@ -14,27 +14,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from dataclasses import dataclass
 
 import asyncpg
 from nats.aio.msg import Msg
 
-from configuration import redaction
 from configuration.inforce import in_force
 from events import codec, streams, subjects
-from events.types import AgentHeartbeat, SilenceAdded, SilenceRemoved, TaskDef, TaskJudged
+from events.types import (
+    AgentHeartbeat,
+    IncidentAcknowledged,
+    SilenceAdded,
+    SilenceRemoved,
+    TaskDef,
+    TaskJudged,
+)
 from runtime import bus, db
 from runtime.logs import Log
-from services.notifier import channels, store
+from services.notifier import channels, grouping, store
 from services.notifier import settings as notify_settings
 from services.notifier.agentwatch import AgentWatch
-from services.notifier.decide import TaskState, decide
-from services.notifier.hosts import host_task
+from services.notifier.decide import TaskState
+from services.notifier.judgement import message, on_judgement
 from services.notifier.message import Message
-from services.notifier.routing import channels_for
+from services.notifier.probewatch import ProbeWatch
 from services.notifier.sender import Sender, SendOptions
 from services.notifier.silences import fold as fold_silence
-from services.notifier.silences import why_silent
 
 log = Log("tocsin.notifier")
 
@@ -61,6 +67,7 @@ class Notifier:
         self.silences: dict[str, SilenceAdded] = {}
         #: The tasks in force in the log (``config.applied``), masked as the log shows them.
         self.logged: dict[str, TaskDef] = {}
+        self.acks: dict[str, IncidentAcknowledged] = {}
         self.sender = Sender(
             SendOptions(
                 opts.backoff,
@@ -72,6 +79,7 @@ class Notifier:
             lambda: self.settings,
             self.stopping,
         )
+        self.probes = ProbeWatch(lambda: self.settings, self._enqueue)
         self.agents = AgentWatch(
             lambda: self.settings,
             self._enqueue,
@@ -126,22 +134,27 @@ class Notifier:
             await bus.close(nc)
             await pool.close()
 
-    # silences and agents, followed live ---------------------------------------------
+    # silences, acknowledgements and agents, followed live ---------------------------
 
     async def _follow_silences(self, nc, js) -> None:  # type: ignore[no-untyped-def]
         async def on_msg(msg: Msg) -> None:
             self._silence(msg.data, msg.subject)
 
         # Subscribe before replaying: an event landing in between is seen twice, harmlessly.
-        await nc.subscribe(subjects.SILENCE_ALL, cb=on_msg)
-        async for msg in bus.replay(js, subjects.SILENCE_ALL):
-            self._silence(msg.data, msg.subject)
+        for subject in (subjects.SILENCE_ALL, subjects.ACKNOWLEDGED):
+            await nc.subscribe(subject, cb=on_msg)
+            async for msg in bus.replay(js, subject):
+                self._silence(msg.data, msg.subject)
 
     def _silence(self, data: bytes, subject: str) -> None:
         with contextlib.suppress(codec.DecodeError):
             ev = codec.decode(data, subject)
             if isinstance(ev, SilenceAdded | SilenceRemoved):
                 fold_silence(self.silences, ev)
+            elif isinstance(ev, IncidentAcknowledged):
+                # The latest counts: it covers the episode it was made in (judgement.py).
+                if ev.at >= getattr(self.acks.get(ev.task), "at", 0.0):
+                    self.acks[ev.task] = ev
 
     async def _follow_agents(self, nc, js) -> None:  # type: ignore[no-untyped-def]
         async def on_msg(msg: Msg) -> None:
@@ -198,56 +211,31 @@ class Notifier:
         s = self.settings
         async with conn.transaction():
             states = await store.lock_states(conn, sorted({j.task for j in ev.judgements}))
+            deps = sorted({d for j in ev.judgements for d in s.depends.get(j.task, ())})
+            severities = await store.severities(conn, deps) if deps else {}
             for j in ev.judgements:
                 state = states.get(j.task, TaskState())
                 if seq <= state.last_seq:
                     continue  # a redelivery, or another notifier got here first
-                # Our file's definition first: its domain is the one routing and silences are
-                # written with (the log's shows credentials masked).
-                task = (
-                    s.tasks.get(j.task) or self.logged.get(j.task) or host_task(s, ev.group, j.task)
+                # Our file's definition first, then the log's (``tocsin config apply``).
+                out = on_judgement(
+                    s, self.silences, ev.at, j, state, severities, self.acks, ev.group, self.logged
                 )
-                domain = task.domain if task else None
-                silent = why_silent(s, self.silences, domain, j.task, ev.at)
-                intents, told = decide(
-                    j.severity,
-                    j.failures,
-                    ev.at,
-                    task.retry_before_notification if task else 0,
-                    lambda sev, d=domain: channels_for(s, d, sev),  # type: ignore[misc]
-                    state,
-                    s.reminder_interval,
-                    silent is not None,
-                )
-                if silent and j.severity != (j.previous or "ok"):
+                if out.held and j.severity != (j.previous or "ok"):
                     log.info(
                         "notification held back",
                         task=j.task,
-                        domain=domain,
+                        domain=out.domain,
                         severity=j.severity,
-                        why=silent,
+                        why=out.held,
                     )
-                await store.save_state(conn, j.task, seq, told)
-                for intent in intents:
-                    m = Message(
-                        key="",
-                        kind=intent.kind,
-                        severity=intent.severity,
-                        at=ev.at,
-                        previous=intent.previous,
-                        task=j.task,
-                        domain=None if domain is None else redaction.public_url(domain),
-                        url=task.url if task else None,
-                        check=task.check if task else None,
-                        expected=None if task is None else str(task.expected),
-                        ip_version=task.ip_version if task else None,
-                        reason=j.reason,
-                        failures=j.failures,
-                        source_seq=seq,
-                        web_url=s.web_url,
-                    )
+                await store.save_state(conn, j.task, seq, out.state)
+                for intent in out.intents:
+                    m = message(s, ev.at, seq, j, intent, ev.group, self.logged)
                     key = f"{j.task}:{seq}:{intent.channel}"
-                    await self._enqueue(conn, key, intent.channel, m, domain)
+                    # The domain as our file writes it routes to the website's own recipients.
+                    await self._enqueue(conn, key, intent.channel, m, out.domain)
+            await self.probes.observe(conn, ev, seq)
 
     async def _enqueue(
         self,
@@ -262,14 +250,22 @@ class Notifier:
         found = channels.recipients(self.settings, channel, domain)
         if not found:
             log.warning("channel has no recipient configured", channel=channel, key=key)
+        window = self.settings.group_windows.get(channel)
+        grp = grouping.group_key(self.settings, m) if window and m.task else None
         for i, r in enumerate(found):
             k = f"{key}:{i}"
+            due = None
+            if grp is not None and window:
+                opened = await store.open_group(conn, channel, r.label, grp)
+                due = grouping.deadline(opened, time.time(), window)
             await store.enqueue(
                 conn,
                 k,
                 channel,
                 r.label,
                 Message(**{**{f: getattr(m, f) for f in m.__struct_fields__}, "key": k}),
+                grp,
+                due,
             )
 
 

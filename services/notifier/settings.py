@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from configuration import redaction
+from checks import degraded as probes
+from configuration import dependencies, redaction
 from configuration.hosts import HostsConfig
 from configuration.maintenance import Window, parse_windows
 from events.types import TaskDef
@@ -53,14 +54,21 @@ class NotifySettings:
     webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: ``general.channels.NAME.rate_limit``, by channel name (``webhook:ops``).
     rate_limits: dict[str, RateLimit] = field(default_factory=dict)
+    #: ``general.channels.NAME.group_window`` in seconds, by channel name.
+    group_windows: dict[str, float] = field(default_factory=dict)
     reminder_interval: float | None = None
     time_without_agent: float = DEFAULT_TIME_WITHOUT_AGENT
     maintenance: list[Window] = field(default_factory=list)
     websites: dict[str, WebsiteRouting] = field(default_factory=dict)
     tasks: dict[str, TaskDef] = field(default_factory=dict)
+    #: ``depends_on`` resolved: each task → the tasks it depends on.
+    depends: dict[str, set[str]] = field(default_factory=dict)
+    #: How a task is named when it blocks another (its URL).
+    task_names: dict[str, str] = field(default_factory=dict)
     web_url: str = "http://127.0.0.1:8000"
     #: The ``hosts`` section: host tasks' retries, recipients and maintenance windows.
     hosts: HostsConfig | None = None
+    degraded: probes.Thresholds = field(default_factory=probes.Thresholds)
 
 
 def targets(raw: Any, where: str) -> list[Target]:
@@ -132,7 +140,8 @@ def load(path: str, web_url: str | None = None) -> NotifySettings:
         k: msgspec.structs.replace(redaction.redact(t, cfg.secrets), domain=t.domain)
         for k, t in cfg.tasks.items()
     }
-    return build(cfg.general, raw, tasks, web_url, cfg.hosts)
+    depends = {d: w["depends_on"] for d, w in cfg.websites.items() if w.get("depends_on")}
+    return build(cfg.general, raw, tasks, web_url, cfg.hosts, depends)
 
 
 def build(
@@ -141,6 +150,7 @@ def build(
     tasks: dict[str, TaskDef],
     web_url: str | None = None,
     hosts: HostsConfig | None = None,
+    depends: dict[str, list[str]] | None = None,
 ) -> NotifySettings:
     from configuration.config import parse_duration
 
@@ -151,11 +161,16 @@ def build(
         gotify=list(general.get("gotify") or []),
         apprise=dict(general.get("apprise") or {}),
         webhooks=dict(general.get("webhooks") or {}),
+        degraded=probes.thresholds(general),
         maintenance=parse_windows(general.get("maintenance")),
         tasks=tasks,
+        depends=dependencies.resolve(depends or {}, tasks),
+        task_names={t.id: dependencies.name_of(t) for t in tasks.values()},
         web_url=(web_url or os.environ.get("TOCSIN_WEB_URL") or NotifySettings.web_url),
     )
     for name, tuning in (general.get("channels") or {}).items():
+        if (tuning or {}).get("group_window") is not None:
+            s.group_windows[name] = parse_duration(tuning["group_window"])
         limit = (tuning or {}).get("rate_limit")
         if limit:
             s.rate_limits[name] = RateLimit(int(limit["count"]), parse_duration(limit["per"]))

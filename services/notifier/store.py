@@ -30,37 +30,107 @@ async def lock_states(conn: asyncpg.Connection, tasks: list[str]) -> dict[str, T
         f"INSERT INTO {S}.task_state (task) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", tasks
     )
     rows = await conn.fetch(
-        f"SELECT task, last_seq, told FROM {S}.task_state WHERE task = ANY($1) "
-        "ORDER BY task FOR UPDATE",
+        f"SELECT task, last_seq, told, severity, since FROM {S}.task_state "
+        "WHERE task = ANY($1) ORDER BY task FOR UPDATE",
         tasks,
     )
     return {
-        r["task"]: TaskState(r["last_seq"], msgspec.json.decode(r["told"], type=dict[str, Told]))
+        r["task"]: TaskState(
+            r["last_seq"],
+            msgspec.json.decode(r["told"], type=dict[str, Told]),
+            r["severity"],
+            r["since"],
+        )
         for r in rows
     }
 
 
-async def save_state(conn: asyncpg.Connection, task: str, seq: int, told: dict[str, Told]) -> None:
+async def save_state(conn: asyncpg.Connection, task: str, seq: int, state: TaskState) -> None:
     await conn.execute(
-        f"UPDATE {S}.task_state SET last_seq = $2, told = $3::jsonb WHERE task = $1",
+        f"UPDATE {S}.task_state SET last_seq = $2, told = $3::jsonb, severity = $4, since = $5 "
+        "WHERE task = $1",
         task,
         seq,
-        msgspec.json.encode(told).decode(),
+        msgspec.json.encode(state.told).decode(),
+        state.severity,
+        state.since,
     )
 
 
+async def severities(conn: asyncpg.Connection, tasks: list[str]) -> dict[str, str]:
+    """The last severity the notifier saw for each task (what dependencies are judged by)."""
+    rows = await conn.fetch(
+        f"SELECT task, severity FROM {S}.task_state WHERE task = ANY($1)", tasks
+    )
+    return {r["task"]: r["severity"] for r in rows}
+
+
 async def enqueue(
-    conn: asyncpg.Connection, key: str, channel: str, recipient: str, m: Message
+    conn: asyncpg.Connection,
+    key: str,
+    channel: str,
+    recipient: str,
+    m: Message,
+    grp: str | None = None,
+    due: float | None = None,
 ) -> bool:
+    """Queue one notification; ``grp`` and ``due``: it waits until ``due`` to go out with
+    the other rows of its group (grouping.py)."""
     status = await conn.execute(
-        f"INSERT INTO {S}.outbox (key, channel, recipient, message) VALUES ($1, $2, $3, "
-        "$4::jsonb) ON CONFLICT (key) DO NOTHING",
+        f"INSERT INTO {S}.outbox (key, channel, recipient, message, grp, next_attempt_at) "
+        "VALUES ($1, $2, $3, $4::jsonb, $5, coalesce(to_timestamp($6), now())) "
+        "ON CONFLICT (key) DO NOTHING",
         key,
         channel,
         recipient,
         msgspec.json.encode(m).decode(),
+        grp,
+        due,
     )
     return bool(status.endswith(" 1"))
+
+
+async def open_group(
+    conn: asyncpg.Connection, channel: str, recipient: str, grp: str
+) -> float | None:
+    """When the open window of a group closes (None: no row of it is waiting). Locks the
+    group until the transaction ends, so concurrent notifiers join one window."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('tocsin-group:' || $1 || '|' || $2 || '|' || $3))",
+        channel,
+        recipient,
+        grp,
+    )
+    return await conn.fetchval(  # type: ignore[no-any-return]
+        f"SELECT extract(epoch FROM max(next_attempt_at))::float8 FROM {S}.outbox "
+        "WHERE channel = $1 AND recipient = $2 AND grp = $3 AND sent_at IS NULL "
+        "AND given_up_at IS NULL AND claimed_until IS NULL",
+        channel,
+        recipient,
+        grp,
+    )
+
+
+async def claim_group(
+    conn: asyncpg.Connection, row: asyncpg.Record, lease: float
+) -> list[asyncpg.Record]:
+    """The other due rows of ``row``'s group, claimed to go out in one message with it."""
+    return await conn.fetch(
+        f"""UPDATE {S}.outbox SET claimed_until = now() + make_interval(secs => $5),
+               attempts = attempts + 1
+            WHERE key IN (SELECT key FROM {S}.outbox
+                          WHERE channel = $2 AND recipient = $3 AND grp = $4 AND key <> $1
+                            AND sent_at IS NULL AND given_up_at IS NULL
+                            AND next_attempt_at <= now()
+                            AND (claimed_until IS NULL OR claimed_until < now())
+                          FOR UPDATE SKIP LOCKED)
+            RETURNING key, message, attempts""",
+        row["key"],
+        row["channel"],
+        row["recipient"],
+        row["grp"],
+        lease,
+    )
 
 
 async def claim(conn: asyncpg.Connection, limit: int, lease: float) -> list[asyncpg.Record]:
@@ -74,7 +144,8 @@ async def claim(conn: asyncpg.Connection, limit: int, lease: float) -> list[asyn
                             AND (claimed_until IS NULL OR claimed_until < now())
                           ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
               AND sent_at IS NULL
-            RETURNING key, channel, recipient, message, attempts, held_at IS NOT NULL AS held,
+            RETURNING key, channel, recipient, message, attempts, grp,
+                      held_at IS NOT NULL AS held,
                       extract(epoch FROM created_at)::float8 AS created""",
         limit,
         lease,
@@ -235,3 +306,8 @@ async def clear_flag(conn: asyncpg.Connection, name: str) -> object | None:
     """Lower a flag: its value for the one notifier that lowered it, else None."""
     raw = await conn.fetchval(f"DELETE FROM {S}.flags WHERE name = $1 RETURNING value", name)
     return None if raw is None else msgspec.json.decode(raw)
+
+
+async def flags(conn: asyncpg.Connection, prefix: str) -> list[str]:
+    rows = await conn.fetch(f"SELECT name FROM {S}.flags WHERE starts_with(name, $1)", prefix)
+    return [r["name"] for r in rows]

@@ -12,11 +12,12 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError
 
 from checks import request
+from checks.degraded import thresholds
 from checks.judge import apply, judge
+from checks.quorum import configured
 from events import codec, streams, subjects
 from events.types import CheckCompleted, CheckRequested, TaskJudged
 from runtime import bus
-from services.scheduler.quorum import configured
 from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
 
 
@@ -127,6 +128,7 @@ class Judging(SchedulerState):
             ev.location,
             verdict,
             configured(self.config.websites, self.config.general, tasks[0].domain),
+            thresholds(self.config.general),
         )
 
     async def _latest_request(self, js, location: str, group: str, now: bool = False) -> str | None:  # type: ignore[no-untyped-def]

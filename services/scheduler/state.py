@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from checks import request
 from checks.judge import GroupState, TaskState
+from checks.quorum import LocationMemory
 from configuration import config as configuration
 from events import streams
 from events.types import TaskDef
@@ -20,7 +21,6 @@ from runtime.logs import Log
 from security.sealing import Sealer
 from services.scheduler.heartbeats import Heartbeats
 from services.scheduler.plan import Plan
-from services.scheduler.quorum import LocationMemory
 
 log = Log("tocsin.scheduler")
 

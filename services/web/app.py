@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from readmodel import SCHEMA, ensure_schema
 from runtime import __version__, db
 from services.web import (
+    acks,
     api,
     auth,
     authdb,
@@ -117,7 +118,7 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
     if settings.root_path:
         # Outermost: routing, static files and every page see the path with its prefix.
         app.add_middleware(UnderPrefix, prefix=settings.root_path)
-    for module in (auth, pages, api, checknow, requestviews, badges, metrics, hosts, ping):
+    for module in (auth, pages, api, acks, checknow, requestviews, badges, metrics, hosts, ping):
         app.include_router(module.router)
     app.include_router(hosts.api)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
@@ -155,12 +156,14 @@ def _openapi(app: FastAPI, settings: WebSettings) -> dict[str, Any]:
         if settings.unauthenticated_access == "all":
             for path in schema["paths"].values():
                 for operation in path.values():
-                    if operation.get(checknow.NEEDS_CREDENTIALS):
-                        continue
+                    if operation.get(checknow.NEEDS_CREDENTIALS) or operation.get(
+                        acks.NEEDS_IDENTITY
+                    ):
+                        continue  # acting (check now, an acknowledgement) always names someone
                     operation.pop("security", None)
                     operation.get("responses", {}).pop("401", None)
             if not any(
-                op.get(checknow.NEEDS_CREDENTIALS)
+                op.get(checknow.NEEDS_CREDENTIALS) or op.get(acks.NEEDS_IDENTITY)
                 for p in schema["paths"].values()
                 for op in p.values()
             ):

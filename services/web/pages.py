@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 
 from services.web import queries, requestviews
 from services.web.auth import page_access
+from services.web.blocked import blocked_by
 from services.web.charts import SPANS, response_chart
 from services.web.edges import BIGINT_MAX, PAGE_MAX, parse_instant
 from services.web.templating import external_path, render, root_path
@@ -128,12 +129,14 @@ async def task_page(
             raise HTTPException(404, "no such task")
         ctx = await _history(conn, [task_id], span, before, None)
         ctx["requests"] = await requestviews.recent(conn, task["grp"])
+        blocked = await blocked_by(request, conn, task)
     return render(
         request,
         "task.html",
         ctx
         | {
             "t": task,
+            "blocked_by": blocked,
             "self_url": self_url(request),
             "base": f"{root_path(request)}/tasks/{task_id}",
         },

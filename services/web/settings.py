@@ -2,7 +2,8 @@
 
 Read from the Argos configuration's ``general`` section (the file named by
 TOCSIN_CONFIG) so an Argos user keeps their ``unauthenticated_access`` and
-session settings; environment variables override the file, for containers.
+session settings; environment variables override the file, for containers. The
+websites' ``depends_on`` is read too, so a task page can say what blocks it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from runtime.logs import Log
 from services.web.ldapauth import LdapSettings
@@ -44,9 +46,11 @@ class WebSettings:
     root_path: str = ""
     #: ``general.ldap``: when set, people log in against the directory, as in Argos.
     ldap: LdapSettings | None = None
+    #: Each website's ``depends_on`` entries, by domain (host[:port]), for "blocked by".
+    depends: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _general(path: str) -> dict[str, Any]:
+def _root(path: str) -> dict[str, Any]:
     from configuration.yamlsource import ConfigError, Located, load
 
     def plain(v: Any) -> Any:
@@ -65,8 +69,18 @@ def _general(path: str) -> dict[str, Any]:
             "configuration unreadable; web settings from the environment only", error=str(exc)
         )
         return {}
-    general = root.get("general") if isinstance(root, dict) else None
-    return general if isinstance(general, dict) else {}
+    return root if isinstance(root, dict) else {}
+
+
+def _depends(root: dict[str, Any]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for item in root.get("websites") or []:
+        # ``!include dir/*.yaml`` puts a list of websites where one would be.
+        for site in item if isinstance(item, list) else [item]:
+            if isinstance(site, dict) and isinstance(site.get("depends_on"), list):
+                domain = str(site.get("domain", ""))
+                out[urlsplit(domain).netloc or domain] = [str(e) for e in site["depends_on"]]
+    return out
 
 
 def load_settings(config_path: str | None = None, env: dict[str, str] | None = None) -> WebSettings:
@@ -75,7 +89,10 @@ def load_settings(config_path: str | None = None, env: dict[str, str] | None = N
     env = dict(os.environ) if env is None else env
     s = WebSettings()
     path = config_path or env.get("TOCSIN_CONFIG")
-    general = _general(path) if path else {}
+    raw = _root(path) if path else {}
+    found = raw.get("general")
+    general: dict[str, Any] = found if isinstance(found, dict) else {}
+    s.depends = _depends(raw)
     access = env.get("TOCSIN_UNAUTHENTICATED_ACCESS", general.get("unauthenticated_access"))
     if access == "dashboard":
         s.unauthenticated_access = "dashboard"

@@ -66,6 +66,20 @@ def payload(m: Message) -> dict[str, Any]:
         "title": subject(m).removeprefix("[Tocsin] "),
         "text": body(m),
         "links": links,
+        "group": m.group,
+        "members": [
+            {
+                "task": x.task,
+                "severity": x.severity,
+                "previous": x.previous,
+                "url": x.url,
+                "check": x.check,
+                "ip_version": x.ip_version,
+                "reason": x.reason,
+                "link": f"{m.web_url}/tasks/{x.task}" if m.web_url else None,
+            }
+            for x in m.members
+        ],
     }
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 import msgspec
 
+from checks import degraded as probes
 from checks.judge import TaskState
 from events.types import Judgement, Severity, TaskDef, TaskJudged
 
@@ -54,6 +55,8 @@ class LocationMemory:
 
     def __init__(self) -> None:
         self._seen: dict[str, dict[str, Severity]] = defaultdict(dict)  # task → location →
+        #: Locations judged degraded (checks/degraded.py): their results do not count.
+        self.degraded: set[str] = set()
 
     def remember(self, judged: TaskJudged) -> None:
         for j in judged.judgements:
@@ -67,6 +70,7 @@ class LocationMemory:
         location: str,
         verdict: TaskJudged,
         quorum: int | None = None,
+        thresholds: probes.Thresholds | None = None,
     ) -> TaskJudged:
         """``verdict`` judged one location's completion; return the verdict across locations.
 
@@ -86,7 +90,10 @@ class LocationMemory:
             seen[location] = j.severity
             for gone in set(seen) - set(task.locations):
                 del seen[gone]
-            severity = combine(seen, len(task.locations), quorum)
+            self._assess(thresholds or probes.Thresholds())
+            counting = probes.counted(seen, self.degraded)
+            voters = len(task.locations) - len(set(seen) - set(counting))
+            severity = combine(counting, voters, quorum)
             prev = states.get(j.task, TaskState())
             failures = 0 if severity == "ok" else prev.failures + 1
             out.append(
@@ -94,12 +101,26 @@ class LocationMemory:
                     j.task,
                     severity,
                     prev.severity,
-                    _reason(seen, task, location, j.reason, severity, quorum),
+                    _reason(counting, task, location, j.reason, severity, quorum)
+                    + _excluded(set(seen) - set(counting)),
                     failures,
                     locations=dict(sorted(seen.items())),
                 )
             )
         return msgspec.structs.replace(verdict, judgements=out)
+
+    def _assess(self, t: probes.Thresholds) -> None:
+        for a in probes.assess(self._seen, t, self.degraded).values():
+            if a.degraded:
+                self.degraded.add(a.location)
+            else:
+                self.degraded.discard(a.location)
+
+
+def _excluded(locations: set[str]) -> str:
+    if not locations:
+        return ""
+    return f" ({', '.join(sorted(locations))} not counted: degraded)"
 
 
 def _reason(
