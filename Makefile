@@ -50,6 +50,7 @@ bench: $(TESTSTAMP) .venv-argos/.installed
 	$(BIN)/python bench/projector.py
 	$(BIN)/python bench/steady.py --minutes 2
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/memory.py
 
 clean:
 	rm -rf $(VENV) .venv-argos .tocsin

@@ -42,6 +42,9 @@ ADVISORIES = "ADVISORIES"
 
 PROJECTOR = "projector"
 SCHEDULER_COMPLETIONS = "scheduler-completions"
+#: Most shards a sharded scheduler may use: each shard past the first has a completions
+#: consumer of its own, and the scheduler's NATS permissions name each of them.
+MAX_SHARDS = 64
 SCHEDULER_ADVISORIES = "scheduler-advisories"
 NOTIFIER = "notifier"
 
@@ -132,9 +135,14 @@ def projector_consumer(t: Tuning) -> ConsumerConfig:
     )
 
 
-def scheduler_completions_consumer(t: Tuning) -> ConsumerConfig:
+def completions_durable(shard: int) -> str:
+    """The completions consumer of one scheduler shard (shard 0: the unsharded one's)."""
+    return SCHEDULER_COMPLETIONS if shard == 0 else f"{SCHEDULER_COMPLETIONS}-{shard}"
+
+
+def scheduler_completions_consumer(t: Tuning, shard: int = 0) -> ConsumerConfig:
     return ConsumerConfig(
-        durable_name=SCHEDULER_COMPLETIONS,
+        durable_name=completions_durable(shard),
         description="Scheduler: judges check completions",
         filter_subject=subjects.COMPLETED_ALL,
         deliver_policy=DeliverPolicy.ALL,
@@ -214,6 +222,12 @@ async def ensure(js: JetStreamContext, locations: list[str], t: Tuning | None = 
     await _ensure_consumer(js, EVENTS, notifier_consumer(t), update)
     for location in locations:
         await _ensure_consumer(js, WORK, agent_consumer(location, t), update)
+
+
+async def ensure_shards(js: JetStreamContext, shards: int, t: Tuning) -> None:
+    """The completions consumers of scheduler shards 1 … ``shards`` - 1 (0 is ``ensure``'s)."""
+    for shard in range(1, shards):
+        await _ensure_consumer(js, EVENTS, scheduler_completions_consumer(t, shard), True)
 
 
 def transient(exc: BaseException) -> bool:

@@ -58,7 +58,10 @@ def scheduler() -> dict[str, Any]:
     return _rules(
         pub=[
             "$JS.API.>",  # ensures streams and consumers, the lease bucket, replays the log
-            f"$JS.ACK.{streams.EVENTS}.{streams.SCHEDULER_COMPLETIONS}.>",
+            *(
+                f"$JS.ACK.{streams.EVENTS}.{streams.completions_durable(s)}.>"
+                for s in range(streams.MAX_SHARDS)
+            ),
             f"$JS.ACK.{streams.ADVISORIES}.{streams.SCHEDULER_ADVISORIES}.>",
             "$KV.tocsin_leases.>",
             subjects.CONFIG_APPLIED,

@@ -12,10 +12,11 @@ from checks import request
 from configuration.config import ConfigError
 from configuration.inforce import who
 from events import control
-from events.streams import Tuning
+from events.streams import MAX_SHARDS, Tuning
 from runtime import bus, cliopts
 from services.scheduler import configcli, heartbeatcli
-from services.scheduler.service import SchedulerOptions, main
+from services.scheduler.shards import main
+from services.scheduler.state import SchedulerOptions
 
 
 def register(sub: Any) -> dict[str, Callable[[Any], int]]:
@@ -48,6 +49,13 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
         type=int,
         default=int(cliopts.env("TOCSIN_REPLICAS", "1") or 1),
         help="JetStream replicas of the streams (env TOCSIN_REPLICAS)",
+    )
+    p.add_argument(
+        "--shards",
+        type=_shards,
+        default=1,
+        help="shards the task groups hash into, shared by the scheduler replicas running "
+        f"with the same number (1 to {MAX_SHARDS}; 1: one dispatches, the others stand by)",
     )
 
     p = sub.add_parser("config", help="check, apply or list configurations")
@@ -83,16 +91,27 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
     }
 
 
+def _shards(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_SHARDS:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_SHARDS}")
+    return n
+
+
 def run_scheduler(args: argparse.Namespace) -> int:
     tuning = Tuning(replicas=args.replicas, ack_wait=args.ack_wait, max_deliver=args.max_deliver)
+    opts = SchedulerOptions(
+        args.nats_url,
+        args.config,
+        tuning,
+        check_now_every=args.check_now_every,
+        shards=args.shards,
+    )
     try:
-        return cliopts.run(
-            main(
-                SchedulerOptions(
-                    args.nats_url, args.config, tuning, check_now_every=args.check_now_every
-                )
-            )
-        )
+        return cliopts.run(main(opts))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

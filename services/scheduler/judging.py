@@ -18,13 +18,14 @@ from checks.quorum import configured
 from events import codec, streams, subjects
 from events.types import CheckCompleted, CheckRequested, TaskJudged
 from runtime import bus
+from services.scheduler.plan import shard_of
 from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
 
 
 class Judging(SchedulerState):
     async def _judge_completions(self, js) -> None:  # type: ignore[no-untyped-def]
         sub = await js.pull_subscribe_bind(
-            durable=streams.SCHEDULER_COMPLETIONS, stream=streams.EVENTS
+            durable=streams.completions_durable(self.shard), stream=streams.EVENTS
         )
         try:
             while not self.stopping.is_set():
@@ -47,6 +48,11 @@ class Judging(SchedulerState):
         assert self.config is not None
         futures = []  # (publish future, subject, data, message id)
         for msg in msgs:
+            # Every shard's consumer sees every completion: its subject ends with the group,
+            # so another shard's is passed over before decoding (and recorded, if it is
+            # poison, by that shard alone).
+            if shard_of(msg.subject.rsplit(".", 1)[-1], self.opts.shards) != self.shard:
+                continue
             seq = msg.metadata.sequence.stream
             try:
                 ev = codec.decode(msg.data, msg.subject)
@@ -108,8 +114,10 @@ class Judging(SchedulerState):
         letter and keeps the second as a result)."""
         assert self.config is not None
         tasks = self.groups.get(ev.group)
+        if not tasks:  # removed, or another shard's
+            return None
         gs = self.group_states[ev.group]
-        if not tasks or seq <= gs.last_completion:
+        if seq <= gs.last_completion:
             return None
         latest = await self._latest_request(
             js, ev.location, ev.group, request.is_on_demand(ev.request)

@@ -1,9 +1,11 @@
-"""One active scheduler at a time: a lease in a JetStream key-value bucket.
+"""One active scheduler per key at a time: a lease in a JetStream key-value bucket.
 
 The holder renews the key with a compare-and-set on its revision; a standby
 takes it only once it expired (the bucket's TTL). Two schedulers started at
 once therefore never both dispatch, and a dead leader is replaced within a TTL.
 Deterministic message ids on requests remain the second line of defence.
+One scheduler leases ``scheduler``; sharded replicas lease one key per shard
+(``services/scheduler/shards.py``).
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ KEY = "scheduler"
 
 
 class Lease:
-    def __init__(self, js: JetStreamContext, ttl: float = 10.0, replicas: int = 1) -> None:
+    def __init__(
+        self, js: JetStreamContext, ttl: float = 10.0, replicas: int = 1, key: str = KEY
+    ) -> None:
         self.js = js
+        self.key = key
         self.ttl = ttl
         self.replicas = replicas
         self.holder = uuid.uuid4().hex
@@ -37,7 +42,7 @@ class Lease:
         self._revision: int | None = None
         self._kv: KeyValue | None = None
 
-    async def _bucket(self):  # type: ignore[no-untyped-def]
+    async def bucket(self):  # type: ignore[no-untyped-def]
         if self._kv is None:
             try:
                 self._kv = await self.js.key_value(BUCKET)
@@ -56,13 +61,19 @@ class Lease:
     async def acquire(self) -> None:
         """Wait until this process holds the lease (NATS may be away meanwhile: keep trying)."""
         while True:
-            with contextlib.suppress(KeyWrongLastSequenceError, NotFoundError, Exception):
-                kv = await self._bucket()
-                self._revision = await kv.create(KEY, self.holder.encode())
-                self.held.set()
-                log.info("scheduler lease acquired", holder=self.holder)
+            if await self.take():
                 return
             await asyncio.sleep(self.ttl / 4)
+
+    async def take(self) -> bool:
+        """One attempt at the lease: True when this process holds it now."""
+        with contextlib.suppress(KeyWrongLastSequenceError, NotFoundError, Exception):
+            kv = await self.bucket()
+            self._revision = await kv.create(self.key, self.holder.encode())
+            self.held.set()
+            log.info("scheduler lease acquired", holder=self.holder, key=self.key)
+            return True
+        return False
 
     async def keep(self) -> None:
         """Renew until the lease is lost, then set ``lost`` and return.
@@ -79,10 +90,10 @@ class Lease:
             await asyncio.sleep(max(0.0, min(self.ttl / 4, left)))
             sent = time.monotonic()
             try:
-                kv = await self._bucket()
+                kv = await self.bucket()
                 # The request must not outlive the lease it renews.
                 self._revision = await asyncio.wait_for(
-                    kv.update(KEY, self.holder.encode(), last=self._revision),
+                    kv.update(self.key, self.holder.encode(), last=self._revision),
                     max(0.5, self.ttl - (sent - renewed)),
                 )
                 renewed = sent
@@ -102,7 +113,7 @@ class Lease:
 
     async def release(self) -> None:
         with contextlib.suppress(Exception):
-            kv = await self._bucket()
-            entry = await kv.get(KEY)
+            kv = await self.bucket()
+            entry = await kv.get(self.key)
             if entry.value == self.holder.encode():
-                await kv.delete(KEY, last=entry.revision)
+                await kv.delete(self.key, last=entry.revision)

@@ -23,6 +23,12 @@ def spread(group: str, frequency: float, now: float) -> float:
     return now + (h % 1_000_000) / 1_000_000 * frequency
 
 
+def shard_of(group: str, shards: int) -> int:
+    """The shard a group belongs to: fixed by its id, the same in every replica."""
+    h = int.from_bytes(hashlib.sha256(group.encode()).digest()[8:16], "big")
+    return h % shards
+
+
 @dataclass(order=True)
 class _Entry:
     due: float

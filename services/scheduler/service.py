@@ -6,7 +6,8 @@ runs are the log's (the fold of every ``config.applied``), followed as applies
 land; its file only seeds an empty log, and is applied again on SIGHUP, exactly
 like ``tocsin config apply``. A restart never reverts an apply. Its loops are
 in ``dispatch``, ``judging`` and ``deadletters``; this module runs them while
-the scheduler holds the lease.
+the scheduler holds the lease. Sharded (``--shards``), one such scheduler runs per
+shard held, over that shard's groups only (``shards``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import signal
 import time
 from collections import defaultdict
 
+from checks import request
 from checks.judge import apply
 from configuration import config as configuration
 from configuration import redaction
@@ -31,7 +33,7 @@ from services.scheduler.heartbeats import is_push
 from services.scheduler.hosts import HostJudging
 from services.scheduler.judging import Judging
 from services.scheduler.leader import Lease
-from services.scheduler.plan import spread
+from services.scheduler.plan import shard_of, spread
 from services.scheduler.state import SchedulerOptions, log
 
 __all__ = ["Scheduler", "SchedulerOptions", "main"]
@@ -62,7 +64,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                 if not await self._until_held(lease):
                     return
                 try:
-                    await self._lead(nc, js, lease, self.config or first)
+                    await self.lead(nc, js, lease, self.config or first)
                 finally:
                     await lease.release()
                 if not self.stopping.is_set():
@@ -87,7 +89,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             await waiting
         return False
 
-    async def _lead(self, nc, js, lease: Lease, cfg: configuration.Config) -> None:  # type: ignore[no-untyped-def]
+    async def lead(self, nc, js, lease: Lease, cfg: configuration.Config) -> None:  # type: ignore[no-untyped-def]
         """Dispatch and judge while the lease is held; return once it is lost or on stop."""
         keep = asyncio.create_task(lease.keep())
         tasks: list[asyncio.Task[None]] = []
@@ -95,7 +97,8 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             try:
                 await self._adopt(js, cfg)
                 await self._restore(js)
-                await self.heartbeats.restore(js)
+                if self.shard == 0:
+                    await self.heartbeats.restore(js)
             except Exception as exc:
                 # NATS away while we read the log: give the lease back and start over.
                 log.warning("could not take over; back to standby", error=str(exc))
@@ -104,22 +107,26 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             tasks = [
                 asyncio.create_task(self._dispatch(js)),
                 asyncio.create_task(self._judge_completions(js)),
-                asyncio.create_task(self._dead_letters(js)),
-                asyncio.create_task(self._reloads(js)),
                 asyncio.create_task(self._follow_config(js)),
-                asyncio.create_task(HostJudging(lambda: self.config).run(js, self.stopping)),
-                asyncio.create_task(self.heartbeats.run(js, self.stopping)),
-                asyncio.create_task(
-                    ondemand.serve(
-                        nc,
-                        js,
-                        lambda: self.groups,
-                        self.sealer,
-                        self.stopping,
-                        self.opts.check_now_every,
-                    )
-                ),
+                asyncio.create_task(self._reloads(js)),
             ]
+            if self.shard == 0:  # not per group: once, by shard 0's holder
+                tasks += [
+                    asyncio.create_task(self._dead_letters(js)),
+                    asyncio.create_task(HostJudging(lambda: self.config).run(js, self.stopping)),
+                    asyncio.create_task(self.heartbeats.run(js, self.stopping)),
+                    # Any group, whichever shard dispatches it: one answer per ask.
+                    asyncio.create_task(
+                        ondemand.serve(
+                            nc,
+                            js,
+                            lambda: self.every_group,
+                            self.sealer,
+                            self.stopping,
+                            self.opts.check_now_every,
+                        )
+                    ),
+                ]
             stop = asyncio.create_task(self.stopping.wait())
             lost = asyncio.create_task(lease.lost.wait())
             await asyncio.wait({stop, lost, keep, *tasks}, return_when=asyncio.FIRST_COMPLETED)
@@ -141,7 +148,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
     async def _adopt(self, js, cfg: configuration.Config) -> None:  # type: ignore[no-untyped-def]
         """Take the configuration in force from the log; an empty log gets ``cfg`` first."""
         self.config = cfg
-        if await last_applied_seq(js) == 0:
+        if self.shard == 0 and await last_applied_seq(js) == 0:
             await apply_config(js, cfg, self.opts.applied_by or who())
         await self._use(js, await in_force(js))
 
@@ -159,12 +166,15 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             )
         locations = sorted({loc for t in tasks.values() for loc in t.locations}) or ["default"]
         await streams.ensure(js, locations, self.opts.tuning)
-        groups: dict[str, list[TaskDef]] = defaultdict(list)
+        every: dict[str, list[TaskDef]] = defaultdict(list)
         for task in tasks.values():
             if not is_push(task):
-                groups[task.group].append(task)
+                every[task.group].append(task)
+        groups = {g: ts for g, ts in every.items() if shard_of(g, self.opts.shards) == self.shard}
         now_s = time.time()
-        self.heartbeats.configure([t for t in tasks.values() if is_push(t)], now_s)
+        if self.shard == 0:
+            self.heartbeats.configure([t for t in tasks.values() if is_push(t)], now_s)
+            self.every_group = dict(every)
         for gid in self.groups.keys() - groups.keys():
             self.plan.remove(gid)
             self.in_flight.pop(gid, None)
@@ -194,7 +204,8 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                 log.warning("could not read the configuration in force", error=str(exc))
 
     async def _reloads(self, js) -> None:  # type: ignore[no-untyped-def]
-        """SIGHUP: apply the file again, as ``tocsin config apply FILE`` would."""
+        """SIGHUP: apply the file again, as ``tocsin config apply FILE`` would (sharded: shard
+        0 applies it, every shard takes the file's settings and secret values)."""
         while not self.stopping.is_set():
             await self.reload_requested.wait()
             self.reload_requested.clear()
@@ -206,7 +217,8 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                 )
                 continue
             self.config = cfg
-            await apply_config(js, cfg, self.opts.applied_by or who())
+            if self.shard == 0:
+                await apply_config(js, cfg, self.opts.applied_by or who())
             await self._use(js, await in_force(js))
 
     async def _restore(self, js) -> None:  # type: ignore[no-untyped-def]
@@ -225,10 +237,21 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             gs.last_completion, gs.recheck = ev.completion, ev.recheck
             tasks = self.groups[ev.group]
             due = ev.next_run
+            if due < now and await self._requested(js, tasks[0], due):
+                # The last holder sent it (a stop, or a shard moving): wait for its answer
+                # instead of sending the group again at once.
+                self.in_flight[ev.group] = due
+                continue
             if due < now:  # overdue after a stop: spread, not all at once
                 due = spread(ev.group, min(min(t.frequency for t in tasks), 60.0), now)
             self.plan.set(ev.group, due)
         self.wake.set()
+
+    async def _requested(self, js, task: TaskDef, due: float) -> bool:  # type: ignore[no-untyped-def]
+        """Whether the log holds the request of ``task``'s group for ``due`` already."""
+        location = task.locations[0]
+        latest = await self._latest_request(js, location, task.group)
+        return latest == request.scheduled_id(task.group, location, due)
 
 
 def runnable(logged: dict[str, TaskDef], own: configuration.Config) -> dict[str, TaskDef]:

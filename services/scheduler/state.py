@@ -38,19 +38,26 @@ class SchedulerOptions:
     applied_by: str = ""
     #: "Check now" runs a request group at most once per this many seconds.
     check_now_every: float = request.ON_DEMAND_SLOT
+    #: Shards the task groups hash into; 1 = one scheduler dispatches all (others stand by).
+    shards: int = 1
     #: Where ``locations/<loc>.pub`` keys are: request secrets are sealed for those locations.
     security_dir: str | None = field(default_factory=lambda: os.environ.get("TOCSIN_SECURITY_DIR"))
 
 
 class SchedulerState:
-    def __init__(self, opts: SchedulerOptions) -> None:
+    def __init__(self, opts: SchedulerOptions, shard: int = 0) -> None:
         self.opts = opts
+        #: The shard whose groups this scheduler dispatches and judges; shard 0 also runs
+        #: what is not per group (dead letters, hosts, push monitors, SIGHUP).
+        self.shard = shard
         #: The file's configuration: settings (thresholds, quorum) and the secret values of
         #: its tasks; which tasks run is the log's.
         self.config: configuration.Config | None = None
         #: Stream sequence of the last ``config.applied`` this scheduler runs.
         self.applied_seq = 0
         self.groups: dict[str, list[TaskDef]] = {}
+        #: Every request group in force, whatever its shard (shard 0 only: "check now").
+        self.every_group: dict[str, list[TaskDef]] = {}
         self.task_states: dict[str, TaskState] = {}
         self.group_states: dict[str, GroupState] = defaultdict(GroupState)
         self.plan = Plan()
@@ -68,7 +75,7 @@ class SchedulerState:
     def _forget(self) -> None:
         """Drop what the last term as leader knew: another scheduler may have dispatched and
         judged since, and ``_restore`` reads the truth from the log on the next term."""
-        self.groups, self.task_states = {}, {}
+        self.groups, self.task_states, self.every_group = {}, {}, {}
         self.group_states = defaultdict(GroupState)
         self.plan, self.in_flight, self.requests = Plan(), {}, {}
         self.by_location = LocationMemory()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import re
 import signal
@@ -117,8 +118,10 @@ class Services:
         self.started.append(s)
         return s
 
-    def scheduler(self, ack_wait: float = 3.0, max_deliver: int = 5, replicas: int = 1) -> Service:
-        # Info level: the log says which scheduler holds the lease.
+    def scheduler(
+        self, ack_wait: float = 3.0, max_deliver: int = 5, replicas: int = 1, shards: int = 1
+    ) -> Service:
+        # Info level: the log says which scheduler holds the lease (and which shards).
         return self._start(
             "scheduler",
             [
@@ -135,6 +138,8 @@ class Services:
                 str(max_deliver),
                 "--replicas",
                 str(replicas),
+                "--shards",
+                str(shards),
             ],
         )
 
@@ -296,6 +301,20 @@ async def quiesce_and_check(
         await a.stop()
     await wait_projected(svc.nats_url, svc.database_url, within)
     return await check_invariant(svc.nats_url, svc.database_url)
+
+
+async def assert_no_duplicate_requests(url: str, frequency: float) -> dict[str, list[float]]:
+    """No two requests of one group and location for (nearly) the same run: two dispatchers
+    at work. Returns each group's due times, sorted."""
+    dues: dict[tuple[str, str], list[float]] = {}
+    for ev in (await requests_in_log(url)).values():
+        dues.setdefault((ev.group, ev.location), []).append(ev.due)
+    close = []
+    for key, times in dues.items():
+        times.sort()
+        close += [(key, a, b) for a, b in itertools.pairwise(times) if b - a < frequency / 2]
+    assert not close, f"duplicate requests: {close[:5]}"
+    return {group: times for (group, _), times in dues.items()}
 
 
 async def results_by_agent(database_url: str) -> dict[str, int]:

@@ -1,0 +1,159 @@
+"""Scheduler replicas sharing the work: task groups hash into ``--shards`` shards, each
+dispatched and judged by the one replica that holds its lease.
+
+Each replica keeps a membership key (``scheduler.replica.<id>``) alive in the lease bucket
+and, every quarter TTL, counts the live ones and aims at its fair share, at most
+ceil(shards / replicas): it takes free shard leases (the same create / compare-and-set
+lease as one scheduler's, one key per shard) while under it and gives leases back while
+over it. For each shard held it runs a whole scheduler over that shard's groups
+(``Scheduler`` with ``shard``): restored from the log when taken, stopped before its lease
+is given back. A dead replica's leases and membership key expire with the bucket's TTL,
+so its shards move to the others within one lease (plus a quarter TTL to notice).
+
+Completions cannot be split by subject (the subject names the agent and the group, not the
+shard), so every shard has a durable completions consumer of its own that sees every
+completion and judges only its groups: the consumer survives a shard's move, and the
+new holder continues from its ack floor. Requests keep their deterministic message ids,
+so a request published twice around a move lands once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import signal
+import uuid
+import zlib
+
+from nats.js.errors import NoKeysError
+
+from configuration import config as configuration
+from events import streams
+from runtime import bus
+from services.scheduler.leader import Lease
+from services.scheduler.service import Scheduler, SchedulerOptions
+from services.scheduler.service import main as main_one
+from services.scheduler.state import log
+
+MEMBERS = "scheduler.replica."
+
+
+def shard_key(shard: int) -> str:
+    return f"scheduler.shard.{shard}"
+
+
+def fair_share(shards: int, replicas: int) -> int:
+    """The most shards one replica should hold with ``replicas`` alive."""
+    return math.ceil(shards / max(1, replicas))
+
+
+class Replica:
+    def __init__(self, opts: SchedulerOptions) -> None:
+        self.opts = opts
+        self.id = uuid.uuid4().hex
+        self.stopping = asyncio.Event()
+        self.held: dict[int, tuple[Scheduler, asyncio.Task[None]]] = {}
+        #: The file as last read: a shard taken starts with its settings and secret values.
+        self.file: configuration.Config | None = None
+        self.consumers_ready = False
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def request_reload(self) -> None:
+        """SIGHUP: every shard held reads the file again (shard 0 also applies it); shards
+        taken later start from it too."""
+        try:
+            self.file = configuration.parse(self.opts.config_path)
+        except configuration.ConfigError:
+            pass  # shard 0 logs the refusal; nothing changes
+        for scheduler, _ in self.held.values():
+            scheduler.request_reload()
+
+    async def run(self) -> None:
+        self.file = configuration.parse(self.opts.config_path)  # refuse to start on a bad one
+        nc = await bus.connect(self.opts.nats_url, "scheduler")
+        js = nc.jetstream()
+        try:
+            await streams.ensure_retrying(js, self.file.locations, self.opts.tuning, self.stopping)
+            while not self.stopping.is_set():
+                try:
+                    await self._balance(nc, js)
+                except Exception as exc:
+                    if not streams.transient(exc):
+                        raise
+                    log.warning("could not balance the shards", error=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), self.opts.lease_ttl / 4)
+        finally:
+            for shard in list(self.held):
+                await self._give_back(shard)
+            with contextlib.suppress(Exception):
+                kv = await Lease(js, self.opts.lease_ttl, self.opts.tuning.replicas).bucket()
+                await kv.delete(MEMBERS + self.id)
+            await bus.close(nc)
+
+    async def _balance(self, nc, js) -> None:  # type: ignore[no-untyped-def]
+        kv = await Lease(js, self.opts.lease_ttl, self.opts.tuning.replicas).bucket()
+        await kv.put(MEMBERS + self.id, b"1")
+        if not self.consumers_ready:  # here, not in run: retried like the rest on NATS away
+            await streams.ensure_shards(js, self.opts.shards, self.opts.tuning)
+            self.consumers_ready = True
+        for shard, (_, term) in list(self.held.items()):
+            if term.done():  # its lease was lost: stopped dispatching already
+                del self.held[shard]
+                if not term.cancelled() and term.exception() is not None:
+                    raise term.exception()  # type: ignore[misc]  # a loop died: a bug, exit
+        try:
+            alive = sum(1 for k in await kv.keys() if k.startswith(MEMBERS))
+        except NoKeysError:
+            alive = 1
+        want = fair_share(self.opts.shards, alive)
+        for shard in sorted(self.held)[want:]:
+            await self._give_back(shard)
+        # Start looking at a place of our own, so replicas do not all race for shard 0.
+        start = zlib.crc32(self.id.encode()) % self.opts.shards
+        for i in range(self.opts.shards):
+            if len(self.held) >= want or self.stopping.is_set():
+                break
+            shard = (start + i) % self.opts.shards
+            if shard in self.held:
+                continue
+            lease = Lease(js, self.opts.lease_ttl, self.opts.tuning.replicas, shard_key(shard))
+            if await lease.take():
+                self.held[shard] = self._serve(nc, js, shard, lease)
+        log.info("shards held", shards=",".join(map(str, sorted(self.held))), replicas=alive)
+
+    def _serve(self, nc, js, shard: int, lease: Lease):  # type: ignore[no-untyped-def]
+        scheduler = Scheduler(self.opts, shard)
+        file = self.file
+        assert file is not None
+
+        async def term() -> None:
+            try:
+                await scheduler.lead(nc, js, lease, file)
+            finally:
+                await lease.release()
+
+        return scheduler, asyncio.create_task(term())
+
+    async def _give_back(self, shard: int) -> None:
+        """Stop dispatching the shard, then release its lease (in that order)."""
+        scheduler, term = self.held.pop(shard)
+        scheduler.stop()
+        with contextlib.suppress(Exception):
+            await term
+        log.info("shard given back", shard=shard)
+
+
+async def main(opts: SchedulerOptions) -> None:
+    if opts.shards == 1:
+        await main_one(opts)
+        return
+    replica = Replica(opts)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, replica.stop)
+    loop.add_signal_handler(signal.SIGINT, replica.stop)
+    loop.add_signal_handler(signal.SIGHUP, replica.request_reload)
+    await replica.run()
