@@ -54,7 +54,7 @@ def severity_of(
 ) -> tuple[Severity, str]:
     if outcome is None:
         return "unknown", "the agent returned no outcome for this check"
-    if task.check == CERT_CHECK:
+    if task.check == CERT_CHECK and outcome.status != "error":
         if completion.observation.error is not None:
             return "warning", outcome.detail or completion.observation.error
         if outcome.status == "success" and outcome.value is not None:

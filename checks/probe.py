@@ -123,16 +123,25 @@ class Prober:
             f"{req.method} {safe_url(req.url)} (IPv{req.ip_version}, timeout {req.timeout:g}s, "
             f"{len(req.checks)} checks)",
         )
-        observation, response = await self.observe(req, runlog=runlog)
-        observation.facts = clean(observation.facts)
-        extra: dict[str, Answer] = {}
-        if response is not None:
-            urls = sorted(
-                {u for u in (_target(spec.kind, req.url) for spec in req.checks) if u != req.url}
-            )
-            answers = await asyncio.gather(*(self.observe(req, u, runlog) for u in urls))
-            extra = dict(zip(urls, answers, strict=True))
-        outcomes = evaluate_all(req, observation, response, extra)
+        try:
+            observation, response = await self.observe(req, runlog=runlog)
+            observation.facts = clean(observation.facts)
+            extra: dict[str, Answer] = {}
+            if response is not None:
+                urls = sorted(
+                    {u for u in (_target(s.kind, req.url) for s in req.checks) if u != req.url}
+                )
+                answers = await asyncio.gather(*(self.observe(req, u, runlog) for u in urls))
+                extra = dict(zip(urls, answers, strict=True))
+            outcomes = evaluate_all(req, observation, response, extra)
+        except Exception as exc:
+            # Not the site's answer but the agent's inability to ask (a header its HTTP client
+            # refuses, an address of the wrong family, a bug): each check is an "error", so
+            # its task is unknown with the reason, at once, instead of a redelivered request.
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            observation = Observation(error=error, error_kind="agent")
+            why = f"the agent could not run the check: {error}"
+            outcomes = [CheckOutcome(s.task, s.kind, "error", why) for s in req.checks]
         for o in outcomes:
             await runlog.line(
                 "check", f"{o.kind}: {o.status}{f' — {o.detail}' if o.detail else ''}"
