@@ -11,6 +11,9 @@ from pathlib import Path
 import nats
 
 from events import streams
+from services.notifier.decide import Intent, decide
+from services.notifier.decide import TaskState as NotifierTaskState
+from services.notifier.settings import Target
 from tests.helpers import Stack, fetch, site_config, wait_for, write_config
 
 
@@ -76,3 +79,13 @@ async def test_no_agent_in_the_location_makes_its_tasks_unknown(
         assert rows[0]["reason"].startswith("no result for ")
     finally:
         await stack.close()
+
+
+def test_unknown_alerts_like_any_severity():
+    def targets(severity: str) -> list[Target]:
+        return [Target("local")] if severity in ("critical", "unknown") else []
+
+    for severity in ("critical", "unknown"):
+        intents, told = decide(severity, 1, 100.0, 0, targets, NotifierTaskState())
+        assert intents == [Intent("local", "alert", severity, "ok")]
+        assert told["local"].severity == severity
