@@ -10,11 +10,14 @@ from pathlib import Path
 
 import nats
 
-from events import streams
+from events import codec, streams, subjects
+from events.types import CheckCompleted, CheckRequested, RequestData
+from security.sealing import Sealer, new_location_key
 from services.notifier.decide import Intent, decide
 from services.notifier.decide import TaskState as NotifierTaskState
 from services.notifier.settings import Target
 from tests.helpers import Stack, fetch, site_config, wait_for, write_config
+from tests.security_support import request_event
 
 
 async def _unknown(database_url: str, why: str) -> list:
@@ -89,3 +92,34 @@ def test_unknown_alerts_like_any_severity():
         intents, told = decide(severity, 1, 100.0, 0, targets, NotifierTaskState())
         assert intents == [Intent("local", "alert", severity, "ok")]
         assert told["local"].severity == severity
+
+
+async def test_an_agent_without_the_location_key_answers_error_not_silence(
+    nats_server, demo_target, tmp_path: Path
+):
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await streams.ensure(js, ["default"])
+    _, public = new_location_key()
+    clear, sealed = Sealer({"default": public}).seal(
+        "default", RequestData(headers={"Authorization": "Bearer s3cret"})
+    )
+    subject, data, msg_id = request_event("default", "g1", f"{demo_target.url}/healthy")
+    req = codec.decode(data, subject)
+    assert isinstance(req, CheckRequested)
+    req.request_data, req.sealed = clear, sealed
+    sub = await js.subscribe(subjects.completed("a1", "g1"), ordered_consumer=True)
+    await js.publish(subject, codec.encode(req), headers={"Nats-Msg-Id": msg_id})
+    stack = Stack(nats_server.url, None, tmp_path / "unused.yaml")
+    stack.agent("a1")
+    try:
+        msg = await sub.next_msg(timeout=20)
+        done = codec.decode(msg.data, msg.subject)
+        assert isinstance(done, CheckCompleted)
+        assert [o.status for o in done.outcomes] == ["error"]
+        assert "no location key" in done.outcomes[0].detail
+        info = await js.stream_info(streams.WORK)
+        assert info.state.messages == 0  # answered and acked, not left to redeliver
+    finally:
+        await stack.close()
+        await nc.close()
