@@ -13,8 +13,6 @@ the website: there is no path nor method to those.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -22,8 +20,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from configuration import hostnames, paths, sections, targets
 from configuration import hosts as hostsection
-from configuration import paths, sections, targets
 from configuration.reader import (
     FAILED,
     Reader,
@@ -169,41 +167,14 @@ def _website_nodes(r: Reader, node: Located) -> list[tuple[str, Located]]:
     return out
 
 
-#: One DNS label (after IDNA): what the agent's resolver and HTTP client accept.
-_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-
-
-def host_problem(host: str) -> str | None:
-    """Why ``host`` is not a name or an address the agent can connect to, or None."""
-    try:
-        ipaddress.ip_address(host)
-        return None
-    except ValueError:
-        pass
-    try:
-        ascii_host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return "the host name is not a valid internationalized domain name"
-    labels = ascii_host.rstrip(".").split(".")
-    if len(ascii_host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
-        return "the host name may hold only letters, digits, hyphens and dots"
-    return None
-
-
-def literal_ip_version(host: str) -> int | None:
-    """4 or 6 when ``host`` is an IP address rather than a name."""
-    try:
-        return ipaddress.ip_address(host).version
-    except ValueError:
-        return None
-
-
 def _target(v: Any) -> str:
     url = text(v)
     parts = urlsplit(url)
     if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
         raise ValueError("a URL must not hold spaces or control characters")
-    if parts.hostname and (problem := host_problem(parts.hostname)):
+    # A network host, not a DNS name to query (``_dmarc.…``) nor a heartbeat's name.
+    networked = parts.scheme not in ("dns", "heartbeat")
+    if networked and parts.hostname and (problem := hostnames.host_problem(parts.hostname)):
         raise ValueError(problem)
     if parts.scheme in HTTP_SCHEMES and parts.hostname:
         return url
@@ -253,23 +224,6 @@ class _Builder:
                 )
 
 
-def _ip_versions(r: Reader, node: Located, path: str, host: str, s: Settings) -> Settings | None:
-    """An IP address is checked over its own version only: an IPv4 address has no IPv6
-    route (the agent would fail every IPv6 request). Said as a warning when the settings
-    asked for both; an error when they exclude the address's version."""
-    version = literal_ip_version(host)
-    if version is None:
-        return s
-    wanted = {4: s.ipv4, 6: s.ipv6}
-    if not wanted[version]:
-        r.fail(node.where, path, f"an IPv{version} address, but ipv{version} is off")
-        return None
-    other = 10 - version
-    if wanted[other]:
-        r.warn(node.where, path, f"an IPv{version} address: checked over IPv{version} only")
-    return replace(s, ipv4=version == 4, ipv6=version == 6)
-
-
 def _website(
     r: Reader, wpath: str, wnode: Located, base: Settings, channels: Any, out: _Builder
 ) -> tuple[str, dict[str, Any]] | None:
@@ -287,10 +241,13 @@ def _website(
         return None
     parts = urlsplit(target)
     domain = parts.netloc
-    versions = _ip_versions(r, w["domain"], join(wpath, "domain"), parts.hostname or "", settings)
+    host = parts.hostname or ""
+    versions = hostnames.ip_versions(
+        r, w["domain"], join(wpath, "domain"), host, settings.ipv4, settings.ipv6
+    )
     if versions is None:
         return None
-    settings = versions
+    settings = replace(settings, ipv4=versions[0], ipv6=versions[1])
     extra = {
         k: plain(v)
         for k, v in w.items()
