@@ -101,13 +101,13 @@ async def test_an_agent_without_the_location_key_answers_error_not_silence(
     js = nc.jetstream()
     await streams.ensure(js, ["default"])
     _, public = new_location_key()
-    clear, sealed = Sealer({"default": public}).seal(
-        "default", RequestData(headers={"Authorization": "Bearer s3cret"})
+    subject, data, msg_id = request_event(
+        "default", "g1", f"{demo_target.url}/healthy", data=RequestData(headers={"X-Key": "s3"})
     )
-    subject, data, msg_id = request_event("default", "g1", f"{demo_target.url}/healthy")
     req = codec.decode(data, subject)
     assert isinstance(req, CheckRequested)
-    req.request_data, req.sealed = clear, sealed
+    req = Sealer({"default": public}).seal(req)
+    assert req.sealed is not None
     sub = await js.subscribe(subjects.completed("a1", "g1"), ordered_consumer=True)
     await js.publish(subject, codec.encode(req), headers={"Nats-Msg-Id": msg_id})
     stack = Stack(nats_server.url, None, tmp_path / "unused.yaml")
@@ -118,8 +118,11 @@ async def test_an_agent_without_the_location_key_answers_error_not_silence(
         assert isinstance(done, CheckCompleted)
         assert [o.status for o in done.outcomes] == ["error"]
         assert "no location key" in done.outcomes[0].detail
-        info = await js.stream_info(streams.WORK)
-        assert info.state.messages == 0  # answered and acked, not left to redeliver
+
+        async def acked() -> bool:  # answered and acked, not left to redeliver
+            return (await js.stream_info(streams.WORK)).state.messages == 0
+
+        await wait_for(acked, 10, what="the request acked")
     finally:
         await stack.close()
         await nc.close()
