@@ -54,7 +54,7 @@ def severity_of(
 ) -> tuple[Severity, str]:
     if outcome is None:
         return "unknown", "the agent returned no outcome for this check"
-    if task.check == CERT_CHECK:
+    if task.check == CERT_CHECK and outcome.status != "error":
         if completion.observation.error is not None:
             return "warning", outcome.detail or completion.observation.error
         if outcome.status == "success" and outcome.value is not None:
@@ -114,19 +114,30 @@ def judge(
 
 
 def no_result(
-    tasks: list[TaskDef], states: dict[str, TaskState], now: float, waited: float
+    tasks: list[TaskDef],
+    states: dict[str, TaskState],
+    now: float,
+    reason: str,
+    next_run: float | None = None,
 ) -> TaskJudged:
-    """The verdict when no result came back in time: unknown, "no result"."""
-    judgements = []
-    for task in tasks:
-        prev = states.get(task.id, TaskState())
-        judgements.append(
-            Judgement(
-                task.id, "unknown", prev.severity, f"no result for {waited:.0f}s", prev.failures + 1
-            )
+    """The verdict on a request that got no result (none in time, dead-lettered): every
+    task of the group is unknown, with why, and counts as a failure."""
+    judgements = [
+        Judgement(
+            task.id,
+            "unknown",
+            states.get(task.id, TaskState()).severity,
+            reason,
+            states.get(task.id, TaskState()).failures + 1,
         )
+        for task in tasks
+    ]
     return TaskJudged(
-        at=now, group=tasks[0].group, completion=0, next_run=now, judgements=judgements
+        at=now,
+        group=tasks[0].group,
+        completion=0,
+        next_run=now if next_run is None else next_run,
+        judgements=judgements,
     )
 
 

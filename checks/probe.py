@@ -123,16 +123,20 @@ class Prober:
             f"{req.method} {safe_url(req.url)} (IPv{req.ip_version}, timeout {req.timeout:g}s, "
             f"{len(req.checks)} checks)",
         )
-        observation, response = await self.observe(req, runlog=runlog)
-        observation.facts = clean(observation.facts)
-        extra: dict[str, Answer] = {}
-        if response is not None:
-            urls = sorted(
-                {u for u in (_target(spec.kind, req.url) for spec in req.checks) if u != req.url}
-            )
-            answers = await asyncio.gather(*(self.observe(req, u, runlog) for u in urls))
-            extra = dict(zip(urls, answers, strict=True))
-        outcomes = evaluate_all(req, observation, response, extra)
+        try:
+            observation, response = await self.observe(req, runlog=runlog)
+            observation.facts = clean(observation.facts)
+            extra: dict[str, Answer] = {}
+            if response is not None:
+                urls = sorted(
+                    {u for u in (_target(s.kind, req.url) for s in req.checks) if u != req.url}
+                )
+                answers = await asyncio.gather(*(self.observe(req, u, runlog) for u in urls))
+                extra = dict(zip(urls, answers, strict=True))
+            outcomes = evaluate_all(req, observation, response, extra)
+        except Exception as exc:
+            failed = cannot_run(req, agent, location, started, exc)
+            observation, outcomes = failed.observation, failed.outcomes
         for o in outcomes:
             await runlog.line(
                 "check", f"{o.kind}: {o.status}{f' — {o.detail}' if o.detail else ''}"
@@ -189,6 +193,27 @@ class Prober:
             body_bytes=len(body),
             cert_not_after=cert_not_after,
         ), response
+
+
+def cannot_run(
+    req: CheckRequested, agent: str, location: str, started: float, exc: BaseException
+) -> CheckCompleted:
+    """The completion of a request the agent could not even ask (a header its HTTP client
+    refuses, an address of the wrong family, a sealed request it cannot open, a bug): each
+    check is an "error", so its task is unknown with the reason, at once, instead of a
+    request redelivered until it is dead-lettered."""
+    error = (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:500]
+    why = f"the agent could not run the check: {error}"
+    return CheckCompleted(
+        at=time.time(),
+        request=req.request,
+        group=req.group,
+        agent=agent,
+        location=location,
+        started=started,
+        observation=Observation(error=error, error_kind="agent"),
+        outcomes=[CheckOutcome(s.task, s.kind, "error", why) for s in req.checks],
+    )
 
 
 def _target(kind: str, url: str) -> str:

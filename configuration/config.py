@@ -13,14 +13,14 @@ the website: there is no path nor method to those.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
 
-from configuration import dependencies, paths, sections, targets
+from configuration import dependencies, hostnames, paths, sections, targets
 from configuration import hosts as hostsection
 from configuration.reader import (
     FAILED,
@@ -90,6 +90,8 @@ class Config:
     recurring: dict[str, Any] = field(default_factory=dict)
     #: Thresholds for the agents' host figures; None: hosts are observed, not judged.
     hosts: hostsection.HostsConfig | None = None
+    #: What is valid but probably not what was meant (``config check`` prints them).
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def locations(self) -> list[str]:
@@ -169,6 +171,12 @@ def _website_nodes(r: Reader, node: Located) -> list[tuple[str, Located]]:
 def _target(v: Any) -> str:
     url = text(v)
     parts = urlsplit(url)
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise ValueError("a URL must not hold spaces or control characters")
+    # A network host, not a DNS name to query (``_dmarc.…``) nor a heartbeat's name.
+    networked = parts.scheme not in ("dns", "heartbeat")
+    if networked and parts.hostname and (problem := hostnames.host_problem(parts.hostname)):
+        raise ValueError(problem)
     if parts.scheme in HTTP_SCHEMES and parts.hostname:
         return url
     other = targets.target(url)
@@ -234,6 +242,13 @@ def _website(
         return None
     parts = urlsplit(target)
     domain = parts.netloc
+    host = parts.hostname or ""
+    versions = hostnames.ip_versions(
+        r, w["domain"], join(wpath, "domain"), host, settings.ipv4, settings.ipv6
+    )
+    if versions is None:
+        return None
+    settings = replace(settings, ipv4=versions[0], ipv6=versions[1])
     extra = {
         k: plain(v)
         for k, v in w.items()
@@ -343,6 +358,7 @@ def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
         agent_tokens=agent_tokens,
         recurring=recurring,
         hosts=hosts,
+        warnings=r.warnings,
     )
 
 

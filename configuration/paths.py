@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from checks import CATALOGUE
+from checks.base import kind_of
 from configuration.reader import FAILED, Reader, boolean, closest, join, text
 from configuration.yamlsource import Located
 from events.types import RequestData
@@ -27,6 +29,13 @@ def request_data(r: Reader, node: Located, path: str) -> RequestData:
     if "headers" in m:
         hm = r.mapping(m["headers"], join(path, "headers"), set(_keys(m["headers"])))
         for name, value in hm.items():
+            if not _TOKEN.fullmatch(name):
+                r.fail(
+                    m["headers"].key_where[name],
+                    join(path, "headers"),
+                    "a header name is letters, digits and !#$%&'*+-.^_`|~ only",
+                )
+                continue
             got = r.convert(value, join(path, f"headers.{name}"), _header)
             headers[name] = "" if got is FAILED else got
     return RequestData(
@@ -65,10 +74,20 @@ def _form_data(v: Any) -> Any:
     return v
 
 
+#: RFC 9110 ``token``: what a header name may be.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: Control characters a header value may not hold (RFC 9110 allows tab): CR and LF would
+#: split the request, and the agent's HTTP client refuses them all.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def _header(v: Any) -> str:
     if isinstance(v, dict | list) or v is None:
-        raise ValueError(f"expected a header value, got {v!r}")
-    return str(v)
+        raise ValueError(f"expected a header value, got {kind_of(v)}")
+    value = str(v)
+    if _CONTROL.search(value):
+        raise ValueError("a header value must not hold CR, LF or other control characters")
+    return value
 
 
 def _keys(node: Located) -> list[str]:

@@ -22,11 +22,15 @@ class Reader:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
         #: Values that came from ${ENV} or secret keys: redacted in the log and the UI.
         self.secrets: set[str] = set()
 
     def fail(self, where: Where, path: str, message: str) -> None:
         self.problems.append(Problem(where, path, message))
+
+    def warn(self, where: Where, path: str, message: str) -> None:
+        self.warnings.append(Problem(where, path, "warning: " + message))
 
     def mapping(
         self, node: Located, path: str, allowed: set[str], required: tuple[str, ...] = ()

@@ -34,7 +34,7 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_FILES = 500
 MAX_DEPTH = 64
-MAX_VALUES = 500_000
+MAX_VALUES = 200_000
 INCLUDE_DIRS_ENV = "TOCSIN_CONFIG_INCLUDE_DIRS"
 
 
@@ -107,6 +107,11 @@ class _Read:
     env: dict[str, str]
     problems: list[Problem]
     roots: tuple[Path, ...]
+    #: One constructor for the scalars of the read (a loader per scalar costs more than
+    #: the scalar).
+    constructor: yaml.constructor.SafeConstructor = field(
+        default_factory=yaml.constructor.SafeConstructor
+    )
     files: int = 0
     values: int = 0
     exhausted: bool = False
@@ -288,7 +293,7 @@ def _convert_node(
             if key_node.tag == "tag:yaml.org,2002:merge":
                 problems.append(Problem(kw, keypath, "YAML merge keys (<<) are not supported"))
                 continue
-            key = yaml.SafeLoader.construct_scalar(_Loader(""), key_node)  # type: ignore[arg-type]
+            key = ctx.constructor.construct_scalar(key_node)  # type: ignore[arg-type]
             if not isinstance(key, str) or isinstance(key_node, yaml.CollectionNode):
                 problems.append(Problem(kw, keypath, "a key must be a plain string"))
                 continue
@@ -305,7 +310,7 @@ def _convert_node(
     assert isinstance(node, yaml.ScalarNode)
     secret = False
     if node.style is None and _ENV.search(node.value) is None:
-        value = _Loader("").construct_object(node)  # plain scalar: int, bool, null …
+        value = ctx.constructor.construct_object(node)  # plain scalar: int, bool, null …
     else:
         value = node.value
         missing = [name for name in _ENV.findall(value) if name not in env]

@@ -204,7 +204,7 @@ def test_previous_severity_is_carried():
 def test_no_result_is_unknown_and_counts_as_a_failure():
     a, b = _task(tid="a"), _task(tid="b")
     states = {"a": TaskState("ok", 0), "b": TaskState("critical", 2)}
-    verdict = no_result([a, b], states, NOW, 125.0)
+    verdict = no_result([a, b], states, NOW, "no result for 125s")
     assert [(j.task, j.severity, j.previous, j.reason, j.failures) for j in verdict.judgements] == [
         ("a", "unknown", "ok", "no result for 125s", 1),
         ("b", "unknown", "critical", "no result for 125s", 3),

@@ -198,3 +198,12 @@ def test_nagios_report_as_argos():
     assert nagios_report({"ok": 1, "warning": 2})[0] == 1
     assert nagios_report({"unknown": 1})[1].startswith("UNKNOWN — 1 sites")
     assert nagios_report({"critical": 1, "unknown": 1})[1].startswith("CRITICAL/UNKNOWN")
+
+
+def test_nagios_pending_is_not_ok():
+    assert nagios_report({"ok": 0, "pending": 4}) == (
+        3,
+        "UNKNOWN — 4 tasks are pending, not checked yet|ok=0; warning=0; critical=0; unknown=0;",
+    )
+    assert nagios_report({"ok": 2, "pending": 1})[0] == 3
+    assert nagios_report({"warning": 1, "pending": 1})[0] == 1

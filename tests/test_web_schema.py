@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 
 from services.web import authdb
@@ -70,3 +71,22 @@ async def test_schemathesis_finds_nothing_with_a_token(database_url, tmp_path):
             web.url, tmp_path, "--header", f"Authorization: Bearer {token}"
         )
     assert code == 0, out[-20000:]
+
+
+async def test_the_schema_declares_security_errors_and_types(database_url):
+    async with web_server(database_url) as web, httpx.AsyncClient(base_url=web.url) as c:
+        schema = (await c.get("/openapi.json")).json()
+    schemes = schema["components"]["securitySchemes"]
+    assert {s["type"] for s in schemes.values()} == {"http", "apiKey"}
+    assert any(s.get("in") == "cookie" for s in schemes.values())
+    tasks = schema["paths"]["/api/tasks"]["get"]
+    assert tasks["security"] and {"400", "401", "422"} <= set(tasks["responses"])
+    assert tasks["responses"]["200"]["content"]["application/json"]["schema"]["items"] == {
+        "$ref": "#/components/schemas/Task"
+    }
+    assert "404" in schema["paths"]["/api/tasks/{task_id}"]["get"]["responses"]
+    open_all = WebSettings(cookie_secret="t" * 32, unauthenticated_access="all")
+    async with web_server(database_url, open_all) as web, httpx.AsyncClient(base_url=web.url) as c:
+        schema = (await c.get("/openapi.json")).json()
+    tasks = schema["paths"]["/api/tasks"]["get"]
+    assert "security" not in tasks and "401" not in tasks["responses"]

@@ -21,7 +21,7 @@ from typing import Any
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
 
-from checks.probe import Prober
+from checks.probe import Prober, cannot_run
 from checks.runlog import RunLog, Sink
 from events import codec, control, streams, subjects
 from events.control import LogLine
@@ -158,28 +158,27 @@ class Agent:
             except codec.DecodeError as exc:
                 await self._dead_letter(js, msg, str(exc))
                 return
-            if req.sealed is not None:
-                if self._unsealer is None:
-                    raise RuntimeError(
-                        "request secrets are sealed for this location but the "
-                        "agent has no location key (use its credentials file)"
-                    )
-                req = self._unsealer.open(req)
-            # Beside the run, not before it: the run never waits for the log.
-            start = asyncio.create_task(self._started(js, req, msg))
-            self._starts.add(start)
-            start.add_done_callback(self._starts.discard)
-            runlog = RunLog(req.request, self.opts.name, self._live_sink(req.request))
-            await runlog.line(
-                "start",
-                f"agent {self.opts.name} at {self.opts.location} took it "
-                f"(delivery {msg.metadata.num_delivered})",
-            )
-            ticker = asyncio.create_task(self._keep_alive(msg))
             try:
-                completion = await prober.run(req, self.opts.name, self.opts.location, runlog)
-            finally:
-                ticker.cancel()
+                req = self._open(req)
+            except Exception as exc:
+                # Every redelivery would fail alike: say so now, the tasks become unknown.
+                completion = cannot_run(req, self.opts.name, self.opts.location, time.time(), exc)
+            else:
+                # Beside the run, not before it: the run never waits for the log.
+                start = asyncio.create_task(self._started(js, req, msg))
+                self._starts.add(start)
+                start.add_done_callback(self._starts.discard)
+                runlog = RunLog(req.request, self.opts.name, self._live_sink(req.request))
+                await runlog.line(
+                    "start",
+                    f"agent {self.opts.name} at {self.opts.location} took it "
+                    f"(delivery {msg.metadata.num_delivered})",
+                )
+                ticker = asyncio.create_task(self._keep_alive(msg))
+                try:
+                    completion = await prober.run(req, self.opts.name, self.opts.location, runlog)
+                finally:
+                    ticker.cancel()
             await bus.publish_until_acked(
                 js,
                 subjects.completed(self.opts.name, req.group),
@@ -192,7 +191,12 @@ class Agent:
             raise
         except Exception as exc:
             # Leave the request unacked: it comes back after ack_wait.
-            log.error("request failed", exc=True, subject=msg.subject, error=str(exc))
+            log.error(
+                "request failed",
+                exc=True,
+                subject=msg.subject,
+                error=str(exc) or type(exc).__name__,
+            )
         finally:
             self._slots.release()
 
@@ -225,6 +229,17 @@ class Agent:
             await self._nc.publish(subject, control.encode(line))
 
         return publish
+
+    def _open(self, req: CheckRequested) -> CheckRequested:
+        """The request with its sealed secrets opened with the location's key."""
+        if req.sealed is None:
+            return req
+        if self._unsealer is None:
+            raise RuntimeError(
+                "request secrets are sealed for this location but the "
+                "agent has no location key (use its credentials file)"
+            )
+        return self._unsealer.open(req)
 
     async def _keep_alive(self, msg: Msg) -> None:
         while True:

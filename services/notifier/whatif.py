@@ -79,7 +79,7 @@ def run(
             # No result came back in time: the same "unknown", counted with the proposed state.
             tasks = _replayable(s, ev.group, {j.task for j in ev.judgements}, out)
             if tasks:
-                verdict = no_result(tasks, states, ev.at, 0)
+                verdict = no_result(tasks, states, ev.at, "", next_run=0)
                 verdict.judgements = [
                     Judgement(j.task, j.severity, j.previous, _reason(ev, j.task), j.failures)
                     for j in verdict.judgements

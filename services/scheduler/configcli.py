@@ -39,6 +39,8 @@ def check(args: Any) -> int:
     cfg = _load(args.file)
     if cfg is None:
         return 2
+    for warning in cfg.warnings:
+        print(warning, file=sys.stderr)
     tasks = cfg.tasks.values()
     targets = {urlsplit(t.url)[:2] for t in tasks}
     paths = {(t.url, t.method) for t in tasks}

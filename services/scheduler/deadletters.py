@@ -1,5 +1,5 @@
-"""Dead letters: JetStream's max-deliveries advisories become ``deadletter`` events, and the
-group is tried again later."""
+"""Dead letters: JetStream's max-deliveries advisories become ``deadletter`` events, the
+group's tasks are judged unknown with the reason, and the group is tried again later."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import time
 from nats.errors import TimeoutError as NatsTimeout
 
 from checks import request
+from checks.judge import no_result
 from events import codec, streams, subjects
 from events.types import DeadLettered
 from runtime import bus
@@ -98,7 +99,16 @@ class DeadLettering(SchedulerState):
             ack_wait=PUBLISH_ACK_WAIT,
         )
         log.warning("request dead-lettered", subject=subject, work_seq=work_seq)
-        if group and group in self.groups and not (rid and request.is_on_demand(rid)):
-            self.in_flight.pop(group, None)
-            self.plan.set(group, time.time() + min(t.frequency for t in self.groups[group]))
-            self.wake.set()
+        tasks = self.groups.get(group) if group else None
+        if tasks and not (rid and request.is_on_demand(rid)):
+            # Never a silent retry: the operator sees the tasks unknown, and why.
+            self.in_flight.pop(tasks[0].group, None)
+            now = time.time()
+            verdict = no_result(
+                tasks,
+                self.task_states,
+                now,
+                f"dead-lettered: {event.reason}",
+                next_run=now + min(t.frequency for t in tasks),
+            )
+            await self._publish_judged(js, verdict, f"judged.deadletter.{work_seq}")

@@ -8,9 +8,8 @@ import contextlib
 import time
 
 from checks import request
-from checks.judge import apply, no_result
+from checks.judge import no_result
 from events import codec, subjects
-from events.types import TaskJudged
 from runtime import bus
 from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
 
@@ -70,34 +69,21 @@ class Dispatching(SchedulerState):
             self.in_flight[gid] = when
 
     def _expire_overdue(self, js, now: float) -> None:  # type: ignore[no-untyped-def]
-        """A request with no result for twice its frequency: the group becomes unknown."""
+        """A request with no result for twice its frequency (twice its timeout when that is
+        longer): the group becomes unknown, saying which locations did not answer. Not
+        bounded by the redeliveries: a location without any agent never redelivers."""
         for gid, when in list(self.in_flight.items()):
             tasks = self.groups.get(gid)
             if tasks is None:
                 self.in_flight.pop(gid)
                 continue
-            limit = max(
-                2 * min(t.frequency for t in tasks),
-                self.opts.tuning.ack_wait * self.opts.tuning.max_deliver,
-            )
+            limit = 2 * max(min(t.frequency for t in tasks), min(t.timeout for t in tasks))
             if now - when > limit:
                 self.in_flight.pop(gid)
-                verdict = no_result(tasks, self.task_states, now, now - when)
+                where = ", ".join(tasks[0].locations)
+                reason = f"no result for {now - when:.0f}s: no agent of {where} answered"
+                verdict = no_result(tasks, self.task_states, now, reason)
                 msg_id = f"judged.noresult.{gid}.{int(when * 1000)}"
                 task = asyncio.create_task(self._publish_judged(js, verdict, msg_id))
                 self._background.add(task)  # keep a reference until it is done
                 task.add_done_callback(self._background.discard)
-
-    async def _publish_judged(self, js, verdict: TaskJudged, msg_id: str) -> None:  # type: ignore[no-untyped-def]
-        # Retried until it lands: the group is out of in_flight and not yet planned again, so
-        # a verdict dropped here (NATS away) would never be dispatched again.
-        await bus.publish_until_acked(
-            js,
-            subjects.judged(verdict.group),
-            codec.encode(verdict),
-            msg_id,
-            ack_wait=PUBLISH_ACK_WAIT,
-        )
-        apply(self.task_states, verdict)
-        self.plan.set(verdict.group, verdict.next_run)
-        self.wake.set()

@@ -12,11 +12,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from checks import request
-from checks.judge import GroupState, TaskState
+from checks.judge import GroupState, TaskState, apply
 from checks.quorum import LocationMemory
 from configuration import config as configuration
-from events import streams
-from events.types import TaskDef
+from events import codec, streams, subjects
+from events.types import TaskDef, TaskJudged
+from runtime import bus
 from runtime.logs import Log
 from security.sealing import Sealer
 from services.scheduler.heartbeats import Heartbeats
@@ -102,3 +103,17 @@ class SchedulerState:
         if fut is None:
             raise ConnectionError("not sent")
         await asyncio.wait_for(fut, PUBLISH_ACK_WAIT)
+
+    async def _publish_judged(self, js, verdict: TaskJudged, msg_id: str) -> None:  # type: ignore[no-untyped-def]
+        # Retried until it lands: the group is out of in_flight and not yet planned again, so
+        # a verdict dropped here (NATS away) would never be dispatched again.
+        await bus.publish_until_acked(
+            js,
+            subjects.judged(verdict.group),
+            codec.encode(verdict),
+            msg_id,
+            ack_wait=PUBLISH_ACK_WAIT,
+        )
+        apply(self.task_states, verdict)
+        self.plan.set(verdict.group, verdict.next_run)
+        self.wake.set()

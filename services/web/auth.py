@@ -47,6 +47,10 @@ class LoginRequired(Exception):
         self.api = api
 
 
+#: Addresses and user names the limiter remembers before it sweeps the expired ones.
+MAX_LIMITED_KEYS = 100_000
+
+
 class RateLimiter:
     """Failed attempts per key in a sliding window (per process: enough to slow guessing)."""
 
@@ -67,6 +71,11 @@ class RateLimiter:
 
     def fail(self, *keys: str) -> None:
         now = time.monotonic()
+        if len(self.failures) > MAX_LIMITED_KEYS:
+            # Bounded memory against rotating user names: drop the keys whose window passed.
+            stale = [k for k, q in self.failures.items() if not q or q[-1] <= now - self.window]
+            for k in stale:
+                del self.failures[k]
         for key in keys:
             self.failures.setdefault(key, deque(maxlen=self.attempts)).append(now)
 

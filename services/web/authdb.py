@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
 import asyncpg
 from argon2 import PasswordHasher
@@ -57,6 +60,7 @@ CREATE TABLE IF NOT EXISTS {AUTH_SCHEMA}.secrets (
 );
 """
 
+T = TypeVar("T")
 _hasher = PasswordHasher()
 #: Shorter passwords are refused when set: argon2 slows guessing, it cannot make "abc" strong.
 MIN_PASSWORD = 10
@@ -112,9 +116,18 @@ def check_password(password: str) -> None:
         raise UserError(f"the password must have at least {MIN_PASSWORD} characters")
 
 
+#: argon2 costs tens of milliseconds and 64 MiB by design, on several lanes: never on the
+#: event loop, and two at a time, so that a burst of logins queues here instead of taking
+#: every core from the loop that serves the pages.
+_HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
+
+
+async def _in_hashing_thread(fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_HASHING, fn, *args)
+
+
 async def _hash(password: str) -> str:
-    # argon2 costs tens of milliseconds of CPU by design: never on the event loop.
-    return await asyncio.to_thread(_hasher.hash, password)
+    return await _in_hashing_thread(_hasher.hash, password)
 
 
 async def add_user(conn: asyncpg.Connection, name: str, password: str) -> User:
@@ -176,7 +189,7 @@ async def authenticate(conn: asyncpg.Connection, name: str, password: str) -> Us
         f"SELECT {_COLS}, password_hash FROM {AUTH_SCHEMA}.users WHERE name = $1", name
     )
     try:
-        await asyncio.to_thread(_hasher.verify, r["password_hash"] if r else _DUMMY_HASH, password)
+        await _in_hashing_thread(_hasher.verify, r["password_hash"] if r else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
     if r is None or r["disabled"]:

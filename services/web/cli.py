@@ -178,6 +178,9 @@ def nagios_report(counts: dict[str, int]) -> tuple[int, str]:
         code, text = 2, f"UNKNOWN — {unknown} sites are in unknown state"
     elif warning:
         code, text = 1, f"WARNING — {warning} sites are in warning state"
+    elif pending := counts.get("pending", 0):
+        # Not checked yet (right after a start, a new task) is not "ok": Nagios's UNKNOWN.
+        code, text = 3, f"UNKNOWN — {pending} tasks are pending, not checked yet"
     else:
         code, text = 0, "OK — All sites are ok"
     return code, f"{text}|{perf}"
