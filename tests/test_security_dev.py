@@ -20,7 +20,7 @@ def test_dev_secure_runs_with_authorization(tmp_path: Path) -> None:
     try:
         wait_serving(proc)
         tasks = wait_judged(base, 90)
-        sev = {t["url"].rsplit("/", 1)[1] + " " + t["check"]: t["severity"] for t in tasks}
+        sev = {t["url"].rsplit("/", 1)[-1] + " " + t["check"]: t["severity"] for t in tasks}
         assert sev["healthy status-is"] == "ok" and sev["broken status-is"] == "critical"
         assert (data / "security" / "creds" / "local.creds").exists()
         with pytest.raises(Exception):  # noqa: B017 - no credentials, no entry
