@@ -237,7 +237,11 @@ def _website(
         sections.maintenance(r, w["maintenance"], join(wpath, "maintenance"))
     if "quorum" in w:
         r.convert(w["quorum"], join(wpath, "quorum"), positive)
-    target = r.convert(w["domain"], join(wpath, "domain"), _target) if "domain" in w else FAILED
+    target = (
+        r.convert(w["domain"], join(wpath, "domain"), _target, public=True)
+        if "domain" in w
+        else FAILED
+    )
     if target is FAILED:
         return None
     parts = urlsplit(target)

@@ -52,13 +52,22 @@ class Reader:
         return {k: v for k, v in node.value.items() if k in allowed}
 
     def convert(
-        self, node: Located, path: str, fn: Callable[[Any], Any], secret: bool = False
+        self,
+        node: Located,
+        path: str,
+        fn: Callable[[Any], Any],
+        secret: bool = False,
+        public: bool = False,
     ) -> Any:
-        """``fn`` of the plain value, or :data:`FAILED` (the problem is recorded)."""
+        """``fn`` of the plain value, or :data:`FAILED` (the problem is recorded).
+
+        A value from ``${ENV}`` is a secret unless ``public``: a website's address is shown
+        on every page even when the environment gives it (its credentials are masked apart).
+        """
         if node.unset:
             return FAILED
         value = plain(node)
-        if node.secret or secret:
+        if (node.secret and not public) or secret:
             found = value if isinstance(value, list) else [value]
             self.secrets.update(v for v in found if isinstance(v, str) and v)
         try:

@@ -29,6 +29,8 @@ def test_dev_runs_everything_stops_cleanly_and_keeps_history(tmp_path: Path):
         assert base in line
         tasks = wait_judged(base, 60)
         by_path = {t["url"].rsplit("/", 1)[-1] + " " + t["check"]: t["severity"] for t in tasks}
+        # The demo's address comes from the environment, and is shown all the same.
+        assert f"http://127.0.0.1:{ports['demo']}/healthy" in {t["url"] for t in tasks}
         assert by_path["healthy status-is"] == "ok"
         assert by_path["broken status-is"] == "critical"
         assert by_path["wrong-body body-contains"] == "critical"
