@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from configuration import dependencies, paths, sections, targets
+from configuration import dependencies, paths, sections, statuspages, targets
 from configuration import hosts as hostsection
 from configuration.reader import (
     FAILED,
@@ -56,7 +56,15 @@ WEBSITE_KEYS = {
     "checks",
     "depends_on",
 }
-TOP_KEYS = {"general", "service", "ssl", "recurring_tasks", "websites", "hosts"}
+TOP_KEYS = {
+    "general",
+    "service",
+    "ssl",
+    "recurring_tasks",
+    "websites",
+    "hosts",
+    "status_pages",
+}
 HTTP_SCHEMES = ("http", "https")
 
 
@@ -90,6 +98,8 @@ class Config:
     recurring: dict[str, Any] = field(default_factory=dict)
     #: Thresholds for the agents' host figures; None: hosts are observed, not judged.
     hosts: hostsection.HostsConfig | None = None
+    #: Public status pages (configuration/statuspages.py), for the web.
+    status_pages: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def locations(self) -> list[str]:
@@ -323,6 +333,11 @@ def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
                 depends.append((found[0], join(wpath, "depends_on"), wnode.value["depends_on"]))
     for domain, entries in dependencies.check(r, depends, builder.tasks).items():
         websites[domain]["depends_on"] = entries
+    pages = (
+        statuspages.status_pages(r, top["status_pages"], builder.tasks)
+        if "status_pages" in top
+        else []
+    )
     if r.problems:
         # In reading order: the main file first, then each included file, line by line.
         main = str(path)
@@ -343,6 +358,7 @@ def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
         agent_tokens=agent_tokens,
         recurring=recurring,
         hosts=hosts,
+        status_pages=pages,
     )
 
 
