@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from configuration import dependencies, hostnames, paths, sections, targets
+from configuration import dependencies, hostnames, paths, sections, statuspages, targets
 from configuration import hosts as hostsection
 from configuration.reader import (
     FAILED,
@@ -56,7 +56,15 @@ WEBSITE_KEYS = {
     "checks",
     "depends_on",
 }
-TOP_KEYS = {"general", "service", "ssl", "recurring_tasks", "websites", "hosts"}
+TOP_KEYS = {
+    "general",
+    "service",
+    "ssl",
+    "recurring_tasks",
+    "websites",
+    "hosts",
+    "status_pages",
+}
 HTTP_SCHEMES = ("http", "https")
 
 
@@ -92,6 +100,8 @@ class Config:
     hosts: hostsection.HostsConfig | None = None
     #: What is valid but probably not what was meant (``config check`` prints them).
     warnings: list[Problem] = field(default_factory=list)
+    #: Public status pages (configuration/statuspages.py), for the web.
+    status_pages: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def locations(self) -> list[str]:
@@ -342,6 +352,11 @@ def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
                 depends.append((found[0], join(wpath, "depends_on"), wnode.value["depends_on"]))
     for domain, entries in dependencies.check(r, depends, builder.tasks).items():
         websites[domain]["depends_on"] = entries
+    pages = (
+        statuspages.status_pages(r, top["status_pages"], builder.tasks)
+        if "status_pages" in top
+        else []
+    )
     if r.problems:
         # In reading order: the main file first, then each included file, line by line.
         main = str(path)
@@ -363,6 +378,7 @@ def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
         recurring=recurring,
         hosts=hosts,
         warnings=r.warnings,
+        status_pages=pages,
     )
 
 

@@ -30,6 +30,8 @@ from events.types import (
     NotificationSent,
     SilenceAdded,
     SilenceRemoved,
+    StatusIncidentPosted,
+    StatusSubscriber,
     TaskJudged,
 )
 
@@ -73,6 +75,9 @@ RULES: tuple[Rule, ...] = (
     # Push monitors (heartbeats): the web's ping endpoint records each ping.
     Rule(("monitor", "pinged", "{group}"), (MonitorPinged,)),
     Rule(("incident", "acknowledged"), (IncidentAcknowledged,)),
+    # Status pages (issue 14): the page in the subject is the event's page.
+    Rule(("status", "incident", "{page}"), (StatusIncidentPosted,)),
+    Rule(("status", "subscriber", "{page}"), (StatusSubscriber,)),
 )
 
 #: Nesting, size and length limits of free-form values (a check's ``expected``).
@@ -225,4 +230,8 @@ def subject_of(event: Event) -> str:
         return subjects.pinged(event.group)
     if isinstance(event, IncidentAcknowledged):
         return subjects.ACKNOWLEDGED
+    if isinstance(event, StatusIncidentPosted):
+        return subjects.status("incident", event.page)
+    if isinstance(event, StatusSubscriber):
+        return subjects.status("subscriber", event.page)
     return subjects.CONFIG_APPLIED

@@ -27,6 +27,8 @@ PINGED_ALL = f"{PREFIX}.monitor.pinged.>"
 #: now" requests; agents publish the live log lines of a run, one subject per request.
 CHECK_NOW = f"{PREFIX}_control.check_now"
 LIVE_PREFIX = f"{PREFIX}_live"
+#: Status pages: operators' incidents and subscribers (issue 14).
+STATUS_ALL = f"{PREFIX}.status.>"
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -135,3 +137,8 @@ def live_for_group(group: str) -> str:
 def live_for_location(location: str) -> str:
     """Every run's log lines at one location (an agent's permission)."""
     return f"{LIVE_PREFIX}.*.{location}.*"
+
+
+def status(kind: str, page: str) -> str:
+    """``incident`` or ``subscriber``, of one status page (its slug is a token)."""
+    return f"{PREFIX}.status.{kind}.{check_token(page, 'status page slug')}"

@@ -37,6 +37,7 @@ from events.fields import (
     Value,
 )
 from events.hosts import MAX_FILESYSTEMS, FilesystemFigures, HostObserved
+from events.statuspages import StatusIncidentPosted, StatusSubscriber
 
 __all__ = [
     "MAX_FILESYSTEMS",
@@ -355,6 +356,8 @@ AnyEvent = (
     | HostObserved
     | MonitorPinged
     | IncidentAcknowledged
+    | StatusIncidentPosted
+    | StatusSubscriber
 )
 
 #: Every event type, by its ``type`` tag. A test fails when a type is missing here.
@@ -375,5 +378,7 @@ REGISTRY: dict[str, type[Event]] = {
         HostObserved,
         MonitorPinged,
         IncidentAcknowledged,
+        StatusIncidentPosted,
+        StatusSubscriber,
     )
 }

@@ -216,3 +216,26 @@ CREATE INDEX IF NOT EXISTS requests_grp ON requests (grp, updated_seq DESC);
 CREATE INDEX IF NOT EXISTS requests_completion ON requests (completion_seq);
 CREATE INDEX IF NOT EXISTS requests_open ON requests (grp)
     WHERE status IN ('queued', 'running', 'completed');
+-- Status pages (issue 14): every post of an operator's incident (the first one opens it,
+-- "resolved" closes it), and the e-mail subscribers of each page with their last state.
+CREATE TABLE IF NOT EXISTS status_posts (
+    seq bigint PRIMARY KEY,
+    incident text NOT NULL,
+    page text NOT NULL,
+    at timestamptz NOT NULL,
+    phase text NOT NULL,
+    message text NOT NULL,
+    by text NOT NULL,
+    title text NOT NULL,
+    components jsonb NOT NULL
+);
+CREATE INDEX IF NOT EXISTS status_posts_page ON status_posts (page, seq);
+CREATE TABLE IF NOT EXISTS status_subscribers (
+    page text NOT NULL,
+    email text NOT NULL,
+    seq bigint NOT NULL,
+    at timestamptz NOT NULL,
+    state text NOT NULL,
+    token text NOT NULL,
+    PRIMARY KEY (page, email)
+);

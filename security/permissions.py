@@ -107,12 +107,14 @@ def notifier() -> dict[str, Any]:
 def web() -> dict[str, Any]:
     # The web service reads PostgreSQL; on the bus it may look at the log and at the
     # consumers' backlogs for /metrics, record the pings of heartbeat monitors (its ping
-    # endpoint) and an operator's acknowledgement, ask the scheduler for "check now" and
-    # follow the live log lines of runs.
+    # endpoint), an operator's acknowledgement and what status pages collect (operators'
+    # incidents, subscribers), ask the scheduler for "check now" and follow the live log
+    # lines of runs.
     return _rules(
         pub=[
             subjects.ACKNOWLEDGED,
             subjects.PINGED_ALL,
+            subjects.STATUS_ALL,
             "$JS.API.INFO",
             f"$JS.API.STREAM.INFO.{streams.EVENTS}",
             f"$JS.API.CONSUMER.LIST.{streams.EVENTS}",

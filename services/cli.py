@@ -21,6 +21,7 @@ from services.notifier import cli as notifier_cli
 from services.projector import cli as projector_cli
 from services.scheduler import cli as scheduler_cli
 from services.web import cli as web_cli
+from services.web import incidentcli
 
 #: Every module that adds subcommands: ``register(subparsers)`` returns ``{command: handler}``.
 COMMAND_MODULES = (
@@ -30,6 +31,7 @@ COMMAND_MODULES = (
     argos_cli,
     projector_cli,
     web_cli,
+    incidentcli,
     notifier_cli,
     security_cli,
 )

@@ -97,7 +97,10 @@ async def test_live_severity_change_and_task_chart(
 
             await broken.locator("td.url a").click()
             await expect(page.locator("svg.chart")).to_be_visible()
-            await expect(page.locator("svg.chart polyline")).to_have_count(1)
+            # The successful checks draw the line (a dot while there is only one); the
+            # failures before the repair are red bands, not points of it.
+            await expect(page.locator("svg.chart .line, svg.chart .dot")).to_have_count(1)
+            await expect(page.locator("svg.chart rect.fail").first).to_be_attached()
             await expect(page.locator("#severity")).to_have_text("ok")
             await expect(page.locator("table.results tr.result").first).to_be_visible()
             await page.close()

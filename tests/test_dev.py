@@ -34,6 +34,12 @@ def test_dev_runs_everything_stops_cleanly_and_keeps_history(tmp_path: Path):
         assert by_path["healthy status-is"] == "ok"
         assert by_path["broken status-is"] == "critical"
         assert by_path["wrong-body body-contains"] == "critical"
+        # /slow answers in 1.5 s: over the demo's warning limit.
+        assert by_path["slow response-time"] == "warning"
+        # The demo's status page, with the incident `tocsin dev` posted on first start.
+        with urllib.request.urlopen(f"{base}/status/demo", timeout=5) as resp:
+            status = resp.read().decode()
+        assert "Demo services" in status and "/broken answers 500" in status
         # Its own agent's host, with live figures, on the hosts page and in the API.
         hosts = wait_host(base, "local", 60)
         assert hosts["filesystems"] and 0 <= hosts["cpu_percent"] <= 100

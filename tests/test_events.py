@@ -28,6 +28,8 @@ from events.types import (
     RequestData,
     SilenceAdded,
     SilenceRemoved,
+    StatusIncidentPosted,
+    StatusSubscriber,
     TaskDef,
     TaskJudged,
 )
@@ -176,6 +178,19 @@ SAMPLES: list[Event] = [
         at=T + 8.0, group="g", task="t", kind="fail", exit_code=2, body="disk full", body_bytes=9
     ),
     IncidentAcknowledged(at=T + 8.0, task="t1", by="alice", reason="on it", severity="critical"),
+    StatusIncidentPosted(
+        at=T + 8.0,
+        id="i1",
+        page="public",
+        phase="investigating",
+        message="Slow pages",
+        by="ops",
+        title="Slowness",
+        components=["API"],
+    ),
+    StatusSubscriber(
+        at=T + 9.0, page="public", email="a@example.org", state="requested", token="t"
+    ),
 ]
 
 

@@ -69,7 +69,11 @@ async def test_pages_show_state_history_and_escape_untrusted_text(database_url):
         assert part.lstrip().startswith('<div id="live"') and "<html" not in part
 
         task = (await c.get(f"/tasks/{bad.id}")).text
-        assert '<svg class="chart"' in task and "<polyline" in task
+        # The failure is a red band, not a point of the response-time line.
+        assert '<svg class="chart"' in task and '<rect class="fail"' in task
+        assert '<circle class="dot"' in task and "<polyline" not in task
+        steady = (await c.get(f"/tasks/{data['ok'].id}")).text
+        assert "<polyline" in steady and '<rect class="fail"' not in steady
         assert "Incidents" in task and "ongoing" in task and XSS not in task
         assert "status-is" in task and "Frequency" in task
         dom = (await c.get("/domains/a.example")).text
@@ -154,12 +158,14 @@ async def test_api_badges_status_page_and_metrics(database_url):
             "/api/incidents",
             "/api/events",
         } <= set(schema["paths"])
-        assert (await c.get("/docs")).status_code == 200
+        docs = await c.get("/docs")
+        # Offline: every asset of the API documentation comes from this server.
+        assert docs.status_code == 200 and "swagger-ui-bundle" in docs.text
+        assert not re.search(r'(?:src|href)="(?:https?:)?//', docs.text)
+        for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', docs.text):
+            assert (await c.get(asset)).status_code == 200, asset
 
         # Published domain: public; the other one is not.
-        status = await c.get("/status")
-        assert status.status_code == 200 and "a.example" in status.text
-        assert "b.example" not in status.text and "degraded" in status.text
         badge = await c.get("/badges/domain/a.example/status.svg")
         assert badge.headers["content-type"] == "image/svg+xml" and "degraded" in badge.text
         up = await c.get("/badges/task/" + data["ok"].id + "/uptime-24h.svg")
@@ -220,3 +226,25 @@ async def test_silenced_tasks_show_as_such(database_url):
         assert "silenced" not in rows[loud.id]
         task_page = (await c.get(f"/tasks/{quiet.id}")).text
         assert "Silenced: planned upgrade" in task_page
+
+
+async def test_login_state_shows_in_open_mode_and_dashboard_history(database_url):
+    data = await seed(database_url)
+    await add_user(database_url, "ops", "pw")
+    settings = WebSettings(cookie_secret="o" * 32, unauthenticated_access="all")
+    async with web_server(database_url, settings) as web, httpx.AsyncClient(base_url=web.url) as c:
+        anonymous = (await c.get("/")).text
+        assert 'href="/login"' in anonymous and "Log out" not in anonymous
+        assert (await login(c, "ops", "pw")).status_code == 303
+        for path in ("/", f"/tasks/{data['ok'].id}", "/agents"):
+            page = (await c.get(path)).text
+            assert '<span class="user" title="logged in">ops</span>' in page, path
+            assert "Log out" in page and 'href="/login"' not in page, path
+        # Heartbeat strip, 24 h uptime and title count of critical tasks.
+        page = (await c.get("/")).text
+        row = re.search(rf'<tr id="task-{data["ok"].id}".*?</tr>', page, re.S)
+        assert row and row.group(0).count("<i class=o></i>") == 5
+        assert "100.00 %" in row.group(0) and '<svg class="spark"' in row.group(0)
+        assert "<title>(1) Dashboard · Tocsin</title>" in page and 'data-critical="1"' in page
+        icon = await c.get("/favicon.svg", params={"critical": 3})
+        assert icon.headers["content-type"] == "image/svg+xml" and ">3</text>" in icon.text

@@ -22,6 +22,40 @@ from runtime.embedded import NatsServer, PostgresServer, port_in_use
 from security import devmode
 
 
+def _demo_incident(data: Path, env: dict[str, str], logs: Path) -> None:
+    """The demo's status page shows an operator's incident: posted once per data directory,
+    with the same command an operator would type."""
+    marker = data / "demo-incident"
+    if marker.exists():
+        return
+    with open(logs / "incident.log", "ab") as out:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "services.cli",
+                "incident",
+                "open",
+                "demo",
+                "--title",
+                "/broken answers 500",
+                "--message",
+                "The demo breaks this page on purpose, to show how an incident looks.",
+                "--phase",
+                "identified",
+                "--component",
+                "Everything",
+            ],
+            env=env,
+            stdout=out,
+            stderr=out,
+            timeout=30,
+            check=False,
+        )
+    if done.returncode == 0:
+        marker.touch()
+
+
 class Child:
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name, self.args, self.env, self.log_dir = name, args, env, log_dir
@@ -138,6 +172,8 @@ def run_dev(args: Any) -> int:
         child.start()
     url = f"http://{args.host}:{args.port}"
     if _wait_http(f"{url}/healthz", 60, children):
+        if args.config is None:
+            _demo_incident(data, env, logs)
         print(f"Tocsin is running: {url}   (logs in {logs}; Ctrl-C to stop)", flush=True)
     else:
         print(f"tocsin dev: the web service did not answer; see {logs}/web.log", file=sys.stderr)

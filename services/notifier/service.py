@@ -41,6 +41,7 @@ from services.notifier.message import Message
 from services.notifier.probewatch import ProbeWatch
 from services.notifier.sender import Sender, SendOptions
 from services.notifier.silences import fold as fold_silence
+from services.notifier.statusmail import StatusMailer
 
 log = Log("tocsin.notifier")
 
@@ -113,6 +114,8 @@ class Notifier:
             await self._follow_silences(nc, js)
             await self._follow_agents(nc, js)
             await self._follow_config(nc, js)
+            status_mail = StatusMailer(lambda: self.settings.mail, self.opts.web_url)
+            await status_mail.start(js)
             loops = [
                 asyncio.create_task(c)
                 for c in (
@@ -120,6 +123,7 @@ class Notifier:
                     self.sender.run(pool),
                     self.sender.publish(js, pool),
                     self.agents.run(pool),
+                    status_mail.run(js, self.stopping),
                 )
             ]
             stop: asyncio.Task[object] = asyncio.create_task(self.stopping.wait())

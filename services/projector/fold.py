@@ -35,6 +35,8 @@ from events.types import (
     NotificationSent,
     SilenceAdded,
     SilenceRemoved,
+    StatusIncidentPosted,
+    StatusSubscriber,
     TaskDef,
     TaskJudged,
 )
@@ -88,6 +90,9 @@ class Changes:
     silences_removed: list[tuple[Any, ...]] = field(default_factory=list)
     hosts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     host_samples: list[tuple[Any, ...]] = field(default_factory=list)
+    status_posts: list[tuple[Any, ...]] = field(default_factory=list)
+    #: Last state per (page, e-mail) in the batch.
+    status_subscribers: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
 
     @property
     def touched_tasks(self) -> int:
@@ -191,6 +196,29 @@ def _one(c: Changes, seq: int, ev: AnyEvent, requests: dict[str, Request]) -> No
     elif isinstance(ev, MonitorPinged):
         result, c.last_results[ev.task] = pings.rows(seq, ev)
         c.results.append(result)
+    elif isinstance(ev, StatusIncidentPosted):
+        c.status_posts.append(
+            (
+                seq,
+                ev.id,
+                ev.page,
+                ts(ev.at),
+                ev.phase,
+                ev.message,
+                ev.by,
+                ev.title,
+                msgspec.json.encode(ev.components).decode(),
+            )
+        )
+    elif isinstance(ev, StatusSubscriber):
+        c.status_subscribers[(ev.page, ev.email)] = (
+            ev.page,
+            ev.email,
+            seq,
+            ts(ev.at),
+            ev.state,
+            ev.token,
+        )
     elif isinstance(ev, CheckRequested):
         # Kept so that a completion can be checked against the request it claims to answer.
         tasks = frozenset(ch.task for ch in ev.checks)

@@ -208,6 +208,25 @@ async def write_silences(conn: asyncpg.Connection, c: Changes, schema: str) -> N
         await conn.executemany(
             "UPDATE silences SET removed_at = $2, removed_by = $3 WHERE id = $1", c.silences_removed
         )
+    if c.status_posts:
+        await conn.executemany(
+            """INSERT INTO status_posts (seq, incident, page, at, phase, message, by, title,
+                                         components)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb) ON CONFLICT (seq) DO NOTHING""",
+            c.status_posts,
+        )
+    if c.status_subscribers:
+        # A confirmation keeps the token it confirmed; a new request brings a new one.
+        await conn.executemany(
+            """INSERT INTO status_subscribers (page, email, seq, at, state, token)
+               VALUES ($1, $2, $3, $4, $5, $6)
+               ON CONFLICT (page, email) DO UPDATE SET seq = EXCLUDED.seq, at = EXCLUDED.at,
+                 state = EXCLUDED.state,
+                 token = CASE WHEN EXCLUDED.token = '' THEN status_subscribers.token
+                              ELSE EXCLUDED.token END
+               WHERE status_subscribers.seq < EXCLUDED.seq""",
+            list(c.status_subscribers.values()),
+        )
 
 
 async def write_config_history(conn: asyncpg.Connection, c: Changes, schema: str) -> None:

@@ -37,11 +37,12 @@ from services.web import (
     ping,
     queries,
     requestviews,
+    statuspages,
 )
 from services.web.live import Hub
 from services.web.runlogs import RunLogs
 from services.web.settings import WebSettings, load_settings
-from services.web.templating import HERE
+from services.web.templating import HERE, render
 
 PAGE_SIZE = pages.PAGE_SIZE
 
@@ -97,11 +98,15 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
         title="Tocsin",
         version=__version__,
         lifespan=lifespan,
+        # /docs is served below from vendored assets; FastAPI's own pages load them from a CDN.
+        docs_url=None,
+        redoc_url=None,
         description="Live status, history, agents and audit of a Tocsin installation. "
         "Authenticate with `Authorization: Bearer <token>` (`tocsin token create`).",
         dependencies=[Depends(edges.reject_nul)],
     )
     app.state.metrics_registry = CollectorRegistry(auto_describe=True)
+    app.state.recent_history = pages.RecentHistory()
     app.state.http_hist = metrics.http_histogram(app.state.metrics_registry)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.middleware("http")(auth.middleware)
@@ -118,7 +123,19 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
     if settings.root_path:
         # Outermost: routing, static files and every page see the path with its prefix.
         app.add_middleware(UnderPrefix, prefix=settings.root_path)
-    for module in (auth, pages, api, acks, checknow, requestviews, badges, metrics, hosts, ping):
+    for module in (
+        auth,
+        pages,
+        api,
+        acks,
+        checknow,
+        requestviews,
+        badges,
+        metrics,
+        hosts,
+        ping,
+        statuspages,
+    ):
         app.include_router(module.router)
     app.include_router(hosts.api)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
@@ -132,6 +149,10 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> Any:
+        return render(request, "docs.html", {"openapi_url": app.openapi_url, "live": False})
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> dict[str, Any]:

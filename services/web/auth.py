@@ -173,9 +173,9 @@ def page_access(public_when: tuple[str, ...] = ("all",)) -> Callable[[Request], 
     ``public_when``, otherwise it needs a logged-in user."""
 
     async def check(request: Request) -> None:
-        if _auth(request).settings.unauthenticated_access in public_when:
-            return
-        if await current_user(request) is None:
+        # Read the session even on an open page: the header shows who is logged in.
+        user = await current_user(request)
+        if user is None and _auth(request).settings.unauthenticated_access not in public_when:
             raise LoginRequired()
 
     return check
@@ -203,6 +203,26 @@ async def api_access(
     raise LoginRequired(api=True)
 
 
+async def operator(
+    request: Request,
+    _token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    _session: Annotated[str | None, Depends(session_cookie)],
+) -> str:
+    """Who writes (status-page incidents): a logged-in user or an API token, whatever
+    ``unauthenticated_access`` opens for reading. Their name goes into the event."""
+    user = await current_user(request)
+    if user is not None:
+        return user.name
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token:
+        async with request.app.state.pool.acquire() as conn:
+            name = await authdb.check_token(conn, token.strip())
+        if name is not None:
+            return f"token {name}"
+    raise LoginRequired(api=request.url.path.startswith("/api/"))
+
+
 def login_required_response(request: Request, exc: LoginRequired) -> Response:
     if exc.api:
         return JSONResponse(
@@ -219,6 +239,7 @@ def login_required_response(request: Request, exc: LoginRequired) -> Response:
 def csrf_token(request: Request) -> str:
     """The token a form carries: the CSRF cookie's nonce, signed (so a cookie planted by a
     sibling site cannot be paired with a token of the attacker's choosing)."""
+    request.state.csrf_used = True
     return _auth(request).csrf.dumps(request.state.csrf_nonce)
 
 
@@ -252,7 +273,9 @@ async def middleware(
     request.state.csrf_nonce = nonce or secrets.token_urlsafe(24)
     response = await call_next(request)
     auth = _auth(request)
-    if fresh and response.headers.get("content-type", "").startswith("text/html"):
+    # Only a page with a form gets the cookie: public pages (status pages) stay cookie-free,
+    # so a proxy may cache them.
+    if fresh and getattr(request.state, "csrf_used", False):
         response.set_cookie(
             CSRF_COOKIE,
             request.state.csrf_nonce,

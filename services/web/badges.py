@@ -1,8 +1,8 @@
-"""The public status page and SVG badges (status, uptime, response time) per task and domain.
+"""SVG badges (status, uptime, response time) per task and domain.
 
-Public, so they only show what the operator published: the domains listed in
-TOCSIN_STATUS_PAGE (``*`` for all), or everything to a logged-in user or when
-``unauthenticated_access`` is ``all``.
+Public, so they only show what the operator published: the domains of the configured
+status pages and those listed in TOCSIN_STATUS_PAGE (``*`` for all), or everything to a
+logged-in user or when ``unauthenticated_access`` is ``all``.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from markupsafe import escape
 
 from services.web import queries
 from services.web.apimodels import ERRORS, NO_NUL, Error
 from services.web.auth import current_user
-from services.web.templating import render, root_path
+from services.web.statuspages import page_domains
 
 # Badges are public (what is not published is a 404): no credentials, no 401.
 router = APIRouter(tags=["badges"], responses={k: v for k, v in ERRORS.items() if k != 401})
@@ -47,8 +47,10 @@ Name = Annotated[str, Path(pattern=NO_NUL, max_length=1000)]
 
 
 def _published(request: Request, domain: str) -> bool:
-    domains = request.app.state.auth.settings.status_domains
-    return "*" in domains or domain in domains
+    settings = request.app.state.auth.settings
+    domains = settings.status_domains
+    on_pages = any(domain in page_domains(p) for p in settings.status_pages)
+    return "*" in domains or domain in domains or on_pages
 
 
 async def _may_see(request: Request, domain: str) -> bool:
@@ -133,32 +135,3 @@ async def domain_badge(request: Request, domain: Name, kind: Kind) -> Response:
     if not rows:
         raise HTTPException(404, "no such domain")
     return await _badge(request, kind, ids, rows[0]["severity"], rows[0]["response_ms"])
-
-
-@router.get("/status", response_class=HTMLResponse, include_in_schema=False)
-async def status_page(request: Request) -> HTMLResponse:
-    settings = request.app.state.auth.settings
-    names = None if "*" in settings.status_domains else settings.status_domains
-    rows = []
-    if names is None or names:
-        async with request.app.state.pool.acquire() as conn:
-            rows = await queries.domains(conn, limit=1000, names=names)
-    for r in rows:
-        r["state"] = STATE[r["severity"]]
-    overall = (
-        "down"
-        if any(r["state"] == "down" for r in rows)
-        else "degraded"
-        if any(r["state"] == "degraded" for r in rows)
-        else "up"
-    )
-    return render(
-        request,
-        "status.html",
-        {
-            "rows": rows,
-            "title": settings.status_title,
-            "overall": overall,
-            "self_url": f"{root_path(request)}/status",
-        },
-    )

@@ -232,11 +232,14 @@ async def uptime(conn: asyncpg.Connection, task_ids: list[str]) -> dict[str, flo
 async def series(
     conn: asyncpg.Connection, task_ids: list[str], span: timedelta, buckets: int = 240
 ) -> list[dict[str, Any]]:
-    """Response times over ``span`` in at most ``buckets`` points (average, max, failures)."""
+    """Response times over ``span`` in at most ``buckets`` points: average and max of the
+    successful results (a failure's time says nothing of the service's speed), failures
+    and results counted."""
     width = max(span / buckets, timedelta(seconds=1))
     rows = await conn.fetch(
         """SELECT date_bin($2, checked_at, timestamptz '2000-01-01') AS at,
-                  avg(response_ms) AS avg_ms, max(response_ms) AS max_ms,
+                  avg(response_ms) FILTER (WHERE status = 'success') AS avg_ms,
+                  max(response_ms) FILTER (WHERE status = 'success') AS max_ms,
                   count(*) FILTER (WHERE status <> 'success') AS failed, count(*) AS n
            FROM results WHERE task_id = ANY($1) AND checked_at > now() - $3::interval
            GROUP BY 1 ORDER BY 1""",

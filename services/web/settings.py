@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from configuration.maintenance import Window, parse_windows
 from runtime.logs import Log
 from services.web.ldapauth import LdapSettings
 
@@ -29,9 +30,16 @@ class WebSettings:
     cookie_secret: str | None = None
     session_duration: float = 3600.0
     remember_me_duration: float = 30 * 86400.0
-    #: Domains the public status page shows; ["*"] for every domain.
+    #: Domains whose badges are public (TOCSIN_STATUS_PAGE); ["*"] for every domain. The
+    #: domains of the configured status pages are public too.
     status_domains: list[str] = field(default_factory=list)
-    status_title: str = "Service status"
+    #: ``status_pages`` of the configuration (configuration/statuspages.py).
+    status_pages: list[dict[str, Any]] = field(default_factory=list)
+    #: Whether status pages offer e-mail subscriptions (the notifier mails through
+    #: ``general.mail``; without it there is only the Atom feed).
+    mail_subscriptions: bool = False
+    #: Maintenance windows announced on status pages: "" for general, else by domain.
+    maintenance: dict[str, list[Window]] = field(default_factory=dict)
     #: Send cookies with ``Secure`` even over plain HTTP (TOCSIN_SECURE_COOKIES); otherwise
     #: they get it when the request came over HTTPS, as seen directly or via a trusted proxy.
     secure_cookies: bool = False
@@ -108,7 +116,8 @@ def load_settings(config_path: str | None = None, env: dict[str, str] | None = N
             setattr(s, key, parse_duration(value))
     domains = env.get("TOCSIN_STATUS_PAGE", "")
     s.status_domains = [d.strip() for d in domains.split(",") if d.strip()]
-    s.status_title = env.get("TOCSIN_STATUS_TITLE", s.status_title)
+    if path:
+        _status_pages(s, path, env)
     s.secure_cookies = env.get("TOCSIN_SECURE_COOKIES", "") in ("1", "true", "yes")
     proxies = env.get("TOCSIN_TRUSTED_PROXIES", "")
     s.trusted_proxies = [p.strip() for p in proxies.split(",") if p.strip()]
@@ -127,3 +136,22 @@ def server_options(settings: WebSettings) -> dict[str, Any]:
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": ",".join(settings.trusted_proxies) or "",
     }
+
+
+def _status_pages(s: WebSettings, path: str, env: dict[str, str]) -> None:
+    """Status pages and maintenance windows from the whole configuration, validated as the
+    scheduler validates it (a page names tasks, which only a full parse resolves)."""
+    from configuration.config import parse
+    from configuration.yamlsource import ConfigError
+
+    try:
+        config = parse(path, env)
+    except (ConfigError, OSError) as exc:
+        log.warning("configuration refused; no status page", error=str(exc))
+        return
+    s.status_pages = config.status_pages
+    s.mail_subscriptions = bool(config.general.get("mail"))
+    s.maintenance = {"": parse_windows(config.general.get("maintenance"))}
+    for domain, extra in config.websites.items():
+        if extra.get("maintenance"):
+            s.maintenance[domain] = parse_windows(extra["maintenance"])

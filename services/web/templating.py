@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
@@ -96,6 +97,43 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
 
+def _plain(value: Any) -> Any:
+    """JSON from the read models as the configuration's author wrote it: jsonb text
+    decoded (once: strings inside stay strings), 200.0 back to 200."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    return _integral(value)
+
+
+def _integral(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
+def yaml_inline(value: Any) -> str:
+    """A check's setting on one line, as written in YAML: ``200``, ``'"up"'``,
+    ``{warning: 200, critical: 1000}``."""
+    text = yaml.safe_dump(
+        _plain(value), default_flow_style=True, sort_keys=False, allow_unicode=True, width=10**6
+    )
+    return text.removesuffix("\n...\n").strip()
+
+
+def yaml_block(value: Any) -> str:
+    """A whole structure (a task's definition, an event's data) as block YAML."""
+    return yaml.safe_dump(
+        _plain(value), default_flow_style=False, sort_keys=False, allow_unicode=True
+    ).removesuffix("...\n")
+
+
 def from_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else (value or {})
 
@@ -116,6 +154,8 @@ env.filters.update(
     pretty_json=pretty_json,
     fromjson=from_json,
     epoch=epoch,
+    yaml_inline=yaml_inline,
+    yaml_block=yaml_block,
 )
 env.globals["severities"] = ("critical", "unknown", "warning", "ok", "pending")
 

@@ -36,7 +36,8 @@ def build(cfg: dict[str, Any], to: str, m: Message) -> EmailMessage:
     return msg
 
 
-def _deliver(cfg: dict[str, Any], msg: EmailMessage, context: ssl.SSLContext | None) -> None:
+def deliver_message(cfg: dict[str, Any], msg: EmailMessage, context: ssl.SSLContext | None) -> None:
+    """Send one prepared mail with the channel's SMTP settings (blocking: run in a thread)."""
     host = str(cfg.get("host", "localhost"))
     use_ssl = bool(cfg.get("ssl", False))
     port = int(cfg.get("port") or (465 if use_ssl else 25))
@@ -71,7 +72,7 @@ async def send(
     cfg = s.mail or {}
     try:
         await asyncio.to_thread(
-            _deliver, cfg, build(cfg, to, m), context or ssl.create_default_context()
+            deliver_message, cfg, build(cfg, to, m), context or ssl.create_default_context()
         )
     except smtplib.SMTPAuthenticationError as exc:
         raise SendError(f"SMTP authentication refused ({exc.smtp_code})") from None

@@ -1,0 +1,97 @@
+// Tocsin's only script of its own (no inline script anywhere, for a strict CSP):
+// the theme toggle, collapsible domains, and the title/favicon that count critical tasks.
+(function () {
+  "use strict";
+  var root = document.documentElement;
+  var THEME = "tocsin-theme";
+  var FOLDED = "tocsin-folded";
+  var SEVERITY = { o: "ok", w: "warning", c: "critical", u: "unknown", p: "pending" };
+
+  function stored(key) {
+    try { return window.localStorage.getItem(key); } catch (e) { return null; }
+  }
+  function store(key, value) {
+    try { window.localStorage.setItem(key, value); } catch (e) { /* private mode */ }
+  }
+
+  // Before the first paint: the theme chosen earlier, otherwise the system's.
+  var chosen = stored(THEME);
+  if (chosen === "light" || chosen === "dark") root.setAttribute("data-theme", chosen);
+
+  function effectiveTheme() {
+    var t = root.getAttribute("data-theme");
+    if (t) return t;
+    return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+  }
+
+  function folded() {
+    try { return JSON.parse(stored(FOLDED) || "[]"); } catch (e) { return []; }
+  }
+
+  // Domains folded by the operator stay folded across live refreshes and reloads.
+  function applyFolds(scope) {
+    var names = folded();
+    scope.querySelectorAll("tbody.domain-group").forEach(function (group) {
+      var fold = names.indexOf(group.getAttribute("data-domain")) >= 0;
+      group.classList.toggle("folded", fold);
+      var button = group.querySelector("button.fold");
+      if (button) button.setAttribute("aria-expanded", fold ? "false" : "true");
+    });
+  }
+
+  // The page title and favicon count critical tasks; the live block carries the count.
+  function applyCount(scope) {
+    var live = scope.querySelector("[data-critical]");
+    if (!live) return;
+    var n = parseInt(live.getAttribute("data-critical"), 10) || 0;
+    var base = document.title.replace(/^\(\d+\) /, "");
+    document.title = n > 0 ? "(" + n + ") " + base : base;
+    var icon = document.getElementById("favicon");
+    if (!icon) return;
+    var href = icon.getAttribute("data-href");  // with the site's root path
+    icon.setAttribute("href", n > 0 ? href + "?critical=" + Math.min(n, 99) : href);
+  }
+
+  function refresh(scope) {
+    applyFolds(scope);
+    applyCount(scope);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var toggle = document.getElementById("theme-toggle");
+    if (toggle) {
+      toggle.setAttribute("aria-pressed", effectiveTheme() === "dark" ? "true" : "false");
+      toggle.addEventListener("click", function () {
+        var next = effectiveTheme() === "dark" ? "light" : "dark";
+        root.setAttribute("data-theme", next);
+        store(THEME, next);
+        toggle.setAttribute("aria-pressed", next === "dark" ? "true" : "false");
+      });
+    }
+    document.addEventListener("click", function (ev) {
+      var button = ev.target.closest && ev.target.closest("button.fold");
+      if (!button) return;
+      var name = button.getAttribute("data-domain");
+      var names = folded().filter(function (d) { return d !== name; });
+      if (button.getAttribute("aria-expanded") === "true") names.push(name);
+      store(FOLDED, JSON.stringify(names));
+      applyFolds(document);
+    });
+    // A heartbeat's hover text, spelled out from its strip's data when the pointer is on it.
+    document.addEventListener("mouseover", function (ev) {
+      var cell = ev.target;
+      if (cell.tagName !== "I" || cell.title || !cell.parentNode.hasAttribute("data-beats")) return;
+      var strip = cell.parentNode;
+      var index = Array.prototype.indexOf.call(strip.children, cell);
+      var beat = (strip.getAttribute("data-beats").split(" ")[index] || "").split(",");
+      var at = new Date((parseInt(strip.getAttribute("data-t0"), 10) + parseInt(beat[0], 10)) * 1000);
+      var status = { f: "failure", e: "error" }[beat[3]] || "success";
+      var text = at.toISOString().replace("T", " ").slice(0, 19) + " UTC · " +
+        (SEVERITY[cell.className] || "") + " (" + status + (beat[2] ? " " + beat[2] : "") + ")";
+      if (beat[1]) text += " · " + beat[1] + " ms";
+      cell.title = text;
+    });
+    refresh(document);
+    document.body.addEventListener("htmx:afterSwap", function () { refresh(document); });
+  });
+})();
