@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from checks.base import kind_of
+from checks.judge import DEFAULT_THRESHOLDS
+from configuration.maintenance import parse_windows
 from configuration.reader import (
     FAILED,
     Reader,
@@ -19,6 +21,7 @@ from configuration.reader import (
     join,
     one_of,
     parse_duration,
+    plain,
     port,
     positive,
     text,
@@ -236,7 +239,6 @@ def recipients(
 def maintenance(r: Reader, node: Located, path: str) -> None:
     """Maintenance windows: the keys here, their meaning (dates, days, time zones) by the same
     parser the notifier uses, so `tocsin config check` refuses what the notifier would."""
-    from configuration.maintenance import parse_windows
 
     for i, item in enumerate(r.items(node, path)):
         fields = r.fields(
@@ -297,8 +299,6 @@ def _plain_value(value: Any) -> Any:
 
 
 def _plain(node: Located) -> Any:
-    from configuration.reader import plain
-
     return plain(node)
 
 
@@ -334,7 +334,6 @@ def recurring_tasks(r: Reader, node: Located) -> dict[str, Any]:
 
 def thresholds(r: Reader, node: Located | None) -> list[tuple[float, str]]:
     """``ssl.thresholds``: ``[{"1d": critical}, {"5d": warning}]`` → sorted (seconds, severity)."""
-    from checks.judge import DEFAULT_THRESHOLDS
 
     if node is None:
         return list(DEFAULT_THRESHOLDS)

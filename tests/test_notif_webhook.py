@@ -17,7 +17,7 @@ import pytest
 from configuration import config as configuration
 from events import codec, streams, subjects
 from events.types import Judgement, Severity, TaskJudged
-from services.notifier import channels
+from services.notifier import channels, settings
 from services.notifier.channels import SendError, webhook
 from services.notifier.ratelimit import RateLimit, wait
 from services.notifier.settings import NotifySettings
@@ -247,8 +247,6 @@ def test_configuration_refuses(tmp_path, change, message):
 
 
 def test_configuration_accepts_and_the_notifier_reads_it(tmp_path):
-    from services.notifier import settings
-
     path = write_config(tmp_path / "c.yaml", CHECKED.format(**GOOD))
     s = settings.load(str(path))
     assert s.webhooks == {"ops": {"url": "https://hooks.example.org/x", "secret": "k"}}

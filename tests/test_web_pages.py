@@ -6,8 +6,11 @@ import re
 import time
 from typing import Any
 
+import asyncpg
 import httpx
 
+from events.types import SilenceAdded, SilenceRemoved
+from services.web import authdb
 from services.web.settings import WebSettings
 from tests.web_fixtures import Seeder, add_user, task_def, web_server
 
@@ -113,9 +116,6 @@ async def test_api_badges_status_page_and_metrics(database_url):
     settings = WebSettings(cookie_secret="x" * 32, status_domains=["a.example"])
     async with web_server(database_url, settings) as web, httpx.AsyncClient(base_url=web.url) as c:
         assert (await c.get("/api/tasks")).status_code == 401
-        import asyncpg
-
-        from services.web import authdb
 
         conn = await asyncpg.connect(database_url)
         token = await authdb.create_token(conn, "script")
@@ -183,8 +183,6 @@ async def test_api_badges_status_page_and_metrics(database_url):
 
 
 async def test_silenced_tasks_show_as_such(database_url):
-    from events.types import SilenceAdded, SilenceRemoved
-
     s = Seeder(database_url)
     now = time.time()
     quiet, loud = task_def(1, "quiet.example"), task_def(2, "loud.example")

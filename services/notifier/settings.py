@@ -16,9 +16,12 @@ from urllib.parse import urlsplit
 import msgspec
 
 from checks import degraded as probes
+from configuration import config as configuration
 from configuration import dependencies, redaction
+from configuration.config import parse_duration
 from configuration.hosts import HostsConfig
 from configuration.maintenance import Window, parse_windows
+from configuration.yamlsource import load as load_yaml
 from events.types import TaskDef
 from services.notifier.ratelimit import RateLimit
 
@@ -129,8 +132,6 @@ def per_severity(raw: Any, where: str) -> tuple[dict[str, list[Target]], list[st
 
 def load(path: str, web_url: str | None = None) -> NotifySettings:
     """Parse ``path`` (raising the scheduler's ConfigError or ValueError on problems)."""
-    from configuration import config as configuration
-    from configuration.yamlsource import load as load_yaml
 
     cfg = configuration.parse(path)
     raw = _plain(load_yaml(path))
@@ -152,8 +153,6 @@ def build(
     hosts: HostsConfig | None = None,
     depends: dict[str, list[str]] | None = None,
 ) -> NotifySettings:
-    from configuration.config import parse_duration
-
     alerts, _ = per_severity(general.get("alerts"), "general.alerts")
     s = NotifySettings(
         alerts=alerts,

@@ -12,8 +12,9 @@ from typing import Any
 import asyncpg
 import uvicorn
 
+from readmodel import SCHEMA
 from runtime import cliopts
-from services.web import authdb
+from services.web import authdb, queries
 from services.web.app import create_app
 from services.web.settings import load_settings, server_options
 
@@ -187,9 +188,6 @@ def nagios_report(counts: dict[str, int]) -> tuple[int, str]:
 
 
 def cmd_nagios(args: argparse.Namespace) -> int:
-    from readmodel import SCHEMA
-    from services.web import queries
-
     async def run() -> dict[str, int]:
         conn = await asyncpg.connect(args.database_url, server_settings={"search_path": SCHEMA})
         try:

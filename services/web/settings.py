@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from configuration.config import parse, parse_duration
 from configuration.maintenance import Window, parse_windows
+from configuration.yamlsource import ConfigError, Located, load
 from runtime.logs import Log
 from services.web.ldapauth import LdapSettings
 
@@ -59,8 +61,6 @@ class WebSettings:
 
 
 def _root(path: str) -> dict[str, Any]:
-    from configuration.yamlsource import ConfigError, Located, load
-
     def plain(v: Any) -> Any:
         v = v.value if isinstance(v, Located) else v
         if isinstance(v, dict):
@@ -92,8 +92,6 @@ def _depends(root: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def load_settings(config_path: str | None = None, env: dict[str, str] | None = None) -> WebSettings:
-    from configuration.config import parse_duration
-
     env = dict(os.environ) if env is None else env
     s = WebSettings()
     path = config_path or env.get("TOCSIN_CONFIG")
@@ -141,8 +139,6 @@ def server_options(settings: WebSettings) -> dict[str, Any]:
 def _status_pages(s: WebSettings, path: str, env: dict[str, str]) -> None:
     """Status pages and maintenance windows from the whole configuration, validated as the
     scheduler validates it (a page names tasks, which only a full parse resolves)."""
-    from configuration.config import parse
-    from configuration.yamlsource import ConfigError
 
     try:
         config = parse(path, env)
