@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from nats.errors import NoRespondersError
@@ -247,7 +248,9 @@ def transient(exc: BaseException) -> bool:
     return isinstance(exc, APIError) and exc.err_code in TRANSIENT_CODES
 
 
-async def _retrying(what: str, attempt, stopping: asyncio.Event | None = None) -> bool:  # type: ignore[no-untyped-def]
+async def _retrying(
+    what: str, attempt: Callable[[], Awaitable[object]], stopping: asyncio.Event | None = None
+) -> bool:
     """Run ``attempt()`` until it succeeds, pausing with backoff after a transient error (logged
     once, then again only if it changes). False when ``stopping`` was set first."""
     delay, said = 0.25, ""

@@ -18,7 +18,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from checks.probe import Prober, cannot_run
@@ -104,7 +106,14 @@ class Agent:
         finally:
             await self._leave(nc, js, beat, host, sub)
 
-    async def _leave(self, nc, js, beat, host, sub) -> None:  # type: ignore[no-untyped-def]
+    async def _leave(
+        self,
+        nc: Client,
+        js: JetStreamContext,
+        beat: asyncio.Task[None] | None,
+        host: asyncio.Task[None] | None,
+        sub: JetStreamContext.PullSubscription | None,
+    ) -> None:
         for task in (beat, host):
             if task is not None:
                 task.cancel()
@@ -115,7 +124,7 @@ class Agent:
                 await sub.unsubscribe()
         await bus.close(nc)
 
-    async def _bind(self, js):  # type: ignore[no-untyped-def]
+    async def _bind(self, js: JetStreamContext) -> JetStreamContext.PullSubscription:
         durable = streams.agent_consumer_name(self.opts.location)
         while not self.stopping.is_set():
             try:
@@ -127,7 +136,9 @@ class Agent:
                 await asyncio.sleep(2)
         raise SystemExit(0)
 
-    async def _pull(self, js, sub, prober: Prober) -> None:  # type: ignore[no-untyped-def]
+    async def _pull(
+        self, js: JetStreamContext, sub: JetStreamContext.PullSubscription, prober: Prober
+    ) -> None:
         puller = bus.Puller(sub, f"work of {streams.agent_consumer_name(self.opts.location)}")
         while not self.stopping.is_set():
             # Take only as many as we have free slots for: the rest stays for other agents.
@@ -147,7 +158,7 @@ class Agent:
                 self.in_flight.add(task)
                 task.add_done_callback(self.in_flight.discard)
 
-    async def _handle(self, js, prober: Prober, msg: Msg) -> None:  # type: ignore[no-untyped-def]
+    async def _handle(self, js: JetStreamContext, prober: Prober, msg: Msg) -> None:
         try:
             try:
                 req = codec.decode(msg.data, msg.subject)
@@ -200,7 +211,7 @@ class Agent:
         finally:
             self._slots.release()
 
-    async def _started(self, js, req: CheckRequested, msg: Msg) -> None:  # type: ignore[no-untyped-def]
+    async def _started(self, js: JetStreamContext, req: CheckRequested, msg: Msg) -> None:
         """Say in the log that we run it (its status page shows who and since when). Not
         retried: a start that is lost only leaves the request "queued" until it completes; one
         that lands after the completion changes nothing (a status only moves forward)."""
@@ -247,7 +258,7 @@ class Agent:
             with contextlib.suppress(Exception):
                 await msg.in_progress()
 
-    async def _dead_letter(self, js, msg: Msg, reason: str) -> None:  # type: ignore[no-untyped-def]
+    async def _dead_letter(self, js: JetStreamContext, msg: Msg, reason: str) -> None:
         meta = msg.metadata
         subject, data, headers = bus.deadletter_for(
             msg.data,
@@ -264,13 +275,13 @@ class Agent:
         await bus.publish_until_acked(js, subject, data, headers["Nats-Msg-Id"])
         await msg.term()
 
-    async def _heartbeats(self, js) -> None:  # type: ignore[no-untyped-def]
+    async def _heartbeats(self, js: JetStreamContext) -> None:
         while True:
             with contextlib.suppress(Exception):
                 await self._beat(js)
             await asyncio.sleep(self.opts.heartbeat)
 
-    async def _beat(self, js, stopping: bool = False) -> None:  # type: ignore[no-untyped-def]
+    async def _beat(self, js: JetStreamContext, stopping: bool = False) -> None:
         self._beats += 1
         event = AgentHeartbeat(
             at=time.time(),

@@ -28,6 +28,7 @@ import uvicorn
 from fastapi import Body, Depends, FastAPI, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from configuration.config import parse
@@ -132,7 +133,7 @@ class Gateway:
                 await sub.unsubscribe()
             await bus.close(nc)
 
-    async def _bind(self):  # type: ignore[no-untyped-def]
+    async def _bind(self) -> JetStreamContext.PullSubscription:
         durable = streams.agent_consumer_name(self.opts.location)
         while not self.stopping.is_set():
             try:

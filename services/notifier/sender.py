@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import asyncpg
 import msgspec
+from nats.js import JetStreamContext
 
 from runtime.logs import Log
 from services.notifier import channels, grouping, ratelimit, store
@@ -194,7 +195,7 @@ class Sender:
             )
         return True
 
-    async def publish(self, js, pool: asyncpg.Pool) -> None:  # type: ignore[no-untyped-def]
+    async def publish(self, js: JetStreamContext, pool: asyncpg.Pool) -> None:
         while not self.stopping.is_set():
             try:
                 async with pool.acquire() as conn:

@@ -18,7 +18,9 @@ import time
 from dataclasses import dataclass
 
 import asyncpg
+from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 
 from configuration.inforce import in_force
 from events import codec, streams, subjects
@@ -140,7 +142,7 @@ class Notifier:
 
     # silences, acknowledgements and agents, followed live ---------------------------
 
-    async def _follow_silences(self, nc, js) -> None:  # type: ignore[no-untyped-def]
+    async def _follow_silences(self, nc: Client, js: JetStreamContext) -> None:
         async def on_msg(msg: Msg) -> None:
             self._silence(msg.data, msg.subject)
 
@@ -160,7 +162,7 @@ class Notifier:
                 if ev.at >= getattr(self.acks.get(ev.task), "at", 0.0):
                     self.acks[ev.task] = ev
 
-    async def _follow_agents(self, nc, js) -> None:  # type: ignore[no-untyped-def]
+    async def _follow_agents(self, nc: Client, js: JetStreamContext) -> None:
         async def on_msg(msg: Msg) -> None:
             self._heartbeat(msg.data, msg.subject)
 
@@ -168,7 +170,7 @@ class Notifier:
         async for msg in bus.replay(js, subjects.HEARTBEAT_ALL, last_per_subject=True):
             self._heartbeat(msg.data, msg.subject)
 
-    async def _follow_config(self, nc, js) -> None:  # type: ignore[no-untyped-def]
+    async def _follow_config(self, nc: Client, js: JetStreamContext) -> None:
         """The tasks in force in the log, for a judgement of a task applied from another file
         than ours (``tocsin config apply``): its message still names its URL and check."""
 
@@ -186,7 +188,7 @@ class Notifier:
 
     # decisions -----------------------------------------------------------------------
 
-    async def _consume(self, js, pool: asyncpg.Pool) -> None:  # type: ignore[no-untyped-def]
+    async def _consume(self, js: JetStreamContext, pool: asyncpg.Pool) -> None:
         sub = await js.pull_subscribe_bind(durable=streams.NOTIFIER, stream=streams.EVENTS)
         puller = bus.Puller(sub, "judgements")
         while not self.stopping.is_set():

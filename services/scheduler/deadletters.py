@@ -9,6 +9,7 @@ import json
 import time
 
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
 
 from checks import request
 from checks.judge import no_result
@@ -19,7 +20,7 @@ from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
 
 
 class DeadLettering(SchedulerState):
-    async def _dead_letters(self, js) -> None:  # type: ignore[no-untyped-def]
+    async def _dead_letters(self, js: JetStreamContext) -> None:
         """Max-deliveries advisories → deadletter events; the group is tried again later."""
         sub = await js.pull_subscribe_bind(
             durable=streams.SCHEDULER_ADVISORIES, stream=streams.ADVISORIES

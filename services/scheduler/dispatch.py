@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import time
 
+from nats.js import JetStreamContext
+
 from checks import request
 from checks.judge import no_result
 from events import codec, subjects
@@ -15,7 +17,7 @@ from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
 
 
 class Dispatching(SchedulerState):
-    async def _dispatch(self, js) -> None:  # type: ignore[no-untyped-def]
+    async def _dispatch(self, js: JetStreamContext) -> None:
         while not self.stopping.is_set():
             now = time.time()
             self._expire_overdue(js, now)
@@ -29,7 +31,7 @@ class Dispatching(SchedulerState):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), wait)
 
-    async def _request(self, js, due: list[tuple[str, float]]) -> None:  # type: ignore[no-untyped-def]
+    async def _request(self, js: JetStreamContext, due: list[tuple[str, float]]) -> None:
         pending = []
         now = time.time()
         for gid, when in due:
@@ -68,7 +70,7 @@ class Dispatching(SchedulerState):
                 await bus.publish_until_acked(js, subject, data, msg_id, ack_wait=PUBLISH_ACK_WAIT)
             self.in_flight[gid] = when
 
-    def _expire_overdue(self, js, now: float) -> None:  # type: ignore[no-untyped-def]
+    def _expire_overdue(self, js: JetStreamContext, now: float) -> None:
         """A request with no result for twice its frequency (twice its timeout when that is
         longer): the group becomes unknown, saying which locations did not answer. Not
         bounded by the redeliveries: a location without any agent never redelivers."""

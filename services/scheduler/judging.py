@@ -9,6 +9,7 @@ import time
 import msgspec
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from checks import request
@@ -23,7 +24,7 @@ from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
 
 
 class Judging(SchedulerState):
-    async def _judge_completions(self, js) -> None:  # type: ignore[no-untyped-def]
+    async def _judge_completions(self, js: JetStreamContext) -> None:
         sub = await js.pull_subscribe_bind(
             durable=streams.completions_durable(self.shard), stream=streams.EVENTS
         )
@@ -44,7 +45,7 @@ class Judging(SchedulerState):
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
-    async def _judge_batch(self, js, msgs: list[Msg]) -> None:  # type: ignore[no-untyped-def]
+    async def _judge_batch(self, js: JetStreamContext, msgs: list[Msg]) -> None:
         assert self.config is not None
         futures = []  # (publish future, subject, data, message id)
         for msg in msgs:
@@ -107,7 +108,9 @@ class Judging(SchedulerState):
         with contextlib.suppress(Exception):
             await msgs[-1].ack()
 
-    async def _verdict(self, js, ev: CheckCompleted, seq: int) -> TaskJudged | None:  # type: ignore[no-untyped-def]
+    async def _verdict(
+        self, js: JetStreamContext, ev: CheckCompleted, seq: int
+    ) -> TaskJudged | None:
         """The verdict on ``ev``, or None when there is none to give: its group was removed,
         it was judged before a restart, or it does not answer the request in force for its
         location and group (forged, or late: the projector records the first as a dead
@@ -139,7 +142,9 @@ class Judging(SchedulerState):
             thresholds(self.config.general),
         )
 
-    async def _latest_request(self, js, location: str, group: str, now: bool = False) -> str | None:  # type: ignore[no-untyped-def]
+    async def _latest_request(
+        self, js: JetStreamContext, location: str, group: str, now: bool = False
+    ) -> str | None:
         """The id of the last request published for ``location`` and ``group``: remembered
         when this scheduler published it, read from the log otherwise (a new term).
         ``now``: the last "check now" request instead, always read from the log (they have a

@@ -42,7 +42,7 @@ class Lease:
         self._revision: int | None = None
         self._kv: KeyValue | None = None
 
-    async def bucket(self):  # type: ignore[no-untyped-def]
+    async def bucket(self) -> KeyValue:
         if self._kv is None:
             try:
                 self._kv = await self.js.key_value(BUCKET)

@@ -18,6 +18,9 @@ import signal
 import time
 from collections import defaultdict
 
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
 from checks import request
 from checks.judge import apply
 from configuration import config as configuration
@@ -89,7 +92,9 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             await waiting
         return False
 
-    async def lead(self, nc, js, lease: Lease, cfg: configuration.Config) -> None:  # type: ignore[no-untyped-def]
+    async def lead(
+        self, nc: Client, js: JetStreamContext, lease: Lease, cfg: configuration.Config
+    ) -> None:
         """Dispatch and judge while the lease is held; return once it is lost or on stop."""
         keep = asyncio.create_task(lease.keep())
         tasks: list[asyncio.Task[None]] = []
@@ -145,14 +150,14 @@ class Scheduler(Dispatching, Judging, DeadLettering):
 
     # configuration ---------------------------------------------------------------
 
-    async def _adopt(self, js, cfg: configuration.Config) -> None:  # type: ignore[no-untyped-def]
+    async def _adopt(self, js: JetStreamContext, cfg: configuration.Config) -> None:
         """Take the configuration in force from the log; an empty log gets ``cfg`` first."""
         self.config = cfg
         if self.shard == 0 and await last_applied_seq(js) == 0:
             await apply_config(js, cfg, self.opts.applied_by or who())
         await self._use(js, await in_force(js))
 
-    async def _use(self, js, now: InForce) -> None:  # type: ignore[no-untyped-def]
+    async def _use(self, js: JetStreamContext, now: InForce) -> None:
         """Dispatch the tasks ``now`` holds from here on."""
         assert self.config is not None
         self.applied_seq = now.last_seq
@@ -190,7 +195,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             revision=(now.revision or "")[:12],
         )
 
-    async def _follow_config(self, js) -> None:  # type: ignore[no-untyped-def]
+    async def _follow_config(self, js: JetStreamContext) -> None:
         """Notice a ``config.applied`` published by anyone (``tocsin config apply``, another
         scheduler's SIGHUP) and run what it says."""
         while not self.stopping.is_set():
@@ -203,7 +208,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                     raise
                 log.warning("could not read the configuration in force", error=str(exc))
 
-    async def _reloads(self, js) -> None:  # type: ignore[no-untyped-def]
+    async def _reloads(self, js: JetStreamContext) -> None:
         """SIGHUP: apply the file again, as ``tocsin config apply FILE`` would (sharded: shard
         0 applies it, every shard takes the file's settings and secret values)."""
         while not self.stopping.is_set():
@@ -221,7 +226,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                 await apply_config(js, cfg, self.opts.applied_by or who())
             await self._use(js, await in_force(js))
 
-    async def _restore(self, js) -> None:  # type: ignore[no-untyped-def]
+    async def _restore(self, js: JetStreamContext) -> None:
         """Pick up each group's schedule and each task's severity from the last judgements."""
         now = time.time()
         async for msg in bus.replay(js, subjects.JUDGED_ALL, last_per_subject=True):
@@ -247,7 +252,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             self.plan.set(ev.group, due)
         self.wake.set()
 
-    async def _requested(self, js, task: TaskDef, due: float) -> bool:  # type: ignore[no-untyped-def]
+    async def _requested(self, js: JetStreamContext, task: TaskDef, due: float) -> bool:
         """Whether the log holds the request of ``task``'s group for ``due`` already."""
         location = task.locations[0]
         latest = await self._latest_request(js, location, task.group)

@@ -26,6 +26,8 @@ import signal
 import uuid
 import zlib
 
+from nats.aio.client import Client
+from nats.js import JetStreamContext
 from nats.js.errors import NoKeysError
 
 from configuration import config as configuration
@@ -94,7 +96,7 @@ class Replica:
                 await kv.delete(MEMBERS + self.id)
             await bus.close(nc)
 
-    async def _balance(self, nc, js) -> None:  # type: ignore[no-untyped-def]
+    async def _balance(self, nc: Client, js: JetStreamContext) -> None:
         kv = await Lease(js, self.opts.lease_ttl, self.opts.tuning.replicas).bucket()
         await kv.put(MEMBERS + self.id, b"1")
         if not self.consumers_ready:  # here, not in run: retried like the rest on NATS away
@@ -125,7 +127,9 @@ class Replica:
                 self.held[shard] = self._serve(nc, js, shard, lease)
         log.info("shards held", shards=",".join(map(str, sorted(self.held))), replicas=alive)
 
-    def _serve(self, nc, js, shard: int, lease: Lease):  # type: ignore[no-untyped-def]
+    def _serve(
+        self, nc: Client, js: JetStreamContext, shard: int, lease: Lease
+    ) -> tuple[Scheduler, asyncio.Task[None]]:
         scheduler = Scheduler(self.opts, shard)
         file = self.file
         assert file is not None

@@ -11,6 +11,9 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+
 from checks import request
 from checks.judge import GroupState, TaskState, apply
 from checks.quorum import LocationMemory
@@ -83,7 +86,9 @@ class SchedulerState:
         self.heartbeats = Heartbeats()
 
     @staticmethod
-    async def _publish_async(js, subject: str, data: bytes, msg_id: str):  # type: ignore[no-untyped-def]
+    async def _publish_async(
+        js: JetStreamContext, subject: str, data: bytes, msg_id: str
+    ) -> asyncio.Future[PubAck] | None:
         """``publish_async``, or None when it could not even be sent (reconnect buffer full)."""
         try:
             return await js.publish_async(subject, data, headers={"Nats-Msg-Id": msg_id})
@@ -91,7 +96,7 @@ class SchedulerState:
             return None
 
     @staticmethod
-    async def _acked(fut) -> None:  # type: ignore[no-untyped-def]
+    async def _acked(fut: asyncio.Future[PubAck] | None) -> None:
         """Wait for the ack of a ``publish_async``, at most ``PUBLISH_ACK_WAIT``.
 
         nats-py's futures have no timeout of their own: a publish in flight when the server
@@ -104,7 +109,7 @@ class SchedulerState:
             raise ConnectionError("not sent")
         await asyncio.wait_for(fut, PUBLISH_ACK_WAIT)
 
-    async def _publish_judged(self, js, verdict: TaskJudged, msg_id: str) -> None:  # type: ignore[no-untyped-def]
+    async def _publish_judged(self, js: JetStreamContext, verdict: TaskJudged, msg_id: str) -> None:
         # Retried until it lands: the group is out of in_flight and not yet planned again, so
         # a verdict dropped here (NATS away) would never be dispatched again.
         await bus.publish_until_acked(
