@@ -15,7 +15,6 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from events import codec, streams, subjects
@@ -113,16 +112,9 @@ class StatusMailer:
 
     async def run(self, js: Any, stopping: asyncio.Event) -> None:
         sub = await js.pull_subscribe_bind(durable=CONSUMER, stream=streams.EVENTS)
+        puller = bus.Puller(sub, "status events")
         while not stopping.is_set():
-            try:
-                msgs = await sub.fetch(50, timeout=1.0)
-            except (TimeoutError, NatsTimeout):
-                continue
-            except Exception as exc:
-                log.warning("fetch of status events failed", error=str(exc))
-                await asyncio.sleep(0.5)
-                continue
-            for msg in msgs:
+            for msg in await puller.fetch(50):
                 ev = self._fold(msg.data, msg.subject)
                 if ev is not None:
                     await self._mail(ev)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import asyncpg
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
@@ -164,16 +163,10 @@ class Projector:
             return
         sub = await js.pull_subscribe_bind(durable=streams.PROJECTOR, stream=streams.EVENTS)
         try:
+            puller = bus.Puller(sub, "events")
             while not self.stopping.is_set():
-                try:
-                    msgs = await sub.fetch(self.opts.batch, timeout=1.0)
-                except (TimeoutError, NatsTimeout):
-                    continue
-                except Exception as exc:
-                    log.warning("fetch failed", error=str(exc))
-                    await asyncio.sleep(0.5)
-                    continue
-                if not msgs:  # fetch can return nothing without raising its timeout
+                msgs = await puller.fetch(self.opts.batch)
+                if not msgs:
                     continue
                 conn = await self._apply_until_done(conn, js, msgs)
                 await self.acknowledge(msgs)

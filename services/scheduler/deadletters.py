@@ -3,12 +3,10 @@ group's tasks are judged unknown with the reason, and the group is tried again l
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
 
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 
 from checks import request
@@ -25,15 +23,10 @@ class DeadLettering(SchedulerState):
         sub = await js.pull_subscribe_bind(
             durable=streams.SCHEDULER_ADVISORIES, stream=streams.ADVISORIES
         )
+        puller = bus.Puller(sub, "max-deliveries advisories")
         try:
             while not self.stopping.is_set():
-                try:
-                    msgs = await sub.fetch(100, timeout=1.0)
-                except (TimeoutError, NatsTimeout):
-                    continue
-                except Exception:
-                    await asyncio.sleep(0.5)
-                    continue
+                msgs = await puller.fetch(100)
                 for msg in msgs:
                     try:
                         advisory = json.loads(msg.data)

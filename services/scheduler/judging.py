@@ -8,7 +8,6 @@ import time
 
 import msgspec
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
@@ -28,17 +27,11 @@ class Judging(SchedulerState):
         sub = await js.pull_subscribe_bind(
             durable=streams.completions_durable(self.shard), stream=streams.EVENTS
         )
+        puller = bus.Puller(sub, "completions")
         try:
             while not self.stopping.is_set():
-                try:
-                    msgs = await sub.fetch(500, timeout=1.0)
-                except (TimeoutError, NatsTimeout):
-                    continue
-                except Exception as exc:
-                    log.warning("fetch of completions failed", error=str(exc))
-                    await asyncio.sleep(0.5)
-                    continue
-                if msgs:  # fetch can return nothing without raising its timeout
+                msgs = await puller.fetch(500)
+                if msgs:
                     await self._judge_batch(js, msgs)
         finally:
             # A new term as leader binds again: no subscription left behind.
