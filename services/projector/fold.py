@@ -77,7 +77,10 @@ class Changes:
     undecodable: int = 0
     requests: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     request_status: request_model.StatusChanges = field(default_factory=request_model.StatusChanges)
-    task_defs: dict[str, tuple[TaskDef | None, float]] = field(default_factory=dict)
+    #: Per task: its last definition in the batch (None: none) and when it was removed after
+    #: it (None: it was not). A task added then removed within one batch is still written,
+    #: removed, as a batch of one event each would leave it.
+    task_defs: dict[str, tuple[TaskDef | None, float | None]] = field(default_factory=dict)
     results: list[tuple[Any, ...]] = field(default_factory=list)
     last_results: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     judgements: dict[str, list[Any]] = field(default_factory=dict)
@@ -113,7 +116,7 @@ def fold(
             continue
         try:
             _one(c, seq, ev, requests)
-            request_model.fold(c.request_status, seq, ev)
+            request_model.fold(c.request_status, seq, ev, requests)
         except Exception as exc:  # any event that cannot be folded is recorded, never fatal
             reason = str(exc) if isinstance(exc, Refused) else f"{type(exc).__name__}: {exc}"
             c.undecodable += 1
@@ -319,11 +322,11 @@ def _judged(c: Changes, seq: int, ev: TaskJudged) -> None:
 def _config(c: Changes, seq: int, ev: ConfigApplied) -> None:
     at = ts(ev.at)
     for t in ev.added:
-        c.task_defs[t.id] = (t, ev.at)
+        c.task_defs[t.id] = (t, None)
     for ch in ev.changed:
-        c.task_defs[ch.task.id] = (ch.task, ev.at)
+        c.task_defs[ch.task.id] = (ch.task, None)
     for tid in ev.removed:
-        c.task_defs[tid] = (None, ev.at)
+        c.task_defs[tid] = (c.task_defs.get(tid, (None, None))[0], ev.at)
     diff = msgspec.json.encode(
         {"added": ev.added, "changed": ev.changed, "removed": ev.removed}
     ).decode()

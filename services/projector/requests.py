@@ -1,15 +1,20 @@
 """The status columns of the ``requests`` read model: each check request's life, from the log.
 
-The row is inserted from its ``check.requested`` (``writers.write_requests``: queued); this
-module folds what happens to it next (pure ``fold``) and applies it with set-based UPDATEs
-(``write``), in the caller's transaction. A change carries only what its events said (None
-elsewhere), so changes of one request over several batches merge in SQL; a status only
-moves forward (``RANK``), so a late event never brings a request back. An event about a
-request the log never asked for, or one of another location, changes nothing.
+The row is inserted from its ``check.requested`` (queued); this module folds what happens to
+it next (pure ``fold``) and applies it (``write``), in the caller's transaction. A change
+carries only what its events said (None elsewhere), so changes of one request over several
+batches merge in SQL; a status only moves forward (``RANK``), so a late event never brings a
+request back. An event about a request the log never asked for, or one of another location,
+changes nothing.
+
+A request asked, run, completed and judged within one batch (every request of a rebuild,
+most of a backlog) is inserted once in its final state (``merged``) instead of inserted then
+updated twice: each update of ``requests`` rewrites the row and all its indexes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +24,7 @@ import asyncpg
 from events.types import (
     AnyEvent,
     CheckCompleted,
+    CheckRequested,
     CheckStarted,
     ConfigApplied,
     DeadLettered,
@@ -66,14 +72,22 @@ class StatusChanges:
             row["status"] = status
 
 
-def fold(c: StatusChanges, seq: int, ev: AnyEvent) -> None:
-    """Fold one event the projector took (``check.requested`` is the row's insert)."""
+def fold(c: StatusChanges, seq: int, ev: AnyEvent, asked: Mapping[str, Any]) -> None:
+    """Fold one event the projector took (``check.requested`` is the row's insert).
+
+    ``asked``: the requests of the log up to ``ev`` by id (their ``location``): an event about
+    one of them only, as the UPDATE of a batch of one would find it. Merged into a row of a
+    request that is not, it would be written with the row's other changes."""
     if isinstance(ev, CheckStarted):
+        if not _asked_at(asked, ev.request, ev.location):
+            return
         row = c.row(ev.request, seq)
         row.update(location=ev.location, agent=ev.agent, started_at=_ts(ev.at))
         row["deliveries"] = max(row["deliveries"] or 0, ev.delivery)
         c.status(row, "running")
     elif isinstance(ev, CheckCompleted):
+        if not _asked_at(asked, ev.request, ev.location):
+            return
         row = c.row(ev.request, seq)
         row.update(
             location=ev.location,
@@ -82,18 +96,40 @@ def fold(c: StatusChanges, seq: int, ev: AnyEvent) -> None:
             completed_at=_ts(ev.at),
             completion_seq=seq,
             run_ms=round(max(ev.at - ev.started, 0.0) * 1000, 2),
-            error=ev.observation.error,
         )
+        if ev.observation.error is not None:  # as in SQL: an earlier error stays
+            row["error"] = ev.observation.error
         c.status(row, "completed")
     elif isinstance(ev, TaskJudged) and ev.completion:
         c.judged.append((ev.completion, _ts(ev.at)))
     elif isinstance(ev, DeadLettered) and ev.kind == "max_deliver" and ev.request:
+        if ev.request not in asked:
+            return
         row = c.row(ev.request, seq)
         row["error"] = ev.reason
         row["deliveries"] = max(row["deliveries"] or 0, ev.deliveries or 0)
         c.status(row, "dead_lettered")
     elif isinstance(ev, ConfigApplied) and ev.removed:
         c.config_changed = True
+
+
+def _asked_at(asked: Mapping[str, Any], request: str, location: str) -> bool:
+    req = asked.get(request)
+    return req is not None and req.location == location
+
+
+def referenced(batch: Iterable[AnyEvent]) -> set[str]:
+    """The requests that events of ``batch`` refer to before the batch asks for them: the
+    ones to look up in the table."""
+    ids: set[str] = set()
+    asked: set[str] = set()
+    for ev in batch:
+        if isinstance(ev, CheckRequested):
+            asked.add(ev.request)
+        elif isinstance(ev, CheckStarted | CheckCompleted | DeadLettered):
+            if ev.request and ev.request not in asked:
+                ids.add(ev.request)
+    return ids
 
 
 def _rank_sql(column: str) -> str:
@@ -120,10 +156,45 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::times
 WHERE r.id = u.id AND (u.location IS NULL OR r.location = u.location)
 """
 
+#: The columns a request is inserted with, from ``Changes.requests`` then its status row.
+INSERT_COLUMNS = (
+    "id",
+    "location",
+    "grp",
+    "tasks",
+    "seq",
+    "requested_at",
+    "due",
+    "requested_by",
+    *COLUMNS[2:],
+    "judged_at",
+)
+# ``tasks`` travels as array literals (text): unnest cannot take an array of arrays.
+_INSERT = f"""
+INSERT INTO requests ({", ".join(INSERT_COLUMNS)})
+SELECT {", ".join("tasks::text[]" if c == "tasks" else c for c in INSERT_COLUMNS)}
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[],
+            $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::int[],
+            $12::timestamptz[], $13::timestamptz[], $14::bigint[], $15::float8[], $16::text[],
+            $17::bigint[], $18::timestamptz[]) AS u({", ".join(INSERT_COLUMNS)})
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+"""
+
+
+def array_literal(items: list[str]) -> str:
+    """``items`` as a PostgreSQL array literal, every element quoted (``NULL`` is a name)."""
+    quoted = (i.replace("\\", "\\\\").replace('"', '\\"') for i in items)
+    return "{" + ",".join(f'"{q}"' for q in quoted) + "}"
+
+
+# ``= ANY($1)`` lets the plan find the few rows by the completion index: joined to the array
+# alone, it scanned the open requests' index, dead entries included, and grew with the table.
 _JUDGED = """
 UPDATE requests r SET status = 'judged', judged_at = j.at
 FROM unnest($1::bigint[], $2::timestamptz[]) AS j(completion, at)
-WHERE r.completion_seq = j.completion AND r.status IN ('queued', 'running', 'completed')
+WHERE r.completion_seq = j.completion AND r.completion_seq = ANY($1::bigint[])
+  AND r.status IN ('queued', 'running', 'completed')
 """
 
 # A request whose group no longer has a task is never judged: the configuration superseded it.
@@ -134,15 +205,58 @@ WHERE r.status IN ('queued', 'running', 'completed')
   AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.grp = r.grp AND t.removed_at IS NULL)
 """
 
+_OPEN = ("queued", "running", "completed")
 
-async def write(conn: asyncpg.Connection, c: StatusChanges) -> None:
-    """Apply ``c``, after the batch's requests and task definitions are written."""
-    if c.rows:
-        rows = list(c.rows.values())
-        for row in rows:
+
+def merged(
+    asked: dict[str, tuple[Any, ...]], c: StatusChanges
+) -> tuple[list[list[Any]], dict[str, int]]:
+    """The rows of the requests ``asked`` in this batch as the UPDATE and the judging that
+    follow their insert would leave them (when the row is new), and which entry of
+    ``c.judged`` judged each one."""
+    rows: list[list[Any]] = []
+    open_by_completion: dict[int, list[Any]] = {}
+    for rid, (_, location, grp, tasks, seq, *when) in asked.items():
+        row = [rid, location, grp, array_literal(tasks), seq, *when, "queued"]
+        row += [None, 0, None, None, None, None, None, seq, None]
+        change = c.rows.get(rid)
+        if change is not None and change["location"] in (None, location):
+            if change["status"] is not None and RANK[change["status"]] > RANK["queued"]:
+                row[8] = change["status"]
+            row[9:17] = [change[col] for col in COLUMNS[3:]]
+            row[10] = change["deliveries"] or 0
+            row[16] = max(change["updated_seq"], seq)
+            if row[13] is not None and row[8] in _OPEN:
+                open_by_completion[row[13]] = row
+        rows.append(row)
+    judged: dict[str, int] = {}
+    for i, (completion, at) in enumerate(c.judged):
+        if completion in open_by_completion:  # the first judgement of its completion counts
+            row = open_by_completion.pop(completion)
+            row[8], row[17] = "judged", at
+            judged[row[0]] = i
+    return rows, judged
+
+
+async def write(
+    conn: asyncpg.Connection, asked: dict[str, tuple[Any, ...]], c: StatusChanges
+) -> None:
+    """Insert the batch's requests (``asked``: ``Changes.requests``) and apply ``c``, after the
+    batch's task definitions are written."""
+    rows, judged_new = merged(asked, c)
+    inserted: set[str] = set()
+    if rows:
+        done = await conn.fetch(_INSERT, *[list(col) for col in zip(*rows, strict=True)])
+        inserted = {r["id"] for r in done}
+    # A request already in the table (asked again) takes its changes like any older one.
+    skip = {i for rid, i in judged_new.items() if rid in inserted}
+    updates = [row for rid, row in c.rows.items() if rid not in inserted]
+    if updates:
+        for row in updates:
             row["deliveries"] = row["deliveries"] or 0
-        await conn.execute(UPDATE, *[[row[col] for row in rows] for col in COLUMNS])
-    if c.judged:
-        await conn.execute(_JUDGED, [j[0] for j in c.judged], [j[1] for j in c.judged])
+        await conn.execute(UPDATE, *[[row[col] for row in updates] for col in COLUMNS])
+    judged = [j for i, j in enumerate(c.judged) if i not in skip]
+    if judged:
+        await conn.execute(_JUDGED, [j[0] for j in judged], [j[1] for j in judged])
     if c.config_changed:
         await conn.execute(_CANCEL)

@@ -16,7 +16,10 @@ import asyncio
 import json
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from operator import itemgetter
 
 import asyncpg
 from nats.aio.msg import Msg
@@ -25,10 +28,11 @@ from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from events import codec, contract, streams
-from events.types import AnyEvent, CheckCompleted
+from events.types import AnyEvent
 from readmodel import CHANNEL, SCHEMA, WRITE_LOCK, ensure_schema
 from runtime import bus, db
 from runtime.logs import Log
+from services.projector import requests as request_model
 from services.projector.fold import Request, Undecodable, fold
 from services.projector.writers import write
 
@@ -57,16 +61,19 @@ def stream_seq(msg: Msg) -> int:
 Batch = list[tuple[int, AnyEvent | Undecodable]]
 
 
-def decode_one(seq: int, subject: str, data: bytes, stored: float) -> AnyEvent | Undecodable:
+def decode_one(
+    seq: int, subject: str, data: bytes, stored: Callable[[], float]
+) -> AnyEvent | Undecodable:
     """The event, or what to record about a message that is none (``stored``: the stream's
-    store time, the same on a rebuild, unlike now())."""
+    store time, the same on a rebuild, unlike now(); asked only then, parsing it for every
+    message cost more than decoding some)."""
     try:
         return codec.decode(data, subject)
     except codec.DecodeError as exc:
         log.warning(
             "undecodable event recorded and skipped", subject=subject, seq=seq, reason=str(exc)
         )
-        return Undecodable(_printable(subject), _printable(str(exc)), codec.excerpt(data), stored)
+        return Undecodable(_printable(subject), _printable(str(exc)), codec.excerpt(data), stored())
 
 
 def _printable(text: str) -> str:
@@ -84,24 +91,31 @@ def decode_batch(msgs: list[Msg]) -> Batch:
     """
     batch: Batch = []
     seen: set[int] = set()
-    for msg in sorted(msgs, key=stream_seq):
-        seq = stream_seq(msg)
+    for seq, msg in sorted(zip(map(stream_seq, msgs), msgs, strict=True), key=itemgetter(0)):
         if seq in seen:
             continue
         seen.add(seq)
-        meta = msg.metadata
-        stored = meta.timestamp.timestamp() if meta.timestamp else time.time()
-        batch.append((seq, decode_one(seq, msg.subject, msg.data, stored)))
+        batch.append((seq, decode_one(seq, msg.subject, msg.data, partial(_stored_at, msg))))
     return batch
 
 
+def _stored_at(msg: Msg) -> float:
+    meta = msg.metadata
+    return meta.timestamp.timestamp() if meta.timestamp else time.time()
+
+
+def _raw_stored_at(raw: RawStreamMsg) -> float:
+    return raw.time.timestamp() if raw.time else time.time()
+
+
 async def known_requests(conn: asyncpg.Connection, batch: Batch) -> dict[str, Request]:
-    """The requests of earlier batches that the completions of ``batch`` claim to answer."""
-    ids = [ev.request for _, ev in batch if isinstance(ev, CheckCompleted)]
+    """The requests of earlier batches that the events of ``batch`` refer to: a completion
+    must answer one, a start or a dead letter changes one."""
+    ids = request_model.referenced(ev for _, ev in batch if not isinstance(ev, Undecodable))
     if not ids:
         return {}
     rows = await conn.fetch(
-        "SELECT id, location, grp, tasks FROM requests WHERE id = ANY($1::text[])", ids
+        "SELECT id, location, grp, tasks FROM requests WHERE id = ANY($1::text[])", list(ids)
     )
     return {r["id"]: Request(r["location"], r["grp"], frozenset(r["tasks"])) for r in rows}
 
@@ -238,7 +252,7 @@ class Projector:
             raw = await self._stored(js, seq)
             if raw is None:
                 continue  # no such message in the stream: nothing to apply
-            stored = raw.time.timestamp() if raw.time else time.time()
+            stored = partial(_raw_stored_at, raw)
             batch.append((seq, decode_one(seq, raw.subject or "?", raw.data or b"", stored)))
         return sorted(batch, key=lambda item: item[0])
 

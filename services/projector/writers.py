@@ -88,7 +88,7 @@ _DEAD_COLUMNS = [
 
 async def write_task_definitions(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
     """Tasks added, changed (upserted) and removed by configurations."""
-    upserts = [(t, at) for t, at in c.task_defs.values() if t is not None]
+    upserts = [t for t, _ in c.task_defs.values() if t is not None]
     if upserts:
         await conn.executemany(
             """INSERT INTO tasks (id, grp, domain, url, method, ip_version, check_kind, expected,
@@ -112,29 +112,18 @@ async def write_task_definitions(conn: asyncpg.Connection, c: Changes, schema: s
                     t.frequency,
                     msgspec.json.encode(t).decode(),
                 )
-                for t, _ in upserts
+                for t in upserts
             ],
         )
-    removed = [(tid, ts(at)) for tid, (t, at) in c.task_defs.items() if t is None]
+    removed = [(tid, ts(at)) for tid, (_, at) in c.task_defs.items() if at is not None]
     if removed:
         await conn.executemany("UPDATE tasks SET removed_at = $2 WHERE id = $1", removed)
 
 
 async def write_requests(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
-    """Requests of the log, which completions must answer."""
-    if c.requests:
-        await conn.executemany(
-            """INSERT INTO requests (id, location, grp, tasks, seq, requested_at, due,
-                                     requested_by, status, updated_seq)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $5)
-               ON CONFLICT (id) DO NOTHING""",
-            list(c.requests.values()),
-        )
-
-
-async def write_request_status(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
-    """What happened to requests since: running, completed, judged, dead-lettered, cancelled."""
-    await request_model.write(conn, c.request_status)
+    """Requests of the log (which completions must answer) and what happened to them since:
+    running, completed, judged, dead-lettered, cancelled."""
+    await request_model.write(conn, c.requests, c.request_status)
 
 
 async def write_results(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
@@ -257,7 +246,6 @@ async def write_hosts(conn: asyncpg.Connection, c: Changes, schema: str) -> None
 WRITERS = (
     write_task_definitions,
     write_requests,
-    write_request_status,
     write_results,
     write_task_state,
     write_agents,
