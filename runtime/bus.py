@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 import nats
 from nats.aio.client import Client
@@ -137,6 +138,12 @@ async def publish_until_acked(
             delay = min(delay * 2, 5.0)
 
 
+class Fetcher(Protocol):
+    """What ``Puller`` fetches from: a pull subscription, or the projector's ``Pull``."""
+
+    async def fetch(self, batch: int, timeout: float) -> list[Msg]: ...
+
+
 class Puller:
     """The fetch of every consumer loop: a batch, or ``[]`` when nothing came in time or the
     fetch failed. A failure is logged once per distinct reason (not on every retry while it
@@ -144,7 +151,7 @@ class Puller:
 
     def __init__(
         self,
-        sub: JetStreamContext.PullSubscription,
+        sub: Fetcher,
         what: str,
         timeout: float = 1.0,
         pause: float = 0.5,

@@ -8,8 +8,10 @@ carries on from the position the new tables hold.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
+import uuid
 from collections.abc import Callable
 
 import asyncpg
@@ -18,7 +20,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from events import streams
 from readmodel import SCHEMA, WRITE_LOCK, ensure_schema
 from runtime import bus, db
-from services.projector.service import apply_batch, decode_batch
+from services.projector.pull import Pull
+from services.projector.service import Batch, apply_batch, decode_batch
 
 FRESH = f"{SCHEMA}_rebuild"
 OLD = f"{SCHEMA}_old"
@@ -44,29 +47,44 @@ async def rebuild(
         await ensure_schema(conn)  # a fresh database (after a restore) has none to swap out
         await conn.execute(f'DROP SCHEMA IF EXISTS "{FRESH}" CASCADE')
         await ensure_schema(conn, FRESH)
-        sub = await js.pull_subscribe(
-            ">",
-            durable=None,
-            stream=streams.EVENTS,
-            config=ConsumerConfig(
+        consumer = f"rebuild-{uuid.uuid4().hex[:12]}"
+        await js.add_consumer(
+            streams.EVENTS,
+            ConsumerConfig(
+                name=consumer,
+                filter_subject=">",
                 deliver_policy=DeliverPolicy.ALL,
                 ack_policy=AckPolicy.NONE,
                 inactive_threshold=120.0,
                 max_ack_pending=-1,
             ),
         )
+        pull = await Pull(nc, streams.EVENTS, consumer).start()
         start = time.monotonic()
         done = 0
         reached = 0
 
+        async def fetched(n: int) -> tuple[int, Batch]:
+            msgs = await pull.fetch(n, timeout=10)
+            return msgs[-1].metadata.sequence.stream, decode_batch(msgs)
+
         async def catch_up(until: int) -> None:
+            """Replay up to ``until``, fetching and decoding the next batch while PostgreSQL
+            writes this one."""
             nonlocal done, reached
-            while reached < until:
-                msgs = await sub.fetch(min(batch, until - reached), timeout=10)
-                await apply_batch(conn, decode_batch(msgs), schema=FRESH, notify=False)
-                reached = msgs[-1].metadata.sequence.stream
-                done += len(msgs)
-                progress(done, total, done / max(time.monotonic() - start, 1e-6))
+            if reached >= until:
+                return
+            ahead = asyncio.create_task(fetched(min(batch, until - reached)))
+            try:
+                while reached < until:
+                    reached, events = await ahead
+                    if reached < until:
+                        ahead = asyncio.create_task(fetched(min(batch, until - reached)))
+                    await apply_batch(conn, events, schema=FRESH, notify=False)
+                    done += len(events)
+                    progress(done, total, done / max(time.monotonic() - start, 1e-6))
+            finally:
+                ahead.cancel()
 
         total = (await js.stream_info(streams.EVENTS)).state.last_seq
         await catch_up(total)
@@ -80,7 +98,8 @@ async def rebuild(
             await conn.execute(f'ALTER SCHEMA "{FRESH}" RENAME TO "{SCHEMA}"')
             await conn.execute(f'DROP SCHEMA "{OLD}" CASCADE')
             await conn.execute("SELECT pg_notify('tocsin_changed', '{\"rebuild\": true}')")
-        await sub.unsubscribe()
+        await pull.close()
+        await js.delete_consumer(streams.EVENTS, consumer)
         if progress is print_progress:
             sys.stderr.write("\n")
         return reached

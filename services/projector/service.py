@@ -34,6 +34,7 @@ from runtime import bus, db
 from runtime.logs import Log
 from services.projector import requests as request_model
 from services.projector.fold import Request, Undecodable, fold
+from services.projector.pull import Pull
 from services.projector.writers import write
 
 log = Log("tocsin.projector")
@@ -175,9 +176,9 @@ class Projector:
             await bus.close(nc)
             await conn.close()
             return
-        sub = await js.pull_subscribe_bind(durable=streams.PROJECTOR, stream=streams.EVENTS)
+        pull = await Pull(nc, streams.EVENTS, streams.PROJECTOR).start()
         try:
-            puller = bus.Puller(sub, "events")
+            puller = bus.Puller(pull, "events")
             while not self.stopping.is_set():
                 msgs = await puller.fetch(self.opts.batch)
                 if not msgs:
