@@ -177,15 +177,20 @@ class Projector:
             await conn.close()
             return
         pull = await Pull(nc, streams.EVENTS, streams.PROJECTOR).start()
+        puller = bus.Puller(pull, "events")
+        ahead = asyncio.create_task(self._next(puller))
         try:
-            puller = bus.Puller(pull, "events")
             while not self.stopping.is_set():
-                msgs = await puller.fetch(self.opts.batch)
+                msgs, batch = await ahead
+                # The next batch is fetched and decoded while PostgreSQL writes this one; it is
+                # acknowledged only after its own commit, like this one.
+                ahead = asyncio.create_task(self._next(puller))
                 if not msgs:
                     continue
-                conn = await self._apply_until_done(conn, js, msgs)
+                conn = await self._apply_until_done(conn, js, batch)
                 await self.acknowledge(msgs)
         finally:
+            ahead.cancel()
             if pruning is not None:
                 pruning.cancel()
             await bus.close(nc)
@@ -209,6 +214,10 @@ class Projector:
                 log.warning("pruning old results failed", error=str(exc))
             await asyncio.sleep(min(60.0, max_age / 10))
 
+    async def _next(self, puller: bus.Puller) -> tuple[list[Msg], Batch]:
+        msgs = await puller.fetch(self.opts.batch)
+        return msgs, decode_batch(msgs)
+
     async def acknowledge(self, msgs: list[Msg]) -> None:
         """Ack a committed batch (AckAll: its last message). A crash before this ack means a
         redelivery, which the stored position makes harmless."""
@@ -218,9 +227,8 @@ class Projector:
         self,
         conn: asyncpg.Connection,
         js: JetStreamContext,
-        msgs: list[Msg],
+        batch: Batch,
     ) -> asyncpg.Connection:
-        batch = decode_batch(msgs)
         while True:
             try:
                 batch = await self._with_gaps_filled(conn, js, batch)
