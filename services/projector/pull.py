@@ -2,9 +2,9 @@
 
 nats-py's ``PullSubscription.fetch`` waits for each message of a batch with ``next_msg``: a
 task, a timer and a uuid per message, 40 % of the projector's CPU on a backlog (py-spy).
-``Pull`` asks the server the same two questions (what is there now, then: wait for what comes
-until the timeout) from an inbox of its own, whose callback files each message into the
-batch being filled and wakes the fetch once, when the batch is full or the server ends the
+``Pull`` asks the server the same question (what is there now, else wait for what comes until
+the timeout) from an inbox of its own, whose callback files each message into the batch
+being filled and wakes the fetch once, when the batch is full or the server ends the
 request. It raises what ``fetch`` raises, so ``bus.Puller`` handles it the same way.
 """
 
@@ -59,14 +59,21 @@ class Pull:
 
     async def fetch(self, batch: int, timeout: float = 5.0) -> list[Msg]:
         """Up to ``batch`` messages: those the consumer has now, else the first ones to come
-        within ``timeout`` (nats.errors.TimeoutError when none does)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        await self._ask(batch, deadline, {"no_wait": True})
-        if not self.msgs:
-            expires = int((deadline - loop.time()) * 1e9) - 100_000
-            if expires > 0:
-                await self._ask(batch, deadline, {"expires": expires})
+        within ``timeout`` (nats.errors.TimeoutError when none does).
+
+        One request, ``no_wait`` with ``expires``: the server hands out what it has and ends
+        the request, or, having nothing, waits for what comes until it expires."""
+        needed = batch - len(self.msgs)
+        if needed > 0:
+            self.want, self.ended = batch, None
+            self.wake.clear()
+            expires = max(int(timeout * 1e9) - 100_000, 1)
+            ask = {"batch": needed, "no_wait": True, "expires": expires}
+            await self.nc.publish(self.subject, json.dumps(ask).encode(), self.inbox)
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout)
+            except TimeoutError:
+                pass
         out, self.msgs = self.msgs[:batch], self.msgs[batch:]
         if out:
             return out
@@ -74,20 +81,3 @@ class Pull:
         if ended is not None and ended.headers and ended.headers.get(_STATUS) not in _OVER:
             raise APIError.from_msg(ended)  # 503: no such consumer, …
         raise NatsTimeout
-
-    async def _ask(self, batch: int, deadline: float, options: dict[str, object]) -> None:
-        """One pull request for what ``batch`` still lacks; returns when it is filled, the
-        server ended the request, or at ``deadline``."""
-        needed = batch - len(self.msgs)
-        if needed <= 0:
-            return
-        self.want, self.ended = batch, None
-        self.wake.clear()
-        await self.nc.publish(
-            self.subject, json.dumps({"batch": needed, **options}).encode(), self.inbox
-        )
-        remaining = deadline - asyncio.get_running_loop().time()
-        try:
-            await asyncio.wait_for(self.wake.wait(), max(remaining, 0.0))
-        except TimeoutError:
-            pass

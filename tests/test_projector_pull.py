@@ -1,0 +1,64 @@
+"""The projector's fetch (``services.projector.pull``) answers like nats-py's: what the consumer
+has now without waiting, else the first messages to come, a timeout when none comes, an error
+when there is no such consumer; and every message exactly once, in order, across batches."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import nats
+import pytest
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+from nats.js.errors import ServiceUnavailableError
+
+from runtime.embedded import NatsServer
+from services.projector.pull import Pull
+
+
+async def test_batches_hand_out_every_message_once_in_order(nats_server: NatsServer) -> None:
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="S", subjects=["s.>"]))
+    await js.add_consumer("S", ConsumerConfig(durable_name="c", ack_policy=AckPolicy.ALL))
+    for i in range(2_500):
+        await js.publish(f"s.{i % 7}", str(i).encode())
+    pull = await Pull(nc, "S", "c").start()
+    try:
+        got: list[int] = []
+        started = time.monotonic()
+        while len(got) < 2_500:
+            msgs = await pull.fetch(1_000, timeout=5)
+            assert len(msgs) <= 1_000
+            got += [int(m.data) for m in msgs]
+            await msgs[-1].ack()
+        assert got == list(range(2_500))
+        assert time.monotonic() - started < 5, "a backlog is handed out without waiting"
+
+        # Nothing left: the fetch waits for the first new message, not for its timeout.
+        later = asyncio.create_task(pull.fetch(1_000, timeout=5))
+        await asyncio.sleep(0.3)
+        await js.publish("s.x", b"late")
+        msgs = await asyncio.wait_for(later, 4)
+        assert [m.data for m in msgs] == [b"late"]
+        await msgs[-1].ack()
+
+        with pytest.raises(NatsTimeout):
+            await pull.fetch(10, timeout=0.5)
+    finally:
+        await pull.close()
+        await nc.close()
+
+
+async def test_a_missing_consumer_is_an_error_not_a_silent_wait(nats_server: NatsServer) -> None:
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="S", subjects=["s.>"]))
+    pull = await Pull(nc, "S", "nobody").start()
+    try:
+        with pytest.raises(ServiceUnavailableError):
+            await pull.fetch(10, timeout=1)
+    finally:
+        await pull.close()
+        await nc.close()
