@@ -36,7 +36,7 @@ def print_progress(done: int, total: int, rate: float) -> None:
 async def rebuild(
     nats_url: str,
     database_url: str,
-    batch: int = 10000,
+    batch: int = 20000,
     progress: Callable[[int, int, float], None] = print_progress,
 ) -> int:
     """Returns the stream sequence the rebuilt tables reach."""
@@ -66,7 +66,7 @@ async def rebuild(
 
         async def fetched(n: int) -> tuple[int, Batch]:
             msgs = await pull.fetch(n, timeout=10)
-            return msgs[-1].metadata.sequence.stream, decode_batch(msgs)
+            return msgs[-1].metadata.sequence.stream, await decode_batch(msgs)
 
         async def catch_up(until: int) -> None:
             """Replay up to ``until``, fetching and decoding the next batch while PostgreSQL

@@ -82,13 +82,20 @@ def _printable(text: str) -> str:
     return text[:2000].replace("\x00", "\ufffd")
 
 
-def decode_batch(msgs: list[Msg]) -> Batch:
+#: Messages decoded between two yields to the event loop (see ``decode_batch``).
+DECODE_SLICE = 256
+
+
+async def decode_batch(msgs: list[Msg]) -> Batch:
     """The events of ``msgs`` in log order, each stream sequence once.
 
     A fetch can hand the same event twice: after an outage longer than ack_wait the server
     redelivers, and late answers to an earlier pull land in a later fetch. Written twice in
     one transaction, such an event broke the batch on the results key, and every event alone
     passed the isolation, so the projector retried the same batch forever.
+
+    It yields every ``DECODE_SLICE`` messages: the next batch is decoded while the previous
+    one is written, and a whole batch decoded at once held each statement's answer back.
     """
     batch: Batch = []
     seen: set[int] = set()
@@ -97,6 +104,8 @@ def decode_batch(msgs: list[Msg]) -> Batch:
             continue
         seen.add(seq)
         batch.append((seq, decode_one(seq, msg.subject, msg.data, partial(_stored_at, msg))))
+        if len(batch) % DECODE_SLICE == 0:
+            await asyncio.sleep(0)
     return batch
 
 
@@ -216,7 +225,7 @@ class Projector:
 
     async def _next(self, puller: bus.Puller) -> tuple[list[Msg], Batch]:
         msgs = await puller.fetch(self.opts.batch)
-        return msgs, decode_batch(msgs)
+        return msgs, await decode_batch(msgs)
 
     async def acknowledge(self, msgs: list[Msg]) -> None:
         """Ack a committed batch (AckAll: its last message). A crash before this ack means a
