@@ -42,6 +42,11 @@ async def test_backup_restore_rebuild_equals_the_original(
             60,
             what="verdicts",
         )
+        # Every table is to hold something: the agent's first host figures come a second
+        # after it starts, later than a verdict when the projector is quick.
+        await wait_for(
+            lambda: count(database_url, "SELECT count(*) FROM hosts"), 60, what="host figures"
+        )
         nc = await nats.connect(nats_server.url)
         # Poison too: its dead letters carry the stream's store time, which a restore keeps.
         await nc.jetstream().publish("tocsin.check.completed.a1.g", b'{"type":"x","at":1e999}')
