@@ -30,6 +30,7 @@ from events.types import (
     DeadLettered,
     TaskJudged,
 )
+from services.projector import rowsets
 
 #: A status is replaced only by one of a higher rank. Judged and dead-lettered are ends;
 #: cancelled (set in SQL, see ``_CANCEL``) only ever replaces an unfinished request.
@@ -158,34 +159,32 @@ WHERE r.id = u.id AND (u.location IS NULL OR r.location = u.location)
 
 #: The columns a request is inserted with, from ``Changes.requests`` then its status row.
 INSERT_COLUMNS = (
-    "id",
-    "location",
-    "grp",
-    "tasks",
-    "seq",
-    "requested_at",
-    "due",
-    "requested_by",
-    *COLUMNS[2:],
-    "judged_at",
+    ("id", "text"),
+    ("location", "text"),
+    ("grp", "text"),
+    ("tasks", "text[]"),
+    ("seq", "bigint"),
+    ("requested_at", "timestamptz"),
+    ("due", "timestamptz"),
+    ("requested_by", "text"),
+    ("status", "text"),
+    ("agent", "text"),
+    ("deliveries", "int"),
+    ("started_at", "timestamptz"),
+    ("completed_at", "timestamptz"),
+    ("completion_seq", "bigint"),
+    ("run_ms", "float8"),
+    ("error", "text"),
+    ("updated_seq", "bigint"),
+    ("judged_at", "timestamptz"),
 )
-# ``tasks`` travels as array literals (text): unnest cannot take an array of arrays.
+_INSERT_NAMES = [name for name, _ in INSERT_COLUMNS]
 _INSERT = f"""
-INSERT INTO requests ({", ".join(INSERT_COLUMNS)})
-SELECT {", ".join("tasks::text[]" if c == "tasks" else c for c in INSERT_COLUMNS)}
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[],
-            $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::int[],
-            $12::timestamptz[], $13::timestamptz[], $14::bigint[], $15::float8[], $16::text[],
-            $17::bigint[], $18::timestamptz[]) AS u({", ".join(INSERT_COLUMNS)})
+INSERT INTO requests ({", ".join(_INSERT_NAMES)})
+SELECT * FROM json_to_recordset($1::json) AS u({rowsets.record(INSERT_COLUMNS)})
 ON CONFLICT (id) DO NOTHING
 RETURNING id
 """
-
-
-def array_literal(items: list[str]) -> str:
-    """``items`` as a PostgreSQL array literal, every element quoted (``NULL`` is a name)."""
-    quoted = (i.replace("\\", "\\\\").replace('"', '\\"') for i in items)
-    return "{" + ",".join(f'"{q}"' for q in quoted) + "}"
 
 
 # ``= ANY($1)`` lets the plan find the few rows by the completion index: joined to the array
@@ -217,7 +216,7 @@ def merged(
     rows: list[list[Any]] = []
     open_by_completion: dict[int, list[Any]] = {}
     for rid, (_, location, grp, tasks, seq, *when) in asked.items():
-        row = [rid, location, grp, array_literal(tasks), seq, *when, "queued"]
+        row = [rid, location, grp, tasks, seq, *when, "queued"]
         row += [None, 0, None, None, None, None, None, seq, None]
         change = c.rows.get(rid)
         if change is not None and change["location"] in (None, location):
@@ -246,7 +245,7 @@ async def write(
     rows, judged_new = merged(asked, c)
     inserted: set[str] = set()
     if rows:
-        done = await conn.fetch(_INSERT, *[list(col) for col in zip(*rows, strict=True)])
+        done = await conn.fetch(_INSERT, rowsets.rowset(_INSERT_NAMES, rows))
         inserted = {r["id"] for r in done}
     # A request already in the table (asked again) takes its changes like any older one.
     skip = {i for rid, i in judged_new.items() if rid in inserted}

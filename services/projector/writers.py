@@ -7,19 +7,33 @@ batch size. ``write`` runs them in an order that respects the tables' references
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 import msgspec
 
-from services.projector import hostfold
+from services.projector import hostfold, rowsets
 from services.projector import requests as request_model
 from services.projector.fold import Changes, ts
 
 # One UPDATE per batch for both the last result and the verdict of each task: the tasks
 # table is the projector's hot spot, so it is touched once per row and batch. A part that
 # the batch does not carry (seq or severity NULL) leaves its columns as they are.
-_TASK_UPDATE = """
+_TASK_COLUMNS = (
+    ("id", "text"),
+    ("seq", "bigint"),
+    ("status", "text"),
+    ("detail", "text"),
+    ("checked", "timestamptz"),
+    ("http", "int"),
+    ("ms", "float8"),
+    ("agent", "text"),
+    ("severity", "text"),
+    ("reason", "text"),
+    ("failures", "int"),
+    ("next_run", "timestamptz"),
+    ("changed_at", "timestamptz"),
+    ("judged", "timestamptz"),
+)
+_TASK_UPDATE = f"""
 UPDATE tasks t SET
   last_result_seq = CASE WHEN u.seq IS NULL THEN t.last_result_seq ELSE u.seq END,
   last_status = CASE WHEN u.seq IS NULL THEN t.last_status ELSE u.status END,
@@ -36,24 +50,19 @@ UPDATE tasks t SET
                         WHEN u.changed_at IS NOT NULL THEN u.changed_at
                         WHEN t.severity IS DISTINCT FROM u.severity THEN u.judged
                         ELSE t.severity_since END
-FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::int[],
-            $7::float8[], $8::text[], $9::text[], $10::text[], $11::int[], $12::timestamptz[],
-            $13::timestamptz[], $14::timestamptz[])
-     AS u(id, seq, status, detail, checked, http, ms, agent, severity, reason, failures,
-          next_run, changed_at, judged)
+FROM json_to_recordset($1::json) AS u({rowsets.record(_TASK_COLUMNS)})
 WHERE t.id = u.id
 """
 
 
-def _task_update_columns(c: Changes) -> list[list[Any]]:
-    ids = list(c.last_results.keys() | c.judgements.keys())
+def _task_update_rows(c: Changes) -> str:
     none_result = (None,) * 8
     none_verdict = [None] * 7
-    rows = [
-        (*c.last_results.get(i, none_result)[1:], *c.judgements.get(i, none_verdict)[1:])
-        for i in ids
-    ]
-    return [ids, *[list(col) for col in zip(*rows, strict=True)]]
+    rows = (
+        (i, *c.last_results.get(i, none_result)[1:], *c.judgements.get(i, none_verdict)[1:])
+        for i in c.last_results.keys() | c.judgements.keys()
+    )
+    return rowsets.rowset([name for name, _ in _TASK_COLUMNS], rows)
 
 
 RESULT_COLUMNS = [
@@ -137,7 +146,7 @@ async def write_results(conn: asyncpg.Connection, c: Changes, schema: str) -> No
 async def write_task_state(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
     """Each task's last result and verdict, and its severity changes."""
     if c.last_results or c.judgements:
-        await conn.execute(_TASK_UPDATE, *_task_update_columns(c))
+        await conn.execute(_TASK_UPDATE, _task_update_rows(c))
     if c.severity_changes:
         await conn.copy_records_to_table(
             "severity_changes",
