@@ -8,12 +8,11 @@ from typing import Any
 
 import asyncpg
 
+from checks import request
 from events.types import (
     AnyEvent,
     CheckCompleted,
     CheckOutcome,
-    CheckRequested,
-    CheckSpec,
     CheckStarted,
     ConfigApplied,
     DeadLettered,
@@ -40,20 +39,7 @@ class Log:
         return len(self.events)
 
     def ask(self, t: TaskDef, rid: str, at: float, location: str = "default") -> None:
-        self.add(
-            CheckRequested(
-                at=at,
-                request=rid,
-                group=t.group,
-                location=location,
-                url=t.url,
-                method=t.method,
-                ip_version=t.ip_version,
-                timeout=5.0,
-                due=at,
-                checks=[CheckSpec(t.id, t.check, t.expected)],
-            )
-        )
+        self.add(request.build([t], location, rid, at, at))
 
     def start(self, t: TaskDef, rid: str, at: float, location: str = "default", n: int = 1) -> None:
         self.add(
