@@ -23,7 +23,15 @@ import aiohttp
 from checks import CATALOGUE
 from checks.base import Response
 from checks.observe import OBSERVERS
-from checks.observe.common import FAMILIES, Answer, ProbeContext, clean, failed, not_after
+from checks.observe.common import (
+    FAMILIES,
+    Answer,
+    ProbeContext,
+    clean,
+    failed,
+    not_after,
+    read_body,
+)
 from checks.runlog import RunLog, safe_url
 from events.types import CheckCompleted, CheckOutcome, CheckRequested, Observation, RequestData
 from runtime import __version__
@@ -174,7 +182,7 @@ class Prober:
                 cert_not_after = _cert_not_after(sslobj)
                 if sslobj is not None:
                     await runlog.line("tls", _tls_line(sslobj))
-                body = await resp.content.read(MAX_BODY)
+                body = await read_body(resp.content, MAX_BODY)
                 elapsed = (time.perf_counter() - start) * 1000
                 headers = {k.lower(): v for k, v in resp.headers.items()}
         except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError) as exc:
