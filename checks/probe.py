@@ -22,6 +22,7 @@ import aiohttp
 
 from checks import CATALOGUE
 from checks.base import Response
+from checks.deadlines import Deadlines
 from checks.observe import OBSERVERS
 from checks.observe.common import (
     FAMILIES,
@@ -80,6 +81,7 @@ class Prober:
         self.concurrency = concurrency
         self.ssl_context = ssl_context or ssl.create_default_context()
         self._sessions: dict[int, aiohttp.ClientSession] = {}
+        self._deadlines = Deadlines()
 
     async def __aenter__(self) -> Prober:
         for version, family in FAMILIES.items():
@@ -95,11 +97,14 @@ class Prober:
                 headers={"User-Agent": USER_AGENT},
                 auto_decompress=True,
                 cookie_jar=aiohttp.DummyCookieJar(),
+                # No timer of aiohttp's per request: each one's timeout is in _deadlines.
+                timeout=aiohttp.ClientTimeout(),
                 trace_configs=[_tracing()],
             )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._deadlines.close()
         for session in self._sessions.values():
             await session.close()
 
@@ -163,11 +168,7 @@ class Prober:
 
     async def _http(self, req: CheckRequested, url: str, runlog: RunLog) -> Answer:
         session = self._sessions[req.ip_version]
-        kwargs: dict[str, Any] = {
-            "allow_redirects": False,
-            "timeout": aiohttp.ClientTimeout(total=req.timeout),
-            "trace_request_ctx": runlog,
-        }
+        kwargs: dict[str, Any] = {"allow_redirects": False, "trace_request_ctx": runlog}
         if req.request_data is not None:
             kwargs["headers"] = dict(req.request_data.headers)
             payload = request_body(req.request_data)
@@ -177,14 +178,15 @@ class Prober:
                     kwargs["headers"].setdefault("Content-Type", content_type)
         start = time.perf_counter()
         try:
-            async with session.request(req.method, url, **kwargs) as resp:
-                sslobj = _ssl_object(resp)
-                cert_not_after = _cert_not_after(sslobj)
-                if sslobj is not None:
-                    await runlog.line("tls", _tls_line(sslobj))
-                body = await read_body(resp.content, MAX_BODY)
-                elapsed = (time.perf_counter() - start) * 1000
-                headers = {k.lower(): v for k, v in resp.headers.items()}
+            with self._deadlines.within(req.timeout):
+                async with session.request(req.method, url, **kwargs) as resp:
+                    sslobj = _ssl_object(resp)
+                    cert_not_after = _cert_not_after(sslobj)
+                    if sslobj is not None:
+                        await runlog.line("tls", _tls_line(sslobj))
+                    body = await read_body(resp.content, MAX_BODY)
+                    elapsed = (time.perf_counter() - start) * 1000
+                    headers = {k.lower(): v for k, v in resp.headers.items()}
         except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError) as exc:
             return failed(exc, start, req.timeout)
         response = Response(resp.status, headers, body, elapsed, cert_not_after, url)

@@ -3,7 +3,8 @@
 Each body is written in pieces of :data:`PIECE` bytes with a pause between them, so the
 client sees many network reads: a probe that judged what it had buffered after the first
 one would see a fraction of the page. ``/chunked`` and ``/chunked-json`` use chunked
-transfer encoding, ``/paced`` a Content-Length, ``/huge`` is longer than the agent reads.
+transfer encoding, ``/paced`` a Content-Length, ``/huge`` is longer than the agent reads;
+``/stalled`` sends its headers and a first piece at once, the rest after :data:`STALL` s.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ LONG_JSON = json.dumps({"padding": "x" * 300_000, "status": "up"}).encode()
 FIRST_WORDS = "the start of a huge page"
 PAST_THE_LIMIT = "written after the agent's limit"
 HUGE_PAGE = FIRST_WORDS.encode() + b"y" * MAX_BODY + PAST_THE_LIMIT.encode()
+STALL = 3.0
 
 
 async def paced(
@@ -58,6 +60,7 @@ class StreamSite(AppThread):
                 web.get("/paced", self._paced),
                 web.get("/chunked-json", self._json),
                 web.get("/huge", self._huge),
+                web.get("/stalled", self._stalled),
             ]
         )
 
@@ -72,3 +75,16 @@ class StreamSite(AppThread):
 
     async def _huge(self, request: web.Request) -> web.StreamResponse:
         return await paced(request, HUGE_PAGE, "text/plain")
+
+    async def _stalled(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        try:
+            await response.write(FIRST_WORDS.encode())
+            await asyncio.sleep(STALL)
+            await response.write(LAST_WORDS.encode())
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the client gave up waiting, as it should
+        return response
