@@ -15,6 +15,7 @@ import asyncio
 import json
 import ssl
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -226,9 +227,14 @@ def cannot_run(
     )
 
 
+#: The kinds judged on the answer to another URL than the group's, and how to make it.
+_TARGETS: dict[str, Callable[[str], str]] = {
+    kind: module.target_url for kind, module in CATALOGUE.items() if hasattr(module, "target_url")
+}
+
+
 def _target(kind: str, url: str) -> str:
-    module = CATALOGUE.get(kind)
-    target = getattr(module, "target_url", None)
+    target = _TARGETS.get(kind)
     return target(url) if target is not None else url
 
 

@@ -25,7 +25,8 @@ class RunLog:
         self.started = time.perf_counter()
 
     def ms(self) -> float:
-        return round((time.perf_counter() - self.started) * 1000, 1)
+        # Tenths by truncation: round(x, 1) costs more than the rest of a line (it is exact).
+        return int((time.perf_counter() - self.started) * 10_000) / 10
 
     async def line(self, step: Step, text: str) -> None:
         """One line; past the bound only the last one ("done") still goes out."""
