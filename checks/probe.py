@@ -17,7 +17,7 @@ import ssl
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -115,7 +115,7 @@ class Prober:
         """The answer to ``url`` (default: the group's URL) with the request's method and data."""
         url = url or req.url
         runlog = runlog or RunLog(req.request, "")
-        observer = OBSERVERS.get(urlsplit(url).scheme)
+        observer = OBSERVERS.get(url.partition(":")[0].lower())  # the scheme, without urlsplit
         if observer is not None:
             context = ProbeContext(self.ssl_context, self._sessions[req.ip_version])
             answer = await observer(req, url, context)
@@ -141,7 +141,7 @@ class Prober:
             observation, response = await self.observe(req, runlog=runlog)
             observation.facts = clean(observation.facts)
             extra: dict[str, Answer] = {}
-            if response is not None:
+            if response is not None and any(s.kind in _TARGETS for s in req.checks):
                 urls = sorted(
                     {u for u in (_target(s.kind, req.url) for s in req.checks) if u != req.url}
                 )
