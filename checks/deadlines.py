@@ -17,15 +17,18 @@ from types import TracebackType
 
 #: How late past its deadline a request may be stopped, in seconds.
 RESOLUTION = 0.1
+#: Heap size past which the entries of ended blocks are swept out when they are most of it.
+COMPACT_FROM = 1024
 
 
 class Deadline:
     """The deadline of one block of one task; a context manager, from :meth:`Deadlines.within`."""
 
-    __slots__ = ("cancelling", "done", "expired", "task")
+    __slots__ = ("cancelling", "done", "expired", "owner", "task")
 
-    def __init__(self, task: asyncio.Task[object]) -> None:
-        self.task = task
+    def __init__(self, owner: Deadlines, task: asyncio.Task[object]) -> None:
+        self.owner = owner
+        self.task: asyncio.Task[object] | None = task
         self.cancelling = task.cancelling()
         self.expired = False
         self.done = False
@@ -39,10 +42,12 @@ class Deadline:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        task, self.task = self.task, None  # its entry may outlive it: not the task with it
         self.done = True
+        self.owner.open -= 1
         # As asyncio.timeout: the cancellation is ours only if nobody else also asked the task
         # to stop since the block began (uncancel counts the requests).
-        if self.expired and self.task.uncancel() <= self.cancelling:
+        if self.expired and task is not None and task.uncancel() <= self.cancelling:
             if kind is asyncio.CancelledError:
                 raise TimeoutError from exc
 
@@ -50,6 +55,7 @@ class Deadline:
 class Deadlines:
     def __init__(self, resolution: float = RESOLUTION) -> None:
         self.resolution = resolution
+        self.open = 0  # blocks not ended yet; the heap also holds the entries of ended ones
         self._heap: list[tuple[float, int, Deadline]] = []
         self._order = itertools.count()  # equal times never compare two Deadlines
         self._timer: asyncio.TimerHandle | None = None
@@ -60,8 +66,9 @@ class Deadlines:
         if task is None:
             raise RuntimeError("a deadline needs a running task")
         loop = task.get_loop()
-        deadline = Deadline(task)
+        deadline = Deadline(self, task)
         heapq.heappush(self._heap, (loop.time() + seconds, next(self._order), deadline))
+        self.open += 1
         if self._timer is None:
             self._timer = loop.call_later(self.resolution, self._tick, loop)
         return deadline
@@ -70,10 +77,14 @@ class Deadlines:
         now = loop.time()
         heap = self._heap
         # Blocks that ended leave their entry behind (removing it from the middle of the heap
-        # would cost more): dropped when they come to the top.
+        # would cost more than the rare timeout): dropped when they come to the top, or all at
+        # once when they are most of the heap (many requests a second, long timeouts).
+        if len(heap) > COMPACT_FROM and len(heap) > 4 * self.open:
+            heap[:] = [entry for entry in heap if not entry[2].done]
+            heapq.heapify(heap)
         while heap and (heap[0][2].done or heap[0][0] <= now):
             deadline = heapq.heappop(heap)[2]
-            if not deadline.done:
+            if deadline.task is not None:
                 deadline.expired = True
                 deadline.task.cancel()
         self._timer = loop.call_later(self.resolution, self._tick, loop) if heap else None

@@ -59,3 +59,14 @@ async def test_many_blocks_each_at_its_own_deadline() -> None:
     )
     assert got == ["timeout", "answered", "timeout", "answered", "timeout"]
     deadlines.close()
+
+
+async def test_ended_blocks_do_not_pile_up() -> None:
+    deadlines = Deadlines(resolution=0.01)
+    for _ in range(5000):  # many quick requests with a long timeout each
+        with deadlines.within(3600):
+            pass
+    await asyncio.sleep(0.05)
+    assert deadlines.open == 0
+    assert len(deadlines._heap) <= 1024  # swept, not kept for an hour
+    deadlines.close()
