@@ -10,9 +10,10 @@ fresh agent process that drains as many check requests (one URL, two checks each
 once it is ready. The agent's rate is its requests over the span from its first request's
 start to its last completion; its CPU is the process's user + system time over the drain
 (from /proc), given per 1,000 checks; the target's CPU per request during the bare loop is
-given too (the bare loop's rate is bounded by the slower of the two). ``--compare DIR`` runs, in the same rounds, the agent
-of another source tree (an export of an earlier commit: ``git archive REV | tar -x -C DIR``),
-so a change is measured against its base on the same machine at the same time. The last
+given too (the bare loop's rate is bounded by the slower of the two). ``--compare DIR`` runs,
+in the same rounds, the agent of another source tree (an export of an earlier commit:
+``git archive REV | tar -x -C DIR``), so a change is measured against its base on the same
+machine at the same time. The last
 line is one JSON object; ``agent_vs_bare`` is the best agent rate over the best bare rate.
 """
 
