@@ -13,7 +13,8 @@ start to its last completion; its CPU is the process's user + system time over t
 given too (the bare loop's rate is bounded by the slower of the two). ``--compare DIR`` runs,
 in the same rounds, the agent of another source tree (an export of an earlier commit:
 ``git archive REV | tar -x -C DIR``), so a change is measured against its base on the same
-machine at the same time. The last
+machine at the same time; ``--agents N`` runs N agent processes per round (the agents of a
+location share one work queue: how an agent scales past one core). The last
 line is one JSON object; ``agent_vs_bare`` is the best agent rate over the best bare rate.
 """
 
@@ -84,18 +85,22 @@ async def agent_round(
     tag: str,
     root: Path,
     work: Path,
+    agents: int = 1,
     profile: str | None = None,
 ) -> dict[str, float]:
-    """One fresh agent (from the tree at ``root``) draining ``n`` requests published at once;
-    ``profile``: where to write py-spy's record of it (``.svg`` a flame graph, else the
-    collapsed stacks as text)."""
+    """Fresh agents (from the tree at ``root``; ``agents`` processes sharing the work queue)
+    draining ``n`` requests published at once; ``profile``: where to write py-spy's record of
+    the first (``.svg`` a flame graph, else the collapsed stacks as text)."""
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     beat, done = asyncio.Event(), asyncio.Event()
+    alive: set[str] = set()
     spans: list[tuple[float, float]] = []
 
-    async def on_beat(_msg: Any) -> None:
-        beat.set()
+    async def on_beat(msg: Any) -> None:
+        alive.add(msg.subject)
+        if len(alive) >= agents:
+            beat.set()
 
     async def on_completed(msg: Any) -> None:
         event = codec.decode(msg.data, msg.subject)
@@ -107,9 +112,11 @@ async def agent_round(
 
     await nc.subscribe(subjects.HEARTBEAT_ALL, cb=on_beat)
     await nc.subscribe(subjects.COMPLETED_ALL, cb=on_completed)
-    args = ["services.cli", "agent", "--nats-url", nats_url, "--name", f"a{tag}"]
-    args += ["--host-interval", "0", "--concurrency", str(concurrency)]
-    agent = Proc(args, work / f"{tag}.log", root)
+    procs = []
+    for k in range(agents):
+        args = ["services.cli", "agent", "--nats-url", nats_url, "--name", f"a{tag}-{k}"]
+        args += ["--host-interval", "0", "--concurrency", str(concurrency)]
+        procs.append(Proc(args, work / f"{tag}-{k}.log", root))
     spy: subprocess.Popen[bytes] | None = None
     try:
         await asyncio.wait_for(beat.wait(), 60)
@@ -118,14 +125,15 @@ async def agent_round(
             fmt = "flamegraph" if profile.endswith(".svg") else "raw"
             py_spy = str(Path(sys.executable).parent / "py-spy")
             spy = subprocess.Popen(  # noqa: ASYNC220 - it ends with the agent
-                [py_spy, "record", "-p", str(agent.pid), "-o", profile, "-f", fmt, "-r", "200"]
+                [py_spy, "record", "-p", str(procs[0].pid), "-o", profile, "-f", fmt, "-r", "200"]
             )
-        cpu = cpu_seconds(agent.pid)
+        cpu = sum(cpu_seconds(p.pid) for p in procs)
         await publish_all(js, requests(base, n, tag))
         await asyncio.wait_for(done.wait(), 300)
-        cpu = cpu_seconds(agent.pid) - cpu
+        cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu
     finally:
-        agent.stop()
+        for p in procs:
+            p.stop()
         await nc.close()
     if spy is not None:
         spy.wait(30)
@@ -151,7 +159,8 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--requests", type=int, default=5000, help="HTTP requests per round")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--concurrency", type=int, default=500)
+    ap.add_argument("--concurrency", type=int, default=500, help="checks at once per agent")
+    ap.add_argument("--agents", type=int, default=1, help="agent processes per round")
     ap.add_argument("--compare", type=Path, help="another source tree whose agent to measure")
     ap.add_argument(
         "--profile", help="py-spy record of the last round's agent (.svg: a flame graph, else text)"
@@ -184,6 +193,7 @@ async def main() -> None:
                     f"{name}{r}",
                     root,
                     work,
+                    args.agents,
                     args.profile if last else None,
                 )
                 runs[name].append(one)
@@ -197,6 +207,7 @@ async def main() -> None:
         "bench": "agent",
         "agent_vs_bare": round(max(r["requests_per_s"] for r in runs["agent"]) / best_bare, 3),
         "requests": args.requests,
+        "agents": args.agents,
         "rounds": args.rounds,
         "bare_requests_per_s": round(best_bare, 1),
         "bare_requests_per_s_rounds": [round(b, 1) for b in bare_rates],
