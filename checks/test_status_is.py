@@ -21,6 +21,12 @@ async def test_status_is(site, path, expected, scheme, status):
     assert (outcome.status, outcome.kind) == (status, "status-is"), outcome.detail
 
 
+async def test_head_answer_has_no_body_to_wait_for(site):
+    # Its Content-Length announces a body a HEAD answer never carries: nothing to read.
+    outcome = await site.check("/ok", status_is.NAME, 200, method="HEAD", request_timeout=2.0)
+    assert outcome.status == "success", outcome.detail
+
+
 async def test_no_answer_in_time_is_a_timeout(site):
     outcome = await site.check(SLOW, status_is.NAME, 200, request_timeout=0.2)
     assert (outcome.status, outcome.detail) == ("failure", "timeout: no answer within 0.2s")
