@@ -7,17 +7,20 @@ follows the log sees the same task set, and a restart never reverts an apply.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import getpass
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
+import msgspec
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
 from configuration import config as configuration
 from configuration import diff as configdiff
-from configuration import redaction
+from configuration import published, redaction
 from events import codec, streams, subjects
 from events.types import ConfigApplied, TaskDef
 from runtime import bus
@@ -35,6 +38,9 @@ class InForce:
     """The configuration the log holds: its tasks and the sequence of its last part."""
 
     tasks: dict[str, TaskDef] = field(default_factory=dict)
+    #: The settings of the last apply that carried them (``configuration/published.py``);
+    #: None: the log holds none yet.
+    settings: dict[str, Any] | None = None
     last_seq: int = 0
     revision: str | None = None
     applied_by: str | None = None
@@ -53,8 +59,21 @@ async def in_force(js: JetStreamContext) -> InForce:
             if isinstance(ev, ConfigApplied):
                 events.append(ev)
                 found.revision, found.applied_by, found.at = ev.revision, ev.applied_by, ev.at
+                if ev.settings is not None:
+                    found.settings = ev.settings
     found.tasks = configdiff.fold(events)
     return found
+
+
+def configuration_in_force(
+    now: InForce, own: configuration.Config
+) -> tuple[configuration.Config, list[str]]:
+    """The log's tasks and settings with the secret values ``own`` (a service's file) and
+    the environment have, and the masks left; ``own``'s settings while the log holds none
+    (a log written before settings were in it)."""
+    if now.settings is None:
+        return dataclasses.replace(own, tasks=now.tasks), []
+    return published.config(now.tasks, now.settings, own, now.revision)
 
 
 async def last_applied_seq(js: JetStreamContext) -> int:
@@ -74,7 +93,8 @@ async def current_tasks(js: JetStreamContext) -> dict[str, TaskDef]:
 async def apply_config(
     js: JetStreamContext, cfg: configuration.Config, applied_by: str
 ) -> ConfigApplied | None:
-    """Publish the diff between the configuration in force (from the log) and ``cfg``.
+    """Publish the diff between the configuration in force (from the log) and ``cfg``, and
+    ``cfg``'s settings; returns what was applied (its ``settings`` only when they changed).
 
     Nothing is published when nothing changed; the message id (file hash and
     previous state) makes a repeated apply of the same change land once. Each part is
@@ -98,7 +118,8 @@ async def _apply_once(
     old = now.tasks
     new = {k: redaction.redact(v, cfg.secrets) for k, v in cfg.tasks.items()}
     added, changed, removed = configdiff.diff(old, new)
-    if configdiff.changes_are_empty(added, changed, removed):
+    settings = published.public(cfg)
+    if configdiff.changes_are_empty(added, changed, removed) and settings == now.settings:
         return None
     event = ConfigApplied(
         at=time.time(),
@@ -109,20 +130,31 @@ async def _apply_once(
         changed=changed,
         removed=removed,
     )
-    base = configuration.task_id("", "", 0, None, "state", sorted(old))  # fingerprint of old set
     expected = now.last_seq
-    for part in configdiff.split(event):
+    parts = configdiff.split(event)
+    for part in parts:
+        if part.part == len(parts):  # whole, once the tasks they name are all in force
+            part = msgspec.structs.replace(part, settings=settings)
+        # The id names the state the part lands on: applying A, B, then A again within the
+        # duplicate window is three applies, never one dropped as a duplicate.
         ack = await js.publish(
             subjects.CONFIG_APPLIED,
             codec.encode(part),
             headers={
-                "Nats-Msg-Id": f"config.{cfg.digest[:16]}.{base}.{part.part}",
+                "Nats-Msg-Id": f"config.{cfg.digest[:16]}.{expected}.{part.part}",
                 "Nats-Expected-Last-Subject-Sequence": str(expected),
             },
         )
         expected = ack.seq
-    log.info("configuration applied", added=len(added), changed=len(changed), removed=len(removed))
-    return event
+    moved = settings != now.settings
+    log.info(
+        "configuration applied",
+        added=len(added),
+        changed=len(changed),
+        removed=len(removed),
+        settings_changed=moved,
+    )
+    return msgspec.structs.replace(event, settings=settings if moved else None)
 
 
 def who() -> str:

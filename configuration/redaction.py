@@ -11,6 +11,7 @@ agents get them sealed to their location's key (``security/sealing.py``).
 from __future__ import annotations
 
 import hashlib
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -52,10 +53,26 @@ def public_url(url: str, secrets: set[str] | frozenset[str] = frozenset()) -> st
     elif userinfo is not None:
         parts = urlsplit(bare)
         url = urlunsplit(parts._replace(netloc=f"{hidden(userinfo)}@{parts.netloc}"))
+    return mask_secrets(url, secrets)
+
+
+def mask_secrets(text: str, secrets: set[str] | frozenset[str]) -> str:
+    """``text`` with every occurrence of a secret value replaced by its mask (the longest
+    first, so a secret containing another is masked whole)."""
     for secret in sorted(secrets, key=len, reverse=True):
-        if secret and secret in url:
-            url = url.replace(secret, hidden(secret))
-    return url
+        if secret and secret in text:
+            text = text.replace(secret, hidden(secret))
+    return text
+
+
+#: A mask as ``hidden`` writes it: the fingerprint says which value it stands for.
+MASKED = re.compile(MASK + r"([0-9a-f]{8})")
+
+
+def unmask(text: str, known: dict[str, str]) -> str:
+    """``text`` with each mask whose value is in ``known`` (fingerprint → value) replaced by
+    that value; the others stay masked."""
+    return MASKED.sub(lambda m: known.get(m.group(1), m.group(0)), text)
 
 
 def redact(task: TaskDef, secrets: set[str] | frozenset[str] = frozenset()) -> TaskDef:

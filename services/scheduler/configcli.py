@@ -83,9 +83,10 @@ def apply(args: Any) -> int:
             if ev is None:
                 print("no change: this configuration is already in force")
             else:
+                settings = "; settings changed" if ev.settings is not None else ""
                 print(
                     f"applied {cfg.digest[:12]}: {len(ev.added)} added, {len(ev.changed)} "
-                    f"changed, {len(ev.removed)} removed"
+                    f"changed, {len(ev.removed)} removed{settings}"
                 )
         finally:
             await bus.close(nc)

@@ -99,19 +99,8 @@ def load_settings(config_path: str | None = None, env: dict[str, str] | None = N
     found = raw.get("general")
     general: dict[str, Any] = found if isinstance(found, dict) else {}
     s.depends = _depends(raw)
-    access = env.get("TOCSIN_UNAUTHENTICATED_ACCESS", general.get("unauthenticated_access"))
-    if access == "dashboard":
-        s.unauthenticated_access = "dashboard"
-    elif access == "all":
-        s.unauthenticated_access = "all"
-    elif access not in (None, "", "none"):
-        raise ValueError(f"unauthenticated_access must be dashboard or all, not {access!r}")
+    _access(s, general, env)
     s.cookie_secret = env.get("TOCSIN_COOKIE_SECRET") or general.get("cookie_secret") or None
-    for key in ("session_duration", "remember_me_duration"):
-        value = env.get(f"TOCSIN_{key.upper()}", general.get(key))
-        if value is not None:
-            # A bare number is minutes, as in Argos.
-            setattr(s, key, parse_duration(value))
     domains = env.get("TOCSIN_STATUS_PAGE", "")
     s.status_domains = [d.strip() for d in domains.split(",") if d.strip()]
     if path:
@@ -126,6 +115,41 @@ def load_settings(config_path: str | None = None, env: dict[str, str] | None = N
         raise ValueError(f"root_path must start with '/', not {root!r}")
     s.root_path = str(root).rstrip("/")
     return s
+
+
+def _access(s: WebSettings, general: dict[str, Any], env: dict[str, str]) -> None:
+    """Who may see what, and for how long a login lasts (the environment wins)."""
+    access = env.get("TOCSIN_UNAUTHENTICATED_ACCESS", general.get("unauthenticated_access"))
+    if access == "dashboard":
+        s.unauthenticated_access = "dashboard"
+    elif access == "all":
+        s.unauthenticated_access = "all"
+    elif access not in (None, "", "none"):
+        raise ValueError(f"unauthenticated_access must be dashboard or all, not {access!r}")
+    else:
+        s.unauthenticated_access = ""
+    for key in ("session_duration", "remember_me_duration"):
+        value = env.get(f"TOCSIN_{key.upper()}", general.get(key))
+        if value is not None:
+            # A bare number is minutes, as in Argos.
+            setattr(s, key, parse_duration(value))
+
+
+def follow(s: WebSettings, logged: dict[str, Any], env: dict[str, str] | None = None) -> None:
+    """Take the settings in force in the log (``config.applied``, secrets masked) into ``s``:
+    access, status pages, maintenance windows, dependencies. How this process serves (its
+    cookie secret, LDAP, root path, proxies) stays what it started with."""
+    env = dict(os.environ) if env is None else env
+    general = logged.get("general") or {}
+    websites: dict[str, dict[str, Any]] = logged.get("websites") or {}
+    _access(s, general, env)
+    s.status_pages = list(logged.get("status_pages") or [])
+    s.mail_subscriptions = bool(general.get("mail"))
+    s.maintenance = {"": parse_windows(general.get("maintenance"))}
+    for domain, extra in websites.items():
+        if extra.get("maintenance"):
+            s.maintenance[domain] = parse_windows(extra["maintenance"])
+    s.depends = {d: list(e["depends_on"]) for d, e in websites.items() if e.get("depends_on")}
 
 
 def server_options(settings: WebSettings) -> dict[str, Any]:

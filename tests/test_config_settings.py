@@ -1,0 +1,92 @@
+"""The settings of a configuration travel in ``config.applied`` with every secret masked, and
+come back whole in a service that has the secret values (its own file, its environment)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+from configuration import config as configuration
+from configuration import published
+
+SECRETS = ["gotifyTok1", "mailPw2", "hookSecret3", "apprisePw4", "siteCred5", "ldapPw6", "envTok7"]
+
+CONFIG = f"""
+general:
+  frequency: 1m
+  cookie_secret: cookieSecret0123456789abcdef0123
+  ldap: {{uri: "ldap://127.0.0.1:1", bind_dn: "cn=x", bind_pwd: {SECRETS[5]}}}
+  mail:
+    mailfrom: tocsin@example.org
+    host: smtp.example.org
+    auth: {{login: tocsin, password: {SECRETS[1]}}}
+    addresses: [ops@example.org]
+  gotify:
+    - url: https://gotify.example.org
+      tokens: [{SECRETS[0]}, "${{GOTIFY_TOKEN}}"]
+  apprise:
+    ops: ["mailto://u:{SECRETS[3]}@example.org"]
+  webhooks:
+    ops: {{url: "https://hooks.example.org/t", secret: {SECRETS[2]}}}
+  alerts:
+    critical: [mail, gotify, "apprise:ops", "webhook:ops"]
+  maintenance:
+    - {{start: "2026-06-01T02:00:00+00:00", duration: 1h, reason: upgrade}}
+ssl:
+  thresholds: [{{"1d": critical}}, {{"5d": warning}}]
+recurring_tasks:
+  time_without_agent: 10m
+hosts:
+  disk: {{warning: 70, critical: 90}}
+  machines:
+    - agent: db1
+      memory: {{critical: 99, for: 5m}}
+websites:
+  - domain: https://tocsin:{SECRETS[4]}@example.org
+    add_alerts_recipients: {{critical: [local]}}
+    paths:
+      - path: /
+        checks: [status-is: 200]
+status_pages:
+  - slug: public
+    title: Example
+    groups:
+      - name: Site
+        components:
+          - name: Home
+            website: https://tocsin:{SECRETS[4]}@example.org
+"""
+
+
+def _cfg(tmp_path: Path, text: str, env: dict[str, str]) -> configuration.Config:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return configuration.parse(str(path), env)
+
+
+def test_settings_in_the_log_show_no_secret_and_come_back_whole(tmp_path: Path) -> None:
+    env = {"GOTIFY_TOKEN": SECRETS[6]}
+    cfg = _cfg(tmp_path, CONFIG, env)
+    logged = published.public(cfg)
+    text = msgspec.json.encode(logged).decode()
+    assert not [s for s in [*SECRETS, "cookieSecret"] if s in text], text
+    assert "ops@example.org" in text  # an e-mail address is not a URL's credentials
+    back, left = published.config(cfg.tasks, logged, cfg, cfg.digest, env={})
+    assert left == []
+    for name in published.FIELDS:
+        assert getattr(back, name) == getattr(cfg, name), name
+
+
+def test_a_service_puts_back_what_it_has_and_reports_the_rest(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, CONFIG, {"GOTIFY_TOKEN": SECRETS[6]})
+    logged = published.public(cfg)
+    (tmp_path / "other").mkdir()
+    own = _cfg(tmp_path / "other", "general: {frequency: 1m}\nwebsites: []\n", {})
+    # A service with another file and only the environment's token.
+    back, left = published.config(cfg.tasks, logged, own, env={"GOTIFY_TOKEN": SECRETS[6]})
+    assert back.general["gotify"][0]["tokens"][1] == SECRETS[6]
+    assert back.general["gotify"][0]["tokens"][0].startswith("••••")
+    assert back.general["alerts"] == cfg.general["alerts"]  # no secret: as applied
+    assert back.hosts == cfg.hosts and back.ssl_thresholds == cfg.ssl_thresholds
+    assert len(left) == 8 and not [s for s in SECRETS[:6] if s in str(left)]
