@@ -146,7 +146,7 @@ async def _apply_once(
             },
         )
         expected = ack.seq
-    moved = settings != now.settings
+    moved = settings != now.settings and now.last_seq > 0  # the first apply brings them all
     log.info(
         "configuration applied",
         added=len(added),

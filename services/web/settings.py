@@ -135,14 +135,13 @@ def _access(s: WebSettings, general: dict[str, Any], env: dict[str, str]) -> Non
             setattr(s, key, parse_duration(value))
 
 
-def follow(s: WebSettings, logged: dict[str, Any], env: dict[str, str] | None = None) -> None:
-    """Take the settings in force in the log (``config.applied``, secrets masked) into ``s``:
-    access, status pages, maintenance windows, dependencies. How this process serves (its
-    cookie secret, LDAP, root path, proxies) stays what it started with."""
-    env = dict(os.environ) if env is None else env
+def follow(s: WebSettings, logged: dict[str, Any]) -> None:
+    """Take what the web shows of the settings in force in the log (``config.applied``,
+    secrets masked) into ``s``: status pages, maintenance windows, dependencies. How this
+    process serves (who may see what, sessions, its cookie secret, LDAP, root path, proxies)
+    stays what it started with: its file and environment, read at start."""
     general = logged.get("general") or {}
     websites: dict[str, dict[str, Any]] = logged.get("websites") or {}
-    _access(s, general, env)
     s.status_pages = list(logged.get("status_pages") or [])
     s.mail_subscriptions = bool(general.get("mail"))
     s.maintenance = {"": parse_windows(general.get("maintenance"))}
