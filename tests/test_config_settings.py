@@ -4,11 +4,14 @@ come back whole in a service that has the secret values (its own file, its envir
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import msgspec
+import pytest
 
 from configuration import config as configuration
 from configuration import published
+from services import cli
 
 SECRETS = ["gotifyTok1", "mailPw2", "hookSecret3", "apprisePw4", "siteCred5", "ldapPw6", "envTok7"]
 
@@ -90,3 +93,20 @@ def test_a_service_puts_back_what_it_has_and_reports_the_rest(tmp_path: Path) ->
     assert back.general["alerts"] == cfg.general["alerts"]  # no secret: as applied
     assert back.hosts == cfg.hosts and back.ssl_thresholds == cfg.ssl_thresholds
     assert len(left) == 8 and not [s for s in SECRETS[:6] if s in str(left)]
+
+
+def test_config_show_prints_the_settings_in_force_masked(
+    nats_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("GOTIFY_TOKEN", SECRETS[6])
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG)
+    url = ["--nats-url", nats_server.url]
+    assert cli.main(["config", "apply", str(path), *url]) == 0
+    path.write_text(CONFIG.replace("time_without_agent: 10m", "time_without_agent: 20m"))
+    assert cli.main(["config", "apply", str(path), *url]) == 0
+    assert capsys.readouterr().out.splitlines()[1].endswith("0 removed; settings changed")
+    assert cli.main(["config", "show", *url]) == 0
+    out = capsys.readouterr().out
+    assert '"time_without_agent": 1200.0' in out and "https://gotify.example.org" in out
+    assert "••••" in out and not [s for s in SECRETS if s in out], out

@@ -117,6 +117,12 @@ def show(args: Any) -> int:
                 f"  {t.id}  {t.method} {t.url}  {t.check}: {expected}  every "
                 f"{_duration(t.frequency)}  at {where}"
             )
+        if now.settings is None:
+            print("settings: none in the log (applied before they were): each service's file")
+        else:
+            print("settings (secrets masked):")
+            shown = msgspec.json.format(msgspec.json.encode(now.settings), indent=2).decode()
+            print("\n".join(f"  {line}" for line in shown.splitlines()))
         return 0
 
     return asyncio.run(go())
