@@ -64,6 +64,7 @@ def scheduler() -> dict[str, Any]:
             ),
             f"$JS.ACK.{streams.ADVISORIES}.{streams.SCHEDULER_ADVISORIES}.>",
             "$KV.tocsin_leases.>",
+            "$KV.tocsin_transient_keys.>",  # sealing keys of locations without their own
             subjects.CONFIG_APPLIED,
             subjects.REQUESTED_ALL,
             subjects.JUDGED_ALL,

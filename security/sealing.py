@@ -9,14 +9,19 @@ credentials file) can open it.
 from __future__ import annotations
 
 import base64
+import contextlib
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote
 
 import msgspec
+from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
+from nats.js import JetStreamContext
 
 from configuration import redaction
 from events.types import CheckRequested, RequestData
+from security import transient
 
 
 def new_location_key() -> tuple[str, str]:
@@ -30,12 +35,26 @@ def _b64(raw: bytes) -> str:
 
 
 class Sealer:
-    """Seals request data for the locations whose public key it knows."""
+    """Seals request data for the locations whose public key it knows: their own
+    (``locations/<loc>.pub``), else a transient one (``security/transient.py``)."""
 
     def __init__(self, public_keys: dict[str, str]) -> None:
         self._boxes = {
             loc: SealedBox(PublicKey(base64.b64decode(k))) for loc, k in public_keys.items()
         }
+        self._own = set(public_keys)
+        self._wanted: set[str] = set()
+
+    async def refresh(self, js: JetStreamContext, locations: Iterable[str] = ()) -> None:
+        """Take the transient key of each location without a key of its own (``locations``
+        and those of the last refreshes), putting one there first when there is none (first
+        use, or NATS restarted and forgot it)."""
+        self._wanted |= set(locations) - self._own
+        for location in sorted(self._wanted):
+            found = await transient.private_key(js, location, new_location_key()[0])
+            if found is not None:
+                public = PrivateKey(base64.b64decode(found)).public_key
+                self._boxes[location] = SealedBox(public)
 
     @classmethod
     def from_dir(cls, directory: str | Path | None) -> Sealer:
@@ -52,10 +71,9 @@ class Sealer:
     def seal(self, req: CheckRequested) -> CheckRequested:
         """``req`` as the log may hold it when its location has a key: headers, body and the
         URL's credentials (as the ``Authorization: Basic`` header they stand for) sealed,
-        the URL bare. Without a key, ``req`` unchanged (agents could not open it)."""
+        the URL bare. Without a key (no ``refresh`` could reach NATS yet), the secrets are
+        left out: never in clear in the log, and the check fails visibly."""
         box = self._boxes.get(req.location)
-        if box is None:
-            return req
         url, userinfo = redaction.credentials(req.url)
         data = req.request_data or RequestData()
         if userinfo is not None and not any(k.lower() == "authorization" for k in data.headers):
@@ -63,7 +81,7 @@ class Sealer:
             data = RequestData(
                 data.data, data.is_json, {**data.headers, "Authorization": f"Basic {basic}"}
             )
-        if data == RequestData():
+        if data == RequestData() or box is None:
             return msgspec.structs.replace(req, url=url, request_data=None, sealed=None)
         sealed = _b64(box.encrypt(msgspec.json.encode(data)))
         return msgspec.structs.replace(req, url=url, request_data=None, sealed=sealed)
@@ -80,3 +98,27 @@ class Unsealer:
             self._box.decrypt(base64.b64decode(req.sealed)), type=RequestData
         )
         return msgspec.structs.replace(req, request_data=data, sealed=None)
+
+
+class TransientUnsealer:
+    """Opens what was sealed to a location's transient key, read from the bucket (again
+    when it no longer opens: the scheduler put a new one after NATS restarted)."""
+
+    def __init__(self, js: JetStreamContext, location: str) -> None:
+        self.js, self.location = js, location
+        self._unsealer: Unsealer | None = None
+
+    async def open(self, req: CheckRequested) -> CheckRequested:
+        if req.sealed is None:
+            return req
+        if self._unsealer is not None:
+            with contextlib.suppress(CryptoError):
+                return self._unsealer.open(req)
+        key = await transient.private_key(self.js, self.location)
+        if key is None:
+            raise RuntimeError(
+                "request secrets are sealed to a transient key that NATS no longer has "
+                "(it restarted): the next request will be sealed to a new one"
+            )
+        self._unsealer = Unsealer(key)
+        return self._unsealer.open(req)

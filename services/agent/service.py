@@ -31,6 +31,7 @@ from events.types import AgentHeartbeat, CheckRequested, CheckStarted
 from runtime import __version__, bus
 from runtime.logs import Log
 from security.client import ClientSecurity
+from security.sealing import TransientUnsealer
 from services.agent.host import HostOptions, observe_forever
 
 log = Log("tocsin.agent")
@@ -72,6 +73,7 @@ class Agent:
         self._nc: Any = None
         # Opens request secrets sealed for our location (the key is in the credentials file).
         self._unsealer = opts.security.unsealer()
+        self._transient: TransientUnsealer | None = None  # without one: see security/transient
 
     def stop(self) -> None:
         self.stopping.set()
@@ -170,7 +172,7 @@ class Agent:
                 await self._dead_letter(js, msg, str(exc))
                 return
             try:
-                req = self._open(req)
+                req = await self._open(js, req)
             except Exception as exc:
                 # Every redelivery would fail alike: say so now, the tasks become unknown.
                 completion = cannot_run(req, self.opts.name, self.opts.location, time.time(), exc)
@@ -241,16 +243,16 @@ class Agent:
 
         return publish
 
-    def _open(self, req: CheckRequested) -> CheckRequested:
-        """The request with its sealed secrets opened with the location's key."""
+    async def _open(self, js: JetStreamContext, req: CheckRequested) -> CheckRequested:
+        """The request with its sealed secrets opened with the location's key: its own (in
+        the credentials file), else the transient one the scheduler keeps in NATS."""
         if req.sealed is None:
             return req
-        if self._unsealer is None:
-            raise RuntimeError(
-                "request secrets are sealed for this location but the "
-                "agent has no location key (use its credentials file)"
-            )
-        return self._unsealer.open(req)
+        if self._unsealer is not None:
+            return self._unsealer.open(req)
+        if self._transient is None:
+            self._transient = TransientUnsealer(js, self.opts.location)
+        return await self._transient.open(req)
 
     async def _keep_alive(self, msg: Msg) -> None:
         while True:

@@ -186,6 +186,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             )
         locations = sorted({loc for t in tasks.values() for loc in t.locations}) or ["default"]
         await streams.ensure(js, locations, self.opts.tuning)
+        await self.sealer.refresh(js, locations)
         every: dict[str, list[TaskDef]] = defaultdict(list)
         for task in tasks.values():
             if not is_push(task):
@@ -212,12 +213,14 @@ class Scheduler(Dispatching, Judging, DeadLettering):
 
     async def _follow_config(self, js: JetStreamContext) -> None:
         """Notice a ``config.applied`` published by anyone (``tocsin config apply``, another
-        scheduler's SIGHUP) and run what it says."""
+        scheduler's SIGHUP) and run what it says; keep the transient sealing keys."""
         while not self.stopping.is_set():
             await asyncio.sleep(CONFIG_POLL)
             try:
                 if await last_applied_seq(js) != self.applied_seq:
                     await self._use(js, await in_force(js))
+                # A NATS restarted forgot the transient keys: seal to the ones put back.
+                await self.sealer.refresh(js)
             except Exception as exc:
                 if not streams.transient(exc):
                     raise
