@@ -3,16 +3,17 @@
 Request headers, request bodies and credentials in URLs are secret by default,
 whatever their names: the log shows ``••••`` followed by a short fingerprint of
 the value, so an operator still sees in a diff that a secret changed, never the
-secret. Values that came from ``${ENV}`` are hidden wherever else they appear
-(a token in a query string). The real values stay in the configuration file;
-agents get them sealed to their location's key (``security/sealing.py``).
+secret. Values that came from ``${ENV}`` are hidden wherever else they appear, and
+so are the values of query parameters named like secrets (``?token=…``, ``api_key``,
+``sig`` …). The real values stay in the configuration file; agents get them sealed
+to their location's key (``security/sealing.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import msgspec
 
@@ -45,15 +46,37 @@ def credentials(url: str) -> tuple[str, str | None]:
     return urlunsplit(parts._replace(netloc=host)), userinfo
 
 
+#: Query parameters whose value is a secret whatever the file says (``?token=…``): a
+#: literal one is masked too, as a ``${ENV}`` one is.
+SECRET_PARAMETER = re.compile(
+    r"token|secret|passw|pwd|api[-_]?key|access[-_]?key|^key$|^auth|signature|^sig$|session"
+    r"|^jwt$|credential",
+    re.IGNORECASE,
+)
+
+
 def public_url(url: str, secrets: set[str] | frozenset[str] = frozenset()) -> str:
-    """``url`` as it may be shown: credentials and ``${ENV}`` values masked."""
+    """``url`` as it may be shown: credentials, values of query parameters named like
+    secrets, and ``${ENV}`` values masked."""
     bare, userinfo = credentials(url)
     if userinfo is not None and "://" not in url:
         url = f"{hidden(userinfo)}@{bare}"
     elif userinfo is not None:
         parts = urlsplit(bare)
         url = urlunsplit(parts._replace(netloc=f"{hidden(userinfo)}@{parts.netloc}"))
+    if "://" in url and "?" in url:
+        parts = urlsplit(url)
+        url = urlunsplit(parts._replace(query=_public_query(parts.query)))
     return mask_secrets(url, secrets)
+
+
+def _public_query(query: str) -> str:
+    out = []
+    for pair in query.split("&"):
+        name, eq, value = pair.partition("=")
+        secret = eq and value and SECRET_PARAMETER.search(unquote_plus(name))
+        out.append(f"{name}={hidden(value)}" if secret else pair)
+    return "&".join(out)
 
 
 def mask_secrets(text: str, secrets: set[str] | frozenset[str]) -> str:

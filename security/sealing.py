@@ -44,6 +44,7 @@ class Sealer:
         }
         self._own = set(public_keys)
         self._wanted: set[str] = set()
+        self._secrets: frozenset[str] = frozenset()
 
     async def refresh(self, js: JetStreamContext, locations: Iterable[str] = ()) -> None:
         """Take the transient key of each location without a key of its own (``locations``
@@ -65,6 +66,10 @@ class Sealer:
                 keys[pub.stem] = pub.read_text().strip()
         return cls(keys)
 
+    def hide(self, secrets: set[str]) -> None:
+        """The values (from ``${ENV}``) a request's URL must not show in clear."""
+        self._secrets = frozenset(secrets)
+
     def seals(self, location: str) -> bool:
         return location in self._boxes
 
@@ -81,10 +86,20 @@ class Sealer:
             data = RequestData(
                 data.data, data.is_json, {**data.headers, "Authorization": f"Basic {basic}"}
             )
-        if data == RequestData() or box is None:
-            return msgspec.structs.replace(req, url=url, request_data=None, sealed=None)
-        sealed = _b64(box.encrypt(msgspec.json.encode(data)))
-        return msgspec.structs.replace(req, url=url, request_data=None, sealed=sealed)
+        # A token in the query (``${ENV}``, or a parameter named like a secret): the log shows
+        # the URL masked, the sealed part carries it whole.
+        shown = redaction.public_url(url, self._secrets)
+        opened = Opened(data.data, data.is_json, data.headers, url if shown != url else None)
+        if opened == Opened() or box is None:
+            return msgspec.structs.replace(req, url=shown, request_data=None, sealed=None)
+        sealed = _b64(box.encrypt(msgspec.json.encode(opened)))
+        return msgspec.structs.replace(req, url=shown, request_data=None, sealed=sealed)
+
+
+class Opened(RequestData):
+    """What is sealed: the request data, and the URL when the log shows it masked."""
+
+    url: str | None = None
 
 
 class Unsealer:
@@ -94,10 +109,14 @@ class Unsealer:
     def open(self, req: CheckRequested) -> CheckRequested:
         if req.sealed is None:
             return req
-        data = msgspec.json.decode(
-            self._box.decrypt(base64.b64decode(req.sealed)), type=RequestData
+        o = msgspec.json.decode(self._box.decrypt(base64.b64decode(req.sealed)), type=Opened)
+        data = RequestData(o.data, o.is_json, o.headers)
+        return msgspec.structs.replace(
+            req,
+            url=o.url or req.url,
+            request_data=None if data == RequestData() else data,
+            sealed=None,
         )
-        return msgspec.structs.replace(req, request_data=data, sealed=None)
 
 
 class TransientUnsealer:

@@ -1,9 +1,9 @@
 """No secret of the configuration in clear anywhere Tocsin keeps or shows things.
 
 `tocsin dev`, with ``--secure`` (location keys) and without (no key: transient ones),
-runs a configuration with a request header, a request body and URL credentials; once its tasks are judged and a
-notification went out, the NATS store, every table, every log and every page are searched
-for the three secrets (finding 4 of issue 10).
+runs a configuration with a request header, a request body, URL credentials and a token in
+a query string; once its tasks are judged and a notification went out, the NATS store,
+every table, every log and every page are searched for the secrets (finding 4 of issue 10).
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from events import codec
+from events.types import CheckRequested, CheckSpec, RequestData
+from security.sealing import Sealer, Unsealer, new_location_key
 from tests.devproc import free_ports, get, pg_url, start, stop, wait_serving
 
-SECRETS = ["hdrSecret1x", "bodySecret2x", "urlSecret3x"]
+SECRETS = ["hdrSecret1x", "bodySecret2x", "urlSecret3x", "querySecret4x"]
 
 
 def _config(demo_port: int) -> str:
@@ -46,6 +49,9 @@ websites:
         checks:
           - status-is: 200
       - path: /broken
+        checks:
+          - status-is: 200
+      - path: /query?api_key={SECRETS[3]}&page=2
         checks:
           - status-is: 200
 """
@@ -96,13 +102,13 @@ def test_no_secret_in_the_log_the_tables_the_logs_or_the_pages(
         while time.monotonic() < deadline:
             tasks = get(f"{base}/api/tasks")  # type: ignore[assignment]
             notified = "SELECT count(*) FROM tocsin.notifications"
-            if len(tasks) == 2 and all(t["severity"] not in (None, "pending") for t in tasks):
+            if len(tasks) == 3 and all(t["severity"] not in (None, "pending") for t in tasks):
                 if asyncio.run(_count(pg_url(data, ports["pg"]), notified)) > 0:
                     break
             time.sleep(1)
         else:
             raise AssertionError(f"tasks not judged and notified: {tasks}")
-        by_path = {t["url"].rsplit("/", 1)[1]: t for t in tasks}
+        by_path = {t["url"].rsplit("/", 1)[1].split("?")[0]: t for t in tasks}
         # The sealed request (URL credentials as a Basic header) was opened and sent.
         assert by_path["healthy"]["severity"] == "ok", by_path
         pages = [
@@ -119,6 +125,7 @@ def test_no_secret_in_the_log_the_tables_the_logs_or_the_pages(
             pages += [f"{base}/tasks/{t['id']}", f"{base}/api/tasks/{t['id']}"]
         shown = {url: _page(url) for url in pages}
         assert "••••" in shown[f"{base}/tasks/{by_path['healthy']['id']}"]
+        assert "page=2" in shown[f"{base}/tasks/{by_path['query']['id']}"]
         for url, body in shown.items():
             assert not _found(body), f"{url} shows {_found(body)}"
         rows = asyncio.run(_tables(pg_url(data, ports["pg"])))
@@ -146,3 +153,33 @@ async def _count(url: str, query: str) -> int:
         return 0
     finally:
         await conn.close()
+
+
+def test_a_sealed_request_shows_no_secret_and_opens_whole() -> None:
+    """URL credentials, a literal token under a secret-looking query parameter and a
+    ``${ENV}`` value anywhere in the URL travel sealed; the agent gets the request whole."""
+    private, public = new_location_key()
+    sealer = Sealer({"eu": public})
+    sealer.hide({"envTok5x"})
+    url = "https://u:pw6x@h.example/p?api_key=litTok7x&q=envTok5x&page=2"
+    req = CheckRequested(
+        at=1.8e9,
+        request="r1",
+        group="g1",
+        location="eu",
+        url=url,
+        method="GET",
+        ip_version=4,
+        timeout=5.0,
+        due=1.8e9,
+        checks=[CheckSpec("t1", "status-is", 200)],
+        request_data=RequestData(headers={"X-Private-Token": "hdr8x"}),
+    )
+    logged = codec.encode(sealer.seal(req)).decode()
+    assert not [s for s in ("pw6x", "litTok7x", "envTok5x", "hdr8x") if s in logged], logged
+    assert "page=2" in logged
+    opened = Unsealer(private).open(codec.decode(logged.encode(), "tocsin.check.requested.eu.g1"))
+    assert opened.url == "https://h.example/p?api_key=litTok7x&q=envTok5x&page=2"
+    assert opened.request_data is not None
+    assert opened.request_data.headers["X-Private-Token"] == "hdr8x"
+    assert opened.request_data.headers["Authorization"] == "Basic dTpwdzZ4"  # u:pw6x

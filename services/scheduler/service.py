@@ -186,6 +186,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             )
         locations = sorted({loc for t in tasks.values() for loc in t.locations}) or ["default"]
         await streams.ensure(js, locations, self.opts.tuning)
+        self.sealer.hide(self.own.secrets)
         await self.sealer.refresh(js, locations)
         every: dict[str, list[TaskDef]] = defaultdict(list)
         for task in tasks.values():
