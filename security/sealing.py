@@ -119,25 +119,29 @@ class Unsealer:
         )
 
 
-class TransientUnsealer:
-    """Opens what was sealed to a location's transient key, read from the bucket (again
-    when it no longer opens: the scheduler put a new one after NATS restarted)."""
+class Opener:
+    """Opens a location's sealed requests: with its own key (an agent's credentials file),
+    else with the transient key the scheduler keeps in NATS, read again when it no longer
+    opens (the scheduler put a new one after NATS restarted)."""
 
-    def __init__(self, js: JetStreamContext, location: str) -> None:
-        self.js, self.location = js, location
-        self._unsealer: Unsealer | None = None
+    def __init__(self, own: Unsealer | None, js: JetStreamContext, location: str) -> None:
+        self.own, self.js, self.location = own, js, location
+        self._transient: Unsealer | None = None
 
     async def open(self, req: CheckRequested) -> CheckRequested:
         if req.sealed is None:
             return req
-        if self._unsealer is not None:
+        if self.own is not None:
+            return self.own.open(req)
+        if self._transient is not None:
             with contextlib.suppress(CryptoError):
-                return self._unsealer.open(req)
+                return self._transient.open(req)
         key = await transient.private_key(self.js, self.location)
         if key is None:
             raise RuntimeError(
                 "request secrets are sealed to a transient key that NATS no longer has "
-                "(it restarted): the next request will be sealed to a new one"
+                "(it restarted), or for a location key this client lacks (use its "
+                "credentials file)"
             )
-        self._unsealer = Unsealer(key)
-        return self._unsealer.open(req)
+        self._transient = Unsealer(key)
+        return self._transient.open(req)

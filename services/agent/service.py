@@ -31,7 +31,7 @@ from events.types import AgentHeartbeat, CheckRequested, CheckStarted
 from runtime import __version__, bus
 from runtime.logs import Log
 from security.client import ClientSecurity
-from security.sealing import TransientUnsealer
+from security.sealing import Opener
 from services.agent.host import HostOptions, observe_forever
 
 log = Log("tocsin.agent")
@@ -73,7 +73,7 @@ class Agent:
         self._nc: Any = None
         # Opens request secrets sealed for our location (the key is in the credentials file).
         self._unsealer = opts.security.unsealer()
-        self._transient: TransientUnsealer | None = None  # without one: see security/transient
+        self._opener: Opener | None = None  # with the NATS connection, at the first request
 
     def stop(self) -> None:
         self.stopping.set()
@@ -246,13 +246,9 @@ class Agent:
     async def _open(self, js: JetStreamContext, req: CheckRequested) -> CheckRequested:
         """The request with its sealed secrets opened with the location's key: its own (in
         the credentials file), else the transient one the scheduler keeps in NATS."""
-        if req.sealed is None:
-            return req
-        if self._unsealer is not None:
-            return self._unsealer.open(req)
-        if self._transient is None:
-            self._transient = TransientUnsealer(js, self.opts.location)
-        return await self._transient.open(req)
+        if self._opener is None:
+            self._opener = Opener(self._unsealer, js, self.opts.location)
+        return await self._opener.open(req)
 
     async def _keep_alive(self, msg: Msg) -> None:
         while True:
