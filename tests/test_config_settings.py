@@ -7,11 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import nats
 import pytest
 
 from configuration import config as configuration
 from configuration import published
+from configuration.inforce import apply_config, in_force
+from events import streams
 from services import cli
+from tests.helpers import site_config
 
 SECRETS = ["gotifyTok1", "mailPw2", "hookSecret3", "apprisePw4", "siteCred5", "ldapPw6", "envTok7"]
 
@@ -110,3 +114,26 @@ def test_config_show_prints_the_settings_in_force_masked(
     out = capsys.readouterr().out
     assert '"time_without_agent": 1200.0' in out and "https://gotify.example.org" in out
     assert "••••" in out and not [s for s in SECRETS if s in out], out
+
+
+async def test_applying_back_and_forth_is_never_dropped_as_a_duplicate(
+    nats_server: Any, tmp_path: Path
+) -> None:
+    """A, B, A, B within the duplicate window: four applies, B in force (the fourth once
+    had the message id of the second); and a change of settings alone in an included file
+    (the main file's hash unchanged) lands each time."""
+    path = tmp_path / "c.yaml"
+    sites = tmp_path / "general.yaml"
+    body = site_config("http://127.0.0.1:9", {"p": ["status-is: 200"]})
+    path.write_text("general: !include general.yaml\n" + body[body.index("websites:") :])
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await streams.ensure(js, [])
+    try:
+        for quorum in (1, 2, 1, 2):
+            sites.write_text(f"frequency: 1m\nipv6: false\nquorum: {quorum}\n")
+            cfg = configuration.parse(str(path))
+            assert await apply_config(js, cfg, "test") is not None
+            assert (await in_force(js)).settings == published.public(cfg)
+    finally:
+        await nc.close()
