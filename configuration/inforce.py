@@ -70,10 +70,16 @@ def configuration_in_force(
 ) -> tuple[configuration.Config, list[str]]:
     """The log's tasks and settings with the secret values ``own`` (a service's file) and
     the environment have, and the masks left; ``own``'s settings while the log holds none
-    (a log written before settings were in it)."""
-    if now.settings is None:
-        return dataclasses.replace(own, tasks=now.tasks), []
-    return published.config(now.tasks, now.settings, own, now.revision)
+    (a log written before settings were in it) or none that read."""
+    if now.settings is not None:
+        try:
+            return published.config(now.tasks, now.settings, own, now.revision)
+        except (msgspec.ValidationError, TypeError, ValueError, AttributeError) as exc:
+            # Only an admin can publish them; still, no service stops on what the log holds.
+            log.error(
+                "settings in the log do not read; this service's file's apply", error=str(exc)
+            )
+    return dataclasses.replace(own, tasks=now.tasks), []
 
 
 async def last_applied_seq(js: JetStreamContext) -> int:

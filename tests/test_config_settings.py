@@ -12,9 +12,10 @@ import pytest
 
 from configuration import config as configuration
 from configuration import published
-from configuration.inforce import apply_config, in_force
+from configuration.inforce import InForce, apply_config, configuration_in_force, in_force
 from events import streams
 from services import cli
+from services.notifier.service import Notifier, NotifierOptions
 from tests.helpers import site_config
 
 SECRETS = ["gotifyTok1", "mailPw2", "hookSecret3", "apprisePw4", "siteCred5", "ldapPw6", "envTok7"]
@@ -137,3 +138,23 @@ async def test_applying_back_and_forth_is_never_dropped_as_a_duplicate(
             assert (await in_force(js)).settings == published.public(cfg)
     finally:
         await nc.close()
+
+
+def test_settings_that_do_not_read_stop_no_service(tmp_path: Path, monkeypatch: Any) -> None:
+    """Whatever an apply carried (only an admin can publish one), the scheduler keeps its
+    file's settings and the notifier its last ones, and neither raises."""
+    own = _cfg(tmp_path, CONFIG, {"GOTIFY_TOKEN": SECRETS[6]})
+    for bad in ({"hosts": 5}, {"ssl_thresholds": [["x"]]}, {"general": "nonsense"}):
+        now = InForce(tasks=own.tasks, settings=bad, last_seq=1)
+        cfg, masked = configuration_in_force(now, own)
+        assert (cfg.hosts, cfg.general, masked) == (own.hosts, own.general, [])
+    monkeypatch.setenv("GOTIFY_TOKEN", SECRETS[6])
+    path = tmp_path / "c.yaml"
+    notifier = Notifier(NotifierOptions("nats://127.0.0.1:9", "postgresql://x", str(path)))
+    before = notifier.settings
+    bad = published.public(own)
+    bad["general"]["alerts"] = 5  # reads as a Config; no notifier setting comes of it
+    notifier.now = InForce(tasks={}, settings=bad, last_seq=1)
+    with pytest.raises(ValueError):  # its follower logs this and keeps what it had
+        notifier._derive()
+    assert notifier.settings is before

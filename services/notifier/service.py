@@ -206,7 +206,10 @@ class Notifier:
         async def follow(_: Msg | None = None) -> None:
             self.now = await in_force(js)
             self.logged = self.now.tasks
-            self._derive()
+            try:
+                self._derive()
+            except Exception as exc:  # what only an admin can apply; never stop on it
+                log.error("settings in force refused; the previous ones stay", error=str(exc))
 
         await nc.subscribe(subjects.CONFIG_APPLIED, cb=follow)
         await follow()

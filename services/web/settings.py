@@ -142,13 +142,15 @@ def follow(s: WebSettings, logged: dict[str, Any]) -> None:
     stays what it started with: its file and environment, read at start."""
     general = logged.get("general") or {}
     websites: dict[str, dict[str, Any]] = logged.get("websites") or {}
-    s.status_pages = list(logged.get("status_pages") or [])
-    s.mail_subscriptions = bool(general.get("mail"))
-    s.maintenance = {"": parse_windows(general.get("maintenance"))}
+    maintenance = {"": parse_windows(general.get("maintenance"))}
     for domain, extra in websites.items():
         if extra.get("maintenance"):
-            s.maintenance[domain] = parse_windows(extra["maintenance"])
-    s.depends = {d: list(e["depends_on"]) for d, e in websites.items() if e.get("depends_on")}
+            maintenance[domain] = parse_windows(extra["maintenance"])
+    depends = {d: list(e["depends_on"]) for d, e in websites.items() if e.get("depends_on")}
+    # All or nothing: settings that do not read (raised above) leave the last ones whole.
+    s.status_pages = list(logged.get("status_pages") or [])
+    s.mail_subscriptions = bool(general.get("mail"))
+    s.maintenance, s.depends = maintenance, depends
 
 
 def server_options(settings: WebSettings) -> dict[str, Any]:
