@@ -93,13 +93,14 @@ def notifier() -> dict[str, Any]:
             f"{subjects.PREFIX}.notification.>",
             subjects.DEADLETTER_ALL,
         ],
-        # It follows silences, acknowledgements and heartbeats (the no-agent alert) live,
-        # besides replaying them.
+        # It follows silences, acknowledgements, heartbeats (the no-agent alert) and the
+        # configuration in force live, besides replaying them.
         sub=[
             "_INBOX.>",
             f"{subjects.PREFIX}.silence.>",
             subjects.ACKNOWLEDGED,
             subjects.HEARTBEAT_ALL,
+            subjects.CONFIG_APPLIED,
         ],
         pub_deny=_DESTRUCTIVE,
     )

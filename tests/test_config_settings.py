@@ -3,6 +3,7 @@ come back whole in a service that has the secret values (its own file, its envir
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ from configuration.inforce import InForce, apply_config, configuration_in_force,
 from events import streams
 from services import cli
 from services.notifier.service import Notifier, NotifierOptions
-from tests.helpers import site_config
+from tests.helpers import site_config, wait_for
+from tests.security_support import connect, start_secured
 
 SECRETS = ["gotifyTok1", "mailPw2", "hookSecret3", "apprisePw4", "siteCred5", "ldapPw6", "envTok7"]
 
@@ -152,9 +154,45 @@ def test_settings_that_do_not_read_stop_no_service(tmp_path: Path, monkeypatch: 
     path = tmp_path / "c.yaml"
     notifier = Notifier(NotifierOptions("nats://127.0.0.1:9", "postgresql://x", str(path)))
     before = notifier.settings
-    bad = published.public(own)
-    bad["general"]["alerts"] = 5  # reads as a Config; no notifier setting comes of it
-    notifier.now = InForce(tasks={}, settings=bad, last_seq=1)
+    unsendable = published.public(own)
+    unsendable["general"]["alerts"] = 5  # reads as a Config; no notifier setting comes of it
+    notifier.now = InForce(tasks={}, settings=unsendable, last_seq=1)
     with pytest.raises(ValueError):  # its follower logs this and keeps what it had
         notifier._derive()
     assert notifier.settings is before
+
+
+async def test_the_notifier_follows_an_apply_with_its_own_permissions(
+    tmp_path: Path, database_url: str, monkeypatch: Any
+) -> None:
+    """With authorization on, the notifier (its own credentials) sees an apply made after
+    it started: it may listen to ``config.applied``."""
+    sb = start_secured(tmp_path, {"a1": "default"})
+    admin = await connect(sb.url, sb.security("admin"))
+    js = admin.jetstream()
+    await streams.ensure(js, [])
+    body = site_config("http://127.0.0.1:9", {"p": ["status-is: 200"]})
+    first = tmp_path / "first.yaml"
+    first.write_text(body + "recurring_tasks:\n  time_without_agent: 10m\n")
+    later = tmp_path / "later.yaml"
+    later.write_text(body + "recurring_tasks:\n  time_without_agent: 20m\n")
+    monkeypatch.setenv("TOCSIN_NATS_CREDS", str(sb.store.creds_path("notifier")))
+    notifier = Notifier(NotifierOptions(sb.url, database_url, str(first)))
+    running = asyncio.create_task(notifier.run())
+    try:
+        await wait_for(lambda: _ready(notifier), 30, what="the notifier following the log")
+        await apply_config(js, configuration.parse(str(later)), "admin")
+
+        async def followed() -> bool:
+            return notifier.settings.time_without_agent == 1200.0
+
+        await wait_for(followed, 30, what="the applied setting in the notifier")
+    finally:
+        notifier.stop()
+        await asyncio.gather(running, return_exceptions=True)
+        await admin.close()
+        sb.server.stop()
+
+
+async def _ready(notifier: Notifier) -> bool:
+    return notifier.now is not None
