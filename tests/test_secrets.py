@@ -12,13 +12,17 @@ import asyncio
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import nats
 import pytest
+from nats.js.api import StorageType
 
 from events import codec
 from events.types import CheckRequested, CheckSpec, RequestData
-from security.sealing import Sealer, Unsealer, new_location_key
+from security import transient
+from security.sealing import Opener, Sealer, Unsealer, new_location_key
 from tests.devproc import free_ports, get, pg_url, start, stop, wait_serving
 
 SECRETS = ["hdrSecret1x", "bodySecret2x", "urlSecret3x", "querySecret4x"]
@@ -178,8 +182,55 @@ def test_a_sealed_request_shows_no_secret_and_opens_whole() -> None:
     logged = codec.encode(sealer.seal(req)).decode()
     assert not [s for s in ("pw6x", "litTok7x", "envTok5x", "hdr8x") if s in logged], logged
     assert "page=2" in logged
-    opened = Unsealer(private).open(codec.decode(logged.encode(), "tocsin.check.requested.eu.g1"))
+    decoded = codec.decode(logged.encode(), "tocsin.check.requested.eu.g1")
+    assert isinstance(decoded, CheckRequested)
+    opened = Unsealer(private).open(decoded)
     assert opened.url == "https://h.example/p?api_key=litTok7x&q=envTok5x&page=2"
     assert opened.request_data is not None
     assert opened.request_data.headers["X-Private-Token"] == "hdr8x"
     assert opened.request_data.headers["Authorization"] == "Basic dTpwdzZ4"  # u:pw6x
+
+
+async def test_transient_keys_are_shared_and_put_back_after_nats_forgot_them(
+    nats_server: Any,
+) -> None:
+    """Two schedulers seal to one transient key; once NATS lost it (a restart: the bucket is
+    memory only), what was sealed to it cannot be opened, with a reason, and the next
+    refresh puts a new key that agents read."""
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    try:
+        first, second = Sealer({}), Sealer({})
+        await first.refresh(js, ["eu"])
+        await second.refresh(js, ["eu"])
+        opener = Opener(None, js, "eu")
+        for sealer in (first, second):
+            sealed = sealer.seal(_request())
+            assert sealed.sealed is not None and sealed.request_data is None
+            assert (await opener.open(sealed)).request_data == _request().request_data
+        info = await js.stream_info(f"KV_{transient.BUCKET}")
+        assert info.config.storage == StorageType.MEMORY
+        old = first.seal(_request())
+        await js.delete_stream(f"KV_{transient.BUCKET}")  # what a NATS restart does to it
+        with pytest.raises(RuntimeError, match="no longer has"):
+            await Opener(None, js, "eu").open(old)
+        await first.refresh(js)
+        assert (await opener.open(first.seal(_request()))).request_data is not None
+    finally:
+        await nc.close()
+
+
+def _request() -> CheckRequested:
+    return CheckRequested(
+        at=1.8e9,
+        request="r1",
+        group="g1",
+        location="eu",
+        url="https://h.example/p",
+        method="GET",
+        ip_version=4,
+        timeout=5.0,
+        due=1.8e9,
+        checks=[CheckSpec("t1", "status-is", 200)],
+        request_data=RequestData(headers={"X-Private-Token": "hdr9x"}),
+    )
