@@ -137,10 +137,8 @@ async def _apply_once(
         removed=removed,
     )
     expected = now.last_seq
-    parts = configdiff.split(event)
+    parts = carrying(configdiff.split(event), settings)  # TooLarge before anything lands
     for part in parts:
-        if part.part == len(parts):  # whole, once the tasks they name are all in force
-            part = msgspec.structs.replace(part, settings=settings)
         # The id names the state the part lands on: applying A, B, then A again within the
         # duplicate window is three applies, never one dropped as a duplicate.
         ack = await js.publish(
@@ -161,6 +159,24 @@ async def _apply_once(
         settings_changed=moved,
     )
     return msgspec.structs.replace(event, settings=settings if moved else None)
+
+
+def carrying(parts: list[ConfigApplied], settings: dict[str, Any]) -> list[ConfigApplied]:
+    """``parts`` with the settings on the last one (whole, once the tasks they name are all in
+    force), or on a part of their own after them when that one would grow too large."""
+    last = msgspec.structs.replace(parts[-1], settings=settings)
+    if len(codec.encode(last)) <= configdiff.PART_BYTES:
+        return [*parts[:-1], last]
+    n = len(parts) + 1
+    alone = msgspec.structs.replace(
+        parts[-1], part=n, parts=n, added=[], changed=[], removed=[], settings=settings
+    )
+    if len(codec.encode(alone)) > configdiff.PART_BYTES:
+        raise configdiff.TooLarge(
+            f"the settings take {len(codec.encode(alone))} bytes, more than an event may "
+            f"({configdiff.PART_BYTES})"
+        )
+    return [*(msgspec.structs.replace(p, parts=n) for p in parts), alone]
 
 
 def who() -> str:

@@ -196,3 +196,62 @@ async def test_the_notifier_follows_an_apply_with_its_own_permissions(
 
 async def _ready(notifier: Notifier) -> bool:
     return notifier.now is not None
+
+
+def _many_sites(n: int) -> str:
+    """``n`` websites whose maintenance reasons make the settings large."""
+    lines = ["general:", "  frequency: 1m", "  ipv6: false", "websites:"]
+    for i in range(n):
+        lines += [
+            f"  - domain: http://127.0.{i // 200}.{i % 200 + 1}:9",
+            "    maintenance:",
+            f"      - {{start: '2026-06-01T02:00:00+00:00', duration: 1h, reason: {'x' * 2000}}}",
+            "    paths:",
+            "      - {path: /, checks: [status-is: 200]}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def test_large_settings_get_a_part_of_their_own_and_too_large_is_a_clear_error(
+    nats_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(_many_sites(115))  # ~240 kB of settings: too many beside 115 tasks
+    url = ["--nats-url", nats_server.url]
+    assert cli.main(["config", "apply", str(path), *url]) == 0
+    assert cli.main(["config", "history", *url]) == 0
+    history = capsys.readouterr().out.splitlines()[1:]
+    assert [line.rsplit(": ", 1)[1] for line in history] == ["+115 ~0 -0", "+0 ~0 -0"]
+    assert "part 2/2" in history[1]
+    now = asyncio.run(_in_force(nats_server.url))
+    assert now.settings == published.public(configuration.parse(str(path)))
+    assert len(now.tasks) == 115
+
+    path.write_text(_many_sites(600))  # settings more than one event may hold
+    assert cli.main(["config", "apply", str(path), *url]) == 2
+    err = capsys.readouterr().err
+    assert "not applied: the settings take" in err and "Traceback" not in err
+    assert len(asyncio.run(_in_force(nats_server.url)).tasks) == 115  # nothing landed
+
+
+async def _in_force(url: str) -> InForce:
+    nc = await nats.connect(url)
+    try:
+        return await in_force(nc.jetstream())
+    finally:
+        await nc.close()
+
+
+def test_a_large_apply_is_split_in_parts_the_log_can_read(
+    nats_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1500 tasks: every part within what a reader of the log accepts, all in force."""
+    path = tmp_path / "c.yaml"
+    checks = ["status-is: 200", "body-contains: ok"]
+    paths = {f"some/longer/path/{i}": checks for i in range(750)}
+    path.write_text(site_config("https://monitoring-target.example.org", paths))
+    url = ["--nats-url", nats_server.url]
+    assert cli.main(["config", "apply", str(path), *url]) == 0
+    assert cli.main(["config", "history", *url]) == 0
+    assert "not a configuration" not in capsys.readouterr().out
+    assert len(asyncio.run(_in_force(nats_server.url)).tasks) == 1500

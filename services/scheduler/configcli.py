@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from configuration import config as configuration
+from configuration.diff import TooLarge
 from configuration.inforce import apply_config, in_force, who
 from events import codec, streams, subjects
 from events.types import ConfigApplied
@@ -74,12 +75,16 @@ def apply(args: Any) -> int:
     if cfg is None:
         return 2
 
-    async def go() -> None:
+    async def go() -> int:
         nc = await bus.connect(args.nats_url, "config-apply")
         try:
             js = nc.jetstream()
             await streams.ensure(js, cfg.locations)
-            ev = await apply_config(js, cfg, who())
+            try:
+                ev = await apply_config(js, cfg, who())
+            except TooLarge as exc:
+                print(f"{args.file}: not applied: {exc}", file=sys.stderr)
+                return 2
             if ev is None:
                 print("no change: this configuration is already in force")
             else:
@@ -90,9 +95,9 @@ def apply(args: Any) -> int:
                 )
         finally:
             await bus.close(nc)
+        return 0
 
-    asyncio.run(go())
-    return 0
+    return asyncio.run(go())
 
 
 def show(args: Any) -> int:

@@ -26,6 +26,7 @@ from checks import request
 from checks.judge import apply
 from configuration import config as configuration
 from configuration import redaction
+from configuration.diff import TooLarge
 from configuration.inforce import (
     InForce,
     apply_config,
@@ -242,7 +243,12 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                 continue
             self.own = cfg
             if self.shard == 0:
-                await apply_config(js, cfg, self.opts.applied_by or who())
+                try:
+                    await apply_config(js, cfg, self.opts.applied_by or who())
+                except TooLarge as exc:
+                    log.error(
+                        "configuration refused; the previous one stays in force", problems=str(exc)
+                    )
             await self._use(js, await in_force(js))
 
     async def _restore(self, js: JetStreamContext) -> None:
