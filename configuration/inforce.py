@@ -92,6 +92,22 @@ async def last_applied_seq(js: JetStreamContext) -> int:
     return int(raw.seq or 0)
 
 
+async def last_settings(js: JetStreamContext) -> tuple[int, dict[str, Any] | None]:
+    """The sequence of the last ``config.applied`` (0: none) and the settings it carries
+    (None: the first parts of an apply, or one logged before settings were). One direct get:
+    cheap to poll, and all the web may do on the log."""
+    try:
+        raw = await js.get_last_msg(streams.EVENTS, subjects.CONFIG_APPLIED, direct=True)
+    except NotFoundError:
+        return 0, None
+    seq = int(raw.seq or 0)
+    try:
+        ev = codec.decode(raw.data or b"", subjects.CONFIG_APPLIED)
+    except codec.DecodeError:
+        return seq, None
+    return seq, ev.settings if isinstance(ev, ConfigApplied) else None
+
+
 async def current_tasks(js: JetStreamContext) -> dict[str, TaskDef]:
     return (await in_force(js)).tasks
 

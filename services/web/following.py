@@ -11,10 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from nats.js.errors import NotFoundError
-
-from events import codec, streams, subjects
-from events.types import ConfigApplied
+from configuration.inforce import last_settings
 from runtime.logs import Log
 from services.web.checknow import connection
 from services.web.settings import WebSettings, follow
@@ -32,18 +29,13 @@ async def follow_config(state: Any, settings: WebSettings) -> None:
     while True:
         try:
             nc = await connection(state, settings.nats_url)
-            raw = await nc.jetstream().get_last_msg(
-                streams.EVENTS, subjects.CONFIG_APPLIED, direct=True
-            )
-            if raw.seq != seen:
-                seen = raw.seq
-                ev = codec.decode(raw.data, subjects.CONFIG_APPLIED)
-                # The first parts of an apply carry no settings: the last one will.
-                if isinstance(ev, ConfigApplied) and ev.settings is not None:
-                    follow(settings, ev.settings)
-                    log.info("configuration in force", revision=ev.revision[:12])
-        except NotFoundError:
-            pass  # nothing applied yet: the file's settings
+            seq, logged = await last_settings(nc.jetstream())
+            # Nothing applied yet: the file's settings; the first parts of an apply carry
+            # none: the last one will.
+            if seq != seen and logged is not None:
+                follow(settings, logged)
+                log.info("configuration in force", seq=seq)
+            seen = seq
         except Exception as exc:  # NATS away, a refused apply: the last settings stay
             if str(exc) != failing:  # once per kind of failure, not every poll
                 log.warning("could not read the configuration in force", error=str(exc))
