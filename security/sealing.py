@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote
@@ -34,6 +35,10 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
 
+#: Seconds between two looks at the transient keys (a NATS restarted forgets them).
+REFRESH = 5.0
+
+
 class Sealer:
     """Seals request data for the locations whose public key it knows: their own
     (``locations/<loc>.pub``), else a transient one (``security/transient.py``)."""
@@ -45,12 +50,17 @@ class Sealer:
         self._own = set(public_keys)
         self._wanted: set[str] = set()
         self._secrets: frozenset[str] = frozenset()
+        self._due = 0.0
 
     async def refresh(self, js: JetStreamContext, locations: Iterable[str] = ()) -> None:
         """Take the transient key of each location without a key of its own (``locations``
         and those of the last refreshes), putting one there first when there is none (first
         use, or NATS restarted and forgot it)."""
-        self._wanted |= set(locations) - self._own
+        new = set(locations) - self._own - self._wanted
+        self._wanted |= new
+        if not new and time.monotonic() < self._due:
+            return  # the bucket is asked at most every REFRESH seconds
+        self._due = time.monotonic() + REFRESH
         for location in sorted(self._wanted):
             found = await transient.private_key(js, location, new_location_key()[0])
             if found is not None:
