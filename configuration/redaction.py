@@ -20,6 +20,8 @@ import msgspec
 from events.types import RequestData, TaskDef
 
 MASK = "••••"
+#: A mask as ``hidden`` writes it: the fingerprint says which value it stands for.
+MASKED = re.compile(MASK + r"([0-9a-f]{8})")
 
 
 def fingerprint(value: str) -> str:
@@ -28,9 +30,10 @@ def fingerprint(value: str) -> str:
 
 
 def hidden(value: object) -> str:
-    """``••••`` and the fingerprint of ``value`` (a body that is not text: of its JSON)."""
+    """``••••`` and the fingerprint of ``value`` (a body that is not text: of its JSON); a
+    mask already stays as it is, so that masking twice keeps the fingerprint."""
     text = value if isinstance(value, str) else msgspec.json.encode(value).decode()
-    return f"{MASK}{fingerprint(text)}"
+    return text if MASKED.fullmatch(text) else f"{MASK}{fingerprint(text)}"
 
 
 def credentials(url: str) -> tuple[str, str | None]:
@@ -86,10 +89,6 @@ def mask_secrets(text: str, secrets: set[str] | frozenset[str]) -> str:
         if secret and secret in text:
             text = text.replace(secret, hidden(secret))
     return text
-
-
-#: A mask as ``hidden`` writes it: the fingerprint says which value it stands for.
-MASKED = re.compile(MASK + r"([0-9a-f]{8})")
 
 
 def unmask(text: str, known: dict[str, str]) -> str:

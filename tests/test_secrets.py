@@ -20,8 +20,9 @@ import nats
 import pytest
 from nats.js.api import StorageType
 
+from configuration import redaction
 from events import codec
-from events.types import CheckRequested, CheckSpec, RequestData
+from events.types import CheckRequested, CheckSpec, RequestData, TaskDef
 from security import transient
 from security.sealing import Opener, Sealer, Unsealer, new_location_key
 from tests.devproc import free_ports, get, pg_url, start, stop, wait_serving
@@ -243,3 +244,23 @@ def _request() -> CheckRequested:
         checks=[CheckSpec("t1", "status-is", 200)],
         request_data=RequestData(headers={"X-Private-Token": "hdr9x"}),
     )
+
+
+def test_masking_twice_shows_the_same_fingerprints() -> None:
+    """A task as the log shows it, masked again (a notifier naming a task applied from
+    another file), keeps the fingerprints an operator compares."""
+    task = TaskDef(
+        id="t1",
+        group="g1",
+        domain="u:pw6x@h.example",
+        url="https://u:pw6x@h.example/p?api_key=litTok7x&page=2",
+        method="POST",
+        ip_version=4,
+        check="status-is",
+        expected=200,
+        frequency=60.0,
+        request_data=RequestData(data={"token": "b"}, headers={"X-Private-Token": "hdr8x"}),
+    )
+    once = redaction.redact(task)
+    assert redaction.redact(once) == once
+    assert "pw6x" not in once.url and "litTok7x" not in once.url
