@@ -1,7 +1,8 @@
 """The configuration in force: the fold of every ``config.applied`` event in the log.
 
-Applying a configuration publishes its diff against what the log holds, so every service that
-follows the log sees the same task set, and a restart never reverts an apply.
+Applying a configuration publishes its diff against what the log holds and its settings, so
+every service that follows the log sees the same tasks and settings, and a restart never
+reverts an apply.
 """
 
 from __future__ import annotations
@@ -118,8 +119,8 @@ async def apply_config(
     """Publish the diff between the configuration in force (from the log) and ``cfg``, and
     ``cfg``'s settings; returns what was applied (its ``settings`` only when they changed).
 
-    Nothing is published when nothing changed; the message id (file hash and
-    previous state) makes a repeated apply of the same change land once. Each part is
+    Nothing is published when nothing changed; the message id (file hash and the log
+    position it lands on) makes a publish repeated at the same position land once. Each part is
     published only if the log's last ``config.applied`` is the one the diff was computed
     against: two applies racing do not both publish a diff of the same state; the loser
     computes its diff again against the winner's, so the history stays one chain.

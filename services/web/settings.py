@@ -99,8 +99,19 @@ def load_settings(config_path: str | None = None, env: dict[str, str] | None = N
     found = raw.get("general")
     general: dict[str, Any] = found if isinstance(found, dict) else {}
     s.depends = _depends(raw)
-    _access(s, general, env)
+    access = env.get("TOCSIN_UNAUTHENTICATED_ACCESS", general.get("unauthenticated_access"))
+    if access == "dashboard":
+        s.unauthenticated_access = "dashboard"
+    elif access == "all":
+        s.unauthenticated_access = "all"
+    elif access not in (None, "", "none"):
+        raise ValueError(f"unauthenticated_access must be dashboard or all, not {access!r}")
     s.cookie_secret = env.get("TOCSIN_COOKIE_SECRET") or general.get("cookie_secret") or None
+    for key in ("session_duration", "remember_me_duration"):
+        value = env.get(f"TOCSIN_{key.upper()}", general.get(key))
+        if value is not None:
+            # A bare number is minutes, as in Argos.
+            setattr(s, key, parse_duration(value))
     domains = env.get("TOCSIN_STATUS_PAGE", "")
     s.status_domains = [d.strip() for d in domains.split(",") if d.strip()]
     if path:
@@ -115,24 +126,6 @@ def load_settings(config_path: str | None = None, env: dict[str, str] | None = N
         raise ValueError(f"root_path must start with '/', not {root!r}")
     s.root_path = str(root).rstrip("/")
     return s
-
-
-def _access(s: WebSettings, general: dict[str, Any], env: dict[str, str]) -> None:
-    """Who may see what, and for how long a login lasts (the environment wins)."""
-    access = env.get("TOCSIN_UNAUTHENTICATED_ACCESS", general.get("unauthenticated_access"))
-    if access == "dashboard":
-        s.unauthenticated_access = "dashboard"
-    elif access == "all":
-        s.unauthenticated_access = "all"
-    elif access not in (None, "", "none"):
-        raise ValueError(f"unauthenticated_access must be dashboard or all, not {access!r}")
-    else:
-        s.unauthenticated_access = ""
-    for key in ("session_duration", "remember_me_duration"):
-        value = env.get(f"TOCSIN_{key.upper()}", general.get(key))
-        if value is not None:
-            # A bare number is minutes, as in Argos.
-            setattr(s, key, parse_duration(value))
 
 
 def follow(s: WebSettings, logged: dict[str, Any]) -> None:
