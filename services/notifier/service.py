@@ -210,6 +210,8 @@ class Notifier:
                 self._derive()
             except Exception as exc:  # what only an admin can apply; never stop on it
                 log.error("settings in force refused; the previous ones stay", error=str(exc))
+            else:
+                log.info("configuration in force", revision=(self.now.revision or "")[:12])
 
         await nc.subscribe(subjects.CONFIG_APPLIED, cb=follow)
         await follow()

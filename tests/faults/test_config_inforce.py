@@ -147,6 +147,8 @@ async def test_applied_settings_are_followed_without_restart_and_survive_restart
         assert done.returncode == 0, done.stderr
         assert "settings changed" in done.stdout, done.stdout
         await wait_for(lambda: _is(_status(port, "applied"), 200), 30, what="the page served")
+        revision = configuration.parse(str(new)).digest[:12]
+        await wait_for(lambda: _logged(notifier, revision), 30, what="the notifier following")
 
         async def flip_and_hear(n: int) -> None:  # through the applied webhook
             demo_target.set("flip", status=500)
@@ -183,6 +185,14 @@ def _notifier(svc: Services) -> Service:
             "--config",
             str(svc.config),
         ],
+        {"TOCSIN_LOG_LEVEL": "info"},  # it says which configuration it runs
+    )
+
+
+async def _logged(service: Service, revision: str) -> bool:
+    return any(
+        "configuration in force" in line and f"revision={revision!r}" in line
+        for line in service.output().splitlines()
     )
 
 
