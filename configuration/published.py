@@ -112,6 +112,8 @@ def _known(own: Config, env: Mapping[str, str]) -> dict[str, str]:
         userinfo = redaction.credentials(text)[1]
         if userinfo:
             values.add(userinfo)
+        if "://" in text and "?" in text:  # a token in a query string is masked alone
+            values.update(value for _, _, value in redaction.query_pairs(text) if value)
     return {redaction.fingerprint(v): v for v in values}
 
 

@@ -75,11 +75,15 @@ def public_url(url: str, secrets: set[str] | frozenset[str] = frozenset()) -> st
 
 def _public_query(query: str) -> str:
     out = []
-    for pair in query.split("&"):
-        name, eq, value = pair.partition("=")
+    for name, eq, value in (pair.partition("=") for pair in query.split("&")):
         secret = eq and value and SECRET_PARAMETER.search(unquote_plus(name))
-        out.append(f"{name}={hidden(value)}" if secret else pair)
+        out.append(f"{name}={hidden(value)}" if secret else f"{name}{eq}{value}")
     return "&".join(out)
+
+
+def query_pairs(url: str) -> list[tuple[str, str, str]]:
+    """``(name, "=", value)`` of each part of ``url``'s query string, as written."""
+    return [pair.partition("=") for pair in urlsplit(url).query.split("&")]
 
 
 def mask_secrets(text: str, secrets: set[str] | frozenset[str]) -> str:

@@ -20,7 +20,16 @@ from services.notifier.service import Notifier, NotifierOptions
 from tests.helpers import site_config, wait_for
 from tests.security_support import connect, start_secured
 
-SECRETS = ["gotifyTok1", "mailPw2", "hookSecret3", "apprisePw4", "siteCred5", "ldapPw6", "envTok7"]
+SECRETS = [
+    "gotifyTok1",
+    "mailPw2",
+    "hookSecret3",
+    "apprisePw4",
+    "siteCred5",
+    "ldapPw6",
+    "envTok7",
+    "queryTok8",
+]
 
 CONFIG = f"""
 general:
@@ -33,7 +42,7 @@ general:
     auth: {{login: tocsin, password: {SECRETS[1]}}}
     addresses: [ops@example.org]
   gotify:
-    - url: https://gotify.example.org
+    - url: https://gotify.example.org/?token={SECRETS[7]}
       tokens: [{SECRETS[0]}, "${{GOTIFY_TOKEN}}"]
   apprise:
     ops: ["mailto://u:{SECRETS[3]}@example.org"]
@@ -99,7 +108,7 @@ def test_a_service_puts_back_what_it_has_and_reports_the_rest(tmp_path: Path) ->
     assert back.general["gotify"][0]["tokens"][0].startswith("••••")
     assert back.general["alerts"] == cfg.general["alerts"]  # no secret: as applied
     assert back.hosts == cfg.hosts and back.ssl_thresholds == cfg.ssl_thresholds
-    assert len(left) == 8 and not [s for s in SECRETS[:6] if s in str(left)]
+    assert len(left) == 9 and not [s for s in SECRETS if s in str(left)]
 
 
 def test_config_show_prints_the_settings_in_force_masked(
