@@ -122,6 +122,8 @@ def test_config_show_prints_the_settings_in_force_masked(
     path.write_text(CONFIG.replace("time_without_agent: 10m", "time_without_agent: 20m"))
     assert cli.main(["config", "apply", str(path), *url]) == 0
     assert capsys.readouterr().out.splitlines()[1].endswith("0 removed; settings changed")
+    assert cli.main(["config", "history", *url]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith(": +0 ~0 -0, settings changed")
     assert cli.main(["config", "show", *url]) == 0
     out = capsys.readouterr().out
     assert '"time_without_agent": 1200.0' in out and "https://gotify.example.org" in out

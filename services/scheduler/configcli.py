@@ -138,6 +138,7 @@ def history(args: Any) -> int:
         nc = await bus.connect(args.nats_url, "config-history")
         try:
             js = nc.jetstream()
+            settings = None  # the last ones logged, to say when an apply changed them
             async for msg in bus.replay(js, subjects.CONFIG_APPLIED):
                 try:
                     ev = codec.decode(msg.data, msg.subject)
@@ -147,10 +148,13 @@ def history(args: Any) -> int:
                 assert isinstance(ev, ConfigApplied)  # the contract admits nothing else here
                 when = datetime.fromtimestamp(ev.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
                 part = f" part {ev.part}/{ev.parts}" if ev.parts > 1 else ""
+                moved = None not in (settings, ev.settings) and ev.settings != settings
+                settings = settings if ev.settings is None else ev.settings
                 print(
                     f"#{msg.metadata.sequence.stream} {when} {ev.revision[:12]} by "
                     f"{ev.applied_by} from {ev.source}{part}: +{len(ev.added)} "
                     f"~{len(ev.changed)} -{len(ev.removed)}"
+                    + (", settings changed" if moved else "")
                 )
         finally:
             await bus.close(nc)
