@@ -69,7 +69,9 @@ def public_url(url: str, secrets: set[str] | frozenset[str] = frozenset()) -> st
         url = urlunsplit(parts._replace(netloc=f"{hidden(userinfo)}@{parts.netloc}"))
     if "://" in url and "?" in url:
         parts = urlsplit(url)
-        url = urlunsplit(parts._replace(query=_public_query(parts.query)))
+        query = _public_query(parts.query)
+        if query != parts.query:  # else as written: a URL is a task's name
+            url = urlunsplit(parts._replace(query=query))
     return mask_secrets(url, secrets)
 
 
