@@ -3,7 +3,8 @@
 The scheduler holds only each location's *public* key: it can seal but not
 open. The log therefore shows ``sealed`` ciphertext instead of headers and
 bodies; only an agent holding the location's private key (from its
-credentials file) can open it.
+credentials file) can open it. A location without a key gets a transient one,
+kept in NATS's memory only (``security/transient.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from nats.js import JetStreamContext
 
 from configuration import redaction
 from events.types import CheckRequested, RequestData
+from runtime.logs import Log
 from security import transient
+
+log = Log("tocsin.sealing")
 
 
 def new_location_key() -> tuple[str, str]:
@@ -62,14 +66,24 @@ class Sealer:
             return  # the bucket is asked at most every REFRESH seconds
         self._due = time.monotonic() + REFRESH
         for location in sorted(self._wanted):
-            found = await transient.private_key(js, location, new_location_key()[0])
+            try:
+                found = await transient.private_key(js, location, new_location_key()[0])
+            except Exception as exc:  # NATS away, or a scheduler not allowed the bucket
+                log.warning(
+                    "no transient key for a location without its own: its request secrets "
+                    "are left out until there is one",
+                    location=location,
+                    error=str(exc) or type(exc).__name__,
+                )
+                continue
             if found is not None:
                 public = PrivateKey(base64.b64decode(found)).public_key
                 self._boxes[location] = SealedBox(public)
 
     @classmethod
     def from_dir(cls, directory: str | Path | None) -> Sealer:
-        """``<dir>/locations/<location>.pub`` files; none → nothing sealed (no-auth dev mode)."""
+        """``<dir>/locations/<location>.pub`` files; a location without one (or no directory:
+        the no-auth dev mode) is sealed to a transient key once ``refresh`` found it."""
         keys: dict[str, str] = {}
         if directory:
             for pub in sorted(Path(directory, "locations").glob("*.pub")):
@@ -79,9 +93,6 @@ class Sealer:
     def hide(self, secrets: set[str]) -> None:
         """The values (from ``${ENV}``) a request's URL must not show in clear."""
         self._secrets = frozenset(secrets)
-
-    def seals(self, location: str) -> bool:
-        return location in self._boxes
 
     def seal(self, req: CheckRequested) -> CheckRequested:
         """``req`` as the log may hold it when its location has a key: headers, body and the

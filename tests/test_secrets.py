@@ -21,12 +21,13 @@ import pytest
 from nats.js.api import StorageType
 
 from configuration import redaction
-from events import codec
+from events import codec, streams
 from events.types import CheckRequested, CheckSpec, RequestData, TaskDef
 from security import transient
 from security.sealing import Opener, Sealer, Unsealer, new_location_key
 from tests.devproc import free_ports, get, pg_url, start, stop, wait_serving
 from tests.helpers import wait_for
+from tests.security_support import connect, start_secured
 
 SECRETS = ["hdrSecret1x", "bodySecret2x", "urlSecret3x", "querySecret4x"]
 
@@ -230,12 +231,12 @@ async def test_transient_keys_are_shared_and_put_back_after_nats_forgot_them(
         await nc.close()
 
 
-def _request() -> CheckRequested:
+def _request(location: str = "eu") -> CheckRequested:
     return CheckRequested(
         at=1.8e9,
         request="r1",
         group="g1",
-        location="eu",
+        location=location,
         url="https://h.example/p",
         method="GET",
         ip_version=4,
@@ -264,3 +265,28 @@ def test_masking_twice_shows_the_same_fingerprints() -> None:
     once = redaction.redact(task)
     assert redaction.redact(once) == once
     assert "pw6x" not in once.url and "litTok7x" not in once.url
+
+
+async def test_with_authorization_only_the_scheduler_keeps_transient_keys(
+    tmp_path: Path,
+) -> None:
+    """The scheduler may create a transient key for a location without its own; an agent
+    (it has its location's key) may not read the bucket."""
+    sb = start_secured(tmp_path, {"a1": "eu"})
+    scheduler = await connect(sb.url, sb.security("scheduler"))
+    admin = await connect(sb.url, sb.security("admin"))
+    try:
+        await streams.ensure(admin.jetstream(), ["eu", "nokey"])
+        sealer = Sealer({})
+        await sealer.refresh(scheduler.jetstream(), ["nokey"])
+        assert sealer.seal(_request("nokey")).sealed is not None
+        agent = await connect(sb.url, sb.security("a1"))
+        try:
+            with pytest.raises(Exception):  # noqa: B017  # refused, whatever nats-py calls it
+                await transient.private_key(agent.jetstream(), "nokey")
+        finally:
+            await agent.close()
+    finally:
+        await scheduler.close()
+        await admin.close()
+        sb.server.stop()
