@@ -189,9 +189,12 @@ def expected_values(event: Event) -> list[Any]:
         return [c.expected for c in event.checks] + body
     if isinstance(event, ConfigApplied):
         tasks = [*event.added, *(c.task for c in event.changed)]
-        return [t.expected for t in tasks] + [
-            t.request_data.data for t in tasks if t.request_data is not None
-        ]
+        settings = [event.settings] if event.settings is not None else []
+        return (
+            [t.expected for t in tasks]
+            + [t.request_data.data for t in tasks if t.request_data is not None]
+            + settings
+        )
     if isinstance(event, CheckCompleted):
         return [event.observation.facts]  # what a target beyond HTTP showed
     return []

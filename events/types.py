@@ -123,6 +123,11 @@ class ConfigApplied(Event, tag="config.applied"):
     added: Annotated[list[TaskDef], msgspec.Meta(max_length=MAX_ITEMS)] = []
     changed: Annotated[list[TaskChange], msgspec.Meta(max_length=MAX_ITEMS)] = []
     removed: Annotated[list[Token], msgspec.Meta(max_length=MAX_ITEMS)] = []
+    #: Every setting of the configuration beyond its tasks (``general``, the websites' alerting,
+    #: ``hosts``, status pages …), whole and with its secrets masked
+    #: (``configuration/published.py``), on the last part of an apply. None: a host task set,
+    #: or an apply logged before settings were.
+    settings: dict[Name, Any] | None = None
 
 
 class CheckSpec(msgspec.Struct, forbid_unknown_fields=True):

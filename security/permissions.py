@@ -64,6 +64,7 @@ def scheduler() -> dict[str, Any]:
             ),
             f"$JS.ACK.{streams.ADVISORIES}.{streams.SCHEDULER_ADVISORIES}.>",
             "$KV.tocsin_leases.>",
+            "$KV.tocsin_transient_keys.>",  # sealing keys of locations without their own
             subjects.CONFIG_APPLIED,
             subjects.REQUESTED_ALL,
             subjects.JUDGED_ALL,
@@ -92,13 +93,14 @@ def notifier() -> dict[str, Any]:
             f"{subjects.PREFIX}.notification.>",
             subjects.DEADLETTER_ALL,
         ],
-        # It follows silences, acknowledgements and heartbeats (the no-agent alert) live,
-        # besides replaying them.
+        # It follows silences, acknowledgements, heartbeats (the no-agent alert) and the
+        # configuration in force live, besides replaying them.
         sub=[
             "_INBOX.>",
             f"{subjects.PREFIX}.silence.>",
             subjects.ACKNOWLEDGED,
             subjects.HEARTBEAT_ALL,
+            subjects.CONFIG_APPLIED,
         ],
         pub_deny=_DESTRUCTIVE,
     )

@@ -32,6 +32,7 @@ from events.types import AgentHeartbeat, CheckRequested, CheckStarted
 from runtime import __version__, bus
 from runtime.logs import Log
 from security.client import ClientSecurity
+from security.sealing import Opener
 from services.agent.host import HostOptions, observe_forever
 
 log = Log("tocsin.agent")
@@ -75,6 +76,7 @@ class Agent:
         self._nc: Any = None
         # Opens request secrets sealed for our location (the key is in the credentials file).
         self._unsealer = opts.security.unsealer()
+        self._opener: Opener | None = None  # with the NATS connection, at the first request
 
     def stop(self) -> None:
         self.stopping.set()
@@ -173,7 +175,7 @@ class Agent:
                 await self._dead_letter(js, msg, str(exc))
                 return
             try:
-                req = self._open(req)
+                req = await self._open(js, req)
             except Exception as exc:
                 # Every redelivery would fail alike: say so now, the tasks become unknown.
                 completion = cannot_run(req, self.opts.name, self.opts.location, time.time(), exc)
@@ -240,16 +242,12 @@ class Agent:
 
         return publish
 
-    def _open(self, req: CheckRequested) -> CheckRequested:
-        """The request with its sealed secrets opened with the location's key."""
-        if req.sealed is None:
-            return req
-        if self._unsealer is None:
-            raise RuntimeError(
-                "request secrets are sealed for this location but the "
-                "agent has no location key (use its credentials file)"
-            )
-        return self._unsealer.open(req)
+    async def _open(self, js: JetStreamContext, req: CheckRequested) -> CheckRequested:
+        """The request with its sealed secrets opened with the location's key: its own (in
+        the credentials file), else the transient one the scheduler keeps in NATS."""
+        if self._opener is None:
+            self._opener = Opener(self._unsealer, js, self.opts.location)
+        return await self._opener.open(req)
 
     async def _keep_alive(self) -> None:
         """Tell JetStream, for each request held for ``in_progress_every`` since it last heard,

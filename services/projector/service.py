@@ -24,6 +24,7 @@ from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
+from configuration.inforce import last_settings
 from events import codec, contract, streams
 from events.types import AnyEvent, CheckCompleted
 from readmodel import CHANNEL, SCHEMA, WRITE_LOCK, ensure_schema
@@ -144,20 +145,15 @@ class Projector:
     async def run(self) -> None:
         conn = await db.connect(self.opts.database_url)
         await ensure_schema(conn)
-        pruning = (
-            asyncio.create_task(self._prune(self.opts.max_results_age))
-            if self.opts.max_results_age
-            else None
-        )
         nc = await bus.connect(self.opts.nats_url, "projector")
         js = nc.jetstream()
+        pruning = asyncio.create_task(self._prune(js))
         # The scheduler creates the streams with the operator's tuning (replicas…): created
         # here first, they would be R1 on a cluster. Only our own consumer is ours to create.
         if not await streams.wait_for_stream(
             js, streams.EVENTS, streams.projector_consumer(streams.Tuning()), self.stopping
         ):
-            if pruning is not None:
-                pruning.cancel()
+            pruning.cancel()
             await bus.close(nc)
             await conn.close()
             return
@@ -171,14 +167,24 @@ class Projector:
                 conn = await self._apply_until_done(conn, js, msgs)
                 await self.acknowledge(msgs)
         finally:
-            if pruning is not None:
-                pruning.cancel()
+            pruning.cancel()
             await bus.close(nc)
             await conn.close()
 
-    async def _prune(self, max_age: float) -> None:
-        """Every minute (or tenth of the age), results older than ``max_age`` go."""
+    async def _prune(self, js: JetStreamContext) -> None:
+        """Every minute (or tenth of the age), results older than the configuration in force's
+        ``recurring_tasks.max_results_age`` go (our file's until the log holds settings)."""
+        max_age = self.opts.max_results_age
         while True:
+            try:
+                _, logged = await last_settings(js)
+                if logged is not None:
+                    max_age = (logged.get("recurring") or {}).get("max_results_age")
+            except Exception as exc:  # NATS away: the last age known
+                log.warning("could not read the configuration in force", error=str(exc))
+            if not max_age:
+                await asyncio.sleep(60.0)
+                continue
             try:
                 conn = await db.connect(self.opts.database_url)
                 try:

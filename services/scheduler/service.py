@@ -2,8 +2,9 @@
 
 It restores what it needs from the log at start (the task set in force, the
 last judgement of every group), so it keeps no state of its own. The tasks it
-runs are the log's (the fold of every ``config.applied``), followed as applies
-land; its file only seeds an empty log, and is applied again on SIGHUP, exactly
+runs, and the settings it judges them with, are the log's (the fold of every
+``config.applied``), followed as applies land; its file only seeds an empty log, holds the
+secret values it sends, and is applied again on SIGHUP, exactly
 like ``tocsin config apply``. A restart never reverts an apply. Its loops are
 in ``dispatch``, ``judging`` and ``deadletters``; this module runs them while
 the scheduler holds the lease. Sharded (``--shards``), one such scheduler runs per
@@ -25,7 +26,15 @@ from checks import request
 from checks.judge import apply
 from configuration import config as configuration
 from configuration import redaction
-from configuration.inforce import InForce, apply_config, in_force, last_applied_seq, who
+from configuration.diff import TooLarge
+from configuration.inforce import (
+    InForce,
+    apply_config,
+    configuration_in_force,
+    in_force,
+    last_applied_seq,
+    who,
+)
 from events import codec, streams, subjects
 from events.types import TaskDef, TaskJudged
 from runtime import bus
@@ -67,7 +76,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                 if not await self._until_held(lease):
                     return
                 try:
-                    await self.lead(nc, js, lease, self.config or first)
+                    await self.lead(nc, js, lease, self.own or first)
                 finally:
                     await lease.release()
                 if not self.stopping.is_set():
@@ -152,16 +161,23 @@ class Scheduler(Dispatching, Judging, DeadLettering):
 
     async def _adopt(self, js: JetStreamContext, cfg: configuration.Config) -> None:
         """Take the configuration in force from the log; an empty log gets ``cfg`` first."""
-        self.config = cfg
+        self.own = cfg
         if self.shard == 0 and await last_applied_seq(js) == 0:
             await apply_config(js, cfg, self.opts.applied_by or who())
         await self._use(js, await in_force(js))
 
     async def _use(self, js: JetStreamContext, now: InForce) -> None:
-        """Dispatch the tasks ``now`` holds from here on."""
-        assert self.config is not None
+        """Dispatch the tasks ``now`` holds, judged with its settings, from here on."""
+        assert self.own is not None
         self.applied_seq = now.last_seq
-        tasks = runnable(now.tasks, self.config)
+        self.config, masked = configuration_in_force(now, self.own)
+        if masked:
+            log.warning(
+                "settings in force whose secret values are neither in this scheduler's file nor "
+                "in its environment: they stay masked",
+                masks=",".join(masked[:10]),
+            )
+        tasks = runnable(now.tasks, self.own)
         blind = sorted(tid for tid, t in tasks.items() if redaction.is_redacted(t))
         if blind:
             log.warning(
@@ -171,6 +187,8 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             )
         locations = sorted({loc for t in tasks.values() for loc in t.locations}) or ["default"]
         await streams.ensure(js, locations, self.opts.tuning)
+        self.sealer.hide(self.own.secrets)
+        await self.sealer.refresh(js, locations)
         every: dict[str, list[TaskDef]] = defaultdict(list)
         for task in tasks.values():
             if not is_push(task):
@@ -197,12 +215,14 @@ class Scheduler(Dispatching, Judging, DeadLettering):
 
     async def _follow_config(self, js: JetStreamContext) -> None:
         """Notice a ``config.applied`` published by anyone (``tocsin config apply``, another
-        scheduler's SIGHUP) and run what it says."""
+        scheduler's SIGHUP) and run what it says; keep the transient sealing keys."""
         while not self.stopping.is_set():
             await asyncio.sleep(CONFIG_POLL)
             try:
                 if await last_applied_seq(js) != self.applied_seq:
                     await self._use(js, await in_force(js))
+                # A NATS restarted forgot the transient keys: seal to the ones put back.
+                await self.sealer.refresh(js)
             except Exception as exc:
                 if not streams.transient(exc):
                     raise
@@ -221,9 +241,14 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                     "configuration refused; the previous one stays in force", problems=str(exc)
                 )
                 continue
-            self.config = cfg
+            self.own = cfg
             if self.shard == 0:
-                await apply_config(js, cfg, self.opts.applied_by or who())
+                try:
+                    await apply_config(js, cfg, self.opts.applied_by or who())
+                except TooLarge as exc:
+                    log.error(
+                        "configuration refused; the previous one stays in force", problems=str(exc)
+                    )
             await self._use(js, await in_force(js))
 
     async def _restore(self, js: JetStreamContext) -> None:

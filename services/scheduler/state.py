@@ -54,9 +54,11 @@ class SchedulerState:
         #: The shard whose groups this scheduler dispatches and judges; shard 0 also runs
         #: what is not per group (dead letters, hosts, push monitors, SIGHUP).
         self.shard = shard
-        #: The file's configuration: settings (thresholds, quorum) and the secret values of
-        #: its tasks; which tasks run is the log's.
+        #: The configuration in force: the log's tasks and settings (thresholds, quorum …),
+        #: with the secret values of ``own``.
         self.config: configuration.Config | None = None
+        #: This scheduler's file: the secret values it can send, and what SIGHUP applies.
+        self.own: configuration.Config | None = None
         #: Stream sequence of the last ``config.applied`` this scheduler runs.
         self.applied_seq = 0
         self.groups: dict[str, list[TaskDef]] = {}
