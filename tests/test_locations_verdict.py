@@ -99,6 +99,7 @@ async def test_one_location_cut_warns_both_cut_is_critical(
             40,
             what="critical once both locations are cut off",
         )
+
         # The verdicts come from the log; the results from the projector, which may lag.
         async def locations() -> list:
             rows = await fetch(
