@@ -110,6 +110,17 @@ def leftovers(data: Path) -> list[str]:
     return found
 
 
+def wait_gone(data: Path, timeout: float = 30) -> list[str]:
+    """The processes still running under ``data``, once they stop or ``timeout`` passes: a
+    child the kernel has not finished reaping may still be listed just after ``stop``."""
+    deadline = time.monotonic() + timeout
+    found = leftovers(data)
+    while found and time.monotonic() < deadline:
+        time.sleep(0.2)
+        found = leftovers(data)
+    return found
+
+
 def pg_url(data: Path, port: int) -> str:
     """The URL of the PostgreSQL `tocsin dev` runs under ``data`` (its password is kept there)."""
     return PostgresServer(data / "postgres", port=port).url

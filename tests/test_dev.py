@@ -3,16 +3,15 @@ second run that keeps the history."""
 
 from __future__ import annotations
 
-import time
 import urllib.request
 from pathlib import Path
 
 from tests.devproc import (
     free_ports,
     get,
-    leftovers,
     start,
     stop,
+    wait_gone,
     wait_host,
     wait_judged,
     wait_serving,
@@ -48,8 +47,7 @@ def test_dev_runs_everything_stops_cleanly_and_keeps_history(tmp_path: Path):
         first_seq = get(f"{base}/healthz")["projected_seq"]  # type: ignore[index]
     finally:
         stop(proc)
-    time.sleep(0.5)
-    assert leftovers(data) == []
+    assert wait_gone(data) == []
 
     proc = start(data, ports)
     try:
@@ -69,4 +67,4 @@ def test_dev_runs_everything_stops_cleanly_and_keeps_history(tmp_path: Path):
         assert all(t["severity"] != "pending" for t in hosts)
     finally:
         stop(proc)
-    assert leftovers(data) == []
+    assert wait_gone(data) == []
