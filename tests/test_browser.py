@@ -160,7 +160,7 @@ CHECK_NOW_CONFIG = """
 general:
   frequency: 1h
   ipv6: false
-  timeout: 5s
+  timeout: 10s
 websites:
   - domain: {url}
     paths:
@@ -192,7 +192,9 @@ async def test_check_now_shows_the_request_live_and_the_new_severity(
             await page.locator(".checknow-result a").click()
             status = page.locator("#request-status")
             await expect(status).to_have_attribute("data-status", "queued", timeout=15_000)
-            demo_target.set("broken", delay=1.5)
+            # "running" shows only while the target answers: long enough to reach the page
+            # through the projector and the live stream on a loaded machine.
+            demo_target.set("broken", delay=3.0)
             stack.agent("a1")
             await expect(status).to_have_attribute("data-status", "running", timeout=15_000)
             await expect(status).to_have_attribute("data-status", "judged", timeout=15_000)
