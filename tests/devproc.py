@@ -17,7 +17,7 @@ from runtime.embedded import PostgresServer, free_port
 
 
 def get(url: str) -> object:
-    with urllib.request.urlopen(url, timeout=5) as resp:
+    with urllib.request.urlopen(url, timeout=30) as resp:
         return json.loads(resp.read())
 
 

@@ -181,7 +181,7 @@ async def test_only_service_secrets_get_tasks(nats_server, tmp_path: Path) -> No
                     return False
                 return True
 
-            await wait_for(up, 20, what="the gateway listening")
+            await wait_for(up, 30, what="the gateway listening")
             assert (await c.get("/api/tasks")).status_code in (401, 403)
             wrong = {"Authorization": "Bearer nope"}
             assert (await c.get("/api/tasks", headers=wrong)).status_code == 401
