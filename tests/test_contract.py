@@ -155,3 +155,23 @@ def test_deep_nesting_is_a_decode_error():
     raw["added"][0]["expected"] = deep
     with pytest.raises(codec.DecodeError, match="nested deeper"):
         codec.decode(msgspec.json.encode(raw), "tocsin.config.applied")
+
+
+def _with_invalid_utf8(draw: st.DrawFn) -> tuple[bytes, str]:
+    """A sample event with one string value's bytes replaced by bytes that are not UTF-8."""
+    event = draw(st.sampled_from(SAMPLES))
+    data = codec.encode(event)
+    strings = [i for i in range(len(data)) if data[i : i + 1] == b'"']
+    at = draw(st.sampled_from(strings))
+    bad = draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x80abc", b"\xf8\x88"]))
+    return data[: at + 1] + bad + data[at + 1 :], draw(st.sampled_from(RULE_SUBJECTS))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.composite(_with_invalid_utf8)())
+def test_bytes_that_are_not_utf8_are_a_decode_error(msg: tuple[bytes, str]):
+    """A string that is not UTF-8 raised UnicodeDecodeError out of ``decode``: the projector
+    crashed on it, and again on every restart (the event never leaves the log)."""
+    data, subject = msg
+    with pytest.raises(codec.DecodeError):
+        codec.decode(data, subject)

@@ -50,6 +50,7 @@ def poisons(valid: dict) -> list[bytes]:  # type: ignore[type-arg]
         enc({**valid, "type": "check.exploded"}),  # an unknown type
         enc({**valid, "padding": "x" * codec.MAX_EVENT_BYTES}),  # oversized
         enc({**valid, "at": "yesterday", "checks": "all"}),  # valid JSON, wrong field types
+        enc(valid).replace(b'"group":"g"', b'"group":"\xff"'),  # a string that is not UTF-8
     ]
 
 
