@@ -53,12 +53,19 @@ def test_a_type_on_another_types_subject_is_refused(event: Event, subject: str):
 @pytest.mark.parametrize(
     ("kind", "subject", "field", "value"),
     [
-        ("CheckCompleted", "tocsin.check.completed.a1.g1", "agent", "someone-else"),
-        ("CheckCompleted", "tocsin.check.completed.a1.g1", "group", "other"),
+        ("CheckCompleted", "tocsin.check.completed.a1.default.g1", "agent", "someone-else"),
+        ("CheckCompleted", "tocsin.check.completed.a1.default.g1", "group", "other"),
+        # An agent of one location answering a request of another (docs/security.md).
+        ("CheckCompleted", "tocsin.check.completed.a1.default.g1", "location", "elsewhere"),
+        ("CheckStarted", "tocsin.check.started.a1.default.g1", "location", "elsewhere"),
         ("CheckRequested", "tocsin.check.requested.default.g1", "location", "elsewhere"),
         ("CheckRequested", "tocsin.check.requested.default.g1", "group", "other"),
         ("TaskJudged", "tocsin.task.judged.g1", "group", "other"),
-        ("AgentHeartbeat", "tocsin.agent.heartbeat.a1", "agent", "fake-agent"),
+        ("AgentHeartbeat", "tocsin.agent.heartbeat.a1.default", "agent", "fake-agent"),
+        # A heartbeat or host figures speak for the agent of the subject, at its location.
+        ("AgentHeartbeat", "tocsin.agent.heartbeat.a1.default", "location", "elsewhere"),
+        ("HostObserved", "tocsin.host.observed.a1.default", "location", "elsewhere"),
+        ("HostObserved", "tocsin.host.observed.a1.default", "agent", "a2"),
     ],
 )
 def test_fields_repeating_the_subject_must_agree(kind: str, subject: str, field: str, value: str):
@@ -75,6 +82,27 @@ def test_an_agent_records_dead_letters_only_under_its_own_name():
     codec.decode(own, "tocsin.deadletter.agent.a1")
     with pytest.raises(codec.DecodeError, match="consumer"):
         codec.decode(own, "tocsin.deadletter.agent.a2")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("kind", "max_deliver"), ("request", "g1.default.1000"), ("deliveries", 5), ("group", "g1")],
+)
+def test_an_agents_dead_letter_says_only_what_it_could_not_decode(field: str, value: object):
+    """On its own subject an agent records a message it could not decode, nothing more: a
+    ``max_deliver`` naming a request ended that request's life on its page (any location's)."""
+    dead = next(e for e in SAMPLES if type(e).__name__ == "DeadLettered")
+    own = {**_raw(dead), "consumer": "agent:a1"}
+    codec.decode(msgspec.json.encode(own), "tocsin.deadletter.agent.a1")
+    with pytest.raises(codec.DecodeError, match=field):
+        codec.decode(msgspec.json.encode({**own, field: value}), "tocsin.deadletter.agent.a1")
+
+
+def test_a_dead_letters_kind_is_the_one_of_its_subject():
+    dead = next(e for e in SAMPLES if type(e).__name__ == "DeadLettered")
+    codec.decode(codec.encode(dead), "tocsin.deadletter.undecodable")
+    with pytest.raises(codec.DecodeError, match="kind"):
+        codec.decode(codec.encode(dead), "tocsin.deadletter.max_deliver")
 
 
 def test_subjects_outside_the_table_admit_nothing():

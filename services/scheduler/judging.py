@@ -121,7 +121,7 @@ class Judging(SchedulerState):
         if latest != ev.request:
             log.warning(
                 "completion not judged: it answers no request in force",
-                subject=subjects.completed(ev.agent, ev.group),
+                subject=subjects.completed(ev.agent, ev.location, ev.group),
                 request=ev.request[:80],
             )
             return None

@@ -37,9 +37,12 @@ def _now(event: Event) -> dict[str, Any]:
 def _publisher_subjects(agent: str, group: str) -> list[str]:
     """Every subject an agent, the scheduler or the notifier may publish on."""
     return [
-        subjects.completed(agent, group),
-        subjects.heartbeat(agent),
+        subjects.completed(agent, "default", group),
+        subjects.started(agent, "default", group),
+        subjects.heartbeat(agent, "default"),
+        subjects.host_observed(agent, "default"),
         subjects.agent_deadletter(agent),
+        subjects.host_tasks(agent),
         subjects.CONFIG_APPLIED,
         subjects.requested("default", group),
         subjects.judged(group),
@@ -64,13 +67,15 @@ def _wrong_types(agent: str, group: str) -> list[tuple[str, bytes]]:
     return out
 
 
-def _mismatched(agent: str, group: str, task: str) -> list[tuple[str, bytes]]:
+def _mismatched(agent: str, group: str, task: str, rid: str) -> list[tuple[str, bytes]]:
     """Bodies whose agent, location or group contradict their subject, and completions of
     requests the log does not have (with the agent's own name and a real task)."""
     enc = msgspec.json.encode
     beat = next(_now(e) for e in SAMPLES if type(e).__name__ == "AgentHeartbeat")
     req = next(_now(e) for e in SAMPLES if type(e).__name__ == "CheckRequested")
     judged = next(_now(e) for e in SAMPLES if type(e).__name__ == "TaskJudged")
+    dead = next(_now(e) for e in SAMPLES if type(e).__name__ == "DeadLettered")
+    dead |= {"consumer": f"agent:{agent}", "seq": 1}
     forged = CheckCompleted(
         at=time.time(),
         request=f"{group}.default.1",
@@ -92,19 +97,25 @@ def _mismatched(agent: str, group: str, task: str) -> list[tuple[str, bytes]]:
     hide = {"type": "config.applied", "v": 1, "at": time.time(), "revision": "r", "source": "s"}
     hide |= {"applied_by": "agent", "removed": [task]}
     return [
-        (subjects.completed(agent, group), enc(critical)),
-        (subjects.completed(agent, group), enc(hide)),
-        (subjects.heartbeat(agent), enc({**beat, "agent": "fake-agent", "location": "nowhere"})),
+        (subjects.completed(agent, "default", group), enc(critical)),
+        (subjects.completed(agent, "default", group), enc(hide)),
+        (subjects.heartbeat(agent, "default"), enc({**beat, "agent": "fake-agent"})),
         (
-            subjects.completed(agent, group),
+            subjects.heartbeat(agent, "default"),
+            enc({**beat, "agent": agent, "location": "nowhere"}),
+        ),
+        (
+            subjects.completed(agent, "default", group),
             codec.encode(msgspec.structs.replace(forged, agent="x")),
         ),
-        (subjects.completed(agent, "other"), codec.encode(forged)),
-        (subjects.completed(agent, group), codec.encode(forged)),
-        (subjects.completed(agent, group), codec.encode(unknown)),
-        (subjects.completed(agent, group), codec.encode(elsewhere)),
+        (subjects.completed(agent, "default", "other"), codec.encode(forged)),
+        (subjects.completed(agent, "default", group), codec.encode(forged)),
+        (subjects.completed(agent, "default", group), codec.encode(unknown)),
+        (subjects.completed(agent, "default", group), codec.encode(elsewhere)),
         (subjects.requested("default", group), enc({**req, "location": "elsewhere"})),
         (subjects.judged(group), enc({**judged, "group": "other"})),
+        # A request's end, claimed on the agent's own dead-letter subject.
+        (subjects.agent_deadletter(agent), enc({**dead, "kind": "max_deliver", "request": rid})),
     ]
 
 
@@ -124,7 +135,13 @@ def _property_based(n: int) -> list[tuple[str, bytes]]:
         out.append((msg[1], msg[0]))
 
     collect()
-    agent_subjects = ("tocsin.check.completed.", "tocsin.agent.heartbeat.", "tocsin.deadletter.")
+    agent_subjects = (
+        "tocsin.check.completed.",
+        "tocsin.check.started.",
+        "tocsin.agent.heartbeat.",
+        "tocsin.host.observed.",
+        "tocsin.deadletter.",
+    )
     return [(s, d) for s, d in out if s.startswith(agent_subjects)]
 
 
@@ -156,10 +173,11 @@ async def test_hostile_publishers_change_nothing_and_lose_nothing(svc: Services)
     )
     task = (await _fetch(svc.database_url, "SELECT id, grp FROM tasks ORDER BY id LIMIT 1"))[0]
     group, tid = task["grp"], task["id"]
+    rid = (await _fetch(svc.database_url, "SELECT request FROM results LIMIT 1"))[0]["request"]
 
     batches: list[tuple[str, Callable[[], list[tuple[str, bytes]]]]] = [
         ("wrong types", lambda: _wrong_types("a1", group)),
-        ("mismatched fields and unknown requests", lambda: _mismatched("a1", group, tid)),
+        ("mismatched fields and unknown requests", lambda: _mismatched("a1", group, tid, rid)),
         ("property-based bodies", lambda: _property_based(300)),
     ]
     for name, make in batches:
@@ -195,6 +213,9 @@ async def test_hostile_publishers_change_nothing_and_lose_nothing(svc: Services)
     )
     assert not await _fetch(svc.database_url, "SELECT 1 FROM tasks WHERE removed_at IS NOT NULL")
     assert not await _fetch(svc.database_url, "SELECT 1 FROM results WHERE detail = 'forged'")
+    assert not await _fetch(
+        svc.database_url, "SELECT 1 FROM requests WHERE status = 'dead_lettered'"
+    )
     # The forged verdict (reason "x") never lands; the targeted task is never critical (its
     # target answers 200; an "unknown" for a slow answer on a loaded machine is no forgery).
     assert not await _fetch(

@@ -62,7 +62,7 @@ def _pair(i: int, now: float) -> list[tuple[str, bytes]]:
     )
     return [
         (subjects.requested("default", group), codec.encode(req)),
-        (subjects.completed("a1", group), codec.encode(done)),
+        (subjects.completed("a1", "default", group), codec.encode(done)),
     ]
 
 

@@ -1,0 +1,81 @@
+"""A completion is a result only when it answers a request of the log for its location and
+group, with outcomes for that request's tasks: in one batch or across batches, live or
+rebuilt. Anything else is a dead letter of that completion."""
+
+from __future__ import annotations
+
+import asyncpg
+import msgspec
+
+from events.types import CheckCompleted, CheckOutcome, CheckRequested, CheckSpec, Observation
+from readmodel import SCHEMA, ensure_schema
+from services.projector.rebuild import FRESH
+from services.projector.service import Batch, apply_refusing
+from tests.test_events import T
+
+
+def _request(rid: str, location: str) -> CheckRequested:
+    return CheckRequested(
+        at=T,
+        request=rid,
+        group="g1",
+        location=location,
+        url="https://example.org/",
+        method="GET",
+        ip_version=4,
+        timeout=5.0,
+        due=T,
+        checks=[CheckSpec("t1", "status-is", 200)],
+    )
+
+
+def _answer(rid: str, agent: str, location: str, task: str = "t1") -> CheckCompleted:
+    return CheckCompleted(
+        at=T + 1,
+        request=rid,
+        group="g1",
+        agent=agent,
+        location=location,
+        started=T,
+        observation=Observation(status=200),
+        outcomes=[CheckOutcome(task, "status-is", "success")],
+    )
+
+
+REQUESTS: Batch = [(1, _request("g1.us.1", "us")), (2, _request("g1.eu.1", "eu"))]
+ANSWERS: Batch = [
+    (3, _answer("g1.us.1", "b1", "us")),  # the agent of us answers the request of us
+    (4, _answer("g1.us.1", "a1", "eu")),  # the agent of eu answers the request of us
+    (5, _answer("g1.us.9", "b1", "us")),  # a request the log does not have
+    (6, _answer("g1.eu.1", "a1", "eu", task="t2")),  # a task the request did not ask for
+    (7, msgspec.structs.replace(_answer("g1.eu.1", "a1", "eu"), group="g2")),  # another group
+    (8, _answer("g1.eu.1", "a1", "eu")),  # the agent of eu answers the request of eu
+]
+
+
+async def _state(conn: asyncpg.Connection, schema: str) -> tuple[list[int], list[int]]:
+    results = await conn.fetch(f'SELECT seq FROM "{schema}".results ORDER BY seq')
+    dead = await conn.fetch(
+        f"SELECT source_seq FROM \"{schema}\".dead_letters WHERE consumer = 'projector' "
+        "ORDER BY source_seq"
+    )
+    return [r["seq"] for r in results], [r["source_seq"] for r in dead]
+
+
+async def test_only_answers_to_a_request_of_the_location_are_results(database_url: str):
+    conn = await asyncpg.connect(database_url)
+    try:
+        await ensure_schema(conn)
+        await ensure_schema(conn, FRESH)
+        # Live: the requests in an earlier batch than their answers (read back from the
+        # read model); rebuilt: all in one batch (folded from the batch itself).
+        await apply_refusing(conn, REQUESTS)
+        await apply_refusing(conn, ANSWERS)
+        await apply_refusing(conn, REQUESTS + ANSWERS, schema=FRESH, notify=False)
+        live = await _state(conn, SCHEMA)
+        assert live == ([3, 8], [4, 5, 6, 7])
+        assert await _state(conn, FRESH) == live
+        agents = await conn.fetch(f'SELECT agent, location FROM "{SCHEMA}".results ORDER BY seq')
+        assert [tuple(r.values()) for r in agents] == [("b1", "us"), ("a1", "eu")]
+    finally:
+        await conn.close()
