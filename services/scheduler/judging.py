@@ -158,7 +158,16 @@ class Judging(SchedulerState):
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        req = codec.decode(raw.data or b"", raw.subject or "?")
+        try:
+            req: object = codec.decode(raw.data or b"", raw.subject or "?")
+        except codec.DecodeError as exc:
+            # Poison as the last message of the subject (the projector records it): no request
+            # is known, so none is answered and the group is dispatched anew. Raised, it kept
+            # the scheduler from ever taking over (the message stays last until a request).
+            log.warning(
+                "the last request of a group is no request", subject=subject, error=str(exc)
+            )
+            req = None
         latest = req.request if isinstance(req, CheckRequested) else None
         if not now:
             self.requests[key] = latest

@@ -170,3 +170,45 @@ async def _dead_letters(url: str) -> Counter[tuple[str, str]]:
         else:
             out[(r["consumer"], r["subject"])] += 1
     return out
+
+
+async def test_poison_last_on_a_groups_request_subject_stops_nothing(svc: Services):
+    """The scheduler reads the last request of a group's subject (restoring its schedule,
+    judging the completions of an earlier term): poison there is skipped, not a scheduler
+    that cannot start, nor a real completion recorded as a dead letter in its place."""
+    procs = [svc.projector(), svc.scheduler(), svc.agent("a1")]
+    await wait_for(
+        lambda: count(svc.database_url, "SELECT count(*) FROM results"), 60, what="results"
+    )
+    procs[1].kill()  # completions of its requests now wait for the next scheduler
+    conn = await asyncpg.connect(svc.database_url)
+    try:
+        groups = [r["grp"] for r in await conn.fetch("SELECT DISTINCT grp FROM tocsin.tasks")]
+    finally:
+        await conn.close()
+    nc = await nats.connect(svc.nats_url)
+    js = nc.jetstream()
+    for group in groups:
+        subject = f"tocsin.check.requested.default.{group}"
+        await js.publish(subject, msgspec.json.encode({**REQUEST, "group": group}))
+    await nc.close()
+    restarted = time.time()
+    procs[1] = svc.scheduler()
+    await wait_for(
+        lambda: count(
+            svc.database_url,
+            "SELECT count(*) FROM requests WHERE status = 'judged' AND due > to_timestamp($1)",
+            restarted,
+        ),
+        60,
+        what="requests of the restarted scheduler judged",
+    )
+    assert all(p.alive for p in procs), [p.output()[-3000:] for p in procs if not p.alive]
+    stats = await quiesce_and_check(svc, [procs[1]], [procs[2]])
+    assert stats["dead"] == 0
+    assert not await count(
+        svc.database_url,
+        "SELECT count(*) FROM dead_letters WHERE consumer = $1 AND subject LIKE "
+        "'tocsin.check.completed.%'",
+        streams.SCHEDULER_COMPLETIONS,
+    )
