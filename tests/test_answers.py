@@ -79,3 +79,25 @@ async def test_only_answers_to_a_request_of_the_location_are_results(database_ur
         assert [tuple(r.values()) for r in agents] == [("b1", "us"), ("a1", "eu")]
     finally:
         await conn.close()
+
+
+async def test_a_request_id_asked_twice_is_the_first_one_however_the_log_is_batched(
+    database_url: str,
+):
+    """A second request with the id of an earlier one (another location) changed what a
+    completion answered only when both were in one batch: a rebuild (larger batches) then
+    stored a result the live projector had refused."""
+    first = (1, _request("g1.x.1", "us"))
+    again = (2, _request("g1.x.1", "eu"))
+    answer = (3, _answer("g1.x.1", "a1", "eu"))
+    conn = await asyncpg.connect(database_url)
+    try:
+        await ensure_schema(conn)
+        await ensure_schema(conn, FRESH)
+        await apply_refusing(conn, [first])
+        await apply_refusing(conn, [again, answer])
+        await apply_refusing(conn, [first, again, answer], schema=FRESH, notify=False)
+        assert await _state(conn, SCHEMA) == ([], [3])
+        assert await _state(conn, FRESH) == ([], [3])
+    finally:
+        await conn.close()

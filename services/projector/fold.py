@@ -222,7 +222,8 @@ def _one(c: Changes, seq: int, ev: AnyEvent, requests: dict[str, Request]) -> No
     elif isinstance(ev, CheckRequested):
         # Kept so that a completion can be checked against the request it claims to answer.
         tasks = frozenset(ch.task for ch in ev.checks)
-        requests[ev.request] = Request(ev.location, ev.group, tasks)
+        # The first request of an id is the one (as in the table): however the log is batched.
+        requests.setdefault(ev.request, Request(ev.location, ev.group, tasks))
         c.requests.setdefault(
             ev.request,
             (
