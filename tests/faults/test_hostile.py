@@ -19,10 +19,25 @@ import msgspec
 import nats
 from hypothesis import HealthCheck, given, settings
 
-from events import codec, contract, subjects
-from events.types import CheckCompleted, CheckOutcome, Event, Observation
+from events import codec, contract, streams, subjects
+from events.types import (
+    CheckCompleted,
+    CheckOutcome,
+    CheckRequested,
+    Event,
+    Observation,
+    TaskJudged,
+)
 from readmodel import SCHEMA
-from tests.faults.harness import Services, count, last_seq, quiesce_and_check, wait_projected
+from runtime import bus
+from tests.faults.harness import (
+    Services,
+    count,
+    js_call,
+    last_seq,
+    quiesce_and_check,
+    wait_projected,
+)
 from tests.helpers import wait_for
 from tests.test_contract import hostile_message
 from tests.test_events import SAMPLES
@@ -229,3 +244,66 @@ async def test_hostile_publishers_change_nothing_and_lose_nothing(svc: Services)
     stats = await quiesce_and_check(svc, [procs[1]], [procs[2]])
     assert stats["dead"] == 0
     assert procs[0].alive, procs[0].output()[-2000:]
+
+
+async def test_a_completion_the_projector_refuses_is_never_judged(svc: Services):
+    """An answer to the request in force, with outcomes for a task it did not ask for: the
+    projector refuses it whole (no result); the scheduler judged the rest of it, a verdict
+    whose result the read models never had."""
+    procs = [svc.projector(), svc.scheduler(), svc.agent("a1")]
+    await wait_for(
+        lambda: count(svc.database_url, "SELECT count(*) FROM results"), 60, what="results"
+    )
+    await procs[2].stop()  # the requests in force stay unanswered
+    task = (await _fetch(svc.database_url, "SELECT task_id AS id, grp FROM results LIMIT 1"))[0]
+    nc = await nats.connect(svc.nats_url)
+    try:
+        js = nc.jetstream()
+        raw = await js.get_last_msg(streams.EVENTS, subjects.requested("default", task["grp"]))
+        req = codec.decode(raw.data or b"", raw.subject or "")
+        assert isinstance(req, CheckRequested)
+        forged = CheckCompleted(
+            at=time.time(),
+            request=req.request,
+            group=req.group,
+            agent="a1",
+            location="default",
+            started=time.time(),
+            observation=Observation(status=500),
+            outcomes=[
+                CheckOutcome(task["id"], "status-is", "failure", "forged"),
+                CheckOutcome("not-asked", "status-is", "failure", "forged"),
+            ],
+        )
+        seq = (
+            await js.publish(subjects.completed("a1", "default", req.group), codec.encode(forged))
+        ).seq
+    finally:
+        await nc.close()
+
+    async def judged_up_to_it() -> bool:
+        async def floor(js: Any) -> int:
+            info = await js.consumer_info(streams.EVENTS, streams.completions_durable(0))
+            return int(info.ack_floor.stream_seq)
+
+        return int(await js_call(svc.nats_url, floor)) >= seq
+
+    await wait_for(judged_up_to_it, 30, what="the scheduler past the forged completion")
+    await wait_projected(svc.nats_url, svc.database_url, 30)
+    assert await _fetch(
+        svc.database_url,
+        "SELECT 1 FROM dead_letters WHERE consumer = 'projector' AND source_seq = $1",
+        seq,
+    )
+    nc = await nats.connect(svc.nats_url)
+    try:
+        verdicts = [
+            ev
+            async for m in bus.replay(nc.jetstream(), subjects.JUDGED_ALL)
+            if isinstance(ev := codec.decode(m.data, m.subject), TaskJudged)
+            and ev.completion == seq
+        ]
+    finally:
+        await nc.close()
+    assert not verdicts, verdicts
+    assert all(p.alive for p in procs[:2])
