@@ -4,14 +4,30 @@ rebuilt. Anything else is a dead letter of that completion."""
 
 from __future__ import annotations
 
+import itertools
+from typing import Any
+
 import asyncpg
 import msgspec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from events.types import CheckCompleted, CheckOutcome, CheckRequested, CheckSpec, Observation
+from events.types import (
+    AgentHeartbeat,
+    CheckCompleted,
+    CheckOutcome,
+    CheckRequested,
+    CheckSpec,
+    CheckStarted,
+    DeadLettered,
+    HostObserved,
+    Observation,
+    TaskJudged,
+)
 from readmodel import SCHEMA, ensure_schema
-from services.projector.rebuild import FRESH
+from services.projector.rebuild import FRESH, checksum
 from services.projector.service import Batch, apply_refusing
-from tests.test_events import T
+from tests.test_events import SAMPLES, T
 
 
 def _request(rid: str, location: str) -> CheckRequested:
@@ -99,5 +115,63 @@ async def test_a_request_id_asked_twice_is_the_first_one_however_the_log_is_batc
         await apply_refusing(conn, [first, again, answer], schema=FRESH, notify=False)
         assert await _state(conn, SCHEMA) == ([], [3])
         assert await _state(conn, FRESH) == ([], [3])
+    finally:
+        await conn.close()
+
+
+def _pool() -> list[Any]:
+    """What agents of two locations and a scheduler may put in the log about a few requests:
+    ids that collide across locations, answers from the right and the wrong location, stray
+    tasks, starts, heartbeats and agents' dead letters."""
+    out: list[Any] = []
+    for rid, location in [("g1.x.1", "us"), ("g1.x.1", "eu"), ("g1.x.2", "eu")]:
+        out.append(_request(rid, location))
+    for rid in ("g1.x.1", "g1.x.2", "g1.x.3"):
+        for agent, location in [("a1", "eu"), ("b1", "us")]:
+            out += [_answer(rid, agent, location), _answer(rid, agent, location, task="t9")]
+            out.append(
+                CheckStarted(
+                    at=T, request=rid, group="g1", agent=agent, location=location, delivery=1
+                )
+            )
+    judged = next(e for e in SAMPLES if isinstance(e, TaskJudged))
+    out += [msgspec.structs.replace(judged, completion=n) for n in (3, 6, 9)]
+    dead = next(e for e in SAMPLES if isinstance(e, DeadLettered))
+    out += [
+        msgspec.structs.replace(dead, kind="max_deliver", request=rid, deliveries=5)
+        for rid in ("g1.x.1", "g1.x.2")
+    ]
+    host = next(e for e in SAMPLES if isinstance(e, HostObserved))
+    out += [
+        msgspec.structs.replace(host, at=T + i, location=loc) for i, loc in ((1, "eu"), (2, "us"))
+    ]
+    beat = next(e for e in SAMPLES if isinstance(e, AgentHeartbeat))
+    out += [
+        msgspec.structs.replace(beat, at=T + i, location=loc) for i, loc in ((1, "eu"), (2, "us"))
+    ]
+    return out
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(st.sampled_from(_pool()), min_size=1, max_size=12),
+    st.lists(st.integers(1, 12), max_size=4),
+)
+async def test_the_read_models_do_not_depend_on_how_the_log_is_batched(
+    database_url: str, events: list[Any], cuts: list[int]
+):
+    """The live projector folds what arrived (small batches), a rebuild folds 10,000 at a
+    time: whatever the log holds, both end with the same read models."""
+    log: Batch = [(i + 1, ev) for i, ev in enumerate(events)]
+    bounds = sorted({0, len(log), *(c for c in cuts if c < len(log))})
+    conn = await asyncpg.connect(database_url)
+    try:
+        for schema in (SCHEMA, FRESH):
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            await ensure_schema(conn, schema)
+        for a, b in itertools.pairwise(bounds):
+            await apply_refusing(conn, log[a:b], notify=False)
+        await apply_refusing(conn, log, schema=FRESH, notify=False)
+        assert await checksum(conn) == await checksum(conn, FRESH)
     finally:
         await conn.close()

@@ -25,7 +25,7 @@ from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from events import codec, contract, streams
-from events.types import AnyEvent, CheckCompleted
+from events.types import AnyEvent, CheckCompleted, CheckStarted, DeadLettered
 from readmodel import CHANNEL, SCHEMA, WRITE_LOCK, ensure_schema
 from runtime import bus, db
 from runtime.logs import Log
@@ -96,8 +96,10 @@ def decode_batch(msgs: list[Msg]) -> Batch:
 
 
 async def known_requests(conn: asyncpg.Connection, batch: Batch) -> dict[str, Request]:
-    """The requests of earlier batches that the completions of ``batch`` claim to answer."""
-    ids = [ev.request for _, ev in batch if isinstance(ev, CheckCompleted)]
+    """The requests of earlier batches that the completions, starts and dead letters of
+    ``batch`` claim to be about."""
+    about = CheckCompleted | CheckStarted | DeadLettered
+    ids = [ev.request for _, ev in batch if isinstance(ev, about) and ev.request is not None]
     if not ids:
         return {}
     rows = await conn.fetch(
