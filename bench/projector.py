@@ -56,7 +56,7 @@ def events(cfg: configuration.Config, n: int) -> list[tuple[str, bytes, None]]:
         at = now + i
         out.append(
             (
-                subjects.completed("a1", g),
+                subjects.completed("a1", "default", g),
                 codec.encode(
                     CheckCompleted(
                         at=at,

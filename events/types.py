@@ -325,14 +325,14 @@ class MonitorPinged(Event, tag="monitor.pinged"):
     success); ``body`` is the start of the request body, kept as the run's log.
     """
 
-    group: str
-    task: str
+    group: Token
+    task: Token
     kind: PingKind
-    exit_code: int | None = None
-    body: str = ""
-    body_bytes: int = 0
-    source: str = ""
-    user_agent: str = ""
+    exit_code: Annotated[int, msgspec.Meta(ge=0, le=255)] | None = None
+    body: Text = ""
+    body_bytes: Count = 0
+    source: Name = ""
+    user_agent: Name = ""
 
 
 class IncidentAcknowledged(Event, tag="incident.acknowledged"):

@@ -42,12 +42,14 @@ def agent(name: str, location: str) -> dict[str, Any]:
             # The same pull through a leaf node, addressed to the hub's JetStream domain.
             f"$JS.*.API.CONSUMER.MSG.NEXT.{streams.WORK}.{consumer}",
             f"$JS.ACK.{streams.WORK}.{consumer}.>",
-            f"{subjects.PREFIX}.check.completed.{name}.>",
-            subjects.started(name, "*"),
+            # Its answers under its own name and location: a completion cannot claim another
+            # location (and so answer that location's requests).
+            subjects.completed(name, location, "*"),
+            subjects.started(name, location, "*"),
             # The live log lines of the runs of its location (core NATS, not the log).
             subjects.live_for_location(location),
-            subjects.heartbeat(name),
-            subjects.host_observed(name),
+            subjects.heartbeat(name, location),
+            subjects.host_observed(name, location),
             subjects.agent_deadletter(name),
         ],
         sub=[f"{inbox_prefix('agent', name)}.>"],

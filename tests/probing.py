@@ -42,7 +42,7 @@ async def probe(
     async with Prober(10, ssl_context) as prober:
         done = await prober.run(wire, "test", "test")
     # As on the wire back: what the agent saw must survive encoding.
-    back = codec.decode(codec.encode(done), subjects.completed("test", "g"))
+    back = codec.decode(codec.encode(done), subjects.completed("test", "test", "g"))
     assert isinstance(back, CheckCompleted)
     return back
 

@@ -180,7 +180,7 @@ async def test_killed_agent_makes_its_host_unknown_within_two_intervals(
             agent.send_signal(signal.SIGKILL)
             agent.wait()
             await wait_for(lambda: _is(database_url, disk, "unknown"), what="the host unknown")
-            seen = await _log(nats_server.url, subjects.host_observed("h2"))
+            seen = await _log(nats_server.url, subjects.host_observed("h2", "default"))
             judged = [
                 e
                 for e in await _log(nats_server.url, subjects.judged(group("h2")))

@@ -68,12 +68,12 @@ async def test_agent_behind_a_leaf_node_completes_work(
                 return [
                     m.data
                     async for m in bus.replay(
-                        admin.jetstream(), subjects.completed("paris-1", "g1")
+                        admin.jetstream(), subjects.completed("paris-1", "eu", "g1")
                     )
                 ]
 
             done = await wait_for(completed, 30, what="a completion through the leaf node")
-            ev = codec.decode(done[0], subjects.completed("paris-1", "g1"))
+            ev = codec.decode(done[0], subjects.completed("paris-1", "eu", "g1"))
             assert isinstance(ev, CheckCompleted) and ev.outcomes[0].status == "success"
         finally:
             agent.stop()

@@ -118,7 +118,9 @@ async def test_replay_with_another_retry_lists_the_predicted_notifications(
                     )
                 ],
             )
-            ack = await js.publish(subjects.completed("a1", task.group), codec.encode(done))
+            ack = await js.publish(
+                subjects.completed("a1", "default", task.group), codec.encode(done)
+            )
             # The scheduler's verdict, by the scheduler's pure judge.
             verdict = judge([task], states, GroupState(), done, ack.seq, cfg.ssl_thresholds)
             apply(states, verdict)

@@ -46,7 +46,7 @@ async def test_link_cut_mid_check_loses_nothing(
         await wait_for(lambda: _value(agent.completed == 1), 30, what="the completion acked")
 
         nc = await nats.connect(nats_server.url)
-        done = [m async for m in bus.replay(nc.jetstream(), subjects.completed("a1", "g1"))]
+        done = [m async for m in bus.replay(nc.jetstream(), subjects.completed("a1", "eu", "g1"))]
         assert len(done) == 1
         ev = codec.decode(done[0].data, done[0].subject)
         assert isinstance(ev, CheckCompleted) and ev.outcomes[0].status == "success"

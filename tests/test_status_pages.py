@@ -96,7 +96,7 @@ async def publish(js: Any, subject: str, ev: Any) -> None:
 async def judge(js: Any, t: TaskDef, severity: str, at: float, status: str = "success") -> None:
     await publish(
         js,
-        subjects.completed("a1", t.group),
+        subjects.completed("a1", "default", t.group),
         CheckCompleted(
             at=at,
             request=f"r-{t.id}-{at}",

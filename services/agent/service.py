@@ -194,7 +194,7 @@ class Agent:
                     del self._held[msg.reply]
             await bus.publish_until_acked(
                 js,
-                subjects.completed(self.opts.name, req.group),
+                subjects.completed(self.opts.name, self.opts.location, req.group),
                 codec.encode(completion),
                 f"completed.{req.request}",
             )
@@ -228,7 +228,7 @@ class Agent:
         )
         with contextlib.suppress(Exception):
             await self._nc.publish(
-                subjects.started(self.opts.name, req.group),
+                subjects.started(self.opts.name, self.opts.location, req.group),
                 codec.encode(event),
                 headers={"Nats-Msg-Id": f"started.{req.request}.{delivery}"},
             )
@@ -301,7 +301,7 @@ class Agent:
         )
         msg_id = f"heartbeat.{self.opts.name}.{self.started:.6f}.{self._beats}"
         await js.publish(
-            subjects.heartbeat(self.opts.name),
+            subjects.heartbeat(self.opts.name, self.opts.location),
             codec.encode(event),
             headers={"Nats-Msg-Id": msg_id},
             timeout=5,

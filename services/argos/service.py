@@ -234,7 +234,7 @@ class Gateway:
         try:
             await bus.publish_until_acked(
                 self.js,
-                subjects.completed(lease.agent, req.group),
+                subjects.completed(lease.agent, self.opts.location, req.group),
                 codec.encode(event),
                 f"completed.{req.request}",
             )
@@ -325,7 +325,7 @@ class Gateway:
         )
         with contextlib.suppress(Exception):
             await self.js.publish(
-                subjects.heartbeat(agent),
+                subjects.heartbeat(agent, self.opts.location),
                 codec.encode(event),
                 headers={"Nats-Msg-Id": f"heartbeat.{agent}.{now:.6f}"},
                 timeout=5,

@@ -18,7 +18,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from events import streams
 from readmodel import SCHEMA, WRITE_LOCK, ensure_schema
 from runtime import bus, db
-from services.projector.service import apply_batch, decode_batch
+from services.projector.service import apply_refusing, decode_batch
 
 FRESH = f"{SCHEMA}_rebuild"
 OLD = f"{SCHEMA}_old"
@@ -63,7 +63,7 @@ async def rebuild(
             nonlocal done, reached
             while reached < until:
                 msgs = await sub.fetch(min(batch, until - reached), timeout=10)
-                await apply_batch(conn, decode_batch(msgs), schema=FRESH, notify=False)
+                await apply_refusing(conn, decode_batch(msgs), schema=FRESH, notify=False)
                 reached = msgs[-1].metadata.sequence.stream
                 done += len(msgs)
                 progress(done, total, done / max(time.monotonic() - start, 1e-6))
