@@ -24,6 +24,9 @@ def schema_sql() -> str:
 async def ensure_schema(conn: asyncpg.Connection, schema: str = SCHEMA) -> None:
     async with conn.transaction():
         await conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK + 1})")
+        # And the writers' lock: this DDL beside a projector batch deadlocked on their tables'
+        # locks (the web starting while the projector writes). Always in this order.
+        await conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         await conn.execute(f'SET LOCAL search_path TO "{schema}"')
         await conn.execute(schema_sql())
