@@ -24,7 +24,7 @@ from nats.js import JetStreamContext
 from checks import request
 from checks.judge import apply
 from configuration import config as configuration
-from configuration import redaction
+from configuration import memory, redaction
 from configuration.inforce import InForce, apply_config, in_force, last_applied_seq, who
 from events import codec, streams, subjects
 from events.types import TaskDef, TaskJudged
@@ -155,7 +155,14 @@ class Scheduler(Dispatching, Judging, DeadLettering):
         self.config = cfg
         if self.shard == 0 and await last_applied_seq(js) == 0:
             await apply_config(js, cfg, self.opts.applied_by or who())
+        await self._take_in_force(js)
+
+    async def _take_in_force(self, js: JetStreamContext) -> None:
+        """Read the configuration in force from the log and dispatch it from here on, then
+        give back what reading it took (the fold of a large one peaks at hundreds of MB
+        that the allocator would otherwise keep)."""
         await self._use(js, await in_force(js))
+        memory.release()
 
     async def _use(self, js: JetStreamContext, now: InForce) -> None:
         """Dispatch the tasks ``now`` holds from here on."""
@@ -202,7 +209,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             await asyncio.sleep(CONFIG_POLL)
             try:
                 if await last_applied_seq(js) != self.applied_seq:
-                    await self._use(js, await in_force(js))
+                    await self._take_in_force(js)
             except Exception as exc:
                 if not streams.transient(exc):
                     raise
@@ -224,7 +231,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             self.config = cfg
             if self.shard == 0:
                 await apply_config(js, cfg, self.opts.applied_by or who())
-            await self._use(js, await in_force(js))
+            await self._take_in_force(js)
 
     async def _restore(self, js: JetStreamContext) -> None:
         """Pick up each group's schedule and each task's severity from the last judgements."""
