@@ -7,7 +7,8 @@ target; scheduler, agent and projector are processes of their own. Reports:
 
 - dispatch lateness: p50/p99 of (request time - due time), from the requests in the log;
 - the scheduler's CPU and resident memory, sampled each second: CPU seconds until its first
-  request (reading the file and the log), then CPU per request sent after the first minute,
+  request (reading the file and the log), then CPU per request answered after the first
+  minute (one request sent, one completion judged),
   and from it CPU seconds per minute at the full rate (one request per URL a minute; 6 s
   per minute is 10 % of a core). CPU seconds, because a loaded machine stretches the wall
   clock and slows the agent, not the scheduler's work per request;
@@ -125,15 +126,17 @@ async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             lags.append(notes[i][0] - ev.at)  # type: ignore[union-attr]
     steady = [ev for _, ev in comps if ev.at >= start + 60]  # type: ignore[union-attr]
     checks: int = sum(len(ev.outcomes) for ev in steady)  # type: ignore[union-attr, misc]
-    window = max(end - (start + 60), 1e-6)
     # CPU seconds, not shares of the wall clock: on a loaded machine the scheduler's start
     # stretches past its first minute and the agent answers fewer requests a minute, so
-    # the steady figure is per request sent, and per minute at 100,000 tasks from it.
+    # the steady figure is per request, and per minute at 100,000 tasks from it.
     first_request = int(sent_at[0] - start) + 1 if sent_at else len(cpu)
     startup = sum(cpu[:first_request])
     steady_cpu = sum(cpu[60:])
-    steady_sent = len(sent_at) - bisect.bisect_left(sent_at, start + 60)
-    ms_per_request = steady_cpu / max(steady_sent, 1) * 1000
+    # Per request answered (each is one completion judged and, at a steady rate, one request
+    # sent): what the scheduler did in the window, against what it dispatched and judged.
+    answered = len(steady)
+    ms_per_request = steady_cpu / max(answered, 1) * 1000
+    window = max(end - (start + 60), 1e-6)
     result = {
         "scheduler": str(root),
         "tasks": args.urls * 2,
