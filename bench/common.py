@@ -89,8 +89,9 @@ class Proc:
                 self.proc.wait()
 
 
-def service(work: Path, name: str, *args: str) -> Proc:
-    return Proc(["services.cli", *args], work / f"{name}.log")
+def service(work: Path, name: str, *args: str, root: Path = ROOT) -> Proc:
+    """A service of this tree, or of the source tree ``root`` (another revision, to compare)."""
+    return Proc(["services.cli", *args], work / f"{name}.log", root)
 
 
 def target(work: Path) -> tuple[Proc, str]:

@@ -19,7 +19,7 @@ from events import codec, streams, subjects
 from events.types import CheckCompleted, CheckRequested, TaskJudged
 from runtime import bus
 from services.scheduler.plan import shard_of
-from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
+from services.scheduler.state import SchedulerState, Sent, log
 
 
 class Judging(SchedulerState):
@@ -40,7 +40,7 @@ class Judging(SchedulerState):
 
     async def _judge_batch(self, js: JetStreamContext, msgs: list[Msg]) -> None:
         assert self.config is not None
-        futures = []  # (publish future, subject, data, message id)
+        sent: list[Sent] = []
         for msg in msgs:
             # Every shard's consumer sees every completion: its subject ends with the group,
             # so another shard's is passed over before decoding (and recorded, if it is
@@ -66,10 +66,7 @@ class Judging(SchedulerState):
                     reason,
                     time.time(),
                 )
-                msg_id = headers["Nats-Msg-Id"]
-                futures.append(
-                    (await self._publish_async(js, subject, data, msg_id), subject, data, msg_id)
-                )
+                sent.append(await self._publish_async(js, subject, data, headers["Nats-Msg-Id"]))
                 continue
             if verdict is None:
                 continue
@@ -84,18 +81,11 @@ class Judging(SchedulerState):
             apply(self.task_states, verdict)
             gs.last_completion, gs.recheck = seq, verdict.recheck
             subject, data = subjects.judged(ev.group), codec.encode(verdict)
-            msg_id = f"judged.{seq}"
-            futures.append(
-                (await self._publish_async(js, subject, data, msg_id), subject, data, msg_id)
-            )
+            sent.append(await self._publish_async(js, subject, data, f"judged.{seq}"))
         # Ack (all up to the last) only once every verdict is in the log. The verdicts are
         # applied in memory already (a redelivery would be skipped as judged), so one that
         # failed to land (NATS away) is published again until it does, never dropped.
-        for fut, subject, data, msg_id in futures:
-            try:
-                await self._acked(fut)
-            except Exception:
-                await bus.publish_until_acked(js, subject, data, msg_id, ack_wait=PUBLISH_ACK_WAIT)
+        await self._all_acked(js, sent)
         self.wake.set()
         # A lost ack (NATS away) means a redelivery, skipped above as judged already.
         with contextlib.suppress(Exception):

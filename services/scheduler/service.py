@@ -18,6 +18,7 @@ import contextlib
 import signal
 import time
 from collections import defaultdict
+from dataclasses import replace
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -25,7 +26,7 @@ from nats.js import JetStreamContext
 from checks import request
 from checks.judge import apply
 from configuration import config as configuration
-from configuration import redaction
+from configuration import memory, redaction
 from configuration.diff import TooLarge
 from configuration.inforce import (
     InForce,
@@ -46,7 +47,7 @@ from services.scheduler.hosts import HostJudging
 from services.scheduler.judging import Judging
 from services.scheduler.leader import Lease
 from services.scheduler.plan import shard_of, spread
-from services.scheduler.state import SchedulerOptions, log
+from services.scheduler.state import SchedulerOptions, give_up_after, log
 
 __all__ = ["Scheduler", "SchedulerOptions", "main"]
 
@@ -164,10 +165,26 @@ class Scheduler(Dispatching, Judging, DeadLettering):
         self.own = cfg
         if self.shard == 0 and await last_applied_seq(js) == 0:
             await apply_config(js, cfg, self.opts.applied_by or who())
-        await self._use(js, await in_force(js))
+        await self._take_in_force(js)
+
+    async def _take_in_force(self, js: JetStreamContext) -> None:
+        """Read the configuration in force from the log and dispatch it from here on, then
+        give back what reading it took (the fold of a large one peaks at hundreds of MB
+        that the allocator would otherwise keep)."""
+        assert self.own is not None
+        logged = await in_force(js)
+        # The log's copy of each task is dropped, and its memory given back, before anything
+        # that lasts is built: long-lived objects allocated among the fold's garbage would
+        # pin the allocator's arenas (about 80 MB at 100,000 tasks).
+        now = replace(logged, tasks=runnable(logged.tasks, self.own))
+        del logged
+        memory.release()
+        await self._use(js, now)
+        memory.release()
 
     async def _use(self, js: JetStreamContext, now: InForce) -> None:
-        """Dispatch the tasks ``now`` holds, judged with its settings, from here on."""
+        """Dispatch the tasks ``now`` holds (as this scheduler can send them), judged with its
+        settings, from here on."""
         assert self.own is not None
         self.applied_seq = now.last_seq
         self.config, masked = configuration_in_force(now, self.own)
@@ -177,7 +194,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                 "in its environment: they stay masked",
                 masks=",".join(masked[:10]),
             )
-        tasks = runnable(now.tasks, self.own)
+        tasks = now.tasks
         blind = sorted(tid for tid, t in tasks.items() if redaction.is_redacted(t))
         if blind:
             log.warning(
@@ -220,7 +237,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             await asyncio.sleep(CONFIG_POLL)
             try:
                 if await last_applied_seq(js) != self.applied_seq:
-                    await self._use(js, await in_force(js))
+                    await self._take_in_force(js)
                 # A NATS restarted forgot the transient keys: seal to the ones put back.
                 await self.sealer.refresh(js)
             except Exception as exc:
@@ -249,7 +266,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                     log.error(
                         "configuration refused; the previous one stays in force", problems=str(exc)
                     )
-            await self._use(js, await in_force(js))
+            await self._take_in_force(js)
 
     async def _restore(self, js: JetStreamContext) -> None:
         """Pick up each group's schedule and each task's severity from the last judgements."""
@@ -270,7 +287,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             if due < now and await self._requested(js, tasks[0], due):
                 # The last holder sent it (a stop, or a shard moving): wait for its answer
                 # instead of sending the group again at once.
-                self.in_flight[ev.group] = due
+                self.outstanding.add(ev.group, due, give_up_after(tasks))
                 continue
             if due < now:  # overdue after a stop: spread, not all at once
                 due = spread(ev.group, min(min(t.frequency for t in tasks), 60.0), now)
