@@ -46,6 +46,7 @@ lint: $(TESTSTAMP)
 # Debian's prometheus-blackbox-exporter.
 bench: $(TESTSTAMP) .venv-argos/.installed
 	$(BIN)/python bench/drain.py
+	$(BIN)/python bench/agent.py
 	$(BIN)/python bench/peers.py
 	$(BIN)/python bench/projector.py
 	$(BIN)/python bench/steady.py --minutes 2

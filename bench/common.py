@@ -61,15 +61,17 @@ def servers(keep: str | None = None) -> Iterator[tuple[NatsServer, PostgresServe
 
 
 class Proc:
-    def __init__(self, args: list[str], log: Path) -> None:
+    """``python -m ARGS`` from the source tree at ``root`` (another one: an earlier commit's)."""
+
+    def __init__(self, args: list[str], log: Path, root: Path = ROOT) -> None:
         out = open(log, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", *args],
-            cwd=ROOT,
+            cwd=root,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": str(root)},
         )
         out.close()
 
@@ -87,8 +89,9 @@ class Proc:
                 self.proc.wait()
 
 
-def service(work: Path, name: str, *args: str) -> Proc:
-    return Proc(["services.cli", *args], work / f"{name}.log")
+def service(work: Path, name: str, *args: str, root: Path = ROOT) -> Proc:
+    """A service of this tree, or of the source tree ``root`` (another revision, to compare)."""
+    return Proc(["services.cli", *args], work / f"{name}.log", root)
 
 
 def target(work: Path) -> tuple[Proc, str]:

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp
 
 from bench.common import target, wait_port_http, write_config
-from checks.judge import TaskState
+from checks.judge import task_state
 from checks.probe import Prober
 from configuration import config as configuration
 from events import codec, subjects
@@ -106,11 +106,11 @@ async def scheduler_tasks(n: int) -> SchedulerState:
     for gid, tasks in groups.items():
         state.plan.set(gid, spread(gid, min(t.frequency for t in tasks), now))
         for t in tasks:
-            state.task_states[t.id] = TaskState()
+            state.task_states[t.id] = task_state("ok", 0)
         state.group_states[gid].last_completion = 1
         for location in tasks[0].locations:
             state.requests[(location, gid)] = f"{gid}.{location}.{int(now * 1000)}"
-        state.in_flight[gid] = now
+        state.outstanding.add(gid, now, 120.0)
     state.groups = groups
     return state
 

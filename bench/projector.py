@@ -89,8 +89,8 @@ def events(cfg: configuration.Config, n: int, first_seq: int) -> list[tuple[str,
         )
         out += [
             (subjects.requested("default", g), codec.encode(req), None),
-            (subjects.started("a1", g), codec.encode(started), None),
-            (subjects.completed("a1", g), codec.encode(completed), None),
+            (subjects.started("a1", "default", g), codec.encode(started), None),
+            (subjects.completed("a1", "default", g), codec.encode(completed), None),
             (subjects.judged(g), codec.encode(judged), None),
         ]
     return out

@@ -1,4 +1,5 @@
-"""Fixtures for the check tables: a real HTTP + HTTPS site (tests/checksite.py)."""
+"""Fixtures for the check tables: a real HTTP + HTTPS site (tests/checksite.py) and a site
+whose long answers arrive in pieces (tests/streamsite.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 import trustme
 
 from tests.checksite import CheckSite
+from tests.streamsite import StreamSite
 
 
 @pytest.fixture(scope="session")
@@ -18,4 +20,10 @@ def ca() -> trustme.CA:
 @pytest.fixture(scope="module")
 def site(ca: trustme.CA) -> Iterator[CheckSite]:
     with CheckSite(ca) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def streams() -> Iterator[StreamSite]:
+    with StreamSite() as s:
         yield s

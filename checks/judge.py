@@ -9,6 +9,7 @@ task's limits), so changing a threshold needs no agent change.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from checks import CATALOGUE, domain_expiration
@@ -20,13 +21,21 @@ CERT_CHECK = "ssl-certificate-expiration"
 DEFAULT_THRESHOLDS: list[tuple[float, str]] = [(86400.0, "critical"), (5 * 86400.0, "warning")]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class TaskState:
+    """Never changed in place: :func:`task_state` shares one per value, so a scheduler of
+    100,000 tasks keeps a handful of these, not one each."""
+
     severity: Severity | None = None
     failures: int = 0
 
 
-@dataclass
+@functools.lru_cache(maxsize=4096)
+def task_state(severity: Severity | None, failures: int) -> TaskState:
+    return TaskState(severity, failures)
+
+
+@dataclass(slots=True)
 class GroupState:
     """What the scheduler remembers of a group between completions (restored from the log)."""
 
@@ -143,4 +152,4 @@ def no_result(
 
 def apply(states: dict[str, TaskState], judged: TaskJudged) -> None:
     for j in judged.judgements:
-        states[j.task] = TaskState(j.severity, j.failures)
+        states[j.task] = task_state(j.severity, j.failures)

@@ -15,15 +15,25 @@ import asyncio
 import json
 import ssl
 import time
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import aiohttp
 
 from checks import CATALOGUE
 from checks.base import Response
+from checks.deadlines import Deadlines
 from checks.observe import OBSERVERS
-from checks.observe.common import FAMILIES, Answer, ProbeContext, clean, failed, not_after
+from checks.observe.common import (
+    FAMILIES,
+    Answer,
+    ProbeContext,
+    clean,
+    failed,
+    not_after,
+    read_body,
+)
 from checks.runlog import RunLog, safe_url
 from events.types import CheckCompleted, CheckOutcome, CheckRequested, Observation, RequestData
 from runtime import __version__
@@ -72,6 +82,7 @@ class Prober:
         self.concurrency = concurrency
         self.ssl_context = ssl_context or ssl.create_default_context()
         self._sessions: dict[int, aiohttp.ClientSession] = {}
+        self._deadlines = Deadlines()
 
     async def __aenter__(self) -> Prober:
         for version, family in FAMILIES.items():
@@ -87,11 +98,14 @@ class Prober:
                 headers={"User-Agent": USER_AGENT},
                 auto_decompress=True,
                 cookie_jar=aiohttp.DummyCookieJar(),
+                # No timer of aiohttp's per request: each one's timeout is in _deadlines.
+                timeout=aiohttp.ClientTimeout(),
                 trace_configs=[_tracing()],
             )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._deadlines.close()
         for session in self._sessions.values():
             await session.close()
 
@@ -101,7 +115,7 @@ class Prober:
         """The answer to ``url`` (default: the group's URL) with the request's method and data."""
         url = url or req.url
         runlog = runlog or RunLog(req.request, "")
-        observer = OBSERVERS.get(urlsplit(url).scheme)
+        observer = OBSERVERS.get(url.partition(":")[0].lower())  # the scheme, without urlsplit
         if observer is not None:
             context = ProbeContext(self.ssl_context, self._sessions[req.ip_version])
             answer = await observer(req, url, context)
@@ -127,7 +141,7 @@ class Prober:
             observation, response = await self.observe(req, runlog=runlog)
             observation.facts = clean(observation.facts)
             extra: dict[str, Answer] = {}
-            if response is not None:
+            if response is not None and any(s.kind in _TARGETS for s in req.checks):
                 urls = sorted(
                     {u for u in (_target(s.kind, req.url) for s in req.checks) if u != req.url}
                 )
@@ -155,11 +169,7 @@ class Prober:
 
     async def _http(self, req: CheckRequested, url: str, runlog: RunLog) -> Answer:
         session = self._sessions[req.ip_version]
-        kwargs: dict[str, Any] = {
-            "allow_redirects": False,
-            "timeout": aiohttp.ClientTimeout(total=req.timeout),
-            "trace_request_ctx": runlog,
-        }
+        kwargs: dict[str, Any] = {"allow_redirects": False, "trace_request_ctx": runlog}
         if req.request_data is not None:
             kwargs["headers"] = dict(req.request_data.headers)
             payload = request_body(req.request_data)
@@ -169,14 +179,15 @@ class Prober:
                     kwargs["headers"].setdefault("Content-Type", content_type)
         start = time.perf_counter()
         try:
-            async with session.request(req.method, url, **kwargs) as resp:
-                sslobj = _ssl_object(resp)
-                cert_not_after = _cert_not_after(sslobj)
-                if sslobj is not None:
-                    await runlog.line("tls", _tls_line(sslobj))
-                body = await resp.content.read(MAX_BODY)
-                elapsed = (time.perf_counter() - start) * 1000
-                headers = {k.lower(): v for k, v in resp.headers.items()}
+            with self._deadlines.within(req.timeout):
+                async with session.request(req.method, url, **kwargs) as resp:
+                    sslobj = _ssl_object(resp)
+                    cert_not_after = _cert_not_after(sslobj)
+                    if sslobj is not None:
+                        await runlog.line("tls", _tls_line(sslobj))
+                    body = await read_body(resp.content, MAX_BODY)
+                    elapsed = (time.perf_counter() - start) * 1000
+                    headers = {k.lower(): v for k, v in resp.headers.items()}
         except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError) as exc:
             return failed(exc, start, req.timeout)
         response = Response(resp.status, headers, body, elapsed, cert_not_after, url)
@@ -216,9 +227,14 @@ def cannot_run(
     )
 
 
+#: The kinds judged on the answer to another URL than the group's, and how to make it.
+_TARGETS: dict[str, Callable[[str], str]] = {
+    kind: module.target_url for kind, module in CATALOGUE.items() if hasattr(module, "target_url")
+}
+
+
 def _target(kind: str, url: str) -> str:
-    module = CATALOGUE.get(kind)
-    target = getattr(module, "target_url", None)
+    target = _TARGETS.get(kind)
     return target(url) if target is not None else url
 
 

@@ -1,6 +1,9 @@
 import pytest
 
 from checks import body_contains
+from checks.probe import MAX_BODY
+from tests.probing import probe
+from tests.streamsite import FIRST_WORDS, LAST_WORDS, PAST_THE_LIMIT
 
 CASES = [
     pytest.param("/ok", "fine", "http", "success", id="substring"),
@@ -25,3 +28,23 @@ async def test_body_contains(site, path, expected, scheme, status):
 def test_parse_refuses(value):
     with pytest.raises(ValueError, match="expected a non-empty string"):
         body_contains.parse(value)
+
+
+LONG_CASES = [
+    pytest.param("/chunked", LAST_WORDS, "success", id="end-of-chunked-300kB-page"),
+    pytest.param("/paced", LAST_WORDS, "success", id="end-of-300kB-page-sent-slowly"),
+    pytest.param("/huge", FIRST_WORDS, "success", id="start-of-page-over-the-limit"),
+    pytest.param("/huge", PAST_THE_LIMIT, "failure", id="text-past-the-limit-not-read"),
+]
+
+
+@pytest.mark.parametrize(("path", "expected", "status"), LONG_CASES)
+async def test_body_contains_on_long_pages(streams, path, expected, status):
+    done = await probe(f"{streams.url}{path}", body_contains.NAME, expected)
+    assert done.outcomes[0].status == status, done.outcomes[0].detail
+
+
+async def test_page_over_the_limit_is_cut_without_error(streams):
+    done = await probe(f"{streams.url}/huge", body_contains.NAME, FIRST_WORDS)
+    assert done.observation.error is None
+    assert done.observation.body_bytes == MAX_BODY

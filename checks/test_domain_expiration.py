@@ -76,6 +76,12 @@ async def test_record_is_observed(registry):
     assert facts["server"] == f"{registry.url}/rdap/domain/example.test"
 
 
+async def test_long_record_sent_in_pieces(registry):
+    done = await probe(f"rdap://example.test?server={registry.url}/long/", NAME, "on-check")
+    assert grade(done, "on-check")[0] == "ok", done.outcomes[0].detail
+    assert done.observation.facts["registrar"] == "Test Registrar SA"
+
+
 async def test_answer_not_json(registry):
     done = await probe(f"rdap://example.test?server={registry.url}/broken/", NAME, "on-check")
     assert done.outcomes[0].detail.endswith("the answer is not JSON")

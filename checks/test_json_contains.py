@@ -1,6 +1,7 @@
 import pytest
 
 from checks import json_contains
+from tests.probing import probe
 
 CASES = [
     pytest.param("/json", ["/status"], "success", id="top-level-key"),
@@ -18,6 +19,12 @@ CASES = [
 async def test_json_contains(site, path, expected, status):
     outcome = await site.check(path, json_contains.NAME, expected)
     assert outcome.status == status, outcome.detail
+
+
+async def test_json_contains_on_long_chunked_document(streams):
+    # The key comes after 300 kB, sent in pieces: a partial read is not JSON at all.
+    done = await probe(f"{streams.url}/chunked-json", json_contains.NAME, ["/status"])
+    assert done.outcomes[0].status == "success", done.outcomes[0].detail
 
 
 @pytest.mark.parametrize(

@@ -214,12 +214,17 @@ class _Builder:
         checks: list[tuple[str, Any]],
         s: Settings,
     ) -> None:
+        # One group id string per group, shared by its tasks (the scheduler keeps them all).
+        groups = {
+            ip: group_id(url, method, ip, data)
+            for ip in ((4,) if s.ipv4 else ()) + ((6,) if s.ipv6 else ())
+        }
         for check, expected in checks:
-            for ip in ((4,) if s.ipv4 else ()) + ((6,) if s.ipv6 else ()):
+            for ip, group in groups.items():
                 tid = task_id(url, method, ip, data, check, expected)
                 self.tasks[tid] = TaskDef(
                     id=tid,
-                    group=group_id(url, method, ip, data),
+                    group=group,
                     domain=domain,
                     url=url,
                     method=method,

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import msgspec
 
+from events import codec
 from events.types import ConfigApplied, TaskChange, TaskDef
 
 
@@ -40,24 +41,42 @@ def changes_are_empty(added: list[TaskDef], changed: list[TaskChange], removed: 
     return not (added or changed or removed)
 
 
-def split(event: ConfigApplied, per_part: int = 1000) -> list[ConfigApplied]:
-    """Split a large diff into parts that each fit in one NATS message."""
+#: Bytes a part may take: what a reader of the log accepts, less room for the part numbers.
+PART_BYTES = codec.MAX_EVENT_BYTES - 4096
+
+
+class TooLarge(ValueError):
+    """One task, or the settings, take more than one event may hold."""
+
+
+def split(event: ConfigApplied, budget: int = PART_BYTES) -> list[ConfigApplied]:
+    """Split a diff into parts that each encode within ``budget`` bytes (a reader refuses a
+    larger event), in order: added, changed, removed."""
     items: list[tuple[str, object]] = (
         [("added", t) for t in event.added]
         + [("changed", c) for c in event.changed]
         + [("removed", r) for r in event.removed]
     )
-    chunks = [items[i : i + per_part] for i in range(0, len(items), per_part)] or [[]]
-    parts = []
-    for n, chunk in enumerate(chunks, 1):
-        parts.append(
-            msgspec.structs.replace(
-                event,
-                part=n,
-                parts=len(chunks),
-                added=[x for k, x in chunk if k == "added"],  # type: ignore[misc]
-                changed=[x for k, x in chunk if k == "changed"],  # type: ignore[misc]
-                removed=[x for k, x in chunk if k == "removed"],  # type: ignore[misc]
-            )
+    empty = len(codec.encode(msgspec.structs.replace(event, added=[], changed=[], removed=[])))
+    chunks: list[list[tuple[str, object]]] = [[]]
+    size = empty
+    for kind, item in items:
+        n = len(msgspec.json.encode(item)) + 1  # and its comma
+        if empty + n > budget:
+            raise TooLarge(f"a task takes {n} bytes, more than an event may ({budget})")
+        if size + n > budget:
+            chunks.append([])
+            size = empty
+        chunks[-1].append((kind, item))
+        size += n
+    return [
+        msgspec.structs.replace(
+            event,
+            part=i,
+            parts=len(chunks),
+            added=[x for k, x in chunk if k == "added"],  # type: ignore[misc]
+            changed=[x for k, x in chunk if k == "changed"],  # type: ignore[misc]
+            removed=[x for k, x in chunk if k == "removed"],  # type: ignore[misc]
         )
-    return parts
+        for i, chunk in enumerate(chunks, 1)
+    ]

@@ -1,23 +1,27 @@
 """The configuration in force: the fold of every ``config.applied`` event in the log.
 
-Applying a configuration publishes its diff against what the log holds, so every service that
-follows the log sees the same task set, and a restart never reverts an apply.
+Applying a configuration publishes its diff against what the log holds and its settings, so
+every service that follows the log sees the same tasks and settings, and a restart never
+reverts an apply.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import getpass
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
+import msgspec
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
 from configuration import config as configuration
 from configuration import diff as configdiff
-from configuration import redaction
+from configuration import published, redaction
 from events import codec, streams, subjects
 from events.types import ConfigApplied, TaskDef
 from runtime import bus
@@ -35,6 +39,9 @@ class InForce:
     """The configuration the log holds: its tasks and the sequence of its last part."""
 
     tasks: dict[str, TaskDef] = field(default_factory=dict)
+    #: The settings of the last apply that carried them (``configuration/published.py``);
+    #: None: the log holds none yet.
+    settings: dict[str, Any] | None = None
     last_seq: int = 0
     revision: str | None = None
     applied_by: str | None = None
@@ -53,8 +60,27 @@ async def in_force(js: JetStreamContext) -> InForce:
             if isinstance(ev, ConfigApplied):
                 events.append(ev)
                 found.revision, found.applied_by, found.at = ev.revision, ev.applied_by, ev.at
+                if ev.settings is not None:
+                    found.settings = ev.settings
     found.tasks = configdiff.fold(events)
     return found
+
+
+def configuration_in_force(
+    now: InForce, own: configuration.Config
+) -> tuple[configuration.Config, list[str]]:
+    """The log's tasks and settings with the secret values ``own`` (a service's file) and
+    the environment have, and the masks left; ``own``'s settings while the log holds none
+    (a log written before settings were in it) or none that read."""
+    if now.settings is not None:
+        try:
+            return published.config(now.tasks, now.settings, own, now.revision)
+        except (msgspec.ValidationError, TypeError, ValueError, AttributeError) as exc:
+            # Only an admin can publish them; still, no service stops on what the log holds.
+            log.error(
+                "settings in the log do not read; this service's file's apply", error=str(exc)
+            )
+    return dataclasses.replace(own, tasks=now.tasks), []
 
 
 async def last_applied_seq(js: JetStreamContext) -> int:
@@ -67,6 +93,22 @@ async def last_applied_seq(js: JetStreamContext) -> int:
     return int(raw.seq or 0)
 
 
+async def last_settings(js: JetStreamContext) -> tuple[int, dict[str, Any] | None]:
+    """The sequence of the last ``config.applied`` (0: none) and the settings it carries
+    (None: the first parts of an apply, or one logged before settings were). One direct get:
+    cheap to poll, and all the web may do on the log."""
+    try:
+        raw = await js.get_last_msg(streams.EVENTS, subjects.CONFIG_APPLIED, direct=True)
+    except NotFoundError:
+        return 0, None
+    seq = int(raw.seq or 0)
+    try:
+        ev = codec.decode(raw.data or b"", subjects.CONFIG_APPLIED)
+    except codec.DecodeError:
+        return seq, None
+    return seq, ev.settings if isinstance(ev, ConfigApplied) else None
+
+
 async def current_tasks(js: JetStreamContext) -> dict[str, TaskDef]:
     return (await in_force(js)).tasks
 
@@ -74,10 +116,11 @@ async def current_tasks(js: JetStreamContext) -> dict[str, TaskDef]:
 async def apply_config(
     js: JetStreamContext, cfg: configuration.Config, applied_by: str
 ) -> ConfigApplied | None:
-    """Publish the diff between the configuration in force (from the log) and ``cfg``.
+    """Publish the diff between the configuration in force (from the log) and ``cfg``, and
+    ``cfg``'s settings; returns what was applied (its ``settings`` only when they changed).
 
-    Nothing is published when nothing changed; the message id (file hash and
-    previous state) makes a repeated apply of the same change land once. Each part is
+    Nothing is published when nothing changed; the message id (file hash and the log
+    position it lands on) makes a publish repeated at the same position land once. Each part is
     published only if the log's last ``config.applied`` is the one the diff was computed
     against: two applies racing do not both publish a diff of the same state; the loser
     computes its diff again against the winner's, so the history stays one chain.
@@ -98,7 +141,8 @@ async def _apply_once(
     old = now.tasks
     new = {k: redaction.redact(v, cfg.secrets) for k, v in cfg.tasks.items()}
     added, changed, removed = configdiff.diff(old, new)
-    if configdiff.changes_are_empty(added, changed, removed):
+    settings = published.public(cfg)
+    if configdiff.changes_are_empty(added, changed, removed) and settings == now.settings:
         return None
     event = ConfigApplied(
         at=time.time(),
@@ -109,20 +153,47 @@ async def _apply_once(
         changed=changed,
         removed=removed,
     )
-    base = configuration.task_id("", "", 0, None, "state", sorted(old))  # fingerprint of old set
     expected = now.last_seq
-    for part in configdiff.split(event):
+    parts = carrying(configdiff.split(event), settings)  # TooLarge before anything lands
+    for part in parts:
+        # The id names the state the part lands on: applying A, B, then A again within the
+        # duplicate window is three applies, never one dropped as a duplicate.
         ack = await js.publish(
             subjects.CONFIG_APPLIED,
             codec.encode(part),
             headers={
-                "Nats-Msg-Id": f"config.{cfg.digest[:16]}.{base}.{part.part}",
+                "Nats-Msg-Id": f"config.{cfg.digest[:16]}.{expected}.{part.part}",
                 "Nats-Expected-Last-Subject-Sequence": str(expected),
             },
         )
         expected = ack.seq
-    log.info("configuration applied", added=len(added), changed=len(changed), removed=len(removed))
-    return event
+    moved = settings != now.settings and now.last_seq > 0  # the first apply brings them all
+    log.info(
+        "configuration applied",
+        added=len(added),
+        changed=len(changed),
+        removed=len(removed),
+        settings_changed=moved,
+    )
+    return msgspec.structs.replace(event, settings=settings if moved else None)
+
+
+def carrying(parts: list[ConfigApplied], settings: dict[str, Any]) -> list[ConfigApplied]:
+    """``parts`` with the settings on the last one (whole, once the tasks they name are all in
+    force), or on a part of their own after them when that one would grow too large."""
+    last = msgspec.structs.replace(parts[-1], settings=settings)
+    if len(codec.encode(last)) <= configdiff.PART_BYTES:
+        return [*parts[:-1], last]
+    n = len(parts) + 1
+    alone = msgspec.structs.replace(
+        parts[-1], part=n, parts=n, added=[], changed=[], removed=[], settings=settings
+    )
+    if len(codec.encode(alone)) > configdiff.PART_BYTES:
+        raise configdiff.TooLarge(
+            f"the settings take {len(codec.encode(alone))} bytes, more than an event may "
+            f"({configdiff.PART_BYTES})"
+        )
+    return [*(msgspec.structs.replace(p, parts=n) for p in parts), alone]
 
 
 def who() -> str:

@@ -3,21 +3,25 @@
 Request headers, request bodies and credentials in URLs are secret by default,
 whatever their names: the log shows ``••••`` followed by a short fingerprint of
 the value, so an operator still sees in a diff that a secret changed, never the
-secret. Values that came from ``${ENV}`` are hidden wherever else they appear
-(a token in a query string). The real values stay in the configuration file;
-agents get them sealed to their location's key (``security/sealing.py``).
+secret. Values that came from ``${ENV}`` are hidden wherever else they appear, and
+so are the values of query parameters named like secrets (``?token=…``, ``api_key``,
+``sig`` …). The real values stay in the configuration file; agents get them sealed
+to their location's key (``security/sealing.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import urlsplit, urlunsplit
+import re
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import msgspec
 
 from events.types import RequestData, TaskDef
 
 MASK = "••••"
+#: A mask as ``hidden`` writes it: the fingerprint says which value it stands for.
+MASKED = re.compile(MASK + r"([0-9a-f]{8})")
 
 
 def fingerprint(value: str) -> str:
@@ -26,9 +30,10 @@ def fingerprint(value: str) -> str:
 
 
 def hidden(value: object) -> str:
-    """``••••`` and the fingerprint of ``value`` (a body that is not text: of its JSON)."""
+    """``••••`` and the fingerprint of ``value`` (a body that is not text: of its JSON); a
+    mask already stays as it is, so that masking twice keeps the fingerprint."""
     text = value if isinstance(value, str) else msgspec.json.encode(value).decode()
-    return f"{MASK}{fingerprint(text)}"
+    return text if MASKED.fullmatch(text) else f"{MASK}{fingerprint(text)}"
 
 
 def credentials(url: str) -> tuple[str, str | None]:
@@ -44,18 +49,58 @@ def credentials(url: str) -> tuple[str, str | None]:
     return urlunsplit(parts._replace(netloc=host)), userinfo
 
 
+#: Query parameters whose value is a secret whatever the file says (``?token=…``): a
+#: literal one is masked too, as a ``${ENV}`` one is.
+SECRET_PARAMETER = re.compile(
+    r"token|secret|passw|pwd|api[-_]?key|access[-_]?key|^key$|^auth|signature|^sig$|session"
+    r"|^jwt$|credential",
+    re.IGNORECASE,
+)
+
+
 def public_url(url: str, secrets: set[str] | frozenset[str] = frozenset()) -> str:
-    """``url`` as it may be shown: credentials and ``${ENV}`` values masked."""
+    """``url`` as it may be shown: credentials, values of query parameters named like
+    secrets, and ``${ENV}`` values masked."""
     bare, userinfo = credentials(url)
     if userinfo is not None and "://" not in url:
         url = f"{hidden(userinfo)}@{bare}"
     elif userinfo is not None:
         parts = urlsplit(bare)
         url = urlunsplit(parts._replace(netloc=f"{hidden(userinfo)}@{parts.netloc}"))
+    if "://" in url and "?" in url:
+        parts = urlsplit(url)
+        query = _public_query(parts.query)
+        if query != parts.query:  # else as written: a URL is a task's name
+            url = urlunsplit(parts._replace(query=query))
+    return mask_secrets(url, secrets)
+
+
+def _public_query(query: str) -> str:
+    out = []
+    for name, eq, value in (pair.partition("=") for pair in query.split("&")):
+        secret = eq and value and SECRET_PARAMETER.search(unquote_plus(name))
+        out.append(f"{name}={hidden(value)}" if secret else f"{name}{eq}{value}")
+    return "&".join(out)
+
+
+def query_pairs(url: str) -> list[tuple[str, str, str]]:
+    """``(name, "=", value)`` of each part of ``url``'s query string, as written."""
+    return [pair.partition("=") for pair in urlsplit(url).query.split("&")]
+
+
+def mask_secrets(text: str, secrets: set[str] | frozenset[str]) -> str:
+    """``text`` with every occurrence of a secret value replaced by its mask (the longest
+    first, so a secret containing another is masked whole)."""
     for secret in sorted(secrets, key=len, reverse=True):
-        if secret and secret in url:
-            url = url.replace(secret, hidden(secret))
-    return url
+        if secret and secret in text:
+            text = text.replace(secret, hidden(secret))
+    return text
+
+
+def unmask(text: str, known: dict[str, str]) -> str:
+    """``text`` with each mask whose value is in ``known`` (fingerprint → value) replaced by
+    that value; the others stay masked."""
+    return MASKED.sub(lambda m: known.get(m.group(1), m.group(0)), text)
 
 
 def redact(task: TaskDef, secrets: set[str] | frozenset[str] = frozenset()) -> TaskDef:

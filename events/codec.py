@@ -37,8 +37,9 @@ def decode(data: bytes, subject: str) -> AnyEvent:
         event = _decoder.decode(data)
     except msgspec.ValidationError as exc:
         raise DecodeError(f"{subject}: {_type_of(data)}: {_version_problem(data) or exc}") from None
-    except (msgspec.DecodeError, RecursionError) as exc:
-        # msgspec raises RecursionError on JSON nested thousands deep.
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
+        # msgspec raises RecursionError on JSON nested thousands deep, and UnicodeDecodeError
+        # (not its own error) on a string whose bytes are not UTF-8.
         raise DecodeError(f"{subject}: not a JSON event: {exc}") from None
     if event.v != event.VERSION:
         raise DecodeError(
@@ -67,7 +68,7 @@ def _raw(data: bytes) -> object:
     nesting too deep): only used to word an error, never to raise one."""
     try:
         return msgspec.json.decode(data)
-    except (msgspec.DecodeError, RecursionError):
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return None
 
 

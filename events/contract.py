@@ -47,12 +47,18 @@ class Rule:
     consumer: str | None = None
     #: For requests: whether the subject is the one of "check now" (``requested_by`` set).
     on_demand: bool | None = None
+    #: Fields whose value the subject fixes (what a writer of that subject may not claim).
+    fixed: tuple[tuple[str, object], ...] = ()
 
 
 RULES: tuple[Rule, ...] = (
     Rule(("config", "applied"), (ConfigApplied,)),
     Rule(("check", "requested", "{location}", "{group}"), (CheckRequested,), on_demand=False),
     Rule(("check", "requested", "{location}", "{group}", "now"), (CheckRequested,), on_demand=True),
+    # An agent's subjects carry its name and its location, both bound by its permissions.
+    Rule(("check", "started", "{agent}", "{location}", "{group}"), (CheckStarted,)),
+    Rule(("check", "completed", "{agent}", "{location}", "{group}"), (CheckCompleted,)),
+    # The same without the location (0.1.0): logs written before still fold.
     Rule(("check", "started", "{agent}", "{group}"), (CheckStarted,)),
     Rule(("check", "completed", "{agent}", "{group}"), (CheckCompleted,)),
     Rule(("task", "judged", "{group}"), (TaskJudged,)),
@@ -60,16 +66,23 @@ RULES: tuple[Rule, ...] = (
     Rule(("imported", "check", "requested", "{location}", "{group}"), (CheckRequested,)),
     Rule(("imported", "check", "completed", "{group}"), (CheckCompleted,)),
     Rule(("imported", "task", "judged", "{group}"), (TaskJudged,)),
-    Rule(("agent", "heartbeat", "{agent}"), (AgentHeartbeat,)),
-    Rule(("deadletter", "agent", "{agent}"), (DeadLettered,), consumer="agent:{agent}"),
-    Rule(("deadletter", "undecodable"), (DeadLettered,)),
-    Rule(("deadletter", "max_deliver"), (DeadLettered,)),
+    Rule(("agent", "heartbeat", "{agent}", "{location}"), (AgentHeartbeat,)),
+    Rule(("agent", "heartbeat", "{agent}"), (AgentHeartbeat,)),  # 0.1.0
+    # What an agent could not decode, and nothing else: no request's end, no group's record.
+    Rule(
+        ("deadletter", "agent", "{agent}"),
+        (DeadLettered,),
+        consumer="agent:{agent}",
+        fixed=(("kind", "undecodable"), ("request", None), ("deliveries", None), ("group", None)),
+    ),
+    Rule(("deadletter", "{kind}"), (DeadLettered,)),
     Rule(("notification", "sent"), (NotificationSent,)),
     Rule(("notification", "failed"), (NotificationFailed,)),
     Rule(("silence", "added"), (SilenceAdded,)),
     Rule(("silence", "removed"), (SilenceRemoved,)),
     # Host observations (docs/hosts.md): an agent's figures, under its own name.
-    Rule(("host", "observed", "{agent}"), (HostObserved,)),
+    Rule(("host", "observed", "{agent}", "{location}"), (HostObserved,)),
+    Rule(("host", "observed", "{agent}"), (HostObserved,)),  # 0.1.0
     # The scheduler's definitions of a host's tasks.
     Rule(("host", "tasks", "{agent}"), (ConfigApplied,)),
     # Push monitors (heartbeats): the web's ping endpoint records each ping.
@@ -148,6 +161,9 @@ def problem(subject: str, event: Event) -> str | None:
         asked_by = getattr(event, "requested_by", None)
         if (asked_by is not None) != rule.on_demand:
             return f"requested_by {asked_by!r} does not match subject {subject!r}"
+    for name, want in rule.fixed:
+        if getattr(event, name) != want:
+            return f"{name} {getattr(event, name)!r} is not admitted on subject {subject!r}"
     if rule.consumer is not None:
         want = rule.consumer.format(**dict(pairs))
         if getattr(event, "consumer", None) != want:
@@ -189,9 +205,12 @@ def expected_values(event: Event) -> list[Any]:
         return [c.expected for c in event.checks] + body
     if isinstance(event, ConfigApplied):
         tasks = [*event.added, *(c.task for c in event.changed)]
-        return [t.expected for t in tasks] + [
-            t.request_data.data for t in tasks if t.request_data is not None
-        ]
+        settings = [event.settings] if event.settings is not None else []
+        return (
+            [t.expected for t in tasks]
+            + [t.request_data.data for t in tasks if t.request_data is not None]
+            + settings
+        )
     if isinstance(event, CheckCompleted):
         return [event.observation.facts]  # what a target beyond HTTP showed
     return []
@@ -205,13 +224,13 @@ def subject_of(event: Event) -> str:
             event.location, event.group
         )
     if isinstance(event, CheckStarted):
-        return subjects.started(event.agent, event.group)
+        return subjects.started(event.agent, event.location, event.group)
     if isinstance(event, CheckCompleted):
-        return subjects.completed(event.agent, event.group)
+        return subjects.completed(event.agent, event.location, event.group)
     if isinstance(event, TaskJudged):
         return subjects.judged(event.group)
     if isinstance(event, AgentHeartbeat):
-        return subjects.heartbeat(event.agent)
+        return subjects.heartbeat(event.agent, event.location)
     if isinstance(event, DeadLettered):
         if event.consumer.startswith("agent:"):
             return subjects.agent_deadletter(event.consumer.removeprefix("agent:"))
@@ -225,7 +244,7 @@ def subject_of(event: Event) -> str:
     if isinstance(event, SilenceRemoved):
         return subjects.silence("removed")
     if isinstance(event, HostObserved):
-        return subjects.host_observed(event.agent)
+        return subjects.host_observed(event.agent, event.location)
     if isinstance(event, MonitorPinged):
         return subjects.pinged(event.group)
     if isinstance(event, IncidentAcknowledged):

@@ -57,12 +57,14 @@ def requested_for_location(location: str) -> str:
     return f"{PREFIX}.check.requested.{location}.>"
 
 
-def completed(agent: str, group: str) -> str:
-    return f"{PREFIX}.check.completed.{agent}.{group}"
+def completed(agent: str, location: str, group: str) -> str:
+    """An agent's answer, under its name and its location: its permissions admit only its own
+    pair, so the location an answer claims is the agent's (the group stays the last token)."""
+    return f"{PREFIX}.check.completed.{agent}.{location}.{group}"
 
 
-def started(agent: str, group: str) -> str:
-    return f"{PREFIX}.check.started.{agent}.{group}"
+def started(agent: str, location: str, group: str) -> str:
+    return f"{PREFIX}.check.started.{agent}.{location}.{group}"
 
 
 def judged(group: str) -> str:
@@ -83,8 +85,8 @@ def imported_judged(group: str) -> str:
     return f"{PREFIX}.imported.task.judged.{group}"
 
 
-def heartbeat(agent: str) -> str:
-    return f"{PREFIX}.agent.heartbeat.{agent}"
+def heartbeat(agent: str, location: str) -> str:
+    return f"{PREFIX}.agent.heartbeat.{agent}.{location}"
 
 
 def deadletter(kind: str) -> str:
@@ -107,10 +109,10 @@ def silence(action: str) -> str:
     return f"{PREFIX}.silence.{action}"
 
 
-def host_observed(agent: str) -> str:
-    """An agent's observations of its own host: under its name, so that its permissions can
-    be exactly its own subjects."""
-    return f"{PREFIX}.host.observed.{agent}"
+def host_observed(agent: str, location: str) -> str:
+    """An agent's observations of its own host: under its name and location, so that its
+    permissions can be exactly its own subjects."""
+    return f"{PREFIX}.host.observed.{agent}.{location}"
 
 
 def host_tasks(agent: str) -> str:

@@ -123,6 +123,11 @@ class ConfigApplied(Event, tag="config.applied"):
     added: Annotated[list[TaskDef], msgspec.Meta(max_length=MAX_ITEMS)] = []
     changed: Annotated[list[TaskChange], msgspec.Meta(max_length=MAX_ITEMS)] = []
     removed: Annotated[list[Token], msgspec.Meta(max_length=MAX_ITEMS)] = []
+    #: Every setting of the configuration beyond its tasks (``general``, the websites' alerting,
+    #: ``hosts``, status pages …), whole and with its secrets masked
+    #: (``configuration/published.py``), on the last part of an apply. None: a host task set,
+    #: or an apply logged before settings were.
+    settings: dict[Name, Any] | None = None
 
 
 class CheckSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -320,14 +325,14 @@ class MonitorPinged(Event, tag="monitor.pinged"):
     success); ``body`` is the start of the request body, kept as the run's log.
     """
 
-    group: str
-    task: str
+    group: Token
+    task: Token
     kind: PingKind
-    exit_code: int | None = None
-    body: str = ""
-    body_bytes: int = 0
-    source: str = ""
-    user_agent: str = ""
+    exit_code: Annotated[int, msgspec.Meta(ge=0, le=255)] | None = None
+    body: Text = ""
+    body_bytes: Count = 0
+    source: Name = ""
+    user_agent: Name = ""
 
 
 class IncidentAcknowledged(Event, tag="incident.acknowledged"):

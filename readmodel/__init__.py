@@ -11,6 +11,8 @@ from importlib import resources
 
 import asyncpg
 
+from runtime import db
+
 SCHEMA = "tocsin"
 CHANNEL = "tocsin_changed"
 #: Taken by every writer of the live schema, so a rebuild's swap never races a batch.
@@ -22,12 +24,12 @@ def schema_sql() -> str:
 
 
 async def ensure_schema(conn: asyncpg.Connection, schema: str = SCHEMA) -> None:
-    async with conn.transaction():
-        await conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK + 1})")
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        await conn.execute(f'SET LOCAL search_path TO "{schema}"')
-        await conn.execute(schema_sql())
+    ddl = (
+        f'CREATE SCHEMA IF NOT EXISTS "{schema}";\nSET LOCAL search_path TO "{schema}";\n'
+        + schema_sql()
         # Every batch rewrites task rows (last result, severity): free room in each page lets
         # PostgreSQL update them in place (HOT) instead of growing the table and its indexes;
         # measured 12k -> 16k events/s on the fold.
-        await conn.execute("ALTER TABLE tasks SET (fillfactor = 50)")
+        + "\nALTER TABLE tasks SET (fillfactor = 50);\n"
+    )
+    await db.ensure_ddl(conn, schema, ddl, WRITE_LOCK)

@@ -1,8 +1,9 @@
-"""PostgreSQL connections that wait for the server instead of failing at start."""
+"""PostgreSQL connections that wait for the server, and schemas created once per version."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import asyncpg
 
@@ -36,3 +37,26 @@ async def pool(dsn: str, **kwargs: object) -> asyncpg.Pool:
             log.warning("postgres unavailable, retrying", error=str(exc), delay=delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+async def ensure_ddl(conn: asyncpg.Connection, schema: str, ddl: str, lock: int) -> bool:
+    """Run ``ddl`` (which creates ``schema``) unless this very text already ran there.
+
+    ``CREATE INDEX IF NOT EXISTS`` and ``ALTER TABLE`` lock their table even when there is
+    nothing to do, so a service starting while another writes those tables could deadlock
+    with it. The DDL's digest is kept as the schema's comment: a start with the current
+    schema runs no DDL at all, and an upgrade first takes ``lock``, the advisory lock every
+    writer of those tables holds for its transaction, so it waits for a batch instead of
+    interleaving with it. Returns whether the DDL ran.
+    """
+    version = "ddl " + hashlib.sha256(ddl.encode()).hexdigest()[:16]
+    query = "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1"
+    if await conn.fetchval(query, schema) == version:
+        return False
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", lock)
+        if await conn.fetchval(query, schema) == version:
+            return False  # another process upgraded it while this one waited
+        await conn.execute(ddl)
+        await conn.execute(f"COMMENT ON SCHEMA \"{schema}\" IS '{version}'")
+    return True

@@ -42,12 +42,14 @@ def agent(name: str, location: str) -> dict[str, Any]:
             # The same pull through a leaf node, addressed to the hub's JetStream domain.
             f"$JS.*.API.CONSUMER.MSG.NEXT.{streams.WORK}.{consumer}",
             f"$JS.ACK.{streams.WORK}.{consumer}.>",
-            f"{subjects.PREFIX}.check.completed.{name}.>",
-            subjects.started(name, "*"),
+            # Its answers under its own name and location: a completion cannot claim another
+            # location (and so answer that location's requests).
+            subjects.completed(name, location, "*"),
+            subjects.started(name, location, "*"),
             # The live log lines of the runs of its location (core NATS, not the log).
             subjects.live_for_location(location),
-            subjects.heartbeat(name),
-            subjects.host_observed(name),
+            subjects.heartbeat(name, location),
+            subjects.host_observed(name, location),
             subjects.agent_deadletter(name),
         ],
         sub=[f"{inbox_prefix('agent', name)}.>"],
@@ -64,6 +66,7 @@ def scheduler() -> dict[str, Any]:
             ),
             f"$JS.ACK.{streams.ADVISORIES}.{streams.SCHEDULER_ADVISORIES}.>",
             "$KV.tocsin_leases.>",
+            "$KV.tocsin_transient_keys.>",  # sealing keys of locations without their own
             subjects.CONFIG_APPLIED,
             subjects.REQUESTED_ALL,
             subjects.JUDGED_ALL,
@@ -92,13 +95,14 @@ def notifier() -> dict[str, Any]:
             f"{subjects.PREFIX}.notification.>",
             subjects.DEADLETTER_ALL,
         ],
-        # It follows silences, acknowledgements and heartbeats (the no-agent alert) live,
-        # besides replaying them.
+        # It follows silences, acknowledgements, heartbeats (the no-agent alert) and the
+        # configuration in force live, besides replaying them.
         sub=[
             "_INBOX.>",
             f"{subjects.PREFIX}.silence.>",
             subjects.ACKNOWLEDGED,
             subjects.HEARTBEAT_ALL,
+            subjects.CONFIG_APPLIED,
         ],
         pub_deny=_DESTRUCTIVE,
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,16 +15,23 @@ from pathlib import Path
 
 import psutil
 
-from runtime.embedded import PostgresServer, free_port
+from runtime.embedded import PostgresServer
 
 
 def get(url: str) -> object:
-    with urllib.request.urlopen(url, timeout=5) as resp:
+    with urllib.request.urlopen(url, timeout=30) as resp:
         return json.loads(resp.read())
 
 
 def free_ports() -> dict[str, int]:
-    return {k: free_port() for k in ("web", "nats", "pg", "demo")}
+    """Four distinct free ports: each is held while the next is picked, else the kernel may
+    hand out the same one twice (two services of `tocsin dev` on one port)."""
+    names = ("web", "nats", "pg", "demo")
+    with contextlib.ExitStack() as held:
+        socks = [held.enter_context(socket.socket()) for _ in names]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return {name: int(sock.getsockname()[1]) for name, sock in zip(names, socks, strict=True)}
 
 
 def start(data: Path, ports: dict[str, int], *extra: str) -> subprocess.Popen[str]:
@@ -107,6 +116,17 @@ def leftovers(data: Path) -> list[str]:
         cmd = " ".join(p.info["cmdline"] or [])
         if str(data) in cmd:
             found.append(cmd)
+    return found
+
+
+def wait_gone(data: Path, timeout: float = 30) -> list[str]:
+    """The processes still running under ``data``, once they stop or ``timeout`` passes: a
+    child the kernel has not finished reaping may still be listed just after ``stop``."""
+    deadline = time.monotonic() + timeout
+    found = leftovers(data)
+    while found and time.monotonic() < deadline:
+        time.sleep(0.2)
+        found = leftovers(data)
     return found
 
 

@@ -87,9 +87,10 @@ class StreamServer:
 
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
-        self.port = free_port()
+        self.port = 0  # the kernel's, at bind time: known once entered
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
+        self._failed: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._server: asyncio.Server | None = None
 
@@ -97,15 +98,24 @@ class StreamServer:
         asyncio.set_event_loop(self.loop)
 
         async def start() -> None:
-            self._server = await asyncio.start_server(self.handler, "127.0.0.1", self.port)
-            self._ready.set()
+            self._server = await asyncio.start_server(self.handler, "127.0.0.1", 0)
+            self.port = self._server.sockets[0].getsockname()[1]
 
-        self.loop.run_until_complete(start())
+        try:
+            self.loop.run_until_complete(start())
+        except BaseException as exc:
+            self._failed = exc
+            return
+        finally:
+            self._ready.set()
         self.loop.run_forever()
 
     def __enter__(self) -> StreamServer:
         self._thread.start()
-        self._ready.wait(10)
+        if not self._ready.wait(60):
+            raise RuntimeError("the test server did not start within 60 s")
+        if self._failed is not None:
+            raise RuntimeError("the test server could not start") from self._failed
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -24,13 +24,14 @@ async def probe(
     ip_version: int = 4,
 ) -> CheckCompleted:
     url = targets.target(url) or url
+    scheme = url.split(":")[0]
     req = CheckRequested(
         at=time.time(),
         request="r",
         group="g",
         location="test",
         url=url,
-        method=url.split(":")[0].upper(),
+        method="GET" if scheme in ("http", "https") else scheme.upper(),
         ip_version=ip_version,
         timeout=timeout,
         due=time.time(),
@@ -41,7 +42,7 @@ async def probe(
     async with Prober(10, ssl_context) as prober:
         done = await prober.run(wire, "test", "test")
     # As on the wire back: what the agent saw must survive encoding.
-    back = codec.decode(codec.encode(done), subjects.completed("test", "g"))
+    back = codec.decode(codec.encode(done), subjects.completed("test", "test", "g"))
     assert isinstance(back, CheckCompleted)
     return back
 

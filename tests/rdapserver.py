@@ -1,21 +1,22 @@
 """A registry's RDAP server (aiohttp) on loopback for the domain-expiration table.
 
 ``/rdap/domain/NAME`` answers the records of :func:`records` (expiry relative to now),
-404 for other names; ``/broken/domain/NAME`` answers a page that is not JSON;
+404 for other names; ``/long/domain/NAME`` the same with 300 kB of remarks, in pieces;
+``/broken/domain/NAME`` answers a page that is not JSON;
 ``/bootstrap/dns.json`` is an IANA-style bootstrap file pointing ``test`` at ``/rdap/``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from runtime.embedded import free_port
+from tests.appthread import AppThread
+from tests.streamsite import paced
 
 #: Days left before each test domain expires (``None``: the record has no expiration).
 DOMAINS: dict[str, float | None] = {
@@ -53,22 +54,30 @@ def record(name: str, days: float | None) -> dict[str, Any]:
     }
 
 
-class RDAPServer:
+class RDAPServer(AppThread):
     """``http://127.0.0.1:port``; a context manager, in a thread of its own."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._runner: web.AppRunner | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__(
+            [
+                web.get("/rdap/domain/{name}", self._domain),
+                web.get("/broken/domain/{name}", self._broken),
+                web.get("/long/domain/{name}", self._long),
+                web.get("/bootstrap/dns.json", self._bootstrap),
+            ]
+        )
 
     async def _domain(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         if name not in DOMAINS:
             return web.json_response({"errorCode": 404, "title": "Not Found"}, status=404)
         return web.json_response(record(name, DOMAINS[name]), content_type="application/rdap+json")
+
+    async def _long(self, request: web.Request) -> web.StreamResponse:
+        """A record with 300 kB of remarks, sent in pieces (as a registry's may be)."""
+        name = request.match_info["name"]
+        long = record(name, DOMAINS[name]) | {"remarks": [{"description": ["x" * 300_000]}]}
+        return await paced(request, json.dumps(long).encode(), "application/rdap+json")
 
     async def _broken(self, request: web.Request) -> web.Response:
         return web.Response(text="<html>maintenance</html>", content_type="text/html")
@@ -83,35 +92,3 @@ class RDAPServer:
                 ],
             }
         )
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        app = web.Application()
-        app.add_routes(
-            [
-                web.get("/rdap/domain/{name}", self._domain),
-                web.get("/broken/domain/{name}", self._broken),
-                web.get("/bootstrap/dns.json", self._bootstrap),
-            ]
-        )
-        self._runner = web.AppRunner(app)
-
-        async def start() -> None:
-            assert self._runner is not None
-            await self._runner.setup()
-            await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-            self._ready.set()
-
-        self.loop.run_until_complete(start())
-        self.loop.run_forever()
-
-    def __enter__(self) -> RDAPServer:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)

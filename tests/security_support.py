@@ -75,7 +75,8 @@ class Recorder:
     async def on_disconnect(self) -> None:
         self.disconnects += 1
 
-    async def refused(self, what: str, timeout: float = 5.0) -> str:
+    async def refused(self, what: str, timeout: float = 30.0) -> str:
+        """The server's refusal of ``what``; it comes asynchronously, late on a loaded machine."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for e in self.errors:
@@ -96,7 +97,8 @@ async def connect(
         # nats-py retries a refused first connect forever with 0 attempts
         allow_reconnect=kw.pop("allow_reconnect", False),
         max_reconnect_attempts=kw.pop("max_reconnect_attempts", 1),
-        connect_timeout=kw.pop("connect_timeout", 3),
+        # A TLS handshake and a JWT check take more than 3 s on a loaded machine.
+        connect_timeout=kw.pop("connect_timeout", 10),
         **security.connect_options(),
         **kw,
     )

@@ -181,7 +181,7 @@ async def test_only_service_secrets_get_tasks(nats_server, tmp_path: Path) -> No
                     return False
                 return True
 
-            await wait_for(up, 20, what="the gateway listening")
+            await wait_for(up, 30, what="the gateway listening")
             assert (await c.get("/api/tasks")).status_code in (401, 403)
             wrong = {"Authorization": "Bearer nope"}
             assert (await c.get("/api/tasks", headers=wrong)).status_code == 401
@@ -224,7 +224,9 @@ async def test_a_request_whose_agent_vanished_goes_back_to_the_queue(
     stack.scheduler()
     stack.projector()
     port = free_port()
-    stack._start(Gateway(GatewayOptions(nats_server.url, str(config), port=port, lease=2)))
+    gateway = stack._start(
+        Gateway(GatewayOptions(nats_server.url, str(config), port=port, lease=2))
+    )
     auth = {"Authorization": f"Bearer {TOKEN}"}
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=auth) as c:
@@ -237,8 +239,11 @@ async def test_a_request_whose_agent_vanished_goes_back_to_the_queue(
                 return got if isinstance(got, list) else []
 
             held = await wait_for(taken, 30, what="tasks handed to the vanishing agent")
-            # Its results after the lease are refused: the requests are no longer its.
-            await asyncio.sleep(3)
+            # Its results after the lease are refused: the requests are no longer its. The
+            # gateway's sweep gives them back on its own tick, not at the lease's very end.
+            await wait_for(
+                lambda: asyncio.sleep(0, not gateway.leases), what="the leases given back"
+            )
             late = [{"task_id": t["id"], "status": "success", "context": {}} for t in held]
             answer = await c.post("/api/results", json=late)
             assert (answer.status_code, answer.json()) == (201, {"result_ids": []})
@@ -248,9 +253,15 @@ async def test_a_request_whose_agent_vanished_goes_back_to_the_queue(
             return await _severities(database_url) == EXPECTED
 
         await wait_for(judged, 60, what="every task judged after the give-back")
-        # The very requests it held, completed by the other agent.
-        rows = await fetch(database_url, "SELECT DISTINCT request, agent FROM results")
-        done = {r["request"]: r["agent"] for r in rows}
+
+        # The very requests it held, completed by the other agent (a verdict may come from a
+        # newer request of the group before the given-back one is folded).
+        async def held_done() -> dict[str, str]:
+            rows = await fetch(database_url, "SELECT DISTINCT request, agent FROM results")
+            done = {r["request"]: r["agent"] for r in rows}
+            return done if all(t["task_group"] in done for t in held) else {}
+
+        done = await wait_for(held_done, 30, what="the given-back requests completed")
         assert {done.get(t["task_group"]) for t in held} == {"a1"}
     finally:
         await stack.close()

@@ -37,16 +37,9 @@ async def test_backup_restore_rebuild_equals_the_original(
     svc = Services(nats_server.url, database_url, config, tmp_path / "logs")
     try:
         procs = [svc.projector(), svc.scheduler(), svc.agent("a1")]
-        await wait_for(
-            lambda: count(database_url, "SELECT count(*) FROM severity_changes"),
-            60,
-            what="verdicts",
-        )
-        # Every table is to hold something: the agent's first host figures come a second
-        # after it starts, later than a verdict when the projector is quick.
-        await wait_for(
-            lambda: count(database_url, "SELECT count(*) FROM hosts"), 60, what="host figures"
-        )
+        # Every read model must have rows to compare (checked below): verdicts, and the
+        # agent's first host figures, which come on their own clock, not the checks'.
+        await wait_for(lambda: _filled(database_url), 120, what="verdicts and a host sample")
         nc = await nats.connect(nats_server.url)
         # Poison too: its dead letters carry the stream's store time, which a restore keeps.
         await nc.jetstream().publish("tocsin.check.completed.a1.g", b'{"type":"x","at":1e999}')
@@ -84,6 +77,11 @@ async def test_backup_restore_rebuild_equals_the_original(
         admin = await asyncpg.connect(pg_root)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def _filled(database_url: str) -> bool:
+    tables = ("severity_changes", "host_samples", "hosts", "agents")
+    return all([await count(database_url, f"SELECT count(*) FROM {t}") for t in tables])
 
 
 def test_backup_command_says_what_it_wrote(nats_server, tmp_path: Path, capsys):

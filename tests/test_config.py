@@ -198,7 +198,7 @@ ERRORS = [
     ),
     pytest.param(
         "general:\n  frequency: 1m\nwebsites: [\n",
-        "c.yaml:4:1: (top): invalid YAML: expected the node content, but found '<stream end>'",
+        "c.yaml:4:1: (top): invalid YAML: did not find expected node content",
         id="invalid-yaml",
     ),
     pytest.param("websites: []\n", "c.yaml:1:1: general: required key is missing", id="no-general"),

@@ -5,10 +5,13 @@ and includes stay in the configuration's directory tree."""
 from __future__ import annotations
 
 import re
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
+from bench.common import write_config
+from configuration import config as configuration
 from configuration import yamlsource
 from tests.test_config_cli import _tocsin
 
@@ -58,7 +61,7 @@ def deep_blocks(tmp: Path) -> tuple[Path, str]:
 def large(tmp: Path) -> tuple[Path, str]:
     main = tmp / "large.yaml"
     main.write_text(GENERAL + "# " + "x" * (yamlsource.MAX_FILE_BYTES + 10) + "\n")
-    return main, "is larger than 4 MiB"
+    return main, f"is larger than {yamlsource.MAX_FILE_BYTES // 2**20} MiB"
 
 
 def not_utf8(tmp: Path) -> tuple[Path, str]:
@@ -79,17 +82,52 @@ def self_alias(tmp: Path) -> tuple[Path, str]:
     return main, "an alias refers to the value it is in"
 
 
+def alias_chain(tmp: Path) -> tuple[Path, str]:
+    """Each anchor one level deeper than the last: 20 lines, 1,000 levels once expanded."""
+    lines = [GENERAL.strip(), "a0: &a0 [x]"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}]" for i in range(1, 1000)]
+    main = tmp / "chain.yaml"
+    main.write_text("\n".join(lines) + "\nwebsites: []\n")
+    return main, f"nested deeper than {yamlsource.MAX_DEPTH} levels once aliases are expanded"
+
+
+def unknown_tag(tmp: Path) -> tuple[Path, str]:
+    main = tmp / "tag.yaml"
+    main.write_text(GENERAL + "websites: !python/object bar\n")
+    return main, "unknown tag"
+
+
+def bad_tagged_value(tmp: Path) -> tuple[Path, str]:
+    main = tmp / "tag.yaml"
+    main.write_text(GENERAL + "websites: !!int twelve\n")
+    return main, "not a valid int"
+
+
+def include_bytes(tmp: Path) -> tuple[Path, str]:
+    """Files each under the size bound, together over the read's."""
+    big = "# " + "x" * (yamlsource.MAX_FILE_BYTES - 10) + "\n[]\n"
+    for i in range(yamlsource.MAX_READ_BYTES // yamlsource.MAX_FILE_BYTES + 1):
+        (tmp / f"part{i}.yaml").write_text(big)
+    main = tmp / "main.yaml"
+    main.write_text(GENERAL + "websites: !include part*.yaml\n")
+    return main, f"files are larger than {yamlsource.MAX_READ_BYTES // 2**20} MiB"
+
+
 @pytest.mark.parametrize(
     ("make", "where"),
     [
         pytest.param(billion_laughs, None, id="billion-laughs"),
         pytest.param(include_fan_out, None, id="include-fan-out"),
         pytest.param(deep, (2, 74), id="nesting-flow"),
-        pytest.param(deep_blocks, (65, 64), id="nesting-blocks"),
+        pytest.param(deep_blocks, (66, 65), id="nesting-blocks"),
         pytest.param(large, (1, 1), id="file-size"),
         pytest.param(not_utf8, (3, 6), id="non-utf8"),
         pytest.param(nul, (2, 13), id="nul"),
         pytest.param(self_alias, (2, 11), id="self-alias"),
+        pytest.param(alias_chain, (64, 12), id="alias-chain"),
+        pytest.param(unknown_tag, (2, 11), id="unknown-tag"),
+        pytest.param(bad_tagged_value, (2, 11), id="bad-tagged-value"),
+        pytest.param(include_bytes, (2, 11), id="include-bytes"),
     ],
 )
 def test_hostile_files_get_a_located_error_and_exit_2(tmp_path: Path, make, where):
@@ -128,3 +166,32 @@ def test_includes_stay_in_the_configuration_tree(tmp_path: Path, target: str):
     # list, without quoting it).
     code, _, err = check(main, TOCSIN_CONFIG_INCLUDE_DIRS=str(outside))
     assert code == 2 and "outside" not in err and "not-for-your-eyes" not in err
+
+
+def test_a_billion_laughs_is_refused_before_anything_is_expanded(tmp_path: Path):
+    """Sizes are counted per anchor, so the refusal costs what the file's few hundred bytes
+    cost, not the millions of values it stands for (a bound on memory, not on time)."""
+    main, message = billion_laughs(tmp_path)
+    tracemalloc.start()
+    try:
+        _, problems = yamlsource.read(main, env={})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [str(p) for p in problems] == [f"{main}:7:20: l6[2]: {message}"]
+    assert peak < 4_000_000, peak
+
+
+def test_reading_a_large_configuration_peaks_at_a_bounded_size_per_task(tmp_path: Path):
+    """The read of 10,000 tasks peaks under 2.5 kB of Python objects per task (4.9 kB when
+    PyYAML's composer built a tree of nodes first): the scheduler's resident memory keeps
+    what the read's peak took."""
+    main = write_config(tmp_path / "large.yaml", "http://127.0.0.1:9", 5_000, "1m")
+    tracemalloc.start()
+    try:
+        cfg = configuration.parse(main, env={})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(cfg.tasks) == 10_000
+    assert peak < 10_000 * 2_500, peak

@@ -53,12 +53,19 @@ def test_a_type_on_another_types_subject_is_refused(event: Event, subject: str):
 @pytest.mark.parametrize(
     ("kind", "subject", "field", "value"),
     [
-        ("CheckCompleted", "tocsin.check.completed.a1.g1", "agent", "someone-else"),
-        ("CheckCompleted", "tocsin.check.completed.a1.g1", "group", "other"),
+        ("CheckCompleted", "tocsin.check.completed.a1.default.g1", "agent", "someone-else"),
+        ("CheckCompleted", "tocsin.check.completed.a1.default.g1", "group", "other"),
+        # An agent of one location answering a request of another (docs/security.md).
+        ("CheckCompleted", "tocsin.check.completed.a1.default.g1", "location", "elsewhere"),
+        ("CheckStarted", "tocsin.check.started.a1.default.g1", "location", "elsewhere"),
         ("CheckRequested", "tocsin.check.requested.default.g1", "location", "elsewhere"),
         ("CheckRequested", "tocsin.check.requested.default.g1", "group", "other"),
         ("TaskJudged", "tocsin.task.judged.g1", "group", "other"),
-        ("AgentHeartbeat", "tocsin.agent.heartbeat.a1", "agent", "fake-agent"),
+        ("AgentHeartbeat", "tocsin.agent.heartbeat.a1.default", "agent", "fake-agent"),
+        # A heartbeat or host figures speak for the agent of the subject, at its location.
+        ("AgentHeartbeat", "tocsin.agent.heartbeat.a1.default", "location", "elsewhere"),
+        ("HostObserved", "tocsin.host.observed.a1.default", "location", "elsewhere"),
+        ("HostObserved", "tocsin.host.observed.a1.default", "agent", "a2"),
     ],
 )
 def test_fields_repeating_the_subject_must_agree(kind: str, subject: str, field: str, value: str):
@@ -75,6 +82,27 @@ def test_an_agent_records_dead_letters_only_under_its_own_name():
     codec.decode(own, "tocsin.deadletter.agent.a1")
     with pytest.raises(codec.DecodeError, match="consumer"):
         codec.decode(own, "tocsin.deadletter.agent.a2")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("kind", "max_deliver"), ("request", "g1.default.1000"), ("deliveries", 5), ("group", "g1")],
+)
+def test_an_agents_dead_letter_says_only_what_it_could_not_decode(field: str, value: object):
+    """On its own subject an agent records a message it could not decode, nothing more: a
+    ``max_deliver`` naming a request ended that request's life on its page (any location's)."""
+    dead = next(e for e in SAMPLES if type(e).__name__ == "DeadLettered")
+    own = {**_raw(dead), "consumer": "agent:a1"}
+    codec.decode(msgspec.json.encode(own), "tocsin.deadletter.agent.a1")
+    with pytest.raises(codec.DecodeError, match=field):
+        codec.decode(msgspec.json.encode({**own, field: value}), "tocsin.deadletter.agent.a1")
+
+
+def test_a_dead_letters_kind_is_the_one_of_its_subject():
+    dead = next(e for e in SAMPLES if type(e).__name__ == "DeadLettered")
+    codec.decode(codec.encode(dead), "tocsin.deadletter.undecodable")
+    with pytest.raises(codec.DecodeError, match="kind"):
+        codec.decode(codec.encode(dead), "tocsin.deadletter.max_deliver")
 
 
 def test_subjects_outside_the_table_admit_nothing():
@@ -155,3 +183,23 @@ def test_deep_nesting_is_a_decode_error():
     raw["added"][0]["expected"] = deep
     with pytest.raises(codec.DecodeError, match="nested deeper"):
         codec.decode(msgspec.json.encode(raw), "tocsin.config.applied")
+
+
+def _with_invalid_utf8(draw: st.DrawFn) -> tuple[bytes, str]:
+    """A sample event with one string value's bytes replaced by bytes that are not UTF-8."""
+    event = draw(st.sampled_from(SAMPLES))
+    data = codec.encode(event)
+    strings = [i for i in range(len(data)) if data[i : i + 1] == b'"']
+    at = draw(st.sampled_from(strings))
+    bad = draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x80abc", b"\xf8\x88"]))
+    return data[: at + 1] + bad + data[at + 1 :], draw(st.sampled_from(RULE_SUBJECTS))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.composite(_with_invalid_utf8)())
+def test_bytes_that_are_not_utf8_are_a_decode_error(msg: tuple[bytes, str]):
+    """A string that is not UTF-8 raised UnicodeDecodeError out of ``decode``: the projector
+    crashed on it, and again on every restart (the event never leaves the log)."""
+    data, subject = msg
+    with pytest.raises(codec.DecodeError):
+        codec.decode(data, subject)

@@ -62,7 +62,10 @@ async def test_request_out_of_deliveries_is_dead_lettered(
         assert [t.request for t in taken].count(dead.request) == 2  # max_deliver deliveries
         js = nc.jetstream()
         info = await js.stream_info(streams.WORK)
-        assert info.state.messages == 0  # recorded, then removed from the queue
+        # Recorded, then removed from the queue: nothing older is left in it. The group's next
+        # request (due a frequency after the dead letter) may already be there when the
+        # projector lags, so the queue need not be empty.
+        assert info.state.first_seq > row["source_seq"]
     finally:
         worker.cancel()
         await nc.close()

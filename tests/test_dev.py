@@ -3,16 +3,15 @@ second run that keeps the history."""
 
 from __future__ import annotations
 
-import time
 import urllib.request
 from pathlib import Path
 
 from tests.devproc import (
     free_ports,
     get,
-    leftovers,
     start,
     stop,
+    wait_gone,
     wait_host,
     wait_judged,
     wait_serving,
@@ -37,19 +36,18 @@ def test_dev_runs_everything_stops_cleanly_and_keeps_history(tmp_path: Path):
         # /slow answers in 1.5 s: over the demo's warning limit.
         assert by_path["slow response-time"] == "warning"
         # The demo's status page, with the incident `tocsin dev` posted on first start.
-        with urllib.request.urlopen(f"{base}/status/demo", timeout=5) as resp:
+        with urllib.request.urlopen(f"{base}/status/demo", timeout=30) as resp:
             status = resp.read().decode()
         assert "Demo services" in status and "/broken answers 500" in status
         # Its own agent's host, with live figures, on the hosts page and in the API.
         hosts = wait_host(base, "local", 60)
         assert hosts["filesystems"] and 0 <= hosts["cpu_percent"] <= 100
-        with urllib.request.urlopen(f"{base}/hosts", timeout=5) as resp:
+        with urllib.request.urlopen(f"{base}/hosts", timeout=30) as resp:
             assert 'data-agent="local"' in resp.read().decode()
         first_seq = get(f"{base}/healthz")["projected_seq"]  # type: ignore[index]
     finally:
         stop(proc)
-    time.sleep(0.5)
-    assert leftovers(data) == []
+    assert wait_gone(data) == []
 
     proc = start(data, ports)
     try:
@@ -69,4 +67,4 @@ def test_dev_runs_everything_stops_cleanly_and_keeps_history(tmp_path: Path):
         assert all(t["severity"] != "pending" for t in hosts)
     finally:
         stop(proc)
-    assert leftovers(data) == []
+    assert wait_gone(data) == []

@@ -52,7 +52,9 @@ async def test_heartbeat_late_then_recovered(nats_server, database_url, tmp_path
         "  alerts: {ok: [apprise:team], critical: [apprise:team], warning: [], unknown: []}\n"
         f'  apprise: {{team: ["json://127.0.0.1:{hook.port}/hook/team"]}}\n'
         "websites:\n  - domain: heartbeat://nightly-backup\n"
-        f"    checks:\n      - heartbeat: {{uuid: {key}, period: 1s, grace: 1s}}\n",
+        # A grace of 3 s, not 1: the run's end (/0) must reach the scheduler within it after
+        # /start, through curl and the web, on a loaded machine too.
+        f"    checks:\n      - heartbeat: {{uuid: {key}, period: 1s, grace: 3s}}\n",
     )
     stack = Stack(nats_server.url, database_url, config)
     scheduler = stack.scheduler()
@@ -103,7 +105,7 @@ async def test_heartbeat_late_then_recovered(nats_server, database_url, tmp_path
                 return bool(rows[0]["n"] == 6 and late)
 
             await wait_for(pings_and_late, 30, what="the late verdicts")
-            await asyncio.sleep(2.5)  # at least one more deadline passes, after the restart
+            await asyncio.sleep(4.5)  # at least one more deadline (4 s) passes, after the restart
             assert await _changes(database_url) == [(None, "ok"), ("ok", "critical")]
             await curl(url)
             await wait_for(ok, 30, what="the recovery")

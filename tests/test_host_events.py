@@ -42,18 +42,18 @@ def _with(**changes: object) -> bytes:
 )
 def test_out_of_bounds_host_observation_is_refused(changes: dict[str, object], field: str):
     with pytest.raises(codec.DecodeError) as err:
-        codec.decode(_with(**changes), subjects.host_observed("a1"))
+        codec.decode(_with(**changes), subjects.host_observed("a1", "default"))
     assert "host.observed" in str(err.value) and field in str(err.value)
 
 
 def test_host_figures_only_on_their_agents_subject():
-    codec.decode(codec.encode(HOST), subjects.host_observed("a1"))
+    codec.decode(codec.encode(HOST), subjects.host_observed("a1", "default"))
     with pytest.raises(codec.DecodeError, match="agent 'a1' does not match subject"):
-        codec.decode(codec.encode(HOST), subjects.host_observed("b1"))
+        codec.decode(codec.encode(HOST), subjects.host_observed("b1", "default"))
     with pytest.raises(codec.DecodeError, match="does not match subject"):
-        codec.decode(codec.encode(HOST), subjects.heartbeat("a1"))
+        codec.decode(codec.encode(HOST), subjects.heartbeat("a1", "default"))
 
 
 def test_host_subject_is_under_the_agent_name():
-    assert subjects.host_observed("web1") == "tocsin.host.observed.web1"
-    assert subjects.host_observed("web1").startswith(subjects.HOST_OBSERVED_ALL[:-1])
+    assert subjects.host_observed("web1", "eu") == "tocsin.host.observed.web1.eu"
+    assert subjects.host_observed("web1", "eu").startswith(subjects.HOST_OBSERVED_ALL[:-1])

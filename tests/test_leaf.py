@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 import pytest
+from nats.aio.client import Client as NATS
 
 from events import codec, streams, subjects
 from events.types import CheckCompleted
@@ -68,19 +69,24 @@ async def test_agent_behind_a_leaf_node_completes_work(
                 return [
                     m.data
                     async for m in bus.replay(
-                        admin.jetstream(), subjects.completed("paris-1", "g1")
+                        admin.jetstream(), subjects.completed("paris-1", "eu", "g1")
                     )
                 ]
 
             done = await wait_for(completed, 30, what="a completion through the leaf node")
-            ev = codec.decode(done[0], subjects.completed("paris-1", "g1"))
+            ev = codec.decode(done[0], subjects.completed("paris-1", "eu", "g1"))
             assert isinstance(ev, CheckCompleted) and ev.outcomes[0].status == "success"
         finally:
             agent.stop()
             await asyncio.wait_for(task, 20)
-        info = await admin.jetstream().consumer_info(streams.WORK, "agents-eu")
-        assert info.num_pending == 0 and info.num_ack_pending == 0
+        # The server applies acks asynchronously.
+        await wait_for(lambda: _drained(admin), what="the work consumer drained")
     finally:
         await admin.close()
         leaf.stop()
         hub.server.stop()
+
+
+async def _drained(nc: NATS) -> bool:
+    info = await nc.jetstream().consumer_info(streams.WORK, "agents-eu")
+    return info.num_pending == 0 and info.num_ack_pending == 0

@@ -118,17 +118,18 @@ async def test_replay_with_another_retry_lists_the_predicted_notifications(
                     )
                 ],
             )
-            ack = await js.publish(subjects.completed("a1", task.group), codec.encode(done))
+            ack = await js.publish(
+                subjects.completed("a1", "default", task.group), codec.encode(done)
+            )
             # The scheduler's verdict, by the scheduler's pure judge.
             verdict = judge([task], states, GroupState(), done, ack.seq, cfg.ssl_thresholds)
             apply(states, verdict)
             await js.publish(subjects.judged(task.group), codec.encode(verdict))
         # retry 0: alert on each first failure, recovery on each success after one.
         await wait_for(lambda: asyncio.sleep(0, len(hook.calls) == 6), what="six real sends")
-        last = (await js.stream_info(streams.EVENTS)).state.last_seq
         await wait_for(lambda: _sent_events(js, 6), what="the sends recorded in the log")
+        await notifier.stop()  # before reading the end: it could still publish until then
         last = (await js.stream_info(streams.EVENTS)).state.last_seq
-        await notifier.stop()
         capsys.readouterr()
         argv = ["replay", "--config", str(proposed), "--since", "7d", "--nats-url", nats_server.url]
         assert await asyncio.to_thread(tocsin, argv) == 0

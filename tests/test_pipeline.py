@@ -153,7 +153,7 @@ async def test_undecodable_event_is_recorded_and_skipped(
             rows = await fetch(database_url, "SELECT count(*) AS n FROM dead_letters")
             return rows[0]["n"] == len(poison)
 
-        await wait_for(recorded, 20, what="dead letters")
+        await wait_for(recorded, 30, what="dead letters")
         rows = await fetch(database_url, "SELECT reason FROM dead_letters ORDER BY seq")
         reasons = [r["reason"] for r in rows]
         assert "not a JSON event" in reasons[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.scheduler.plan import Plan, spread
+from services.scheduler.plan import Outstanding, Plan, spread
 
 
 def test_due_groups_come_out_in_order_and_only_when_due():
@@ -49,3 +49,20 @@ def test_first_runs_spread_over_the_frequency_and_stay_put(frequency: float):
     ]
     assert min(quarters) > 400
     assert spread("group-1", frequency, 1000.0) == dues[1]
+
+
+def test_outstanding_requests_expire_by_their_own_limit_once_each():
+    """Only what is past its limit comes out; an answered or re-sent request never does."""
+    out = Outstanding()
+    out.add("slow", 0.0, 600.0)
+    out.add("answered", 0.0, 120.0)
+    out.add("resent", 0.0, 120.0)
+    out.add("lost", 10.0, 120.0)
+    del out.due["answered"]
+    out.add("resent", 100.0, 120.0)
+    assert out.expired(129.0) == []
+    assert out.expired(131.0) == [("lost", 10.0)]
+    assert out.expired(500.0) == [("resent", 100.0)]
+    assert out.due == {"slow": 0.0}
+    assert out.expired(601.0) == [("slow", 0.0)]
+    assert out.expired(10_000.0) == [] and out.due == {}

@@ -26,7 +26,7 @@ CONFIG = """
 general:
   frequency: 1h
   ipv6: false
-  timeout: 5s
+  timeout: 10s
 websites:
   - domain: {url}
     paths:
@@ -108,7 +108,9 @@ async def _log_lines(c: httpx.AsyncClient, rid: str) -> list[str]:
 async def test_queued_running_judged_with_the_run_log_in_order(
     nats_server, database_url, demo_target, tmp_path, monkeypatch
 ):
-    demo_target.set("slow", delay=1.0)
+    # "running" shows only while the target answers: long enough to be seen through the
+    # projector and the API on a loaded machine, which a one-second answer is not.
+    demo_target.set("slow", delay=3.0)
     async with life(nats_server.url, database_url, demo_target, tmp_path, monkeypatch) as s:
         rid = await s.press()
         queued = await s.until(rid, "queued")  # no agent yet: it waits in the queue

@@ -21,7 +21,7 @@ from tests.devproc import free_ports, get, pg_url, start, stop, wait_judged, wai
 def _forgeries(agent: str, group: str, task: str) -> list[tuple[str, bytes]]:
     now = time.time()
     enc = msgspec.json.encode
-    on_agent = subjects.completed(agent, group)
+    on_agent = subjects.completed(agent, "default", group)
     completion = {
         "type": "check.completed",
         "v": 1,
@@ -66,7 +66,7 @@ def _forgeries(agent: str, group: str, task: str) -> list[tuple[str, bytes]]:
             ),
         ),
         (
-            subjects.heartbeat(agent),
+            subjects.heartbeat(agent, "default"),
             enc(
                 {
                     "type": "agent.heartbeat",
@@ -84,8 +84,13 @@ def _forgeries(agent: str, group: str, task: str) -> list[tuple[str, bytes]]:
         ),
         (on_agent, enc(completion)),
         (on_agent, enc({**completion, "request": "no-such-request"})),
+        # Another location's request, answered from this agent's subject.
+        (on_agent, enc({**completion, "location": "elsewhere", "request": f"{group}.elsewhere.1"})),
         (on_agent, b'{"type":"check.completed","v":1,"at":1e999}'),
-        (subjects.heartbeat(agent), enc({"type": "agent.heartbeat", "v": 1, "at": 1e300})),
+        (
+            subjects.heartbeat(agent, "default"),
+            enc({"type": "agent.heartbeat", "v": 1, "at": 1e300}),
+        ),
     ]
 
 

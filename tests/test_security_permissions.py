@@ -64,16 +64,17 @@ async def test_agent_with_least_privilege_completes_its_work(
     agent, task = await _run_agent(sb, "a1", "eu")
     try:
         done = await wait_for(
-            lambda: _events_on(admin, subjects.completed("a1", "g1")), what="the completion of a1"
+            lambda: _events_on(admin, subjects.completed("a1", "eu", "g1")),
+            what="the completion of a1",
         )
-        ev = codec.decode(done[0], subjects.completed("a1", "g1"))
+        ev = codec.decode(done[0], subjects.completed("a1", "eu", "g1"))
         assert isinstance(ev, CheckCompleted) and ev.outcomes[0].status == "success"
-        started_subject = subjects.started("a1", "g1")
+        started_subject = subjects.started("a1", "eu", "g1")
         started = codec.decode((await _events_on(admin, started_subject))[0], started_subject)
         assert isinstance(started, CheckStarted) and started.delivery == 1
         await wait_for(lambda: _has_done(lines), what="the run's last log line")
         assert await wait_for(
-            lambda: _events_on(admin, subjects.heartbeat("a1")), what="a heartbeat"
+            lambda: _events_on(admin, subjects.heartbeat("a1", "eu")), what="a heartbeat"
         )
     finally:
         agent.stop()
@@ -100,9 +101,9 @@ async def test_host_only_agent_with_least_privilege_reports_its_host(
     task = asyncio.create_task(agent.run())
     try:
         seen = await wait_for(
-            lambda: _events_on(admin, subjects.host_observed("a1")), what="a1's host figures"
+            lambda: _events_on(admin, subjects.host_observed("a1", "eu")), what="a1's host figures"
         )
-        ev = codec.decode(seen[0], subjects.host_observed("a1"))
+        ev = codec.decode(seen[0], subjects.host_observed("a1", "eu"))
         assert isinstance(ev, HostObserved) and ev.agent == "a1" and ev.filesystems
     finally:
         agent.stop()
@@ -118,10 +119,18 @@ async def test_host_only_agent_with_least_privilege_reports_its_host(
         subjects.requested("eu", "g1"),  # a check request
         subjects.CONFIG_APPLIED,  # configuration
         subjects.judged("g1"),  # a judgement
-        subjects.completed("b1", "g1"),  # another agent's completion
-        subjects.heartbeat("b1"),  # another agent's heartbeat
-        subjects.host_observed("b1"),  # another agent's host figures
-        subjects.started("b1", "g1"),  # another agent's start
+        subjects.completed("b1", "us", "g1"),  # another agent's completion
+        subjects.heartbeat("b1", "us"),  # another agent's heartbeat
+        subjects.host_observed("b1", "us"),  # another agent's host figures
+        subjects.started("b1", "us", "g1"),  # another agent's start
+        # Its own name at another location: an answer to another location's requests.
+        "tocsin.check.completed.a1.us.g1",
+        "tocsin.check.started.a1.us.g1",
+        "tocsin.agent.heartbeat.a1.us",
+        "tocsin.host.observed.a1.us",
+        # The subjects of 0.1.0, without the location (still read in old logs).
+        "tocsin.check.completed.a1.g1",
+        "tocsin.agent.heartbeat.a1",
         subjects.live("g1.us.1"),  # a run log of another location
         subjects.deadletter("max_deliver"),  # a dead letter not its own
         "$JS.API.CONSUMER.MSG.NEXT.WORK.agents-us",  # another location's work

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import httpx
 import pytest
+from nats.aio.client import Client as NATS
 
 from configuration.config import parse
 from configuration.maintenance import parse_windows
@@ -37,6 +38,7 @@ from events.types import (
 )
 from readmodel import SCHEMA
 from runtime import bus
+from services.notifier import statusmail
 from services.notifier.service import Notifier, NotifierOptions
 from services.web import authdb, statusmodel
 from services.web.settings import load_settings
@@ -96,7 +98,7 @@ async def publish(js: Any, subject: str, ev: Any) -> None:
 async def judge(js: Any, t: TaskDef, severity: str, at: float, status: str = "success") -> None:
     await publish(
         js,
-        subjects.completed("a1", t.group),
+        subjects.completed("a1", "default", t.group),
         CheckCompleted(
             at=at,
             request=f"r-{t.id}-{at}",
@@ -334,7 +336,11 @@ async def test_status_page_incidents_feed_and_subscription(
             )
             ok = await c.post("/status/public/confirm", data={"token": token_value})
             assert ok.status_code == 303 and "confirmed" in ok.headers["location"]
-            await asyncio.sleep(1.0)  # the notifier folds the confirmation
+            # The status mailer has folded the confirmation: its consumer is past it.
+            confirmed_at = (await nc.jetstream().stream_info(streams.EVENTS)).state.last_seq
+            await wait_for(
+                lambda: _status_mailer_past(nc, confirmed_at), what="the confirmation folded"
+            )
             resolved = await c.post(
                 f"/api/status/public/incidents/{iid}",
                 json={"phase": "resolved", "message": "All good again"},
@@ -352,6 +358,11 @@ async def test_status_page_incidents_feed_and_subscription(
         await stack.close()
         await bus.close(nc)
         smtp.stop()
+
+
+async def _status_mailer_past(nc: NATS, seq: int) -> bool:
+    info = await nc.jetstream().consumer_info(streams.EVENTS, statusmail.CONSUMER)
+    return info.ack_floor.stream_seq >= seq
 
 
 async def _mails(smtp: SmtpReceiver, n: int) -> bool:

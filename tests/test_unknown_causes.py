@@ -108,7 +108,7 @@ async def test_an_agent_without_the_location_key_answers_error_not_silence(
     assert isinstance(req, CheckRequested)
     req = Sealer({"default": public}).seal(req)
     assert req.sealed is not None
-    sub = await js.subscribe(subjects.completed("a1", "g1"), ordered_consumer=True)
+    sub = await js.subscribe(subjects.completed("a1", "default", "g1"), ordered_consumer=True)
     await js.publish(subject, codec.encode(req), headers={"Nats-Msg-Id": msg_id})
     stack = Stack(nats_server.url, None, tmp_path / "unused.yaml")
     stack.agent("a1")

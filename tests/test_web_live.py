@@ -23,10 +23,10 @@ async def test_live_stream_catches_up_and_follows_commits(database_url):
     await s.flush()
     async with web_server(database_url) as web, httpx.AsyncClient(base_url=web.url) as c:
         for _ in range(2):  # the second round is a reconnect
-            async with c.stream("GET", "/live", timeout=10) as r:
+            async with c.stream("GET", "/live", timeout=30) as r:
                 assert r.headers["content-type"].startswith("text/event-stream")
                 lines = r.aiter_lines()
-                assert await asyncio.wait_for(_next_event(lines), 5) == "changed"
+                assert await asyncio.wait_for(_next_event(lines), 30) == "changed"
                 s.config([task_def(2)])
                 await s.flush()
-                assert await asyncio.wait_for(_next_event(lines), 5) == "changed"
+                assert await asyncio.wait_for(_next_event(lines), 30) == "changed"

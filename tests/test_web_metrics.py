@@ -97,7 +97,7 @@ async def test_metrics_and_notify_test_use_the_service_credentials(
         results = await send_test(NotifySettings(), "local", "critical", bus.url)
         assert results == [("log", None)]
         sub = await js.subscribe(subjects.notification("sent"), ordered_consumer=True)
-        msg = await sub.next_msg(timeout=5)
+        msg = await sub.next_msg(timeout=30)
         assert codec.decode(msg.data, msg.subject).kind == "test"
         await admin.close()
     finally:

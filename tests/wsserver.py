@@ -6,13 +6,11 @@ at once, ``/page`` is a plain page (no WebSocket: the handshake is refused).
 
 from __future__ import annotations
 
-import asyncio
 import ssl
-import threading
 
 from aiohttp import WSMsgType, web
 
-from runtime.embedded import free_port
+from tests.appthread import AppThread
 
 
 async def _echo(request: web.Request) -> web.WebSocketResponse:
@@ -43,49 +41,14 @@ async def _page(request: web.Request) -> web.Response:
     return web.Response(text="not a websocket")
 
 
-class WSServer:
+class WSServer(AppThread):
     """``ws://127.0.0.1:port`` and ``wss://127.0.0.1:tls_port``, in a thread of its own."""
 
     def __init__(self, tls: ssl.SSLContext) -> None:
-        self.tls = tls
-        self.port, self.tls_port = free_port(), free_port()
-        self.loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._runner: web.AppRunner | None = None
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        app = web.Application()
-        app.add_routes(
-            [
-                web.get("/echo", _echo),
-                web.get("/silent", _silent),
-                web.get("/close", _close),
-                web.get("/page", _page),
-            ]
-        )
-        self._runner = web.AppRunner(app)
-
-        async def start() -> None:
-            assert self._runner is not None
-            await self._runner.setup()
-            await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-            await web.TCPSite(
-                self._runner, "127.0.0.1", self.tls_port, ssl_context=self.tls
-            ).start()
-            self._ready.set()
-
-        self.loop.run_until_complete(start())
-        self.loop.run_forever()
-
-    def __enter__(self) -> WSServer:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
+        routes = [
+            web.get("/echo", _echo),
+            web.get("/silent", _silent),
+            web.get("/close", _close),
+            web.get("/page", _page),
+        ]
+        super().__init__(routes, tls)

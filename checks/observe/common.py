@@ -35,6 +35,21 @@ class ProbeError(Exception):
         self.kind = kind
 
 
+async def read_body(content: aiohttp.StreamReader, limit: int) -> bytes:
+    """The whole body, or its first ``limit`` bytes. ``StreamReader.read(n)`` returns what is
+    buffered (up to ``n``), often one network read: a long, chunked or slow page would be
+    judged on its first piece. What lies past ``limit`` is left unread, not an error."""
+    pieces = []
+    size = 0
+    while size < limit and not content.at_eof():
+        piece = await content.read(limit - size)
+        if not piece:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    return b"".join(pieces)
+
+
 def failed(exc: BaseException, start: float, timeout: float) -> Answer:
     elapsed = (time.perf_counter() - start) * 1000
     kind, message = describe(exc, timeout)

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 import aiohttp
 
 from checks.base import Response
-from checks.observe.common import Answer, ProbeContext, ProbeError, failed
+from checks.observe.common import Answer, ProbeContext, ProbeError, failed, read_body
 from events.types import CheckRequested, Observation
 
 BOOTSTRAP = "https://data.iana.org/rdap/dns.json"
@@ -31,7 +31,7 @@ _bootstrap: dict[str, Any] = {}
 async def _get_json(session: aiohttp.ClientSession, url: str, timeout: float) -> Any:
     headers = {"Accept": "application/rdap+json, application/json"}
     async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)) as r:
-        body = await r.content.read(MAX_RECORD)
+        body = await read_body(r.content, MAX_RECORD)
         if r.status == 404:
             raise ProbeError("rdap", f"{url}: not found (404): the registry has no such domain")
         if r.status != 200:

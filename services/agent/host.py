@@ -127,7 +127,7 @@ async def observe_forever(
     """Publish an observation every ``interval`` until ``stopping``. A publish that fails
     (NATS away) is dropped: the next observation replaces it."""
     psutil.cpu_percent(interval=None)  # the first call only starts the measurement
-    subject = subjects.host_observed(agent)
+    subject = subjects.host_observed(agent, location)
     wait = min(1.0, opts.interval)  # the first figures soon after start, then every interval
     while not stopping.is_set():
         with contextlib.suppress(asyncio.TimeoutError):

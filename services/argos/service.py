@@ -37,6 +37,7 @@ from events.types import AgentHeartbeat, CheckRequested, CheckSpec
 from runtime import bus
 from runtime.logs import Log
 from security.client import ClientSecurity
+from security.sealing import Opener
 from services.argos import translate
 
 log = Log("tocsin.argos")
@@ -93,6 +94,7 @@ class Gateway:
         self.started = time.time()
         self.stopping = asyncio.Event()
         self._unsealer = opts.security.unsealer()
+        self._opener: Opener | None = None  # with the NATS connection (run)
         self.js: Any = None
         self.puller: bus.Puller | None = None
         self.app = self._app()
@@ -113,6 +115,7 @@ class Gateway:
     async def run(self) -> None:
         nc = await bus.connect(self.opts.nats_url, "argos", **self.opts.security.connect_options())
         self.js = nc.jetstream(domain=self.opts.js_domain)
+        self._opener = Opener(self._unsealer, self.js, self.opts.location)
         sub = await self._bind()
         self.puller = bus.Puller(sub, f"work of {streams.agent_consumer_name(self.opts.location)}")
         # Bound here, not by uvicorn: it would sys.exit() inside a task on a taken port.
@@ -231,7 +234,7 @@ class Gateway:
         try:
             await bus.publish_until_acked(
                 self.js,
-                subjects.completed(lease.agent, req.group),
+                subjects.completed(lease.agent, self.opts.location, req.group),
                 codec.encode(event),
                 f"completed.{req.request}",
             )
@@ -293,11 +296,13 @@ class Gateway:
             await msg.term()
             return None
         if req.sealed is not None:
-            if self._unsealer is None:
-                log.error("sealed request and no location key: give the credentials file")
+            try:
+                assert self._opener is not None  # set in run, before any pull
+                req = await self._opener.open(req)
+            except Exception as exc:
+                log.error("sealed request this gateway cannot open", error=str(exc))
                 await msg.nak(delay=30)
                 return None
-            req = self._unsealer.open(req)
         return req
 
     async def _heartbeat(self, agent: str, version: str) -> None:
@@ -320,7 +325,7 @@ class Gateway:
         )
         with contextlib.suppress(Exception):
             await self.js.publish(
-                subjects.heartbeat(agent),
+                subjects.heartbeat(agent, self.opts.location),
                 codec.encode(event),
                 headers={"Nats-Msg-Id": f"heartbeat.{agent}.{now:.6f}"},
                 timeout=5,

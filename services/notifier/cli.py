@@ -30,7 +30,8 @@ def register(sub: Any) -> dict[str, Any]:
         "notifier",
         help="send notifications when tasks change severity",
         description="Turn judgements into notifications (local, mail, gotify, webhook, "
-        "apprise), once each, recorded in the log. SIGHUP re-reads the file.",
+        "apprise), once each, recorded in the log, with the settings in force in the log "
+        "(FILE until one is applied; SIGHUP re-reads it for its secret values).",
     )
     cliopts.nats(p)
     cliopts.db(p)

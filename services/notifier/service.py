@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import time
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from configuration.inforce import in_force
+from configuration import config as configuration
+from configuration.inforce import InForce, configuration_in_force, in_force
 from events import codec, streams, subjects
 from events.types import (
     AgentHeartbeat,
@@ -65,7 +67,11 @@ class NotifierOptions:
 class Notifier:
     def __init__(self, opts: NotifierOptions) -> None:
         self.opts = opts
-        self.settings = notify_settings.load(opts.config_path, opts.web_url)
+        #: Our file: the secret values of the channels, and the settings until the log has some.
+        self.own = configuration.parse(opts.config_path)
+        #: The configuration in force in the log, as last read (None: not read yet).
+        self.now: InForce | None = None
+        self.settings = notify_settings.from_config(self.own, opts.web_url)
         self.stopping = asyncio.Event()
         self.silences: dict[str, SilenceAdded] = {}
         #: The tasks in force in the log (``config.applied``), masked as the log shows them.
@@ -96,11 +102,33 @@ class Notifier:
         self.sender.stop()
 
     def reload(self) -> None:
+        """SIGHUP: read our file again for its secret values; what runs stays the log's."""
         try:
-            self.settings = notify_settings.load(self.opts.config_path, self.opts.web_url)
+            self.own = configuration.parse(self.opts.config_path)
+            self._derive()
             log.info("configuration reloaded")
         except Exception as exc:
             log.error("configuration refused; the previous one stays in force", error=str(exc))
+
+    def _derive(self) -> None:
+        """The settings to run: the log's configuration in force, our file's until the log
+        holds one."""
+        masked: list[str] = []
+        if self.now is None or not self.now.last_seq:
+            cfg = self.own
+        else:
+            cfg, masked = configuration_in_force(self.now, self.own)
+        if masked:
+            log.warning(
+                "settings in force whose secret values are neither in this notifier's file nor "
+                "in its environment: they stay masked",
+                masks=",".join(masked[:10]),
+            )
+        # Our file's definition of a task it shares with the log: its domain as written.
+        tasks = {k: self.own.tasks.get(k, t) for k, t in cfg.tasks.items()}
+        self.settings = notify_settings.from_config(
+            dataclasses.replace(cfg, tasks=tasks), self.opts.web_url
+        )
 
     async def run(self) -> None:
         pool = await db.pool(self.opts.database_url, min_size=2, max_size=8)
@@ -171,14 +199,22 @@ class Notifier:
             self._heartbeat(msg.data, msg.subject)
 
     async def _follow_config(self, nc: Client, js: JetStreamContext) -> None:
-        """The tasks in force in the log, for a judgement of a task applied from another file
-        than ours (``tocsin config apply``): its message still names its URL and check."""
+        """The configuration in force in the log (``tocsin config apply``, a scheduler's
+        SIGHUP): its channels, recipients and rules, and its tasks, so that a judgement of a
+        task applied from another file than ours still names its URL and check."""
 
-        async def on_msg(msg: Msg) -> None:
-            self.logged = (await in_force(js)).tasks
+        async def follow(_: Msg | None = None) -> None:
+            self.now = await in_force(js)
+            self.logged = self.now.tasks
+            try:
+                self._derive()
+            except Exception as exc:  # what only an admin can apply; never stop on it
+                log.error("settings in force refused; the previous ones stay", error=str(exc))
+            else:
+                log.info("configuration in force", revision=(self.now.revision or "")[:12])
 
-        await nc.subscribe(subjects.CONFIG_APPLIED, cb=on_msg)
-        self.logged = (await in_force(js)).tasks
+        await nc.subscribe(subjects.CONFIG_APPLIED, cb=follow)
+        await follow()
 
     def _heartbeat(self, data: bytes, subject: str) -> None:
         with contextlib.suppress(codec.DecodeError):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgspec
 
@@ -21,7 +20,6 @@ from configuration import dependencies, redaction
 from configuration.config import parse_duration
 from configuration.hosts import HostsConfig
 from configuration.maintenance import Window, parse_windows
-from configuration.yamlsource import load as load_yaml
 from events.types import TaskDef
 from services.notifier.ratelimit import RateLimit
 
@@ -132,9 +130,11 @@ def per_severity(raw: Any, where: str) -> tuple[dict[str, list[Target]], list[st
 
 def load(path: str, web_url: str | None = None) -> NotifySettings:
     """Parse ``path`` (raising the scheduler's ConfigError or ValueError on problems)."""
+    return from_config(configuration.parse(path), web_url)
 
-    cfg = configuration.parse(path)
-    raw = _plain(load_yaml(path))
+
+def from_config(cfg: configuration.Config, web_url: str | None = None) -> NotifySettings:
+    """What the notifier runs of ``cfg`` (a file's, or the one in force in the log)."""
     # The notifier never sends a request: it keeps no request secret (messages show the URL
     # masked). The domain stays as written: routing and silences match on it.
     tasks = {
@@ -142,12 +142,16 @@ def load(path: str, web_url: str | None = None) -> NotifySettings:
         for k, t in cfg.tasks.items()
     }
     depends = {d: w["depends_on"] for d, w in cfg.websites.items() if w.get("depends_on")}
-    return build(cfg.general, raw, tasks, web_url, cfg.hosts, depends)
+    s = build(cfg.general, tasks, web_url, cfg.hosts, depends)
+    if cfg.recurring.get("time_without_agent") is not None:
+        s.time_without_agent = float(cfg.recurring["time_without_agent"])
+    for domain, extra in cfg.websites.items():
+        s.websites[domain] = routing_of(extra, f"websites[domain={domain}]")
+    return s
 
 
 def build(
     general: dict[str, Any],
-    raw: dict[str, Any],
     tasks: dict[str, TaskDef],
     web_url: str | None = None,
     hosts: HostsConfig | None = None,
@@ -175,12 +179,6 @@ def build(
             s.rate_limits[name] = RateLimit(int(limit["count"]), parse_duration(limit["per"]))
     if general.get("reminder_interval") is not None:
         s.reminder_interval = parse_duration(general["reminder_interval"])
-    recurring = raw.get("recurring_tasks") or {}
-    if recurring.get("time_without_agent") is not None:
-        s.time_without_agent = parse_duration(recurring["time_without_agent"])
-    for i, site in enumerate(_websites(raw.get("websites"))):
-        domain = str(site.get("domain", ""))
-        s.websites[urlsplit(domain).netloc or domain] = routing_of(site, f"websites[{i}]")
     s.hosts = hosts
     return s
 
@@ -200,22 +198,3 @@ def routing_of(site: dict[str, Any], where: str) -> WebsiteRouting:
         overwrite_mail=over_mail,
         maintenance=parse_windows(site.get("maintenance")),
     )
-
-
-def _websites(raw: Any) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for item in raw or []:
-        if isinstance(item, list):  # !include dir/*.yaml
-            out += [x for x in item if isinstance(x, dict)]
-        elif isinstance(item, dict):
-            out.append(item)
-    return out
-
-
-def _plain(node: Any) -> Any:
-    value = getattr(node, "value", node)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value

@@ -10,6 +10,7 @@ import msgspec
 
 from events import codec, subjects
 from events.types import Event
+from runtime import db
 from services.notifier.decide import TaskState, Told
 from services.notifier.message import Message, outcome
 
@@ -19,9 +20,7 @@ LOCK = 7_361_077  # serialises schema creation between notifiers starting togeth
 
 async def ensure_schema(conn: asyncpg.Connection) -> None:
     sql = resources.files("services.notifier").joinpath("schema.sql").read_text()
-    async with conn.transaction():
-        await conn.execute(f"SELECT pg_advisory_xact_lock({LOCK})")
-        await conn.execute(sql)
+    await db.ensure_ddl(conn, S, sql, LOCK)
 
 
 async def lock_states(conn: asyncpg.Connection, tasks: list[str]) -> dict[str, TaskState]:

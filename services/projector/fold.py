@@ -6,8 +6,8 @@ UPDATEs inside the caller's transaction. Keeping the decision pure lets the
 tests check folding with tables and keeps the database round trips per batch
 constant, whatever the batch size.
 
-An event the fold refuses (a completion answering no request of its location, or
-any error folding it) becomes a dead letter of that event in the same batch:
+An event the fold refuses (a completion or a start about no request of the log at its
+location, or any error folding it) becomes a dead letter of that event in the same batch:
 nothing is skipped silently, and a rebuild refuses exactly what the live
 projector refused.
 """
@@ -27,6 +27,7 @@ from events.types import (
     AnyEvent,
     CheckCompleted,
     CheckRequested,
+    CheckStarted,
     ConfigApplied,
     DeadLettered,
     HostObserved,
@@ -144,11 +145,19 @@ def _one(c: Changes, seq: int, ev: AnyEvent, requests: dict[str, Request]) -> No
     """Fold one event; raise (nothing changed yet) when it cannot be."""
     if isinstance(ev, CheckCompleted):
         _completed(c, seq, ev, requests)
+    elif isinstance(ev, CheckStarted):
+        # Its request's status and agent: only for a request of the log at its location.
+        problem = asked(ev, requests)
+        if problem:
+            raise Refused(problem)
     elif isinstance(ev, TaskJudged):
         _judged(c, seq, ev)
     elif isinstance(ev, ConfigApplied):
         _config(c, seq, ev)
     elif isinstance(ev, AgentHeartbeat):
+        seen = c.agents.get(ev.agent)
+        if seen is not None and seen[7] > ts(ev.at):
+            return  # an older beat after a newer one: the table keeps the latest too
         c.agents[ev.agent] = (
             ev.agent,
             ev.location,
@@ -225,7 +234,8 @@ def _one(c: Changes, seq: int, ev: AnyEvent, requests: dict[str, Request]) -> No
     elif isinstance(ev, CheckRequested):
         # Kept so that a completion can be checked against the request it claims to answer.
         tasks = frozenset(ch.task for ch in ev.checks)
-        requests[ev.request] = Request(ev.location, ev.group, tasks)
+        # The first request of an id is the one (as in the table): however the log is batched.
+        requests.setdefault(ev.request, Request(ev.location, ev.group, tasks))
         c.requests.setdefault(
             ev.request,
             (
@@ -241,14 +251,22 @@ def _one(c: Changes, seq: int, ev: AnyEvent, requests: dict[str, Request]) -> No
         )
 
 
-def answered(ev: CheckCompleted, requests: Mapping[str, Request]) -> str | None:
-    """Why ``ev`` does not answer a request of the log, or None when it does."""
+def asked(ev: CheckCompleted | CheckStarted, requests: Mapping[str, Request]) -> str | None:
+    """Why ``ev`` is not about a request of the log at its location, or None when it is."""
     req = requests.get(ev.request)
     if req is None or req.location != ev.location:
         return f"request {ev.request[:80]!r} of location {ev.location!r} is not in the log"
     if req.group != ev.group:
         return f"request {ev.request[:80]!r} is of group {req.group!r}, not {ev.group!r}"
-    stray = sorted({o.task for o in ev.outcomes} - req.tasks)
+    return None
+
+
+def answered(ev: CheckCompleted, requests: Mapping[str, Request]) -> str | None:
+    """Why ``ev`` does not answer a request of the log, or None when it does."""
+    problem = asked(ev, requests)
+    if problem:
+        return problem
+    stray = sorted({o.task for o in ev.outcomes} - requests[ev.request].tasks)
     if stray:
         return f"outcomes for tasks {stray[:5]} that request {ev.request[:80]!r} did not ask for"
     return None

@@ -21,7 +21,7 @@ from events import streams
 from readmodel import SCHEMA, WRITE_LOCK, ensure_schema
 from runtime import bus, db
 from services.projector.pull import Pull
-from services.projector.service import Batch, apply_batch, decode_batch
+from services.projector.service import Batch, apply_refusing, decode_batch
 
 FRESH = f"{SCHEMA}_rebuild"
 OLD = f"{SCHEMA}_old"
@@ -84,7 +84,7 @@ async def rebuild(
                     reached, events = await ahead
                     if reached < until:
                         ahead = asyncio.create_task(fetched(min(batch, until - reached)))
-                    await apply_batch(conn, events, schema=FRESH, notify=False)
+                    await apply_refusing(conn, events, schema=FRESH, notify=False)
                     done += len(events)
                     progress(done, total, done / max(time.monotonic() - start, 1e-6))
             finally:

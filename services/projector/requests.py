@@ -24,7 +24,6 @@ import asyncpg
 from events.types import (
     AnyEvent,
     CheckCompleted,
-    CheckRequested,
     CheckStarted,
     ConfigApplied,
     DeadLettered,
@@ -120,17 +119,11 @@ def _asked_at(asked: Mapping[str, Any], request: str, location: str) -> bool:
 
 
 def referenced(batch: Iterable[AnyEvent]) -> set[str]:
-    """The requests that events of ``batch`` refer to before the batch asks for them: the
-    ones to look up in the table."""
-    ids: set[str] = set()
-    asked: set[str] = set()
-    for ev in batch:
-        if isinstance(ev, CheckRequested):
-            asked.add(ev.request)
-        elif isinstance(ev, CheckStarted | CheckCompleted | DeadLettered):
-            if ev.request and ev.request not in asked:
-                ids.add(ev.request)
-    return ids
+    """The requests that events of ``batch`` refer to: the ones to look up in the table. One
+    the batch asks too is looked up all the same: an earlier batch may have asked that id,
+    and the first request of an id is the one (however the log is batched)."""
+    about = CheckStarted | CheckCompleted | DeadLettered
+    return {ev.request for ev in batch if isinstance(ev, about) and ev.request}
 
 
 def _rank_sql(column: str) -> str:

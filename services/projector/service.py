@@ -27,6 +27,7 @@ from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
+from configuration.inforce import last_settings
 from events import codec, contract, streams
 from events.types import AnyEvent
 from readmodel import CHANNEL, SCHEMA, WRITE_LOCK, ensure_schema
@@ -157,6 +158,80 @@ async def apply_batch(
     return len(fresh)
 
 
+def lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says PostgreSQL went away (retry the same batch on a new connection),
+    rather than that it refused what the batch holds."""
+    if isinstance(exc, ValueError):
+        # asyncpg's DataError (a value refused on our side) is also an InterfaceError.
+        return False
+    return isinstance(
+        exc,
+        OSError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.InterfaceError
+        # Shutting down, starting up: a restart under an open transaction.
+        | asyncpg.exceptions.OperatorInterventionError,
+    )
+
+
+async def apply_refusing(
+    conn: asyncpg.Connection, batch: Batch, schema: str = SCHEMA, notify: bool = True
+) -> int:
+    """``apply_batch``, the events the read model refuses recorded as dead letters instead:
+    nothing a batch holds stops the projector or a rebuild, and both record the same dead
+    letters (dated by the event, not by the clock). Raises only what ``lost`` says is
+    PostgreSQL going away: never turned into dead letters, the caller retries the batch."""
+    try:
+        return await apply_batch(conn, batch, schema, notify)
+    except Exception as exc:
+        if lost(exc):
+            raise
+        log.error("batch refused by the read model; isolating the event", error=str(exc))
+    batch = await _isolate(conn, batch, schema)
+    try:
+        return await apply_batch(conn, batch, schema, notify)
+    except Exception as exc:
+        if lost(exc):
+            raise
+    # Every event passes alone but the batch still fails (events in conflict with each
+    # other): one transaction per event, rather than the same batch forever.
+    applied = 0
+    for seq, ev in batch:
+        try:
+            applied += await apply_batch(conn, [(seq, ev)], schema, notify)
+        except Exception as exc:
+            if lost(exc):
+                raise
+            # Refused alone even as its dead letter: record the bare fact, not its content.
+            bare = Undecodable("?", f"refused: {type(exc).__name__}", "", ev.at)
+            applied += await apply_batch(conn, [(seq, bare)], schema, notify)
+    return applied
+
+
+async def _isolate(conn: asyncpg.Connection, batch: Batch, schema: str) -> Batch:
+    """``batch`` with each event the read model refuses on its own replaced by its dead
+    letter (each tried in a transaction rolled back)."""
+    out: Batch = []
+    for seq, ev in batch:
+        try:
+            async with conn.transaction():
+                await apply_batch(conn, [(seq, ev)], schema, notify=False)
+                raise _Rollback
+        except _Rollback:
+            out.append((seq, ev))
+        except Exception as exc:
+            if lost(exc):
+                raise
+            subject = ev.subject if isinstance(ev, Undecodable) else contract.subject_of(ev)
+            reason = f"{type(ev).__name__} refused by the read model: {exc}"
+            out.append((seq, Undecodable(subject, _printable(reason), "", ev.at)))
+    return out
+
+
+class _Rollback(Exception):
+    """Raised to undo a trial write."""
+
+
 class Projector:
     def __init__(self, opts: ProjectorOptions) -> None:
         self.opts = opts
@@ -168,20 +243,15 @@ class Projector:
     async def run(self) -> None:
         conn = await db.connect(self.opts.database_url)
         await ensure_schema(conn)
-        pruning = (
-            asyncio.create_task(self._prune(self.opts.max_results_age))
-            if self.opts.max_results_age
-            else None
-        )
         nc = await bus.connect(self.opts.nats_url, "projector")
         js = nc.jetstream()
+        pruning = asyncio.create_task(self._prune(js))
         # The scheduler creates the streams with the operator's tuning (replicas…): created
         # here first, they would be R1 on a cluster. Only our own consumer is ours to create.
         if not await streams.wait_for_stream(
             js, streams.EVENTS, streams.projector_consumer(streams.Tuning()), self.stopping
         ):
-            if pruning is not None:
-                pruning.cancel()
+            pruning.cancel()
             await bus.close(nc)
             await conn.close()
             return
@@ -200,14 +270,24 @@ class Projector:
                 await self.acknowledge(msgs)
         finally:
             ahead.cancel()
-            if pruning is not None:
-                pruning.cancel()
+            pruning.cancel()
             await bus.close(nc)
             await conn.close()
 
-    async def _prune(self, max_age: float) -> None:
-        """Every minute (or tenth of the age), results older than ``max_age`` go."""
+    async def _prune(self, js: JetStreamContext) -> None:
+        """Every minute (or tenth of the age), results older than the configuration in force's
+        ``recurring_tasks.max_results_age`` go (our file's until the log holds settings)."""
+        max_age = self.opts.max_results_age
         while True:
+            try:
+                _, logged = await last_settings(js)
+                if logged is not None:
+                    max_age = (logged.get("recurring") or {}).get("max_results_age")
+            except Exception as exc:  # NATS away: the last age known
+                log.warning("could not read the configuration in force", error=str(exc))
+            if not max_age:
+                await asyncio.sleep(60.0)
+                continue
             try:
                 conn = await db.connect(self.opts.database_url)
                 try:
@@ -242,7 +322,9 @@ class Projector:
             try:
                 batch = await self._with_gaps_filled(conn, js, batch)
                 break
-            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:
+                if not lost(exc):
+                    raise
                 log.warning("postgres lost; reconnecting", error=str(exc))
                 if not conn.is_closed():
                     conn.terminate()
@@ -291,74 +373,18 @@ class Projector:
             delay = min(delay * 2, 5.0)
 
     async def _apply_decoded(self, conn: asyncpg.Connection, batch: Batch) -> asyncpg.Connection:
-        isolated = False
         while True:
             try:
-                await apply_batch(conn, batch)
+                await apply_refusing(conn, batch)
                 return conn
-            except ValueError as exc:
-                # asyncpg's DataError (a value refused on our side) is also an InterfaceError,
-                # which the next clause would take for a lost connection and retry forever.
-                refused: Exception = exc
-            except (
-                OSError,
-                asyncpg.PostgresConnectionError,
-                asyncpg.InterfaceError,
-                asyncpg.CannotConnectNowError,
-            ) as exc:
+            except Exception as exc:
+                if not lost(exc):
+                    raise
                 # PostgreSQL restarted: reconnect and retry the same batch (not acked yet).
                 log.warning("postgres lost; reconnecting", error=str(exc))
                 if not conn.is_closed():
                     conn.terminate()
                 conn = await db.connect(self.opts.database_url)
-                continue
-            except asyncpg.PostgresError as exc:
-                refused = exc
-            # A valid event the read model refuses (say, a value out of a column's range): apply
-            # the batch one event at a time and record the refused ones instead of looping.
-            if isolated and len(batch) > 1:
-                # Every event passes alone but the batch still fails (events in conflict with
-                # each other): one transaction per event, rather than the same batch forever.
-                for one in batch:
-                    conn = await self._apply_decoded(conn, [one])
-                return conn
-            if isolated:
-                # Refused alone even as its dead letter: record the bare fact, not its content.
-                seq = batch[0][0]
-                batch = [(seq, Undecodable("?", f"refused: {type(refused).__name__}", "", 0.0))]
-                continue
-            log.error("batch refused by the read model; isolating the event", error=str(refused))
-            batch = await self._isolate(conn, batch)
-            isolated = True
-
-    async def _isolate(self, conn: asyncpg.Connection, batch: Batch) -> Batch:
-        out: Batch = []
-        for seq, ev in batch:
-            try:
-                async with conn.transaction():
-                    await apply_batch(conn, [(seq, ev)], notify=False)
-                    raise _Rollback
-            except _Rollback:
-                out.append((seq, ev))
-            except (asyncpg.PostgresError, ValueError) as exc:
-                out.append(
-                    (
-                        seq,
-                        Undecodable(
-                            contract.subject_of(ev)
-                            if not isinstance(ev, Undecodable)
-                            else ev.subject,
-                            f"{type(ev).__name__} refused by the read model: {exc}",
-                            "",
-                            time.time(),
-                        ),
-                    )
-                )
-        return out
-
-
-class _Rollback(Exception):
-    """Raised to undo a trial write."""
 
 
 async def main(opts: ProjectorOptions) -> None:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from configuration import config as configuration
+from configuration.diff import TooLarge
 from configuration.inforce import apply_config, in_force, who
 from events import codec, streams, subjects
 from events.types import ConfigApplied
@@ -74,24 +75,29 @@ def apply(args: Any) -> int:
     if cfg is None:
         return 2
 
-    async def go() -> None:
+    async def go() -> int:
         nc = await bus.connect(args.nats_url, "config-apply")
         try:
             js = nc.jetstream()
             await streams.ensure(js, cfg.locations)
-            ev = await apply_config(js, cfg, who())
+            try:
+                ev = await apply_config(js, cfg, who())
+            except TooLarge as exc:
+                print(f"{args.file}: not applied: {exc}", file=sys.stderr)
+                return 2
             if ev is None:
                 print("no change: this configuration is already in force")
             else:
+                settings = "; settings changed" if ev.settings is not None else ""
                 print(
                     f"applied {cfg.digest[:12]}: {len(ev.added)} added, {len(ev.changed)} "
-                    f"changed, {len(ev.removed)} removed"
+                    f"changed, {len(ev.removed)} removed{settings}"
                 )
         finally:
             await bus.close(nc)
+        return 0
 
-    asyncio.run(go())
-    return 0
+    return asyncio.run(go())
 
 
 def show(args: Any) -> int:
@@ -116,6 +122,12 @@ def show(args: Any) -> int:
                 f"  {t.id}  {t.method} {t.url}  {t.check}: {expected}  every "
                 f"{_duration(t.frequency)}  at {where}"
             )
+        if now.settings is None:
+            print("settings: none in the log (applied before they were): each service's file")
+        else:
+            print("settings (secrets masked):")
+            shown = msgspec.json.format(msgspec.json.encode(now.settings), indent=2).decode()
+            print("\n".join(f"  {line}" for line in shown.splitlines()))
         return 0
 
     return asyncio.run(go())
@@ -126,6 +138,7 @@ def history(args: Any) -> int:
         nc = await bus.connect(args.nats_url, "config-history")
         try:
             js = nc.jetstream()
+            settings = None  # the last ones logged, to say when an apply changed them
             async for msg in bus.replay(js, subjects.CONFIG_APPLIED):
                 try:
                     ev = codec.decode(msg.data, msg.subject)
@@ -135,10 +148,13 @@ def history(args: Any) -> int:
                 assert isinstance(ev, ConfigApplied)  # the contract admits nothing else here
                 when = datetime.fromtimestamp(ev.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
                 part = f" part {ev.part}/{ev.parts}" if ev.parts > 1 else ""
+                moved = None not in (settings, ev.settings) and ev.settings != settings
+                settings = settings if ev.settings is None else ev.settings
                 print(
                     f"#{msg.metadata.sequence.stream} {when} {ev.revision[:12]} by "
                     f"{ev.applied_by} from {ev.source}{part}: +{len(ev.added)} "
                     f"~{len(ev.changed)} -{len(ev.removed)}"
+                    + (", settings changed" if moved else "")
                 )
         finally:
             await bus.close(nc)

@@ -19,7 +19,7 @@ from events import codec, streams, subjects
 from events.types import CheckCompleted, CheckRequested, TaskJudged
 from runtime import bus
 from services.scheduler.plan import shard_of
-from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
+from services.scheduler.state import SchedulerState, Sent, log
 
 
 class Judging(SchedulerState):
@@ -40,7 +40,7 @@ class Judging(SchedulerState):
 
     async def _judge_batch(self, js: JetStreamContext, msgs: list[Msg]) -> None:
         assert self.config is not None
-        futures = []  # (publish future, subject, data, message id)
+        sent: list[Sent] = []
         for msg in msgs:
             # Every shard's consumer sees every completion: its subject ends with the group,
             # so another shard's is passed over before decoding (and recorded, if it is
@@ -66,10 +66,7 @@ class Judging(SchedulerState):
                     reason,
                     time.time(),
                 )
-                msg_id = headers["Nats-Msg-Id"]
-                futures.append(
-                    (await self._publish_async(js, subject, data, msg_id), subject, data, msg_id)
-                )
+                sent.append(await self._publish_async(js, subject, data, headers["Nats-Msg-Id"]))
                 continue
             if verdict is None:
                 continue
@@ -84,18 +81,11 @@ class Judging(SchedulerState):
             apply(self.task_states, verdict)
             gs.last_completion, gs.recheck = seq, verdict.recheck
             subject, data = subjects.judged(ev.group), codec.encode(verdict)
-            msg_id = f"judged.{seq}"
-            futures.append(
-                (await self._publish_async(js, subject, data, msg_id), subject, data, msg_id)
-            )
+            sent.append(await self._publish_async(js, subject, data, f"judged.{seq}"))
         # Ack (all up to the last) only once every verdict is in the log. The verdicts are
         # applied in memory already (a redelivery would be skipped as judged), so one that
         # failed to land (NATS away) is published again until it does, never dropped.
-        for fut, subject, data, msg_id in futures:
-            try:
-                await self._acked(fut)
-            except Exception:
-                await bus.publish_until_acked(js, subject, data, msg_id, ack_wait=PUBLISH_ACK_WAIT)
+        await self._all_acked(js, sent)
         self.wake.set()
         # A lost ack (NATS away) means a redelivery, skipped above as judged already.
         with contextlib.suppress(Exception):
@@ -118,10 +108,12 @@ class Judging(SchedulerState):
         latest = await self._latest_request(
             js, ev.location, ev.group, request.is_on_demand(ev.request)
         )
-        if latest != ev.request:
+        stray = {o.task for o in ev.outcomes} - {t.id for t in tasks}
+        if latest != ev.request or (stray and not await self._asked(js, ev, stray)):
+            # Not judged, as the projector does not store it: no verdict without its result.
             log.warning(
                 "completion not judged: it answers no request in force",
-                subject=subjects.completed(ev.agent, ev.group),
+                subject=subjects.completed(ev.agent, ev.location, ev.group),
                 request=ev.request[:80],
             )
             return None
@@ -145,6 +137,26 @@ class Judging(SchedulerState):
         key = (location, group)
         if key in self.requests and not now:
             return self.requests[key]
+        req = await self._last_request(js, location, group, now)
+        latest = req.request if req is not None else None
+        if not now:
+            self.requests[key] = latest
+        return latest
+
+    async def _asked(self, js: JetStreamContext, ev: CheckCompleted, tasks: set[str]) -> bool:
+        """Whether the request ``ev`` answers asked for ``tasks``, which are not the group's
+        (any more: a request from before a configuration change may have asked for them; with
+        any other, the projector refuses the whole completion)."""
+        now = request.is_on_demand(ev.request)
+        req = await self._last_request(js, ev.location, ev.group, now)
+        return (
+            req is not None and req.request == ev.request and tasks <= {c.task for c in req.checks}
+        )
+
+    async def _last_request(
+        self, js: JetStreamContext, location: str, group: str, now: bool
+    ) -> CheckRequested | None:
+        """The last request on the subject of ``location`` and ``group``, read from the log."""
         subject = (subjects.requested_now if now else subjects.requested)(location, group)
         delay = 0.25
         while True:
@@ -158,8 +170,14 @@ class Judging(SchedulerState):
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        req = codec.decode(raw.data or b"", raw.subject or "?")
-        latest = req.request if isinstance(req, CheckRequested) else None
-        if not now:
-            self.requests[key] = latest
-        return latest
+        try:
+            req = codec.decode(raw.data or b"", raw.subject or "?")
+        except codec.DecodeError as exc:
+            # Poison as the last message of the subject (the projector records it): no request
+            # is known, so none is answered and the group is dispatched anew. Raised, it kept
+            # the scheduler from ever taking over (the message stays last until a request).
+            log.warning(
+                "the last request of a group is no request", subject=subject, error=str(exc)
+            )
+            return None
+        return req if isinstance(req, CheckRequested) else None

@@ -2,8 +2,9 @@
 
 It restores what it needs from the log at start (the task set in force, the
 last judgement of every group), so it keeps no state of its own. The tasks it
-runs are the log's (the fold of every ``config.applied``), followed as applies
-land; its file only seeds an empty log, and is applied again on SIGHUP, exactly
+runs, and the settings it judges them with, are the log's (the fold of every
+``config.applied``), followed as applies land; its file only seeds an empty log, holds the
+secret values it sends, and is applied again on SIGHUP, exactly
 like ``tocsin config apply``. A restart never reverts an apply. Its loops are
 in ``dispatch``, ``judging`` and ``deadletters``; this module runs them while
 the scheduler holds the lease. Sharded (``--shards``), one such scheduler runs per
@@ -17,6 +18,7 @@ import contextlib
 import signal
 import time
 from collections import defaultdict
+from dataclasses import replace
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -24,8 +26,16 @@ from nats.js import JetStreamContext
 from checks import request
 from checks.judge import apply
 from configuration import config as configuration
-from configuration import redaction
-from configuration.inforce import InForce, apply_config, in_force, last_applied_seq, who
+from configuration import memory, redaction
+from configuration.diff import TooLarge
+from configuration.inforce import (
+    InForce,
+    apply_config,
+    configuration_in_force,
+    in_force,
+    last_applied_seq,
+    who,
+)
 from events import codec, streams, subjects
 from events.types import TaskDef, TaskJudged
 from runtime import bus
@@ -37,7 +47,7 @@ from services.scheduler.hosts import HostJudging
 from services.scheduler.judging import Judging
 from services.scheduler.leader import Lease
 from services.scheduler.plan import shard_of, spread
-from services.scheduler.state import SchedulerOptions, log
+from services.scheduler.state import SchedulerOptions, give_up_after, log
 
 __all__ = ["Scheduler", "SchedulerOptions", "main"]
 
@@ -67,7 +77,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                 if not await self._until_held(lease):
                     return
                 try:
-                    await self.lead(nc, js, lease, self.config or first)
+                    await self.lead(nc, js, lease, self.own or first)
                 finally:
                     await lease.release()
                 if not self.stopping.is_set():
@@ -152,16 +162,39 @@ class Scheduler(Dispatching, Judging, DeadLettering):
 
     async def _adopt(self, js: JetStreamContext, cfg: configuration.Config) -> None:
         """Take the configuration in force from the log; an empty log gets ``cfg`` first."""
-        self.config = cfg
+        self.own = cfg
         if self.shard == 0 and await last_applied_seq(js) == 0:
             await apply_config(js, cfg, self.opts.applied_by or who())
-        await self._use(js, await in_force(js))
+        await self._take_in_force(js)
+
+    async def _take_in_force(self, js: JetStreamContext) -> None:
+        """Read the configuration in force from the log and dispatch it from here on, then
+        give back what reading it took (the fold of a large one peaks at hundreds of MB
+        that the allocator would otherwise keep)."""
+        assert self.own is not None
+        logged = await in_force(js)
+        # The log's copy of each task is dropped, and its memory given back, before anything
+        # that lasts is built: long-lived objects allocated among the fold's garbage would
+        # pin the allocator's arenas (about 80 MB at 100,000 tasks).
+        now = replace(logged, tasks=runnable(logged.tasks, self.own))
+        del logged
+        memory.release()
+        await self._use(js, now)
+        memory.release()
 
     async def _use(self, js: JetStreamContext, now: InForce) -> None:
-        """Dispatch the tasks ``now`` holds from here on."""
-        assert self.config is not None
+        """Dispatch the tasks ``now`` holds (as this scheduler can send them), judged with its
+        settings, from here on."""
+        assert self.own is not None
         self.applied_seq = now.last_seq
-        tasks = runnable(now.tasks, self.config)
+        self.config, masked = configuration_in_force(now, self.own)
+        if masked:
+            log.warning(
+                "settings in force whose secret values are neither in this scheduler's file nor "
+                "in its environment: they stay masked",
+                masks=",".join(masked[:10]),
+            )
+        tasks = now.tasks
         blind = sorted(tid for tid, t in tasks.items() if redaction.is_redacted(t))
         if blind:
             log.warning(
@@ -171,6 +204,8 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             )
         locations = sorted({loc for t in tasks.values() for loc in t.locations}) or ["default"]
         await streams.ensure(js, locations, self.opts.tuning)
+        self.sealer.hide(self.own.secrets)
+        await self.sealer.refresh(js, locations)
         every: dict[str, list[TaskDef]] = defaultdict(list)
         for task in tasks.values():
             if not is_push(task):
@@ -197,12 +232,14 @@ class Scheduler(Dispatching, Judging, DeadLettering):
 
     async def _follow_config(self, js: JetStreamContext) -> None:
         """Notice a ``config.applied`` published by anyone (``tocsin config apply``, another
-        scheduler's SIGHUP) and run what it says."""
+        scheduler's SIGHUP) and run what it says; keep the transient sealing keys."""
         while not self.stopping.is_set():
             await asyncio.sleep(CONFIG_POLL)
             try:
                 if await last_applied_seq(js) != self.applied_seq:
-                    await self._use(js, await in_force(js))
+                    await self._take_in_force(js)
+                # A NATS restarted forgot the transient keys: seal to the ones put back.
+                await self.sealer.refresh(js)
             except Exception as exc:
                 if not streams.transient(exc):
                     raise
@@ -221,10 +258,15 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                     "configuration refused; the previous one stays in force", problems=str(exc)
                 )
                 continue
-            self.config = cfg
+            self.own = cfg
             if self.shard == 0:
-                await apply_config(js, cfg, self.opts.applied_by or who())
-            await self._use(js, await in_force(js))
+                try:
+                    await apply_config(js, cfg, self.opts.applied_by or who())
+                except TooLarge as exc:
+                    log.error(
+                        "configuration refused; the previous one stays in force", problems=str(exc)
+                    )
+            await self._take_in_force(js)
 
     async def _restore(self, js: JetStreamContext) -> None:
         """Pick up each group's schedule and each task's severity from the last judgements."""
@@ -245,7 +287,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             if due < now and await self._requested(js, tasks[0], due):
                 # The last holder sent it (a stop, or a shard moving): wait for its answer
                 # instead of sending the group again at once.
-                self.in_flight[ev.group] = due
+                self.outstanding.add(ev.group, due, give_up_after(tasks))
                 continue
             if due < now:  # overdue after a stop: spread, not all at once
                 due = spread(ev.group, min(min(t.frequency for t in tasks), 60.0), now)

@@ -24,13 +24,29 @@ from runtime import bus
 from runtime.logs import Log
 from security.sealing import Sealer
 from services.scheduler.heartbeats import Heartbeats
-from services.scheduler.plan import Plan
+from services.scheduler.plan import Outstanding, Plan
 
 log = Log("tocsin.scheduler")
 
 #: Seconds to wait for JetStream's ack of a publish before publishing it again (same message
 #: id, so it lands once).
 PUBLISH_ACK_WAIT = 5.0
+
+
+@dataclass(slots=True)
+class Sent:
+    """A message published, and the future of its ack (None: not sent)."""
+
+    ack: asyncio.Future[PubAck] | None
+    subject: str
+    data: bytes
+    msg_id: str
+
+
+def give_up_after(tasks: list[TaskDef]) -> float:
+    """Seconds without a result after which a request of ``tasks`` is given up: twice their
+    frequency, twice their timeout when that is longer."""
+    return 2 * max(min(t.frequency for t in tasks), min(t.timeout for t in tasks))
 
 
 @dataclass
@@ -54,9 +70,11 @@ class SchedulerState:
         #: The shard whose groups this scheduler dispatches and judges; shard 0 also runs
         #: what is not per group (dead letters, hosts, push monitors, SIGHUP).
         self.shard = shard
-        #: The file's configuration: settings (thresholds, quorum) and the secret values of
-        #: its tasks; which tasks run is the log's.
+        #: The configuration in force: the log's tasks and settings (thresholds, quorum …),
+        #: with the secret values of ``own``.
         self.config: configuration.Config | None = None
+        #: This scheduler's file: the secret values it can send, and what SIGHUP applies.
+        self.own: configuration.Config | None = None
         #: Stream sequence of the last ``config.applied`` this scheduler runs.
         self.applied_seq = 0
         self.groups: dict[str, list[TaskDef]] = {}
@@ -65,7 +83,9 @@ class SchedulerState:
         self.task_states: dict[str, TaskState] = {}
         self.group_states: dict[str, GroupState] = defaultdict(GroupState)
         self.plan = Plan()
-        self.in_flight: dict[str, float] = {}  # group → due time of its outstanding request
+        self.outstanding = Outstanding()
+        #: group → due time of its outstanding request (set through ``outstanding.add``).
+        self.in_flight = self.outstanding.due
         #: (location, group) → id of the last request published: what a completion must answer.
         self.requests: dict[tuple[str, str], str | None] = {}
         self.stopping = asyncio.Event()
@@ -81,33 +101,46 @@ class SchedulerState:
         judged since, and ``_restore`` reads the truth from the log on the next term."""
         self.groups, self.task_states, self.every_group = {}, {}, {}
         self.group_states = defaultdict(GroupState)
-        self.plan, self.in_flight, self.requests = Plan(), {}, {}
+        self.plan, self.outstanding, self.requests = Plan(), Outstanding(), {}
+        self.in_flight = self.outstanding.due
         self.by_location = LocationMemory()
         self.heartbeats = Heartbeats()
 
     @staticmethod
-    async def _publish_async(
-        js: JetStreamContext, subject: str, data: bytes, msg_id: str
-    ) -> asyncio.Future[PubAck] | None:
-        """``publish_async``, or None when it could not even be sent (reconnect buffer full)."""
+    async def _publish_async(js: JetStreamContext, subject: str, data: bytes, msg_id: str) -> Sent:
+        """``publish_async``; its ack is None when it could not even be sent (reconnect
+        buffer full)."""
         try:
-            return await js.publish_async(subject, data, headers={"Nats-Msg-Id": msg_id})
+            ack = await js.publish_async(subject, data, headers={"Nats-Msg-Id": msg_id})
         except Exception:
-            return None
+            ack = None
+        return Sent(ack, subject, data, msg_id)
 
-    @staticmethod
-    async def _acked(fut: asyncio.Future[PubAck] | None) -> None:
-        """Wait for the ack of a ``publish_async``, at most ``PUBLISH_ACK_WAIT``.
+    async def _all_acked(self, js: JetStreamContext, sent: list[Sent]) -> None:
+        """Wait for the acks of ``publish_async``es, at most ``PUBLISH_ACK_WAIT`` for all of
+        them together; what was not acknowledged by then is published again, with the same
+        message id (it may have landed with its ack lost), until JetStream has it.
 
         nats-py's futures have no timeout of their own: a publish in flight when the server
         went away (or whose ack was lost) is never answered, and awaiting its future blocked the
         dispatch loop forever after NATS came back, with every service connected and no new
-        request. ``wait_for`` also cancels the future, which frees its slot of nats-py's
-        pending-publish semaphore (otherwise leaked too).
+        request. One ``asyncio.wait`` for the batch, rather than a ``wait_for`` per message,
+        costs one timer instead of one per request. A future not answered is cancelled, which
+        frees its slot of nats-py's pending-publish semaphore (otherwise leaked too).
         """
-        if fut is None:
-            raise ConnectionError("not sent")
-        await asyncio.wait_for(fut, PUBLISH_ACK_WAIT)
+        futures = [s.ack for s in sent if s.ack is not None]
+        if futures:
+            await asyncio.wait(futures, timeout=PUBLISH_ACK_WAIT)
+        for s in sent:
+            if s.ack is not None and s.ack.done() and not s.ack.cancelled():
+                if s.ack.exception() is None:
+                    continue
+            if s.ack is not None:
+                s.ack.cancel()
+            log.warning("not acknowledged; publishing it again", subject=s.subject)
+            await bus.publish_until_acked(
+                js, s.subject, s.data, s.msg_id, ack_wait=PUBLISH_ACK_WAIT
+            )
 
     async def _publish_judged(self, js: JetStreamContext, verdict: TaskJudged, msg_id: str) -> None:
         # Retried until it lands: the group is out of in_flight and not yet planned again, so

@@ -39,6 +39,7 @@ from services.web import (
     requestviews,
     statuspages,
 )
+from services.web.following import follow_config
 from services.web.live import Hub
 from services.web.runlogs import RunLogs
 from services.web.settings import WebSettings, load_settings
@@ -86,7 +87,14 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
         app.state.ping_rate = ping.RateLimit()
         app.state.nats_lock = asyncio.Lock()  # one connection, opened at its first use
         app.state.runlogs = RunLogs()
+        following = (
+            asyncio.create_task(follow_config(app.state, settings)) if settings.nats_url else None
+        )
         yield
+        if following is not None:
+            following.cancel()
+            with suppress(asyncio.CancelledError):
+                await following
         await app.state.runlogs.close()
         await app.state.hub.stop()
         await app.state.pool.close()

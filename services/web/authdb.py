@@ -19,6 +19,8 @@ import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from runtime import db
+
 AUTH_SCHEMA = "tocsin_auth"
 
 DDL = f"""
@@ -83,10 +85,8 @@ class User:
 
 
 async def ensure(conn: asyncpg.Connection) -> None:
-    async with conn.transaction():
-        # Several web processes may start together; CREATE IF NOT EXISTS races otherwise.
-        await conn.execute("SELECT pg_advisory_xact_lock(7361050)")
-        await conn.execute(DDL)
+    # Several web processes may start together; CREATE IF NOT EXISTS races otherwise.
+    await db.ensure_ddl(conn, AUTH_SCHEMA, DDL, 7361050)
 
 
 async def cookie_secret(conn: asyncpg.Connection) -> str:

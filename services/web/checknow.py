@@ -76,16 +76,20 @@ async def actor(request: Request, csrf: str) -> str:
 
 async def nats_client(request: Request) -> Any:
     """The web's NATS connection, opened at the first use (with the service's credentials)."""
-    state = request.app.state
-    url = state.auth.settings.nats_url
+    url = request.app.state.auth.settings.nats_url
     if not url:
         raise HTTPException(503, "check now needs NATS: set NATS_URL for the web service")
+    try:
+        return await connection(request.app.state, url)
+    except Exception as exc:
+        raise HTTPException(503, f"NATS unreachable: {exc}") from None
+
+
+async def connection(state: Any, url: str) -> Any:
+    """The web's one NATS connection (``state.nats``), opened at its first use."""
     async with state.nats_lock:
         if state.nats is None or not state.nats.is_connected:
-            try:
-                state.nats = await asyncio.wait_for(bus.connect(url, "web"), 10)
-            except Exception as exc:
-                raise HTTPException(503, f"NATS unreachable: {exc}") from None
+            state.nats = await asyncio.wait_for(bus.connect(url, "web"), 10)
     return state.nats
 
 

@@ -128,6 +128,24 @@ def load_settings(config_path: str | None = None, env: dict[str, str] | None = N
     return s
 
 
+def follow(s: WebSettings, logged: dict[str, Any]) -> None:
+    """Take what the web shows of the settings in force in the log (``config.applied``,
+    secrets masked) into ``s``: status pages, maintenance windows, dependencies. How this
+    process serves (who may see what, sessions, its cookie secret, LDAP, root path, proxies)
+    stays what it started with: its file and environment, read at start."""
+    general = logged.get("general") or {}
+    websites: dict[str, dict[str, Any]] = logged.get("websites") or {}
+    maintenance = {"": parse_windows(general.get("maintenance"))}
+    for domain, extra in websites.items():
+        if extra.get("maintenance"):
+            maintenance[domain] = parse_windows(extra["maintenance"])
+    depends = {d: list(e["depends_on"]) for d, e in websites.items() if e.get("depends_on")}
+    # All or nothing: settings that do not read (raised above) leave the last ones whole.
+    s.status_pages = list(logged.get("status_pages") or [])
+    s.mail_subscriptions = bool(general.get("mail"))
+    s.maintenance, s.depends = maintenance, depends
+
+
 def server_options(settings: WebSettings) -> dict[str, Any]:
     """uvicorn's options that follow the settings: proxy headers only from trusted proxies."""
     return {

@@ -25,7 +25,7 @@ import asyncpg
 import nats
 
 from events import codec, streams, subjects
-from events.types import CheckRequested
+from events.types import CheckCompleted, CheckRequested
 from readmodel import SCHEMA
 from runtime import bus
 from services.projector.rebuild import checksum, rebuild
@@ -280,6 +280,7 @@ async def check_invariant(nats_url: str, database_url: str) -> dict[str, int]:
         f"{len(missing)} of {len(requests)} requests neither completed nor "
         f"dead-lettered: {missing[:5]}"
     )
+    await completions_accounted(nats_url, database_url)
     await rebuild(nats_url, database_url, progress=lambda *a: None)
     conn = await asyncpg.connect(database_url)
     try:
@@ -288,6 +289,46 @@ async def check_invariant(nats_url: str, database_url: str) -> dict[str, int]:
         await conn.close()
     assert after == before, f"read model differs from its rebuild: {before} != {after}"
     return {"requests": len(requests), "results": len(counts), "dead": len(dead_requests)}
+
+
+async def completions_accounted(nats_url: str, database_url: str) -> int:
+    """Counted against the log: every completion is in ``results`` (one row per task it
+    answers, each once) or a dead letter of the projector, never both, never neither."""
+    nc = await bus.connect(nats_url, "fault-test")
+    logged: dict[int, int | None] = {}  # seq → tasks it answers (None: not an event)
+    try:
+        async for msg in bus.replay(nc.jetstream(), subjects.COMPLETED_ALL):
+            try:
+                ev = codec.decode(msg.data, msg.subject)
+            except codec.DecodeError:
+                ev = None
+            tasks = {o.task for o in ev.outcomes} if isinstance(ev, CheckCompleted) else None
+            logged[msg.metadata.sequence.stream] = None if tasks is None else len(tasks)
+    finally:
+        await nc.close()
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": SCHEMA})
+    try:
+        rows = await conn.fetch(
+            "SELECT seq, count(*) AS n FROM results WHERE seq = ANY($1::bigint[]) GROUP BY seq",
+            list(logged),
+        )
+        dead = await conn.fetch(
+            "SELECT source_seq, count(*) AS n FROM dead_letters WHERE consumer = 'projector' "
+            "AND seq = source_seq AND source_seq = ANY($1::bigint[]) GROUP BY source_seq",
+            list(logged),
+        )
+    finally:
+        await conn.close()
+    stored = {r["seq"]: r["n"] for r in rows}
+    refused = {r["source_seq"]: r["n"] for r in dead}
+    wrong = {
+        seq: (n, stored.get(seq), refused.get(seq))
+        for seq, n in logged.items()
+        if (stored.get(seq, 0), refused.get(seq, 0))
+        not in ([(0, 1)] if n is None else [(n, 0), (0, 1)])
+    }
+    assert not wrong, f"completions (seq: tasks, rows, dead letters) not accounted: {wrong}"
+    return len(logged)
 
 
 async def quiesce_and_check(

@@ -19,10 +19,25 @@ import msgspec
 import nats
 from hypothesis import HealthCheck, given, settings
 
-from events import codec, contract, subjects
-from events.types import CheckCompleted, CheckOutcome, Event, Observation
+from events import codec, contract, streams, subjects
+from events.types import (
+    CheckCompleted,
+    CheckOutcome,
+    CheckRequested,
+    Event,
+    Observation,
+    TaskJudged,
+)
 from readmodel import SCHEMA
-from tests.faults.harness import Services, count, last_seq, quiesce_and_check, wait_projected
+from runtime import bus
+from tests.faults.harness import (
+    Services,
+    count,
+    js_call,
+    last_seq,
+    quiesce_and_check,
+    wait_projected,
+)
 from tests.helpers import wait_for
 from tests.test_contract import hostile_message
 from tests.test_events import SAMPLES
@@ -37,9 +52,12 @@ def _now(event: Event) -> dict[str, Any]:
 def _publisher_subjects(agent: str, group: str) -> list[str]:
     """Every subject an agent, the scheduler or the notifier may publish on."""
     return [
-        subjects.completed(agent, group),
-        subjects.heartbeat(agent),
+        subjects.completed(agent, "default", group),
+        subjects.started(agent, "default", group),
+        subjects.heartbeat(agent, "default"),
+        subjects.host_observed(agent, "default"),
         subjects.agent_deadletter(agent),
+        subjects.host_tasks(agent),
         subjects.CONFIG_APPLIED,
         subjects.requested("default", group),
         subjects.judged(group),
@@ -64,13 +82,15 @@ def _wrong_types(agent: str, group: str) -> list[tuple[str, bytes]]:
     return out
 
 
-def _mismatched(agent: str, group: str, task: str) -> list[tuple[str, bytes]]:
+def _mismatched(agent: str, group: str, task: str, rid: str) -> list[tuple[str, bytes]]:
     """Bodies whose agent, location or group contradict their subject, and completions of
     requests the log does not have (with the agent's own name and a real task)."""
     enc = msgspec.json.encode
     beat = next(_now(e) for e in SAMPLES if type(e).__name__ == "AgentHeartbeat")
     req = next(_now(e) for e in SAMPLES if type(e).__name__ == "CheckRequested")
     judged = next(_now(e) for e in SAMPLES if type(e).__name__ == "TaskJudged")
+    dead = next(_now(e) for e in SAMPLES if type(e).__name__ == "DeadLettered")
+    dead |= {"consumer": f"agent:{agent}", "seq": 1}
     forged = CheckCompleted(
         at=time.time(),
         request=f"{group}.default.1",
@@ -92,19 +112,25 @@ def _mismatched(agent: str, group: str, task: str) -> list[tuple[str, bytes]]:
     hide = {"type": "config.applied", "v": 1, "at": time.time(), "revision": "r", "source": "s"}
     hide |= {"applied_by": "agent", "removed": [task]}
     return [
-        (subjects.completed(agent, group), enc(critical)),
-        (subjects.completed(agent, group), enc(hide)),
-        (subjects.heartbeat(agent), enc({**beat, "agent": "fake-agent", "location": "nowhere"})),
+        (subjects.completed(agent, "default", group), enc(critical)),
+        (subjects.completed(agent, "default", group), enc(hide)),
+        (subjects.heartbeat(agent, "default"), enc({**beat, "agent": "fake-agent"})),
         (
-            subjects.completed(agent, group),
+            subjects.heartbeat(agent, "default"),
+            enc({**beat, "agent": agent, "location": "nowhere"}),
+        ),
+        (
+            subjects.completed(agent, "default", group),
             codec.encode(msgspec.structs.replace(forged, agent="x")),
         ),
-        (subjects.completed(agent, "other"), codec.encode(forged)),
-        (subjects.completed(agent, group), codec.encode(forged)),
-        (subjects.completed(agent, group), codec.encode(unknown)),
-        (subjects.completed(agent, group), codec.encode(elsewhere)),
+        (subjects.completed(agent, "default", "other"), codec.encode(forged)),
+        (subjects.completed(agent, "default", group), codec.encode(forged)),
+        (subjects.completed(agent, "default", group), codec.encode(unknown)),
+        (subjects.completed(agent, "default", group), codec.encode(elsewhere)),
         (subjects.requested("default", group), enc({**req, "location": "elsewhere"})),
         (subjects.judged(group), enc({**judged, "group": "other"})),
+        # A request's end, claimed on the agent's own dead-letter subject.
+        (subjects.agent_deadletter(agent), enc({**dead, "kind": "max_deliver", "request": rid})),
     ]
 
 
@@ -124,7 +150,13 @@ def _property_based(n: int) -> list[tuple[str, bytes]]:
         out.append((msg[1], msg[0]))
 
     collect()
-    agent_subjects = ("tocsin.check.completed.", "tocsin.agent.heartbeat.", "tocsin.deadletter.")
+    agent_subjects = (
+        "tocsin.check.completed.",
+        "tocsin.check.started.",
+        "tocsin.agent.heartbeat.",
+        "tocsin.host.observed.",
+        "tocsin.deadletter.",
+    )
     return [(s, d) for s, d in out if s.startswith(agent_subjects)]
 
 
@@ -156,10 +188,11 @@ async def test_hostile_publishers_change_nothing_and_lose_nothing(svc: Services)
     )
     task = (await _fetch(svc.database_url, "SELECT id, grp FROM tasks ORDER BY id LIMIT 1"))[0]
     group, tid = task["grp"], task["id"]
+    rid = (await _fetch(svc.database_url, "SELECT request FROM results LIMIT 1"))[0]["request"]
 
     batches: list[tuple[str, Callable[[], list[tuple[str, bytes]]]]] = [
         ("wrong types", lambda: _wrong_types("a1", group)),
-        ("mismatched fields and unknown requests", lambda: _mismatched("a1", group, tid)),
+        ("mismatched fields and unknown requests", lambda: _mismatched("a1", group, tid, rid)),
         ("property-based bodies", lambda: _property_based(300)),
     ]
     for name, make in batches:
@@ -195,6 +228,9 @@ async def test_hostile_publishers_change_nothing_and_lose_nothing(svc: Services)
     )
     assert not await _fetch(svc.database_url, "SELECT 1 FROM tasks WHERE removed_at IS NOT NULL")
     assert not await _fetch(svc.database_url, "SELECT 1 FROM results WHERE detail = 'forged'")
+    assert not await _fetch(
+        svc.database_url, "SELECT 1 FROM requests WHERE status = 'dead_lettered'"
+    )
     # The forged verdict (reason "x") never lands; the targeted task is never critical (its
     # target answers 200; an "unknown" for a slow answer on a loaded machine is no forgery).
     assert not await _fetch(
@@ -208,3 +244,66 @@ async def test_hostile_publishers_change_nothing_and_lose_nothing(svc: Services)
     stats = await quiesce_and_check(svc, [procs[1]], [procs[2]])
     assert stats["dead"] == 0
     assert procs[0].alive, procs[0].output()[-2000:]
+
+
+async def test_a_completion_the_projector_refuses_is_never_judged(svc: Services):
+    """An answer to the request in force, with outcomes for a task it did not ask for: the
+    projector refuses it whole (no result); the scheduler judged the rest of it, a verdict
+    whose result the read models never had."""
+    procs = [svc.projector(), svc.scheduler(), svc.agent("a1")]
+    await wait_for(
+        lambda: count(svc.database_url, "SELECT count(*) FROM results"), 60, what="results"
+    )
+    await procs[2].stop()  # the requests in force stay unanswered
+    task = (await _fetch(svc.database_url, "SELECT task_id AS id, grp FROM results LIMIT 1"))[0]
+    nc = await nats.connect(svc.nats_url)
+    try:
+        js = nc.jetstream()
+        raw = await js.get_last_msg(streams.EVENTS, subjects.requested("default", task["grp"]))
+        req = codec.decode(raw.data or b"", raw.subject or "")
+        assert isinstance(req, CheckRequested)
+        forged = CheckCompleted(
+            at=time.time(),
+            request=req.request,
+            group=req.group,
+            agent="a1",
+            location="default",
+            started=time.time(),
+            observation=Observation(status=500),
+            outcomes=[
+                CheckOutcome(task["id"], "status-is", "failure", "forged"),
+                CheckOutcome("not-asked", "status-is", "failure", "forged"),
+            ],
+        )
+        seq = (
+            await js.publish(subjects.completed("a1", "default", req.group), codec.encode(forged))
+        ).seq
+    finally:
+        await nc.close()
+
+    async def judged_up_to_it() -> bool:
+        async def floor(js: Any) -> int:
+            info = await js.consumer_info(streams.EVENTS, streams.completions_durable(0))
+            return int(info.ack_floor.stream_seq)
+
+        return int(await js_call(svc.nats_url, floor)) >= seq
+
+    await wait_for(judged_up_to_it, 30, what="the scheduler past the forged completion")
+    await wait_projected(svc.nats_url, svc.database_url, 30)
+    assert await _fetch(
+        svc.database_url,
+        "SELECT 1 FROM dead_letters WHERE consumer = 'projector' AND source_seq = $1",
+        seq,
+    )
+    nc = await nats.connect(svc.nats_url)
+    try:
+        verdicts = [
+            ev
+            async for m in bus.replay(nc.jetstream(), subjects.JUDGED_ALL)
+            if isinstance(ev := codec.decode(m.data, m.subject), TaskJudged)
+            and ev.completion == seq
+        ]
+    finally:
+        await nc.close()
+    assert not verdicts, verdicts
+    assert all(p.alive for p in procs[:2])

@@ -9,10 +9,12 @@ from collections import Counter
 import asyncpg
 import msgspec
 import nats
+from hypothesis import HealthCheck, given, settings
 
 from events import codec, streams
 from tests.faults.harness import Services, count, quiesce_and_check
 from tests.helpers import wait_for
+from tests.test_contract import JSON
 
 REQUEST = {
     "type": "check.requested",
@@ -50,7 +52,47 @@ def poisons(valid: dict) -> list[bytes]:  # type: ignore[type-arg]
         enc({**valid, "type": "check.exploded"}),  # an unknown type
         enc({**valid, "padding": "x" * codec.MAX_EVENT_BYTES}),  # oversized
         enc({**valid, "at": "yesterday", "checks": "all"}),  # valid JSON, wrong field types
+        enc(valid).replace(b'"group":"g"', b'"group":"\xff"'),  # a string that is not UTF-8
     ]
+
+
+def request_poisons() -> list[bytes]:
+    """Requests with a bad member, lists past their bounds, numbers beyond float and int64,
+    NUL, and members drawn by hypothesis: each one a dead letter of that request."""
+    enc = msgspec.json.encode
+    spec = {"task": "t", "kind": "status-is", "expected": 200}
+    now = time.time()
+    base = {**REQUEST, "group": "poison", "at": now, "due": now, "checks": [spec]}
+    codec.decode(enc(base), "tocsin.check.requested.default.poison")  # valid but for the poison
+    bad: list[dict] = [  # type: ignore[type-arg]
+        {**base, "checks": [spec, {"task": "t2"}]},  # one member missing fields
+        {**base, "checks": [spec] * 10_001},  # more checks than a request may hold
+        {**base, "checks": [{**spec, "expected": [0] * 1001}]},  # a huge expected value
+        {**base, "checks": [{**spec, "expected": 2**64}]},  # beyond int64
+        {**base, "checks": [{**spec, "expected": "a\x00b"}]},  # NUL
+        {**base, "url": "http://x/\x00"},
+        {**base, "checks": [{**spec, "task": "a.b"}]},  # a task that is not a token
+        {**base, "timeout": -1.0},
+        {**base, "request_data": {"headers": {"X": "\x00"}}},
+    ]
+    raw = [enc(b) for b in bad]
+    raw.append(enc(base).replace(b'"timeout":1.0', b'"timeout":1e999'))  # infinity
+    raw.append(enc(base).replace(b'"timeout":1.0', b'"timeout":NaN'))
+    raw.append(enc({**base, "checks": [{**spec, "expected": 1.5}]}).replace(b"1.5", b"1e400"))
+
+    @settings(
+        max_examples=40, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    )
+    @given(JSON)
+    def member(value: object) -> None:
+        data = enc({**base, "checks": [spec, {**spec, "expected": value}]})
+        try:
+            codec.decode(data, "tocsin.check.requested.default.poison")
+        except codec.DecodeError:
+            raw.append(data)  # only what is poison: a valid request is run, not recorded
+
+    member()
+    return raw
 
 
 #: Subject → the consumers that must record each poison published there.
@@ -75,8 +117,12 @@ async def test_poison_on_every_consumed_subject(svc: Services):
     nc = await nats.connect(svc.nats_url)
     js = nc.jetstream()
     expected: Counter[tuple[str, str]] = Counter()
-    for subject, (valid, consumers) in TARGETS.items():
-        for data in poisons(valid):
+    requests = ("tocsin.check.requested.default.poison", request_poisons())
+    for subject, consumers, bad in [
+        *((subject, consumers, poisons(valid)) for subject, (valid, consumers) in TARGETS.items()),
+        (requests[0], TARGETS[requests[0]][1], requests[1]),
+    ]:
+        for data in bad:
             ack = await js.publish(subject, data)
             for consumer in consumers:
                 # The projector records the event of the log itself; the others record the
@@ -124,3 +170,45 @@ async def _dead_letters(url: str) -> Counter[tuple[str, str]]:
         else:
             out[(r["consumer"], r["subject"])] += 1
     return out
+
+
+async def test_poison_last_on_a_groups_request_subject_stops_nothing(svc: Services):
+    """The scheduler reads the last request of a group's subject (restoring its schedule,
+    judging the completions of an earlier term): poison there is skipped, not a scheduler
+    that cannot start, nor a real completion recorded as a dead letter in its place."""
+    procs = [svc.projector(), svc.scheduler(), svc.agent("a1")]
+    await wait_for(
+        lambda: count(svc.database_url, "SELECT count(*) FROM results"), 60, what="results"
+    )
+    procs[1].kill()  # completions of its requests now wait for the next scheduler
+    conn = await asyncpg.connect(svc.database_url)
+    try:
+        groups = [r["grp"] for r in await conn.fetch("SELECT DISTINCT grp FROM tocsin.tasks")]
+    finally:
+        await conn.close()
+    nc = await nats.connect(svc.nats_url)
+    js = nc.jetstream()
+    for group in groups:
+        subject = f"tocsin.check.requested.default.{group}"
+        await js.publish(subject, msgspec.json.encode({**REQUEST, "group": group}))
+    await nc.close()
+    restarted = time.time()
+    procs[1] = svc.scheduler()
+    await wait_for(
+        lambda: count(
+            svc.database_url,
+            "SELECT count(*) FROM requests WHERE status = 'judged' AND due > to_timestamp($1)",
+            restarted,
+        ),
+        60,
+        what="requests of the restarted scheduler judged",
+    )
+    assert all(p.alive for p in procs), [p.output()[-3000:] for p in procs if not p.alive]
+    stats = await quiesce_and_check(svc, [procs[1]], [procs[2]])
+    assert stats["dead"] == 0
+    assert not await count(
+        svc.database_url,
+        "SELECT count(*) FROM dead_letters WHERE consumer = $1 AND subject LIKE "
+        "'tocsin.check.completed.%'",
+        streams.SCHEDULER_COMPLETIONS,
+    )

@@ -1,0 +1,244 @@
+"""The agent alone against a bare aiohttp loop: how close a request through the agent comes
+to the wire, and what it costs in CPU.
+
+    .venv/bin/python bench/agent.py [--requests 5000] [--rounds 3] [--compare DIR]
+
+One NATS (no PostgreSQL: nothing here reads the read model) and the loopback demo target,
+each a process of its own. Each round runs, one after the other, a bare aiohttp loop over
+``--requests`` URLs (same concurrency as the agent, reading and checking each body) and a
+fresh agent process that drains as many check requests (one URL, two checks each) published
+once it is ready. The agent's rate is its requests over the span from its first request's
+start to its last completion; its CPU is the process's user + system time over the drain
+(from /proc), given per 1,000 checks; the target's CPU per request during the bare loop is
+given too (the bare loop's rate is bounded by the slower of the two). ``--compare DIR`` runs,
+in the same rounds, the agent of another source tree (an export of an earlier commit:
+``git archive REV | tar -x -C DIR``), so a change is measured against its base on the same
+machine at the same time; ``--agents N`` runs N agent processes per round (the agents of a
+location share one work queue: how an agent scales past one core). The last
+line is one JSON object; ``agent_vs_bare`` is the best agent rate over the best bare rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import nats
+
+from bench.common import ROOT, Proc, publish_all, target, wait_port_http
+from bench.drain import bare
+from events import codec, streams, subjects
+from events.types import CheckCompleted, CheckRequested, CheckSpec
+from runtime.embedded import NatsServer
+
+CHECKS_PER_REQUEST = 2
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (fields 14 and 15 of /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def requests(base: str, n: int, tag: str) -> list[tuple[str, bytes, dict[str, str] | None]]:
+    """``n`` check requests as the scheduler publishes them, each its own URL and group."""
+    now = time.time()
+    out: list[tuple[str, bytes, dict[str, str] | None]] = []
+    for i in range(n):
+        group = f"{tag}g{i}"
+        req = CheckRequested(
+            at=now,
+            request=f"{group}.default.{int(now * 1000)}",
+            group=group,
+            location="default",
+            url=f"{base}/healthy?u={i}",
+            method="GET",
+            ip_version=4,
+            timeout=10,
+            due=now,
+            checks=[
+                CheckSpec(f"{group}a", "status-is", 200),
+                CheckSpec(f"{group}b", "body-contains", "fine"),
+            ],
+        )
+        out.append((subjects.requested("default", group), codec.encode(req), None))
+    return out
+
+
+async def agent_round(
+    nats_url: str,
+    base: str,
+    n: int,
+    concurrency: int,
+    tag: str,
+    root: Path,
+    work: Path,
+    agents: int = 1,
+    profile: str | None = None,
+) -> dict[str, float]:
+    """Fresh agents (from the tree at ``root``; ``agents`` processes sharing the work queue)
+    draining ``n`` requests published at once; ``profile``: where to write py-spy's record of
+    the first (``.svg`` a flame graph, else the collapsed stacks as text)."""
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    beat, done = asyncio.Event(), asyncio.Event()
+    alive: set[str] = set()
+    spans: list[tuple[float, float]] = []
+
+    async def on_beat(msg: Any) -> None:
+        alive.add(msg.subject)
+        if len(alive) >= agents:
+            beat.set()
+
+    async def on_completed(msg: Any) -> None:
+        event = codec.decode(msg.data, msg.subject)
+        assert isinstance(event, CheckCompleted)
+        assert [o.status for o in event.outcomes] == ["success"] * CHECKS_PER_REQUEST, event
+        spans.append((event.started, event.at))
+        if len(spans) >= n:
+            done.set()
+
+    await nc.subscribe(subjects.HEARTBEAT_ALL, cb=on_beat)
+    await nc.subscribe(subjects.COMPLETED_ALL, cb=on_completed)
+    procs = []
+    for k in range(agents):
+        args = ["services.cli", "agent", "--nats-url", nats_url, "--name", f"a{tag}-{k}"]
+        args += ["--host-interval", "0", "--concurrency", str(concurrency)]
+        procs.append(Proc(args, work / f"{tag}-{k}.log", root))
+    spy: subprocess.Popen[bytes] | None = None
+    try:
+        await asyncio.wait_for(beat.wait(), 60)
+        await asyncio.sleep(1)  # its first heartbeat goes out before it binds the work queue
+        if profile:
+            fmt = "flamegraph" if profile.endswith(".svg") else "raw"
+            py_spy = str(Path(sys.executable).parent / "py-spy")
+            spy = subprocess.Popen(  # noqa: ASYNC220 - it ends with the agent
+                [py_spy, "record", "-p", str(procs[0].pid), "-o", profile, "-f", fmt, "-r", "200"]
+            )
+        cpu = sum(cpu_seconds(p.pid) for p in procs)
+        await publish_all(js, requests(base, n, tag))
+        await asyncio.wait_for(done.wait(), 300)
+        cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu
+    finally:
+        for p in procs:
+            p.stop()
+        await nc.close()
+    if spy is not None:
+        spy.wait(30)
+    seconds = max(at for _, at in spans) - min(started for started, _ in spans)
+    return {
+        "requests_per_s": n / seconds,
+        "cpu_s_per_1000_checks": cpu * 1000 / (n * CHECKS_PER_REQUEST),
+    }
+
+
+def summary(rounds: list[dict[str, float]]) -> dict[str, Any]:
+    rates = [r["requests_per_s"] for r in rounds]
+    cpus = [r["cpu_s_per_1000_checks"] for r in rounds]
+    return {
+        "requests_per_s": round(max(rates), 1),
+        "requests_per_s_rounds": [round(r, 1) for r in rates],
+        "cpu_s_per_1000_checks": round(statistics.median(cpus), 4),
+        "cpu_s_per_1000_checks_rounds": [round(c, 4) for c in cpus],
+    }
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--requests", type=int, default=5000, help="HTTP requests per round")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--concurrency", type=int, default=500, help="checks at once per agent")
+    ap.add_argument("--agents", type=int, default=1, help="agent processes per round")
+    ap.add_argument("--compare", type=Path, help="another source tree whose agent to measure")
+    ap.add_argument(
+        "--profile", help="py-spy record of the last round's agent (.svg: a flame graph, else text)"
+    )
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="tocsin-bench-agent-"))
+    nats_server = NatsServer(work / "nats").start()
+    web, base = target(work)
+    trees = {"agent": ROOT, **({"compare": args.compare.resolve()} if args.compare else {})}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    bare_rates, bare_cpu, target_cpu = [], [], []
+    try:
+        await wait_port_http(base)
+        nc = await nats.connect(nats_server.url)
+        await streams.ensure(nc.jetstream(), ["default"])
+        await nc.close()
+        for r in range(args.rounds):
+            cpu, served = time.process_time(), cpu_seconds(web.pid)
+            bare_rates.append(await bare(base, args.requests, args.concurrency))
+            bare_cpu.append((time.process_time() - cpu) * 1000 / args.requests)
+            target_cpu.append((cpu_seconds(web.pid) - served) * 1000 / args.requests)
+            order = list(trees.items()) if r % 2 == 0 else list(reversed(trees.items()))
+            for name, root in order:
+                last = r == args.rounds - 1 and name == "agent"
+                one = await agent_round(
+                    nats_server.url,
+                    base,
+                    args.requests,
+                    args.concurrency,
+                    f"{name}{r}",
+                    root,
+                    work,
+                    args.agents,
+                    args.profile if last else None,
+                )
+                runs[name].append(one)
+                print(f"round {r + 1} {name}: {json.dumps(one)}", file=sys.stderr)
+            print(f"round {r + 1} bare: {bare_rates[-1]:.0f} requests/s", file=sys.stderr)
+    finally:
+        web.stop()
+        nats_server.stop()
+    best_bare = max(bare_rates)
+    result: dict[str, Any] = {
+        "bench": "agent",
+        "agent_vs_bare": round(max(r["requests_per_s"] for r in runs["agent"]) / best_bare, 3),
+        "requests": args.requests,
+        "agents": args.agents,
+        "rounds": args.rounds,
+        "bare_requests_per_s": round(best_bare, 1),
+        "bare_requests_per_s_rounds": [round(b, 1) for b in bare_rates],
+        "bare_cpu_s_per_1000_requests": round(statistics.median(bare_cpu), 4),
+        # The target answers in a process of its own: the bare loop's rate is bounded by it too.
+        "target_cpu_s_per_1000_requests": round(statistics.median(target_cpu), 4),
+        "agent": summary(runs["agent"]),
+    }
+    # CPU per HTTP request, the agent's over the bare loop's: the overhead, whatever the load.
+    result["agent_cpu_vs_bare"] = round(
+        result["agent"]["cpu_s_per_1000_checks"]
+        * CHECKS_PER_REQUEST
+        / result["bare_cpu_s_per_1000_requests"],
+        2,
+    )
+    if args.compare:
+        base_run, new = summary(runs["compare"]), result["agent"]
+        result["compare"] = {"tree": str(args.compare), **base_run}
+        result["compare_vs_bare"] = round(base_run["requests_per_s"] / best_bare, 3)
+        result["cpu_agent_vs_compare"] = round(
+            new["cpu_s_per_1000_checks"] / base_run["cpu_s_per_1000_checks"], 3
+        )
+    agent = result["agent"]
+    print(
+        f"{args.requests:,} requests ({args.requests * CHECKS_PER_REQUEST:,} checks) x "
+        f"{args.rounds}: agent {agent['requests_per_s']:,.0f} requests/s, "
+        f"{agent['cpu_s_per_1000_checks']:.3f} CPU s per 1,000 checks; bare aiohttp loop "
+        f"{best_bare:,.0f} requests/s (the agent at {result['agent_vs_bare']:.0%} of it)"
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
