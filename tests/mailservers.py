@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiosmtpd.controller import Controller
 
 from runtime.embedded import free_port
+from tests.appthread import LoopThread
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -82,44 +82,19 @@ def pop3_handler(tls: ssl.SSLContext, offer: bool) -> Handler:
     return handle
 
 
-class StreamServer:
+class StreamServer(LoopThread):
     """An asyncio stream server on 127.0.0.1 in a thread of its own (a context manager)."""
 
     def __init__(self, handler: Handler) -> None:
+        super().__init__()
         self.handler = handler
         self.port = 0  # the kernel's, at bind time: known once entered
-        self.loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._failed: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
         self._server: asyncio.Server | None = None
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
+    async def serve(self) -> None:
+        self._server = await asyncio.start_server(self.handler, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
 
-        async def start() -> None:
-            self._server = await asyncio.start_server(self.handler, "127.0.0.1", 0)
-            self.port = self._server.sockets[0].getsockname()[1]
-
-        try:
-            self.loop.run_until_complete(start())
-        except BaseException as exc:
-            self._failed = exc
-            return
-        finally:
-            self._ready.set()
-        self.loop.run_forever()
-
-    def __enter__(self) -> StreamServer:
-        self._thread.start()
-        if not self._ready.wait(60):
-            raise RuntimeError("the test server did not start within 60 s")
-        if self._failed is not None:
-            raise RuntimeError("the test server could not start") from self._failed
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    async def close(self) -> None:
         if self._server is not None:
-            self.loop.call_soon_threadsafe(self._server.close)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
+            self._server.close()
