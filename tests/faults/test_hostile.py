@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import asyncpg
 import msgspec
 import nats
 from hypothesis import HealthCheck, given, settings
@@ -28,7 +27,6 @@ from events.types import (
     Observation,
     TaskJudged,
 )
-from readmodel import SCHEMA
 from runtime import bus
 from tests.faults.harness import (
     Services,
@@ -38,7 +36,7 @@ from tests.faults.harness import (
     quiesce_and_check,
     wait_projected,
 )
-from tests.helpers import wait_for
+from tests.helpers import fetch, wait_for
 from tests.test_contract import hostile_message
 from tests.test_events import SAMPLES
 
@@ -173,22 +171,14 @@ async def _publish(url: str, messages: list[tuple[str, bytes]]) -> dict[int, tup
     return out
 
 
-async def _fetch(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url, server_settings={"search_path": SCHEMA})
-    try:
-        return list(await conn.fetch(query, *args))
-    finally:
-        await conn.close()
-
-
 async def test_hostile_publishers_change_nothing_and_lose_nothing(svc: Services):
     procs = [svc.projector(), svc.scheduler(), svc.agent("a1")]
     await wait_for(
         lambda: count(svc.database_url, "SELECT count(*) FROM results"), 60, what="results"
     )
-    task = (await _fetch(svc.database_url, "SELECT id, grp FROM tasks ORDER BY id LIMIT 1"))[0]
+    task = (await fetch(svc.database_url, "SELECT id, grp FROM tasks ORDER BY id LIMIT 1"))[0]
     group, tid = task["grp"], task["id"]
-    rid = (await _fetch(svc.database_url, "SELECT request FROM results LIMIT 1"))[0]["request"]
+    rid = (await fetch(svc.database_url, "SELECT request FROM results LIMIT 1"))[0]["request"]
 
     batches: list[tuple[str, Callable[[], list[tuple[str, bytes]]]]] = [
         ("wrong types", lambda: _wrong_types("a1", group)),
@@ -200,7 +190,7 @@ async def test_hostile_publishers_change_nothing_and_lose_nothing(svc: Services)
         assert published, name
         await wait_projected(svc.nats_url, svc.database_url, 60)
         assert all(p.alive for p in procs), [p.output()[-2000:] for p in procs if not p.alive]
-        dead = await _fetch(
+        dead = await fetch(
             svc.database_url,
             "SELECT source_seq, count(*) AS n FROM dead_letters "
             "WHERE consumer = 'projector' AND source_seq = ANY($1::bigint[]) GROUP BY source_seq",
@@ -221,19 +211,19 @@ async def test_hostile_publishers_change_nothing_and_lose_nothing(svc: Services)
                 assert recorded.get(seq) == 1, f"{name}: completion of no request stored"
 
     # Nothing a user sees came from the forgeries.
-    assert not await _fetch(svc.database_url, "SELECT 1 FROM agents WHERE name <> 'a1'")
-    assert not await _fetch(
+    assert not await fetch(svc.database_url, "SELECT 1 FROM agents WHERE name <> 'a1'")
+    assert not await fetch(
         svc.database_url,
         "SELECT 1 FROM results WHERE agent <> 'a1' OR request NOT IN (SELECT id FROM requests)",
     )
-    assert not await _fetch(svc.database_url, "SELECT 1 FROM tasks WHERE removed_at IS NOT NULL")
-    assert not await _fetch(svc.database_url, "SELECT 1 FROM results WHERE detail = 'forged'")
-    assert not await _fetch(
+    assert not await fetch(svc.database_url, "SELECT 1 FROM tasks WHERE removed_at IS NOT NULL")
+    assert not await fetch(svc.database_url, "SELECT 1 FROM results WHERE detail = 'forged'")
+    assert not await fetch(
         svc.database_url, "SELECT 1 FROM requests WHERE status = 'dead_lettered'"
     )
     # The forged verdict (reason "x") never lands; the targeted task is never critical (its
     # target answers 200; an "unknown" for a slow answer on a loaded machine is no forgery).
-    assert not await _fetch(
+    assert not await fetch(
         svc.database_url,
         "SELECT 1 FROM severity_changes WHERE reason = 'x' OR (task_id = $1 AND severity = "
         "'critical')",
@@ -255,7 +245,7 @@ async def test_a_completion_the_projector_refuses_is_never_judged(svc: Services)
         lambda: count(svc.database_url, "SELECT count(*) FROM results"), 60, what="results"
     )
     await procs[2].stop()  # the requests in force stay unanswered
-    task = (await _fetch(svc.database_url, "SELECT task_id AS id, grp FROM results LIMIT 1"))[0]
+    task = (await fetch(svc.database_url, "SELECT task_id AS id, grp FROM results LIMIT 1"))[0]
     nc = await nats.connect(svc.nats_url)
     try:
         js = nc.jetstream()
@@ -290,7 +280,7 @@ async def test_a_completion_the_projector_refuses_is_never_judged(svc: Services)
 
     await wait_for(judged_up_to_it, 30, what="the scheduler past the forged completion")
     await wait_projected(svc.nats_url, svc.database_url, 30)
-    assert await _fetch(
+    assert await fetch(
         svc.database_url,
         "SELECT 1 FROM dead_letters WHERE consumer = 'projector' AND source_seq = $1",
         seq,

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 
 from events import codec, streams
 from events.types import Event, MonitorPinged
-from readmodel import SCHEMA
 from services.projector.rebuild import checksum
 from tests.faults.harness import ROOT, Services, wait_projected
+from tests.helpers import fetch
 from tests.test_contract import hostile_message
 from tests.test_events import SAMPLES, subject_of
 
@@ -59,14 +59,6 @@ def _hostile(n: int) -> list[tuple[str, bytes]]:
     return out
 
 
-async def _fetch(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url, server_settings={"search_path": SCHEMA})
-    try:
-        return list(await conn.fetch(query, *args))
-    finally:
-        await conn.close()
-
-
 async def test_rebuild_of_a_poison_filled_log_equals_the_live_read_models(
     nats_server: Any, database_url: str, tmp_path: Path
 ):
@@ -85,7 +77,7 @@ async def test_rebuild_of_a_poison_filled_log_equals_the_live_read_models(
         projector = svc.projector()
         await wait_projected(nats_server.url, database_url, 60)
         assert projector.alive, projector.output()[-2000:]
-        dead = await _fetch(
+        dead = await fetch(
             database_url,
             # The projector's own records (a folded deadletter event has a seq of its own).
             "SELECT source_seq, count(*) AS n FROM dead_letters WHERE consumer = 'projector' "
@@ -99,7 +91,7 @@ async def test_rebuild_of_a_poison_filled_log_equals_the_live_read_models(
             except codec.DecodeError:
                 assert recorded.get(seq) == 1, f"{subject} {data[:200]!r} not recorded"
         # The rows of the ping that PostgreSQL would refuse never reach the read models.
-        assert not await _fetch(
+        assert not await fetch(
             database_url,
             "SELECT 1 FROM results WHERE agent = 'ping' AND "
             "observation->'facts'->>'body' LIKE 'log%line'",
