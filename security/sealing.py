@@ -160,9 +160,10 @@ class Opener:
         key = await transient.private_key(self.js, self.location)
         if key is None:
             raise RuntimeError(
-                "request secrets are sealed to a transient key that NATS no longer has "
-                "(it restarted), or for a location key this client lacks (use its "
-                "credentials file)"
+                f"no location key to open the request's secrets: this agent has no key of "
+                f"location {self.location} (use its credentials file) and NATS holds no "
+                "transient key for it (after a NATS restart the scheduler puts one back "
+                "within seconds)"
             )
         self._transient = Unsealer(key)
         return self._transient.open(req)

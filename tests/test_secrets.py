@@ -216,7 +216,7 @@ async def test_transient_keys_are_shared_and_put_back_after_nats_forgot_them(
         assert info.config.storage == StorageType.MEMORY
         old = first.seal(_request())
         await js.delete_stream(f"KV_{transient.BUCKET}")  # what a NATS restart does to it
-        with pytest.raises(RuntimeError, match="no longer has"):
+        with pytest.raises(RuntimeError, match="NATS holds no transient key"):
             await Opener(None, js, "eu").open(old)
 
         async def put_back() -> bool:
