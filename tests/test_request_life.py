@@ -136,7 +136,8 @@ async def test_queued_running_judged_with_the_run_log_in_order(
 async def test_killed_agent_request_is_redelivered_then_completed(
     nats_server, database_url, demo_target, tmp_path, monkeypatch
 ):
-    demo_target.set("slow", delay=30.0)
+    # Long enough to be killed while running; the target waits for it at teardown.
+    demo_target.set("slow", delay=10.0)
     tuning = streams.Tuning(ack_wait=2.0, max_deliver=5)
     async with life(
         nats_server.url, database_url, demo_target, tmp_path, monkeypatch, tuning=tuning
