@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import ssl
 import threading
+from abc import ABC, abstractmethod
 from typing import Self
 
 from aiohttp import web
 
 
-class LoopThread:
+class LoopThread(ABC):
     """A server that ``serve()`` starts on an event loop in a thread of its own; a context
     manager that raises when the server cannot start, instead of going on without it."""
 
@@ -21,11 +22,13 @@ class LoopThread:
         self._failed: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    @abstractmethod
     async def serve(self) -> None:
-        raise NotImplementedError
+        """Start serving (on the thread's loop); what it sets, the caller reads once entered."""
 
+    @abstractmethod
     async def close(self) -> None:
-        raise NotImplementedError
+        """Stop serving (on the thread's loop)."""
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
