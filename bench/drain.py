@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
+import psutil
 
 from bench.common import (
     Proc,
@@ -98,6 +100,23 @@ async def ready(nats_url: str, agents: int, procs: list[Proc]) -> None:
         await nc.close()
 
 
+def cpu_by_role(roles: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds (user + system) each role's processes and their children have used so far:
+    PostgreSQL's backends are children of its postmaster."""
+    out: dict[str, float] = {}
+    for role, pids in roles.items():
+        total = 0.0
+        for pid in pids:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                top = psutil.Process(pid)
+                for ps in [top, *top.children(recursive=True)]:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        t = ps.cpu_times()
+                        total += t.user + t.system
+        out[role] = total
+    return out
+
+
 async def drain(base: str, urls: int, agents: int, concurrency: int, lead: float) -> dict:
     """Tocsin's whole pipeline over ``urls`` URLs of the target at ``base``, all due at once, in
     servers of its own; what it measured (``seconds`` from the due time to the last row)."""
@@ -135,6 +154,15 @@ async def drain(base: str, urls: int, agents: int, concurrency: int, lead: float
             procs.append(
                 service(work, "scheduler", "scheduler", "--nats-url", nurl, "--config", str(config))
             )
+            roles = {
+                "scheduler": [procs[-1].pid],
+                "agent": [p.pid for p in procs[1:-1]],
+                "projector": [procs[0].pid],
+                "nats": [nats_server.proc.pid] if nats_server.proc else [],
+                "postgresql": [pg.proc.pid] if pg.proc else [],
+            }
+            await asyncio.sleep(max(0.0, due - time.time()))
+            at_due = cpu_by_role(roles)
             last, n = time.time(), 0
             while n < tasks:
                 await asyncio.sleep(0.05)
@@ -143,6 +171,7 @@ async def drain(base: str, urls: int, agents: int, concurrency: int, lead: float
                     print(f"  {n:,}/{tasks:,} results", file=sys.stderr)
                     last = time.time()
             seconds = time.time() - due
+            used = cpu_by_role(roles)
             phases = await timeline(nurl, due)
         finally:
             for p in procs:
@@ -161,6 +190,10 @@ async def drain(base: str, urls: int, agents: int, concurrency: int, lead: float
         "tasks": tasks,
         "urls": urls,
         "seconds": round(seconds, 3),
+        # Where the pipeline's CPU goes, per HTTP request, from the due time to the last row.
+        "cpu_ms_per_request": {
+            role: round((used[role] - at_due[role]) / urls * 1000, 3) for role in used
+        },
         **phases,
     }
 
@@ -198,6 +231,10 @@ async def main() -> None:
         f"complete after {result['seconds']:.2f}s = {result['checks_per_s']:,.0f} checks/s "
         f"({result['http_requests_per_s']:,.0f} requests/s); bare aiohttp loop: "
         f"{bare_rate:,.0f} requests/s (the pipeline at {result['ratio_to_bare_loop']:.0%} of it)"
+    )
+    print(
+        "CPU ms per request: "
+        + ", ".join(f"{role} {ms:.3f}" for role, ms in result["cpu_ms_per_request"].items())
     )
     print(json.dumps(result))
 
