@@ -34,6 +34,7 @@ from runtime.logs import Log
 from security.client import ClientSecurity
 from security.sealing import Opener
 from services.agent.host import HostOptions, observe_forever
+from services.agent.watched import Watched
 
 log = Log("tocsin.agent")
 
@@ -77,6 +78,8 @@ class Agent:
         # Opens request secrets sealed for our location (the key is in the credentials file).
         self._unsealer = opts.security.unsealer()
         self._opener: Opener | None = None  # with the NATS connection, at the first request
+        #: The groups whose runs someone follows live: only their runs are told.
+        self.watched = Watched()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -102,6 +105,7 @@ class Agent:
             finally:
                 await self._leave(nc, js, (beat, keep_alive, host), None)
             return
+        await self.watched.follow(nc)
         sub = await self._bind(js)
         try:
             async with Prober(self.opts.concurrency) as prober:
@@ -182,11 +186,14 @@ class Agent:
             else:
                 delivery = msg.metadata.num_delivered
                 await self._started(req, delivery)
-                runlog = RunLog(req.request, self.opts.name, self._live_sink(req.request))
-                await runlog.line(
-                    "start",
-                    f"agent {self.opts.name} at {self.opts.location} took it (delivery {delivery})",
-                )
+                runlog = None
+                if req.group in self.watched:
+                    runlog = RunLog(req.request, self.opts.name, self._live_sink(req.request))
+                    await runlog.line(
+                        "start",
+                        f"agent {self.opts.name} at {self.opts.location} took it "
+                        f"(delivery {delivery})",
+                    )
                 self._held[msg.reply] = (msg, time.monotonic())
                 try:
                     completion = await prober.run(req, self.opts.name, self.opts.location, runlog)
