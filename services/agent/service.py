@@ -31,6 +31,7 @@ from events.control import LogLine
 from events.types import AgentHeartbeat, CheckRequested, CheckStarted
 from runtime import __version__, bus
 from runtime.logs import Log
+from runtime.pubacks import AckedPublisher
 from security.client import ClientSecurity
 from security.sealing import Opener
 from services.agent.host import HostOptions, observe_forever
@@ -106,14 +107,17 @@ class Agent:
                 await self._leave(nc, js, (beat, keep_alive, host), None)
             return
         await self.watched.follow(nc)
+        completions = AckedPublisher(nc)
+        await completions.start()
         sub = await self._bind(js)
         try:
             async with Prober(self.opts.concurrency) as prober:
-                await self._pull(js, sub, prober)
+                await self._pull(js, sub, prober, completions)
                 # Finish what we hold before leaving: no request waits for ack_wait.
                 if self.in_flight:
                     await asyncio.gather(*self.in_flight, return_exceptions=True)
         finally:
+            completions.close()
             await self._leave(nc, js, (beat, keep_alive, host), sub)
 
     async def _leave(
@@ -146,7 +150,11 @@ class Agent:
         raise SystemExit(0)
 
     async def _pull(
-        self, js: JetStreamContext, sub: JetStreamContext.PullSubscription, prober: Prober
+        self,
+        js: JetStreamContext,
+        sub: JetStreamContext.PullSubscription,
+        prober: Prober,
+        completions: AckedPublisher,
     ) -> None:
         puller = bus.Puller(sub, f"work of {streams.agent_consumer_name(self.opts.location)}")
         while not self.stopping.is_set():
@@ -163,11 +171,13 @@ class Agent:
             for _ in range(free - len(msgs)):
                 self._slots.release()
             for msg in msgs:
-                task = asyncio.create_task(self._handle(js, prober, msg))
+                task = asyncio.create_task(self._handle(js, prober, completions, msg))
                 self.in_flight.add(task)
                 task.add_done_callback(self.in_flight.discard)
 
-    async def _handle(self, js: JetStreamContext, prober: Prober, msg: Msg) -> None:
+    async def _handle(
+        self, js: JetStreamContext, prober: Prober, completions: AckedPublisher, msg: Msg
+    ) -> None:
         try:
             try:
                 req = codec.decode(msg.data, msg.subject)
@@ -184,7 +194,7 @@ class Agent:
                 # Every redelivery would fail alike: say so now, the tasks become unknown.
                 completion = cannot_run(req, self.opts.name, self.opts.location, time.time(), exc)
             else:
-                delivery = msg.metadata.num_delivered
+                delivery = deliveries(msg)
                 await self._started(req, delivery)
                 runlog = None
                 if req.group in self.watched:
@@ -199,8 +209,7 @@ class Agent:
                     completion = await prober.run(req, self.opts.name, self.opts.location, runlog)
                 finally:
                     del self._held[msg.reply]
-            await bus.publish_until_acked(
-                js,
+            await completions.publish(
                 subjects.completed(self.opts.name, self.opts.location, req.group),
                 codec.encode(completion),
                 f"completed.{req.request}",
@@ -313,6 +322,14 @@ class Agent:
             headers={"Nats-Msg-Id": msg_id},
             timeout=5,
         )
+
+
+def deliveries(msg: Msg) -> int:
+    """How many times JetStream delivered ``msg``, from its reply subject (``msg.metadata``
+    builds a datetime and four objects per message for this one number)."""
+    tokens = msg.reply.split(".")
+    # $JS.ACK.<stream>.<consumer>.<delivered>.…, or with a domain and an account hash first.
+    return int(tokens[4] if len(tokens) == 9 else tokens[Msg.Ack.NumDelivered])
 
 
 #: Young-generation threshold of the agent's collector (CPython's default: 700). A request
