@@ -35,6 +35,7 @@ from runtime.pubacks import AckedPublisher
 from security.client import ClientSecurity
 from security.sealing import Opener
 from services.agent.host import HostOptions, observe_forever
+from services.agent.team import Team
 from services.agent.watched import Watched
 
 log = Log("tocsin.agent")
@@ -59,6 +60,8 @@ class AgentOptions:
     host: HostOptions | None = field(default_factory=HostOptions)
     #: Only observe the host: no work queue, no checks (a server with nothing to check from).
     host_only: bool = False
+    #: One of the worker processes of one agent (``--processes``); None: the agent alone.
+    team: Team | None = None
 
 
 class Agent:
@@ -303,15 +306,23 @@ class Agent:
             await asyncio.sleep(self.opts.heartbeat)
 
     async def _beat(self, js: JetStreamContext, stopping: bool = False) -> None:
+        in_flight, completed, processes = len(self.in_flight), self.completed, 1
+        team = self.opts.team
+        if team is not None:
+            if not team.speaks:  # the first worker tells it for the whole agent
+                team.tell(in_flight, completed)
+                return
+            in_flight, completed = team.totals(in_flight, completed)
+            processes = team.size
         self._beats += 1
         event = AgentHeartbeat(
             at=time.time(),
             agent=self.opts.name,
             location=self.opts.location,
             version=__version__,
-            concurrency=self.opts.concurrency,
-            in_flight=len(self.in_flight),
-            completed=self.completed,
+            concurrency=self.opts.concurrency * processes,
+            in_flight=in_flight,
+            completed=completed,
             started=self.started,
             stopping=stopping,
         )
