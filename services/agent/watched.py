@@ -65,4 +65,7 @@ class Watched:
         except (NatsTimeout, TimeoutError):
             log.warning("no watcher answered which runs it follows; hearing them from now on")
             return
+        except Exception as exc:  # a link down at this moment: the next refresh tells it all
+            log.warning("could not ask which runs are followed", error=str(exc))
+            return
         self.heard(answer.data)

@@ -95,10 +95,11 @@ def _supervise(workers: dict[int, int]) -> int:
         if index is None:
             continue
         ended = os.waitstatus_to_exitcode(status)
+        code = code or ended  # the first failure says why the agent ended
         if not stopping:
             log.error(
                 "an agent worker ended on its own: stopping the others", worker=index, code=ended
             )
-            code = ended or 1
+            code = code or 1
             stop_all()
     return code
