@@ -14,7 +14,9 @@ given too (the bare loop's rate is bounded by the slower of the two). ``--compar
 in the same rounds, the agent of another source tree (an export of an earlier commit:
 ``git archive REV | tar -x -C DIR``), so a change is measured against its base on the same
 machine at the same time; ``--agents N`` runs N agent processes per round (the agents of a
-location share one work queue: how an agent scales past one core). The last
+location share one work queue: how an agent scales past one core), ``--processes N`` this
+tree's agents with N worker processes each (``tocsin agent --processes``; the compared tree's
+agents keep one; CPU is then the whole process tree's). The last
 line is one JSON object; ``agent_vs_bare`` is the best agent rate over the best bare rate.
 """
 
@@ -52,6 +54,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and of its children (an agent's worker processes) so far."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        children.append(int(entry))
+            except OSError:
+                continue
+    return cpu_seconds(pid) + sum(cpu_seconds(c) for c in children)
+
+
 def requests(base: str, n: int, tag: str) -> list[tuple[str, bytes, dict[str, str] | None]]:
     """``n`` check requests as the scheduler publishes them, each its own URL and group."""
     now = time.time()
@@ -87,6 +103,7 @@ async def agent_round(
     work: Path,
     agents: int = 1,
     profile: str | None = None,
+    processes: int = 1,
 ) -> dict[str, float]:
     """Fresh agents (from the tree at ``root``; ``agents`` processes sharing the work queue)
     draining ``n`` requests published at once; ``profile``: where to write py-spy's record of
@@ -116,6 +133,8 @@ async def agent_round(
     for k in range(agents):
         args = ["services.cli", "agent", "--nats-url", nats_url, "--name", f"a{tag}-{k}"]
         args += ["--host-interval", "0", "--concurrency", str(concurrency)]
+        if processes > 1:
+            args += ["--processes", str(processes)]
         procs.append(Proc(args, work / f"{tag}-{k}.log", root))
     spy: subprocess.Popen[bytes] | None = None
     try:
@@ -127,10 +146,10 @@ async def agent_round(
             spy = subprocess.Popen(  # noqa: ASYNC220 - it ends with the agent
                 [py_spy, "record", "-p", str(procs[0].pid), "-o", profile, "-f", fmt, "-r", "200"]
             )
-        cpu = sum(cpu_seconds(p.pid) for p in procs)
+        cpu = sum(tree_cpu_seconds(p.pid) for p in procs)
         await publish_all(js, requests(base, n, tag))
         await asyncio.wait_for(done.wait(), 300)
-        cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu
+        cpu = sum(tree_cpu_seconds(p.pid) for p in procs) - cpu
     finally:
         for p in procs:
             p.stop()
@@ -161,6 +180,7 @@ async def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=500, help="checks at once per agent")
     ap.add_argument("--agents", type=int, default=1, help="agent processes per round")
+    ap.add_argument("--processes", type=int, default=1, help="worker processes per agent")
     ap.add_argument("--compare", type=Path, help="another source tree whose agent to measure")
     ap.add_argument(
         "--profile", help="py-spy record of the last round's agent (.svg: a flame graph, else text)"
@@ -195,6 +215,7 @@ async def main() -> None:
                     work,
                     args.agents,
                     args.profile if last else None,
+                    args.processes if name == "agent" else 1,
                 )
                 runs[name].append(one)
                 print(f"round {r + 1} {name}: {json.dumps(one)}", file=sys.stderr)
@@ -208,6 +229,7 @@ async def main() -> None:
         "agent_vs_bare": round(max(r["requests_per_s"] for r in runs["agent"]) / best_bare, 3),
         "requests": args.requests,
         "agents": args.agents,
+        "processes": args.processes,
         "rounds": args.rounds,
         "bare_requests_per_s": round(best_bare, 1),
         "bare_requests_per_s_rounds": [round(b, 1) for b in bare_rates],

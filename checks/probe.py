@@ -82,6 +82,9 @@ class Prober:
         self.concurrency = concurrency
         self.ssl_context = ssl_context or ssl.create_default_context()
         self._sessions: dict[int, aiohttp.ClientSession] = {}
+        #: The same connections, with each step of a request told to its run log: tracing
+        #: costs every request a dozen calls, so only the runs someone watches pay for it.
+        self._traced: dict[int, aiohttp.ClientSession] = {}
         self._deadlines = Deadlines()
 
     async def __aenter__(self) -> Prober:
@@ -93,20 +96,22 @@ class Prober:
                 ssl=self.ssl_context,
                 enable_cleanup_closed=True,
             )
-            self._sessions[version] = aiohttp.ClientSession(
-                connector=connector,
-                headers={"User-Agent": USER_AGENT},
-                auto_decompress=True,
-                cookie_jar=aiohttp.DummyCookieJar(),
+            options: dict[str, Any] = {
+                "headers": {"User-Agent": USER_AGENT},
+                "auto_decompress": True,
+                "cookie_jar": aiohttp.DummyCookieJar(),
                 # No timer of aiohttp's per request: each one's timeout is in _deadlines.
-                timeout=aiohttp.ClientTimeout(),
-                trace_configs=[_tracing()],
+                "timeout": aiohttp.ClientTimeout(),
+            }
+            self._sessions[version] = aiohttp.ClientSession(connector=connector, **options)
+            self._traced[version] = aiohttp.ClientSession(
+                connector=connector, connector_owner=False, trace_configs=[_tracing()], **options
             )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self._deadlines.close()
-        for session in self._sessions.values():
+        for session in (*self._traced.values(), *self._sessions.values()):
             await session.close()
 
     async def observe(
@@ -114,14 +119,13 @@ class Prober:
     ) -> Answer:
         """The answer to ``url`` (default: the group's URL) with the request's method and data."""
         url = url or req.url
-        runlog = runlog or RunLog(req.request, "")
         observer = OBSERVERS.get(url.partition(":")[0].lower())  # the scheme, without urlsplit
         if observer is not None:
             context = ProbeContext(self.ssl_context, self._sessions[req.ip_version])
             answer = await observer(req, url, context)
         else:
             answer = await self._http(req, url, runlog)
-        if answer[0].error is not None:
+        if runlog is not None and answer[0].error is not None:
             await runlog.line("error", f"{answer[0].error_kind}: {answer[0].error}")
         return answer
 
@@ -129,14 +133,14 @@ class Prober:
         self, req: CheckRequested, agent: str, location: str, runlog: RunLog | None = None
     ) -> CheckCompleted:
         """``runlog``: where the steps of the run are told as they happen (the agent's live
-        log); none by default."""
-        runlog = runlog or RunLog(req.request, agent)
+        log, when someone watches); none by default, and then no line is even written."""
         started = time.time()
-        await runlog.line(
-            "start",
-            f"{req.method} {safe_url(req.url)} (IPv{req.ip_version}, timeout {req.timeout:g}s, "
-            f"{len(req.checks)} checks)",
-        )
+        if runlog is not None:
+            await runlog.line(
+                "start",
+                f"{req.method} {safe_url(req.url)} (IPv{req.ip_version}, timeout "
+                f"{req.timeout:g}s, {len(req.checks)} checks)",
+            )
         try:
             observation, response = await self.observe(req, runlog=runlog)
             observation.facts = clean(observation.facts)
@@ -151,11 +155,12 @@ class Prober:
         except Exception as exc:
             failed = cannot_run(req, agent, location, started, exc)
             observation, outcomes = failed.observation, failed.outcomes
-        for o in outcomes:
-            await runlog.line(
-                "check", f"{o.kind}: {o.status}{f' — {o.detail}' if o.detail else ''}"
-            )
-        await runlog.line("done", f"completed in {runlog.ms():.0f} ms")
+        if runlog is not None:
+            for o in outcomes:
+                await runlog.line(
+                    "check", f"{o.kind}: {o.status}{f' — {o.detail}' if o.detail else ''}"
+                )
+            await runlog.line("done", f"completed in {runlog.ms():.0f} ms")
         return CheckCompleted(
             at=time.time(),
             request=req.request,
@@ -167,9 +172,13 @@ class Prober:
             outcomes=outcomes,
         )
 
-    async def _http(self, req: CheckRequested, url: str, runlog: RunLog) -> Answer:
-        session = self._sessions[req.ip_version]
-        kwargs: dict[str, Any] = {"allow_redirects": False, "trace_request_ctx": runlog}
+    async def _http(self, req: CheckRequested, url: str, runlog: RunLog | None) -> Answer:
+        if runlog is None:
+            session = self._sessions[req.ip_version]
+            kwargs: dict[str, Any] = {"allow_redirects": False}
+        else:
+            session = self._traced[req.ip_version]
+            kwargs = {"allow_redirects": False, "trace_request_ctx": runlog}
         if req.request_data is not None:
             kwargs["headers"] = dict(req.request_data.headers)
             payload = request_body(req.request_data)
@@ -183,7 +192,7 @@ class Prober:
                 async with session.request(req.method, url, **kwargs) as resp:
                     sslobj = _ssl_object(resp)
                     cert_not_after = _cert_not_after(sslobj)
-                    if sslobj is not None:
+                    if sslobj is not None and runlog is not None:
                         await runlog.line("tls", _tls_line(sslobj))
                     body = await read_body(resp.content, MAX_BODY)
                     elapsed = (time.perf_counter() - start) * 1000
@@ -192,11 +201,12 @@ class Prober:
             return failed(exc, start, req.timeout)
         response = Response(resp.status, headers, body, elapsed, cert_not_after, url)
         kept = {k: headers[k][:500] for k in KEPT_HEADERS if k in headers}
-        await runlog.line(
-            "response",
-            f"HTTP {resp.status} {resp.reason or ''}, {len(body)} bytes in {elapsed:.0f} ms; "
-            + ", ".join(f"{k}: {v[:80]}" for k, v in kept.items()),
-        )
+        if runlog is not None:
+            await runlog.line(
+                "response",
+                f"HTTP {resp.status} {resp.reason or ''}, {len(body)} bytes in {elapsed:.0f} ms; "
+                + ", ".join(f"{k}: {v[:80]}" for k, v in kept.items()),
+            )
         return Observation(
             status=resp.status,
             headers=kept,

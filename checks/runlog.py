@@ -3,7 +3,9 @@
 Lines are bounded in count and length and never carry a secret: no request header or body
 (they may hold credentials), no URL credentials or query string, only the response headers
 the log keeps anyway (``probe.KEPT_HEADERS``). The sink is the agent's publish to a core
-NATS subject; without a sink (``tocsin check``) nothing is written.
+NATS subject. A run nobody watches (``tocsin check``, and the agent's runs of the groups no
+live page follows: ``services/agent/watched.py``) has no run log at all: the prober then
+writes no line and traces no request.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ Sink = Callable[[LogLine], Awaitable[None]]
 
 
 class RunLog:
-    def __init__(self, request: str, agent: str, sink: Sink | None = None) -> None:
+    def __init__(self, request: str, agent: str, sink: Sink) -> None:
         self.request, self.agent, self.sink = request, agent, sink
         self.n = 0
         self.started = time.perf_counter()
@@ -30,7 +32,7 @@ class RunLog:
 
     async def line(self, step: Step, text: str) -> None:
         """One line; past the bound only the last one ("done") still goes out."""
-        if self.sink is None or self.n >= MAX_LINES or (self.n >= MAX_LINES - 1 and step != "done"):
+        if self.n >= MAX_LINES or (self.n >= MAX_LINES - 1 and step != "done"):
             return
         self.n += 1
         clean = text if text.isprintable() else "".join(c if c.isprintable() else " " for c in text)

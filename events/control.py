@@ -1,6 +1,6 @@
-"""Messages on core NATS subjects, outside the log: an operator's "check now" and the live
-log lines of a run. They are not events (nothing replays them); their subjects are outside
-``tocsin.>`` so the ``EVENTS`` stream never captures them.
+"""Messages on core NATS subjects, outside the log: an operator's "check now", the live
+log lines of a run and who watches them. They are not events (nothing replays them); their
+subjects are outside ``tocsin.>`` so the ``EVENTS`` stream never captures them.
 """
 
 from __future__ import annotations
@@ -50,6 +50,13 @@ class LogLine(msgspec.Struct, forbid_unknown_fields=True):
     text: str
 
 
+class Watching(msgspec.Struct, forbid_unknown_fields=True):
+    """Request groups whose runs' lines a watcher follows, each for so many seconds more
+    (a duration, not an instant: the agents' clocks need not agree with the watcher's)."""
+
+    groups: dict[str, float]
+
+
 #: At most this many lines per run and characters per line: a run's log is a summary, and a
 #: listener that is slow or absent costs the agent nothing.
 MAX_LINES = 64
@@ -58,9 +65,10 @@ MAX_LINE = 300
 _check_now = msgspec.json.Decoder(CheckNow)
 _answer = msgspec.json.Decoder(CheckNowAnswer)
 _line = msgspec.json.Decoder(LogLine)
+_watching = msgspec.json.Decoder(Watching)
 
 
-def encode(message: CheckNow | CheckNowAnswer | LogLine) -> bytes:
+def encode(message: CheckNow | CheckNowAnswer | LogLine | Watching) -> bytes:
     return msgspec.json.encode(message)
 
 
@@ -74,3 +82,7 @@ def decode_answer(data: bytes) -> CheckNowAnswer:
 
 def decode_line(data: bytes) -> LogLine:
     return _line.decode(data)
+
+
+def decode_watching(data: bytes) -> Watching:
+    return _watching.decode(data)

@@ -27,6 +27,10 @@ PINGED_ALL = f"{PREFIX}.monitor.pinged.>"
 #: now" requests; agents publish the live log lines of a run, one subject per request.
 CHECK_NOW = f"{PREFIX}_control.check_now"
 LIVE_PREFIX = f"{PREFIX}_live"
+#: Which groups' live lines someone follows (the web, for its request pages): agents tell only
+#: those runs. Watchers announce on WATCHING; an agent starting asks them on WATCHING_ASK.
+WATCHING = f"{PREFIX}_control.watching"
+WATCHING_ASK = f"{PREFIX}_control.watching_ask"
 #: Status pages: operators' incidents and subscribers (issue 14).
 STATUS_ALL = f"{PREFIX}.status.>"
 

@@ -46,13 +46,15 @@ def agent(name: str, location: str) -> dict[str, Any]:
             # location (and so answer that location's requests).
             subjects.completed(name, location, "*"),
             subjects.started(name, location, "*"),
-            # The live log lines of the runs of its location (core NATS, not the log).
+            # The live log lines of the runs of its location (core NATS, not the log), and
+            # the question of which ones anybody watches.
             subjects.live_for_location(location),
+            subjects.WATCHING_ASK,
             subjects.heartbeat(name, location),
             subjects.host_observed(name, location),
             subjects.agent_deadletter(name),
         ],
-        sub=[f"{inbox_prefix('agent', name)}.>"],
+        sub=[f"{inbox_prefix('agent', name)}.>", subjects.WATCHING],
     )
 
 
@@ -113,8 +115,9 @@ def web() -> dict[str, Any]:
     # consumers' backlogs for /metrics, record the pings of heartbeat monitors (its ping
     # endpoint), an operator's acknowledgement and what status pages collect (operators'
     # incidents, subscribers), ask the scheduler for "check now" and follow the live log
-    # lines of runs.
-    return _rules(
+    # lines of runs, telling the agents which ones it follows (an agent's question is
+    # answered on its reply subject: allow_responses, no publishing into agents' inboxes).
+    perms = _rules(
         pub=[
             subjects.ACKNOWLEDGED,
             subjects.PINGED_ALL,
@@ -126,9 +129,12 @@ def web() -> dict[str, Any]:
             f"$JS.API.DIRECT.GET.{streams.EVENTS}",
             f"$JS.API.DIRECT.GET.{streams.EVENTS}.>",
             subjects.CHECK_NOW,
+            subjects.WATCHING,
         ],
-        sub=["_INBOX.>", f"{subjects.LIVE_PREFIX}.>"],
+        sub=["_INBOX.>", f"{subjects.LIVE_PREFIX}.>", subjects.WATCHING_ASK],
     )
+    perms["allow_responses"] = True
+    return perms
 
 
 def admin() -> dict[str, Any]:

@@ -20,6 +20,7 @@ from security import reload
 from security.client import ClientSecurity
 from services.agent.host import HostOptions
 from services.agent.service import Agent, AgentOptions
+from services.web.runlogs import RunLogs
 from tests.helpers import DemoTarget, wait_for
 from tests.security_support import Recorder, SecuredBus, connect, request_event, start_secured
 
@@ -42,6 +43,10 @@ async def _has_done(lines: list[bytes]) -> bool:
     return any(control.decode_line(raw).step == "done" for raw in lines)
 
 
+async def _web_has_done(runlogs: RunLogs, request: str) -> bool:
+    return any(line.step == "done" for line in runlogs.lines.get(request, ()))
+
+
 async def _run_agent(sb: SecuredBus, name: str, location: str) -> tuple[Agent, asyncio.Task[None]]:
     agent = Agent(
         AgentOptions(sb.url, name, location=location, heartbeat=0.5, security=sb.security(name))
@@ -61,6 +66,12 @@ async def test_agent_with_least_privilege_completes_its_work(
 
     await admin.subscribe(subjects.live("g1.eu.0"), cb=line)  # the run's live log
     await admin.jetstream().publish(subject, data, headers={"Nats-Msg-Id": msg_id})
+    # The web, with its own least privilege, follows the group: the agent, asking when it
+    # starts, hears it (the web answers on the agent's reply subject) and tells the run.
+    web = await connect(sb.url, sb.security("web"))
+    runlogs = RunLogs()
+    await runlogs.follow(web, "g1")
+    await web.flush()
     agent, task = await _run_agent(sb, "a1", "eu")
     try:
         done = await wait_for(
@@ -76,9 +87,12 @@ async def test_agent_with_least_privilege_completes_its_work(
         assert await wait_for(
             lambda: _events_on(admin, subjects.heartbeat("a1", "eu")), what="a heartbeat"
         )
+        await wait_for(lambda: _web_has_done(runlogs, "g1.eu.0"), what="the web's last line")
     finally:
         agent.stop()
         await asyncio.wait_for(task, 20)
+        await runlogs.close()
+        await web.close()
     # Acked: nothing left in the location's work queue.
     info = await admin.jetstream().consumer_info(streams.WORK, "agents-eu")
     assert info.num_pending == 0 and info.num_ack_pending == 0
@@ -132,6 +146,7 @@ async def test_host_only_agent_with_least_privilege_reports_its_host(
         "tocsin.check.completed.a1.g1",
         "tocsin.agent.heartbeat.a1",
         subjects.live("g1.us.1"),  # a run log of another location
+        subjects.WATCHING,  # telling the other agents which runs are watched
         subjects.deadletter("max_deliver"),  # a dead letter not its own
         "$JS.API.CONSUMER.MSG.NEXT.WORK.agents-us",  # another location's work
         "$JS.ACK.WORK.agents-us.1.1.1.1.1.1",  # acking another location's work

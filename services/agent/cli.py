@@ -10,7 +10,7 @@ from typing import Any
 from runtime import cliopts
 from security.client import add_options as add_security_options
 from security.client import from_args
-from services.agent import oneshot
+from services.agent import oneshot, workers
 from services.agent.host import FsFilter, HostOptions
 from services.agent.service import AgentOptions, main
 
@@ -33,7 +33,14 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
         default=cliopts.env("TOCSIN_LOCATION", "default"),
         help="location whose requests to take (env TOCSIN_LOCATION)",
     )
-    p.add_argument("--concurrency", type=int, default=500, help="checks at once")
+    p.add_argument("--concurrency", type=int, default=500, help="checks at once, per process")
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=int(cliopts.env("TOCSIN_AGENT_PROCESSES", "1") or 1),
+        help="worker processes sharing the location's work queue, to use more than one core "
+        "(env TOCSIN_AGENT_PROCESSES; default 1; docs/scaling.md)",
+    )
     h = p.add_argument_group("host observation (CPU, memory, disks, load of this machine)")
     h.add_argument(
         "--host-only",
@@ -105,17 +112,18 @@ def host_options(args: argparse.Namespace) -> HostOptions | None:
 
 
 def run_agent(args: argparse.Namespace) -> int:
-    return cliopts.run(
-        main(
-            AgentOptions(
-                args.nats_url,
-                args.name,
-                args.location,
-                args.concurrency,
-                security=from_args(args),
-                js_domain=args.js_domain,
-                host=host_options(args),
-                host_only=args.host_only,
-            )
-        )
+    opts = AgentOptions(
+        args.nats_url,
+        args.name,
+        args.location,
+        args.concurrency,
+        security=from_args(args),
+        js_domain=args.js_domain,
+        host=host_options(args),
+        host_only=args.host_only,
     )
+    if args.processes < 1 or (args.processes > 1 and args.host_only):
+        raise SystemExit("tocsin agent: --processes is 1 or more, and 1 with --host-only")
+    if args.processes > 1:
+        return workers.run(opts, args.processes)
+    return cliopts.run(main(opts))

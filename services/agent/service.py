@@ -31,9 +31,12 @@ from events.control import LogLine
 from events.types import AgentHeartbeat, CheckRequested, CheckStarted
 from runtime import __version__, bus
 from runtime.logs import Log
+from runtime.pubacks import AckedPublisher
 from security.client import ClientSecurity
 from security.sealing import Opener
 from services.agent.host import HostOptions, observe_forever
+from services.agent.team import Team
+from services.agent.watched import Watched
 
 log = Log("tocsin.agent")
 
@@ -57,6 +60,8 @@ class AgentOptions:
     host: HostOptions | None = field(default_factory=HostOptions)
     #: Only observe the host: no work queue, no checks (a server with nothing to check from).
     host_only: bool = False
+    #: One of the worker processes of one agent (``--processes``); None: the agent alone.
+    team: Team | None = None
 
 
 class Agent:
@@ -77,6 +82,8 @@ class Agent:
         # Opens request secrets sealed for our location (the key is in the credentials file).
         self._unsealer = opts.security.unsealer()
         self._opener: Opener | None = None  # with the NATS connection, at the first request
+        #: The groups whose runs someone follows live: only their runs are told.
+        self.watched = Watched()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -102,14 +109,18 @@ class Agent:
             finally:
                 await self._leave(nc, js, (beat, keep_alive, host), None)
             return
+        await self.watched.follow(nc)
+        completions = AckedPublisher(nc)
+        await completions.start()
         sub = await self._bind(js)
         try:
             async with Prober(self.opts.concurrency) as prober:
-                await self._pull(js, sub, prober)
+                await self._pull(js, sub, prober, completions)
                 # Finish what we hold before leaving: no request waits for ack_wait.
                 if self.in_flight:
                     await asyncio.gather(*self.in_flight, return_exceptions=True)
         finally:
+            completions.close()
             await self._leave(nc, js, (beat, keep_alive, host), sub)
 
     async def _leave(
@@ -142,7 +153,11 @@ class Agent:
         raise SystemExit(0)
 
     async def _pull(
-        self, js: JetStreamContext, sub: JetStreamContext.PullSubscription, prober: Prober
+        self,
+        js: JetStreamContext,
+        sub: JetStreamContext.PullSubscription,
+        prober: Prober,
+        completions: AckedPublisher,
     ) -> None:
         puller = bus.Puller(sub, f"work of {streams.agent_consumer_name(self.opts.location)}")
         while not self.stopping.is_set():
@@ -159,11 +174,13 @@ class Agent:
             for _ in range(free - len(msgs)):
                 self._slots.release()
             for msg in msgs:
-                task = asyncio.create_task(self._handle(js, prober, msg))
+                task = asyncio.create_task(self._handle(js, prober, completions, msg))
                 self.in_flight.add(task)
                 task.add_done_callback(self.in_flight.discard)
 
-    async def _handle(self, js: JetStreamContext, prober: Prober, msg: Msg) -> None:
+    async def _handle(
+        self, js: JetStreamContext, prober: Prober, completions: AckedPublisher, msg: Msg
+    ) -> None:
         try:
             try:
                 req = codec.decode(msg.data, msg.subject)
@@ -180,20 +197,22 @@ class Agent:
                 # Every redelivery would fail alike: say so now, the tasks become unknown.
                 completion = cannot_run(req, self.opts.name, self.opts.location, time.time(), exc)
             else:
-                delivery = msg.metadata.num_delivered
+                delivery = deliveries(msg)
                 await self._started(req, delivery)
-                runlog = RunLog(req.request, self.opts.name, self._live_sink(req.request))
-                await runlog.line(
-                    "start",
-                    f"agent {self.opts.name} at {self.opts.location} took it (delivery {delivery})",
-                )
+                runlog = None
+                if req.group in self.watched:
+                    runlog = RunLog(req.request, self.opts.name, self._live_sink(req.request))
+                    await runlog.line(
+                        "start",
+                        f"agent {self.opts.name} at {self.opts.location} took it "
+                        f"(delivery {delivery})",
+                    )
                 self._held[msg.reply] = (msg, time.monotonic())
                 try:
                     completion = await prober.run(req, self.opts.name, self.opts.location, runlog)
                 finally:
                     del self._held[msg.reply]
-            await bus.publish_until_acked(
-                js,
+            await completions.publish(
                 subjects.completed(self.opts.name, self.opts.location, req.group),
                 codec.encode(completion),
                 f"completed.{req.request}",
@@ -287,15 +306,23 @@ class Agent:
             await asyncio.sleep(self.opts.heartbeat)
 
     async def _beat(self, js: JetStreamContext, stopping: bool = False) -> None:
+        in_flight, completed, processes = len(self.in_flight), self.completed, 1
+        team = self.opts.team
+        if team is not None:
+            if not team.speaks:  # the first worker tells it for the whole agent
+                team.tell(in_flight, completed)
+                return
+            in_flight, completed = team.totals(in_flight, completed)
+            processes = team.size
         self._beats += 1
         event = AgentHeartbeat(
             at=time.time(),
             agent=self.opts.name,
             location=self.opts.location,
             version=__version__,
-            concurrency=self.opts.concurrency,
-            in_flight=len(self.in_flight),
-            completed=self.completed,
+            concurrency=self.opts.concurrency * processes,
+            in_flight=in_flight,
+            completed=completed,
             started=self.started,
             stopping=stopping,
         )
@@ -306,6 +333,14 @@ class Agent:
             headers={"Nats-Msg-Id": msg_id},
             timeout=5,
         )
+
+
+def deliveries(msg: Msg) -> int:
+    """How many times JetStream delivered ``msg``, from its reply subject (``msg.metadata``
+    builds a datetime and four objects per message for this one number)."""
+    tokens = msg.reply.split(".")
+    # $JS.ACK.<stream>.<consumer>.<delivered>.…, or with a domain and an account hash first.
+    return int(tokens[4] if len(tokens) == 9 else tokens[Msg.Ack.NumDelivered])
 
 
 #: Young-generation threshold of the agent's collector (CPython's default: 700). A request

@@ -5,6 +5,11 @@ followed the subject from then on. So the web follows a request group's lines fo
 from the moment someone asks for it (or opens one of its requests' pages) and keeps the last
 lines of the last runs it saw, bounded, in memory; a page gets those, then what follows.
 Nothing is stored anywhere else, and agents never wait for a listener.
+
+Agents tell only the runs of the groups someone follows (``services/agent/watched.py``): the
+web announces each group it begins to follow (on ``subjects.WATCHING``, before a "check now"
+goes out), again when its follow is extended well past what it said, everything it follows
+every :data:`REFRESH` seconds, and answers an agent that starts and asks.
 """
 
 from __future__ import annotations
@@ -26,6 +31,10 @@ log = Log("tocsin.web.runlogs")
 #: Runs whose lines are kept, and how long a group's lines are followed after the last ask.
 KEEP_RUNS = 500
 FOLLOW_FOR = 300.0
+#: Every so often, everything followed is announced again (an agent that missed an
+#: announcement catches up); a follow extended past what the agents were told by more than
+#: this is announced at once.
+REFRESH = 60.0
 
 
 class RunLogs:
@@ -33,25 +42,61 @@ class RunLogs:
         self.lines: OrderedDict[str, list[control.LogLine]] = OrderedDict()
         self.listeners: dict[str, set[asyncio.Queue[control.LogLine]]] = {}
         self.followed: dict[str, tuple[Any, float]] = {}  # group → (subscription, until)
+        self.announced: dict[str, float] = {}  # group → until, as the agents were told
+        self._asked: Any = None  # the subscription to agents' questions, with the first follow
+        self._refresher: asyncio.Task[None] | None = None
 
     async def follow(self, nc: Any, group: str, seconds: float = FOLLOW_FOR) -> None:
         """Keep the lines of ``group``'s runs from now on, for ``seconds`` (extended by each
-        call)."""
+        call), and have the agents tell them."""
         self._drop_expired()
-        until = time.monotonic() + seconds
+        if self._asked is None:
+            self._asked = await nc.subscribe(subjects.WATCHING_ASK, cb=self._answer)
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh(nc))
+        now = time.monotonic()
         current = self.followed.get(group)
         if current is not None:
-            self.followed[group] = (current[0], max(current[1], until))
-            return
-        sub = await nc.subscribe(subjects.live_for_group(group), cb=self._received)
-        self.followed[group] = (sub, until)
+            until = max(current[1], now + seconds)
+            self.followed[group] = (current[0], until)
+        else:
+            sub = await nc.subscribe(subjects.live_for_group(group), cb=self._received)
+            until = now + seconds
+            self.followed[group] = (sub, until)
+        if until - self.announced.get(group, 0.0) > REFRESH:
+            await self._announce(nc, {group: until})
 
     def _drop_expired(self) -> None:
         now = time.monotonic()
         for group, (sub, until) in list(self.followed.items()):
             if until < now:
                 del self.followed[group]
+                self.announced.pop(group, None)
                 asyncio.get_running_loop().create_task(_unsubscribe(sub))
+
+    def _watching(self, untils: dict[str, float]) -> bytes:
+        now = time.monotonic()
+        return control.encode(control.Watching({g: until - now for g, until in untils.items()}))
+
+    async def _announce(self, nc: Any, untils: dict[str, float]) -> None:
+        try:
+            await nc.publish(subjects.WATCHING, self._watching(untils))
+        except Exception as exc:  # the next refresh tells it again
+            log.warning("could not tell the agents which runs are followed", error=str(exc))
+            return
+        self.announced.update(untils)
+
+    async def _answer(self, msg: Any) -> None:
+        """An agent starting asks what is followed: everything, on its reply subject."""
+        self._drop_expired()
+        with contextlib.suppress(Exception):  # it hears the next refresh
+            await msg.respond(self._watching({g: u for g, (_, u) in self.followed.items()}))
+
+    async def _refresh(self, nc: Any) -> None:
+        while True:
+            await asyncio.sleep(REFRESH)
+            self._drop_expired()
+            if self.followed:
+                await self._announce(nc, {g: until for g, (_, until) in self.followed.items()})
 
     async def _received(self, msg: Any) -> None:
         try:
@@ -97,6 +142,10 @@ class RunLogs:
                 self.listeners.pop(request, None)
 
     async def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+        if self._asked is not None:
+            await _unsubscribe(self._asked)
         for sub, _ in self.followed.values():
             await _unsubscribe(sub)
         self.followed.clear()

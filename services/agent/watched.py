@@ -1,0 +1,71 @@
+"""The request groups whose runs someone watches live, so that the agent tells only those.
+
+A run's log (about nine lines on core NATS, with aiohttp tracing each step) cost a tenth of
+the agent's CPU, and nobody reads the lines of a run unless a request page of its group is
+open or was asked for ("check now"): the web then follows the group for a while
+(``services/web/runlogs.py``) and says so on ``subjects.WATCHING`` (what it follows, each group
+for so many seconds more). An agent keeps what it hears, and when it starts asks the watchers
+already there (``subjects.WATCHING_ASK``; a watcher answers with everything it follows): a run
+of a group followed before the agent started is told too. The web repeats what it follows
+every so often, so an agent that missed an announcement (a reconnection) catches up.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+
+from events import control, subjects
+from runtime.logs import Log
+
+log = Log("tocsin.agent.watched")
+
+#: How long an agent starting waits for a watcher's answer (none at all: nobody watches; a
+#: slow one, on a loaded machine: a run taken meanwhile would go untold).
+ASK_TIMEOUT = 10.0
+
+
+class Watched:
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}  # group → monotonic time its watch ends
+
+    def __contains__(self, group: str) -> bool:
+        return self._until.get(group, 0.0) > time.monotonic()
+
+    def heard(self, data: bytes) -> None:
+        """One watcher's announcement; several watchers of a group: the longest watch holds."""
+        try:
+            groups = control.decode_watching(data).groups
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            log.warning("not a watch announcement", error=str(exc))
+            return
+        now = time.monotonic()
+        for group, seconds in groups.items():
+            until = now + seconds
+            if until > self._until.get(group, 0.0):
+                self._until[group] = until
+        for group in [g for g, until in self._until.items() if until <= now]:
+            del self._until[group]
+
+    async def follow(self, nc: Any) -> None:
+        """Hear the announcements from now on, then ask the watchers already there."""
+
+        async def announced(msg: Any) -> None:
+            self.heard(msg.data)
+
+        await nc.subscribe(subjects.WATCHING, cb=announced)
+        try:
+            answer = await nc.request(subjects.WATCHING_ASK, b"", timeout=ASK_TIMEOUT)
+        except NoRespondersError:
+            return  # no watcher: nobody follows any run now
+        except (NatsTimeout, TimeoutError):
+            log.warning("no watcher answered which runs it follows; hearing them from now on")
+            return
+        except Exception as exc:  # a link down at this moment: the next refresh tells it all
+            log.warning("could not ask which runs are followed", error=str(exc))
+            return
+        self.heard(answer.data)
