@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import nats
 
-from bench.common import ROOT, Proc, publish_all, target, wait_port_http
+from bench.common import ROOT, Proc, publish_all, target, wait_port_http, web_following_nothing
 from bench.drain import bare
 from events import codec, streams, subjects
 from events.types import CheckCompleted, CheckRequested, CheckSpec
@@ -129,31 +129,43 @@ async def agent_round(
 
     await nc.subscribe(subjects.HEARTBEAT_ALL, cb=on_beat)
     await nc.subscribe(subjects.COMPLETED_ALL, cb=on_completed)
-    procs = []
-    for k in range(agents):
-        args = ["services.cli", "agent", "--nats-url", nats_url, "--name", f"a{tag}-{k}"]
-        args += ["--host-interval", "0", "--concurrency", str(concurrency)]
-        if processes > 1:
-            args += ["--processes", str(processes)]
-        procs.append(Proc(args, work / f"{tag}-{k}.log", root))
-    spy: subprocess.Popen[bytes] | None = None
-    try:
-        await asyncio.wait_for(beat.wait(), 60)
-        await asyncio.sleep(1)  # its first heartbeat goes out before it binds the work queue
-        if profile:
-            fmt = "flamegraph" if profile.endswith(".svg") else "raw"
-            py_spy = str(Path(sys.executable).parent / "py-spy")
-            spy = subprocess.Popen(  # noqa: ASYNC220 - it ends with the agent
-                [py_spy, "record", "-p", str(procs[0].pid), "-o", profile, "-f", fmt, "-r", "200"]
-            )
-        cpu = sum(tree_cpu_seconds(p.pid) for p in procs)
-        await publish_all(js, requests(base, n, tag))
-        await asyncio.wait_for(done.wait(), 300)
-        cpu = sum(tree_cpu_seconds(p.pid) for p in procs) - cpu
-    finally:
-        for p in procs:
-            p.stop()
-        await nc.close()
+    async with web_following_nothing(nats_url):  # as a deployed web would
+        procs = []
+        for k in range(agents):
+            args = ["services.cli", "agent", "--nats-url", nats_url, "--name", f"a{tag}-{k}"]
+            args += ["--host-interval", "0", "--concurrency", str(concurrency)]
+            if processes > 1:
+                args += ["--processes", str(processes)]
+            procs.append(Proc(args, work / f"{tag}-{k}.log", root))
+        spy: subprocess.Popen[bytes] | None = None
+        try:
+            await asyncio.wait_for(beat.wait(), 60)
+            await asyncio.sleep(1)  # its first heartbeat goes out before it binds the work queue
+            if profile:
+                fmt = "flamegraph" if profile.endswith(".svg") else "raw"
+                py_spy = str(Path(sys.executable).parent / "py-spy")
+                spy = subprocess.Popen(  # noqa: ASYNC220 - it ends with the agent
+                    [
+                        py_spy,
+                        "record",
+                        "-p",
+                        str(procs[0].pid),
+                        "-o",
+                        profile,
+                        "-f",
+                        fmt,
+                        "-r",
+                        "200",
+                    ]
+                )
+            cpu = sum(tree_cpu_seconds(p.pid) for p in procs)
+            await publish_all(js, requests(base, n, tag))
+            await asyncio.wait_for(done.wait(), 300)
+            cpu = sum(tree_cpu_seconds(p.pid) for p in procs) - cpu
+        finally:
+            for p in procs:
+                p.stop()
+            await nc.close()
     if spy is not None:
         spy.wait(30)
     seconds = max(at for _, at in spans) - min(started for started, _ in spans)

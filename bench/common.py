@@ -21,6 +21,7 @@ from configuration import config as configuration
 from events import codec, streams, subjects
 from events.types import TaskJudged
 from runtime.embedded import NatsServer, PostgresServer, free_port
+from services.web.runlogs import RunLogs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,6 +88,22 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def web_following_nothing(nats_url: str) -> AsyncIterator[None]:
+    """What a deployed web tells the agents while nobody has a live page open: it follows no
+    run, so they tell none (``services/agent/watched.py``; with no web at all they would tell
+    every run)."""
+    nc = await nats.connect(nats_url)
+    runlogs = RunLogs()
+    await runlogs.start(nc)
+    await nc.flush()
+    try:
+        yield
+    finally:
+        await runlogs.close()
+        await nc.close()
 
 
 def service(work: Path, name: str, *args: str, root: Path = ROOT) -> Proc:

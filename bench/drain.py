@@ -35,6 +35,7 @@ from bench.common import (
     service,
     target,
     wait_port_http,
+    web_following_nothing,
     write_config,
 )
 from events import codec, streams, subjects
@@ -122,60 +123,65 @@ async def drain(base: str, urls: int, agents: int, concurrency: int, lead: float
     servers of its own; what it measured (``seconds`` from the due time to the last row)."""
     tasks = urls * 2
     with servers() as (nats_server, pg, work):
-        procs: list[Proc] = []
-        try:
-            config = write_config(work / "tocsin.yaml", base, urls, "1h")
-            nurl = nats_server.url
-            # The configuration in force first; then agents and projector, ready before any
-            # due time is set; then every group due at one instant and the scheduler.
-            service(work, "apply", "config", "apply", str(config), "--nats-url", nurl).proc.wait()
-            procs.append(
+        async with web_following_nothing(nats_server.url):  # as a deployed web would
+            procs: list[Proc] = []
+            try:
+                config = write_config(work / "tocsin.yaml", base, urls, "1h")
+                nurl = nats_server.url
+                # The configuration in force first; then agents and projector, ready before any
+                # due time is set; then every group due at one instant and the scheduler.
                 service(
-                    work, "projector", "projector", "--nats-url", nurl, "--database-url", pg.url
+                    work, "apply", "config", "apply", str(config), "--nats-url", nurl
+                ).proc.wait()
+                procs.append(
+                    service(
+                        work, "projector", "projector", "--nats-url", nurl, "--database-url", pg.url
+                    )
                 )
-            )
-            procs += [
-                service(
-                    work,
-                    f"agent{i}",
-                    "agent",
-                    "--nats-url",
-                    nurl,
-                    "--name",
-                    f"a{i}",
-                    "--concurrency",
-                    str(concurrency),
+                procs += [
+                    service(
+                        work,
+                        f"agent{i}",
+                        "agent",
+                        "--nats-url",
+                        nurl,
+                        "--name",
+                        f"a{i}",
+                        "--concurrency",
+                        str(concurrency),
+                    )
+                    for i in range(agents)
+                ]
+                await ready(nurl, agents, procs)
+                due = time.time() + lead
+                await all_due_at(nurl, config, due)
+                procs.append(
+                    service(
+                        work, "scheduler", "scheduler", "--nats-url", nurl, "--config", str(config)
+                    )
                 )
-                for i in range(agents)
-            ]
-            await ready(nurl, agents, procs)
-            due = time.time() + lead
-            await all_due_at(nurl, config, due)
-            procs.append(
-                service(work, "scheduler", "scheduler", "--nats-url", nurl, "--config", str(config))
-            )
-            roles = {
-                "scheduler": [procs[-1].pid],
-                "agent": [p.pid for p in procs[1:-1]],
-                "projector": [procs[0].pid],
-                "nats": [nats_server.proc.pid] if nats_server.proc else [],
-                "postgresql": [pg.proc.pid] if pg.proc else [],
-            }
-            await asyncio.sleep(max(0.0, due - time.time()))
-            at_due = cpu_by_role(roles)
-            last, n = time.time(), 0
-            while n < tasks:
-                await asyncio.sleep(0.05)
-                n = await count_results(pg.url)
-                if time.time() - last > 5:
-                    print(f"  {n:,}/{tasks:,} results", file=sys.stderr)
-                    last = time.time()
-            seconds = time.time() - due
-            used = cpu_by_role(roles)
-            phases = await timeline(nurl, due)
-        finally:
-            for p in procs:
-                p.stop()
+                roles = {
+                    "scheduler": [procs[-1].pid],
+                    "agent": [p.pid for p in procs[1:-1]],
+                    "projector": [procs[0].pid],
+                    "nats": [nats_server.proc.pid] if nats_server.proc else [],
+                    "postgresql": [pg.proc.pid] if pg.proc else [],
+                }
+                await asyncio.sleep(max(0.0, due - time.time()))
+                at_due = cpu_by_role(roles)
+                last, n = time.time(), 0
+                while n < tasks:
+                    await asyncio.sleep(0.05)
+                    n = await count_results(pg.url)
+                    if time.time() - last > 5:
+                        print(f"  {n:,}/{tasks:,} results", file=sys.stderr)
+                        last = time.time()
+                seconds = time.time() - due
+                used = cpu_by_role(roles)
+                phases = await timeline(nurl, due)
+            finally:
+                for p in procs:
+                    p.stop()
     if phases["last_requested_after_s"] > 1.0 or phases["first_requested_after_s"] < 0:
         raise SystemExit(
             f"the requests did not go out at the due time (first "

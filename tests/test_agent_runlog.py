@@ -62,6 +62,48 @@ async def test_agent_tells_only_the_runs_someone_watches(
         await nc.close()
 
 
+async def test_agent_tells_every_run_until_a_watcher_speaks(
+    nats_server: NatsServer, demo_target: DemoTarget
+) -> None:
+    """No web, or one without the permission to say what it follows: every run is told, as
+    before watchers existed; once a watcher says it follows nothing, none is."""
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await streams.ensure(js, ["eu"])
+    told: list[control.LogLine] = []
+
+    async def line(msg: Any) -> None:
+        told.append(control.decode_line(msg.data))
+
+    await nc.subscribe(f"{subjects.LIVE_PREFIX}.>", cb=line)
+    agent = Agent(AgentOptions(nats_server.url, "a1", location="eu", heartbeat=0.5, host=None))
+    task = asyncio.create_task(agent.run())
+    web = await nats.connect(nats_server.url)
+    runlogs = RunLogs()
+    try:
+        subject, data, msg_id = request_event("eu", "g1", f"{demo_target.url}/healthy")
+        await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id})
+
+        async def g1_told() -> bool:
+            return any(x.request == "g1.eu.0" and x.step == "done" for x in told)
+
+        await wait_for(g1_told, what="g1's run told with no watcher anywhere")
+
+        await runlogs.start(web)  # a web starting that follows nothing says so at once
+        await wait_for(lambda: _value(agent.watched.heard_any), what="the agent hearing it")
+        subject, data, msg_id = request_event("eu", "g2", f"{demo_target.url}/healthy")
+        await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id})
+        await wait_for(lambda: _value(agent.completed == 2), what="both requests completed")
+        await nc.flush()
+        assert not [x for x in told if x.request.startswith("g2.")]
+    finally:
+        agent.stop()
+        await asyncio.wait_for(task, 20)
+        await runlogs.close()
+        await web.close()
+        await nc.close()
+
+
 async def _value(v: object) -> object:
     return v
 

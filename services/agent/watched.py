@@ -7,7 +7,9 @@ open or was asked for ("check now"): the web then follows the group for a while
 for so many seconds more). An agent keeps what it hears, and when it starts asks the watchers
 already there (``subjects.WATCHING_ASK``; a watcher answers with everything it follows): a run
 of a group followed before the agent started is told too. The web repeats what it follows
-every so often, so an agent that missed an announcement (a reconnection) catches up.
+every so often, so an agent that missed an announcement (a reconnection) catches up. Until
+an agent has heard a watcher at all (no web runs, or one whose NATS permissions predate
+watching), it tells every run, as agents did before.
 """
 
 from __future__ import annotations
@@ -32,9 +34,12 @@ ASK_TIMEOUT = 10.0
 class Watched:
     def __init__(self) -> None:
         self._until: dict[str, float] = {}  # group → monotonic time its watch ends
+        #: Until a watcher speaks (none runs, or a web whose permissions predate watching may
+        #: not say), every run is told, as before watchers existed: `nats sub` sees them all.
+        self.heard_any = False
 
     def __contains__(self, group: str) -> bool:
-        return self._until.get(group, 0.0) > time.monotonic()
+        return not self.heard_any or self._until.get(group, 0.0) > time.monotonic()
 
     def heard(self, data: bytes) -> None:
         """One watcher's announcement; several watchers of a group: the longest watch holds."""
@@ -43,6 +48,7 @@ class Watched:
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             log.warning("not a watch announcement", error=str(exc))
             return
+        self.heard_any = True
         now = time.monotonic()
         for group, seconds in groups.items():
             until = now + seconds
@@ -61,7 +67,7 @@ class Watched:
         try:
             answer = await nc.request(subjects.WATCHING_ASK, b"", timeout=ASK_TIMEOUT)
         except NoRespondersError:
-            return  # no watcher: nobody follows any run now
+            return  # no watcher yet: every run is told until one speaks
         except (NatsTimeout, TimeoutError):
             log.warning("no watcher answered which runs it follows; hearing them from now on")
             return

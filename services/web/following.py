@@ -29,6 +29,7 @@ async def follow_config(state: Any, settings: WebSettings) -> None:
     while True:
         try:
             nc = await connection(state, settings.nats_url)
+            await state.runlogs.start(nc)  # agents tell only the runs followed from now on
             seq, logged = await last_settings(nc.jetstream())
             # Nothing applied yet: the file's settings; the first parts of an apply carry
             # none: the last one will.

@@ -50,9 +50,7 @@ class RunLogs:
         """Keep the lines of ``group``'s runs from now on, for ``seconds`` (extended by each
         call), and have the agents tell them."""
         self._drop_expired()
-        if self._asked is None:
-            self._asked = await nc.subscribe(subjects.WATCHING_ASK, cb=self._answer)
-            self._refresher = asyncio.get_running_loop().create_task(self._refresh(nc))
+        await self.start(nc)
         now = time.monotonic()
         current = self.followed.get(group)
         if current is not None:
@@ -64,6 +62,14 @@ class RunLogs:
             self.followed[group] = (sub, until)
         if until - self.announced.get(group, 0.0) > REFRESH:
             await self._announce(nc, {group: until})
+
+    async def start(self, nc: Any) -> None:
+        """Answer the agents that ask and tell them every :data:`REFRESH` seconds what is
+        followed, nothing included: an agent that never heard a watcher tells every run (a web
+        without the permissions to say, or none at all), one that did tells only these."""
+        if self._asked is None:
+            self._asked = await nc.subscribe(subjects.WATCHING_ASK, cb=self._answer)
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh(nc))
 
     def _drop_expired(self) -> None:
         now = time.monotonic()
@@ -92,11 +98,10 @@ class RunLogs:
             await msg.respond(self._watching({g: u for g, (_, u) in self.followed.items()}))
 
     async def _refresh(self, nc: Any) -> None:
-        while True:
-            await asyncio.sleep(REFRESH)
+        while True:  # at once first: agents that started before this web hear it
             self._drop_expired()
-            if self.followed:
-                await self._announce(nc, {g: until for g, (_, until) in self.followed.items()})
+            await self._announce(nc, {g: until for g, (_, until) in self.followed.items()})
+            await asyncio.sleep(REFRESH)
 
     async def _received(self, msg: Any) -> None:
         try:
