@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -139,7 +140,10 @@ async def main() -> None:
             server.url,
         )
         if args.profile:  # where the projector's time goes, as a flame graph (py-spy)
-            spy = [str(Path(sys.executable).parent / "py-spy"), "record", "-o", args.profile]
+            # the venv's py-spy, else one on PATH (a venv of its own: it needs no project code)
+            venv_spy = Path(sys.executable).parent / "py-spy"
+            spy = [str(venv_spy) if venv_spy.exists() else shutil.which("py-spy") or "py-spy"]
+            spy += ["record", "-o", args.profile]
             spy += ["-p", str(proc.pid), "-d", "20", "-r", "50", "--nonblocking"]
             if args.profile.endswith(".txt"):  # collapsed stacks, for reading as text
                 spy += ["--format", "raw"]

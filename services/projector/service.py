@@ -28,7 +28,7 @@ from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from configuration.inforce import last_settings
-from events import codec, contract, streams
+from events import codec, contract, lenient, streams
 from events.types import AnyEvent
 from readmodel import CHANNEL, SCHEMA, WRITE_LOCK, ensure_schema
 from runtime import bus, db
@@ -70,7 +70,7 @@ def decode_one(
     store time, the same on a rebuild, unlike now(); asked only then, parsing it for every
     message cost more than decoding some)."""
     try:
-        return codec.decode(data, subject)
+        return lenient.decode(data, subject)
     except codec.DecodeError as exc:
         log.warning(
             "undecodable event recorded and skipped", subject=subject, seq=seq, reason=str(exc)
