@@ -16,6 +16,7 @@ from nats.js.errors import ServiceUnavailableError
 
 from runtime.embedded import NatsServer
 from services.projector.pull import Pull
+from tests.helpers import wait_for
 
 
 async def test_batches_hand_out_every_message_once_in_order(nats_server: NatsServer) -> None:
@@ -84,14 +85,19 @@ async def test_messages_with_headers_and_other_subscriptions_pass_alike(
             await msgs[-1].ack()
         assert got == list(range(1_000))
         assert msgs[-1].metadata.sequence.stream == 1_000
-        await nc.flush()
-        deadline = time.monotonic() + 30
-        while len(others) < sent and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+
+        async def all_others() -> bool:
+            return len(others) >= sent
+
+        await wait_for(all_others, what="the other subscription's messages")
         assert len(others) == sent
         assert all(s == "side.x" and h == {"K": "v"} for s, _, h in others)
-        info = await js.consumer_info("S", "c")
-        assert info.num_ack_pending == 0 and info.num_pending == 0
+
+        async def all_acked() -> bool:
+            info = await js.consumer_info("S", "c")
+            return info.num_ack_pending == 0 and info.num_pending == 0
+
+        await wait_for(all_acked, what="every message acknowledged")
     finally:
         await pull.close()
         await nc.close()

@@ -71,10 +71,14 @@ def decode_one(
     try:
         return lenient.decode(data, subject)
     except codec.DecodeError as exc:
-        log.warning(
-            "undecodable event recorded and skipped", subject=subject, seq=seq, reason=str(exc)
-        )
-        return Undecodable(_printable(subject), _printable(str(exc)), codec.excerpt(data), stored())
+        return _undecodable(seq, subject, data, exc, stored())
+
+
+def _undecodable(
+    seq: int, subject: str, data: bytes, exc: codec.DecodeError, stored: float
+) -> Undecodable:
+    log.warning("undecodable event recorded and skipped", subject=subject, seq=seq, reason=str(exc))
+    return Undecodable(_printable(subject), _printable(str(exc)), codec.excerpt(data), stored)
 
 
 def _printable(text: str) -> str:
@@ -98,13 +102,18 @@ async def decode_batch(msgs: list[Delivered]) -> Batch:
     one is written, and a whole batch decoded at once held each statement's answer back.
     """
     batch: Batch = []
-    seen: set[int] = set()
-    for seq, msg in sorted(zip(map(stream_seq, msgs), msgs, strict=True), key=itemgetter(0)):
-        if seq in seen:
-            continue
-        seen.add(seq)
-        batch.append((seq, decode_one(seq, msg.subject, msg.data, partial(_stored_at, msg))))
-        if len(batch) % DECODE_SLICE == 0:
+    last = -1
+    in_order = sorted(zip(map(stream_seq, msgs), msgs, strict=True), key=itemgetter(0))
+    for n, (seq, msg) in enumerate(in_order, 1):
+        if seq == last:
+            continue  # in order, a message handed out twice follows itself
+        last = seq
+        try:
+            event: AnyEvent | Undecodable = lenient.decode(msg.data, msg.subject)
+        except codec.DecodeError as exc:
+            event = _undecodable(seq, msg.subject, msg.data, exc, _stored_at(msg))
+        batch.append((seq, event))
+        if n % DECODE_SLICE == 0:
             await asyncio.sleep(0)
     return batch
 
