@@ -110,7 +110,8 @@ async def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument(
         "--profile",
-        help="write a py-spy flame graph (.svg) or collapsed stacks (.txt) of the projector here",
+        help="write a py-spy flame graph (.svg) or collapsed stacks (.txt) of the projector here "
+        "(and of the rebuild next to it: NAME.rebuild.svg or .txt)",
     )
     args = ap.parse_args()
     with servers() as (nats_server, server, work):
@@ -140,14 +141,7 @@ async def main() -> None:
             server.url,
         )
         if args.profile:  # where the projector's time goes, as a flame graph (py-spy)
-            # the venv's py-spy, else one on PATH (a venv of its own: it needs no project code)
-            venv_spy = Path(sys.executable).parent / "py-spy"
-            spy = [str(venv_spy) if venv_spy.exists() else shutil.which("py-spy") or "py-spy"]
-            spy += ["record", "-o", args.profile]
-            spy += ["-p", str(proc.pid), "-d", "20", "-r", "50", "--nonblocking"]
-            if args.profile.endswith(".txt"):  # collapsed stacks, for reading as text
-                spy += ["--format", "raw"]
-            subprocess.Popen(spy)  # noqa: ASYNC220 - started once, not awaited
+            profile(args.profile, proc.pid)
         ps = psutil.Process(proc.pid)
         seen = 0
         while seen == 0:
@@ -190,6 +184,9 @@ async def main() -> None:
             server.url,
             "rebuild",
         )
+        if args.profile:  # the rebuild's, next to the projector's
+            path = Path(args.profile)
+            profile(str(path.with_name(f"{path.stem}.rebuild{path.suffix}")), rebuilding.pid)
         if rebuilding.proc.wait() != 0:
             sys.exit(f"rebuild failed: see {work / 'rebuild.log'}")
         rebuild_s = time.perf_counter() - start
@@ -217,6 +214,17 @@ async def main() -> None:
         f"({last / rebuild_s:,.0f} events/s, {result['rebuild_cpu_us_per_event']} µs CPU each)"
     )
     print(json.dumps(result))
+
+
+def profile(out: str, pid: int) -> None:
+    """py-spy records ``pid`` for 20 s into ``out`` (.txt: collapsed stacks, to read as text)."""
+    # the venv's py-spy, else one on PATH (a venv of its own: it needs no project code)
+    venv_spy = Path(sys.executable).parent / "py-spy"
+    spy = [str(venv_spy) if venv_spy.exists() else shutil.which("py-spy") or "py-spy"]
+    spy += ["record", "-o", out, "-p", str(pid), "-d", "20", "-r", "50", "--nonblocking"]
+    if out.endswith(".txt"):
+        spy += ["--format", "raw"]
+    subprocess.Popen(spy)
 
 
 def cpu(ps: psutil.Process) -> float:

@@ -221,6 +221,11 @@ def _plan(subject: str, cls: type) -> _Plan | None:
     return get, want, rule.on_demand
 
 
+#: A tuple, not ``list | dict``: that expression built a new union at each call, the largest
+#: part of checking a completion's (empty) facts.
+_CONTAINERS = (list, dict)
+
+
 def free_form_problem(value: Any, depth: int = 0) -> str | None:
     """Why a free-form JSON value (a check's ``expected``) cannot be stored and compared."""
     if depth > MAX_DEPTH:
@@ -235,7 +240,7 @@ def free_form_problem(value: Any, depth: int = 0) -> str | None:
         if len(value) > MAX_TEXT:
             return f"text longer than {MAX_TEXT}"
         return "text with a NUL character" if "\x00" in value else None
-    if isinstance(value, list | dict):
+    if isinstance(value, _CONTAINERS):
         if len(value) > MAX_ITEMS:
             return f"more than {MAX_ITEMS} items"
         items = [*value.keys(), *value.values()] if isinstance(value, dict) else value

@@ -91,6 +91,9 @@ def _mirror(cls: type[msgspec.Struct]) -> type:
         tag_field=config.tag_field,
         forbid_unknown_fields=config.forbid_unknown_fields,
         omit_defaults=config.omit_defaults,
+        # Not tracked by the garbage collector (an event refers to no event): a batch's tens
+        # of thousands of events were scanned by every collection while they lived.
+        gc=False,
     )
     _mirrors[cls] = mirror
     return mirror
