@@ -71,32 +71,34 @@ class _Parser(Parser):
             await self._take_over(self.before)
         buf = self.buf
         buf.extend(data)
-        at = 0  # what is parsed of ``buf`` (cut once, at the end)
+        # Parsed as bytes (cut and split into bytes, cheaper than a bytearray's pieces); the
+        # buffer is cut once, at the end, by what was parsed.
+        read = bytes(buf)
+        at = 0
         try:
             while True:
-                end = buf.find(b"\r\n", at)
+                end = read.find(b"\r\n", at)
                 if end < 0:
                     break
-                head = buf[at:end].split()
-                frame = _frame(head)
+                frame = _frame(read[at:end].split())
                 if frame is None:  # PING, INFO, +OK, -ERR …: nats-py's way, one line at a time
-                    line, at = buf[at : end + 2], end + 2
+                    line, at = bytearray(read[at : end + 2]), end + 2
                     await self._one_line(line)
                     if self.buf is not buf:
                         return  # reset (reconnecting) meanwhile: what was read is void
                     continue
                 subject, sid, reply, header_size, size = frame
                 start = end + 2
-                if len(buf) < start + size + 2:
+                if len(read) < start + size + 2:
                     break  # the rest of the frame is still to come
                 at = start + size + 2
-                headers = bytes(buf[start : start + header_size]) if header_size else None
-                payload = bytes(buf[start + header_size : start + size])
+                headers = read[start : start + header_size] if header_size else None
+                payload = read[start + header_size : start + size]
                 route = self.routes.get(sid)
                 if route is not None and (headers is None or headers.startswith(_PLAIN_HEADERS)):
                     route(subject.decode(), reply.decode(), payload)
                     continue
-                await self.nc._process_msg(sid, bytes(subject), bytes(reply), payload, headers)  # type: ignore[arg-type]
+                await self.nc._process_msg(sid, subject, reply, payload, headers)  # type: ignore[arg-type]
                 if self.buf is not buf:
                     return
         finally:
@@ -124,7 +126,7 @@ class _Parser(Parser):
             self.buf.extend(rest)
 
 
-def _frame(head: list[bytearray]) -> tuple[bytearray, int, bytearray, int, int] | None:
+def _frame(head: list[bytes]) -> tuple[bytes, int, bytes, int, int] | None:
     """``MSG <subject> <sid> [reply] <size>`` or ``HMSG <subject> <sid> [reply] <header size>
     <size>`` as (subject, sid, reply, header size, size); None for another line."""
     if not head or head[0] not in (b"MSG", b"HMSG"):
@@ -132,7 +134,7 @@ def _frame(head: list[bytearray]) -> tuple[bytearray, int, bytearray, int, int] 
     hmsg = head[0] == b"HMSG"
     try:
         if len(head) == 4 + hmsg:
-            return head[1], int(head[2]), bytearray(), int(head[-2]) if hmsg else 0, int(head[-1])
+            return head[1], int(head[2]), b"", int(head[-2]) if hmsg else 0, int(head[-1])
         if len(head) == 5 + hmsg:
             return head[1], int(head[2]), head[3], int(head[-2]) if hmsg else 0, int(head[-1])
     except ValueError:

@@ -174,7 +174,7 @@ INSERT_COLUMNS = (
 _INSERT_NAMES = [name for name, _ in INSERT_COLUMNS]
 _INSERT = f"""
 INSERT INTO requests ({", ".join(_INSERT_NAMES)})
-SELECT * FROM json_to_recordset($1::json) AS u({rowsets.record(INSERT_COLUMNS)})
+SELECT * FROM {rowsets.source(INSERT_COLUMNS)} AS u
 ON CONFLICT (id) DO NOTHING
 RETURNING id
 """
@@ -238,7 +238,7 @@ async def write(
     rows, judged_new = merged(asked, c)
     inserted: set[str] = set()
     if rows:
-        done = await conn.fetch(_INSERT, rowsets.rowset(_INSERT_NAMES, rows))
+        done = await conn.fetch(_INSERT, rowsets.rowset(rows))
         inserted = {r["id"] for r in done}
     # A request already in the table (asked again) takes its changes like any older one.
     skip = {i for rid, i in judged_new.items() if rid in inserted}
