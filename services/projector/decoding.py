@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from operator import itemgetter
 
 from nats.js.api import RawStreamMsg
 
@@ -71,12 +70,12 @@ async def decode_batch(msgs: list[Delivered]) -> Batch:
     one is written, and a whole batch decoded at once held each statement's answer back.
     """
     batch: Batch = []
-    last = -1
-    in_order = sorted(zip(map(stream_seq, msgs), msgs, strict=True), key=itemgetter(0))
-    for n, (seq, msg) in enumerate(in_order, 1):
-        if seq == last:
-            continue  # in order, a message handed out twice follows itself
-        last = seq
+    seqs = list(map(stream_seq, msgs))
+    if seqs != sorted(set(seqs)):  # rare: put in order, each sequence once
+        once = dict(zip(seqs, msgs, strict=True))
+        seqs = sorted(once)
+        msgs = [once[seq] for seq in seqs]
+    for n, (seq, msg) in enumerate(zip(seqs, msgs, strict=True), 1):
         try:
             event: AnyEvent | Undecodable = lenient.decode(msg.data, msg.subject)
         except codec.DecodeError as exc:
