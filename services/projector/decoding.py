@@ -39,10 +39,10 @@ def decode_one(
     try:
         return lenient.decode(data, subject)
     except codec.DecodeError as exc:
-        return _undecodable(seq, subject, data, exc, stored())
+        return undecodable(seq, subject, data, exc, stored())
 
 
-def _undecodable(
+def undecodable(
     seq: int, subject: str, data: bytes, exc: codec.DecodeError, stored: float
 ) -> Undecodable:
     log.warning("undecodable event recorded and skipped", subject=subject, seq=seq, reason=str(exc))
@@ -70,23 +70,28 @@ async def decode_batch(msgs: list[Delivered]) -> Batch:
     one is written, and a whole batch decoded at once held each statement's answer back.
     """
     batch: Batch = []
-    seqs = list(map(stream_seq, msgs))
-    if seqs != sorted(set(seqs)):  # rare: put in order, each sequence once
-        once = dict(zip(seqs, msgs, strict=True))
-        seqs = sorted(once)
-        msgs = [once[seq] for seq in seqs]
-    for n, (seq, msg) in enumerate(zip(seqs, msgs, strict=True), 1):
+    for n, (seq, msg) in enumerate(zip(*ordered(msgs), strict=True), 1):
         try:
             event: AnyEvent | Undecodable = lenient.decode(msg.data, msg.subject)
         except codec.DecodeError as exc:
-            event = _undecodable(seq, msg.subject, msg.data, exc, _stored_at(msg))
+            event = undecodable(seq, msg.subject, msg.data, exc, stored_at(msg))
         batch.append((seq, event))
         if n % DECODE_SLICE == 0:
             await asyncio.sleep(0)
     return batch
 
 
-def _stored_at(msg: Delivered) -> float:
+def ordered(msgs: list[Delivered]) -> tuple[list[int], list[Delivered]]:
+    """The stream sequences of ``msgs`` and the messages, in log order and each once."""
+    seqs = list(map(stream_seq, msgs))
+    if seqs != sorted(set(seqs)):  # rare: put in order, each sequence once
+        once = dict(zip(seqs, msgs, strict=True))
+        seqs = sorted(once)
+        msgs = [once[seq] for seq in seqs]
+    return seqs, msgs
+
+
+def stored_at(msg: Delivered) -> float:
     meta = msg.metadata
     return meta.timestamp.timestamp() if meta.timestamp else time.time()
 
