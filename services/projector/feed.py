@@ -32,36 +32,53 @@ from services.projector.pull import Delivered, Pull
 _ROOT = Path(__file__).resolve().parents[2]
 
 
-def entries(msgs: list[Delivered]) -> list[list[Any]]:
-    """What the rebuild needs of ``msgs``: in order, each once, checked as the projector does."""
+async def entries(msgs: list[Delivered]) -> list[list[Any]]:
+    """What the rebuild needs of ``msgs``: in order, each once, checked as the projector does
+    (yielding now and then: the previous batch is written to the rebuild meanwhile)."""
     out: list[list[Any]] = []
-    for seq, msg in zip(*ordered(msgs), strict=True):
+    for n, (seq, msg) in enumerate(zip(*ordered(msgs), strict=True), 1):
         try:
             lenient.decode(msg.data, msg.subject)
         except codec.DecodeError as exc:
             bad = undecodable(seq, msg.subject, msg.data, exc, stored_at(msg))
             out.append([seq, bad.subject, None, bad.reason, bad.excerpt, bad.at])
-            continue
-        out.append([seq, msg.subject, msg.data])
+        else:
+            out.append([seq, msg.subject, msg.data])
+        if n % DECODE_SLICE == 0:
+            await asyncio.sleep(0)
     return out
 
 
 async def feed(nats_url: str, consumer: str, until: int, batch: int) -> None:
     nc = await bus.connect(nats_url, "projector-rebuild-feed")
     pull = await Pull(nc, streams.EVENTS, consumer).start()
-    out = sys.stdout.buffer
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, os.fdopen(sys.stdout.fileno(), "wb", buffering=0)
+    )
+    # ``drain`` returns once everything is written (the end of the feed included), not at
+    # 64 KiB left: the rebuild paces the feed, one batch ahead.
+    transport.set_write_buffer_limits(high=0)
+    out = asyncio.StreamWriter(transport, protocol, None, loop)
+
+    async def fetched(reached: int) -> tuple[int, bytes]:
+        msgs = await pull.fetch(min(batch, until - reached), timeout=10)
+        reached = msgs[-1].metadata.sequence.stream
+        return reached, msgspec.msgpack.encode([reached, await entries(msgs)])
+
+    ahead = asyncio.create_task(fetched(0)) if until > 0 else None
     try:
-        reached = 0
-        while reached < until:
-            msgs = await pull.fetch(min(batch, until - reached), timeout=10)
-            reached = msgs[-1].metadata.sequence.stream
-            frame = msgspec.msgpack.encode([reached, entries(msgs)])
-            # Blocking: the rebuild reads at its pace, and the feed has nothing else to do.
+        while ahead is not None:
+            reached, frame = await ahead
+            # The next batch is pulled and checked while the rebuild reads this one.
+            ahead = asyncio.create_task(fetched(reached)) if reached < until else None
             out.write(len(frame).to_bytes(4, "big") + frame)
-            out.flush()
+            await out.drain()
         out.write(b"\0\0\0\0")
-        out.flush()
+        await out.drain()
     finally:
+        if ahead is not None:
+            ahead.cancel()
         await pull.close()
         await bus.close(nc)
 
