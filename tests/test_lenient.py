@@ -27,7 +27,7 @@ def assert_same_answer(data: bytes, subject: str) -> None:
 
 
 @pytest.mark.parametrize("cls", sorted(REGISTRY.values(), key=lambda c: c.__name__), ids=str)
-def test_each_mirror_is_its_type_without_patterns(cls: type[Event]):
+def test_each_mirror_is_its_type_without_the_nul_pattern(cls: type[Event]):
     """Same name, fields, defaults, tag and options: what decodes into the mirror encodes
     back to the same bytes, and folds as the type itself."""
     mirror = lenient._mirrors[cls]
