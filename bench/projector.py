@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -109,7 +111,8 @@ async def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument(
         "--profile",
-        help="write a py-spy flame graph (.svg) or collapsed stacks (.txt) of the projector here",
+        help="write a py-spy flame graph (.svg) or collapsed stacks (.txt) of the projector here "
+        "(and of the rebuild next to it: NAME.rebuild.svg or .txt)",
     )
     args = ap.parse_args()
     with servers() as (nats_server, server, work):
@@ -139,11 +142,7 @@ async def main() -> None:
             server.url,
         )
         if args.profile:  # where the projector's time goes, as a flame graph (py-spy)
-            spy = [str(Path(sys.executable).parent / "py-spy"), "record", "-o", args.profile]
-            spy += ["-p", str(proc.pid), "-d", "20", "-r", "50", "--nonblocking"]
-            if args.profile.endswith(".txt"):  # collapsed stacks, for reading as text
-                spy += ["--format", "raw"]
-            subprocess.Popen(spy)  # noqa: ASYNC220 - started once, not awaited
+            profile(args.profile, proc.pid)
         ps = psutil.Process(proc.pid)
         seen = 0
         while seen == 0:
@@ -173,7 +172,8 @@ async def main() -> None:
         print(f"COPY of the {len(rows):,} result rows: {copy_s:.1f}s", file=sys.stderr)
 
         # 3. A full rebuild, as an operator runs it (``tocsin projector rebuild``, a process);
-        # its CPU time is what the kernel accounts to the waited-for child.
+        # its CPU time is what the kernel accounts to the waited-for child (its feed process
+        # included); its own, the last one read while it ran.
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         rebuilding = service(
@@ -186,7 +186,16 @@ async def main() -> None:
             server.url,
             "rebuild",
         )
-        if rebuilding.proc.wait() != 0:
+        if args.profile:  # the rebuild's, next to the projector's
+            path = Path(args.profile)
+            profile(str(path.with_name(f"{path.stem}.rebuild{path.suffix}")), rebuilding.pid)
+        own = 0.0
+        watched = psutil.Process(rebuilding.pid)
+        while rebuilding.proc.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                own = cpu(watched)
+            await asyncio.sleep(0.1)
+        if rebuilding.proc.returncode != 0:
             sys.exit(f"rebuild failed: see {work / 'rebuild.log'}")
         rebuild_s = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -204,6 +213,7 @@ async def main() -> None:
         "rebuild_s": round(rebuild_s, 1),
         "rebuild_events_per_s": round(last / rebuild_s),
         "rebuild_cpu_us_per_event": round(rebuild_cpu / last * 1e6, 1),
+        "rebuild_own_cpu_us_per_event": round(own / last * 1e6, 1),
         "publish_events_per_s": round(last / publish_s),
     }
     print(
@@ -213,6 +223,17 @@ async def main() -> None:
         f"({last / rebuild_s:,.0f} events/s, {result['rebuild_cpu_us_per_event']} µs CPU each)"
     )
     print(json.dumps(result))
+
+
+def profile(out: str, pid: int) -> None:
+    """py-spy records ``pid`` for 20 s into ``out`` (.txt: collapsed stacks, to read as text)."""
+    # the venv's py-spy, else one on PATH (a venv of its own: it needs no project code)
+    venv_spy = Path(sys.executable).parent / "py-spy"
+    spy = [str(venv_spy) if venv_spy.exists() else shutil.which("py-spy") or "py-spy"]
+    spy += ["record", "-o", out, "-p", str(pid), "-d", "20", "-r", "50", "--nonblocking"]
+    if out.endswith(".txt"):
+        spy += ["--format", "raw"]
+    subprocess.Popen(spy)
 
 
 def cpu(ps: psutil.Process) -> float:

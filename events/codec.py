@@ -41,6 +41,12 @@ def decode(data: bytes, subject: str) -> AnyEvent:
         # msgspec raises RecursionError on JSON nested thousands deep, and UnicodeDecodeError
         # (not its own error) on a string whose bytes are not UTF-8.
         raise DecodeError(f"{subject}: not a JSON event: {exc}") from None
+    return admitted(event, data, subject)
+
+
+def admitted(event: AnyEvent, data: bytes, subject: str) -> AnyEvent:
+    """``event``, decoded from ``data``, if its version, its subject and its free-form values
+    admit it; DecodeError otherwise."""
     if event.v != event.VERSION:
         raise DecodeError(
             f"{subject}: {_type_of(data)}: schema version {event.v} is not the supported "

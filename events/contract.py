@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from events import subjects
@@ -171,6 +173,59 @@ def problem(subject: str, event: Event) -> str | None:
     return None
 
 
+#: What ``admits`` compares, per subject and event type: the fields the subject fixes as one
+#: ``attrgetter`` and the tuple of values they must have, and whether the subject is the one
+#: of "check now"; None when ``problem`` finds a problem whatever the fields hold.
+_Plan = tuple[Callable[[Any], Any], Any, bool | None]
+#: By subject: the event type last planned for it, and its plan.
+_plans: dict[str, tuple[type, _Plan | None]] = {}
+#: Subjects planned, at most (a log naming more plans them again).
+MAX_PLANS = 65_536
+
+
+def admits(subject: str, event: Event) -> bool:
+    """Whether ``problem(subject, event)`` is None, decided by comparing one tuple of fields
+    (``problem`` words what is wrong: called only then, on every consumer's hot path)."""
+    cls = type(event)
+    planned = _plans.get(subject)
+    if planned is not None and planned[0] is cls:
+        plan = planned[1]
+    else:
+        if len(_plans) >= MAX_PLANS:
+            _plans.clear()
+        plan = _plan(subject, cls)
+        _plans[subject] = (cls, plan)
+    if plan is None:
+        return False
+    get, want, on_demand = plan
+    if get(event) != want:
+        return False
+    return on_demand is None or (getattr(event, "requested_by", None) is not None) == on_demand
+
+
+def _plan(subject: str, cls: type) -> _Plan | None:
+    parsed = _parse(subject)
+    if isinstance(parsed, str) or not issubclass(cls, parsed[0].types):
+        return None
+    rule, pairs = parsed
+    fields = cls.__struct_fields__  # type: ignore[attr-defined]
+    checks = [(name, got) for name, got in pairs if name in fields] + list(rule.fixed)
+    if rule.consumer is not None:
+        if "consumer" not in fields:
+            return None
+        checks.append(("consumer", rule.consumer.format(**dict(pairs))))
+    names = tuple(name for name, _ in checks)
+    # ``attrgetter`` of several names gives a tuple, of one the value, of none nothing.
+    get: Callable[[Any], Any] = attrgetter(*names) if names else lambda _: ()
+    want = tuple(v for _, v in checks) if len(names) != 1 else checks[0][1]
+    return get, want, rule.on_demand
+
+
+#: A tuple, not ``list | dict``: that expression built a new union at each call, the largest
+#: part of checking a completion's (empty) facts.
+_CONTAINERS = (list, dict)
+
+
 def free_form_problem(value: Any, depth: int = 0) -> str | None:
     """Why a free-form JSON value (a check's ``expected``) cannot be stored and compared."""
     if depth > MAX_DEPTH:
@@ -185,7 +240,7 @@ def free_form_problem(value: Any, depth: int = 0) -> str | None:
         if len(value) > MAX_TEXT:
             return f"text longer than {MAX_TEXT}"
         return "text with a NUL character" if "\x00" in value else None
-    if isinstance(value, list | dict):
+    if isinstance(value, _CONTAINERS):
         if len(value) > MAX_ITEMS:
             return f"more than {MAX_ITEMS} items"
         items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
@@ -195,6 +250,10 @@ def free_form_problem(value: Any, depth: int = 0) -> str | None:
                 return found
         return None
     return f"unexpected value of type {type(value).__name__}"
+
+
+#: The types whose events carry free-form values (the others have none to check).
+FREE_FORM = (CheckRequested, ConfigApplied, CheckCompleted)
 
 
 def expected_values(event: Event) -> list[Any]:

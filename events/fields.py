@@ -11,7 +11,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
-_NO_NUL = r"^[^\x00]*$"
+#: The pattern of text without NUL (which PostgreSQL refuses).
+NO_NUL = r"^[^\x00]*$"
 #: 2000-01-01 .. 2100-01-01 (Unix seconds): when a fact of Tocsin can have happened.
 Timestamp = Annotated[float, msgspec.Meta(ge=946_684_800.0, le=4_102_444_800.0)]
 #: A certificate may legitimately run until 9999.
@@ -28,9 +29,9 @@ HttpStatus = Annotated[int, msgspec.Meta(ge=0, le=999)]
 IpVersion = Annotated[int, msgspec.Meta(ge=4, le=6)]
 #: A name that is also a subject token (agent, location, group, task): see events.subjects.
 Token = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-Name = Annotated[str, msgspec.Meta(max_length=256, pattern=_NO_NUL)]
-Url = Annotated[str, msgspec.Meta(max_length=8192, pattern=_NO_NUL)]
-Text = Annotated[str, msgspec.Meta(max_length=65536, pattern=_NO_NUL)]
+Name = Annotated[str, msgspec.Meta(max_length=256, pattern=NO_NUL)]
+Url = Annotated[str, msgspec.Meta(max_length=8192, pattern=NO_NUL)]
+Text = Annotated[str, msgspec.Meta(max_length=65536, pattern=NO_NUL)]
 Headers = Annotated[dict[Name, Text], msgspec.Meta(max_length=256)]
 MAX_ITEMS = 10_000
 #: What an observer of a target beyond HTTP saw: a few named values of plain JSON.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 import nats
 from nats.aio.client import Client
@@ -138,20 +138,24 @@ async def publish_until_acked(
             delay = min(delay * 2, 5.0)
 
 
-class Fetcher(Protocol):
-    """What ``Puller`` fetches from: a pull subscription, or the projector's ``Pull``."""
-
-    async def fetch(self, batch: int, timeout: float) -> list[Msg]: ...
+M = TypeVar("M")
 
 
-class Puller:
+class Fetcher(Protocol[M]):
+    """What ``Puller`` fetches from: a pull subscription (nats-py's ``Msg``), or the
+    projector's ``Pull`` (its own lighter messages)."""
+
+    async def fetch(self, batch: int, timeout: float) -> list[M]: ...
+
+
+class Puller(Generic[M]):
     """The fetch of every consumer loop: a batch, or ``[]`` when nothing came in time or the
     fetch failed. A failure is logged once per distinct reason (not on every retry while it
     lasts) and followed by a short pause, so a loop is just ``msgs = await puller.fetch(n)``."""
 
     def __init__(
         self,
-        sub: Fetcher,
+        sub: Fetcher[M],
         what: str,
         timeout: float = 1.0,
         pause: float = 0.5,
@@ -159,9 +163,9 @@ class Puller:
         self.sub, self.what, self.timeout, self.pause = sub, what, timeout, pause
         self.said = ""
 
-    async def fetch(self, batch: int) -> list[Msg]:
+    async def fetch(self, batch: int) -> list[M]:
         try:
-            msgs: list[Msg] = await self.sub.fetch(batch, timeout=self.timeout)
+            msgs: list[M] = await self.sub.fetch(batch, timeout=self.timeout)
         except (TimeoutError, NatsTimeout):
             return []
         except (ServiceUnavailableError, NoRespondersError):

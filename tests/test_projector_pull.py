@@ -9,12 +9,14 @@ import time
 
 import nats
 import pytest
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from nats.js.errors import ServiceUnavailableError
 
 from runtime.embedded import NatsServer
 from services.projector.pull import Pull
+from tests.helpers import wait_for
 
 
 async def test_batches_hand_out_every_message_once_in_order(nats_server: NatsServer) -> None:
@@ -46,6 +48,56 @@ async def test_batches_hand_out_every_message_once_in_order(nats_server: NatsSer
 
         with pytest.raises(NatsTimeout):
             await pull.fetch(10, timeout=0.5)
+    finally:
+        await pull.close()
+        await nc.close()
+
+
+async def test_messages_with_headers_and_other_subscriptions_pass_alike(
+    nats_server: NatsServer,
+) -> None:
+    """The pull's frames are cut out of what the connection reads (``_Parser``): messages
+    with headers (every service's ``Nats-Msg-Id``) are handed out as the others, and the
+    connection's other subscriptions get theirs, headers included, as before."""
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="S", subjects=["s.>"]))
+    await js.add_consumer("S", ConsumerConfig(durable_name="c", ack_policy=AckPolicy.ALL))
+    others: list[tuple[str, bytes, dict[str, str] | None]] = []
+
+    async def other(msg: Msg) -> None:
+        others.append((msg.subject, msg.data, msg.headers))
+
+    await nc.subscribe("side.>", cb=other)
+    pull = await Pull(nc, "S", "c").start()
+    try:
+        for i in range(1_000):
+            headers = {"Nats-Msg-Id": f"m{i}"} if i % 2 else None
+            await js.publish(f"s.{i % 7}", str(i).encode(), headers=headers)
+        got: list[int] = []
+        sent = 0
+        while len(got) < 1_000:
+            await nc.publish("side.x", str(len(got)).encode(), headers={"K": "v"})
+            sent += 1
+            msgs = await pull.fetch(300, timeout=5)
+            got += [int(m.data) for m in msgs]
+            assert all(m.subject == f"s.{int(m.data) % 7}" for m in msgs)
+            await msgs[-1].ack()
+        assert got == list(range(1_000))
+        assert msgs[-1].metadata.sequence.stream == 1_000
+
+        async def all_others() -> bool:
+            return len(others) >= sent
+
+        await wait_for(all_others, what="the other subscription's messages")
+        assert len(others) == sent
+        assert all(s == "side.x" and h == {"K": "v"} for s, _, h in others)
+
+        async def all_acked() -> bool:
+            info = await js.consumer_info("S", "c")
+            return info.num_ack_pending == 0 and info.num_pending == 0
+
+        await wait_for(all_acked, what="every message acknowledged")
     finally:
         await pull.close()
         await nc.close()

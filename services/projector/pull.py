@@ -3,27 +3,150 @@
 nats-py's ``PullSubscription.fetch`` waits for each message of a batch with ``next_msg``: a
 task, a timer and a uuid per message, 40 % of the projector's CPU on a backlog (py-spy).
 ``Pull`` asks the server the same question (what is there now, else wait for what comes until
-the timeout) from an inbox of its own, whose callback files each message into the batch
-being filled and wakes the fetch once, when the batch is full or the server ends the
-request. It raises what ``fetch`` raises, so ``bus.Puller`` handles it the same way.
+the timeout) from an inbox of its own, and wakes the fetch once, when the batch is full or
+the server ends the request. It raises what ``fetch`` raises, so ``bus.Puller`` handles it
+the same way.
+
+Its messages do not go through nats-py's subscription either: parsing each frame with
+regular expressions, its headers with the e-mail parser, building a ``Msg``, queueing it
+for a task that awaits the callback was the next largest part of the CPU. ``_Parser`` (the
+connection's protocol parser, nats-py's with one path added) cuts the inbox's data frames
+out of what is read and files them in the batch as ``Delivered`` (subject, reply, payload);
+every other frame, and the inbox's status frames (no messages, expired, heartbeats), go
+the nats-py way, to the subscription.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import ProtocolError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import APIError
+from nats.protocol.parser import AWAITING_MSG_PAYLOAD, Parser
 
 #: Statuses that end a pull request without an error: no messages (404), expired (408),
 #: and the conflicts nats-py also takes as temporary (409: leader change, too many waiting).
 _OVER = frozenset({"404", "408", "409"})
 _HEARTBEAT = "100"
 _STATUS = "Status"
+#: The header block of a message with headers and no status (``NATS/1.0 404 …`` has one).
+_PLAIN_HEADERS = b"NATS/1.0\r\n"
+
+
+class Delivered:
+    """A message of the pull: what the projector reads of nats-py's ``Msg``."""
+
+    __slots__ = ("_nc", "data", "reply", "subject")
+
+    def __init__(self, nc: Client, subject: str, reply: str, data: bytes) -> None:
+        self._nc, self.subject, self.reply, self.data = nc, subject, reply, data
+
+    @property
+    def metadata(self) -> Msg.Metadata:
+        return Msg.Metadata._from_reply(self.reply)
+
+    async def ack(self) -> None:
+        """Acknowledge (with AckAll: every message of the consumer up to this one)."""
+        await self._nc.publish(self.reply)
+
+
+class _Parser(Parser):
+    """nats-py's parser, with the data frames of some subscriptions (``routes``: by sid)
+    handed to their callbacks as ``(subject, reply, payload)`` right away."""
+
+    def __init__(self, nc: Client, before: Parser) -> None:
+        super().__init__(nc)
+        #: The parser replaced: it may stop amid a frame, whose bytes and state are taken over.
+        self.before: Parser | None = before
+        self.routes: dict[int, Callable[[str, str, bytes], None]] = {}
+
+    async def parse(self, data: bytes = b"") -> None:
+        if self.before is not None:
+            await self._take_over(self.before)
+        buf = self.buf
+        buf.extend(data)
+        # Parsed as bytes (cut and split into bytes, cheaper than a bytearray's pieces); the
+        # buffer is cut once, at the end, by what was parsed.
+        read = bytes(buf)
+        at = 0
+        try:
+            while True:
+                end = read.find(b"\r\n", at)
+                if end < 0:
+                    break
+                frame = _frame(read[at:end].split())
+                if frame is None:  # PING, INFO, +OK, -ERR …: nats-py's way, one line at a time
+                    line, at = bytearray(read[at : end + 2]), end + 2
+                    await self._one_line(line)
+                    if self.buf is not buf:
+                        return  # reset (reconnecting) meanwhile: what was read is void
+                    continue
+                subject, sid, reply, header_size, size = frame
+                start = end + 2
+                if len(read) < start + size + 2:
+                    break  # the rest of the frame is still to come
+                at = start + size + 2
+                headers = read[start : start + header_size] if header_size else None
+                payload = read[start + header_size : start + size]
+                route = self.routes.get(sid)
+                if route is not None and (headers is None or headers.startswith(_PLAIN_HEADERS)):
+                    route(subject.decode(), reply.decode(), payload)
+                    continue
+                await self.nc._process_msg(sid, subject, reply, payload, headers)  # type: ignore[arg-type]
+                if self.buf is not buf:
+                    return
+        finally:
+            if self.buf is buf:
+                del buf[:at]
+
+    async def _one_line(self, line: bytearray) -> None:
+        buf, self.buf = self.buf, line
+        try:
+            await super().parse()
+        finally:
+            if self.buf is line:
+                self.buf = buf
+
+    async def _take_over(self, before: Parser) -> None:
+        """Continue where ``before`` stopped (its buffer; a frame's payload it awaits)."""
+        self.before = None
+        self.buf, self.state, self.msg_arg = before.buf, before.state, before.msg_arg
+        self.needed, self.header_needed = before.needed, before.header_needed
+        if self.state == AWAITING_MSG_PAYLOAD:
+            # nats-py's own parse ends that frame, and only it: the rest is put back after.
+            rest = bytes(self.buf[self.needed + 2 :])
+            del self.buf[self.needed + 2 :]
+            await super().parse()
+            self.buf.extend(rest)
+
+
+def _frame(head: list[bytes]) -> tuple[bytes, int, bytes, int, int] | None:
+    """``MSG <subject> <sid> [reply] <size>`` or ``HMSG <subject> <sid> [reply] <header size>
+    <size>`` as (subject, sid, reply, header size, size); None for another line."""
+    if not head or head[0] not in (b"MSG", b"HMSG"):
+        return None
+    hmsg = head[0] == b"HMSG"
+    try:
+        if len(head) == 4 + hmsg:
+            return head[1], int(head[2]), b"", int(head[-2]) if hmsg else 0, int(head[-1])
+        if len(head) == 5 + hmsg:
+            return head[1], int(head[2]), head[3], int(head[-2]) if hmsg else 0, int(head[-1])
+    except ValueError:
+        pass
+    raise ProtocolError("nats: malformed MSG")
+
+
+def _parser_of(nc: Client) -> _Parser:
+    """The connection's ``_Parser``, put in place of nats-py's the first time."""
+    if not isinstance(nc._ps, _Parser):
+        nc._ps = _Parser(nc, nc._ps)
+    return nc._ps
 
 
 class Pull:
@@ -34,30 +157,35 @@ class Pull:
         self.sub: Subscription | None = None
         #: Messages delivered and not handed out yet (a late answer to an earlier request
         #: included: the next fetch hands it out first).
-        self.msgs: list[Msg] = []
+        self.msgs: list[Delivered] = []
         self.want = 0
         self.ended: Msg | None = None
         self.wake = asyncio.Event()
 
     async def start(self) -> Pull:
         self.sub = await self.nc.subscribe(self.inbox, cb=self._take)
+        _parser_of(self.nc).routes[self.sub._id] = self._file
         return self
 
     async def close(self) -> None:
         if self.sub is not None:
+            _parser_of(self.nc).routes.pop(self.sub._id, None)
             await self.sub.unsubscribe()
+
+    def _file(self, subject: str, reply: str, data: bytes) -> None:
+        self.msgs.append(Delivered(self.nc, subject, reply, data))
+        if len(self.msgs) >= self.want:
+            self.wake.set()
 
     async def _take(self, msg: Msg) -> None:
         status = msg.headers.get(_STATUS) if msg.headers else None
         if status is None:
-            self.msgs.append(msg)
-            if len(self.msgs) >= self.want:
-                self.wake.set()
+            self._file(msg.subject, msg.reply, msg.data)
         elif status != _HEARTBEAT:
             self.ended = msg
             self.wake.set()
 
-    async def fetch(self, batch: int, timeout: float = 5.0) -> list[Msg]:
+    async def fetch(self, batch: int, timeout: float = 5.0) -> list[Delivered]:
         """Up to ``batch`` messages: those the consumer has now, else the first ones to come
         within ``timeout`` (nats.errors.TimeoutError when none does).
 

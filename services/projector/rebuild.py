@@ -20,8 +20,10 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from events import streams
 from readmodel import SCHEMA, WRITE_LOCK, ensure_schema
 from runtime import bus, db
+from services.projector.decoding import Batch, decode_batch
+from services.projector.feed import Feed
 from services.projector.pull import Pull
-from services.projector.service import Batch, apply_refusing, decode_batch
+from services.projector.service import apply_refusing
 
 FRESH = f"{SCHEMA}_rebuild"
 OLD = f"{SCHEMA}_old"
@@ -72,10 +74,16 @@ async def rebuild(
             msgs = await pull.fetch(n, timeout=10)
             return msgs[-1].metadata.sequence.stream, await decode_batch(msgs)
 
+        async def apply(events: Batch) -> None:
+            nonlocal done
+            await apply_refusing(conn, events, schema=FRESH, notify=False)
+            done += len(events)
+            progress(done, total, done / max(time.monotonic() - start, 1e-6))
+
         async def catch_up(until: int) -> None:
             """Replay up to ``until``, fetching and decoding the next batch while PostgreSQL
             writes this one."""
-            nonlocal done, reached
+            nonlocal reached
             if reached >= until:
                 return
             ahead = asyncio.create_task(fetched(min(batch, until - reached)))
@@ -84,14 +92,29 @@ async def rebuild(
                     reached, events = await ahead
                     if reached < until:
                         ahead = asyncio.create_task(fetched(min(batch, until - reached)))
-                    await apply_refusing(conn, events, schema=FRESH, notify=False)
-                    done += len(events)
-                    progress(done, total, done / max(time.monotonic() - start, 1e-6))
+                    await apply(events)
             finally:
                 ahead.cancel()
 
+        async def fed(until: int) -> None:
+            """Replay up to ``until`` from the feed process (``feed``): the log pulled and
+            checked on another core while this one folds and writes."""
+            nonlocal reached
+            if until <= 0:
+                return
+            source = await Feed(nats_url, consumer, until, batch).start()
+            try:
+                ahead = asyncio.create_task(source.next())
+                while (got := await ahead) is not None:
+                    ahead = asyncio.create_task(source.next())
+                    reached, events = got
+                    await apply(events)
+            finally:
+                ahead.cancel()
+                await source.close()
+
         total = (await js.stream_info(streams.EVENTS)).state.last_seq
-        await catch_up(total)
+        await fed(total)
         async with conn.transaction():
             # Hold the live projector still, take what arrived meanwhile, then swap.
             await conn.execute("SET LOCAL synchronous_commit TO on")

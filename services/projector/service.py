@@ -15,27 +15,29 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from operator import itemgetter
 
 import asyncpg
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from configuration.inforce import last_settings
-from events import codec, contract, streams
-from events.types import AnyEvent
+from events import contract, streams
 from readmodel import CHANNEL, SCHEMA, WRITE_LOCK, ensure_schema
 from runtime import bus, db
 from runtime.logs import Log
 from services.projector import requests as request_model
+from services.projector.decoding import (
+    Batch,
+    decode_batch,
+    decode_one,
+    printable,
+    raw_stored_at,
+)
 from services.projector.fold import Request, Undecodable, fold
-from services.projector.pull import Pull
+from services.projector.pull import Delivered, Pull
 from services.projector.writers import write
 
 log = Log("tocsin.projector")
@@ -49,74 +51,6 @@ class ProjectorOptions:
     #: Argos's ``recurring_tasks.max_results_age`` (seconds): older results leave the read
     #: models (the log keeps them; a rebuild brings them back until the next prune).
     max_results_age: float | None = None
-
-
-def stream_seq(msg: Msg) -> int:
-    """The stream sequence from the ack subject ``$JS.ACK.<stream>.<consumer>.<delivered>.
-    <stream seq>.…``: parsing it ourselves is several times cheaper than ``msg.metadata``,
-    which showed as 12 % of the projector's profile."""
-    tokens = msg.reply.split(".")
-    # The 12-token form (with domain and account hash) puts the sequence two tokens later.
-    return int(tokens[5] if len(tokens) < 12 else tokens[7])
-
-
-Batch = list[tuple[int, AnyEvent | Undecodable]]
-
-
-def decode_one(
-    seq: int, subject: str, data: bytes, stored: Callable[[], float]
-) -> AnyEvent | Undecodable:
-    """The event, or what to record about a message that is none (``stored``: the stream's
-    store time, the same on a rebuild, unlike now(); asked only then, parsing it for every
-    message cost more than decoding some)."""
-    try:
-        return codec.decode(data, subject)
-    except codec.DecodeError as exc:
-        log.warning(
-            "undecodable event recorded and skipped", subject=subject, seq=seq, reason=str(exc)
-        )
-        return Undecodable(_printable(subject), _printable(str(exc)), codec.excerpt(data), stored())
-
-
-def _printable(text: str) -> str:
-    """Text PostgreSQL can store (no NUL), of a bounded length."""
-    return text[:2000].replace("\x00", "\ufffd")
-
-
-#: Messages decoded between two yields to the event loop (see ``decode_batch``).
-DECODE_SLICE = 256
-
-
-async def decode_batch(msgs: list[Msg]) -> Batch:
-    """The events of ``msgs`` in log order, each stream sequence once.
-
-    A fetch can hand the same event twice: after an outage longer than ack_wait the server
-    redelivers, and late answers to an earlier pull land in a later fetch. Written twice in
-    one transaction, such an event broke the batch on the results key, and every event alone
-    passed the isolation, so the projector retried the same batch forever.
-
-    It yields every ``DECODE_SLICE`` messages: the next batch is decoded while the previous
-    one is written, and a whole batch decoded at once held each statement's answer back.
-    """
-    batch: Batch = []
-    seen: set[int] = set()
-    for seq, msg in sorted(zip(map(stream_seq, msgs), msgs, strict=True), key=itemgetter(0)):
-        if seq in seen:
-            continue
-        seen.add(seq)
-        batch.append((seq, decode_one(seq, msg.subject, msg.data, partial(_stored_at, msg))))
-        if len(batch) % DECODE_SLICE == 0:
-            await asyncio.sleep(0)
-    return batch
-
-
-def _stored_at(msg: Msg) -> float:
-    meta = msg.metadata
-    return meta.timestamp.timestamp() if meta.timestamp else time.time()
-
-
-def _raw_stored_at(raw: RawStreamMsg) -> float:
-    return raw.time.timestamp() if raw.time else time.time()
 
 
 async def known_requests(conn: asyncpg.Connection, batch: Batch) -> dict[str, Request]:
@@ -224,7 +158,7 @@ async def _isolate(conn: asyncpg.Connection, batch: Batch, schema: str) -> Batch
                 raise
             subject = ev.subject if isinstance(ev, Undecodable) else contract.subject_of(ev)
             reason = f"{type(ev).__name__} refused by the read model: {exc}"
-            out.append((seq, Undecodable(subject, _printable(reason), "", ev.at)))
+            out.append((seq, Undecodable(subject, printable(reason), "", ev.at)))
     return out
 
 
@@ -303,11 +237,11 @@ class Projector:
                 log.warning("pruning old results failed", error=str(exc))
             await asyncio.sleep(min(60.0, max_age / 10))
 
-    async def _next(self, puller: bus.Puller) -> tuple[list[Msg], Batch]:
+    async def _next(self, puller: bus.Puller[Delivered]) -> tuple[list[Delivered], Batch]:
         msgs = await puller.fetch(self.opts.batch)
         return msgs, await decode_batch(msgs)
 
-    async def acknowledge(self, msgs: list[Msg]) -> None:
+    async def acknowledge(self, msgs: list[Delivered]) -> None:
         """Ack a committed batch (AckAll: its last message). A crash before this ack means a
         redelivery, which the stored position makes harmless."""
         await msgs[-1].ack()
@@ -352,7 +286,7 @@ class Projector:
             raw = await self._stored(js, seq)
             if raw is None:
                 continue  # no such message in the stream: nothing to apply
-            stored = partial(_raw_stored_at, raw)
+            stored = partial(raw_stored_at, raw)
             batch.append((seq, decode_one(seq, raw.subject or "?", raw.data or b"", stored)))
         return sorted(batch, key=lambda item: item[0])
 

@@ -50,7 +50,7 @@ UPDATE tasks t SET
                         WHEN u.changed_at IS NOT NULL THEN u.changed_at
                         WHEN t.severity IS DISTINCT FROM u.severity THEN u.judged
                         ELSE t.severity_since END
-FROM json_to_recordset($1::json) AS u({rowsets.record(_TASK_COLUMNS)})
+FROM {rowsets.source(_TASK_COLUMNS)} AS u
 WHERE t.id = u.id
 """
 
@@ -62,7 +62,7 @@ def _task_update_rows(c: Changes) -> str:
         (i, *c.last_results.get(i, none_result)[1:], *c.judgements.get(i, none_verdict)[1:])
         for i in c.last_results.keys() | c.judgements.keys()
     )
-    return rowsets.rowset([name for name, _ in _TASK_COLUMNS], rows)
+    return rowsets.rowset(rows)
 
 
 RESULT_COLUMNS = [

@@ -1,0 +1,100 @@
+"""Decoding what the projector fetched: messages to events in log order, or what to record
+about a message that is none (``Undecodable``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from nats.js.api import RawStreamMsg
+
+from events import codec, lenient
+from events.types import AnyEvent
+from runtime.logs import Log
+from services.projector.fold import Undecodable
+from services.projector.pull import Delivered
+
+log = Log("tocsin.projector")
+
+
+def stream_seq(msg: Delivered) -> int:
+    """The stream sequence from the ack subject ``$JS.ACK.<stream>.<consumer>.<delivered>.
+    <stream seq>.…``: parsing it ourselves is several times cheaper than ``msg.metadata``,
+    which showed as 12 % of the projector's profile."""
+    tokens = msg.reply.split(".")
+    # The 12-token form (with domain and account hash) puts the sequence two tokens later.
+    return int(tokens[5] if len(tokens) < 12 else tokens[7])
+
+
+Batch = list[tuple[int, AnyEvent | Undecodable]]
+
+
+def decode_one(
+    seq: int, subject: str, data: bytes, stored: Callable[[], float]
+) -> AnyEvent | Undecodable:
+    """The event, or what to record about a message that is none (``stored``: the stream's
+    store time, the same on a rebuild, unlike now(); asked only then, parsing it for every
+    message cost more than decoding some)."""
+    try:
+        return lenient.decode(data, subject)
+    except codec.DecodeError as exc:
+        return undecodable(seq, subject, data, exc, stored())
+
+
+def undecodable(
+    seq: int, subject: str, data: bytes, exc: codec.DecodeError, stored: float
+) -> Undecodable:
+    log.warning("undecodable event recorded and skipped", subject=subject, seq=seq, reason=str(exc))
+    return Undecodable(printable(subject), printable(str(exc)), codec.excerpt(data), stored)
+
+
+def printable(text: str) -> str:
+    """Text PostgreSQL can store (no NUL), of a bounded length."""
+    return text[:2000].replace("\x00", "\ufffd")
+
+
+#: Messages decoded between two yields to the event loop (see ``decode_batch``).
+DECODE_SLICE = 256
+
+
+async def decode_batch(msgs: list[Delivered]) -> Batch:
+    """The events of ``msgs`` in log order, each stream sequence once.
+
+    A fetch can hand the same event twice: after an outage longer than ack_wait the server
+    redelivers, and late answers to an earlier pull land in a later fetch. Written twice in
+    one transaction, such an event broke the batch on the results key, and every event alone
+    passed the isolation, so the projector retried the same batch forever.
+
+    It yields every ``DECODE_SLICE`` messages: the next batch is decoded while the previous
+    one is written, and a whole batch decoded at once held each statement's answer back.
+    """
+    batch: Batch = []
+    for n, (seq, msg) in enumerate(zip(*ordered(msgs), strict=True), 1):
+        try:
+            event: AnyEvent | Undecodable = lenient.decode(msg.data, msg.subject)
+        except codec.DecodeError as exc:
+            event = undecodable(seq, msg.subject, msg.data, exc, stored_at(msg))
+        batch.append((seq, event))
+        if n % DECODE_SLICE == 0:
+            await asyncio.sleep(0)
+    return batch
+
+
+def ordered(msgs: list[Delivered]) -> tuple[list[int], list[Delivered]]:
+    """The stream sequences of ``msgs`` and the messages, in log order and each once."""
+    seqs = list(map(stream_seq, msgs))
+    if seqs != sorted(set(seqs)):  # rare: put in order, each sequence once
+        once = dict(zip(seqs, msgs, strict=True))
+        seqs = sorted(once)
+        msgs = [once[seq] for seq in seqs]
+    return seqs, msgs
+
+
+def stored_at(msg: Delivered) -> float:
+    meta = msg.metadata
+    return meta.timestamp.timestamp() if meta.timestamp else time.time()
+
+
+def raw_stored_at(raw: RawStreamMsg) -> float:
+    return raw.time.timestamp() if raw.time else time.time()
