@@ -40,6 +40,7 @@ from events import codec, streams, subjects
 from events.types import TaskDef, TaskJudged
 from runtime import bus
 from services.scheduler import ondemand
+from services.scheduler.batch import Publisher
 from services.scheduler.deadletters import DeadLettering
 from services.scheduler.dispatch import Dispatching
 from services.scheduler.heartbeats import is_push
@@ -108,8 +109,10 @@ class Scheduler(Dispatching, Judging, DeadLettering):
         """Dispatch and judge while the lease is held; return once it is lost or on stop."""
         keep = asyncio.create_task(lease.keep())
         tasks: list[asyncio.Task[None]] = []
+        publisher = Publisher(nc)
         try:
             try:
+                await publisher.start()
                 await self._adopt(js, cfg)
                 await self._restore(js)
                 if self.shard == 0:
@@ -120,8 +123,8 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                 await asyncio.sleep(1)
                 return
             tasks = [
-                asyncio.create_task(self._dispatch(js)),
-                asyncio.create_task(self._judge_completions(js)),
+                asyncio.create_task(self._dispatch(js, publisher)),
+                asyncio.create_task(self._judge_completions(nc, js, publisher)),
                 asyncio.create_task(self._follow_config(js)),
                 asyncio.create_task(self._reloads(js)),
             ]
@@ -152,6 +155,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             for t in everything:
                 t.cancel()
             results = await asyncio.gather(*everything, return_exceptions=True)
+            await publisher.close()
         # A loop that died is a bug: exit non-zero so a supervisor restarts us.
         for result in results:
             if isinstance(result, Exception):
