@@ -83,3 +83,12 @@ class Pull:
         if ended is not None and ended.headers and ended.headers.get(_STATUS) not in _OVER:
             raise APIError.from_msg(ended)  # 503: no such consumer, …
         raise NatsTimeout
+
+
+def stream_seq(msg: Msg) -> int:
+    """A pulled message's stream sequence, from its ack subject ``$JS.ACK.<stream>.<consumer>.
+    <delivered>.<stream seq>.…``: several times cheaper than ``msg.metadata`` (which parses
+    every field into objects), 2-3 % of the scheduler's CPU and 12 % of the projector's."""
+    tokens = msg.reply.split(".")
+    # The 12-token form (with domain and account hash) puts the sequence two tokens later.
+    return int(tokens[5] if len(tokens) < 12 else tokens[7])

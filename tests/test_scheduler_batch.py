@@ -14,7 +14,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from nats.js.errors import ServiceUnavailableError
 
 from runtime.embedded import NatsServer
-from runtime.pull import Pull
+from runtime.pull import Pull, stream_seq
 from services.scheduler.batch import Publisher, accepted
 from tests.helpers import wait_for
 
@@ -94,7 +94,8 @@ async def test_a_pull_hands_out_every_message_once_in_order(nats_server: NatsSer
             msgs = await pull.fetch(1_000, timeout=30)
             assert len(msgs) <= 1_000
             got += [int(m.data) for m in msgs]
-            assert msgs[-1].metadata.sequence.stream == len(got)
+            assert [stream_seq(m) for m in msgs] == [m.metadata.sequence.stream for m in msgs]
+            assert stream_seq(msgs[-1]) == len(got)
             await msgs[-1].ack()
         assert got == list(range(2_500))
         with pytest.raises(NatsTimeout):

@@ -19,7 +19,7 @@ from checks.quorum import configured
 from events import codec, streams, subjects
 from events.types import CheckCompleted, CheckRequested, TaskJudged
 from runtime import bus
-from runtime.pull import Pull
+from runtime.pull import Pull, stream_seq
 from services.scheduler.batch import Publisher
 from services.scheduler.plan import shard_of
 from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
@@ -52,7 +52,7 @@ class Judging(SchedulerState):
             # poison, by that shard alone).
             if shard_of(msg.subject.rsplit(".", 1)[-1], self.opts.shards) != self.shard:
                 continue
-            seq = msg.metadata.sequence.stream
+            seq = stream_seq(msg)
             try:
                 ev = codec.decode(msg.data, msg.subject)
                 if not isinstance(ev, CheckCompleted):
