@@ -191,7 +191,10 @@ class Scheduler(Dispatching, Judging, DeadLettering):
         settings, from here on."""
         assert self.own is not None
         self.applied_seq = now.last_seq
-        self.config, masked = configuration_in_force(now, self.own)
+        config, masked = configuration_in_force(now, self.own)
+        # Its tasks are in ``groups`` from here on: not kept twice (a table of 100,000 tasks
+        # is 5 MB).
+        self.config = replace(config, tasks={})
         if masked:
             log.warning(
                 "settings in force whose secret values are neither in this scheduler's file nor "
@@ -210,22 +213,29 @@ class Scheduler(Dispatching, Judging, DeadLettering):
         await streams.ensure(js, locations, self.opts.tuning)
         self.sealer.hide(self.own.secrets)
         await self.sealer.refresh(js, locations)
-        every: dict[str, list[TaskDef]] = defaultdict(list)
+        by_group: dict[str, list[TaskDef]] = defaultdict(list)
         for task in tasks.values():
             if not is_push(task):
-                every[task.group].append(task)
-        groups = {g: ts for g, ts in every.items() if shard_of(g, self.opts.shards) == self.shard}
+                by_group[task.group].append(task)
+        every = dict(by_group)
+        del by_group
+        # Unsharded, this scheduler's groups are all of them: one table, not two.
+        groups = (
+            every
+            if self.opts.shards == 1
+            else {g: ts for g, ts in every.items() if shard_of(g, self.opts.shards) == self.shard}
+        )
         now_s = time.time()
         if self.shard == 0:
             self.heartbeats.configure([t for t in tasks.values() if is_push(t)], now_s)
-            self.every_group = dict(every)
+            self.every_group = every
         for gid in self.groups.keys() - groups.keys():
             self.plan.remove(gid)
             self.in_flight.pop(gid, None)
         for gid, group in groups.items():
             if gid not in self.plan and gid not in self.in_flight:
                 self.plan.set(gid, spread(gid, min(t.frequency for t in group), now_s))
-        self.groups = dict(groups)
+        self.groups = groups
         self.wake.set()
         log.info(
             "configuration in force",

@@ -59,8 +59,8 @@ class SchedulerState:
         #: The shard whose groups this scheduler dispatches and judges; shard 0 also runs
         #: what is not per group (dead letters, hosts, push monitors, SIGHUP).
         self.shard = shard
-        #: The configuration in force: the log's tasks and settings (thresholds, quorum …),
-        #: with the secret values of ``own``.
+        #: The configuration in force: the log's settings (thresholds, quorum …), with the
+        #: secret values of ``own``; its tasks are in ``groups`` (``tasks`` left empty).
         self.config: configuration.Config | None = None
         #: This scheduler's file: the secret values it can send, and what SIGHUP applies.
         self.own: configuration.Config | None = None
