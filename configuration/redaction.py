@@ -39,6 +39,8 @@ def hidden(value: object) -> str:
 def credentials(url: str) -> tuple[str, str | None]:
     """``url`` without its ``user:password@`` part, and that part (None when there is none).
     A website's domain is kept as ``host[:port]``, credentials included, without a scheme."""
+    if "@" not in url:  # most URLs: no parse (the scheduler asks for every request it sends)
+        return url, None
     if "://" not in url:
         userinfo, at, host = url.rpartition("@")
         return (host, userinfo) if at else (url, None)

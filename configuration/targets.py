@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
-from checks.observe.common import resolver
+from checks.resolver import resolver
 from configuration.reader import Reader
 from configuration.yamlsource import Located
 

@@ -8,36 +8,49 @@ environment changed.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from runtime import __version__, cliopts, logs
-from security import cli as security_cli
-from services.agent import cli as agent_cli
-from services.argos import cli as argos_cli
-from services.dev import cli as dev_cli
-from services.notifier import cli as notifier_cli
-from services.projector import cli as projector_cli
-from services.scheduler import cli as scheduler_cli
-from services.web import cli as web_cli
-from services.web import incidentcli
 
-#: Every module that adds subcommands: ``register(subparsers)`` returns ``{command: handler}``.
-COMMAND_MODULES = (
-    dev_cli,
-    scheduler_cli,
-    agent_cli,
-    argos_cli,
-    projector_cli,
-    web_cli,
-    incidentcli,
-    notifier_cli,
-    security_cli,
-)
+#: The module that registers each subcommand (``register(subparsers)`` returns
+#: ``{command: handler}``), in the order ``--help`` lists them. Only the chosen command's
+#: module is imported: a service's process holds its own imports, not every service's (the
+#: scheduler's would otherwise carry the web's, the notifier's and the agent's, 40 MB).
+COMMANDS = {
+    "dev": "services.dev.cli",
+    "demo-target": "services.dev.cli",
+    "scheduler": "services.scheduler.cli",
+    "config": "services.scheduler.cli",
+    "check-now": "services.scheduler.cli",
+    "heartbeat": "services.scheduler.cli",
+    "agent": "services.agent.cli",
+    "check": "services.agent.cli",
+    "argos": "services.argos.cli",
+    "import": "services.argos.cli",
+    "projector": "services.projector.cli",
+    "log": "services.projector.cli",
+    "web": "services.web.cli",
+    "user": "services.web.cli",
+    "token": "services.web.cli",
+    "nagios": "services.web.cli",
+    "incident": "services.web.incidentcli",
+    "notifier": "services.notifier.cli",
+    "silence": "services.notifier.cli",
+    "notify": "services.notifier.cli",
+    "ack": "services.notifier.cli",
+    "replay": "services.notifier.cli",
+    "agents": "security.cli",
+    "security": "security.cli",
+}
+MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[Any], int]]]:
+def build_parser(
+    modules: Iterable[str] = MODULES,
+) -> tuple[argparse.ArgumentParser, dict[str, Callable[[Any], int]]]:
     parser = argparse.ArgumentParser(
         prog="tocsin", description="Distributed uptime monitoring on a NATS JetStream event log."
     )
@@ -49,13 +62,28 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[Any], i
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands: dict[str, Callable[[Any], int]] = {}
-    for module in COMMAND_MODULES:
-        commands.update(module.register(sub))
+    for name in modules:
+        commands.update(importlib.import_module(name).register(sub))
     return parser, commands
 
 
+def chosen(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv``, read as ``tocsin`` reads it; ``None`` when there is
+    none or the line is wrong (the full parser then lists every command or says what is)."""
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=True, exit_on_error=False)
+    pre.add_argument("--log-level")
+    pre.add_argument("command", nargs="?")
+    try:
+        known, _ = pre.parse_known_args(argv)
+    except argparse.ArgumentError:
+        return None
+    return known.command if known.command in COMMANDS else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser, commands = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    command = chosen(argv)
+    parser, commands = build_parser([COMMANDS[command]] if command else MODULES)
     args = parser.parse_args(argv)
     logs.setup(args.log_level)
     try:

@@ -112,6 +112,17 @@ def test_subjects_outside_the_table_admit_nothing():
             codec.decode(codec.encode(event), subject)
 
 
+def test_what_decoding_keeps_per_subject_is_bounded():
+    """A large deployment has a subject per group and agent; what the decoder keeps of them
+    (its parse of each) stays bounded, not one entry per group (40 MB at 100,000 tasks)."""
+    requested = next(e for e in SAMPLES if type(e).__name__ == "CheckRequested")
+    for n in range(contract.PARSED_SUBJECTS + 1000):
+        group = f"g{n}"
+        event = msgspec.structs.replace(requested, group=group, request=f"{group}.default.1000")
+        codec.decode(codec.encode(event), f"tocsin.check.requested.default.{group}")
+    assert contract._parse.cache_info().currsize <= 4096
+
+
 HOSTILE_NUMBERS = st.sampled_from(
     [1e999, -1e999, 1e308, -1e308, 2**63, 2**64, -(2**63) - 1, 2**53 + 1, -1, 0, 1e-320]
 )

@@ -66,3 +66,16 @@ def test_outstanding_requests_expire_by_their_own_limit_once_each():
     assert out.due == {"slow": 0.0}
     assert out.expired(601.0) == [("slow", 0.0)]
     assert out.expired(10_000.0) == [] and out.due == {}
+
+
+def test_outstanding_holds_what_is_in_flight_not_what_was_answered():
+    """Answered requests are passed over when their limit comes; until then the heap keeps
+    no more than a bounded share of them, however many go out."""
+    out = Outstanding()
+    for n in range(100_000):
+        out.add(f"g{n}", float(n), 120.0)
+        if n >= 10:  # the answer to the request sent ten before this one
+            del out.due[f"g{n - 10}"]
+    assert len(out.due) == 10
+    assert len(out._deadlines) <= 2 * 10 + 1024
+    assert out.expired(10_000_000.0) == [(f"g{n}", float(n)) for n in range(99_990, 100_000)]

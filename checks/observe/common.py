@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import ssl
 import time
@@ -103,29 +102,6 @@ def certificate_facts(sslobj: ssl.SSLObject | ssl.SSLSocket | None) -> dict[str,
         facts["not_after"] = datetime.fromtimestamp(expiry, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         facts["days_left"] = round((expiry - time.time()) / 86400, 1)
     return {"certificate": facts}
-
-
-def resolver(value: str) -> tuple[str, int]:
-    """``192.0.2.53``, ``192.0.2.53:5353``, ``[2001:db8::53]:53`` → (address, port)."""
-    host, port = value, 53
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        if rest:
-            if not rest.startswith(":") or not rest[1:].isdigit():
-                raise ValueError(f"expected a resolver such as [2001:db8::53]:53, got {value!r}")
-            port = int(rest[1:])
-    elif value.count(":") == 1:
-        host, _, number = value.partition(":")
-        if not number.isdigit():
-            raise ValueError(f"expected a resolver such as 192.0.2.53:53, got {value!r}")
-        port = int(number)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"the resolver must be an IP address, got {value!r}") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"the resolver's port must be 1-65535, got {port}")
-    return host, port
 
 
 MAX_FACT_TEXT = 4096

@@ -22,7 +22,8 @@ import dns.rdatatype
 import dns.resolver
 
 from checks.base import Response
-from checks.observe.common import Answer, ProbeContext, ProbeError, failed, resolver
+from checks.observe.common import Answer, ProbeContext, ProbeError, failed
+from checks.resolver import resolver
 from events.types import CheckRequested, Observation
 
 MAX_ANSWERS = 50

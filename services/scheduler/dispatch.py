@@ -12,7 +12,8 @@ from nats.js import JetStreamContext
 from checks import request
 from checks.judge import no_result
 from events import codec, subjects
-from services.scheduler.state import SchedulerState, give_up_after
+from services.scheduler.batch import Publisher
+from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, give_up_after
 
 #: Seconds between two dispatch rounds at most: the groups due within a tick go out together,
 #: in one batch of publishes and one wait for their acks, instead of one wake-up per group
@@ -21,13 +22,13 @@ TICK = 0.05
 
 
 class Dispatching(SchedulerState):
-    async def _dispatch(self, js: JetStreamContext) -> None:
+    async def _dispatch(self, js: JetStreamContext, publisher: Publisher) -> None:
         while not self.stopping.is_set():
             started = time.time()
             self._expire_overdue(js, started)
             due = self.plan.pop_due(started)
             if due:
-                await self._request(js, due)
+                await self._request(js, publisher, due)
             await asyncio.sleep(max(0.0, started + TICK - time.time()))
             now = time.time()
             nxt = self.plan.next_due()
@@ -37,8 +38,10 @@ class Dispatching(SchedulerState):
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), wait)
 
-    async def _request(self, js: JetStreamContext, due: list[tuple[str, float]]) -> None:
-        sent = []
+    async def _request(
+        self, js: JetStreamContext, publisher: Publisher, due: list[tuple[str, float]]
+    ) -> None:
+        batch = publisher.batch()
         outstanding = []
         now = time.time()
         for gid, when in due:
@@ -52,9 +55,9 @@ class Dispatching(SchedulerState):
                 event = self.sealer.seal(event)
                 subject, data = subjects.requested(location, gid), codec.encode(event)
                 self.requests[(location, gid)] = rid
-                sent.append(await self._publish_async(js, subject, data, request.message_id(rid)))
+                await batch.publish(subject, data, request.message_id(rid))
             outstanding.append((gid, when, give_up_after(tasks)))
-        await self._all_acked(js, sent)
+        await batch.acked(js, PUBLISH_ACK_WAIT)
         for gid, when, limit in outstanding:
             self.outstanding.add(gid, when, limit)
 

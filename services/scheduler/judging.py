@@ -7,6 +7,7 @@ import contextlib
 import time
 
 import msgspec
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -18,36 +19,40 @@ from checks.quorum import configured
 from events import codec, streams, subjects
 from events.types import CheckCompleted, CheckRequested, TaskJudged
 from runtime import bus
+from runtime.pull import Pull, stream_seq
+from services.scheduler.batch import Publisher
 from services.scheduler.plan import shard_of
-from services.scheduler.state import SchedulerState, Sent, log
+from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
 
 
 class Judging(SchedulerState):
-    async def _judge_completions(self, js: JetStreamContext) -> None:
-        sub = await js.pull_subscribe_bind(
-            durable=streams.completions_durable(self.shard), stream=streams.EVENTS
-        )
-        puller = bus.Puller(sub, "completions")
+    async def _judge_completions(
+        self, nc: Client, js: JetStreamContext, publisher: Publisher
+    ) -> None:
+        pull = await Pull(nc, streams.EVENTS, streams.completions_durable(self.shard)).start()
+        puller = bus.Puller(pull, "completions")
         try:
             while not self.stopping.is_set():
                 msgs = await puller.fetch(500)
                 if msgs:
-                    await self._judge_batch(js, msgs)
+                    await self._judge_batch(js, publisher, msgs)
         finally:
-            # A new term as leader binds again: no subscription left behind.
+            # A new term as leader subscribes again: no subscription left behind.
             with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+                await pull.close()
 
-    async def _judge_batch(self, js: JetStreamContext, msgs: list[Msg]) -> None:
+    async def _judge_batch(
+        self, js: JetStreamContext, publisher: Publisher, msgs: list[Msg]
+    ) -> None:
         assert self.config is not None
-        sent: list[Sent] = []
+        batch = publisher.batch()
         for msg in msgs:
             # Every shard's consumer sees every completion: its subject ends with the group,
             # so another shard's is passed over before decoding (and recorded, if it is
             # poison, by that shard alone).
             if shard_of(msg.subject.rsplit(".", 1)[-1], self.opts.shards) != self.shard:
                 continue
-            seq = msg.metadata.sequence.stream
+            seq = stream_seq(msg)
             try:
                 ev = codec.decode(msg.data, msg.subject)
                 if not isinstance(ev, CheckCompleted):
@@ -66,7 +71,7 @@ class Judging(SchedulerState):
                     reason,
                     time.time(),
                 )
-                sent.append(await self._publish_async(js, subject, data, headers["Nats-Msg-Id"]))
+                await batch.publish(subject, data, headers["Nats-Msg-Id"])
                 continue
             if verdict is None:
                 continue
@@ -81,11 +86,11 @@ class Judging(SchedulerState):
             apply(self.task_states, verdict)
             gs.last_completion, gs.recheck = seq, verdict.recheck
             subject, data = subjects.judged(ev.group), codec.encode(verdict)
-            sent.append(await self._publish_async(js, subject, data, f"judged.{seq}"))
+            await batch.publish(subject, data, f"judged.{seq}")
         # Ack (all up to the last) only once every verdict is in the log. The verdicts are
         # applied in memory already (a redelivery would be skipped as judged), so one that
         # failed to land (NATS away) is published again until it does, never dropped.
-        await self._all_acked(js, sent)
+        await batch.acked(js, PUBLISH_ACK_WAIT)
         self.wake.set()
         # A lost ack (NATS away) means a redelivery, skipped above as judged already.
         with contextlib.suppress(Exception):

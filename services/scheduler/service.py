@@ -40,6 +40,7 @@ from events import codec, streams, subjects
 from events.types import TaskDef, TaskJudged
 from runtime import bus
 from services.scheduler import ondemand
+from services.scheduler.batch import Publisher
 from services.scheduler.deadletters import DeadLettering
 from services.scheduler.dispatch import Dispatching
 from services.scheduler.heartbeats import is_push
@@ -108,8 +109,10 @@ class Scheduler(Dispatching, Judging, DeadLettering):
         """Dispatch and judge while the lease is held; return once it is lost or on stop."""
         keep = asyncio.create_task(lease.keep())
         tasks: list[asyncio.Task[None]] = []
+        publisher = Publisher(nc)
         try:
             try:
+                await publisher.start()
                 await self._adopt(js, cfg)
                 await self._restore(js)
                 if self.shard == 0:
@@ -120,8 +123,8 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                 await asyncio.sleep(1)
                 return
             tasks = [
-                asyncio.create_task(self._dispatch(js)),
-                asyncio.create_task(self._judge_completions(js)),
+                asyncio.create_task(self._dispatch(js, publisher)),
+                asyncio.create_task(self._judge_completions(nc, js, publisher)),
                 asyncio.create_task(self._follow_config(js)),
                 asyncio.create_task(self._reloads(js)),
             ]
@@ -152,6 +155,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             for t in everything:
                 t.cancel()
             results = await asyncio.gather(*everything, return_exceptions=True)
+            await publisher.close()
         # A loop that died is a bug: exit non-zero so a supervisor restarts us.
         for result in results:
             if isinstance(result, Exception):
@@ -187,7 +191,10 @@ class Scheduler(Dispatching, Judging, DeadLettering):
         settings, from here on."""
         assert self.own is not None
         self.applied_seq = now.last_seq
-        self.config, masked = configuration_in_force(now, self.own)
+        config, masked = configuration_in_force(now, self.own)
+        # Its tasks are in ``groups`` from here on: not kept twice (a table of 100,000 tasks
+        # is 5 MB).
+        self.config = replace(config, tasks={})
         if masked:
             log.warning(
                 "settings in force whose secret values are neither in this scheduler's file nor "
@@ -206,22 +213,29 @@ class Scheduler(Dispatching, Judging, DeadLettering):
         await streams.ensure(js, locations, self.opts.tuning)
         self.sealer.hide(self.own.secrets)
         await self.sealer.refresh(js, locations)
-        every: dict[str, list[TaskDef]] = defaultdict(list)
+        by_group: dict[str, list[TaskDef]] = defaultdict(list)
         for task in tasks.values():
             if not is_push(task):
-                every[task.group].append(task)
-        groups = {g: ts for g, ts in every.items() if shard_of(g, self.opts.shards) == self.shard}
+                by_group[task.group].append(task)
+        every = dict(by_group)
+        del by_group
+        # Unsharded, this scheduler's groups are all of them: one table, not two.
+        groups = (
+            every
+            if self.opts.shards == 1
+            else {g: ts for g, ts in every.items() if shard_of(g, self.opts.shards) == self.shard}
+        )
         now_s = time.time()
         if self.shard == 0:
             self.heartbeats.configure([t for t in tasks.values() if is_push(t)], now_s)
-            self.every_group = dict(every)
+            self.every_group = every
         for gid in self.groups.keys() - groups.keys():
             self.plan.remove(gid)
             self.in_flight.pop(gid, None)
         for gid, group in groups.items():
             if gid not in self.plan and gid not in self.in_flight:
                 self.plan.set(gid, spread(gid, min(t.frequency for t in group), now_s))
-        self.groups = dict(groups)
+        self.groups = groups
         self.wake.set()
         log.info(
             "configuration in force",

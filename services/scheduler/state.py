@@ -12,7 +12,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
-from nats.js.api import PubAck
 
 from checks import request
 from checks.judge import GroupState, TaskState, apply
@@ -31,16 +30,6 @@ log = Log("tocsin.scheduler")
 #: Seconds to wait for JetStream's ack of a publish before publishing it again (same message
 #: id, so it lands once).
 PUBLISH_ACK_WAIT = 5.0
-
-
-@dataclass(slots=True)
-class Sent:
-    """A message published, and the future of its ack (None: not sent)."""
-
-    ack: asyncio.Future[PubAck] | None
-    subject: str
-    data: bytes
-    msg_id: str
 
 
 def give_up_after(tasks: list[TaskDef]) -> float:
@@ -70,8 +59,8 @@ class SchedulerState:
         #: The shard whose groups this scheduler dispatches and judges; shard 0 also runs
         #: what is not per group (dead letters, hosts, push monitors, SIGHUP).
         self.shard = shard
-        #: The configuration in force: the log's tasks and settings (thresholds, quorum …),
-        #: with the secret values of ``own``.
+        #: The configuration in force: the log's settings (thresholds, quorum …), with the
+        #: secret values of ``own``; its tasks are in ``groups`` (``tasks`` left empty).
         self.config: configuration.Config | None = None
         #: This scheduler's file: the secret values it can send, and what SIGHUP applies.
         self.own: configuration.Config | None = None
@@ -105,42 +94,6 @@ class SchedulerState:
         self.in_flight = self.outstanding.due
         self.by_location = LocationMemory()
         self.heartbeats = Heartbeats()
-
-    @staticmethod
-    async def _publish_async(js: JetStreamContext, subject: str, data: bytes, msg_id: str) -> Sent:
-        """``publish_async``; its ack is None when it could not even be sent (reconnect
-        buffer full)."""
-        try:
-            ack = await js.publish_async(subject, data, headers={"Nats-Msg-Id": msg_id})
-        except Exception:
-            ack = None
-        return Sent(ack, subject, data, msg_id)
-
-    async def _all_acked(self, js: JetStreamContext, sent: list[Sent]) -> None:
-        """Wait for the acks of ``publish_async``es, at most ``PUBLISH_ACK_WAIT`` for all of
-        them together; what was not acknowledged by then is published again, with the same
-        message id (it may have landed with its ack lost), until JetStream has it.
-
-        nats-py's futures have no timeout of their own: a publish in flight when the server
-        went away (or whose ack was lost) is never answered, and awaiting its future blocked the
-        dispatch loop forever after NATS came back, with every service connected and no new
-        request. One ``asyncio.wait`` for the batch, rather than a ``wait_for`` per message,
-        costs one timer instead of one per request. A future not answered is cancelled, which
-        frees its slot of nats-py's pending-publish semaphore (otherwise leaked too).
-        """
-        futures = [s.ack for s in sent if s.ack is not None]
-        if futures:
-            await asyncio.wait(futures, timeout=PUBLISH_ACK_WAIT)
-        for s in sent:
-            if s.ack is not None and s.ack.done() and not s.ack.cancelled():
-                if s.ack.exception() is None:
-                    continue
-            if s.ack is not None:
-                s.ack.cancel()
-            log.warning("not acknowledged; publishing it again", subject=s.subject)
-            await bus.publish_until_acked(
-                js, s.subject, s.data, s.msg_id, ack_wait=PUBLISH_ACK_WAIT
-            )
 
     async def _publish_judged(self, js: JetStreamContext, verdict: TaskJudged, msg_id: str) -> None:
         # Retried until it lands: the group is out of in_flight and not yet planned again, so

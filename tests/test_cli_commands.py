@@ -1,0 +1,68 @@
+"""``tocsin``: each subcommand loads only the module that registers it."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("module", cli.MODULES)
+def test_the_table_names_what_each_module_registers(module: str) -> None:
+    sub = argparse.ArgumentParser().add_subparsers()
+    registered = set(importlib.import_module(module).register(sub))
+    assert registered == {c for c, m in cli.COMMANDS.items() if m == module}
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["scheduler", "--config", "x.yaml"], "scheduler"),
+        (["--log-level", "debug", "config", "check", "x.yaml"], "config"),
+        (["--log-lev=info", "agent", "--name", "a"], "agent"),
+        (["--help"], None),
+        (["--log-level"], None),
+        (["no-such-command"], None),
+        ([], None),
+    ],
+)
+def test_the_chosen_command(argv: list[str], expected: str | None) -> None:
+    assert cli.chosen(argv) == expected
+
+
+def test_the_scheduler_loads_no_other_service() -> None:
+    """What a ``tocsin scheduler`` process holds once its options are read: its own modules,
+    none of the web's, the agent's or the notifier's (nor their libraries)."""
+    code = (
+        "import sys\n"
+        "from services import cli\n"
+        "try:\n"
+        "    cli.main(['scheduler', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('\\n'.join(sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "services.scheduler.shards" in out
+    others = sorted(
+        m
+        for m in out
+        if (
+            m.startswith("services.")
+            and not m.startswith("services.scheduler")
+            and m != "services.cli"
+        )
+        or m == "security.cli"
+        or m.split(".")[0] in ("fastapi", "jinja2", "uvicorn", "asyncpg", "apprise", "dns")
+    )
+    assert others == []

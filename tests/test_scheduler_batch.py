@@ -1,0 +1,109 @@
+"""The scheduler's batched publishes (``services.scheduler.batch``) and its fetch of completions
+(``runtime.pull``), against a real NATS: every message lands once, what JetStream did not take
+is published again until it does, and a fetch hands out every message once, in order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import nats
+import pytest
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+from nats.js.errors import ServiceUnavailableError
+
+from runtime.embedded import NatsServer
+from runtime.pull import Pull, stream_seq
+from services.scheduler.batch import Publisher, accepted
+from tests.helpers import wait_for
+
+
+async def test_a_batch_lands_once_per_message_id(nats_server: NatsServer) -> None:
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="S", subjects=["s.>"]))
+    publisher = await Publisher(nc).start()
+    try:
+        batch = publisher.batch()
+        for i in range(1_000):
+            await batch.publish(f"s.{i % 7}", str(i).encode(), f"m{i}")
+        await batch.publish("s.0", b"0", "m0")  # the same message id: recorded once
+        await batch.acked(js, 30.0)
+        assert batch.unacked == {} and publisher.waiting == {}
+        info = await js.stream_info("S")
+        assert info.state.messages == 1_000
+    finally:
+        await publisher.close()
+        await nc.close()
+
+
+async def test_what_jetstream_did_not_take_is_published_again(nats_server: NatsServer) -> None:
+    """No stream takes the subject yet (NATS answers "no responders"): the batch publishes it
+    again until one does, and it lands once."""
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    publisher = await Publisher(nc).start()
+    try:
+        batch = publisher.batch()
+        await batch.publish("s.1", b"x", "only-once")
+        acked = asyncio.create_task(batch.acked(js, 1.0))
+        await wait_for(lambda: _true(batch.unanswered == 0), what="the refusal")
+        assert not acked.done()
+        await js.add_stream(StreamConfig(name="S", subjects=["s.>"]))
+        await asyncio.wait_for(acked, 60)
+        assert (await js.stream_info("S")).state.messages == 1
+    finally:
+        await publisher.close()
+        await nc.close()
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+def _answer(data: bytes, headers: dict[str, str] | None = None) -> Msg:
+    return Msg(None, subject="_INBOX.x.1", data=data, headers=headers)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "msg, expected",
+    [
+        (_answer(b'{"stream":"EVENTS","seq":7}'), True),
+        (_answer(b'{"stream":"EVENTS","seq":7,"duplicate":true}'), True),
+        (_answer(b'{"error":{"code":503,"err_code":10077,"description":"x"}}'), False),
+        (_answer(b"", {"Status": "503"}), False),
+        (_answer(b"not json"), False),
+    ],
+)
+def test_only_a_pub_ack_is_an_acknowledgement(msg: Msg, expected: bool) -> None:
+    assert accepted(msg) is expected
+
+
+async def test_a_pull_hands_out_every_message_once_in_order(nats_server: NatsServer) -> None:
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="S", subjects=["s.>"]))
+    await js.add_consumer("S", ConsumerConfig(durable_name="c", ack_policy=AckPolicy.ALL))
+    for i in range(2_500):
+        await js.publish(f"s.{i % 7}", str(i).encode())
+    pull = await Pull(nc, "S", "c").start()
+    try:
+        got: list[int] = []
+        while len(got) < 2_500:
+            msgs = await pull.fetch(1_000, timeout=30)
+            assert len(msgs) <= 1_000
+            got += [int(m.data) for m in msgs]
+            assert [stream_seq(m) for m in msgs] == [m.metadata.sequence.stream for m in msgs]
+            assert stream_seq(msgs[-1]) == len(got)
+            await msgs[-1].ack()
+        assert got == list(range(2_500))
+        with pytest.raises(NatsTimeout):
+            await pull.fetch(10, timeout=0.5)
+        missing = await Pull(nc, "S", "nobody").start()
+        with pytest.raises(ServiceUnavailableError):
+            await missing.fetch(10, timeout=5)
+        await missing.close()
+    finally:
+        await pull.close()
+        await nc.close()
