@@ -18,23 +18,15 @@ the nats-py way, to the subscription.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Callable
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from nats.errors import ProtocolError
-from nats.errors import TimeoutError as NatsTimeout
-from nats.js.errors import APIError
 from nats.protocol.parser import AWAITING_MSG_PAYLOAD, Parser
 
-#: Statuses that end a pull request without an error: no messages (404), expired (408),
-#: and the conflicts nats-py also takes as temporary (409: leader change, too many waiting).
-_OVER = frozenset({"404", "408", "409"})
-_HEARTBEAT = "100"
-_STATUS = "Status"
+from runtime.pull import BatchPull
+
 #: The header block of a message with headers and no status (``NATS/1.0 404 …`` has one).
 _PLAIN_HEADERS = b"NATS/1.0\r\n"
 
@@ -149,63 +141,22 @@ def _parser_of(nc: Client) -> _Parser:
     return nc._ps
 
 
-class Pull:
-    def __init__(self, nc: Client, stream: str, consumer: str, api: str = "$JS.API") -> None:
-        self.nc = nc
-        self.subject = f"{api}.CONSUMER.MSG.NEXT.{stream}.{consumer}"
-        self.inbox = nc.new_inbox()
-        self.sub: Subscription | None = None
-        #: Messages delivered and not handed out yet (a late answer to an earlier request
-        #: included: the next fetch hands it out first).
-        self.msgs: list[Delivered] = []
-        self.want = 0
-        self.ended: Msg | None = None
-        self.wake = asyncio.Event()
+class Pull(BatchPull[Delivered]):
+    """The fetch of ``runtime.pull``, its data frames filed by the connection's parser."""
 
     async def start(self) -> Pull:
-        self.sub = await self.nc.subscribe(self.inbox, cb=self._take)
-        _parser_of(self.nc).routes[self.sub._id] = self._file
+        await super().start()
+        assert self.sub is not None
+        _parser_of(self.nc).routes[self.sub._id] = self._frame
         return self
 
     async def close(self) -> None:
         if self.sub is not None:
             _parser_of(self.nc).routes.pop(self.sub._id, None)
-            await self.sub.unsubscribe()
+        await super().close()
 
-    def _file(self, subject: str, reply: str, data: bytes) -> None:
-        self.msgs.append(Delivered(self.nc, subject, reply, data))
-        if len(self.msgs) >= self.want:
-            self.wake.set()
+    def _frame(self, subject: str, reply: str, data: bytes) -> None:
+        self._file(Delivered(self.nc, subject, reply, data))
 
-    async def _take(self, msg: Msg) -> None:
-        status = msg.headers.get(_STATUS) if msg.headers else None
-        if status is None:
-            self._file(msg.subject, msg.reply, msg.data)
-        elif status != _HEARTBEAT:
-            self.ended = msg
-            self.wake.set()
-
-    async def fetch(self, batch: int, timeout: float = 5.0) -> list[Delivered]:
-        """Up to ``batch`` messages: those the consumer has now, else the first ones to come
-        within ``timeout`` (nats.errors.TimeoutError when none does).
-
-        One request, ``no_wait`` with ``expires``: the server hands out what it has and ends
-        the request, or, having nothing, waits for what comes until it expires."""
-        needed = batch - len(self.msgs)
-        if needed > 0:
-            self.want, self.ended = batch, None
-            self.wake.clear()
-            expires = max(int(timeout * 1e9) - 100_000, 1)
-            ask = {"batch": needed, "no_wait": True, "expires": expires}
-            await self.nc.publish(self.subject, json.dumps(ask).encode(), self.inbox)
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout)
-            except TimeoutError:
-                pass
-        out, self.msgs = self.msgs[:batch], self.msgs[batch:]
-        if out:
-            return out
-        ended, self.ended = self.ended, None
-        if ended is not None and ended.headers and ended.headers.get(_STATUS) not in _OVER:
-            raise APIError.from_msg(ended)  # 503: no such consumer, …
-        raise NatsTimeout
+    def _message(self, msg: Msg) -> Delivered:
+        return Delivered(self.nc, msg.subject, msg.reply, msg.data)
