@@ -38,7 +38,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import nats
 
-from bench.common import ROOT, Proc, publish_all, target, wait_port_http, web_following_nothing
+from bench.common import (
+    ROOT,
+    Proc,
+    publish_all,
+    target,
+    target_of,
+    wait_port_http,
+    web_following_nothing,
+)
 from bench.drain import bare
 from events import codec, streams, subjects
 from events.types import CheckCompleted, CheckRequested, CheckSpec
@@ -239,6 +247,12 @@ async def main() -> None:
     result: dict[str, Any] = {
         "bench": "agent",
         "agent_vs_bare": round(max(r["requests_per_s"] for r in runs["agent"]) / best_bare, 3),
+        "targets": {
+            "agent_vs_bare": target_of(
+                round(max(r["requests_per_s"] for r in runs["agent"]) / best_bare, 3),
+                at_least=0.85,
+            )
+        },
         "requests": args.requests,
         "agents": args.agents,
         "processes": args.processes,

@@ -90,6 +90,14 @@ class Proc:
                 self.proc.wait()
 
 
+def target_of(value: float, at_least: float | None = None, at_most: float | None = None) -> dict:
+    """A figure against issue 19's target for it, for the JSON line: whether it is met."""
+    if at_least is not None:
+        return {"value": value, "target": f">= {at_least:g}", "met": value >= at_least}
+    assert at_most is not None
+    return {"value": value, "target": f"<= {at_most:g}", "met": value <= at_most}
+
+
 @contextlib.asynccontextmanager
 async def web_following_nothing(nats_url: str) -> AsyncIterator[None]:
     """What a deployed web tells the agents while nobody has a live page open: it follows no

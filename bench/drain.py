@@ -34,6 +34,7 @@ from bench.common import (
     servers,
     service,
     target,
+    target_of,
     wait_port_http,
     web_following_nothing,
     write_config,
@@ -231,6 +232,11 @@ async def main() -> None:
         "ratio_to_bare_loop": round(measured["http_requests_per_s"] / bare_rate, 3),
         "bare_requests_per_s": round(bare_rate, 1),
         **measured,
+        "targets": {
+            "ratio_to_bare_loop": target_of(
+                round(measured["http_requests_per_s"] / bare_rate, 3), at_least=0.6
+            )
+        },
     }
     print(
         f"{result['tasks']:,} checks ({args.urls:,} HTTP requests) due at once: read model "

@@ -221,7 +221,7 @@ async def main() -> None:
     out["per_sse_client"] = per_unit("page", args.pages // 10, args.pages)
     print("per SSE client:", out["per_sse_client"], flush=True)
     out["scheduler_mb_at_100k_tasks"] = round(out["per_task"]["rss_bytes"] * 100_000 / 1e6, 1)
-    print(json.dumps(out))
+    print(json.dumps({"bench": "memory", **out}))
 
 
 if __name__ == "__main__":

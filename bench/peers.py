@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp
 import asyncpg
 
-from bench.common import servers, target, wait_port_http, write_config
+from bench.common import servers, target, target_of, wait_port_http, write_config
 from bench.drain import bare, drain
 from runtime.embedded import free_port
 from tests.argos_support import argos_bin
@@ -205,6 +205,11 @@ async def main() -> None:
                 "checks": 2 * args.urls,
                 "tocsin_vs_argos": round(best["tocsin"] / best["argos"], 2),
                 "tocsin_vs_blackbox": round(best["tocsin"] / best["blackbox"], 3),
+                "targets": {
+                    "tocsin_vs_argos": target_of(
+                        round(best["tocsin"] / best["argos"], 2), at_least=25
+                    )
+                },
                 **{f"{k}_vs_bare_loop": round(best[k] / best["bare"], 3) for k in best},
                 **{f"{k}_checks_per_s": [round(x, 1) for x in v] for k, v in runs.items()},
             }

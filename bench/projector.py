@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import nats
 import psutil
 
-from bench.common import pg, publish_all, servers, service, write_config
+from bench.common import pg, publish_all, servers, service, target_of, write_config
 from checks import request
 from configuration import config as configuration
 from configuration.inforce import apply_config
@@ -202,6 +202,7 @@ async def main() -> None:
         rebuild_cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     fold_rate, copy_rate = folded / fold_s, len(rows) / copy_s
     result = {
+        "bench": "projector",
         "events": last,
         "fold_events_per_s": round(fold_rate),
         "fold_s": round(fold_s, 1),
@@ -215,6 +216,12 @@ async def main() -> None:
         "rebuild_cpu_us_per_event": round(rebuild_cpu / last * 1e6, 1),
         "rebuild_own_cpu_us_per_event": round(own / last * 1e6, 1),
         "publish_events_per_s": round(last / publish_s),
+        "targets": {
+            "fold_events_per_s": target_of(round(fold_rate), at_least=50_000),
+            "fold_vs_copy": target_of(round(fold_rate / copy_rate, 3), at_least=0.25),
+            # Scaled to 1M events when run with fewer (--events).
+            "rebuild_s_per_1m_events": target_of(round(rebuild_s * 1e6 / last, 1), at_most=25),
+        },
     }
     print(
         f"projector: {fold_rate:,.0f} events/s, {result['fold_cpu_us_per_event']} µs CPU each; "

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import asyncpg
 import psutil
 
-from bench.common import ROOT, servers, service, target, wait_port_http, write_config
+from bench.common import ROOT, servers, service, target, target_of, wait_port_http, write_config
 from events import codec, subjects
 from runtime import bus
 
@@ -156,6 +156,12 @@ async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         "projector_lag_p50_s": round(pct(lags, 50), 3),
         "projector_lag_p99_s": round(pct(lags, 99), 3),
         "results_per_s": round(checks / window, 1),
+        "targets": {
+            "scheduler_rss_mb_end": target_of(round(rss[-1], 1), at_most=150),
+            "scheduler_share_of_a_core_at_full_rate": target_of(
+                round(ms_per_request * args.urls / 60_000, 3), at_most=0.10
+            ),
+        },
     }
     print(
         f"{result['tasks']:,} tasks / minute for {args.minutes} min, scheduler of {root}: "
@@ -189,12 +195,16 @@ async def main() -> None:
     ap.add_argument("--baseline", type=Path, help="source tree of the scheduler to compare with")
     args = ap.parse_args()
     if args.baseline is None:
-        print(json.dumps(await run(args, ROOT)))
+        print(json.dumps({"bench": "steady", **await run(args, ROOT)}))
         return
     baseline = await run(args, args.baseline.resolve())
     this = await run(args, ROOT)
     ratios = {k: round(this[k] / baseline[k], 3) if baseline[k] else None for k in COMPARED}
-    print(json.dumps({"baseline": baseline, "this": this, "ratio_to_baseline": ratios}))
+    print(
+        json.dumps(
+            {"bench": "steady", "baseline": baseline, "this": this, "ratio_to_baseline": ratios}
+        )
+    )
 
 
 if __name__ == "__main__":
