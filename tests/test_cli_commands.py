@@ -66,3 +66,13 @@ def test_the_scheduler_loads_no_other_service() -> None:
         or m.split(".")[0] in ("fastapi", "jinja2", "uvicorn", "asyncpg", "apprise", "dns")
     )
     assert others == []
+
+
+def test_a_typo_in_the_agents_processes_variable_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TOCSIN_AGENT_PROCESSES", "two")
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["agent"])
+    assert exited.value.code == 2
+    assert "--processes: invalid int value: 'two'" in capsys.readouterr().err

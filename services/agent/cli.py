@@ -37,7 +37,9 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
     p.add_argument(
         "--processes",
         type=int,
-        default=int(cliopts.env("TOCSIN_AGENT_PROCESSES", "1") or 1),
+        # A string default goes through ``type`` too: a typo in the variable is argparse's
+        # "invalid int value", not a traceback.
+        default=cliopts.env("TOCSIN_AGENT_PROCESSES") or "1",
         help="worker processes sharing the location's work queue, to use more than one core "
         "(env TOCSIN_AGENT_PROCESSES; default 1; docs/scaling.md)",
     )
