@@ -111,10 +111,23 @@ class Replied(Protocol):
     reply: str
 
 
-def stream_seq(msg: Replied) -> int:
-    """A pulled message's stream sequence, from its ack subject ``$JS.ACK.<stream>.<consumer>.
-    <delivered>.<stream seq>.…``: several times cheaper than ``msg.metadata`` (which parses
-    every field into objects), 2-3 % of the scheduler's CPU and 12 % of the projector's."""
+def _ack_fields(msg: Replied) -> tuple[list[str], int]:
+    """The tokens of a pulled message's ack subject and how far its fields are shifted:
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.…``, or, in the 12-token form, a
+    domain and an account hash first (two tokens later). Reading them here is several times
+    cheaper than ``msg.metadata``, which parses every field into objects."""
     tokens = msg.reply.split(".")
-    # The 12-token form (with domain and account hash) puts the sequence two tokens later.
-    return int(tokens[5] if len(tokens) < 12 else tokens[7])
+    return tokens, 0 if len(tokens) < 12 else 2
+
+
+def stream_seq(msg: Replied) -> int:
+    """A pulled message's stream sequence (2-3 % of the scheduler's CPU and 12 % of the
+    projector's through ``msg.metadata``)."""
+    tokens, shift = _ack_fields(msg)
+    return int(tokens[5 + shift])
+
+
+def deliveries(msg: Replied) -> int:
+    """How many times JetStream delivered a pulled message (the agent's, per request)."""
+    tokens, shift = _ack_fields(msg)
+    return int(tokens[4 + shift])

@@ -32,6 +32,7 @@ from events.types import AgentHeartbeat, CheckRequested, CheckStarted
 from runtime import __version__, bus
 from runtime.logs import Log
 from runtime.pubacks import AckedPublisher
+from runtime.pull import deliveries
 from security.client import ClientSecurity
 from security.sealing import Opener
 from services.agent.host import HostOptions, observe_forever
@@ -333,14 +334,6 @@ class Agent:
             headers={"Nats-Msg-Id": msg_id},
             timeout=5,
         )
-
-
-def deliveries(msg: Msg) -> int:
-    """How many times JetStream delivered ``msg``, from its reply subject (``msg.metadata``
-    builds a datetime and four objects per message for this one number)."""
-    tokens = msg.reply.split(".")
-    # $JS.ACK.<stream>.<consumer>.<delivered>.…, or with a domain and an account hash first.
-    return int(tokens[4] if len(tokens) == 9 else tokens[Msg.Ack.NumDelivered])
 
 
 #: Young-generation threshold of the agent's collector (CPython's default: 700). A request
