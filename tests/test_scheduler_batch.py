@@ -1,6 +1,7 @@
-"""The scheduler's batched publishes (``services.scheduler.batch``) and its fetch of completions
-(``runtime.pull``), against a real NATS: every message lands once, what JetStream did not take
-is published again until it does, and a fetch hands out every message once, in order."""
+"""The scheduler's batched publishes (``services.scheduler.batch``), against a real NATS:
+every message lands once, and what JetStream did not take is published again until it does
+(its fetch of completions, ``runtime.pull``, is tested with the projector's in
+``test_pull.py``)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,9 @@ import asyncio
 import nats
 import pytest
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
-from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
-from nats.js.errors import ServiceUnavailableError
+from nats.js.api import StreamConfig
 
 from runtime.embedded import NatsServer
-from runtime.pull import Pull, stream_seq
 from services.scheduler.batch import Publisher, accepted
 from tests.helpers import wait_for
 
@@ -78,32 +76,3 @@ def _answer(data: bytes, headers: dict[str, str] | None = None) -> Msg:
 )
 def test_only_a_pub_ack_is_an_acknowledgement(msg: Msg, expected: bool) -> None:
     assert accepted(msg) is expected
-
-
-async def test_a_pull_hands_out_every_message_once_in_order(nats_server: NatsServer) -> None:
-    nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
-    await js.add_stream(StreamConfig(name="S", subjects=["s.>"]))
-    await js.add_consumer("S", ConsumerConfig(durable_name="c", ack_policy=AckPolicy.ALL))
-    for i in range(2_500):
-        await js.publish(f"s.{i % 7}", str(i).encode())
-    pull = await Pull(nc, "S", "c").start()
-    try:
-        got: list[int] = []
-        while len(got) < 2_500:
-            msgs = await pull.fetch(1_000, timeout=30)
-            assert len(msgs) <= 1_000
-            got += [int(m.data) for m in msgs]
-            assert [stream_seq(m) for m in msgs] == [m.metadata.sequence.stream for m in msgs]
-            assert stream_seq(msgs[-1]) == len(got)
-            await msgs[-1].ack()
-        assert got == list(range(2_500))
-        with pytest.raises(NatsTimeout):
-            await pull.fetch(10, timeout=0.5)
-        missing = await Pull(nc, "S", "nobody").start()
-        with pytest.raises(ServiceUnavailableError):
-            await missing.fetch(10, timeout=5)
-        await missing.close()
-    finally:
-        await pull.close()
-        await nc.close()

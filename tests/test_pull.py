@@ -1,11 +1,14 @@
-"""The projector's fetch (``services.projector.pull``) answers like nats-py's: what the consumer
-has now without waiting, else the first messages to come, a timeout when none comes, an error
-when there is no such consumer; and every message exactly once, in order, across batches."""
+"""Both pull fetches, the scheduler's (``runtime.pull``: nats-py's messages) and the
+projector's (``services.projector.pull``: its parser's frames), answer like nats-py's: what the
+consumer has now without waiting, else the first messages to come, a timeout when none comes,
+an error when there is no such consumer; and every message exactly once, in order, across
+batches, each with its stream sequence read from its ack subject."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import nats
 import pytest
@@ -15,18 +18,29 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from nats.js.errors import ServiceUnavailableError
 
 from runtime.embedded import NatsServer
-from services.projector.pull import Pull
+from runtime.pull import BatchPull, stream_seq
+from runtime.pull import Pull as MessagesPull
+from services.projector.pull import Pull as FramesPull
 from tests.helpers import wait_for
 
+PULLS = {"nats-py messages": MessagesPull, "the projector's frames": FramesPull}
 
-async def test_batches_hand_out_every_message_once_in_order(nats_server: NatsServer) -> None:
+
+@pytest.fixture(params=PULLS.values(), ids=PULLS.keys())
+def pull_class(request: pytest.FixtureRequest) -> type[BatchPull[Any]]:
+    return request.param  # type: ignore[no-any-return]
+
+
+async def test_batches_hand_out_every_message_once_in_order(
+    nats_server: NatsServer, pull_class: type[BatchPull[Any]]
+) -> None:
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
     await js.add_stream(StreamConfig(name="S", subjects=["s.>"]))
     await js.add_consumer("S", ConsumerConfig(durable_name="c", ack_policy=AckPolicy.ALL))
     for i in range(2_500):
         await js.publish(f"s.{i % 7}", str(i).encode())
-    pull = await Pull(nc, "S", "c").start()
+    pull = await pull_class(nc, "S", "c").start()
     try:
         got: list[int] = []
         started = time.monotonic()
@@ -34,6 +48,7 @@ async def test_batches_hand_out_every_message_once_in_order(nats_server: NatsSer
             msgs = await pull.fetch(1_000, timeout=5)
             assert len(msgs) <= 1_000
             got += [int(m.data) for m in msgs]
+            assert [stream_seq(m) for m in msgs] == [m.metadata.sequence.stream for m in msgs]
             await msgs[-1].ack()
         assert got == list(range(2_500))
         assert time.monotonic() - started < 5, "a backlog is handed out without waiting"
@@ -54,7 +69,7 @@ async def test_batches_hand_out_every_message_once_in_order(nats_server: NatsSer
 
 
 async def test_messages_with_headers_and_other_subscriptions_pass_alike(
-    nats_server: NatsServer,
+    nats_server: NatsServer, pull_class: type[BatchPull[Any]]
 ) -> None:
     """The pull's frames are cut out of what the connection reads (``_Parser``): messages
     with headers (every service's ``Nats-Msg-Id``) are handed out as the others, and the
@@ -69,7 +84,7 @@ async def test_messages_with_headers_and_other_subscriptions_pass_alike(
         others.append((msg.subject, msg.data, msg.headers))
 
     await nc.subscribe("side.>", cb=other)
-    pull = await Pull(nc, "S", "c").start()
+    pull = await pull_class(nc, "S", "c").start()
     try:
         for i in range(1_000):
             headers = {"Nats-Msg-Id": f"m{i}"} if i % 2 else None
@@ -103,11 +118,13 @@ async def test_messages_with_headers_and_other_subscriptions_pass_alike(
         await nc.close()
 
 
-async def test_a_missing_consumer_is_an_error_not_a_silent_wait(nats_server: NatsServer) -> None:
+async def test_a_missing_consumer_is_an_error_not_a_silent_wait(
+    nats_server: NatsServer, pull_class: type[BatchPull[Any]]
+) -> None:
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
     await js.add_stream(StreamConfig(name="S", subjects=["s.>"]))
-    pull = await Pull(nc, "S", "nobody").start()
+    pull = await pull_class(nc, "S", "nobody").start()
     try:
         with pytest.raises(ServiceUnavailableError):
             await pull.fetch(10, timeout=1)
