@@ -113,6 +113,22 @@ async def test_agent_tells_every_run_until_a_watcher_speaks(
         assert not live.told_of("g2")
 
 
+async def test_a_web_on_a_new_connection_answers_there(nats_server: NatsServer, live: Live) -> None:
+    """The web's connection closed for good and opened again: agents asking which runs are
+    followed get the answer on the new one (else they would tell every run)."""
+    await live.runlogs.follow(live.web, "g1")
+    await live.web.close()
+    again = await nats.connect(nats_server.url)
+    try:
+        await live.runlogs.start(again)
+        await again.flush()
+        answer = await live.nc.request(subjects.WATCHING_ASK, b"", timeout=10)
+        assert "g1" in control.decode_watching(answer.data).groups
+    finally:
+        await live.runlogs.close()
+        await again.close()
+
+
 async def _value(v: object) -> object:
     return v
 

@@ -45,6 +45,7 @@ class RunLogs:
         self.announced: dict[str, float] = {}  # group → until, as the agents were told
         self._asked: Any = None  # the subscription to agents' questions, with the first follow
         self._refresher: asyncio.Task[None] | None = None
+        self._on: Any = None  # the connection they are on
 
     async def follow(self, nc: Any, group: str, seconds: float = FOLLOW_FOR) -> None:
         """Keep the lines of ``group``'s runs from now on, for ``seconds`` (extended by each
@@ -67,9 +68,16 @@ class RunLogs:
         """Answer the agents that ask and tell them every :data:`REFRESH` seconds what is
         followed, nothing included: an agent that never heard a watcher tells every run (a web
         without the permissions to say, or none at all), one that did tells only these."""
-        if self._asked is None:
-            self._asked = await nc.subscribe(subjects.WATCHING_ASK, cb=self._answer)
-            self._refresher = asyncio.get_running_loop().create_task(self._refresh(nc))
+        if self._on is nc:
+            return
+        # A new connection (the web's was closed for good and opened again): answer there.
+        if self._refresher is not None:
+            self._refresher.cancel()
+        if self._asked is not None:
+            await _unsubscribe(self._asked)
+        self._on = nc
+        self._asked = await nc.subscribe(subjects.WATCHING_ASK, cb=self._answer)
+        self._refresher = asyncio.get_running_loop().create_task(self._refresh(nc))
 
     def _drop_expired(self) -> None:
         now = time.monotonic()
