@@ -104,7 +104,6 @@ for _cls in REGISTRY.values():
     _mirror(_cls)
 #: The mirrors of the types that carry free-form values (``contract.expected_values``).
 _FREE_FORM = frozenset(_mirrors[c] for c in contract.FREE_FORM)
-_REQUEST = _mirrors[CheckRequested]
 _decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(
     Union[tuple(_mirrors[c] for c in get_args(AnyEvent))]  # noqa: UP007 - from a tuple
 )
@@ -141,9 +140,9 @@ def decode_request(data: bytes, subject: str) -> AnyEvent:
     agent sees each group's subject once a cycle: plans kept for them would be a cache of
     megabytes that hardly ever hits. Anything else is ``codec.decode``'s to answer."""
     event = _mirrored(data)
-    if type(event) is not _REQUEST or contract.subject_of(event) != subject:
-        return codec.decode(data, subject)
-    return event  # type: ignore[no-any-return]
+    if isinstance(event, CheckRequested) and contract.subject_of(event) == subject:
+        return event
+    return codec.decode(data, subject)
 
 
 def decode_admitted(data: bytes) -> AnyEvent:

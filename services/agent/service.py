@@ -31,7 +31,7 @@ from events.types import AgentHeartbeat, CheckRequested, CheckStarted
 from runtime import __version__, bus
 from runtime.logs import Log
 from runtime.pubacks import AckedPublisher
-from runtime.pull import Pull, deliveries
+from runtime.pull import BatchPull, Pull, deliveries
 from security.client import ClientSecurity
 from security.sealing import Opener
 from services.agent.host import HostOptions, observe_forever
@@ -132,7 +132,7 @@ class Agent:
         nc: Client,
         js: JetStreamContext,
         tasks: tuple[asyncio.Task[None] | None, ...],
-        pull: Pull | None,
+        pull: BatchPull[Msg] | None,
     ) -> None:
         for task in tasks:
             if task is not None:
