@@ -76,7 +76,12 @@ class Agent:
         self.completed = 0
         self.started = time.time()
         self.stopping = asyncio.Event()
+        #: Checks running: a request takes a slot when it is fetched and gives it back once its
+        #: answer is in. Its completion then waits for JetStream under ``_settling`` (as many):
+        #: a round trip to NATS that would otherwise keep the slot from the next check. When as
+        #: many completions wait (NATS slow or away), checks keep their slots: no more work.
         self._slots = asyncio.Semaphore(opts.concurrency)
+        self._settling = asyncio.Semaphore(opts.concurrency)
         self._beats = 0
         self._nc: Any = None
         # Opens request secrets sealed for our location (the key is in the credentials file).
@@ -172,6 +177,7 @@ class Agent:
     async def _handle(
         self, js: JetStreamContext, prober: Prober, completions: AckedPublisher, msg: Msg
     ) -> None:
+        settling = False
         try:
             try:
                 req = lenient.decode_request(msg.data, msg.subject)
@@ -203,6 +209,9 @@ class Agent:
                     completion = await prober.run(req, self.opts.name, self.opts.location, runlog)
                 finally:
                     del self._held[msg.reply]
+            await self._settling.acquire()
+            settling = True
+            self._slots.release()
             await completions.publish(
                 subjects.completed(self.opts.name, self.opts.location, req.group),
                 codec.encode(completion),
@@ -221,7 +230,7 @@ class Agent:
                 error=str(exc) or type(exc).__name__,
             )
         finally:
-            self._slots.release()
+            (self._settling if settling else self._slots).release()
 
     async def _started(self, req: CheckRequested, delivery: int) -> None:
         """Say in the log that we run it (its status page shows who and since when). Published
