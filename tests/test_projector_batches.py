@@ -22,7 +22,9 @@ from events.types import (
     TaskJudged,
 )
 from readmodel import ensure_schema
+from services.projector.fold import Request, fold
 from services.projector.rebuild import checksum
+from services.projector.requests import referenced
 from services.projector.service import Batch, apply_batch
 from tests.web_fixtures import task_def
 
@@ -134,6 +136,17 @@ def a_log() -> Batch:
     )
     log.ask(a, "a.late", t + 12)
     return log.events
+
+
+def test_a_request_the_table_holds_is_looked_up_and_not_inserted_again() -> None:
+    """Asked again under an id an earlier batch asked: the first request of an id is the one,
+    so the batch's inserts leave it out (and the batch looks it up to know)."""
+    t = task_def(0)
+    again = request.build([t], "default", "r.1", T0, T0)
+    assert referenced([again]) == {"r.1"}
+    known = {"r.1": Request("default", t.group, frozenset({t.id}))}
+    assert "r.1" not in fold([(5, again)], known).requests
+    assert "r.1" in fold([(5, again)]).requests
 
 
 async def _fold(conn: asyncpg.Connection, schema: str, size: int) -> dict[str, Any]:
