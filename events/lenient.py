@@ -8,6 +8,13 @@ search of the payload settles every such field at once. ``decode`` decodes into 
 the event types without that pattern (every other constraint kept, the tokens' patterns
 too), after that search.
 
+The tokens' pattern (``Token``: groups, tasks, agents, locations) was the next largest part,
+two thirds of what was left of decoding a ``check.completed``: the mirrors leave it out
+where a field holds tokens plainly (a token, an optional one, a list of them, a dict's keys,
+a struct or list of structs holding them), and ``decode`` checks the tokens it decoded
+against the set of those it already found valid (a few thousand names that repeat: groups,
+tasks, agents), a new one with the same compiled pattern msgspec uses (``search``).
+
 Whatever is in doubt (``\\u0000`` anywhere, a payload the mirrors refuse) is decoded again
 by ``codec.decode``, which gives the answer or error it always gave: ``decode`` admits only
 what ``codec.decode`` admits. The subject is checked with ``contract.admits`` (whether
@@ -19,17 +26,32 @@ an event of the type itself is False, so they are for readers that do not compar
 
 from __future__ import annotations
 
+import re
 import types
+from collections.abc import Callable
+from operator import attrgetter
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import msgspec
 
 from events import codec, contract
-from events.fields import NO_NUL
+from events.fields import NO_NUL, Token
 from events.types import REGISTRY, AnyEvent
 
 #: Each Struct type's mirror.
 _mirrors: dict[type, type] = {}
+
+#: What msgspec checks a ``Token`` with: ``search`` of this pattern ("g\\n" passes, as there).
+_TOKEN = re.compile(get_args(Token)[1].pattern)
+#: How a field of a mirror holds tokens left to ``_tokens``: one (or None), each of a list,
+#: a dict's keys, a struct holding some (or None), each struct of a list.
+_ONE, _EACH, _KEYS, _SUB, _SUBS = range(5)
+#: Per mirror: (how, the field's getter, the plan of the struct it holds) for each such field.
+_Plan = list[tuple[int, Callable[[Any], Any], Any]]
+_plans: dict[type, _Plan] = {}
+#: Tokens found valid (bounded: a log naming more starts the set again).
+_valid: set[str] = set()
+MAX_VALID = 65_536
 
 
 def _mirror_type(tp: Any) -> Any:
@@ -65,14 +87,48 @@ def _without_nul(meta: msgspec.Meta) -> msgspec.Meta | None:
     return msgspec.Meta(**kept) if kept else None
 
 
+def _untokened(tp: Any) -> tuple[Any, int, Any] | None:
+    """``tp`` without the tokens' pattern, how it holds tokens and the plan of the struct it
+    holds; None when it holds no token in a way ``_tokens`` reads (msgspec checks them)."""
+    if tp == Token:
+        return str, _ONE, None
+    if tp == Union[Token, None]:  # noqa: UP007 - compared with what msgspec gives
+        return str | None, _ONE, None
+    held = _mirror_type(tp)
+    if isinstance(held, type) and _plans.get(held):
+        return held, _SUB, _plans[held]
+    args = get_args(held)
+    if get_origin(held) in (Union, types.UnionType) and len(args) == 2 and args[1] is type(None):
+        if isinstance(args[0], type) and _plans.get(args[0]):
+            return held, _SUB, _plans[args[0]]
+    if get_origin(tp) is not Annotated:
+        return None
+    base, *metas = get_args(tp)
+    inner = get_args(base)
+    if get_origin(base) is list and inner[0] == Token:
+        return Annotated[(list[str], *metas)], _EACH, None
+    if get_origin(base) is dict and inner[0] == Token and _mirror_type(inner[1]) == inner[1]:
+        return Annotated[(dict[str, inner[1]], *metas)], _KEYS, None  # type: ignore[valid-type]
+    item = _mirror_type(inner[0]) if get_origin(base) is list else None
+    if isinstance(item, type) and _plans.get(item):
+        return Annotated[(list[item], *metas)], _SUBS, _plans[item]  # type: ignore[valid-type]
+    return None
+
+
 def _mirror(cls: type[msgspec.Struct]) -> type:
     if cls in _mirrors:
         return _mirrors[cls]
     # Only the fields whose type changes are declared again: the others, inherited, keep
     # their place and whether they are keyword-only.
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    plan: _Plan = []
     for f in msgspec.structs.fields(cls):
-        tp = _mirror_type(f.type)
+        untokened = _untokened(f.type)
+        if untokened is not None:
+            tp, how, held = untokened
+            plan.append((how, attrgetter(f.name), held))
+        else:
+            tp = _mirror_type(f.type)
         if tp == f.type:
             continue
         if f.default is not msgspec.NODEFAULT:
@@ -96,7 +152,44 @@ def _mirror(cls: type[msgspec.Struct]) -> type:
         gc=False,
     )
     _mirrors[cls] = mirror
+    _plans[mirror] = plan
     return mirror
+
+
+def _collect(plan: _Plan, obj: Any, out: list[str]) -> None:
+    """The tokens ``obj`` holds where its ``plan`` says, appended to ``out``."""
+    for how, get, held in plan:
+        value = get(obj)
+        if value is None:
+            continue
+        if how == _ONE:
+            out.append(value)
+        elif how == _EACH or how == _KEYS:
+            out.extend(value)
+        elif how == _SUB:
+            _collect(held, value, out)
+        else:
+            for item in value:
+                _collect(held, item, out)
+
+
+def _tokens_valid(event: Any) -> bool:
+    """Whether every token the mirror left unchecked in ``event`` matches ``Token``."""
+    plan = _plans[type(event)]
+    if not plan:
+        return True
+    found: list[str] = []
+    _collect(plan, event, found)
+    if _valid.issuperset(found):
+        return True
+    for token in found:
+        if token not in _valid:
+            if not _TOKEN.search(token):
+                return False
+            if len(_valid) >= MAX_VALID:
+                _valid.clear()
+            _valid.add(token)
+    return True
 
 
 for _cls in REGISTRY.values():
@@ -118,6 +211,7 @@ def decode(data: bytes, subject: str) -> AnyEvent:
         return codec.decode(data, subject)
     if (
         event.v != event.VERSION
+        or not _tokens_valid(event)
         or not contract.admits(subject, event)
         or (
             type(event) in _FREE_FORM
