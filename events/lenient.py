@@ -43,9 +43,11 @@ _mirrors: dict[type, type] = {}
 
 #: What msgspec checks a ``Token`` with: ``search`` of this pattern ("g\\n" passes, as there).
 _TOKEN = re.compile(get_args(Token)[1].pattern)
-#: How a field of a mirror holds tokens left to ``_tokens``: one (or None), each of a list,
-#: a dict's keys, a struct holding some (or None), each struct of a list.
-_ONE, _EACH, _KEYS, _SUB, _SUBS = range(5)
+#: How a field of a mirror holds tokens left to ``_tokens_valid``: one, one or None, each of a
+#: list, a dict's keys, a struct holding some (or None), each struct of a list; and, made of
+#: those by ``_fast``, several fields of one token each (one getter) and the one token of
+#: each struct of a list.
+_ONE, _OPT, _EACH, _KEYS, _SUB, _SUBS, _ONES, _EACH_ONE = range(8)
 #: Per mirror: (how, the field's getter, the plan of the struct it holds) for each such field.
 _Plan = list[tuple[int, Callable[[Any], Any], Any]]
 _plans: dict[type, _Plan] = {}
@@ -93,7 +95,7 @@ def _untokened(tp: Any) -> tuple[Any, int, Any] | None:
     if tp == Token:
         return str, _ONE, None
     if tp == Union[Token, None]:  # noqa: UP007 - compared with what msgspec gives
-        return str | None, _ONE, None
+        return str | None, _OPT, None
     held = _mirror_type(tp)
     if isinstance(held, type) and _plans.get(held):
         return held, _SUB, _plans[held]
@@ -121,12 +123,12 @@ def _mirror(cls: type[msgspec.Struct]) -> type:
     # Only the fields whose type changes are declared again: the others, inherited, keep
     # their place and whether they are keyword-only.
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
-    plan: _Plan = []
+    holding: list[tuple[int, str, Any]] = []  # (how, field, the plan of a struct it holds)
     for f in msgspec.structs.fields(cls):
         untokened = _untokened(f.type)
         if untokened is not None:
             tp, how, held = untokened
-            plan.append((how, attrgetter(f.name), held))
+            holding.append((how, f.name, held))
         else:
             tp = _mirror_type(f.type)
         if tp == f.type:
@@ -152,17 +154,37 @@ def _mirror(cls: type[msgspec.Struct]) -> type:
         gc=False,
     )
     _mirrors[cls] = mirror
-    _plans[mirror] = plan
+    _plans[mirror] = _plan(holding)
     return mirror
+
+
+def _plan(holding: list[tuple[int, str, Any]]) -> _Plan:
+    """How to read the tokens of the fields ``holding`` them, in few calls per event: the
+    fields of one token each by one getter, a list of structs of one token each by ``map``."""
+    ones = [name for how, name, _ in holding if how == _ONE]
+    plan: _Plan = [(_ONES, attrgetter(*ones), None)] if ones else []
+    for how, name, held in holding:
+        if how == _SUBS and len(held) == 1 and held[0][0] == _ONES:
+            plan.append((_EACH_ONE, attrgetter(name), held[0][1]))
+        elif how != _ONE:
+            plan.append((how, attrgetter(name), held))
+    return plan
 
 
 def _collect(plan: _Plan, obj: Any, out: list[str]) -> None:
     """The tokens ``obj`` holds where its ``plan`` says, appended to ``out``."""
     for how, get, held in plan:
         value = get(obj)
-        if value is None:
+        if how == _ONES:
+            if type(value) is tuple:
+                out.extend(value)
+            else:
+                out.append(value)
+        elif how == _EACH_ONE:
+            out.extend(map(held, value))
+        elif value is None:
             continue
-        if how == _ONE:
+        elif how == _OPT:
             out.append(value)
         elif how == _EACH or how == _KEYS:
             out.extend(value)
