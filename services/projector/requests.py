@@ -184,8 +184,9 @@ SELECT * FROM {rowsets.source(INSERT_COLUMNS)} AS u
 """
 
 
-# ``= ANY($1)`` lets the plan find the few rows by the completion index: joined to the array
-# alone, it scanned the open requests' index, dead entries included, and grew with the table.
+# ``= ANY($1)`` lets the plan find the few rows by the open requests' completion index: joined
+# to the array alone, it scanned the open requests' index, dead entries included, and grew
+# with the table.
 _JUDGED = """
 UPDATE requests r SET status = 'judged', judged_at = j.at
 FROM unnest($1::bigint[], $2::timestamptz[]) AS j(completion, at)
