@@ -131,6 +131,8 @@ def _mirror(cls: type[msgspec.Struct]) -> type:
             holding.append((how, f.name, held))
         else:
             tp = _mirror_type(f.type)
+            if _hides_tokens(tp):
+                raise TypeError(f"{cls.__name__}.{f.name}: tokens in a shape lenient cannot read")
         if tp == f.type:
             continue
         if f.default is not msgspec.NODEFAULT:
@@ -158,13 +160,22 @@ def _mirror(cls: type[msgspec.Struct]) -> type:
     return mirror
 
 
+def _hides_tokens(tp: Any) -> bool:
+    """Whether ``tp`` holds, where ``_untokened`` does not look, a mirror whose tokens msgspec
+    no longer checks (they would go unchecked)."""
+    if isinstance(tp, type):
+        return bool(_plans.get(tp))
+    return any(_hides_tokens(arg) for arg in get_args(tp))
+
+
 def _plan(holding: list[tuple[int, str, Any]]) -> _Plan:
     """How to read the tokens of the fields ``holding`` them, in few calls per event: the
     fields of one token each by one getter, a list of structs of one token each by ``map``."""
     ones = [name for how, name, _ in holding if how == _ONE]
-    plan: _Plan = [(_ONES, attrgetter(*ones), None)] if ones else []
+    # (how, getter, how many names it reads): one gives the token, several a tuple of them.
+    plan: _Plan = [(_ONES, attrgetter(*ones), len(ones))] if ones else []
     for how, name, held in holding:
-        if how == _SUBS and len(held) == 1 and held[0][0] == _ONES:
+        if how == _SUBS and len(held) == 1 and held[0][0] == _ONES and held[0][2] == 1:
             plan.append((_EACH_ONE, attrgetter(name), held[0][1]))
         elif how != _ONE:
             plan.append((how, attrgetter(name), held))
@@ -176,10 +187,10 @@ def _collect(plan: _Plan, obj: Any, out: list[str]) -> None:
     for how, get, held in plan:
         value = get(obj)
         if how == _ONES:
-            if type(value) is tuple:
-                out.extend(value)
-            else:
+            if held == 1:
                 out.append(value)
+            else:
+                out.extend(value)
         elif how == _EACH_ONE:
             out.extend(map(held, value))
         elif value is None:

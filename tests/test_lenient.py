@@ -3,12 +3,15 @@ the same event, or a DecodeError with the same words, whatever the bytes."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from events import codec, contract, lenient
+from events.fields import Token
 from events.types import REGISTRY, Event
 from tests.test_contract import RULE_SUBJECTS, _raw, _with_invalid_utf8, hostile_message
 from tests.test_events import SAMPLES, subject_of
@@ -118,6 +121,30 @@ def test_a_token_anywhere_gets_the_same_answer(value: str):
     for _ in range(2):
         for data, subject in msgs:
             assert_same_answer(data, subject)
+
+
+class Pair(msgspec.Struct):
+    a: Token
+    b: Token
+
+
+class Holder(msgspec.Struct):
+    pairs: list[Pair]
+
+
+class Bounded(msgspec.Struct):
+    pairs: Annotated[list[Pair], msgspec.Meta(max_length=4)]
+
+
+def test_tokens_lenient_cannot_read_fail_at_import():
+    """A struct holding tokens in a shape lenient does not read (here a list without its
+    bound) would have them checked by nobody: its mirror is refused outright."""
+    with pytest.raises(TypeError, match=r"Holder\.pairs"):
+        lenient._mirror(Holder)
+    mirror = lenient._mirror(Bounded)
+    good = msgspec.json.decode(b'{"pairs": [{"a": "x", "b": "y"}]}', type=mirror)
+    bad = msgspec.json.decode(b'{"pairs": [{"a": "x", "b": "y.z"}]}', type=mirror)
+    assert lenient._tokens_valid(good) and not lenient._tokens_valid(bad)
 
 
 def test_the_hot_types_decode_without_the_token_pattern():
