@@ -5,15 +5,15 @@ msgspec checks a string's ``pattern`` with a call into ``re`` for every field: `
 event, six fields of a ``check.completed``, the projector's largest CPU item (py-spy).
 JSON carries a NUL only escaped, as ``\\u0000`` (a raw control character is not JSON): one
 search of the payload settles every such field at once. ``decode`` decodes into mirrors of
-the event types without that pattern (every other constraint kept, the tokens' patterns
-too), after that search.
+the event types without that pattern (every other constraint kept), after that search.
 
 The tokens' pattern (``Token``: groups, tasks, agents, locations) was the next largest part,
 two thirds of what was left of decoding a ``check.completed``: the mirrors leave it out
 where a field holds tokens plainly (a token, an optional one, a list of them, a dict's keys,
 a struct or list of structs holding them), and ``decode`` checks the tokens it decoded
 against the set of those it already found valid (a few thousand names that repeat: groups,
-tasks, agents), a new one with the same compiled pattern msgspec uses (``search``).
+tasks, agents), a new one with the same compiled pattern msgspec uses (``search``). A type
+holding tokens in any other shape fails at import: its tokens would go unchecked.
 
 Whatever is in doubt (``\\u0000`` anywhere, a payload the mirrors refuse) is decoded again
 by ``codec.decode``, which gives the answer or error it always gave: ``decode`` admits only
