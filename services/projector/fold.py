@@ -241,9 +241,7 @@ def _one(c: Changes, seq: int, ev: AnyEvent, requests: dict[str, Request]) -> No
 
 
 def _requested(c: Changes, seq: int, ev: CheckRequested, requests: dict[str, Request]) -> None:
-    if ev.request in requests:
-        # Asked before (in the table, or earlier in the batch): the first request of an id is
-        # the one, and the row is not inserted again.
+    if ev.request in requests:  # asked before (table, batch): the first of an id is the one
         return
     # Kept so that a completion can be checked against the request it claims to answer.
     tasks = frozenset(map(_TASK, ev.checks))
