@@ -14,6 +14,11 @@ timed on its own:
 3. ``tocsin projector rebuild`` (a process): the whole log replayed into fresh tables and
    swapped in, wall clock and CPU time.
 
+``--tree DIR`` runs another source tree's projector and rebuild (an earlier revision, to
+compare in the same minutes; the bench and its log are this one's). ``pg_cpu_us_per_event``
+is PostgreSQL's CPU time (every process of the server) during the fold, per event: on two
+cores, the fold's rate is bounded by the projector's CPU per event and PostgreSQL's together.
+
 The last line printed is one JSON object; ``fold_vs_copy`` is the fold's events/s over
 COPY's rows/s (about one result row per event in a real log: two outcomes every four events
 here, so the ratio is the stricter of the two).
@@ -31,13 +36,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import asyncpg
 import nats
 import psutil
 
-from bench.common import pg, publish_all, servers, service, target_of, write_config
+from bench.common import ROOT, pg, publish_all, servers, service, target_of, write_config
 from checks import request
 from configuration import config as configuration
 from configuration.inforce import apply_config
@@ -52,6 +59,7 @@ from events.types import (
     TaskJudged,
 )
 from readmodel import ensure_schema
+from runtime.embedded import NatsServer, PostgresServer
 
 
 def events(cfg: configuration.Config, n: int, first_seq: int) -> list[tuple[str, bytes, None]]:
@@ -98,12 +106,22 @@ def events(cfg: configuration.Config, n: int, first_seq: int) -> list[tuple[str,
     return out
 
 
-async def position(url: str) -> int:
-    async with pg(url) as conn:
-        try:
-            return int(await conn.fetchval("SELECT seq FROM tocsin.position"))
-        except Exception:
-            return 0
+async def position(conn: asyncpg.Connection) -> int:
+    try:
+        return int(await conn.fetchval("SELECT seq FROM tocsin.position"))
+    except asyncpg.UndefinedTableError:
+        return 0
+
+
+def pg_cpu(server: PostgresServer) -> float:
+    """CPU seconds of the PostgreSQL server's processes so far (those alive now)."""
+    assert server.proc is not None
+    main = psutil.Process(server.proc.pid)
+    total = 0.0
+    for ps in [main, *main.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            total += cpu(ps)
+    return total
 
 
 async def main() -> None:
@@ -114,7 +132,10 @@ async def main() -> None:
         help="write a py-spy flame graph (.svg) or collapsed stacks (.txt) of the projector here "
         "(and of the rebuild next to it: NAME.rebuild.svg or .txt)",
     )
+    ap.add_argument("--tree", type=Path, default=ROOT, help="the source tree of the projector")
+    ap.add_argument("--no-rebuild", action="store_true", help="the fold and COPY only")
     args = ap.parse_args()
+    tree = args.tree.resolve()
     with servers() as (nats_server, server, work):
         config = write_config(work / "tocsin.yaml", "http://127.0.0.1:9", 3000, "1m")
         cfg = configuration.parse(config)
@@ -140,20 +161,25 @@ async def main() -> None:
             nats_server.url,
             "--database-url",
             server.url,
+            root=tree,
         )
         if args.profile:  # where the projector's time goes, as a flame graph (py-spy)
             profile(args.profile, proc.pid)
         ps = psutil.Process(proc.pid)
         seen = 0
-        while seen == 0:
-            await asyncio.sleep(0.02)
-            seen = await position(server.url)
-        start, cpu_start, from_seq = time.perf_counter(), cpu(ps), seen
-        while seen < last:
-            await asyncio.sleep(0.05)
-            seen = await position(server.url)
-        fold_s = time.perf_counter() - start
-        fold_cpu = cpu(ps) - cpu_start
+        # One connection asks (a new one each time would be a backend forked each time).
+        async with pg(server.url) as polling:
+            while seen == 0:
+                await asyncio.sleep(0.02)
+                seen = await position(polling)
+            start, cpu_start, from_seq = time.perf_counter(), cpu(ps), seen
+            pg_start = pg_cpu(server)
+            while seen < last:
+                await asyncio.sleep(0.05)
+                seen = await position(polling)
+            fold_s = time.perf_counter() - start
+            fold_cpu = cpu(ps) - cpu_start
+            fold_pg_cpu = pg_cpu(server) - pg_start
         proc.stop()
         folded = last - from_seq
         print(f"projector folded {folded:,} events in {fold_s:.1f}s", file=sys.stderr)
@@ -171,65 +197,87 @@ async def main() -> None:
             await conn.execute("DROP SCHEMA copybench CASCADE")
         print(f"COPY of the {len(rows):,} result rows: {copy_s:.1f}s", file=sys.stderr)
 
-        # 3. A full rebuild, as an operator runs it (``tocsin projector rebuild``, a process);
-        # its CPU time is what the kernel accounts to the waited-for child (its feed process
-        # included); its own, the last one read while it ran.
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        rebuilding = service(
-            work,
-            "rebuild",
-            "projector",
-            "--nats-url",
-            nats_server.url,
-            "--database-url",
-            server.url,
-            "rebuild",
+        # 3. A full rebuild.
+        rebuilt = (
+            None
+            if args.no_rebuild
+            else await rebuild(work, nats_server, server, tree, args.profile)
         )
-        if args.profile:  # the rebuild's, next to the projector's
-            path = Path(args.profile)
-            profile(str(path.with_name(f"{path.stem}.rebuild{path.suffix}")), rebuilding.pid)
-        own = 0.0
-        watched = psutil.Process(rebuilding.pid)
-        while rebuilding.proc.poll() is None:
-            with contextlib.suppress(psutil.Error):
-                own = cpu(watched)
-            await asyncio.sleep(0.1)
-        if rebuilding.proc.returncode != 0:
-            sys.exit(f"rebuild failed: see {work / 'rebuild.log'}")
-        rebuild_s = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        rebuild_cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     fold_rate, copy_rate = folded / fold_s, len(rows) / copy_s
-    result = {
+    targets = {
+        "fold_events_per_s": target_of(round(fold_rate), at_least=50_000),
+        "fold_vs_copy": target_of(round(fold_rate / copy_rate, 3), at_least=0.25),
+    }
+    result: dict[str, Any] = {
         "bench": "projector",
+        "tree": str(tree),
         "events": last,
         "fold_events_per_s": round(fold_rate),
         "fold_s": round(fold_s, 1),
         "fold_cpu_us_per_event": round(fold_cpu / folded * 1e6, 1),
+        "pg_cpu_us_per_event": round(fold_pg_cpu / folded * 1e6, 1),
         "result_rows": len(rows),
         "copy_rows_per_s": round(copy_rate),
         "copy_s": round(copy_s, 1),
         "fold_vs_copy": round(fold_rate / copy_rate, 3),
-        "rebuild_s": round(rebuild_s, 1),
-        "rebuild_events_per_s": round(last / rebuild_s),
-        "rebuild_cpu_us_per_event": round(rebuild_cpu / last * 1e6, 1),
-        "rebuild_own_cpu_us_per_event": round(own / last * 1e6, 1),
         "publish_events_per_s": round(last / publish_s),
-        "targets": {
-            "fold_events_per_s": target_of(round(fold_rate), at_least=50_000),
-            "fold_vs_copy": target_of(round(fold_rate / copy_rate, 3), at_least=0.25),
-            # Scaled to 1M events when run with fewer (--events).
-            "rebuild_s_per_1m_events": target_of(round(rebuild_s * 1e6 / last, 1), at_most=25),
-        },
+        "targets": targets,
     }
     print(
-        f"projector: {fold_rate:,.0f} events/s, {result['fold_cpu_us_per_event']} µs CPU each; "
-        f"COPY of its {len(rows):,} result rows: {copy_rate:,.0f} rows/s "
-        f"({fold_rate / copy_rate:.0%}); rebuild of {last:,} events: {rebuild_s:.1f}s "
-        f"({last / rebuild_s:,.0f} events/s, {result['rebuild_cpu_us_per_event']} µs CPU each)"
+        f"projector: {fold_rate:,.0f} events/s, {result['fold_cpu_us_per_event']} µs CPU each "
+        f"(PostgreSQL: {result['pg_cpu_us_per_event']} µs); COPY of its {len(rows):,} result "
+        f"rows: {copy_rate:,.0f} rows/s ({fold_rate / copy_rate:.0%})"
     )
+    if rebuilt is not None:
+        rebuild_s, rebuild_cpu, own = rebuilt
+        result |= {
+            "rebuild_s": round(rebuild_s, 1),
+            "rebuild_events_per_s": round(last / rebuild_s),
+            "rebuild_cpu_us_per_event": round(rebuild_cpu / last * 1e6, 1),
+            "rebuild_own_cpu_us_per_event": round(own / last * 1e6, 1),
+        }
+        # Scaled to 1M events when run with fewer (--events).
+        targets["rebuild_s_per_1m_events"] = target_of(round(rebuild_s * 1e6 / last, 1), at_most=25)
+        print(
+            f"rebuild of {last:,} events: {rebuild_s:.1f}s ({last / rebuild_s:,.0f} events/s, "
+            f"{result['rebuild_cpu_us_per_event']} µs CPU each)"
+        )
     print(json.dumps(result))
+
+
+async def rebuild(
+    work: Path, nats_server: NatsServer, server: PostgresServer, tree: Path, profiled: str | None
+) -> tuple[float, float, float]:
+    """A full rebuild, as an operator runs it (``tocsin projector rebuild``, a process): its
+    wall clock, the CPU time the kernel accounts to the waited-for child (its feed process
+    included), and its own, the last one read while it ran."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    rebuilding = service(
+        work,
+        "rebuild",
+        "projector",
+        "--nats-url",
+        nats_server.url,
+        "--database-url",
+        server.url,
+        "rebuild",
+        root=tree,
+    )
+    if profiled:  # the rebuild's, next to the projector's
+        path = Path(profiled)
+        profile(str(path.with_name(f"{path.stem}.rebuild{path.suffix}")), rebuilding.pid)
+    own = 0.0
+    watched = psutil.Process(rebuilding.pid)
+    while rebuilding.proc.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            own = cpu(watched)
+        await asyncio.sleep(0.1)
+    if rebuilding.proc.returncode != 0:
+        sys.exit(f"rebuild failed: see {work / 'rebuild.log'}")
+    rebuild_s = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return rebuild_s, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, own
 
 
 def profile(out: str, pid: int) -> None:

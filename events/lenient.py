@@ -5,8 +5,15 @@ msgspec checks a string's ``pattern`` with a call into ``re`` for every field: `
 event, six fields of a ``check.completed``, the projector's largest CPU item (py-spy).
 JSON carries a NUL only escaped, as ``\\u0000`` (a raw control character is not JSON): one
 search of the payload settles every such field at once. ``decode`` decodes into mirrors of
-the event types without that pattern (every other constraint kept, the tokens' patterns
-too), after that search.
+the event types without that pattern (every other constraint kept), after that search.
+
+The tokens' pattern (``Token``: groups, tasks, agents, locations) was the next largest part,
+two thirds of what was left of decoding a ``check.completed``: the mirrors leave it out
+where a field holds tokens plainly (a token, an optional one, a list of them, a dict's keys,
+a struct or list of structs holding them), and ``decode`` checks the tokens it decoded
+against the set of those it already found valid (a few thousand names that repeat: groups,
+tasks, agents), a new one with the same compiled pattern msgspec uses (``search``). A type
+holding tokens in any other shape fails at import: its tokens would go unchecked.
 
 Whatever is in doubt (``\\u0000`` anywhere, a payload the mirrors refuse) is decoded again
 by ``codec.decode``, which gives the answer or error it always gave: ``decode`` admits only
@@ -20,17 +27,34 @@ an event of the type itself is False, so they are for readers that do not compar
 
 from __future__ import annotations
 
+import re
 import types
+from collections.abc import Callable
+from operator import attrgetter
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import msgspec
 
 from events import codec, contract
-from events.fields import NO_NUL
+from events.fields import NO_NUL, Token
 from events.types import REGISTRY, AnyEvent, CheckRequested
 
 #: Each Struct type's mirror.
 _mirrors: dict[type, type] = {}
+
+#: What msgspec checks a ``Token`` with: ``search`` of this pattern ("g\\n" passes, as there).
+_TOKEN = re.compile(get_args(Token)[1].pattern)
+#: How a field of a mirror holds tokens left to ``_tokens_valid``: one, one or None, each of a
+#: list, a dict's keys, a struct holding some (or None), each struct of a list; and, made of
+#: those by ``_fast``, several fields of one token each (one getter) and the one token of
+#: each struct of a list.
+_ONE, _OPT, _EACH, _KEYS, _SUB, _SUBS, _ONES, _EACH_ONE = range(8)
+#: Per mirror: (how, the field's getter, the plan of the struct it holds) for each such field.
+_Plan = list[tuple[int, Callable[[Any], Any], Any]]
+_plans: dict[type, _Plan] = {}
+#: Tokens found valid (bounded: a log naming more starts the set again).
+_valid: set[str] = set()
+MAX_VALID = 65_536
 
 
 def _mirror_type(tp: Any) -> Any:
@@ -66,14 +90,50 @@ def _without_nul(meta: msgspec.Meta) -> msgspec.Meta | None:
     return msgspec.Meta(**kept) if kept else None
 
 
+def _untokened(tp: Any) -> tuple[Any, int, Any] | None:
+    """``tp`` without the tokens' pattern, how it holds tokens and the plan of the struct it
+    holds; None when it holds no token in a way ``_tokens`` reads (msgspec checks them)."""
+    if tp == Token:
+        return str, _ONE, None
+    if tp == Union[Token, None]:  # noqa: UP007 - compared with what msgspec gives
+        return str | None, _OPT, None
+    held = _mirror_type(tp)
+    if isinstance(held, type) and _plans.get(held):
+        return held, _SUB, _plans[held]
+    args = get_args(held)
+    if get_origin(held) in (Union, types.UnionType) and len(args) == 2 and args[1] is type(None):
+        if isinstance(args[0], type) and _plans.get(args[0]):
+            return held, _SUB, _plans[args[0]]
+    if get_origin(tp) is not Annotated:
+        return None
+    base, *metas = get_args(tp)
+    inner = get_args(base)
+    if get_origin(base) is list and inner[0] == Token:
+        return Annotated[(list[str], *metas)], _EACH, None
+    if get_origin(base) is dict and inner[0] == Token and _mirror_type(inner[1]) == inner[1]:
+        return Annotated[(dict[str, inner[1]], *metas)], _KEYS, None  # type: ignore[valid-type]
+    item = _mirror_type(inner[0]) if get_origin(base) is list else None
+    if isinstance(item, type) and _plans.get(item):
+        return Annotated[(list[item], *metas)], _SUBS, _plans[item]  # type: ignore[valid-type]
+    return None
+
+
 def _mirror(cls: type[msgspec.Struct]) -> type:
     if cls in _mirrors:
         return _mirrors[cls]
     # Only the fields whose type changes are declared again: the others, inherited, keep
     # their place and whether they are keyword-only.
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    holding: list[tuple[int, str, Any]] = []  # (how, field, the plan of a struct it holds)
     for f in msgspec.structs.fields(cls):
-        tp = _mirror_type(f.type)
+        untokened = _untokened(f.type)
+        if untokened is not None:
+            tp, how, held = untokened
+            holding.append((how, f.name, held))
+        else:
+            tp = _mirror_type(f.type)
+            if _hides_tokens(tp):
+                raise TypeError(f"{cls.__name__}.{f.name}: tokens in a shape lenient cannot read")
         if tp == f.type:
             continue
         if f.default is not msgspec.NODEFAULT:
@@ -97,7 +157,73 @@ def _mirror(cls: type[msgspec.Struct]) -> type:
         gc=False,
     )
     _mirrors[cls] = mirror
+    _plans[mirror] = _plan(holding)
     return mirror
+
+
+def _hides_tokens(tp: Any) -> bool:
+    """Whether ``tp`` holds, where ``_untokened`` does not look, a mirror whose tokens msgspec
+    no longer checks (they would go unchecked)."""
+    if isinstance(tp, type):
+        return bool(_plans.get(tp))
+    return any(_hides_tokens(arg) for arg in get_args(tp))
+
+
+def _plan(holding: list[tuple[int, str, Any]]) -> _Plan:
+    """How to read the tokens of the fields ``holding`` them, in few calls per event: the
+    fields of one token each by one getter, a list of structs of one token each by ``map``."""
+    ones = [name for how, name, _ in holding if how == _ONE]
+    # (how, getter, how many names it reads): one gives the token, several a tuple of them.
+    plan: _Plan = [(_ONES, attrgetter(*ones), len(ones))] if ones else []
+    for how, name, held in holding:
+        if how == _SUBS and len(held) == 1 and held[0][0] == _ONES and held[0][2] == 1:
+            plan.append((_EACH_ONE, attrgetter(name), held[0][1]))
+        elif how != _ONE:
+            plan.append((how, attrgetter(name), held))
+    return plan
+
+
+def _collect(plan: _Plan, obj: Any, out: list[str]) -> None:
+    """The tokens ``obj`` holds where its ``plan`` says, appended to ``out``."""
+    for how, get, held in plan:
+        value = get(obj)
+        if how == _ONES:
+            if held == 1:
+                out.append(value)
+            else:
+                out.extend(value)
+        elif how == _EACH_ONE:
+            out.extend(map(held, value))
+        elif value is None:
+            continue
+        elif how == _OPT:
+            out.append(value)
+        elif how == _EACH or how == _KEYS:
+            out.extend(value)
+        elif how == _SUB:
+            _collect(held, value, out)
+        else:
+            for item in value:
+                _collect(held, item, out)
+
+
+def _tokens_valid(event: Any) -> bool:
+    """Whether every token the mirror left unchecked in ``event`` matches ``Token``."""
+    plan = _plans[type(event)]
+    if not plan:
+        return True
+    found: list[str] = []
+    _collect(plan, event, found)
+    if _valid.issuperset(found):
+        return True
+    for token in found:
+        if token not in _valid:
+            if not _TOKEN.search(token):
+                return False
+            if len(_valid) >= MAX_VALID:
+                _valid.clear()
+            _valid.add(token)
+    return True
 
 
 for _cls in REGISTRY.values():
@@ -117,9 +243,13 @@ def _mirrored(data: bytes) -> Any:
         event = _decoder.decode(data)
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return None
-    if event.v != event.VERSION or (
-        type(event) in _FREE_FORM
-        and any(map(contract.free_form_problem, contract.expected_values(event)))
+    if (
+        event.v != event.VERSION
+        or not _tokens_valid(event)
+        or (
+            type(event) in _FREE_FORM
+            and any(map(contract.free_form_problem, contract.expected_values(event)))
+        )
     ):
         return None
     return event

@@ -4,6 +4,7 @@ same rows, for every table, including the requests' life in all its turns."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -22,7 +23,9 @@ from events.types import (
     TaskJudged,
 )
 from readmodel import ensure_schema
+from services.projector.fold import Request, fold
 from services.projector.rebuild import checksum
+from services.projector.requests import _JUDGED, referenced
 from services.projector.service import Batch, apply_batch
 from tests.web_fixtures import task_def
 
@@ -134,6 +137,36 @@ def a_log() -> Batch:
     )
     log.ask(a, "a.late", t + 12)
     return log.events
+
+
+def test_a_request_the_table_holds_is_looked_up_and_not_inserted_again() -> None:
+    """Asked again under an id an earlier batch asked: the first request of an id is the one,
+    so the batch's inserts leave it out (and the batch looks it up to know)."""
+    t = task_def(0)
+    again = request.build([t], "default", "r.1", T0, T0)
+    assert referenced([again]) == {"r.1"}
+    known = {"r.1": Request("default", t.group, frozenset({t.id}))}
+    assert "r.1" not in fold([(5, again)], known).requests
+    assert "r.1" in fold([(5, again)]).requests
+
+
+async def test_the_completion_index_holds_the_open_requests_only(database_url: str) -> None:
+    """A completion is judged among open requests only: a request inserted already judged
+    (every request of a backlog) stays out of the index that finds them, and the judging
+    still finds an open one by it."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await ensure_schema(conn, "idx")
+        defs = await conn.fetch(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = 'idx' AND tablename = 'requests'"
+        )
+        [completion] = [d["indexdef"] for d in defs if "(completion_seq)" in d["indexdef"]]
+        assert "WHERE" in completion and "completed" in completion
+        await conn.execute("SET search_path TO idx; SET enable_seqscan = off")
+        plan = await conn.fetch(f"EXPLAIN {_JUDGED}", [7], [datetime.now(UTC)])
+        assert "requests_open_completion" in "\n".join(r[0] for r in plan)
+    finally:
+        await conn.close()
 
 
 async def _fold(conn: asyncpg.Connection, schema: str, size: int) -> dict[str, Any]:

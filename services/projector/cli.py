@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 from configuration.config import ConfigError, parse
 from runtime import bus, cliopts
 from services.projector.backup import BackupError, backup, restore
+from services.projector.decoding import collect_rarely
 from services.projector.rebuild import rebuild
 from services.projector.service import ProjectorOptions, main
 
@@ -42,7 +42,7 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
 
 
 def run_projector(args: argparse.Namespace) -> int:
-    _collect_per_batch()
+    collect_rarely()
     if args.action == "rebuild":
         seq = asyncio.run(rebuild(args.nats_url, args.database_url))
         print(f"rebuilt read models up to event {seq}")
@@ -56,15 +56,6 @@ def run_projector(args: argparse.Namespace) -> int:
     return cliopts.run(
         main(ProjectorOptions(args.nats_url, args.database_url, max_results_age=age))
     )
-
-
-def _collect_per_batch() -> None:
-    """A batch's objects (messages, events, rows) live until its commit: with the default
-    thresholds the collector went through them again every 700 allocations, 20 % of the
-    projector's CPU (7 µs per event). Startup's objects (modules, classes) are frozen out of
-    collections, and a collection waits for 10,000 allocations: 2.5 µs per event."""
-    gc.freeze()
-    gc.set_threshold(10_000, 20, 20)
 
 
 def run_log(args: argparse.Namespace) -> int:

@@ -14,7 +14,6 @@ rebuild (``Feed``) decodes the admitted payloads again without checking them twi
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import sys
 from pathlib import Path
@@ -24,7 +23,14 @@ import msgspec
 
 from events import codec, lenient, streams
 from runtime import bus
-from services.projector.decoding import DECODE_SLICE, Batch, ordered, stored_at, undecodable
+from services.projector.decoding import (
+    DECODE_SLICE,
+    Batch,
+    collect_rarely,
+    ordered,
+    stored_at,
+    undecodable,
+)
 from services.projector.fold import Undecodable
 from services.projector.pull import Delivered, Pull
 
@@ -128,8 +134,7 @@ class Feed:
 
 
 def main() -> None:
-    gc.freeze()
-    gc.set_threshold(10_000, 20, 20)
+    collect_rarely()
     nats_url, consumer, until, batch = sys.argv[1:5]
     asyncio.run(feed(nats_url, consumer, int(until), int(batch)))
 

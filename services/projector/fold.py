@@ -109,7 +109,8 @@ class Changes:
 def fold(
     batch: list[tuple[int, AnyEvent | Undecodable]], known: Mapping[str, Request] | None = None
 ) -> Changes:
-    """``known``: the requests of the log before this batch that its completions answer."""
+    """``known``: the requests of the log before this batch that its events name (the ones it
+    asks again included: those are not inserted again)."""
     c = Changes()
     requests = dict(known or {})
     for seq, ev in batch:
@@ -240,22 +241,20 @@ def _one(c: Changes, seq: int, ev: AnyEvent, requests: dict[str, Request]) -> No
 
 
 def _requested(c: Changes, seq: int, ev: CheckRequested, requests: dict[str, Request]) -> None:
+    if ev.request in requests:  # asked before (table, batch): the first of an id is the one
+        return
     # Kept so that a completion can be checked against the request it claims to answer.
     tasks = frozenset(map(_TASK, ev.checks))
-    # The first request of an id is the one (as in the table): however the log is batched.
-    requests.setdefault(ev.request, Request(ev.location, ev.group, tasks))
-    c.requests.setdefault(
+    requests[ev.request] = Request(ev.location, ev.group, tasks)
+    c.requests[ev.request] = (
         ev.request,
-        (
-            ev.request,
-            ev.location,
-            ev.group,
-            sorted(tasks),
-            seq,
-            ts(ev.at),
-            ts(ev.due),
-            ev.requested_by,
-        ),
+        ev.location,
+        ev.group,
+        sorted(tasks),
+        seq,
+        ts(ev.at),
+        ts(ev.due),
+        ev.requested_by,
     )
 
 
