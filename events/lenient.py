@@ -14,7 +14,7 @@ what ``codec.decode`` admits. The subject is checked with ``contract.admits`` (w
 ``contract.problem`` finds nothing, cheaper). The mirrors subclass the event types
 (``isinstance`` holds; the same name, tag, fields, defaults and encoding); only ``==`` with
 an event of the type itself is False, so they are for readers that do not compare events
-(the projector, the scheduler judging completions).
+(the projector).
 """
 
 from __future__ import annotations

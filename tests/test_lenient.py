@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from events import codec, contract, lenient
-from events.types import REGISTRY, CheckCompleted, Event
+from events.types import REGISTRY, Event
 from tests.test_contract import RULE_SUBJECTS, _raw, _with_invalid_utf8, hostile_message
 from tests.test_events import SAMPLES, subject_of
 
@@ -112,14 +112,3 @@ def test_admits_says_what_problem_says(subject: str):
             assert contract.admits(subject, variant) == (
                 contract.problem(subject, variant) is None
             ), (subject, variant)
-
-
-def test_a_completion_on_its_own_subject_is_admitted_without_a_plan_kept():
-    """A completion's subject names its agent and its group: a scheduler judging 100,000
-    tasks sees 50,000 of them a minute, and a plan kept for each held tens of MB."""
-    event = next(e for e in SAMPLES if isinstance(e, CheckCompleted))
-    subject = subject_of(event)
-    contract._plans.pop(subject, None)
-    assert contract.admits(subject, event)
-    assert subject not in contract._plans
-    assert not contract.admits(subject, msgspec.structs.replace(event, group="other"))
