@@ -8,7 +8,6 @@ import time
 
 import msgspec
 from nats.aio.client import Client
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
@@ -19,11 +18,11 @@ from checks.quorum import configured
 from events import codec, lenient, streams, subjects
 from events.types import CheckCompleted, CheckRequested, TaskJudged
 from runtime import bus
-from runtime.pull import Pull, stream_seq
+from runtime.pull import stream_seq
+from services.projector.pull import Delivered, Pull
 from services.scheduler.batch import Publisher
 from services.scheduler.plan import shard_of
 from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
-
 
 #: Completions fetched at once at most.
 BATCH = 500
@@ -38,6 +37,8 @@ class Judging(SchedulerState):
     async def _judge_completions(
         self, nc: Client, js: JetStreamContext, publisher: Publisher
     ) -> None:
+        # The projector's pull: each completion's frame cut out of the connection's reads,
+        # without nats-py's parse of its headers, a ``Msg`` and a task's turn.
         pull = await Pull(nc, streams.EVENTS, streams.completions_durable(self.shard)).start()
         puller = bus.Puller(pull, "completions")
         try:
@@ -54,7 +55,7 @@ class Judging(SchedulerState):
                 await pull.close()
 
     async def _judge_batch(
-        self, js: JetStreamContext, publisher: Publisher, msgs: list[Msg]
+        self, js: JetStreamContext, publisher: Publisher, msgs: list[Delivered]
     ) -> None:
         assert self.config is not None
         batch = publisher.batch()
@@ -136,6 +137,8 @@ class Judging(SchedulerState):
             )
             return None
         verdict = judge(tasks, self.task_states, gs, ev, seq, self.config.ssl_thresholds)
+        if all(len(t.locations) < 2 for t in tasks):
+            return verdict  # checked from one location: nothing to combine (as ``combine``)
         return self.by_location.combine(
             tasks,
             self.task_states,
