@@ -10,6 +10,7 @@ import asyncio
 import nats
 import pytest
 from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError
 from nats.js.api import DiscardPolicy, StreamConfig
 
 from runtime.embedded import NatsServer
@@ -80,6 +81,27 @@ async def test_a_publish_jetstream_refuses_is_published_again(nats_server: NatsS
     finally:
         await publisher.close()
         await nc.close()
+
+
+async def test_a_publish_is_the_frame_nats_py_sends(nats_server: NatsServer) -> None:
+    """The publisher's frame carries what ``nc.publish`` with the message id would: the same
+    subject, reply, header and payload; a closed connection is refused alike."""
+    nc = await nats.connect(nats_server.url)
+    sub = await nc.subscribe("s.>")
+    publisher = await Publisher(nc).start()
+    try:
+        await publisher.send("s.ours", "r.1", "request.g1.default.17", b'{"x":1}')
+        await nc.publish(
+            "s.theirs", b'{"x":1}', reply="r.1", headers={"Nats-Msg-Id": "request.g1.default.17"}
+        )
+        ours, theirs = await sub.next_msg(5), await sub.next_msg(5)
+        assert ours.subject == "s.ours" and theirs.subject == "s.theirs"
+        assert (ours.reply, ours.headers, ours.data) == (theirs.reply, theirs.headers, theirs.data)
+    finally:
+        await publisher.close()
+        await nc.close()
+    with pytest.raises(ConnectionClosedError):
+        await publisher.send("s.ours", "r.1", "m", b"x")
 
 
 async def _true(value: bool) -> bool:

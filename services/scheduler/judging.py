@@ -63,7 +63,8 @@ class Judging(SchedulerState):
             # Every shard's consumer sees every completion: its subject ends with the group,
             # so another shard's is passed over before decoding (and recorded, if it is
             # poison, by that shard alone).
-            if shard_of(msg.subject.rsplit(".", 1)[-1], self.opts.shards) != self.shard:
+            shards = self.opts.shards
+            if shards > 1 and shard_of(msg.subject.rsplit(".", 1)[-1], shards) != self.shard:
                 continue
             seq = stream_seq(msg)
             try:
