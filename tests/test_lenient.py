@@ -1,7 +1,10 @@
-"""``events.lenient.decode`` (the projector's) answers exactly what ``codec.decode`` answers:
-the same event, or a DecodeError with the same words, whatever the bytes."""
+"""``events.lenient.decode`` (the projector's) and ``lenient.decode_request`` (the agent's)
+answer exactly what ``codec.decode`` answers: the same event, or a DecodeError with the same
+words, whatever the bytes."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import msgspec
 import pytest
@@ -22,8 +25,15 @@ def _answer(decode: object, data: bytes, subject: str) -> tuple[str, bytes | str
     return type(event).__name__, codec.encode(event)
 
 
+#: The cheaper decoders, each of which must answer as ``codec.decode``.
+DECODERS = [lenient.decode, lenient.decode_request]
+decoders = pytest.mark.parametrize("decode", DECODERS, ids=lambda d: d.__name__)
+
+
 def assert_same_answer(data: bytes, subject: str) -> None:
-    assert _answer(lenient.decode, data, subject) == _answer(codec.decode, data, subject)
+    expected = _answer(codec.decode, data, subject)
+    for decode in DECODERS:
+        assert _answer(decode, data, subject) == expected, decode.__name__
 
 
 @pytest.mark.parametrize("cls", sorted(REGISTRY.values(), key=lambda c: c.__name__), ids=str)
@@ -42,10 +52,11 @@ def test_each_mirror_is_its_type_without_the_nul_pattern(cls: type[Event]):
         assert getattr(mirror.__struct_config__, option) == getattr(cls.__struct_config__, option)
 
 
+@decoders
 @pytest.mark.parametrize("event", SAMPLES, ids=lambda e: type(e).__name__)
-def test_every_sample_decodes_to_its_type(event: Event):
+def test_every_sample_decodes_to_its_type(decode: Any, event: Event):
     data = codec.encode(event)
-    decoded = lenient.decode(data, subject_of(event))
+    decoded = decode(data, subject_of(event))
     assert isinstance(decoded, type(event)) and codec.encode(decoded) == data
 
 
@@ -61,11 +72,15 @@ def test_every_sample_decodes_to_its_type(event: Event):
     ],
 )
 def test_a_field_its_pattern_refuses_is_refused_alike(field: str, value: str):
-    event = next(e for e in SAMPLES if type(e).__name__ == "CheckCompleted")
-    data = msgspec.json.encode({**_raw(event), field: value})
-    with pytest.raises(codec.DecodeError):
-        lenient.decode(data, subject_of(event))
-    assert_same_answer(data, subject_of(event))
+    for kind in ("CheckCompleted", "CheckRequested"):
+        event = next(e for e in SAMPLES if type(e).__name__ == kind)
+        if field not in event.__struct_fields__:
+            continue
+        data = msgspec.json.encode({**_raw(event), field: value})
+        for decode in DECODERS:
+            with pytest.raises(codec.DecodeError):
+                decode(data, subject_of(event))
+        assert_same_answer(data, subject_of(event))
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -112,3 +127,37 @@ def test_admits_says_what_problem_says(subject: str):
             assert contract.admits(subject, variant) == (
                 contract.problem(subject, variant) is None
             ), (subject, variant)
+
+
+def _request() -> Event:
+    return next(e for e in SAMPLES if type(e).__name__ == "CheckRequested")
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "tocsin.check.requested.default.g2",  # another group's
+        "tocsin.check.requested.eu.g1",  # another location's
+        "tocsin.check.requested.default.g1.now",  # "check now"'s, for a scheduled run
+        "tocsin.imported.check.requested.default.g1",  # history, never work
+        "tocsin.check.started.a1.default.g1",
+    ],
+)
+def test_a_request_on_a_subject_not_its_own_gets_the_same_answer(subject: str):
+    assert_same_answer(codec.encode(_request()), subject)
+
+
+def test_a_check_now_request_on_its_own_subject_is_decoded():
+    event = msgspec.structs.replace(_request(), requested_by="me")
+    decoded = lenient.decode_request(codec.encode(event), subject_of(event))
+    assert decoded.requested_by == "me"  # type: ignore[attr-defined]
+
+
+def test_the_agents_decode_keeps_no_plan_per_subject():
+    """An agent sees one subject per request group, once a cycle: a plan kept for each would
+    be megabytes of a cache that hardly ever hits."""
+    contract._plans.clear()
+    for i in range(50):
+        event = msgspec.structs.replace(_request(), group=f"g{i}", request=f"g{i}.default.1")
+        assert lenient.decode_request(codec.encode(event), subject_of(event)) is not None
+    assert contract._plans == {}

@@ -22,17 +22,16 @@ from typing import Any
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 
 from checks.probe import Prober, cannot_run
 from checks.runlog import RunLog, Sink
-from events import codec, control, streams, subjects
+from events import codec, control, lenient, streams, subjects
 from events.control import LogLine
 from events.types import AgentHeartbeat, CheckRequested, CheckStarted
 from runtime import __version__, bus
 from runtime.logs import Log
 from runtime.pubacks import AckedPublisher
-from runtime.pull import deliveries
+from runtime.pull import BatchPull, Pull, deliveries
 from security.client import ClientSecurity
 from security.sealing import Opener
 from services.agent.host import HostOptions, observe_forever
@@ -77,7 +76,12 @@ class Agent:
         self.completed = 0
         self.started = time.time()
         self.stopping = asyncio.Event()
+        #: Checks running: a request takes a slot when it is fetched and gives it back once its
+        #: answer is in. Its completion then waits for JetStream under ``_settling`` (as many):
+        #: a round trip to NATS that would otherwise keep the slot from the next check. When as
+        #: many completions wait (NATS slow or away), checks keep their slots: no more work.
         self._slots = asyncio.Semaphore(opts.concurrency)
+        self._settling = asyncio.Semaphore(opts.concurrency)
         self._beats = 0
         self._nc: Any = None
         # Opens request secrets sealed for our location (the key is in the credentials file).
@@ -113,54 +117,45 @@ class Agent:
         await self.watched.follow(nc)
         completions = AckedPublisher(nc)
         await completions.start()
-        sub = await self._bind(js)
+        # One pull request and one wake-up per batch (runtime/pull.py); a consumer not there
+        # yet (no scheduler so far) is said by the fetch and waited for.
+        api = f"$JS.{self.opts.js_domain}.API" if self.opts.js_domain else "$JS.API"
+        durable = streams.agent_consumer_name(self.opts.location)
+        pull = await Pull(nc, streams.WORK, durable, api).start()
         try:
             async with Prober(self.opts.concurrency) as prober:
-                await self._pull(js, sub, prober, completions)
+                await self._pull(js, bus.Puller(pull, f"work of {durable}"), prober, completions)
                 # Finish what we hold before leaving: no request waits for ack_wait.
                 if self.in_flight:
                     await asyncio.gather(*self.in_flight, return_exceptions=True)
         finally:
             completions.close()
-            await self._leave(nc, js, (beat, keep_alive, host), sub)
+            await self._leave(nc, js, (beat, keep_alive, host), pull)
 
     async def _leave(
         self,
         nc: Client,
         js: JetStreamContext,
         tasks: tuple[asyncio.Task[None] | None, ...],
-        sub: JetStreamContext.PullSubscription | None,
+        pull: BatchPull[Msg] | None,
     ) -> None:
         for task in tasks:
             if task is not None:
                 task.cancel()
         with contextlib.suppress(Exception):
             await self._beat(js, stopping=True)
-        if sub is not None:
+        if pull is not None:
             with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+                await pull.close()
         await bus.close(nc)
-
-    async def _bind(self, js: JetStreamContext) -> JetStreamContext.PullSubscription:
-        durable = streams.agent_consumer_name(self.opts.location)
-        while not self.stopping.is_set():
-            try:
-                return await js.pull_subscribe_bind(durable=durable, stream=streams.WORK)
-            except NotFoundError:
-                log.warning(
-                    "work consumer not there yet; is the scheduler running?", consumer=durable
-                )
-                await asyncio.sleep(2)
-        raise SystemExit(0)
 
     async def _pull(
         self,
         js: JetStreamContext,
-        sub: JetStreamContext.PullSubscription,
+        puller: bus.Puller[Msg],
         prober: Prober,
         completions: AckedPublisher,
     ) -> None:
-        puller = bus.Puller(sub, f"work of {streams.agent_consumer_name(self.opts.location)}")
         while not self.stopping.is_set():
             # Take only as many as we have free slots for: the rest stays for other agents.
             await self._slots.acquire()
@@ -182,9 +177,10 @@ class Agent:
     async def _handle(
         self, js: JetStreamContext, prober: Prober, completions: AckedPublisher, msg: Msg
     ) -> None:
+        settling = False
         try:
             try:
-                req = codec.decode(msg.data, msg.subject)
+                req = lenient.decode_request(msg.data, msg.subject)
                 if not isinstance(req, CheckRequested):
                     raise codec.DecodeError(
                         f"{msg.subject}: {req.__class__.__name__} is not a check request"
@@ -213,6 +209,9 @@ class Agent:
                     completion = await prober.run(req, self.opts.name, self.opts.location, runlog)
                 finally:
                     del self._held[msg.reply]
+            await self._settling.acquire()
+            settling = True
+            self._slots.release()
             await completions.publish(
                 subjects.completed(self.opts.name, self.opts.location, req.group),
                 codec.encode(completion),
@@ -231,7 +230,7 @@ class Agent:
                 error=str(exc) or type(exc).__name__,
             )
         finally:
-            self._slots.release()
+            (self._settling if settling else self._slots).release()
 
     async def _started(self, req: CheckRequested, delivery: int) -> None:
         """Say in the log that we run it (its status page shows who and since when). Published
