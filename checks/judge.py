@@ -30,6 +30,10 @@ class TaskState:
     failures: int = 0
 
 
+#: A task never judged (immutable: shared, not built again for each task judged).
+NEVER_JUDGED = TaskState()
+
+
 @functools.lru_cache(maxsize=4096)
 def task_state(severity: Severity | None, failures: int) -> TaskState:
     return TaskState(severity, failures)
@@ -104,7 +108,7 @@ def judge(
     judgements = []
     for task in tasks:
         severity, reason = severity_of(task, by_task.get(task.id), completion, thresholds)
-        prev = states.get(task.id, TaskState())
+        prev = states.get(task.id, NEVER_JUDGED)
         failures = 0 if severity == "ok" else prev.failures + 1
         judgements.append(Judgement(task.id, severity, prev.severity, reason, failures))
     frequency = min(t.frequency for t in tasks)

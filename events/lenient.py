@@ -22,7 +22,7 @@ what ``codec.decode`` admits. The subject is checked with ``contract.admits`` (w
 (``decode_request``), against the subject the request names. The mirrors subclass the event types
 (``isinstance`` holds; the same name, tag, fields, defaults and encoding); only ``==`` with
 an event of the type itself is False, so they are for readers that do not compare events
-(the projector, the agent).
+(the projector, the agent, the scheduler judging completions).
 """
 
 from __future__ import annotations

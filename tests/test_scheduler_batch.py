@@ -10,7 +10,8 @@ import asyncio
 import nats
 import pytest
 from nats.aio.msg import Msg
-from nats.js.api import StreamConfig
+from nats.errors import ConnectionClosedError
+from nats.js.api import DiscardPolicy, StreamConfig
 
 from runtime.embedded import NatsServer
 from services.scheduler.batch import Publisher, accepted
@@ -31,6 +32,9 @@ async def test_a_batch_lands_once_per_message_id(nats_server: NatsServer) -> Non
         assert batch.unacked == {} and publisher.waiting == {}
         info = await js.stream_info("S")
         assert info.state.messages == 1_000
+        # Every acknowledgement was read off the connection's parser, none went the nats-py
+        # way (a Msg, a queue, a task's turn each).
+        assert publisher.sub is not None and publisher.sub.delivered == 0
     finally:
         await publisher.close()
         await nc.close()
@@ -54,6 +58,50 @@ async def test_what_jetstream_did_not_take_is_published_again(nats_server: NatsS
     finally:
         await publisher.close()
         await nc.close()
+
+
+async def test_a_publish_jetstream_refuses_is_published_again(nats_server: NatsServer) -> None:
+    """JetStream answers with an error (the stream is full): not acknowledged, published
+    again until the stream takes it."""
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    config = StreamConfig(name="S", subjects=["s.>"], max_msgs=1, discard=DiscardPolicy.NEW)
+    await js.add_stream(config)
+    publisher = await Publisher(nc).start()
+    try:
+        batch = publisher.batch()
+        await batch.publish("s.1", b"x", "first")
+        await batch.publish("s.1", b"y", "second")
+        acked = asyncio.create_task(batch.acked(js, 1.0))
+        await wait_for(lambda: _true(batch.unanswered == 0), what="the answers")
+        assert [m for _, _, m in batch.unacked.values()] == ["second"]
+        await js.update_stream(StreamConfig(name="S", subjects=["s.>"], max_msgs=10))
+        await asyncio.wait_for(acked, 60)
+        assert (await js.stream_info("S")).state.messages == 2
+    finally:
+        await publisher.close()
+        await nc.close()
+
+
+async def test_a_publish_is_the_frame_nats_py_sends(nats_server: NatsServer) -> None:
+    """The publisher's frame carries what ``nc.publish`` with the message id would: the same
+    subject, reply, header and payload; a closed connection is refused alike."""
+    nc = await nats.connect(nats_server.url)
+    sub = await nc.subscribe("s.>")
+    publisher = await Publisher(nc).start()
+    try:
+        await publisher.send("s.ours", "r.1", "request.g1.default.17", b'{"x":1}')
+        await nc.publish(
+            "s.theirs", b'{"x":1}', reply="r.1", headers={"Nats-Msg-Id": "request.g1.default.17"}
+        )
+        ours, theirs = await sub.next_msg(5), await sub.next_msg(5)
+        assert ours.subject == "s.ours" and theirs.subject == "s.theirs"
+        assert (ours.reply, ours.headers, ours.data) == (theirs.reply, theirs.headers, theirs.data)
+    finally:
+        await publisher.close()
+        await nc.close()
+    with pytest.raises(ConnectionClosedError):
+        await publisher.send("s.ours", "r.1", "m", b"x")
 
 
 async def _true(value: bool) -> bool:

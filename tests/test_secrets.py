@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 import nats
 import pytest
 from nats.js.api import StorageType
@@ -193,6 +194,26 @@ def test_a_sealed_request_shows_no_secret_and_opens_whole() -> None:
     assert opened.request_data is not None
     assert opened.request_data.headers["X-Private-Token"] == "hdr8x"
     assert opened.request_data.headers["Authorization"] == "Basic dTpwdzZ4"  # u:pw6x
+
+
+def test_a_url_sent_as_it_is_is_masked_once_a_value_of_it_is_secret() -> None:
+    """A request whose URL has nothing to hide goes out as it is, again and again; request
+    data for the same URL is still sealed; once the configuration makes a value of the URL
+    secret (``${ENV}``), the same URL is masked and travels sealed."""
+    private, public = new_location_key()
+    sealer = Sealer({"eu": public})
+    plain = msgspec.structs.replace(
+        _request(), url="https://h.example/p?q=envTok5x", request_data=None
+    )
+    assert sealer.seal(plain) == plain
+    assert sealer.seal(plain) == plain
+    with_data = sealer.seal(msgspec.structs.replace(_request(), url=plain.url))
+    assert with_data.sealed is not None and with_data.request_data is None
+    sealer.hide({"envTok5x"})
+    masked = sealer.seal(plain)
+    assert "envTok5x" not in codec.encode(masked).decode()
+    assert masked.sealed is not None
+    assert Unsealer(private).open(masked).url == plain.url
 
 
 async def test_transient_keys_are_shared_and_put_back_after_nats_forgot_them(

@@ -134,8 +134,9 @@ def _frame(head: list[bytes]) -> tuple[bytes, int, bytes, int, int] | None:
     raise ProtocolError("nats: malformed MSG")
 
 
-def _parser_of(nc: Client) -> _Parser:
-    """The connection's ``_Parser``, put in place of nats-py's the first time."""
+def parser_of(nc: Client) -> _Parser:
+    """The connection's ``_Parser``, put in place of nats-py's the first time (the scheduler
+    routes its publishes' acknowledgements through it too)."""
     if not isinstance(nc._ps, _Parser):
         nc._ps = _Parser(nc, nc._ps)
     return nc._ps
@@ -147,12 +148,12 @@ class Pull(BatchPull[Delivered]):
     async def start(self) -> Pull:
         await super().start()
         assert self.sub is not None
-        _parser_of(self.nc).routes[self.sub._id] = self._frame
+        parser_of(self.nc).routes[self.sub._id] = self._frame
         return self
 
     async def close(self) -> None:
         if self.sub is not None:
-            _parser_of(self.nc).routes.pop(self.sub._id, None)
+            parser_of(self.nc).routes.pop(self.sub._id, None)
         await super().close()
 
     def _frame(self, subject: str, reply: str, data: bytes) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import time
 from collections import defaultdict
@@ -117,6 +118,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                 await self._restore(js)
                 if self.shard == 0:
                     await self.heartbeats.restore(js)
+                gc.freeze()  # what restoring built lasts as long as the term, as the tasks do
             except Exception as exc:
                 # NATS away while we read the log: give the lease back and start over.
                 log.warning("could not take over; back to standby", error=str(exc))
@@ -176,6 +178,8 @@ class Scheduler(Dispatching, Judging, DeadLettering):
         give back what reading it took (the fold of a large one peaks at hundreds of MB
         that the allocator would otherwise keep)."""
         assert self.own is not None
+        # What the last configuration froze may be garbage now (its cycles included).
+        gc.unfreeze()
         logged = await in_force(js)
         # The log's copy of each task is dropped, and its memory given back, before anything
         # that lasts is built: long-lived objects allocated among the fold's garbage would
@@ -185,6 +189,10 @@ class Scheduler(Dispatching, Judging, DeadLettering):
         memory.release()
         await self._use(js, now)
         memory.release()
+        # The task set, the plan and the states it was built into live until the next
+        # configuration: frozen out of the collector's full passes, each of which walked the
+        # whole of them again (hundreds of thousands of objects at 100,000 tasks).
+        gc.freeze()
 
     async def _use(self, js: JetStreamContext, now: InForce) -> None:
         """Dispatch the tasks ``now`` holds (as this scheduler can send them), judged with its
