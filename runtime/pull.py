@@ -7,8 +7,8 @@ iterations and a ``getrandom`` call per completion in the scheduler (py-spy, str
 the timeout) from an inbox of its own, whose callback files each message into the batch
 being filled and wakes the fetch once, when the batch is full or the server ends the
 request. It raises what ``fetch`` raises, so ``bus.Puller`` handles it the same way. The
-messages are nats-py's, acked as usual; the projector's pull (``services/projector/pull.py``)
-files lighter ones of its own, cut out of the connection's reads.
+messages are nats-py's, acked as usual; ``runtime/framepull.py`` (the projector's fetch, the
+scheduler's completions) files lighter ones of its own, cut out of the connection's reads.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from events import codec, contract
+from runtime.framepull import Delivered
 from services.projector.decoding import decode_batch
 from services.projector.fold import Undecodable
-from services.projector.pull import Delivered
 from tests.test_events import SAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ from configuration import config
 from services.projector import requests, rowsets, writers
 from services.projector.decoding import collect_rarely, decode_batch
 from services.projector.fold import fold
-from services.projector.pull import Delivered
+from runtime.framepull import Delivered
 
 cfg = config.parse(write_config(Path(tempfile.mkdtemp()) / "t.yaml", "http://h", 3000, "1m"))
 log = events(cfg, 20_000, 1)

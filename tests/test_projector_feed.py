@@ -9,9 +9,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from events import codec, contract, streams
 from runtime.embedded import NatsServer
+from runtime.framepull import Pull
 from services.projector.decoding import Batch, decode_batch
 from services.projector.feed import Feed
-from services.projector.pull import Pull
 from tests.test_events import SAMPLES
 
 CONFIG = ConsumerConfig(filter_subject=">", ack_policy=AckPolicy.NONE, max_ack_pending=-1)

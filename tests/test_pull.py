@@ -1,5 +1,5 @@
 """Both pull fetches, the scheduler's (``runtime.pull``: nats-py's messages) and the
-projector's (``services.projector.pull``: its parser's frames), answer like nats-py's: what the
+projector's (``runtime.framepull``: its parser's frames), answer like nats-py's: what the
 consumer has now without waiting, else the first messages to come, a timeout when none comes,
 an error when there is no such consumer; and every message exactly once, in order, across
 batches, each with its stream sequence read from its ack subject."""
@@ -18,9 +18,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from nats.js.errors import ServiceUnavailableError
 
 from runtime.embedded import NatsServer
+from runtime.framepull import Pull as FramesPull
 from runtime.pull import BatchPull, stream_seq
 from runtime.pull import Pull as MessagesPull
-from services.projector.pull import Pull as FramesPull
 from tests.helpers import wait_for
 
 PULLS = {"nats-py messages": MessagesPull, "the projector's frames": FramesPull}

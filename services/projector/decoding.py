@@ -12,10 +12,10 @@ from nats.js.api import RawStreamMsg
 
 from events import codec, lenient
 from events.types import AnyEvent
+from runtime.framepull import Delivered
 from runtime.logs import Log
 from runtime.pull import stream_seq
 from services.projector.fold import Undecodable
-from services.projector.pull import Delivered
 
 log = Log("tocsin.projector")
 

@@ -23,6 +23,7 @@ import msgspec
 
 from events import codec, lenient, streams
 from runtime import bus
+from runtime.framepull import Delivered, Pull
 from services.projector.decoding import (
     DECODE_SLICE,
     Batch,
@@ -32,7 +33,6 @@ from services.projector.decoding import (
     undecodable,
 )
 from services.projector.fold import Undecodable
-from services.projector.pull import Delivered, Pull
 
 #: The directory the ``services`` package is in: the feed runs the rebuild's own code.
 _ROOT = Path(__file__).resolve().parents[2]

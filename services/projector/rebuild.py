@@ -20,9 +20,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from events import streams
 from readmodel import SCHEMA, WRITE_LOCK, ensure_schema
 from runtime import bus, db
+from runtime.framepull import Pull
 from services.projector.decoding import Batch, decode_batch
 from services.projector.feed import Feed
-from services.projector.pull import Pull
 from services.projector.service import apply_refusing
 
 FRESH = f"{SCHEMA}_rebuild"

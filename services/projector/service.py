@@ -27,6 +27,7 @@ from configuration.inforce import last_settings
 from events import contract, streams
 from readmodel import CHANNEL, SCHEMA, WRITE_LOCK, ensure_schema
 from runtime import bus, db
+from runtime.framepull import Delivered, Pull
 from runtime.logs import Log
 from services.projector import requests as request_model
 from services.projector.decoding import (
@@ -37,7 +38,6 @@ from services.projector.decoding import (
     raw_stored_at,
 )
 from services.projector.fold import Request, Undecodable, fold
-from services.projector.pull import Delivered, Pull
 from services.projector.writers import write
 
 log = Log("tocsin.projector")

@@ -9,8 +9,8 @@ and the batch is woken once, when every message has its answer. What is not ackn
 time (or refused) is published again with ``bus.publish_until_acked`` under the same message
 id, as before: one that did land with its acknowledgement lost is recorded once.
 
-The answers skip nats-py's subscription: the connection's parser (the projector's,
-``services/projector/pull.py``) hands each acknowledgement's subject and payload to
+The answers skip nats-py's subscription: the connection's parser
+(``runtime/framepull.py``) hands each acknowledgement's subject and payload to
 :meth:`Publisher._frame` as it is read, without a ``Msg``, a queue and a task's turn for
 each (two answers per request, a tenth of the scheduler's CPU); a status (503: no stream
 takes the subject) still comes the nats-py way, to :meth:`Publisher._answered`.
@@ -35,8 +35,8 @@ from nats.errors import (
 from nats.js import JetStreamContext
 
 from runtime import bus
+from runtime.framepull import parser_of
 from runtime.logs import Log
-from services.projector.pull import parser_of
 
 log = Log("tocsin.scheduler")
 

@@ -18,8 +18,8 @@ from checks.quorum import configured
 from events import codec, lenient, streams, subjects
 from events.types import CheckCompleted, CheckRequested, TaskJudged
 from runtime import bus
+from runtime.framepull import Delivered, Pull
 from runtime.pull import stream_seq
-from services.projector.pull import Delivered, Pull
 from services.scheduler.batch import Publisher
 from services.scheduler.plan import shard_of
 from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log

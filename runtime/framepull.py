@@ -1,4 +1,6 @@
-"""The projector's fetch: a pull consumer's messages in batches, one wake-up per batch.
+"""A pull consumer's messages in batches, one wake-up per batch, read off the connection's
+parser (the projector's fetch and the scheduler's completions; the scheduler's publish
+acknowledgements go through the same parser).
 
 nats-py's ``PullSubscription.fetch`` waits for each message of a batch with ``next_msg``: a
 task, a timer and a uuid per message, 40 % of the projector's CPU on a backlog (py-spy).
@@ -32,7 +34,7 @@ _PLAIN_HEADERS = b"NATS/1.0\r\n"
 
 
 class Delivered:
-    """A message of the pull: what the projector reads of nats-py's ``Msg``."""
+    """A message of the pull: what its readers use of nats-py's ``Msg``."""
 
     __slots__ = ("_nc", "data", "reply", "subject")
 
