@@ -21,6 +21,7 @@ from events.streams import EVENTS
 from events.types import DeadLettered
 from runtime import backoff
 from runtime.logs import Log
+from runtime.pull import Pull
 from security.client import ClientSecurity
 
 log = Log("tocsin.bus")
@@ -83,7 +84,9 @@ async def replay(
 ) -> AsyncIterator[Msg]:
     """Yield every message of EVENTS on ``subject`` (or the last one of each subject), then stop.
 
-    An ephemeral consumer without acks: reading the log changes nothing in it.
+    An ephemeral consumer without acks: reading the log changes nothing in it. Fetched by
+    ``runtime.pull`` (nats-py's fetch takes a stored message with a ``Status`` header, which
+    any publisher can give one, for the server's status and skips it).
     """
     config = ConsumerConfig(
         deliver_policy=DeliverPolicy.LAST_PER_SUBJECT if last_per_subject else DeliverPolicy.ALL,
@@ -91,22 +94,24 @@ async def replay(
         inactive_threshold=60.0,
         filter_subject=subject,
     )
-    sub = await js.pull_subscribe(subject, durable=None, stream=EVENTS, config=config)
+    info = await js.add_consumer(EVENTS, config)
+    pull = await Pull(js._nc, EVENTS, info.name, js._prefix).start()
     try:
-        info = await sub.consumer_info()
         pending = info.num_pending or 0
         while pending > 0:
             try:
-                msgs = await sub.fetch(min(batch, pending), timeout=5)
+                msgs = await pull.fetch(min(batch, pending), timeout=5)
             except Exception:
-                info = await sub.consumer_info()
+                info = await js.consumer_info(EVENTS, info.name)
                 pending = info.num_pending or 0
                 continue
             for msg in msgs:
                 yield msg
                 pending = msg.metadata.num_pending or 0
     finally:
-        await sub.unsubscribe()
+        await pull.close()
+        with contextlib.suppress(Exception):
+            await js.delete_consumer(EVENTS, info.name)
 
 
 async def close(nc: Client) -> None:

@@ -67,7 +67,9 @@ class BatchPull(ABC, Generic[M]):
             self.wake.set()
 
     async def _take(self, msg: Msg) -> None:
-        status = msg.headers.get(_STATUS) if msg.headers else None
+        # The server's statuses come without a reply subject; a message of the stream always
+        # has one (its ack subject), even one whose publisher gave it a "Status" header.
+        status = msg.headers.get(_STATUS) if msg.headers and not msg.reply else None
         if status is None:
             self._file(self._message(msg))
         elif status != _HEARTBEAT:

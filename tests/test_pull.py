@@ -17,6 +17,8 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from nats.js.errors import ServiceUnavailableError
 
+from events.streams import EVENTS
+from runtime import bus
 from runtime.embedded import NatsServer
 from runtime.framepull import Pull as FramesPull
 from runtime.pull import BatchPull, stream_seq
@@ -130,4 +132,64 @@ async def test_a_missing_consumer_is_an_error_not_a_silent_wait(
             await pull.fetch(10, timeout=1)
     finally:
         await pull.close()
+        await nc.close()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Status": "408"},
+        {"Status": "404", "Description": "No Messages"},
+        {"Status": "503"},
+        {"Status": "100", "Description": "Idle Heartbeat"},
+    ],
+    ids=["expired", "no messages", "no responders", "heartbeat"],
+)
+async def test_a_stored_message_that_looks_like_a_status_is_handed_out(
+    nats_server: NatsServer, pull_class: type[BatchPull[Any]], headers: dict[str, str]
+) -> None:
+    """The server's own statuses (no messages, expired, heartbeat, no such consumer) come
+    without a reply subject; a message of the stream always has one (its ack subject). One a
+    publisher dressed as a status with a ``Status`` header (the server drops a status line a
+    client writes) is a message like any other: handed out, to be decoded and refused by its
+    reader, not taken for the end of the fetch and left to be delivered again and again."""
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="S", subjects=["s.>"]))
+    await js.add_consumer("S", ConsumerConfig(durable_name="c", ack_policy=AckPolicy.ALL))
+    await js.publish("s.1", b"before")
+    await js.publish("s.1", b"dressed", headers=headers)
+    await js.publish("s.1", b"after")
+    pull = await pull_class(nc, "S", "c").start()
+    try:
+        got: list[bytes] = []
+        while len(got) < 3:
+            got += [m.data for m in await pull.fetch(10, timeout=2)]
+        assert got == [b"before", b"dressed", b"after"]
+    finally:
+        await pull.close()
+        await nc.close()
+
+
+@pytest.mark.parametrize("last_per_subject", [False, True], ids=["every message", "last of each"])
+async def test_a_replay_hands_out_a_message_dressed_as_a_status(
+    nats_server: NatsServer, last_per_subject: bool
+) -> None:
+    """``bus.replay`` (the services' reading of the log at start: the agents' last
+    heartbeats, their hosts' figures, the verdicts) skipped a stored message with a
+    ``Status`` header, nats-py's fetch taking it for the server's: an agent could hide its
+    own last heartbeat from the notifier that way."""
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name=EVENTS, subjects=["x.>"]))
+    for status in ("408", "503", "404", "100"):
+        await js.publish("x.1", b"a")
+        await js.publish("x.2", status.encode(), headers={"Status": status})
+        await js.publish("x.3", b"b")
+    try:
+        got = [m.data async for m in bus.replay(js, "x.>", last_per_subject=last_per_subject)]
+        every = [b"a", b"408", b"b", b"a", b"503", b"b", b"a", b"404", b"b", b"a", b"100", b"b"]
+        assert got == ([b"a", b"100", b"b"] if last_per_subject else every)
+        assert (await js.streams_info())[0].state.consumer_count == 0, "its consumer removed"
+    finally:
         await nc.close()
