@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,17 @@ class DemoTarget:
         b = behaviours.setdefault(name, Behaviour())
         for key, value in changes.items():
             setattr(b, key, value)
+
+
+@contextlib.asynccontextmanager
+async def agent_running(agent: Agent) -> AsyncIterator[asyncio.Task[None]]:
+    """The agent running until the block ends, then stopped and waited for."""
+    task = asyncio.create_task(agent.run())
+    try:
+        yield task
+    finally:
+        agent.stop()
+        await asyncio.wait_for(task, 20)
 
 
 async def wait_for(

@@ -5,26 +5,48 @@ it has free slots for."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
 
 from events import codec, streams, subjects
 from events.types import CheckCompleted
 from runtime import bus
 from runtime.embedded import NatsServer
 from services.agent.service import Agent, AgentOptions
-from tests.helpers import DemoTarget, wait_for
+from tests.helpers import DemoTarget, agent_running, wait_for
 from tests.security_support import request_event
+
+
+async def _queue_requests(js: JetStreamContext, url: str, count: int) -> None:
+    """``count`` requests of location eu for ``url``, one group each, the streams made as
+    the scheduler makes them."""
+    await streams.ensure(js, ["eu"])
+    for i in range(count):
+        subject, data, msg_id = request_event("eu", f"g{i}", url)
+        await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id})
+
+
+@contextlib.asynccontextmanager
+async def _running(agent: Agent, nc: Client) -> AsyncIterator[asyncio.Task[None]]:
+    """The agent running until the block ends, then stopped; the test's connection closed."""
+    try:
+        async with agent_running(agent) as task:
+            yield task
+    finally:
+        await nc.close()
 
 
 async def test_an_agent_started_before_its_work_queue_runs_what_comes_in_it(
     nats_server: NatsServer, demo_target: DemoTarget
 ) -> None:
     agent = Agent(AgentOptions(nats_server.url, "a1", location="eu", heartbeat=0.5, host=None))
-    task = asyncio.create_task(agent.run())
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
-    try:
+    async with _running(agent, nc) as task:
         await asyncio.sleep(2)  # the agent asks for work that has no queue yet
         assert not task.done()
         await streams.ensure(js, ["eu"])  # as the scheduler does when it starts
@@ -39,10 +61,6 @@ async def test_an_agent_started_before_its_work_queue_runs_what_comes_in_it(
         assert len(done) == 1
         event = codec.decode(done[0].data, done[0].subject)
         assert isinstance(event, CheckCompleted) and event.outcomes[0].status == "success"
-    finally:
-        agent.stop()
-        await asyncio.wait_for(task, 20)
-        await nc.close()
 
 
 async def test_an_agent_holds_no_more_requests_than_its_slots(
@@ -53,15 +71,11 @@ async def test_an_agent_holds_no_more_requests_than_its_slots(
     demo_target.set("slow", delay=2.0)
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
-    await streams.ensure(js, ["eu"])
-    for i in range(10):
-        subject, data, msg_id = request_event("eu", f"g{i}", f"{demo_target.url}/slow")
-        await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id})
+    await _queue_requests(js, f"{demo_target.url}/slow", 10)
     agent = Agent(
         AgentOptions(nats_server.url, "a1", location="eu", concurrency=3, batch=2, host=None)
     )
-    task = asyncio.create_task(agent.run())
-    try:
+    async with _running(agent, nc):
 
         async def three_running() -> bool:
             return len(agent.in_flight) == 3
@@ -74,10 +88,6 @@ async def test_an_agent_holds_no_more_requests_than_its_slots(
             return agent.completed == 10
 
         await wait_for(all_done, 60, what="every request completed")
-    finally:
-        agent.stop()
-        await asyncio.wait_for(task, 20)
-        await nc.close()
 
 
 async def test_a_checks_slot_is_free_once_its_answer_is_in(
@@ -88,10 +98,7 @@ async def test_a_checks_slot_is_free_once_its_answer_is_in(
     past that, checks keep their slots and no more work is taken."""
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
-    await streams.ensure(js, ["eu"])
-    for i in range(3):
-        subject, data, msg_id = request_event("eu", f"g{i}", f"{demo_target.url}/healthy")
-        await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id})
+    await _queue_requests(js, f"{demo_target.url}/healthy", 3)
     consumer = streams.agent_consumer_name("eu")
 
     async def queued() -> bool:  # the work queue is sourced from the log
@@ -100,8 +107,7 @@ async def test_a_checks_slot_is_free_once_its_answer_is_in(
     await wait_for(queued, 20, what="the requests in the work queue")
     await js.delete_stream(streams.EVENTS)  # completions are refused until it is back
     agent = Agent(AgentOptions(nats_server.url, "a1", location="eu", concurrency=1, host=None))
-    task = asyncio.create_task(agent.run())
-    try:
+    async with _running(agent, nc):
 
         async def two_held() -> bool:
             info = await js.consumer_info(streams.WORK, consumer)
@@ -119,7 +125,3 @@ async def test_a_checks_slot_is_free_once_its_answer_is_in(
         await wait_for(all_done, 30, what="every request completed")
         done = [m async for m in bus.replay(js, subjects.completed("a1", "eu", "*"))]
         assert len(done) == 3
-    finally:
-        agent.stop()
-        await asyncio.wait_for(task, 20)
-        await nc.close()

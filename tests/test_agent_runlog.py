@@ -5,7 +5,6 @@ follow later (its announcement), never a group nobody follows. Until any watcher
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,7 +17,7 @@ from events import control, streams, subjects
 from runtime.embedded import NatsServer
 from services.agent.service import Agent, AgentOptions
 from services.web.runlogs import RunLogs
-from tests.helpers import DemoTarget, wait_for
+from tests.helpers import DemoTarget, agent_running, wait_for
 from tests.security_support import request_event
 
 
@@ -60,12 +59,8 @@ async def live(nats_server: NatsServer, demo_target: DemoTarget) -> AsyncIterato
 @contextlib.asynccontextmanager
 async def running_agent(url: str) -> AsyncIterator[Agent]:
     agent = Agent(AgentOptions(url, "a1", location="eu", heartbeat=0.5, host=None))
-    task = asyncio.create_task(agent.run())
-    try:
+    async with agent_running(agent):
         yield agent
-    finally:
-        agent.stop()
-        await asyncio.wait_for(task, 20)
 
 
 async def test_agent_tells_only_the_runs_someone_watches(
