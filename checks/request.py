@@ -8,6 +8,9 @@ both but moves its own schedule only for its own requests (``is_on_demand``).
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
@@ -89,14 +92,34 @@ class CheckNowError(Exception):
         self.unknown = unknown
 
 
-async def ask_now(nc: Client, ask: control.CheckNow, timeout: float = 10.0) -> list[control.Asked]:
-    """Ask the scheduler in charge to run now (see services/scheduler/ondemand.py)."""
-    try:
-        msg = await nc.request(subjects.CHECK_NOW, control.encode(ask), timeout=timeout)
-    except NoRespondersError:
-        raise CheckNowError("no scheduler is in charge; is one running?") from None
-    except (TimeoutError, NatsTimeout):
-        raise CheckNowError(f"the scheduler did not answer within {timeout:g}s") from None
+#: How long "no responders" is waited out: a scheduler starting, or one taking over the
+#: shards of a dead one (within one lease), subscribes a moment after the task shows.
+NO_SCHEDULER_GRACE = 10.0
+_RETRY_EVERY = 0.25
+
+
+async def ask_now(
+    nc: Client,
+    ask: control.CheckNow,
+    timeout: float = 10.0,
+    grace: float = NO_SCHEDULER_GRACE,
+) -> list[control.Asked]:
+    """Ask the scheduler in charge to run now (see services/scheduler/ondemand.py).
+
+    No responder is asked again for up to ``grace`` seconds before it is an error."""
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            msg = await nc.request(subjects.CHECK_NOW, control.encode(ask), timeout=timeout)
+            break
+        except NoRespondersError:
+            if time.monotonic() >= deadline:
+                raise CheckNowError(
+                    f"no scheduler answered within {grace:g}s; is one running?"
+                ) from None
+            await asyncio.sleep(_RETRY_EVERY)
+        except (TimeoutError, NatsTimeout):
+            raise CheckNowError(f"the scheduler did not answer within {timeout:g}s") from None
     answer = control.decode_answer(msg.data)
     if answer.error:
         raise CheckNowError(answer.error, answer.unknown)

@@ -14,7 +14,8 @@ import asyncpg
 import httpx
 import pytest
 
-from events import codec, subjects
+from checks import request
+from events import codec, control, subjects
 from events.types import CheckRequested
 from runtime import bus
 from services import cli
@@ -193,3 +194,36 @@ async def test_cli_check_now_by_domain(nats_server, database_url, demo_target, t
             == 2
         )
         assert "no task 'nope'" in capsys.readouterr().err
+
+
+async def test_a_press_while_the_scheduler_starts_waits_for_it(
+    nats_server, database_url, demo_target, tmp_path
+):
+    # CI: the task showed (the configuration is in the log) before the scheduler in charge
+    # had subscribed; the press got "no scheduler is in charge" a moment too early.
+    config = write_config(tmp_path / "c.yaml", CONFIG.format(url=demo_target.url))
+    stack = Stack(nats_server.url, database_url, config)
+    nc = await bus.connect(nats_server.url, "test")
+    try:
+        domain = demo_target.url.split("//", 1)[1]  # a website's domain is its host:port
+        ask = control.CheckNow(by="test", domain=domain)
+        pressing = asyncio.create_task(request.ask_now(nc, ask))
+        await asyncio.sleep(1.0)
+        assert not pressing.done()
+        stack.scheduler()
+        [asked] = await asyncio.wait_for(pressing, 30)
+        assert asked.queued and asked.location == "default"
+    finally:
+        await bus.close(nc)
+        await stack.close()
+
+
+async def test_no_scheduler_at_all_is_a_clear_error_after_the_grace(nats_server):
+    nc = await bus.connect(nats_server.url, "test")
+    try:
+        with pytest.raises(request.CheckNowError) as caught:
+            await request.ask_now(nc, control.CheckNow(by="test", task="t"), grace=0.5)
+        assert str(caught.value) == "no scheduler answered within 0.5s; is one running?"
+        assert not caught.value.unknown  # a 503, not a 404
+    finally:
+        await bus.close(nc)
