@@ -18,8 +18,7 @@ holding tokens in any other shape fails at import: its tokens would go unchecked
 Whatever is in doubt (``\\u0000`` anywhere, a payload the mirrors refuse) is decoded again
 by ``codec.decode``, which gives the answer or error it always gave: ``decode`` admits only
 what ``codec.decode`` admits. The subject is checked with ``contract.admits`` (whether
-``contract.problem`` finds nothing, cheaper), or, for the agent's check requests
-(``decode_request``), against the subject the request names. The mirrors subclass the event types
+``contract.problem`` finds nothing, cheaper). The mirrors subclass the event types
 (``isinstance`` holds; the same name, tag, fields, defaults and encoding); only ``==`` with
 an event of the type itself is False, so they are for readers that do not compare events
 (the projector, the agent, the scheduler judging completions).
@@ -37,7 +36,7 @@ import msgspec
 
 from events import codec, contract
 from events.fields import NO_NUL, Token
-from events.types import REGISTRY, AnyEvent, CheckRequested
+from events.types import REGISTRY, AnyEvent
 
 #: Each Struct type's mirror.
 _mirrors: dict[type, type] = {}
@@ -261,18 +260,6 @@ def decode(data: bytes, subject: str) -> AnyEvent:
     if event is None or not contract.admits(subject, event):
         return codec.decode(data, subject)
     return event  # type: ignore[no-any-return]
-
-
-def decode_request(data: bytes, subject: str) -> AnyEvent:
-    """The same for the agent's work queue: a check request is admitted on the subject it
-    names itself (``contract.subject_of``: its location, its group, "now" when asked by
-    someone), compared as text instead of planned per subject by ``contract.admits``. An
-    agent sees each group's subject once a cycle: plans kept for them would be a cache of
-    megabytes that hardly ever hits. Anything else is ``codec.decode``'s to answer."""
-    event = _mirrored(data)
-    if isinstance(event, CheckRequested) and contract.subject_of(event) == subject:
-        return event
-    return codec.decode(data, subject)
 
 
 def decode_admitted(data: bytes) -> AnyEvent:

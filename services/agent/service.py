@@ -180,7 +180,7 @@ class Agent:
         settling = False
         try:
             try:
-                req = lenient.decode_request(msg.data, msg.subject)
+                req = lenient.decode(msg.data, msg.subject)
                 if not isinstance(req, CheckRequested):
                     raise codec.DecodeError(
                         f"{msg.subject}: {req.__class__.__name__} is not a check request"
