@@ -1,6 +1,6 @@
 """A pull consumer's messages in batches, one wake-up per batch, read off the connection's
-parser (the projector's fetch and the scheduler's completions; the scheduler's publish
-acknowledgements go through the same parser).
+parser (the projector's fetch and the scheduler's completions; the publish acknowledgements
+of ``runtime/pubacks.py``, the scheduler's and the agent's, go through the same parser).
 
 nats-py's ``PullSubscription.fetch`` waits for each message of a batch with ``next_msg``: a
 task, a timer and a uuid per message, 40 % of the projector's CPU on a backlog (py-spy).
@@ -137,8 +137,8 @@ def _frame(head: list[bytes]) -> tuple[bytes, int, bytes, int, int] | None:
 
 
 def parser_of(nc: Client) -> _Parser:
-    """The connection's ``_Parser``, put in place of nats-py's the first time (the scheduler
-    routes its publishes' acknowledgements through it too)."""
+    """The connection's ``_Parser``, put in place of nats-py's the first time (publishes'
+    acknowledgements are routed through it too: ``runtime/pubacks.py``)."""
     if not isinstance(nc._ps, _Parser):
         nc._ps = _Parser(nc, nc._ps)
     return nc._ps

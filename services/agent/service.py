@@ -30,7 +30,7 @@ from events.control import LogLine
 from events.types import AgentHeartbeat, CheckRequested, CheckStarted
 from runtime import __version__, bus
 from runtime.logs import Log
-from runtime.pubacks import AckedPublisher
+from runtime.pubacks import EachAcked, Publisher
 from runtime.pull import BatchPull, Pull, deliveries
 from security.client import ClientSecurity
 from security.sealing import Opener
@@ -115,8 +115,8 @@ class Agent:
                 await self._leave(nc, js, (beat, keep_alive, host), None)
             return
         await self.watched.follow(nc)
-        completions = AckedPublisher(nc)
-        await completions.start()
+        publisher = await Publisher(nc).start()
+        completions = EachAcked(publisher)
         # One pull request and one wake-up per batch (runtime/pull.py); a consumer not there
         # yet (no scheduler so far) is said by the fetch and waited for.
         api = f"$JS.{self.opts.js_domain}.API" if self.opts.js_domain else "$JS.API"
@@ -130,6 +130,7 @@ class Agent:
                     await asyncio.gather(*self.in_flight, return_exceptions=True)
         finally:
             completions.close()
+            await publisher.close()
             await self._leave(nc, js, (beat, keep_alive, host), pull)
 
     async def _leave(
@@ -154,7 +155,7 @@ class Agent:
         js: JetStreamContext,
         puller: bus.Puller[Msg],
         prober: Prober,
-        completions: AckedPublisher,
+        completions: EachAcked,
     ) -> None:
         while not self.stopping.is_set():
             # Take only as many as we have free slots for: the rest stays for other agents.
@@ -175,7 +176,7 @@ class Agent:
                 task.add_done_callback(self.in_flight.discard)
 
     async def _handle(
-        self, js: JetStreamContext, prober: Prober, completions: AckedPublisher, msg: Msg
+        self, js: JetStreamContext, prober: Prober, completions: EachAcked, msg: Msg
     ) -> None:
         settling = False
         try:

@@ -12,7 +12,7 @@ from nats.js import JetStreamContext
 from checks import request
 from checks.judge import no_result
 from events import codec, subjects
-from services.scheduler.batch import Publisher
+from runtime.pubacks import Publisher
 from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, give_up_after
 
 #: Seconds between two dispatch rounds at most: the groups due within a tick go out together,

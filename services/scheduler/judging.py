@@ -19,8 +19,8 @@ from events import codec, lenient, streams, subjects
 from events.types import CheckCompleted, CheckRequested, TaskJudged
 from runtime import bus
 from runtime.framepull import Delivered, Pull
+from runtime.pubacks import Publisher
 from runtime.pull import stream_seq
-from services.scheduler.batch import Publisher
 from services.scheduler.plan import shard_of
 from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
 

@@ -40,8 +40,8 @@ from configuration.inforce import (
 from events import codec, streams, subjects
 from events.types import TaskDef, TaskJudged
 from runtime import bus
+from runtime.pubacks import Publisher
 from services.scheduler import ondemand
-from services.scheduler.batch import Publisher
 from services.scheduler.deadletters import DeadLettering
 from services.scheduler.dispatch import Dispatching
 from services.scheduler.heartbeats import is_push
