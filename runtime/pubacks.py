@@ -97,6 +97,7 @@ class Publisher:
     def __init__(self, nc: Client) -> None:
         self.nc = nc
         self.prefix = ""
+        self._prefix = b""
         self.next = 0
         #: token → who waits for its answer.
         self.waiting: dict[str, Waiter] = {}
@@ -105,6 +106,7 @@ class Publisher:
     async def start(self) -> Publisher:
         inbox = self.nc.new_inbox()
         self.prefix = f"{inbox}."
+        self._prefix = self.prefix.encode()
         self.sub = await self.nc.subscribe(f"{inbox}.*", cb=self._answered)
         parser_of(self.nc).routes[self.sub._id] = self._frame
         return self
@@ -132,15 +134,15 @@ class Publisher:
         answer was still awaited."""
         return self.waiting.pop(token, None) is not None
 
-    async def send(self, subject: str, reply: str, msg_id: str, data: bytes) -> None:
-        """``nc.publish(subject, data, reply, headers={"Nats-Msg-Id": msg_id})``, refusing
-        what it refuses, built as one frame: its checks of the subject, the reply and each
-        header (a regular expression and a translation each) are a third of its cost."""
+    async def send(self, subject: str, token: str, msg_id: str, data: bytes) -> None:
+        """``nc.publish(subject, data, <inbox>.<token>, headers={"Nats-Msg-Id": msg_id})``,
+        refusing what it refuses, built as one frame: its checks of the subject, the reply and
+        each header (a regular expression and a translation each) are a third of its cost."""
         nc = self.nc
-        names = subject + reply + msg_id
-        if " " in names or not names.isprintable():
-            # Whitespace or a line break (not among our tokens and numbers, but a request id
-            # is free text): nats-py refuses the subject, or cleans the header, as ever.
+        if " " in subject or " " in msg_id or not subject.isprintable() or not msg_id.isprintable():
+            # Whitespace or a line break (not in our tokens and numbers, but a request id is
+            # free text): nats-py refuses the subject, or cleans the header, as ever.
+            reply = self.prefix + token
             await nc.publish(subject, data, reply, headers={"Nats-Msg-Id": msg_id})
             return
         if nc.is_closed:
@@ -155,9 +157,10 @@ class Publisher:
         if size > nc._max_payload:
             raise MaxPayloadError
         head = b"NATS/1.0\r\nNats-Msg-Id: %s\r\n\r\n" % msg_id.encode()
+        to = self._prefix + token.encode()
         await nc._send_command(
             b"HPUB %s %s %d %d\r\n%s%s\r\n"
-            % (subject.encode(), reply.encode(), len(head), len(head) + size, head, data)
+            % (subject.encode(), to, len(head), len(head) + size, head, data)
         )
         if nc._flush_queue is not None and nc._flush_queue.empty():
             await nc._flush_pending()
@@ -193,7 +196,7 @@ class Batch:
         self.unacked[token] = (subject, data, msg_id)
         self.unanswered += 1
         try:
-            await p.send(subject, p.prefix + token, msg_id, data)
+            await p.send(subject, token, msg_id, data)
         except Exception:
             if p.forget(token):
                 self.unanswered -= 1
@@ -253,7 +256,7 @@ class EachAcked:
         if self._timer is None:
             self._timer = loop.call_later(TICK, self._expire, loop)
         try:
-            await p.send(subject, p.prefix + token, msg_id, data)
+            await p.send(subject, token, msg_id, data)
             refused = await answer
         finally:
             self._waiting.pop(token, None)

@@ -6,7 +6,8 @@ before: no stream yet, no answer in time, JetStream refusing it, the same messag
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Callable
 
 import nats
 import pytest
@@ -78,64 +79,58 @@ async def test_every_message_lands_once_per_message_id(
     assert publisher.sub is not None and publisher.sub.delivered == 0
 
 
-@pytest.mark.parametrize("user", USERS)
-async def test_a_publish_no_stream_takes_is_published_again_until_one_does(
-    connected: tuple[Client, Publisher], user: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    """NATS answers "no responders" (a status 503, the nats-py way): not acknowledged."""
-    caplog.set_level("WARNING", logger="tocsin.pubacks")
-    nc, publisher = connected
-    js = nc.jetstream()
-    publishing = asyncio.create_task(_publish(user, js, publisher, [("s.1", b"x", "only-once")]))
-    await wait_for(lambda: _value(_retried(caplog)), what="the refusal")
-    assert not publishing.done()
+async def _no_stream_yet(nc: Client, js: JetStreamContext) -> AsyncIterator[None]:
+    """NATS answers "no responders" (a status, the nats-py way) until a stream takes it."""
+    yield
     await js.add_stream(StreamConfig(name="S", subjects=["s.>"]))
-    await asyncio.wait_for(publishing, 60)
-    assert await _stored(js, "s.1") == (1, b"x")
-    assert publisher.waiting == {}
 
 
-@pytest.mark.parametrize("user", USERS)
-async def test_a_publish_jetstream_refuses_is_published_again_until_it_takes_it(
-    connected: tuple[Client, Publisher], user: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    """JetStream answers with an error (the stream is full): not acknowledged."""
-    caplog.set_level("WARNING", logger="tocsin.pubacks")
-    nc, publisher = connected
-    js = nc.jetstream()
+async def _stream_full(nc: Client, js: JetStreamContext) -> AsyncIterator[None]:
+    """JetStream answers with an error (the stream is full) until there is room."""
     full = StreamConfig(name="S", subjects=["s.>"], max_msgs=1, discard=DiscardPolicy.NEW)
     await js.add_stream(full)
-    messages = [("s.1", b"x", "first"), ("s.2", b"y", "second")]
-    publishing = asyncio.create_task(_publish(user, js, publisher, messages))
-    await wait_for(lambda: _value(_retried(caplog)), what="the refusal")
-    assert not publishing.done()
+    yield
     await js.update_stream(StreamConfig(name="S", subjects=["s.>"], max_msgs=10))
-    await asyncio.wait_for(publishing, 60)
-    assert [await _stored(js, s) for s in ("s.1", "s.2")] == [(1, b"x"), (1, b"y")]
-    assert publisher.waiting == {}
 
 
-@pytest.mark.parametrize("user", USERS)
-async def test_a_publish_nobody_answers_is_published_again(
-    connected: tuple[Client, Publisher], user: str
-) -> None:
-    """Something listens on the subject but never answers: the wait is bounded, the publish
-    goes out again (and again), then lands once a stream takes it."""
-    nc, publisher = connected
-    js = nc.jetstream()
-    heard: list[bytes] = []
+async def _nobody_answers(nc: Client, js: JetStreamContext) -> AsyncIterator[None]:
+    """Something listens on the subjects but never answers (the wait is bounded), until it
+    goes and a stream takes them."""
 
     async def silent(msg: Msg) -> None:
-        heard.append(msg.data)
+        pass
 
-    sub = await nc.subscribe("s.1", cb=silent)
-    publishing = asyncio.create_task(_publish(user, js, publisher, [("s.1", b"x", "m1")]))
-    await wait_for(lambda: _value(len(heard) >= 2), what="the publish tried twice")
-    assert not publishing.done()
+    sub = await nc.subscribe("s.>", cb=silent)
+    yield
     await sub.unsubscribe()
     await js.add_stream(StreamConfig(name="S", subjects=["s.>"]))
+
+
+@pytest.mark.parametrize(
+    "obstacle",
+    [_no_stream_yet, _stream_full, _nobody_answers],
+    ids=["no-stream-yet", "stream-full", "nobody-answers"],
+)
+@pytest.mark.parametrize("user", USERS)
+async def test_what_jetstream_did_not_take_is_published_again_until_it_does(
+    connected: tuple[Client, Publisher],
+    user: str,
+    obstacle: Callable[[Client, JetStreamContext], AsyncIterator[None]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("WARNING", logger="tocsin.pubacks")
+    nc, publisher = connected
+    js = nc.jetstream()
+    steps = obstacle(nc, js)
+    await anext(steps)
+    messages = [("s.1", b"x", "first"), ("s.2", b"y", "second")]
+    publishing = asyncio.create_task(_publish(user, js, publisher, messages))
+    await wait_for(lambda: _value(_retried(caplog)), what="a publish found not acknowledged")
+    assert not publishing.done()
+    with contextlib.suppress(StopAsyncIteration):
+        await anext(steps)  # the obstacle gone
     await asyncio.wait_for(publishing, 60)
-    assert await _stored(js, "s.1") == (1, b"x")
+    assert [await _stored(js, s) for s in ("s.1", "s.2")] == [(1, b"x"), (1, b"y")]
     assert publisher.waiting == {}
 
 
@@ -155,20 +150,23 @@ async def test_a_publish_is_the_frame_nats_py_sends(
     never a header of its own)."""
     nc, publisher = connected
     sub = await nc.subscribe("s.>")
-    await publisher.send("s.ours", "r.1", msg_id, b'{"x":1}')
-    await nc.publish("s.theirs", b'{"x":1}', reply="r.1", headers={"Nats-Msg-Id": msg_id})
+    await publisher.send("s.ours", "7", msg_id, b'{"x":1}')
+    reply = publisher.prefix + "7"
+    await nc.publish("s.theirs", b'{"x":1}', reply=reply, headers={"Nats-Msg-Id": msg_id})
     ours, theirs = await sub.next_msg(5), await sub.next_msg(5)
     assert ours.subject == "s.ours" and theirs.subject == "s.theirs"
     assert (ours.reply, ours.headers, ours.data) == (theirs.reply, theirs.headers, theirs.data)
 
 
-@pytest.mark.parametrize("subject", ["s.a b", "s.a\r\nPUB s.b 0", "s.a\tb"])
+@pytest.mark.parametrize(
+    "subject", ["s.a b", "s.a\r\nPUB s.b 0", "s.a\tb"], ids=["a-space", "a-line-break", "a-tab"]
+)
 async def test_a_subject_nats_py_refuses_is_refused(
     connected: tuple[Client, Publisher], subject: str
 ) -> None:
     _, publisher = connected
     with pytest.raises(BadSubjectError):
-        await publisher.send(subject, "r.1", "m", b"x")
+        await publisher.send(subject, "1", "m", b"x")
 
 
 async def test_nothing_is_sent_on_a_closed_connection(nats_server: NatsServer) -> None:
@@ -177,7 +175,7 @@ async def test_nothing_is_sent_on_a_closed_connection(nats_server: NatsServer) -
     await publisher.close()
     await nc.close()
     with pytest.raises(ConnectionClosedError):
-        await publisher.send("s.ours", "r.1", "m", b"x")
+        await publisher.send("s.ours", "1", "m", b"x")
 
 
 def _answer(data: bytes, headers: dict[str, str] | None = None) -> Msg:
