@@ -24,9 +24,22 @@ class _KeyValueFormatter(logging.Formatter):
         return line
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a line is written, not as it was at ``setup``:
+    whoever swapped it since (a test harness capturing output, then closing its stream) gets
+    the line, instead of a "Logging error" traceback for a closed file."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> Any:  # type: ignore[override]
+        return sys.stderr
+
+
 def setup(level: str | None = None) -> None:
     level = (level or os.environ.get("TOCSIN_LOG_LEVEL") or "warning").upper()
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     handler.setFormatter(_KeyValueFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
