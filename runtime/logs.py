@@ -24,7 +24,7 @@ class _KeyValueFormatter(logging.Formatter):
         return line
 
 
-class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+class _Stderr(logging.StreamHandler):
     """Writes to ``sys.stderr`` as it is when a line is written, not as it was at ``setup``:
     whoever swapped it since (a test harness capturing output, then closing its stream) gets
     the line, instead of a "Logging error" traceback for a closed file."""
@@ -33,7 +33,7 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
         logging.Handler.__init__(self)
 
     @property
-    def stream(self) -> Any:  # type: ignore[override]
+    def stream(self) -> Any:
         return sys.stderr
 
 
