@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import httpx
 import nats
+import pytest
 
 from events import codec, streams
 from events.types import CheckRequested, CheckSpec, CheckStarted
@@ -260,3 +261,18 @@ async def test_a_start_claimed_for_another_locations_request_changes_nothing(dat
     await s.flush()
     rows = await fetch(database_url, "SELECT id, status, agent FROM requests")
     assert [dict(r) for r in rows] == [{"id": f"{t.group}.eu.1", "status": "queued", "agent": None}]
+
+
+async def test_a_run_without_a_start_shows_its_agent_and_one_delivery(database_url):
+    """A quick first run says it started in its completion alone (the agent's
+    ``SAY_STARTED_AFTER``): its row is as complete as one that said it."""
+    s = Seeder(database_url)
+    t = task_def(1)
+    s.config([t])
+    at = time.time()
+    s.result(t, "success", at, agent="a1")
+    await s.flush()
+    rows = await fetch(database_url, "SELECT status, agent, deliveries, started_at FROM requests")
+    [row] = [dict(r) for r in rows]
+    assert row["status"] == "completed" and row["agent"] == "a1" and row["deliveries"] == 1
+    assert row["started_at"].timestamp() == pytest.approx(at - 0.1, abs=1e-3)

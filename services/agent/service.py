@@ -89,6 +89,8 @@ class Agent:
         self._opener: Opener | None = None  # with the NATS connection, at the first request
         #: The groups whose runs someone follows live: only their runs are told.
         self.watched = Watched()
+        #: Starts being published late (``SAY_STARTED_AFTER``): kept until they are out.
+        self._saying: set[asyncio.Task[None]] = set()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -196,9 +198,16 @@ class Agent:
                 completion = cannot_run(req, self.opts.name, self.opts.location, time.time(), exc)
             else:
                 delivery = deliveries(msg)
-                await self._started(req, delivery)
                 runlog = None
-                if req.group in self.watched:
+                told = None
+                watched = req.group in self.watched
+                if watched or delivery > 1:
+                    await self._started(req, delivery, time.time())
+                else:
+                    told = asyncio.get_running_loop().call_later(
+                        SAY_STARTED_AFTER, self._say_started, req, delivery, time.time()
+                    )
+                if watched:
                     runlog = RunLog(req.request, self.opts.name, self._live_sink(req.request))
                     await runlog.line(
                         "start",
@@ -210,6 +219,8 @@ class Agent:
                     completion = await prober.run(req, self.opts.name, self.opts.location, runlog)
                 finally:
                     del self._held[msg.reply]
+                    if told is not None:
+                        told.cancel()
             await self._settling.acquire()
             settling = True
             self._slots.release()
@@ -233,13 +244,18 @@ class Agent:
         finally:
             (self._settling if settling else self._slots).release()
 
-    async def _started(self, req: CheckRequested, delivery: int) -> None:
+    def _say_started(self, req: CheckRequested, delivery: int, at: float) -> None:
+        task = asyncio.create_task(self._started(req, delivery, at))
+        self._saying.add(task)
+        task.add_done_callback(self._saying.discard)
+
+    async def _started(self, req: CheckRequested, delivery: int, at: float) -> None:
         """Say in the log that we run it (its status page shows who and since when). Published
         without waiting for JetStream's acknowledgement, and not retried: the run never waits
         for it; a start that is lost only leaves the request "queued" until it completes; one
         that lands after the completion changes nothing (a status only moves forward)."""
         event = CheckStarted(
-            at=time.time(),
+            at=at,
             request=req.request,
             group=req.group,
             agent=self.opts.name,
@@ -334,6 +350,14 @@ class Agent:
             headers={"Nats-Msg-Id": msg_id},
             timeout=5,
         )
+
+
+#: A first delivery nobody follows live says it started only once it has run this long
+#: (seconds): a check answered sooner shows its start in its completion (``started``), and
+#: an event of its own for it would be a quarter of what the log, NATS and the projector
+#: carry per check, for a "running" no one could have seen. A redelivery says it at once
+#: (its page shows the delivery count), as does a run someone follows.
+SAY_STARTED_AFTER = 1.0
 
 
 #: Young-generation threshold of the agent's collector (CPython's default: 700). A request

@@ -100,6 +100,8 @@ def fold(c: StatusChanges, seq: int, ev: AnyEvent, asked: Mapping[str, Any]) -> 
             completion_seq=seq,
             run_ms=round(max(ev.at - ev.started, 0.0) * 1000, 2),
         )
+        # Delivered once at least: a quick first run says so in its completion alone.
+        row["deliveries"] = max(row["deliveries"] or 0, 1)
         if ev.observation.error is not None:  # as in SQL: an earlier error stays
             row["error"] = ev.observation.error
         c.status(row, "completed")
