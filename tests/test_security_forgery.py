@@ -15,7 +15,16 @@ import nats
 
 from events import subjects
 from security.client import ClientSecurity
-from tests.devproc import free_ports, get, pg_url, start, stop, wait_judged, wait_serving
+from tests.devproc import (
+    free_ports,
+    get,
+    pg_url,
+    ping_demo_heartbeat,
+    start,
+    stop,
+    wait_judged,
+    wait_serving,
+)
 
 
 def _forgeries(agent: str, group: str, task: str) -> list[tuple[str, bytes]]:
@@ -118,6 +127,9 @@ def test_forgeries_with_an_agents_credentials_change_nothing_a_user_sees(tmp_pat
     base = f"http://127.0.0.1:{ports['web']}"
     try:
         wait_serving(proc)
+        # Every task judged before the forgeries: the demo heartbeat pinged, not left to turn
+        # late 30 s after start.
+        ping_demo_heartbeat(base)
         before = {t["id"]: t for t in wait_judged(base, 90)}
         healthy = next(
             t for t in before.values() if t["url"].endswith("/healthy") and t["severity"] == "ok"
