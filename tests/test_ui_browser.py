@@ -239,10 +239,12 @@ async def visit(
     await page.fill("input[name=username]", "ops")
     await page.fill("input[name=password]", "pw")
     await page.click("button[type=submit]")
-    await expect(page.locator("header .user")).to_have_text("ops")
+    # A liveness bound: four runs log in at once on a 2-core machine.
+    await expect(page.locator("header .user")).to_have_text("ops", timeout=30_000)
     for p in pages:
         await audit(page, web.url + p, problems)
     if shots:
+        # pages[1] is the task page.
         for name, p in (("dashboard", "/"), ("task", pages[1]), ("status", "/status/public")):
             await page.goto(web.url + p)
             await page.wait_for_load_state("networkidle")
