@@ -9,6 +9,7 @@ there at both widths and in both themes (docs/screenshots/ holds the README's).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
@@ -25,7 +26,7 @@ from events.types import (
 )
 from services.web.settings import load_settings
 from tests.helpers import write_config
-from tests.web_fixtures import Seeder, add_user, web_server
+from tests.web_fixtures import Seeder, WebServer, add_user, web_server
 
 CHROMIUM = "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM) and not os.environ.get("TOCSIN_REQUIRE_BROWSER"):
@@ -212,6 +213,51 @@ async def audit(page: Page, url: str, problems: list[str]) -> None:
     problems += [f"{url}: axe {v}" for v in found]
 
 
+async def visit(
+    browser: Browser, web: WebServer, width: int, scheme: str, pages: list[str], shots: str | None
+) -> list[str]:
+    """Log in and audit every page at one width in one scheme, in a context of its own."""
+    problems: list[str] = []
+    context = await browser.new_context(
+        viewport={"width": width, "height": 900}, color_scheme=scheme
+    )
+    outside: list[str] = []
+
+    async def local_only(route: Any) -> None:
+        if route.request.url.startswith(web.url):
+            await route.continue_()
+        else:
+            outside.append(route.request.url)
+            await route.abort()
+
+    await context.route("**/*", local_only)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: _console(m, errors))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    await audit(page, web.url + "/login", problems)
+    await page.fill("input[name=username]", "ops")
+    await page.fill("input[name=password]", "pw")
+    await page.click("button[type=submit]")
+    # A liveness bound: four runs log in at once on a 2-core machine.
+    await expect(page.locator("header .user")).to_have_text("ops", timeout=30_000)
+    for p in pages:
+        await audit(page, web.url + p, problems)
+    if shots:
+        # pages[1] is the task page.
+        for name, p in (("dashboard", "/"), ("task", pages[1]), ("status", "/status/public")):
+            await page.goto(web.url + p)
+            await page.wait_for_load_state("networkidle")
+            await page.screenshot(
+                path=f"{shots}/{name}-{width}-{scheme}.png", full_page=width > 1000
+            )
+    await context.close()
+    problems += [f"console error {e}" for e in errors]
+    problems += [f"request left the server: {u}" for u in outside]
+    # The runs go at once: each problem says which one found it.
+    return [f"{width}/{scheme}: {p}" for p in problems]
+
+
 async def test_every_page_fits_stays_local_and_passes_axe(browser, database_url, tmp_path):
     path = write_config(tmp_path / "c.yaml", CONFIG)
     s = Seeder(database_url)
@@ -235,47 +281,12 @@ async def test_every_page_fits_stays_local_and_passes_axe(browser, database_url,
             "/status/public/confirm?token=x",
             "/docs",
         ]
-        problems: list[str] = []
-        for width in WIDTHS:
-            for scheme in SCHEMES:
-                context = await browser.new_context(
-                    viewport={"width": width, "height": 900}, color_scheme=scheme
-                )
-                outside: list[str] = []
-
-                async def local_only(route: Any, outside: list[str] = outside) -> None:
-                    if route.request.url.startswith(web.url):
-                        await route.continue_()
-                    else:
-                        outside.append(route.request.url)
-                        await route.abort()
-
-                await context.route("**/*", local_only)
-                page = await context.new_page()
-                errors: list[str] = []
-                page.on("console", lambda m, errors=errors: _console(m, errors))
-                page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
-                await audit(page, web.url + "/login", problems)
-                await page.fill("input[name=username]", "ops")
-                await page.fill("input[name=password]", "pw")
-                await page.click("button[type=submit]")
-                await expect(page.locator("header .user")).to_have_text("ops")
-                for p in pages:
-                    await audit(page, web.url + p, problems)
-                if shots:
-                    for name, p in (
-                        ("dashboard", "/"),
-                        ("task", f"/tasks/{t.id}"),
-                        ("status", "/status/public"),
-                    ):
-                        await page.goto(web.url + p)
-                        await page.wait_for_load_state("networkidle")
-                        await page.screenshot(
-                            path=f"{shots}/{name}-{width}-{scheme}.png", full_page=width > 1000
-                        )
-                problems += [f"{width}/{scheme}: console error {e}" for e in errors]
-                problems += [f"{width}/{scheme}: request left the server: {u}" for u in outside]
-                await context.close()
+        # The four width/scheme runs at once, each in its own context (cookies, routes,
+        # console): most of a page's time is networkidle's quiet 500 ms, which they share.
+        found = await asyncio.gather(
+            *(visit(browser, web, w, sch, pages, shots) for w in WIDTHS for sch in SCHEMES)
+        )
+        problems = [p for run in found for p in run]
         assert problems == [], "\n".join(problems)
 
 
