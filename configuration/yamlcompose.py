@@ -9,6 +9,9 @@ The bounds are enforced as the events come, before anything is expanded: nesting
 and the number of values (keys included) once aliases are expanded. An alias is not
 expanded at all: it is the anchored value itself, shared, with its size and depth counted
 once per anchor, so a billion-laughs file is refused after a few hundred events.
+
+Without positions (``Composer(positions=False)``) the places are not kept and equal values
+are one object: the tree of that 100,000-task file takes 21 MB instead of 132.
 """
 
 from __future__ import annotations
