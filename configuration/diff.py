@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import msgspec
 
@@ -28,13 +28,22 @@ def fold(events: Iterable[ConfigApplied]) -> dict[str, TaskDef]:
     """The task set in force after a sequence of applied configurations."""
     tasks: dict[str, TaskDef] = {}
     for ev in events:
-        for t in ev.added:
-            tasks[t.id] = t
-        for c in ev.changed:
-            tasks[c.task.id] = c.task
-        for tid in ev.removed:
-            tasks.pop(tid, None)
+        fold_one(tasks, ev)
     return tasks
+
+
+def fold_one(
+    tasks: dict[str, TaskDef], ev: ConfigApplied, prefer: Mapping[str, TaskDef] | None = None
+) -> None:
+    """Fold one applied configuration into ``tasks``; a task ``prefer`` holds under the same id
+    is taken from there (the id covers all that makes the task), ``ev``'s copy left to go."""
+    prefer = prefer or {}
+    for t in ev.added:
+        tasks[t.id] = prefer.get(t.id, t)
+    for c in ev.changed:
+        tasks[c.task.id] = prefer.get(c.task.id, c.task)
+    for tid in ev.removed:
+        tasks.pop(tid, None)
 
 
 def changes_are_empty(added: list[TaskDef], changed: list[TaskChange], removed: list[str]) -> bool:

@@ -12,6 +12,7 @@ import dataclasses
 import getpass
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,21 +49,25 @@ class InForce:
     at: float | None = None
 
 
-async def in_force(js: JetStreamContext) -> InForce:
-    """Fold every ``config.applied`` of the log; one that does not decode is skipped (the
-    projector records it as a dead letter)."""
-    events = []
+#: Parts fetched at a time: each takes up to an event's 256 kB, and a whole batch of 1,000
+#: held a large configuration's every part at once (95 parts, 23 MB at 100,000 tasks).
+FOLD_BATCH = 16
+
+
+async def in_force(js: JetStreamContext, prefer: Mapping[str, TaskDef] | None = None) -> InForce:
+    """Fold every ``config.applied`` of the log, part by part as they come; one that does not
+    decode is skipped (the projector records it as a dead letter). A task ``prefer`` holds
+    under the same id is taken from it: the log's copy is not kept beyond its part."""
     found = InForce()
-    async for msg in bus.replay(js, subjects.CONFIG_APPLIED):
+    async for msg in bus.replay(js, subjects.CONFIG_APPLIED, batch=FOLD_BATCH):
         found.last_seq = msg.metadata.sequence.stream
         with contextlib.suppress(codec.DecodeError):
             ev = codec.decode(msg.data, msg.subject)
             if isinstance(ev, ConfigApplied):
-                events.append(ev)
+                configdiff.fold_one(found.tasks, ev, prefer)
                 found.revision, found.applied_by, found.at = ev.revision, ev.applied_by, ev.at
                 if ev.settings is not None:
                     found.settings = ev.settings
-    found.tasks = configdiff.fold(events)
     return found
 
 

@@ -13,7 +13,8 @@ from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
 from checks.resolver import resolver
-from configuration.reader import Reader
+from configuration import hostnames
+from configuration.reader import Reader, text
 from configuration.yamlsource import Located
 
 #: Record types a ``dns://`` target may ask for.
@@ -23,6 +24,7 @@ MAX_PINGS = 20
 #: Targets whose observation does not depend on the IP version of the prober: one task
 #: each, not one per IP version (a DNS answer or a registry record is the same over both).
 ONE_IP_VERSION = {"dns", "rdap", "heartbeat"}
+HTTP_SCHEMES = ("http", "https")
 
 
 def _port(parts: SplitResult, url: str, default: int | None = None) -> int:
@@ -173,3 +175,24 @@ def one_monitor_per_ping_url(
             if key in seen:
                 r.fail(node.where, path, f"uuid {key} is already the ping URL of {seen[key]}")
             seen.setdefault(key, path)
+
+
+def website(v: Any) -> str:
+    """A website's ``domain``: an http(s):// URL, or one of the targets above."""
+    url = text(v)
+    parts = urlsplit(url)
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise ValueError("a URL must not hold spaces or control characters")
+    # A network host, not a DNS name to query (``_dmarc.…``) nor a heartbeat's name.
+    networked = parts.scheme not in ("dns", "heartbeat")
+    if networked and parts.hostname and (problem := hostnames.host_problem(parts.hostname)):
+        raise ValueError(problem)
+    if parts.scheme in HTTP_SCHEMES and parts.hostname:
+        return url
+    other = target(url)
+    if other is not None:
+        return other
+    raise ValueError(
+        f"expected a URL such as https://example.org, tcp://host:port or "
+        f"tls://host:port, got {url!r}"
+    )

@@ -76,6 +76,8 @@ class _Read:
     files: int = 0
     bytes: int = 0
     stack: tuple[Path, ...] = field(default_factory=tuple)
+    #: False: no places kept, equal values shared (``Composer``).
+    positions: bool = True
 
     @property
     def problems(self) -> list[Problem]:
@@ -97,15 +99,19 @@ def load(path: str | Path, env: dict[str, str] | None = None) -> Located:
     return result
 
 
-def read(path: str | Path, env: dict[str, str] | None = None) -> tuple[Located, list[Problem]]:
+def read(
+    path: str | Path, env: dict[str, str] | None = None, positions: bool = True
+) -> tuple[Located, list[Problem]]:
     """Parse ``path`` as far as possible: the tree, and the problems met on the way.
 
-    Validation goes on after these problems so that one run lists them all.
+    Validation goes on after these problems so that one run lists them all. Without
+    ``positions`` every value stands at the start of its file and equal values are one
+    object: a tree a fraction of the size, for a read that reports nothing.
     """
     env = dict(os.environ) if env is None else env
     path = Path(path)
     extra = [Path(d).resolve() for d in env.get(INCLUDE_DIRS_ENV, "").split(":") if d]
-    ctx = _Read(Budget(env, [], MAX_VALUES), (path.resolve().parent, *extra))
+    ctx = _Read(Budget(env, [], MAX_VALUES), (path.resolve().parent, *extra), positions=positions)
     return _load_file(path, ctx), ctx.problems
 
 
@@ -196,7 +202,7 @@ def _load_file(
     def include(name: str, where: Where, keypath: str, level: int) -> Located:
         return _include(path, name, where, keypath, level, ctx)
 
-    composer = Composer(text, file, ctx.budget, include, MAX_DEPTH, keypath, level)
+    composer = Composer(text, file, ctx.budget, include, MAX_DEPTH, keypath, level, ctx.positions)
     ctx.stack = (*ctx.stack, resolved)
     try:
         node = composer.compose()

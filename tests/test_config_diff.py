@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
+
 from configuration import config
-from configuration.diff import diff, fold
+from configuration.diff import diff, fold, fold_one
 from configuration.redaction import hidden, public_url, redact
-from events.types import ConfigApplied, RequestData
+from events.types import ConfigApplied, RequestData, TaskDef
 
 OLD = """\
 general: {frequency: 1m, ipv6: false}
@@ -55,6 +57,18 @@ def test_diff_names_added_changed_and_removed(tmp_path):
         ("https://a.example.org/", "body-contains")
     ]
     assert fold([_event(old.tasks, {}), _event(new.tasks, old.tasks)]) == new.tasks
+
+
+def test_a_fold_takes_a_task_from_the_preferred_copies(tmp_path):
+    """The scheduler folds the log preferring its own file's tasks (they carry the secret
+    values the log hides): each part's copy is not kept."""
+    old, new = _parse(tmp_path, "old.yaml", OLD), _parse(tmp_path, "new.yaml", NEW)
+    logged = {k: msgspec.structs.replace(t) for k, t in new.tasks.items()}
+    tasks: dict[str, TaskDef] = {}
+    fold_one(tasks, _event(old.tasks, {}), prefer=new.tasks)
+    fold_one(tasks, _event(logged, old.tasks), prefer=new.tasks)
+    assert tasks == new.tasks
+    assert all(tasks[k] is new.tasks[k] for k in tasks)
 
 
 def test_reordering_changes_nothing(tmp_path):

@@ -180,12 +180,12 @@ class Scheduler(Dispatching, Judging, DeadLettering):
         assert self.own is not None
         # What the last configuration froze may be garbage now (its cycles included).
         gc.unfreeze()
-        logged = await in_force(js)
-        # The log's copy of each task is dropped, and its memory given back, before anything
-        # that lasts is built: long-lived objects allocated among the fold's garbage would
-        # pin the allocator's arenas (about 80 MB at 100,000 tasks).
-        now = replace(logged, tasks=runnable(logged.tasks, self.own))
-        del logged
+        # The log's tasks as this scheduler can send them: a task's id covers its request
+        # data, so where the log shows it hidden (a secret kept out of the log), the same task
+        # of our own file carries the real values. The log's copy of each is dropped with its
+        # part, and the fold's memory given back before anything that lasts is built:
+        # long-lived objects allocated among its garbage would pin the allocator's arenas.
+        now = await in_force(js, prefer=self.own.tasks)
         memory.release()
         await self._use(js, now)
         memory.release()
@@ -321,13 +321,6 @@ class Scheduler(Dispatching, Judging, DeadLettering):
         location = task.locations[0]
         latest = await self._latest_request(js, location, task.group)
         return latest == request.scheduled_id(task.group, location, due)
-
-
-def runnable(logged: dict[str, TaskDef], own: configuration.Config) -> dict[str, TaskDef]:
-    """The log's tasks as this scheduler can send them: a task's id covers its request data,
-    so where the log shows it hidden (a secret kept out of the log), the same task of our own
-    file carries the real values."""
-    return {tid: own.tasks.get(tid, t) for tid, t in logged.items()}
 
 
 async def main(opts: SchedulerOptions) -> None:
