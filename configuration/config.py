@@ -12,7 +12,6 @@ the website: there is no path nor method to those.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 from dataclasses import dataclass, field, replace
@@ -309,10 +308,14 @@ def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
     # First without places, equal values shared: a 100,000-task file's tree takes 20 MB, not
     # 130 (the scheduler's peak at start); read again with them only when there is
     # something to report (a problem or a warning), for the messages.
-    with contextlib.suppress(ConfigError):
+    try:
         found = _parse(path, env, positions=False)
+    except ConfigError:
+        pass
+    else:
         if not found.warnings:
             return found
+        del found  # not held through the second read: its peak is its own
     return _parse(path, env, positions=True)
 
 

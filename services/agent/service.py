@@ -201,11 +201,12 @@ class Agent:
                 runlog = None
                 told = None
                 watched = req.group in self.watched
+                began = time.time()
                 if watched or delivery > 1:
-                    await self._started(req, delivery, time.time())
+                    await self._started(req, delivery, began)
                 else:
                     told = asyncio.get_running_loop().call_later(
-                        SAY_STARTED_AFTER, self._say_started, req, delivery, time.time()
+                        SAY_STARTED_AFTER, self._say_started, req, delivery, began
                     )
                 if watched:
                     runlog = RunLog(req.request, self.opts.name, self._live_sink(req.request))
