@@ -21,6 +21,7 @@ import sys
 import traceback
 from types import FrameType
 
+from runtime import cliopts
 from runtime.logs import Log
 from services.agent.service import AgentOptions, main
 from services.agent.team import Team
@@ -45,8 +46,7 @@ def run(opts: AgentOptions, processes: int) -> int:
 def _work(opts: AgentOptions, parent: int) -> int:
     """One worker, in the forked process: its exit code."""
     try:
-        asyncio.run(_work_until_orphaned(opts, parent))
-        code = 0
+        code = cliopts.run(_work_until_orphaned(opts, parent))
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:

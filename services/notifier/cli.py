@@ -136,7 +136,7 @@ async def acknowledge(nats_url: str, task: str, reason: str) -> IncidentAcknowle
 def cmd_notifier(args: argparse.Namespace) -> int:
 
     try:
-        asyncio.run(
+        cliopts.run(
             main(NotifierOptions(args.nats_url, args.database_url, args.config, args.web_url))
         )
     except (ConfigError, ValueError) as exc:
