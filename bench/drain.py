@@ -39,6 +39,7 @@ from bench.common import (
     web_following_nothing,
     write_config,
 )
+from bench.common import pg as pg_connection
 from events import codec, streams, subjects
 from runtime import bus
 
@@ -171,12 +172,13 @@ async def drain(base: str, urls: int, agents: int, concurrency: int, lead: float
                 await asyncio.sleep(max(0.0, due - time.time()))
                 at_due = cpu_by_role(roles)
                 last, n = time.time(), 0
-                while n < tasks:
-                    await asyncio.sleep(0.05)
-                    n = await count_results(pg.url)
-                    if time.time() - last > 5:
-                        print(f"  {n:,}/{tasks:,} results", file=sys.stderr)
-                        last = time.time()
+                async with pg_connection(pg.url) as polling:
+                    while n < tasks:
+                        await asyncio.sleep(0.05)
+                        n = await count_results(polling)
+                        if time.time() - last > 5:
+                            print(f"  {n:,}/{tasks:,} results", file=sys.stderr)
+                            last = time.time()
                 seconds = time.time() - due
                 used = cpu_by_role(roles)
                 phases = await timeline(nurl, due)
