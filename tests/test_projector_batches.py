@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import pytest
 
 from checks import request
 from events.types import (
@@ -26,7 +27,7 @@ from readmodel import ensure_schema
 from services.projector.fold import Request, fold
 from services.projector.rebuild import checksum
 from services.projector.requests import _JUDGED, referenced
-from services.projector.service import Batch, apply_batch
+from services.projector.service import Batch, apply_batch, pause
 from tests.web_fixtures import task_def
 
 T0 = 1_760_000_000.25
@@ -169,6 +170,32 @@ async def test_the_completion_index_holds_the_open_requests_only(database_url: s
         await conn.close()
 
 
+async def test_a_request_completed_and_judged_in_one_batch_is_rewritten_once(
+    database_url: str,
+) -> None:
+    """Asked in one batch, completed and judged in the next (how the projector sees most
+    checks): the request's row is updated once, not completed and then judged."""
+    log, t = Log(), task_def(0)
+    log.add(ConfigApplied(at=T0, revision="r1", source="c.yaml", applied_by="t", added=[t]))
+    log.ask(t, "r.0", T0 + 1)
+    done = log.complete(t, "r.0", T0 + 2)
+    log.judge(t, done, T0 + 3)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await ensure_schema(conn, "once")
+        await apply_batch(conn, log.events[:2], schema="once", notify=False)
+        async with conn.transaction():
+            await apply_batch(conn, log.events[2:], schema="once", notify=False)
+            updated = await conn.fetchval(
+                "SELECT pg_stat_get_xact_tuples_updated('once.requests'::regclass)"
+            )
+        row = await conn.fetchrow("SELECT status, judged_at FROM once.requests")
+    finally:
+        await conn.close()
+    assert updated == 1
+    assert (row["status"], row["judged_at"]) == ("judged", datetime.fromtimestamp(T0 + 3, UTC))
+
+
 async def _fold(conn: asyncpg.Connection, schema: str, size: int) -> dict[str, Any]:
     await ensure_schema(conn, schema)
     log = a_log()
@@ -202,3 +229,20 @@ async def test_every_batch_size_folds_the_same_read_models(database_url: str) ->
     b0 = next(r for r in whole["requests"] if r["id"] == "b.0")
     assert (b0["deliveries"], b0["error"]) == (2, "timeout")
     assert b0["judged_at"].timestamp() == T0 + 1 + 20 + 5  # its last completion's first verdict
+
+
+@pytest.mark.parametrize(
+    "fetched_at, now, wait",
+    [
+        pytest.param(100.0, 100.0, 0.1, id="events-just-came-a-batch-per-linger"),
+        pytest.param(100.0, 100.04, 0.06, id="the-rest-of-the-linger"),
+        pytest.param(100.0, 100.1, 0.0, id="a-linger-already-past"),
+        pytest.param(100.0, 160.0, 0.0, id="after-a-quiet-spell-at-once"),
+        pytest.param(-float("inf"), 5.0, 0.0, id="the-first-fetch-at-once"),
+        pytest.param(100.0, 99.0, 0.1, id="a-clock-never-makes-it-wait-longer-than-linger"),
+    ],
+)
+def test_the_projector_waits_before_a_fetch_only_while_events_keep_coming(
+    fetched_at: float, now: float, wait: float
+) -> None:
+    assert pause(fetched_at, now, 0.1) == pytest.approx(wait)

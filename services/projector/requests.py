@@ -48,6 +48,7 @@ COLUMNS = (
     "run_ms",
     "error",
     "updated_seq",
+    "judged_at",
 )
 
 
@@ -149,9 +150,12 @@ UPDATE requests r SET
   completion_seq = coalesce(u.completion_seq, r.completion_seq),
   run_ms = coalesce(u.run_ms, r.run_ms),
   error = coalesce(u.error, r.error),
-  updated_seq = greatest(u.updated_seq, r.updated_seq)
+  updated_seq = greatest(u.updated_seq, r.updated_seq),
+  judged_at = CASE WHEN u.status = 'judged' AND {_rank_sql("r.status")} < {RANK["judged"]}
+                   THEN u.judged_at ELSE r.judged_at END
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[],
-            $7::timestamptz[], $8::bigint[], $9::float8[], $10::text[], $11::bigint[])
+            $7::timestamptz[], $8::bigint[], $9::float8[], $10::text[], $11::bigint[],
+            $12::timestamptz[])
      AS u({", ".join(COLUMNS)})
 WHERE r.id = u.id AND (u.location IS NULL OR r.location = u.location)
 """
@@ -222,7 +226,7 @@ def merged(
         if change is not None and change["location"] in (None, location):
             if change["status"] is not None and RANK[change["status"]] > RANK["queued"]:
                 row[8] = change["status"]
-            row[9:17] = [change[col] for col in COLUMNS[3:]]
+            row[9:17] = [change[col] for col in COLUMNS[3:11]]
             row[10] = change["deliveries"] or 0
             row[16] = max(change["updated_seq"], seq)
             if row[13] is not None and row[8] in _OPEN:
@@ -237,6 +241,26 @@ def merged(
     return rows, judged
 
 
+def judged_in_update(updates: list[dict[str, Any]], judged: list[tuple[int, datetime]]) -> set[int]:
+    """Which entries of ``judged`` judge a completion of ``updates`` (requests of earlier
+    batches, completed in this one), each made part of its request's UPDATE: the row is then
+    rewritten (with all its indexes) once, not completed then judged. As ``_JUDGED`` would,
+    the first judgement of a completion counts, and only if the request is still open (the
+    UPDATE's status rank)."""
+    open_by_completion = {
+        row["completion_seq"]: row
+        for row in updates
+        if row["completion_seq"] is not None and row["status"] in _OPEN
+    }
+    merged: set[int] = set()
+    for i, (completion, at) in enumerate(judged):
+        row = open_by_completion.pop(completion, None)
+        if row is not None:
+            row["status"], row["judged_at"] = "judged", at
+            merged.add(i)
+    return merged
+
+
 async def write(
     conn: asyncpg.Connection, asked: dict[str, tuple[Any, ...]], c: StatusChanges
 ) -> None:
@@ -248,6 +272,7 @@ async def write(
     # A request already in the table (asked again) takes its changes like any older one.
     skip = set(judged_new.values())
     updates = [row for rid, row in c.rows.items() if rid not in asked]
+    skip.update(judged_in_update(updates, c.judged))
     if updates:
         for row in updates:
             row["deliveries"] = row["deliveries"] or 0
