@@ -1,6 +1,6 @@
 """Drain benchmark: N tasks all due at once through the whole pipeline, against a bare loop.
 
-    .venv/bin/python bench/drain.py [--urls 3000]
+    .venv/bin/python bench/drain.py [--urls 12000]
 
 scheduler → NATS → agent → NATS → projector → PostgreSQL, each service a process of its
 own, against a loopback aiohttp target (also a process). The clock runs from the moment
@@ -8,6 +8,9 @@ every task is due until the last result is in the read model. In the same run, a
 aiohttp loop makes the same HTTP requests (same concurrency) with nothing else around it:
 the physical limit of this machine for these requests. Two checks per URL: a task is one
 check, so ``tasks`` = 2 x URLs and ``checks_per_s`` counts results in PostgreSQL.
+12,000 URLs by default: a drain of 3,000 lasted under a second, mostly its edges (the first
+result a quarter of a second after the due instant, the last batch written), and identical
+runs of it printed 0.30 and 0.45 of the bare loop (2026-12-02, fifth sitting).
 The last line printed is one JSON object.
 """
 
@@ -209,7 +212,7 @@ async def drain(base: str, urls: int, agents: int, concurrency: int, lead: float
 
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--urls", type=int, default=3000, help="URLs, two checks each")
+    ap.add_argument("--urls", type=int, default=12000, help="URLs, two checks each")
     ap.add_argument("--agents", type=int, default=1)
     ap.add_argument("--concurrency", type=int, default=500, help="checks at once per agent")
     ap.add_argument(

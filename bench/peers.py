@@ -3,7 +3,7 @@
 blackbox_exporter (a bare loop over ``/probe``), by Tocsin's whole pipeline, and by a bare
 aiohttp loop, alternating the systems round after round.
 
-    .venv/bin/python bench/peers.py [--urls 1000] [--rounds 2]
+    .venv/bin/python bench/peers.py [--urls 3000] [--rounds 2]
 
 Each URL carries two checks (status 200, body contains "fine"): two Argos tasks, two Tocsin
 tasks, one blackbox probe with ``valid_status_codes`` and ``fail_if_body_not_matches_regexp``.
@@ -161,7 +161,7 @@ async def _until_up(url: str, timeout: float = 60) -> None:
 
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--urls", type=int, default=1000, help="URLs, two checks each")
+    ap.add_argument("--urls", type=int, default=3000, help="URLs, two checks each")
     ap.add_argument("--rounds", type=int, default=2, help="rounds of A B A B")
     ap.add_argument("--concurrency", type=int, default=500)
     ap.add_argument("--argos-agents", type=int, default=2)
