@@ -190,8 +190,7 @@ async def pg(url: str) -> AsyncIterator[asyncpg.Connection]:
 
 async def count_results(conn: asyncpg.Connection) -> int:
     """Result rows so far, asked on the caller's connection: a connection per poll was a
-    PostgreSQL backend forked every 50 ms, a third of what the drain counted as PostgreSQL's
-    CPU (and taken from the pipeline's two cores)."""
+    PostgreSQL backend forked every 50 ms, on the two cores the measured pipeline runs on."""
     try:
         return int(await conn.fetchval("SELECT count(*) FROM tocsin.results"))
     except asyncpg.UndefinedTableError:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import pytest
 
 from checks import request
 from events.types import (
@@ -27,7 +26,7 @@ from readmodel import ensure_schema
 from services.projector.fold import Request, fold
 from services.projector.rebuild import checksum
 from services.projector.requests import _JUDGED, referenced
-from services.projector.service import Batch, apply_batch, pause
+from services.projector.service import Batch, apply_batch
 from tests.web_fixtures import task_def
 
 T0 = 1_760_000_000.25
@@ -229,20 +228,3 @@ async def test_every_batch_size_folds_the_same_read_models(database_url: str) ->
     b0 = next(r for r in whole["requests"] if r["id"] == "b.0")
     assert (b0["deliveries"], b0["error"]) == (2, "timeout")
     assert b0["judged_at"].timestamp() == T0 + 1 + 20 + 5  # its last completion's first verdict
-
-
-@pytest.mark.parametrize(
-    "fetched_at, now, wait",
-    [
-        pytest.param(100.0, 100.0, 0.1, id="events-just-came-a-batch-per-linger"),
-        pytest.param(100.0, 100.04, 0.06, id="the-rest-of-the-linger"),
-        pytest.param(100.0, 100.1, 0.0, id="a-linger-already-past"),
-        pytest.param(100.0, 160.0, 0.0, id="after-a-quiet-spell-at-once"),
-        pytest.param(-float("inf"), 5.0, 0.0, id="the-first-fetch-at-once"),
-        pytest.param(100.0, 99.0, 0.1, id="a-clock-never-makes-it-wait-longer-than-linger"),
-    ],
-)
-def test_the_projector_waits_before_a_fetch_only_while_events_keep_coming(
-    fetched_at: float, now: float, wait: float
-) -> None:
-    assert pause(fetched_at, now, 0.1) == pytest.approx(wait)

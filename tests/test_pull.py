@@ -193,3 +193,32 @@ async def test_a_replay_hands_out_a_message_dressed_as_a_status(
         assert (await js.streams_info())[0].state.consumer_count == 0, "its consumer removed"
     finally:
         await nc.close()
+
+
+@pytest.mark.parametrize(
+    "started, got, wait",
+    [
+        pytest.param(100.0, 7, 0.1, id="a-few-came-next-fetch-a-gather-later"),
+        pytest.param(100.0, 500, 0.0, id="a-full-batch-a-backlog-at-once"),
+        pytest.param(100.0, 0, 0.0, id="none-came-at-once"),
+        pytest.param(100.0, 1, 0.1, id="one-came"),
+    ],
+)
+def test_a_consumer_fetches_once_per_gather_only_while_messages_trickle_in(
+    started: float, got: int, wait: float
+) -> None:
+    assert bus.gathered_until(started, got, 500, 0.1) - started == pytest.approx(wait)
+
+
+async def test_a_puller_waits_the_gather_after_a_partial_batch_only() -> None:
+    calls: list[float] = []
+
+    class Fetcher:
+        async def fetch(self, batch: int, timeout: float) -> list[int]:
+            calls.append(time.monotonic())
+            return [1] if len(calls) == 1 else list(range(batch))
+
+    puller = bus.Puller(Fetcher(), "test", gather=0.2)
+    assert await puller.fetch(10) == [1]  # partial: the next one waits out the gather
+    assert len(await puller.fetch(10)) == 10
+    assert calls[1] - calls[0] >= 0.2

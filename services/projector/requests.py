@@ -252,13 +252,13 @@ def judged_in_update(updates: list[dict[str, Any]], judged: list[tuple[int, date
         for row in updates
         if row["completion_seq"] is not None and row["status"] in _OPEN
     }
-    merged: set[int] = set()
+    taken: set[int] = set()
     for i, (completion, at) in enumerate(judged):
         row = open_by_completion.pop(completion, None)
         if row is not None:
             row["status"], row["judged_at"] = "judged", at
-            merged.add(i)
-    return merged
+            taken.add(i)
+    return taken
 
 
 async def write(

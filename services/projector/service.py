@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
 from dataclasses import dataclass
 from functools import partial
 
@@ -49,7 +48,8 @@ class ProjectorOptions:
     nats_url: str
     database_url: str
     batch: int = 5000
-    #: While events keep coming, at most one batch per ``linger`` seconds (``pause``).
+    #: While events come a few at a time, one batch per ``linger`` seconds at most
+    #: (``bus.gathered_until``): an event waits at most that much longer.
     linger: float = 0.1
     #: Argos's ``recurring_tasks.max_results_age`` (seconds): older results leave the read
     #: models (the log keeps them; a rebuild brings them back until the next prune).
@@ -93,18 +93,6 @@ async def apply_batch(
             payload = json.dumps({"seq": changes.last_seq, "tasks": changes.touched_tasks})
             await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
     return len(fresh)
-
-
-def pause(fetched_at: float, now: float, linger: float) -> float:
-    """How long to wait before fetching again, the last fetch that brought events having
-    returned at ``fetched_at``: while events keep coming, a batch per ``linger``.
-
-    Fetched as soon as they arrived, events came in batches of a few hundred: each
-    transaction's fixed cost (lock, position, statements, commit), and a request's row
-    rewritten once per event of its life rather than once per batch, made the projector and
-    PostgreSQL spend 0.18 ms of CPU per check request in ``bench/drain.py``, 0.15 ms with
-    0.1 s. An event waits at most ``linger`` longer; after a quiet spell, none waits."""
-    return max(0.0, min(linger, fetched_at + linger - now))
 
 
 def lost(exc: BaseException) -> bool:
@@ -185,7 +173,6 @@ class Projector:
     def __init__(self, opts: ProjectorOptions) -> None:
         self.opts = opts
         self.stopping = asyncio.Event()
-        self._fetched_at = -float("inf")  # when a fetch last brought events (monotonic)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -206,7 +193,7 @@ class Projector:
             await conn.close()
             return
         pull = await Pull(nc, streams.EVENTS, streams.PROJECTOR).start()
-        puller = bus.Puller(pull, "events")
+        puller = bus.Puller(pull, "events", gather=self.opts.linger)
         ahead = asyncio.create_task(self._next(puller))
         try:
             while not self.stopping.is_set():
@@ -254,10 +241,7 @@ class Projector:
             await asyncio.sleep(min(60.0, max_age / 10))
 
     async def _next(self, puller: bus.Puller[Delivered]) -> tuple[list[Delivered], Batch]:
-        await asyncio.sleep(pause(self._fetched_at, time.monotonic(), self.opts.linger))
         msgs = await puller.fetch(self.opts.batch)
-        if msgs:
-            self._fetched_at = time.monotonic()
         return msgs, await decode_batch(msgs)
 
     async def acknowledge(self, msgs: list[Delivered]) -> None:
