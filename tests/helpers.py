@@ -59,6 +59,18 @@ async def agent_running(agent: Agent) -> AsyncIterator[asyncio.Task[None]]:
         await asyncio.wait_for(task, 20)
 
 
+async def flushed(nc: Any) -> None:
+    """Return once everything ``nc`` sent so far reached the server, as ``flush()`` promises.
+
+    nats-py 2.16 writes ``flush()``'s PING straight to the socket, ahead of the commands
+    still pending: a SUB just made could reach the server after the PONG came back, and
+    another connection's request then find no responder (22 times in 500 here). A second
+    PING goes out after the flusher wrote what was pending before the first.
+    """
+    await nc.flush()
+    await nc.flush()
+
+
 async def wait_for(
     predicate: Callable[[], Awaitable[Any]],
     timeout: float = 30.0,

@@ -16,7 +16,7 @@ from runtime import bus
 from runtime.embedded import NatsServer
 from services.agent.service import SAY_STARTED_AFTER, Agent, AgentOptions
 from services.web.runlogs import RunLogs
-from tests.helpers import DemoTarget, wait_for
+from tests.helpers import DemoTarget, flushed, wait_for
 from tests.security_support import request_event
 
 
@@ -76,7 +76,7 @@ async def test_a_quick_run_publishes_no_start(nats_server: NatsServer, demo_targ
     # A web with no live page open: the agent tells no run (with no web it tells every one).
     web = RunLogs()
     await web.start(nc)
-    await nc.flush()
+    await flushed(nc)
     agent = Agent(AgentOptions(nats_server.url, "a1", location="eu"))
     task = asyncio.create_task(agent.run())
     try:

@@ -17,7 +17,7 @@ from events import control, streams, subjects
 from runtime.embedded import NatsServer
 from services.agent.service import Agent, AgentOptions
 from services.web.runlogs import RunLogs
-from tests.helpers import DemoTarget, agent_running, wait_for
+from tests.helpers import DemoTarget, agent_running, flushed, wait_for
 from tests.security_support import request_event
 
 
@@ -67,7 +67,7 @@ async def test_agent_tells_only_the_runs_someone_watches(
     nats_server: NatsServer, live: Live
 ) -> None:
     await live.runlogs.follow(live.web, "g1")  # before the agent exists: it learns it by asking
-    await live.web.flush()
+    await flushed(live.web)
     async with running_agent(nats_server.url) as agent:
         await wait_for(lambda: _value("g1" in agent.watched), what="the agent told of g1")
         for group in ("g2", "g1"):  # g2: nobody watches it
@@ -75,7 +75,7 @@ async def test_agent_tells_only_the_runs_someone_watches(
         await wait_for(lambda: _value(agent.completed == 2), what="both requests completed")
         await wait_for(lambda: _done(live.runlogs, "g1.eu.0"), what="g1's run told to the web")
         # Lines are published before the completion: g2's would have come by now.
-        await live.nc.flush()
+        await flushed(live.nc)
         assert not live.told_of("g2")
         assert "g2" not in agent.watched
 
@@ -104,7 +104,7 @@ async def test_agent_tells_every_run_until_a_watcher_speaks(
         await wait_for(lambda: _value(agent.watched.heard_any), what="the agent hearing it")
         await live.request("g2")
         await wait_for(lambda: _value(agent.completed == 2), what="both requests completed")
-        await live.nc.flush()
+        await flushed(live.nc)
         assert not live.told_of("g2")
 
 
@@ -116,7 +116,7 @@ async def test_a_web_on_a_new_connection_answers_there(nats_server: NatsServer, 
     again = await nats.connect(nats_server.url)
     try:
         await live.runlogs.start(again)
-        await again.flush()
+        await flushed(again)
         answer = await live.nc.request(subjects.WATCHING_ASK, b"", timeout=10)
         assert "g1" in control.decode_watching(answer.data).groups
     finally:

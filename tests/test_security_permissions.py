@@ -21,7 +21,7 @@ from security.client import ClientSecurity
 from services.agent.host import HostOptions
 from services.agent.service import Agent, AgentOptions
 from services.web.runlogs import RunLogs
-from tests.helpers import DemoTarget, wait_for
+from tests.helpers import DemoTarget, flushed, wait_for
 from tests.security_support import Recorder, SecuredBus, connect, request_event, start_secured
 
 
@@ -71,7 +71,7 @@ async def test_agent_with_least_privilege_completes_its_work(
     web = await connect(sb.url, sb.security("web"))
     runlogs = RunLogs()
     await runlogs.follow(web, "g1")
-    await web.flush()
+    await flushed(web)
     agent, task = await _run_agent(sb, "a1", "eu")
     try:
         done = await wait_for(
@@ -160,7 +160,7 @@ async def test_agent_cannot_publish(secured: tuple[SecuredBus, Client], subject:
     try:
         before = (await admin.jetstream().stream_info(streams.EVENTS)).state.messages
         await nc.publish(subject, b'{"type": "forged"}')
-        await nc.flush()
+        await flushed(nc)
         await rec.refused(subject)
         assert (await admin.jetstream().stream_info(streams.EVENTS)).state.messages == before
     finally:
@@ -183,7 +183,7 @@ async def test_agent_cannot_subscribe(secured: tuple[SecuredBus, Client], subjec
     nc = await connect(sb.url, sb.security("a1"), rec)
     try:
         await nc.subscribe(subject)
-        await nc.flush()
+        await flushed(nc)
         await rec.refused(subject)
     finally:
         await nc.close()

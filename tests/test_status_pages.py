@@ -202,9 +202,13 @@ async def test_status_page_incidents_feed_and_subscription(
         for t in config.tasks.values():
             await judge(js, t, "ok", now - 3 * 86400)
         blog = tasks[("https://blog.example/", "status-is")]
-        # Two days ago the blog was down for an hour: a red day among green ones.
-        await judge(js, blog, "critical", now - 2 * 86400, "failure")
-        await judge(js, blog, "ok", now - 2 * 86400 + 3600)
+        # Two days ago the blog was down for an hour: a red day among green ones. Days are
+        # UTC days: the hour starts at noon, not at this time of day (at 23:08 it spanned two).
+        noon = dt.datetime.combine(
+            dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2), dt.time(12), dt.UTC
+        ).timestamp()
+        await judge(js, blog, "critical", noon, "failure")
+        await judge(js, blog, "ok", noon + 3600)
         # Now one of the API's two checks fails: the API is in partial outage, not down.
         await judge(
             js,
