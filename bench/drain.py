@@ -64,18 +64,25 @@ async def bare(base: str, urls: int, concurrency: int) -> float:
 
 
 async def timeline(nats_url: str, due: float) -> dict[str, float]:
-    """When, after the due time, the last request and the last completion entered the log."""
+    """When, after the due time, the first and last request and completion entered the log,
+    and how many requests were sent for another due time than the bench's (held back: the
+    scheduler spreads what it finds overdue when it starts)."""
     nc = await bus.connect(nats_url, "bench")
-    out = {}
+    out: dict[str, float] = {}
     for name, subject in (
         ("requested", subjects.REQUESTED_ALL),
         ("completed", subjects.COMPLETED_ALL),
     ):
-        times = [
-            codec.decode(m.data, m.subject).at async for m in bus.replay(nc.jetstream(), subject)
+        events = [
+            codec.decode(m.data, m.subject) async for m in bus.replay(nc.jetstream(), subject)
         ]
+        times = [e.at for e in events]
         out[f"last_{name}_after_s"] = round(max(times) - due, 3)
         out[f"first_{name}_after_s"] = round(min(times) - due, 3)
+        if name == "requested":
+            out["requests_for_another_due_time"] = sum(
+                1 for e in events if abs(getattr(e, "due", due) - due) > 0.001
+            )
     await nc.close()
     return out
 
@@ -188,13 +195,16 @@ async def drain(base: str, urls: int, agents: int, concurrency: int, lead: float
             finally:
                 for p in procs:
                     p.stop()
-    if phases["last_requested_after_s"] > 1.0 or phases["first_requested_after_s"] < 0:
+    # A request is late when the scheduler held it back, not when a round of 10,000 takes
+    # this machine most of a second to publish (``last_requested_after_s`` says how long).
+    first = phases["first_requested_after_s"]
+    if not 0 <= first <= 1.0 or phases["requests_for_another_due_time"]:
         raise SystemExit(
-            f"the requests did not go out at the due time (first "
-            f"{phases['first_requested_after_s']:+.3f} s, last "
-            f"{phases['last_requested_after_s']:+.3f} s after it): the scheduler was "
-            f"not ready {lead:g} s after its start on this machine; the figure "
-            f"would not measure a drain. Run again with a larger --lead."
+            f"the requests did not go out at the due time (the first {first:+.3f} s after "
+            f"it, {phases['requests_for_another_due_time']:,.0f} sent for a later one): the "
+            f"scheduler was not ready {lead:g} s after its start on this machine and spread "
+            f"what it found overdue; the figure would not measure a drain. Run again with a "
+            f"larger --lead."
         )
     return {
         "checks_per_s": round(tasks / seconds, 1),
@@ -220,8 +230,8 @@ async def main() -> None:
         type=float,
         default=20.0,
         help="seconds between the scheduler's start and the due time, for it to take the "
-        "lease and restore its plan (the run fails if a request goes out later than 1 s "
-        "after the due time)",
+        "lease and restore its plan (the run fails if the first request goes out later than "
+        "1 s after the due time, or any is sent for a later due time)",
     )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tocsin-bench-target-"))

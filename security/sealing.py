@@ -95,10 +95,18 @@ class Sealer:
                 keys[pub.stem] = pub.read_text().strip()
         return cls(keys)
 
-    def hide(self, secrets: set[str]) -> None:
-        """The values (from ``${ENV}``) a request's URL must not show in clear."""
+    def hide(self, secrets: set[str], urls: Iterable[str] = ()) -> None:
+        """The values (from ``${ENV}``) a request's URL must not show in clear. ``urls``: those
+        about to be requested, found clean now rather than each on its first request (a
+        configuration's first round is every URL at once: redacting each in it was a third of
+        a drain's dispatch, py-spy)."""
         self._secrets = frozenset(secrets)
-        self._clean = set()  # a URL clean before may hold one of these
+        # A URL clean before may hold one of these: each is looked at again.
+        self._clean = {url for url in urls if self._is_clean(url)}
+
+    def _is_clean(self, url: str) -> bool:
+        bare, userinfo = redaction.credentials(url)
+        return userinfo is None and redaction.public_url(bare, self._secrets) == url
 
     def seal(self, req: CheckRequested) -> CheckRequested:
         """``req`` as the log may hold it when its location has a key: headers, body and the

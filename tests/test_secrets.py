@@ -216,6 +216,30 @@ def test_a_url_sent_as_it_is_is_masked_once_a_value_of_it_is_secret() -> None:
     assert Unsealer(private).open(masked).url == plain.url
 
 
+def test_urls_found_clean_with_the_secrets_go_out_without_being_redacted_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A configuration's first round is every URL at once: those with nothing to hide are
+    found so when the secrets are set, not on each one's first request; the others are still
+    masked, and a URL with credentials is never taken for clean."""
+    _, public = new_location_key()
+    sealer = Sealer({"eu": public})
+    clean, secret = "https://h.example/p?page=2", "https://h.example/p?q=envTok5x"
+    with_userinfo = "https://u:pw6x@h.example/p"
+    sealer.hide({"envTok5x"}, [clean, secret, with_userinfo])
+
+    def redacted_again(*_: object) -> str:
+        raise AssertionError("a URL found clean was redacted again")
+
+    plain = msgspec.structs.replace(_request(), url=clean, request_data=None)
+    with monkeypatch.context() as m:
+        m.setattr(redaction, "public_url", redacted_again)
+        assert sealer.seal(plain) == plain
+    for url, hidden in ((secret, "envTok5x"), (with_userinfo, "pw6x")):
+        sealed = sealer.seal(msgspec.structs.replace(_request(), url=url, request_data=None))
+        assert hidden not in codec.encode(sealed).decode() and sealed.sealed is not None
+
+
 async def test_transient_keys_are_shared_and_put_back_after_nats_forgot_them(
     nats_server: Any,
 ) -> None:

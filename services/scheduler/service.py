@@ -219,7 +219,6 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             )
         locations = sorted({loc for t in tasks.values() for loc in t.locations}) or ["default"]
         await streams.ensure(js, locations, self.opts.tuning)
-        self.sealer.hide(self.own.secrets)
         await self.sealer.refresh(js, locations)
         by_group: dict[str, list[TaskDef]] = defaultdict(list)
         for task in tasks.values():
@@ -233,6 +232,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             if self.opts.shards == 1
             else {g: ts for g, ts in every.items() if shard_of(g, self.opts.shards) == self.shard}
         )
+        self.sealer.hide(self.own.secrets, {t.url for group in groups.values() for t in group})
         now_s = time.time()
         if self.shard == 0:
             self.heartbeats.configure([t for t in tasks.values() if is_push(t)], now_s)
