@@ -15,6 +15,7 @@ from events import control
 from events.streams import MAX_SHARDS, Tuning
 from runtime import bus, cliopts
 from services.scheduler import configcli, heartbeatcli
+from services.scheduler.layout import LayoutConflict
 from services.scheduler.shards import main
 from services.scheduler.state import SchedulerOptions
 
@@ -112,7 +113,7 @@ def run_scheduler(args: argparse.Namespace) -> int:
     )
     try:
         return cliopts.run(main(opts))
-    except ConfigError as exc:
+    except (ConfigError, LayoutConflict) as exc:
         print(exc, file=sys.stderr)
         return 2
 

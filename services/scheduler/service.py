@@ -41,7 +41,7 @@ from events import codec, streams, subjects
 from events.types import TaskDef, TaskJudged
 from runtime import bus
 from runtime.pubacks import Publisher
-from services.scheduler import ondemand
+from services.scheduler import layout, ondemand
 from services.scheduler.deadletters import DeadLettering
 from services.scheduler.dispatch import Dispatching
 from services.scheduler.heartbeats import is_push
@@ -71,25 +71,38 @@ class Scheduler(Dispatching, Judging, DeadLettering):
         js = nc.jetstream()
         try:
             await streams.ensure_retrying(js, first.locations, self.opts.tuning, self.stopping)
-            # Standby → active → (lease lost) → standby …: a scheduler that lost its lease (NATS
-            # away longer than the TTL, or a stall) stops dispatching and competes for it again
-            # in-process, instead of exiting and leaving the system without a scheduler.
-            while not self.stopping.is_set():
-                lease = Lease(js, self.opts.lease_ttl, self.opts.tuning.replicas)
-                if not await self._until_held(lease):
-                    return
-                try:
-                    await self.lead(nc, js, lease, self.own or first)
-                finally:
-                    await lease.release()
-                if not self.stopping.is_set():
-                    log.warning(
-                        "scheduler back to standby; its state is restored from the log "
-                        "when it holds the lease again"
-                    )
-                    self._forget()
+            # One shard, as every scheduler running must say too: refused before any lease.
+            bucket = Lease(js, self.opts.lease_ttl, self.opts.tuning.replicas).bucket
+            await layout.check(bucket, 1, self.opts.lease_ttl)
+            saying = asyncio.create_task(layout.keep_saying(bucket, 1, self.opts.lease_ttl))
+            saying.add_done_callback(lambda _: self.stop())
+            try:
+                await self._terms(nc, js, first)
+            finally:
+                saying.cancel()  # a no-op when it ended by refusing
+            if saying.done() and not saying.cancelled() and saying.exception() is not None:
+                raise saying.exception()  # type: ignore[misc]  # LayoutConflict
         finally:
             await bus.close(nc)
+
+    async def _terms(self, nc: Client, js: JetStreamContext, first: configuration.Config) -> None:
+        """Standby → active → (lease lost) → standby …: a scheduler that lost its lease (NATS
+        away longer than the TTL, or a stall) stops dispatching and competes for it again
+        in-process, instead of exiting and leaving the system without a scheduler."""
+        while not self.stopping.is_set():
+            lease = Lease(js, self.opts.lease_ttl, self.opts.tuning.replicas)
+            if not await self._until_held(lease):
+                return
+            try:
+                await self.lead(nc, js, lease, self.own or first)
+            finally:
+                await lease.release()
+            if not self.stopping.is_set():
+                log.warning(
+                    "scheduler back to standby; its state is restored from the log "
+                    "when it holds the lease again"
+                )
+                self._forget()
 
     async def _until_held(self, lease: Lease) -> bool:
         """Wait for the lease; False when asked to stop first."""

@@ -33,6 +33,7 @@ from nats.js.errors import NoKeysError
 from configuration import config as configuration
 from events import streams
 from runtime import bus
+from services.scheduler import layout
 from services.scheduler.leader import Lease
 from services.scheduler.service import Scheduler, SchedulerOptions
 from services.scheduler.service import main as main_one
@@ -98,6 +99,9 @@ class Replica:
 
     async def _balance(self, nc: Client, js: JetStreamContext) -> None:
         kv = await Lease(js, self.opts.lease_ttl, self.opts.tuning.replicas).bucket()
+        # Refused (``LayoutConflict``, not transient: the replica exits) before any lease when
+        # the schedulers running split the groups otherwise.
+        await layout.say(kv, self.opts.shards, self.opts.lease_ttl)
         await kv.put(MEMBERS + self.id, b"1")
         if not self.consumers_ready:  # here, not in run: retried like the rest on NATS away
             await streams.ensure_shards(js, self.opts.shards, self.opts.tuning)

@@ -1,0 +1,125 @@
+"""Schedulers started with another ``--shards`` than the ones running refuse, before they take
+any lease, saying both numbers; the running ones go on holding every shard. Replicas of one
+number join as before, and once every scheduler stopped the number may change."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runtime.embedded import NatsServer
+from services.scheduler.layout import LayoutConflict, conflict
+from services.scheduler.service import Scheduler
+from services.scheduler.shards import Replica
+from services.scheduler.state import SchedulerOptions
+from tests.helpers import site_config, wait_for, write_config
+
+TTL = 2.0
+
+
+@pytest.mark.parametrize(
+    ("mine", "found", "refused"),
+    [
+        pytest.param(3, None, False, id="nothing-said-yet"),
+        pytest.param(3, b"3", False, id="the-same-number"),
+        pytest.param(3, b"2", True, id="fewer-shards-running"),
+        pytest.param(1, b"8", True, id="unsharded-next-to-sharded"),
+        pytest.param(8, b"1", True, id="sharded-next-to-unsharded"),
+        pytest.param(2, b"\xff", True, id="garbage-in-the-bucket"),
+    ],
+)
+def test_conflict(mine: int, found: bytes | None, refused: bool) -> None:
+    reason = conflict(mine, found, TTL)
+    assert (reason is not None) == refused
+    if reason is not None:
+        assert f"--shards {mine}" in reason and "same --shards" in reason
+
+
+def _opts(nats: NatsServer, config: Path, shards: int) -> SchedulerOptions:
+    return SchedulerOptions(nats.url, str(config), lease_ttl=TTL, shards=shards)
+
+
+def _service(opts: SchedulerOptions) -> Scheduler | Replica:
+    return Replica(opts) if opts.shards > 1 else Scheduler(opts)
+
+
+@pytest.mark.parametrize(
+    ("running", "newcomer"),
+    [
+        pytest.param(3, 2, id="sharded-3-then-2"),
+        pytest.param(3, 1, id="sharded-3-then-unsharded"),
+        pytest.param(1, 4, id="unsharded-then-sharded-4"),
+    ],
+)
+async def test_a_scheduler_with_another_number_of_shards_refuses_to_join(
+    nats_server: NatsServer, tmp_path: Path, running: int, newcomer: int
+) -> None:
+    config = write_config(tmp_path / "c.yaml", site_config("http://127.0.0.1:9", {"a": []}))
+    first = _service(_opts(nats_server, config, running))
+    task = asyncio.create_task(first.run())
+    try:
+        if isinstance(first, Replica):
+            await wait_for(lambda: _value(len(first.held) == running), what="every shard held")
+        else:
+            await wait_for(lambda: _value(first.config is not None), what="the lease held")
+        refused = _service(_opts(nats_server, config, newcomer))
+        with pytest.raises(LayoutConflict) as exc:
+            await asyncio.wait_for(refused.run(), 20)
+        assert f"--shards {running}, this one --shards {newcomer}" in str(exc.value)
+        assert not task.done()  # the running one goes on
+        if isinstance(first, Replica):
+            assert len(first.held) == running
+        await _joins(_opts(nats_server, config, running))
+    finally:
+        first.stop()
+        await asyncio.wait_for(task, 20)
+    # Every scheduler stopped: once the number is forgotten, another one starts.
+    await asyncio.sleep(TTL + 0.5)
+    await _joins(_opts(nats_server, config, newcomer))
+
+
+async def _joins(opts: SchedulerOptions) -> None:
+    """A scheduler with ``opts`` runs (for a lease) instead of refusing; then stops."""
+    service = _service(opts)
+    running = asyncio.create_task(service.run())
+    await asyncio.sleep(TTL)
+    assert not running.done()
+    service.stop()
+    await asyncio.wait_for(running, 20)
+
+
+def test_the_command_exits_2_with_the_reason(nats_server: NatsServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.yaml", site_config("http://127.0.0.1:9", {"a": []}))
+
+    def scheduler(shards: int) -> subprocess.Popen[str]:
+        args = ["--nats-url", nats_server.url, "--config", str(config), "--shards", str(shards)]
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "--log-level", "info", "scheduler", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    first = scheduler(4)
+    try:
+        out = ""
+        assert first.stderr is not None
+        while "shards held" not in out:  # said once its number is in the bucket
+            line = first.stderr.readline()
+            assert line, f"the first scheduler ended: {out}"
+            out += line
+        second = scheduler(2)
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 2, err
+        assert "--shards 4, this one --shards 2" in err and "Traceback" not in err
+    finally:
+        first.terminate()
+        first.wait(30)
+
+
+async def _value(v: object) -> object:
+    return v
