@@ -54,19 +54,27 @@ async def say(kv: KeyValue, mine: int, ttl: float) -> None:
     await kv.put(KEY, str(mine).encode())
 
 
-async def check(bucket: Callable[[], Awaitable[KeyValue]], mine: int, ttl: float) -> None:
-    """``say``; NATS away is passed over (said again a quarter TTL later)."""
+async def check(
+    bucket: Callable[[], Awaitable[KeyValue]], mine: int, ttl: float, quiet: bool = False
+) -> bool:
+    """``say``; NATS away is passed over (said again a quarter TTL later), False then, and
+    logged unless ``quiet``."""
     try:
         await say(await bucket(), mine, ttl)
+        return True
     except LayoutConflict:
         raise
     except Exception as exc:
-        log.warning("could not say the number of shards", error=str(exc) or type(exc).__name__)
+        if not quiet:
+            log.warning("could not say the number of shards", error=str(exc) or type(exc).__name__)
+        return False
 
 
 async def keep_saying(bucket: Callable[[], Awaitable[KeyValue]], mine: int, ttl: float) -> None:
-    """``check`` every quarter TTL for as long as the scheduler runs; ends only by raising
-    ``LayoutConflict`` (another number said in between: two started at once)."""
+    """``check`` every quarter TTL for as long as the scheduler runs (an outage of NATS
+    logged once); ends only by raising ``LayoutConflict`` (another number said in between:
+    two started at once)."""
+    said = True
     while True:
         await asyncio.sleep(ttl / 4)
-        await check(bucket, mine, ttl)
+        said = await check(bucket, mine, ttl, quiet=not said)
