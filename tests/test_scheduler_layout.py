@@ -62,10 +62,7 @@ async def test_a_scheduler_with_another_number_of_shards_refuses_to_join(
     first = _service(_opts(nats_server, config, running))
     task = asyncio.create_task(first.run())
     try:
-        if isinstance(first, Replica):
-            await wait_for(lambda: _value(len(first.held) == running), what="every shard held")
-        else:
-            await wait_for(lambda: _value(first.config is not None), what="the lease held")
+        await wait_for(lambda: _serving(first, running), what="every shard held")
         refused = _service(_opts(nats_server, config, newcomer))
         with pytest.raises(LayoutConflict) as exc:
             await asyncio.wait_for(refused.run(), 20)
@@ -73,23 +70,34 @@ async def test_a_scheduler_with_another_number_of_shards_refuses_to_join(
         assert not task.done()  # the running one goes on
         if isinstance(first, Replica):
             assert len(first.held) == running
-        await _joins(_opts(nats_server, config, running))
+        await _joins(_opts(nats_server, config, running), alone=False)
     finally:
         first.stop()
         await asyncio.wait_for(task, 20)
     # Every scheduler stopped: once the number is forgotten, another one starts.
     await asyncio.sleep(TTL + 0.5)
-    await _joins(_opts(nats_server, config, newcomer))
+    await _joins(_opts(nats_server, config, newcomer), alone=True)
 
 
-async def _joins(opts: SchedulerOptions) -> None:
-    """A scheduler with ``opts`` runs (for a lease) instead of refusing; then stops."""
+async def _joins(opts: SchedulerOptions, alone: bool) -> None:
+    """A scheduler with ``opts`` runs instead of refusing (``alone``: until it dispatches;
+    else for a lease, an unsharded one standing by); then stops."""
     service = _service(opts)
     running = asyncio.create_task(service.run())
-    await asyncio.sleep(TTL)
-    assert not running.done()
+    if alone:
+        await wait_for(lambda: _serving(service, 1) if not running.done() else _value(True))
+    else:
+        await asyncio.sleep(TTL)
+    assert not running.done(), running.exception()
     service.stop()
     await asyncio.wait_for(running, 20)
+
+
+async def _serving(service: Scheduler | Replica, shards: int) -> bool:
+    """Dispatching: ``shards`` shards held, or the lease when unsharded."""
+    if isinstance(service, Replica):
+        return len(service.held) >= shards
+    return service.config is not None
 
 
 def test_the_command_exits_2_with_the_reason(nats_server: NatsServer, tmp_path: Path) -> None:
