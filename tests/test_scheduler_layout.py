@@ -9,10 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nats
 import pytest
+from nats.js.kv import KeyValue
 
 from runtime.embedded import NatsServer
+from services.scheduler import layout
 from services.scheduler.layout import LayoutConflict, conflict
+from services.scheduler.leader import Lease
 from services.scheduler.service import Scheduler
 from services.scheduler.shards import Replica
 from services.scheduler.state import SchedulerOptions
@@ -37,6 +41,48 @@ def test_conflict(mine: int, found: bytes | None, refused: bool) -> None:
     assert (reason is not None) == refused
     if reason is not None:
         assert f"--shards {mine}" in reason and "same --shards" in reason
+
+
+async def test_of_two_numbers_said_at_once_one_is_refused(nats_server: NatsServer) -> None:
+    """Two schedulers with different numbers starting at the same moment, each on its own
+    connection, both find nothing said: the second to write reads the first's number."""
+    a, b = await nats.connect(nats_server.url), await nats.connect(nats_server.url)
+    try:
+        kvs = [await Lease(nc.jetstream(), TTL).bucket() for nc in (a, b)]
+        for _ in range(5):
+            await kvs[0].purge(layout.KEY)
+            said = await asyncio.gather(
+                layout.say(kvs[0], 3, TTL), layout.say(kvs[1], 2, TTL), return_exceptions=True
+            )
+            assert sum(isinstance(x, LayoutConflict) for x in said) == 1, said
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_nothing_is_dispatched_before_the_number_is_said(nats_server: NatsServer) -> None:
+    """The bucket out of reach when a scheduler starts (JetStream electing, NATS away): it
+    tries again rather than taking the lease unsaid; a stop meanwhile ends the wait."""
+    nc = await nats.connect(nats_server.url)
+    try:
+        real = await Lease(nc.jetstream(), TTL).bucket()
+        failures = 2
+
+        async def bucket() -> KeyValue:
+            nonlocal failures
+            if failures:
+                failures -= 1
+                raise TimeoutError("the bucket is out of reach")
+            return real
+
+        stopping = asyncio.Event()
+        assert await layout.first_said(bucket, 1, TTL, stopping)
+        assert failures == 0 and (await real.get(layout.KEY)).value == b"1"
+        failures = 1_000
+        stopping.set()
+        assert not await layout.first_said(bucket, 1, TTL, stopping)
+    finally:
+        await nc.close()
 
 
 def _opts(nats: NatsServer, config: Path, shards: int) -> SchedulerOptions:

@@ -12,9 +12,10 @@ any lease, with the reason and what to do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
-from nats.js.errors import NotFoundError
+from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
 from runtime.logs import Log
@@ -22,6 +23,8 @@ from runtime.logs import Log
 log = Log("tocsin.scheduler.layout")
 
 KEY = "scheduler.layout"
+#: Writes tried in one ``say`` while peers write in between.
+ATTEMPTS = 10
 
 
 class LayoutConflict(Exception):
@@ -43,15 +46,29 @@ def conflict(mine: int, found: bytes | None, ttl: float) -> str | None:
 
 
 async def say(kv: KeyValue, mine: int, ttl: float) -> None:
-    """Say ``mine`` unless another number is in force: ``LayoutConflict`` then."""
-    try:
-        found: bytes | None = (await kv.get(KEY)).value
-    except NotFoundError:  # never said, expired, or deleted
-        found = None
-    reason = conflict(mine, found, ttl)
-    if reason is not None:
-        raise LayoutConflict(reason)
-    await kv.put(KEY, str(mine).encode())
+    """Say ``mine`` unless another number is in force: ``LayoutConflict`` then. Written by
+    compare-and-set, so of two schedulers with different numbers starting at once, the
+    second to write reads the first's number and is refused before it takes any lease."""
+    value = str(mine).encode()
+    for _ in range(ATTEMPTS):
+        try:
+            entry = await kv.get(KEY)
+        except NotFoundError:  # never said, expired, or deleted
+            try:
+                await kv.create(KEY, value)
+                return
+            except KeyWrongLastSequenceError:
+                continue  # said by another in between: read what
+        reason = conflict(mine, entry.value, ttl)
+        if reason is not None:
+            raise LayoutConflict(reason)
+        try:
+            await kv.update(KEY, value, last=entry.revision)
+            return
+        except KeyWrongLastSequenceError:
+            continue  # said again by a peer in between (or expired): read it again
+    # Peers writing between each read and write: waiting cures it (said next time).
+    raise TimeoutError(f"{KEY}: changed under {ATTEMPTS} writes in a row")
 
 
 async def check(
@@ -70,10 +87,25 @@ async def check(
         return False
 
 
+async def first_said(
+    bucket: Callable[[], Awaitable[KeyValue]], mine: int, ttl: float, stopping: asyncio.Event
+) -> bool:
+    """``check`` until it is said (NATS away: again every quarter TTL, logged once); False
+    when asked to stop first. Nothing is dispatched before: ``LayoutConflict`` comes first."""
+    said = await check(bucket, mine, ttl)
+    while not said:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), ttl / 4)
+        if stopping.is_set():
+            return False
+        said = await check(bucket, mine, ttl, quiet=True)
+    return True
+
+
 async def keep_saying(bucket: Callable[[], Awaitable[KeyValue]], mine: int, ttl: float) -> None:
     """``check`` every quarter TTL for as long as the scheduler runs (an outage of NATS
-    logged once); ends only by raising ``LayoutConflict`` (another number said in between:
-    two started at once)."""
+    logged once); ends only by raising ``LayoutConflict`` (another number said while NATS
+    was away from all the schedulers running for longer than the TTL)."""
     said = True
     while True:
         await asyncio.sleep(ttl / 4)

@@ -73,7 +73,8 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             await streams.ensure_retrying(js, first.locations, self.opts.tuning, self.stopping)
             # One shard, as every scheduler running must say too: refused before any lease.
             bucket = Lease(js, self.opts.lease_ttl, self.opts.tuning.replicas).bucket
-            await layout.check(bucket, 1, self.opts.lease_ttl)
+            if not await layout.first_said(bucket, 1, self.opts.lease_ttl, self.stopping):
+                return
             saying = asyncio.create_task(layout.keep_saying(bucket, 1, self.opts.lease_ttl))
             saying.add_done_callback(lambda _: self.stop())
             try:
