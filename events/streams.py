@@ -248,7 +248,7 @@ def transient(exc: BaseException) -> bool:
     return isinstance(exc, APIError) and exc.err_code in TRANSIENT_CODES
 
 
-async def _retrying(
+async def retrying(
     what: str, attempt: Callable[[], Awaitable[object]], stopping: asyncio.Event | None = None
 ) -> bool:
     """Run ``attempt()`` until it succeeds, pausing with backoff after a transient error (logged
@@ -280,7 +280,7 @@ async def ensure_retrying(
     """``ensure`` (create or update everything with the operator's tuning), retried with
     backoff while JetStream cannot do it yet, instead of failing the service's start: right
     after a cluster forms it answers "insufficient resources" for a few seconds."""
-    return await _retrying(
+    return await retrying(
         "creating streams and consumers", lambda: ensure(js, locations, t), stopping
     )
 
@@ -304,7 +304,7 @@ async def wait_for_stream(
         if own is not None:
             await _ensure_consumer(js, stream, own, update=False)
 
-    return await _retrying(f"waiting for stream {stream}", attempt, stopping)
+    return await retrying(f"waiting for stream {stream}", attempt, stopping)
 
 
 class _NotYet(ConnectionError):

@@ -12,12 +12,12 @@ any lease, with the reason and what to do.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
+from events import streams
 from runtime.logs import Log
 
 log = Log("tocsin.scheduler.layout")
@@ -71,42 +71,33 @@ async def say(kv: KeyValue, mine: int, ttl: float) -> None:
     raise TimeoutError(f"{KEY}: changed under {ATTEMPTS} writes in a row")
 
 
-async def check(
-    bucket: Callable[[], Awaitable[KeyValue]], mine: int, ttl: float, quiet: bool = False
-) -> bool:
-    """``say``; NATS away is passed over (said again a quarter TTL later), False then, and
-    logged unless ``quiet``."""
-    try:
-        await say(await bucket(), mine, ttl)
-        return True
-    except LayoutConflict:
-        raise
-    except Exception as exc:
-        if not quiet:
-            log.warning("could not say the number of shards", error=str(exc) or type(exc).__name__)
-        return False
-
-
 async def first_said(
     bucket: Callable[[], Awaitable[KeyValue]], mine: int, ttl: float, stopping: asyncio.Event
 ) -> bool:
-    """``check`` until it is said (NATS away: again every quarter TTL, logged once); False
-    when asked to stop first. Nothing is dispatched before: ``LayoutConflict`` comes first."""
-    said = await check(bucket, mine, ttl)
-    while not said:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), ttl / 4)
-        if stopping.is_set():
-            return False
-        said = await check(bucket, mine, ttl, quiet=True)
-    return True
+    """``say``, retried while NATS or the bucket is out of reach; False when asked to stop
+    first. Nothing is dispatched before: a ``LayoutConflict`` is raised at once."""
+
+    async def attempt() -> None:
+        await say(await bucket(), mine, ttl)
+
+    return await streams.retrying("saying the number of shards", attempt, stopping)
 
 
 async def keep_saying(bucket: Callable[[], Awaitable[KeyValue]], mine: int, ttl: float) -> None:
-    """``check`` every quarter TTL for as long as the scheduler runs (an outage of NATS
-    logged once); ends only by raising ``LayoutConflict`` (another number said while NATS
-    was away from all the schedulers running for longer than the TTL)."""
-    said = True
+    """``say`` every quarter TTL for as long as the scheduler runs (a failure logged once
+    while it lasts: said again next time); ends only by raising ``LayoutConflict`` (another
+    number said while NATS was away from all the schedulers running for longer than the TTL)."""
+    failing = False
     while True:
         await asyncio.sleep(ttl / 4)
-        said = await check(bucket, mine, ttl, quiet=not said)
+        try:
+            await say(await bucket(), mine, ttl)
+            failing = False
+        except LayoutConflict:
+            raise
+        except Exception as exc:
+            if not failing:
+                log.warning(
+                    "could not say the number of shards", error=str(exc) or type(exc).__name__
+                )
+            failing = True
