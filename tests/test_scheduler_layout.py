@@ -177,3 +177,46 @@ def test_the_command_exits_2_with_the_reason(nats_server: NatsServer, tmp_path: 
 
 async def _value(v: object) -> object:
     return v
+
+
+class _FailsOnStop(Scheduler):
+    """A scheduler whose dispatching fails as it stops (whatever a stop may break)."""
+
+    async def _terms(self, nc: object, js: object, first: object) -> None:
+        await self.stopping.wait()
+        raise RuntimeError("dispatching failed while stopping")
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param(Scheduler, id="dispatching-ends-quietly"),
+        pytest.param(_FailsOnStop, id="dispatching-fails-as-it-stops"),
+    ],
+)
+async def test_another_number_said_while_running_stops_the_scheduler_with_the_reason(
+    nats_server: NatsServer, tmp_path: Path, kind: type[Scheduler]
+) -> None:
+    """Another number said while this scheduler runs (NATS was away from every scheduler for
+    longer than the TTL): it stops, and says why, whatever its dispatching raised meanwhile."""
+    config = write_config(tmp_path / "c.yaml", site_config("http://127.0.0.1:9", {"a": []}))
+    scheduler = kind(_opts(nats_server, config, 1))
+    running = asyncio.create_task(scheduler.run())
+    nc = await nats.connect(nats_server.url)
+    try:
+        kv = await Lease(nc.jetstream(), TTL).bucket()
+        await wait_for(lambda: _said(kv), what="the scheduler's number said")
+        await kv.put(layout.KEY, b"3")
+        with pytest.raises(LayoutConflict) as exc:
+            await asyncio.wait_for(running, 20)
+        assert "--shards 3, this one --shards 1" in str(exc.value)
+    finally:
+        scheduler.stop()
+        await nc.close()
+
+
+async def _said(kv: KeyValue) -> bool:
+    try:
+        return (await kv.get(layout.KEY)).value == b"1"
+    except Exception:
+        return False

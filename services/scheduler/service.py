@@ -81,8 +81,9 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                 await self._terms(nc, js, first)
             finally:
                 saying.cancel()  # a no-op when it ended by refusing
-            if saying.done() and not saying.cancelled() and saying.exception() is not None:
-                raise saying.exception()  # type: ignore[misc]  # LayoutConflict
+                # The refusal is why it stopped: it wins over what dispatching raised since.
+                if saying.done() and not saying.cancelled() and saying.exception() is not None:
+                    raise saying.exception()  # type: ignore[misc]  # LayoutConflict
         finally:
             await bus.close(nc)
 
