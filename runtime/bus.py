@@ -8,7 +8,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Generic, Protocol, TypeVar
 
-import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
@@ -30,12 +29,15 @@ log = Log("tocsin.bus")
 
 async def connect(url: str, name: str, **options: object) -> Client:
     """A client that reconnects forever (nats-py's default gives up after ~2 minutes)."""
+    nc = Client()
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats error", client=name, error=str(exc))
 
     async def on_disconnect() -> None:
-        log.warning("nats disconnected", client=name)
+        # nats-py calls it on close() too: a client closed on purpose lost nothing.
+        if not nc.is_closed:
+            log.warning("nats disconnected", client=name)
 
     async def on_reconnect() -> None:
         log.warning("nats reconnected", client=name)
@@ -43,7 +45,7 @@ async def connect(url: str, name: str, **options: object) -> Client:
     # Credentials and TLS from the environment (TOCSIN_NATS_CREDS, …) unless given explicitly:
     # every service joins an authorized bus with no code of its own.
     options = {**ClientSecurity.from_env().connect_options(), **options}
-    return await nats.connect(
+    await nc.connect(
         servers=url.split(","),
         name=name,
         max_reconnect_attempts=-1,
@@ -56,6 +58,7 @@ async def connect(url: str, name: str, **options: object) -> Client:
         reconnected_cb=on_reconnect,
         **options,  # type: ignore[arg-type]
     )
+    return nc
 
 
 def deadletter_for(
