@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -35,6 +36,46 @@ async def pool(dsn: str, **kwargs: object) -> asyncpg.Pool:
             return await asyncpg.create_pool(dsn, **kwargs)  # type: ignore[arg-type]
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("postgres unavailable, retrying", error=str(exc), delay=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says PostgreSQL went away (retry the same batch on a new connection),
+    rather than that it refused what the batch holds."""
+    if isinstance(exc, ValueError):
+        # asyncpg's DataError (a value refused on our side) is also an InterfaceError.
+        return False
+    return isinstance(
+        exc,
+        OSError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.InterfaceError
+        # Shutting down, starting up: a restart under an open transaction.
+        | asyncpg.exceptions.OperatorInterventionError,
+    )
+
+
+async def outliving(
+    what: str, loop: Callable[[], Awaitable[None]], stopping: asyncio.Event
+) -> None:
+    """Run ``loop`` (one that uses PostgreSQL) until it returns or ``stopping`` is set, again
+    after PostgreSQL went away (``lost``) and with backoff: a service's loop outlives a
+    restarted server instead of ending the service. Anything else is raised."""
+    delay = 0.2
+    while not stopping.is_set():
+        try:
+            await loop()
+            return
+        except Exception as exc:
+            if not lost(exc):
+                raise
+            log.warning(
+                "postgres unavailable, retrying",
+                loop=what,
+                error=str(exc) or type(exc).__name__,
+                delay=delay,
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 

@@ -146,14 +146,18 @@ class Notifier:
             await self._follow_config(nc, js)
             status_mail = StatusMailer(lambda: self.settings.mail, self.opts.web_url)
             await status_mail.start(js)
+            sub = await js.pull_subscribe_bind(durable=streams.NOTIFIER, stream=streams.EVENTS)
+            puller = bus.Puller(sub, "judgements")
+            # Each loop waits out a PostgreSQL restart on its own (what it fetched and did not
+            # ack comes back); anything else ends the notifier.
             loops = [
-                asyncio.create_task(c)
-                for c in (
-                    self._consume(js, pool),
-                    self.sender.run(pool),
-                    self.sender.publish(js, pool),
-                    self.agents.run(pool),
-                    status_mail.run(js, self.stopping),
+                asyncio.create_task(db.outliving(what, loop, self.stopping))
+                for what, loop in (
+                    ("judgements", lambda: self._consume(puller, pool)),
+                    ("sending", lambda: self.sender.run(pool)),
+                    ("audit", lambda: self.sender.publish(js, pool)),
+                    ("agents", lambda: self.agents.run(pool)),
+                    ("status mail", lambda: status_mail.run(js, self.stopping)),
                 )
             ]
             stop: asyncio.Task[object] = asyncio.create_task(self.stopping.wait())
@@ -224,9 +228,7 @@ class Notifier:
 
     # decisions -----------------------------------------------------------------------
 
-    async def _consume(self, js: JetStreamContext, pool: asyncpg.Pool) -> None:
-        sub = await js.pull_subscribe_bind(durable=streams.NOTIFIER, stream=streams.EVENTS)
-        puller = bus.Puller(sub, "judgements")
+    async def _consume(self, puller: bus.Puller[Msg], pool: asyncpg.Pool) -> None:
         while not self.stopping.is_set():
             msgs = await puller.fetch(100)
             if not msgs:

@@ -95,22 +95,6 @@ async def apply_batch(
     return len(fresh)
 
 
-def lost(exc: BaseException) -> bool:
-    """Whether ``exc`` says PostgreSQL went away (retry the same batch on a new connection),
-    rather than that it refused what the batch holds."""
-    if isinstance(exc, ValueError):
-        # asyncpg's DataError (a value refused on our side) is also an InterfaceError.
-        return False
-    return isinstance(
-        exc,
-        OSError
-        | asyncpg.PostgresConnectionError
-        | asyncpg.InterfaceError
-        # Shutting down, starting up: a restart under an open transaction.
-        | asyncpg.exceptions.OperatorInterventionError,
-    )
-
-
 async def apply_refusing(
     conn: asyncpg.Connection, batch: Batch, schema: str = SCHEMA, notify: bool = True
 ) -> int:
@@ -121,14 +105,14 @@ async def apply_refusing(
     try:
         return await apply_batch(conn, batch, schema, notify)
     except Exception as exc:
-        if lost(exc):
+        if db.lost(exc):
             raise
         log.error("batch refused by the read model; isolating the event", error=str(exc))
     batch = await _isolate(conn, batch, schema)
     try:
         return await apply_batch(conn, batch, schema, notify)
     except Exception as exc:
-        if lost(exc):
+        if db.lost(exc):
             raise
     # Every event passes alone but the batch still fails (events in conflict with each
     # other): one transaction per event, rather than the same batch forever.
@@ -137,7 +121,7 @@ async def apply_refusing(
         try:
             applied += await apply_batch(conn, [(seq, ev)], schema, notify)
         except Exception as exc:
-            if lost(exc):
+            if db.lost(exc):
                 raise
             # Refused alone even as its dead letter: record the bare fact, not its content.
             bare = Undecodable("?", f"refused: {type(exc).__name__}", "", ev.at)
@@ -157,7 +141,7 @@ async def _isolate(conn: asyncpg.Connection, batch: Batch, schema: str) -> Batch
         except _Rollback:
             out.append((seq, ev))
         except Exception as exc:
-            if lost(exc):
+            if db.lost(exc):
                 raise
             subject = ev.subject if isinstance(ev, Undecodable) else contract.subject_of(ev)
             reason = f"{type(ev).__name__} refused by the read model: {exc}"
@@ -260,7 +244,7 @@ class Projector:
                 batch = await self._with_gaps_filled(conn, js, batch)
                 break
             except Exception as exc:
-                if not lost(exc):
+                if not db.lost(exc):
                     raise
                 log.warning("postgres lost; reconnecting", error=str(exc))
                 if not conn.is_closed():
@@ -315,7 +299,7 @@ class Projector:
                 await apply_refusing(conn, batch)
                 return conn
             except Exception as exc:
-                if not lost(exc):
+                if not db.lost(exc):
                     raise
                 # PostgreSQL restarted: reconnect and retry the same batch (not acked yet).
                 log.warning("postgres lost; reconnecting", error=str(exc))
