@@ -1,6 +1,7 @@
 """``tocsin agent --processes 2``: two worker processes share the location's work queue, each
 request completed once; the heartbeat speaks for both; SIGTERM stops them all, and a worker
-that dies takes the agent down (whatever restarts it restarts it whole)."""
+that dies takes the agent down (whatever restarts it restarts it whole). A kind that needs
+more of the loop than streams (ICMP's socket) runs in a real agent process, on its uvloop."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import nats
 import pytest
 from aiohttp import web
 
+from checks import packet_loss
 from events import codec, streams, subjects
-from events.types import AgentHeartbeat
+from events.types import AgentHeartbeat, CheckCompleted
 from runtime import bus
 from runtime.embedded import NatsServer
 from tests.faults.harness import Service
@@ -127,6 +129,40 @@ async def test_a_dead_worker_takes_the_agent_down(nats_server: NatsServer, tmp_p
     finally:
         if agent.alive:
             agent.kill()
+
+
+async def test_icmp_runs_in_the_agent_process(nats_server: NatsServer, tmp_path: Path) -> None:
+    """The agent's loop is uvloop's (runtime/cliopts.py), whose ``sock_sendto`` raised
+    NotImplementedError on an ICMP socket: every ``icmp://`` task was unknown while ``tocsin
+    check``, on asyncio's loop, worked."""
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await streams.ensure(js, ["eu"])
+    limits = packet_loss.parse({"warning": "20%"})
+    subject, data, msg_id = request_event(
+        "eu", "g1", "icmp://127.0.0.1?count=3", kind=packet_loss.NAME, expected=limits
+    )
+    await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id})
+    args = ["agent", "--nats-url", nats_server.url, "--name", "a1", "--location", "eu"]
+    agent = Service([*args, "--host-interval", "0"], tmp_path / "agent.log")
+    try:
+        (done,) = await wait_for(lambda: _completions(js, 1), 60, what="the echo completed")
+        (outcome,) = done.outcomes
+        assert done.observation.error is None, done.observation.error
+        assert (outcome.status, outcome.detail) == ("success", "3 of 3 echoes answered (0% lost)")
+        assert await agent.stop(60) == 0, agent.output()[-3000:]
+    finally:
+        if agent.alive:
+            agent.kill()
+        await nc.close()
+
+
+async def _completions(js: object, n: int) -> list[CheckCompleted] | None:
+    done = [
+        codec.decode(m.data, m.subject)
+        async for m in bus.replay(js, subjects.completed("a1", "eu", "*"))  # type: ignore[arg-type]
+    ]
+    return done if len(done) >= n else None  # type: ignore[return-value]
 
 
 async def _value(v: object) -> object:

@@ -3,7 +3,9 @@
 An unprivileged ICMP socket (``SOCK_DGRAM``) is used where the system allows it
 (Linux: the process's group within ``net.ipv4.ping_group_range``); otherwise a
 raw socket, which needs root or ``CAP_NET_RAW``; where neither can be opened
-the group fails with an error that says so. No reply at all fails the group;
+the group fails with an error that says so. The echoes go out within the first
+half of the timeout (:func:`spacing`), each then given at least the other half to
+be answered; loss counts those sent only. No reply at all fails the group;
 partial loss is for ``packet-loss`` to grade, the mean round trip for
 ``response-time``.
 """
@@ -80,53 +82,108 @@ async def _address(host: str, version: int) -> str:
     return str(infos[0][4][0])
 
 
-async def ping(address: str, version: int, count: int, timeout: float) -> dict[str, Any]:
-    """Send ``count`` echo requests ``INTERVAL`` apart; wait for replies until ``timeout``."""
-    loop = asyncio.get_running_loop()
-    sock, kind = open_socket(version)
-    sock.setblocking(False)
-    ident = os.getpid() & 0xFFFF
-    token = os.urandom(16)
-    sent: dict[int, float] = {}
-    rtts: dict[int, float] = {}
+def spacing(count: int, timeout: float) -> float:
+    """Seconds between echo requests: ``INTERVAL``, closer where ``count`` of them would not
+    all go out within the first half of ``timeout``, which leaves every one sent at least
+    the other half to be answered."""
+    return min(INTERVAL, timeout / (2 * count))
 
-    async def receive() -> None:
-        while len(rtts) < count:
-            data = await loop.sock_recv(sock, 4096)
-            got = parse_reply(version, data, kind == "raw")
+
+class Echoes:
+    """The echo requests of one ping on one socket, and the replies read for them.
+
+    Plain non-blocking socket calls and ``add_reader`` rather than ``loop.sock_sendto`` and
+    ``loop.sock_recv``: uvloop, the agent's loop, raises NotImplementedError for those on an
+    ICMP socket; these work on asyncio's loop and on uvloop alike.
+    """
+
+    def __init__(self, version: int, sock: socket.socket, kind: str) -> None:
+        self.version, self.sock, self.raw = version, sock, kind == "raw"
+        self.ident = os.getpid() & 0xFFFF
+        self.token = os.urandom(16)
+        self.sent: dict[int, float] = {}
+        self.rtts: dict[int, float] = {}
+        self.all_sent = False
+        self.answered = asyncio.Event()
+
+    async def send(self, address: str, seq: int) -> None:
+        loop = asyncio.get_running_loop()
+        packet = echo_request(self.version, self.ident, seq, self.token)
+        while True:
+            try:
+                self.sock.sendto(packet, (address, 0))
+                break
+            except BlockingIOError:  # the send buffer full: wait until it has room
+                room = loop.create_future()
+                loop.add_writer(self.sock.fileno(), room.set_result, None)
+                try:
+                    await room
+                finally:
+                    loop.remove_writer(self.sock.fileno())
+        self.sent[seq] = time.perf_counter()
+
+    def read(self) -> None:
+        """Every datagram waiting on the socket (``add_reader``'s callback)."""
+        while True:
+            try:
+                data = self.sock.recv(4096)
+            except OSError:
+                # Nothing left (BlockingIOError), or an ICMP error the kernel queued for the
+                # socket (unreachable…), reported once: not a reply; what follows it is read
+                # on the next call, the socket being still readable.
+                break
+            now = time.perf_counter()
+            got = parse_reply(self.version, data, self.raw)
             # Unprivileged sockets get their own replies only, with an identifier of the
             # kernel's choosing; a raw socket sees every reply: the token tells ours.
-            if got is None or got[2] != token or got[1] not in sent:
+            if got is None or got[2] != self.token or got[1] not in self.sent:
                 continue
-            if kind == "raw" and got[0] != ident:
+            if self.raw and got[0] != self.ident:
                 continue
-            rtts.setdefault(got[1], (time.perf_counter() - sent[got[1]]) * 1000)
+            self.rtts.setdefault(got[1], (now - self.sent[got[1]]) * 1000)
+        self.check()
 
+    def check(self) -> None:
+        if self.all_sent and len(self.rtts) == len(self.sent):
+            self.answered.set()
+
+
+async def ping(address: str, version: int, count: int, timeout: float) -> dict[str, Any]:
+    """Send up to ``count`` echo requests ``spacing`` apart; wait for replies until ``timeout``.
+
+    An echo is sent only while half the timeout is left, so each has at least that long to be
+    answered; those an agent too busy could not send in time are neither sent nor lost.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = time.monotonic() + timeout
+    interval = spacing(count, timeout)
+    sock, kind = open_socket(version)
+    echoes = Echoes(version, sock, kind)
     with sock:
-        receiver = asyncio.ensure_future(receive())
+        sock.setblocking(False)
+        loop.add_reader(sock.fileno(), echoes.read)
         try:
-            async with asyncio.timeout(timeout):
-                for seq in range(1, count + 1):
-                    sent[seq] = time.perf_counter()
-                    await loop.sock_sendto(
-                        sock, echo_request(version, ident, seq, token), (address, 0)
-                    )
-                    if seq < count:
-                        await asyncio.sleep(INTERVAL)
-                await receiver
-        except TimeoutError:
-            pass
+            for seq in range(1, count + 1):
+                if seq > 1:
+                    await asyncio.sleep(interval)
+                    if deadline - time.monotonic() < timeout / 2:
+                        break
+                await echoes.send(address, seq)
+            echoes.all_sent = True
+            echoes.check()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    await echoes.answered.wait()
         finally:
-            receiver.cancel()
-            with contextlib.suppress(asyncio.CancelledError, OSError):
-                await receiver
-    times = sorted(rtts.values())
+            loop.remove_reader(sock.fileno())
+    sent = len(echoes.sent)
+    times = sorted(echoes.rtts.values())
     facts: dict[str, Any] = {
         "address": address,
         "socket": kind,
-        "sent": count,
+        "sent": sent,
         "received": len(times),
-        "loss_pct": round(100 * (count - len(times)) / count, 1),
+        "loss_pct": round(100 * (sent - len(times)) / sent, 1),
     }
     if times:
         facts["rtt_ms"] = {
@@ -148,7 +205,9 @@ async def observe(req: CheckRequested, url: str, ctx: ProbeContext) -> Answer:
         return failed(exc, start, req.timeout)
     if not facts["received"]:
         obs, _ = failed(
-            ProbeError("icmp", f"no echo reply from {address} ({count} sent)"), start, req.timeout
+            ProbeError("icmp", f"no echo reply from {address} ({facts['sent']} sent)"),
+            start,
+            req.timeout,
         )
         obs.facts = facts
         return obs, None
