@@ -295,7 +295,9 @@ BAD_PORTS = [
 #: A name a DNS query cannot carry is refused when the file is read, not when it runs.
 BAD_DNS_NAMES = [
     pytest.param("dns://bad..name", "the DNS name 'bad..name' has an empty label", id="dots"),
-    pytest.param("dns://.example.org", "has an empty label", id="leading-dot"),
+    pytest.param(
+        "dns://.example.org", "the DNS name '.example.org' has an empty label", id="leading-dot"
+    ),
     pytest.param(
         "dns://" + "a" * 64 + ".org",
         "the DNS name's label '" + "a" * 64 + "' is longer than 63 characters",
@@ -312,11 +314,14 @@ BAD_DNS_NAMES = [
         "'ex!ample.org'",
         id="exclamation-mark",
     ),
-    pytest.param("dns://a.*.example.org", "may hold only letters", id="star-not-leftmost"),
+    pytest.param("dns://a.*.example.org", "the DNS name may hold only", id="star-not-leftmost"),
     pytest.param(
-        "dns://xn--a.example",
-        "the DNS name is not a valid internationalized domain name",
-        id="bad-punycode",
+        "dns://bad\ufffd.example",
+        "the DNS name's label 'bad\ufffd' is not a valid internationalized label",
+        id="not-idna",
+    ),
+    pytest.param(
+        "dns://\u2474.example", "the DNS name may hold only", id="idna-maps-to-parenthesis"
     ),
 ]
 
