@@ -31,8 +31,10 @@ from checks.observe.common import (
     ProbeContext,
     clean,
     failed,
+    named,
     not_after,
     read_body,
+    reason,
 )
 from checks.runlog import RunLog, safe_url
 from events.types import CheckCompleted, CheckOutcome, CheckRequested, Observation, RequestData
@@ -223,7 +225,7 @@ def cannot_run(
     refuses, an address of the wrong family, a sealed request it cannot open, a bug): each
     check is an "error", so its task is unknown with the reason, at once, instead of a
     request redelivered until it is dead-lettered."""
-    error = (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:500]
+    error = named(exc)[:500]
     why = f"the agent could not run the check: {error}"
     return CheckCompleted(
         at=time.time(),
@@ -287,7 +289,7 @@ def evaluate_all(
         try:
             verdict = module.evaluate(answer, spec.expected)
         except Exception as exc:  # a check that cannot be evaluated is an error, not a crash
-            outcomes.append(CheckOutcome(spec.task, spec.kind, "error", f"{exc}"[:500]))
+            outcomes.append(CheckOutcome(spec.task, spec.kind, "error", reason(exc)[:500]))
             continue
         outcomes.append(
             CheckOutcome(spec.task, spec.kind, verdict.status, verdict.detail[:500], verdict.value)

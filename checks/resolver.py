@@ -7,18 +7,23 @@ from __future__ import annotations
 import ipaddress
 
 
+def _digits(text: str) -> bool:
+    # ASCII only: str.isdigit() is true of other scripts' digits ('٥٣'), which int() reads.
+    return text.isascii() and text.isdigit()
+
+
 def resolver(value: str) -> tuple[str, int]:
     """``192.0.2.53``, ``192.0.2.53:5353``, ``[2001:db8::53]:53`` → (address, port)."""
     host, port = value, 53
     if value.startswith("["):
         host, _, rest = value[1:].partition("]")
         if rest:
-            if not rest.startswith(":") or not rest[1:].isdigit():
+            if not rest.startswith(":") or not _digits(rest[1:]):
                 raise ValueError(f"expected a resolver such as [2001:db8::53]:53, got {value!r}")
             port = int(rest[1:])
     elif value.count(":") == 1:
         host, _, number = value.partition(":")
-        if not number.isdigit():
+        if not _digits(number):
             raise ValueError(f"expected a resolver such as 192.0.2.53:53, got {value!r}")
         port = int(number)
     try:

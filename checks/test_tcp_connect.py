@@ -1,8 +1,14 @@
+import socket
+import threading
+from collections.abc import Iterator
+
 import pytest
 import trustme
 
-from checks import tcp_connect
+from checks import status_is, tcp_connect
+from checks.observe.common import ProbeError, describe
 from runtime.embedded import free_port
+from tests.probing import probe
 
 CASES = [
     pytest.param("tcp", "success", id="tcp-port-open"),
@@ -43,3 +49,59 @@ async def test_untrusted_certificate_fails(site, ca):
 def test_parse_refuses(value):
     with pytest.raises(ValueError, match="expected true"):
         tcp_connect.parse(value)
+
+
+def _hang_up(listener: socket.socket) -> None:
+    """Accept, end the sending side at once (the client's handshake meets an end of stream),
+    read what the client sends until it gives up."""
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return  # the listener was closed: the module is done
+        with conn:
+            conn.shutdown(socket.SHUT_WR)
+            while conn.recv(65536):
+                pass
+
+
+@pytest.fixture(scope="module")
+def hang_up() -> Iterator[int]:
+    listener = socket.create_server(("127.0.0.1", 0))
+    thread = threading.Thread(target=_hang_up, args=(listener,), daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+#: A server that hangs up during the TLS handshake: asyncio raises ConnectionResetError()
+#: with no text, and the reason used to read "connect: " with nothing after it.
+HANG_UPS = [
+    pytest.param("tls", "", tcp_connect.NAME, True, id="tls"),
+    pytest.param("wss", "/socket", tcp_connect.NAME, True, id="wss"),
+    pytest.param("https", "/", status_is.NAME, 200, id="https"),
+]
+
+
+@pytest.mark.parametrize(("scheme", "path", "kind", "expected"), HANG_UPS)
+async def test_a_hang_up_during_the_handshake_is_told(hang_up, scheme, path, kind, expected):
+    done = await probe(f"{scheme}://127.0.0.1:{hang_up}{path}", kind, expected)
+    (outcome,) = done.outcomes
+    assert outcome.status == "failure"
+    step, _, text = outcome.detail.partition(": ")
+    assert step and text.strip(), outcome.detail
+
+
+#: Every kind of failure says something when the exception says nothing.
+SILENT = [
+    pytest.param(ConnectionResetError(), ("connect", "ConnectionResetError"), id="reset"),
+    pytest.param(OSError(), ("connect", "OSError"), id="os-error"),
+    pytest.param(socket.gaierror(), ("dns", "gaierror"), id="resolution"),
+    pytest.param(ProbeError("starttls", ""), ("starttls", "ProbeError"), id="probe-error"),
+    pytest.param(RuntimeError(), ("http", "RuntimeError"), id="other"),
+]
+
+
+@pytest.mark.parametrize(("exc", "told"), SILENT)
+def test_a_silent_exception_is_told_by_its_type(exc, told):
+    assert describe(exc, 5.0) == told

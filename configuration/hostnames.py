@@ -26,6 +26,41 @@ def host_problem(host: str) -> str | None:
     return None
 
 
+#: One label of a DNS name to query (after IDNA): a host name's characters and the
+#: underscore of service records (``_dmarc``, ``_sip._tcp``).
+_DNS_LABEL = re.compile(r"[A-Za-z0-9_-]{1,63}")
+#: A name's text without its final dot: 255 octets on the wire.
+MAX_DNS_NAME = 253
+
+
+def dns_name_problem(name: str) -> str | None:
+    """Why a DNS query cannot carry ``name``, or None. What a query may ask for is wider
+    than a host name: ``_dmarc.example.org``, the wildcard ``*.example.org``, a final dot."""
+    if name == ".":
+        return None
+    labels = name.removesuffix(".").split(".")
+    if "" in labels:
+        return f"the DNS name {name!r} has an empty label (two dots in a row, or a dot first)"
+    ascii_labels = []
+    for label in labels:
+        try:
+            ascii_labels.append(label if label.isascii() else label.encode("idna").decode())
+        except UnicodeError:
+            return f"the DNS name's label {label!r} is not a valid internationalized label"
+    for i, label in enumerate(ascii_labels):
+        if len(label) > 63:
+            return f"the DNS name's label {label!r} is longer than 63 characters ({len(label)})"
+        if not (_DNS_LABEL.fullmatch(label) or (i == 0 and label == "*")):
+            return (
+                f"the DNS name may hold only letters, digits, hyphens, underscores and dots, "
+                f"got {name!r}"
+            )
+    size = len(".".join(ascii_labels))
+    if size > MAX_DNS_NAME:
+        return f"the DNS name is longer than {MAX_DNS_NAME} characters ({size})"
+    return None
+
+
 def literal_ip_version(host: str) -> int | None:
     """4 or 6 when ``host`` is an IP address rather than a name."""
     try:

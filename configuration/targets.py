@@ -27,15 +27,32 @@ ONE_IP_VERSION = {"dns", "rdap", "heartbeat"}
 HTTP_SCHEMES = ("http", "https")
 
 
+def written_port(netloc: str) -> str:
+    """The port as written after the host ("" if none). Not ``SplitResult.port``: it raises
+    on text, and 0 or an empty port would read as no port, hence a default."""
+    hostport = netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        hostport = hostport.partition("]")[2]
+    return hostport.rpartition(":")[2] if ":" in hostport else ""
+
+
+def port_number(written: str) -> int | None:
+    """The port 1-65535 written in ASCII digits, or None."""
+    if written.isascii() and written.isdigit() and 0 < int(written) < 65536:
+        return int(written)
+    return None
+
+
 def _port(parts: SplitResult, url: str, default: int | None = None) -> int:
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    port = port or default
-    if port is None:
+    written = written_port(parts.netloc)
+    if written:
+        port = port_number(written)
+        if port is None:
+            raise ValueError(f"a port must be a number 1-65535, got {written!r} in {url!r}")
+        return port
+    if default is None:
         raise ValueError(f"expected {parts.scheme}://host:port (a port, no path), got {url!r}")
-    return port
+    return default
 
 
 def _query(parts: SplitResult, url: str, known: set[str]) -> dict[str, str]:
@@ -73,12 +90,14 @@ def _mail(parts: SplitResult, url: str) -> str:
 
 
 def _dns(parts: SplitResult, url: str) -> str:
-    if parts.port is not None:
+    if written_port(parts.netloc):
         raise ValueError(
             f"expected dns://NAME?type=A[&resolver=IP:PORT] (the resolver's port goes in "
             f"resolver=), got {url!r}"
         )
     _bare(parts, url, "dns://NAME?type=A")
+    if problem := hostnames.dns_name_problem(parts.hostname or ""):
+        raise ValueError(problem)
     query = _query(parts, url, {"type", "resolver"})
     rtype = query.get("type", "A").upper()
     if rtype not in DNS_TYPES:
@@ -91,7 +110,7 @@ def _dns(parts: SplitResult, url: str) -> str:
 
 
 def _icmp(parts: SplitResult, url: str) -> str:
-    if parts.port is not None:
+    if written_port(parts.netloc):
         raise ValueError(f"expected icmp://host (ICMP has no port), got {url!r}")
     _bare(parts, url, "icmp://host")
     query = _query(parts, url, {"count"})
@@ -102,12 +121,13 @@ def _icmp(parts: SplitResult, url: str) -> str:
 
 
 def _ws(parts: SplitResult, url: str) -> str:
+    # Kept as written (path and query are the server's), once its port is known good.
     _port(parts, url, 80 if parts.scheme == "ws" else 443)
     return url
 
 
 def _rdap(parts: SplitResult, url: str) -> str:
-    if parts.port is not None or not parts.hostname or "." not in parts.hostname:
+    if written_port(parts.netloc) or not parts.hostname or "." not in parts.hostname:
         raise ValueError(f"expected rdap://DOMAIN such as rdap://example.org, got {url!r}")
     _bare(parts, url, "rdap://DOMAIN")
     query = _query(parts, url, {"server"})
@@ -119,12 +139,15 @@ def _rdap(parts: SplitResult, url: str) -> str:
             f"server must be an RDAP base URL such as https://rdap.example/, got "
             f"{query['server']!r}"
         )
+    if (port := written_port(server.netloc)) and port_number(port) is None:
+        raise ValueError(f"the RDAP server's port must be a number 1-65535, got {port!r}")
     return f"rdap://{parts.hostname}?server={query['server']}"
 
 
 def _heartbeat(parts: SplitResult, url: str) -> str:
     name = parts.netloc
-    if parts.port is not None or parts.path not in ("", "/") or parts.query or "@" in name:
+    # No port: the name is all of it, and a colon would read as one.
+    if ":" in name or parts.path not in ("", "/") or parts.query or "@" in name:
         raise ValueError(
             f"expected heartbeat://NAME such as heartbeat://nightly-backup, got {url!r}"
         )
@@ -188,6 +211,7 @@ def website(v: Any) -> str:
     if networked and parts.hostname and (problem := hostnames.host_problem(parts.hostname)):
         raise ValueError(problem)
     if parts.scheme in HTTP_SCHEMES and parts.hostname:
+        _port(parts, url, 80)  # as Argos (pydantic's HttpUrl) refuses a bad one; and 0
         return url
     other = target(url)
     if other is not None:

@@ -111,6 +111,48 @@ ACCEPTED = [
         1,
         id="dns-ipv6-resolver",
     ),
+    pytest.param(
+        "smtp://mail.example.org:65535",
+        "tcp-connect: true",
+        "smtp://mail.example.org:65535",
+        2,
+        id="port-65535-the-last",
+    ),
+    pytest.param(
+        "'dns://_dmarc.example.org?type=TXT'",
+        "dns-answer-like: DMARC1",
+        "dns://_dmarc.example.org?type=TXT",
+        1,
+        id="dns-underscore-label",
+    ),
+    pytest.param(
+        "dns://_sip._tcp.example.org.",
+        "dns-rcode-is: NOERROR",
+        "dns://_sip._tcp.example.org.?type=A",
+        1,
+        id="dns-trailing-dot",
+    ),
+    pytest.param(
+        "dns://bücher.example",
+        "dns-rcode-is: NOERROR",
+        "dns://bücher.example?type=A",
+        1,
+        id="dns-internationalized",
+    ),
+    pytest.param(
+        "'dns://*.example.org'",
+        "dns-rcode-is: NOERROR",
+        "dns://*.example.org?type=A",
+        1,
+        id="dns-wildcard-label",
+    ),
+    pytest.param(
+        "dns://" + "a" * 63 + "." + ".".join(["b" * 61] * 3),
+        "dns-rcode-is: NOERROR",
+        "dns://" + "a" * 63 + "." + ".".join(["b" * 61] * 3) + "?type=A",
+        1,
+        id="dns-253-characters",
+    ),
 ]
 
 
@@ -205,15 +247,104 @@ REFUSED = [
     ),
 ]
 
+PORT = "a port must be a number 1-65535, got"
+#: Every scheme with a port refuses one that is not a number, 0 or past 65535 (a mail
+#: target used to fall back to its default port, a ws:// one to fail when run).
+BAD_PORTS = [
+    pytest.param("smtp://127.0.0.1:abc", f"{PORT} 'abc' in 'smtp://127.0.0.1:abc'", id="smtp-abc"),
+    pytest.param("imap://127.0.0.1:99999", f"{PORT} '99999'", id="imap-99999"),
+    pytest.param("pop3://127.0.0.1:0", f"{PORT} '0'", id="pop3-zero"),
+    pytest.param("ws://127.0.0.1:abc/echo", f"{PORT} 'abc'", id="ws-abc"),
+    pytest.param("wss://chat.example.org:0/socket", f"{PORT} '0'", id="wss-zero"),
+    pytest.param("ws://chat.example.org:65536/", f"{PORT} '65536'", id="ws-65536"),
+    pytest.param("tcp://db.example.org:abc", f"{PORT} 'abc'", id="tcp-abc"),
+    pytest.param("tls://db.example.org:0", f"{PORT} '0'", id="tls-zero"),
+    pytest.param("tls://db.example.org:+993", f"{PORT} '+993'", id="tls-plus-sign"),
+    pytest.param("http://example.org:abc", f"{PORT} 'abc'", id="http-abc"),
+    pytest.param("https://example.org:0", f"{PORT} '0'", id="https-zero"),
+    pytest.param("https://example.org:70000/", f"{PORT} '70000'", id="https-70000"),
+    pytest.param(
+        "'dns://example.org?resolver=192.0.2.53:0'",
+        "the resolver's port must be 1-65535, got 0",
+        id="dns-resolver-zero",
+    ),
+    pytest.param(
+        "'dns://example.org?resolver=192.0.2.53:٥٣'",
+        "expected a resolver such as 192.0.2.53:53, got '192.0.2.53:٥٣'",
+        id="dns-resolver-arabic-digits",
+    ),
+    pytest.param(
+        "dns://example.org:abc",
+        "expected dns://NAME?type=A[&resolver=IP:PORT] (the resolver's port goes in",
+        id="dns-abc-port-on-name",
+    ),
+    pytest.param("icmp://192.0.2.1:abc", "expected icmp://host (ICMP has no port)", id="icmp-abc"),
+    pytest.param("rdap://example.org:abc", "expected rdap://DOMAIN", id="rdap-abc"),
+    pytest.param(
+        "'rdap://example.org?server=https://rdap.example:abc/'",
+        "the RDAP server's port must be a number 1-65535, got 'abc'",
+        id="rdap-server-abc",
+    ),
+    pytest.param(
+        "'rdap://example.org?server=https://rdap.example:0/'",
+        "the RDAP server's port must be a number 1-65535, got '0'",
+        id="rdap-server-zero",
+    ),
+    pytest.param("heartbeat://backup:abc", "expected heartbeat://NAME", id="heartbeat-abc"),
+]
+#: A name a DNS query cannot carry is refused when the file is read, not when it runs.
+BAD_DNS_NAMES = [
+    pytest.param("dns://bad..name", "the DNS name 'bad..name' has an empty label", id="dots"),
+    pytest.param(
+        "dns://.example.org", "the DNS name '.example.org' has an empty label", id="leading-dot"
+    ),
+    pytest.param(
+        "dns://" + "a" * 64 + ".org",
+        "the DNS name's label '" + "a" * 64 + "' is longer than 63 characters",
+        id="label-64",
+    ),
+    pytest.param(
+        "dns://" + ".".join(["a" * 60] * 5),
+        "the DNS name is longer than 253 characters (304)",
+        id="name-304",
+    ),
+    pytest.param(
+        "dns://ex!ample.org",
+        "the DNS name may hold only letters, digits, hyphens, underscores and dots, got "
+        "'ex!ample.org'",
+        id="exclamation-mark",
+    ),
+    pytest.param("dns://a.*.example.org", "the DNS name may hold only", id="star-not-leftmost"),
+    pytest.param(
+        "dns://bad\ufffd.example",
+        "the DNS name's label 'bad\ufffd' is not a valid internationalized label",
+        id="not-idna",
+    ),
+    pytest.param(
+        "dns://\u2474.example", "the DNS name may hold only", id="idna-maps-to-parenthesis"
+    ),
+]
 
-@pytest.mark.parametrize(("domain", "checks", "error"), REFUSED)
-def test_refused_with_place(tmp_path, domain, checks, error):
+
+def _refused(tmp_path: Path, domain: str, checks: str) -> str:
     path = _write(tmp_path, domain, checks)
     with pytest.raises(config.ConfigError) as err:
         config.parse(path, {})
     problems = [str(p) for p in err.value.problems]
     assert len(problems) == 1, problems
-    assert problems[0].startswith(f"{path}:{error}"), problems[0]
+    return problems[0].removeprefix(f"{path}:")
+
+
+@pytest.mark.parametrize(("domain", "checks", "error"), REFUSED)
+def test_refused_with_place(tmp_path, domain, checks, error):
+    assert _refused(tmp_path, domain, checks).startswith(error)
+
+
+@pytest.mark.parametrize(("domain", "error"), BAD_PORTS + BAD_DNS_NAMES)
+def test_bad_port_or_dns_name_refused_with_place(tmp_path, domain, error):
+    # The domain is refused before its checks are read: any check will do.
+    problem = _refused(tmp_path, domain, "tcp-connect: true")
+    assert problem.startswith(f"4:13: websites[0].domain: {error}"), problem
 
 
 def test_two_heartbeats_cannot_share_a_ping_url(tmp_path):

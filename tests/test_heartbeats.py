@@ -144,3 +144,53 @@ def test_heartbeat_new_refuses_a_bad_schedule(capsys):
 
     assert cli.main(["heartbeat", "new", "x", "--cron", "61 * * * *"]) == 2
     assert "invalid cron expression" in capsys.readouterr().out
+
+
+#: Whatever a user calls the job, the entry printed is one `config check` accepts: the name
+#: keeps its letters and digits (any script), the rest becomes hyphens.
+NAMES = [
+    pytest.param("nightly-backup", "nightly-backup", id="plain"),
+    pytest.param("db.main_v2", "db.main_v2", id="dot-and-underscore"),
+    pytest.param("my job", "my-job", id="space"),
+    pytest.param("  padded\t", "padded", id="surrounding-blanks"),
+    pytest.param("sauvegarde été", "sauvegarde-été", id="accents"),
+    pytest.param("日次バックアップ", "日次バックアップ", id="japanese"),
+    pytest.param("db/main", "db-main", id="slash"),
+    pytest.param("it's", "it-s", id="single-quote"),
+    pytest.param('say "hi"', "say-hi", id="double-quotes"),
+    pytest.param("#1 job: nightly", "1-job-nightly", id="yaml-comment-and-colon"),
+    pytest.param("a@b:80?x#y", "a-b-80-x-y", id="url-delimiters"),
+    pytest.param("C:\\backups", "C-backups", id="backslash"),
+    pytest.param("ℌourly ½", "Hourly-1-2", id="compatibility-characters"),
+    pytest.param("a" * 300, "a" * 300, id="long"),
+]
+
+
+@pytest.mark.parametrize(("name", "written"), NAMES)
+def test_heartbeat_new_entry_passes_config_check_for_any_name(tmp_path, capsys, name, written):
+    assert cli.main(["heartbeat", "new", name]) == 0
+    out = capsys.readouterr().out
+    entry = "".join(line + "\n" for line in out.splitlines() if not line.startswith("#"))
+    path = tmp_path / "c.yaml"
+    path.write_text("general:\n  frequency: 1m\nwebsites:\n" + entry, encoding="utf-8")
+    assert cli.main(["config", "check", str(path)]) == 0, capsys.readouterr()
+    assert f"heartbeat {written}: ping /ping/" in capsys.readouterr().out
+    # A name that had to change is said, not changed behind the user's back.
+    assert (f"# {name!r} is written heartbeat://{written}" in out) == (name != written), out
+
+
+REFUSED_OPTIONS = [
+    pytest.param(["///"], "the name must hold a letter or a digit", id="no-letter"),
+    pytest.param(["x", "--tz", "Europe/Paris"], "--tz goes with --cron", id="tz-without-cron"),
+    pytest.param(
+        ["x", "--period", "2h", "--cron", "0 3 * * *"],
+        "give either --period or --cron, not both",
+        id="period-and-cron",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), REFUSED_OPTIONS)
+def test_heartbeat_new_refuses_what_it_would_drop(capsys, args, message):
+    assert cli.main(["heartbeat", "new", *args]) == 2
+    assert message in capsys.readouterr().out

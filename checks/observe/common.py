@@ -49,6 +49,17 @@ async def read_body(content: aiohttp.StreamReader, limit: int) -> bytes:
     return b"".join(pieces)
 
 
+def reason(exc: BaseException) -> str:
+    """What an exception says, or its type's name when it says nothing: asyncio raises a bare
+    ConnectionResetError() when a server hangs up during a TLS handshake."""
+    return str(exc) or type(exc).__name__
+
+
+def named(exc: BaseException) -> str:
+    """``Type: text``, or ``Type`` alone: for exceptions whose type is half the story."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 def failed(exc: BaseException, start: float, timeout: float) -> Answer:
     elapsed = (time.perf_counter() - start) * 1000
     kind, message = describe(exc, timeout)
@@ -57,20 +68,20 @@ def failed(exc: BaseException, start: float, timeout: float) -> Answer:
 
 def describe(exc: BaseException, timeout: float) -> tuple[str, str]:
     if isinstance(exc, ProbeError):
-        return exc.kind, str(exc)
+        return exc.kind, reason(exc)
     if isinstance(exc, TimeoutError):
         return "timeout", f"no answer within {timeout:g}s"
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return "tls", str(exc.certificate_error)
+        return "tls", reason(exc.certificate_error)
     if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
-        return "tls", str(exc)
+        return "tls", reason(exc)
     if isinstance(exc, aiohttp.ClientConnectorDNSError | socket.gaierror):
-        return "dns", str(exc)
+        return "dns", reason(exc)
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return "connect", str(exc.os_error) if exc.os_error else str(exc)
+        return "connect", reason(exc.os_error) if exc.os_error else reason(exc)
     if isinstance(exc, OSError):
-        return "connect", str(exc)
-    return "http", str(exc) or type(exc).__name__
+        return "connect", reason(exc)
+    return "http", reason(exc)
 
 
 def not_after(cert: Any) -> float | None:

@@ -22,7 +22,7 @@ import dns.rdatatype
 import dns.resolver
 
 from checks.base import Response
-from checks.observe.common import Answer, ProbeContext, ProbeError, failed
+from checks.observe.common import Answer, ProbeContext, ProbeError, failed, named
 from checks.resolver import resolver
 from events.types import CheckRequested, Observation
 
@@ -68,7 +68,7 @@ async def observe(req: CheckRequested, url: str, ctx: ProbeContext) -> Answer:
     except dns.exception.Timeout:
         return failed(TimeoutError(), start, req.timeout)
     except dns.exception.DNSException as exc:
-        return failed(ProbeError("dns", f"{type(exc).__name__}: {exc}"), start, req.timeout)
+        return failed(ProbeError("dns", named(exc)), start, req.timeout)
     except (OSError, ProbeError) as exc:
         return failed(exc, start, req.timeout)
     elapsed = (time.perf_counter() - start) * 1000
