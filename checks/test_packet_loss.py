@@ -58,7 +58,9 @@ def test_loopback_answers(url, ip_version, timeout, loop):
     count = int(url.rpartition("=")[2])
     assert outcome.status == "success", outcome.detail
     assert facts["loss_pct"] == 0
-    assert facts["received"] == facts["sent"] == count
+    # A loaded machine may send fewer in time (``test_echoes_not_sent_are_not_lost``): every
+    # echo sent is answered, and none is counted lost.
+    assert facts["received"] == facts["sent"] and 0 < facts["sent"] <= count
     assert 0 < facts["rtt_ms"]["min"] <= facts["rtt_ms"]["avg"] <= facts["rtt_ms"]["max"]
     assert grade(done, LIMITS) == ("ok", outcome.detail)
 
