@@ -59,3 +59,9 @@ CATALOGUE: dict[str, ModuleType] = {
         heartbeat,
     )
 }
+
+
+def pushed(kind: str) -> bool:
+    """A kind no agent runs (a heartbeat monitor): the pings it receives are judged instead,
+    so there is nothing to dispatch, nor to run now."""
+    return bool(getattr(CATALOGUE.get(kind), "PUSH", False))

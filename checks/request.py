@@ -2,7 +2,7 @@
 ``tocsin check``, so that each asks the agents the same question.
 
 A request id says where it came from: ``<group>.<location>.<due ms>`` for the scheduler's
-runs, ``<group>.<location>.now<slot>`` for an operator's "check now". The scheduler judges
+runs, ``<group>.<location>.now<ms>`` for an operator's "check now". The scheduler judges
 both but moves its own schedule only for its own requests (``is_on_demand``).
 """
 
@@ -18,10 +18,10 @@ from nats.errors import TimeoutError as NatsTimeout
 from events import control, subjects
 from events.types import CheckRequested, CheckSpec, TaskDef
 
-#: An operator's "check now" is rate-limited per request group: presses within one slot of
-#: this many seconds publish the same message id, which JetStream's duplicate window (longer)
-#: records once.
-ON_DEMAND_SLOT = 30.0
+#: An operator's "check now" runs a request group at most once per this many seconds: the
+#: scheduler compares the press with the last "check now" request in the log
+#: (services/scheduler/ondemand.py).
+ON_DEMAND_EVERY = 30.0
 _ON_DEMAND = "now"
 
 
@@ -29,8 +29,8 @@ def scheduled_id(group: str, location: str, due: float) -> str:
     return f"{group}.{location}.{int(due * 1000)}"
 
 
-def on_demand_id(group: str, location: str, now: float, slot: float = ON_DEMAND_SLOT) -> str:
-    return f"{group}.{location}.{_ON_DEMAND}{int(now // slot)}"
+def on_demand_id(group: str, location: str, now: float) -> str:
+    return f"{group}.{location}.{_ON_DEMAND}{int(now * 1000)}"
 
 
 def is_on_demand(request: str) -> bool:
@@ -73,23 +73,23 @@ def build(
     )
 
 
-def on_demand(
-    tasks: list[TaskDef], now: float, requested_by: str, slot: float = ON_DEMAND_SLOT
-) -> list[CheckRequested]:
+def on_demand(tasks: list[TaskDef], now: float, requested_by: str) -> list[CheckRequested]:
     """An operator's "check now" of one request group: a request on every location of it."""
     return [
-        build(tasks, loc, on_demand_id(tasks[0].group, loc, now, slot), now, now, requested_by)
+        build(tasks, loc, on_demand_id(tasks[0].group, loc, now), now, now, requested_by)
         for loc in tasks[0].locations
     ]
 
 
 class CheckNowError(Exception):
     """Check now could not be asked or was refused; ``str()`` says why, for the operator.
-    ``unknown``: no such task or domain in the configuration in force."""
+    ``unknown``: no such task or domain in the configuration in force; ``refused``: in force,
+    but nothing an agent runs (a heartbeat monitor)."""
 
-    def __init__(self, message: str, unknown: bool = False) -> None:
+    def __init__(self, message: str, unknown: bool = False, refused: bool = False) -> None:
         super().__init__(message)
         self.unknown = unknown
+        self.refused = refused
 
 
 #: How long "no responders" is waited out: a scheduler starting, or one taking over the
@@ -122,5 +122,5 @@ async def ask_now(
             raise CheckNowError(f"the scheduler did not answer within {timeout:g}s") from None
     answer = control.decode_answer(msg.data)
     if answer.error:
-        raise CheckNowError(answer.error, answer.unknown)
+        raise CheckNowError(answer.error, answer.unknown, answer.refused)
     return answer.requests

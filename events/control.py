@@ -33,6 +33,9 @@ class CheckNowAnswer(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
     error: str | None = None
     #: The error is an unknown task or domain (not a failure of the scheduler).
     unknown: bool = False
+    #: The task or domain is in force but has nothing to run (a heartbeat monitor: its pings
+    #: judge it).
+    refused: bool = False
 
 
 Step = Literal["start", "dns", "connect", "tls", "sent", "response", "check", "error", "done"]

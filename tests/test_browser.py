@@ -157,6 +157,29 @@ async def test_disabled_user_is_refused(browser, database_url):
         await page.close()
 
 
+async def test_an_htmx_error_is_shown_not_swallowed(browser, database_url):
+    # htmx 2 swaps no 4xx/5xx answer by default: a refused "check now" showed nothing at all.
+    s = Seeder(database_url)
+    t = task_def(1, "errors.example")
+    s.config([t])
+    await s.flush()
+    await add_user(database_url, "ops", "pw")
+    async with web_server(database_url) as web:
+        page = await browser.new_page()
+        await log_in(page, web.url, "ops", "pw")
+        await page.goto(f"{web.url}/tasks/{t.id}")
+        await page.locator("form.checknow input[name=csrf_token]").evaluate("i => i.value = 'x'")
+        await page.click("#check-now")
+        answer = page.locator(".checknow-result [role=alert]")
+        await expect(answer).to_contain_text("403")
+        await expect(answer).to_contain_text("missing or stale CSRF token; reload the page")
+        # A refresh that fails is shown in the page's alert region, the page left as it was.
+        await page.evaluate("htmx.ajax('GET', '/tasks/nope', {target: '#live', swap: 'outerHTML'})")
+        await expect(page.locator("#htmx-error [role=alert]")).to_contain_text("no such task")
+        await expect(page.locator("#live #severity")).to_be_visible()
+        await page.close()
+
+
 CHECK_NOW_CONFIG = """
 general:
   frequency: 1h

@@ -42,7 +42,7 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
     p.add_argument(
         "--check-now-every",
         type=float,
-        default=request.ON_DEMAND_SLOT,
+        default=request.ON_DEMAND_EVERY,
         help="'check now' runs a task at most once per this many seconds (default %(default)s)",
     )
     p.add_argument(

@@ -22,8 +22,8 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from checks import CATALOGUE
 from checks import heartbeat as schedule
+from checks import pushed
 from checks.judge import TaskState
 from events import codec, streams, subjects
 from events.types import Judgement, MonitorPinged, TaskDef, TaskJudged
@@ -37,7 +37,7 @@ BATCH = 100
 
 def is_push(task: TaskDef) -> bool:
     """A task no agent probes: the scheduler judges its pings instead."""
-    return bool(getattr(CATALOGUE.get(task.check), "PUSH", False))
+    return pushed(task.check)
 
 
 @dataclass

@@ -156,6 +156,8 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                             nc,
                             js,
                             lambda: self.every_group,
+                            # Said apart, so that asking for one is no "unknown task".
+                            lambda: [p.task for p in self.heartbeats.pushes.values()],
                             self.sealer,
                             self.stopping,
                             self.opts.check_now_every,

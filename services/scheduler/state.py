@@ -46,7 +46,7 @@ class SchedulerOptions:
     lease_ttl: float = 10.0
     applied_by: str = ""
     #: "Check now" runs a request group at most once per this many seconds.
-    check_now_every: float = request.ON_DEMAND_SLOT
+    check_now_every: float = request.ON_DEMAND_EVERY
     #: Shards the task groups hash into; 1 = one scheduler dispatches all (others stand by).
     shards: int = 1
     #: Where ``locations/<loc>.pub`` keys are: request secrets are sealed for those locations.

@@ -48,6 +48,7 @@ ASK_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"model": CheckNowAnswer, "description": "queued"},
     403: {"model": Error, "description": "a read-only token, or a session without CSRF token"},
     404: {"model": Error, "description": "no such task or domain in the configuration in force"},
+    409: {"model": Error, "description": "a heartbeat monitor: its pings judge it, nothing to run"},
     503: {"model": Error, "description": "no NATS, or no scheduler in charge"},
 }
 
@@ -109,7 +110,7 @@ async def ask(request: Request, csrf: str, task: str | None, domain: str | None)
     try:
         asked = await checkrequest.ask_now(nc, control.CheckNow(by=by, task=task, domain=domain))
     except checkrequest.CheckNowError as exc:
-        raise HTTPException(404 if exc.unknown else 503, str(exc)) from None
+        raise HTTPException(404 if exc.unknown else 409 if exc.refused else 503, str(exc)) from None
     return asked
 
 

@@ -23,6 +23,7 @@ from fastapi.exception_handlers import (
 )
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BeforeValidator
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -119,12 +120,17 @@ def _machine(request: Request) -> bool:
     return route_path(request).startswith(_MACHINE)
 
 
+def _htmx(headers: Any) -> bool:
+    """An htmx request (not a boosted page load): it gets a partial, not a page."""
+    return bool(headers.get("hx-request")) and not headers.get("hx-boosted")
+
+
 async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     if _machine(request):
         return await http_exception_handler(request, exc)
     return render(
         request,
-        "error.html",
+        "_error.html" if _htmx(request.headers) else "error.html",
         {"status": exc.status_code, "detail": exc.detail, "live": False},
         status_code=exc.status_code,
     )
@@ -193,6 +199,13 @@ class Edges:
             response = (
                 Response('{"detail":"internal error"}', 500, media_type="application/json")
                 if machine
+                else Response(
+                    '<p class="error http-error" role="alert"><strong>500</strong> Internal '
+                    "error; the details are in the web service's log.</p>",
+                    500,
+                    media_type="text/html",
+                )
+                if _htmx(Headers(scope=scope))
                 else Response(
                     "<!doctype html><title>500 · Tocsin</title><h1>500</h1>"
                     "<p>Internal error; the details are in the web service's log.</p>",

@@ -15,6 +15,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from checks import pushed
 from services.web import history, queries, recent, requestviews
 from services.web.auth import page_access
 from services.web.blocked import blocked_by
@@ -176,6 +177,12 @@ async def _history(
     }
 
 
+def _runnable(task: dict[str, Any]) -> bool:
+    """Whether "check now" can run the task: one in force that an agent runs (a heartbeat
+    monitor is judged on its pings; a removed task is no longer in the scheduler's hands)."""
+    return task.get("removed_at") is None and not pushed(task["check"])
+
+
 @router.get("/domains/{domain}", response_class=HTMLResponse, dependencies=[page])
 async def domain_page(
     request: Request,
@@ -198,6 +205,7 @@ async def domain_page(
         | {
             "domain": domain,
             "rows": rows,
+            "runnable": any(_runnable(r) for r in rows),
             "counts": counts,
             "self_url": self_url(request),
             "base": f"{root_path(request)}/domains/{domain}",
@@ -225,6 +233,7 @@ async def task_page(
         ctx
         | {
             "t": task,
+            "runnable": _runnable(task),
             "blocked_by": blocked,
             "self_url": self_url(request),
             "base": f"{root_path(request)}/tasks/{task_id}",

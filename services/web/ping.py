@@ -1,4 +1,5 @@
-"""The ping endpoint of heartbeat monitors: ``/ping/<uuid>``, ``/start``, ``/fail``, ``/<code>``.
+"""The ping endpoint of heartbeat monitors: ``/ping/<uuid>``, ``/start``, ``/fail``, ``/<code>``,
+each also with a trailing slash.
 
 Open to all (the UUID is the secret, as with healthchecks.io), GET, HEAD or
 POST, so ``curl -fsS -m 10 --retry 5 https://tocsin.example/ping/<uuid>`` in a
@@ -34,8 +35,8 @@ RATE = 30  # pings a minute per monitor
 WINDOW = 60.0
 PUBLISH_TIMEOUT = 5.0
 METHODS = ["GET", "HEAD", "POST", "PUT"]
-#: The ping routes, under any root path.
-PING_PATH = re.compile(r"/ping/[^/]+(/[^/]+)?$")
+#: The ping routes, under any root path, with or without a trailing slash.
+PING_PATH = re.compile(r"/ping/[^/]+(/[^/]+)?/?$")
 
 
 class KeepBody:
@@ -161,12 +162,16 @@ async def _ping(request: Request, key: str, kind: PingKind, code: int | None) ->
     return _text(200, "OK")
 
 
+# Each also with a trailing slash: otherwise a redirect (307) to the canonical URL, which
+# ``curl -fsS`` without ``-L`` takes for a success, and the ping is never recorded.
 @router.api_route("/ping/{key}", methods=METHODS)
+@router.api_route("/ping/{key}/", methods=METHODS)
 async def ping(request: Request, key: str) -> Any:
     return await _ping(request, key, "success", None)
 
 
 @router.api_route("/ping/{key}/{action}", methods=METHODS)
+@router.api_route("/ping/{key}/{action}/", methods=METHODS)
 async def ping_action(request: Request, key: str, action: str) -> Any:
     if action == "start":
         return await _ping(request, key, "start", None)

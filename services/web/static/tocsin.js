@@ -1,5 +1,6 @@
 // Tocsin's only script of its own (no inline script anywhere, for a strict CSP):
-// the theme toggle, collapsible domains, and the title/favicon that count critical tasks.
+// the theme toggle, collapsible domains, the title/favicon that count critical tasks, and
+// the reasons of htmx requests that failed.
 (function () {
   "use strict";
   var root = document.documentElement;
@@ -57,6 +58,41 @@
     applyCount(scope);
   }
 
+  // An htmx request answered 4xx/5xx (swapped as an error: responseHandling in base.html)
+  // shows the server's reason: in the request's target when that is a result area
+  // (data-errors="here", as below "Check now"), else in the page's alert region, never in
+  // place of the page's content (a live refresh that failed leaves the page as it was).
+  function showErrors(body) {
+    var region = document.getElementById("htmx-error");
+    body.addEventListener("htmx:beforeSwap", function (ev) {
+      if (!ev.detail.isError) return;
+      ev.detail.swapOverride = "innerHTML";
+      var target = ev.detail.target;
+      if (target && target.getAttribute("data-errors") === "here") return;
+      if (!region) { ev.detail.shouldSwap = false; return; }
+      ev.detail.target = region;
+      region.errorOf = ev.detail.elt;
+    });
+    // No answer at all (the server or the network is down).
+    body.addEventListener("htmx:sendError", function (ev) {
+      if (!region) return;
+      region.innerHTML = "";
+      var p = document.createElement("p");
+      p.className = "error http-error";
+      p.setAttribute("role", "alert");
+      p.textContent = "The server could not be reached; retry in a moment.";
+      region.appendChild(p);
+      region.errorOf = ev.detail.elt;
+    });
+    // The next answer of the same element that succeeds clears its error.
+    body.addEventListener("htmx:afterRequest", function (ev) {
+      if (region && ev.detail.successful && region.errorOf === ev.detail.elt) {
+        region.innerHTML = "";
+        region.errorOf = null;
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var toggle = document.getElementById("theme-toggle");
     if (toggle) {
@@ -93,5 +129,6 @@
     });
     refresh(document);
     document.body.addEventListener("htmx:afterSwap", function () { refresh(document); });
+    showErrors(document.body);
   });
 })();
