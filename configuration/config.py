@@ -27,13 +27,14 @@ from configuration.reader import (
     FAILED,
     Reader,
     boolean,
-    count,
     join,
     parse_duration,
     plain,
     positive,
+    task_count,
+    task_duration,
 )
-from configuration.yamlsource import ConfigError, Located, Problem, read
+from configuration.yamlsource import ConfigError, Located, Problem, contents, read
 from events import subjects
 from events.types import RequestData, TaskDef
 
@@ -114,12 +115,13 @@ def _locations(v: Any) -> list[str]:
 
 
 _SETTINGS = {
-    "frequency": parse_duration,
-    "recheck_delay": parse_duration,
-    "retry_before_notification": count,
+    # What a task carries in the log: within the event contract's bounds.
+    "frequency": task_duration,
+    "recheck_delay": task_duration,
+    "retry_before_notification": task_count,
     "ipv4": boolean,
     "ipv6": boolean,
-    "timeout": parse_duration,
+    "timeout": task_duration,
     "locations": _locations,
 }
 
@@ -305,25 +307,29 @@ def _website(
 def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
     """Read and validate a configuration file; raise ConfigError listing every problem."""
     env = dict(os.environ) if env is None else env  # the same for both reads
+    # Read once: a pipe (``/dev/stdin``, ``-``) is empty the second time.
+    raw = contents(path)
     # First without places, equal values shared: a 100,000-task file's tree takes 20 MB, not
     # 130 (the scheduler's peak at start); read again with them only when there is
     # something to report (a problem or a warning), for the messages.
     try:
-        found = _parse(path, env, positions=False)
+        found = _parse(path, env, positions=False, raw=raw)
     except ConfigError:
         pass
     else:
         if not found.warnings:
             return found
         del found  # not held through the second read: its peak is its own
-    return _parse(path, env, positions=True)
+    return _parse(path, env, positions=True, raw=raw)
 
 
-def _parse(path: str | Path, env: dict[str, str], positions: bool) -> Config:
-    root, problems = read(path, env, positions)
+def _parse(
+    path: str | Path, env: dict[str, str], positions: bool, raw: bytes | None = None
+) -> Config:
+    raw = contents(path) if raw is None else raw
+    root, problems = read(path, env, positions, raw)
     if root.value is None and problems:
         raise ConfigError(problems)
-    raw = Path(path).read_bytes()
     r = Reader()
     r.problems += problems
     top = r.mapping(root, "", TOP_KEYS, required=("general", "websites"))

@@ -22,7 +22,7 @@ def host_problem(host: str) -> str | None:
         return "the host name is not a valid internationalized domain name"
     labels = ascii_host.rstrip(".").split(".")
     if len(ascii_host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
-        return "the host name may hold only letters, digits, hyphens and dots"
+        return _label_problem(labels)
     return None
 
 
@@ -59,6 +59,20 @@ def dns_name_problem(name: str) -> str | None:
     if size > MAX_DNS_NAME:
         return f"the DNS name is longer than {MAX_DNS_NAME} characters ({size})"
     return None
+
+
+def _label_problem(labels: list[str]) -> str:
+    """What is wrong with the first label ``_LABEL`` refuses, in words."""
+    for label in labels:
+        if not label:
+            return "the host name has an empty label (two dots in a row)"
+        if len(label) > 63:
+            return "the host name has a label longer than 63 characters"
+        if re.fullmatch(r"[A-Za-z0-9-]+", label) and (label[0] == "-" or label[-1] == "-"):
+            return f"the host name's label {label!r} starts or ends with a hyphen"
+    if all(_LABEL.fullmatch(label) for label in labels):
+        return "the host name is longer than 253 characters"
+    return "the host name may hold only letters, digits, hyphens and dots"
 
 
 def literal_ip_version(host: str) -> int | None:

@@ -26,10 +26,10 @@ from configuration import sections
 from configuration.reader import (
     FAILED,
     Reader,
-    count,
     join,
     parse_duration,
     plain,
+    task_count,
     texts,
 )
 from configuration.yamlsource import Located
@@ -182,7 +182,7 @@ def _rules(
     retry = base.retry_before_notification
     if "retry_before_notification" in m:
         got = r.convert(
-            m["retry_before_notification"], join(path, "retry_before_notification"), count
+            m["retry_before_notification"], join(path, "retry_before_notification"), task_count
         )
         retry = retry if got is FAILED else got
     alerting = dict(base.alerting)

@@ -35,6 +35,11 @@ log = Log("tocsin.config")
 WRONG_LAST_SEQUENCE = 10071
 
 
+class Refused(ValueError):
+    """The event contract refuses the ``config.applied`` an apply would publish: nothing of
+    it is published (every consumer would dead-letter it and stay on the previous one)."""
+
+
 @dataclass
 class InForce:
     """The configuration the log holds: its tasks and the sequence of its last part."""
@@ -160,12 +165,17 @@ async def _apply_once(
     )
     expected = now.last_seq
     parts = carrying(configdiff.split(event), settings)  # TooLarge before anything lands
-    for part in parts:
+    # Refused before anything lands, too: every part as its consumers will decode it.
+    try:
+        encoded = [codec.encode_admitted(part, subjects.CONFIG_APPLIED) for part in parts]
+    except codec.DecodeError as exc:
+        raise Refused(f"the event log would refuse this configuration: {exc}") from None
+    for part, data in zip(parts, encoded, strict=True):
         # The id names the state the part lands on: applying A, B, then A again within the
         # duplicate window is three applies, never one dropped as a duplicate.
         ack = await js.publish(
             subjects.CONFIG_APPLIED,
-            codec.encode(part),
+            data,
             headers={
                 "Nats-Msg-Id": f"config.{cfg.digest[:16]}.{expected}.{part.part}",
                 "Nats-Expected-Last-Subject-Sequence": str(expected),

@@ -96,6 +96,12 @@ def _keys(node: Located) -> list[str]:
 
 def checks(r: Reader, node: Located, path: str, scheme: str) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
+    # Argos refuses ``checks:`` left empty and accepts ``[]``: a target that is never checked,
+    # valid but hardly what was meant.
+    if node.value is None and not node.unset:
+        r.fail(node.where, path, "expected a list of checks, got nothing")
+    elif node.value == []:
+        r.warn(node.where, path, "no checks: nothing is checked here")
     for i, item in enumerate(r.items(node, path)):
         ipath = join(path, i)
         if not isinstance(item.value, dict) or len(item.value) != 1:

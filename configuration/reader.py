@@ -7,11 +7,13 @@ reader turns that into ``FILE:LINE:COL: key.path: message``.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from checks.base import duration, kind_of
 from configuration.yamlsource import Located, Problem, Where, shown
+from events.fields import MAX_SECONDS, MAX_SMALL
 
 #: What ``convert`` returns for a value it refused (``None`` is a legitimate value).
 FAILED: Any = object()
@@ -132,8 +134,31 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, int | float):
         if value <= 0:
             raise ValueError("a duration must be positive")
-        return float(value) * 60
-    return duration(value)
+        seconds = float(value) * 60
+    else:
+        seconds = duration(value)
+    # ``.inf``, ``.nan`` or 400 nines: JSON has no such number, the log would hold null.
+    if not math.isfinite(seconds):
+        raise ValueError(f"a duration must be finite, got {kind_of(value)}")
+    return seconds
+
+
+def task_duration(value: Any) -> float:
+    """A duration a task carries in ``config.applied`` (frequency, timeout, recheck delay):
+    within the event contract's bound, or every consumer would refuse the apply's event."""
+    seconds = parse_duration(value)
+    if seconds > MAX_SECONDS:
+        raise ValueError(
+            f"at most {MAX_SECONDS / 86400:g} days (what the event log holds), got {kind_of(value)}"
+        )
+    return seconds
+
+
+def task_count(v: Any) -> int:
+    """A count a task carries in ``config.applied``: within the event contract's bound."""
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_SMALL:
+        raise ValueError(f"expected a whole number from 0 to {MAX_SMALL}, got {kind_of(v)}")
+    return v
 
 
 def boolean(v: Any) -> bool:

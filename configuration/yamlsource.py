@@ -43,6 +43,7 @@ __all__ = [
     "Located",
     "Problem",
     "Where",
+    "contents",
     "load",
     "read",
     "shown",
@@ -100,27 +101,48 @@ def load(path: str | Path, env: dict[str, str] | None = None) -> Located:
 
 
 def read(
-    path: str | Path, env: dict[str, str] | None = None, positions: bool = True
+    path: str | Path,
+    env: dict[str, str] | None = None,
+    positions: bool = True,
+    data: bytes | None = None,
 ) -> tuple[Located, list[Problem]]:
     """Parse ``path`` as far as possible: the tree, and the problems met on the way.
 
     Validation goes on after these problems so that one run lists them all. Without
     ``positions`` every value stands at the start of its file and equal values are one
-    object: a tree a fraction of the size, for a read that reports nothing.
+    object: a tree a fraction of the size, for a read that reports nothing. ``data``: the
+    main file's bytes, already read (``contents``).
     """
     env = dict(os.environ) if env is None else env
     path = Path(path)
     extra = [Path(d).resolve() for d in env.get(INCLUDE_DIRS_ENV, "").split(":") if d]
     ctx = _Read(Budget(env, [], MAX_VALUES), (path.resolve().parent, *extra), positions=positions)
-    return _load_file(path, ctx), ctx.problems
+    return _load_file(path, ctx, given=data), ctx.problems
 
 
-def _bytes(path: Path, ctx: _Read, at: Where, keypath: str) -> bytes | None:
-    """The file's bytes, or None with the problem recorded (never quoting the file)."""
+def contents(path: str | Path) -> bytes:
+    """The main file's bytes (``-``: standard input), for a caller that reads them more than
+    once: a pipe (``/dev/stdin``) gives them only to its first read. ConfigError when they
+    cannot be read; a file too large is refused by ``read``."""
+    source = Path("/dev/stdin") if str(path) == "-" else Path(path)
+    try:
+        return _read_at_most(source, MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        where = Where(str(path), 1, 1)
+        raise ConfigError(
+            [Problem(where, "", f"cannot read {path}: {exc.strerror or exc}")]
+        ) from None
+
+
+def _bytes(
+    path: Path, ctx: _Read, at: Where, keypath: str, given: bytes | None = None
+) -> bytes | None:
+    """The file's bytes (``given`` when read already), or None with the problem recorded
+    (never quoting the file)."""
     file = str(path)
     left = MAX_READ_BYTES - ctx.bytes
     try:
-        data = _read_at_most(path, min(MAX_FILE_BYTES, left) + 1)
+        data = _read_at_most(path, min(MAX_FILE_BYTES, left) + 1) if given is None else given
     except OSError as exc:
         # Name the !include line, the file itself has no line to show.
         ctx.problems.append(Problem(at, keypath, f"cannot read {file}: {exc.strerror or exc}"))
@@ -149,9 +171,11 @@ def _read_at_most(path: Path, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _text(path: Path, ctx: _Read, at: Where, keypath: str) -> tuple[str, bytes] | None:
+def _text(
+    path: Path, ctx: _Read, at: Where, keypath: str, given: bytes | None
+) -> tuple[str, bytes] | None:
     """The file's text and bytes, or None with the problem recorded."""
-    data = _bytes(path, ctx, at, keypath)
+    data = _bytes(path, ctx, at, keypath, given)
     if data is None:
         return None
     try:
@@ -171,6 +195,7 @@ def _load_file(
     keypath: str = "",
     included_at: Where | None = None,
     level: int = 0,
+    given: bytes | None = None,
 ) -> Located:
     file = str(path)
     top = Where(file, 1, 1)
@@ -194,7 +219,7 @@ def _load_file(
         if ctx.files == MAX_FILES + 1:
             ctx.problems.append(Problem(at, keypath, f"more than {MAX_FILES} files included"))
         return Located(None, top, unset=True)
-    read = _text(path, ctx, at, keypath)
+    read = _text(path, ctx, at, keypath, given)
     if read is None:
         return Located(None, top, unset=True)
     text, data = read

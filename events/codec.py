@@ -29,6 +29,15 @@ def encode(event: Event) -> bytes:
     return _encoder.encode(event)
 
 
+def encode_admitted(event: Event, subject: str) -> bytes:
+    """``event`` encoded, once decoded back as every consumer decodes it on ``subject``:
+    DecodeError saying why when the contract refuses it. A writer of ours checks its own
+    event with it before publishing, so that nothing it writes ends as a dead letter."""
+    data = encode(event)
+    decode(data, subject)
+    return data
+
+
 def decode(data: bytes, subject: str) -> AnyEvent:
     """The event ``data`` holds, as published on ``subject``; DecodeError for anything else."""
     if len(data) > MAX_EVENT_BYTES:

@@ -17,14 +17,18 @@ NO_NUL = r"^[^\x00]*$"
 Timestamp = Annotated[float, msgspec.Meta(ge=946_684_800.0, le=4_102_444_800.0)]
 #: A certificate may legitimately run until 9999.
 FarTimestamp = Annotated[float, msgspec.Meta(ge=0.0, le=253_402_300_799.0)]
+#: The longest duration or delay an event holds (the configuration reader refuses longer).
+MAX_SECONDS = 366 * 86400.0
 #: A duration or a delay, in seconds: up to a year.
-Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=366 * 86400.0)]
+Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=MAX_SECONDS)]
 Millis = Annotated[float, msgspec.Meta(ge=0.0, le=1e10)]
 #: A finite measured value (a certificate's remaining seconds may be negative).
 Value = Annotated[float, msgspec.Meta(ge=-1e15, le=1e15)]
 #: Counters and stream sequences: exact in a float and in PostgreSQL's bigint.
 Count = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
-Small = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+#: The largest small count an event holds (retries before a notification …).
+MAX_SMALL = 1_000_000
+Small = Annotated[int, msgspec.Meta(ge=0, le=MAX_SMALL)]
 HttpStatus = Annotated[int, msgspec.Meta(ge=0, le=999)]
 IpVersion = Annotated[int, msgspec.Meta(ge=4, le=6)]
 #: A name that is also a subject token (agent, location, group, task): see events.subjects.

@@ -13,7 +13,7 @@ import msgspec
 
 from configuration import config as configuration
 from configuration.diff import TooLarge
-from configuration.inforce import apply_config, in_force, who
+from configuration.inforce import Refused, apply_config, in_force, who
 from events import codec, streams, subjects
 from events.types import ConfigApplied
 from runtime import bus
@@ -46,15 +46,15 @@ def check(args: Any) -> int:
     targets = {urlsplit(t.url)[:2] for t in tasks}
     paths = {(t.url, t.method) for t in tasks}
     groups = {t.group for t in tasks}
-    per_freq = Counter(_duration(t.frequency) for t in tasks)
+    per_freq = Counter(t.frequency for t in tasks)
     per_check = Counter(t.check for t in tasks)
     print(f"{args.file}: valid")
     print(f"  websites:       {len(targets)}")
     print(f"  paths:          {len(paths)}")
     print(f"  tasks:          {len(cfg.tasks)}")
     print(f"  request groups: {len(groups)}")
-    for freq, n in sorted(per_freq.items(), key=lambda kv: _seconds(kv[0])):
-        print(f"  every {freq}: {n} tasks")
+    for freq, n in sorted(per_freq.items()):  # by the seconds: their printed form is for reading
+        print(f"  every {_duration(freq)}: {n} tasks")
     print("  checks: " + ", ".join(f"{kind} {n}" for kind, n in sorted(per_check.items())))
     if cfg.hosts is None:
         print("  hosts:          observed, not judged (no hosts section)")
@@ -64,10 +64,6 @@ def check(args: Any) -> int:
         if t.check == "heartbeat":
             print(f"  heartbeat {t.domain}: ping /ping/{t.expected['uuid']}")
     return 0
-
-
-def _seconds(text: str) -> float:
-    return configuration.parse_duration(text)
 
 
 def apply(args: Any) -> int:
@@ -82,7 +78,7 @@ def apply(args: Any) -> int:
             await streams.ensure(js, cfg.locations)
             try:
                 ev = await apply_config(js, cfg, who())
-            except TooLarge as exc:
+            except (TooLarge, Refused) as exc:
                 print(f"{args.file}: not applied: {exc}", file=sys.stderr)
                 return 2
             if ev is None:

@@ -130,9 +130,14 @@ class HostJudging:
             changed=changed,
             removed=removed,
         )
-        await bus.publish_until_acked(
-            js, subjects.host_tasks(agent), codec.encode(event), f"config.{revision}.{base}"
-        )
+        subject = subjects.host_tasks(agent)
+        try:
+            data = codec.encode_admitted(event, subject)
+        except codec.DecodeError as exc:
+            # Never published: every consumer would dead-letter it. The tasks stay as they were.
+            log.error("host tasks refused by the event contract", agent=agent, error=str(exc))
+            return
+        await bus.publish_until_acked(js, subject, data, f"config.{revision}.{base}")
         for t in removed:
             self.defs.pop(t, None)
             self.states.pop(t, None)

@@ -31,6 +31,7 @@ from configuration import memory, redaction
 from configuration.diff import TooLarge
 from configuration.inforce import (
     InForce,
+    Refused,
     apply_config,
     configuration_in_force,
     in_force,
@@ -301,7 +302,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             if self.shard == 0:
                 try:
                     await apply_config(js, cfg, self.opts.applied_by or who())
-                except TooLarge as exc:
+                except (TooLarge, Refused) as exc:
                     log.error(
                         "configuration refused; the previous one stays in force", problems=str(exc)
                     )
