@@ -25,6 +25,13 @@ ON_DEMAND_EVERY = 30.0
 _ON_DEMAND = "now"
 
 
+def give_up_after(tasks: list[TaskDef]) -> float:
+    """Seconds without a result after which the scheduler gives a request of ``tasks`` up:
+    twice their frequency, twice their timeout when that is longer. ``tocsin argos`` gives a
+    request back to the queue within it, for another agent to answer in time."""
+    return 2 * max(min(t.frequency for t in tasks), min(t.timeout for t in tasks))
+
+
 def scheduled_id(group: str, location: str, due: float) -> str:
     return f"{group}.{location}.{int(due * 1000)}"
 

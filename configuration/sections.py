@@ -320,7 +320,7 @@ def service(r: Reader, node: Located) -> list[str]:
 def recurring_tasks(r: Reader, node: Located) -> dict[str, Any]:
     """Argos's recurring tasks, in seconds: ``max_results_age`` bounds the results the read
     models keep (the projector prunes), ``time_without_agent`` is the no-agent alert's
-    delay (the notifier); ``max_lock_seconds`` is the lease of ``tocsin argos``."""
+    delay (the notifier); ``max_lock_seconds`` is the default ``--lease`` of ``tocsin argos``."""
     return r.fields(
         node,
         "recurring_tasks",

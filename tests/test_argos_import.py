@@ -210,3 +210,62 @@ async def test_argos_history_is_imported_once_at_its_times(
         page = await c.get(f"/tasks/{broken}")
     assert page.status_code == 200
     assert "Argos: failure" in page.text and "argos-argos-1" in page.text
+
+
+#: Argos task rows Tocsin cannot read (hand-edited or older databases), and what is said.
+UNREADABLE = {
+    "headers-contain-stored-as-a-scalar": (
+        {"check": "headers-contain", "expected": "content-type"},
+        "its expected value 'content-type'",
+    ),
+    "http-to-https-without-range-or-list": (
+        {"check": "http-to-https", "expected": '{"codes": [301]}'},
+        "its expected value '{\"codes\": [301]}'",
+    ),
+    "status-is-not-a-number": (
+        {"check": "status-is", "expected": "two hundred"},
+        "its expected value 'two hundred'",
+    ),
+    "request-data-not-json": ({"request_data": "{oops"}, "its request_data '{oops'"),
+    "ip-version-not-a-number": ({"ip_version": "x"}, "its ip_version 'x'"),
+}
+
+
+@pytest.mark.parametrize(("row", "said"), UNREADABLE.values(), ids=UNREADABLE.keys())
+async def test_an_unreadable_argos_task_is_unmatched_and_the_rest_imported(
+    row: dict, said: str, nats_server, tmp_path: Path
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "general: {frequency: 1m, ipv6: false}\n"
+        "websites:\n  - domain: https://example.org\n    paths:\n"
+        "      - path: /\n        checks: [status-is: 200]\n"
+    )
+    db = tmp_path / "argos.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        'CREATE TABLE tasks (id INTEGER, url TEXT, method TEXT, request_data TEXT, "check" TEXT,'
+        " expected TEXT, ip_version TEXT);"
+        "CREATE TABLE results (id INTEGER, task_id INTEGER, agent_id TEXT, submitted_at TEXT,"
+        " status TEXT, severity TEXT, context TEXT);"
+    )
+    good = {"url": "https://example.org/", "method": "GET", "request_data": None}
+    good |= {"check": "status-is", "expected": "200", "ip_version": "4"}
+    for task_id, values in ((1, good), (2, good | {"url": "https://example.org/x"} | row)):
+        conn.execute("INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?)", (task_id, *values.values()))
+        conn.execute(
+            "INSERT INTO results VALUES (?, ?, 'a', '2025-01-01 12:00:00', 'success', 'ok', '{}')",
+            (task_id, task_id),
+        )
+    conn.commit()
+    conn.close()
+    cfg = parse(config)
+    nc = await nats.connect(nats_server.url)
+    try:
+        await streams.ensure(nc.jetstream(), cfg.locations)
+        report = await import_history(nc.jetstream(), f"sqlite:///{db}", cfg.tasks, LOCAL)
+    finally:
+        await nc.close()
+    assert (report.tasks, report.matched, report.published) == (2, 1, 1)
+    [unmatched] = report.unmatched
+    assert unmatched.startswith("https://example.org/x ") and f"cannot read {said}" in unmatched

@@ -41,9 +41,10 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
     p.add_argument(
         "--lease",
         type=float,
-        default=100.0,
-        help="seconds an agent may hold a request before it is given back "
-        "(Argos's max_lock_seconds; default %(default)s)",
+        default=None,
+        help="seconds an agent may hold a request at most before it is given back; default: "
+        "recurring_tasks.max_lock_seconds of the configuration, else 100. A request is given "
+        "back sooner when the scheduler would otherwise give up on it (frequencies under 100s)",
     )
     add_security_options(p)
     imp = sub.add_parser("import", help="import another monitor's history into the log")
@@ -106,7 +107,8 @@ def run_import(args: argparse.Namespace) -> int:
             f"{report.published} results imported, {report.already} imported before"
         )
         for line in report.unmatched:
-            print(f"  not in the configuration: {line}")
+            # An unreadable row says why after its name (``cannot read its …``).
+            print(f"  not matched to a configured task: {line}")
         if report.judged_by_tocsin:
             print(
                 f"  {len(report.judged_by_tocsin)} request groups left alone: Tocsin judged "

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -101,11 +102,30 @@ def _read_sqlite(url: str) -> tuple[list[Any], list[Any]]:
     return tasks, results
 
 
+class Unreadable(ValueError):
+    """An Argos task row Tocsin cannot read (a hand-edited or older database): it is listed as
+    unmatched with this reason and the rest is imported."""
+
+
+def _read(row: Any, column: str, read: Callable[[Any], Any], what: str = "") -> Any:
+    try:
+        return read(row[column])
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        if isinstance(exc, json.JSONDecodeError):
+            why = f"not JSON ({exc})"
+        else:
+            why = f"{type(exc).__name__}: {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise Unreadable(f"cannot read its {what or column} {row[column]!r}: {why}") from None
+
+
 def tocsin_id(row: Any) -> str:
-    """The id of the Tocsin task made of what makes this Argos task."""
-    rd = tocsin_request_data(row["request_data"])
-    expected = tocsin_expected(row["check"], row["expected"])
-    return task_id(row["url"], row["method"], int(row["ip_version"]), rd, row["check"], expected)
+    """The id of the Tocsin task made of what makes this Argos task (``Unreadable``)."""
+    rd = _read(row, "request_data", tocsin_request_data)
+    expected = _read(
+        row, "expected", lambda value: tocsin_expected(row["check"], value), "expected value"
+    )
+    version = _read(row, "ip_version", int)
+    return task_id(row["url"], row["method"], version, rd, row["check"], expected)
 
 
 def events_for(
@@ -165,12 +185,17 @@ async def import_history(
     report = Report(tasks=len(tasks))
     by_argos: dict[int, TaskDef] = {}
     for row in tasks:
-        tid = tocsin_id(row)
+        name = f"{row['url']} {row['check']} (IPv{row['ip_version']})"
+        try:
+            tid = tocsin_id(row)
+        except Unreadable as exc:
+            report.unmatched.append(f"{name}: {exc}")
+            continue
         if tid in configured:
             by_argos[row["id"]] = configured[tid]
             report.matched += 1
         else:
-            report.unmatched.append(f"{row['url']} {row['check']} (IPv{row['ip_version']})")
+            report.unmatched.append(name)
     # Where each group stands: judged by Tocsin already, or imported up to some result.
     groups = {t.group for t in by_argos.values()}
     done: dict[str, tuple[float, int]] = {}

@@ -5,8 +5,10 @@ service (``argos agent http://HOST:PORT TOKEN``; the agent calls ``{server}/api/
 and ``{server}/api/results``) and it works a location's share of the WORK queue,
 as a Tocsin agent does. Each request handed out is leased: kept in progress while
 the agent works, acked only once its completion is in the log, given back (nak) if
-no result came within ``lease`` seconds (Argos's ``max_lock_seconds``). Tokens are
-``service.secrets`` of the configuration file, as in Argos.
+no result came in time (``protocol.lease_deadline``: by the middle of the scheduler's budget
+for it, at most ``--lease`` or ``recurring_tasks.max_lock_seconds``). A result counts only
+from the agent its task was handed to. Tokens are ``service.secrets`` of the configuration
+file, as in Argos.
 
 This runs apart from the web service, whose ``/api/tasks`` lists tasks for people:
 behind one reverse proxy, route a prefix (``/argos/``) here and give agents that URL.
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import re
 import signal
 import socket
@@ -31,14 +32,16 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from checks.request import give_up_after
 from configuration.config import parse
 from events import codec, streams, subjects
-from events.types import AgentHeartbeat, CheckRequested, CheckSpec
+from events.types import AgentHeartbeat, CheckRequested, CheckSpec, TaskDef
 from runtime import bus
 from runtime.logs import Log
 from security.client import ClientSecurity
 from security.sealing import Opener
 from services.argos import translate
+from services.argos.protocol import DEFAULT_LEASE, AgentResult, TaskIds, lease_deadline
 
 log = Log("tocsin.argos")
 #: The gateway's own name, under which it records what it cannot decode.
@@ -55,8 +58,9 @@ class GatewayOptions:
     location: str = "default"
     host: str = "127.0.0.1"
     port: int = 8300
-    #: Seconds a request stays with an Argos agent before it is given back (max_lock_seconds).
-    lease: float = 100.0
+    #: Seconds a request stays with an Argos agent at most before it is given back; None:
+    #: the configuration's ``recurring_tasks.max_lock_seconds``, else Argos's 100.
+    lease: float | None = None
     keep_alive: float = 10.0
     security: ClientSecurity = field(default_factory=ClientSecurity.from_env)
     #: The hub's JetStream domain, behind a leaf node.
@@ -69,6 +73,8 @@ class Lease:
     req: CheckRequested
     agent: str
     started: float
+    #: When it is given back if no result came (``protocol.lease_deadline``).
+    deadline: float
     #: Argos task id → the check it stands for.
     ids: dict[int, CheckSpec]
     results: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
@@ -84,10 +90,14 @@ class Gateway:
     def __init__(self, opts: GatewayOptions) -> None:
         subjects.check_token(opts.location, "location")
         self.opts = opts
-        self.tokens = set(parse(opts.config).agent_tokens)
+        config = parse(opts.config)
+        self.tokens = set(config.agent_tokens)
+        #: The configured tasks, for the scheduler's budget of each request (its frequency).
+        self.tasks: dict[str, TaskDef] = config.tasks
+        self.lease = opts.lease or config.recurring.get("max_lock_seconds") or DEFAULT_LEASE
         self.leases: dict[str, Lease] = {}
         self.by_id: dict[int, str] = {}
-        self._ids = itertools.count(1)
+        self._ids = TaskIds()
         self._fetching = asyncio.Lock()
         self._beats: dict[str, float] = {}
         self._completed: dict[str, int] = {}
@@ -166,7 +176,7 @@ class Gateway:
         @app.post("/api/results", status_code=201, dependencies=[Depends(token)])
         async def results(
             request: Request,
-            body: Annotated[list[dict[str, Any]], Body()],
+            body: Annotated[list[AgentResult], Body()],
             agent_id: str | None = None,
         ) -> dict[str, list[int]]:
             agent = agent_name(agent_id or (request.client.host if request.client else ""))
@@ -175,7 +185,8 @@ class Gateway:
         return app
 
     async def hand_out(self, agent: str, limit: int) -> list[dict[str, Any]]:
-        """Up to ``limit`` requests of the location, as Argos tasks (one per check)."""
+        """Up to ``limit`` requests of the location, as Argos tasks (one per check): a request
+        is Argos's task group, and Argos's ``limit`` counts task groups."""
         if self.puller is None:
             return []
         async with self._fetching:
@@ -185,16 +196,17 @@ class Gateway:
             req = await self._decode(msg)
             if req is None:
                 continue
-            lease = Lease(msg, req, agent, time.time(), {})
+            now = time.time()
+            lease = Lease(msg, req, agent, now, self._deadline(req, now), {})
             if not translate.runnable(req):
                 await self._complete(lease)
                 continue
             for spec in req.checks:
                 if spec.kind in translate.ARGOS_CHECKS:
-                    task_id = next(self._ids)
+                    task_id = self._ids.next()
                     lease.ids[task_id] = spec
                     self.by_id[task_id] = req.request
-                    out.append(translate.argos_task(task_id, req, spec, agent))
+                    out.append(translate.argos_task(task_id, req, spec, agent, now))
             if not lease.ids:
                 await self._complete(lease)
                 continue
@@ -202,20 +214,27 @@ class Gateway:
             self.leases[req.request] = lease
         return out
 
-    async def take_results(self, agent: str, results: list[dict[str, Any]]) -> list[int]:
-        """Record each result; a request whose every check has one is completed in the log."""
+    def _deadline(self, req: CheckRequested, now: float) -> float:
+        tasks = [self.tasks[s.task] for s in req.checks if s.task in self.tasks]
+        # A task this configuration does not know (applied since): the least budget there is.
+        budget = give_up_after(tasks) if tasks else 2 * req.timeout
+        return lease_deadline(now, req.due, budget, req.timeout, self.lease)
+
+    async def take_results(self, agent: str, results: list[AgentResult]) -> list[int]:
+        """Record each result of a task handed to ``agent``; a request whose every check has
+        one is completed in the log. Others (given back, of another agent, of a gateway before
+        a restart) are left out of the answer, as Argos leaves out tasks it does not know."""
         accepted: list[int] = []
         done: list[Lease] = []
         for result in results:
-            task_id, status = result.get("task_id"), result.get("status")
-            request = self.by_id.pop(task_id, None) if isinstance(task_id, int) else None
-            lease = self.leases.get(request) if request else None
-            if lease is None or task_id is None or not isinstance(status, str):
-                log.warning("result for no task handed out", agent=agent, task_id=str(task_id))
+            task_id = result.task_id
+            lease = self.leases.get(self.by_id.get(task_id, ""))
+            if lease is None or lease.agent != agent or task_id not in lease.ids:
+                log.warning("result for no task handed to it", agent=agent, task_id=task_id)
                 continue
-            context = result.get("context")
+            del self.by_id[task_id]
             spec = lease.ids[task_id]
-            lease.results[spec.task] = (status, context if isinstance(context, dict) else {})
+            lease.results[spec.task] = (result.status, result.context_dict())
             accepted.append(task_id)
             if len(lease.results) == len(lease.ids) and lease not in done:
                 done.append(lease)
@@ -262,8 +281,9 @@ class Gateway:
             await asyncio.sleep(1)
             now = time.time()
             for lease in list(self.leases.values()):
-                if now - lease.started > self.opts.lease:
-                    await self._give_back(lease, f"no result within {self.opts.lease:g}s")
+                if now > lease.deadline:
+                    held = lease.deadline - lease.started
+                    await self._give_back(lease, f"no result within {held:.0f}s")
 
     async def _keep_alive(self, msg: Msg) -> None:
         while True:

@@ -9,6 +9,7 @@ back one result per task (``AgentResult``: task id, status, context).
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -98,12 +99,21 @@ def argos_request_data(req: CheckRequested) -> str | None:
     return json.dumps({"data": rd.data, "json": rd.is_json, "headers": rd.headers or None})
 
 
-def argos_task(task_id: int, req: CheckRequested, spec: CheckSpec, agent: str) -> dict[str, Any]:
+def argos_domain(url: str) -> str:
+    """The website's ``domain`` as Argos gives it: its ``HttpUrl``, scheme and host with a
+    trailing slash (``https://example.org/``)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/"
+
+
+def argos_task(
+    task_id: int, req: CheckRequested, spec: CheckSpec, agent: str, selected_at: float
+) -> dict[str, Any]:
     """One task as ``GET /api/tasks`` of Argos answers it."""
     return {
         "id": task_id,
         "url": req.url,
-        "domain": urlsplit(req.url).netloc,
+        "domain": argos_domain(req.url),
         "ip_version": str(req.ip_version),
         "check": spec.kind,
         "method": req.method,
@@ -115,7 +125,8 @@ def argos_task(task_id: int, req: CheckRequested, spec: CheckSpec, agent: str) -
         "task_group": req.request,
         "retry_before_notification": 0,
         "contiguous_failures": 0,
-        "selected_at": None,
+        # Argos's server clock, local and without a zone (its datetime.now()).
+        "selected_at": datetime.fromtimestamp(selected_at).isoformat(),
         "selected_by": agent,
     }
 

@@ -13,7 +13,7 @@ from checks import request
 from checks.judge import no_result
 from events import codec, subjects
 from runtime.pubacks import Publisher
-from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, give_up_after
+from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState
 
 #: Seconds between two dispatch rounds at most: the groups due within a tick go out together,
 #: in one batch of publishes and one wait for their acks, instead of one wake-up per group
@@ -56,7 +56,7 @@ class Dispatching(SchedulerState):
                 subject, data = subjects.requested(location, gid), codec.encode(event)
                 self.requests[(location, gid)] = rid
                 await batch.publish(subject, data, request.message_id(rid))
-            outstanding.append((gid, when, give_up_after(tasks)))
+            outstanding.append((gid, when, request.give_up_after(tasks)))
         await batch.acked(js, PUBLISH_ACK_WAIT)
         for gid, when, limit in outstanding:
             self.outstanding.add(gid, when, limit)

@@ -50,7 +50,7 @@ from services.scheduler.hosts import HostJudging
 from services.scheduler.judging import Judging
 from services.scheduler.leader import Lease
 from services.scheduler.plan import shard_of, spread
-from services.scheduler.state import SchedulerOptions, give_up_after, log
+from services.scheduler.state import SchedulerOptions, log
 
 __all__ = ["Scheduler", "SchedulerOptions", "main"]
 
@@ -327,7 +327,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
             if due < now and await self._requested(js, tasks[0], due):
                 # The last holder sent it (a stop, or a shard moving): wait for its answer
                 # instead of sending the group again at once.
-                self.outstanding.add(ev.group, due, give_up_after(tasks))
+                self.outstanding.add(ev.group, due, request.give_up_after(tasks))
                 continue
             if due < now:  # overdue after a stop: spread, not all at once
                 due = spread(ev.group, min(min(t.frequency for t in tasks), 60.0), now)

@@ -32,12 +32,6 @@ log = Log("tocsin.scheduler")
 PUBLISH_ACK_WAIT = 5.0
 
 
-def give_up_after(tasks: list[TaskDef]) -> float:
-    """Seconds without a result after which a request of ``tasks`` is given up: twice their
-    frequency, twice their timeout when that is longer."""
-    return 2 * max(min(t.frequency for t in tasks), min(t.timeout for t in tasks))
-
-
 @dataclass
 class SchedulerOptions:
     nats_url: str
