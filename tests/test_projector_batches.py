@@ -23,9 +23,9 @@ from events.types import (
     TaskJudged,
 )
 from readmodel import ensure_schema
-from services.projector.fold import Request, fold
+from services.projector.fold import fold
 from services.projector.rebuild import checksum
-from services.projector.requests import _JUDGED, referenced
+from services.projector.requests import _JUDGED, Request, referenced
 from services.projector.service import Batch, apply_batch
 from tests.web_fixtures import task_def
 

@@ -55,6 +55,7 @@ class Dispatching(SchedulerState):
                 event = self.sealer.seal(event)
                 subject, data = subjects.requested(location, gid), codec.encode(event)
                 self.requests[(location, gid)] = rid
+                self.completions[(location, gid, False)] = (rid, None)  # new: not completed
                 await batch.publish(subject, data, request.message_id(rid))
             outstanding.append((gid, when, give_up_after(tasks)))
         await batch.acked(js, PUBLISH_ACK_WAIT)

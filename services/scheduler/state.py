@@ -77,6 +77,11 @@ class SchedulerState:
         self.in_flight = self.outstanding.due
         #: (location, group) → id of the last request published: what a completion must answer.
         self.requests: dict[tuple[str, str], str | None] = {}
+        #: (location, group, "check now") → (request, its first completion judged: (agent,
+        #: stream sequence), None while it has none). A request is completed once: any later
+        #: completion of it is not judged. A request published by this term starts with
+        #: None; one missing (read from the log, a new term) is looked up in the log.
+        self.completions: dict[tuple[str, str, bool], tuple[str, tuple[str, int] | None]] = {}
         self.stopping = asyncio.Event()
         self.wake = asyncio.Event()
         self.reload_requested = asyncio.Event()
@@ -91,6 +96,7 @@ class SchedulerState:
         self.groups, self.task_states, self.every_group = {}, {}, {}
         self.group_states = defaultdict(GroupState)
         self.plan, self.outstanding, self.requests = Plan(), Outstanding(), {}
+        self.completions = {}
         self.in_flight = self.outstanding.due
         self.by_location = LocationMemory()
         self.heartbeats = Heartbeats()
