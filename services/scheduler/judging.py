@@ -135,8 +135,7 @@ class Judging(SchedulerState):
                 request=ev.request[:80],
             )
             return None
-        first = await self._completed_before(js, ev, seq)
-        if first is not None:
+        if await self._completed_before(js, ev, seq):
             # Not judged, as the projector does not store it: the request's first completion
             # was its result (the duplicate window dropped no later one: another agent, or
             # the same past the window).
@@ -144,13 +143,11 @@ class Judging(SchedulerState):
                 "completion not judged: its request was completed before",
                 subject=subjects.completed(ev.agent, ev.location, ev.group),
                 request=ev.request[:80],
-                by=first[0],
-                seq=first[1],
             )
             return None
         verdict = judge(tasks, self.task_states, gs, ev, seq, self.config.ssl_thresholds)
-        key = (ev.location, ev.group, request.is_on_demand(ev.request))
-        self.completions[key] = (ev.request, (ev.agent, seq))
+        if not request.is_on_demand(ev.request):
+            self.answered.add(self.requests[(ev.location, ev.group)])
         if all(len(t.locations) < 2 for t in tasks):
             return verdict  # checked from one location: nothing to combine (as ``combine``)
         return self.by_location.combine(
@@ -176,31 +173,44 @@ class Judging(SchedulerState):
         latest = req.request if req is not None else None
         if not now:
             self.requests[key] = latest
+            self.unverified.add(key)  # was it completed before this term? Asked once.
         return latest
 
-    async def _completed_before(
-        self, js: JetStreamContext, ev: CheckCompleted, seq: int
-    ) -> tuple[str, int] | None:
-        """The (agent, sequence) of a completion of ``ev``'s request before ``seq``, or None
-        when ``ev`` is its first: from memory, or (a request this term did not publish, nor
-        saw completed) from the log, as the projector decides: the first completion after
-        the request on its location and group that answers it."""
-        key = (ev.location, ev.group, request.is_on_demand(ev.request))
-        known = self.completions.get(key)
-        if known is not None and known[0] == ev.request:
-            return known[1]
-        subject = (subjects.requested_now if key[2] else subjects.requested)(*key[:2])
+    async def _completed_before(self, js: JetStreamContext, ev: CheckCompleted, seq: int) -> bool:
+        """Whether ``ev``'s request (the one in force) was completed before ``seq``: known for
+        the requests this term published or saw completed; else (read from the log in a new
+        term, or a "check now" request: rare) looked up in the log as the projector decides:
+        the first completion after the request on its location and group that answers it."""
+        now = request.is_on_demand(ev.request)
+        key = (ev.location, ev.group)
+        if not now:
+            if ev.request in self.answered:
+                return True
+            if key not in self.unverified:
+                return False
+            self.unverified.discard(key)
+            if await self._completed_in_log(js, ev, seq, now):
+                self.answered.add(self.requests[key])
+                return True
+            return False
+        return await self._completed_in_log(js, ev, seq, now)
+
+    async def _completed_in_log(
+        self, js: JetStreamContext, ev: CheckCompleted, seq: int, now: bool
+    ) -> bool:
+        key = (ev.location, ev.group)
+        subject = (subjects.requested_now if now else subjects.requested)(*key)
         raw = await self._get(js, subject)
         req = _request_of(raw)
         if raw is None or req is None or req.request != ev.request:
-            return None  # not the request in force after all: nothing completed it before
+            return False  # not the request in force after all: nothing completed it before
         asked = {c.task for c in req.checks}
         completed = f"{subjects.PREFIX}.check.completed.*.{ev.location}.{ev.group}"
         at = (raw.seq or 0) + 1
         while at < seq:
             found = await self._get(js, completed, at)
             if found is None or (found.seq or 0) >= seq:
-                return None
+                return False
             at = (found.seq or 0) + 1
             try:
                 earlier = lenient.decode(found.data or b"", found.subject or "?")
@@ -211,8 +221,8 @@ class Judging(SchedulerState):
                 and earlier.request == ev.request
                 and asked.issuperset(o.task for o in earlier.outcomes)
             ):
-                return earlier.agent, at - 1
-        return None
+                return True
+        return False
 
     async def _asked(self, js: JetStreamContext, ev: CheckCompleted, tasks: set[str]) -> bool:
         """Whether the request ``ev`` answers asked for ``tasks``, which are not the group's
