@@ -23,9 +23,9 @@ from events.types import (
     TaskJudged,
 )
 from readmodel import ensure_schema
-from services.projector.fold import Request, fold
+from services.projector.fold import fold
 from services.projector.rebuild import checksum
-from services.projector.requests import _JUDGED, referenced
+from services.projector.requests import _JUDGED, Request, referenced
 from services.projector.service import Batch, apply_batch
 from tests.web_fixtures import task_def
 
@@ -109,7 +109,9 @@ def a_log() -> Batch:
         done = log.complete(a, f"a.{n}", t + 1)
         log.judge(a, done, t + 2, "critical" if n else "ok")
         t += 10
-    # Redelivered: started twice, completed twice; each completion judged, one of them twice.
+    # Redelivered: started twice, completed twice (past the duplicate window); each
+    # completion judged, one of them twice. The first completion is the request's: the
+    # later start changes nothing, the later completion is a dead letter.
     log.ask(b, "b.0", t)
     log.start(b, "b.0", t + 0.5)
     first = log.complete(b, "b.0", t + 1, error="timeout")
@@ -226,5 +228,8 @@ async def test_every_batch_size_folds_the_same_read_models(database_url: str) ->
         "d.0": "cancelled",
     }
     b0 = next(r for r in whole["requests"] if r["id"] == "b.0")
-    assert (b0["deliveries"], b0["error"]) == (2, "timeout")
-    assert b0["judged_at"].timestamp() == T0 + 1 + 20 + 5  # its last completion's first verdict
+    assert (b0["deliveries"], b0["error"]) == (1, "timeout")
+    assert b0["judged_at"].timestamp() == T0 + 1 + 20 + 4  # its first completion's verdict
+    assert [d["reason"] for d in whole["dead_letters"] if "already completed" in d["reason"]] == [
+        "check.completed: request 'b.0' already completed by agent 'a1' at seq 12"
+    ]

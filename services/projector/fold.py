@@ -7,9 +7,9 @@ tests check folding with tables and keeps the database round trips per batch
 constant, whatever the batch size.
 
 An event the fold refuses (a completion or a start about no request of the log at its
-location, or any error folding it) becomes a dead letter of that event in the same batch:
-nothing is skipped silently, and a rebuild refuses exactly what the live
-projector refused.
+location, a completion of a request completed before, or any error folding it) becomes a
+dead letter of that event in the same batch: nothing is skipped silently, and a rebuild
+refuses exactly what the live projector refused.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgspec
 
@@ -44,6 +44,7 @@ from events.types import (
 )
 from services.projector import hostfold, pings
 from services.projector import requests as request_model
+from services.projector.requests import Request, answered, asked, completed_before
 
 _TASK = attrgetter("task")
 
@@ -60,15 +61,6 @@ class Undecodable:
     reason: str
     excerpt: str
     at: float
-
-
-class Request(NamedTuple):
-    """What a completion must answer: a request of its location and group, for its tasks.
-    (A tuple: one is made for every request of a batch, and a frozen dataclass was slower.)"""
-
-    location: str
-    group: str
-    tasks: frozenset[str]
 
 
 class Refused(Exception):
@@ -258,32 +250,12 @@ def _requested(c: Changes, seq: int, ev: CheckRequested, requests: dict[str, Req
     )
 
 
-def asked(ev: CheckCompleted | CheckStarted, requests: Mapping[str, Request]) -> str | None:
-    """Why ``ev`` is not about a request of the log at its location, or None when it is."""
-    req = requests.get(ev.request)
-    if req is None or req.location != ev.location:
-        return f"request {ev.request[:80]!r} of location {ev.location!r} is not in the log"
-    if req.group != ev.group:
-        return f"request {ev.request[:80]!r} is of group {req.group!r}, not {ev.group!r}"
-    return None
-
-
-def answered(ev: CheckCompleted, requests: Mapping[str, Request]) -> str | None:
-    """Why ``ev`` does not answer a request of the log, or None when it does."""
-    problem = asked(ev, requests)
-    if problem:
-        return problem
-    asked_for = requests[ev.request].tasks
-    if asked_for.issuperset(map(_TASK, ev.outcomes)):
-        return None
-    stray = sorted({o.task for o in ev.outcomes} - asked_for)
-    return f"outcomes for tasks {stray[:5]} that request {ev.request[:80]!r} did not ask for"
-
-
-def _completed(c: Changes, seq: int, ev: CheckCompleted, requests: Mapping[str, Request]) -> None:
-    problem = answered(ev, requests)
+def _completed(c: Changes, seq: int, ev: CheckCompleted, requests: dict[str, Request]) -> None:
+    problem = answered(ev, requests) or completed_before(ev, requests)
     if problem:
         raise Refused(problem)
+    # The first completion of a request is its result; a later one is refused (above).
+    requests[ev.request] = requests[ev.request]._replace(completed=(seq, ev.agent))
     obs = ev.observation
     obs_json = msgspec.json.encode(obs).decode()
     at = ts(ev.at)

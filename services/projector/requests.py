@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -52,8 +53,56 @@ COLUMNS = (
 )
 
 
+_TASK = attrgetter("task")
+
+
 def _ts(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
+
+
+class Request(NamedTuple):
+    """What a completion must answer: a request of its location and group, for its tasks.
+    (A tuple: one is made for every request of a batch, and a frozen dataclass was slower.)"""
+
+    location: str
+    group: str
+    tasks: frozenset[str]
+    #: (stream sequence, agent) of the completion it took, the first in the log: a request
+    #: is completed once, whatever the duplicate window let through after it.
+    completed: tuple[int, str] | None = None
+
+
+def asked(ev: CheckCompleted | CheckStarted, requests: Mapping[str, Request]) -> str | None:
+    """Why ``ev`` is not about a request of the log at its location, or None when it is."""
+    req = requests.get(ev.request)
+    if req is None or req.location != ev.location:
+        return f"request {ev.request[:80]!r} of location {ev.location!r} is not in the log"
+    if req.group != ev.group:
+        return f"request {ev.request[:80]!r} is of group {req.group!r}, not {ev.group!r}"
+    return None
+
+
+def answered(ev: CheckCompleted, requests: Mapping[str, Request]) -> str | None:
+    """Why ``ev`` does not answer a request of the log, or None when it does."""
+    problem = asked(ev, requests)
+    if problem:
+        return problem
+    asked_for = requests[ev.request].tasks
+    if asked_for.issuperset(map(_TASK, ev.outcomes)):
+        return None
+    stray = sorted({o.task for o in ev.outcomes} - asked_for)
+    return f"outcomes for tasks {stray[:5]} that request {ev.request[:80]!r} did not ask for"
+
+
+def completed_before(ev: CheckCompleted, requests: Mapping[str, Request]) -> str | None:
+    """Why ``ev``, answering a request of the log, is not its completion: an earlier one is
+    (the same agent publishing again past the duplicate window, or another agent of the
+    location). None when it is the first."""
+    done = requests[ev.request].completed
+    if done is None:
+        return None
+    seq, agent = done
+    return f"request {ev.request[:80]!r} already completed by agent {agent!r} at seq {seq}"
 
 
 @dataclass
@@ -83,7 +132,9 @@ def fold(c: StatusChanges, seq: int, ev: AnyEvent, asked: Mapping[str, Any]) -> 
     if isinstance(ev, CheckRequested):
         return  # the most frequent type, and the one that changes no status: tested first
     if isinstance(ev, CheckStarted):
-        if not _asked_at(asked, ev.request, ev.location):
+        if not _asked_at(asked, ev.request, ev.location) or asked[ev.request].completed:
+            # After its completion, a start (a redelivery whose completion the duplicate
+            # window drops, or a forgery) changes nothing: the row tells the run it took.
             return
         row = c.row(ev.request, seq)
         row.update(location=ev.location, agent=ev.agent, started_at=_ts(ev.at))

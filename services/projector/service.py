@@ -37,7 +37,8 @@ from services.projector.decoding import (
     printable,
     raw_stored_at,
 )
-from services.projector.fold import Request, Undecodable, fold
+from services.projector.fold import Undecodable, fold
+from services.projector.requests import Request
 from services.projector.writers import write
 
 log = Log("tocsin.projector")
@@ -58,14 +59,26 @@ class ProjectorOptions:
 
 async def known_requests(conn: asyncpg.Connection, batch: Batch) -> dict[str, Request]:
     """The requests of earlier batches that the events of ``batch`` refer to: a completion
-    must answer one, a start or a dead letter changes one."""
+    must answer one not completed yet, a start or a dead letter changes one."""
     ids = request_model.referenced(ev for _, ev in batch if not isinstance(ev, Undecodable))
     if not ids:
         return {}
     rows = await conn.fetch(
-        "SELECT id, location, grp, tasks FROM requests WHERE id = ANY($1::text[])", list(ids)
+        "SELECT id, location, grp, tasks, completion_seq, agent FROM requests"
+        " WHERE id = ANY($1::text[])",
+        list(ids),
     )
-    return {r["id"]: Request(r["location"], r["grp"], frozenset(r["tasks"])) for r in rows}
+    # A completed request's agent is the one that completed it: starts after the completion
+    # change nothing (``requests.fold``).
+    return {
+        r["id"]: Request(
+            r["location"],
+            r["grp"],
+            frozenset(r["tasks"]),
+            None if r["completion_seq"] is None else (r["completion_seq"], r["agent"]),
+        )
+        for r in rows
+    }
 
 
 async def apply_batch(

@@ -54,7 +54,10 @@ class Dispatching(SchedulerState):
                 # Headers and bodies may hold secrets: only the location's agents can read them.
                 event = self.sealer.seal(event)
                 subject, data = subjects.requested(location, gid), codec.encode(event)
-                self.requests[(location, gid)] = rid
+                key = (location, gid)
+                self.answered.discard(self.requests.get(key))
+                self.unverified.discard(key)
+                self.requests[key] = rid  # new: not completed yet
                 await batch.publish(subject, data, request.message_id(rid))
             outstanding.append((gid, when, request.give_up_after(tasks)))
         await batch.acked(js, PUBLISH_ACK_WAIT)

@@ -9,6 +9,7 @@ import time
 import msgspec
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from checks import request
@@ -111,9 +112,10 @@ class Judging(SchedulerState):
         self, js: JetStreamContext, ev: CheckCompleted, seq: int
     ) -> TaskJudged | None:
         """The verdict on ``ev``, or None when there is none to give: its group was removed,
-        it was judged before a restart, or it does not answer the request in force for its
+        it was judged before a restart, it does not answer the request in force for its
         location and group (forged, or late: the projector records the first as a dead
-        letter and keeps the second as a result)."""
+        letter and keeps the second as a result), or that request was completed before (the
+        projector records it as a dead letter)."""
         assert self.config is not None
         tasks = self.groups.get(ev.group)
         if not tasks:  # removed, or another shard's
@@ -133,7 +135,19 @@ class Judging(SchedulerState):
                 request=ev.request[:80],
             )
             return None
+        if await self._completed_before(js, ev, seq):
+            # Not judged, as the projector does not store it: the request's first completion
+            # was its result (the duplicate window dropped no later one: another agent, or
+            # the same past the window).
+            log.warning(
+                "completion not judged: its request was completed before",
+                subject=subjects.completed(ev.agent, ev.location, ev.group),
+                request=ev.request[:80],
+            )
+            return None
         verdict = judge(tasks, self.task_states, gs, ev, seq, self.config.ssl_thresholds)
+        if not request.is_on_demand(ev.request):
+            self.answered.add(self.requests[(ev.location, ev.group)])
         if all(len(t.locations) < 2 for t in tasks):
             return verdict  # checked from one location: nothing to combine (as ``combine``)
         return self.by_location.combine(
@@ -159,7 +173,56 @@ class Judging(SchedulerState):
         latest = req.request if req is not None else None
         if not now:
             self.requests[key] = latest
+            self.unverified.add(key)  # was it completed before this term? Asked once.
         return latest
+
+    async def _completed_before(self, js: JetStreamContext, ev: CheckCompleted, seq: int) -> bool:
+        """Whether ``ev``'s request (the one in force) was completed before ``seq``: known for
+        the requests this term published or saw completed; else (read from the log in a new
+        term, or a "check now" request: rare) looked up in the log as the projector decides:
+        the first completion after the request on its location and group that answers it."""
+        now = request.is_on_demand(ev.request)
+        key = (ev.location, ev.group)
+        if not now:
+            if ev.request in self.answered:
+                return True
+            if key not in self.unverified:
+                return False
+            self.unverified.discard(key)
+            if await self._completed_in_log(js, ev, seq, now):
+                self.answered.add(self.requests[key])
+                return True
+            return False
+        return await self._completed_in_log(js, ev, seq, now)
+
+    async def _completed_in_log(
+        self, js: JetStreamContext, ev: CheckCompleted, seq: int, now: bool
+    ) -> bool:
+        key = (ev.location, ev.group)
+        subject = (subjects.requested_now if now else subjects.requested)(*key)
+        raw = await self._get(js, subject)
+        req = _request_of(raw)
+        if raw is None or req is None or req.request != ev.request:
+            return False  # not the request in force after all: nothing completed it before
+        asked = {c.task for c in req.checks}
+        completed = f"{subjects.PREFIX}.check.completed.*.{ev.location}.{ev.group}"
+        at = (raw.seq or 0) + 1
+        while at < seq:
+            found = await self._get(js, completed, at)
+            if found is None or (found.seq or 0) >= seq:
+                return False
+            at = (found.seq or 0) + 1
+            try:
+                earlier = lenient.decode(found.data or b"", found.subject or "?")
+            except codec.DecodeError:
+                continue  # poison: recorded by whoever met it, never a completion
+            if (
+                isinstance(earlier, CheckCompleted)
+                and earlier.request == ev.request
+                and asked.issuperset(o.task for o in earlier.outcomes)
+            ):
+                return True
+        return False
 
     async def _asked(self, js: JetStreamContext, ev: CheckCompleted, tasks: set[str]) -> bool:
         """Whether the request ``ev`` answers asked for ``tasks``, which are not the group's
@@ -176,11 +239,19 @@ class Judging(SchedulerState):
     ) -> CheckRequested | None:
         """The last request on the subject of ``location`` and ``group``, read from the log."""
         subject = (subjects.requested_now if now else subjects.requested)(location, group)
+        return _request_of(await self._get(js, subject))
+
+    async def _get(
+        self, js: JetStreamContext, subject: str, after: int | None = None
+    ) -> RawStreamMsg | None:
+        """The last message of EVENTS on ``subject`` or, ``after`` a sequence, the first at or
+        after it; None when there is none. Retried while JetStream is away."""
         delay = 0.25
         while True:
             try:
-                raw = await js.get_last_msg(streams.EVENTS, subject)
-                break
+                if after is None:
+                    return await js.get_last_msg(streams.EVENTS, subject)
+                return await js.get_msg(streams.EVENTS, after, subject, next=True)
             except NotFoundError:
                 return None
             except Exception as exc:
@@ -188,14 +259,19 @@ class Judging(SchedulerState):
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        try:
-            req = codec.decode(raw.data or b"", raw.subject or "?")
-        except codec.DecodeError as exc:
-            # Poison as the last message of the subject (the projector records it): no request
-            # is known, so none is answered and the group is dispatched anew. Raised, it kept
-            # the scheduler from ever taking over (the message stays last until a request).
-            log.warning(
-                "the last request of a group is no request", subject=subject, error=str(exc)
-            )
-            return None
-        return req if isinstance(req, CheckRequested) else None
+
+
+def _request_of(raw: RawStreamMsg | None) -> CheckRequested | None:
+    if raw is None:
+        return None
+    try:
+        req = codec.decode(raw.data or b"", raw.subject or "?")
+    except codec.DecodeError as exc:
+        # Poison as the last message of the subject (the projector records it): no request
+        # is known, so none is answered and the group is dispatched anew. Raised, it kept
+        # the scheduler from ever taking over (the message stays last until a request).
+        log.warning(
+            "the last request of a group is no request", subject=raw.subject, error=str(exc)
+        )
+        return None
+    return req if isinstance(req, CheckRequested) else None

@@ -71,6 +71,14 @@ class SchedulerState:
         self.in_flight = self.outstanding.due
         #: (location, group) → id of the last request published: what a completion must answer.
         self.requests: dict[tuple[str, str], str | None] = {}
+        #: A request is completed once: the requests in force (of ``requests``, the very
+        #: objects) whose first completion was judged; any later one is not. A request leaves
+        #: when the next of its group is published. A set of shared strings: a few tens of
+        #: bytes per group, not a record each (the scheduler's memory per task is a target).
+        self.answered: set[str | None] = set()
+        #: The keys of ``requests`` read from the log (a new term): whether their request was
+        #: completed before is looked up in the log once, at their first completion.
+        self.unverified: set[tuple[str, str]] = set()
         self.stopping = asyncio.Event()
         self.wake = asyncio.Event()
         self.reload_requested = asyncio.Event()
@@ -85,6 +93,7 @@ class SchedulerState:
         self.groups, self.task_states, self.every_group = {}, {}, {}
         self.group_states = defaultdict(GroupState)
         self.plan, self.outstanding, self.requests = Plan(), Outstanding(), {}
+        self.answered, self.unverified = set(), set()
         self.in_flight = self.outstanding.due
         self.by_location = LocationMemory()
         self.heartbeats = Heartbeats()
