@@ -21,11 +21,12 @@ from fastapi.security import HTTPAuthorizationCredentials
 from markupsafe import escape
 from pydantic import Field
 
-from events import codec, subjects
+from events import subjects
 from events.types import IncidentAcknowledged
-from services.web import authdb, queries
+from services.web import authdb, queries, recording
 from services.web.apimodels import ERRORS, NOT_FOUND, Error, Model, TaskId
 from services.web.auth import bearer, csrf_ok, current_user, session_cookie
+from services.web.bodylimit import credentials_first
 from services.web.templating import root_path
 
 router = APIRouter()
@@ -36,7 +37,8 @@ NEEDS_IDENTITY = "x-tocsin-needs-identity"
 
 
 class AckBody(Model):
-    reason: str = Field(min_length=1, max_length=MAX_REASON, pattern=r"^[^\x00]*\S[^\x00]*$")
+    # ``\S`` alone matched a NUL (not a space): one character neither NUL nor space.
+    reason: str = Field(min_length=1, max_length=MAX_REASON, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")
 
 
 class Acknowledged(Model):
@@ -68,10 +70,21 @@ async def _who(request: Request) -> str | None:
     return None
 
 
-async def acknowledge(request: Request, task_id: str, reason: str) -> IncidentAcknowledged:
+async def _identity(request: Request) -> str:
     by = await _who(request)
     if by is None:
-        raise HTTPException(401, "log in (or use an API token) to acknowledge")
+        raise HTTPException(
+            401, "log in (or use an API token) to acknowledge", {"WWW-Authenticate": "Bearer"}
+        )
+    return by
+
+
+#: The API's acknowledgement: who it is, checked before its body is read.
+api = APIRouter(route_class=credentials_first(_identity))
+
+
+async def acknowledge(request: Request, task_id: str, reason: str) -> IncidentAcknowledged:
+    by = await _identity(request)
     reason = reason.strip()
     if not reason or len(reason) > MAX_REASON:
         raise HTTPException(422, f"say why, in 1 to {MAX_REASON} characters")
@@ -84,6 +97,7 @@ async def acknowledge(request: Request, task_id: str, reason: str) -> IncidentAc
     ev = IncidentAcknowledged(
         at=time.time(), task=task_id, by=by, reason=reason, severity=task["severity"]
     )
+    data = recording.admitted(ev)
     url = request.app.state.auth.settings.nats_url
     if not url:
         # A choice of the installation, not an outage: no 5xx for what retrying never fixes.
@@ -99,7 +113,7 @@ async def acknowledge(request: Request, task_id: str, reason: str) -> IncidentAc
             request.app.state.nats = nc
         await nc.jetstream().publish(
             subjects.ACKNOWLEDGED,
-            codec.encode(ev),
+            data,
             headers={"Nats-Msg-Id": f"ack.{task_id}.{uuid.uuid4().hex}"},
             timeout=3,
         )
@@ -108,7 +122,7 @@ async def acknowledge(request: Request, task_id: str, reason: str) -> IncidentAc
     return ev
 
 
-@router.post(
+@api.post(
     "/api/tasks/{task_id}/acknowledge",
     tags=["api"],
     summary="Acknowledge a task's incident: reminders and escalation stop until it changes",

@@ -16,7 +16,7 @@ import asyncpg
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -29,6 +29,7 @@ from services.web import (
     auth,
     authdb,
     badges,
+    bodylimit,
     checknow,
     edges,
     hosts,
@@ -79,7 +80,11 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
             await conn.close()
         app.state.auth = auth.Auth(settings, secret)
         app.state.pool = await db.pool(
-            database_url, min_size=1, max_size=10, server_settings={"search_path": SCHEMA}
+            database_url,
+            min_size=1,
+            max_size=10,
+            server_settings={"search_path": SCHEMA},
+            connect=edges.connect_or_unreachable,
         )
         app.state.hub = Hub(database_url)
         app.state.hub.start()
@@ -126,8 +131,11 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
     app.add_exception_handler(asyncpg.DataError, edges.data_error)  # type: ignore[arg-type]
     # A ping's body is kept before anything parses it (services/web/ping.py).
     app.add_middleware(ping.KeepBody)  # type: ignore[arg-type]
+    # Before anything reads a body (the NUL guard parses forms before any route's check).
+    app.add_middleware(bodylimit.BodyLimit, machine=edges.MACHINE)  # type: ignore[arg-type]
     # Added last, so outermost: its headers reach every response, errors included.
     app.add_middleware(edges.Edges)  # type: ignore[arg-type]
+    app.add_middleware(edges.Head)  # type: ignore[arg-type]
     if settings.root_path:
         # Outermost: routing, static files and every page see the path with its prefix.
         app.add_middleware(UnderPrefix, prefix=settings.root_path)
@@ -146,6 +154,8 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
     ):
         app.include_router(module.router)
     app.include_router(hosts.api)
+    app.include_router(acks.api)
+    app.include_router(statuspages.api)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
 
     @app.get("/live", include_in_schema=False)
@@ -163,9 +173,16 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
         return render(request, "docs.html", {"openapi_url": app.openapi_url, "live": False})
 
     @app.get("/healthz", include_in_schema=False)
-    async def healthz(request: Request) -> dict[str, Any]:
-        async with request.app.state.pool.acquire() as conn:
-            pos = await queries.position(conn)
+    async def healthz(request: Request) -> Any:
+        try:
+            async with request.app.state.pool.acquire() as conn:
+                pos = await queries.position(conn)
+        except edges.UNREACHABLE:
+            return JSONResponse(
+                {"status": "unavailable", "down": ["database"], "detail": edges.UNREACHABLE_DETAIL},
+                503,
+                headers={"Retry-After": str(edges.RETRY_AFTER)},
+            )
         return {"status": "ok", "projected_seq": pos.get("seq", 0)}
 
     return app

@@ -17,15 +17,12 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import HTTPException, Request
-from fastapi.exception_handlers import (
-    http_exception_handler,
-    request_validation_exception_handler,
-)
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BeforeValidator
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from runtime.logs import Log
 from services.web.templating import render, route_path
@@ -64,7 +61,7 @@ SECURITY_HEADERS = {
 _HEADER_BYTES = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
 
 # Prefixes answered in JSON; everything else is a page and gets the HTML error page.
-_MACHINE = ("/api/", "/badges/", "/metrics", "/static/", "/openapi.json", "/healthz")
+MACHINE = ("/api/", "/badges/", "/metrics", "/static/", "/openapi.json", "/healthz")
 
 
 def _utc(value: datetime) -> datetime:
@@ -117,7 +114,7 @@ async def reject_nul(request: Request) -> None:
 
 
 def _machine(request: Request) -> bool:
-    return route_path(request).startswith(_MACHINE)
+    return route_path(request).startswith(MACHINE)
 
 
 def _htmx(headers: Any) -> bool:
@@ -136,13 +133,27 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     )
 
 
+def _printable(value: Any) -> Any:
+    """A location or message as text any response can encode: a lone surrogate of the body
+    (``"\\ud800"`` is valid JSON, not UTF-8) becomes U+FFFD."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode()
+    return value
+
+
 async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-    if _machine(request):
-        return await request_validation_exception_handler(request, exc)
-    detail = "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg', '')}"
+    # Where and what, never the input itself: echoed, it may be text no encoder takes.
+    errors = [
+        {
+            "loc": [_printable(p) for p in e.get("loc", ())],
+            "msg": _printable(e.get("msg", "")),
+            "type": e.get("type", ""),
+        }
         for e in exc.errors()
-    )
+    ]
+    if _machine(request):
+        return JSONResponse({"detail": errors}, 422)
+    detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in errors)
     return await http_error(request, StarletteHTTPException(422, detail))
 
 
@@ -150,6 +161,45 @@ async def data_error(request: Request, exc: asyncpg.DataError) -> Response:
     # Reached only by a value no parameter type caught: say which class, never the value.
     log.warning("request refused by PostgreSQL", path=request.url.path, error=type(exc).__name__)
     return await http_error(request, StarletteHTTPException(400, "a parameter is out of range"))
+
+
+class DatabaseUnreachable(Exception):
+    """A connection to PostgreSQL could not be made (raised by the pool's ``connect``)."""
+
+
+async def connect_or_unreachable(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    """The pool's ``connect``: a refused or timed-out connection is told apart from any other
+    OSError of a request (NATS has its own), so only the database's outage is a 503 of its."""
+    try:
+        return await asyncpg.connect(*args, **kwargs)
+    except OSError as exc:
+        raise DatabaseUnreachable(f"{type(exc).__name__}: {exc}") from exc
+
+
+#: What PostgreSQL out of reach raises: no connection to be had, a connection lost, the
+#: server shutting down or starting, or refusing more connections.
+UNREACHABLE = (
+    DatabaseUnreachable,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+#: Seconds a client is told to wait before trying again while the database is away.
+RETRY_AFTER = 10
+UNREACHABLE_DETAIL = "the database (read model) is out of reach: retry in a moment"
+
+
+def unreachable_response(path: str) -> Response:
+    headers = {"Retry-After": str(RETRY_AFTER)}
+    if path.startswith(MACHINE):
+        return JSONResponse({"detail": UNREACHABLE_DETAIL}, 503, headers=headers)
+    return Response(
+        "<!doctype html><title>503 · Tocsin</title><h1>503</h1>"
+        f"<p>Service unavailable: {UNREACHABLE_DETAIL}.</p>",
+        503,
+        media_type="text/html",
+        headers=headers,
+    )
 
 
 Scope = MutableMapping[str, Any]
@@ -186,6 +236,16 @@ class Edges:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except UNREACHABLE as exc:
+            # An outage, not a bug: a 503 that says so, logged without a traceback.
+            log.warning(
+                "database out of reach", path=scope.get("path", ""), error=type(exc).__name__
+            )
+            if started:
+                raise
+            await unreachable_response(str(scope.get("path", "")))(
+                scope, receive, send_with_headers
+            )
         except Exception as exc:
             log.error(
                 "request failed",
@@ -195,7 +255,7 @@ class Edges:
             )
             if started:
                 raise
-            machine = str(scope.get("path", "")).startswith(_MACHINE)
+            machine = str(scope.get("path", "")).startswith(MACHINE)
             response = (
                 Response('{"detail":"internal error"}', 500, media_type="application/json")
                 if machine
@@ -214,3 +274,35 @@ class Edges:
                 )
             )
             await response(scope, receive, send_with_headers)
+
+
+class Head:
+    """ASGI middleware: HEAD is answered as GET without its body, for every GET route at once
+    (uptime monitors and feed readers send HEAD; FastAPI's routes accept only the methods they
+    name). The headers, Content-Length included, are the GET's. A stream (``/live``) is ended
+    after its headers: the route is told the client left."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        done = False
+
+        async def headers_only(message: Message) -> None:
+            nonlocal done
+            if done:
+                return
+            if message["type"] == "http.response.start":
+                await send(message)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                done = True
+
+        async def left_after_headers() -> Message:
+            if done:
+                return {"type": "http.disconnect"}
+            return await receive()
+
+        await self.app({**scope, "method": "GET"}, left_after_headers, headers_only)

@@ -28,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from events import streams
 from runtime.logs import Log
 from security.client import ClientSecurity
-from services.web import hostmetrics, hosts, queries
+from services.web import edges, hostmetrics, hosts, queries
 from services.web.auth import api_access
 
 log = Log("tocsin.web.metrics")
@@ -72,7 +72,8 @@ def _gauge(name: str, help_: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, help_, value=value)
 
 
-async def _nats_families(request: Request, position: int) -> list[Metric]:
+async def _nats_families(request: Request, position: int | None) -> list[Metric]:
+    """``position``: the projector's, or None when the read model is out of reach (no lag)."""
     url = request.app.state.auth.settings.nats_url
     if not url:
         return []
@@ -110,14 +111,21 @@ async def _nats_families(request: Request, position: int) -> list[Metric]:
     except Exception as exc:
         log.warning("NATS metrics unavailable", error=str(exc) or type(exc).__name__)
         return [_gauge("tocsin_nats_up", up, 0)]
+    lag = (
+        []
+        if position is None
+        else [
+            _gauge(
+                "tocsin_projector_lag_events",
+                "Events in the log not yet projected",
+                max(0, last - position),
+            )
+        ]
+    )
     return [
         _gauge("tocsin_nats_up", up, 1),
         _gauge("tocsin_events_last_seq", "Last sequence of the EVENTS stream", last),
-        _gauge(
-            "tocsin_projector_lag_events",
-            "Events in the log not yet projected",
-            max(0, last - position),
-        ),
+        *lag,
         pending,
         acks,
     ]
@@ -140,6 +148,21 @@ def _response_summary(q: dict[str, Any]) -> Metric:
 
 @router.get("/metrics", dependencies=[Depends(api_access)])
 async def metrics(request: Request) -> Response:
+    up = "Whether the web reached its read model (PostgreSQL) for these metrics"
+    try:
+        families = await _read_model_families(request)
+    except edges.UNREACHABLE as exc:
+        # An outage is what a scrape must show, not hide behind an error: the rest still goes.
+        log.warning("read model unreachable for metrics", error=type(exc).__name__)
+        families = [_gauge("tocsin_read_model_up", up, 0)]
+        families += await _nats_families(request, None)
+    else:
+        families.insert(0, _gauge("tocsin_read_model_up", up, 1))
+    families += request.app.state.metrics_registry.collect()
+    return Response(generate_latest(_Snapshot(families)), media_type=CONTENT_TYPE_LATEST)  # type: ignore[arg-type]
+
+
+async def _read_model_families(request: Request) -> list[Metric]:
     async with request.app.state.pool.acquire() as conn:
         counts = await queries.counts(conn)
         completed = await queries.agent_checks(conn)
@@ -181,6 +204,5 @@ async def metrics(request: Request) -> Response:
             )
         )
     families += await _nats_families(request, int(pos.get("seq", 0)))
-    families += request.app.state.metrics_registry.collect()
     families += hostmetrics.gauges(hostmetrics.families(host_rows))
-    return Response(generate_latest(_Snapshot(families)), media_type=CONTENT_TYPE_LATEST)  # type: ignore[arg-type]
+    return families

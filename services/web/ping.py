@@ -19,13 +19,14 @@ import uuid as uuids
 from collections import deque
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 
-from events import codec, subjects
+from events import subjects
 from events.types import MonitorPinged, PingKind
 from runtime import bus
 from runtime.logs import Log
+from services.web import recording
 
 log = Log("tocsin.web.ping")
 router = APIRouter(include_in_schema=False)
@@ -145,13 +146,17 @@ async def _ping(request: Request, key: str, kind: PingKind, code: int | None) ->
         user_agent=request.headers.get("user-agent", "")[:200].replace("\x00", ""),
     )
     try:
+        data = recording.admitted(event)
+    except HTTPException as exc:
+        return _text(422, str(exc.detail))
+    try:
         js = await _jetstream(request)
         if js is None:
             return _text(503, "this Tocsin web has no NATS_URL: it cannot record pings")
         await asyncio.wait_for(
             js.publish(
                 subjects.pinged(group),
-                codec.encode(event),
+                data,
                 headers={"Nats-Msg-Id": f"ping.{uuids.uuid4()}"},
             ),
             PUBLISH_TIMEOUT,
