@@ -21,7 +21,15 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from configuration import dependencies, hostnames, paths, sections, statuspages, targets
+from configuration import (
+    dependencies,
+    hostnames,
+    paths,
+    sections,
+    statuspages,
+    targets,
+    weburl,
+)
 from configuration import hosts as hostsection
 from configuration.reader import (
     FAILED,
@@ -164,6 +172,12 @@ def task_id(
     return _digest("task", url, method, ip_version, data, check, expected)
 
 
+def _domain(v: Any) -> str:
+    """A website's target; an http(s) one in Argos's form, to join paths to as Argos does."""
+    url = targets.website(v)
+    return weburl.normal(url) if urlsplit(url).scheme in targets.HTTP_SCHEMES else url
+
+
 def _website_nodes(r: Reader, node: Located) -> list[tuple[str, Located]]:
     """Websites and their paths, flattening ``!include dir/*.yaml`` (one website per file)."""
     out: list[tuple[str, Located]] = []
@@ -232,7 +246,7 @@ def _website(
     if "quorum" in w:
         r.convert(w["quorum"], join(wpath, "quorum"), positive)
     target = (
-        r.convert(w["domain"], join(wpath, "domain"), targets.website, public=True)
+        r.convert(w["domain"], join(wpath, "domain"), _domain, public=True)
         if "domain" in w
         else FAILED
     )
@@ -297,7 +311,7 @@ def _website(
         )
         if rel is FAILED or method is FAILED:
             continue
-        url = target.rstrip("/") + "/" + rel.lstrip("/")
+        url = weburl.join(target, rel)
         out.add(domain, url, method, data, checks, settings)
     return domain, extra
 
