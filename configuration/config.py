@@ -21,15 +21,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from configuration import (
-    dependencies,
-    hostnames,
-    paths,
-    sections,
-    statuspages,
-    targets,
-    weburl,
-)
+from configuration import dependencies, hostnames, paths, sections, statuspages, targets, weburl
 from configuration import hosts as hostsection
 from configuration.reader import (
     FAILED,
@@ -172,12 +164,6 @@ def task_id(
     return _digest("task", url, method, ip_version, data, check, expected)
 
 
-def _domain(v: Any) -> str:
-    """A website's target; an http(s) one in Argos's form, to join paths to as Argos does."""
-    url = targets.website(v)
-    return weburl.normal(url) if urlsplit(url).scheme in targets.HTTP_SCHEMES else url
-
-
 def _website_nodes(r: Reader, node: Located) -> list[tuple[str, Located]]:
     """Websites and their paths, flattening ``!include dir/*.yaml`` (one website per file)."""
     out: list[tuple[str, Located]] = []
@@ -246,7 +232,7 @@ def _website(
     if "quorum" in w:
         r.convert(w["quorum"], join(wpath, "quorum"), positive)
     target = (
-        r.convert(w["domain"], join(wpath, "domain"), _domain, public=True)
+        r.convert(w["domain"], join(wpath, "domain"), weburl.website, public=True)
         if "domain" in w
         else FAILED
     )
@@ -334,12 +320,14 @@ def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
 
 
 def _parse(path: str | Path, env: dict[str, str], positions: bool) -> Config:
-    root, problems = read(path, env, positions)
+    warnings: list[Problem] = []
+    root, problems = read(path, env, positions, warnings)
     if root.value is None and problems:
         raise ConfigError(problems)
     raw = Path(path).read_bytes()
     r = Reader()
     r.problems += problems
+    r.warnings += warnings
     top = r.mapping(root, "", TOP_KEYS, required=("general", "websites"))
     general = (
         r.mapping(top["general"], "general", GENERAL_KEYS, ("frequency",))

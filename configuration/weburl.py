@@ -18,6 +18,8 @@ from urllib.parse import SplitResult, quote, urljoin, urlsplit, urlunsplit
 # (``strasse``).
 import idna
 
+from configuration import targets
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 #: What WHATWG leaves as is in a path, a query and a fragment of a special URL: ASCII letters
 #: and digits (always kept by ``quote``) and these; the rest (non-ASCII, spaces, quotes,
@@ -35,10 +37,13 @@ def _host(host: str) -> str:
     else:
         return f"[{address.compressed}]" if address.version == 6 else address.compressed
     labels = host.lower().split(".")
-    return ".".join(
-        label if label.isascii() else idna.encode(label, uts46=True).decode("ascii")
-        for label in labels
-    )
+    try:
+        return ".".join(
+            label if label.isascii() else idna.encode(label, uts46=True).decode("ascii")
+            for label in labels
+        )
+    except idna.IDNAError as exc:
+        raise ValueError(f"the host name is not a valid internationalized name: {exc}") from None
 
 
 def normal(url: str) -> str:
@@ -58,6 +63,13 @@ def normal(url: str) -> str:
             quote(parts.fragment, safe=_FRAGMENT_SAFE),
         )
     )
+
+
+def website(v: object) -> str:
+    """A website's ``domain``: its target (configuration/targets.py), an http(s) one in the
+    form Argos gives it."""
+    url = targets.website(v)
+    return normal(url) if urlsplit(url).scheme in targets.HTTP_SCHEMES else url
 
 
 def join(domain: str, path: str) -> str:

@@ -100,19 +100,26 @@ def load(path: str | Path, env: dict[str, str] | None = None) -> Located:
 
 
 def read(
-    path: str | Path, env: dict[str, str] | None = None, positions: bool = True
+    path: str | Path,
+    env: dict[str, str] | None = None,
+    positions: bool = True,
+    warnings: list[Problem] | None = None,
 ) -> tuple[Located, list[Problem]]:
     """Parse ``path`` as far as possible: the tree, and the problems met on the way.
 
     Validation goes on after these problems so that one run lists them all. Without
     ``positions`` every value stands at the start of its file and equal values are one
-    object: a tree a fraction of the size, for a read that reports nothing.
+    object: a tree a fraction of the size, for a read that reports nothing. What is read
+    but probably not meant is added to ``warnings``.
     """
     env = dict(os.environ) if env is None else env
     path = Path(path)
     extra = [Path(d).resolve() for d in env.get(INCLUDE_DIRS_ENV, "").split(":") if d]
     ctx = _Read(Budget(env, [], MAX_VALUES), (path.resolve().parent, *extra), positions=positions)
-    return _load_file(path, ctx), ctx.problems
+    root = _load_file(path, ctx)
+    if warnings is not None:
+        warnings += ctx.budget.warnings
+    return root, ctx.problems
 
 
 def _bytes(path: Path, ctx: _Read, at: Where, keypath: str) -> bytes | None:
@@ -233,7 +240,9 @@ def _include(path: Path, name: str, where: Where, keypath: str, level: int, ctx:
     if glob.has_magic(name):
         files = sorted(glob.glob(pattern))
         if not files:
-            ctx.problems.append(Problem(where, keypath, f"!include {name}: no file matches"))
+            # Argos reads it as no website (an empty directory of them is a valid state).
+            message = f"warning: !include {name}: no file matches"
+            ctx.budget.warnings.append(Problem(where, keypath, message))
         return Located(
             [_load_file(Path(f), ctx, join(keypath, i), where, level) for i, f in enumerate(files)],
             where,

@@ -225,12 +225,14 @@ def test_merged_keys_are_reported_where_they_are_written(tmp_path: Path) -> None
     with pytest.raises(config.ConfigError) as err:
         config.parse(path, {})
     col = lines[bad - 1].index("999") + 1
+    wrong = "status-is: expected an HTTP status code (100-599), got 999"
     assert [str(p) for p in err.value.problems] == [
-        f"{path}:{bad}:{col}: websites[0].paths[0].checks[0].status-is: expected an HTTP "
-        "status code (100-599), got 999",
-        f"{path}:{merge}:9: websites[2]: a merge key (<<) takes a mapping or a list of "
-        "mappings, got a number",
+        f"{path}:{bad}:{col}: websites[0].paths[0].checks[0].{wrong}",
+        # websites[1]'s paths are the base's: the problem is where they are written.
+        f"{path}:{bad}:{col}: websites[1].paths[0].checks[0].{wrong}",
         f"{path}:{merge}:5: websites[2].domain: required key is missing",
+        f"{path}:{merge}:9: websites[2]: a merge key (<<) takes a mapping or a list of "
+        "mappings, got int 42",
     ]
 
 

@@ -1,0 +1,41 @@
+"""YAML 1.1 merge keys (``<<: *base``), as PyYAML, which Argos reads its file with, merges.
+
+Kept apart from the composer (yamlcompose.py), which calls these for each ``<<`` of a
+mapping once the mapping is composed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from checks.base import kind_of
+
+if TYPE_CHECKING:
+    from configuration.yamlcompose import Located, Where
+
+
+def mappings(value: Located) -> list[Located] | str:
+    """The mappings a ``<<`` brings (one, or a list of them: the first wins), or what is
+    wrong with it."""
+    if value.unset:  # already reported (an undefined alias)
+        return []
+    found = value.value if isinstance(value.value, list) else [value]
+    if all(isinstance(m.value, dict) for m in found):
+        return list(found)
+    return f"a merge key (<<) takes a mapping or a list of mappings, got {kind_of(value.value)}"
+
+
+def merge(
+    merged: list[Located], own: dict[str, Located], own_keys: dict[str, Where]
+) -> tuple[dict[str, Located], dict[str, Where]]:
+    """PyYAML's order: the merged keys first, the mapping's own keys winning over them, an
+    earlier merged mapping over a later one. A merged key keeps its place in the mapping it
+    comes from, so that a problem in it is reported where it is written."""
+    out: dict[str, Located] = {}
+    keys: dict[str, Where] = {}
+    for m in merged:
+        for key, value in m.value.items():
+            if key not in own and key not in out:
+                out[key] = value
+                keys[key] = m.key_where.get(key, m.where)
+    return {**out, **own}, {**keys, **own_keys}
