@@ -99,6 +99,17 @@ def regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
+def as_text(value: Any, floats: bool = False) -> Any:
+    """A number where text is expected, as the text Argos makes of it: YAML reads
+    ``body-contains: 42`` as a number, and Argos stores ``str(42)``. Argos does so for a
+    whole check value's integers, and (json.dumps) for numbers inside a mapping (``floats``).
+    Booleans stay refused: ``true`` is rather a mistake than the text ``True``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, int) or floats:
+            return str(value)
+    return value
+
+
 def check_regex(value: Any, what: str = "a regular expression") -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"expected {what} as a non-empty string, got {kind_of(value)}")

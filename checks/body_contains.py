@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.base import Response, Verdict, failure, shorten, success
+from checks.base import Response, Verdict, as_text, failure, shorten, success
 
 NAME = "body-contains"
 SCHEMES = {"http", "https"}
 
 
 def parse(expected: Any) -> str:
+    expected = as_text(expected)
     if not isinstance(expected, str) or not expected:
         raise ValueError(f"expected a non-empty string, got {expected!r}")
     return expected

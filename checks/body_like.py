@@ -7,6 +7,7 @@ from typing import Any
 from checks.base import (
     Response,
     Verdict,
+    as_text,
     check_regex,
     failure,
     regex,
@@ -19,7 +20,7 @@ SCHEMES = {"http", "https"}
 
 
 def parse(expected: Any) -> str:
-    return check_regex(expected)
+    return check_regex(as_text(expected))
 
 
 def evaluate(response: Response, expected: str) -> Verdict:

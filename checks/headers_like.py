@@ -7,6 +7,7 @@ from typing import Any
 from checks.base import (
     Response,
     Verdict,
+    as_text,
     check_mapping,
     check_regex,
     failure,
@@ -21,7 +22,7 @@ SCHEMES = {"http", "https"}
 
 def parse(expected: Any) -> dict[str, str]:
     pairs = check_mapping(expected, "{server: ^nginx}")
-    return {name.lower(): check_regex(value) for name, value in pairs.items()}
+    return {name.lower(): check_regex(as_text(value, floats=True)) for name, value in pairs.items()}
 
 
 def evaluate(response: Response, expected: dict[str, str]) -> Verdict:

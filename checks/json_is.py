@@ -13,6 +13,7 @@ from checks.base import (
     NotJSON,
     Response,
     Verdict,
+    as_text,
     body_json,
     error,
     failure,
@@ -26,6 +27,7 @@ SCHEMES = {"http", "https"}
 
 
 def parse(expected: Any) -> str:
+    expected = as_text(expected)
     if isinstance(expected, str):
         try:
             document = json.loads(expected)

@@ -13,6 +13,7 @@ from checks.base import (
     NotJSON,
     Response,
     Verdict,
+    as_text,
     body_json,
     check_mapping,
     check_regex,
@@ -29,7 +30,9 @@ SCHEMES = {"http", "https"}
 
 def parse(expected: Any) -> dict[str, str]:
     pairs = check_mapping(expected, "{/version: ^2\\.}")
-    return {pointer.check(p): check_regex(value) for p, value in pairs.items()}
+    return {
+        pointer.check(p): check_regex(as_text(value, floats=True)) for p, value in pairs.items()
+    }
 
 
 def evaluate(response: Response, expected: dict[str, str]) -> Verdict:

@@ -23,11 +23,25 @@ async def test_body_contains(site, path, expected, scheme, status):
 
 @pytest.mark.parametrize(
     "value",
-    [pytest.param("", id="empty"), pytest.param(5, id="number"), pytest.param(None, id="nothing")],
+    [
+        pytest.param("", id="empty"),
+        pytest.param(None, id="nothing"),
+        pytest.param(True, id="boolean"),
+        pytest.param(1.5, id="decimal-number"),
+    ],
 )
 def test_parse_refuses(value):
     with pytest.raises(ValueError, match="expected a non-empty string"):
         body_contains.parse(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [pytest.param(42, "42", id="whole-number"), pytest.param(-1, "-1", id="negative")],
+)
+def test_parse_reads_a_whole_number_as_its_text(value, text):
+    """As Argos: ``body-contains: 42`` looks for the text 42."""
+    assert body_contains.parse(value) == text
 
 
 LONG_CASES = [

@@ -28,9 +28,15 @@ async def test_body_like(site, path, expected, status):
         ),
         pytest.param("", "expected a regular expression as a non-empty string", id="empty"),
         pytest.param(["a"], "got a list", id="list"),
+        pytest.param(True, "got bool True", id="boolean"),
     ],
 )
 def test_parse_refuses(value, message):
     with pytest.raises(ValueError) as err:
         body_like.parse(value)
     assert message in str(err.value)
+
+
+def test_parse_reads_a_whole_number_as_its_text():
+    """As Argos: ``body-like: 404`` is the pattern 404."""
+    assert body_like.parse(404) == "404"

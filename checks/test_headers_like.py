@@ -21,9 +21,15 @@ async def test_headers_like(site, path, expected, status):
     [
         pytest.param({"server": "[nginx"}, "invalid regular expression '[nginx'", id="bad-regex"),
         pytest.param(["server"], "expected a non-empty mapping", id="list"),
+        pytest.param({"x-a": True}, "got bool True", id="boolean"),
     ],
 )
 def test_parse_refuses(value, message):
     with pytest.raises(ValueError) as err:
         headers_like.parse(value)
     assert message in str(err.value)
+
+
+def test_parse_reads_numbers_as_their_text():
+    """As Argos (its mapping goes through JSON): ``{x-count: 5}`` is the pattern 5."""
+    assert headers_like.parse({"X-Count": 5, "x-ratio": 1.5}) == {"x-count": "5", "x-ratio": "1.5"}

@@ -23,13 +23,16 @@ async def test_json_is(site, path, expected, status):
 def test_expected_is_canonical_json():
     assert json_is.parse('{"b": 1, "a": null}') == '{"a":null,"b":1}'
     assert json_is.parse("null") == "null"
+    # As Argos: a whole number is the text of a JSON document, the number.
+    assert json_is.parse(42) == "42"
 
 
 @pytest.mark.parametrize(
     ("value", "message"),
     [
         pytest.param('{"a": 1', "expected a JSON document, Expecting ',' delimiter", id="bad-json"),
-        pytest.param(42, "expected a JSON document such as", id="number"),
+        pytest.param(1.5, "expected a JSON document such as", id="decimal-number"),
+        pytest.param(True, "expected a JSON document such as", id="boolean"),
     ],
 )
 def test_parse_refuses(value, message):

@@ -27,9 +27,15 @@ async def test_not_json_is_an_error(site):
     [
         pytest.param({"/version": "(2"}, "invalid regular expression '(2'", id="bad-regex"),
         pytest.param({"version": "2"}, "a JSON pointer starts with '/'", id="bad-pointer"),
+        pytest.param({"/version": False}, "got bool False", id="boolean"),
     ],
 )
 def test_parse_refuses(value, message):
     with pytest.raises(ValueError) as err:
         json_like.parse(value)
     assert message in str(err.value)
+
+
+def test_parse_reads_numbers_as_their_text():
+    """As Argos (its mapping goes through JSON): ``{/n: 3}`` is the pattern 3."""
+    assert json_like.parse({"/n": 3, "/r": 0.5}) == {"/n": "3", "/r": "0.5"}

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from configuration import dependencies, hostnames, paths, sections, statuspages, targets
+from configuration import dependencies, hostnames, paths, sections, statuspages, targets, weburl
 from configuration import hosts as hostsection
 from configuration.reader import (
     FAILED,
@@ -234,7 +234,7 @@ def _website(
     if "quorum" in w:
         r.convert(w["quorum"], join(wpath, "quorum"), positive)
     target = (
-        r.convert(w["domain"], join(wpath, "domain"), targets.website, public=True)
+        r.convert(w["domain"], join(wpath, "domain"), weburl.website, public=True)
         if "domain" in w
         else FAILED
     )
@@ -299,7 +299,7 @@ def _website(
         )
         if rel is FAILED or method is FAILED:
             continue
-        url = target.rstrip("/") + "/" + rel.lstrip("/")
+        url = weburl.join(target, rel)
         out.add(domain, url, method, data, checks, settings)
     return domain, extra
 
@@ -307,11 +307,9 @@ def _website(
 def parse(path: str | Path, env: dict[str, str] | None = None) -> Config:
     """Read and validate a configuration file; raise ConfigError listing every problem."""
     env = dict(os.environ) if env is None else env  # the same for both reads
-    # Read once: a pipe (``/dev/stdin``, ``-``) is empty the second time.
-    raw = contents(path)
+    raw = contents(path)  # once: a pipe (``/dev/stdin``, ``-``) is empty the second time
     # First without places, equal values shared: a 100,000-task file's tree takes 20 MB, not
-    # 130 (the scheduler's peak at start); read again with them only when there is
-    # something to report (a problem or a warning), for the messages.
+    # 130 (the scheduler's peak at start); again with places only to report something.
     try:
         found = _parse(path, env, positions=False, raw=raw)
     except ConfigError:
@@ -327,11 +325,13 @@ def _parse(
     path: str | Path, env: dict[str, str], positions: bool, raw: bytes | None = None
 ) -> Config:
     raw = contents(path) if raw is None else raw
-    root, problems = read(path, env, positions, raw)
+    warnings: list[Problem] = []
+    root, problems = read(path, env, positions, raw, warnings)
     if root.value is None and problems:
         raise ConfigError(problems)
     r = Reader()
     r.problems += problems
+    r.warnings += warnings
     top = r.mapping(root, "", TOP_KEYS, required=("general", "websites"))
     general = (
         r.mapping(top["general"], "general", GENERAL_KEYS, ("frequency",))

@@ -173,6 +173,12 @@ def count(v: Any) -> int:
     return v
 
 
+def whole(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"expected a whole number, got {kind_of(v)}")
+    return v
+
+
 def positive(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         raise ValueError(f"expected a whole number >= 1, got {kind_of(v)}")

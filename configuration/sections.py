@@ -7,6 +7,7 @@ which is only handed out once every value here was checked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from checks.base import kind_of
@@ -26,6 +27,7 @@ from configuration.reader import (
     positive,
     text,
     texts,
+    whole,
 )
 from configuration.yamlsource import Located
 
@@ -85,7 +87,8 @@ def general(r: Reader, m: dict[str, Located]) -> tuple[dict[str, Any], _Channels
         r.fields(
             m["db"],
             "general.db",
-            {"url": text, "pool_size": positive, "max_overflow": count},
+            # Not used by Tocsin (its read models are in DATABASE_URL): as lax as Argos.
+            {"url": text, "pool_size": argos_int(whole), "max_overflow": argos_int(whole)},
             secret=("url",),
         )
     if "ldap" in m:
@@ -99,8 +102,7 @@ def general(r: Reader, m: dict[str, Located]) -> tuple[dict[str, Any], _Channels
             required=("uri",),
             secret=("bind_pwd",),
         )
-    if "mail" in m:
-        _mail(r, m["mail"])
+    mail = _mail(r, m["mail"]) if "mail" in m else None
     for i, item in enumerate(r.items(m["gotify"], "general.gotify") if "gotify" in m else []):
         r.fields(
             item,
@@ -145,6 +147,8 @@ def general(r: Reader, m: dict[str, Located]) -> tuple[dict[str, Any], _Channels
         maintenance(r, m["maintenance"], "general.maintenance")
     for key, node in m.items():
         out[key] = _plain(node)
+    if mail is not None:
+        out["mail"] = mail
     return out, channels
 
 
@@ -257,17 +261,22 @@ def maintenance(r: Reader, node: Located, path: str) -> None:
             r.convert(item, join(path, i), lambda v: parse_windows([_plain_value(v)]))
 
 
-def _mail(r: Reader, node: Located) -> None:
+#: Argos's ``Mail`` defaults: a file without them means these (its SMTP server on this host).
+MAIL_DEFAULTS = {"host": "127.0.0.1", "port": 25, "ssl": False, "starttls": False}
+
+
+def _mail(r: Reader, node: Located) -> dict[str, Any]:
+    """``general.mail`` with Argos's defaults filled in, as the notifier sends with it."""
     spec = {
         "mailfrom": text,
         "host": text,
-        "port": port,
+        "port": argos_int(port),
         "ssl": boolean,
         "starttls": boolean,
         "auth": anything,
         "addresses": texts,
     }
-    m = r.fields(node, "general.mail", spec, required=("mailfrom", "host"))
+    m = r.fields(node, "general.mail", spec, required=("mailfrom",))
     if "auth" in m:
         r.fields(
             node.value["auth"],
@@ -276,6 +285,19 @@ def _mail(r: Reader, node: Located) -> None:
             required=("login", "password"),
             secret=("password",),
         )
+    return {**MAIL_DEFAULTS, **m}
+
+
+def argos_int(fn: Callable[[Any], int]) -> Callable[[Any], int]:
+    """``fn`` of a whole number, which may be written as text (``port: "25"``): pydantic's
+    int, which Argos reads these with, takes digits in a string."""
+
+    def convert(v: Any) -> int:
+        if isinstance(v, str) and v.strip().lstrip("+-").isdigit():
+            v = int(v)
+        return fn(v)
+
+    return convert
 
 
 def _access(v: Any) -> str | None:
@@ -326,10 +348,25 @@ def recurring_tasks(r: Reader, node: Located) -> dict[str, Any]:
         "recurring_tasks",
         {
             "max_results_age": parse_duration,
-            "max_lock_seconds": positive,
-            "time_without_agent": parse_duration,
+            "max_lock_seconds": argos_int(_lock_seconds),
+            "time_without_agent": _time_without_agent,
         },
     )
+
+
+def _lock_seconds(v: Any) -> int:
+    """Argos raises a lock of 60 seconds or less to 100: its agents wait up to 60 for a site."""
+    v = whole(v)
+    return v if v > 60 else 100
+
+
+def _time_without_agent(v: Any) -> float:
+    """Minutes, or a duration (Tocsin's); under a minute is 5 minutes, as Argos says."""
+    if isinstance(v, str) and v.strip().lstrip("+-").isdigit():
+        v = int(v)
+    if isinstance(v, int | float) and not isinstance(v, bool) and v < 1:
+        return 300.0
+    return parse_duration(v)
 
 
 def thresholds(r: Reader, node: Located | None) -> list[tuple[float, str]]:

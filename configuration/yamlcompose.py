@@ -37,6 +37,8 @@ from yaml.events import (
     StreamEndEvent,
 )
 
+from configuration import yamlmerge
+
 ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MERGE_TAG = "tag:yaml.org,2002:merge"
 STR_TAG = "tag:yaml.org,2002:str"
@@ -104,6 +106,8 @@ class Budget:
     def __init__(self, env: dict[str, str], problems: list[Problem], max_values: int) -> None:
         self.env = env
         self.problems = problems
+        #: What is read but probably not meant (an ``!include`` glob matching no file).
+        self.warnings: list[Problem] = []
         self.max_values = max_values
         self.values = 0
         self.exhausted = False
@@ -272,10 +276,21 @@ class Composer:
         out: dict[str, Located] = {}
         keys: dict[str, Where] = {}
         size, depth = 1, 0
+        merged: list[Located] = []
         while not self.events.check_event(MappingEndEvent):
             key_event = self.events.peek_event()
             kw = self._where(key_event)
             self.budget.spend(1, kw, keypath)
+            if self._is_merge(key_event):
+                self.events.get_event()
+                value, n, d = self._node(level + 1, keypath)
+                size, depth = size + n + 1, max(depth, d)
+                found = yamlmerge.mappings(value)
+                if isinstance(found, str):
+                    self._problem(value.where, keypath, found)
+                else:
+                    merged += found
+                continue
             key = self._key(key_event, level, keypath)
             value, n, d = self._node(level + 1, join(keypath, key or "?"))
             size, depth = size + n + 1, max(depth, d)
@@ -286,9 +301,19 @@ class Composer:
             out[key] = value
             keys[key] = kw
         self.events.get_event()
+        out, keys = yamlmerge.merge(merged, out, keys) if merged else (out, keys)
         if not self.positions:
             keys = self.key_sets.setdefault(tuple(keys), keys)
         return Located(out, where, keys), size, depth + 1
+
+    def _is_merge(self, event: Any) -> bool:
+        """A plain ``<<`` key: YAML 1.1's merge key, which Argos's loader (PyYAML) follows."""
+        if not isinstance(event, ScalarEvent) or event.style:
+            return False
+        tag = event.tag
+        if tag in (None, "!"):
+            tag = self.resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
+        return bool(tag == MERGE_TAG)
 
     def _same(self, located: Located) -> Located:
         """The value equal to ``located`` composed before, else ``located`` (kept to be
@@ -324,9 +349,6 @@ class Composer:
             tag = event.tag
             if tag in (None, "!"):
                 tag = self.resolver.resolve(yaml.ScalarNode, raw, event.implicit)
-            if tag == MERGE_TAG:
-                self._problem(kw, keypath, "YAML merge keys (<<) are not supported")
-                return None
             if event.anchor is not None:
                 self._anchor(event.anchor, event, _Anchor(Located(raw, kw), 1, 1, raw))
         elif isinstance(event, AliasEvent) and event.anchor in self.anchors:

@@ -105,19 +105,24 @@ def read(
     env: dict[str, str] | None = None,
     positions: bool = True,
     data: bytes | None = None,
+    warnings: list[Problem] | None = None,
 ) -> tuple[Located, list[Problem]]:
     """Parse ``path`` as far as possible: the tree, and the problems met on the way.
 
     Validation goes on after these problems so that one run lists them all. Without
     ``positions`` every value stands at the start of its file and equal values are one
     object: a tree a fraction of the size, for a read that reports nothing. ``data``: the
-    main file's bytes, already read (``contents``).
+    main file's bytes, already read (``contents``). What is read but probably not meant is
+    added to ``warnings``.
     """
     env = dict(os.environ) if env is None else env
     path = Path(path)
     extra = [Path(d).resolve() for d in env.get(INCLUDE_DIRS_ENV, "").split(":") if d]
     ctx = _Read(Budget(env, [], MAX_VALUES), (path.resolve().parent, *extra), positions=positions)
-    return _load_file(path, ctx, given=data), ctx.problems
+    root = _load_file(path, ctx, given=data)
+    if warnings is not None:
+        warnings += ctx.budget.warnings
+    return root, ctx.problems
 
 
 def contents(path: str | Path) -> bytes:
@@ -258,7 +263,9 @@ def _include(path: Path, name: str, where: Where, keypath: str, level: int, ctx:
     if glob.has_magic(name):
         files = sorted(glob.glob(pattern))
         if not files:
-            ctx.problems.append(Problem(where, keypath, f"!include {name}: no file matches"))
+            # Argos reads it as no website (an empty directory of them is a valid state).
+            message = f"warning: !include {name}: no file matches"
+            ctx.budget.warnings.append(Problem(where, keypath, message))
         return Located(
             [_load_file(Path(f), ctx, join(keypath, i), where, level) for i, f in enumerate(files)],
             where,
