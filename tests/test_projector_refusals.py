@@ -8,8 +8,8 @@ import pytest
 
 from events.types import MonitorPinged
 from readmodel import SCHEMA, ensure_schema
-from services.projector.rebuild import FRESH
 from runtime.db import lost
+from services.projector.rebuild import FRESH
 from services.projector.service import Batch, apply_refusing
 from tests.test_events import SAMPLES, T
 
