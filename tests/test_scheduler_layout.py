@@ -23,6 +23,7 @@ from services.scheduler.state import SchedulerOptions
 from tests.helpers import site_config, wait_for, write_config
 
 TTL = 2.0
+SITE = site_config("http://127.0.0.1:9", {"a": ["status-is: 200"]})
 
 
 @pytest.mark.parametrize(
@@ -104,7 +105,7 @@ def _service(opts: SchedulerOptions) -> Scheduler | Replica:
 async def test_a_scheduler_with_another_number_of_shards_refuses_to_join(
     nats_server: NatsServer, tmp_path: Path, running: int, newcomer: int
 ) -> None:
-    config = write_config(tmp_path / "c.yaml", site_config("http://127.0.0.1:9", {"a": ["status-is: 200"]}))
+    config = write_config(tmp_path / "c.yaml", SITE)
     first = _service(_opts(nats_server, config, running))
     task = asyncio.create_task(first.run())
     try:
@@ -147,7 +148,7 @@ async def _serving(service: Scheduler | Replica, shards: int) -> bool:
 
 
 def test_the_command_exits_2_with_the_reason(nats_server: NatsServer, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "c.yaml", site_config("http://127.0.0.1:9", {"a": ["status-is: 200"]}))
+    config = write_config(tmp_path / "c.yaml", SITE)
 
     def scheduler(shards: int) -> subprocess.Popen[str]:
         args = ["--nats-url", nats_server.url, "--config", str(config), "--shards", str(shards)]
@@ -199,7 +200,7 @@ async def test_another_number_said_while_running_stops_the_scheduler_with_the_re
 ) -> None:
     """Another number said while this scheduler runs (NATS was away from every scheduler for
     longer than the TTL): it stops, and says why, whatever its dispatching raised meanwhile."""
-    config = write_config(tmp_path / "c.yaml", site_config("http://127.0.0.1:9", {"a": ["status-is: 200"]}))
+    config = write_config(tmp_path / "c.yaml", SITE)
     scheduler = kind(_opts(nats_server, config, 1))
     running = asyncio.create_task(scheduler.run())
     nc = await nats.connect(nats_server.url)
