@@ -27,12 +27,12 @@ from configuration.reader import (
     FAILED,
     Reader,
     boolean,
+    bounded_count,
+    bounded_duration,
     join,
     parse_duration,
     plain,
     positive,
-    task_count,
-    task_duration,
 )
 from configuration.yamlsource import ConfigError, Located, Problem, contents, read
 from events import subjects
@@ -116,12 +116,12 @@ def _locations(v: Any) -> list[str]:
 
 _SETTINGS = {
     # What a task carries in the log: within the event contract's bounds.
-    "frequency": task_duration,
-    "recheck_delay": task_duration,
-    "retry_before_notification": task_count,
+    "frequency": bounded_duration,
+    "recheck_delay": bounded_duration,
+    "retry_before_notification": bounded_count,
     "ipv4": boolean,
     "ipv6": boolean,
-    "timeout": task_duration,
+    "timeout": bounded_duration,
     "locations": _locations,
 }
 

@@ -143,9 +143,11 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
-def task_duration(value: Any) -> float:
-    """A duration a task carries in ``config.applied`` (frequency, timeout, recheck delay):
-    within the event contract's bound, or every consumer would refuse the apply's event."""
+def bounded_duration(value: Any) -> float:
+    """A duration of the configuration (a task's frequency, timeout, recheck delay; a
+    setting's retention, interval, window, threshold): within the event contract's bound.
+    The log carries them all, and a longer one (``999999999d``) overflowed where it was used
+    (a session's expiry, a PostgreSQL interval, a deadline past what an event may hold)."""
     seconds = parse_duration(value)
     if seconds > MAX_SECONDS:
         raise ValueError(
@@ -154,8 +156,9 @@ def task_duration(value: Any) -> float:
     return seconds
 
 
-def task_count(v: Any) -> int:
-    """A count a task carries in ``config.applied``: within the event contract's bound."""
+def bounded_count(v: Any) -> int:
+    """A count of the configuration (retries, a quorum, a rate): within the event contract's
+    bound."""
     if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_SMALL:
         raise ValueError(f"expected a whole number from 0 to {MAX_SMALL}, got {kind_of(v)}")
     return v
@@ -167,12 +170,6 @@ def boolean(v: Any) -> bool:
     return v
 
 
-def count(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-        raise ValueError(f"expected a whole number >= 0, got {kind_of(v)}")
-    return v
-
-
 def whole(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
         raise ValueError(f"expected a whole number, got {kind_of(v)}")
@@ -180,8 +177,8 @@ def whole(v: Any) -> int:
 
 
 def positive(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"expected a whole number >= 1, got {kind_of(v)}")
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_SMALL:
+        raise ValueError(f"expected a whole number from 1 to {MAX_SMALL}, got {kind_of(v)}")
     return v
 
 

@@ -18,10 +18,10 @@ from configuration.reader import (
     Reader,
     anything,
     boolean,
-    count,
+    bounded_count,
+    bounded_duration,
     join,
     one_of,
-    parse_duration,
     plain,
     port,
     positive,
@@ -30,6 +30,7 @@ from configuration.reader import (
     whole,
 )
 from configuration.yamlsource import Located
+from events.fields import MAX_SECONDS
 
 SEVERITY_NAMES = ("ok", "warning", "critical", "unknown", "no_agent")
 SETTINGS_KEYS = {
@@ -72,11 +73,11 @@ def general(r: Reader, m: dict[str, Located]) -> tuple[dict[str, Any], _Channels
     simple = {
         "env": text,
         "root_path": _root_path,
-        "session_duration": parse_duration,
-        "remember_me_duration": parse_duration,
+        "session_duration": bounded_duration,
+        "remember_me_duration": bounded_duration,
         "unauthenticated_access": _access,
         "quorum": positive,
-        "reminder_interval": parse_duration,
+        "reminder_interval": bounded_duration,
     }
     for key, fn in simple.items():
         if key in m:
@@ -191,12 +192,12 @@ def _channel_tuning(r: Reader, node: Located, channels: _Channels) -> None:
     for name, tuning in r.mapping(node, "general.channels", set(_keys(node))).items():
         path = join("general.channels", name)
         r.convert(Located(name, node.key_where[name]), path, channels.check)
-        spec = r.fields(tuning, path, {"rate_limit": anything, "group_window": parse_duration})
+        spec = r.fields(tuning, path, {"rate_limit": anything, "group_window": bounded_duration})
         if "rate_limit" in spec:
             r.fields(
                 tuning.value["rate_limit"],
                 join(path, "rate_limit"),
-                {"count": positive, "per": parse_duration},
+                {"count": positive, "per": bounded_duration},
                 required=("count", "per"),
             )
 
@@ -234,7 +235,12 @@ def recipients(
             name_node: Located | None = item
             name_path = ipath
             if isinstance(item.value, dict):
-                r.fields(item, ipath, {"channel": anything, "after": count}, required=("channel",))
+                r.fields(
+                    item,
+                    ipath,
+                    {"channel": anything, "after": bounded_count},
+                    required=("channel",),
+                )
                 name_node, name_path = item.value.get("channel"), join(ipath, "channel")
             if name_node is not None and channels is not None:
                 r.convert(name_node, name_path, channels.check)
@@ -250,7 +256,7 @@ def maintenance(r: Reader, node: Located, path: str) -> None:
             join(path, i),
             {
                 "start": anything,
-                "duration": parse_duration,
+                "duration": bounded_duration,
                 "days": anything,
                 "tz": text,
                 "reason": text,
@@ -347,7 +353,7 @@ def recurring_tasks(r: Reader, node: Located) -> dict[str, Any]:
         node,
         "recurring_tasks",
         {
-            "max_results_age": parse_duration,
+            "max_results_age": bounded_duration,
             "max_lock_seconds": argos_int(_lock_seconds),
             "time_without_agent": _time_without_agent,
         },
@@ -357,6 +363,10 @@ def recurring_tasks(r: Reader, node: Located) -> dict[str, Any]:
 def _lock_seconds(v: Any) -> int:
     """Argos raises a lock of 60 seconds or less to 100: its agents wait up to 60 for a site."""
     v = whole(v)
+    if v > MAX_SECONDS:
+        raise ValueError(
+            f"expected a whole number of seconds up to {MAX_SECONDS:.0f} (366 days), got {v}"
+        )
     return v if v > 60 else 100
 
 
@@ -366,7 +376,7 @@ def _time_without_agent(v: Any) -> float:
         v = int(v)
     if isinstance(v, int | float) and not isinstance(v, bool) and v < 1:
         return 300.0
-    return parse_duration(v)
+    return bounded_duration(v)
 
 
 def thresholds(r: Reader, node: Located | None) -> list[tuple[float, str]]:
@@ -381,7 +391,7 @@ def thresholds(r: Reader, node: Located | None) -> list[tuple[float, str]]:
             r.fail(item.where, path, "expected a one-key mapping such as '5d: warning'")
             continue
         ((dur, sev),) = item.value.items()
-        seconds = r.convert(Located(dur, item.key_where[dur]), join(path, dur), parse_duration)
+        seconds = r.convert(Located(dur, item.key_where[dur]), join(path, dur), bounded_duration)
         level = r.convert(sev, join(path, dur), one_of("ok", "warning", "critical", "unknown"))
         if seconds is not FAILED and level is not FAILED:
             if any(s == seconds for s, _ in out):
