@@ -26,7 +26,7 @@ from nats.js.errors import NotFoundError
 from configuration.inforce import last_settings
 from events import contract, streams
 from readmodel import CHANNEL, SCHEMA, WRITE_LOCK, ensure_schema
-from runtime import bus, db
+from runtime import bus, db, ending
 from runtime.framepull import Delivered, Pull
 from runtime.logs import Log
 from services.projector import requests as request_model
@@ -185,7 +185,7 @@ class Projector:
         if not await streams.wait_for_stream(
             js, streams.EVENTS, streams.projector_consumer(streams.Tuning()), self.stopping
         ):
-            pruning.cancel()
+            await ending.ended([pruning])
             await bus.close(nc)
             await conn.close()
             return
@@ -203,8 +203,8 @@ class Projector:
                 conn = await self._apply_until_done(conn, js, batch)
                 await self.acknowledge(msgs)
         finally:
-            ahead.cancel()
-            pruning.cancel()
+            # Ended before their connections close: pruning runs on otherwise, unawaited.
+            await ending.ended([ahead, pruning])
             await bus.close(nc)
             await conn.close()
 
