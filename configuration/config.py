@@ -27,16 +27,13 @@ from configuration.reader import (
     FAILED,
     Reader,
     boolean,
-    bounded_count,
-    bounded_duration,
     join,
-    parse_duration,
     plain,
-    positive,
 )
 from configuration.yamlsource import ConfigError, Located, Problem, contents, read
 from events import subjects
 from events.types import RequestData, TaskDef
+from events.values import bounded_count, bounded_duration, parse_duration, positive
 
 SEVERITY_NAMES = sections.SEVERITY_NAMES
 GENERAL_KEYS = sections.GENERAL_KEYS

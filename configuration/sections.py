@@ -18,19 +18,17 @@ from configuration.reader import (
     Reader,
     anything,
     boolean,
-    bounded_count,
-    bounded_duration,
     join,
     one_of,
     plain,
     port,
-    positive,
     text,
     texts,
     whole,
 )
 from configuration.yamlsource import Located
 from events.fields import MAX_SECONDS
+from events.values import access, bounded_count, bounded_duration, positive, root_path, share
 
 SEVERITY_NAMES = ("ok", "warning", "critical", "unknown", "no_agent")
 SETTINGS_KEYS = {
@@ -72,10 +70,10 @@ def general(r: Reader, m: dict[str, Located]) -> tuple[dict[str, Any], _Channels
     out: dict[str, Any] = {}
     simple = {
         "env": text,
-        "root_path": _root_path,
+        "root_path": root_path,
         "session_duration": bounded_duration,
         "remember_me_duration": bounded_duration,
-        "unauthenticated_access": _access,
+        "unauthenticated_access": access,
         "quorum": positive,
         "reminder_interval": bounded_duration,
     }
@@ -140,7 +138,7 @@ def general(r: Reader, m: dict[str, Located]) -> tuple[dict[str, Any], _Channels
         r.fields(
             m["degraded_location"],
             "general.degraded_location",
-            {"min_tasks": positive, "ratio": _share},
+            {"min_tasks": positive, "ratio": share},
         )
     if "alerts" in m:
         recipients(r, m["alerts"], "general.alerts", channels, allow_mail=False)
@@ -200,12 +198,6 @@ def _channel_tuning(r: Reader, node: Located, channels: _Channels) -> None:
                 {"count": positive, "per": bounded_duration},
                 required=("count", "per"),
             )
-
-
-def _share(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1:
-        raise ValueError(f"expected a share above 0 and at most 1 (0.5: half), got {kind_of(v)}")
-    return float(v)
 
 
 def _http_url(v: Any) -> str:
@@ -304,18 +296,6 @@ def argos_int(fn: Callable[[Any], int]) -> Callable[[Any], int]:
         return fn(v)
 
     return convert
-
-
-def _access(v: Any) -> str | None:
-    if v is None:
-        return None
-    return one_of("dashboard", "all")(v)
-
-
-def _root_path(v: Any) -> str:
-    if not isinstance(v, str) or not v.startswith("/"):
-        raise ValueError(f"expected a path starting with '/', got {kind_of(v)}")
-    return v
 
 
 def _keys(node: Located | None) -> list[str]:
