@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from runtime import local
 from runtime.embedded import NatsServer, PostgresServer, port_in_use
 from security import devmode
 from services.dev import configure
@@ -163,6 +164,16 @@ def run_dev(args: Any) -> int:
         if nats:
             nats.stop()
         return 1
+    # For the commands typed in another terminal (`tocsin user add me`): the servers' ports,
+    # PostgreSQL's password, and with --secure the identity of a human operator.
+    local.write(
+        data,
+        local.Endpoints(
+            nats_url=nats.url if nats else None,
+            database_url=pg.url if pg else None,
+            nats_creds=str(secure.store.creds_path("admin")) if secure else None,
+        ),
+    )
 
     env["TOCSIN_CONFIG"] = config
     env.setdefault("TOCSIN_LOG_LEVEL", "info")
