@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -134,7 +135,10 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, int | float):
         if value <= 0:
             raise ValueError("a duration must be positive")
-        seconds = float(value) * 60
+        try:
+            seconds = float(value) * 60
+        except OverflowError:  # an int of 400 digits: no float holds it
+            raise ValueError("a duration must be finite, got a number too large") from None
     else:
         seconds = duration(value)
     # ``.inf``, ``.nan`` or 400 nines: JSON has no such number, the log would hold null.
@@ -165,6 +169,49 @@ def boolean(v: Any) -> bool:
     if not isinstance(v, bool):
         raise ValueError(f"expected true or false, got {kind_of(v)}")
     return v
+
+
+# --- Argos's schema reads its values with pydantic, which coerces ("lax mode"): these read
+# what it takes, in the same meaning (tests/test_argos_fields.py asks Argos itself).
+
+#: A whole number as text: ASCII digits, ``_`` between two of them, a sign, a zero fraction.
+_WHOLE_TEXT = re.compile(r"[+-]?[0-9](?:_?[0-9])*(?:\.0+)?", re.ASCII)
+_TRUE = {"1", "on", "t", "true", "y", "yes"}
+_FALSE = {"0", "off", "f", "false", "n", "no"}
+
+
+def argos_int(fn: Callable[[Any], int]) -> Callable[[Any], int]:
+    """``fn`` of what pydantic's ``int`` makes a whole number of: a number with no fraction
+    (``2.0``) or its text (``"2"``, ``" 2 "``, ``"2_000"``, ``"2.0"``). ``true`` is left for
+    ``fn`` to refuse: pydantic reads it as 1, which nobody writing a count or a port means."""
+
+    def convert(v: Any) -> int:
+        if isinstance(v, str) and _WHOLE_TEXT.fullmatch(v.strip()):
+            v = int(v.strip().partition(".")[0].replace("_", ""))
+        elif isinstance(v, float) and v.is_integer() and abs(v) < 2**63:
+            v = int(v)
+        return fn(v)
+
+    return convert
+
+
+def argos_bool(v: Any) -> bool:
+    """pydantic's ``bool``: true or false, 1 or 0, or their words in any case (``"yes"``,
+    ``"off"``, ``"t"``, …), as Argos reads ``ipv4`` or ``is_json``."""
+    if isinstance(v, str) and v.lower() in _TRUE | _FALSE:
+        return v.lower() in _TRUE
+    if isinstance(v, int | float) and not isinstance(v, bool) and v in (0, 1):
+        return bool(v)
+    return boolean(v)
+
+
+def or_none(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``fn``, or None for a value left empty: Argos's optional keys (``T | None``)."""
+
+    def convert(v: Any) -> Any:
+        return None if v is None else fn(v)
+
+    return convert
 
 
 def count(v: Any) -> int:
