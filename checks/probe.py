@@ -28,6 +28,7 @@ from checks.observe import OBSERVERS
 from checks.observe.common import (
     FAMILIES,
     Answer,
+    Lookups,
     ProbeContext,
     clean,
     failed,
@@ -90,8 +91,10 @@ class Prober:
         self._deadlines = Deadlines()
 
     async def __aenter__(self) -> Prober:
+        self._lookups = Lookups()
         for version, family in FAMILIES.items():
             connector = aiohttp.TCPConnector(
+                resolver=self._lookups,
                 family=family,
                 limit=self.concurrency,
                 ttl_dns_cache=60,
@@ -115,6 +118,7 @@ class Prober:
         self._deadlines.close()
         for session in (*self._traced.values(), *self._sessions.values()):
             await session.close()
+        await self._lookups.close()
 
     async def observe(
         self, req: CheckRequested, url: str | None = None, runlog: RunLog | None = None
@@ -123,7 +127,7 @@ class Prober:
         url = url or req.url
         observer = OBSERVERS.get(url.partition(":")[0].lower())  # the scheme, without urlsplit
         if observer is not None:
-            context = ProbeContext(self.ssl_context, self._sessions[req.ip_version])
+            context = ProbeContext(self.ssl_context, self._sessions[req.ip_version], self._lookups)
             answer = await observer(req, url, context)
         else:
             answer = await self._http(req, url, runlog)
@@ -200,7 +204,7 @@ class Prober:
                     elapsed = (time.perf_counter() - start) * 1000
                     headers = {k.lower(): v for k, v in resp.headers.items()}
         except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError) as exc:
-            return failed(exc, start, req.timeout)
+            return failed(self._lookups.blame(exc, url, req.timeout), start, req.timeout)
         response = Response(resp.status, headers, body, elapsed, cert_not_after, url)
         kept = {k: headers[k][:500] for k in KEPT_HEADERS if k in headers}
         if runlog is not None:

@@ -26,10 +26,10 @@ from configuration import sections
 from configuration.reader import (
     FAILED,
     Reader,
+    bounded_count,
+    bounded_duration,
     join,
-    parse_duration,
     plain,
-    task_count,
     texts,
 )
 from configuration.yamlsource import Located
@@ -136,7 +136,7 @@ def _threshold(r: Reader, node: Located, path: str, metric: str, base: Threshold
     if node.value is False:
         return Threshold()  # observed, never judged
     level = _per_core if metric == "load" else _percent
-    got = r.fields(node, path, {"warning": level, "critical": level, "for": parse_duration})
+    got = r.fields(node, path, {"warning": level, "critical": level, "for": bounded_duration})
     out = replace(
         base,
         warning=got.get("warning", base.warning),
@@ -182,7 +182,7 @@ def _rules(
     retry = base.retry_before_notification
     if "retry_before_notification" in m:
         got = r.convert(
-            m["retry_before_notification"], join(path, "retry_before_notification"), task_count
+            m["retry_before_notification"], join(path, "retry_before_notification"), bounded_count
         )
         retry = retry if got is FAILED else got
     alerting = dict(base.alerting)

@@ -7,7 +7,6 @@ reverts an apply.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import getpass
 import socket
@@ -40,6 +39,14 @@ class Refused(ValueError):
     it is published (every consumer would dead-letter it and stay on the previous one)."""
 
 
+class RefusedPart(ValueError):
+    """A ``config.applied`` in the log that the event contract refuses (a hostile or broken
+    publisher): reported and skipped, the configuration in force stays."""
+
+    def __init__(self, subject: str, seq: int, reason: str) -> None:
+        super().__init__(f"configuration refused; skipped: {subject} seq {seq}: {reason}")
+
+
 @dataclass
 class InForce:
     """The configuration the log holds: its tasks and the sequence of its last part."""
@@ -61,18 +68,27 @@ FOLD_BATCH = 16
 
 async def in_force(js: JetStreamContext, prefer: Mapping[str, TaskDef] | None = None) -> InForce:
     """Fold every ``config.applied`` of the log, part by part as they come; one that does not
-    decode is skipped (the projector records it as a dead letter). A task ``prefer`` holds
-    under the same id is taken from it: the log's copy is not kept beyond its part."""
+    decode is reported and skipped (the projector records it as a dead letter), whether it
+    is the first or a later one. A task ``prefer`` holds under the same id is taken from it:
+    the log's copy is not kept beyond its part."""
     found = InForce()
     async for msg in bus.replay(js, subjects.CONFIG_APPLIED, batch=FOLD_BATCH):
         found.last_seq = msg.metadata.sequence.stream
-        with contextlib.suppress(codec.DecodeError):
+        try:
             ev = codec.decode(msg.data, msg.subject)
-            if isinstance(ev, ConfigApplied):
-                configdiff.fold_one(found.tasks, ev, prefer)
-                found.revision, found.applied_by, found.at = ev.revision, ev.applied_by, ev.at
-                if ev.settings is not None:
-                    found.settings = ev.settings
+        except codec.DecodeError as exc:
+            log.error(
+                "configuration refused; skipped",
+                subject=msg.subject,
+                seq=found.last_seq,
+                reason=str(exc),
+            )
+            continue
+        if isinstance(ev, ConfigApplied):
+            configdiff.fold_one(found.tasks, ev, prefer)
+            found.revision, found.applied_by, found.at = ev.revision, ev.applied_by, ev.at
+            if ev.settings is not None:
+                found.settings = ev.settings
     return found
 
 
@@ -106,7 +122,8 @@ async def last_applied_seq(js: JetStreamContext) -> int:
 async def last_settings(js: JetStreamContext) -> tuple[int, dict[str, Any] | None]:
     """The sequence of the last ``config.applied`` (0: none) and the settings it carries
     (None: the first parts of an apply, or one logged before settings were). One direct get:
-    cheap to poll, and all the web may do on the log."""
+    cheap to poll, and all the web may do on the log. :class:`RefusedPart` when the contract
+    refuses it: the caller keeps the settings it has."""
     try:
         raw = await js.get_last_msg(streams.EVENTS, subjects.CONFIG_APPLIED, direct=True)
     except NotFoundError:
@@ -114,8 +131,8 @@ async def last_settings(js: JetStreamContext) -> tuple[int, dict[str, Any] | Non
     seq = int(raw.seq or 0)
     try:
         ev = codec.decode(raw.data or b"", subjects.CONFIG_APPLIED)
-    except codec.DecodeError:
-        return seq, None
+    except codec.DecodeError as exc:
+        raise RefusedPart(subjects.CONFIG_APPLIED, seq, str(exc)) from None
     return seq, ev.settings if isinstance(ev, ConfigApplied) else None
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from configuration.reader import parse_duration
+from configuration.reader import bounded_duration
 
 DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 KEYS = {"start", "duration", "days", "tz", "reason"}
@@ -72,7 +72,7 @@ def parse_windows(raw: Any) -> list[Window]:
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{where}.tz: unknown time zone {tz!r}") from None
         try:
-            duration = parse_duration(item["duration"])
+            duration = bounded_duration(item["duration"])
         except ValueError as exc:
             raise ValueError(f"{where}.duration: {exc}") from None
         reason = str(item.get("reason", ""))

@@ -147,9 +147,11 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
-def task_duration(value: Any) -> float:
-    """A duration a task carries in ``config.applied`` (frequency, timeout, recheck delay):
-    within the event contract's bound, or every consumer would refuse the apply's event."""
+def bounded_duration(value: Any) -> float:
+    """A duration of the configuration (a task's frequency, timeout, recheck delay; a
+    setting's retention, interval, window, threshold): within the event contract's bound.
+    The log carries them all, and a longer one (``999999999d``) overflowed where it was used
+    (a session's expiry, a PostgreSQL interval, a deadline past what an event may hold)."""
     seconds = parse_duration(value)
     if seconds > MAX_SECONDS:
         raise ValueError(
@@ -158,8 +160,9 @@ def task_duration(value: Any) -> float:
     return seconds
 
 
-def task_count(v: Any) -> int:
-    """A count a task carries in ``config.applied``: within the event contract's bound."""
+def bounded_count(v: Any) -> int:
+    """A count of the configuration (retries, a quorum, a rate): within the event contract's
+    bound."""
     if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_SMALL:
         raise ValueError(f"expected a whole number from 0 to {MAX_SMALL}, got {kind_of(v)}")
     return v
@@ -214,12 +217,6 @@ def or_none(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return convert
 
 
-def count(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-        raise ValueError(f"expected a whole number >= 0, got {kind_of(v)}")
-    return v
-
-
 def whole(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
         raise ValueError(f"expected a whole number, got {kind_of(v)}")
@@ -227,8 +224,8 @@ def whole(v: Any) -> int:
 
 
 def positive(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"expected a whole number >= 1, got {kind_of(v)}")
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_SMALL:
+        raise ValueError(f"expected a whole number from 1 to {MAX_SMALL}, got {kind_of(v)}")
     return v
 
 

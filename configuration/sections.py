@@ -17,11 +17,11 @@ from configuration.reader import (
     anything,
     argos_int,
     boolean,
-    count,
+    bounded_count,
+    bounded_duration,
     join,
     one_of,
     or_none,
-    parse_duration,
     plain,
     port,
     positive,
@@ -73,10 +73,10 @@ def general(r: Reader, m: dict[str, Located]) -> tuple[dict[str, Any], _Channels
         "env": one_of("dev", "test", "production"),
         "root_path": _root_path,
         "session_duration": _session_duration,
-        "remember_me_duration": or_none(parse_duration),
+        "remember_me_duration": or_none(bounded_duration),
         "unauthenticated_access": _access,
         "quorum": positive,
-        "reminder_interval": parse_duration,
+        "reminder_interval": bounded_duration,
     }
     for key, fn in simple.items():
         if key in m:
@@ -193,12 +193,12 @@ def _channel_tuning(r: Reader, node: Located, channels: _Channels) -> None:
     for name, tuning in r.mapping(node, "general.channels", set(_keys(node))).items():
         path = join("general.channels", name)
         r.convert(Located(name, node.key_where[name]), path, channels.check)
-        spec = r.fields(tuning, path, {"rate_limit": anything, "group_window": parse_duration})
+        spec = r.fields(tuning, path, {"rate_limit": anything, "group_window": bounded_duration})
         if "rate_limit" in spec:
             r.fields(
                 tuning.value["rate_limit"],
                 join(path, "rate_limit"),
-                {"count": positive, "per": parse_duration},
+                {"count": positive, "per": bounded_duration},
                 required=("count", "per"),
             )
 
@@ -236,7 +236,12 @@ def recipients(
             name_node: Located | None = item
             name_path = ipath
             if isinstance(item.value, dict):
-                r.fields(item, ipath, {"channel": anything, "after": count}, required=("channel",))
+                r.fields(
+                    item,
+                    ipath,
+                    {"channel": anything, "after": bounded_count},
+                    required=("channel",),
+                )
                 name_node, name_path = item.value.get("channel"), join(ipath, "channel")
             if name_node is not None and channels is not None:
                 r.convert(name_node, name_path, channels.check)
@@ -252,7 +257,7 @@ def maintenance(r: Reader, node: Located, path: str) -> None:
             join(path, i),
             {
                 "start": anything,
-                "duration": parse_duration,
+                "duration": bounded_duration,
                 "days": anything,
                 "tz": text,
                 "reason": text,
@@ -312,7 +317,7 @@ def _string(v: Any) -> str:
 
 def _session_duration(v: Any) -> float:
     """Whole minutes, as Argos keeps it (an ``int`` of minutes): ``90s`` is refused there."""
-    seconds = parse_duration(v)
+    seconds = bounded_duration(v)
     if not round(seconds / 60, 2).is_integer():
         raise ValueError(f"expected whole minutes, as Argos counts sessions, got {kind_of(v)}")
     return seconds

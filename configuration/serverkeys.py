@@ -12,13 +12,14 @@ from configuration.reader import (
     FAILED,
     Reader,
     argos_int,
+    bounded_duration,
     join,
     one_of,
-    parse_duration,
     text,
     whole,
 )
 from configuration.yamlsource import Located
+from events.fields import MAX_SECONDS
 
 #: The severities Argos's schema takes for a threshold. (It also takes ``error``, which is
 #: no severity it alerts on: refused here.)
@@ -48,7 +49,7 @@ def recurring_tasks(r: Reader, node: Located) -> dict[str, Any]:
         node,
         "recurring_tasks",
         {
-            "max_results_age": parse_duration,
+            "max_results_age": bounded_duration,
             "max_lock_seconds": _lock_seconds,
             "time_without_agent": _time_without_agent,
         },
@@ -68,16 +69,21 @@ def _lock_seconds(v: Any) -> int:
     Above that, a whole number of seconds."""
     if not _number(v) > 60:
         return 100
-    return argos_int(whole)(v)
+    seconds = argos_int(whole)(v)
+    if seconds > MAX_SECONDS:
+        raise ValueError(
+            f"expected a whole number of seconds up to {MAX_SECONDS:.0f} (366 days), got {v}"
+        )
+    return seconds
 
 
 def _time_without_agent(v: Any) -> float:
     """Minutes, as Argos (under one is 5), or a duration such as ``10m`` (Tocsin's)."""
     if isinstance(v, str):
-        return parse_duration(v)
+        return bounded_duration(v)
     if not _number(v) >= 1:
         return 300.0
-    return parse_duration(argos_int(whole)(v))
+    return bounded_duration(argos_int(whole)(v))
 
 
 def thresholds(r: Reader, node: Located | None) -> list[tuple[float, str]]:
@@ -104,7 +110,7 @@ def thresholds(r: Reader, node: Located | None) -> list[tuple[float, str]]:
 def _days(v: Any) -> float:
     """A duration of whole days, as Argos keeps a threshold (``int`` of its days, to the
     hundredth): ``12h`` or ``1M`` (30.5 days) is refused there."""
-    seconds = parse_duration(v)
+    seconds = bounded_duration(v)
     if not round(seconds / 86400, 2).is_integer():
         raise ValueError(f"expected whole days, as Argos counts thresholds, got {kind_of(v)}")
     return seconds

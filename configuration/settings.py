@@ -10,9 +10,9 @@ from configuration.reader import (
     Reader,
     argos_bool,
     argos_int,
+    bounded_count,
+    bounded_duration,
     join,
-    task_count,
-    task_duration,
 )
 from configuration.yamlsource import Located
 from events import subjects
@@ -39,12 +39,12 @@ def _locations(v: Any) -> list[str]:
 
 _SETTINGS = {
     # What a task carries in the log: within the event contract's bounds.
-    "frequency": task_duration,
-    "recheck_delay": task_duration,
-    "retry_before_notification": argos_int(task_count),
+    "frequency": bounded_duration,
+    "recheck_delay": bounded_duration,
+    "retry_before_notification": argos_int(bounded_count),
     "ipv4": argos_bool,
     "ipv6": argos_bool,
-    "timeout": task_duration,
+    "timeout": bounded_duration,
     "locations": _locations,
 }
 

@@ -170,6 +170,22 @@ PARSERS: dict[str, Callable[[SplitResult, str], str]] = {
 SCHEMES = tuple(PARSERS)
 
 
+def _no_fragment(scheme: str, url: str) -> None:
+    """A ``#fragment`` is refused on these targets: no probe sends it, and the normalised URL
+    would drop it, so that ``tcp://db:5432#primary`` and ``#replica`` were one task."""
+    if "#" not in url:
+        return
+    if scheme == "heartbeat":
+        raise ValueError(
+            f"a heartbeat's name cannot hold '#' (the URL would end its name there), got {url!r}"
+        )
+    if scheme in ("ws", "wss"):
+        why = "a WebSocket URL has none, RFC 6455; write a '#' of its path as %23"
+    else:
+        why = "nothing of it would be sent"
+    raise ValueError(f"a {scheme}:// target takes no #fragment ({why}), got {url!r}")
+
+
 def target(url: str) -> str | None:
     """The normalised URL of a target beyond HTTP; ``None`` if the scheme is not one of these."""
     parts = urlsplit(url)
@@ -178,6 +194,7 @@ def target(url: str) -> str | None:
         return None
     if not parts.hostname:
         raise ValueError(f"expected a host name in {url!r}")
+    _no_fragment(parts.scheme, url)
     return parser(parts, url)
 
 

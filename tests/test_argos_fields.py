@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from configuration import config
+from events.fields import MAX_SECONDS
 from tests.argos_fields import OMIT, Rendered, render
 from tests.argos_support import argos_tasks
 from tests.test_argos_config import argos_set, tocsin_set
@@ -88,6 +89,9 @@ CHECK_VALUE = "Argos's check cannot use it: it fails or never matches at run tim
 ARGOS_NEEDS = "a section or key Argos needs for itself and Tocsin does not"
 EMPTY_LIST = "a list key left empty is an empty list"
 MINUTES = "a bare number is minutes (Argos before 0.10: session_duration: 10080)"
+OVER_BOUND = "over the event log's bound (366 days for a duration)"
+#: The event log's bound on a duration (366 days): in seconds, in minutes.
+BOUND_SECONDS, BOUND_MINUTES = int(MAX_SECONDS), int(MAX_SECONDS) // 60
 
 SAME: list[Case] = [
     *_each(INTS, INT_VALUES),
@@ -113,6 +117,11 @@ SAME: list[Case] = [
     *_each([THRESHOLD], ['"5min": warning', '"1d"', "[1d, critical]", "{}", "5: warning"]),
     *_each([LOCK], ["100", "2", "-1", "0", "2.0", "2.5", "1.0e+3", ".nan", "100.5", '"100"']),
     *_each([LOCK], ["null", ".inf", "2001-01-01"]),
+    # At the event log's bound: taken by both.
+    *_each(DURATIONS, ['"366d"']),
+    *_each([THRESHOLD], ['"366d": warning']),
+    *_each([LOCK], [str(BOUND_SECONDS)]),
+    *_each([NO_AGENT], [str(BOUND_MINUTES)]),
     *_each([NO_AGENT], ["5", "0", "-1", "2.0", "0.5", "2.5", '"5"', "null", "1.0e+3", "[5]"]),
     *_each(["general.env"], ["dev", "test", "production", "staging", "Production", "null", '""']),
     *_each(["general.unauthenticated_access"], ["dashboard", "all", "none", "Dashboard"]),
@@ -180,7 +189,11 @@ REFUSED: list[Case] = [
     *_each([GENERAL_RETRY, SITE_RETRY, *POOL, LOCK, NO_AGENT], ["true", "false"], BOOL_AS_NUMBER),
     *_each([PORT], ["true"], BOOL_AS_NUMBER),
     *_each([GENERAL_RETRY, SITE_RETRY], ["-1", '"-1"'], "a negative count"),
-    *_each([GENERAL_RETRY], ["99999999999999999999"], "over the event log's bound"),
+    *_each([GENERAL_RETRY], ["99999999999999999999"], OVER_BOUND),
+    *_each(DURATIONS, ['"367d"', '"1y 1d"'], OVER_BOUND),
+    *_each([THRESHOLD], ['"367d": warning'], OVER_BOUND),
+    *_each([LOCK], [str(BOUND_SECONDS + 1), "99999999999999999999"], OVER_BOUND),
+    *_each([NO_AGENT], [str(BOUND_MINUTES + 1)], OVER_BOUND),
     *_each([PORT], ["70000", "99999999999999999999"], "no port number"),
     *_each(DURATIONS, MISREAD_DURATIONS, MISREAD),
     *_each([GENERAL_RECHECK, SITE_RECHECK], MISREAD_DURATIONS, MISREAD),

@@ -325,6 +325,42 @@ BAD_DNS_NAMES = [
     ),
 ]
 
+NOT_SENT = "takes no #fragment (nothing of it would be sent), got"
+#: A ``#fragment`` used to be dropped from these targets: two websites that differed by it only
+#: (``#primary``, ``#replica``) were one task, silently. HTTP keeps it, as Argos does.
+FRAGMENTS = [
+    pytest.param(
+        "tcp://db.example.org:5432#primary",
+        f"a tcp:// target {NOT_SENT} 'tcp://db.example.org:5432#primary'",
+        id="tcp",
+    ),
+    pytest.param("tcp://db.example.org:5432#", f"a tcp:// target {NOT_SENT}", id="tcp-empty"),
+    pytest.param("tls://mail.example.org:993#x", f"a tls:// target {NOT_SENT}", id="tls"),
+    pytest.param("smtp://mail.example.org#x", f"a smtp:// target {NOT_SENT}", id="smtp"),
+    pytest.param("imap://mail.example.org:143#x", f"a imap:// target {NOT_SENT}", id="imap"),
+    pytest.param("pop3://mail.example.org#x", f"a pop3:// target {NOT_SENT}", id="pop3"),
+    pytest.param("'dns://example.org?type=MX#x'", f"a dns:// target {NOT_SENT}", id="dns"),
+    pytest.param("icmp://gateway.example.org#x", f"a icmp:// target {NOT_SENT}", id="icmp"),
+    pytest.param(
+        "'rdap://example.fr?server=https://rdap.nic.fr/#x'",
+        f"a rdap:// target {NOT_SENT}",
+        id="rdap-server",
+    ),
+    pytest.param(
+        "wss://chat.example.org/socket#room",
+        "a wss:// target takes no #fragment (a WebSocket URL has none, RFC 6455; write a '#' "
+        "of its path as %23), got 'wss://chat.example.org/socket#room'",
+        id="wss",
+    ),
+    pytest.param("ws://chat.example.org/#x", "a ws:// target takes no #fragment", id="ws"),
+    pytest.param(
+        "heartbeat://backup#2",
+        "a heartbeat's name cannot hold '#' (the URL would end its name there), got "
+        "'heartbeat://backup#2'",
+        id="heartbeat",
+    ),
+]
+
 
 def _refused(tmp_path: Path, domain: str, checks: str) -> str:
     path = _write(tmp_path, domain, checks)
@@ -343,6 +379,12 @@ def test_refused_with_place(tmp_path, domain, checks, error):
 @pytest.mark.parametrize(("domain", "error"), BAD_PORTS + BAD_DNS_NAMES)
 def test_bad_port_or_dns_name_refused_with_place(tmp_path, domain, error):
     # The domain is refused before its checks are read: any check will do.
+    problem = _refused(tmp_path, domain, "tcp-connect: true")
+    assert problem.startswith(f"4:13: websites[0].domain: {error}"), problem
+
+
+@pytest.mark.parametrize(("domain", "error"), FRAGMENTS)
+def test_a_fragment_is_refused_beyond_http_with_place(tmp_path, domain, error):
     problem = _refused(tmp_path, domain, "tcp-connect: true")
     assert problem.startswith(f"4:13: websites[0].domain: {error}"), problem
 

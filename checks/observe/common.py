@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import time
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+from yarl import URL
 
 from checks.base import Response
 from events.types import Observation
 
 Answer = tuple[Observation, Response | None]
 FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6}
-
-
-@dataclass
-class ProbeContext:
-    """What an observer may use: the trust store and the HTTP session of the IP version."""
-
-    ssl_context: ssl.SSLContext
-    session: aiohttp.ClientSession
+Address = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
 
 
 class ProbeError(Exception):
@@ -32,6 +31,77 @@ class ProbeError(Exception):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
+
+
+def lookup_timed_out(host: str, timeout: float) -> ProbeError:
+    return ProbeError("dns", f"name lookup of {host} timed out after {timeout:g}s")
+
+
+async def lookup(
+    host: str, port: int | None, version: int, timeout: float, kind: int = socket.SOCK_STREAM
+) -> Sequence[Address]:
+    """The addresses of ``host`` for the IP version, within the check's ``timeout``: the system's
+    resolver has timeouts of its own (resolv.conf: 5 s per server, twice), longer than most
+    checks', and a name server that does not answer must not hold a check past its timeout."""
+    family = FAMILIES[version]
+    try:  # an address needs no lookup, nor a thread to make it in
+        return socket.getaddrinfo(host, port, family, kind, 0, socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        pass
+    try:
+        async with asyncio.timeout(timeout):
+            return await asyncio.get_running_loop().getaddrinfo(
+                host, port, family=family, type=kind
+            )
+    except TimeoutError:
+        raise lookup_timed_out(host, timeout) from None
+
+
+def _name(host: str) -> str:
+    return host.rstrip(".").lower()
+
+
+class Lookups(AbstractResolver):
+    """aiohttp's resolver, keeping which names are being looked up. aiohttp looks a name up in
+    a task of its own, which every request to that host waits for and which outlives a request
+    that gives up: a request whose time runs out while its host's name is still being looked up
+    says so (:meth:`blame`) rather than blame the host for not answering."""
+
+    def __init__(self) -> None:
+        self.resolver = DefaultResolver()
+        self.running: Counter[str] = Counter()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        name = _name(host)
+        self.running[name] += 1
+        try:
+            return await self.resolver.resolve(host, port, family)
+        finally:
+            self.running[name] -= 1
+            if not self.running[name]:
+                del self.running[name]
+
+    async def close(self) -> None:
+        await self.resolver.close()
+
+    def blame(self, exc: BaseException, url: str, timeout: float) -> BaseException:
+        """What ``exc``, met by a request to ``url``, is to be told as."""
+        host = URL(url).raw_host
+        if isinstance(exc, TimeoutError) and host and _name(host) in self.running:
+            return lookup_timed_out(host, timeout)
+        return exc
+
+
+@dataclass
+class ProbeContext:
+    """What an observer may use: the trust store, the HTTP session of the IP version and the
+    names its resolver is looking up."""
+
+    ssl_context: ssl.SSLContext
+    session: aiohttp.ClientSession
+    lookups: Lookups
 
 
 async def read_body(content: aiohttp.StreamReader, limit: int) -> bytes:

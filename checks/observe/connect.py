@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from checks.base import Response
 from checks.observe.common import (
-    FAMILIES,
+    Address,
     Answer,
     ProbeContext,
     ProbeError,
     certificate_facts,
     failed,
+    lookup,
     not_after,
 )
 from events.types import CheckRequested, Observation
@@ -123,32 +125,53 @@ UPGRADES: dict[str, Upgrade] = {"smtp": _smtp, "imap": _imap, "pop3": _pop3}
 GOODBYE = {"smtp": b"QUIT\r\n", "imap": b"t3 LOGOUT\r\n", "pop3": b"QUIT\r\n"}
 
 
+async def connect(
+    addresses: Sequence[Address],
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TCP connection to the first address that takes it, in the resolver's order, as
+    ``asyncio.open_connection`` tries them (its own lookup would not be bounded apart)."""
+    loop = asyncio.get_running_loop()
+    errors: list[OSError] = []
+    for family, kind, proto, _, address in addresses:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            errors.append(exc)
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return await asyncio.open_connection(sock=sock, limit=LINE_LIMIT)
+    if len({str(e) for e in errors}) == 1:
+        raise errors[0]
+    raise OSError("; ".join(str(e) for e in errors))
+
+
 async def observe(req: CheckRequested, url: str, ctx: ProbeContext) -> Answer:
     """A TCP connection, a verified TLS handshake for ``tls://``, a STARTTLS upgrade for mail."""
     parts = urlsplit(url)
     scheme = parts.scheme
     port = parts.port or DEFAULT_PORTS.get(scheme)
-    host = parts.hostname
+    host = parts.hostname or ""
     start = time.perf_counter()
+    deadline = asyncio.get_running_loop().time() + req.timeout
     facts: dict[str, Any] = {}
     try:
-        async with asyncio.timeout(req.timeout):
-            reader, writer = await asyncio.open_connection(
-                host,
-                port,
-                family=FAMILIES[req.ip_version],
-                ssl=ctx.ssl_context if scheme == "tls" else None,
-                server_hostname=host if scheme == "tls" else None,
-                limit=LINE_LIMIT,
-            )
+        addresses = await lookup(host, port, req.ip_version, req.timeout)
+        async with asyncio.timeout_at(deadline):
+            reader, writer = await connect(addresses)
             try:
                 peer = writer.get_extra_info("peername")
                 if peer:
                     facts["address"] = peer[0]
-                upgrade = UPGRADES.get(scheme)
-                if upgrade is not None:
-                    facts["greeting"] = (await upgrade(reader, writer))[:200]
+                if scheme in UPGRADES:
+                    facts["greeting"] = (await UPGRADES[scheme](reader, writer))[:200]
+                if scheme != "tcp":  # tls:// at once, the mail schemes once upgraded
                     await writer.start_tls(ctx.ssl_context, server_hostname=host)
+                if scheme in GOODBYE:
                     writer.write(GOODBYE[scheme])
             except BaseException:
                 writer.close()

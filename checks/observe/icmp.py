@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from checks.base import Response
-from checks.observe.common import FAMILIES, Answer, ProbeContext, ProbeError, failed
+from checks.observe.common import FAMILIES, Answer, ProbeContext, ProbeError, failed, lookup
 from events.types import CheckRequested, Observation
 
 #: Echo request and reply types, by IP version.
@@ -74,12 +74,6 @@ def parse_reply(version: int, data: bytes, raw: bool) -> tuple[int, int, bytes] 
     if kind != ECHO[version][1]:
         return None
     return ident, seq, data[8:]
-
-
-async def _address(host: str, version: int) -> str:
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, None, family=FAMILIES[version], type=socket.SOCK_RAW)
-    return str(infos[0][4][0])
 
 
 def spacing(count: int, timeout: float) -> float:
@@ -198,9 +192,13 @@ async def observe(req: CheckRequested, url: str, ctx: ProbeContext) -> Answer:
     parts = urlsplit(url)
     count = int(dict(parse_qsl(parts.query)).get("count", "3"))
     start = time.perf_counter()
+    deadline = time.monotonic() + req.timeout
     try:
-        address = await _address(parts.hostname or "", req.ip_version)
-        facts = await ping(address, req.ip_version, count, req.timeout)
+        host = parts.hostname or ""
+        infos = await lookup(host, None, req.ip_version, req.timeout, socket.SOCK_RAW)
+        address = str(infos[0][4][0])
+        # The echoes get what the lookup left of the timeout.
+        facts = await ping(address, req.ip_version, count, max(0.0, deadline - time.monotonic()))
     except (OSError, ProbeError) as exc:
         return failed(exc, start, req.timeout)
     if not facts["received"]:

@@ -101,15 +101,15 @@ async def observe(req: CheckRequested, url: str, ctx: ProbeContext) -> Answer:
     parts = urlsplit(url)
     domain = parts.hostname or ""
     start = time.perf_counter()
+    server = dict(parse_qsl(parts.query)).get("server")
+    asking = server or BOOTSTRAP  # what a timeout's name lookup would be of
     try:
         async with asyncio.timeout(req.timeout):
-            server = dict(parse_qsl(parts.query)).get("server") or await server_for(
-                domain, ctx.session, req.timeout
-            )
-            lookup = server.rstrip("/") + "/domain/" + domain
-            facts = facts_of(await _get_json(ctx.session, lookup, req.timeout), lookup)
+            server = server or await server_for(domain, ctx.session, req.timeout)
+            asking = server.rstrip("/") + "/domain/" + domain
+            facts = facts_of(await _get_json(ctx.session, asking, req.timeout), asking)
     except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError, ProbeError) as exc:
-        return failed(exc, start, req.timeout)
+        return failed(ctx.lookups.blame(exc, asking, req.timeout), start, req.timeout)
     elapsed = (time.perf_counter() - start) * 1000
     return (
         Observation(elapsed_ms=round(elapsed, 2), facts=facts),

@@ -65,7 +65,7 @@ async def observe(req: CheckRequested, url: str, ctx: ProbeContext) -> Answer:
         refused = ProbeError("websocket", f"handshake refused: HTTP {exc.status} {exc.message}")
         return failed(refused, start, req.timeout)
     except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError) as exc:
-        return failed(exc, start, req.timeout)
+        return failed(ctx.lookups.blame(exc, url, req.timeout), start, req.timeout)
     elapsed = (time.perf_counter() - start) * 1000
     async with ws:
         peer = ws.get_extra_info("peername")

@@ -17,9 +17,9 @@ import msgspec
 from checks import degraded as probes
 from configuration import config as configuration
 from configuration import dependencies, redaction
-from configuration.config import parse_duration
 from configuration.hosts import HostsConfig
 from configuration.maintenance import Window, parse_windows
+from configuration.reader import bounded_duration
 from events.types import TaskDef
 from services.notifier.ratelimit import RateLimit
 
@@ -173,12 +173,12 @@ def build(
     )
     for name, tuning in (general.get("channels") or {}).items():
         if (tuning or {}).get("group_window") is not None:
-            s.group_windows[name] = parse_duration(tuning["group_window"])
+            s.group_windows[name] = bounded_duration(tuning["group_window"])
         limit = (tuning or {}).get("rate_limit")
         if limit:
-            s.rate_limits[name] = RateLimit(int(limit["count"]), parse_duration(limit["per"]))
+            s.rate_limits[name] = RateLimit(int(limit["count"]), bounded_duration(limit["per"]))
     if general.get("reminder_interval") is not None:
-        s.reminder_interval = parse_duration(general["reminder_interval"])
+        s.reminder_interval = bounded_duration(general["reminder_interval"])
     s.hosts = hosts
     return s
 

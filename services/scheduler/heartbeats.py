@@ -107,16 +107,31 @@ class Heartbeats:
         self.pushes: dict[str, Push] = {}
         self.states: dict[str, TaskState] = {}
 
-    def configure(self, tasks: list[TaskDef], now: float) -> None:
-        """The monitors in force; a new one is due from now (plus its grace)."""
-        current = {t.group: t for t in tasks}
+    def configure(self, tasks: list[TaskDef], now: float, seq: int = 0) -> None:
+        """The monitors in force; a new one is due from now (plus its grace). One whose
+        schedule does not read is reported and left out: the log's tasks are whatever a
+        publisher with credentials wrote, and one of them must not stop the scheduler.
+        ``seq``: the last ``config.applied`` of the configuration in force, for that report."""
+        current: dict[str, tuple[TaskDef, float]] = {}
+        for t in tasks:
+            try:
+                current[t.group] = (t, schedule.deadline(t.expected, now))
+            except Exception as exc:
+                log.error(
+                    "heartbeat monitor refused; skipped",
+                    subject=subjects.CONFIG_APPLIED,
+                    seq=seq,
+                    task=t.id,
+                    domain=t.domain,
+                    reason=f"{type(exc).__name__}: {exc}",
+                )
         for group in self.pushes.keys() - current.keys():
             del self.pushes[group]
-        for group, task in current.items():
+        for group, (task, deadline) in current.items():
             if group in self.pushes:
                 self.pushes[group].task = task
             else:
-                self.pushes[group] = Push(task, schedule.deadline(task.expected, now))
+                self.pushes[group] = Push(task, deadline)
 
     async def restore(self, js: JetStreamContext) -> None:
         """Deadlines and severities from the last verdicts, a run in progress from the last ping."""

@@ -3,10 +3,11 @@
 It restores what it needs from the log at start (the task set in force, the
 last judgement of every group), so it keeps no state of its own. The tasks it
 runs, and the settings it judges them with, are the log's (the fold of every
-``config.applied``), followed as applies land; its file only seeds an empty log, holds the
-secret values it sends, and is applied again on SIGHUP, exactly
-like ``tocsin config apply``. A restart never reverts an apply. Its loops are
-in ``dispatch``, ``judging`` and ``deadletters``; this module runs them while
+``config.applied``), followed as applies land; its file only seeds a log that holds none
+that reads, holds the secret values it sends, and is applied again on SIGHUP, exactly
+like ``tocsin config apply``. A restart never reverts an apply. Its loops are in
+``dispatch``, ``judging`` and ``deadletters``, its taking over in ``restore``; this module
+runs them while
 the scheduler holds the lease. Sharded (``--shards``), one such scheduler runs per
 shard held, over that shard's groups only (``shards``).
 """
@@ -24,8 +25,6 @@ from dataclasses import replace
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from checks import request
-from checks.judge import apply
 from configuration import config as configuration
 from configuration import memory, redaction
 from configuration.diff import TooLarge
@@ -38,8 +37,8 @@ from configuration.inforce import (
     last_applied_seq,
     who,
 )
-from events import codec, streams, subjects
-from events.types import TaskDef, TaskJudged
+from events import streams
+from events.types import TaskDef
 from runtime import bus
 from runtime.pubacks import Publisher
 from services.scheduler import layout, ondemand
@@ -47,9 +46,9 @@ from services.scheduler.deadletters import DeadLettering
 from services.scheduler.dispatch import Dispatching
 from services.scheduler.heartbeats import is_push
 from services.scheduler.hosts import HostJudging
-from services.scheduler.judging import Judging
 from services.scheduler.leader import Lease
 from services.scheduler.plan import shard_of, spread
+from services.scheduler.restore import Restoring
 from services.scheduler.state import SchedulerOptions, log
 
 __all__ = ["Scheduler", "SchedulerOptions", "main"]
@@ -58,7 +57,7 @@ __all__ = ["Scheduler", "SchedulerOptions", "main"]
 CONFIG_POLL = 1.0
 
 
-class Scheduler(Dispatching, Judging, DeadLettering):
+class Scheduler(Dispatching, Restoring, DeadLettering):
     def stop(self) -> None:
         self.stopping.set()
         self.wake.set()
@@ -185,16 +184,24 @@ class Scheduler(Dispatching, Judging, DeadLettering):
     # configuration ---------------------------------------------------------------
 
     async def _adopt(self, js: JetStreamContext, cfg: configuration.Config) -> None:
-        """Take the configuration in force from the log; an empty log gets ``cfg`` first."""
+        """Take the configuration in force from the log; a log without one that reads (empty,
+        or only refused parts) gets ``cfg`` first. ``cfg`` refused too: this term runs with
+        none, and takes the next good one applied."""
         self.own = cfg
-        if self.shard == 0 and await last_applied_seq(js) == 0:
-            await apply_config(js, cfg, self.opts.applied_by or who())
+        if await last_applied_seq(js) and await self._take_in_force(js) is not None:
+            return
+        if self.shard == 0:
+            try:
+                await apply_config(js, cfg, self.opts.applied_by or who())
+            except (TooLarge, Refused) as exc:
+                log.error("configuration refused; none in force yet", problems=str(exc))
         await self._take_in_force(js)
 
-    async def _take_in_force(self, js: JetStreamContext) -> None:
+    async def _take_in_force(self, js: JetStreamContext) -> str | None:
         """Read the configuration in force from the log and dispatch it from here on, then
         give back what reading it took (the fold of a large one peaks at hundreds of MB
-        that the allocator would otherwise keep)."""
+        that the allocator would otherwise keep). Its revision: None when the log holds none
+        that reads."""
         assert self.own is not None
         # What the last configuration froze may be garbage now (its cycles included).
         gc.unfreeze()
@@ -211,6 +218,7 @@ class Scheduler(Dispatching, Judging, DeadLettering):
         # configuration: frozen out of the collector's full passes, each of which walked the
         # whole of them again (hundreds of thousands of objects at 100,000 tasks).
         gc.freeze()
+        return now.revision
 
     async def _use(self, js: JetStreamContext, now: InForce) -> None:
         """Dispatch the tasks ``now`` holds (as this scheduler can send them), judged with its
@@ -253,7 +261,9 @@ class Scheduler(Dispatching, Judging, DeadLettering):
         self.sealer.hide(self.own.secrets, {t.url for group in groups.values() for t in group})
         now_s = time.time()
         if self.shard == 0:
-            self.heartbeats.configure([t for t in tasks.values() if is_push(t)], now_s)
+            self.heartbeats.configure(
+                [t for t in tasks.values() if is_push(t)], now_s, now.last_seq
+            )
             self.every_group = every
         for gid in self.groups.keys() - groups.keys():
             self.plan.remove(gid)
@@ -307,38 +317,6 @@ class Scheduler(Dispatching, Judging, DeadLettering):
                         "configuration refused; the previous one stays in force", problems=str(exc)
                     )
             await self._take_in_force(js)
-
-    async def _restore(self, js: JetStreamContext) -> None:
-        """Pick up each group's schedule and each task's severity from the last judgements."""
-        now = time.time()
-        async for msg in bus.replay(js, subjects.JUDGED_ALL, last_per_subject=True):
-            try:
-                ev = codec.decode(msg.data, msg.subject)
-            except codec.DecodeError:
-                continue
-            if not isinstance(ev, TaskJudged) or ev.group not in self.groups:
-                continue
-            apply(self.task_states, ev)
-            self.by_location.remember(ev)
-            gs = self.group_states[ev.group]
-            gs.last_completion, gs.recheck = ev.completion, ev.recheck
-            tasks = self.groups[ev.group]
-            due = ev.next_run
-            if due < now and await self._requested(js, tasks[0], due):
-                # The last holder sent it (a stop, or a shard moving): wait for its answer
-                # instead of sending the group again at once.
-                self.outstanding.add(ev.group, due, request.give_up_after(tasks))
-                continue
-            if due < now:  # overdue after a stop: spread, not all at once
-                due = spread(ev.group, min(min(t.frequency for t in tasks), 60.0), now)
-            self.plan.set(ev.group, due)
-        self.wake.set()
-
-    async def _requested(self, js: JetStreamContext, task: TaskDef, due: float) -> bool:
-        """Whether the log holds the request of ``task``'s group for ``due`` already."""
-        location = task.locations[0]
-        latest = await self._latest_request(js, location, task.group)
-        return latest == request.scheduled_id(task.group, location, due)
 
 
 async def main(opts: SchedulerOptions) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -208,7 +208,7 @@ async def domain_page(
             "runnable": any(_runnable(r) for r in rows),
             "counts": counts,
             "self_url": self_url(request),
-            "base": f"{root_path(request)}/domains/{domain}",
+            "base": f"{root_path(request)}/domains/{quote(domain, safe='')}",
         },
     )
 

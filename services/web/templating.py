@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 from fastapi import Request
@@ -29,10 +30,17 @@ def route_path(request: Request) -> str:
     return path[len(root) :] if root and path.startswith(root + "/") else path
 
 
+#: What a path may hold unencoded (RFC 3986's ``pchar``, and ``/``).
+PATH_SAFE = "/:@!$&'()*+,;=~"
+
+
 def external_path(request: Request) -> str:
-    """The path as the browser sees it (with the prefix), query included."""
+    """The path as the browser sees it (with the prefix), query included: encoded again, as
+    the router decoded it (a domain named ``x%41y`` is at ``/domains/x%2541y``, not
+    ``/domains/x%41y``, which is ``xAy``'s)."""
     query = request.url.query
-    return root_path(request) + route_path(request) + (f"?{query}" if query else "")
+    path = quote(root_path(request) + route_path(request), safe=PATH_SAFE)
+    return path + (f"?{query}" if query else "")
 
 
 def _root(request: Request) -> dict[str, Any]:
