@@ -15,6 +15,7 @@ Each file is one valid Argos file (tests/argos_fields.py) with one key changed; 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import pytest
 from configuration import config
 from events.fields import MAX_SECONDS
 from tests.argos_fields import OMIT, Rendered, render
-from tests.argos_support import argos_tasks
+from tests.argos_support import ArgosTasks
 from tests.test_argos_config import argos_set, tocsin_set
 
 Case = tuple[dict[str, object], str]  # (keys written and their values, why they differ)
@@ -298,22 +299,44 @@ CASES = [
 assert len({case.id for case in CASES}) == len(CASES), "a case is written twice"
 
 
+@dataclass
+class Read:
+    """One case's file, and what Argos and Tocsin make of it."""
+
+    path: Path
+    rendered: Rendered
+    argos: dict[str, Any]
+    #: The configuration, the problems Tocsin names, or what it raised instead.
+    tocsin: config.Config | list[config.Problem] | Exception
+
+
+def _tocsin(path: Path) -> config.Config | list[config.Problem] | Exception:
+    try:
+        return config.parse(path, {})
+    except config.ConfigError as exc:
+        return exc.problems
+    except Exception as exc:  # a traceback: that case's test fails, not every case's
+        return exc
+
+
 @pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Rendered]]:
+def reads(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Read]:
+    """Every case's file read by Argos (in the background, in as many processes as CPUs: its
+    own YAML and database take most of the time) while Tocsin reads them."""
     tmp = tmp_path_factory.mktemp("fields")
-    out = {}
+    files = {}
     for n, case in enumerate(CASES):
         rendered = render(case.values[1])  # type: ignore[arg-type]
         path = tmp / f"case{n}.yaml"
         path.write_text(rendered.text)
-        out[f"{case.values[0]}:{_id(case.values[1])}"] = (path, rendered)  # type: ignore[arg-type]
-    return out
-
-
-@pytest.fixture(scope="module")
-def argos_view(files: dict[str, tuple[Path, Rendered]]) -> dict[str, dict[str, Any]]:
-    found = argos_tasks([path for path, _ in files.values()])
-    return {name: found[str(path)] for name, (path, _) in files.items()}
+        files[case.id or ""] = (path, rendered)
+    argos = ArgosTasks([path for path, _ in files.values()])
+    tocsin = {name: _tocsin(path) for name, (path, _) in files.items()}
+    found = argos.result()
+    return {
+        name: Read(path, rendered, found[str(path)], tocsin[name])
+        for name, (path, rendered) in files.items()
+    }
 
 
 def _placed(problems: list[config.Problem], path: Path, rendered: Rendered, key: str) -> bool:
@@ -332,27 +355,20 @@ def _placed(problems: list[config.Problem], path: Path, rendered: Rendered, key:
 
 @pytest.mark.parametrize(("verdict", "keys", "why"), CASES)
 def test_argos_and_tocsin_agree_key_by_key(
-    verdict: str,
-    keys: dict[str, object],
-    why: str,
-    files: dict[str, tuple[Path, Rendered]],
-    argos_view: dict[str, dict[str, Any]],
+    verdict: str, keys: dict[str, object], why: str, reads: dict[str, Read]
 ) -> None:
-    name = f"{verdict}:{_id(keys)}"
-    path, rendered = files[name]
-    argos = argos_view[name]
-    problems: list[config.Problem] = []
-    try:
-        cfg = config.parse(path, {})
-    except config.ConfigError as exc:
-        problems = exc.problems
+    read = reads[f"{verdict}:{_id(keys)}"]
+    argos, tocsin = read.argos, read.tocsin
+    if isinstance(tocsin, Exception):
+        raise tocsin
+    problems = tocsin if isinstance(tocsin, list) else []
     argos_reads, tocsin_reads = "error" not in argos, not problems
     shown = argos.get("error"), [str(p) for p in problems]
     if verdict == "same":
         assert argos_reads == tocsin_reads, shown
     else:  # a difference on purpose: still one, each way
         assert (argos_reads, tocsin_reads) == (verdict == "refused", verdict == "beyond"), shown
-    if argos_reads and tocsin_reads:
-        assert sorted(tocsin_set(cfg), key=str) == sorted(argos_set(argos["tasks"]), key=str)
+    if isinstance(tocsin, config.Config) and argos_reads:
+        assert sorted(tocsin_set(tocsin), key=str) == sorted(argos_set(argos["tasks"]), key=str)
     if problems:
-        assert _placed(problems, path, rendered, next(iter(keys))), shown[1]
+        assert _placed(problems, read.path, read.rendered, next(iter(keys))), shown[1]
