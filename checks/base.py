@@ -23,6 +23,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from events.types import Status
+from events.values import kind_of
 
 
 @dataclass(frozen=True)
@@ -145,81 +146,3 @@ def status_code(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
         raise ValueError(f"expected an HTTP status code (100-599), got {value!r}")
     return value
-
-
-def kind_of(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "nothing"
-    return f"{type(value).__name__} {value!r}"
-
-
-#: Argos's durations (the ``durations_nlp`` package): one or more NUMBER SCALE terms, each
-#: scale short, singular or plural, terms apart by spaces, tabs, commas or "and" ("1h 30m",
-#: "2 hours and 5 minutes"). A month is 30.5 days and a year 12 months, as there.
-_SCALES = {
-    ("ms", "millisecond", "milliseconds"): 0.001,
-    ("s", "second", "seconds"): 1,
-    ("m", "minute", "minutes"): 60,
-    ("h", "hour", "hours"): 3600,
-    ("d", "day", "days"): 86400,
-    ("w", "week", "weeks"): 7 * 86400,
-    ("M", "month", "months"): 30.5 * 86400,
-    ("y", "year", "years"): 12 * 30.5 * 86400,
-    ("D", "decade", "decades"): 120 * 30.5 * 86400,
-    ("c", "century", "centuries"): 1200 * 30.5 * 86400,
-}
-UNITS = {name: unit for names, unit in _SCALES.items() for name in names}
-_EXAMPLES = "expected a duration such as 500ms, 30s, 5m, 1h30m, 2d, 1w, 1M, 1y"
-
-
-def _duration_tokens(text: str) -> list[str] | None:
-    """durations_nlp's tokenizer, step for step, so that what Argos reads Tocsin reads: a
-    token is a run of digits or of letters (other characters, such as ``.`` ``_`` ``-``,
-    stick to the run they are in); a separator ends one and must follow a whole number, a
-    scale or "and". None where durations_nlp raises."""
-    tokens, buff, last = [], "", None
-    for c in text:
-        if c in " \t,":
-            if buff and not (buff.isdigit() or buff == "and" or buff in UNITS):
-                return None
-            if buff and buff != "and":
-                tokens.append(buff)
-            buff, last = "", None
-            continue
-        kind = "digit" if c.isdigit() else "alpha" if c.isalpha() else None
-        if kind is not None and last is not None and kind != last:
-            tokens.append(buff)
-            buff = c
-        else:
-            buff += c
-        last = kind
-    if buff and buff != "and":
-        tokens.append(buff)
-    return tokens
-
-
-def duration(value: Any) -> float:
-    """``500ms``, ``30s``, ``5m``, ``1h30m``, ``2 days``, ``1w``, ``1M``, ``1y`` into
-    seconds (> 0), as Argos reads them; what it would misread is refused: no term (Argos: 0),
-    a number without its unit (``1h30``: Argos drops the 30), a negative term."""
-    tokens = _duration_tokens(value) if isinstance(value, str) else None
-    if not tokens:
-        raise ValueError(f"{_EXAMPLES}; got {kind_of(value)}")
-    if len(tokens) % 2:
-        lone = tokens[-1]
-        detail = f" ({lone!r} has no unit)" if lone[:1].isdigit() else ""
-        raise ValueError(f"{_EXAMPLES}; got {kind_of(value)}{detail}")
-    try:
-        terms = [(float(n), UNITS[u]) for n, u in zip(tokens[::2], tokens[1::2], strict=True)]
-    except (ValueError, KeyError):
-        raise ValueError(f"{_EXAMPLES}; got {kind_of(value)}") from None
-    if any(amount < 0 for amount, _ in terms):
-        raise ValueError(f"a duration must be positive, got {kind_of(value)}")
-    seconds = sum(amount * unit for amount, unit in terms)
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds

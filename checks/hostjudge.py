@@ -5,7 +5,8 @@ A host is one task group (``h-<agent>``); each judged metric is one task of it (
 task is alerted, silenced, listed and shown like any check's task. A figure strictly above a
 threshold for at least the threshold's ``for`` is that severity; ``failures`` counts
 consecutive non-ok judgements as for checks. A host with no figures for longer than
-``STALE_AFTER`` intervals is ``unknown``.
+``STALE_AFTER`` intervals is ``unknown``, counted from its last figures or, when later, from
+when the scheduler started watching: the monitor's own downtime is not the host's silence.
 """
 
 from __future__ import annotations
@@ -198,9 +199,12 @@ def stale(
     last_seen: float,
     interval: float,
     now: float,
+    watched_from: float,
 ) -> tuple[TaskJudged, dict[str, HostTaskState]] | None:
-    """Every task of a silent host becomes ``unknown`` (once: None when they already are)."""
-    if now - last_seen <= STALE_AFTER * interval:
+    """Every task of a silent host becomes ``unknown`` (once: None when they already are).
+    ``watched_from``: when this scheduler started judging; figures the host sent while none
+    was (a restart) would have been judged late, not lost: its silence counts from then."""
+    if now - max(last_seen, watched_from) <= STALE_AFTER * interval:
         return None
     pending = [t for t in tasks if states.get(t, HostTaskState()).severity != "unknown"]
     if not pending:

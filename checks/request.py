@@ -127,7 +127,10 @@ async def ask_now(
             await asyncio.sleep(_RETRY_EVERY)
         except (TimeoutError, NatsTimeout):
             raise CheckNowError(f"the scheduler did not answer within {timeout:g}s") from None
-    answer = control.decode_answer(msg.data)
+    try:
+        answer = control.decode_answer(msg.data)
+    except control.DecodeError as exc:
+        raise CheckNowError(f"the scheduler's answer is unreadable: {exc}") from None
     if answer.error:
         raise CheckNowError(answer.error, answer.unknown, answer.refused)
     return answer.requests

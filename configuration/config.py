@@ -32,10 +32,11 @@ from configuration import (
     weburl,
 )
 from configuration import hosts as hostsection
-from configuration.reader import FAILED, Reader, join, parse_duration, plain, positive
+from configuration.reader import FAILED, Reader, join, plain
 from configuration.settings import Settings, read_settings
 from configuration.yamlsource import ConfigError, Located, Problem, contents, read
 from events.types import RequestData, TaskDef
+from events.values import parse_duration, positive
 
 SEVERITY_NAMES = sections.SEVERITY_NAMES
 GENERAL_KEYS = sections.GENERAL_KEYS

@@ -45,6 +45,7 @@ class RefusedPart(ValueError):
 
     def __init__(self, subject: str, seq: int, reason: str) -> None:
         super().__init__(f"configuration refused; skipped: {subject} seq {seq}: {reason}")
+        self.subject, self.seq, self.reason = subject, seq, reason
 
 
 @dataclass
@@ -117,6 +118,20 @@ async def last_applied_seq(js: JetStreamContext) -> int:
     except NotFoundError:
         return 0
     return int(raw.seq or 0)
+
+
+async def last_apply(js: JetStreamContext) -> ConfigApplied | None:
+    """The last ``config.applied`` of the log, in one get: what was applied, from where, by
+    whom. None when the log holds none (nor the stream yet), or one that does not decode."""
+    try:
+        raw = await js.get_last_msg(streams.EVENTS, subjects.CONFIG_APPLIED)
+    except NotFoundError:
+        return None
+    try:
+        ev = codec.decode(raw.data or b"", subjects.CONFIG_APPLIED)
+    except codec.DecodeError:
+        return None
+    return ev if isinstance(ev, ConfigApplied) else None
 
 
 async def last_settings(js: JetStreamContext) -> tuple[int, dict[str, Any] | None]:

@@ -8,9 +8,10 @@ from typing import Any
 
 from checks import CATALOGUE
 from checks.base import kind_of
-from configuration.reader import FAILED, Reader, argos_bool, closest, join, text
+from configuration.reader import FAILED, Reader, closest, join, text
 from configuration.yamlsource import Located
 from events.types import RequestData
+from events.values import argos_bool
 
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
 PATH_KEYS = {"path", "method", "request_data", "checks"}

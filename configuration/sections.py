@@ -15,21 +15,27 @@ from configuration.maintenance import parse_windows
 from configuration.reader import (
     Reader,
     anything,
+    join,
+    one_of,
+    plain,
+    port,
+    text,
+    texts,
+)
+from configuration.yamlsource import Located
+from events.values import (
+    access,
     argos_int,
     boolean,
     bounded_count,
     bounded_duration,
-    join,
-    one_of,
     or_none,
-    plain,
-    port,
     positive,
-    text,
-    texts,
-    whole,
+    root_path,
+    session_duration,
+    share,
+    stored_whole,
 )
-from configuration.yamlsource import Located
 
 SEVERITY_NAMES = ("ok", "warning", "critical", "unknown", "no_agent")
 SETTINGS_KEYS = {
@@ -71,10 +77,10 @@ def general(r: Reader, m: dict[str, Located]) -> tuple[dict[str, Any], _Channels
     out: dict[str, Any] = {}
     simple = {
         "env": one_of("dev", "test", "production"),
-        "root_path": _root_path,
-        "session_duration": _session_duration,
+        "root_path": root_path,
+        "session_duration": session_duration,
         "remember_me_duration": or_none(bounded_duration),
-        "unauthenticated_access": _access,
+        "unauthenticated_access": access,
         "quorum": positive,
         "reminder_interval": bounded_duration,
     }
@@ -88,7 +94,7 @@ def general(r: Reader, m: dict[str, Located]) -> tuple[dict[str, Any], _Channels
             m["db"],
             "general.db",
             # Not used by Tocsin (its read models are in DATABASE_URL): as lax as Argos.
-            {"url": text, "pool_size": argos_int(whole), "max_overflow": argos_int(whole)},
+            {"url": text, "pool_size": _db_int, "max_overflow": _db_int},
             secret=("url",),
         )
     # Argos's optional sections: empty (null) is none.
@@ -141,7 +147,7 @@ def general(r: Reader, m: dict[str, Located]) -> tuple[dict[str, Any], _Channels
         r.fields(
             m["degraded_location"],
             "general.degraded_location",
-            {"min_tasks": positive, "ratio": _share},
+            {"min_tasks": positive, "ratio": share},
         )
     if "alerts" in m:
         recipients(r, m["alerts"], "general.alerts", channels, allow_mail=False)
@@ -201,12 +207,6 @@ def _channel_tuning(r: Reader, node: Located, channels: _Channels) -> None:
                 {"count": positive, "per": bounded_duration},
                 required=("count", "per"),
             )
-
-
-def _share(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1:
-        raise ValueError(f"expected a share above 0 and at most 1 (0.5: half), got {kind_of(v)}")
-    return float(v)
 
 
 def _http_url(v: Any) -> str:
@@ -296,31 +296,13 @@ def _mail(r: Reader, node: Located) -> dict[str, Any]:
     return {**MAIL_DEFAULTS, **m}
 
 
-def _access(v: Any) -> str | None:
-    if v is None:
-        return None
-    return one_of("dashboard", "all")(v)
-
-
-def _root_path(v: Any) -> str:
-    # Empty is Argos's default: the site at the root.
-    if not isinstance(v, str) or (v and not v.startswith("/")):
-        raise ValueError(f"expected a path starting with '/', got {kind_of(v)}")
-    return v
+_db_int = argos_int(stored_whole)
 
 
 def _string(v: Any) -> str:
     if not isinstance(v, str):
         raise ValueError(f"expected a string, got {kind_of(v)}")
     return v
-
-
-def _session_duration(v: Any) -> float:
-    """Whole minutes, as Argos keeps it (an ``int`` of minutes): ``90s`` is refused there."""
-    seconds = bounded_duration(v)
-    if not round(seconds / 60, 2).is_integer():
-        raise ValueError(f"expected whole minutes, as Argos counts sessions, got {kind_of(v)}")
-    return seconds
 
 
 def _keys(node: Located | None) -> list[str]:

@@ -8,18 +8,10 @@ from typing import Any
 
 from checks.base import kind_of
 from checks.judge import DEFAULT_THRESHOLDS
-from configuration.reader import (
-    FAILED,
-    Reader,
-    argos_int,
-    bounded_duration,
-    join,
-    one_of,
-    text,
-    whole,
-)
+from configuration.reader import FAILED, Reader, join, one_of, text
 from configuration.yamlsource import Located
 from events.fields import MAX_SECONDS
+from events.values import argos_int, bounded_duration, whole
 
 #: The severities Argos's schema takes for a threshold. (It also takes ``error``, which is
 #: no severity it alerts on: refused here.)

@@ -5,17 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from configuration.reader import (
-    FAILED,
-    Reader,
-    argos_bool,
-    argos_int,
-    bounded_count,
-    bounded_duration,
-    join,
-)
+from configuration.reader import FAILED, Reader, join
 from configuration.yamlsource import Located
 from events import subjects
+from events.values import argos_bool, argos_int, bounded_count, bounded_duration, delay_or_none
 
 
 @dataclass
@@ -58,10 +51,8 @@ def read_settings(r: Reader, m: dict[str, Located], path: str, base: Settings) -
         node = m[key]
         if path != "general" and node.value is None and not node.unset:
             continue  # Argos's website keys are optional: empty, the general value holds
-        if path == "general" and key == "recheck_delay" and not node.value and not node.unset:
-            # Argos reads any empty value here (null, 0, false, "") as no recheck delay.
-            s.recheck_delay = None
-            continue
+        if path == "general" and key == "recheck_delay":
+            fn = delay_or_none
         value = r.convert(node, join(path, key), fn)
         if value is not FAILED:
             setattr(s, key, value)

@@ -1,11 +1,19 @@
 """Messages on core NATS subjects, outside the log: an operator's "check now", the live
 log lines of a run and who watches them. They are not events (nothing replays them); their
 subjects are outside ``tocsin.>`` so the ``EVENTS`` stream never captures them.
+
+Decoding raises :class:`DecodeError` and nothing else, whatever the bytes. Like the log's
+events, a message missing a field added since (an older writer) decodes, the field at its
+default. Unlike them, the answer to "check now" also admits fields this version does not
+know (a newer scheduler's, during a rolling upgrade): it is shown once and gone, so refusing
+it would lose the operator's press for nothing, where an event refused waits in the log for
+a reader that knows it. A request (``CheckNow``) stays strict: a scheduler does not act on
+half of what it was asked.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar
 
 import msgspec
 
@@ -19,7 +27,7 @@ class CheckNow(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     domain: str | None = None
 
 
-class Asked(msgspec.Struct, forbid_unknown_fields=True):
+class Asked(msgspec.Struct):
     request: str
     group: str
     location: str
@@ -27,7 +35,7 @@ class Asked(msgspec.Struct, forbid_unknown_fields=True):
     queued: bool
 
 
-class CheckNowAnswer(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+class CheckNowAnswer(msgspec.Struct, omit_defaults=True):
     requests: list[Asked] = []
     #: Why nothing was asked (unknown task or domain, bad message).
     error: str | None = None
@@ -69,6 +77,19 @@ _check_now = msgspec.json.Decoder(CheckNow)
 _answer = msgspec.json.Decoder(CheckNowAnswer)
 _line = msgspec.json.Decoder(LogLine)
 _watching = msgspec.json.Decoder(Watching)
+M = TypeVar("M")
+
+
+class DecodeError(ValueError):
+    """The bytes are not the message expected; ``str()`` says what is wrong."""
+
+
+def _decoded(decoder: msgspec.json.Decoder[M], data: bytes) -> M:
+    try:
+        return decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+        # msgspec raises UnicodeDecodeError (not its own error) on a string that is not UTF-8.
+        raise DecodeError(str(exc)) from None
 
 
 def encode(message: CheckNow | CheckNowAnswer | LogLine | Watching) -> bytes:
@@ -76,16 +97,16 @@ def encode(message: CheckNow | CheckNowAnswer | LogLine | Watching) -> bytes:
 
 
 def decode_check_now(data: bytes) -> CheckNow:
-    return _check_now.decode(data)
+    return _decoded(_check_now, data)
 
 
 def decode_answer(data: bytes) -> CheckNowAnswer:
-    return _answer.decode(data)
+    return _decoded(_answer, data)
 
 
 def decode_line(data: bytes) -> LogLine:
-    return _line.decode(data)
+    return _decoded(_line, data)
 
 
 def decode_watching(data: bytes) -> Watching:
-    return _watching.decode(data)
+    return _decoded(_watching, data)

@@ -13,7 +13,7 @@ at for an error only (:func:`refusal`) and handed to whoever waits for its token
   time (or refused) is published again with ``bus.publish_until_acked``;
 - :class:`EachAcked`: each publish awaits its own answer, one timer every :data:`TICK`
   seconds (while publishes wait) failing those waiting past the timeout; a publish is retried
-  with backoff until JetStream has it.
+  with backoff until JetStream has it, or until the agent stops.
 
 Both publish again under the same message id: one that did land with its acknowledgement
 lost is recorded once.
@@ -228,15 +228,20 @@ class Batch:
 class EachAcked:
     """Publishes each awaiting its own answer (the agent's completions, one per run)."""
 
-    def __init__(self, publisher: Publisher, timeout: float = 5.0) -> None:
+    def __init__(
+        self, publisher: Publisher, timeout: float = 5.0, stopping: asyncio.Event | None = None
+    ) -> None:
         self.publisher = publisher
         self._timeout = timeout
+        self._stopping = stopping or asyncio.Event()
         #: token → (the future of its answer, when to give up), in the order they went out.
         self._waiting: dict[str, tuple[asyncio.Future[str | None], float]] = {}
         self._timer: asyncio.TimerHandle | None = None
 
     async def publish(self, subject: str, data: bytes, msg_id: str) -> None:
-        """Publish until JetStream acknowledged it."""
+        """Publish until JetStream acknowledged it, or until ``stopping``: tried no more then
+        (``PublishError``), since NATS away would keep the stop waiting as long; what the
+        message answers comes back to another agent unacknowledged."""
         delay = 0.2
         while True:
             try:
@@ -244,8 +249,12 @@ class EachAcked:
                 return
             except Exception as exc:
                 log.warning("publish failed, retrying", subject=subject, error=str(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                failed = exc
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            if self._stopping.is_set():
+                raise PublishError(f"not published before the stop: {failed}")
+            delay = min(delay * 2, 5.0)
 
     async def _once(self, subject: str, data: bytes, msg_id: str) -> None:
         loop = asyncio.get_running_loop()

@@ -63,6 +63,7 @@ def start(data: Path, ports: dict[str, int], *extra: str) -> subprocess.Popen[st
 
 
 def wait_serving(proc: subprocess.Popen[str]) -> str:
+    """What ``tocsin dev`` printed, up to the line that says it is running."""
     assert proc.stdout is not None
     seen = []
     while True:
@@ -70,7 +71,7 @@ def wait_serving(proc: subprocess.Popen[str]) -> str:
         assert line, f"tocsin dev exited before serving: {''.join(seen)}"
         seen.append(line)
         if "Tocsin is running" in line:
-            return line
+            return "".join(seen)
 
 
 #: The demo's heartbeat monitor (services/dev/demo.yaml): judged late only 30 s after start.

@@ -199,8 +199,9 @@ def test_silent_host_becomes_unknown_once_within_two_intervals():
     rules = HostRules()
     _, defs, states = judge(_obs(T0), rules, {})
     tasks = sorted(defs)
-    assert stale("web1", tasks, states, T0, 10.0, T0 + 15.0) is None  # 1.5 intervals: not yet
-    got = stale("web1", tasks, states, T0, 10.0, T0 + 15.5)
+    # Watched since long before: the silence counts from the last figures.
+    assert stale("web1", tasks, states, T0, 10.0, T0 + 15.0, T0 - 600) is None  # not yet
+    got = stale("web1", tasks, states, T0, 10.0, T0 + 15.5, T0 - 600)
     assert got is not None
     unknown, after = got
     assert {j.severity for j in unknown.judgements} == {"unknown"} and len(
@@ -210,7 +211,38 @@ def test_silent_host_becomes_unknown_once_within_two_intervals():
         "no figures from host web1 for 16s (it reports every 10s)" in unknown.judgements[0].reason
     )
     states.update(after)
-    assert stale("web1", tasks, states, T0, 10.0, T0 + 19.0) is None  # said once
+    assert stale("web1", tasks, states, T0, 10.0, T0 + 19.0, T0 - 600) is None  # said once
+
+
+@pytest.mark.parametrize(
+    ("last_seen", "watched_from", "now", "told"),
+    [
+        # Figures every 10 s, the last at T0; the scheduler restarted at T0 + 25 (`tocsin dev`
+        # stopped and started again): its own downtime is not the host's silence.
+        pytest.param(T0, T0 + 25, T0 + 26, None, id="just-restarted-not-silent-yet"),
+        pytest.param(T0, T0 + 25, T0 + 40, None, id="restarted-1.5-intervals-ago-not-yet"),
+        pytest.param(T0, T0 + 25, T0 + 40.5, "for 40s", id="silent-1.5-intervals-after-restart"),
+        pytest.param(T0 + 30, T0 + 25, T0 + 45, None, id="figures-since-restart-count"),
+        pytest.param(
+            T0 + 30, T0 + 25, T0 + 45.5, "for 16s", id="silent-after-figures-since-restart"
+        ),
+        pytest.param(T0, T0 - 5, T0 + 15.5, "for 16s", id="watched-all-along"),
+    ],
+)
+def test_silence_counts_from_when_the_scheduler_started_watching(
+    last_seen, watched_from, now, told
+):
+    _, defs, states = judge(_obs(T0), HostRules(), {})
+    got = stale("web1", sorted(defs), states, last_seen, 10.0, now, watched_from)
+    if told is None:
+        assert got is None
+        return
+    assert got is not None
+    verdict, _ = got
+    # The reason says how long the host has really been silent.
+    assert f"no figures from host web1 {told} (it reports every 10s)" in (
+        verdict.judgements[0].reason
+    )
 
 
 def test_task_definitions_are_stable_and_tokens():

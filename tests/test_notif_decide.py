@@ -111,6 +111,24 @@ def test_no_agent(last_seen, now, alerted, want):
 
 
 @pytest.mark.parametrize(
+    ("last_seen", "now", "alerted", "want"),
+    [
+        # The notifier restarted at 1000 (limit 100); its agents last reported at 10, before.
+        pytest.param(10, 1050, False, None, id="downtime-is-not-the-agents-silence"),
+        pytest.param(10, 1100, False, "no_agent", id="silent-for-the-limit-after-restart"),
+        pytest.param(1020, 1100, False, None, id="reported-since-restart"),
+        pytest.param(1020, 1120, False, "no_agent", id="silent-for-the-limit-after-a-report"),
+        # Raised before the restart: lowered only when an agent reports, never by the restart.
+        pytest.param(None, 1050, True, None, id="alerted-no-heartbeat-in-the-log"),
+        pytest.param(10, 1050, True, None, id="alerted-last-heartbeat-before-restart"),
+        pytest.param(1040, 1050, True, "agents_back", id="alerted-an-agent-reports"),
+    ],
+)
+def test_no_agent_after_a_notifier_restart(last_seen, now, alerted, want):
+    assert decide_no_agent(last_seen, 1000.0, now, 100.0, alerted) == want
+
+
+@pytest.mark.parametrize(
     ("site", "severity", "want"),
     [
         (None, "critical", ["mail", "apprise:oncall"]),

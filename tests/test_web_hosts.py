@@ -48,9 +48,14 @@ def _obs(agent: str, at: float, disk: float, mount: str = "/") -> HostObserved:
 
 
 async def seed(database_url: str) -> None:
+    s = Seeder(database_url)
+    add_hosts(s)
+    await s.flush()
+
+
+def add_hosts(s: Seeder) -> None:
     """``calm`` is ok, ``full`` has a critical disk, both observed for the last hour; ``gone``
     stopped reporting an hour ago."""
-    s = Seeder(database_url)
     now = time.time()
     states: dict[str, HostTaskState] = {}
     for agent, disk, end in (("calm", 40.0, now), ("full", 95.0, now), ("gone", 50.0, now - 3600)):
@@ -70,7 +75,6 @@ async def seed(database_url: str) -> None:
                 )
             s.add(obs)
             s.add(verdict)
-    await s.flush()
 
 
 async def test_hosts_page_worst_first_with_figures_graphs_and_task_links(database_url):
@@ -82,7 +86,7 @@ async def test_hosts_page_worst_first_with_figures_graphs_and_task_links(databas
         order = re.findall(r'data-agent="([^"]+)" data-severity="([^"]+)"', page.text)
         assert order == [("full", "critical"), ("calm", "ok"), ("gone", "ok")]
         assert XSS not in page.text and "&lt;script&gt;" in page.text
-        assert page.text.count('<figure class="spark">') == 12  # four graphs per host
+        assert page.text.count('<figure class="graph">') == 12  # four graphs per host
         assert "<script>" not in page.text.split("</head>", 1)[1]  # no inline script (CSP)
         assert 'href="/domains/host%3Afull"' in page.text
         for span in ("1h", "24h", "7d"):

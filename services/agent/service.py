@@ -28,7 +28,7 @@ from checks.runlog import RunLog, Sink
 from events import codec, control, lenient, streams, subjects
 from events.control import LogLine
 from events.types import AgentHeartbeat, CheckRequested, CheckStarted
-from runtime import __version__, bus
+from runtime import __version__, bus, ending
 from runtime.logs import Log
 from runtime.pubacks import EachAcked, Publisher
 from runtime.pull import BatchPull, Pull, deliveries
@@ -118,7 +118,7 @@ class Agent:
             return
         await self.watched.follow(nc)
         publisher = await Publisher(nc).start()
-        completions = EachAcked(publisher)
+        completions = EachAcked(publisher, stopping=self.stopping)
         # One pull request and one wake-up per batch (runtime/pull.py); a consumer not there
         # yet (no scheduler so far) is said by the fetch and waited for.
         api = f"$JS.{self.opts.js_domain}.API" if self.opts.js_domain else "$JS.API"
@@ -142,9 +142,8 @@ class Agent:
         tasks: tuple[asyncio.Task[None] | None, ...],
         pull: BatchPull[Msg] | None,
     ) -> None:
-        for task in tasks:
-            if task is not None:
-                task.cancel()
+        # Ended before the last heartbeat, which says the agent stops: none comes after it.
+        await ending.ended(t for t in tasks if t is not None)
         with contextlib.suppress(Exception):
             await self._beat(js, stopping=True)
         if pull is not None:

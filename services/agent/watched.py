@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import msgspec
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
@@ -45,7 +44,7 @@ class Watched:
         """One watcher's announcement; several watchers of a group: the longest watch holds."""
         try:
             groups = control.decode_watching(data).groups
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except control.DecodeError as exc:
             log.warning("not a watch announcement", error=str(exc))
             return
         self.heard_any = True

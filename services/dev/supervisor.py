@@ -20,6 +20,8 @@ from typing import Any
 
 from runtime.embedded import NatsServer, PostgresServer, port_in_use
 from security import devmode
+from services.dev import configure
+from services.scheduler import configcli
 
 
 def _demo_incident(data: Path, env: dict[str, str], logs: Path) -> None:
@@ -111,6 +113,17 @@ def _wait_http(url: str, timeout: float, children: list[Child]) -> bool:
 
 
 def run_dev(args: Any) -> int:
+    env = dict(os.environ)
+    env.setdefault("TOCSIN_DEMO_URL", f"http://127.0.0.1:{args.demo_port}")
+    env.setdefault("TOCSIN_DEMO_HOST", f"127.0.0.1:{args.demo_port}")
+    # The demo target always runs, so a copy of the demo configuration (say, with a mail
+    # section added) works with --config as it does by default.
+    config = args.config or str(resources.files("services.dev").joinpath("demo.yaml"))
+    # Read before anything starts, as the services will read it: a file that does not read
+    # is refused with its problems, as `tocsin config apply` refuses it.
+    own = configcli.load(config, env)
+    if own is None:
+        return 2
     data = Path(args.data_dir).absolute()
     data.mkdir(parents=True, exist_ok=True)
     (data / "logs").mkdir(exist_ok=True)
@@ -134,7 +147,6 @@ def run_dev(args: Any) -> int:
 
     nats = pg = None
     secure = None
-    env = dict(os.environ)
     try:
         if "NATS_URL" not in os.environ:
             # --secure: authorization on, from identities generated under the data directory.
@@ -152,11 +164,6 @@ def run_dev(args: Any) -> int:
             nats.stop()
         return 1
 
-    # The demo target always runs, so a copy of the demo configuration (say, with a mail
-    # section added) works with --config as it does by default.
-    config = args.config or str(resources.files("services.dev").joinpath("demo.yaml"))
-    env.setdefault("TOCSIN_DEMO_URL", f"http://127.0.0.1:{args.demo_port}")
-    env.setdefault("TOCSIN_DEMO_HOST", f"127.0.0.1:{args.demo_port}")
     env["TOCSIN_CONFIG"] = config
     env.setdefault("TOCSIN_LOG_LEVEL", "info")
     logs = data / "logs"
@@ -171,18 +178,28 @@ def run_dev(args: Any) -> int:
     ]
     if secure:
         secure.apply(children, env)
-    for child in children:
-        child.start()
-    url = f"http://{args.host}:{args.port}"
-    if _wait_http(f"{url}/healthz", 60, children):
-        if args.config is None:
-            # With --secure, as the web service: the role that may publish status incidents.
-            web_env = next(c.env for c in children if c.name == "web")
-            _demo_incident(data, web_env, logs)
-        print(f"Tocsin is running: {url}   (logs in {logs}; Ctrl-C to stop)", flush=True)
-    else:
-        print(f"tocsin dev: the web service did not answer; see {logs}/web.log", file=sys.stderr)
+    # As the scheduler (under --secure: the identity that may apply), before it starts.
+    scheduler_env = next(c.env for c in children if c.name == "scheduler")
     try:
+        if args.config is not None:
+            if not configure.apply(config, scheduler_env):
+                return 2
+            demo = False
+        else:
+            demo = configure.demo_runs(scheduler_env, own)
+        for child in children:
+            child.start()
+        url = f"http://{args.host}:{args.port}"
+        if _wait_http(f"{url}/healthz", 60, children):
+            if demo:
+                # With --secure, as the web service: the role that may publish status incidents.
+                web_env = next(c.env for c in children if c.name == "web")
+                _demo_incident(data, web_env, logs)
+            print(f"Tocsin is running: {url}   (logs in {logs}; Ctrl-C to stop)", flush=True)
+        else:
+            print(
+                f"tocsin dev: the web service did not answer; see {logs}/web.log", file=sys.stderr
+            )
         while not stopping:
             time.sleep(0.5)
             for child in children:

@@ -96,11 +96,13 @@ def decide_no_agent(
     last_seen: float | None, started: float, now: float, limit: float, alerted: bool
 ) -> str | None:
     """``no_agent`` once when no agent was seen for ``limit`` seconds, ``agents_back`` once
-    when one is seen again after that alert; otherwise nothing (Argos repeats every minute)."""
-    since = last_seen if last_seen is not None else started
-    missing = now - since >= limit
-    if missing and not alerted:
-        return "no_agent"
-    if not missing and alerted:
-        return "agents_back"
-    return None
+    when one is seen again after that alert; otherwise nothing (Argos repeats every minute).
+    The silence counts from the last heartbeat or, when later, from ``started``: the time no
+    notifier watched (everything stopped together, as a stopped ``tocsin dev``) is not the
+    agents' silence, so a restart alerts nothing at once; nor does it lower a raised alert:
+    only a heartbeat seen within ``limit`` does."""
+    if alerted:
+        seen = last_seen is not None and now - last_seen < limit
+        return "agents_back" if seen else None
+    since = started if last_seen is None else max(last_seen, started)
+    return "no_agent" if now - since >= limit else None

@@ -23,10 +23,10 @@ from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
-from configuration.inforce import last_settings
+from configuration.inforce import RefusedPart, last_settings
 from events import contract, streams
 from readmodel import CHANNEL, SCHEMA, WRITE_LOCK, ensure_schema
-from runtime import bus, db
+from runtime import bus, db, ending
 from runtime.framepull import Delivered, Pull
 from runtime.logs import Log
 from services.projector import requests as request_model
@@ -185,7 +185,7 @@ class Projector:
         if not await streams.wait_for_stream(
             js, streams.EVENTS, streams.projector_consumer(streams.Tuning()), self.stopping
         ):
-            pruning.cancel()
+            await ending.ended([pruning])
             await bus.close(nc)
             await conn.close()
             return
@@ -203,8 +203,8 @@ class Projector:
                 conn = await self._apply_until_done(conn, js, batch)
                 await self.acknowledge(msgs)
         finally:
-            ahead.cancel()
-            pruning.cancel()
+            # Ended before their connections close: pruning runs on otherwise, unawaited.
+            await ending.ended([ahead, pruning])
             await bus.close(nc)
             await conn.close()
 
@@ -212,11 +212,22 @@ class Projector:
         """Every minute (or tenth of the age), results older than the configuration in force's
         ``recurring_tasks.max_results_age`` go (our file's until the log holds settings)."""
         max_age = self.opts.max_results_age
+        refused = 0
         while True:
             try:
                 _, logged = await last_settings(js)
                 if logged is not None:
                     max_age = (logged.get("recurring") or {}).get("max_results_age")
+            except RefusedPart as exc:  # settings no file could give: the last age read
+                if exc.seq != refused:  # once per apply, not every round
+                    log.error(
+                        "configuration refused; pruning by the last age read",
+                        subject=exc.subject,
+                        seq=exc.seq,
+                        reason=exc.reason,
+                        max_age=max_age,
+                    )
+                refused = exc.seq
             except Exception as exc:  # NATS away: the last age known
                 log.warning("could not read the configuration in force", error=str(exc))
             if not max_age:

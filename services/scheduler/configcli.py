@@ -19,9 +19,11 @@ from events.types import ConfigApplied
 from runtime import bus
 
 
-def _load(path: str) -> configuration.Config | None:
+def load(path: str, env: dict[str, str] | None = None) -> configuration.Config | None:
+    """``path`` read with ``env`` (this process's environment by default); None once each of
+    its problems is printed, one ``FILE:LINE:COL: key.path: message`` line each."""
     try:
-        return configuration.parse(path)
+        return configuration.parse(path, env)
     except configuration.ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -37,7 +39,7 @@ def _duration(seconds: float) -> str:
 
 def check(args: Any) -> int:
     """Exit 0 and a summary, or 2 and one ``FILE:LINE:COL: key.path: message`` line per error."""
-    cfg = _load(args.file)
+    cfg = load(args.file)
     if cfg is None:
         return 2
     for warning in cfg.warnings:
@@ -67,7 +69,7 @@ def check(args: Any) -> int:
 
 
 def apply(args: Any) -> int:
-    cfg = _load(args.file)
+    cfg = load(args.file)
     if cfg is None:
         return 2
 

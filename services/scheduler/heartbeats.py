@@ -8,6 +8,13 @@ next deadline is the following due time plus grace. Every verdict is a
 ``task.judged`` event whose ``next_run`` is the deadline and whose
 ``completion`` is the stream sequence of the last ping judged, so a restarted
 scheduler restores both from the log and skips what it judged already.
+
+A deadline that passed while no scheduler watched stands (the schedule counts from the last
+ping, as healthchecks.io's does: a missed nightly job is still reported), but is judged no
+earlier than one grace after the restart. Pings recorded meanwhile are in the log and judged
+first; one the web could not record (stopped too, as in a stopped ``tocsin dev``) gets the
+grace a job's retries need, instead of the flood of alerts healthchecks.io users see after
+its downtime (healthchecks#664).
 """
 
 from __future__ import annotations
@@ -100,6 +107,12 @@ def on_time(push: Push, prev: TaskState, now: float) -> TaskJudged | None:
     return _judged(push, prev, "critical", reason, now)
 
 
+def resumed(push: Push, watched_from: float) -> float:
+    """The deadline of a monitor restored from the log: its last verdict's, never earlier than
+    one grace after ``watched_from`` (when this scheduler started watching)."""
+    return max(push.deadline, watched_from + float(push.task.expected["grace"]))
+
+
 class Heartbeats:
     """The heartbeat monitors of the configuration in force, and the loop that judges them."""
 
@@ -134,7 +147,9 @@ class Heartbeats:
                 self.pushes[group] = Push(task, deadline)
 
     async def restore(self, js: JetStreamContext) -> None:
-        """Deadlines and severities from the last verdicts, a run in progress from the last ping."""
+        """Deadlines and severities from the last verdicts, a run in progress from the last ping;
+        a deadline no earlier than one grace from now (``resumed``)."""
+        watched_from = time.time()
         async for msg in bus.replay(js, subjects.JUDGED_ALL, last_per_subject=True):
             ev = _decode(msg.data, msg.subject)
             push = self.pushes.get(ev.group) if isinstance(ev, TaskJudged) else None
@@ -151,6 +166,8 @@ class Heartbeats:
             push.last_ping = ev.at
             if ev.kind == "start" and msg.metadata.sequence.stream <= push.completion:
                 push.started = ev.at
+        for push in self.pushes.values():
+            push.deadline = resumed(push, watched_from)
 
     async def run(self, js: JetStreamContext, stopping: asyncio.Event) -> None:
         """Judge pings as they come (after the last judged one) and deadlines as they pass.

@@ -6,7 +6,8 @@ host's own subject (``tocsin.host.tasks.<agent>``, source ``hosts:<agent>``), ap
 configuration file's chain, so the projector lists them like any task and the audit trail
 shows when a filesystem appeared; then the verdict, as a ``task.judged`` on the
 host's group, so the notifier, the projector and the pages treat it like a check's. A host
-silent for longer than ``STALE_AFTER`` intervals gets one ``unknown`` verdict.
+silent for longer than ``STALE_AFTER`` intervals gets one ``unknown`` verdict; the silence
+counts from its last figures, or from this scheduler's restore when that is later.
 
 The observations are read with an ordered consumer from the log (deliver *new*, after the
 restore): nothing is lost to a reconnect, and the judgement's message id is the
@@ -46,11 +47,14 @@ class HostJudging:
         self.states: dict[str, HostTaskState] = {}
         self.defs: dict[str, TaskDef] = {}  # host tasks in force, from the log
         self.last_seen: dict[str, tuple[float, float]] = {}  # agent → (at, interval)
+        #: When this scheduler started watching (its restore): before, no one judged.
+        self.watched_from = time.time()
 
     def tasks_of(self, agent: str) -> list[str]:
         return sorted(t.id for t in self.defs.values() if agent_of(t.group) == agent)
 
     async def restore(self, js: JetStreamContext) -> None:
+        self.watched_from = time.time()
         applied = []
         async for msg in bus.replay(js, subjects.HOST_TASKS_ALL):
             with contextlib.suppress(codec.DecodeError):
@@ -148,7 +152,9 @@ class HostJudging:
 
     async def _silent_hosts(self, js: JetStreamContext, now: float) -> None:
         for agent, (at, interval) in list(self.last_seen.items()):
-            found = stale(agent, self.tasks_of(agent), self.states, at, interval, now)
+            found = stale(
+                agent, self.tasks_of(agent), self.states, at, interval, now, self.watched_from
+            )
             if found is None:
                 continue
             verdict, after = found

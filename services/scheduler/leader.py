@@ -26,6 +26,8 @@ log = Log("tocsin.scheduler.leader")
 
 BUCKET = "tocsin_leases"
 KEY = "scheduler"
+#: Seconds a lease is given back within at most (``Lease.release``).
+RELEASE_WAIT = 1.0
 
 
 class Lease:
@@ -112,8 +114,14 @@ class Lease:
                     return
 
     async def release(self) -> None:
+        """Give the lease back for a standby to take at once; NATS slow or away, it is left
+        to expire with its TTL rather than keep a stopping scheduler waiting."""
         with contextlib.suppress(Exception):
-            kv = await self.bucket()
-            entry = await kv.get(self.key)
-            if entry.value == self.holder.encode():
-                await kv.delete(self.key, last=entry.revision)
+            async with asyncio.timeout(RELEASE_WAIT):
+                await self._release()
+
+    async def _release(self) -> None:
+        kv = await self.bucket()
+        entry = await kv.get(self.key)
+        if entry.value == self.holder.encode():
+            await kv.delete(self.key, last=entry.revision)

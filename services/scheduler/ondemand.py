@@ -92,7 +92,7 @@ async def serve(
     async def answer(msg: Msg) -> None:
         try:
             ask = control.decode_check_now(msg.data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except control.DecodeError as exc:
             reply = control.CheckNowAnswer(error=f"{subjects.CHECK_NOW}: {exc}")
         else:
             reply = await run_now(js, groups(), sealer, ask, every, time.time(), pushed())

@@ -15,7 +15,6 @@ shard held, over that shard's groups only (``shards``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import signal
 import time
@@ -39,7 +38,7 @@ from configuration.inforce import (
 )
 from events import streams
 from events.types import TaskDef
-from runtime import bus
+from runtime import bus, ending
 from runtime.pubacks import Publisher
 from services.scheduler import layout, ondemand
 from services.scheduler.deadletters import DeadLettering
@@ -80,10 +79,11 @@ class Scheduler(Dispatching, Restoring, DeadLettering):
             try:
                 await self._terms(nc, js, first)
             finally:
-                saying.cancel()  # a no-op when it ended by refusing
+                # Ended before the connection closes (at once when it ended by refusing).
+                refused = await ending.ended([saying])
                 # The refusal is why it stopped: it wins over what dispatching raised since.
-                if saying.done() and not saying.cancelled() and saying.exception() is not None:
-                    raise saying.exception()  # type: ignore[misc]  # LayoutConflict
+                if refused:
+                    raise refused[0]  # LayoutConflict
         finally:
             await bus.close(nc)
 
@@ -107,79 +107,99 @@ class Scheduler(Dispatching, Restoring, DeadLettering):
                 self._forget()
 
     async def _until_held(self, lease: Lease) -> bool:
-        """Wait for the lease; False when asked to stop first."""
+        """Wait for the lease; False when asked to stop first (a lease taken as the stop came
+        is given back at once, rather than left to expire)."""
         waiting = asyncio.create_task(lease.acquire())
         stop = asyncio.create_task(self.stopping.wait())
-        await asyncio.wait({waiting, stop}, return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-        if waiting.done():
+        try:
+            await asyncio.wait({waiting, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            failed = await ending.ended([waiting, stop])
+        if failed:
+            raise failed[0]
+        if not self.stopping.is_set():
             return True
-        waiting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await waiting
+        if lease.held.is_set():
+            await lease.release()
         return False
 
     async def lead(
         self, nc: Client, js: JetStreamContext, lease: Lease, cfg: configuration.Config
     ) -> None:
-        """Dispatch and judge while the lease is held; return once it is lost or on stop."""
-        keep = asyncio.create_task(lease.keep())
-        tasks: list[asyncio.Task[None]] = []
+        """Dispatch and judge while the lease is held; return once it is lost or on stop,
+        taking over included (restoring from a large log takes a while)."""
         publisher = Publisher(nc)
+        # What ends the term (its tasks are ended then, whatever each awaits): a stop, the
+        # lease lost (``keep`` ends then, or dies of a bug).
+        stop = asyncio.create_task(self.stopping.wait())
+        ends = [stop, asyncio.create_task(lease.lost.wait()), asyncio.create_task(lease.keep())]
+        taking = asyncio.create_task(self._take_over(js, publisher, cfg))
+        tasks = [taking]
         try:
-            try:
-                await publisher.start()
-                await self._adopt(js, cfg)
-                await self._restore(js)
-                if self.shard == 0:
-                    await self.heartbeats.restore(js)
-                gc.freeze()  # what restoring built lasts as long as the term, as the tasks do
-            except Exception as exc:
-                # NATS away while we read the log: give the lease back and start over.
-                log.warning("could not take over; back to standby", error=str(exc))
-                await asyncio.sleep(1)
+            await asyncio.wait({*ends, taking}, return_when=asyncio.FIRST_COMPLETED)
+            if not taking.done():
+                return  # stopped, or the lease lost, while taking over
+            failed = taking.exception()
+            if failed is not None:
+                # NATS away while we read the log: give the lease back and start over (after
+                # a pause, unless stopped meanwhile).
+                log.warning("could not take over; back to standby", error=str(failed))
+                await asyncio.wait({stop}, timeout=1)
                 return
-            tasks = [
-                asyncio.create_task(self._dispatch(js, publisher)),
-                asyncio.create_task(self._judge_completions(nc, js, publisher)),
-                asyncio.create_task(self._follow_config(js)),
-                asyncio.create_task(self._reloads(js)),
-            ]
-            if self.shard == 0:  # not per group: once, by shard 0's holder
-                tasks += [
-                    asyncio.create_task(self._dead_letters(js)),
-                    asyncio.create_task(HostJudging(lambda: self.config).run(js, self.stopping)),
-                    asyncio.create_task(self.heartbeats.run(js, self.stopping)),
-                    # Any group, whichever shard dispatches it: one answer per ask.
-                    asyncio.create_task(
-                        ondemand.serve(
-                            nc,
-                            js,
-                            lambda: self.every_group,
-                            # Said apart, so that asking for one is no "unknown task".
-                            lambda: [p.task for p in self.heartbeats.pushes.values()],
-                            self.sealer,
-                            self.stopping,
-                            self.opts.check_now_every,
-                        )
-                    ),
-                ]
-            stop = asyncio.create_task(self.stopping.wait())
-            lost = asyncio.create_task(lease.lost.wait())
-            await asyncio.wait({stop, lost, keep, *tasks}, return_when=asyncio.FIRST_COMPLETED)
-            stop.cancel()
-            lost.cancel()
+            tasks = self._loops(nc, js, publisher)
+            await asyncio.wait({*ends, *tasks}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            everything = [keep, *tasks, *self._background]
-            for t in everything:
-                t.cancel()
-            results = await asyncio.gather(*everything, return_exceptions=True)
+            failures = await ending.ended([*ends, *tasks])
+            # And the verdicts they left to publish on their own.
+            failures += await ending.ended(list(self._background))
             await publisher.close()
         # A loop that died is a bug: exit non-zero so a supervisor restarts us.
-        for result in results:
-            if isinstance(result, Exception):
-                log.error("scheduler loop failed", error=repr(result))
-                raise result
+        for exc in failures:
+            if isinstance(exc, Exception):
+                log.error("scheduler loop failed", error=repr(exc))
+                raise exc
+
+    async def _take_over(
+        self, js: JetStreamContext, publisher: Publisher, cfg: configuration.Config
+    ) -> None:
+        """What a term starts from: the configuration in force and the last judgements."""
+        await publisher.start()
+        await self._adopt(js, cfg)
+        await self._restore(js)
+        if self.shard == 0:
+            await self.heartbeats.restore(js)
+        gc.freeze()  # what restoring built lasts as long as the term, as the tasks do
+
+    def _loops(
+        self, nc: Client, js: JetStreamContext, publisher: Publisher
+    ) -> list[asyncio.Task[None]]:
+        """Dispatching and judging, for as long as the term lasts."""
+        tasks = [
+            asyncio.create_task(self._dispatch(js, publisher)),
+            asyncio.create_task(self._judge_completions(nc, js, publisher)),
+            asyncio.create_task(self._follow_config(js)),
+            asyncio.create_task(self._reloads(js)),
+        ]
+        if self.shard == 0:  # not per group: once, by shard 0's holder
+            tasks += [
+                asyncio.create_task(self._dead_letters(js)),
+                asyncio.create_task(HostJudging(lambda: self.config).run(js, self.stopping)),
+                asyncio.create_task(self.heartbeats.run(js, self.stopping)),
+                # Any group, whichever shard dispatches it: one answer per ask.
+                asyncio.create_task(
+                    ondemand.serve(
+                        nc,
+                        js,
+                        lambda: self.every_group,
+                        # Said apart, so that asking for one is no "unknown task".
+                        lambda: [p.task for p in self.heartbeats.pushes.values()],
+                        self.sealer,
+                        self.stopping,
+                        self.opts.check_now_every,
+                    )
+                ),
+            ]
+        return tasks
 
     # configuration ---------------------------------------------------------------
 

@@ -9,12 +9,10 @@ reading, never to this.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from typing import Annotated
 
-import nats
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
@@ -23,10 +21,9 @@ from pydantic import Field
 
 from events import subjects
 from events.types import IncidentAcknowledged
-from services.web import authdb, queries, recording
+from services.web import authdb, eventlog, queries, recording
 from services.web.apimodels import ERRORS, NOT_FOUND, Error, Model, TaskId
 from services.web.auth import bearer, csrf_ok, current_user, session_cookie
-from services.web.bodylimit import credentials_first
 from services.web.templating import root_path
 
 router = APIRouter()
@@ -79,10 +76,6 @@ async def _identity(request: Request) -> str:
     return by
 
 
-#: The API's acknowledgement: who it is, checked before its body is read.
-api = APIRouter(route_class=credentials_first(_identity))
-
-
 async def acknowledge(request: Request, task_id: str, reason: str) -> IncidentAcknowledged:
     by = await _identity(request)
     reason = reason.strip()
@@ -104,25 +97,12 @@ async def acknowledge(request: Request, task_id: str, reason: str) -> IncidentAc
         raise HTTPException(
             409, "acknowledgements need the event log: this web service has no NATS_URL"
         )
-    try:
-        nc = request.app.state.nats
-        if nc is None or not nc.is_connected:
-            nc = await asyncio.wait_for(
-                nats.connect(url, name="tocsin-web", max_reconnect_attempts=1), 3
-            )
-            request.app.state.nats = nc
-        await nc.jetstream().publish(
-            subjects.ACKNOWLEDGED,
-            data,
-            headers={"Nats-Msg-Id": f"ack.{task_id}.{uuid.uuid4().hex}"},
-            timeout=3,
-        )
-    except Exception as exc:  # NATS away or refusing: say so, never a 500
-        raise HTTPException(503, f"the event log is unavailable: {type(exc).__name__}") from None
+    msg_id = f"ack.{task_id}.{uuid.uuid4().hex}"
+    await eventlog.publish(request.app.state, url, subjects.ACKNOWLEDGED, data, msg_id)
     return ev
 
 
-@api.post(
+@router.post(
     "/api/tasks/{task_id}/acknowledge",
     tags=["api"],
     summary="Acknowledge a task's incident: reminders and escalation stop until it changes",
@@ -134,7 +114,7 @@ async def acknowledge(request: Request, task_id: str, reason: str) -> IncidentAc
             "model": Error,
             "description": "the task is ok or not judged yet, or this web service has no NATS_URL",
         },
-        503: {"model": Error, "description": "the event log is unavailable"},
+        503: {"model": Error, "description": "the event log (NATS) is unreachable"},
     },
     openapi_extra={NEEDS_IDENTITY: True},
 )

@@ -122,6 +122,8 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
     app.state.recent_history = pages.RecentHistory()
     app.state.http_hist = metrics.http_histogram(app.state.metrics_registry)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    # Innermost: a write's caller is known before anything reads its body.
+    app.add_middleware(bodylimit.CredentialsFirst)  # type: ignore[arg-type]
     app.middleware("http")(auth.middleware)
     app.middleware("http")(metrics.timing)
     app.add_exception_handler(auth.LoginRequired, auth.login_required_response)  # type: ignore[arg-type]
@@ -154,8 +156,6 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
     ):
         app.include_router(module.router)
     app.include_router(hosts.api)
-    app.include_router(acks.api)
-    app.include_router(statuspages.api)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
 
     @app.get("/live", include_in_schema=False)

@@ -5,18 +5,20 @@ near it (an incident's message is 5,000 characters); four anonymous 200 MB posts
 of the web before. Heartbeat pings are left to their own middleware, which reads any body
 and keeps only its start (services/web/ping.py).
 
-And a write's credentials are checked before its body is read (``credentials_first``)."""
+And a write's credentials are checked before its body is read (``CredentialsFirst``)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
+import re
 from typing import Any
 
 from fastapi import Request
-from fastapi.routing import APIRoute
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
-from services.web.ping import PING_PATH
+from services.web import auth
+from services.web.ping import is_ping
+from services.web.templating import route_path
 
 BODY_LIMIT = 1 << 20
 MESSAGE = f"request body too large: at most {BODY_LIMIT} bytes"
@@ -41,7 +43,7 @@ class BodyLimit:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or PING_PATH.search(path):
+        if scope["type"] != "http" or is_ping(scope):
             await self.app(scope, receive, send)
             return
         length = dict(scope.get("headers", ())).get(b"content-length", b"0")
@@ -86,20 +88,45 @@ class BodyLimit:
             await _too_large(path, self.machine)(scope, receive, send)
 
 
-def credentials_first(check: Callable[[Request], Awaitable[object]]) -> type[APIRoute]:
-    """A route class whose ``check`` of the caller runs before the body is read: FastAPI
-    reads and parses a body before it solves any dependency, so without it an anonymous
-    caller's garbage got a 422 (and its body was held) instead of a 401. ``check`` raises
-    what refuses the caller; the route's own dependencies still say who it is."""
+#: Writes open to anyone, each for its reason: logging in (the credentials are the body) and
+#: out (a stale session is logged out too), a status page's subscription and its
+#: confirmation (double opt-in: nothing happens until the mailbox's owner opens the link);
+#: heartbeat pings (the UUID is the secret) are ``is_ping``.
+PUBLIC_WRITES = re.compile(r"/(login|logout|status/[^/]+/(subscribe|confirm))")
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-    class CredentialsFirst(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-            handler = super().get_route_handler()
 
-            async def checked(request: Request) -> Response:
-                await check(request)
-                return await handler(request)
+def _routed(scope: Any) -> bool:
+    """Whether a route takes this method at this path: otherwise the router's 404 or 405
+    answers, whoever asks."""
+    return any(route.matches(scope)[0] is Match.FULL for route in scope["app"].router.routes)
 
-            return checked
 
-    return CredentialsFirst
+class CredentialsFirst:
+    """ASGI middleware: a write (a route's method other than a read) needs a session or an
+    API token, checked before anything reads its body. FastAPI reads and parses a route's
+    body before it solves any dependency, and the NUL guard parses any form: an anonymous
+    caller's form was read and parsed, and its garbage got a 400 or a 422 instead of a 401.
+    Every route is covered, a new one included; what else a route asks (a write token, a
+    CSRF token, an operator) it still checks itself."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] in READS:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        path = route_path(request)
+        if (
+            PUBLIC_WRITES.fullmatch(path)
+            or is_ping(scope)
+            or not _routed(scope)
+            or await auth.api_token(request) is not None
+            or await auth.current_user(request) is not None
+        ):
+            await self.app(scope, receive, send)
+            return
+        refusal = auth.LoginRequired(api=path.startswith("/api/"))
+        await auth.login_required_response(request, refusal)(scope, receive, send)

@@ -8,17 +8,16 @@ records who did.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
+from nats.aio.client import Client
 
 from checks import request as checkrequest
 from events import control
-from runtime import bus
-from services.web import auth
+from services.web import auth, eventlog
 from services.web.apimodels import ERRORS, NO_NUL, Error, Model, TaskId
 from services.web.templating import templates
 
@@ -75,23 +74,13 @@ async def actor(request: Request, csrf: str) -> str:
     return f"user:{user.name}"
 
 
-async def nats_client(request: Request) -> Any:
-    """The web's NATS connection, opened at the first use (with the service's credentials)."""
+async def nats_client(request: Request) -> Client:
+    """The web's NATS connection, connected (``eventlog.connected``: a 503 saying why
+    otherwise, within seconds)."""
     url = request.app.state.auth.settings.nats_url
     if not url:
         raise HTTPException(503, "check now needs NATS: set NATS_URL for the web service")
-    try:
-        return await connection(request.app.state, url)
-    except Exception as exc:
-        raise HTTPException(503, f"NATS unreachable: {exc}") from None
-
-
-async def connection(state: Any, url: str) -> Any:
-    """The web's one NATS connection (``state.nats``), opened at its first use."""
-    async with state.nats_lock:
-        if state.nats is None or not state.nats.is_connected:
-            state.nats = await asyncio.wait_for(bus.connect(url, "web"), 10)
-    return state.nats
+    return await eventlog.connected(request.app.state, url)
 
 
 async def ask(request: Request, csrf: str, task: str | None, domain: str | None) -> list[Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from configuration.inforce import last_settings
 from runtime.logs import Log
-from services.web.checknow import connection
+from services.web.eventlog import connection
 from services.web.settings import WebSettings, follow
 
 log = Log("tocsin.web.config")

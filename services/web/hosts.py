@@ -111,7 +111,7 @@ def spark(
         mark = ""
     last = f"{values[-1][1]:.1f}" if values else "—"
     return Markup(
-        f'<figure class="spark"><svg role="img" viewBox="0 0 {w} {h}" width="{w}" height="{h}" '
+        f'<figure class="graph"><svg role="img" viewBox="0 0 {w} {h}" width="{w}" height="{h}" '
         f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(title)}">'
         f"<title>{escape(title)}: {last}</title>{mark}"
         f"</svg><figcaption>{escape(title)} <b>{last}</b></figcaption></figure>"

@@ -19,16 +19,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-import nats
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from events import streams
 from runtime.logs import Log
-from security.client import ClientSecurity
-from services.web import edges, hostmetrics, hosts, queries
+from services.web import edges, eventlog, hostmetrics, hosts, queries
 from services.web.auth import api_access
 
 log = Log("tocsin.web.metrics")
@@ -89,27 +87,16 @@ async def _nats_families(request: Request, position: int | None) -> list[Metric]
         labels=["stream", "consumer"],
     )
     try:
-        nc = request.app.state.nats
-        if nc is None or not nc.is_connected:
-            nc = await asyncio.wait_for(
-                nats.connect(
-                    url,
-                    name="tocsin-web-metrics",
-                    max_reconnect_attempts=1,
-                    **ClientSecurity.from_env().connect_options(),
-                ),
-                3,
-            )
-            request.app.state.nats = nc
-        js = nc.jetstream()
-        info = await asyncio.wait_for(js.stream_info(streams.EVENTS), 3)
+        js = (await eventlog.connected(request.app.state, url)).jetstream()
+        info = await asyncio.wait_for(js.stream_info(streams.EVENTS), eventlog.WAIT)
         last = info.state.last_seq
         for stream in (streams.EVENTS, streams.WORK):
-            for c in await asyncio.wait_for(js.consumers_info(stream), 3):
+            for c in await asyncio.wait_for(js.consumers_info(stream), eventlog.WAIT):
                 pending.add_metric([stream, c.name], c.num_pending or 0)
                 acks.add_metric([stream, c.name], c.num_ack_pending or 0)
     except Exception as exc:
-        log.warning("NATS metrics unavailable", error=str(exc) or type(exc).__name__)
+        error = exc.detail if isinstance(exc, HTTPException) else eventlog.why(exc)
+        log.warning("NATS metrics unavailable", error=error)
         return [_gauge("tocsin_nats_up", up, 0)]
     lag = (
         []

@@ -12,7 +12,6 @@ answer is 503, which curl's ``--retry`` retries.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 import uuid as uuids
@@ -24,9 +23,9 @@ from fastapi.responses import PlainTextResponse
 
 from events import subjects
 from events.types import MonitorPinged, PingKind
-from runtime import bus
 from runtime.logs import Log
-from services.web import recording
+from services.web import eventlog, recording
+from services.web.templating import route_path
 
 log = Log("tocsin.web.ping")
 router = APIRouter(include_in_schema=False)
@@ -34,10 +33,17 @@ router = APIRouter(include_in_schema=False)
 BODY_LIMIT = 10_000
 RATE = 30  # pings a minute per monitor
 WINDOW = 60.0
-PUBLISH_TIMEOUT = 5.0
 METHODS = ["GET", "HEAD", "POST", "PUT"]
-#: The ping routes, under any root path, with or without a trailing slash.
-PING_PATH = re.compile(r"/ping/[^/]+(/[^/]+)?/?$")
+#: The ping routes' paths within the application, with or without a trailing slash.
+PING_PATH = re.compile(r"/ping/[^/]+(/[^/]+)?/?")
+
+
+def is_ping(scope: Any) -> bool:
+    """Whether an HTTP request is a ping: its path within the application (under any root
+    path) is a ping route's. Searched for at the end of the whole path, ``/tasks/ping/check``
+    and ``/status/ping/incidents`` were pings too: their bodies read before their callers
+    were known, and left unbounded."""
+    return PING_PATH.fullmatch(route_path(Request(scope))) is not None
 
 
 class KeepBody:
@@ -50,7 +56,7 @@ class KeepBody:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not PING_PATH.search(scope.get("path", "")):
+        if scope["type"] != "http" or not is_ping(scope):
             await self.app(scope, receive, send)
             return
         kept, size = bytearray(), 0
@@ -108,19 +114,6 @@ async def _monitor(request: Request, key: str) -> tuple[str, str] | None:
     return (row["id"], row["grp"]) if row else None
 
 
-async def _jetstream(request: Request) -> Any:
-    url = request.app.state.auth.settings.nats_url
-    if not url:
-        return None
-    # The web's one NATS connection, shared with "check now" and the live run logs.
-    async with request.app.state.nats_lock:
-        nc = request.app.state.nats
-        if nc is None or nc.is_closed:
-            nc = await bus.connect(url, "web")
-            request.app.state.nats = nc
-    return nc.jetstream()
-
-
 async def _ping(request: Request, key: str, kind: PingKind, code: int | None) -> Any:
     try:
         key = str(uuids.UUID(key))
@@ -149,21 +142,16 @@ async def _ping(request: Request, key: str, kind: PingKind, code: int | None) ->
         data = recording.admitted(event)
     except HTTPException as exc:
         return _text(422, str(exc.detail))
+    url = request.app.state.auth.settings.nats_url
+    if not url:
+        return _text(503, "this Tocsin web has no NATS_URL: it cannot record pings")
     try:
-        js = await _jetstream(request)
-        if js is None:
-            return _text(503, "this Tocsin web has no NATS_URL: it cannot record pings")
-        await asyncio.wait_for(
-            js.publish(
-                subjects.pinged(group),
-                data,
-                headers={"Nats-Msg-Id": f"ping.{uuids.uuid4()}"},
-            ),
-            PUBLISH_TIMEOUT,
+        await eventlog.publish(
+            request.app.state, url, subjects.pinged(group), data, f"ping.{uuids.uuid4()}"
         )
-    except Exception as exc:
-        log.warning("ping not recorded", group=group, error=str(exc) or type(exc).__name__)
-        return _text(503, "the log is unavailable: retry")
+    except HTTPException as exc:
+        log.warning("ping not recorded", group=group, error=exc.detail)
+        return _text(503, f"{exc.detail}; retry")
     return _text(200, "OK")
 
 

@@ -21,8 +21,6 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
-import msgspec
-
 from events import control, subjects
 from runtime.logs import Log
 
@@ -114,7 +112,7 @@ class RunLogs:
     async def _received(self, msg: Any) -> None:
         try:
             line = control.decode_line(msg.data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except control.DecodeError as exc:
             log.warning("not a log line", subject=msg.subject, error=str(exc))
             return
         kept = self.lines.setdefault(line.request, [])

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 from configuration.config import parse
 from configuration.maintenance import Window, parse_windows
-from configuration.reader import bounded_duration
 from configuration.yamlsource import ConfigError, Located, load
+from events.values import bounded_duration
 from runtime.logs import Log
 from services.web.ldapauth import LdapSettings
 

@@ -24,11 +24,9 @@ from pydantic import BaseModel, Field
 from events import subjects
 from events.statuspages import IncidentPhase, StatusIncidentPosted, StatusSubscriber
 from events.types import Event
-from runtime import bus
-from services.web import atom, recent, recording, statusmodel, statusqueries
+from services.web import atom, eventlog, recent, recording, statusmodel, statusqueries
 from services.web.apimodels import ERRORS, NO_NUL, NOT_FOUND, Error
 from services.web.auth import csrf_ok, operator
-from services.web.bodylimit import credentials_first
 from services.web.checknow import NEEDS_CREDENTIALS
 from services.web.templating import render, root_path
 
@@ -59,10 +57,7 @@ async def _publish(request: Request, subject: str, event: Event, msg_id: str) ->
     url = request.app.state.auth.settings.nats_url
     if not url:
         raise HTTPException(503, "this web service has no NATS_URL: it cannot record events")
-    nc = request.app.state.nats
-    if nc is None or not nc.is_connected:
-        nc = request.app.state.nats = await bus.connect(url, "tocsin-web")
-    await nc.jetstream().publish(subject, data, headers={"Nats-Msg-Id": msg_id})
+    await eventlog.publish(request.app.state, url, subject, data, msg_id)
 
 
 async def _view(request: Request, page: dict[str, Any]) -> dict[str, Any]:
@@ -238,15 +233,7 @@ async def post_incident(
     return iid
 
 
-async def _operator_first(request: Request) -> None:
-    await operator(request, None, None)
-
-
-#: The API's writes: the operator is checked before the body is read.
-api = APIRouter(tags=["status pages"], route_class=credentials_first(_operator_first))
-
-
-@api.post(
+@router.post(
     "/api/status/{slug}/incidents",
     summary="Open an incident on a status page",
     responses=WRITE_ERRORS,
@@ -262,7 +249,7 @@ async def api_open(
     return Posted(id=iid, page=slug, phase=body.phase)
 
 
-@api.post(
+@router.post(
     "/api/status/{slug}/incidents/{incident}",
     summary="Post an update of an incident",
     responses=WRITE_ERRORS,
