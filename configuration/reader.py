@@ -125,18 +125,6 @@ def closest(key: str, allowed: set[str]) -> str | None:
 # --- converters ------------------------------------------------------------------------
 
 
-def boolean(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ValueError(f"expected true or false, got {kind_of(v)}")
-    return v
-
-
-def whole(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ValueError(f"expected a whole number, got {kind_of(v)}")
-    return v
-
-
 def text(v: Any) -> str:
     if not isinstance(v, str) or not v:
         raise ValueError(f"expected a non-empty string, got {kind_of(v)}")

@@ -17,6 +17,7 @@ from operator import attrgetter
 from typing import Any
 
 from events import settings, subjects
+from events.fields import INT64
 from events.types import (
     AgentHeartbeat,
     CheckCompleted,
@@ -99,7 +100,6 @@ RULES: tuple[Rule, ...] = (
 MAX_DEPTH = 16
 MAX_ITEMS = 1000
 MAX_TEXT = 65536
-INT64 = 2**63
 
 
 def _literal(rule: Rule) -> tuple[str, ...]:

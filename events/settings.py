@@ -36,6 +36,27 @@ class Count:
     """A whole number from 0 (retries, an escalation's failures)."""
 
 
+class ArgosCount:
+    """A whole number from 0 as pydantic's ``int`` reads it (``"2"``, ``2.0``)."""
+
+
+class ArgosWhole:
+    """A whole number as pydantic's ``int`` reads it (``general.db``'s, which Tocsin does
+    not use)."""
+
+
+class ArgosBool:
+    """A boolean as pydantic's ``bool`` reads it (``"yes"``, ``0``)."""
+
+
+class RecheckDelay:
+    """``general.recheck_delay``: a duration, or any empty value (no recheck delay)."""
+
+
+class SessionDuration:
+    """``general.session_duration``: whole minutes."""
+
+
 class Positive:
     """A whole number from 1 (a quorum, a rate)."""
 
@@ -57,6 +78,11 @@ class RootPath:
 _CHECKS: dict[type, tuple[Callable[[Any], Any], bool]] = {
     Duration: (values.bounded_duration, True),
     Count: (values.bounded_count, False),
+    ArgosCount: (values.argos_int(values.bounded_count), False),
+    ArgosWhole: (values.argos_int(values.stored_whole), False),
+    ArgosBool: (values.argos_bool, False),
+    RecheckDelay: (values.delay_or_none, True),
+    SessionDuration: (values.session_duration, True),
     Positive: (values.positive, False),
     Share: (values.share, False),
     Access: (values.access, True),
@@ -80,8 +106,6 @@ Seconds = Annotated[float, msgspec.Meta(gt=0, le=MAX_SECONDS)]
 Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
 PerCore = Annotated[float, msgspec.Meta(gt=0)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
-#: Argos's whole numbers, which may be written as text (``pool_size: "10"``).
-ArgosInt = int | Annotated[str, msgspec.Meta(pattern=r"^\s*[+-]?\d+\s*$")]
 Severity = Literal["ok", "warning", "critical", "unknown", "no_agent"]
 Level = Literal["ok", "warning", "critical", "unknown"]
 
@@ -119,7 +143,7 @@ class Mail(_Strict):
     port: Port = _UNSET
     ssl: bool = _UNSET
     starttls: bool = _UNSET
-    auth: MailAuth = _UNSET
+    auth: MailAuth | None = _UNSET
     addresses: list[Text] = _UNSET
 
 
@@ -151,37 +175,39 @@ class Degraded(_Strict):
 class Ldap(_Strict):
     uri: Text
     user_tree: Text = _UNSET
-    bind_dn: Text = _UNSET
-    bind_pwd: Text = _UNSET
+    # Argos passes these on as written: empty, or none.
+    bind_dn: str | None = _UNSET
+    bind_pwd: str | None = _UNSET
     user_attr: Text = _UNSET
-    user_filter: Text = _UNSET
+    user_filter: str | None = _UNSET
 
 
 class Db(_Strict):
     url: Text = _UNSET
-    pool_size: ArgosInt = _UNSET
-    max_overflow: ArgosInt = _UNSET
+    pool_size: ArgosWhole = _UNSET
+    max_overflow: ArgosWhole = _UNSET
 
 
 class General(_Strict):
     frequency: Duration
-    recheck_delay: Duration = _UNSET
-    retry_before_notification: Count = _UNSET
-    ipv4: bool = _UNSET
-    ipv6: bool = _UNSET
+    recheck_delay: RecheckDelay | None = _UNSET
+    retry_before_notification: ArgosCount = _UNSET
+    ipv4: ArgosBool = _UNSET
+    ipv6: ArgosBool = _UNSET
     timeout: Duration = _UNSET
     locations: Annotated[list[Token], msgspec.Meta(min_length=1)] = _UNSET
     alerts: dict[Severity, list[Text | Recipient] | None] = _UNSET
-    mail: Mail = _UNSET
+    # Argos's optional sections: none when left empty.
+    mail: Mail | None = _UNSET
     gotify: list[Gotify] | None = _UNSET
-    apprise: dict[str, list[Text] | None] = _UNSET
+    apprise: dict[str, list[Text] | None] | None = _UNSET
     db: Db = _UNSET
     env: Text = _UNSET
     cookie_secret: Text = _UNSET
-    session_duration: Duration = _UNSET
-    remember_me_duration: Duration = _UNSET
+    session_duration: SessionDuration = _UNSET
+    remember_me_duration: Duration | None = _UNSET
     unauthenticated_access: Access | None = _UNSET
-    ldap: Ldap = _UNSET
+    ldap: Ldap | None = _UNSET
     root_path: RootPath = _UNSET
     quorum: Positive = _UNSET
     reminder_interval: Duration = _UNSET

@@ -113,7 +113,7 @@ HOSTILE: dict[str, tuple[tuple[str | int, ...], Any, str]] = {
         "sundays",
         "websites.example.org.maintenance",
     ),
-    "ipv4 as text": (("general", "ipv4"), "yes", "general.ipv4"),
+    "ipv4 as text": (("general", "ipv4"), "sometimes", "general.ipv4"),
     "mail port beyond 65535": (("general", "mail", "port"), 70000, "general.mail.port"),
     "unauthenticated_access of another kind": (
         ("general", "unauthenticated_access"),
@@ -182,12 +182,18 @@ def test_a_short_secret_leaves_the_keys_of_the_settings_whole(tmp_path: Path) ->
     would have refused the apply for a key no file has."""
     path = tmp_path / "c.yaml"
     path.write_text(
-        "general:\n  frequency: 1m\n  ldap: {uri: 'ldap://h', bind_dn: 'cn=r', bind_pwd: pw}\n"
-        "websites: []\n"
+        "general:\n  frequency: 1m\n  ldap: {uri: 'ldap://h', user_tree: 'ou=u', user_attr: uid,"
+        " bind_dn: 'cn=r', bind_pwd: pw}\nwebsites: []\n"
     )
     cfg = configuration.parse(path)
     settings = published.public(cfg)
-    assert sorted(settings["general"]["ldap"]) == ["bind_dn", "bind_pwd", "uri"]
+    assert sorted(settings["general"]["ldap"]) == [
+        "bind_dn",
+        "bind_pwd",
+        "uri",
+        "user_attr",
+        "user_tree",
+    ]
     assert "pw" not in settings["general"]["ldap"]["bind_pwd"]
     codec.decode(codec.encode(_event(settings)), subjects.CONFIG_APPLIED)
     assert published.config(cfg.tasks, settings, cfg)[0].general == cfg.general
