@@ -18,11 +18,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from configuration import printed
 from runtime import local
 from runtime.embedded import NatsServer, PostgresServer, port_in_use
 from security import devmode
 from services.dev import configure
-from services.scheduler import configcli
 
 
 def _demo_incident(data: Path, env: dict[str, str], logs: Path) -> None:
@@ -122,7 +122,7 @@ def run_dev(args: Any) -> int:
     config = args.config or str(resources.files("services.dev").joinpath("demo.yaml"))
     # Read before anything starts, as the services will read it: a file that does not read
     # is refused with its problems, as `tocsin config apply` refuses it.
-    own = configcli.load(config, env)
+    own = printed.load(config, env)
     if own is None:
         return 2
     data = Path(args.data_dir).absolute()

@@ -11,23 +11,12 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from configuration import config as configuration
 from configuration.diff import TooLarge
 from configuration.inforce import Refused, apply_config, in_force, who
+from configuration.printed import load
 from events import codec, streams, subjects
 from events.types import ConfigApplied
 from runtime import bus
-
-
-def load(path: str, env: dict[str, str] | None = None) -> configuration.Config | None:
-    """``path`` read with ``env`` (this process's environment by default); None once each of
-    its problems is printed, one ``FILE:LINE:COL: key.path: message`` line each."""
-    try:
-        return configuration.parse(path, env)
-    except configuration.ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return None
 
 
 def _duration(seconds: float) -> str:
