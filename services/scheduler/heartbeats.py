@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -45,6 +46,11 @@ BATCH = 100
 def is_push(task: TaskDef) -> bool:
     """A task no agent probes: the scheduler judges its pings instead."""
     return pushed(task.check)
+
+
+def dispatched(tasks: Iterable[TaskDef]) -> list[TaskDef]:
+    """The tasks that agents probe: the scheduler sends requests for these."""
+    return [t for t in tasks if not is_push(t)]
 
 
 @dataclass
