@@ -117,6 +117,11 @@ class Outstanding:
             self._deadlines = [e for e in self._deadlines if self.due.get(e[2]) == e[1]]
             heapq.heapify(self._deadlines)
 
+    def postpone(self, by: float) -> None:
+        """Every deadline ``by`` seconds later: the scheduler stalled that long and read no
+        answer meanwhile (they wait in the stream). The same shift keeps the heap ordered."""
+        self._deadlines = [(deadline + by, due, g) for deadline, due, g in self._deadlines]
+
     def expired(self, now: float) -> list[tuple[str, float]]:
         """Groups whose request is older than its limit at ``now``, removed."""
         out = []
