@@ -67,6 +67,9 @@ class Tuning:
     ack_wait: float = 30.0
     max_deliver: int = 5
     max_ack_pending: int = 20_000
+    #: Seconds WORK keeps a request (0: for ever); the scheduler sets it from the tasks in
+    #: force (``services/scheduler/plan.work_tuning``).
+    work_max_age: float = 0.0
 
 
 def events_stream(t: Tuning) -> StreamConfig:
@@ -92,6 +95,7 @@ def work_stream(t: Tuning) -> StreamConfig:
         storage=StorageType.FILE,
         num_replicas=t.replicas,
         sources=[StreamSource(name=EVENTS, filter_subject=subjects.REQUESTED_ALL)],
+        max_age=t.work_max_age,
     )
 
 

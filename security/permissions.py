@@ -17,6 +17,17 @@ ROLES = ("agent", "scheduler", "projector", "web", "notifier", "admin")
 
 #: No service may destroy the log or the work queue; only ``admin`` (a human) can.
 _DESTRUCTIVE = ["$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.MSG.DELETE.>"]
+#: Every stream of a deployment but WORK: the scheduler deletes a dead-lettered request from
+#: WORK (a work queue keeps a message no agent acked) and no message of any of these. A deny
+#: outweighs any allow, so the one message deletion it needs is left out of its denials by
+#: naming the others; ``tests/test_security_permissions.py`` holds this list to the streams a
+#: deployment has.
+KEPT_STREAMS = (streams.EVENTS, streams.ADVISORIES, "KV_tocsin_leases", "KV_tocsin_transient_keys")
+_SCHEDULER_DENIED = [
+    "$JS.API.STREAM.DELETE.>",
+    "$JS.API.STREAM.PURGE.>",
+    *(f"$JS.API.STREAM.MSG.DELETE.{s}" for s in KEPT_STREAMS),
+]
 
 
 def inbox_prefix(role: str, name: str) -> str:
@@ -77,7 +88,7 @@ def scheduler() -> dict[str, Any]:
             "_INBOX.>",  # answers to "check now"
         ],
         sub=["_INBOX.>", subjects.CHECK_NOW],
-        pub_deny=_DESTRUCTIVE,
+        pub_deny=_SCHEDULER_DENIED,
     )
 
 

@@ -16,10 +16,11 @@ from nats.aio.client import Client
 from events import codec, control, streams, subjects
 from events.types import CheckCompleted, CheckStarted, HostObserved
 from runtime import bus
-from security import reload
+from security import permissions, reload, transient
 from security.client import ClientSecurity
 from services.agent.host import HostOptions
 from services.agent.service import Agent, AgentOptions
+from services.scheduler.leader import Lease
 from services.web.runlogs import RunLogs
 from tests.helpers import DemoTarget, flushed, wait_for
 from tests.security_support import Recorder, SecuredBus, connect, request_event, start_secured
@@ -256,3 +257,34 @@ async def test_revoked_agent_is_cut_off_by_a_reload(secured: tuple[SecuredBus, C
 
 async def _async(value: object) -> object:
     return value
+
+
+async def test_the_scheduler_deletes_messages_of_work_only(
+    secured: tuple[SecuredBus, Client],
+) -> None:
+    """It removes dead-lettered requests from WORK (refused, each refusal cost it a 5 s
+    timeout and left the request there for good); no message of any other stream, among
+    them the log's."""
+    sb, admin = secured
+    js = admin.jetstream()
+    await Lease(js).bucket()
+    await transient.bucket(js, create=True)
+    every = {s.config.name for s in await js.streams_info()}
+    assert every - {streams.WORK} == set(permissions.KEPT_STREAMS)
+    subject, data, msg_id = request_event("eu", "g1", "http://127.0.0.1:9/")
+    logged = await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id})
+
+    async def queued() -> int:
+        return (await js.stream_info(streams.WORK)).state.last_seq
+
+    queued_seq = await wait_for(queued, what="the request sourced into WORK")
+    rec = Recorder()
+    nc = await connect(sb.url, sb.security("scheduler"), rec)
+    try:
+        assert await nc.jetstream().delete_msg(streams.WORK, queued_seq)
+        with pytest.raises(Exception):  # noqa: B017  # refused, whatever nats-py calls it
+            await nc.jetstream(timeout=1).delete_msg(streams.EVENTS, logged.seq)
+        await rec.refused(f"$JS.API.STREAM.MSG.DELETE.{streams.EVENTS}")
+        assert (await js.get_msg(streams.EVENTS, logged.seq)).data == data
+    finally:
+        await nc.close()

@@ -13,18 +13,26 @@ from checks import request
 from checks.judge import no_result
 from events import codec, subjects
 from runtime.pubacks import Publisher
+from runtime.stalls import Stalls
 from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState
 
 #: Seconds between two dispatch rounds at most: the groups due within a tick go out together,
 #: in one batch of publishes and one wait for their acks, instead of one wake-up per group
 #: (833 a second at 100,000 tasks a minute). A request leaves at most this late.
 TICK = 0.05
+#: Seconds a turn may take (its wait of up to 1 s, a batch published) before this process
+#: counts as having stalled (runtime/stalls.py).
+STALL = 3.0
 
 
 class Dispatching(SchedulerState):
     async def _dispatch(self, js: JetStreamContext, publisher: Publisher) -> None:
+        stalls = Stalls(STALL)
         while not self.stopping.is_set():
             started = time.time()
+            if gap := stalls.gap():
+                # Not running, it read no answer: those sent meanwhile are judged next.
+                self.outstanding.postpone(gap)
             self._expire_overdue(js, started)
             due = self.plan.pop_due(started)
             if due:

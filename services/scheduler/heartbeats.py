@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -36,15 +37,26 @@ from events import codec, streams, subjects
 from events.types import Judgement, MonitorPinged, TaskDef, TaskJudged
 from runtime import bus
 from runtime.logs import Log
+from runtime.stalls import Stalls
 
 log = Log("tocsin.scheduler.heartbeats")
 PUBLISH_ACK_WAIT = 5.0
 BATCH = 100
 
 
+#: Seconds a turn may take (its fetch of up to 1 s, the verdicts published) before this
+#: process counts as having stalled (runtime/stalls.py).
+STALL = 3.0
+
+
 def is_push(task: TaskDef) -> bool:
     """A task no agent probes: the scheduler judges its pings instead."""
     return pushed(task.check)
+
+
+def dispatched(tasks: Iterable[TaskDef]) -> list[TaskDef]:
+    """The tasks that agents probe: the scheduler sends requests for these."""
+    return [t for t in tasks if not is_push(t)]
 
 
 @dataclass
@@ -178,6 +190,7 @@ class Heartbeats:
         """
         next_seq = min((p.completion for p in self.pushes.values()), default=0) + 1
         sub = None
+        stalls = Stalls(STALL)
         try:
             while not stopping.is_set():
                 if not self.pushes:  # none configured (yet): nothing to follow
@@ -197,6 +210,12 @@ class Heartbeats:
                     sub = None
                     await asyncio.sleep(0.5)
                     continue
+                if stalls.gap():
+                    # Not running, it read no ping: those sent meanwhile come next, and a
+                    # deadline is one grace from now at the earliest, as after a restart.
+                    now = time.time()
+                    for push in self.pushes.values():
+                        push.deadline = resumed(push, now)
                 for msg in msgs:
                     seq = msg.metadata.sequence.stream
                     next_seq = seq + 1

@@ -33,12 +33,15 @@ from events import codec, subjects
 from events.types import ConfigApplied, HostObserved, TaskDef, TaskJudged
 from runtime import bus
 from runtime.logs import Log
+from runtime.stalls import Stalls
 
 log = Log("tocsin.scheduler.hosts")
 
 #: Seconds between two looks for silent hosts: small beside any interval, so that a silent
 #: host is unknown well within two intervals.
 TICK = 0.25
+#: Seconds a turn may take before this process counts as having stalled (runtime/stalls.py).
+STALL = 4 * TICK
 
 
 class HostJudging:
@@ -82,12 +85,16 @@ class HostJudging:
         sub = await js.subscribe(
             subjects.HOST_OBSERVED_ALL, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW
         )
+        stalls = Stalls(STALL)
         try:
             while not stopping.is_set():
                 try:
                     msg = await sub.next_msg(timeout=TICK)
                 except (TimeoutError, NatsTimeout):
                     msg = None
+                if stalls.gap():
+                    # Not running, it read no figures: the figures sent meanwhile come next.
+                    self.watched_from = time.time()
                 if msg is not None:
                     await self._observed(js, msg.data, msg.subject, msg.metadata.sequence.stream)
                 await self._silent_hosts(js, time.time())

@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+from collections.abc import Iterable
+from dataclasses import replace
+
+from checks.request import give_up_after
+from events.streams import Tuning
+from events.types import TaskDef
 
 
 def spread(group: str, frequency: float, now: float) -> float:
@@ -20,6 +26,15 @@ def spread(group: str, frequency: float, now: float) -> float:
     """
     h = int.from_bytes(hashlib.sha256(group.encode()).digest()[:8], "big")
     return now + (h % 1_000_000) / 1_000_000 * frequency
+
+
+def work_tuning(t: Tuning, dispatched: Iterable[TaskDef]) -> Tuning:
+    """``t`` with how long WORK keeps a request: past the longest give-up time of the tasks
+    ``dispatched``, the scheduler has judged a request unknown and sent its group's next one,
+    so an agent that took it then would check for nothing; plus the deliveries that
+    dead-letter one taken just before. Without it WORK kept what no agent ever completed."""
+    longest = max((give_up_after([task]) for task in dispatched), default=0.0)
+    return replace(t, work_max_age=longest + t.ack_wait * t.max_deliver)
 
 
 def shard_of(group: str, shards: int) -> int:
@@ -101,6 +116,11 @@ class Outstanding:
         if len(self._deadlines) > 2 * len(self.due) + 1024:
             self._deadlines = [e for e in self._deadlines if self.due.get(e[2]) == e[1]]
             heapq.heapify(self._deadlines)
+
+    def postpone(self, by: float) -> None:
+        """Every deadline ``by`` seconds later: the scheduler stalled that long and read no
+        answer meanwhile (they wait in the stream). The same shift keeps the heap ordered."""
+        self._deadlines = [(deadline + by, due, g) for deadline, due, g in self._deadlines]
 
     def expired(self, now: float) -> list[tuple[str, float]]:
         """Groups whose request is older than its limit at ``now``, removed."""

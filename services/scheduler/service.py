@@ -43,10 +43,10 @@ from runtime.pubacks import Publisher
 from services.scheduler import layout, ondemand
 from services.scheduler.deadletters import DeadLettering
 from services.scheduler.dispatch import Dispatching
-from services.scheduler.heartbeats import is_push
+from services.scheduler.heartbeats import dispatched, is_push
 from services.scheduler.hosts import HostJudging
 from services.scheduler.leader import Lease
-from services.scheduler.plan import shard_of, spread
+from services.scheduler.plan import shard_of, spread, work_tuning
 from services.scheduler.restore import Restoring
 from services.scheduler.state import SchedulerOptions, log
 
@@ -69,7 +69,8 @@ class Scheduler(Dispatching, Restoring, DeadLettering):
         nc = await bus.connect(self.opts.nats_url, "scheduler")
         js = nc.jetstream()
         try:
-            await streams.ensure_retrying(js, first.locations, self.opts.tuning, self.stopping)
+            tuning = work_tuning(self.opts.tuning, dispatched(first.tasks.values()))
+            await streams.ensure_retrying(js, first.locations, tuning, self.stopping)
             # One shard, as every scheduler running must say too: refused before any lease.
             bucket = Lease(js, self.opts.lease_ttl, self.opts.tuning.replicas).bucket
             if not await layout.first_said(bucket, 1, self.opts.lease_ttl, self.stopping):
@@ -264,7 +265,9 @@ class Scheduler(Dispatching, Restoring, DeadLettering):
                 tasks=",".join(blind[:10]),
             )
         locations = sorted({loc for t in tasks.values() for loc in t.locations}) or ["default"]
-        await streams.ensure(js, locations, self.opts.tuning)
+        await streams.ensure(
+            js, locations, work_tuning(self.opts.tuning, dispatched(tasks.values()))
+        )
         await self.sealer.refresh(js, locations)
         by_group: dict[str, list[TaskDef]] = defaultdict(list)
         for task in tasks.values():

@@ -34,7 +34,9 @@ from configuration import config as configuration
 from events import streams
 from runtime import bus
 from services.scheduler import layout
+from services.scheduler.heartbeats import dispatched
 from services.scheduler.leader import Lease
+from services.scheduler.plan import work_tuning
 from services.scheduler.service import Scheduler, SchedulerOptions
 from services.scheduler.service import main as main_one
 from services.scheduler.state import log
@@ -79,7 +81,8 @@ class Replica:
         nc = await bus.connect(self.opts.nats_url, "scheduler")
         js = nc.jetstream()
         try:
-            await streams.ensure_retrying(js, self.file.locations, self.opts.tuning, self.stopping)
+            tuning = work_tuning(self.opts.tuning, dispatched(self.file.tasks.values()))
+            await streams.ensure_retrying(js, self.file.locations, tuning, self.stopping)
             while not self.stopping.is_set():
                 try:
                     await self._balance(nc, js)

@@ -8,6 +8,7 @@ live hub, the settings and the session signer.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
@@ -38,6 +39,7 @@ from services.web import (
     ping,
     queries,
     requestviews,
+    staleness,
     statuspages,
 )
 from services.web.following import follow_config
@@ -119,6 +121,7 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
         dependencies=[Depends(edges.reject_nul)],
     )
     app.state.metrics_registry = CollectorRegistry(auto_describe=True)
+    app.state.watching_since = time.monotonic()  # silence before it is not the web's to judge
     app.state.recent_history = pages.RecentHistory()
     app.state.http_hist = metrics.http_histogram(app.state.metrics_registry)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -177,13 +180,24 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
         try:
             async with request.app.state.pool.acquire() as conn:
                 pos = await queries.position(conn)
+                fresh = await staleness.freshness(conn, request.app.state)
         except edges.UNREACHABLE:
             return JSONResponse(
                 {"status": "unavailable", "down": ["database"], "detail": edges.UNREACHABLE_DETAIL},
                 503,
                 headers={"Retry-After": str(edges.RETRY_AFTER)},
             )
-        return {"status": "ok", "projected_seq": pos.get("seq", 0)}
+        body = {
+            "status": "stale" if fresh.stale else "ok",
+            "projected_seq": pos.get("seq", 0),
+            "last_result_age": fresh.age,
+            "stale_after": fresh.stale_after,
+        }
+        if fresh.stale:
+            # Nothing checked for far longer than the most frequent task: a watchdog's alarm
+            # (a scheduler that stopped dispatching, no agent running).
+            return JSONResponse({**body, "down": ["checks"]}, 503)
+        return body
 
     return app
 

@@ -26,7 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from events import streams
 from runtime.logs import Log
-from services.web import edges, eventlog, hostmetrics, hosts, queries
+from services.web import edges, eventlog, hostmetrics, hosts, queries, staleness
 from services.web.auth import api_access
 
 log = Log("tocsin.web.metrics")
@@ -155,6 +155,7 @@ async def _read_model_families(request: Request) -> list[Metric]:
         completed = await queries.agent_checks(conn)
         q = await queries.response_quantiles(conn)
         pos = await queries.position(conn)
+        fresh = await staleness.freshness(conn, request.app.state)
         host_rows = await hosts.hosts(conn)
     tasks = GaugeMetricFamily("tocsin_tasks", "Tasks by current severity", labels=["severity"])
     for severity, n in counts.items():
@@ -188,6 +189,22 @@ async def _read_model_families(request: Request) -> list[Metric]:
                 "tocsin_projector_commit_age_seconds",
                 "Seconds since the projector's last commit",
                 age,
+            )
+        )
+    families.append(
+        _gauge(
+            "tocsin_checks_stale",
+            "1 when no check result came for far longer than the most frequent task "
+            "(nothing dispatched, or no agent): see /healthz",
+            1 if fresh.stale else 0,
+        )
+    )
+    if fresh.age is not None:
+        families.append(
+            _gauge(
+                "tocsin_last_result_age_seconds",
+                "Seconds since the newest check result",
+                fresh.age,
             )
         )
     families += await _nats_families(request, int(pos.get("seq", 0)))
