@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+import nats
 from aiohttp import web
 
+from events import codec
 from readmodel import SCHEMA
+from runtime import bus
 from runtime.embedded import free_port
 from services.agent.service import Agent, AgentOptions
 from services.dev.target import BEHAVIOURS, Behaviour, make_app
@@ -90,6 +93,15 @@ async def flushed(nc: Any) -> None:
     """
     await nc.flush()
     await nc.flush()
+
+
+async def logged(nats_url: str, subject: str) -> list[Any]:
+    """Every event of the log on ``subject``, decoded, in order."""
+    nc = await nats.connect(nats_url)
+    try:
+        return [codec.decode(m.data, m.subject) async for m in bus.replay(nc.jetstream(), subject)]
+    finally:
+        await nc.close()
 
 
 async def wait_for(

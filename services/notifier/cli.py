@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import nats
+from nats.js import JetStreamContext
 
 from configuration.config import ConfigError, parse_duration
 from configuration.inforce import who
@@ -18,7 +19,7 @@ from events import codec, subjects
 from events.types import IncidentAcknowledged, SilenceAdded, SilenceRemoved
 from runtime import bus, cliopts
 from security.client import ClientSecurity
-from services.notifier import channels, replay
+from services.notifier import channels, replay, targets
 from services.notifier import settings as notify_settings
 from services.notifier.message import Message, outcome
 from services.notifier.service import NotifierOptions, main
@@ -46,8 +47,12 @@ def register(sub: Any) -> dict[str, Any]:
     ssub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     a = ssub.add_parser("add", help="silence a domain, a task, or everything")
     cliopts.nats(a)
-    a.add_argument("--domain", help="host name as in the tasks (example.org); none: everything")
-    a.add_argument("--task", help="one task id")
+    a.add_argument(
+        "--domain",
+        help="a domain of the tasks in force (example.org, host:web1) or a website's URL as "
+        "the configuration writes it; with neither this nor --task: everything",
+    )
+    a.add_argument("--task", help="one task id, in force")
     a.add_argument("--for", dest="duration", required=True, help="how long: 30m, 2h, 1d")
     a.add_argument("--start", help="ISO date and time it starts (default: now)")
     a.add_argument("--reason", default="", help="why, for the audit trail")
@@ -114,22 +119,27 @@ def cmd_ack(args: argparse.Namespace) -> int:
     if not args.reason.strip():
         print("tocsin ack: --reason must say why", file=sys.stderr)
         return 2
-    ev = asyncio.run(acknowledge(args.nats_url, args.task, args.reason.strip()))
+    try:
+        ev = asyncio.run(acknowledge(args.nats_url, args.task, args.reason.strip()))
+    except targets.UnknownTarget as exc:
+        print(f"tocsin ack: {exc}; nothing recorded", file=sys.stderr)
+        return 2
     print(f"task {ev.task} acknowledged by {ev.by}")
     return 0
 
 
 async def acknowledge(nats_url: str, task: str, reason: str) -> IncidentAcknowledged:
-    nc = await bus.connect(nats_url, "tocsin-ack")
-    try:
+    """Record the acknowledgement of ``task``, a task in force (``targets.UnknownTarget``
+    otherwise)."""
+    async with bus.oneshot(nats_url, "tocsin-ack") as nc:
+        js = nc.jetstream()
+        targets.task(await targets.in_force_domains(js), task)
         ev = IncidentAcknowledged(at=time.time(), task=task, by=who(), reason=reason)
-        await nc.jetstream().publish(
+        await js.publish(
             subjects.ACKNOWLEDGED,
             codec.encode(ev),
             headers={"Nats-Msg-Id": f"ack.{task}.{uuid.uuid4().hex}"},
         )
-    finally:
-        await bus.close(nc)
     return ev
 
 
@@ -159,12 +169,16 @@ def cmd_silence(args: argparse.Namespace) -> int:
             print(f"tocsin silence add: {exc}", file=sys.stderr)
             return 2
         sid = uuid.uuid4().hex[:8]
-        asyncio.run(
-            add_silence(
-                args.nats_url, sid, start, start + seconds, args.reason, args.domain, args.task
+        try:
+            ev = asyncio.run(
+                add_silence(
+                    args.nats_url, sid, start, start + seconds, args.reason, args.domain, args.task
+                )
             )
-        )
-        print(f"silence {sid} until {_when(start + seconds)}")
+        except targets.UnknownTarget as exc:
+            print(f"tocsin silence add: {exc}; nothing silenced", file=sys.stderr)
+            return 2
+        print(f"silence {sid} of {_what(ev)} until {_when(ev.ends)}")
         return 0
     if args.action == "remove":
         found = asyncio.run(remove_silence(args.nats_url, args.id))
@@ -176,9 +190,12 @@ def cmd_silence(args: argparse.Namespace) -> int:
     now = time.time()
     for s in sorted(asyncio.run(list_silences(args.nats_url)).values(), key=lambda s: s.starts):
         if args.all or s.ends > now:
-            what = (s.task and f"task {s.task}") or s.domain or "everything"
-            print(f"{s.id}  {_when(s.starts)} → {_when(s.ends)}  {what}  by {s.by}  {s.reason}")
+            print(f"{s.id}  {_when(s.starts)} → {_when(s.ends)}  {_what(s)}  by {s.by}  {s.reason}")
     return 0
+
+
+def _what(s: SilenceAdded) -> str:
+    return (s.task and f"task {s.task}") or s.domain or "everything"
 
 
 def _when(epoch: float) -> str:
@@ -193,10 +210,13 @@ async def add_silence(
     reason: str,
     domain: str | None = None,
     task: str | None = None,
-) -> None:
-
-    nc = await bus.connect(nats_url, "tocsin-silence")
-    try:
+) -> SilenceAdded:
+    """Record a silence of ``domain`` and/or ``task`` (everything: neither), which must name
+    tasks in force (``targets.UnknownTarget`` otherwise); the domain as the tasks spell it."""
+    async with bus.oneshot(nats_url, "tocsin-silence") as nc:
+        js = nc.jetstream()
+        if domain is not None or task is not None:
+            domain, task = targets.target(await targets.in_force_domains(js), domain, task)
         ev = SilenceAdded(
             at=time.time(),
             id=sid,
@@ -207,46 +227,42 @@ async def add_silence(
             domain=domain,
             task=task,
         )
-        await nc.jetstream().publish(
+        await js.publish(
             subjects.silence("added"),
             codec.encode(ev),
             headers={"Nats-Msg-Id": f"silence.added.{sid}"},
         )
-    finally:
-        await bus.close(nc)
+    return ev
 
 
-async def list_silences(nats_url: str) -> dict[str, Any]:
+async def list_silences(nats_url: str) -> dict[str, SilenceAdded]:
+    async with bus.oneshot(nats_url, "tocsin-silence") as nc:
+        return await _silences(nc.jetstream())
 
+
+async def _silences(js: JetStreamContext) -> dict[str, SilenceAdded]:
     silences: dict[str, SilenceAdded] = {}
-    nc = await bus.connect(nats_url, "tocsin-silence")
-    try:
-        async for msg in bus.replay(nc.jetstream(), subjects.SILENCE_ALL):
-            try:
-                ev = codec.decode(msg.data, msg.subject)
-            except codec.DecodeError:
-                continue
-            if isinstance(ev, SilenceAdded | SilenceRemoved):
-                fold(silences, ev)
-    finally:
-        await bus.close(nc)
+    async for msg in bus.replay(js, subjects.SILENCE_ALL):
+        try:
+            ev = codec.decode(msg.data, msg.subject)
+        except codec.DecodeError:
+            continue
+        if isinstance(ev, SilenceAdded | SilenceRemoved):
+            fold(silences, ev)
     return silences
 
 
 async def remove_silence(nats_url: str, sid: str) -> bool:
-
-    if sid not in await list_silences(nats_url):
-        return False
-    nc = await bus.connect(nats_url, "tocsin-silence")
-    try:
+    async with bus.oneshot(nats_url, "tocsin-silence") as nc:
+        js = nc.jetstream()
+        if sid not in await _silences(js):
+            return False
         ev = SilenceRemoved(at=time.time(), id=sid, by=who())
-        await nc.jetstream().publish(
+        await js.publish(
             subjects.silence("removed"),
             codec.encode(ev),
             headers={"Nats-Msg-Id": f"silence.removed.{sid}"},
         )
-    finally:
-        await bus.close(nc)
     return True
 
 

@@ -93,22 +93,18 @@ def cmd_incident(args: argparse.Namespace) -> int:
 
 
 async def publish(nats_url: str, ev: StatusIncidentPosted) -> None:
-    nc = await bus.connect(nats_url, "tocsin-incident")
-    try:
+    async with bus.oneshot(nats_url, "tocsin-incident") as nc:
         await nc.jetstream().publish(
             subjects.status("incident", ev.page),
             codec.encode(ev),
             headers={"Nats-Msg-Id": f"status.incident.{uuid.uuid4()}"},
         )
-    finally:
-        await bus.close(nc)
 
 
 async def incident_ids(nats_url: str, page: str) -> set[str]:
     """Ids of the page's incidents, from the log."""
     found: set[str] = set()
-    nc = await bus.connect(nats_url, "tocsin-incident")
-    try:
+    async with bus.oneshot(nats_url, "tocsin-incident") as nc:
         async for msg in bus.replay(nc.jetstream(), subjects.status("incident", page)):
             try:
                 ev = codec.decode(msg.data, msg.subject)
@@ -116,6 +112,4 @@ async def incident_ids(nats_url: str, page: str) -> set[str]:
                 continue
             if isinstance(ev, StatusIncidentPosted):
                 found.add(ev.id)
-    finally:
-        await bus.close(nc)
     return found
