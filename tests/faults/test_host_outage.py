@@ -13,8 +13,7 @@ from events import subjects
 from events.types import TaskJudged
 from runtime.embedded import NatsServer
 from tests.faults.harness import Services
-from tests.helpers import wait_for
-from tests.test_hosts_e2e import _log
+from tests.helpers import logged, wait_for
 
 INTERVAL = 10.0
 CONFIG = """
@@ -26,7 +25,7 @@ hosts:
 
 
 async def _verdicts(url: str) -> list[TaskJudged]:
-    return await _log(url, subjects.judged("h-local"))
+    return await logged(url, subjects.judged("h-local"))
 
 
 async def test_a_short_nats_restart_is_no_host_silence(nats_server: NatsServer, tmp_path: Path):
