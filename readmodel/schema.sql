@@ -197,6 +197,10 @@ CREATE TABLE IF NOT EXISTS host_samples (
     disk_percent double precision
 );
 CREATE INDEX IF NOT EXISTS host_samples_agent_at ON host_samples (agent, at);
+-- When the log received an agent's last heartbeat, a host's last figures: their silence counts
+-- from there (last_seen and seen_at are the agent's clock). Null in a row written before.
+ALTER TABLE agents ADD COLUMN IF NOT EXISTS received_at timestamptz;
+ALTER TABLE hosts ADD COLUMN IF NOT EXISTS received_at timestamptz;
 
 -- The life of each request, from the log: queued (check.requested), running (check.started;
 -- deliveries counts them), completed, judged (the task.judged of its completion),

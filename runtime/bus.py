@@ -107,6 +107,26 @@ async def oneshot(url: str, name: str) -> AsyncIterator[Client]:
         await close(nc)
 
 
+class Link:
+    """Whether a client is connected, and since when without a break: its creation, or its
+    last reconnect. A service judging silence (a host's figures, a job's pings) counts from
+    there: while NATS was away nothing could be heard, so that time is no one's silence."""
+
+    def __init__(self, nc: Client) -> None:
+        self.nc = nc
+        self.reconnects = nc.stats["reconnects"]
+        self.since = time.time()
+
+    def up(self) -> bool:
+        """Connected now; the first call after a reconnect moves ``since`` to now."""
+        if not self.nc.is_connected:
+            return False
+        if self.nc.stats["reconnects"] != self.reconnects:
+            self.reconnects = self.nc.stats["reconnects"]
+            self.since = time.time()
+        return True
+
+
 def deadletter_for(
     data: bytes, stream: str, seq: int, subject: str, consumer: str, reason: str, at: float
 ) -> tuple[str, bytes, dict[str, str]]:

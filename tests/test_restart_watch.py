@@ -3,26 +3,31 @@
 
 Each test plays the scheduler that stopped (its last verdict in the log, long ago), then the
 one that starts: restored from the log, it judges nothing at once, and the silence once its
-whole time has passed since it started watching."""
+whole time has passed since it started watching. A NATS outage is the same: nothing could be
+heard meanwhile."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import time
 from pathlib import Path
+
+import msgspec
 
 from checks.hostjudge import STALE_AFTER
 from checks.judge import TaskState
 from configuration import config as configuration
 from events import codec, streams, subjects
-from events.types import Judgement, TaskJudged
+from events.types import HostObserved, Judgement, TaskJudged
 from runtime import bus
+from runtime.embedded import NatsServer
 from services.scheduler.heartbeats import Heartbeats
 from services.scheduler.hosts import HostJudging
-from tests.helpers import write_config
+from tests.helpers import wait_for, write_config
 from tests.test_heartbeats import EXPECTED, TASK
 from tests.test_host_thresholds import _obs
 
-INTERVAL = 10.0  # the figures' of _obs
 GRACE = EXPECTED["grace"]
 HOSTS = """
 general: {frequency: 1m}
@@ -35,6 +40,16 @@ hosts:
   disk: false
   inodes: false
 """
+
+
+async def _land(js, obs: HostObserved) -> tuple[bytes, str, int, float]:
+    """Publish ``obs`` to the log: what the scheduler's consumer is handed of it (its data,
+    subject, stream sequence and when the log stored it)."""
+    subject, data = subjects.host_observed(obs.agent, obs.location), codec.encode(obs)
+    ack = await js.publish(subject, data)
+    raw = await js.get_msg(streams.EVENTS, ack.seq)
+    assert raw.time is not None
+    return data, subject, ack.seq, raw.time.timestamp()
 
 
 async def _severities(js, group: str) -> list[str]:
@@ -54,19 +69,18 @@ async def test_host_silent_while_the_scheduler_was_down_is_not_unknown_at_restar
     try:
         js = nc.jetstream()
         await streams.ensure(js, ["default"])
-        # The last figures, judged by the scheduler that stopped 25 s ago (2.5 intervals).
-        subject = subjects.host_observed("web1", "default")
-        data = codec.encode(_obs(time.time() - 25))
-        ack = await js.publish(subject, data)
-        await HostJudging(lambda: cfg)._observed(js, data, subject, ack.seq)
+        # The last figures, judged by the scheduler that stopped since, 2.5 intervals ago (the
+        # log's time is the one that counts: the test lets it pass).
+        await HostJudging(lambda: cfg)._observed(js, *await _land(js, _obs(interval=1.0)))
         assert await _severities(js, "h-web1") == ["ok"]
+        await asyncio.sleep(2.5)
 
         restarted = HostJudging(lambda: cfg)
         await restarted.restore(js)
         await restarted._silent_hosts(js, time.time())
         assert await _severities(js, "h-web1") == ["ok"]
         # Still silent 1.5 intervals after the restart: unknown, saying how long in all.
-        await restarted._silent_hosts(js, time.time() + STALE_AFTER * INTERVAL + 1)
+        await restarted._silent_hosts(js, time.time() + STALE_AFTER * 1.0 + 0.1)
         assert await _severities(js, "h-web1") == ["ok", "unknown"]
     finally:
         await bus.close(nc)
@@ -99,3 +113,50 @@ async def test_heartbeat_due_while_the_scheduler_was_down_gets_its_grace(nats_se
         assert await _severities(js, "g") == ["ok", "critical"]
     finally:
         await bus.close(nc)
+
+
+async def test_a_nats_outage_is_no_missed_ping(nats_server: NatsServer):
+    """A NATS outage is like a scheduler restart: the web could not record a ping meanwhile,
+    so a deadline that passed while NATS was away is judged one grace after it is back."""
+    grace = 2.0
+    task = msgspec.structs.replace(TASK, expected={**EXPECTED, "period": 1.0, "grace": grace})
+    nc = await bus.connect(nats_server.url, "scheduler")
+    stopping = asyncio.Event()
+    try:
+        js = nc.jetstream()
+        await streams.ensure(js, ["default"])
+        beats = Heartbeats()
+        beats.configure([task], time.time())  # due in period + grace = 3 s
+        running = asyncio.create_task(beats.run(nc, js, stopping))
+        back = await nats_away(nats_server, 5)
+        await wait_for(lambda: _judged(js, "g"), timeout=60, interval=0.5, what="late verdict")
+        (late,) = await _judged(js, "g")
+        assert late.judgements[0].severity == "critical"
+        assert late.at >= back + grace, "judged over the time NATS was away"
+        stopping.set()
+        await running
+    finally:
+        stopping.set()
+        await bus.close(nc)
+
+
+async def nats_away(nats_server: NatsServer, seconds: float) -> float:
+    """NATS killed, then started again ``seconds`` later: when it was started."""
+    nats_server.stop(signal.SIGKILL)
+    await asyncio.sleep(seconds)
+    back = time.time()
+    nats_server.start()
+    return back
+
+
+async def _judged(js, group: str) -> list[TaskJudged]:
+    try:
+        return [
+            ev
+            async for msg in bus.replay(js, subjects.judged(group))
+            if isinstance(ev := codec.decode(msg.data, msg.subject), TaskJudged)
+        ]
+    except Exception as exc:
+        if streams.transient(exc):
+            return []  # NATS still starting
+        raise

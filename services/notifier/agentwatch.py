@@ -39,8 +39,9 @@ class AgentWatch:
         self.last_agent_seen: float | None = None
         self.started = time.time()
 
-    def seen(self, at: float) -> None:
-        self.last_agent_seen = max(self.last_agent_seen or 0.0, at)
+    def seen(self, received: float) -> None:
+        """A heartbeat received at ``received`` (this side's clock, never the agent's)."""
+        self.last_agent_seen = max(self.last_agent_seen or 0.0, received)
 
     async def run(self, pool: asyncpg.Pool) -> None:
         while not self.stopping.is_set():

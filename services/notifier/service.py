@@ -195,12 +195,16 @@ class Notifier:
                     self.acks[ev.task] = ev
 
     async def _follow_agents(self, nc: Client, js: JetStreamContext) -> None:
+        """Agents are seen when their heartbeats are received (the time an agent writes in
+        them is its clock's, which may run fast or slow): live ones now, the log's last ones
+        when the log stored them."""
+
         async def on_msg(msg: Msg) -> None:
-            self._heartbeat(msg.data, msg.subject)
+            self._heartbeat(msg.data, msg.subject, time.time())
 
         await nc.subscribe(subjects.HEARTBEAT_ALL, cb=on_msg)
         async for msg in bus.replay(js, subjects.HEARTBEAT_ALL, last_per_subject=True):
-            self._heartbeat(msg.data, msg.subject)
+            self._heartbeat(msg.data, msg.subject, msg.metadata.timestamp.timestamp())
 
     async def _follow_config(self, nc: Client, js: JetStreamContext) -> None:
         """The configuration in force in the log (``tocsin config apply``, a scheduler's
@@ -220,11 +224,10 @@ class Notifier:
         await nc.subscribe(subjects.CONFIG_APPLIED, cb=follow)
         await follow()
 
-    def _heartbeat(self, data: bytes, subject: str) -> None:
+    def _heartbeat(self, data: bytes, subject: str, received: float) -> None:
         with contextlib.suppress(codec.DecodeError):
-            ev = codec.decode(data, subject)
-            if isinstance(ev, AgentHeartbeat):
-                self.agents.seen(ev.at)
+            if isinstance(codec.decode(data, subject), AgentHeartbeat):
+                self.agents.seen(received)
 
     # decisions -----------------------------------------------------------------------
 

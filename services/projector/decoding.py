@@ -1,5 +1,6 @@
 """Decoding what the projector fetched: messages to events in log order, or what to record
-about a message that is none (``Undecodable``)."""
+about a message that is none (``Undecodable``). A heartbeat or a host's figures comes with
+when the log stored it (``Heard``)."""
 
 from __future__ import annotations
 
@@ -11,28 +12,34 @@ from collections.abc import Callable
 from nats.js.api import RawStreamMsg
 
 from events import codec, lenient
-from events.types import AnyEvent
+from events.types import AgentHeartbeat, AnyEvent, HostObserved
 from runtime.framepull import Delivered
 from runtime.logs import Log
 from runtime.pull import stream_seq
 from services.projector.fold import Undecodable
+from services.projector.liveness import Heard
 
 log = Log("tocsin.projector")
 
 
-Batch = list[tuple[int, AnyEvent | Undecodable]]
+Batch = list[tuple[int, AnyEvent | Heard | Undecodable]]
 
 
 def decode_one(
     seq: int, subject: str, data: bytes, stored: Callable[[], float]
-) -> AnyEvent | Undecodable:
+) -> AnyEvent | Heard | Undecodable:
     """The event, or what to record about a message that is none (``stored``: the stream's
-    store time, the same on a rebuild, unlike now(); asked only then, parsing it for every
-    message cost more than decoding some)."""
+    store time, the same on a rebuild, unlike now(); asked only then, or for a heartbeat or
+    host figures: parsing it for every message cost more than decoding some)."""
     try:
-        return lenient.decode(data, subject)
+        return received(lenient.decode(data, subject), stored)
     except codec.DecodeError as exc:
         return undecodable(seq, subject, data, exc, stored())
+
+
+def received(ev: AnyEvent, stored: Callable[[], float]) -> AnyEvent | Heard:
+    """``ev``; a heartbeat or a host's figures with when the log stored it."""
+    return Heard(ev, stored()) if isinstance(ev, AgentHeartbeat | HostObserved) else ev
 
 
 def undecodable(
@@ -80,7 +87,9 @@ async def decode_batch(msgs: list[Delivered]) -> Batch:
     batch: Batch = []
     for n, (seq, msg) in enumerate(zip(*ordered(msgs), strict=True), 1):
         try:
-            event: AnyEvent | Undecodable = lenient.decode(msg.data, msg.subject)
+            event: AnyEvent | Heard | Undecodable = lenient.decode(msg.data, msg.subject)
+            if isinstance(event, AgentHeartbeat | HostObserved):
+                event = Heard(event, stored_at(msg))
         except codec.DecodeError as exc:
             event = undecodable(seq, msg.subject, msg.data, exc, stored_at(msg))
         batch.append((seq, event))

@@ -5,9 +5,10 @@ A rebuild is bound by the CPU of its one Python process (py-spy: a third of it p
 frames and decoding events). ``python -m services.projector.feed NATS_URL CONSUMER UNTIL
 BATCH`` pulls the rebuild's consumer up to stream sequence UNTIL and writes each batch to
 its standard output as one frame (a 4-byte length, then msgpack): ``[reached, entries]``,
-each entry ``[seq, subject, payload]`` for an event ``lenient.decode`` admits, or ``[seq,
-subject, None, reason, excerpt, at]`` for what the projector records as undecodable (the
-same ``decoding`` code, so the same dead letters). A frame of length 0 ends the feed. The
+each entry ``[seq, subject, payload]`` for an event ``lenient.decode`` admits (``[seq,
+subject, payload, stored]`` for a heartbeat or host figures: when the log stored it), or
+``[seq, subject, None, reason, excerpt, at]`` for what the projector records as undecodable
+(the same ``decoding`` code, so the same dead letters). A frame of length 0 ends the feed. The
 rebuild (``Feed``) decodes the admitted payloads again without checking them twice.
 """
 
@@ -16,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from events import codec, lenient, streams
+from events.types import AgentHeartbeat, HostObserved
 from runtime import bus
 from runtime.framepull import Delivered, Pull
 from services.projector.decoding import (
@@ -29,6 +32,7 @@ from services.projector.decoding import (
     Batch,
     collect_rarely,
     ordered,
+    received,
     stored_at,
     undecodable,
 )
@@ -44,12 +48,15 @@ async def entries(msgs: list[Delivered]) -> list[list[Any]]:
     out: list[list[Any]] = []
     for n, (seq, msg) in enumerate(zip(*ordered(msgs), strict=True), 1):
         try:
-            lenient.decode(msg.data, msg.subject)
+            ev = lenient.decode(msg.data, msg.subject)
         except codec.DecodeError as exc:
             bad = undecodable(seq, msg.subject, msg.data, exc, stored_at(msg))
             out.append([seq, bad.subject, None, bad.reason, bad.excerpt, bad.at])
         else:
-            out.append([seq, msg.subject, msg.data])
+            if isinstance(ev, AgentHeartbeat | HostObserved):
+                out.append([seq, msg.subject, msg.data, stored_at(msg)])
+            else:
+                out.append([seq, msg.subject, msg.data])
         if n % DECODE_SLICE == 0:
             await asyncio.sleep(0)
     return out
@@ -121,6 +128,9 @@ class Feed:
         for n, item in enumerate(items, 1):
             if item[2] is None:
                 out.append((item[0], Undecodable(item[1], item[3], item[4], item[5])))
+            elif len(item) == 4:
+                stored = partial(float, item[3])
+                out.append((item[0], received(lenient.decode_admitted(item[2]), stored)))
             else:
                 out.append((item[0], lenient.decode_admitted(item[2])))
             if n % DECODE_SLICE == 0:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
@@ -42,15 +41,12 @@ from events.types import (
     TaskDef,
     TaskJudged,
 )
-from services.projector import hostfold, pings
+from services.projector import hostfold, liveness, pings
 from services.projector import requests as request_model
+from services.projector.liveness import Heard, ts
 from services.projector.requests import Request, answered, asked, completed_before
 
 _TASK = attrgetter("task")
-
-
-def ts(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
 
 
 @dataclass
@@ -99,7 +95,8 @@ class Changes:
 
 
 def fold(
-    batch: list[tuple[int, AnyEvent | Undecodable]], known: Mapping[str, Request] | None = None
+    batch: list[tuple[int, AnyEvent | Heard | Undecodable]],
+    known: Mapping[str, Request] | None = None,
 ) -> Changes:
     """``known``: the requests of the log before this batch that its events name (the ones it
     asks again included: those are not inserted again)."""
@@ -113,19 +110,23 @@ def fold(
             _dead(c, seq, ev.at, "undecodable", ev.subject, ev.reason, ev.excerpt)
             continue
         try:
-            _one(c, seq, ev, requests)
-            request_model.fold(c.request_status, seq, ev, requests)
+            if isinstance(ev, Heard):
+                _heard(c, seq, ev)
+            else:
+                _one(c, seq, ev, requests)
+                request_model.fold(c.request_status, seq, ev, requests)
         except Exception as exc:  # any event that cannot be folded is recorded, never fatal
             reason = str(exc) if isinstance(exc, Refused) else f"{type(exc).__name__}: {exc}"
+            event = ev.event if isinstance(ev, Heard) else ev
             c.undecodable += 1
             _dead(
                 c,
                 seq,
-                ev.at,
+                event.at,
                 "refused",
-                contract.subject_of(ev),
-                f"{ev.__struct_config__.tag}: {reason}",
-                msgspec.json.encode(ev)[:512].decode(errors="replace"),
+                contract.subject_of(event),
+                f"{event.__struct_config__.tag}: {reason}",
+                msgspec.json.encode(event)[:512].decode(errors="replace"),
             )
     return c
 
@@ -153,21 +154,6 @@ def _one(c: Changes, seq: int, ev: AnyEvent, requests: dict[str, Request]) -> No
         _judged(c, seq, ev)
     elif isinstance(ev, ConfigApplied):
         _config(c, seq, ev)
-    elif isinstance(ev, AgentHeartbeat):
-        seen = c.agents.get(ev.agent)
-        if seen is not None and seen[7] > ts(ev.at):
-            return  # an older beat after a newer one: the table keeps the latest too
-        c.agents[ev.agent] = (
-            ev.agent,
-            ev.location,
-            ev.version,
-            ev.concurrency,
-            ev.in_flight,
-            ev.completed,
-            ts(ev.started),
-            ts(ev.at),
-            ev.stopping,
-        )
     elif isinstance(ev, DeadLettered):
         c.dead_letters.append(
             (
@@ -201,9 +187,9 @@ def _one(c: Changes, seq: int, ev: AnyEvent, requests: dict[str, Request]) -> No
         )
     elif isinstance(ev, SilenceRemoved):
         c.silences_removed.append((ev.id, ts(ev.at), ev.by))
-    elif isinstance(ev, HostObserved):
-        c.hosts[ev.agent] = hostfold.host_row(seq, ev)
-        c.host_samples.append(hostfold.sample_row(seq, ev))
+    elif isinstance(ev, AgentHeartbeat | HostObserved):
+        # Of a batch made without the log's times (a seeding): received when it says.
+        _heard(c, seq, Heard(ev, ev.at))
     elif isinstance(ev, MonitorPinged):
         result, c.last_results[ev.task] = pings.rows(seq, ev)
         c.results.append(result)
@@ -230,6 +216,21 @@ def _one(c: Changes, seq: int, ev: AnyEvent, requests: dict[str, Request]) -> No
             ev.state,
             ev.token,
         )
+
+
+def _heard(c: Changes, seq: int, h: Heard) -> None:
+    """A heartbeat or a host's figures: the row of the latest taken (an older one landing
+    after a newer one leaves it, as the table's upsert does)."""
+    ev, taken = h.event, ts(h.taken)
+    if isinstance(ev, AgentHeartbeat):
+        seen = c.agents.get(ev.agent)
+        if seen is None or liveness.taken(seen, *liveness.AGENT_TIMES) <= taken:
+            c.agents[ev.agent] = liveness.agent_row(ev, h.received)
+        return
+    c.host_samples.append(hostfold.sample_row(seq, ev, h.taken))
+    before = c.hosts.get(ev.agent)
+    if before is None or liveness.taken(before, *hostfold.HOST_TIMES) <= taken:
+        c.hosts[ev.agent] = hostfold.host_row(seq, ev, h.received)
 
 
 def _requested(c: Changes, seq: int, ev: CheckRequested, requests: dict[str, Request]) -> None:

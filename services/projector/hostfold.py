@@ -1,15 +1,16 @@
 """Host observations into the ``hosts`` (latest figures) and ``host_samples`` (history) read
-models: the rows, pure; then written with the batch, in the projector's transaction."""
+models: the rows, pure; then written with the batch, in the projector's transaction. The latest
+figures are the latest taken (``liveness``), whatever order the log received them in."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import msgspec
 
 from events.types import HostObserved
+from services.projector.liveness import ts
 
 HOST_COLUMNS = [
     "agent",
@@ -17,6 +18,7 @@ HOST_COLUMNS = [
     "hostname",
     "seq",
     "seen_at",
+    "received_at",
     "interval_s",
     "cores",
     "cpu_percent",
@@ -44,17 +46,18 @@ SAMPLE_COLUMNS = [
 ]
 
 
-def _ts(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
+#: The places of ``seen_at`` and ``received_at`` in a host's row.
+HOST_TIMES = (4, 5)
 
 
-def host_row(seq: int, ev: HostObserved) -> tuple[Any, ...]:
+def host_row(seq: int, ev: HostObserved, received: float) -> tuple[Any, ...]:
     return (
         ev.agent,
         ev.location,
         ev.hostname,
         seq,
-        _ts(ev.at),
+        ts(ev.at),
+        ts(received),
         ev.interval,
         ev.cores,
         ev.cpu_percent,
@@ -67,17 +70,19 @@ def host_row(seq: int, ev: HostObserved) -> tuple[Any, ...]:
         ev.swap_total_bytes,
         ev.swap_free_bytes,
         ev.swap_percent,
-        _ts(ev.boot_time),
+        ts(ev.boot_time),
         msgspec.json.encode(ev.filesystems).decode(),
     )
 
 
-def sample_row(seq: int, ev: HostObserved) -> tuple[Any, ...]:
+def sample_row(seq: int, ev: HostObserved, taken: float) -> tuple[Any, ...]:
+    """A point of the host's graphs, when it was taken (``Heard.taken``: an hour-fast clock's
+    is not ahead)."""
     worst = max((fs.used_percent for fs in ev.filesystems), default=None)
     return (
         seq,
         ev.agent,
-        _ts(ev.at),
+        ts(taken),
         ev.cpu_percent,
         ev.load1,
         ev.memory_percent,
@@ -91,7 +96,8 @@ INSERT INTO hosts ({", ".join(HOST_COLUMNS)})
 VALUES ({", ".join(f"${i}" for i in range(1, len(HOST_COLUMNS)))}, ${len(HOST_COLUMNS)}::jsonb)
 ON CONFLICT (agent) DO UPDATE SET
   {", ".join(f"{c} = EXCLUDED.{c}" for c in HOST_COLUMNS[1:])}
-WHERE hosts.seq < EXCLUDED.seq
+WHERE (least(hosts.seen_at, hosts.received_at), hosts.seq)
+    < (least(EXCLUDED.seen_at, EXCLUDED.received_at), EXCLUDED.seq)
 """
 
 

@@ -38,6 +38,7 @@ from services.projector.decoding import (
     raw_stored_at,
 )
 from services.projector.fold import Undecodable, fold
+from services.projector.liveness import Heard
 from services.projector.requests import Request
 from services.projector.writers import write
 
@@ -60,7 +61,8 @@ class ProjectorOptions:
 async def known_requests(conn: asyncpg.Connection, batch: Batch) -> dict[str, Request]:
     """The requests of earlier batches that the events of ``batch`` refer to: a completion
     must answer one not completed yet, a start or a dead letter changes one."""
-    ids = request_model.referenced(ev for _, ev in batch if not isinstance(ev, Undecodable))
+    # A heartbeat or a host's figures (``Heard``) names no request.
+    ids = request_model.referenced(ev for _, ev in batch if not isinstance(ev, Undecodable | Heard))
     if not ids:
         return {}
     rows = await conn.fetch(
@@ -156,8 +158,12 @@ async def _isolate(conn: asyncpg.Connection, batch: Batch, schema: str) -> Batch
         except Exception as exc:
             if db.lost(exc):
                 raise
-            subject = ev.subject if isinstance(ev, Undecodable) else contract.subject_of(ev)
-            reason = f"{type(ev).__name__} refused by the read model: {exc}"
+            event = ev.event if isinstance(ev, Heard) else ev
+            if isinstance(event, Undecodable):
+                subject = event.subject
+            else:
+                subject = contract.subject_of(event)
+            reason = f"{type(event).__name__} refused by the read model: {exc}"
             out.append((seq, Undecodable(subject, printable(reason), "", ev.at)))
     return out
 

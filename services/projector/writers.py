@@ -157,18 +157,19 @@ async def write_task_state(conn: asyncpg.Connection, c: Changes, schema: str) ->
 
 
 async def write_agents(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
-    """The latest heartbeat of each agent."""
+    """The latest heartbeat of each agent: the latest taken (``liveness``)."""
     if c.agents:
         await conn.executemany(
             """INSERT INTO agents (name, location, version, concurrency, in_flight, completed,
-                                   started_at, last_seen, stopping)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                   started_at, last_seen, stopping, received_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                ON CONFLICT (name) DO UPDATE SET location = EXCLUDED.location,
                  version = EXCLUDED.version, concurrency = EXCLUDED.concurrency,
                  in_flight = EXCLUDED.in_flight, completed = EXCLUDED.completed,
                  started_at = EXCLUDED.started_at, last_seen = EXCLUDED.last_seen,
-                 stopping = EXCLUDED.stopping
-               WHERE agents.last_seen <= EXCLUDED.last_seen""",
+                 stopping = EXCLUDED.stopping, received_at = EXCLUDED.received_at
+               WHERE least(agents.last_seen, agents.received_at)
+                 <= least(EXCLUDED.last_seen, EXCLUDED.received_at)""",
             list(c.agents.values()),
         )
 

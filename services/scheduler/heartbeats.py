@@ -14,7 +14,8 @@ ping, as healthchecks.io's does: a missed nightly job is still reported), but is
 earlier than one grace after the restart. Pings recorded meanwhile are in the log and judged
 first; one the web could not record (stopped too, as in a stopped ``tocsin dev``) gets the
 grace a job's retries need, instead of the flood of alerts healthchecks.io users see after
-its downtime (healthchecks#664).
+its downtime (healthchecks#664). A NATS outage is the same: no deadline is judged while the
+scheduler is away from NATS, and once back, none earlier than one grace after.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from nats.aio.client import Client
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -181,7 +183,7 @@ class Heartbeats:
         for push in self.pushes.values():
             push.deadline = resumed(push, watched_from)
 
-    async def run(self, js: JetStreamContext, stopping: asyncio.Event) -> None:
+    async def run(self, nc: Client, js: JetStreamContext, stopping: asyncio.Event) -> None:
         """Judge pings as they come (after the last judged one) and deadlines as they pass.
 
         NATS away, a stream leader election or the ephemeral consumer gone: a warning, then
@@ -191,6 +193,8 @@ class Heartbeats:
         next_seq = min((p.completion for p in self.pushes.values()), default=0) + 1
         sub = None
         stalls = Stalls(STALL)
+        link = bus.Link(nc)
+        watched_from = link.since
         try:
             while not stopping.is_set():
                 if not self.pushes:  # none configured (yet): nothing to follow
@@ -220,6 +224,12 @@ class Heartbeats:
                     seq = msg.metadata.sequence.stream
                     next_seq = seq + 1
                     await self._ping(js, msg.data, msg.subject, seq)
+                if not link.up():
+                    continue  # NATS away: no ping could be recorded, none is late
+                if link.since > watched_from:  # back: as after a restart
+                    watched_from = link.since
+                    for push in self.pushes.values():
+                        push.deadline = resumed(push, watched_from)
                 if len(msgs) < BATCH:  # pings of the backlog first: they may be in time
                     await self._tick(js, time.time())
         finally:

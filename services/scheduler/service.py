@@ -184,8 +184,8 @@ class Scheduler(Dispatching, Restoring, DeadLettering):
         if self.shard == 0:  # not per group: once, by shard 0's holder
             tasks += [
                 asyncio.create_task(self._dead_letters(js)),
-                asyncio.create_task(HostJudging(lambda: self.config).run(js, self.stopping)),
-                asyncio.create_task(self.heartbeats.run(js, self.stopping)),
+                asyncio.create_task(HostJudging(lambda: self.config).run(nc, js, self.stopping)),
+                asyncio.create_task(self.heartbeats.run(nc, js, self.stopping)),
                 # Any group, whichever shard dispatches it: one answer per ask.
                 asyncio.create_task(
                     ondemand.serve(

@@ -128,10 +128,15 @@ class Agent(Model):
     in_flight: int
     completed: int
     started_at: datetime
-    last_seen: datetime
+    last_seen: datetime = Field(description="its last heartbeat's time, by its own clock")
+    received_at: datetime = Field(description="when the log received its last heartbeat")
     stopping: bool
     last_hour: int = Field(description="requests completed in the last hour")
-    silent_for: float = Field(description="seconds since the last heartbeat")
+    silent_for: float = Field(description="seconds since the log received its last heartbeat")
+    clock_offset: float | None = Field(
+        description="seconds its clock was ahead of the log's when that heartbeat landed "
+        "(negative: behind; None: not known yet)"
+    )
 
 
 class Incident(Model):

@@ -39,7 +39,8 @@ _HOSTS = f"""
 SELECT h.agent, h.location, h.hostname, h.seen_at, h.interval_s, h.cores, h.cpu_percent,
        h.load1, h.load5, h.load15, h.memory_total, h.memory_available, h.memory_percent,
        h.swap_total, h.swap_free, h.swap_percent, h.boot_time, h.filesystems,
-       extract(epoch FROM now() - h.seen_at) AS silent_for,
+       coalesce(h.received_at, h.seen_at) AS received_at,
+       extract(epoch FROM now() - coalesce(h.received_at, h.seen_at)) AS silent_for,
        coalesce(w.rank, 3) AS rank, w.tasks
 FROM hosts h
 LEFT JOIN LATERAL (
@@ -170,8 +171,9 @@ class Host(Model):
     location: str
     hostname: str
     severity: Severity = Field(description="the worst of its tasks; pending when not judged")
-    seen_at: datetime = Field(description="when its last figures were taken")
-    silent_for: float = Field(description="seconds since its last figures")
+    seen_at: datetime = Field(description="when its last figures were taken, by its clock")
+    received_at: datetime = Field(description="when the log received its last figures")
+    silent_for: float = Field(description="seconds since the log received its last figures")
     interval_s: float = Field(description="seconds between two figures")
     cores: int
     cpu_percent: float

@@ -29,6 +29,9 @@ RESULTS_PAGE = 50
 BEATS = 30
 #: An agent silent for longer than this (three missed heartbeats) is shown as lost.
 AGENT_LOST_AFTER = 35.0
+#: An agent whose clock is this far from the log's is told so: beyond a heartbeat's transit,
+#: its checks' times (and a certificate's "expires in") are off by as much.
+CLOCK_TOLD_FROM = 10.0
 
 router = APIRouter(include_in_schema=False)
 dashboard_access = Depends(page_access(("dashboard", "all")))
@@ -271,6 +274,7 @@ async def agents_page(request: Request) -> HTMLResponse:
     for r in rows:
         r["lost"] = (r["silent_for"] or 0) > AGENT_LOST_AFTER and not r["stopping"]
         r["gone"] = r["stopping"] and (r["silent_for"] or 0) > AGENT_LOST_AFTER
+        r["clock_off"] = abs(r["clock_offset"] or 0) >= CLOCK_TOLD_FROM
     return render(
         request,
         "agents.html",

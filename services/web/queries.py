@@ -309,8 +309,12 @@ async def incidents(
 
 async def agents(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        """SELECT a.*, coalesce(h.requests, 0) AS last_hour,
-                  extract(epoch FROM now() - a.last_seen) AS silent_for
+        # Silent since the log received its last heartbeat; its clock ahead by clock_offset.
+        """SELECT a.name, a.location, a.version, a.concurrency, a.in_flight, a.completed,
+                  a.started_at, a.last_seen, a.stopping, coalesce(h.requests, 0) AS last_hour,
+                  coalesce(a.received_at, a.last_seen) AS received_at,
+                  extract(epoch FROM now() - coalesce(a.received_at, a.last_seen)) AS silent_for,
+                  extract(epoch FROM a.last_seen - a.received_at) AS clock_offset
            FROM agents a LEFT JOIN (
              SELECT agent, count(DISTINCT request) AS requests FROM results
              WHERE checked_at > now() - interval '1 hour' GROUP BY agent) h

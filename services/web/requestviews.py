@@ -32,7 +32,7 @@ RECENT = 20
 _SELECT = """
 SELECT r.id, r.grp, r.location, r.status, r.requested_at, r.due, r.requested_by, r.agent,
        r.deliveries, r.started_at, r.completed_at, r.completion_seq, r.run_ms, r.error,
-       r.judged_at, a.last_seen AS agent_seen,
+       r.judged_at, coalesce(a.received_at, a.last_seen) AS agent_seen,
        extract(epoch FROM r.started_at - r.requested_at) AS queue_wait_s
 FROM requests r LEFT JOIN agents a ON a.name = r.agent
 """
