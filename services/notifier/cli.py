@@ -114,18 +114,23 @@ def cmd_ack(args: argparse.Namespace) -> int:
     if not args.reason.strip():
         print("tocsin ack: --reason must say why", file=sys.stderr)
         return 2
-    ev = asyncio.run(acknowledge(args.nats_url, args.task, args.reason.strip()))
+    try:
+        ev = asyncio.run(acknowledge(args.nats_url, args.task, args.reason.strip()))
+    except codec.DecodeError as exc:
+        print(f"tocsin ack: {exc}", file=sys.stderr)
+        return 2
     print(f"task {ev.task} acknowledged by {ev.by}")
     return 0
 
 
 async def acknowledge(nats_url: str, task: str, reason: str) -> IncidentAcknowledged:
+    ev = IncidentAcknowledged(at=time.time(), task=task, by=who(), reason=reason)
+    data = codec.encode_admitted(ev, subjects.ACKNOWLEDGED)  # what the log would refuse: said
     nc = await bus.connect(nats_url, "tocsin-ack")
     try:
-        ev = IncidentAcknowledged(at=time.time(), task=task, by=who(), reason=reason)
         await nc.jetstream().publish(
             subjects.ACKNOWLEDGED,
-            codec.encode(ev),
+            data,
             headers={"Nats-Msg-Id": f"ack.{task}.{uuid.uuid4().hex}"},
         )
     finally:
@@ -159,11 +164,15 @@ def cmd_silence(args: argparse.Namespace) -> int:
             print(f"tocsin silence add: {exc}", file=sys.stderr)
             return 2
         sid = uuid.uuid4().hex[:8]
-        asyncio.run(
-            add_silence(
-                args.nats_url, sid, start, start + seconds, args.reason, args.domain, args.task
+        try:
+            asyncio.run(
+                add_silence(
+                    args.nats_url, sid, start, start + seconds, args.reason, args.domain, args.task
+                )
             )
-        )
+        except codec.DecodeError as exc:
+            print(f"tocsin silence add: {exc}", file=sys.stderr)
+            return 2
         print(f"silence {sid} until {_when(start + seconds)}")
         return 0
     if args.action == "remove":
@@ -195,21 +204,23 @@ async def add_silence(
     task: str | None = None,
 ) -> None:
 
+    ev = SilenceAdded(
+        at=time.time(),
+        id=sid,
+        starts=starts,
+        ends=ends,
+        reason=reason,
+        by=who(),
+        domain=domain,
+        task=task,
+    )
+    # What the log would refuse (a start before 2000, a task name past its bound) is said.
+    data = codec.encode_admitted(ev, subjects.silence("added"))
     nc = await bus.connect(nats_url, "tocsin-silence")
     try:
-        ev = SilenceAdded(
-            at=time.time(),
-            id=sid,
-            starts=starts,
-            ends=ends,
-            reason=reason,
-            by=who(),
-            domain=domain,
-            task=task,
-        )
         await nc.jetstream().publish(
             subjects.silence("added"),
-            codec.encode(ev),
+            data,
             headers={"Nats-Msg-Id": f"silence.added.{sid}"},
         )
     finally:
