@@ -23,6 +23,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from events.types import Status
+from events.values import kind_of
 
 
 @dataclass(frozen=True)
@@ -145,55 +146,3 @@ def status_code(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
         raise ValueError(f"expected an HTTP status code (100-599), got {value!r}")
     return value
-
-
-def kind_of(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "nothing"
-    return f"{type(value).__name__} {value!r}"
-
-
-#: Argos's durations (the ``durations_nlp`` package): one or more NUMBER SCALE terms, each
-#: scale short, singular or plural, terms apart by spaces, commas or "and" ("1h 30m",
-#: "2 hours and 5 minutes"). A month is 30.5 days and a year 12 months, as there.
-_TERM = re.compile(r"(\d+(?:\.\d+)?)\s*([A-Za-z]+)")
-_SEPARATOR = re.compile(r"^(?:[\s,]|and\b)*$")
-_SCALES = {
-    ("ms", "millisecond", "milliseconds"): 0.001,
-    ("s", "second", "seconds"): 1,
-    ("m", "minute", "minutes"): 60,
-    ("h", "hour", "hours"): 3600,
-    ("d", "day", "days"): 86400,
-    ("w", "week", "weeks"): 7 * 86400,
-    ("M", "month", "months"): 30.5 * 86400,
-    ("y", "year", "years"): 12 * 30.5 * 86400,
-    ("D", "decade", "decades"): 120 * 30.5 * 86400,
-    ("c", "century", "centuries"): 1200 * 30.5 * 86400,
-}
-UNITS = {name: unit for names, unit in _SCALES.items() for name in names}
-
-
-def duration(value: Any) -> float:
-    """``500ms``, ``30s``, ``5m``, ``1h30m``, ``2 days``, ``1w``, ``1M``, ``1y`` into
-    seconds (> 0)."""
-    seconds, rest = 0.0, 0
-    terms = list(_TERM.finditer(value)) if isinstance(value, str) else []
-    for term in terms:
-        unit = UNITS.get(term.group(2))
-        if unit is None or not _SEPARATOR.match(value[rest : term.start()]):
-            terms = []
-            break
-        seconds += float(term.group(1)) * unit
-        rest = term.end()
-    if not terms or not _SEPARATOR.match(value[rest:]):
-        raise ValueError(
-            "expected a duration such as 500ms, 30s, 5m, 1h30m, 2d, 1w, 1M, 1y; "
-            f"got {kind_of(value)}"
-        )
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds

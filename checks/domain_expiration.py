@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from checks.base import Response, Verdict, duration, error, success
+from checks.base import Response, Verdict, error, success
+from events.values import duration
 
 NAME = "domain-expiration"
 SCHEMES = {"rdap"}

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from checks.base import Response, Verdict, check_text, duration, error, kind_of
+from checks.base import Response, Verdict, check_text, error, kind_of
+from events.values import duration
 
 NAME = "heartbeat"
 SCHEMES = {"heartbeat"}

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.base import Response, Verdict, duration, failure, success
+from checks.base import Response, Verdict, failure, success
+from events.values import duration
 
 NAME = "response-time"
 SCHEMES = {

@@ -11,18 +11,26 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from checks.base import Response, Verdict, error, success
+from checks.base import Response, Verdict, error, kind_of, success
 
 NAME = "ssl-certificate-expiration"
 SCHEMES = {"https", "tls", "smtp", "imap", "pop3", "wss"}
 
 
 def parse(expected: Any) -> str:
-    if expected != "on-check":
+    """Always ``on-check``: the check takes no value (thresholds are ssl.thresholds), and
+    Argos ignores what is written, though its schema wants text, a whole number, a list or a
+    mapping there. ``false`` is refused: Argos checks the certificate all the same."""
+    if expected is False:
         raise ValueError(
-            f"expected on-check (thresholds are set in ssl.thresholds), got {expected!r}"
+            "false does not turn the check off (remove it); expected on-check "
+            "(thresholds are set in ssl.thresholds)"
         )
-    return expected
+    if not isinstance(expected, str | int | list | dict):
+        raise ValueError(
+            f"expected on-check (thresholds are set in ssl.thresholds), got {kind_of(expected)}"
+        )
+    return "on-check"
 
 
 def evaluate(response: Response, expected: str) -> Verdict:

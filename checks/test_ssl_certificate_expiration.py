@@ -71,8 +71,30 @@ async def test_plain_http_sees_no_certificate(site):
 
 
 @pytest.mark.parametrize(
-    "value", [pytest.param(True, id="true"), pytest.param("5d", id="a-duration")]
+    "value",
+    [
+        pytest.param("on-check", id="on-check"),
+        pytest.param("5d", id="a-duration"),
+        pytest.param(True, id="true"),
+        pytest.param(30, id="a-number"),
+        pytest.param(["x"], id="a-list"),
+        pytest.param({"warning": "30d"}, id="a-mapping"),
+    ],
 )
-def test_parse_refuses(value):
-    with pytest.raises(ValueError, match="expected on-check"):
+def test_any_value_argos_takes_is_on_check(value):
+    """Argos ignores the value (its schema only wants text, a whole number, a list or a
+    mapping): the check is the same, and so is its task."""
+    assert cert_check.parse(value) == "on-check"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param(False, "false does not turn the check off", id="false"),
+        pytest.param(1.5, "expected on-check", id="a-fraction"),
+        pytest.param(None, "expected on-check", id="nothing"),
+    ],
+)
+def test_parse_refuses(value, message):
+    with pytest.raises(ValueError, match=message):
         cert_check.parse(value)

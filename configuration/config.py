@@ -27,26 +27,18 @@ from configuration import (
     paths,
     requests,
     sections,
+    serverkeys,
     statuspages,
     targets,
     websites,
     weburl,
 )
 from configuration import hosts as hostsection
-from configuration.reader import (
-    FAILED,
-    Reader,
-    boolean,
-    bounded_count,
-    bounded_duration,
-    join,
-    parse_duration,
-    plain,
-    positive,
-)
+from configuration.reader import FAILED, Reader, join, plain
+from configuration.settings import Settings, read_settings
 from configuration.yamlsource import ConfigError, Located, Problem, contents, read
-from events import subjects
 from events.types import RequestData, TaskDef
+from events.values import parse_duration, positive
 
 SEVERITY_NAMES = sections.SEVERITY_NAMES
 GENERAL_KEYS = sections.GENERAL_KEYS
@@ -79,19 +71,6 @@ TOP_KEYS = {
 
 
 @dataclass
-class Settings:
-    """What a website inherits from ``general`` and may override."""
-
-    frequency: float = 300.0
-    recheck_delay: float | None = None
-    retry_before_notification: int = 0
-    ipv4: bool = True
-    ipv6: bool = True
-    timeout: float = 10.0
-    locations: list[str] = field(default_factory=lambda: ["default"])
-
-
-@dataclass
 class Config:
     source: str
     digest: str
@@ -116,52 +95,6 @@ class Config:
     @property
     def locations(self) -> list[str]:
         return sorted({loc for t in self.tasks.values() for loc in t.locations}) or ["default"]
-
-
-def _locations(v: Any) -> list[str]:
-    if not isinstance(v, list) or not v:
-        raise ValueError("expected a non-empty list of location names")
-    names = [subjects.check_token(str(x), "location") for x in v]
-    if twice := next((n for i, n in enumerate(names) if n in names[:i]), None):
-        raise ValueError(f"location {twice!r} is listed twice: each is asked once")
-    return names
-
-
-_SETTINGS = {
-    # What a task carries in the log: within the event contract's bounds.
-    "frequency": bounded_duration,
-    "recheck_delay": bounded_duration,
-    "retry_before_notification": bounded_count,
-    "ipv4": boolean,
-    "ipv6": boolean,
-    "timeout": bounded_duration,
-    "locations": _locations,
-}
-
-
-def _settings(r: Reader, m: dict[str, Located], path: str, base: Settings) -> Settings:
-    s = Settings(**{k: getattr(base, k) for k in base.__dataclass_fields__})
-    for key, fn in _SETTINGS.items():
-        if key in m:
-            value = r.convert(m[key], join(path, key), fn)
-            if value is not FAILED:
-                setattr(s, key, value)
-    if not (s.ipv4 or s.ipv6) and ("ipv4" in m or "ipv6" in m):
-        where = (m.get("ipv6") or m["ipv4"]).where
-        r.fail(where, path, "ipv4 and ipv6 are both false: nothing would be checked")
-    if (
-        s.recheck_delay is not None
-        and s.recheck_delay >= s.frequency
-        and ("recheck_delay" in m or "frequency" in m)
-    ):
-        key = "recheck_delay" if "recheck_delay" in m else "frequency"
-        r.fail(
-            m[key].where,
-            join(path, key),
-            f"recheck_delay ({s.recheck_delay:g}s) must be "
-            f"shorter than frequency ({s.frequency:g}s)",
-        )
-    return s
 
 
 def _digest(*parts: Any) -> str:
@@ -219,9 +152,9 @@ def _website(
     r: Reader, wpath: str, wnode: Located, base: Settings, channels: Any, out: websites.Builder
 ) -> tuple[str, dict[str, Any]] | None:
     w = r.mapping(wnode, wpath, WEBSITE_KEYS, ("domain",))
-    settings = _settings(r, w, wpath, base)
+    settings = read_settings(r, w, wpath, base)
     for key in ("add_alerts_recipients", "overwrite_alerts_recipients"):
-        if key in w:
+        if key in w and w[key].value is not None:  # Argos: optional, empty is none
             sections.recipients(r, w[key], join(wpath, key), channels)
     if "maintenance" in w:
         sections.maintenance(r, w["maintenance"], join(wpath, "maintenance"))
@@ -247,6 +180,7 @@ def _website(
         k: plain(v)
         for k, v in w.items()
         if k in ("add_alerts_recipients", "overwrite_alerts_recipients", "maintenance", "quorum")
+        and v.value is not None
     }
     if parts.scheme in targets.SCHEMES:
         if "paths" in w:
@@ -283,7 +217,7 @@ def _website(
         )
         data = (
             paths.request_data(r, p["request_data"], join(ppath, "request_data"))
-            if "request_data" in p
+            if "request_data" in p and p["request_data"].value is not None
             else None
         )
         checks = (
@@ -332,13 +266,13 @@ def _parse(
         if "general" in top
         else {}
     )
-    base = _settings(r, general, "general", Settings())
+    base = read_settings(r, general, "general", Settings())
     general_data, channels = sections.general(r, general)
     ssl = r.mapping(top["ssl"], "ssl", {"thresholds"}) if "ssl" in top else {}
-    thresholds = sections.thresholds(r, ssl.get("thresholds"))
-    agent_tokens = sections.service(r, top["service"]) if "service" in top else []
+    thresholds = serverkeys.thresholds(r, ssl.get("thresholds"))
+    agent_tokens = serverkeys.service(r, top["service"]) if "service" in top else []
     recurring = (
-        sections.recurring_tasks(r, top["recurring_tasks"]) if "recurring_tasks" in top else {}
+        serverkeys.recurring_tasks(r, top["recurring_tasks"]) if "recurring_tasks" in top else {}
     )
     hosts = hostsection.parse(r, top["hosts"], channels) if "hosts" in top else None
     builder = websites.Builder(r)

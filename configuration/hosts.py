@@ -26,14 +26,13 @@ from configuration import sections
 from configuration.reader import (
     FAILED,
     Reader,
-    bounded_count,
-    bounded_duration,
     join,
     plain,
     texts,
 )
 from configuration.yamlsource import Located
 from events import subjects
+from events.values import bounded_count, bounded_duration
 
 #: ``config.applied`` events of host tasks (on ``tocsin.host.tasks.<agent>``) carry ``source``
 #: = this + the agent name: they are the scheduler's, not the file's.

@@ -45,6 +45,7 @@ class RefusedPart(ValueError):
 
     def __init__(self, subject: str, seq: int, reason: str) -> None:
         super().__init__(f"configuration refused; skipped: {subject} seq {seq}: {reason}")
+        self.subject, self.seq, self.reason = subject, seq, reason
 
 
 @dataclass

@@ -8,9 +8,10 @@ from typing import Any, NamedTuple
 
 from checks import CATALOGUE
 from checks.base import kind_of
-from configuration.reader import FAILED, Reader, boolean, closest, join, text
+from configuration.reader import FAILED, Reader, closest, join, text
 from configuration.yamlsource import Located, Where
 from events.types import RequestData
+from events.values import argos_bool
 
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
 PATH_KEYS = {"path", "method", "request_data", "checks"}
@@ -19,14 +20,16 @@ REQUEST_DATA_KEYS = {"data", "is_json", "headers"}
 
 def request_data(r: Reader, node: Located, path: str) -> RequestData:
     m = r.mapping(node, path, REQUEST_DATA_KEYS)
-    is_json = r.convert(m["is_json"], join(path, "is_json"), boolean) if "is_json" in m else False
+    is_json = (
+        r.convert(m["is_json"], join(path, "is_json"), argos_bool) if "is_json" in m else False
+    )
     data = (
         r.convert(m["data"], join(path, "data"), _json_data if is_json is True else _form_data)
         if "data" in m
         else None
     )
     headers: dict[str, str] = {}
-    if "headers" in m:
+    if "headers" in m and m["headers"].value is not None:  # Argos: optional, empty is none
         hm = r.mapping(m["headers"], join(path, "headers"), set(_keys(m["headers"])))
         for name, value in hm.items():
             if not _TOKEN.fullmatch(name):
@@ -82,12 +85,12 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def _header(v: Any) -> str:
-    if isinstance(v, dict | list) or v is None:
-        raise ValueError(f"expected a header value, got {kind_of(v)}")
-    value = str(v)
-    if _CONTROL.search(value):
+    # Text only, as Argos's schema (``Dict[str, str]``): ``X-Count: 1`` is refused there.
+    if not isinstance(v, str):
+        raise ValueError(f"expected a header value as text (quote it), got {kind_of(v)}")
+    if _CONTROL.search(v):
         raise ValueError("a header value must not hold CR, LF or other control characters")
-    return value
+    return v
 
 
 def _keys(node: Located) -> list[str]:
@@ -141,7 +144,8 @@ def checks(r: Reader, node: Located, path: str, scheme: str) -> list[Check]:
 
 
 def method(v: Any) -> str:
-    name = text(v).upper()
+    # Upper case only, as Argos's schema: ``get`` is refused there.
+    name = text(v)
     if name not in METHODS:
         known = ", ".join(sorted(METHODS))
         raise ValueError(f"unknown HTTP method {v!r} (expected one of {known})")

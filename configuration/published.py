@@ -47,12 +47,12 @@ def public(cfg: Config) -> dict[str, Any]:
 
 
 def _masked(value: Any, secrets: set[str], domains: bool = False) -> Any:
-    """Every text (and key) of ``value`` with its secrets masked. ``domains``: the keys (the
-    websites') or the texts (a status page component's) are ``[user:pass@]host[:port]``,
-    whose credentials are masked as a task's domain is."""
+    """Every text of ``value`` with its secrets masked, and every key that is one. ``domains``:
+    the keys (the websites') or the texts (a status page component's) are
+    ``[user:pass@]host[:port]``, whose credentials are masked as a task's domain is."""
     if isinstance(value, dict):
         return {
-            (_domain(k, secrets) if domains else _text(k, secrets)): _masked(
+            (_domain(k, secrets) if domains else _key(k, secrets)): _masked(
                 v, secrets, k == "domains"
             )
             for k, v in value.items()
@@ -64,6 +64,12 @@ def _masked(value: Any, secrets: set[str], domains: bool = False) -> Any:
 
 def _domain(value: Any, secrets: set[str]) -> Any:
     return redaction.public_url(value, secrets) if isinstance(value, str) else value
+
+
+def _key(key: str, secrets: set[str]) -> str:
+    """A key of the settings: a word of the configuration (``bind_pwd``) stays whole whatever
+    secret it contains (a password ``pw``), or it would be no key the log admits."""
+    return redaction.hidden(key) if key in secrets else key
 
 
 def _text(text: str, secrets: set[str]) -> str:

@@ -1,19 +1,18 @@
 """Walking the YAML tree of a configuration, collecting every problem with its place.
 
-The small converters here raise ``ValueError`` with the operator's words; the
-reader turns that into ``FILE:LINE:COL: key.path: message``.
+The small converters here, and those the log's settings are read with too
+(``events/values.py``: durations, counts, shares), raise ``ValueError`` with the operator's
+words; the reader turns that into ``FILE:LINE:COL: key.path: message``.
 """
 
 from __future__ import annotations
 
 import difflib
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from checks.base import duration, kind_of
 from configuration.yamlsource import Located, Problem, Where, shown
-from events.fields import MAX_SECONDS, MAX_SMALL
+from events.values import kind_of
 
 #: What ``convert`` returns for a value it refused (``None`` is a legitimate value).
 FAILED: Any = object()
@@ -124,62 +123,6 @@ def closest(key: str, allowed: set[str]) -> str | None:
 
 
 # --- converters ------------------------------------------------------------------------
-
-
-def parse_duration(value: Any) -> float:
-    """``30s``, ``5m``, ``1h``, ``2d``, ``1w``, ``1M``, ``1y`` into seconds; a bare number means
-    minutes, as Argos's ``frequency``."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration such as 5m, got {value!r}")
-    if isinstance(value, int | float):
-        if value <= 0:
-            raise ValueError("a duration must be positive")
-        seconds = float(value) * 60
-    else:
-        seconds = duration(value)
-    # ``.inf``, ``.nan`` or 400 nines: JSON has no such number, the log would hold null.
-    if not math.isfinite(seconds):
-        raise ValueError(f"a duration must be finite, got {kind_of(value)}")
-    return seconds
-
-
-def bounded_duration(value: Any) -> float:
-    """A duration of the configuration (a task's frequency, timeout, recheck delay; a
-    setting's retention, interval, window, threshold): within the event contract's bound.
-    The log carries them all, and a longer one (``999999999d``) overflowed where it was used
-    (a session's expiry, a PostgreSQL interval, a deadline past what an event may hold)."""
-    seconds = parse_duration(value)
-    if seconds > MAX_SECONDS:
-        raise ValueError(
-            f"at most {MAX_SECONDS / 86400:g} days (what the event log holds), got {kind_of(value)}"
-        )
-    return seconds
-
-
-def bounded_count(v: Any) -> int:
-    """A count of the configuration (retries, a quorum, a rate): within the event contract's
-    bound."""
-    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_SMALL:
-        raise ValueError(f"expected a whole number from 0 to {MAX_SMALL}, got {kind_of(v)}")
-    return v
-
-
-def boolean(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ValueError(f"expected true or false, got {kind_of(v)}")
-    return v
-
-
-def whole(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ValueError(f"expected a whole number, got {kind_of(v)}")
-    return v
-
-
-def positive(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_SMALL:
-        raise ValueError(f"expected a whole number from 1 to {MAX_SMALL}, got {kind_of(v)}")
-    return v
 
 
 def text(v: Any) -> str:

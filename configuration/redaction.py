@@ -18,10 +18,7 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 import msgspec
 
 from events.types import RequestData, TaskDef
-
-MASK = "••••"
-#: A mask as ``hidden`` writes it: the fingerprint says which value it stands for.
-MASKED = re.compile(MASK + r"([0-9a-f]{8})")
+from events.values import MASK, MASKED
 
 
 def fingerprint(value: str) -> str:

@@ -1,4 +1,5 @@
-"""The sections of a configuration besides the websites: validated in shape, kept as data.
+"""``general`` besides the task settings: validated in shape, kept as data (``service``,
+``ssl`` and ``recurring_tasks`` are in configuration/serverkeys.py).
 
 ``general`` also feeds the notifier (alerts, mail, gotify, apprise, maintenance)
 and the web (sessions, access): they read ``Config.general`` as plain data,
@@ -7,30 +8,34 @@ which is only handed out once every value here was checked.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from checks.base import kind_of
-from checks.judge import DEFAULT_THRESHOLDS
 from configuration.maintenance import parse_windows
 from configuration.reader import (
-    FAILED,
     Reader,
     anything,
-    boolean,
-    bounded_count,
-    bounded_duration,
     join,
     one_of,
     plain,
     port,
-    positive,
     text,
     texts,
-    whole,
 )
 from configuration.yamlsource import Located
-from events.fields import MAX_SECONDS
+from events.values import (
+    access,
+    argos_int,
+    boolean,
+    bounded_count,
+    bounded_duration,
+    or_none,
+    positive,
+    root_path,
+    session_duration,
+    share,
+    stored_whole,
+)
 
 SEVERITY_NAMES = ("ok", "warning", "critical", "unknown", "no_agent")
 SETTINGS_KEYS = {
@@ -71,11 +76,11 @@ def general(r: Reader, m: dict[str, Located]) -> tuple[dict[str, Any], _Channels
     channels alerts may name."""
     out: dict[str, Any] = {}
     simple = {
-        "env": text,
-        "root_path": _root_path,
-        "session_duration": bounded_duration,
-        "remember_me_duration": bounded_duration,
-        "unauthenticated_access": _access,
+        "env": one_of("dev", "test", "production"),
+        "root_path": root_path,
+        "session_duration": session_duration,
+        "remember_me_duration": or_none(bounded_duration),
+        "unauthenticated_access": access,
         "quorum": positive,
         "reminder_interval": bounded_duration,
     }
@@ -89,32 +94,34 @@ def general(r: Reader, m: dict[str, Located]) -> tuple[dict[str, Any], _Channels
             m["db"],
             "general.db",
             # Not used by Tocsin (its read models are in DATABASE_URL): as lax as Argos.
-            {"url": text, "pool_size": argos_int(whole), "max_overflow": argos_int(whole)},
+            {"url": text, "pool_size": _db_int, "max_overflow": _db_int},
             secret=("url",),
         )
-    if "ldap" in m:
+    # Argos's optional sections: empty (null) is none.
+    given = {k: v for k, v in m.items() if v.value is not None or v.unset}
+    if "ldap" in given:
         r.fields(
             m["ldap"],
             "general.ldap",
             {
-                k: text
-                for k in ("uri", "user_tree", "bind_dn", "bind_pwd", "user_attr", "user_filter")
+                **{k: text for k in ("uri", "user_tree", "user_attr")},
+                **{k: or_none(_string) for k in ("bind_dn", "bind_pwd", "user_filter")},
             },
-            required=("uri",),
+            required=("uri", "user_tree", "user_attr"),
             secret=("bind_pwd",),
         )
-    mail = _mail(r, m["mail"]) if "mail" in m else None
-    for i, item in enumerate(r.items(m["gotify"], "general.gotify") if "gotify" in m else []):
+    mail = _mail(r, m["mail"]) if "mail" in given else None
+    for i, item in enumerate(r.items(m["gotify"], "general.gotify") if "gotify" in given else []):
         r.fields(
             item,
             f"general.gotify[{i}]",
-            {"url": text, "tokens": texts},
+            {"url": _http_url, "tokens": texts},
             required=("url", "tokens"),
             secret=("tokens",),
         )
     apprise = (
         r.mapping(m["apprise"], "general.apprise", set(_keys(m.get("apprise"))))
-        if "apprise" in m
+        if "apprise" in given
         else {}
     )
     for group, urls in apprise.items():
@@ -133,14 +140,14 @@ def general(r: Reader, m: dict[str, Located]) -> tuple[dict[str, Any], _Channels
             required=("url", "secret"),
             secret=("url", "secret"),
         )
-    channels = _Channels("mail" in m, "gotify" in m, set(apprise), set(webhooks))
+    channels = _Channels("mail" in given, "gotify" in given, set(apprise), set(webhooks))
     if "channels" in m:
         _channel_tuning(r, m["channels"], channels)
     if "degraded_location" in m:
         r.fields(
             m["degraded_location"],
             "general.degraded_location",
-            {"min_tasks": positive, "ratio": _share},
+            {"min_tasks": positive, "ratio": share},
         )
     if "alerts" in m:
         recipients(r, m["alerts"], "general.alerts", channels, allow_mail=False)
@@ -200,12 +207,6 @@ def _channel_tuning(r: Reader, node: Located, channels: _Channels) -> None:
                 {"count": positive, "per": bounded_duration},
                 required=("count", "per"),
             )
-
-
-def _share(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1:
-        raise ValueError(f"expected a share above 0 and at most 1 (0.5: half), got {kind_of(v)}")
-    return float(v)
 
 
 def _http_url(v: Any) -> str:
@@ -277,13 +278,14 @@ def _mail(r: Reader, node: Located) -> dict[str, Any]:
         "mailfrom": text,
         "host": text,
         "port": argos_int(port),
+        # StrictBool in Argos's schema: true or false only.
         "ssl": boolean,
         "starttls": boolean,
         "auth": anything,
         "addresses": texts,
     }
     m = r.fields(node, "general.mail", spec, required=("mailfrom",))
-    if "auth" in m:
+    if m.get("auth") is not None:  # Argos: optional, empty is none
         r.fields(
             node.value["auth"],
             "general.mail.auth",
@@ -294,27 +296,12 @@ def _mail(r: Reader, node: Located) -> dict[str, Any]:
     return {**MAIL_DEFAULTS, **m}
 
 
-def argos_int(fn: Callable[[Any], int]) -> Callable[[Any], int]:
-    """``fn`` of a whole number, which may be written as text (``port: "25"``): pydantic's
-    int, which Argos reads these with, takes digits in a string."""
-
-    def convert(v: Any) -> int:
-        if isinstance(v, str) and v.strip().lstrip("+-").isdigit():
-            v = int(v)
-        return fn(v)
-
-    return convert
+_db_int = argos_int(stored_whole)
 
 
-def _access(v: Any) -> str | None:
-    if v is None:
-        return None
-    return one_of("dashboard", "all")(v)
-
-
-def _root_path(v: Any) -> str:
-    if not isinstance(v, str) or not v.startswith("/"):
-        raise ValueError(f"expected a path starting with '/', got {kind_of(v)}")
+def _string(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"expected a string, got {kind_of(v)}")
     return v
 
 
@@ -328,73 +315,3 @@ def _plain_value(value: Any) -> Any:
 
 def _plain(node: Located) -> Any:
     return plain(node)
-
-
-def service(r: Reader, node: Located) -> list[str]:
-    """``service.secrets``: the bearer tokens of Argos agents (see services/argos)."""
-    tokens = []
-    for i, secret in enumerate(
-        r.items(
-            r.mapping(node, "service", {"secrets"}).get("secrets", Located([], node.where)),
-            "service.secrets",
-        )
-    ):
-        token = r.convert(secret, f"service.secrets[{i}]", text, secret=True)
-        if token is not FAILED:
-            tokens.append(token)
-    return tokens
-
-
-def recurring_tasks(r: Reader, node: Located) -> dict[str, Any]:
-    """Argos's recurring tasks, in seconds: ``max_results_age`` bounds the results the read
-    models keep (the projector prunes), ``time_without_agent`` is the no-agent alert's
-    delay (the notifier); ``max_lock_seconds`` is the default ``--lease`` of ``tocsin argos``."""
-    return r.fields(
-        node,
-        "recurring_tasks",
-        {
-            "max_results_age": bounded_duration,
-            "max_lock_seconds": argos_int(_lock_seconds),
-            "time_without_agent": _time_without_agent,
-        },
-    )
-
-
-def _lock_seconds(v: Any) -> int:
-    """Argos raises a lock of 60 seconds or less to 100: its agents wait up to 60 for a site."""
-    v = whole(v)
-    if v > MAX_SECONDS:
-        raise ValueError(
-            f"expected a whole number of seconds up to {MAX_SECONDS:.0f} (366 days), got {v}"
-        )
-    return v if v > 60 else 100
-
-
-def _time_without_agent(v: Any) -> float:
-    """Minutes, or a duration (Tocsin's); under a minute is 5 minutes, as Argos says."""
-    if isinstance(v, str) and v.strip().lstrip("+-").isdigit():
-        v = int(v)
-    if isinstance(v, int | float) and not isinstance(v, bool) and v < 1:
-        return 300.0
-    return bounded_duration(v)
-
-
-def thresholds(r: Reader, node: Located | None) -> list[tuple[float, str]]:
-    """``ssl.thresholds``: ``[{"1d": critical}, {"5d": warning}]`` → sorted (seconds, severity)."""
-
-    if node is None:
-        return list(DEFAULT_THRESHOLDS)
-    out: list[tuple[float, str]] = []
-    for i, item in enumerate(r.items(node, "ssl.thresholds")):
-        path = f"ssl.thresholds[{i}]"
-        if not isinstance(item.value, dict) or len(item.value) != 1:
-            r.fail(item.where, path, "expected a one-key mapping such as '5d: warning'")
-            continue
-        ((dur, sev),) = item.value.items()
-        seconds = r.convert(Located(dur, item.key_where[dur]), join(path, dur), bounded_duration)
-        level = r.convert(sev, join(path, dur), one_of("ok", "warning", "critical", "unknown"))
-        if seconds is not FAILED and level is not FAILED:
-            if any(s == seconds for s, _ in out):
-                r.fail(item.where, path, f"a threshold for {dur} is already set")
-            out.append((seconds, level))
-    return sorted(out)

@@ -56,19 +56,16 @@ def decode(data: bytes, subject: str) -> AnyEvent:
 
 
 def admitted(event: AnyEvent, data: bytes, subject: str) -> AnyEvent:
-    """``event``, decoded from ``data``, if its version, its subject and its free-form values
-    admit it; DecodeError otherwise."""
+    """``event``, decoded from ``data``, if its version, its subject and its values (free-form
+    ones, an apply's settings) admit it; DecodeError otherwise."""
     if event.v != event.VERSION:
         raise DecodeError(
             f"{subject}: {_type_of(data)}: schema version {event.v} is not the supported "
             f"{event.VERSION}"
         )
     found = contract.problem(subject, event)
-    if found is None:
-        found = next(
-            filter(None, map(contract.free_form_problem, contract.expected_values(event))), None
-        )
-        found = found and f"free-form value (expected, request data): {found}"
+    if found is None and isinstance(event, contract.FREE_FORM):
+        found = contract.content_problem(event)
     found = found or keyed.repeated(event)
     if found:
         raise DecodeError(f"{subject}: {_type_of(data)}: {found}")

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
-from events import subjects
+from events import settings, subjects
+from events.fields import INT64
 from events.types import (
     AgentHeartbeat,
     CheckCompleted,
@@ -99,7 +100,6 @@ RULES: tuple[Rule, ...] = (
 MAX_DEPTH = 16
 MAX_ITEMS = 1000
 MAX_TEXT = 65536
-INT64 = 2**63
 
 
 def _literal(rule: Rule) -> tuple[str, ...]:
@@ -285,6 +285,17 @@ def expected_values(event: Event) -> list[Any]:
     if isinstance(event, CheckCompleted):
         return [event.observation.facts]  # what a target beyond HTTP showed
     return []
+
+
+def content_problem(event: Event) -> str | None:
+    """Why the values ``event`` carries cannot be folded, or None: its free-form values, and
+    the settings of an apply, checked by the configuration file's rules (events/settings.py)."""
+    found = next(filter(None, map(free_form_problem, expected_values(event))), None)
+    if found:
+        return f"free-form value (expected, request data): {found}"
+    if isinstance(event, ConfigApplied) and event.settings is not None:
+        return settings.problem(event.settings)
+    return None
 
 
 def subject_of(event: Event) -> str:

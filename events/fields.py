@@ -28,6 +28,9 @@ Value = Annotated[float, msgspec.Meta(ge=-1e15, le=1e15)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
 #: The largest small count an event holds (retries before a notification …).
 MAX_SMALL = 1_000_000
+#: Integers of a free-form value (or of the settings) beyond this are no JSON every reader
+#: reads alike, nor a PostgreSQL bigint.
+INT64 = 2**63
 Small = Annotated[int, msgspec.Meta(ge=0, le=MAX_SMALL)]
 HttpStatus = Annotated[int, msgspec.Meta(ge=0, le=999)]
 IpVersion = Annotated[int, msgspec.Meta(ge=4, le=6)]

@@ -227,7 +227,7 @@ def _tokens_valid(event: Any) -> bool:
 
 for _cls in REGISTRY.values():
     _mirror(_cls)
-#: The mirrors of the types that carry free-form values (``contract.expected_values``).
+#: The mirrors of the types that carry free-form values or settings (``contract.content_problem``).
 _FREE_FORM = frozenset(_mirrors[c] for c in contract.FREE_FORM)
 _decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(
     Union[tuple(_mirrors[c] for c in get_args(AnyEvent))]  # noqa: UP007 - from a tuple
@@ -245,10 +245,7 @@ def _mirrored(data: bytes) -> Any:
     if (
         event.v != event.VERSION
         or not _tokens_valid(event)
-        or (
-            type(event) in _FREE_FORM
-            and any(map(contract.free_form_problem, contract.expected_values(event)))
-        )
+        or (type(event) in _FREE_FORM and contract.content_problem(event))
         or keyed.repeated(event) is not None
     ):
         return None

@@ -1,4 +1,5 @@
-"""Connecting to NATS the way every service must: never giving up on reconnecting."""
+"""Connecting to NATS the way every service must, never giving up on reconnecting, and the way
+a one-shot command must, giving up after a few seconds with one line saying why."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from events.types import DeadLettered
 from runtime import backoff
 from runtime.logs import Log
 from runtime.pull import Pull
+from runtime.reach import Unreachable, reason, shown
 from security.client import ClientSecurity
 
 log = Log("tocsin.bus")
@@ -59,6 +61,50 @@ async def connect(url: str, name: str, **options: object) -> Client:
         **options,  # type: ignore[arg-type]
     )
     return nc
+
+
+#: A one-shot command's tries at reaching NATS after the first, a second apart, each given
+#: ``ONESHOT_TIMEOUT`` seconds, before it says it cannot: a few seconds in all.
+ONESHOT_ATTEMPTS = 2
+ONESHOT_TIMEOUT = 2
+
+
+@contextlib.asynccontextmanager
+async def oneshot(url: str, name: str) -> AsyncIterator[Client]:
+    """A connection for a command that does one thing and exits (``tocsin silence list``):
+    a few attempts, then ``Unreachable`` ("cannot reach NATS at URL: connection refused")
+    instead of ``connect``'s retrying forever, one warning a second; the same when the link
+    is lost for good while the block runs. Closed when the block ends."""
+    nc = Client()
+    failures: list[Exception] = []
+
+    async def on_error(exc: Exception) -> None:
+        failures.append(exc)  # said once, with the outcome, rather than once per attempt
+
+    try:
+        await nc.connect(
+            servers=url.split(","),
+            name=name,
+            max_reconnect_attempts=ONESHOT_ATTEMPTS,
+            reconnect_time_wait=1,
+            connect_timeout=ONESHOT_TIMEOUT,
+            error_cb=on_error,
+            **ClientSecurity.from_env().connect_options(),
+        )
+    except Exception as exc:  # nats-py's "no servers": the attempts' own errors say why
+        raise Unreachable(
+            f"cannot reach NATS at {shown(url)}: {reason(failures[-1] if failures else exc)}"
+        ) from None
+    try:
+        yield nc
+    except Exception as exc:
+        if nc.is_connected:
+            raise
+        raise Unreachable(
+            f"lost NATS at {shown(url)}: {reason(failures[-1] if failures else exc)}"
+        ) from None
+    finally:
+        await close(nc)
 
 
 def deadletter_for(

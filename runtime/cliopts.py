@@ -10,6 +10,8 @@ from typing import Any
 
 import uvloop
 
+from runtime import local
+
 DEFAULT_NATS = "nats://127.0.0.1:14222"
 DEFAULT_DB = "postgresql://postgres@127.0.0.1:15432/tocsin"
 
@@ -18,20 +20,43 @@ def env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
 
 
+#: Said of both defaults: ``fill`` chooses, once the command line is read.
+LOCAL = f"the system `tocsin dev` runs from $TOCSIN_DATA_DIR ({local.DEFAULT_DIR}), else"
+
+
 def nats(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--nats-url",
-        default=env("NATS_URL", DEFAULT_NATS),
-        help="NATS server(s), comma-separated (env NATS_URL; default %(default)s)",
+        default=env("NATS_URL"),
+        help=f"NATS server(s), comma-separated (env NATS_URL; default: {LOCAL} {DEFAULT_NATS})",
     )
 
 
 def db(p: argparse.ArgumentParser) -> None:
+    # No %(default)s in the help: the URL of `tocsin dev`'s PostgreSQL holds its password.
     p.add_argument(
         "--database-url",
-        default=env("DATABASE_URL", DEFAULT_DB),
-        help="PostgreSQL URL (env DATABASE_URL; default %(default)s)",
+        default=env("DATABASE_URL"),
+        help=f"PostgreSQL URL (env DATABASE_URL; default: {LOCAL} {DEFAULT_DB})",
     )
+
+
+def fill(args: argparse.Namespace) -> None:
+    """Give the command the NATS and PostgreSQL its user named none of (no option, no
+    environment variable): those of the system ``tocsin dev`` runs from the data directory
+    (its ports, its database password, and with ``--secure`` the admin's credentials, which
+    every NATS connection reads from TOCSIN_NATS_CREDS), else the defaults."""
+    wants_nats = getattr(args, "nats_url", "") is None
+    wants_db = getattr(args, "database_url", "") is None
+    if not (wants_nats or wants_db):
+        return
+    found = local.read(local.data_dir()) or local.Endpoints()
+    if wants_nats:
+        args.nats_url = found.nats_url or DEFAULT_NATS
+        if found.nats_url and found.nats_creds and not env("TOCSIN_NATS_CREDS"):
+            os.environ["TOCSIN_NATS_CREDS"] = found.nats_creds
+    if wants_db:
+        args.database_url = found.database_url or DEFAULT_DB
 
 
 def config(p: argparse.ArgumentParser, required: bool = True) -> None:

@@ -1,4 +1,5 @@
-"""PostgreSQL connections that wait for the server, and schemas created once per version."""
+"""PostgreSQL connections that wait for the server (a service's) or say at once why they
+cannot (a one-shot command's), and schemas created once per version."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from runtime.logs import Log
+from runtime.reach import Unreachable, reason, shown
 
 log = Log("tocsin.db")
 
@@ -27,6 +29,19 @@ async def connect(dsn: str, attempts: int = 0, **kwargs: object) -> asyncpg.Conn
             log.warning("postgres unavailable, retrying", error=str(exc), delay=delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+#: Seconds a one-shot command waits for PostgreSQL to answer.
+ONESHOT_TIMEOUT = 10
+
+
+async def connect_once(dsn: str, **kwargs: object) -> asyncpg.Connection:
+    """A one-shot command's connection (``tocsin user add``): one attempt, or ``Unreachable``
+    saying where and why (refused, a wrong password, no such database), never a traceback."""
+    try:
+        return await asyncpg.connect(dsn, timeout=ONESHOT_TIMEOUT, **kwargs)  # type: ignore[arg-type]
+    except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise Unreachable(f"cannot reach PostgreSQL at {shown(dsn)}: {reason(exc)}") from None
 
 
 async def pool(dsn: str, **kwargs: object) -> asyncpg.Pool:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from runtime import __version__, cliopts, logs
+from runtime.reach import Unreachable
 
 #: The module that registers each subcommand (``register(subparsers)`` returns
 #: ``{command: handler}``), in the order ``--help`` lists them. Only the chosen command's
@@ -87,7 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logs.setup(args.log_level)
     try:
+        cliopts.fill(args)
         return commands[args.command](args)
+    except Unreachable as exc:
+        said = " ".join(filter(None, [args.command, getattr(args, "action", None)]))
+        print(f"tocsin {said}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -96,6 +96,15 @@ async def flushed(nc: Any) -> None:
     await nc.flush()
 
 
+async def logged(nats_url: str, subject: str) -> list[Any]:
+    """Every event of the log on ``subject``, decoded, in order."""
+    nc = await nats.connect(nats_url)
+    try:
+        return [codec.decode(m.data, m.subject) async for m in bus.replay(nc.jetstream(), subject)]
+    finally:
+        await nc.close()
+
+
 async def wait_for(
     predicate: Callable[[], Awaitable[Any]],
     timeout: float = 30.0,

@@ -142,8 +142,8 @@ ERRORS = [
     ),
     pytest.param(
         "general:\n  frequency: 1m\nssl:\n  thresholds:\n    - 1d: fatal\nwebsites: []\n",
-        "c.yaml:5:11: ssl.thresholds[0].1d: expected one of ok, warning, critical, "
-        "unknown, got str 'fatal'",
+        "c.yaml:5:11: ssl.thresholds[0].1d: expected one of warning, critical, unknown, "
+        "got str 'fatal'",
         id="threshold-severity",
     ),
     pytest.param(

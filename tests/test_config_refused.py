@@ -38,8 +38,9 @@ def _files(tmp_path: Path, url: str) -> dict[str, Path]:
     out = {
         "good": site_config(url, {"a": ["status-is: 200"]}),
         "next": site_config(url, {"b": ["status-is: 200"]}),
-        # What the reader admits and the event contract does not (a NUL character).
-        "refused": site_config(url, {"a": ["status-is: 200"]}, env='"x\\0y"'),
+        # What the reader admits and the event contract does not (a NUL character in a
+        # setting the log carries).
+        "refused": site_config(url, {"a": ["status-is: 200"]}, root_path='"/x\\0y"'),
         "heartbeat": HEARTBEAT,
     }
     for name, body in out.items():

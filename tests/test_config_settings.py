@@ -35,7 +35,8 @@ CONFIG = f"""
 general:
   frequency: 1m
   cookie_secret: cookieSecret0123456789abcdef0123
-  ldap: {{uri: "ldap://127.0.0.1:1", bind_dn: "cn=x", bind_pwd: {SECRETS[5]}}}
+  ldap: {{uri: "ldap://127.0.0.1:1", user_tree: "ou=users", user_attr: uid, bind_dn: "cn=x",
+         bind_pwd: {SECRETS[5]}}}
   mail:
     mailfrom: tocsin@example.org
     host: smtp.example.org

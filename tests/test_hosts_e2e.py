@@ -21,9 +21,8 @@ import pytest
 from checks.hostjudge import group, task_id
 from events import codec, streams, subjects
 from events.types import HostObserved, TaskJudged
-from runtime import bus
 from services.notifier.service import Notifier, NotifierOptions
-from tests.helpers import Stack, fetch, wait_for, write_config
+from tests.helpers import Stack, fetch, logged, wait_for, write_config
 from tests.notif_receivers import SmtpReceiver
 
 INTERVAL = 2.0
@@ -103,14 +102,6 @@ def subjects_of(smtp: SmtpReceiver) -> list[str]:
     return [str(m["Subject"]) for m in smtp.messages]
 
 
-async def _log(nats_url: str, subject: str) -> list[Any]:
-    nc = await nats.connect(nats_url)
-    try:
-        return [codec.decode(m.data, m.subject) async for m in bus.replay(nc.jetstream(), subject)]
-    finally:
-        await nc.close()
-
-
 async def _severity(database_url: str, task: str) -> str | None:
     rows = await fetch(database_url, "SELECT severity FROM tasks WHERE id = $1", task)
     return rows[0]["severity"] if rows else None
@@ -180,10 +171,10 @@ async def test_killed_agent_makes_its_host_unknown_within_two_intervals(
             agent.send_signal(signal.SIGKILL)
             agent.wait()
             await wait_for(lambda: _is(database_url, disk, "unknown"), what="the host unknown")
-            seen = await _log(nats_server.url, subjects.host_observed("h2", "default"))
+            seen = await logged(nats_server.url, subjects.host_observed("h2", "default"))
             judged = [
                 e
-                for e in await _log(nats_server.url, subjects.judged(group("h2")))
+                for e in await logged(nats_server.url, subjects.judged(group("h2")))
                 if isinstance(e, TaskJudged)
             ]
             last = max(e.at for e in seen if isinstance(e, HostObserved))

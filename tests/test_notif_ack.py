@@ -10,12 +10,13 @@ import time
 
 import asyncpg
 import httpx
+import msgspec
 import nats
 import pytest
 
 from configuration import config as configuration
 from events import codec, streams, subjects
-from events.types import IncidentAcknowledged, Judgement, Severity, TaskJudged
+from events.types import ConfigApplied, IncidentAcknowledged, Judgement, Severity, TaskJudged
 from runtime import bus
 from services.cli import main as tocsin
 from services.notifier.settings import NotifySettings, Target
@@ -130,12 +131,19 @@ async def _acks(nats_url: str) -> list[IncidentAcknowledged]:
 
 
 async def test_web_button_api_and_cli_record_who_and_why(nats_server, database_url):
+    now = time.time()
+    # Ids and groups the event contract admits (no dot): the log below holds them.
+    bad = msgspec.structs.replace(task_def(1, "bad.example"), id="t1-bad", group="g1-bad")
+    fine = msgspec.structs.replace(task_def(2, "fine.example"), id="t2-fine", group="g2-fine")
     nc = await nats.connect(nats_server.url)
     await streams.ensure(nc.jetstream(), [])
+    # In force in the log too: `tocsin ack` refuses a task that is not.
+    applied = ConfigApplied(
+        at=now - 60, revision="r1", source="test", applied_by="test", added=[bad, fine]
+    )
+    await nc.jetstream().publish(subjects.CONFIG_APPLIED, codec.encode(applied))
     await nc.close()
     s = Seeder(database_url)
-    now = time.time()
-    bad, fine = task_def(1, "bad.example"), task_def(2, "fine.example")
     s.config([bad, fine], at=now - 60)
     s.judge(bad, "critical", "ok", now - 30)
     s.judge(fine, "ok", None, now - 30)

@@ -97,11 +97,8 @@ def run_import(args: argparse.Namespace) -> int:
     assert tz is not None
 
     async def go() -> int:
-        nc = await bus.connect(args.nats_url, "import-argos")
-        try:
+        async with bus.oneshot(args.nats_url, "import-argos") as nc:
             report = await import_history(nc.jetstream(), args.database_url, configured, tz)
-        finally:
-            await bus.close(nc)
         print(
             f"{report.tasks} Argos tasks, {report.matched} matched a configured task; "
             f"{report.published} results imported, {report.already} imported before"

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from runtime import cliopts
+from runtime import cliopts, local
 from services.dev.supervisor import run_dev
 from services.dev.target import serve_forever
 
@@ -21,7 +21,7 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
     )
     p.add_argument(
         "--data-dir",
-        default=cliopts.env("TOCSIN_DATA_DIR", ".tocsin"),
+        default=str(local.data_dir()),
         help="where the embedded servers keep their data (env TOCSIN_DATA_DIR; "
         "default %(default)s)",
     )

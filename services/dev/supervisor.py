@@ -18,10 +18,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from configuration import printed
+from runtime import local
 from runtime.embedded import NatsServer, PostgresServer, port_in_use
 from security import devmode
 from services.dev import configure
-from services.scheduler import configcli
 
 
 def _demo_incident(data: Path, env: dict[str, str], logs: Path) -> None:
@@ -121,7 +122,7 @@ def run_dev(args: Any) -> int:
     config = args.config or str(resources.files("services.dev").joinpath("demo.yaml"))
     # Read before anything starts, as the services will read it: a file that does not read
     # is refused with its problems, as `tocsin config apply` refuses it.
-    own = configcli.load(config, env)
+    own = printed.load(config, env)
     if own is None:
         return 2
     data = Path(args.data_dir).absolute()
@@ -163,6 +164,16 @@ def run_dev(args: Any) -> int:
         if nats:
             nats.stop()
         return 1
+    # For the commands typed in another terminal (`tocsin user add me`): the servers' ports,
+    # PostgreSQL's password, and with --secure the identity of a human operator.
+    local.write(
+        data,
+        local.Endpoints(
+            nats_url=nats.url if nats else None,
+            database_url=pg.url if pg else None,
+            nats_creds=str(secure.store.creds_path("admin")) if secure else None,
+        ),
+    )
 
     env["TOCSIN_CONFIG"] = config
     env.setdefault("TOCSIN_LOG_LEVEL", "info")

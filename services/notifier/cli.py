@@ -10,7 +10,9 @@ import time
 import uuid
 from typing import Any
 
+import msgspec
 import nats
+from nats.js import JetStreamContext
 
 from configuration.config import ConfigError, parse_duration
 from configuration.inforce import who
@@ -18,7 +20,7 @@ from events import codec, subjects
 from events.types import IncidentAcknowledged, SilenceAdded, SilenceRemoved
 from runtime import bus, cliopts
 from security.client import ClientSecurity
-from services.notifier import channels, replay
+from services.notifier import channels, replay, targets
 from services.notifier import settings as notify_settings
 from services.notifier.message import Message, outcome
 from services.notifier.service import NotifierOptions, main
@@ -46,8 +48,12 @@ def register(sub: Any) -> dict[str, Any]:
     ssub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     a = ssub.add_parser("add", help="silence a domain, a task, or everything")
     cliopts.nats(a)
-    a.add_argument("--domain", help="host name as in the tasks (example.org); none: everything")
-    a.add_argument("--task", help="one task id")
+    a.add_argument(
+        "--domain",
+        help="a domain of the tasks in force (example.org, host:web1) or a website's URL as "
+        "the configuration writes it; with neither this nor --task: everything",
+    )
+    a.add_argument("--task", help="one task id, in force")
     a.add_argument("--for", dest="duration", required=True, help="how long: 30m, 2h, 1d")
     a.add_argument("--start", help="ISO date and time it starts (default: now)")
     a.add_argument("--reason", default="", help="why, for the audit trail")
@@ -116,25 +122,26 @@ def cmd_ack(args: argparse.Namespace) -> int:
         return 2
     try:
         ev = asyncio.run(acknowledge(args.nats_url, args.task, args.reason.strip()))
-    except codec.DecodeError as exc:
-        print(f"tocsin ack: {exc}", file=sys.stderr)
+    except (codec.DecodeError, targets.UnknownTarget) as exc:
+        print(f"tocsin ack: {exc}; nothing recorded", file=sys.stderr)
         return 2
     print(f"task {ev.task} acknowledged by {ev.by}")
     return 0
 
 
 async def acknowledge(nats_url: str, task: str, reason: str) -> IncidentAcknowledged:
+    """Record the acknowledgement of ``task``, a task in force (``targets.UnknownTarget``
+    otherwise; ``codec.DecodeError`` for what the log would refuse, said before connecting)."""
     ev = IncidentAcknowledged(at=time.time(), task=task, by=who(), reason=reason)
-    data = codec.encode_admitted(ev, subjects.ACKNOWLEDGED)  # what the log would refuse: said
-    nc = await bus.connect(nats_url, "tocsin-ack")
-    try:
-        await nc.jetstream().publish(
+    data = codec.encode_admitted(ev, subjects.ACKNOWLEDGED)
+    async with bus.oneshot(nats_url, "tocsin-ack") as nc:
+        js = nc.jetstream()
+        targets.task(await targets.in_force_domains(js), task)
+        await js.publish(
             subjects.ACKNOWLEDGED,
             data,
             headers={"Nats-Msg-Id": f"ack.{task}.{uuid.uuid4().hex}"},
         )
-    finally:
-        await bus.close(nc)
     return ev
 
 
@@ -165,15 +172,15 @@ def cmd_silence(args: argparse.Namespace) -> int:
             return 2
         sid = uuid.uuid4().hex[:8]
         try:
-            asyncio.run(
+            ev = asyncio.run(
                 add_silence(
                     args.nats_url, sid, start, start + seconds, args.reason, args.domain, args.task
                 )
             )
-        except codec.DecodeError as exc:
-            print(f"tocsin silence add: {exc}", file=sys.stderr)
+        except (codec.DecodeError, targets.UnknownTarget) as exc:
+            print(f"tocsin silence add: {exc}; nothing silenced", file=sys.stderr)
             return 2
-        print(f"silence {sid} until {_when(start + seconds)}")
+        print(f"silence {sid} of {_what(ev)} until {_when(ev.ends)}")
         return 0
     if args.action == "remove":
         found = asyncio.run(remove_silence(args.nats_url, args.id))
@@ -185,9 +192,12 @@ def cmd_silence(args: argparse.Namespace) -> int:
     now = time.time()
     for s in sorted(asyncio.run(list_silences(args.nats_url)).values(), key=lambda s: s.starts):
         if args.all or s.ends > now:
-            what = (s.task and f"task {s.task}") or s.domain or "everything"
-            print(f"{s.id}  {_when(s.starts)} → {_when(s.ends)}  {what}  by {s.by}  {s.reason}")
+            print(f"{s.id}  {_when(s.starts)} → {_when(s.ends)}  {_what(s)}  by {s.by}  {s.reason}")
     return 0
+
+
+def _what(s: SilenceAdded) -> str:
+    return (s.task and f"task {s.task}") or s.domain or "everything"
 
 
 def _when(epoch: float) -> str:
@@ -202,8 +212,9 @@ async def add_silence(
     reason: str,
     domain: str | None = None,
     task: str | None = None,
-) -> None:
-
+) -> SilenceAdded:
+    """Record a silence of ``domain`` and/or ``task`` (everything: neither), which must name
+    tasks in force (``targets.UnknownTarget`` otherwise); the domain as the tasks spell it."""
     ev = SilenceAdded(
         at=time.time(),
         id=sid,
@@ -214,50 +225,52 @@ async def add_silence(
         domain=domain,
         task=task,
     )
-    # What the log would refuse (a start before 2000, a task name past its bound) is said.
-    data = codec.encode_admitted(ev, subjects.silence("added"))
-    nc = await bus.connect(nats_url, "tocsin-silence")
-    try:
-        await nc.jetstream().publish(
-            subjects.silence("added"),
+    # What the log would refuse (a start before 2000, a task name past its bound) is said
+    # before the log is asked for the tasks in force.
+    subject = subjects.silence("added")
+    data = codec.encode_admitted(ev, subject)
+    async with bus.oneshot(nats_url, "tocsin-silence") as nc:
+        js = nc.jetstream()
+        if domain is not None or task is not None:
+            domain, task = targets.target(await targets.in_force_domains(js), domain, task)
+            ev = msgspec.structs.replace(ev, domain=domain, task=task)
+            data = codec.encode_admitted(ev, subject)
+        await js.publish(
+            subject,
             data,
             headers={"Nats-Msg-Id": f"silence.added.{sid}"},
         )
-    finally:
-        await bus.close(nc)
+    return ev
 
 
-async def list_silences(nats_url: str) -> dict[str, Any]:
+async def list_silences(nats_url: str) -> dict[str, SilenceAdded]:
+    async with bus.oneshot(nats_url, "tocsin-silence") as nc:
+        return await _silences(nc.jetstream())
 
+
+async def _silences(js: JetStreamContext) -> dict[str, SilenceAdded]:
     silences: dict[str, SilenceAdded] = {}
-    nc = await bus.connect(nats_url, "tocsin-silence")
-    try:
-        async for msg in bus.replay(nc.jetstream(), subjects.SILENCE_ALL):
-            try:
-                ev = codec.decode(msg.data, msg.subject)
-            except codec.DecodeError:
-                continue
-            if isinstance(ev, SilenceAdded | SilenceRemoved):
-                fold(silences, ev)
-    finally:
-        await bus.close(nc)
+    async for msg in bus.replay(js, subjects.SILENCE_ALL):
+        try:
+            ev = codec.decode(msg.data, msg.subject)
+        except codec.DecodeError:
+            continue
+        if isinstance(ev, SilenceAdded | SilenceRemoved):
+            fold(silences, ev)
     return silences
 
 
 async def remove_silence(nats_url: str, sid: str) -> bool:
-
-    if sid not in await list_silences(nats_url):
-        return False
-    nc = await bus.connect(nats_url, "tocsin-silence")
-    try:
+    async with bus.oneshot(nats_url, "tocsin-silence") as nc:
+        js = nc.jetstream()
+        if sid not in await _silences(js):
+            return False
         ev = SilenceRemoved(at=time.time(), id=sid, by=who())
-        await nc.jetstream().publish(
+        await js.publish(
             subjects.silence("removed"),
             codec.encode(ev),
             headers={"Nats-Msg-Id": f"silence.removed.{sid}"},
         )
-    finally:
-        await bus.close(nc)
     return True
 
 

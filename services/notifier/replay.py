@@ -33,10 +33,9 @@ ALWAYS = (SilenceAdded, SilenceRemoved, IncidentAcknowledged)
 async def read(nats_url: str, since: float) -> list[tuple[int, object]]:
     """Silences and acknowledgements of the whole log, then completions, judgements and
     sends from ``since`` on, in log order."""
-    nc = await bus.connect(nats_url, "tocsin-replay")
-    js = nc.jetstream()
     out: list[tuple[int, object]] = []
-    try:
+    async with bus.oneshot(nats_url, "tocsin-replay") as nc:
+        js = nc.jetstream()
         for subject in (subjects.SILENCE_ALL, subjects.ACKNOWLEDGED):
             async for msg in bus.replay(js, subject):
                 _keep(out, msg, ALWAYS)
@@ -60,8 +59,6 @@ async def read(nats_url: str, since: float) -> list[tuple[int, object]]:
                 pending -= len(msgs)
         finally:
             await sub.unsubscribe()
-    finally:
-        await bus.close(nc)
     return sorted(out, key=lambda x: x[0])
 
 

@@ -19,8 +19,8 @@ from configuration import config as configuration
 from configuration import dependencies, redaction
 from configuration.hosts import HostsConfig
 from configuration.maintenance import Window, parse_windows
-from configuration.reader import bounded_duration
 from events.types import TaskDef
+from events.values import bounded_duration
 from services.notifier.ratelimit import RateLimit
 
 SEVERITIES = ("ok", "warning", "critical", "unknown", "no_agent")

@@ -60,13 +60,10 @@ def run_projector(args: argparse.Namespace) -> int:
 
 def run_log(args: argparse.Namespace) -> int:
     async def go() -> int:
-        nc = await bus.connect(args.nats_url, f"log-{args.action}")
-        try:
+        async with bus.oneshot(args.nats_url, f"log-{args.action}") as nc:
             if args.action == "backup":
                 return await backup(nc, Path(args.file))
             return await restore(nc, Path(args.file))
-        finally:
-            await bus.close(nc)
 
     try:
         seq = asyncio.run(go())

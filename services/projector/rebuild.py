@@ -9,6 +9,7 @@ carries on from the position the new tables hold.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 import uuid
@@ -42,10 +43,11 @@ async def rebuild(
     progress: Callable[[int, int, float], None] = print_progress,
 ) -> int:
     """Returns the stream sequence the rebuilt tables reach."""
-    conn = await db.connect(database_url, attempts=5)
-    nc = await bus.connect(nats_url, "projector-rebuild")
-    js = nc.jetstream()
-    try:
+    conn = await db.connect_once(database_url)
+    async with contextlib.AsyncExitStack() as closing:
+        closing.push_async_callback(conn.close)
+        nc = await closing.enter_async_context(bus.oneshot(nats_url, "projector-rebuild"))
+        js = nc.jetstream()
         await ensure_schema(conn)  # a fresh database (after a restore) has none to swap out
         await conn.execute(f'DROP SCHEMA IF EXISTS "{FRESH}" CASCADE')
         await ensure_schema(conn, FRESH)
@@ -131,9 +133,6 @@ async def rebuild(
         if progress is print_progress:
             sys.stderr.write("\n")
         return reached
-    finally:
-        await bus.close(nc)
-        await conn.close()
 
 
 async def checksum(conn: asyncpg.Connection, schema: str = SCHEMA) -> dict[str, str]:

@@ -23,7 +23,7 @@ from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
-from configuration.inforce import last_settings
+from configuration.inforce import RefusedPart, last_settings
 from events import contract, streams
 from readmodel import CHANNEL, SCHEMA, WRITE_LOCK, ensure_schema
 from runtime import bus, db, ending
@@ -212,11 +212,22 @@ class Projector:
         """Every minute (or tenth of the age), results older than the configuration in force's
         ``recurring_tasks.max_results_age`` go (our file's until the log holds settings)."""
         max_age = self.opts.max_results_age
+        refused = 0
         while True:
             try:
                 _, logged = await last_settings(js)
                 if logged is not None:
                     max_age = (logged.get("recurring") or {}).get("max_results_age")
+            except RefusedPart as exc:  # settings no file could give: the last age read
+                if exc.seq != refused:  # once per apply, not every round
+                    log.error(
+                        "configuration refused; pruning by the last age read",
+                        subject=exc.subject,
+                        seq=exc.seq,
+                        reason=exc.reason,
+                        max_age=max_age,
+                    )
+                refused = exc.seq
             except Exception as exc:  # NATS away: the last age known
                 log.warning("could not read the configuration in force", error=str(exc))
             if not max_age:

@@ -130,12 +130,9 @@ def run_config(args: argparse.Namespace) -> int:
 
 def run_check_now(args: argparse.Namespace) -> int:
     async def go() -> list[control.Asked]:
-        nc = await bus.connect(args.nats_url, "check-now")
-        try:
+        async with bus.oneshot(args.nats_url, "check-now") as nc:
             ask = control.CheckNow(by=who(), task=args.task, domain=args.domain)
             return await request.ask_now(nc, ask)
-        finally:
-            await bus.close(nc)
 
     try:
         asked = asyncio.run(go())

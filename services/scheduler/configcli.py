@@ -11,23 +11,12 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from configuration import config as configuration
 from configuration.diff import TooLarge
 from configuration.inforce import Refused, apply_config, in_force, who
+from configuration.printed import load
 from events import codec, streams, subjects
 from events.types import ConfigApplied
 from runtime import bus
-
-
-def load(path: str, env: dict[str, str] | None = None) -> configuration.Config | None:
-    """``path`` read with ``env`` (this process's environment by default); None once each of
-    its problems is printed, one ``FILE:LINE:COL: key.path: message`` line each."""
-    try:
-        return configuration.parse(path, env)
-    except configuration.ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return None
 
 
 def _duration(seconds: float) -> str:
@@ -74,8 +63,7 @@ def apply(args: Any) -> int:
         return 2
 
     async def go() -> int:
-        nc = await bus.connect(args.nats_url, "config-apply")
-        try:
+        async with bus.oneshot(args.nats_url, "config-apply") as nc:
             js = nc.jetstream()
             await streams.ensure(js, cfg.locations)
             try:
@@ -83,16 +71,14 @@ def apply(args: Any) -> int:
             except (TooLarge, Refused) as exc:
                 print(f"{args.file}: not applied: {exc}", file=sys.stderr)
                 return 2
-            if ev is None:
-                print("no change: this configuration is already in force")
-            else:
-                settings = "; settings changed" if ev.settings is not None else ""
-                print(
-                    f"applied {cfg.digest[:12]}: {len(ev.added)} added, {len(ev.changed)} "
-                    f"changed, {len(ev.removed)} removed{settings}"
-                )
-        finally:
-            await bus.close(nc)
+        if ev is None:
+            print("no change: this configuration is already in force")
+        else:
+            settings = "; settings changed" if ev.settings is not None else ""
+            print(
+                f"applied {cfg.digest[:12]}: {len(ev.added)} added, {len(ev.changed)} "
+                f"changed, {len(ev.removed)} removed{settings}"
+            )
         return 0
 
     return asyncio.run(go())
@@ -102,11 +88,8 @@ def show(args: Any) -> int:
     """The configuration in force: the fold of the log's ``config.applied`` events."""
 
     async def go() -> int:
-        nc = await bus.connect(args.nats_url, "config-show")
-        try:
+        async with bus.oneshot(args.nats_url, "config-show") as nc:
             now = await in_force(nc.jetstream())
-        finally:
-            await bus.close(nc)
         if not now.last_seq:
             print("no configuration applied yet", file=sys.stderr)
             return 1
@@ -133,8 +116,7 @@ def show(args: Any) -> int:
 
 def history(args: Any) -> int:
     async def go() -> None:
-        nc = await bus.connect(args.nats_url, "config-history")
-        try:
+        async with bus.oneshot(args.nats_url, "config-history") as nc:
             js = nc.jetstream()
             settings = None  # the last ones logged, to say when an apply changed them
             async for msg in bus.replay(js, subjects.CONFIG_APPLIED):
@@ -154,8 +136,6 @@ def history(args: Any) -> int:
                     f"~{len(ev.changed)} -{len(ev.removed)}"
                     + (", settings changed" if moved else "")
                 )
-        finally:
-            await bus.close(nc)
 
     asyncio.run(go())
     return 0

@@ -13,7 +13,8 @@ import asyncpg
 import uvicorn
 
 from readmodel import SCHEMA
-from runtime import cliopts
+from runtime import cliopts, db
+from runtime.reach import Unreachable
 from services.web import authdb, queries
 from services.web.app import create_app
 from services.web.settings import load_settings, server_options
@@ -89,7 +90,7 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
 
 
 async def _with_db(url: str, fn: Callable[[asyncpg.Connection], Awaitable[int]]) -> int:
-    conn = await asyncpg.connect(url)
+    conn = await db.connect_once(url)
     try:
         await authdb.ensure(conn)
         return await fn(conn)
@@ -189,7 +190,7 @@ def nagios_report(counts: dict[str, int]) -> tuple[int, str]:
 
 def cmd_nagios(args: argparse.Namespace) -> int:
     async def run() -> dict[str, int]:
-        conn = await asyncpg.connect(args.database_url, server_settings={"search_path": SCHEMA})
+        conn = await db.connect_once(args.database_url, server_settings={"search_path": SCHEMA})
         try:
             return await queries.counts(conn)
         finally:
@@ -197,7 +198,7 @@ def cmd_nagios(args: argparse.Namespace) -> int:
 
     try:
         counts = asyncio.run(run())
-    except (OSError, asyncpg.PostgresError) as exc:
+    except (Unreachable, OSError, asyncpg.PostgresError) as exc:
         # Nagios reads 3 as UNKNOWN: the monitor itself could not be asked.
         print(f"UNKNOWN — cannot read Tocsin's database: {exc}")
         return 3

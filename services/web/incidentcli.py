@@ -101,22 +101,18 @@ async def publish(nats_url: str, ev: StatusIncidentPosted) -> None:
     # named twice, is refused here rather than dead-lettered by every reader.
     subject = subjects.status("incident", ev.page)
     data = codec.encode_admitted(ev, subject)
-    nc = await bus.connect(nats_url, "tocsin-incident")
-    try:
+    async with bus.oneshot(nats_url, "tocsin-incident") as nc:
         await nc.jetstream().publish(
             subject,
             data,
             headers={"Nats-Msg-Id": f"status.incident.{uuid.uuid4()}"},
         )
-    finally:
-        await bus.close(nc)
 
 
 async def incident_ids(nats_url: str, page: str) -> set[str]:
     """Ids of the page's incidents, from the log."""
     found: set[str] = set()
-    nc = await bus.connect(nats_url, "tocsin-incident")
-    try:
+    async with bus.oneshot(nats_url, "tocsin-incident") as nc:
         async for msg in bus.replay(nc.jetstream(), subjects.status("incident", page)):
             try:
                 ev = codec.decode(msg.data, msg.subject)
@@ -124,6 +120,4 @@ async def incident_ids(nats_url: str, page: str) -> set[str]:
                 continue
             if isinstance(ev, StatusIncidentPosted):
                 found.add(ev.id)
-    finally:
-        await bus.close(nc)
     return found

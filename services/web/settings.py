@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 from configuration.config import parse
 from configuration.maintenance import Window, parse_windows
-from configuration.reader import bounded_duration
 from configuration.yamlsource import ConfigError, Located, load
+from events.values import bounded_duration
 from runtime.logs import Log
 from services.web.ldapauth import LdapSettings
 
@@ -111,7 +111,7 @@ def load_settings(config_path: str | None = None, env: dict[str, str] | None = N
     for key in ("session_duration", "remember_me_duration"):
         value = env.get(f"TOCSIN_{key.upper()}", general.get(key))
         if value is not None:
-            # A bare number is minutes, as in Argos.
+            # A bare number is minutes, as Argos before 0.10 wrote it.
             setattr(s, key, bounded_duration(value))
     domains = env.get("TOCSIN_STATUS_PAGE", "")
     s.status_domains = [d.strip() for d in domains.split(",") if d.strip()]
