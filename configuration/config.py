@@ -25,10 +25,12 @@ from configuration import (
     dependencies,
     hostnames,
     paths,
+    requests,
     sections,
     serverkeys,
     statuspages,
     targets,
+    websites,
     weburl,
 )
 from configuration import hosts as hostsection
@@ -110,63 +112,44 @@ def task_id(
     return _digest("task", url, method, ip_version, data, check, expected)
 
 
-def _website_nodes(r: Reader, node: Located) -> list[tuple[str, Located]]:
-    """Websites and their paths, flattening ``!include dir/*.yaml`` (one website per file)."""
-    out: list[tuple[str, Located]] = []
-    for i, item in enumerate(r.items(node, "websites")):
-        if isinstance(item.value, list):
-            out += [
-                (f"websites[{i}][{j}]", x) for j, x in enumerate(item.value) if x.value is not None
-            ]
-        elif not item.unset:
-            out.append((f"websites[{i}]", item))
-    return out
-
-
-class _Builder:
-    """Tasks of one configuration, keyed by their stable id."""
-
-    def __init__(self) -> None:
-        self.tasks: dict[str, TaskDef] = {}
-        self.pings: dict[str, str] = {}  # heartbeat UUID → the website that has it
-
-    def add(
-        self,
-        domain: str,
-        url: str,
-        method: str,
-        data: RequestData | None,
-        checks: list[tuple[str, Any]],
-        s: Settings,
-    ) -> None:
-        # One group id string per group, shared by its tasks (the scheduler keeps them all).
-        groups = {
-            ip: group_id(url, method, ip, data)
-            for ip in ((4,) if s.ipv4 else ()) + ((6,) if s.ipv6 else ())
-        }
-        for check, expected in checks:
-            for ip, group in groups.items():
-                tid = task_id(url, method, ip, data, check, expected)
-                self.tasks[tid] = TaskDef(
-                    id=tid,
-                    group=group,
-                    domain=domain,
-                    url=url,
-                    method=method,
-                    ip_version=ip,
-                    check=check,
-                    expected=expected,
-                    frequency=s.frequency,
-                    recheck_delay=s.recheck_delay,
-                    retry_before_notification=s.retry_before_notification,
-                    request_data=data,
-                    timeout=s.timeout,
-                    locations=s.locations,
-                )
+def _add(
+    out: websites.Builder,
+    domain: str,
+    url: str,
+    method: str,
+    data: RequestData | None,
+    checks: list[paths.Check],
+    s: Settings,
+) -> None:
+    # One group id string per group, shared by its tasks (the scheduler keeps them all).
+    groups = {
+        ip: group_id(url, method, ip, data)
+        for ip in ((4,) if s.ipv4 else ()) + ((6,) if s.ipv6 else ())
+    }
+    for check in checks:
+        for ip, group in groups.items():
+            tid = task_id(url, method, ip, data, check.kind, check.expected)
+            task = TaskDef(
+                id=tid,
+                group=group,
+                domain=domain,
+                url=url,
+                method=method,
+                ip_version=ip,
+                check=check.kind,
+                expected=check.expected,
+                frequency=s.frequency,
+                recheck_delay=s.recheck_delay,
+                retry_before_notification=s.retry_before_notification,
+                request_data=data,
+                timeout=s.timeout,
+                locations=s.locations,
+            )
+            out.add(task, check.where, check.path)
 
 
 def _website(
-    r: Reader, wpath: str, wnode: Located, base: Settings, channels: Any, out: _Builder
+    r: Reader, wpath: str, wnode: Located, base: Settings, channels: Any, out: websites.Builder
 ) -> tuple[str, dict[str, Any]] | None:
     w = r.mapping(wnode, wpath, WEBSITE_KEYS, ("domain",))
     settings = read_settings(r, w, wpath, base)
@@ -214,7 +197,7 @@ def _website(
         if parts.scheme in targets.ONE_IP_VERSION:
             # One task, over IPv4 unless the website wants IPv6 only.
             settings.ipv6 = not settings.ipv4
-        out.add(domain, target, parts.scheme.upper(), None, checks, settings)
+        _add(out, domain, target, parts.scheme.upper(), None, checks, settings)
         return domain, extra
     if "checks" in w:
         r.fail(
@@ -245,7 +228,7 @@ def _website(
         if rel is FAILED or method is FAILED:
             continue
         url = weburl.join(target, rel)
-        out.add(domain, url, method, data, checks, settings)
+        _add(out, domain, url, method, data, checks, settings)
     return domain, extra
 
 
@@ -292,17 +275,17 @@ def _parse(
         serverkeys.recurring_tasks(r, top["recurring_tasks"]) if "recurring_tasks" in top else {}
     )
     hosts = hostsection.parse(r, top["hosts"], channels) if "hosts" in top else None
-    builder = _Builder()
-    websites: dict[str, dict[str, Any]] = {}
+    builder = websites.Builder(r)
+    sites = websites.Websites(r)
     depends: list[tuple[str, str, Located]] = []
-    for wpath, wnode in _website_nodes(r, top["websites"]) if "websites" in top else []:
+    for wpath, wnode in websites.nodes(r, top["websites"]) if "websites" in top else []:
         found = _website(r, wpath, wnode, base, channels, builder)
         if found is not None:
-            websites[found[0]] = found[1]
-            if isinstance(wnode.value, dict) and "depends_on" in wnode.value:
-                depends.append((found[0], join(wpath, "depends_on"), wnode.value["depends_on"]))
+            depends += sites.take(found[0], found[1], wnode, wpath)
+    extras = sites.extras()
+    requests.check(r, builder.tasks, builder.declared)
     for domain, entries in dependencies.check(r, depends, builder.tasks).items():
-        websites[domain]["depends_on"] = entries
+        extras[domain]["depends_on"] = entries
     pages = (
         statuspages.status_pages(r, top["status_pages"], builder.tasks)
         if "status_pages" in top
@@ -324,7 +307,7 @@ def _parse(
         general=general_data,
         ssl_thresholds=thresholds,
         secrets=r.secrets,
-        websites=websites,
+        websites=extras,
         agent_tokens=agent_tokens,
         recurring=recurring,
         hosts=hosts,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from checks import CATALOGUE
 from checks.base import kind_of
 from configuration.reader import FAILED, Reader, closest, join, text
-from configuration.yamlsource import Located
+from configuration.yamlsource import Located, Where
 from events.types import RequestData
 from events.values import argos_bool
 
@@ -97,8 +97,17 @@ def _keys(node: Located) -> list[str]:
     return list(node.value) if isinstance(node.value, dict) else []
 
 
-def checks(r: Reader, node: Located, path: str, scheme: str) -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
+class Check(NamedTuple):
+    """One check as declared: its kind, its expected value and where it is written."""
+
+    kind: str
+    expected: Any
+    where: Where
+    path: str
+
+
+def checks(r: Reader, node: Located, path: str, scheme: str) -> list[Check]:
+    out: list[Check] = []
     # Argos refuses ``checks:`` left empty and accepts ``[]``: a target that is never checked,
     # valid but hardly what was meant.
     if node.value is None and not node.unset:
@@ -130,7 +139,7 @@ def checks(r: Reader, node: Located, path: str, scheme: str) -> list[tuple[str, 
             continue
         expected = r.convert(value, join(ipath, name), kind.parse)
         if expected is not FAILED:
-            out.append((name, expected))
+            out.append(Check(name, expected, item.where, ipath))
     return out
 
 

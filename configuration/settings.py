@@ -27,7 +27,10 @@ class Settings:
 def _locations(v: Any) -> list[str]:
     if not isinstance(v, list) or not v:
         raise ValueError("expected a non-empty list of location names")
-    return [subjects.check_token(str(x), "location") for x in v]
+    names = [subjects.check_token(str(x), "location") for x in v]
+    if twice := next((n for i, n in enumerate(names) if n in names[:i]), None):
+        raise ValueError(f"location {twice!r} is listed twice: each is asked once")
+    return names
 
 
 _SETTINGS = {

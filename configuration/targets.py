@@ -14,6 +14,7 @@ from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
 from checks.resolver import resolver
 from configuration import hostnames
+from configuration.paths import Check
 from configuration.reader import Reader, text
 from configuration.yamlsource import Located
 
@@ -205,13 +206,13 @@ def domain(url: str) -> str:
 
 
 def one_monitor_per_ping_url(
-    r: Reader, node: Located, path: str, checks: list[tuple[str, Any]], seen: dict[str, str]
+    r: Reader, node: Located, path: str, checks: list[Check], seen: dict[str, str]
 ) -> None:
     """A heartbeat's UUID names its ping URL: two monitors sharing one would each take the
     other's pings. ``seen`` maps the UUIDs met so far to their website's path."""
-    for kind, expected in checks:
-        if kind == "heartbeat":
-            key = expected["uuid"]
+    for check in checks:
+        if check.kind == "heartbeat":
+            key = check.expected["uuid"]
             if key in seen:
                 r.fail(node.where, path, f"uuid {key} is already the ping URL of {seen[key]}")
             seen.setdefault(key, path)

@@ -9,9 +9,11 @@ message instead of crashing.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
-from events import contract
+from events import contract, keyed
 from events.types import REGISTRY, AnyEvent, Event
 
 #: Larger payloads are refused before parsing: no legitimate event comes near it.
@@ -64,6 +66,7 @@ def admitted(event: AnyEvent, data: bytes, subject: str) -> AnyEvent:
     found = contract.problem(subject, event)
     if found is None and isinstance(event, contract.FREE_FORM):
         found = contract.content_problem(event)
+    found = found or keyed.repeated(event)
     if found:
         raise DecodeError(f"{subject}: {_type_of(data)}: {found}")
     return event
@@ -75,27 +78,40 @@ def excerpt(data: bytes, limit: int = 512) -> str:
     return data[:limit].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
-def _raw(data: bytes) -> object:
-    """The payload as plain JSON values, or None when even that fails (out-of-range numbers,
-    nesting too deep): only used to word an error, never to raise one."""
+class _Head(msgspec.Struct):
+    """What an error message says of a payload: its type and version. Decoded apart, every
+    other field skipped unread: a field out of range (``1e400``) does not hide the type."""
+
+    type: Any = None
+    v: Any = None
+
+
+class _Type(msgspec.Struct):
+    type: Any = None
+
+
+def _head(data: bytes, of: type[_Head] | type[_Type] = _Head) -> _Head | _Type | None:
+    """The payload's type and version (only its type when the version does not read), or
+    None when neither does (not a JSON object, nesting too deep): only used to word an error,
+    never to raise one."""
     try:
-        return msgspec.json.decode(data)
+        return msgspec.json.decode(data, type=of)
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
-        return None
+        return _head(data, _Type) if of is _Head else None
 
 
 def _version_problem(data: bytes) -> str | None:
     """Say so when the payload is a known type at another schema version (a newer writer)."""
-    raw = _raw(data)
-    cls = REGISTRY.get(str(raw.get("type"))) if isinstance(raw, dict) else None
-    if isinstance(raw, dict) and cls is not None and raw.get("v") != cls.VERSION:
-        return f"schema version {str(raw.get('v'))[:20]} is not the supported {cls.VERSION}"
+    head = _head(data)
+    cls = REGISTRY.get(str(head.type)) if isinstance(head, _Head) else None
+    if isinstance(head, _Head) and cls is not None and head.v != cls.VERSION:
+        return f"schema version {str(head.v)[:20]} is not the supported {cls.VERSION}"
     return None
 
 
 def _type_of(data: bytes) -> str:
-    raw = _raw(data)
-    kind = raw.get("type") if isinstance(raw, dict) else None
+    head = _head(data)
+    kind = head.type if head is not None else None
     if isinstance(kind, str):
         return kind if kind in REGISTRY else f"unknown event type {kind[:64]!r}"
     return "event without a type"

@@ -17,16 +17,27 @@ _Bytes = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
 _Load = Annotated[float, msgspec.Meta(ge=0.0, le=1e6)]
 _HostSeconds = Annotated[float, msgspec.Meta(gt=0.0, le=86400.0)]
 _Epoch = Annotated[float, msgspec.Meta(ge=0.0, le=4_102_444_800.0)]
-MAX_FILESYSTEMS = 256
+#: Each judged filesystem is two host tasks (disk, inodes) whose definitions, and whose
+#: verdicts, name its mount: at most this many filesystems, with mount points of at most
+#: ``MAX_MOUNT`` characters, keep the scheduler's ``config.applied`` and ``task.judged`` of the
+#: largest observation within what an event may hold (tests/test_host_events.py).
+MAX_FILESYSTEMS = 128
+MAX_MOUNT = 256
+#: A type is a word (``ext4``, ``fuse.sshfs``); a device may be a remote path (``nfs:/srv/x``).
+MAX_FSTYPE = 64
+MAX_DEVICE = 1024
+_Mount = Annotated[str, msgspec.Meta(max_length=MAX_MOUNT, pattern=r"^[^\x00]*$")]
+_FsType = Annotated[str, msgspec.Meta(max_length=MAX_FSTYPE, pattern=r"^[^\x00]*$")]
+_Device = Annotated[str, msgspec.Meta(max_length=MAX_DEVICE, pattern=r"^[^\x00]*$")]
 
 
 class FilesystemFigures(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """One mounted filesystem: sizes as the node exporter reports them (``avail`` is what an
     unprivileged user can still write, ``free`` includes the blocks reserved for root)."""
 
-    mount: _HostText
-    fstype: _HostText
-    device: _HostText
+    mount: _Mount
+    fstype: _FsType
+    device: _Device
     size_bytes: _Bytes
     free_bytes: _Bytes
     avail_bytes: _Bytes

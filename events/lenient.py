@@ -15,13 +15,13 @@ against the set of those it already found valid (a few thousand names that repea
 tasks, agents), a new one with the same compiled pattern msgspec uses (``search``). A type
 holding tokens in any other shape fails at import: its tokens would go unchecked.
 
-Whatever is in doubt (``\\u0000`` anywhere, a payload the mirrors refuse) is decoded again
-by ``codec.decode``, which gives the answer or error it always gave: ``decode`` admits only
-what ``codec.decode`` admits. The subject is checked with ``contract.admits`` (whether
-``contract.problem`` finds nothing, cheaper). The mirrors subclass the event types
-(``isinstance`` holds; the same name, tag, fields, defaults and encoding); only ``==`` with
-an event of the type itself is False, so they are for readers that do not compare events
-(the projector, the agent, the scheduler judging completions).
+Whatever is in doubt (``\\u0000`` anywhere, a key listed twice, a payload the mirrors refuse)
+is decoded again by ``codec.decode``, which gives the answer or error it always gave:
+``decode`` admits only what ``codec.decode`` admits. The subject is checked with
+``contract.admits`` (whether ``contract.problem`` finds nothing, cheaper). The mirrors
+subclass the event types (``isinstance`` holds; the same name, tag, fields, defaults and
+encoding); only ``==`` with an event of the type itself is False, so they are for readers
+that do not compare events (the projector, the agent, the scheduler judging completions).
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 import msgspec
 
-from events import codec, contract
+from events import codec, contract, keyed
 from events.fields import NO_NUL, Token
-from events.types import REGISTRY, AnyEvent
+from events.types import REGISTRY, AnyEvent, Event
 
 #: Each Struct type's mirror.
 _mirrors: dict[type, type] = {}
@@ -246,6 +246,7 @@ def _mirrored(data: bytes) -> Any:
         event.v != event.VERSION
         or not _tokens_valid(event)
         or (type(event) in _FREE_FORM and contract.content_problem(event))
+        or keyed.repeated(event) is not None
     ):
         return None
     return event
@@ -263,3 +264,11 @@ def decode_admitted(data: bytes) -> AnyEvent:
     """The event of a payload ``decode`` admitted before (in the rebuild's feed process),
     without checking it again."""
     return _decoder.decode(data)  # type: ignore[no-any-return]
+
+
+def encode_admitted(event: Event, subject: str) -> bytes:
+    """What ``codec.encode_admitted`` returns or raises, cheaper: for a writer that checks
+    each of many events (verdicts, requests, completions) before publishing it."""
+    data = codec.encode(event)
+    decode(data, subject)
+    return data

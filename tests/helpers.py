@@ -13,7 +13,8 @@ import asyncpg
 import nats
 from aiohttp import web
 
-from events import codec
+from events import codec, streams, subjects
+from events.types import CheckCompleted, CheckOutcome, CheckRequested, Observation, TaskJudged
 from readmodel import SCHEMA
 from runtime import bus
 from runtime.embedded import free_port
@@ -190,3 +191,76 @@ async def fetch(database_url: str, query: str, *args: Any) -> list[asyncpg.Recor
         return await conn.fetch(query, *args)
     finally:
         await conn.close()
+
+
+async def answer_refused(
+    nats_url: str,
+    database_url: str,
+    config: Path,
+    outcomes: Callable[[CheckRequested], list[CheckOutcome]],
+) -> tuple[str, int]:
+    """Run a scheduler and a projector on ``config``, answer its first request as an agent
+    with ``outcomes`` of it, and wait for that completion to be a dead letter for both: its
+    reason and its sequence."""
+    stack = Stack(nats_url, database_url, config)
+    stack.scheduler()
+    stack.projector()
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        msg, req = await take_request(js)
+        forged = CheckCompleted(
+            at=req.at + 1,
+            request=req.request,
+            group=req.group,
+            agent="a1",
+            location=req.location,
+            started=req.at + 0.5,
+            observation=Observation(status=200),
+            outcomes=outcomes(req),
+        )
+        subject = subjects.completed("a1", req.location, req.group)
+        ack = await js.publish(subject, codec.encode(forged))
+        await msg.ack()
+        return await refused_for_all(database_url, js, ack.seq), ack.seq
+    finally:
+        await nc.close()
+        await stack.close()
+
+
+async def take_request(js: Any) -> tuple[Any, CheckRequested]:
+    """The first request of the default location's queue, taken as an agent takes it: the
+    message (for its ack) and the request."""
+
+    async def one() -> Any:
+        try:
+            sub = await js.pull_subscribe_bind(durable="agents-default", stream=streams.WORK)
+            return (await sub.fetch(1, timeout=1))[0]
+        except Exception:  # no queue, or no request in it yet
+            return None
+
+    msg = await wait_for(one, 30, what="a request")
+    req = codec.decode(msg.data, msg.subject)
+    assert isinstance(req, CheckRequested)
+    return msg, req
+
+
+async def refused_for_all(database_url: str, js: Any, seq: int) -> str:
+    """The reason of the dead letter of the completion at ``seq``, once recorded and once the
+    scheduler is past it, after checking that no verdict judged it."""
+
+    async def dead() -> list[Any]:
+        query = "SELECT reason FROM dead_letters WHERE source_seq = $1"
+        return await fetch(database_url, query, seq)
+
+    async def judged_past() -> bool:
+        info = await js.consumer_info(streams.EVENTS, streams.completions_durable(0))
+        return bool(info.ack_floor.stream_seq >= seq)
+
+    rows = await wait_for(dead, 30, what=f"message {seq} dead-lettered")
+    await wait_for(judged_past, 30, what=f"the scheduler past message {seq}")
+    verdicts = [
+        codec.decode(m.data, m.subject) async for m in bus.replay(js, "tocsin.task.judged.>")
+    ]
+    assert [v for v in verdicts if isinstance(v, TaskJudged) and v.completion == seq] == []
+    return str(rows[0]["reason"])

@@ -22,6 +22,8 @@ import pytest
 from checks import request
 from configuration.config import parse
 from events import codec, streams, subjects
+from events.types import CheckCompleted
+from runtime import bus
 from runtime.embedded import free_port
 from services.argos.protocol import TaskIds, lease_deadline
 from services.argos.service import Gateway, GatewayOptions
@@ -288,3 +290,47 @@ async def test_the_gateway_leases_by_the_schedulers_budget(
         for held in gateway.leases.values():
             start = held.req.due if since == "due" else held.started
             assert held.deadline - start == pytest.approx(held_for)
+
+
+@pytest.mark.parametrize(
+    ("status", "context", "said"),
+    [
+        pytest.param(
+            "error",
+            {"error_type": "Boom", "error_message": "x" * 70_000},
+            "of length <= 65536",
+            id="error-text-past-its-bound",
+        ),
+        pytest.param(
+            "error",
+            {"error_type": "Boom", "error_message": "a\x00b"},
+            "matching regex",
+            id="error-text-with-a-nul",
+        ),
+    ],
+)
+async def test_results_the_log_would_refuse_make_errors_not_dead_letters(
+    nats_server, tmp_path: Path, status: str, context: dict[str, Any], said: str
+) -> None:
+    """An Argos agent's texts and numbers made a completion every reader dead-lettered: its
+    tasks were judged by nobody. They are now errors saying why, judged unknown."""
+    config = _config(tmp_path)
+    await _queue(nats_server.url, config, 1_800_000_000.0)
+    async with _gateway(nats_server.url, config) as (_, c):
+        held = await _take(c, "agent-a", 9)
+        body = [{"task_id": t["id"], "status": status, "context": context} for t in held]
+        posted = await c.post("/api/results", params={"agent_id": "agent-a"}, json=body)
+        assert posted.json() == {"result_ids": [t["id"] for t in held]}
+    nc = await nats.connect(nats_server.url)
+    try:
+        completed = [
+            codec.decode(m.data, m.subject)  # every one admitted
+            async for m in bus.replay(nc.jetstream(), "tocsin.check.completed.>")
+        ]
+    finally:
+        await nc.close()
+    assert len(completed) == 3
+    for ev in completed:
+        assert isinstance(ev, CheckCompleted)
+        assert {o.status for o in ev.outcomes} == {"error"}
+        assert all(said in o.detail for o in ev.outcomes)

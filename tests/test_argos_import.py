@@ -18,7 +18,8 @@ import pytest
 
 from configuration.config import parse
 from configuration.inforce import apply_config
-from events import streams
+from events import codec, streams
+from runtime import bus
 from runtime.embedded import free_port
 from services.argos.history import import_history, read_argos
 from tests.argos_support import argos_bin
@@ -231,16 +232,18 @@ UNREADABLE = {
 }
 
 
-@pytest.mark.parametrize(("row", "said"), UNREADABLE.values(), ids=UNREADABLE.keys())
-async def test_an_unreadable_argos_task_is_unmatched_and_the_rest_imported(
-    row: dict, said: str, nats_server, tmp_path: Path
-) -> None:
-    config = tmp_path / "c.yaml"
-    config.write_text(
-        "general: {frequency: 1m, ipv6: false}\n"
-        "websites:\n  - domain: https://example.org\n    paths:\n"
-        "      - path: /\n        checks: [status-is: 200]\n"
-    )
+ONE_SITE = (
+    "general: {frequency: 1m, ipv6: false}\n"
+    "websites:\n  - domain: https://example.org\n    paths:\n"
+    "      - path: /\n        checks: [status-is: 200]\n"
+)
+GOOD_TASK = {"url": "https://example.org/", "method": "GET", "request_data": None}
+GOOD_TASK |= {"check": "status-is", "expected": "200", "ip_version": "4"}
+
+
+def _argos_db(tmp_path: Path, tasks: list[tuple], results: list[tuple]) -> str:
+    """An Argos database of ``tasks`` (id, then the values of a row like ``GOOD_TASK``) and
+    ``results`` (id, task id, agent, submitted at, status, severity, context)."""
     db = tmp_path / "argos.db"
     conn = sqlite3.connect(db)
     conn.executescript(
@@ -249,23 +252,64 @@ async def test_an_unreadable_argos_task_is_unmatched_and_the_rest_imported(
         "CREATE TABLE results (id INTEGER, task_id INTEGER, agent_id TEXT, submitted_at TEXT,"
         " status TEXT, severity TEXT, context TEXT);"
     )
-    good = {"url": "https://example.org/", "method": "GET", "request_data": None}
-    good |= {"check": "status-is", "expected": "200", "ip_version": "4"}
-    for task_id, values in ((1, good), (2, good | {"url": "https://example.org/x"} | row)):
-        conn.execute("INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?)", (task_id, *values.values()))
-        conn.execute(
-            "INSERT INTO results VALUES (?, ?, 'a', '2025-01-01 12:00:00', 'success', 'ok', '{}')",
-            (task_id, task_id),
-        )
+    conn.executemany("INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?)", tasks)
+    conn.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", results)
     conn.commit()
     conn.close()
+    return f"sqlite:///{db}"
+
+
+@pytest.mark.parametrize(("row", "said"), UNREADABLE.values(), ids=UNREADABLE.keys())
+async def test_an_unreadable_argos_task_is_unmatched_and_the_rest_imported(
+    row: dict, said: str, nats_server, tmp_path: Path
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(ONE_SITE)
+    other = GOOD_TASK | {"url": "https://example.org/x"} | row
+    db = _argos_db(
+        tmp_path,
+        [(1, *GOOD_TASK.values()), (2, *other.values())],
+        [(i, i, "a", "2025-01-01 12:00:00", "success", "ok", "{}") for i in (1, 2)],
+    )
     cfg = parse(config)
     nc = await nats.connect(nats_server.url)
     try:
         await streams.ensure(nc.jetstream(), cfg.locations)
-        report = await import_history(nc.jetstream(), f"sqlite:///{db}", cfg.tasks, LOCAL)
+        report = await import_history(nc.jetstream(), db, cfg.tasks, LOCAL)
     finally:
         await nc.close()
     assert (report.tasks, report.matched, report.published) == (2, 1, 1)
     [unmatched] = report.unmatched
     assert unmatched.startswith("https://example.org/x ") and f"cannot read {said}" in unmatched
+
+
+async def test_argos_results_the_log_would_refuse_are_reported_not_published(
+    nats_server, tmp_path: Path
+) -> None:
+    """A result dated before 2000, or whose error text is past its bound, made events every
+    reader dead-lettered: it is now listed as not imported, with the contract's reason."""
+    config = tmp_path / "c.yaml"
+    config.write_text(ONE_SITE)
+    long_error = '{"error_type": "Boom", "error_message": "%s"}' % ("x" * 70_000)
+    db = _argos_db(
+        tmp_path,
+        [(1, *GOOD_TASK.values())],
+        [
+            (1, 1, "a", "2025-01-01 12:00:00", "error", "unknown", "{}"),
+            (2, 1, "a", "1990-01-01 12:00:00", "error", "unknown", "{}"),
+            (3, 1, "a", "2025-01-01 12:01:00", "error", "unknown", long_error),
+        ],
+    )
+    cfg = parse(config)
+    nc = await nats.connect(nats_server.url)
+    try:
+        await streams.ensure(nc.jetstream(), cfg.locations)
+        report = await import_history(nc.jetstream(), db, cfg.tasks, LOCAL)
+        logged = [m async for m in bus.replay(nc.jetstream(), "tocsin.imported.>")]
+    finally:
+        await nc.close()
+    assert report.published == 1 and len(logged) == 3  # request, completion, verdict
+    for m in logged:
+        codec.decode(m.data, m.subject)
+    assert [line.split(":")[0] for line in report.refused] == ["result 2", "result 3"]
+    assert ">= 946684800.0" in report.refused[0] and "of length <= 65536" in report.refused[1]

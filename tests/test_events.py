@@ -257,6 +257,25 @@ def test_every_registered_type_decodes_by_its_tag(cls: type[Event]):
             id="unknown-field",
         ),
         pytest.param(b"x" * (codec.MAX_EVENT_BYTES + 1), "exceeds", id="oversized"),
+        # A number no float holds made the whole payload unreadable as plain JSON: the reason
+        # said "event without a type" although the type is there.
+        pytest.param(
+            b'{"type": "agent.heartbeat", "v": 1, "at": 1700000000, "agent": "local", '
+            b'"location": "default", "version": "x", "concurrency": 1, "in_flight": 0, '
+            b'"completed": 1e400, "started": 1700000000}',
+            "agent.heartbeat: Number out of range - at `$.completed`",
+            id="number-out-of-range-names-type-and-field",
+        ),
+        pytest.param(
+            b'{"type": "agent.heartbeat", "v": 1e400, "at": 1}',
+            "agent.heartbeat: Number out of range - at `$.v`",
+            id="version-out-of-range-names-type",
+        ),
+        pytest.param(
+            b'{"type": "agent.heartbeat", "v": 2, "at": 1e400}',
+            "agent.heartbeat: schema version 2",
+            id="other-version-said-despite-a-bad-number",
+        ),
     ],
 )
 def test_decoding_is_strict(payload: bytes, message: str):

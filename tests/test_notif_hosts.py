@@ -3,6 +3,7 @@ windows from the ``hosts`` section, by the judgement's group ``h-<agent>``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 
@@ -27,15 +28,17 @@ hosts:
       retry_before_notification: 3
       add_alerts_recipients: {critical: ["apprise:dba"]}
       maintenance:
-        - {start: "2000-01-01T00:00:00+00:00", duration: 100y, reason: "never ends"}
+        - {start: "START", duration: 366d, reason: "never ends"}
 """
 
 
 def test_host_tasks_take_their_settings_from_the_hosts_section(tmp_path: Path):
     path = tmp_path / "c.yaml"
-    path.write_text(CONFIG)
-    s = notify_settings.load(str(path))
     now = time.time()
+    # A window as long as the settings allow, begun a day ago: in force now.
+    start = dt.datetime.fromtimestamp(now - 86400, dt.UTC).isoformat()
+    path.write_text(CONFIG.replace("START", start))
+    s = notify_settings.load(str(path))
     db1, web1 = host_task(s, "h-db1", "hx"), host_task(s, "h-web1", "hy")
     assert db1 is not None and web1 is not None
     assert (db1.domain, db1.retry_before_notification) == ("host:db1", 3)

@@ -19,6 +19,7 @@ import psutil
 from nats.js import JetStreamContext
 
 from events import codec, subjects
+from events.hosts import MAX_DEVICE, MAX_FSTYPE, MAX_MOUNT
 from events.types import MAX_FILESYSTEMS, FilesystemFigures, HostObserved
 from runtime.logs import Log
 
@@ -53,13 +54,31 @@ def _percent(used: float, total: float) -> float:
     return 0.0 if total <= 0 else max(0.0, min(100.0, 100.0 * used / total))
 
 
-def filesystems(flt: FsFilter) -> list[FilesystemFigures]:
+def unfit(mount: str, fstype: str, device: str) -> bool:
+    """Whether a filesystem's names are beyond what the event contract admits: it is left out
+    (and said once), never cut, since a cut mount point could name another filesystem."""
+    return len(mount) > MAX_MOUNT or len(fstype) > MAX_FSTYPE or len(device) > MAX_DEVICE
+
+
+def filesystems(flt: FsFilter, left_out: set[str]) -> list[FilesystemFigures]:
+    """The figures of the wanted filesystems, each mount point once (the last mount on a
+    point hides the earlier ones: statvfs reads the one in sight); mount points beyond the
+    contract's bounds are added to ``left_out`` instead."""
     physical = {p.mountpoint for p in psutil.disk_partitions(all=False)}
     out: list[FilesystemFigures] = []
     seen: set[str] = set()
     for part in psutil.disk_partitions(all=True):
         mount = part.mountpoint
         if mount in seen or not flt.wanted(mount, part.fstype, mount in physical):
+            continue
+        if unfit(mount, part.fstype, part.device):
+            if mount[:MAX_MOUNT] not in left_out:
+                log.warning(
+                    "filesystem left out of host figures: its names are too long for an event",
+                    mount=mount[:MAX_MOUNT],
+                    limits=f"mount {MAX_MOUNT}, type {MAX_FSTYPE}, device {MAX_DEVICE}",
+                )
+                left_out.add(mount[:MAX_MOUNT])
             continue
         try:
             st = os.statvfs(mount)
@@ -94,8 +113,9 @@ def filesystems(flt: FsFilter) -> list[FilesystemFigures]:
     return out
 
 
-def observe(agent: str, location: str, opts: HostOptions) -> HostObserved:
-    """One observation of this host (CPU use since the previous call: prime it once)."""
+def observe(agent: str, location: str, opts: HostOptions, left_out: set[str]) -> HostObserved:
+    """One observation of this host (CPU use since the previous call: prime it once);
+    ``left_out``: the mount points already said to be left out."""
     mem = psutil.virtual_memory()
     swap = psutil.swap_memory()
     load1, load5, load15 = psutil.getloadavg()
@@ -117,7 +137,7 @@ def observe(agent: str, location: str, opts: HostOptions) -> HostObserved:
         swap_free_bytes=swap.free,
         swap_percent=_percent(swap.total - swap.free, swap.total),
         boot_time=psutil.boot_time(),
-        filesystems=filesystems(opts.filesystems),
+        filesystems=filesystems(opts.filesystems, left_out),
     )
 
 
@@ -129,16 +149,19 @@ async def observe_forever(
     psutil.cpu_percent(interval=None)  # the first call only starts the measurement
     subject = subjects.host_observed(agent, location)
     wait = min(1.0, opts.interval)  # the first figures soon after start, then every interval
+    left_out: set[str] = set()
     while not stopping.is_set():
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stopping.wait(), wait)
             return
         wait = opts.interval
         try:
-            event = await asyncio.to_thread(observe, agent, location, opts)
+            event = await asyncio.to_thread(observe, agent, location, opts, left_out)
             await js.publish(
                 subject,
-                codec.encode(event),
+                # Checked as the scheduler and the projector will read it: an observation they
+                # refuse is said here, where it is made, not dead-lettered there.
+                codec.encode_admitted(event, subject),
                 headers={"Nats-Msg-Id": f"host.{agent}.{int(event.at * 1000)}"},
                 timeout=5,
             )

@@ -224,11 +224,18 @@ class Agent:
             await self._settling.acquire()
             settling = True
             self._slots.release()
-            await completions.publish(
-                subjects.completed(self.opts.name, self.opts.location, req.group),
-                codec.encode(completion),
-                f"completed.{req.request}",
-            )
+            subject = subjects.completed(self.opts.name, self.opts.location, req.group)
+            try:
+                # What a target answered makes the completion: one the contract refuses would
+                # be a dead letter, and its tasks judged by nobody. Its checks are errors then.
+                data = lenient.encode_admitted(completion, subject)
+            except codec.DecodeError as exc:
+                log.warning("completion refused by the event contract", error=str(exc)[:500])
+                refused = cannot_run(
+                    req, self.opts.name, self.opts.location, completion.started, exc
+                )
+                data = codec.encode(refused)
+            await completions.publish(subject, data, f"completed.{req.request}")
             await msg.ack()
             self.completed += 1
         except asyncio.CancelledError:

@@ -106,6 +106,8 @@ def run_import(args: argparse.Namespace) -> int:
         for line in report.unmatched:
             # An unreadable row says why after its name (``cannot read its …``).
             print(f"  not matched to a configured task: {line}")
+        for line in report.refused:
+            print(f"  not imported: {line}")
         if report.judged_by_tocsin:
             print(
                 f"  {len(report.judged_by_tocsin)} request groups left alone: Tocsin judged "

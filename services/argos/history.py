@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 from nats.js.errors import NotFoundError
 
 from configuration.config import task_id
@@ -54,6 +55,8 @@ class Report:
     published: int = 0
     already: int = 0
     judged_by_tocsin: list[str] = field(default_factory=list)
+    #: Results the event contract refuses (which and why): not imported.
+    refused: list[str] = field(default_factory=list)
 
 
 def sqlalchemy_to_libpq(url: str) -> str:
@@ -232,6 +235,25 @@ async def import_history(
             checks=[CheckSpec(task.id, task.check, task.expected)],
             request_data=task.request_data,
         )
+        verdict = TaskJudged(
+            at=completion.at,
+            group=task.group,
+            completion=0,  # the completion's sequence, once it is in the log
+            next_run=completion.at + task.frequency,
+            judgements=[judgement],
+        )
+        try:
+            # An Argos row (a date before 2000, an error text past a field's bound) may not
+            # make an event of the log: it is reported, never published as a dead letter.
+            for event, subject in (
+                (request, subjects.imported_requested(completion.location, task.group)),
+                (completion, subjects.imported_completed(task.group)),
+                (verdict, subjects.imported_judged(task.group)),
+            ):
+                codec.encode_admitted(event, subject)
+        except codec.DecodeError as exc:
+            report.refused.append(f"result {result['id']}: {exc}")
+            continue
         await bus.publish_until_acked(
             js,
             subjects.imported_requested(completion.location, task.group),
@@ -244,17 +266,10 @@ async def import_history(
             codec.encode(completion),
             f"argos-import.completed.{result['id']}",
         )
-        verdict = TaskJudged(
-            at=completion.at,
-            group=task.group,
-            completion=ack.seq,
-            next_run=completion.at + task.frequency,
-            judgements=[judgement],
-        )
         await bus.publish_until_acked(
             js,
             subjects.imported_judged(task.group),
-            codec.encode(verdict),
+            codec.encode(msgspec.structs.replace(verdict, completion=ack.seq)),
             f"argos-import.judged.{result['id']}",
         )
         severity[task.id] = judgement.severity

@@ -32,6 +32,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from checks.probe import cannot_run
 from checks.request import give_up_after
 from configuration.config import parse
 from events import codec, streams, subjects
@@ -250,13 +251,17 @@ class Gateway:
         event = translate.completion(
             req, lease.results, lease.agent, self.opts.location, lease.started, time.time()
         )
+        subject = subjects.completed(lease.agent, self.opts.location, req.group)
         try:
-            await bus.publish_until_acked(
-                self.js,
-                subjects.completed(lease.agent, self.opts.location, req.group),
-                codec.encode(event),
-                f"completed.{req.request}",
-            )
+            # An Argos agent's results (its error texts, its numbers) make the completion: one
+            # the contract refuses would be a dead letter, its tasks judged by nobody.
+            data = codec.encode_admitted(event, subject)
+        except codec.DecodeError as exc:
+            log.warning("results refused by the event contract", agent=lease.agent, error=str(exc))
+            failed = cannot_run(req, lease.agent, self.opts.location, lease.started, exc)
+            data = codec.encode(failed)
+        try:
+            await bus.publish_until_acked(self.js, subject, data, f"completed.{req.request}")
             await lease.msg.ack()
             self._completed[lease.agent] = self._completed.get(lease.agent, 0) + 1
         except Exception as exc:

@@ -10,6 +10,7 @@ import time
 import uuid
 from typing import Any
 
+import msgspec
 import nats
 from nats.js import JetStreamContext
 
@@ -121,7 +122,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
         return 2
     try:
         ev = asyncio.run(acknowledge(args.nats_url, args.task, args.reason.strip()))
-    except targets.UnknownTarget as exc:
+    except (codec.DecodeError, targets.UnknownTarget) as exc:
         print(f"tocsin ack: {exc}; nothing recorded", file=sys.stderr)
         return 2
     print(f"task {ev.task} acknowledged by {ev.by}")
@@ -130,14 +131,15 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
 async def acknowledge(nats_url: str, task: str, reason: str) -> IncidentAcknowledged:
     """Record the acknowledgement of ``task``, a task in force (``targets.UnknownTarget``
-    otherwise)."""
+    otherwise; ``codec.DecodeError`` for what the log would refuse, said before connecting)."""
+    ev = IncidentAcknowledged(at=time.time(), task=task, by=who(), reason=reason)
+    data = codec.encode_admitted(ev, subjects.ACKNOWLEDGED)
     async with bus.oneshot(nats_url, "tocsin-ack") as nc:
         js = nc.jetstream()
         targets.task(await targets.in_force_domains(js), task)
-        ev = IncidentAcknowledged(at=time.time(), task=task, by=who(), reason=reason)
         await js.publish(
             subjects.ACKNOWLEDGED,
-            codec.encode(ev),
+            data,
             headers={"Nats-Msg-Id": f"ack.{task}.{uuid.uuid4().hex}"},
         )
     return ev
@@ -175,7 +177,7 @@ def cmd_silence(args: argparse.Namespace) -> int:
                     args.nats_url, sid, start, start + seconds, args.reason, args.domain, args.task
                 )
             )
-        except targets.UnknownTarget as exc:
+        except (codec.DecodeError, targets.UnknownTarget) as exc:
             print(f"tocsin silence add: {exc}; nothing silenced", file=sys.stderr)
             return 2
         print(f"silence {sid} of {_what(ev)} until {_when(ev.ends)}")
@@ -213,23 +215,29 @@ async def add_silence(
 ) -> SilenceAdded:
     """Record a silence of ``domain`` and/or ``task`` (everything: neither), which must name
     tasks in force (``targets.UnknownTarget`` otherwise); the domain as the tasks spell it."""
+    ev = SilenceAdded(
+        at=time.time(),
+        id=sid,
+        starts=starts,
+        ends=ends,
+        reason=reason,
+        by=who(),
+        domain=domain,
+        task=task,
+    )
+    # What the log would refuse (a start before 2000, a task name past its bound) is said
+    # before the log is asked for the tasks in force.
+    subject = subjects.silence("added")
+    data = codec.encode_admitted(ev, subject)
     async with bus.oneshot(nats_url, "tocsin-silence") as nc:
         js = nc.jetstream()
         if domain is not None or task is not None:
             domain, task = targets.target(await targets.in_force_domains(js), domain, task)
-        ev = SilenceAdded(
-            at=time.time(),
-            id=sid,
-            starts=starts,
-            ends=ends,
-            reason=reason,
-            by=who(),
-            domain=domain,
-            task=task,
-        )
+            ev = msgspec.structs.replace(ev, domain=domain, task=task)
+            data = codec.encode_admitted(ev, subject)
         await js.publish(
-            subjects.silence("added"),
-            codec.encode(ev),
+            subject,
+            data,
             headers={"Nats-Msg-Id": f"silence.added.{sid}"},
         )
     return ev

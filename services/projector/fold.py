@@ -260,11 +260,9 @@ def _completed(c: Changes, seq: int, ev: CheckCompleted, requests: dict[str, Req
     obs = ev.observation
     obs_json = msgspec.json.encode(obs).decode()
     at = ts(ev.at)
-    seen: set[str] = set()
+    # One result per task and completion: the contract admits no task listed twice
+    # (events/keyed.py), so every reader takes the same outcome of it.
     for o in ev.outcomes:
-        if o.task in seen:
-            continue  # one result per task and completion
-        seen.add(o.task)
         c.results.append(
             (
                 seq,
@@ -297,11 +295,7 @@ def _completed(c: Changes, seq: int, ev: CheckCompleted, requests: dict[str, Req
 
 def _judged(c: Changes, seq: int, ev: TaskJudged) -> None:
     at, next_run = ts(ev.at), ts(ev.next_run)
-    seen: set[str] = set()
-    for j in ev.judgements:
-        if j.task in seen:
-            continue
-        seen.add(j.task)
+    for j in ev.judgements:  # each task once (events/keyed.py)
         prev = c.judgements.get(j.task)
         changed_at = prev[5] if prev else None
         if j.severity != j.previous:

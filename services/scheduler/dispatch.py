@@ -6,15 +6,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from nats.js import JetStreamContext
 
 from checks import request
 from checks.judge import no_result
-from events import codec, subjects
+from events import codec, lenient, subjects
+from events.types import TaskDef
 from runtime.pubacks import Publisher
 from runtime.stalls import Stalls
-from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState
+from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
 
 #: Seconds between two dispatch rounds at most: the groups due within a tick go out together,
 #: in one batch of publishes and one wait for their acks, instead of one wake-up per group
@@ -56,21 +59,41 @@ class Dispatching(SchedulerState):
             tasks = self.groups.get(gid)
             if not tasks:
                 continue
+            refused = None
             for location in tasks[0].locations:
                 rid = request.scheduled_id(gid, location, when)
                 event = request.build(tasks, location, rid, now, when)
                 # Headers and bodies may hold secrets: only the location's agents can read them.
                 event = self.sealer.seal(event)
-                subject, data = subjects.requested(location, gid), codec.encode(event)
+                subject = subjects.requested(location, gid)
+                try:
+                    # ``config check`` refuses a request group too large for an event; what is
+                    # sealed grows by a third, beyond what it can know: said, never sent.
+                    data = lenient.encode_admitted(event, subject)
+                except codec.DecodeError as exc:
+                    refused = f"the request cannot be sent to the agents: {exc}"
+                    continue
                 key = (location, gid)
                 self.answered.discard(self.requests.get(key))
                 self.unverified.discard(key)
                 self.requests[key] = rid  # new: not completed yet
                 await batch.publish(subject, data, request.message_id(rid))
-            outstanding.append((gid, when, request.give_up_after(tasks)))
+            if refused is not None:
+                self._refused(js, tasks, refused, now)
+            else:
+                outstanding.append((gid, when, request.give_up_after(tasks)))
         await batch.acked(js, PUBLISH_ACK_WAIT)
         for gid, when, limit in outstanding:
             self.outstanding.add(gid, when, limit)
+
+    def _refused(self, js: JetStreamContext, tasks: list[TaskDef], reason: str, now: float) -> None:
+        """A group whose request the contract refuses is unknown, saying why, and tried again
+        at its next run (the keys of its location, or the configuration, may change)."""
+        log.error("request refused by the event contract", group=tasks[0].group, error=reason)
+        next_run = now + min(t.frequency for t in tasks)
+        verdict = no_result(tasks, self.task_states, now, reason[:2000], next_run)
+        msg_id = f"judged.refused.{tasks[0].group}.{int(now * 1000)}"
+        self._in_background(self._publish_judged(js, verdict, msg_id))
 
     def _expire_overdue(self, js: JetStreamContext, now: float) -> None:
         """A request with no result for twice its frequency (twice its timeout when that is
@@ -84,6 +107,9 @@ class Dispatching(SchedulerState):
             reason = f"no result for {now - when:.0f}s: no agent of {where} answered"
             verdict = no_result(tasks, self.task_states, now, reason)
             msg_id = f"judged.noresult.{gid}.{int(when * 1000)}"
-            task = asyncio.create_task(self._publish_judged(js, verdict, msg_id))
-            self._background.add(task)  # keep a reference until it is done
-            task.add_done_callback(self._background.discard)
+            self._in_background(self._publish_judged(js, verdict, msg_id))
+
+    def _in_background(self, publishing: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(publishing)
+        self._background.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._background.discard)

@@ -78,6 +78,8 @@ class HostJudging:
         #: The last stream sequence of host figures read: any after it in the log is still
         #: on its way to this scheduler.
         self.read_upto = 0
+        #: What was last refused of each agent's (logged once, until it passes again).
+        self.refusals: dict[str, str] = {}
         #: When this scheduler started watching (its restore, its last reconnect): before, no
         #: one judged.
         self.watched_from = time.time()
@@ -175,18 +177,39 @@ class HostJudging:
             return
         # Judged as of when taken: a clock running fast dates no verdict in the future.
         verdict, defs, after = judge(replace(ev, at=taken), cfg.hosts.rules(ev.agent), self.states)
-        await self._define(js, ev.agent, defs)
-        await bus.publish_until_acked(
-            js, subjects.judged(verdict.group), codec.encode(verdict), f"judged.host.{seq}"
-        )
-        self.states.update(after)
+        if not await self._define(js, ev.agent, defs):
+            return  # a verdict on tasks nobody knows would be judged and shown as orphans
+        if await self._judged(js, ev.agent, verdict, f"judged.host.{seq}"):
+            self.refusals.pop(ev.agent, None)
+            self.states.update(after)
 
-    async def _define(self, js: JetStreamContext, agent: str, defs: dict[str, TaskDef]) -> None:
-        """Publish what changed in the host's task set (nothing when nothing did)."""
+    async def _judged(
+        self, js: JetStreamContext, agent: str, verdict: TaskJudged, msg_id: str
+    ) -> bool:
+        """Publish a host's verdict unless the contract refuses it (said once per reason)."""
+        subject = subjects.judged(verdict.group)
+        try:
+            data = codec.encode_admitted(verdict, subject)
+        except codec.DecodeError as exc:
+            self._refused(agent, "host verdict refused by the event contract", exc)
+            return False
+        await bus.publish_until_acked(js, subject, data, msg_id)
+        return True
+
+    def _refused(self, agent: str, what: str, exc: codec.DecodeError) -> None:
+        """Log a refusal once for as long as the agent's observations meet it (they come every
+        interval: the same refusal each time would drown the log), naming the agent."""
+        if self.refusals.get(agent) != what:
+            self.refusals[agent] = what
+            log.error(what, agent=agent, error=str(exc)[:2000])
+
+    async def _define(self, js: JetStreamContext, agent: str, defs: dict[str, TaskDef]) -> bool:
+        """Publish what changed in the host's task set (nothing when nothing did); whether
+        ``defs`` are the host's tasks in force now."""
         old = {t: self.defs[t] for t in self.tasks_of(agent)}
         added, changed, removed = configdiff.diff(old, defs)
         if configdiff.changes_are_empty(added, changed, removed):
-            return
+            return True
         source = f"{SOURCE_PREFIX}{agent}"
         # Fingerprints of the whole definitions (a threshold change keeps the task ids): the
         # message id of a changed set never repeats one the duplicate window would drop.
@@ -206,8 +229,8 @@ class HostJudging:
             data = codec.encode_admitted(event, subject)
         except codec.DecodeError as exc:
             # Never published: every consumer would dead-letter it. The tasks stay as they were.
-            log.error("host tasks refused by the event contract", agent=agent, error=str(exc))
-            return
+            self._refused(agent, "host tasks refused by the event contract", exc)
+            return False
         await bus.publish_until_acked(js, subject, data, f"config.{revision}.{base}")
         for t in removed:
             self.defs.pop(t, None)
@@ -216,6 +239,7 @@ class HostJudging:
         log.info(
             "host tasks", agent=agent, added=len(added), changed=len(changed), removed=len(removed)
         )
+        return True
 
     async def _silent_hosts(self, js: JetStreamContext, now: float) -> None:
         for agent, heard in list(self.heard.items()):
@@ -228,11 +252,9 @@ class HostJudging:
             verdict, after = found
             # The log's time, the same for any scheduler judging this silence: it lands once.
             msg_id = f"judged.host.silent.{agent}.{int(heard.received * 1000)}"
-            await bus.publish_until_acked(
-                js, subjects.judged(verdict.group), codec.encode(verdict), msg_id
-            )
-            self.states.update(after)
-            log.warning("host silent", agent=agent, since=heard.received)
+            if await self._judged(js, agent, verdict, msg_id):
+                self.states.update(after)
+                log.warning("host silent", agent=agent, since=heard.received)
 
     async def _read_all_of(self, js: JetStreamContext, subject: str) -> bool:
         """Whether this scheduler has read every figure the log holds on ``subject``: False

@@ -20,7 +20,7 @@ from events import codec, lenient, streams, subjects
 from events.types import CheckCompleted, CheckRequested, TaskJudged
 from runtime import bus
 from runtime.framepull import Delivered, Pull
-from runtime.pubacks import Publisher
+from runtime.pubacks import Batch, Publisher
 from runtime.pull import stream_seq
 from services.scheduler.plan import shard_of
 from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
@@ -74,16 +74,7 @@ class Judging(SchedulerState):
                 reason = str(exc)
                 if not isinstance(exc, codec.DecodeError):
                     reason = f"{msg.subject}: could not judge: {type(exc).__name__}: {exc}"
-                subject, data, headers = bus.deadletter_for(
-                    msg.data,
-                    streams.EVENTS,
-                    seq,
-                    msg.subject,
-                    streams.SCHEDULER_COMPLETIONS,
-                    reason,
-                    time.time(),
-                )
-                await batch.publish(subject, data, headers["Nats-Msg-Id"])
+                await self._dead_letter(batch, msg, seq, reason)
                 continue
             if verdict is None:
                 continue
@@ -92,12 +83,19 @@ class Judging(SchedulerState):
                 # "Check now": judged like any completion, but the schedule stays as it is.
                 due = self.plan.due_of(ev.group) or self.in_flight.get(ev.group, verdict.at)
                 verdict = msgspec.structs.replace(verdict, next_run=due, recheck=gs.recheck)
-            else:
+            subject = subjects.judged(ev.group)
+            try:
+                # An agent's details make the reasons: a verdict the contract refuses would be
+                # a dead letter for every reader, and the task judged by none of them.
+                data = lenient.encode_admitted(verdict, subject)
+            except codec.DecodeError as exc:
+                await self._dead_letter(batch, msg, seq, f"{msg.subject}: its verdict: {exc}")
+                continue
+            if not request.is_on_demand(ev.request):
                 self.in_flight.pop(ev.group, None)
                 self.plan.set(ev.group, verdict.next_run)
             apply(self.task_states, verdict)
             gs.last_completion, gs.recheck = seq, verdict.recheck
-            subject, data = subjects.judged(ev.group), codec.encode(verdict)
             await batch.publish(subject, data, f"judged.{seq}")
         # Ack (all up to the last) only once every verdict is in the log. The verdicts are
         # applied in memory already (a redelivery would be skipped as judged), so one that
@@ -107,6 +105,18 @@ class Judging(SchedulerState):
         # A lost ack (NATS away) means a redelivery, skipped above as judged already.
         with contextlib.suppress(Exception):
             await msgs[-1].ack()
+
+    async def _dead_letter(self, batch: Batch, msg: Delivered, seq: int, reason: str) -> None:
+        subject, data, headers = bus.deadletter_for(
+            msg.data,
+            streams.EVENTS,
+            seq,
+            msg.subject,
+            streams.SCHEDULER_COMPLETIONS,
+            reason,
+            time.time(),
+        )
+        await batch.publish(subject, data, headers["Nats-Msg-Id"])
 
     async def _verdict(
         self, js: JetStreamContext, ev: CheckCompleted, seq: int

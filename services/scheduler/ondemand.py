@@ -121,11 +121,16 @@ async def run_now(
         return control.CheckNowAnswer(
             error=selected.reason, unknown=selected.unknown, refused=selected.refused
         )
-    asked = [
-        await _ask(js, sealer, asked_for, every, now)
-        for tasks in selected
-        for asked_for in request.on_demand(tasks, now, ask.by)
-    ]
+    try:
+        asked = [
+            await _ask(js, sealer, asked_for, every, now)
+            for tasks in selected
+            for asked_for in request.on_demand(tasks, now, ask.by)
+        ]
+    except codec.DecodeError as exc:
+        # Who asks, and the request data of the configuration, make the request: one the
+        # agents would refuse is the asker's answer, never a dead letter in the log.
+        return control.CheckNowAnswer(error=f"the request cannot be sent: {exc}", refused=True)
     log.info("check now", by=ask.by, task=ask.task, domain=ask.domain, requests=len(asked))
     return control.CheckNowAnswer(requests=asked)
 
@@ -141,10 +146,11 @@ async def _ask(
         return control.Asked(last.request, group, location, False)
     # Headers and bodies may hold secrets: only the location's agents can read them.
     event = sealer.seal(asked_for)
+    data = codec.encode_admitted(event, subject)
     try:
         ack = await js.publish(
             subject,
-            codec.encode(event),
+            data,
             headers={
                 "Nats-Msg-Id": request.message_id(event.request),
                 "Nats-Expected-Last-Subject-Sequence": str(seq),

@@ -50,9 +50,13 @@ def register(sub: Any) -> dict[str, Any]:
 def cmd_incident(args: argparse.Namespace) -> int:
     try:
         subjects.check_token(args.page, "status page slug")
-    except ValueError as exc:
+        return _incident(args)
+    except (ValueError, codec.DecodeError) as exc:  # DecodeError: the log would refuse it
         print(f"tocsin incident: {exc}", file=sys.stderr)
         return 2
+
+
+def _incident(args: argparse.Namespace) -> int:
     if args.action == "open":
         iid = uuid.uuid4().hex[:12]
         asyncio.run(
@@ -93,10 +97,14 @@ def cmd_incident(args: argparse.Namespace) -> int:
 
 
 async def publish(nats_url: str, ev: StatusIncidentPosted) -> None:
+    # Checked first, as the web checks what it is given: text past its bound, a component
+    # named twice, is refused here rather than dead-lettered by every reader.
+    subject = subjects.status("incident", ev.page)
+    data = codec.encode_admitted(ev, subject)
     async with bus.oneshot(nats_url, "tocsin-incident") as nc:
         await nc.jetstream().publish(
-            subjects.status("incident", ev.page),
-            codec.encode(ev),
+            subject,
+            data,
             headers={"Nats-Msg-Id": f"status.incident.{uuid.uuid4()}"},
         )
 
