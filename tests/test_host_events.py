@@ -3,6 +3,8 @@ and what the scheduler makes of one it admits (definitions, verdict) is admitted
 
 from __future__ import annotations
 
+import time
+
 import msgspec
 import nats
 import pytest
@@ -174,7 +176,7 @@ async def test_what_the_scheduler_publishes_of_an_observation_every_reader_admit
         subject = subjects.host_observed(observation.agent, observation.location)
         data = msgspec.json.encode(observation)  # as a broken or hostile agent sends it
         ack = await js.publish(subject, data)
-        await judging._observed(js, data, subject, ack.seq)
+        await judging._observed(js, data, subject, ack.seq, time.time())
         published = [m async for m in bus.replay(js, "tocsin.>") if m.subject != subject]
         for m in published:
             codec.decode(m.data, m.subject)  # admitted by every reader
