@@ -17,6 +17,8 @@ from typing import Literal, TypeVar
 
 import msgspec
 
+from events import subjects
+
 
 class CheckNow(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """Ask the scheduler in charge to run a task's request group (or every group of a domain)
@@ -72,6 +74,9 @@ class Watching(msgspec.Struct, forbid_unknown_fields=True):
 #: listener that is slow or absent costs the agent nothing.
 MAX_LINES = 64
 MAX_LINE = 300
+#: At most this many bytes per line as published: a line at every bound (a request id of three
+#: 64-character parts, an agent's name of 64, MAX_LINE characters of four bytes) fits twice.
+MAX_LINE_BYTES = 4096
 
 _check_now = msgspec.json.Decoder(CheckNow)
 _answer = msgspec.json.Decoder(CheckNowAnswer)
@@ -106,6 +111,37 @@ def decode_answer(data: bytes) -> CheckNowAnswer:
 
 def decode_line(data: bytes) -> LogLine:
     return _decoded(_line, data)
+
+
+class LineRefused(ValueError):
+    """A run-log message the web does not keep (the reason is the message)."""
+
+
+def admitted_line(subject: str, data: bytes) -> LogLine:
+    """A run-log message received on ``subject`` as a line to keep, or :class:`LineRefused`
+    saying why not: within the bounds of a line, and of the run and the agent its subject
+    names. An agent may publish only under its own name and location
+    (``subjects.live_of_agent``): the subject is what the server checked, the body is not."""
+    if len(data) > MAX_LINE_BYTES:
+        raise LineRefused(f"{len(data)} bytes, more than {MAX_LINE_BYTES}")
+    tokens = subject.split(".")
+    if len(tokens) != 5 or tokens[0] != subjects.LIVE_PREFIX:
+        raise LineRefused(
+            f"subject {subject!r} is not {subjects.LIVE_PREFIX}.<group>.<location>.<run>.<agent>"
+        )
+    try:
+        line = _line.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise LineRefused(f"not a log line: {exc}") from None
+    if line.request != ".".join(tokens[1:4]):
+        raise LineRefused(f"request {line.request!r} does not match subject {subject!r}")
+    if line.agent != tokens[4]:
+        raise LineRefused(f"agent {line.agent!r} does not match subject {subject!r}")
+    if not 1 <= line.n <= MAX_LINES:
+        raise LineRefused(f"line number {line.n} outside 1-{MAX_LINES}")
+    if len(line.text) > MAX_LINE:
+        raise LineRefused(f"text of {len(line.text)} characters, more than {MAX_LINE}")
+    return line
 
 
 def decode_watching(data: bytes) -> Watching:

@@ -31,6 +31,12 @@ LIVE_PREFIX = f"{PREFIX}_live"
 #: those runs. Watchers announce on WATCHING; an agent starting asks them on WATCHING_ASK.
 WATCHING = f"{PREFIX}_control.watching"
 WATCHING_ASK = f"{PREFIX}_control.watching_ask"
+#: Where NATS clients take replies (nats-py's default inbox prefix; every identity's own prefix
+#: is under it: ``security/permissions.py``).
+INBOX = "_INBOX"
+#: The last token of the subject an agent asks WATCHING_ASK with, in its own inbox: the one
+#: subject of agents' inboxes a watcher may answer on (its pulled requests arrive elsewhere).
+WATCHING_REPLY = "watching"
 #: Status pages: operators' incidents and subscribers (issue 14).
 STATUS_ALL = f"{PREFIX}.status.>"
 
@@ -44,6 +50,34 @@ def check_token(value: str, what: str) -> str:
             f"{what} {value!r} must be 1-64 letters, digits, '-' or '_' (it is a subject token)"
         )
     return value
+
+
+def is_inbox(subject: str) -> bool:
+    """Whether ``subject`` is a client's inbox: the only kind of subject a service answers on
+    when a message hands it one (any other could be a subject of the log, which JetStream
+    keeps whoever publishes on it)."""
+    return subject.startswith(f"{INBOX}.")
+
+
+def watching_reply(inbox: str) -> str:
+    """The subject an agent asks which runs are followed with, under one of its inboxes."""
+    return f"{inbox}.{WATCHING_REPLY}"
+
+
+def is_watching_reply(subject: str) -> bool:
+    return is_inbox(subject) and subject.endswith(f".{WATCHING_REPLY}")
+
+
+def request_group(request: str) -> str:
+    """The group of a request id ``<group>.<location>.<run>`` (each part a subject token), or
+    ValueError saying what an id is: its parts go into subjects."""
+    parts = request.split(".")
+    if len(parts) != 3 or not all(_TOKEN.match(p) for p in parts):
+        raise ValueError(
+            f"request id {request!r} must be <group>.<location>.<run>, each part 1-64 letters,"
+            " digits, '-' or '_'"
+        )
+    return parts[0]
 
 
 def requested(location: str, group: str) -> str:
@@ -130,19 +164,21 @@ def pinged(group: str) -> str:
     return f"{PREFIX}.monitor.pinged.{group}"
 
 
-def live(request: str) -> str:
-    """Where the log lines of one request's run go; ``request`` is ``<group>.<location>.<n>``."""
-    return f"{LIVE_PREFIX}.{request}"
+def live(request: str, agent: str) -> str:
+    """Where the log lines of one request's run go, under the agent's name; ``request`` is
+    ``<group>.<location>.<run>``: ``tocsin_live.<group>.<location>.<run>.<agent>``."""
+    return f"{LIVE_PREFIX}.{request}.{agent}"
 
 
 def live_for_group(group: str) -> str:
     """Every run's log lines of one request group, at every location."""
-    return f"{LIVE_PREFIX}.{group}.>"
+    return f"{LIVE_PREFIX}.{check_token(group, 'request group')}.>"
 
 
-def live_for_location(location: str) -> str:
-    """Every run's log lines at one location (an agent's permission)."""
-    return f"{LIVE_PREFIX}.*.{location}.*"
+def live_of_agent(agent: str, location: str) -> str:
+    """Every run's log lines of one agent at its location (its permission): what a line's
+    subject names of them is what the server checked."""
+    return f"{LIVE_PREFIX}.*.{location}.*.{agent}"
 
 
 def status(kind: str, page: str) -> str:

@@ -30,12 +30,16 @@ _SCHEDULER_DENIED = [
 ]
 
 
+#: Where the agents' inboxes are, each under the agent's name.
+_AGENT_INBOXES = f"{subjects.INBOX}.agent"
+
+
 def inbox_prefix(role: str, name: str) -> str:
     """Agents get their own reply subjects, so one agent cannot read another's replies
     (which carry the requests it pulled and the acks of its publishes)."""
     if role == "agent":
-        return f"_INBOX.agent.{subjects.check_token(name, 'agent name')}"
-    return "_INBOX"
+        return f"{_AGENT_INBOXES}.{subjects.check_token(name, 'agent name')}"
+    return subjects.INBOX
 
 
 def _rules(pub: list[str], sub: list[str], pub_deny: list[str] | None = None) -> dict[str, Any]:
@@ -57,9 +61,9 @@ def agent(name: str, location: str) -> dict[str, Any]:
             # location (and so answer that location's requests).
             subjects.completed(name, location, "*"),
             subjects.started(name, location, "*"),
-            # The live log lines of the runs of its location (core NATS, not the log), and
-            # the question of which ones anybody watches.
-            subjects.live_for_location(location),
+            # The live log lines of the runs of its location, under its name (core NATS, not
+            # the log), and the question of which ones anybody watches.
+            subjects.live_of_agent(name, location),
             subjects.WATCHING_ASK,
             subjects.heartbeat(name, location),
             subjects.host_observed(name, location),
@@ -126,9 +130,11 @@ def web() -> dict[str, Any]:
     # consumers' backlogs for /metrics, record the pings of heartbeat monitors (its ping
     # endpoint), an operator's acknowledgement and what status pages collect (operators'
     # incidents, subscribers), ask the scheduler for "check now" and follow the live log
-    # lines of runs, telling the agents which ones it follows (an agent's question is
-    # answered on its reply subject: allow_responses, no publishing into agents' inboxes).
-    perms = _rules(
+    # lines of runs, telling the agents which ones it follows. An agent's question is answered
+    # in its inbox on the one subject it asks with, ``<inbox>.watching``: not where its pulled
+    # requests arrive, and no ``allow_responses``, which would let the web answer on whatever
+    # reply subject a message hands it (a subject of the log, which JetStream keeps).
+    return _rules(
         pub=[
             subjects.ACKNOWLEDGED,
             subjects.PINGED_ALL,
@@ -141,11 +147,10 @@ def web() -> dict[str, Any]:
             f"$JS.API.DIRECT.GET.{streams.EVENTS}.>",
             subjects.CHECK_NOW,
             subjects.WATCHING,
+            f"{_AGENT_INBOXES}.*.*.{subjects.WATCHING_REPLY}",
         ],
         sub=["_INBOX.>", f"{subjects.LIVE_PREFIX}.>", subjects.WATCHING_ASK],
     )
-    perms["allow_responses"] = True
-    return perms
 
 
 def admin() -> dict[str, Any]:

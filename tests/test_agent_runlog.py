@@ -16,6 +16,7 @@ from nats.aio.client import Client
 from events import control, streams, subjects
 from runtime.embedded import NatsServer
 from services.agent.service import Agent, AgentOptions
+from services.agent.watched import Watched
 from services.web.runlogs import RunLogs
 from tests.helpers import DemoTarget, agent_running, flushed, wait_for
 from tests.security_support import request_event
@@ -117,8 +118,9 @@ async def test_a_web_on_a_new_connection_answers_there(nats_server: NatsServer, 
     try:
         await live.runlogs.start(again)
         await flushed(again)
-        answer = await live.nc.request(subjects.WATCHING_ASK, b"", timeout=10)
-        assert "g1" in control.decode_watching(answer.data).groups
+        watched = Watched()  # an agent starting, asking
+        await watched.follow(live.nc)
+        assert watched.heard_any and "g1" in watched
     finally:
         await live.runlogs.close()
         await again.close()

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import nats
 import pytest
 
-from events import streams
+from events import streams, subjects
 from runtime.embedded import NatsServer
 from services.cli import main as cli
+from services.projector import backup as backups
 from services.projector.backup import BackupError, backup, restore
 from services.projector.rebuild import checksum, rebuild
 from tests.faults.harness import Services, config_body, count, quiesce_and_check
@@ -87,3 +90,36 @@ async def _filled(database_url: str) -> bool:
 def test_backup_command_says_what_it_wrote(nats_server, tmp_path: Path, capsys):
     assert cli(["log", "backup", str(tmp_path / "b"), "--nats-url", nats_server.url]) == 1
     assert "EVENTS" in capsys.readouterr().err  # no stream yet: a clear error, no traceback
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        pytest.param(subjects.CONFIG_APPLIED, id="the-configuration"),
+        pytest.param(subjects.judged("g1"), id="a-judgement"),
+    ],
+)
+async def test_a_backup_answers_only_the_servers_flow_control(
+    nats_server: NatsServer, tmp_path: Path, reply: str
+) -> None:
+    """A message on the backup's inbox that hands another reply subject than the server's
+    flow control (whoever may publish into inboxes: the scheduler may) gets no answer: whoever
+    runs a backup (an admin) may publish anywhere, on the log's subjects and JetStream's API."""
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+        await streams.ensure(js, ["default"])
+        await js.publish(subjects.deadletter("test-before"), b"{}")
+        inbox = nc.new_inbox()
+        chunks: asyncio.Queue[Any] = asyncio.Queue()
+        await nc.subscribe(inbox, cb=chunks.put)
+        await nc.publish(inbox, b"not the server's", reply=reply)
+        await nc.publish(inbox, b"")  # the end of a snapshot
+        with (tmp_path / "backup").open("wb") as out:
+            await backups._receive(chunks, out, streams.EVENTS)
+        # Published after whatever the backup answered: stored after it.
+        mark = await js.publish(subjects.deadletter("test-mark"), b"{}")
+        info = await js.stream_info(streams.EVENTS)
+        assert (mark.seq, info.state.messages) == (2, 2)
+    finally:
+        await nc.close()

@@ -179,6 +179,43 @@ async def test_two_schedulers_answering_at_once_queue_one_request(nats_server):
         await bus.close(nc)
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        pytest.param(subjects.CONFIG_APPLIED, id="the-configuration"),
+        pytest.param(subjects.judged("g-reply"), id="a-judgement"),
+        pytest.param(subjects.requested("default", "g-reply"), id="a-request"),
+    ],
+)
+async def test_check_now_is_answered_only_in_an_inbox(nats_server, reply):
+    """A "check now" handing a subject of the log as the one to answer on: the scheduler, which
+    may publish there, answers nowhere (JetStream would keep the answer as an event)."""
+    nc = await bus.connect(nats_server.url, "test")
+    stopping = asyncio.Event()
+    try:
+        js = nc.jetstream()
+        await streams.ensure(js, ["default"])
+        groups = {"g-reply": _group("reply")}
+        serving = asyncio.create_task(
+            ondemand.serve(nc, js, lambda: groups, lambda: [], Sealer({}), stopping, 3600.0)
+        )
+        ask = control.CheckNow(by="test", task="t-reply")
+        first = await request.ask_now(nc, ask)  # answered: the scheduler listens
+        assert [a.queued for a in first] == [True]
+        await nc.publish(subjects.CHECK_NOW, control.encode(ask), reply=reply)
+        # Asked again as a client asks: once answered, the one before was handled (one
+        # subscription takes them in order).
+        again = await request.ask_now(nc, ask)
+        assert [a.queued for a in again] == [False]  # rate limited since the first
+        mark = await js.publish(subjects.deadletter("test-mark"), b"{}")
+        kept = [m.subject async for m in bus.replay(js, subjects.ALL)]
+        assert reply not in kept and len(kept) == mark.seq == 2  # the request, the mark
+    finally:
+        stopping.set()
+        await serving
+        await bus.close(nc)
+
+
 @pytest.fixture
 def request_id(request: pytest.FixtureRequest) -> str:
     return request.node.callspec.id

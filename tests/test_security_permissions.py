@@ -20,6 +20,7 @@ from security import permissions, reload, transient
 from security.client import ClientSecurity
 from services.agent.host import HostOptions
 from services.agent.service import Agent, AgentOptions
+from services.agent.watched import Watched
 from services.scheduler.leader import Lease
 from services.web.runlogs import RunLogs
 from tests.helpers import DemoTarget, flushed, wait_for
@@ -65,7 +66,7 @@ async def test_agent_with_least_privilege_completes_its_work(
     async def line(msg: Any) -> None:
         lines.append(msg.data)
 
-    await admin.subscribe(subjects.live("g1.eu.0"), cb=line)  # the run's live log
+    await admin.subscribe(subjects.live("g1.eu.0", "a1"), cb=line)  # the run's live log
     await admin.jetstream().publish(subject, data, headers={"Nats-Msg-Id": msg_id})
     # The web, with its own least privilege, follows the group: the agent, asking when it
     # starts, hears it (the web answers on the agent's reply subject) and tells the run.
@@ -146,7 +147,9 @@ async def test_host_only_agent_with_least_privilege_reports_its_host(
         # The subjects of 0.1.0, without the location (still read in old logs).
         "tocsin.check.completed.a1.g1",
         "tocsin.agent.heartbeat.a1",
-        subjects.live("g1.us.1"),  # a run log of another location
+        "tocsin_live.g1.us.1.a1",  # a run log of another location
+        "tocsin_live.g1.eu.1.b1",  # a run log under another agent's name
+        "tocsin_live.g1.eu.1",  # a run log without its agent's name
         subjects.WATCHING,  # telling the other agents which runs are watched
         subjects.deadletter("max_deliver"),  # a dead letter not its own
         "$JS.API.CONSUMER.MSG.NEXT.WORK.agents-us",  # another location's work
@@ -286,5 +289,108 @@ async def test_the_scheduler_deletes_messages_of_work_only(
             await nc.jetstream(timeout=1).delete_msg(streams.EVENTS, logged.seq)
         await rec.refused(f"$JS.API.STREAM.MSG.DELETE.{streams.EVENTS}")
         assert (await js.get_msg(streams.EVENTS, logged.seq)).data == data
+    finally:
+        await nc.close()
+
+
+#: Subjects of the log an answer must never land on, whatever reply subject it was handed
+#: (JetStream keeps whatever is published under ``tocsin.``).
+INTO_THE_LOG = [
+    pytest.param(subjects.CONFIG_APPLIED, id="the-configuration"),
+    pytest.param(subjects.judged("g1"), id="a-judgement"),
+    pytest.param(subjects.pinged("g1"), id="a-ping-the-web-may-record"),
+    pytest.param(subjects.ACKNOWLEDGED, id="an-acknowledgement-the-web-may-record"),
+]
+
+
+async def _nothing_logged_since(admin: Client, last_seq: int) -> None:
+    """Nothing reached the log after ``last_seq``: a mark published now is the next message.
+    (The stream takes what it captures in order: whatever was published before the mark and
+    captured is stored before it.)"""
+    ack = await admin.jetstream().publish(subjects.deadletter("test-mark"), b"{}")
+    assert ack.seq == last_seq + 1
+
+
+@pytest.mark.parametrize("reply", INTO_THE_LOG)
+async def test_an_agents_question_gets_no_answer_into_the_log(
+    secured: tuple[SecuredBus, Client], reply: str
+) -> None:
+    """An agent asks which runs are followed, handing the web a subject of the log as the
+    subject to answer on: the web answers nowhere but in an agent's inbox."""
+    sb, admin = secured
+    web = await connect(sb.url, sb.security("web"))
+    agent = await connect(sb.url, sb.security("a1"))
+    runlogs = RunLogs()
+    try:
+        await runlogs.follow(web, "g1")
+        await flushed(web)
+        last = (await admin.jetstream().stream_info(streams.EVENTS)).state.last_seq
+        await agent.publish(subjects.WATCHING_ASK, b"", reply=reply)
+        # Then the question as an agent asks it: once it is answered, the one before was
+        # handled (one subscription takes them in order).
+        watched = Watched()
+        await watched.follow(agent)
+        assert "g1" in watched and watched.heard_any
+        await _nothing_logged_since(admin, last)
+        assert runlogs.refused == 1
+    finally:
+        await runlogs.close()
+        await agent.close()
+        await web.close()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        *INTO_THE_LOG[:2],
+        pytest.param(subjects.requested("eu", "g1"), id="a-request"),
+        pytest.param(subjects.completed("a1", "eu", "g1"), id="a-completion"),
+    ],
+)
+async def test_the_web_cannot_answer_into_the_log(
+    secured: tuple[SecuredBus, Client], reply: str
+) -> None:
+    """Whatever its code answers, the web's permissions refuse an answer anywhere but in
+    agents' inboxes and its own subjects: no ``allow_responses`` (which admits any reply
+    subject handed to it). On its own subjects (pings, acknowledgements) only its code refuses:
+    ``test_an_agents_question_gets_no_answer_into_the_log``."""
+    sb, admin = secured
+    rec = Recorder()
+    web = await connect(sb.url, sb.security("web"), rec)
+    agent = await connect(sb.url, sb.security("a1"))
+
+    async def blindly(msg: Any) -> None:
+        await msg.respond(b'{"groups": {}}')
+
+    try:
+        await web.subscribe(subjects.WATCHING_ASK, cb=blindly)
+        await flushed(web)
+        last = (await admin.jetstream().stream_info(streams.EVENTS)).state.last_seq
+        await agent.publish(subjects.WATCHING_ASK, b"", reply=reply)
+        await flushed(agent)
+        await rec.refused(reply)
+        await _nothing_logged_since(admin, last)
+    finally:
+        await agent.close()
+        await web.close()
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        pytest.param("_INBOX.agent.a1.abc", id="where-an-agents-pulled-requests-arrive"),
+        pytest.param("_INBOX.agent.a1.abc.def", id="where-an-agents-replies-arrive"),
+        pytest.param("tocsin_live.g1.eu.1.a1", id="a-run-log-line"),
+        pytest.param(subjects.CONFIG_APPLIED, id="the-configuration"),
+    ],
+)
+async def test_web_cannot_publish(secured: tuple[SecuredBus, Client], subject: str) -> None:
+    sb, _ = secured
+    rec = Recorder()
+    nc = await connect(sb.url, sb.security("web"), rec)
+    try:
+        await nc.publish(subject, b"{}")
+        await flushed(nc)
+        await rec.refused(subject)
     finally:
         await nc.close()

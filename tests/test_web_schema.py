@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from services.web import authdb
+from services.web.apimodels import ERRORS
+from services.web.app import create_app
 from services.web.settings import WebSettings
 from tests.test_web_pages import seed
 from tests.web_fixtures import web_server
@@ -90,3 +92,24 @@ async def test_the_schema_declares_security_errors_and_types(database_url):
         schema = (await c.get("/openapi.json")).json()
     tasks = schema["paths"]["/api/tasks"]["get"]
     assert "security" not in tasks and "401" not in tasks["responses"]
+
+
+def _secured_operations() -> list[object]:
+    """Every operation of the schema that asks for credentials (the app is only built: its
+    schema needs no database)."""
+    app = create_app("postgresql://unused/unused", WebSettings(cookie_secret="t" * 32))
+    return [
+        pytest.param(op["responses"], id=f"{method.upper()} {path}")
+        for path, item in app.openapi()["paths"].items()
+        for method, op in item.items()
+        if op.get("security")
+    ]
+
+
+@pytest.mark.parametrize("responses", _secured_operations())
+def test_an_operation_asking_for_credentials_documents_its_refusals(
+    responses: dict[str, object],
+) -> None:
+    """A 401 without credentials, a 400 for a NUL (every route), a 422 for a parameter out of
+    range: each answer a client may get is in the schema (schemathesis ST103 otherwise)."""
+    assert {str(code) for code in ERRORS} <= set(responses)

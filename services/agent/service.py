@@ -278,7 +278,7 @@ class Agent:
 
     def _live_sink(self, request: str) -> Sink:
         """Log lines go to core NATS, not to the log: fire and forget, nobody needs to listen."""
-        subject = subjects.live(request)
+        subject = subjects.live(request, self.opts.name)
 
         async def publish(line: LogLine) -> None:
             await self._nc.publish(subject, control.encode(line))

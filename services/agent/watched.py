@@ -5,19 +5,21 @@ the agent's CPU, and nobody reads the lines of a run unless a request page of it
 open or was asked for ("check now"): the web then follows the group for a while
 (``services/web/runlogs.py``) and says so on ``subjects.WATCHING`` (what it follows, each group
 for so many seconds more). An agent keeps what it hears, and when it starts asks the watchers
-already there (``subjects.WATCHING_ASK``; a watcher answers with everything it follows): a run
-of a group followed before the agent started is told too. The web repeats what it follows
-every so often, so an agent that missed an announcement (a reconnection) catches up. Until
-an agent has heard a watcher at all (no web runs, or one whose NATS permissions predate
-watching), it tells every run, as agents did before.
+already there (``subjects.WATCHING_ASK``; a watcher answers with everything it follows, on
+``<inbox>.watching``: the one subject of the agent's inbox a watcher may publish on, not where
+its pulled requests arrive): a run of a group followed before the agent started is told too.
+The web repeats what it follows every so often, so an agent that missed an announcement (a
+reconnection) catches up. Until an agent has heard a watcher at all (no web runs, or one
+whose NATS permissions predate watching), it tells every run, as agents did before.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
-from nats.errors import NoRespondersError
+from nats.aio.client import NO_RESPONDERS_STATUS
 from nats.errors import TimeoutError as NatsTimeout
 
 from events import control, subjects
@@ -63,14 +65,20 @@ class Watched:
             self.heard(msg.data)
 
         await nc.subscribe(subjects.WATCHING, cb=announced)
+        reply = subjects.watching_reply(nc.new_inbox())
+        answers = await nc.subscribe(reply, max_msgs=1)
         try:
-            answer = await nc.request(subjects.WATCHING_ASK, b"", timeout=ASK_TIMEOUT)
-        except NoRespondersError:
-            return  # no watcher yet: every run is told until one speaks
+            await nc.publish(subjects.WATCHING_ASK, b"", reply=reply)
+            answer = await answers.next_msg(timeout=ASK_TIMEOUT)
         except (NatsTimeout, TimeoutError):
             log.warning("no watcher answered which runs it follows; hearing them from now on")
             return
         except Exception as exc:  # a link down at this moment: the next refresh tells it all
             log.warning("could not ask which runs are followed", error=str(exc))
             return
+        finally:
+            with contextlib.suppress(Exception):  # gone already after its one message
+                await answers.unsubscribe()
+        if answer.headers and answer.headers.get("Status") == NO_RESPONDERS_STATUS:
+            return  # no watcher yet: every run is told until one speaks
         self.heard(answer.data)

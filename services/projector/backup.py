@@ -57,13 +57,17 @@ async def backup(nc: Client, path: Path, stream: str = streams.EVENTS) -> int:
         with path.open("wb") as out:
             out.write(json.dumps({"config": meta["config"], "state": meta["state"]}).encode())
             out.write(b"\n")
-            await _receive(chunks, out)
+            await _receive(chunks, out, stream)
         return int(meta["state"]["last_seq"])
     finally:
         await sub.unsubscribe()
 
 
-async def _receive(chunks: asyncio.Queue[Msg], out: BinaryIO) -> None:
+async def _receive(chunks: asyncio.Queue[Msg], out: BinaryIO, stream: str) -> None:
+    # The server's flow control asks for an answer on its own subject; a message of the inbox
+    # with another reply subject is not the server's, and whoever runs a backup (an admin) may
+    # publish anywhere: on a subject of the log, on JetStream's API.
+    flow_control = f"$JS.SNAPSHOT.ACK.{stream}."
     while True:
         try:
             msg = await asyncio.wait_for(chunks.get(), IDLE)
@@ -75,7 +79,7 @@ async def _receive(chunks: asyncio.Queue[Msg], out: BinaryIO) -> None:
         if not msg.data:  # the end of the snapshot
             return
         out.write(msg.data)
-        if msg.reply:  # flow control: the server waits for this before sending more
+        if msg.reply.startswith(flow_control):  # the server waits for this to send more
             await msg.respond(b"")
 
 

@@ -96,6 +96,14 @@ async def serve(
             reply = control.CheckNowAnswer(error=f"{subjects.CHECK_NOW}: {exc}")
         else:
             reply = await run_now(js, groups(), sealer, ask, every, time.time(), pushed())
+        if not subjects.is_inbox(msg.reply or ""):
+            # This scheduler may publish on subjects of the log: an answer handed one as the
+            # reply subject would be kept as an event. Asked without a reply: nobody waits.
+            if msg.reply:
+                log.warning(
+                    "check now not answered: its reply subject is no inbox", reply=msg.reply
+                )
+            return
         with contextlib.suppress(Exception):  # the asker gave up: nothing to tell
             await msg.respond(control.encode(reply))
 

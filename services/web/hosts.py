@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 from pydantic import Field
 
 from services.web import queries
-from services.web.apimodels import Model, Severity
+from services.web.apimodels import ERRORS, Model, Severity
 from services.web.auth import api_access, page_access
 from services.web.templating import render
 
@@ -33,7 +33,7 @@ GRAPHS = (
 )
 
 router = APIRouter(include_in_schema=False)
-api = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(api_access)])
+api = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(api_access)], responses=ERRORS)
 
 _HOSTS = f"""
 SELECT h.agent, h.location, h.hostname, h.seen_at, h.interval_s, h.cores, h.cpu_percent,

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from markupsafe import escape
 from pydantic import Field
 
-from events import control
+from events import control, subjects
 from services.web import checknow
 from services.web.apimodels import ERRORS, NO_NUL, NOT_FOUND, Model
 from services.web.auth import api_access, page_access
@@ -124,6 +124,17 @@ async def request_page(request: Request, request_id: str) -> HTMLResponse:
     dependencies=[Depends(api_access)],
 )
 async def request_log(request: Request, request_id: str) -> StreamingResponse:
+    # Its group goes into the subject followed: a wildcard or a space there would follow every
+    # group or none. A group no task has has no run: following it would cost a subscription
+    # and a word to every agent for nothing.
+    try:
+        group = subjects.request_group(request_id)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    async with request.app.state.pool.acquire() as conn:
+        known = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM tasks WHERE grp = $1)", group)
+    if not known:
+        raise HTTPException(404, f"no task has the request group {group!r}: no run to follow")
     nc = await checknow.nats_client(request)
     lines = request.app.state.runlogs.stream(nc, request_id)
     return StreamingResponse(

@@ -9,7 +9,14 @@ Nothing is stored anywhere else, and agents never wait for a listener.
 Agents tell only the runs of the groups someone follows (``services/agent/watched.py``): the
 web announces each group it begins to follow (on ``subjects.WATCHING``, before a "check now"
 goes out), again when its follow is extended well past what it said, everything it follows
-every :data:`REFRESH` seconds, and answers an agent that starts and asks.
+every :data:`REFRESH` seconds, and answers an agent that starts and asks (in that agent's
+inbox only: ``subjects.is_watching_reply``).
+
+What agents send is checked, not believed (``control.admitted_line``): a line is kept only
+within the bounds of a line and when it names the run and the agent its subject names (what
+the agent's permissions let it publish); the lines kept weigh :data:`KEEP_BYTES` at most. What
+is refused is counted (``refused``) and logged, at most every :data:`TELL_REFUSALS_EVERY`
+seconds.
 """
 
 from __future__ import annotations
@@ -29,6 +36,11 @@ log = Log("tocsin.web.runlogs")
 #: Runs whose lines are kept, and how long a group's lines are followed after the last ask.
 KEEP_RUNS = 500
 FOLLOW_FOR = 300.0
+#: Bytes the lines kept may weigh in all (as published; at most ``control.MAX_LINE_BYTES``
+#: each): the oldest runs go first. Lines of a hundred bytes, nine a run, fill KEEP_RUNS first.
+KEEP_BYTES = 4 * 2**20
+#: What is refused is logged at most this often (an agent sending thousands would fill the log).
+TELL_REFUSALS_EVERY = 60.0
 #: Every so often, everything followed is announced again (an agent that missed an
 #: announcement catches up); a follow extended past what the agents were told by more than
 #: this is announced at once.
@@ -38,6 +50,11 @@ REFRESH = 60.0
 class RunLogs:
     def __init__(self) -> None:
         self.lines: OrderedDict[str, list[control.LogLine]] = OrderedDict()
+        self.weights: dict[str, int] = {}  # request → bytes of its lines kept
+        self.weight = 0  # of every line kept
+        #: Lines and questions refused since the start, and when that was last logged.
+        self.refused = 0
+        self._refusals_told = -TELL_REFUSALS_EVERY
         self.listeners: dict[str, set[asyncio.Queue[control.LogLine]]] = {}
         self.followed: dict[str, tuple[Any, float]] = {}  # group → (subscription, until)
         self.announced: dict[str, float] = {}  # group → until, as the agents were told
@@ -98,7 +115,16 @@ class RunLogs:
         self.announced.update(untils)
 
     async def _answer(self, msg: Any) -> None:
-        """An agent starting asks what is followed: everything, on its reply subject."""
+        """An agent starting asks what is followed: everything, in its inbox. Never on another
+        reply subject: one of the log would keep the answer as an event (and the web's
+        permissions refuse any but agents' ``<inbox>.watching``)."""
+        if not subjects.is_watching_reply(msg.reply or ""):
+            self._refuse(
+                "question not answered: its reply subject is not <inbox>.watching"
+                " (an agent older than this web, or a forgery)",
+                reply=msg.reply,
+            )
+            return
         self._drop_expired()
         with contextlib.suppress(Exception):  # it hears the next refresh
             await msg.respond(self._watching({g: u for g, (_, u) in self.followed.items()}))
@@ -111,23 +137,37 @@ class RunLogs:
 
     async def _received(self, msg: Any) -> None:
         try:
-            line = control.decode_line(msg.data)
-        except control.DecodeError as exc:
-            log.warning("not a log line", subject=msg.subject, error=str(exc))
+            line = control.admitted_line(msg.subject, msg.data)
+        except control.LineRefused as exc:
+            self._refuse("run-log line refused", subject=msg.subject, error=str(exc))
             return
-        kept = self.lines.setdefault(line.request, [])
-        self.lines.move_to_end(line.request)
-        while len(self.lines) > KEEP_RUNS:
-            self.lines.popitem(last=False)
-        if len(kept) < control.MAX_LINES:
-            kept.append(line)
+        self._keep(line, len(msg.data))
         for q in self.listeners.get(line.request, ()):
             with contextlib.suppress(asyncio.QueueFull):  # a stuck page loses lines, not memory
                 q.put_nowait(line)
 
+    def _keep(self, line: control.LogLine, size: int) -> None:
+        kept = self.lines.setdefault(line.request, [])
+        self.lines.move_to_end(line.request)
+        if len(kept) < control.MAX_LINES:
+            kept.append(line)
+            self.weights[line.request] = self.weights.get(line.request, 0) + size
+            self.weight += size
+        while len(self.lines) > KEEP_RUNS or self.weight > KEEP_BYTES:
+            gone, _ = self.lines.popitem(last=False)
+            self.weight -= self.weights.pop(gone, 0)
+
+    def _refuse(self, what: str, **fields: Any) -> None:
+        self.refused += 1
+        now = time.monotonic()
+        if now - self._refusals_told >= TELL_REFUSALS_EVERY:
+            self._refusals_told = now
+            log.warning(what, refused_so_far=self.refused, **fields)
+
     async def stream(self, nc: Any, request: str) -> AsyncIterator[control.LogLine | None]:
-        """The run's lines seen so far, then each new one; None every 15 s (a keep-alive)."""
-        group = request.split(".", 1)[0]
+        """The run's lines seen so far, then each new one; None every 15 s (a keep-alive).
+        ``request`` must be a request's id (ValueError otherwise): its group is a subject's."""
+        group = subjects.request_group(request)
         await self.follow(nc, group)
         q: asyncio.Queue[control.LogLine] = asyncio.Queue(maxsize=control.MAX_LINES * 4)
         self.listeners.setdefault(request, set()).add(q)
