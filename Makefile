@@ -22,8 +22,13 @@ $(TESTSTAMP): $(STAMP)
 run: $(STAMP)
 	$(BIN)/tocsin dev
 
+# Two pytest-xdist workers: much of the suite waits on timers and child processes, and the
+# other worker runs meanwhile. Each takes half of the tests in order and, once done, the later
+# half of what the other still has (worksteal): by module (loadscope) one worker was left
+# alone with the long fault tests at the end. PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 test: $(TESTSTAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # The fault tests again and again (SOAK_RUNS times, default 20): prints the pass count and
 # fails at the first failing run, whose output stays on the screen.

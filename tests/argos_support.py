@@ -8,6 +8,7 @@ use from tests/argos/requirements.txt) and is driven as a subprocess.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -18,6 +19,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv-argos"
+#: Held while the venv is checked and built: ``make test`` runs the suite in two processes
+#: (pytest-xdist), and both may ask for Argos first.
+LOCK = ROOT / ".venv-argos.lock"
 REQUIREMENTS = Path(__file__).parent / "argos" / "requirements.txt"
 ORACLE = Path(__file__).parent / "argos" / "argos_tasks.py"
 
@@ -25,12 +29,14 @@ ORACLE = Path(__file__).parent / "argos" / "argos_tasks.py"
 def argos_bin() -> Path:
     """The bin directory of a venv holding exactly the pinned Argos; built if missing."""
     stamp = VENV / ".installed"
-    if not stamp.exists() or stamp.read_text() != REQUIREMENTS.read_text():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run(
-            [str(VENV / "bin" / "pip"), "install", "-q", "-r", str(REQUIREMENTS)], check=True
-        )
-        stamp.write_text(REQUIREMENTS.read_text())
+    with LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.exists() or stamp.read_text() != REQUIREMENTS.read_text():
+            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+            subprocess.run(
+                [str(VENV / "bin" / "pip"), "install", "-q", "-r", str(REQUIREMENTS)], check=True
+            )
+            stamp.write_text(REQUIREMENTS.read_text())
     return VENV / "bin"
 
 

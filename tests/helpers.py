@@ -39,7 +39,9 @@ class DemoTarget:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        self.runner = web.AppRunner(self.app, access_log=None)
+        # A slow answer still running when the test ends (its agent killed mid-check) is
+        # cancelled after a second: aiohttp would wait up to a minute for it to finish.
+        self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
 

@@ -42,6 +42,7 @@ class NetLab:
         self.nats_port = nats_port
         self.dir = Path(tempfile.mkdtemp(prefix="tocsin-netlab-"))
         self.procs: list[asyncio.subprocess.Process] = []
+        self.agents: list[asyncio.subprocess.Process] = []
         self.servers: list[asyncio.AbstractServer] = []
 
     @property
@@ -124,7 +125,7 @@ class NetLab:
             assert line.strip() == b"ready", line
 
     async def agent(self, location: str, name: str) -> asyncio.subprocess.Process:
-        return await self._run(
+        proc = await self._run(
             self.ns[location],
             PYTHON,
             "-m",
@@ -137,14 +138,20 @@ class NetLab:
             "--location",
             location,
         )
+        self.agents.append(proc)
+        return proc
 
     async def close(self) -> None:
-        for p in self.procs:
-            with contextlib.suppress(ProcessLookupError):
-                p.terminate()
-        for p in self.procs:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(p.wait(), 10)
+        # The agents first, while their relays to NATS still run: an agent told to stop
+        # publishes what it holds, and with its relay gone it waited on NATS instead.
+        rest = [p for p in self.procs if p not in self.agents]
+        for group in (self.agents, rest):
+            for p in group:
+                with contextlib.suppress(ProcessLookupError):
+                    p.terminate()
+            for p in group:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(p.wait(), 10)
         for s in self.servers:
             s.close()
         for ns in self.ns.values():
