@@ -227,7 +227,9 @@ class PostgresServer:
         if stale.exists():
             stale.unlink()  # the port check above proved no server of ours still runs
         args = [str(_pg_bin() / "postgres"), "-D", str(self.pgdata), "-p", str(self.port)]
-        args += ["-h", "127.0.0.1", "-k", str(self.pgdata), "-c", "fsync=on"]
+        # TCP only: a Unix socket's path is bounded (107 bytes), and one in a deep data
+        # directory made PostgreSQL exit at start. Nothing of Tocsin's uses it.
+        args += ["-h", "127.0.0.1", "-k", "", "-c", "fsync=on"]
         args += ["-c", "max_connections=200", "-c", "shared_buffers=256MB"]
         logfile = open(self.data_dir / "postgres.log", "ab")
         self.proc = subprocess.Popen(

@@ -76,3 +76,16 @@ def test_starting_says_nothing_of_a_runtime_directory_it_never_uses(tmp_path: Pa
     )
     assert done.returncode == 0, done.stderr
     assert "Warning" not in done.stderr, done.stderr
+
+
+async def test_a_data_directory_of_a_long_path_starts(tmp_path: Path) -> None:
+    """A Unix socket's path is bounded (107 bytes on Linux): PostgreSQL put its socket in the
+    data directory and exited with code 1 when that path was long (`tocsin dev --data-dir` in
+    a deep directory). It listens on TCP only, which is all Tocsin uses."""
+    server = PostgresServer(tmp_path / ("deep-" * 20) / "pg").start()
+    try:
+        conn = await asyncpg.connect(server.url)
+        assert await conn.fetchval("SELECT 1") == 1
+        await conn.close()
+    finally:
+        server.stop()

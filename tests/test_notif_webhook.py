@@ -227,7 +227,7 @@ GOOD = {
         ),
         pytest.param(
             {"tuning": "{rate_limit: {count: 0, per: 1h}}"},
-            "general.channels.webhook:ops.rate_limit.count: expected a whole number >= 1",
+            "general.channels.webhook:ops.rate_limit.count: expected a whole number from 1",
             id="zero-count",
         ),
         pytest.param(

@@ -29,6 +29,7 @@ from tests.web_fixtures import Seeder, WebServer, add_user, task_def, web_server
 
 KEY = "0b6a2f1e-8c1d-4c53-9a77-2d5f0e4b9c31"
 BAD = task_def(1, "bad.example")
+LOGGED = task_def(3, "localhost")  # a group that can name a subject: no dot
 MONITOR = task_def(
     2, "nightly-backup", check="heartbeat", expected={"uuid": KEY, "period": 60.0, "grace": 30.0}
 )
@@ -98,14 +99,16 @@ CASES = [
         id="confirm-subscription",
     ),
     pytest.param(Case("GET", f"/ping/{KEY}", "anonymous", "text"), id="heartbeat-ping"),
-    pytest.param(Case("GET", "/requests/g1.default.now1/log", "session", "page"), id="run-log"),
+    pytest.param(
+        Case("GET", f"/requests/{LOGGED.group}.default.now1/log", "session", "page"), id="run-log"
+    ),
 ]
 
 
 async def _seeded(database_url: str) -> str:
     """The read model of the cases, and a write token."""
     s = Seeder(database_url)
-    s.config([BAD, MONITOR], at=time.time() - 60)
+    s.config([BAD, MONITOR, LOGGED], at=time.time() - 60)
     s.judge(BAD, "critical", "ok", time.time() - 30)
     s.add(
         StatusSubscriber(
