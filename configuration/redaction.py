@@ -87,11 +87,21 @@ def query_pairs(url: str) -> list[tuple[str, str, str]]:
     return [pair.partition("=") for pair in urlsplit(url).query.split("&")]
 
 
+#: A secret shorter than this is masked where it is the whole text only: inside others it
+#: would be masked in unrelated words and figures (a webhook secret ``s`` turned ``1s`` and
+#: ``localhost:8000`` into masks, and the settings in the log no longer read).
+MIN_INSIDE = 8
+
+
 def mask_secrets(text: str, secrets: set[str] | frozenset[str]) -> str:
     """``text`` with every occurrence of a secret value replaced by its mask (the longest
     first, so a secret containing another is masked whole)."""
     for secret in sorted(secrets, key=len, reverse=True):
-        if secret and secret in text:
+        if not secret or secret not in text:
+            continue
+        if text == secret:
+            return hidden(secret)
+        if len(secret) >= MIN_INSIDE:
             text = text.replace(secret, hidden(secret))
     return text
 

@@ -18,6 +18,7 @@ import nats
 import pytest
 
 from configuration import config as configuration
+from configuration import diff as configdiff
 from configuration import published
 from configuration.inforce import Refused, RefusedPart, apply_config, in_force, last_settings
 from configuration.yamlsource import ConfigError
@@ -299,3 +300,34 @@ async def test_config_apply_publishes_no_settings_the_contract_refuses(nats_serv
         assert [m async for m in bus.replay(js, subjects.CONFIG_APPLIED)] == []
     finally:
         await nc.close()
+
+
+@pytest.mark.parametrize("secret", ["s", "1", "pw", "8000"], ids=lambda s: f"secret-{s}")
+def test_a_short_secret_masks_no_other_setting(tmp_path, secret: str) -> None:
+    """A webhook secret ``s`` masked every ``s`` of the settings (``frequency: 1s``, the host
+    ``localhost:8000``): the scheduler refused the whole configuration that `config check`
+    called valid. A short secret is masked where it is a whole value only."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "general:\n  frequency: 1s\n  alerts: {critical: [webhook:ops]}\n"
+        f"  webhooks:\n    ops: {{url: 'http://127.0.0.1:9/hook', secret: '{secret}'}}\n"
+        "websites:\n  - domain: http://localhost:8000\n    depends_on: []\n"
+        "    paths: [{path: /, checks: [status-is: 200]}]\n"
+    )
+    cfg = configuration.parse(path, env={})
+    settings = published.public(cfg)
+    assert settings["general"]["frequency"] == "1s"
+    assert "localhost:8000" in settings["websites"]
+    assert secret not in str(settings["general"]["webhooks"]["ops"]["secret"])
+    added, changed, removed = configdiff.diff({}, cfg.tasks)
+    event = ConfigApplied(
+        at=time.time(),
+        revision="r",
+        source=str(path),
+        applied_by="t",
+        added=added,
+        changed=changed,
+        removed=removed,
+        settings=settings,
+    )
+    codec.encode_admitted(event, subjects.CONFIG_APPLIED)
