@@ -93,7 +93,7 @@ _CHECKS: dict[type, tuple[Callable[[Any], Any], bool]] = {
 def _hook(kind: type, value: Any) -> Any:
     """msgspec's hook for the types above: checked by their converter."""
     if kind not in _CHECKS:
-        raise NotImplementedError
+        raise NotImplementedError  # msgspec's dec_hook protocol: "not a type of mine"
     check, masked = _CHECKS[kind]
     if not (masked and isinstance(value, str) and values.MASKED.fullmatch(value)):
         check(value)
