@@ -167,7 +167,8 @@ CHANNEL_KINDS = ("local", "mail", "gotify", "apprise", "webhook")
 def unknown_channel(name: Any) -> bool:
     """A name of no channel kind (``slack``): Argos 0.10.3 accepts it and sends nothing there;
     Tocsin too, with a warning at its place (the notifier leaves it out)."""
-    return isinstance(name, str) and name.partition(":")[0] not in CHANNEL_KINDS
+    # An empty name stays refused: no name at all is a slip, not another tool's channel.
+    return isinstance(name, str) and name != "" and name.partition(":")[0] not in CHANNEL_KINDS
 
 
 def _channel_name(r: Reader, node: Located, path: str, channels: _Channels) -> None:
