@@ -38,6 +38,7 @@ from checks.observe.common import (
     reason,
 )
 from checks.runlog import RunLog, safe_url
+from checks.sessions import PeerResponse, tls_line, tracing
 from events.types import CheckCompleted, CheckOutcome, CheckRequested, Observation, RequestData
 from runtime import __version__
 
@@ -107,10 +108,11 @@ class Prober:
                 "cookie_jar": aiohttp.DummyCookieJar(),
                 # No timer of aiohttp's per request: each one's timeout is in _deadlines.
                 "timeout": aiohttp.ClientTimeout(),
+                "response_class": PeerResponse,
             }
             self._sessions[version] = aiohttp.ClientSession(connector=connector, **options)
             self._traced[version] = aiohttp.ClientSession(
-                connector=connector, connector_owner=False, trace_configs=[_tracing()], **options
+                connector=connector, connector_owner=False, trace_configs=[tracing()], **options
             )
         return self
 
@@ -196,10 +198,10 @@ class Prober:
         try:
             with self._deadlines.within(req.timeout):
                 async with session.request(req.method, url, **kwargs) as resp:
-                    sslobj = _ssl_object(resp)
-                    cert_not_after = _cert_not_after(sslobj)
+                    sslobj = resp.ssl_object if isinstance(resp, PeerResponse) else None
+                    cert_not_after = not_after(sslobj.getpeercert()) if sslobj else None
                     if sslobj is not None and runlog is not None:
-                        await runlog.line("tls", _tls_line(sslobj))
+                        await runlog.line("tls", tls_line(sslobj))
                     body = await read_body(resp.content, MAX_BODY)
                     elapsed = (time.perf_counter() - start) * 1000
                     headers = {k.lower(): v for k, v in resp.headers.items()}
@@ -299,81 +301,3 @@ def evaluate_all(
             CheckOutcome(spec.task, spec.kind, verdict.status, verdict.detail[:500], verdict.value)
         )
     return outcomes
-
-
-def _ssl_object(resp: aiohttp.ClientResponse) -> ssl.SSLObject | None:
-    conn = resp.connection
-    transport = conn.transport if conn is not None else None
-    if transport is None:
-        # aiohttp releases the connection as soon as a short body is read in full, before we
-        # get to look at it; its protocol still holds the transport (no public accessor).
-        protocol = getattr(resp, "_protocol", None)
-        transport = getattr(protocol, "transport", None)
-    return transport.get_extra_info("ssl_object") if transport is not None else None
-
-
-def _cert_not_after(sslobj: ssl.SSLObject | None) -> float | None:
-    return not_after(sslobj.getpeercert()) if sslobj is not None else None
-
-
-def _tls_line(sslobj: ssl.SSLObject) -> str:
-    cert: Any = sslobj.getpeercert() or {}
-
-    def name(field: str) -> str:
-        rdns = dict(kv for rdn in cert.get(field, ()) for kv in rdn)
-        return str(rdns.get("commonName") or rdns.get("organizationName") or "?")
-
-    cipher = sslobj.cipher()
-    return (
-        f"{sslobj.version()} {cipher[0] if cipher else ''}; certificate {name('subject')} "
-        f"issued by {name('issuer')}, valid until {cert.get('notAfter', '?')}"
-    )
-
-
-def _tracing() -> aiohttp.TraceConfig:
-    """Connection steps of each request, told to its run log (``trace_request_ctx``)."""
-    trace = aiohttp.TraceConfig()
-
-    def runlog(ctx: Any) -> RunLog | None:
-        return ctx.trace_request_ctx if isinstance(ctx.trace_request_ctx, RunLog) else None
-
-    async def dns_start(_s: Any, ctx: Any, _p: Any) -> None:
-        ctx.dns_started = time.perf_counter()
-
-    async def dns_end(_s: Any, ctx: Any, params: Any) -> None:
-        if log := runlog(ctx):
-            took = (time.perf_counter() - getattr(ctx, "dns_started", time.perf_counter())) * 1000
-            await log.line("dns", f"{params.host} resolved in {took:.0f} ms")
-
-    async def dns_cached(_s: Any, ctx: Any, params: Any) -> None:
-        if log := runlog(ctx):
-            await log.line("dns", f"{params.host} from the resolver cache")
-
-    async def connect_start(_s: Any, ctx: Any, _p: Any) -> None:
-        ctx.connect_started = time.perf_counter()
-
-    async def connect_end(_s: Any, ctx: Any, _p: Any) -> None:
-        if log := runlog(ctx):
-            took = time.perf_counter() - getattr(ctx, "connect_started", time.perf_counter())
-            await log.line(
-                "connect", f"connection open (with any TLS handshake) in {took * 1000:.0f} ms"
-            )
-
-    async def reused(_s: Any, ctx: Any, _p: Any) -> None:
-        if log := runlog(ctx):
-            await log.line("connect", "reusing an open connection")
-
-    async def sent(_s: Any, ctx: Any, params: Any) -> None:
-        # Method and path only: request headers and bodies may hold secrets.
-        if log := runlog(ctx):
-            await log.line("sent", f"{params.method} {safe_url(str(params.url))}")
-
-    trace.on_dns_resolvehost_start.append(dns_start)
-    trace.on_dns_resolvehost_end.append(dns_end)
-    trace.on_dns_cache_hit.append(dns_cached)
-    trace.on_connection_create_start.append(connect_start)
-    trace.on_connection_create_end.append(connect_end)
-    trace.on_connection_reuseconn.append(reused)
-    trace.on_request_headers_sent.append(sent)
-    trace.freeze()
-    return trace
