@@ -23,6 +23,7 @@ import aiohttp
 
 from checks import CATALOGUE
 from checks.base import Response
+from checks.completion import completed
 from checks.deadlines import Deadlines
 from checks.observe import OBSERVERS
 from checks.observe.common import (
@@ -30,7 +31,6 @@ from checks.observe.common import (
     Answer,
     Lookups,
     ProbeContext,
-    clean,
     failed,
     named,
     not_after,
@@ -151,7 +151,6 @@ class Prober:
             )
         try:
             observation, response = await self.observe(req, runlog=runlog)
-            observation.facts = clean(observation.facts)
             extra: dict[str, Answer] = {}
             if response is not None and any(s.kind in _TARGETS for s in req.checks):
                 urls = sorted(
@@ -169,16 +168,7 @@ class Prober:
                     "check", f"{o.kind}: {o.status}{f' — {o.detail}' if o.detail else ''}"
                 )
             await runlog.line("done", f"completed in {runlog.ms():.0f} ms")
-        return CheckCompleted(
-            at=time.time(),
-            request=req.request,
-            group=req.group,
-            agent=agent,
-            location=location,
-            started=started,
-            observation=observation,
-            outcomes=outcomes,
-        )
+        return completed(req, agent, location, started, observation, outcomes)
 
     async def _http(self, req: CheckRequested, url: str, runlog: RunLog | None) -> Answer:
         if runlog is None:
@@ -208,7 +198,7 @@ class Prober:
         except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError) as exc:
             return failed(self._lookups.blame(exc, url, req.timeout), start, req.timeout)
         response = Response(resp.status, headers, body, elapsed, cert_not_after, url)
-        kept = {k: headers[k][:500] for k in KEPT_HEADERS if k in headers}
+        kept = {k: headers[k] for k in KEPT_HEADERS if k in headers}
         if runlog is not None:
             await runlog.line(
                 "response",
@@ -231,18 +221,11 @@ def cannot_run(
     refuses, an address of the wrong family, a sealed request it cannot open, a bug): each
     check is an "error", so its task is unknown with the reason, at once, instead of a
     request redelivered until it is dead-lettered."""
-    error = named(exc)[:500]
+    error = named(exc)
     why = f"the agent could not run the check: {error}"
-    return CheckCompleted(
-        at=time.time(),
-        request=req.request,
-        group=req.group,
-        agent=agent,
-        location=location,
-        started=started,
-        observation=Observation(error=error, error_kind="agent"),
-        outcomes=[CheckOutcome(s.task, s.kind, "error", why) for s in req.checks],
-    )
+    observation = Observation(error=error, error_kind="agent")
+    outcomes = [CheckOutcome(s.task, s.kind, "error", why) for s in req.checks]
+    return completed(req, agent, location, started, observation, outcomes)
 
 
 #: The kinds judged on the answer to another URL than the group's, and how to make it.
@@ -295,9 +278,9 @@ def evaluate_all(
         try:
             verdict = module.evaluate(answer, spec.expected)
         except Exception as exc:  # a check that cannot be evaluated is an error, not a crash
-            outcomes.append(CheckOutcome(spec.task, spec.kind, "error", reason(exc)[:500]))
+            outcomes.append(CheckOutcome(spec.task, spec.kind, "error", reason(exc)))
             continue
         outcomes.append(
-            CheckOutcome(spec.task, spec.kind, verdict.status, verdict.detail[:500], verdict.value)
+            CheckOutcome(spec.task, spec.kind, verdict.status, verdict.detail, verdict.value)
         )
     return outcomes

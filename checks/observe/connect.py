@@ -38,7 +38,10 @@ Upgrade = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[str]]
 
 
 async def _line(reader: asyncio.StreamReader) -> str:
-    raw = await reader.readline()
+    try:
+        raw = await reader.readline()
+    except ValueError:  # how readline says a line runs past the reader's limit
+        raise ProbeError("starttls", f"a reply line longer than {LINE_LIMIT // 1024} KiB") from None
     if not raw:
         raise ProbeError("starttls", "the server closed the connection")
     return raw[:LINE_LIMIT].decode("utf-8", errors="replace").rstrip("\r\n")

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from checks import CATALOGUE
+from checks.completion import completed
 from events.types import (
     CheckCompleted,
     CheckOutcome,
@@ -170,7 +171,7 @@ def outcome(
         detail = f"{context.get('error_type', 'error')}: {context['error_message']}"
     else:
         shown = {k: v for k, v in context.items() if k != "error_details"}
-        detail = json.dumps(shown, sort_keys=True)[:500] if shown else ""
+        detail = json.dumps(shown, sort_keys=True) if shown else ""
     return CheckOutcome(spec.task, spec.kind, status, detail), None  # type: ignore[arg-type]
 
 
@@ -216,13 +217,4 @@ def completion(
         if error is not None
         else Observation(status=status_code)
     )
-    return CheckCompleted(
-        at=at,
-        request=req.request,
-        group=req.group,
-        agent=agent,
-        location=location,
-        started=started,
-        observation=observation,
-        outcomes=outcomes,
-    )
+    return completed(req, agent, location, started, observation, outcomes, at)
