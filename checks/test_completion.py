@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import pytest
 
 from checks import status_is, tcp_connect
 from checks.completion import MAX_REASON, bounded, completed
 from events import codec, subjects
-from events.types import CheckOutcome, CheckRequested, CheckSpec, Observation
+from events.types import CheckCompleted, CheckOutcome, CheckRequested, CheckSpec, Observation
 from services.argos import translate
-from tests.mailservers import StreamServer
+from tests.mailservers import Handler, StreamServer
 from tests.probing import probe
 
 LONG_LINE = b"220 " + b"x" * 200_000 + b"\r\n"
@@ -28,7 +29,7 @@ SENDS = {
 }
 
 
-def _handler(data: bytes):
+def _handler(data: bytes) -> Handler:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             writer.write(data)
@@ -43,15 +44,10 @@ def _handler(data: bytes):
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, int]]:
-    with (
-        StreamServer(_handler(SENDS["long-line"])) as long_line,
-        StreamServer(_handler(SENDS["nul-in-greeting"])) as nul,
-        StreamServer(_handler(SENDS["endless-reply"])) as endless,
-    ):
+    with ExitStack() as stack:
         yield {
-            "long-line": long_line.port,
-            "nul-in-greeting": nul.port,
-            "endless-reply": endless.port,
+            name: stack.enter_context(StreamServer(_handler(data))).port
+            for name, data in SENDS.items()
         }
 
 
@@ -81,7 +77,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("scheme", "server", "says"), CASES)
-async def test_a_hostile_answer_fails_the_check_with_a_short_reason(servers, scheme, server, says):
+async def test_a_hostile_answer_fails_the_check_with_a_short_reason(
+    servers: dict[str, int], scheme: str, server: str, says: str
+) -> None:
     kind, expected = (status_is.NAME, 200) if scheme == "http" else (tcp_connect.NAME, True)
     done = await probe(f"{scheme}://127.0.0.1:{servers[server]}/", kind, expected)
     (outcome,) = done.outcomes
@@ -109,12 +107,14 @@ def _request() -> CheckRequested:
 HUGE = "a\x00b" + "y" * 1_000_000
 
 
-def _admitted(done):
+def _admitted(done: CheckCompleted) -> CheckCompleted:
     subject = subjects.completed(done.agent, done.location, done.group)
-    return codec.decode(codec.encode_admitted(done, subject), subject)
+    back = codec.decode(codec.encode_admitted(done, subject), subject)
+    assert isinstance(back, CheckCompleted)
+    return back
 
 
-def test_every_text_of_a_completion_is_bounded():
+def test_every_text_of_a_completion_is_bounded() -> None:
     observation = Observation(error=HUGE, error_kind="http", headers={"server": HUGE})
     outcomes = [CheckOutcome("t1", status_is.NAME, "failure", HUGE)]
     done = _admitted(completed(_request(), "a", "l", 1_800_000_000.0, observation, outcomes))
@@ -123,7 +123,7 @@ def test_every_text_of_a_completion_is_bounded():
     assert bounded(HUGE) == "a\ufffdb" + "y" * (MAX_REASON - 4) + "…"
 
 
-def test_an_argos_agents_long_error_is_bounded():
+def test_an_argos_agents_long_error_is_bounded() -> None:
     failed = {"error_type": "ConnectError", "error_message": HUGE, "error_details": "…"}
     done = translate.completion(
         _request(), {"t1": ("failure", failed)}, "argos-a", "l", 1_800_000_000.0, 1_800_000_001.0
@@ -140,5 +140,5 @@ def test_an_argos_agents_long_error_is_bounded():
         pytest.param("a\x00", "a\ufffd", id="nul-replaced"),
     ],
 )
-def test_bounded(text, shown):
+def test_bounded(text: str, shown: str) -> None:
     assert bounded(text) == shown
