@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from checks import CATALOGUE
-from checks.base import Response
+from checks.base import MAX_BODY, Response
 from checks.completion import completed
 from checks.deadlines import Deadlines
 from checks.observe import OBSERVERS
@@ -34,6 +34,7 @@ from checks.observe.common import (
     failed,
     named,
     not_after,
+    other_family,
     read_body,
     reason,
 )
@@ -43,7 +44,6 @@ from events.types import CheckCompleted, CheckOutcome, CheckRequested, Observati
 from runtime import __version__
 
 USER_AGENT = f"Tocsin/{__version__} (uptime monitor)"
-MAX_BODY = 1024 * 1024
 #: Headers worth keeping in the log: enough to explain a verdict, never cookies.
 KEPT_HEADERS = ("content-type", "content-length", "location", "server", "cache-control", "date")
 
@@ -185,6 +185,8 @@ class Prober:
                 if content_type is not None:
                     kwargs["headers"].setdefault("Content-Type", content_type)
         start = time.perf_counter()
+        if (wrong := other_family(url, req.ip_version)) is not None:
+            return failed(wrong, start, req.timeout)
         try:
             with self._deadlines.within(req.timeout):
                 async with session.request(req.method, url, **kwargs) as resp:
@@ -192,12 +194,12 @@ class Prober:
                     cert_not_after = not_after(sslobj.getpeercert()) if sslobj else None
                     if sslobj is not None and runlog is not None:
                         await runlog.line("tls", tls_line(sslobj))
-                    body = await read_body(resp.content, MAX_BODY)
+                    body, cut = await read_body(resp.content, MAX_BODY)
                     elapsed = (time.perf_counter() - start) * 1000
                     headers = {k.lower(): v for k, v in resp.headers.items()}
         except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError) as exc:
             return failed(self._lookups.blame(exc, url, req.timeout), start, req.timeout)
-        response = Response(resp.status, headers, body, elapsed, cert_not_after, url)
+        response = Response(resp.status, headers, body, elapsed, cert_not_after, url, body_cut=cut)
         kept = {k: headers[k] for k in KEPT_HEADERS if k in headers}
         if runlog is not None:
             await runlog.line(

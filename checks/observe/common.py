@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import ssl
 import time
@@ -10,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import aiohttp
@@ -43,6 +45,8 @@ async def lookup(
     """The addresses of ``host`` for the IP version, within the check's ``timeout``: the system's
     resolver has timeouts of its own (resolv.conf: 5 s per server, twice), longer than most
     checks', and a name server that does not answer must not hold a check past its timeout."""
+    if (wrong := family_problem(host, version)) is not None:
+        raise wrong
     family = FAMILIES[version]
     try:  # an address needs no lookup, nor a thread to make it in
         return socket.getaddrinfo(host, port, family, kind, 0, socket.AI_NUMERICHOST)
@@ -104,19 +108,53 @@ class ProbeContext:
     lookups: Lookups
 
 
-async def read_body(content: aiohttp.StreamReader, limit: int) -> bytes:
-    """The whole body, or its first ``limit`` bytes. ``StreamReader.read(n)`` returns what is
-    buffered (up to ``n``), often one network read: a long, chunked or slow page would be
-    judged on its first piece. What lies past ``limit`` is left unread, not an error."""
+def other_family(url: str, version: int) -> ProbeError | None:
+    """Why ``url`` cannot be asked over IP ``version``: its host is an address of the other
+    version. Each session's connector is of one family, and aiohttp fails such a request with
+    a bare AssertionError."""
+    return family_problem(_host_of(url), version)
+
+
+def family_problem(host: str, version: int) -> ProbeError | None:
+    """Why ``host`` cannot be reached over IP ``version``: it is an address of the other."""
+    written = _address_version(host)
+    if written is None or written == version:
+        return None
+    return ProbeError(
+        "connect", f"{host} is an IPv{written} address, and this check runs over IPv{version}"
+    )
+
+
+# Both asked on every request, of the same URLs again and again.
+@lru_cache(maxsize=4096)
+def _host_of(url: str) -> str:
+    return URL(url).raw_host or ""
+
+
+@lru_cache(maxsize=4096)
+def _address_version(host: str) -> int | None:
+    """4 or 6 when ``host`` is an IP address, None for a name."""
+    try:
+        return ipaddress.ip_address(host).version
+    except ValueError:
+        return None
+
+
+async def read_body(content: aiohttp.StreamReader, limit: int) -> tuple[bytes, bool]:
+    """The whole body, or its first ``limit`` bytes and True: there was more (one byte more
+    is read to know). ``StreamReader.read(n)`` returns what is buffered (up to ``n``), often
+    one network read: a long, chunked or slow page would be judged on its first piece. What
+    lies past the limit is left unread, not an error."""
     pieces = []
     size = 0
-    while size < limit and not content.at_eof():
-        piece = await content.read(limit - size)
+    while size <= limit and not content.at_eof():
+        piece = await content.read(limit + 1 - size)
         if not piece:
             break
         pieces.append(piece)
         size += len(piece)
-    return b"".join(pieces)
+    body = b"".join(pieces)
+    return body[:limit], size > limit
 
 
 def reason(exc: BaseException) -> str:
@@ -147,6 +185,11 @@ def describe(exc: BaseException, timeout: float) -> tuple[str, str]:
         return "tls", reason(exc)
     if isinstance(exc, aiohttp.ClientConnectorDNSError | socket.gaierror):
         return "dns", reason(exc)
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return (
+            "http",
+            f"too many redirects ({len(exc.history)}), the last to {exc.request_info.real_url}",
+        )
     if isinstance(exc, aiohttp.ClientConnectorError):
         return "connect", reason(exc.os_error) if exc.os_error else reason(exc)
     if isinstance(exc, OSError):

@@ -21,6 +21,7 @@ from checks.observe.common import (
     certificate_facts,
     failed,
     not_after,
+    other_family,
 )
 from events.types import CheckRequested, Observation
 
@@ -54,6 +55,8 @@ async def observe(req: CheckRequested, url: str, ctx: ProbeContext) -> Answer:
     start = time.perf_counter()
     sends = sorted({spec.expected["send"] for spec in req.checks if spec.kind == REPLY_KIND})
     facts: dict[str, Any] = {}
+    if (wrong := other_family(url, req.ip_version)) is not None:
+        return failed(wrong, start, req.timeout)
     try:
         async with asyncio.timeout(req.timeout):
             ws = await ctx.session.ws_connect(
