@@ -220,7 +220,7 @@ def cannot_run(
     req: CheckRequested, agent: str, location: str, started: float, exc: BaseException
 ) -> CheckCompleted:
     """The completion of a request the agent could not even ask (a header its HTTP client
-    refuses, an address of the wrong family, a sealed request it cannot open, a bug): each
+    refuses, a sealed request it cannot open, a bug): each
     check is an "error", so its task is unknown with the reason, at once, instead of a
     request redelivered until it is dead-lettered."""
     error = named(exc)

@@ -20,6 +20,7 @@ from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
 from checks.base import Response
+from checks.runlog import safe_url
 from events.types import Observation
 
 Answer = tuple[Observation, Response | None]
@@ -186,10 +187,8 @@ def describe(exc: BaseException, timeout: float) -> tuple[str, str]:
     if isinstance(exc, aiohttp.ClientConnectorDNSError | socket.gaierror):
         return "dns", reason(exc)
     if isinstance(exc, aiohttp.TooManyRedirects):
-        return (
-            "http",
-            f"too many redirects ({len(exc.history)}), the last to {exc.request_info.real_url}",
-        )
+        last = safe_url(str(exc.request_info.real_url))  # no credentials, no query
+        return "http", f"too many redirects ({len(exc.history)}), the last to {last}"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return "connect", reason(exc.os_error) if exc.os_error else reason(exc)
     if isinstance(exc, OSError):

@@ -110,7 +110,7 @@ async def server_for(domain: str, ctx: ProbeContext, timeout: float, version: in
 def _date(value: str | None) -> float | None:
     try:
         return datetime.fromisoformat((value or "").replace("Z", "+00:00")).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # not a date, or one no clock can hold
         return None
 
 
