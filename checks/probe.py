@@ -24,6 +24,7 @@ import aiohttp
 from checks import CATALOGUE
 from checks.base import Response
 from checks.deadlines import Deadlines
+from checks.masking import RequestSecrets
 from checks.observe import OBSERVERS
 from checks.observe.common import (
     FAMILIES,
@@ -136,10 +137,17 @@ class Prober:
         return answer
 
     async def run(
-        self, req: CheckRequested, agent: str, location: str, runlog: RunLog | None = None
+        self,
+        req: CheckRequested,
+        agent: str,
+        location: str,
+        runlog: RunLog | None = None,
+        secrets: RequestSecrets | None = None,
     ) -> CheckCompleted:
         """``runlog``: where the steps of the run are told as they happen (the agent's live
-        log, when someone watches); none by default, and then no line is even written."""
+        log, when someone watches); none by default, and then no line is even written.
+        ``secrets``: what no text of the completion may show (checks/masking.py); by default
+        those the request itself tells (headers, body, credentials, secret parameters)."""
         started = time.time()
         if runlog is not None:
             await runlog.line(
@@ -167,7 +175,7 @@ class Prober:
                     "check", f"{o.kind}: {o.status}{f' — {o.detail}' if o.detail else ''}"
                 )
             await runlog.line("done", f"completed in {runlog.ms():.0f} ms")
-        return CheckCompleted(
+        done = CheckCompleted(
             at=time.time(),
             request=req.request,
             group=req.group,
@@ -177,6 +185,7 @@ class Prober:
             observation=observation,
             outcomes=outcomes,
         )
+        return (secrets if secrets is not None else RequestSecrets.of(req)).completion(done)
 
     async def _http(self, req: CheckRequested, url: str, runlog: RunLog | None) -> Answer:
         if runlog is None:
