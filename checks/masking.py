@@ -33,6 +33,8 @@ from configuration import redaction
 from events.types import CheckCompleted, CheckRequested, RequestData
 from events.values import MASKED
 
+#: What quoting leaves as it is (and unquoting too).
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]+")
 #: A URL inside a text, up to a blank, a quote or an angle bracket (aiohttp quotes it).
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
 
@@ -41,16 +43,17 @@ class RequestSecrets:
     """Masks ``values`` (and their URL-encoded spellings) in texts."""
 
     def __init__(self, values: Iterable[str] = ()) -> None:
-        masks: dict[str, tuple[str, bool]] = {}
+        spellings: dict[str, tuple[str, bool]] = {}
         for value in values:
             if not value or MASKED.fullmatch(value):
                 continue
-            mask = redaction.hidden(value)
-            for spelling in (value, *_encodings(value)):
-                if spelling:
-                    masks.setdefault(spelling, (mask, len(value) >= redaction.MIN_INSIDE))
-        #: The longest first, so that a value holding another is masked whole.
-        self._masks = sorted(masks.items(), key=lambda m: len(m[0]), reverse=True)
+            inside = len(value) >= redaction.MIN_INSIDE
+            # Most values are tokens, which quoting leaves as they are: no quoting to try.
+            for spelling in (value,) if _UNQUOTED.fullmatch(value) else _encodings(value):
+                spellings.setdefault(spelling, (value, inside))
+        #: Spelling, value, masked inside texts; the longest first, so that a value holding
+        #: another is masked whole.
+        self._masks = sorted(spellings.items(), key=lambda m: len(m[0]), reverse=True)
         self._short = [s for s, (_, inside) in self._masks if not inside]
 
     @classmethod
@@ -64,7 +67,7 @@ class RequestSecrets:
             found |= _under_masks(shown_url, redaction.credentials(req.url)[0])
         if req.request_data is not None:
             found |= _in_data(req.request_data)
-        return cls(found)
+        return cls(found) if found else NO_SECRETS
 
     def __bool__(self) -> bool:
         return bool(self._masks)
@@ -74,13 +77,13 @@ class RequestSecrets:
             return text
         if "://" in text:
             text = _URL.sub(self._url, text)
-        for spelling, (mask, inside) in self._masks:
+        for spelling, (value, inside) in self._masks:
             if spelling not in text:
                 continue
             if text == spelling:
-                return mask
+                return redaction.hidden(value)
             if inside:
-                text = text.replace(spelling, mask)
+                text = text.replace(spelling, redaction.hidden(value))
         return text
 
     def _url(self, match: re.Match[str]) -> str:
@@ -119,7 +122,8 @@ class RequestSecrets:
 
 def _encodings(value: str) -> set[str]:
     """How a value may be written in a URL, as written or as the HTTP client quoted it."""
-    return {quote(value), quote(value, safe=""), quote_plus(value), unquote_plus(value)}
+    quoted = {value, quote(value), quote(value, safe=""), quote_plus(value), unquote_plus(value)}
+    return quoted - {""}
 
 
 def _in_url(url: str) -> set[str]:
@@ -139,20 +143,29 @@ def _in_url(url: str) -> set[str]:
 
 
 def _under_masks(shown: str, url: str) -> set[str]:
-    """The parts of ``url`` that ``shown`` (the same URL as the log shows it) masks: each
-    mask stands for the text between the same neighbours, and its fingerprint says so."""
+    """The parts of ``url`` that ``shown`` (the same URL as the log shows it) masks; the whole
+    URL when they cannot be told (never seen: the log shows the URL the agent opens)."""
     pieces = MASKED.split(shown)  # literal, fingerprint, literal, … literal
-    literals, prints = pieces[::2], pieces[1::2]
-    pattern = "(.+?)".join(re.escape(p) for p in literals)
-    match = re.fullmatch(pattern, url, re.DOTALL)
-    if match is None:
-        # Not the same URL around the masks (never seen): all that differs is hidden.
-        return {url}
-    values = set(match.groups())
-    if any(redaction.fingerprint(v) != fp for v, fp in zip(match.groups(), prints, strict=True)):
-        # Two masks whose neighbours repeat inside a value: hide the whole stretch they cover.
-        values.add(url[match.start(1) : match.end(len(prints))])
-    return values
+    found = _align(url, pieces[::2], pieces[1::2])
+    return {url} if found is None else set(found)
+
+
+def _align(url: str, literals: list[str], prints: list[str]) -> list[str] | None:
+    """The values under the masks: each between the same neighbours as its mask, and of its
+    mask's fingerprint (a neighbour may repeat inside a value)."""
+    head, *rest = literals
+    if not url.startswith(head):
+        return None
+    url = url[len(head) :]
+    if not prints:
+        return None if url else []
+    end = 0
+    while (end := url.find(rest[0], end + 1)) != -1:
+        if redaction.fingerprint(url[:end]) == prints[0]:
+            found = _align(url[end:], rest, prints[1:])
+            if found is not None:
+                return [url[:end], *found]
+    return None
 
 
 def _in_data(data: RequestData) -> set[str]:
@@ -184,3 +197,7 @@ def _texts(value: Any) -> set[str]:
     if isinstance(value, list):
         return {t for v in value for t in _texts(v)}
     return set()
+
+
+#: The secrets of a request that has none (most): nothing to mask.
+NO_SECRETS = RequestSecrets()

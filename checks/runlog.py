@@ -3,10 +3,10 @@
 Lines are bounded in count and length and never carry a secret: no request header or body
 (they may hold credentials), no URL credentials or query string, only the response headers
 the log keeps anyway (``probe.KEPT_HEADERS``), and the request's secrets masked in whatever
-else a line quotes (an error, a check's detail: ``checks/masking.py``). The sink is the agent's publish to a core
-NATS subject. A run nobody watches (``tocsin check``, and the agent's runs of the groups no
-live page follows: ``services/agent/watched.py``) has no run log at all: the prober then
-writes no line and traces no request.
+else a line quotes (an error, a check's detail: ``checks/masking.py``). The sink is the
+agent's publish to a core NATS subject. A run nobody watches (``tocsin check``, and the
+agent's runs of the groups no live page follows: ``services/agent/watched.py``) has no run
+log at all: the prober then writes no line and traces no request.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
-from checks.masking import RequestSecrets
+from checks.masking import NO_SECRETS, RequestSecrets
 from events.control import MAX_LINE, MAX_LINES, LogLine, Step
 
 Sink = Callable[[LogLine], Awaitable[None]]
@@ -30,7 +30,7 @@ class RunLog:
         self, request: str, agent: str, sink: Sink, secrets: RequestSecrets | None = None
     ) -> None:
         self.request, self.agent, self.sink = request, agent, sink
-        self.secrets = secrets or RequestSecrets()
+        self.secrets = secrets or NO_SECRETS
         self.n = 0
         self.started = time.perf_counter()
 

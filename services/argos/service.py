@@ -32,7 +32,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from checks.masking import RequestSecrets
+from checks.masking import NO_SECRETS, RequestSecrets
 from checks.probe import cannot_run
 from checks.request import give_up_after
 from configuration.config import parse
@@ -82,7 +82,7 @@ class Lease:
     results: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     ticker: asyncio.Task[None] | None = None
     #: Masked in the completion: an Argos agent's error texts may quote them.
-    secrets: RequestSecrets = field(default_factory=RequestSecrets)
+    secrets: RequestSecrets = NO_SECRETS
 
 
 def agent_name(agent_id: str) -> str:
