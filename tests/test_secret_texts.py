@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import httpx
 import nats
 import pytest
@@ -27,7 +26,7 @@ from runtime import bus
 from runtime.embedded import NatsServer
 from services import cli
 from services.web.settings import WebSettings
-from tests.helpers import Stack, fetch, wait_for, write_config
+from tests.helpers import Stack, every_row, fetch, wait_for, write_config
 from tests.rawsite import RawSite
 from tests.web_fixtures import web_server
 
@@ -177,21 +176,16 @@ async def test_no_secret_of_a_failed_run_in_the_log_the_tables_or_the_api(
             pages = ["/api/tasks", "/api/results", "/api/incidents", "/"]
             pages += [f"/api/tasks/{t['id']}" for t in tasks] + [f"/tasks/{t['id']}" for t in tasks]
             shown = {page: (await _get(web.url, page)).text for page in pages}
-        tables = await _tables(database_url)
+        tables = await every_row(database_url)
     finally:
         await stack.close()
         await nc.close()
 
-    completed = [m.data.decode() for m in events if ".completed." in m.subject]
-    assert all(
-        isinstance(codec.decode(m.data, m.subject), CheckCompleted)
+    completed = [
+        m.data.decode()
         for m in events
-        if ".completed." in m.subject
-    )
-    for case in cases:
-        said = [text for text in completed if case.says in text]
-        assert said, f"no completion says {case.says!r}"
-        assert any(MASK in text for text in said), said
+        if isinstance(codec.decode(m.data, m.subject), CheckCompleted)
+    ]
     for m in events:
         leaked = [s for s in secrets if s.encode() in m.data]
         assert not leaked, f"{m.subject} holds {leaked}: {m.data[:600]!r}"
@@ -204,25 +198,13 @@ async def test_no_secret_of_a_failed_run_in_the_log_the_tables_or_the_api(
         assert not leaked, f"{page} shows {leaked}"
     leaked_rows = [row for row in tables if any(s in row for s in secrets)]
     assert not leaked_rows, leaked_rows[:3]
+    # What failed is still told, the secret masked.
+    for case in cases:
+        said = [text for text in completed if case.says in text]
+        assert said, f"no completion says {case.says!r}"
+        assert any(MASK in text for text in said), said
 
 
 async def _get(base: str, path: str) -> httpx.Response:
     async with httpx.AsyncClient() as client:
         return await client.get(base + path, timeout=30)
-
-
-async def _tables(url: str) -> list[str]:
-    """Every row of every table of the database, as text."""
-    conn = await asyncpg.connect(url)
-    try:
-        tables = await conn.fetch(
-            "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
-        )
-        out = []
-        for schema, table in tables:
-            rows = await conn.fetch(f'SELECT r::text FROM "{schema}"."{table}" r')
-            out += [f"{schema}.{table}: {r[0]}" for r in rows]
-        return out
-    finally:
-        await conn.close()
