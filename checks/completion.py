@@ -14,6 +14,7 @@ import time
 
 import msgspec
 
+from checks.masking import NO_SECRETS, RequestSecrets
 from checks.observe.common import clean
 from events.types import CheckCompleted, CheckOutcome, CheckRequested, Observation
 
@@ -35,8 +36,11 @@ def completed(
     observation: Observation,
     outcomes: list[CheckOutcome],
     at: float | None = None,
+    secrets: RequestSecrets = NO_SECRETS,
 ) -> CheckCompleted:
-    """The completion of ``req``, its texts bounded; ``at`` defaults to now."""
+    """The completion of ``req``, its texts masked (``secrets``, checks/masking.py) then
+    bounded: a cut through a secret would leave its first part; ``at`` defaults to now."""
+    observation, outcomes = secrets.masked(observation, outcomes)
     observation = msgspec.structs.replace(
         observation,
         error=None if observation.error is None else bounded(observation.error),

@@ -25,6 +25,7 @@ from checks import CATALOGUE
 from checks.base import MAX_BODY, Response
 from checks.completion import completed
 from checks.deadlines import Deadlines
+from checks.masking import RequestSecrets
 from checks.observe import OBSERVERS
 from checks.observe.common import (
     FAMILIES,
@@ -138,10 +139,17 @@ class Prober:
         return answer
 
     async def run(
-        self, req: CheckRequested, agent: str, location: str, runlog: RunLog | None = None
+        self,
+        req: CheckRequested,
+        agent: str,
+        location: str,
+        runlog: RunLog | None = None,
+        secrets: RequestSecrets | None = None,
     ) -> CheckCompleted:
         """``runlog``: where the steps of the run are told as they happen (the agent's live
-        log, when someone watches); none by default, and then no line is even written."""
+        log, when someone watches); none by default, and then no line is even written.
+        ``secrets``: what no text of the completion may show (checks/masking.py); by default
+        those the request itself tells (headers, body, credentials, secret parameters)."""
         started = time.time()
         if runlog is not None:
             await runlog.line(
@@ -168,7 +176,15 @@ class Prober:
                     "check", f"{o.kind}: {o.status}{f' — {o.detail}' if o.detail else ''}"
                 )
             await runlog.line("done", f"completed in {runlog.ms():.0f} ms")
-        return completed(req, agent, location, started, observation, outcomes)
+        return completed(
+            req,
+            agent,
+            location,
+            started,
+            observation,
+            outcomes,
+            secrets=secrets if secrets is not None else RequestSecrets.of(req),
+        )
 
     async def _http(self, req: CheckRequested, url: str, runlog: RunLog | None) -> Answer:
         if runlog is None:

@@ -14,6 +14,7 @@ import pytest
 
 from checks import status_is, tcp_connect
 from checks.completion import MAX_REASON, bounded, completed
+from checks.masking import RequestSecrets
 from events import codec, subjects
 from events.types import CheckCompleted, CheckOutcome, CheckRequested, CheckSpec, Observation
 from services.argos import translate
@@ -142,3 +143,22 @@ def test_an_argos_agents_long_error_is_bounded() -> None:
 )
 def test_bounded(text: str, shown: str) -> None:
     assert bounded(text) == shown
+
+
+def test_a_secret_cut_by_the_bound_is_masked_first() -> None:
+    """Bounded then masked, a secret straddling the cut would leave its first part in clear."""
+    secret = "STRADDLINGSECRET42"
+    error = "x" * (MAX_REASON - 8) + secret + " and more"
+    observation = Observation(error=error, error_kind="http")
+    done = completed(
+        _request(),
+        "a",
+        "l",
+        1_800_000_000.0,
+        observation,
+        [],
+        secrets=RequestSecrets([secret]),
+    )
+    assert done.observation.error is not None
+    assert "STRADDL" not in done.observation.error
+    assert len(done.observation.error) <= MAX_REASON

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -158,15 +159,20 @@ async def read_body(content: aiohttp.StreamReader, limit: int) -> tuple[bytes, b
     return body[:limit], size > limit
 
 
+#: An object's default repr: its address differs in every process, so a reason quoting one
+#: (aiohttp's ``ssl:<ssl.SSLContext object at 0x7f…>``) would differ between agents and runs.
+_ADDRESSED = re.compile(r"<([\w.]+) object at 0x[0-9a-fA-F]+>")
+
+
 def reason(exc: BaseException) -> str:
     """What an exception says, or its type's name when it says nothing: asyncio raises a bare
     ConnectionResetError() when a server hangs up during a TLS handshake."""
-    return str(exc) or type(exc).__name__
+    return _ADDRESSED.sub(r"<\1>", str(exc)) or type(exc).__name__
 
 
 def named(exc: BaseException) -> str:
     """``Type: text``, or ``Type`` alone: for exceptions whose type is half the story."""
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return f"{type(exc).__name__}: {reason(exc)}" if str(exc) else type(exc).__name__
 
 
 def failed(exc: BaseException, start: float, timeout: float) -> Answer:

@@ -59,11 +59,9 @@ async def observe(req: CheckRequested, url: str, ctx: ProbeContext) -> Answer:
         return failed(wrong, start, req.timeout)
     try:
         async with asyncio.timeout(req.timeout):
-            ws = await ctx.session.ws_connect(
-                url,
-                ssl=ctx.ssl_context,
-                max_msg_size=MAX_MESSAGE,
-            )
+            # The session's connector holds the trust store (``ssl_context``): given here
+            # again, aiohttp would quote the context's repr in its errors.
+            ws = await ctx.session.ws_connect(url, max_msg_size=MAX_MESSAGE)
     except aiohttp.WSServerHandshakeError as exc:
         refused = ProbeError("websocket", f"handshake refused: HTTP {exc.status} {exc.message}")
         return failed(refused, start, req.timeout)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from checks import CATALOGUE
 from checks.completion import completed
+from checks.masking import NO_SECRETS, RequestSecrets
 from events.types import (
     CheckCompleted,
     CheckOutcome,
@@ -182,9 +183,11 @@ def completion(
     location: str,
     started: float,
     at: float,
+    secrets: RequestSecrets = NO_SECRETS,
 ) -> CheckCompleted:
-    """The completion of a request from the Argos results of its checks (by Tocsin task id).
-    A check Argos cannot run, or that came back without a result, is an error."""
+    """The completion of a request from the Argos results of its checks (by Tocsin task id),
+    ``secrets`` masked in its texts. A check Argos cannot run, or that came back without a
+    result, is an error."""
     outcomes: list[CheckOutcome] = []
     # The request's own fate, from the checks judged on its answer (Argos's agent makes
     # http-to-https's request apart, to the http:// URL).
@@ -217,4 +220,4 @@ def completion(
         if error is not None
         else Observation(status=status_code)
     )
-    return completed(req, agent, location, started, observation, outcomes, at)
+    return completed(req, agent, location, started, observation, outcomes, at, secrets)
