@@ -37,14 +37,51 @@ class ProbeError(Exception):
         self.kind = kind
 
 
+#: The longest a close the peer does not answer is waited for (a WebSocket's close frame, a
+#: TLS close_notify), and never past the check's deadline: the answer was judged before it.
+CLOSE_WAIT = 1.0
+
+
+class Budget:
+    """A check's ``timeout`` as one deadline, set once at its start: each step (name lookup,
+    connect, handshake, each message, the retry over TCP, the close) gets what the steps
+    before it left, so that the check as a whole, not each step, ends within its timeout."""
+
+    __slots__ = ("deadline", "loop", "start", "timeout")
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.start = time.perf_counter()
+        self.loop = asyncio.get_running_loop()
+        self.deadline = self.loop.time() + timeout
+
+    def left(self) -> float:
+        return max(0.0, self.deadline - self.loop.time())
+
+    def bound(self) -> asyncio.Timeout:
+        """``async with budget.bound():`` the block ends with TimeoutError at the deadline."""
+        return asyncio.timeout_at(self.deadline)
+
+    def closing(self) -> asyncio.Timeout:
+        """The bound of a close: ``CLOSE_WAIT`` at most, and not past the deadline."""
+        return asyncio.timeout_at(min(self.deadline, self.loop.time() + CLOSE_WAIT))
+
+    def ms(self) -> float:
+        """Milliseconds since the start."""
+        return (time.perf_counter() - self.start) * 1000
+
+    def failed(self, exc: BaseException) -> Answer:
+        return failed(exc, self.start, self.timeout)
+
+
 def lookup_timed_out(host: str, timeout: float) -> ProbeError:
     return ProbeError("dns", f"name lookup of {host} timed out after {timeout:g}s")
 
 
 async def lookup(
-    host: str, port: int | None, version: int, timeout: float, kind: int = socket.SOCK_STREAM
+    host: str, port: int | None, version: int, budget: Budget, kind: int = socket.SOCK_STREAM
 ) -> Sequence[Address]:
-    """The addresses of ``host`` for the IP version, within the check's ``timeout``: the system's
+    """The addresses of ``host`` for the IP version, within the check's budget: the system's
     resolver has timeouts of its own (resolv.conf: 5 s per server, twice), longer than most
     checks', and a name server that does not answer must not hold a check past its timeout."""
     if (wrong := family_problem(host, version)) is not None:
@@ -55,12 +92,10 @@ async def lookup(
     except socket.gaierror:
         pass
     try:
-        async with asyncio.timeout(timeout):
-            return await asyncio.get_running_loop().getaddrinfo(
-                host, port, family=family, type=kind
-            )
+        async with budget.bound():
+            return await budget.loop.getaddrinfo(host, port, family=family, type=kind)
     except TimeoutError:
-        raise lookup_timed_out(host, timeout) from None
+        raise lookup_timed_out(host, budget.timeout) from None
 
 
 def _name(host: str) -> str:

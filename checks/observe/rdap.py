@@ -2,13 +2,13 @@
 
 ``server`` is the registry's RDAP base URL (``https://rdap.example/``); without
 it the agent looks the top-level domain up in IANA's bootstrap file (RFC 9224),
-kept for a day. Agents that cannot reach IANA need ``server``. The record's
-expiration event is the value ``domain-expiration`` grades.
+kept for a day. Agents that cannot reach IANA need ``server``. The bootstrap file
+and the record share the check's timeout. The record's expiration event is the value
+``domain-expiration`` grades.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import time
 from datetime import datetime
@@ -21,9 +21,9 @@ import msgspec
 from checks.base import Response
 from checks.observe.common import (
     Answer,
+    Budget,
     ProbeContext,
     ProbeError,
-    failed,
     other_family,
     read_body,
 )
@@ -67,15 +67,13 @@ class _Domain(msgspec.Struct):
     entities: list[_Entity] = []
 
 
-async def _get(
-    ctx: ProbeContext, url: str, timeout: float, kind: type[_T], what: str, version: int
-) -> _T:
-    """The answer at ``url``, read as ``kind``; ``what`` names it in the error."""
+async def _get(ctx: ProbeContext, url: str, kind: type[_T], what: str, version: int) -> _T:
+    """The answer at ``url``, read as ``kind``; ``what`` names it in the error. No timer of
+    its own: the caller's deadline bounds the bootstrap file and the record together."""
     if (wrong := other_family(url, version)) is not None:
         raise wrong
     headers = {"Accept": "application/rdap+json, application/json"}
-    timer = aiohttp.ClientTimeout(total=timeout)
-    async with ctx.session.get(url, headers=headers, timeout=timer) as r:
+    async with ctx.session.get(url, headers=headers) as r:
         body, cut = await read_body(r.content, MAX_RECORD)
         if r.status == 404:
             raise ProbeError("rdap", f"{url}: not found (404): the registry has no such domain")
@@ -91,10 +89,10 @@ async def _get(
         raise ProbeError("rdap", f"{url}: the answer is not JSON") from None
 
 
-async def server_for(domain: str, ctx: ProbeContext, timeout: float, version: int) -> str:
+async def server_for(domain: str, ctx: ProbeContext, version: int) -> str:
     """The RDAP base URL of the domain's TLD, from IANA's bootstrap file."""
     if time.monotonic() - _bootstrap.get("at", -BOOTSTRAP_TTL) >= BOOTSTRAP_TTL:
-        data = await _get(ctx, BOOTSTRAP, timeout, _Bootstrap, "an RDAP bootstrap file", version)
+        data = await _get(ctx, BOOTSTRAP, _Bootstrap, "an RDAP bootstrap file", version)
         _bootstrap.update(at=time.monotonic(), services=data.services)
     labels = domain.lower().rstrip(".").split(".")
     # The longest registered suffix wins (``co.uk`` before ``uk``), as RFC 9224 says.
@@ -143,20 +141,18 @@ def facts_of(record: _Domain, server: str) -> dict[str, Any]:
 async def observe(req: CheckRequested, url: str, ctx: ProbeContext) -> Answer:
     parts = urlsplit(url)
     domain = parts.hostname or ""
-    start = time.perf_counter()
+    budget = Budget(req.timeout)
     server = dict(parse_qsl(parts.query)).get("server")
     asking = server or BOOTSTRAP  # what a timeout's name lookup would be of
     try:
-        async with asyncio.timeout(req.timeout):
-            server = server or await server_for(domain, ctx, req.timeout, req.ip_version)
+        async with budget.bound():
+            server = server or await server_for(domain, ctx, req.ip_version)
             asking = server.rstrip("/") + "/domain/" + domain
-            record = await _get(
-                ctx, asking, req.timeout, _Domain, "an RDAP domain record", req.ip_version
-            )
+            record = await _get(ctx, asking, _Domain, "an RDAP domain record", req.ip_version)
             facts = facts_of(record, asking)
     except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError, ProbeError) as exc:
-        return failed(ctx.lookups.blame(exc, asking, req.timeout), start, req.timeout)
-    elapsed = (time.perf_counter() - start) * 1000
+        return budget.failed(ctx.lookups.blame(exc, asking, req.timeout))
+    elapsed = budget.ms()
     return (
         Observation(elapsed_ms=round(elapsed, 2), facts=facts),
         Response(200, elapsed_ms=elapsed, url=url, facts=facts),
