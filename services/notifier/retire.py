@@ -19,7 +19,7 @@ import asyncpg
 import msgspec
 
 from checks.hostjudge import agent_of
-from services.notifier import store
+from services.notifier import store, taskstate
 from services.notifier.decide import FAILURE_SEVERITIES, TaskState, Told
 from services.notifier.message import Message
 from services.notifier.settings import NotifySettings
@@ -82,11 +82,11 @@ async def retire(
     """Tell and close the episodes of the tasks ``in_force`` (the configuration applied at
     stream sequence ``applied``) no longer has; the tasks retired."""
     async with conn.transaction():
-        tasks = gone(await store.told_tasks(conn), in_force)
+        tasks = gone(await taskstate.told_tasks(conn), in_force)
         if not tasks:
             return []
         now = time.time()
-        states = await store.lock_states(conn, tasks)
+        states = await taskstate.lock_states(conn, tasks)
         done = []
         for task in tasks:
             state = states[task]
@@ -98,6 +98,6 @@ async def retire(
                 task, state.told, last, seq, now, s.web_url
             ):
                 await store.enqueue_grouped(conn, s, key, channel, recipient, m)
-            await store.save_state(conn, task, seq, TaskState(seq, {}, "ok", now))
+            await taskstate.save_state(conn, task, seq, TaskState(seq, {}, "ok", now))
             done.append(task)
         return done

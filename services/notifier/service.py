@@ -36,7 +36,7 @@ from events.types import (
 )
 from runtime import bus, db
 from runtime.logs import Log
-from services.notifier import channels, retire, store
+from services.notifier import channels, retire, store, taskstate
 from services.notifier import settings as notify_settings
 from services.notifier.agentwatch import AgentWatch
 from services.notifier.decide import TaskState
@@ -261,9 +261,9 @@ class Notifier:
             return
         s = self.settings
         async with conn.transaction():
-            states = await store.lock_states(conn, sorted({j.task for j in ev.judgements}))
+            states = await taskstate.lock_states(conn, sorted({j.task for j in ev.judgements}))
             deps = sorted({d for j in ev.judgements for d in s.depends.get(j.task, ())})
-            severities = await store.severities(conn, deps) if deps else {}
+            severities = await taskstate.severities(conn, deps) if deps else {}
             for j in ev.judgements:
                 state = states.get(j.task, TaskState())
                 if seq <= state.last_seq:
@@ -280,7 +280,7 @@ class Notifier:
                         severity=j.severity,
                         why=out.held,
                     )
-                await store.save_state(conn, j.task, seq, out.state, ev.group)
+                await taskstate.save_state(conn, j.task, seq, out.state, ev.group)
                 for intent in out.intents:
                     m = message(s, ev.at, seq, j, intent, ev.group, self.logged)
                     key = f"{j.task}:{seq}:{intent.channel}"
