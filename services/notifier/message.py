@@ -60,12 +60,16 @@ def subject(m: Message) -> str:
         return f"[Tocsin] {symbol} test notification ({m.severity})"
     if m.members:
         word = {"recovery": "are back to", "reminder": "are still"}.get(m.kind, "are now")
+        if m.kind == "removed":  # removed from the configuration while not ok (retire.py)
+            return f"[Tocsin] {symbol} {len(m.members)} tasks of {m.group} are no longer monitored"
         return f"[Tocsin] {symbol} {len(m.members)} tasks of {m.group} {word} {m.severity}"
     # The URL, not only the domain: several paths of one site must be told apart in an inbox.
     target = m.url or m.domain
     what = f"{target} ({m.check}, IPv{m.ip_version})" if target else (m.task or "?")
     if m.check == "host":  # a host's figure: which one is in the reason
         what = f"{m.domain}: {m.reason}"
+    if m.kind == "removed":
+        return f"[Tocsin] {symbol} {what} is no longer monitored"
     return f"[Tocsin] {symbol} {what} {KIND_WORDS.get(m.kind, '')} {m.severity}".replace("  ", " ")
 
 

@@ -36,7 +36,7 @@ from events.types import (
 )
 from runtime import bus, db
 from runtime.logs import Log
-from services.notifier import channels, grouping, store
+from services.notifier import channels, retire, store, taskstate
 from services.notifier import settings as notify_settings
 from services.notifier.agentwatch import AgentWatch
 from services.notifier.decide import TaskState
@@ -77,6 +77,8 @@ class Notifier:
         #: The tasks in force in the log (``config.applied``), masked as the log shows them.
         self.logged: dict[str, TaskDef] = {}
         self.acks: dict[str, IncidentAcknowledged] = {}
+        #: Set when the configuration in force changes: time to retire what it dropped.
+        self.config_changed = asyncio.Event()
         self.sender = Sender(
             SendOptions(
                 opts.backoff,
@@ -157,6 +159,7 @@ class Notifier:
                     ("sending", lambda: self.sender.run(pool)),
                     ("audit", lambda: self.sender.publish(js, pool)),
                     ("agents", lambda: self.agents.run(pool)),
+                    ("retirement", lambda: self._retire(pool)),
                     ("status mail", lambda: status_mail.run(js, self.stopping)),
                 )
             ]
@@ -220,6 +223,7 @@ class Notifier:
                 log.error("settings in force refused; the previous ones stay", error=str(exc))
             else:
                 log.info("configuration in force", revision=(self.now.revision or "")[:12])
+            self.config_changed.set()
 
         await nc.subscribe(subjects.CONFIG_APPLIED, cb=follow)
         await follow()
@@ -257,9 +261,9 @@ class Notifier:
             return
         s = self.settings
         async with conn.transaction():
-            states = await store.lock_states(conn, sorted({j.task for j in ev.judgements}))
+            states = await taskstate.lock_states(conn, sorted({j.task for j in ev.judgements}))
             deps = sorted({d for j in ev.judgements for d in s.depends.get(j.task, ())})
-            severities = await store.severities(conn, deps) if deps else {}
+            severities = await taskstate.severities(conn, deps) if deps else {}
             for j in ev.judgements:
                 state = states.get(j.task, TaskState())
                 if seq <= state.last_seq:
@@ -276,13 +280,29 @@ class Notifier:
                         severity=j.severity,
                         why=out.held,
                     )
-                await store.save_state(conn, j.task, seq, out.state)
+                await taskstate.save_state(conn, j.task, seq, out.state, ev.group)
                 for intent in out.intents:
                     m = message(s, ev.at, seq, j, intent, ev.group, self.logged)
                     key = f"{j.task}:{seq}:{intent.channel}"
                     # The domain as our file writes it routes to the website's own recipients.
                     await self._enqueue(conn, key, intent.channel, m, out.domain)
             await self.probes.observe(conn, ev, seq)
+
+    async def _retire(self, pool: asyncpg.Pool) -> None:
+        """Close the episodes of the tasks the configuration in force dropped (retire.py):
+        when it changes, and every minute."""
+        while not self.stopping.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.config_changed.wait(), retire.EVERY)
+            self.config_changed.clear()
+            now = self.now
+            if now is None or not now.last_seq:
+                continue  # no configuration in the log yet: nothing left it
+            async with pool.acquire() as conn:
+                done = await retire.retire(conn, self.settings, now.tasks.keys(), now.last_seq)
+            if done:
+                log.info("no longer monitored", tasks=",".join(done[:20]), count=len(done))
+                self.sender.wake.set()
 
     async def _enqueue(
         self,
@@ -297,23 +317,8 @@ class Notifier:
         found = channels.recipients(self.settings, channel, domain)
         if not found:
             log.warning("channel has no recipient configured", channel=channel, key=key)
-        window = self.settings.group_windows.get(channel)
-        grp = grouping.group_key(self.settings, m) if window and m.task else None
         for i, r in enumerate(found):
-            k = f"{key}:{i}"
-            due = None
-            if grp is not None and window:
-                opened = await store.open_group(conn, channel, r.label, grp)
-                due = grouping.deadline(opened, time.time(), window)
-            await store.enqueue(
-                conn,
-                k,
-                channel,
-                r.label,
-                Message(**{**{f: getattr(m, f) for f in m.__struct_fields__}, "key": k}),
-                grp,
-                due,
-            )
+            await store.enqueue_grouped(conn, self.settings, f"{key}:{i}", channel, r.label, m)
 
 
 async def main(opts: NotifierOptions) -> None:
