@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import signal
 import time
 from dataclasses import dataclass
@@ -124,11 +123,7 @@ class Notifier:
                 "in its environment: they stay masked",
                 masks=",".join(masked[:10]),
             )
-        # Our file's definition of a task it shares with the log: its domain as written.
-        tasks = {k: self.own.tasks.get(k, t) for k, t in cfg.tasks.items()}
-        self.settings = notify_settings.from_config(
-            dataclasses.replace(cfg, tasks=tasks), self.opts.web_url
-        )
+        self.settings = notify_settings.from_config(cfg, self.opts.web_url)
 
     async def run(self) -> None:
         pool = await db.pool(self.opts.database_url, min_size=2, max_size=8)
@@ -280,7 +275,6 @@ class Notifier:
                 for intent in out.intents:
                     m = message(s, ev.at, seq, j, intent, ev.group, self.logged)
                     key = f"{j.task}:{seq}:{intent.channel}"
-                    # The domain as our file writes it routes to the website's own recipients.
                     await self._enqueue(conn, key, intent.channel, m, out.domain)
             await self.probes.observe(conn, ev, seq)
 
@@ -292,8 +286,7 @@ class Notifier:
         m: Message,
         domain: str | None = None,
     ) -> None:
-        """``domain``: as our file writes it, for the website's own recipients (the message
-        shows it masked)."""
+        """``domain``: the website's, for its own recipients (``redaction.domain_key``)."""
         found = channels.recipients(self.settings, channel, domain)
         if not found:
             log.warning("channel has no recipient configured", channel=channel, key=key)
