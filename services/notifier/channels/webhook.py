@@ -112,8 +112,16 @@ class Webhook(Channel):
 
     name = "webhook"
 
+    def section(self) -> tuple[str, Any]:
+        return f"general.webhooks.{self.option}", self.settings.webhooks.get(self.option)
+
     def recipients(self, domain: str | None) -> list[Recipient]:
         return recipients(self.settings, self.option)
+
+    def successor(self, label: str, found: list[Recipient]) -> Recipient | None:
+        # One receiver per webhook, labelled by its URL's host: a notification queued before
+        # the URL changed goes to the webhook as it is now.
+        return found[0] if found and label.startswith(f"webhook {self.option} (") else None
 
     async def deliver(self, to: Recipient, m: Message) -> None:
         await send(self.settings, to.address, m)
