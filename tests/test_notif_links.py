@@ -22,6 +22,7 @@ from services.notifier.message import Member, Message
 from services.notifier.settings import NotifySettings
 from services.web.settings import WebSettings
 from tests.notif_receivers import HttpReceiver, SmtpReceiver
+from tests.test_notif_channels import MSG
 from tests.web_fixtures import Seeder, task_def, web_server
 
 URL = re.compile(r"https?://[^\s\"'<>]+")
@@ -29,22 +30,8 @@ URL = re.compile(r"https?://[^\s\"'<>]+")
 
 def _messages(web: str, task: str, other: str, judged_seq: int) -> list[Message]:
     """An alert, a reminder, a grouped alert and the no-agent alert."""
-    one = Message(
-        key="k",
-        kind="alert",
-        severity="critical",
-        previous="ok",
-        at=time.time(),
-        task=task,
-        domain="example.org",
-        url="https://example.org/p1",
-        check="status-is",
-        expected="200",
-        ip_version=4,
-        reason="status 500",
-        failures=3,
-        source_seq=judged_seq,
-        web_url=web,
+    one = msgspec.structs.replace(
+        MSG, at=time.time(), task=task, domain="example.org", source_seq=judged_seq, web_url=web
     )
     reminder = msgspec.structs.replace(one, kind="reminder")
     members = [Member(x, "critical", "ok", f"https://example.org/{x}") for x in (task, other)]
