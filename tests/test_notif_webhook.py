@@ -70,7 +70,11 @@ async def test_webhook(http, fail, path, error):
     assert body["version"] == 1 and body["kind"] == "alert" and body["severity"] == "critical"
     assert body["previous"] == "ok" and body["task"] == "t1" and body["domain"] == "example.org"
     assert body["reason"] == "status 500" and body["failures"] == 3
-    assert body["links"]["judgement"] == "http://tocsin.local/events/42"
+    assert body["links"] == {
+        "task": "http://tocsin.local/tasks/t1",
+        "results": "http://tocsin.local/tasks/t1#results",
+        "judgement": "http://tocsin.local/tasks/t1#incidents",
+    }
     assert "example.org" in body["title"] and "status 500" in body["text"]
     assert body["at_iso"] == "1970-01-01T00:00:00+00:00"
 

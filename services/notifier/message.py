@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import quote
 
 import msgspec
 
@@ -95,15 +96,29 @@ def body(m: Message) -> str:
         f"Consecutive non-ok results: {m.failures}" if m.severity != "ok" else "",
         f"At: {when}",
     ]
-    if m.web_url and m.task:
+    found = links(m)
+    if found:
         lines += [
             "",
-            f"Task: {m.web_url}/tasks/{m.task}",
-            f"Results: {m.web_url}/tasks/{m.task}/results",
+            f"Task: {found['task']}",
+            f"Results: {found['results']}",
+            f"Judgement: {found['judgement']}",
         ]
-        if m.source_seq:
-            lines.append(f"Judgement: {m.web_url}/events/{m.source_seq}")
     return "\n".join(line for line in lines if line is not None).replace("\n\n\n", "\n\n")
+
+
+def task_page(web_url: str, task: str) -> str:
+    return f"{web_url}/tasks/{quote(task, safe=':')}"
+
+
+def links(m: Message) -> dict[str, str]:
+    """The web pages a message about a task points to: the task's page, and its sections
+    of results and of incidents (where the judgement's episode is). None without a task or
+    a web URL."""
+    if not (m.web_url and m.task):
+        return {}
+    task = task_page(m.web_url, m.task)
+    return {"task": task, "results": f"{task}#results", "judgement": f"{task}#incidents"}
 
 
 def _grouped_body(m: Message) -> str:
@@ -115,7 +130,7 @@ def _grouped_body(m: Message) -> str:
             f"- {SYMBOLS.get(x.severity, '')} {x.severity} {what}: {x.reason}".rstrip(": ")
         )
         if m.web_url:
-            lines.append(f"  {m.web_url}/tasks/{x.task}")
+            lines.append(f"  {task_page(m.web_url, x.task)}")
     lines += ["", f"At: {when}"]
     return "\n".join(lines)
 

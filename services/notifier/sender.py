@@ -116,10 +116,10 @@ class Sender:
                         (o["key"], msgspec.json.decode(o["message"], type=Message), o["attempts"])
                     )
         whole = grouping.combine([r[1] for r in rows], row["grp"] or "")
-        to = next(
-            (r for r in channels.recipients(s, channel, m.domain) if r.label == label),
-            None,
-        )
+        to = channels.find(s, channel, label, m.domain)
+        # The outcome names the recipient as it is now (queued under another label while the
+        # channel lacked its secrets, or before a webhook's URL changed).
+        label = label if to is None else to.label
         error = None
         if to is None:
             error, retry_in = f"{channel} recipient {label} is no longer configured", None

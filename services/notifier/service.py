@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import signal
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from configuration import config as configuration
+from configuration import published, redaction
 from configuration.inforce import InForce, configuration_in_force, in_force
 from events import codec, streams, subjects
 from events.types import (
@@ -107,30 +107,51 @@ class Notifier:
         """SIGHUP: read our file again for its secret values; what runs stays the log's."""
         try:
             self.own = configuration.parse(self.opts.config_path)
-            self._derive()
+            self._derive(reread=False)
             log.info("configuration reloaded")
         except Exception as exc:
             log.error("configuration refused; the previous one stays in force", error=str(exc))
 
-    def _derive(self) -> None:
-        """The settings to run: the log's configuration in force, our file's until the log
-        holds one."""
-        masked: list[str] = []
+    def _in_force(self) -> tuple[configuration.Config, list[str]]:
         if self.now is None or not self.now.last_seq:
-            cfg = self.own
-        else:
-            cfg, masked = configuration_in_force(self.now, self.own)
+            return self.own, []
+        return configuration_in_force(self.now, self.own)
+
+    def _derive(self, reread: bool = True) -> None:
+        """The settings to run: the log's configuration in force, our file's until the log
+        holds one. Secret values the log holds masked and we lack may be in our file since
+        we read it (the file just applied, edited in place): it is read again for them."""
+        cfg, masked = self._in_force()
+        if masked and reread:
+            try:
+                self.own = configuration.parse(self.opts.config_path)
+            except Exception as exc:  # the file being edited: what we had stays
+                log.error("configuration file refused", file=self.opts.config_path, error=str(exc))
+            else:
+                cfg, masked = self._in_force()
         if masked:
             log.warning(
                 "settings in force whose secret values are neither in this notifier's file nor "
                 "in its environment: they stay masked",
                 masks=",".join(masked[:10]),
             )
-        # Our file's definition of a task it shares with the log: its domain as written.
-        tasks = {k: self.own.tasks.get(k, t) for k, t in cfg.tasks.items()}
-        self.settings = notify_settings.from_config(
-            dataclasses.replace(cfg, tasks=tasks), self.opts.web_url
-        )
+        self.settings = notify_settings.from_config(cfg, self.opts.web_url)
+        for name, missing in channels.unresolved(self.settings).items():
+            log.error(
+                "channel lacks secret values applied to it: its notifications stay queued until "
+                "this notifier's file (then SIGHUP) or environment has them",
+                channel=name,
+                file=self.opts.config_path,
+                secrets="; ".join(self._why_missing(path, mask) for path, mask in missing),
+            )
+
+    def _why_missing(self, path: str, mask: str) -> str:
+        """Whether our file has another value where the log has ``mask`` (stale: one of the
+        two is older), or none (missing)."""
+        ours = dict(published.located(self.own.general, "general")).get(path)
+        if ours is None:
+            return f"{path} {mask} missing"
+        return f"{path} {mask} stale (this file has {redaction.hidden(ours)})"
 
     async def run(self) -> None:
         pool = await db.pool(self.opts.database_url, min_size=2, max_size=8)
@@ -284,7 +305,6 @@ class Notifier:
                 for intent in out.intents:
                     m = message(s, ev.at, seq, j, intent, ev.group, self.logged)
                     key = f"{j.task}:{seq}:{intent.channel}"
-                    # The domain as our file writes it routes to the website's own recipients.
                     await self._enqueue(conn, key, intent.channel, m, out.domain)
             await self.probes.observe(conn, ev, seq)
 
@@ -312,8 +332,7 @@ class Notifier:
         m: Message,
         domain: str | None = None,
     ) -> None:
-        """``domain``: as our file writes it, for the website's own recipients (the message
-        shows it masked)."""
+        """``domain``: the website's, for its own recipients (``redaction.domain_key``)."""
         found = channels.recipients(self.settings, channel, domain)
         if not found:
             log.warning("channel has no recipient configured", channel=channel, key=key)
