@@ -18,7 +18,7 @@ from starlette.routing import Match
 
 from services.web import auth, edges
 from services.web.ping import is_ping
-from services.web.templating import route_path
+from services.web.templating import route_path, scope_path
 
 BODY_LIMIT = 1 << 20
 MESSAGE = f"request body too large: at most {BODY_LIMIT} bytes"
@@ -42,7 +42,7 @@ class BodyLimit:
         self.app, self.machine = app, machine
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        path = scope.get("path", "")
+        path = scope_path(scope)
         if scope["type"] != "http" or is_ping(scope):
             await self.app(scope, receive, send)
             return
