@@ -39,8 +39,12 @@ class BodyLimit:
     ) -> None:
         self.app, self.machine, self.limit, self.exempt = app, machine, limit, exempt
 
+    def path(self, scope: Any) -> str:
+        """The path that chooses JSON or HTML for the 413."""
+        return str(scope.get("path", ""))
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        path = scope.get("path", "")
+        path = self.path(scope)
         if scope["type"] != "http" or self.exempt(scope):
             await self.app(scope, receive, send)
             return

@@ -11,7 +11,7 @@ from typing import Generic, Protocol, TypeVar
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.errors import NoRespondersError
+from nats.errors import AuthorizationError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
@@ -28,13 +28,32 @@ from security.client import ClientSecurity
 
 log = Log("tocsin.bus")
 
+#: What a service logs, once, when NATS refuses its credentials (still retried).
+REFUSED = "NATS refused this service's credentials (TOCSIN_NATS_CREDS): retrying"
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether NATS refused the credentials: nats-py raises a plain Error with the server's
+    text while connecting, an AuthorizationError once connected."""
+    return isinstance(exc, AuthorizationError) or "authorization violation" in str(exc).lower()
+
 
 async def connect(url: str, name: str, **options: object) -> Client:
     """A client that reconnects forever (nats-py's default gives up after ~2 minutes)."""
     nc = Client()
+    said = ""
 
     async def on_error(exc: Exception) -> None:
-        log.warning("nats error", client=name, error=str(exc))
+        # Once per kind of error until connected again: nats-py retries each second for ever,
+        # and a refused credential is refused each time.
+        nonlocal said
+        if str(exc) == said:
+            return
+        said = str(exc)
+        if refused(exc):
+            log.error(REFUSED, client=name, error=str(exc))
+        else:
+            log.warning("nats error", client=name, error=str(exc))
 
     async def on_disconnect() -> None:
         # nats-py calls it on close() too: a client closed on purpose lost nothing.
@@ -42,6 +61,8 @@ async def connect(url: str, name: str, **options: object) -> Client:
             log.warning("nats disconnected", client=name)
 
     async def on_reconnect() -> None:
+        nonlocal said
+        said = ""
         log.warning("nats reconnected", client=name)
 
     # Credentials and TLS from the environment (TOCSIN_NATS_CREDS, …) unless given explicitly:

@@ -23,6 +23,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from checks.masking import RequestSecrets
 from checks.probe import Prober, cannot_run
 from checks.runlog import RunLog, Sink
 from events import codec, control, lenient, streams, subjects
@@ -190,12 +191,14 @@ class Agent:
             except codec.DecodeError as exc:
                 await self._dead_letter(js, msg, str(exc))
                 return
+            shown = req.url  # as the log shows it: its masks say what of it is secret
             try:
                 req = await self._open(js, req)
             except Exception as exc:
                 # Every redelivery would fail alike: say so now, the tasks become unknown.
                 completion = cannot_run(req, self.opts.name, self.opts.location, time.time(), exc)
             else:
+                secrets = RequestSecrets.of(req, shown)
                 delivery = deliveries(msg)
                 runlog = None
                 told = None
@@ -208,7 +211,8 @@ class Agent:
                         SAY_STARTED_AFTER, self._say_started, req, delivery, began
                     )
                 if watched:
-                    runlog = RunLog(req.request, self.opts.name, self._live_sink(req.request))
+                    sink = self._live_sink(req.request)
+                    runlog = RunLog(req.request, self.opts.name, sink, secrets)
                     await runlog.line(
                         "start",
                         f"agent {self.opts.name} at {self.opts.location} took it "
@@ -216,7 +220,9 @@ class Agent:
                     )
                 self._held[msg.reply] = (msg, time.monotonic())
                 try:
-                    completion = await prober.run(req, self.opts.name, self.opts.location, runlog)
+                    completion = await prober.run(
+                        req, self.opts.name, self.opts.location, runlog, secrets
+                    )
                 finally:
                     del self._held[msg.reply]
                     if told is not None:

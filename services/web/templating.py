@@ -26,7 +26,13 @@ def root_path(request: Request) -> str:
 def route_path(request: Request) -> str:
     """The request's path within the application, whether the proxy stripped the prefix
     or not."""
-    path, root = request.scope["path"], root_path(request)
+    return scope_path(request.scope)
+
+
+def scope_path(scope: Any) -> str:
+    """``route_path`` of an ASGI scope: what every middleware deciding by path (JSON or HTML
+    answers) must test, since under ``root_path`` the scope's path carries the prefix."""
+    path, root = str(scope.get("path", "")), str(scope.get("root_path", "")).rstrip("/")
     return path[len(root) :] if root and path.startswith(root + "/") else path
 
 
