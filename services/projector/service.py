@@ -183,7 +183,7 @@ class Projector:
     async def run(self) -> None:
         conn = await db.connect(self.opts.database_url)
         await ensure_schema(conn)
-        nc = await bus.connect(self.opts.nats_url, "projector")
+        nc = await bus.connect(self.opts.nats_url, "projector", self.stopping)
         js = nc.jetstream()
         pruning = asyncio.create_task(self._prune(js))
         # The scheduler creates the streams with the operator's tuning (replicas…): created
