@@ -127,7 +127,9 @@ class Gateway:
         self.stopping.set()
 
     async def run(self) -> None:
-        nc = await bus.connect(self.opts.nats_url, "argos", **self.opts.security.connect_options())
+        nc = await bus.connect(
+            self.opts.nats_url, "argos", self.stopping, **self.opts.security.connect_options()
+        )
         self.js = nc.jetstream(domain=self.opts.js_domain)
         self._opener = Opener(self._unsealer, self.js, self.opts.location)
         sub = await self._bind()

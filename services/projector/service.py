@@ -183,7 +183,7 @@ class Projector:
     async def run(self) -> None:
         conn = await db.connect(self.opts.database_url)
         await ensure_schema(conn)
-        nc = await bus.connect(self.opts.nats_url, "projector")
+        nc = await bus.connect(self.opts.nats_url, "projector", self.stopping)
         js = nc.jetstream()
         pruning = asyncio.create_task(self._prune(js))
         # The scheduler creates the streams with the operator's tuning (replicas…): created
@@ -215,8 +215,9 @@ class Projector:
             await conn.close()
 
     async def _prune(self, js: JetStreamContext) -> None:
-        """Every minute (or tenth of the age), results older than the configuration in force's
-        ``recurring_tasks.max_results_age`` go (our file's until the log holds settings)."""
+        """Every minute (or tenth of the age), results and requests older than the configuration
+        in force's ``recurring_tasks.max_results_age`` go (our file's until the log holds
+        settings)."""
         max_age = self.opts.max_results_age
         refused = 0
         while True:
@@ -247,9 +248,20 @@ class Projector:
                         "WHERE checked_at < now() - make_interval(secs => $1)",
                         max_age,
                     )
+                    # A request per check run: as many rows as results, gone at the same age.
+                    asked = await conn.execute(
+                        f'DELETE FROM "{SCHEMA}".requests '
+                        "WHERE requested_at < now() - make_interval(secs => $1)",
+                        max_age,
+                    )
                 finally:
                     await conn.close()
-                log.info("old results pruned", deleted=gone.split()[-1], max_age=max_age)
+                log.info(
+                    "old results pruned",
+                    deleted=gone.split()[-1],
+                    requests=asked.split()[-1],
+                    max_age=max_age,
+                )
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("pruning old results failed", error=str(exc))
             await asyncio.sleep(min(60.0, max_age / 10))

@@ -66,7 +66,7 @@ class Scheduler(Dispatching, Restoring, DeadLettering):
 
     async def run(self) -> None:
         first = configuration.parse(self.opts.config_path)  # refuse to start on a bad file
-        nc = await bus.connect(self.opts.nats_url, "scheduler")
+        nc = await bus.connect(self.opts.nats_url, "scheduler", self.stopping)
         js = nc.jetstream()
         try:
             tuning = work_tuning(self.opts.tuning, dispatched(first.tasks.values()))
