@@ -8,6 +8,8 @@ it), like tests/test_ui_browser.py.
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -73,3 +75,46 @@ async def test_refresh_keeps_focus_and_opened_sections(browser, web):
     assert states[0] is True and states.count(True) == 1
     assert await page.evaluate("document.activeElement.tagName") == "SUMMARY"
     await expect(page.locator("#live details").first.locator("pre")).to_be_visible()
+
+
+@pytest.mark.parametrize("first", ["refresh", "filter"])
+async def test_filter_typed_while_a_refresh_is_on_its_way_wins(browser, web, first):
+    """A refresh of the unfiltered list sent before the filter's request, answered before or
+    after it (both held here, then let go in that order): the filtered list shows at the
+    end, and the next refresh asks for it."""
+    page = await (await browser.new_context()).new_page()
+    held: dict[str, Any] = {}
+    both = asyncio.Event()
+
+    async def hold(route: Any) -> None:
+        kind = "filter" if "q=" in route.request.url else "refresh"
+        if route.request.headers.get("hx-request") and kind not in held:
+            held[kind] = route
+            if len(held) == 2:
+                both.set()
+        else:
+            await route.continue_()
+
+    async def let_go(kind: str) -> None:
+        done = asyncio.get_running_loop().create_future()
+        request = held[kind].request
+        page.on("requestfinished", lambda r: r is request and done.set_result(r))
+        await held[kind].continue_()
+        await done
+
+    await page.route(re.compile(re.escape(web.url) + r"/(\?.*)?$"), hold)
+    await page.goto(web.url + "/")
+    await page.evaluate("htmx.trigger('#live', 'sse:changed')")
+    await page.fill("input[name=q]", "blog")
+    await both.wait()
+    await let_go(first)
+    if first == "refresh":  # swapped, as the filter's answer is not there yet
+        await expect(page.locator("#live tr.task")).to_have_count(6)
+    await let_go("filter" if first == "refresh" else "refresh")
+    # A refresh sent now is answered after those: the page has dealt with them by then.
+    await refresh(page)
+    rows = page.locator("#live tr.task")
+    await expect(rows).to_have_count(2)
+    assert all("blog.example" in t for t in await rows.all_inner_texts())
+    await expect(page).to_have_url(re.compile(r"q=blog"))
+    assert "q=blog" in (await page.get_attribute("#live", "hx-get") or "")

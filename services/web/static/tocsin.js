@@ -152,6 +152,28 @@
     });
   }
 
+  // A live refresh asks for the page as the address bar shows it now (a filter typed since
+  // the page was rendered changed it). An answer whose target was replaced meanwhile (the
+  // filter's, when a refresh was swapped while it was on its way) goes to the target's
+  // successor, and a refresh's answer to an address the page has left since is dropped:
+  // the list always matches the filter shown, whichever answer comes first.
+  function here() { return window.location.pathname + window.location.search; }
+  function followAddress(body) {
+    body.addEventListener("htmx:configRequest", function (ev) {
+      if (ev.detail.elt.id === "live" && ev.detail.verb === "get") ev.detail.path = here();
+    });
+    body.addEventListener("htmx:beforeSwap", function (ev) {
+      var target = ev.detail.target;
+      if (target && target.id && !document.contains(target)) {
+        ev.detail.target = target = document.getElementById(target.id);
+        if (!target) { ev.detail.shouldSwap = false; return; }
+      }
+      if (ev.detail.elt.id === "live" && ev.detail.requestConfig.path !== here()) {
+        ev.detail.shouldSwap = false;
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var toggle = document.getElementById("theme-toggle");
     if (toggle) {
@@ -188,6 +210,7 @@
     });
     refresh(document);
     document.body.addEventListener("htmx:afterSwap", function () { refresh(document); });
+    followAddress(document.body);
     showErrors(document.body);
     keepState(document.body);
   });
