@@ -118,3 +118,30 @@ async def test_filter_typed_while_a_refresh_is_on_its_way_wins(browser, web, fir
     assert all("blog.example" in t for t in await rows.all_inner_texts())
     await expect(page).to_have_url(re.compile(r"q=blog"))
     assert "q=blog" in (await page.get_attribute("#live", "hx-get") or "")
+
+
+async def test_check_now_says_sending_and_sends_once(browser, web):
+    """While "Check now"'s answer is on its way (held here) the button is disabled and says
+    so; a double click sends one request."""
+    page = await (await browser.new_context()).new_page()
+    posts: list[Any] = []
+    first = asyncio.Event()
+
+    async def hold(route: Any) -> None:
+        posts.append(route)
+        first.set()
+
+    await page.route("**/check", hold)
+    await page.goto(web.url + "/")
+    await page.locator("#live tr.task td.url a").first.click()
+    button = page.locator("#check-now")
+    await button.dblclick()
+    await first.wait()
+    await expect(button).to_be_disabled()
+    await expect(page.locator("form.checknow .htmx-indicator")).to_be_visible()
+    await button.click(force=True)  # pressed again while disabled: nothing
+    await posts[0].fulfill(status=202, body="<ul class='checknow'><li>queued</li></ul>")
+    await expect(page.locator(".checknow-result")).to_have_text("queued")
+    await expect(button).to_be_enabled()
+    await expect(page.locator("form.checknow .htmx-indicator")).to_be_hidden()
+    assert len(posts) == 1
