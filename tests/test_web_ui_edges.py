@@ -50,3 +50,13 @@ async def test_a_page_past_the_last_says_so_and_links_back(database_url):
         audit = (await c.get("/audit", params={"page": 99999})).text
         assert "No event on this page" in audit and "page=99998" not in audit
         assert "page=1" in audit.split("No event on this page")[1]
+
+
+async def test_a_request_id_that_can_never_be_valid_is_not_found(database_url):
+    settings = WebSettings(cookie_secret="p" * 32, unauthenticated_access="all")
+    async with web_server(database_url, settings) as web, httpx.AsyncClient(base_url=web.url) as c:
+        for rid in ("nope", "a.b", "a.b.c.d", "a.b.c*"):
+            r = await c.get(f"/requests/{rid}")
+            assert r.status_code == 404 and "must be &lt;group&gt;." in r.text, rid
+        # A well-formed id not projected yet (or ever): its page waits for it.
+        assert (await c.get("/requests/g.default.r1")).status_code == 200
