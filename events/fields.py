@@ -14,7 +14,8 @@ import msgspec
 #: The pattern of text without NUL (which PostgreSQL refuses).
 NO_NUL = r"^[^\x00]*$"
 #: 2000-01-01 .. 2100-01-01 (Unix seconds): when a fact of Tocsin can have happened.
-Timestamp = Annotated[float, msgspec.Meta(ge=946_684_800.0, le=4_102_444_800.0)]
+EARLIEST, LATEST = 946_684_800.0, 4_102_444_800.0
+Timestamp = Annotated[float, msgspec.Meta(ge=EARLIEST, le=LATEST)]
 #: A certificate may legitimately run until 9999.
 FarTimestamp = Annotated[float, msgspec.Meta(ge=0.0, le=253_402_300_799.0)]
 #: The longest duration or delay an event holds (the configuration reader refuses longer).
