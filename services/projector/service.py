@@ -66,8 +66,7 @@ class ProjectorOptions:
 async def known_requests(conn: asyncpg.Connection, batch: Batch) -> dict[str, Request]:
     """The requests of earlier batches that the events of ``batch`` refer to: a completion
     must answer one not completed yet, a start or a dead letter changes one."""
-    # A heartbeat or a host's figures (``Heard``) names no request.
-    ids = request_model.referenced(ev for _, ev in batch if not isinstance(ev, Undecodable | Heard))
+    ids = request_model.referenced(ev for _, ev in batch)
     if not ids:
         return {}
     rows = await conn.fetch(
