@@ -149,7 +149,8 @@ class Prober:
             )
         try:
             observation, response = await self.observe(req, runlog=runlog)
-            observation.facts = clean(observation.facts)
+            if observation.facts:  # an HTTP answer has none
+                observation.facts = clean(observation.facts)
             extra: dict[str, Answer] = {}
             if response is not None and any(s.kind in _TARGETS for s in req.checks):
                 urls = sorted(
@@ -196,7 +197,8 @@ class Prober:
         try:
             with self._deadlines.within(req.timeout):
                 async with session.request(req.method, url, **kwargs) as resp:
-                    sslobj = _ssl_object(resp)
+                    # Plain HTTP has no TLS to look at (no proxy: aiohttp's trust_env is off).
+                    sslobj = _ssl_object(resp) if url[:6].lower() == "https:" else None
                     cert_not_after = _cert_not_after(sslobj)
                     if sslobj is not None and runlog is not None:
                         await runlog.line("tls", _tls_line(sslobj))
