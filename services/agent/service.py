@@ -173,6 +173,9 @@ class Agent:
         prober: Prober,
         completions: EachAcked,
     ) -> None:
+        # Tasks made by the loop itself: ``asyncio.create_task`` asks for the running loop, a
+        # system call (getpid) per request in Python 3.11.
+        loop = asyncio.get_running_loop()
         while not self.stopping.is_set():
             # Take only as many as we have free slots for: the rest stays for other agents.
             await self._slots.acquire()
@@ -187,7 +190,7 @@ class Agent:
             for _ in range(free - len(msgs)):
                 self._slots.release()
             for msg in msgs:
-                task = asyncio.create_task(self._handle(js, prober, completions, msg))
+                task = loop.create_task(self._handle(js, prober, completions, msg))
                 self.in_flight.add(task)
                 task.add_done_callback(self.in_flight.discard)
 

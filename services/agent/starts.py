@@ -34,9 +34,14 @@ class Later:
         #: (when, key), in the order added: every key waits as long, so the head is due first.
         self._due: deque[tuple[float, str]] = deque()
         self._timer: asyncio.TimerHandle | None = None
+        #: The loop of the first ``add``: ``asyncio.get_running_loop()`` is a system call
+        #: (getpid) on every call in Python 3.11.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def add(self, key: str) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         when = loop.time() + self._after
         self._due.append((when, key))
         if self._timer is None:
