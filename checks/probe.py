@@ -152,7 +152,9 @@ class Prober:
             if observation.facts:  # an HTTP answer has none
                 observation.facts = clean(observation.facts)
             extra: dict[str, Answer] = {}
-            if response is not None and any(s.kind in _TARGETS for s in req.checks):
+            if response is not None and not _TARGETS.keys().isdisjoint(
+                [s.kind for s in req.checks]
+            ):
                 urls = sorted(
                     {u for u in (_target(s.kind, req.url) for s in req.checks) if u != req.url}
                 )

@@ -28,8 +28,8 @@ from events import codec, control, lenient, streams, subjects
 from events.control import LogLine
 from events.types import AgentHeartbeat, CheckRequested, CheckStarted
 from runtime import __version__, bus, ending
-from runtime.logs import Log
 from runtime.framepull import Delivered, Pull
+from runtime.logs import Log
 from runtime.pubacks import EachAcked, Publisher
 from runtime.pull import deliveries
 from security.client import ClientSecurity
@@ -82,7 +82,9 @@ class Agent:
         subjects.check_token(opts.name, "agent name")
         subjects.check_token(opts.location, "location")
         self.opts = opts
-        self.in_flight: set[asyncio.Task[None]] = set()
+        #: The task of each request being handled; it takes itself out as it ends (a done
+        #: callback per request was one more call of the loop per request).
+        self.in_flight: dict[Delivered, asyncio.Task[None]] = {}
         #: Requests being run, by reply subject (``_keep_alive``, ``_say_if_running``).
         self._held: dict[str, Run] = {}
         self.completed = 0
@@ -143,7 +145,7 @@ class Agent:
                 await self._pull(js, bus.Puller(pull, f"work of {durable}"), prober, completions)
                 # Finish what we hold before leaving: no request waits for ack_wait.
                 if self.in_flight:
-                    await asyncio.gather(*self.in_flight, return_exceptions=True)
+                    await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
         finally:
             completions.close()
             self._later.close()
@@ -190,9 +192,8 @@ class Agent:
             for _ in range(free - len(msgs)):
                 self._slots.release()
             for msg in msgs:
-                task = loop.create_task(self._handle(js, prober, completions, msg))
-                self.in_flight.add(task)
-                task.add_done_callback(self.in_flight.discard)
+                # It runs from the loop's next turn: it is in in_flight before it ends.
+                self.in_flight[msg] = loop.create_task(self._handle(js, prober, completions, msg))
 
     async def _handle(
         self, js: JetStreamContext, prober: Prober, completions: EachAcked, msg: Delivered
@@ -264,6 +265,7 @@ class Agent:
             )
         finally:
             (self._settling if settling else self._slots).release()
+            del self.in_flight[msg]
 
     def _say_if_running(self, reply: str) -> None:
         run = self._held.get(reply)
