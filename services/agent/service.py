@@ -34,6 +34,7 @@ from runtime.pubacks import EachAcked, Publisher
 from runtime.pull import deliveries
 from security.client import ClientSecurity
 from security.sealing import Opener
+from services.agent.completion import publishable
 from services.agent.host import HostOptions, observe_forever
 from services.agent.starts import Later
 from services.agent.team import Team
@@ -239,17 +240,7 @@ class Agent:
             await self._settling.acquire()
             settling = True
             self._slots.release()
-            subject = subjects.completed(self.opts.name, self.opts.location, req.group)
-            try:
-                # What a target answered makes the completion: one the contract refuses would
-                # be a dead letter, and its tasks judged by nobody. Its checks are errors then.
-                data = lenient.encode_admitted(completion, subject)
-            except codec.DecodeError as exc:
-                log.warning("completion refused by the event contract", error=str(exc)[:500])
-                refused = cannot_run(
-                    req, self.opts.name, self.opts.location, completion.started, exc
-                )
-                data = codec.encode(refused)
+            subject, data = publishable(req, completion, self.opts.name, self.opts.location)
             await completions.publish(subject, data, f"completed.{req.request}")
             await msg.ack()
             self.completed += 1
