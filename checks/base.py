@@ -45,9 +45,14 @@ def error(detail: str) -> Verdict:
     return Verdict("error", detail)
 
 
+#: The most of a body the agent reads: what lies past it is left unread (``Response.body_cut``).
+MAX_BODY = 1024 * 1024
+
+
 @dataclass
 class Response:
-    """One answer. ``headers`` keys are lower-cased; ``body`` may be truncated.
+    """One answer. ``headers`` keys are lower-cased; ``body`` is the first :data:`MAX_BODY`
+    bytes of a longer one when ``body_cut``.
 
     For targets beyond HTTP (``tcp://``, ``dns://``, …) ``status`` is 0: there is no HTTP
     answer; ``facts`` holds what their probe observed (the same dict as the observation's).
@@ -60,6 +65,7 @@ class Response:
     cert_not_after: float | None = None
     url: str = ""
     facts: dict[str, Any] = field(default_factory=dict)
+    body_cut: bool = False
 
     @cached_property
     def text(self) -> str:
@@ -79,6 +85,11 @@ def body_json(response: Response) -> Any:
     try:
         return response.json
     except ValueError as exc:
+        if response.body_cut:  # a JSON document cut short is not one: say why it is cut
+            raise NotJSON(
+                f"the body is longer than {MAX_BODY // 1048576} MiB, the most the agent reads: "
+                f"its first MiB is not JSON ({exc})"
+            ) from exc
         raise NotJSON(f"the body is not JSON ({exc}): {shorten(response.text, 80)!r}") from exc
 
 

@@ -22,27 +22,29 @@ from urllib.parse import urlencode
 import aiohttp
 
 from checks import CATALOGUE
-from checks.base import Response
+from checks.base import MAX_BODY, Response
+from checks.completion import completed
 from checks.deadlines import Deadlines
+from checks.masking import RequestSecrets
 from checks.observe import OBSERVERS
 from checks.observe.common import (
     FAMILIES,
     Answer,
     Lookups,
     ProbeContext,
-    clean,
     failed,
     named,
     not_after,
+    other_family,
     read_body,
     reason,
 )
 from checks.runlog import RunLog, safe_url
+from checks.sessions import PeerResponse, tls_line, tracing
 from events.types import CheckCompleted, CheckOutcome, CheckRequested, Observation, RequestData
 from runtime import __version__
 
 USER_AGENT = f"Tocsin/{__version__} (uptime monitor)"
-MAX_BODY = 1024 * 1024
 #: Headers worth keeping in the log: enough to explain a verdict, never cookies.
 KEPT_HEADERS = ("content-type", "content-length", "location", "server", "cache-control", "date")
 
@@ -107,10 +109,11 @@ class Prober:
                 "cookie_jar": aiohttp.DummyCookieJar(),
                 # No timer of aiohttp's per request: each one's timeout is in _deadlines.
                 "timeout": aiohttp.ClientTimeout(),
+                "response_class": PeerResponse,
             }
             self._sessions[version] = aiohttp.ClientSession(connector=connector, **options)
             self._traced[version] = aiohttp.ClientSession(
-                connector=connector, connector_owner=False, trace_configs=[_tracing()], **options
+                connector=connector, connector_owner=False, trace_configs=[tracing()], **options
             )
         return self
 
@@ -136,10 +139,17 @@ class Prober:
         return answer
 
     async def run(
-        self, req: CheckRequested, agent: str, location: str, runlog: RunLog | None = None
+        self,
+        req: CheckRequested,
+        agent: str,
+        location: str,
+        runlog: RunLog | None = None,
+        secrets: RequestSecrets | None = None,
     ) -> CheckCompleted:
         """``runlog``: where the steps of the run are told as they happen (the agent's live
-        log, when someone watches); none by default, and then no line is even written."""
+        log, when someone watches); none by default, and then no line is even written.
+        ``secrets``: what no text of the completion may show (checks/masking.py); by default
+        those the request itself tells (headers, body, credentials, secret parameters)."""
         started = time.time()
         if runlog is not None:
             await runlog.line(
@@ -149,8 +159,6 @@ class Prober:
             )
         try:
             observation, response = await self.observe(req, runlog=runlog)
-            if observation.facts:  # an HTTP answer has none
-                observation.facts = clean(observation.facts)
             extra: dict[str, Answer] = {}
             if response is not None and not _TARGETS.keys().isdisjoint(
                 [s.kind for s in req.checks]
@@ -170,15 +178,14 @@ class Prober:
                     "check", f"{o.kind}: {o.status}{f' — {o.detail}' if o.detail else ''}"
                 )
             await runlog.line("done", f"completed in {runlog.ms():.0f} ms")
-        return CheckCompleted(
-            at=time.time(),
-            request=req.request,
-            group=req.group,
-            agent=agent,
-            location=location,
-            started=started,
-            observation=observation,
-            outcomes=outcomes,
+        return completed(
+            req,
+            agent,
+            location,
+            started,
+            observation,
+            outcomes,
+            secrets=secrets if secrets is not None else RequestSecrets.of(req),
         )
 
     async def _http(self, req: CheckRequested, url: str, runlog: RunLog | None) -> Answer:
@@ -196,21 +203,22 @@ class Prober:
                 if content_type is not None:
                     kwargs["headers"].setdefault("Content-Type", content_type)
         start = time.perf_counter()
+        if (wrong := other_family(url, req.ip_version)) is not None:
+            return failed(wrong, start, req.timeout)
         try:
             with self._deadlines.within(req.timeout):
                 async with session.request(req.method, url, **kwargs) as resp:
-                    # Plain HTTP has no TLS to look at (no proxy: aiohttp's trust_env is off).
-                    sslobj = _ssl_object(resp) if url[:6].lower() == "https:" else None
-                    cert_not_after = _cert_not_after(sslobj)
+                    sslobj = resp.ssl_object if isinstance(resp, PeerResponse) else None
+                    cert_not_after = not_after(sslobj.getpeercert()) if sslobj else None
                     if sslobj is not None and runlog is not None:
-                        await runlog.line("tls", _tls_line(sslobj))
-                    body = await read_body(resp.content, MAX_BODY)
+                        await runlog.line("tls", tls_line(sslobj))
+                    body, cut = await read_body(resp.content, MAX_BODY)
                     elapsed = (time.perf_counter() - start) * 1000
                     headers = {k.lower(): v for k, v in resp.headers.items()}
         except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError) as exc:
             return failed(self._lookups.blame(exc, url, req.timeout), start, req.timeout)
-        response = Response(resp.status, headers, body, elapsed, cert_not_after, url)
-        kept = {k: headers[k][:500] for k in KEPT_HEADERS if k in headers}
+        response = Response(resp.status, headers, body, elapsed, cert_not_after, url, body_cut=cut)
+        kept = {k: headers[k] for k in KEPT_HEADERS if k in headers}
         if runlog is not None:
             await runlog.line(
                 "response",
@@ -230,21 +238,14 @@ def cannot_run(
     req: CheckRequested, agent: str, location: str, started: float, exc: BaseException
 ) -> CheckCompleted:
     """The completion of a request the agent could not even ask (a header its HTTP client
-    refuses, an address of the wrong family, a sealed request it cannot open, a bug): each
+    refuses, a sealed request it cannot open, a bug): each
     check is an "error", so its task is unknown with the reason, at once, instead of a
     request redelivered until it is dead-lettered."""
-    error = named(exc)[:500]
+    error = named(exc)
     why = f"the agent could not run the check: {error}"
-    return CheckCompleted(
-        at=time.time(),
-        request=req.request,
-        group=req.group,
-        agent=agent,
-        location=location,
-        started=started,
-        observation=Observation(error=error, error_kind="agent"),
-        outcomes=[CheckOutcome(s.task, s.kind, "error", why) for s in req.checks],
-    )
+    observation = Observation(error=error, error_kind="agent")
+    outcomes = [CheckOutcome(s.task, s.kind, "error", why) for s in req.checks]
+    return completed(req, agent, location, started, observation, outcomes)
 
 
 #: The kinds judged on the answer to another URL than the group's, and how to make it.
@@ -297,87 +298,9 @@ def evaluate_all(
         try:
             verdict = module.evaluate(answer, spec.expected)
         except Exception as exc:  # a check that cannot be evaluated is an error, not a crash
-            outcomes.append(CheckOutcome(spec.task, spec.kind, "error", reason(exc)[:500]))
+            outcomes.append(CheckOutcome(spec.task, spec.kind, "error", reason(exc)))
             continue
         outcomes.append(
-            CheckOutcome(spec.task, spec.kind, verdict.status, verdict.detail[:500], verdict.value)
+            CheckOutcome(spec.task, spec.kind, verdict.status, verdict.detail, verdict.value)
         )
     return outcomes
-
-
-def _ssl_object(resp: aiohttp.ClientResponse) -> ssl.SSLObject | None:
-    conn = resp.connection
-    transport = conn.transport if conn is not None else None
-    if transport is None:
-        # aiohttp releases the connection as soon as a short body is read in full, before we
-        # get to look at it; its protocol still holds the transport (no public accessor).
-        protocol = getattr(resp, "_protocol", None)
-        transport = getattr(protocol, "transport", None)
-    return transport.get_extra_info("ssl_object") if transport is not None else None
-
-
-def _cert_not_after(sslobj: ssl.SSLObject | None) -> float | None:
-    return not_after(sslobj.getpeercert()) if sslobj is not None else None
-
-
-def _tls_line(sslobj: ssl.SSLObject) -> str:
-    cert: Any = sslobj.getpeercert() or {}
-
-    def name(field: str) -> str:
-        rdns = dict(kv for rdn in cert.get(field, ()) for kv in rdn)
-        return str(rdns.get("commonName") or rdns.get("organizationName") or "?")
-
-    cipher = sslobj.cipher()
-    return (
-        f"{sslobj.version()} {cipher[0] if cipher else ''}; certificate {name('subject')} "
-        f"issued by {name('issuer')}, valid until {cert.get('notAfter', '?')}"
-    )
-
-
-def _tracing() -> aiohttp.TraceConfig:
-    """Connection steps of each request, told to its run log (``trace_request_ctx``)."""
-    trace = aiohttp.TraceConfig()
-
-    def runlog(ctx: Any) -> RunLog | None:
-        return ctx.trace_request_ctx if isinstance(ctx.trace_request_ctx, RunLog) else None
-
-    async def dns_start(_s: Any, ctx: Any, _p: Any) -> None:
-        ctx.dns_started = time.perf_counter()
-
-    async def dns_end(_s: Any, ctx: Any, params: Any) -> None:
-        if log := runlog(ctx):
-            took = (time.perf_counter() - getattr(ctx, "dns_started", time.perf_counter())) * 1000
-            await log.line("dns", f"{params.host} resolved in {took:.0f} ms")
-
-    async def dns_cached(_s: Any, ctx: Any, params: Any) -> None:
-        if log := runlog(ctx):
-            await log.line("dns", f"{params.host} from the resolver cache")
-
-    async def connect_start(_s: Any, ctx: Any, _p: Any) -> None:
-        ctx.connect_started = time.perf_counter()
-
-    async def connect_end(_s: Any, ctx: Any, _p: Any) -> None:
-        if log := runlog(ctx):
-            took = time.perf_counter() - getattr(ctx, "connect_started", time.perf_counter())
-            await log.line(
-                "connect", f"connection open (with any TLS handshake) in {took * 1000:.0f} ms"
-            )
-
-    async def reused(_s: Any, ctx: Any, _p: Any) -> None:
-        if log := runlog(ctx):
-            await log.line("connect", "reusing an open connection")
-
-    async def sent(_s: Any, ctx: Any, params: Any) -> None:
-        # Method and path only: request headers and bodies may hold secrets.
-        if log := runlog(ctx):
-            await log.line("sent", f"{params.method} {safe_url(str(params.url))}")
-
-    trace.on_dns_resolvehost_start.append(dns_start)
-    trace.on_dns_resolvehost_end.append(dns_end)
-    trace.on_dns_cache_hit.append(dns_cached)
-    trace.on_connection_create_start.append(connect_start)
-    trace.on_connection_create_end.append(connect_end)
-    trace.on_connection_reuseconn.append(reused)
-    trace.on_request_headers_sent.append(sent)
-    trace.freeze()
-    return trace

@@ -2,10 +2,11 @@
 
 Lines are bounded in count and length and never carry a secret: no request header or body
 (they may hold credentials), no URL credentials or query string, only the response headers
-the log keeps anyway (``probe.KEPT_HEADERS``). The sink is the agent's publish to a core
-NATS subject. A run nobody watches (``tocsin check``, and the agent's runs of the groups no
-live page follows: ``services/agent/watched.py``) has no run log at all: the prober then
-writes no line and traces no request.
+the log keeps anyway (``probe.KEPT_HEADERS``), and the request's secrets masked in whatever
+else a line quotes (an error, a check's detail: ``checks/masking.py``). The sink is the
+agent's publish to a core NATS subject. A run nobody watches (``tocsin check``, and the
+agent's runs of the groups no live page follows: ``services/agent/watched.py``) has no run
+log at all: the prober then writes no line and traces no request.
 """
 
 from __future__ import annotations
@@ -15,14 +16,21 @@ from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
+from checks.masking import NO_SECRETS, RequestSecrets
 from events.control import MAX_LINE, MAX_LINES, LogLine, Step
 
 Sink = Callable[[LogLine], Awaitable[None]]
 
 
 class RunLog:
-    def __init__(self, request: str, agent: str, sink: Sink) -> None:
+    """``secrets``: the request's, masked in every line (what a target or the HTTP client
+    says may quote them: checks/masking.py)."""
+
+    def __init__(
+        self, request: str, agent: str, sink: Sink, secrets: RequestSecrets | None = None
+    ) -> None:
         self.request, self.agent, self.sink = request, agent, sink
+        self.secrets = secrets or NO_SECRETS
         self.n = 0
         self.started = time.perf_counter()
 
@@ -35,6 +43,7 @@ class RunLog:
         if self.n >= MAX_LINES or (self.n >= MAX_LINES - 1 and step != "done"):
             return
         self.n += 1
+        text = self.secrets.text(text)
         clean = text if text.isprintable() else "".join(c if c.isprintable() else " " for c in text)
         if len(clean) > MAX_LINE:
             clean = clean[: MAX_LINE - 1] + "…"

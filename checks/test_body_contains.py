@@ -1,7 +1,7 @@
 import pytest
 
 from checks import body_contains
-from checks.probe import MAX_BODY
+from checks.base import MAX_BODY
 from tests.probing import probe
 from tests.streamsite import FIRST_WORDS, LAST_WORDS, PAST_THE_LIMIT
 

@@ -88,6 +88,66 @@ async def test_answer_not_json(registry):
     assert grade(done, "on-check")[0] == "unknown"
 
 
+NOT_A_RECORD = "not an RDAP domain record"
+ODD_CASES = [
+    pytest.param("odd/a-list", f"{NOT_A_RECORD} (Expected `object`, got `array`)", id="a-list"),
+    pytest.param(
+        "odd/events-null",
+        f"{NOT_A_RECORD} (Expected `array`, got `null` - at `$.events`)",
+        id="events-null",
+    ),
+    pytest.param(
+        "odd/event-action-a-list",
+        f"{NOT_A_RECORD} (Expected `str`, got `array` - at `$.events[0].eventAction`)",
+        id="event-action-a-list",
+    ),
+    pytest.param(
+        "odd/entity-a-string",
+        f"{NOT_A_RECORD} (Expected `object`, got `str` - at `$.entities[0]`)",
+        id="entity-a-string",
+    ),
+    pytest.param(
+        "odd/roles-null",
+        f"{NOT_A_RECORD} (Expected `array`, got `null` - at `$.entities[0].roles`)",
+        id="roles-null",
+    ),
+    pytest.param(
+        "odd/vcard-fn-alone",
+        f"{NOT_A_RECORD} (Expected `array` of length >= 4 - at `$.entities[0].vcardArray[1][0]`)",
+        id="vcard-fn-without-value",
+    ),
+    pytest.param(
+        "odd/status-a-number",
+        f"{NOT_A_RECORD} (Expected `array`, got `int` - at `$.status`)",
+        id="status-a-number",
+    ),
+    pytest.param("huge", "the answer is longer than 1 MiB", id="record-past-1-mib"),
+]
+
+
+@pytest.mark.parametrize(("path", "says"), ODD_CASES)
+async def test_an_answer_that_is_no_record_says_so(registry, path, says):
+    """A registry's odd answer is unknown with what is wrong in it, never a Python error."""
+    done = await probe(f"rdap://example.test?server={registry.url}/{path}/", NAME, "on-check")
+    asked = f"{registry.url}/{path}/domain/example.test"
+    assert done.outcomes[0].detail == f"rdap: {asked}: {says}"
+    assert grade(done, "on-check")[0] == "unknown"
+
+
+async def test_a_redirect_loop_says_so(registry):
+    done = await probe(f"rdap://example.test?server={registry.url}/loop/", NAME, "on-check")
+    assert done.outcomes[0].detail == (
+        f"http: too many redirects (10), the last to {registry.url}/loop/domain/example.test"
+    )
+
+
+async def test_a_server_address_of_the_other_ip_version_says_so():
+    done = await probe("rdap://example.test?server=http://[::1]:9/", NAME, "on-check")
+    assert done.outcomes[0].detail == (
+        "connect: ::1 is an IPv6 address, and this check runs over IPv4"
+    )
+
+
 async def test_server_found_through_bootstrap(registry, monkeypatch):
     monkeypatch.setattr(rdap, "BOOTSTRAP", f"{registry.url}/bootstrap/dns.json")
     monkeypatch.setattr(rdap, "_bootstrap", {})
@@ -97,6 +157,17 @@ async def test_server_found_through_bootstrap(registry, monkeypatch):
     other = await probe("rdap://example.nowhere", NAME, "on-check")
     assert other.outcomes[0].detail == (
         "rdap: IANA's bootstrap names no RDAP server for example.nowhere"
+    )
+
+
+async def test_a_bootstrap_file_that_is_none_says_so(registry, monkeypatch):
+    bootstrap = f"{registry.url}/odd-bootstrap/dns.json"
+    monkeypatch.setattr(rdap, "BOOTSTRAP", bootstrap)
+    monkeypatch.setattr(rdap, "_bootstrap", {})
+    done = await probe("rdap://example.test", NAME, "on-check")
+    assert done.outcomes[0].detail == (
+        f"rdap: {bootstrap}: not an RDAP bootstrap file "
+        "(Expected `array` of length 2 - at `$.services[0]`)"
     )
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from checks import json_contains
+from checks import json_contains, json_has, json_is, json_like
 from tests.probing import probe
 
 CASES = [
@@ -25,6 +25,26 @@ async def test_json_contains_on_long_chunked_document(streams):
     # The key comes after 300 kB, sent in pieces: a partial read is not JSON at all.
     done = await probe(f"{streams.url}/chunked-json", json_contains.NAME, ["/status"])
     assert done.outcomes[0].status == "success", done.outcomes[0].detail
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        pytest.param(json_contains.NAME, ["/status"], id="json-contains"),
+        pytest.param(json_has.NAME, {"/status": "up"}, id="json-has"),
+        pytest.param(json_is.NAME, {"status": "up"}, id="json-is"),
+        pytest.param(json_like.NAME, {"/status": "u."}, id="json-like"),
+    ],
+)
+async def test_a_document_past_the_agents_limit_is_said_cut(streams, kind, expected):
+    """Past 1 MiB the body is cut: the check says so, not only that the rest is not JSON."""
+    done = await probe(f"{streams.url}/huge-json", kind, expected)
+    (outcome,) = done.outcomes
+    assert outcome.status == "error"
+    assert outcome.detail.startswith(
+        "the body is longer than 1 MiB, the most the agent reads: its first MiB is not JSON "
+        "(Unterminated string"
+    ), outcome.detail
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 from checks import ssl_certificate_expiration as cert_check
 from checks.judge import DEFAULT_THRESHOLDS, severity_of
 from events.types import CheckCompleted, Observation, TaskDef
-from tests.checksite import CheckSite
+from tests.checksite import HTTP10, CheckSite
 
 CASES = [
     pytest.param(timedelta(hours=6), "https", "success", "critical", id="6-hours-critical"),
@@ -44,6 +44,23 @@ async def test_certificate_expiration(ca, left, scheme, status, severity):
     )
     task = _task(outcome.task)
     assert severity_of(task, outcome, completion, DEFAULT_THRESHOLDS)[0] == severity
+
+
+CLOSING = [
+    pytest.param("/ok", id="keep-alive"),
+    pytest.param("/close", id="connection-close-after-a-short-body"),
+    pytest.param(HTTP10, id="http-1.0-answer"),
+]
+
+
+@pytest.mark.parametrize("path", CLOSING)
+async def test_certificate_seen_when_the_connection_closes(ca, path):
+    """The certificate is read as the answer starts: a server that hangs up after answering
+    (closing the connection before the prober looked) once hid it, and an expiring one too."""
+    not_after = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=6)
+    with CheckSite(ca, not_after=not_after) as site:
+        outcome = await site.check(path, cert_check.NAME, "on-check", "https")
+    assert (outcome.status, outcome.value) == ("success", not_after.timestamp()), outcome.detail
 
 
 def _task(tid: str):

@@ -105,3 +105,26 @@ SILENT = [
 @pytest.mark.parametrize(("exc", "told"), SILENT)
 def test_a_silent_exception_is_told_by_its_type(exc, told):
     assert describe(exc, 5.0) == told
+
+
+#: An address of the other IP version than the check's: aiohttp's connector of one family
+#: failed it with a bare AssertionError, an unknown "the agent could not run the check".
+OTHER_VERSION = [
+    pytest.param("http://[::1]:9/", status_is.NAME, 200, 4, id="http-ipv6-address-over-ipv4"),
+    pytest.param("http://127.0.0.1:9/", status_is.NAME, 200, 6, id="http-ipv4-address-over-ipv6"),
+    pytest.param("ws://[::1]:9/", tcp_connect.NAME, True, 4, id="ws-ipv6-address-over-ipv4"),
+    pytest.param("tcp://[::1]:9", tcp_connect.NAME, True, 4, id="tcp-ipv6-address-over-ipv4"),
+    pytest.param("tls://127.0.0.1:9", tcp_connect.NAME, True, 6, id="tls-ipv4-address-over-ipv6"),
+]
+
+
+@pytest.mark.parametrize(("url", "kind", "expected", "version"), OTHER_VERSION)
+async def test_an_address_of_the_other_ip_version_fails_saying_so(url, kind, expected, version):
+    done = await probe(url, kind, expected, ip_version=version)
+    (outcome,) = done.outcomes
+    written = 10 - version
+    host = "::1" if written == 6 else "127.0.0.1"
+    assert (outcome.status, outcome.detail) == (
+        "failure",
+        f"connect: {host} is an IPv{written} address, and this check runs over IPv{version}",
+    )

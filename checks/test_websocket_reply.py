@@ -91,6 +91,17 @@ async def test_wss_untrusted_fails(ws_server):
     assert done.outcomes[0].detail.startswith("tls: "), done.outcomes[0].detail
 
 
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+async def test_a_name_that_does_not_resolve_is_told_alike_by_every_agent(scheme):
+    """No object's address in the reason (aiohttp quoted the repr of the SSL context it was
+    given): two agents, each with its own context, say the same."""
+    url = f"{scheme}://name-that-does-not-exist.invalid/"
+    first, second = [await probe(url, CONNECT, True, timeout=5.0) for _ in range(2)]
+    assert first.observation.error_kind == "dns", first.observation
+    assert " at 0x" not in (first.observation.error or "")
+    assert first.observation.error == second.observation.error
+
+
 @pytest.mark.parametrize(
     "value",
     [

@@ -28,7 +28,10 @@ def parse(expected: Any) -> dict[str, str]:
 def evaluate(response: Response, expected: dict[str, str]) -> Verdict:
     replies = response.facts.get("replies", {})
     if expected["send"] not in replies:
-        return failure(f"{expected['send']!r} was not sent")
+        return failure(
+            f"{expected['send']!r} was not sent (the connection closed or the timeout ran out "
+            "before its turn)"
+        )
     reply = replies[expected["send"]]
     if reply is None:
         return failure(f"no reply to {expected['send']!r} (the connection closed or stayed silent)")

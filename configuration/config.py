@@ -169,7 +169,7 @@ def _website(
         return None
     parts = urlsplit(target)
     domain = parts.netloc
-    host = parts.hostname or ""
+    host = targets.connected_host(target)
     versions = hostnames.ip_versions(
         r, w["domain"], join(wpath, "domain"), host, settings.ipv4, settings.ipv6
     )

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import os
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import msgspec
 
 from configuration import redaction
 from configuration.config import Config
+from configuration.reader import join
 from events.types import TaskDef
+from events.values import MASKED
 
 #: The fields of ``Config`` the log holds as settings (the tasks travel as a diff).
 FIELDS = (
@@ -121,6 +123,38 @@ def _known(own: Config, env: Mapping[str, str]) -> dict[str, str]:
         if "://" in text and "?" in text:  # a token in a query string is masked alone
             values.update(value for _, _, value in redaction.query_pairs(text) if value)
     return {redaction.fingerprint(v): v for v in values}
+
+
+#: The parts of ``general`` the notifier sends with: their secrets are channels' URLs,
+#: tokens and passwords.
+CHANNELS = ("mail", "gotify", "apprise", "webhooks")
+
+
+def located(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """``(key path, text)`` of every text of ``value`` (``general.gotify[0].tokens[1]``)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from located(v, join(path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from located(v, join(path, i))
+    elif isinstance(value, str):
+        yield path, value
+
+
+def masks(value: Any, path: str) -> list[tuple[str, str]]:
+    """``(key path, mask)`` of every mask left in ``value``: a secret value not put back."""
+    return [(p, m.group(0)) for p, text in located(value, path) for m in MASKED.finditer(text)]
+
+
+def channel_masks(settings: Mapping[str, Any] | None) -> dict[str, str]:
+    """Each mask of the channels' settings as the log holds them → its key path."""
+    general = (settings or {}).get("general") or {}
+    return {
+        mask: path
+        for part in CHANNELS
+        for path, mask in masks(general.get(part), f"general.{part}")
+    }
 
 
 def _texts(value: Any) -> Iterable[str]:

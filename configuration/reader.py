@@ -8,6 +8,7 @@ words; the reader turns that into ``FILE:LINE:COL: key.path: message``.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -135,6 +136,27 @@ def texts(v: Any) -> list[str]:
     if not isinstance(v, list):
         raise ValueError(f"expected a list of strings, got {kind_of(v)}")
     return [text(x) for x in v]
+
+
+#: One mailbox as SMTP takes it (``RCPT TO``): no display name, no list, no space.
+_MAILBOX = re.compile(r"[^@\s,;<>()\[\]\\\"]+@[^@\s,;<>()\[\]\\\"]+")
+
+
+def mail_address(v: Any) -> str:
+    """One recipient's address; the value itself is not echoed (it may come from ``${ENV}``)."""
+    v = text(v)
+    if _MAILBOX.fullmatch(v):
+        return v
+    why = (
+        "two or more (one per item: [a@example.org, b@example.org])"
+        if re.search(r"[,;]", v) or v.count("@") > 1
+        else "text with a space"
+        if re.search(r"\s", v)
+        else "text without @"
+        if "@" not in v
+        else "text that is no address"
+    )
+    raise ValueError(f"expected one mail address such as ops@example.org, got {why}")
 
 
 def port(v: Any) -> int:

@@ -74,6 +74,14 @@ def public_url(url: str, secrets: set[str] | frozenset[str] = frozenset()) -> st
     return mask_secrets(url, secrets)
 
 
+def domain_key(domain: str, secrets: set[str] | frozenset[str] = frozenset()) -> str:
+    """The one spelling a website's domain is looked up by (recipients, silences,
+    maintenance, ``depends_on``): as the log shows it, credentials and secrets masked. The
+    file's spelling (``user:pass@host``) and the log's (``••••1a2b3c4d@host``) are the same
+    key; so is a URL of the website (``http://user:pass@host/``)."""
+    return public_url(urlsplit(domain).netloc if "://" in domain else domain, secrets)
+
+
 def _public_query(query: str) -> str:
     out = []
     for name, eq, value in (pair.partition("=") for pair in query.split("&")):

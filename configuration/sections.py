@@ -16,6 +16,7 @@ from configuration.reader import (
     Reader,
     anything,
     join,
+    mail_address,
     one_of,
     plain,
     port,
@@ -229,7 +230,7 @@ def recipients(
     for key, value in r.mapping(node, path, allowed).items():
         kpath = join(path, key)
         if key == "mail":
-            r.convert(value, kpath, texts)
+            addresses(r, value, kpath)
             continue
         for i, item in enumerate(r.items(value, kpath)):
             ipath = join(kpath, i)
@@ -245,6 +246,12 @@ def recipients(
                 name_node, name_path = item.value.get("channel"), join(ipath, "channel")
             if name_node is not None and channels is not None:
                 r.convert(name_node, name_path, channels.check)
+
+
+def addresses(r: Reader, node: Located, path: str) -> None:
+    """A list of mail addresses, each refused at its own place."""
+    for i, item in enumerate(r.items(node, path)):
+        r.convert(item, join(path, i), mail_address)
 
 
 def maintenance(r: Reader, node: Located, path: str) -> None:
@@ -285,6 +292,8 @@ def _mail(r: Reader, node: Located) -> dict[str, Any]:
         "addresses": texts,
     }
     m = r.fields(node, "general.mail", spec, required=("mailfrom",))
+    if "addresses" in m:
+        addresses(r, node.value["addresses"], "general.mail.addresses")
     if m.get("auth") is not None:  # Argos: optional, empty is none
         r.fields(
             node.value["auth"],

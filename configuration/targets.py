@@ -145,6 +145,15 @@ def _rdap(parts: SplitResult, url: str) -> str:
     return f"rdap://{parts.hostname}?server={query['server']}"
 
 
+def connected_host(url: str) -> str:
+    """The host the agent connects to for a normalised target: the server an ``rdap://``
+    target names (its domain is only asked about), else the URL's own. An IP address there
+    decides the IP version the target is checked over (hostnames.ip_versions)."""
+    parts = urlsplit(url)
+    server = dict(parse_qsl(parts.query)).get("server") if parts.scheme == "rdap" else None
+    return (urlsplit(server).hostname if server else parts.hostname) or ""
+
+
 def _heartbeat(parts: SplitResult, url: str) -> str:
     name = parts.netloc
     # No port: the name is all of it, and a colon would read as one.

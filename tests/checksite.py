@@ -55,9 +55,12 @@ ROUTES: dict[str, tuple[int, dict[str, str], bytes]] = {
     "/to-http": (301, {"Location": "http://{host}/ok"}, b""),
     "/to-other-host": (301, {"Location": "https://example.org/"}, b""),
     "/no-location": (301, {}, b""),
+    # The server hangs up after answering, as HTTP/1.0 servers and many small ones do.
+    "/close": (200, {"Connection": "close", "Content-Type": "text/plain"}, b"Bye."),
 }
 SLOW = "/slow"  # answers /ok after SLOW_DELAY seconds
 SLOW_DELAY = 0.6
+HTTP10 = "/http10"  # answers /ok as an HTTP/1.0 server: no keep-alive, the client closes
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -67,6 +70,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0]
         if path == SLOW:
             time.sleep(SLOW_DELAY)
+            path = "/ok"
+        if path == HTTP10:
+            self.protocol_version = "HTTP/1.0"
             path = "/ok"
         status, headers, body = ROUTES.get(path, (404, {}, b"not found"))
         self.send_response(status)

@@ -1,9 +1,10 @@
 """Real receivers on loopback for the notifier tests: an SMTP server that keeps what it
 receives (optionally with STARTTLS and authentication), and an HTTP server that records
-gotify and apprise ``json://`` calls and can be told to fail."""
+gotify and apprise ``json://`` calls and can be told to fail or to hang."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -70,9 +71,17 @@ class HttpReceiver:
     port: int = field(default_factory=free_port)
     calls: list[dict[str, Any]] = field(default_factory=list)
     failures_left: int = 0  # answer 500 to this many calls first
+    hanging: int = 0  # leave this many calls first unanswered (recorded apart) until stop()
+    hung: list[dict[str, Any]] = field(default_factory=list)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
     runner: web.AppRunner | None = None
 
     async def _record(self, request: web.Request) -> web.Response:
+        if self.hanging > 0:
+            self.hanging -= 1
+            self.hung.append(await request.json())
+            await self.released.wait()
+            return web.Response(status=503, text="too late")
         if self.failures_left > 0:
             self.failures_left -= 1
             return web.Response(status=500, text="down for a moment")
@@ -97,6 +106,7 @@ class HttpReceiver:
         return self
 
     async def stop(self) -> None:
+        self.released.set()
         if self.runner:
             await self.runner.cleanup()
 

@@ -23,6 +23,17 @@ async def probe(
     timeout: float = 5.0,
     ip_version: int = 4,
 ) -> CheckCompleted:
+    return await probe_all(url, [(kind, expected)], ssl_context, timeout, ip_version)
+
+
+async def probe_all(
+    url: str,
+    checks: list[tuple[str, Any]],
+    ssl_context: ssl.SSLContext | None = None,
+    timeout: float = 5.0,
+    ip_version: int = 4,
+) -> CheckCompleted:
+    """The checks ``(kind, expected)`` as one request: tasks ``t``, ``t1``, ``t2``…"""
     url = targets.target(url) or url
     scheme = url.split(":")[0]
     req = CheckRequested(
@@ -35,7 +46,10 @@ async def probe(
         ip_version=ip_version,
         timeout=timeout,
         due=time.time(),
-        checks=[CheckSpec("t", kind, CATALOGUE[kind].parse(expected))],
+        checks=[
+            CheckSpec(f"t{i or ''}", kind, CATALOGUE[kind].parse(expected))
+            for i, (kind, expected) in enumerate(checks)
+        ],
     )
     wire = codec.decode(codec.encode(req), subjects.requested("test", "g"))
     assert isinstance(wire, CheckRequested)

@@ -3,7 +3,8 @@
 Each body is written in pieces of :data:`PIECE` bytes with a pause between them, so the
 client sees many network reads: a probe that judged what it had buffered after the first
 one would see a fraction of the page. ``/chunked`` and ``/chunked-json`` use chunked
-transfer encoding, ``/paced`` a Content-Length, ``/huge`` is longer than the agent reads;
+transfer encoding, ``/paced`` a Content-Length, ``/huge`` and ``/huge-json`` are longer than
+the agent reads;
 ``/stalled`` sends its headers and a first piece at once, the rest after :data:`STALL` s.
 """
 
@@ -14,7 +15,7 @@ import json
 
 from aiohttp import web
 
-from checks.probe import MAX_BODY
+from checks.base import MAX_BODY
 from tests.appthread import AppThread
 
 PIECE = 16 * 1024
@@ -27,6 +28,8 @@ LONG_JSON = json.dumps({"padding": "x" * 300_000, "status": "up"}).encode()
 FIRST_WORDS = "the start of a huge page"
 PAST_THE_LIMIT = "written after the agent's limit"
 HUGE_PAGE = FIRST_WORDS.encode() + b"y" * MAX_BODY + PAST_THE_LIMIT.encode()
+#: ``/huge-json``: a JSON document longer than the agent reads.
+HUGE_JSON = json.dumps({"padding": "x" * MAX_BODY, "status": "up"}).encode()
 STALL = 3.0
 
 
@@ -60,6 +63,7 @@ class StreamSite(AppThread):
                 web.get("/paced", self._paced),
                 web.get("/chunked-json", self._json),
                 web.get("/huge", self._huge),
+                web.get("/huge-json", self._huge_json),
                 web.get("/stalled", self._stalled),
             ]
         )
@@ -75,6 +79,9 @@ class StreamSite(AppThread):
 
     async def _huge(self, request: web.Request) -> web.StreamResponse:
         return await paced(request, HUGE_PAGE, "text/plain")
+
+    async def _huge_json(self, request: web.Request) -> web.StreamResponse:
+        return await paced(request, HUGE_JSON, "application/json")
 
     async def _stalled(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})

@@ -33,9 +33,15 @@ def _tocsin(nats_url: str, *args: str) -> subprocess.CompletedProcess[str]:
             id="ack-task-name-too-long",
         ),
         pytest.param(
-            ["silence", "add", "--for", "1h", "--start", "1990-01-01T00:00:00+00:00"],
+            # Lasting into the future: an already past one is refused before (below).
+            ["silence", "add", "--for", "60y", "--start", "1990-01-01T00:00:00+00:00"],
             "silence.added: Expected `float` >= 946684800.0 - at `$.starts`",
             id="silence-starting-before-2000",
+        ),
+        pytest.param(
+            ["silence", "add", "--for", "1m", "--start", "2020-01-01T00:00:00+00:00"],
+            "the silence would end 2020-01-01 00:01 UTC, already past",
+            id="silence-already-over",
         ),
         pytest.param(
             [

@@ -202,6 +202,27 @@ ERRORS = [
         id="invalid-yaml",
     ),
     pytest.param("websites: []\n", "c.yaml:1:1: general: required key is missing", id="no-general"),
+    pytest.param(
+        "general:\n  frequency: 1m\n"
+        "  mail: {mailfrom: t@x, addresses: [ops@x, not an address]}\nwebsites: []\n",
+        "c.yaml:3:44: general.mail.addresses[1]: expected one mail address such as "
+        "ops@example.org, got text with a space",
+        id="mail-address-with-spaces",
+    ),
+    pytest.param(
+        "general:\n  frequency: 1m\n"
+        "  mail: {mailfrom: t@x, addresses: ['a@b.c, d@e.f']}\nwebsites: []\n",
+        "c.yaml:3:37: general.mail.addresses[0]: expected one mail address such as "
+        "ops@example.org, got two or more (one per item: [a@example.org, b@example.org])",
+        id="two-mail-addresses-in-one",
+    ),
+    pytest.param(
+        HEAD.replace("    paths:", "    add_alerts_recipients: {mail: [ops]}\n    paths:")
+        + "        checks:\n          - status-is: 200\n",
+        "c.yaml:5:36: websites[0].add_alerts_recipients.mail[0]: expected one mail address "
+        "such as ops@example.org, got text without @",
+        id="website-mail-recipient-without-at",
+    ),
 ]
 
 

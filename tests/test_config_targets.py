@@ -404,3 +404,45 @@ def test_two_heartbeats_cannot_share_a_ping_url(tmp_path):
     assert [str(p) for p in err.value.problems] == [
         f"{path}:9:7: websites[1].checks: uuid {key} is already the ping URL of websites[0].checks"
     ]
+
+
+RDAP_SERVERS = [
+    pytest.param(
+        "http://[::1]:8080/",
+        {6},
+        "an IPv6 address: checked over IPv6 only",
+        id="ipv6-server-over-ipv6-only",
+    ),
+    pytest.param(
+        "http://192.0.2.1/",
+        {4},
+        "an IPv4 address: checked over IPv4 only",
+        id="ipv4-server-over-ipv4-only",
+    ),
+    pytest.param("https://rdap.example/", {4}, None, id="named-server-over-ipv4"),
+]
+
+
+@pytest.mark.parametrize(("server", "versions", "warning"), RDAP_SERVERS)
+def test_an_rdap_servers_address_decides_its_ip_version(tmp_path, server, versions, warning):
+    """The agent connects to the server, not to the domain: an address there is asked over
+    its own IP version (an IPv6 one over IPv4 was an agent error), as an address domain is."""
+    cfg = config.parse(
+        _write(tmp_path, f"'rdap://example.org?server={server}'", "domain-expiration: on-check"), {}
+    )
+    assert {t.ip_version for t in cfg.tasks.values()} == versions
+    assert [p.message for p in cfg.warnings] == ([f"warning: {warning}"] if warning else [])
+
+
+def test_an_rdap_server_address_of_a_version_turned_off_is_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "general:\n  frequency: 1m\n  ipv6: false\nwebsites:\n"
+        "  - domain: 'rdap://example.org?server=http://[::1]/'\n"
+        "    checks:\n      - domain-expiration: on-check\n"
+    )
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(path, {})
+    assert [str(p).removeprefix(f"{path}:") for p in err.value.problems] == [
+        "5:13: websites[0].domain: an IPv6 address, but ipv6 is off"
+    ]

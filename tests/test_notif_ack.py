@@ -150,7 +150,7 @@ async def test_web_button_api_and_cli_record_who_and_why(nats_server, database_u
     await s.flush()
     await add_user(database_url, "alice", "pw-alice")
     conn = await asyncpg.connect(database_url)
-    token = await authdb.create_token(conn, "ci")
+    token = await authdb.create_token(conn, "ci", "write")
     await conn.close()
     settings = WebSettings(unauthenticated_access="all", nats_url=nats_server.url)
     async with web_server(database_url, settings) as web:

@@ -47,7 +47,8 @@ MSG = Message(
                 "URL: https://example.org/health",
                 "status 500",
                 "http://tocsin.local/tasks/t1",
-                "http://tocsin.local/tasks/t1/results",
+                "http://tocsin.local/tasks/t1#results",
+                "http://tocsin.local/tasks/t1#incidents",
             ],
         ),
         (

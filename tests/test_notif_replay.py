@@ -99,6 +99,7 @@ async def test_replay_with_another_retry_lists_the_predicted_notifications(
     try:
         await wait_for(lambda: _consumer_ready(js), what="the notifier's durable consumer")
         states: dict[str, TaskState] = {}
+        told = 0
         for k, result in enumerate(WEEK):
             at = t0 + k * 3600
             done = CheckCompleted(
@@ -125,8 +126,14 @@ async def test_replay_with_another_retry_lists_the_predicted_notifications(
             verdict = judge([task], states, GroupState(), done, ack.seq, cfg.ssl_thresholds)
             apply(states, verdict)
             await js.publish(subjects.judged(task.group), codec.encode(verdict))
-        # retry 0: alert on each first failure, recovery on each success after one.
-        await wait_for(lambda: asyncio.sleep(0, len(hook.calls) == 6), what="six real sends")
+            # retry 0: alert on each first failure, recovery on each success after one. Each
+            # hour's is out before the next hour is judged, as over a real week (a change a
+            # newer one makes stale before it is sent is superseded).
+            told += sum(j.severity != (j.previous or "ok") for j in verdict.judgements)
+            await wait_for(
+                lambda n=told: asyncio.sleep(0, len(hook.calls) == n), what=f"hour {k}'s send"
+            )
+        assert len(hook.calls) == 6
         await wait_for(lambda: _sent_events(js, 6), what="the sends recorded in the log")
         await notifier.stop()  # before reading the end: it could still publish until then
         last = (await js.stream_info(streams.EVENTS)).state.last_seq

@@ -27,7 +27,7 @@ from events.types import CheckRequested, CheckSpec, RequestData, TaskDef
 from security import transient
 from security.sealing import Opener, Sealer, Unsealer, new_location_key
 from tests.devproc import free_ports, get, pg_url, start, stop, wait_serving
-from tests.helpers import wait_for
+from tests.helpers import every_row, wait_for
 from tests.security_support import connect, start_secured
 
 SECRETS = ["hdrSecret1x", "bodySecret2x", "urlSecret3x", "querySecret4x"]
@@ -69,22 +69,6 @@ websites:
 def _page(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as resp:
         return resp.read().decode(errors="replace")
-
-
-async def _tables(url: str) -> str:
-    conn = await asyncpg.connect(url)
-    try:
-        tables = await conn.fetch(
-            "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
-        )
-        out = []
-        for t in tables:
-            rows = await conn.fetch(f'SELECT r::text FROM "{t[0]}"."{t[1]}" r')
-            out += [f"{t[0]}.{t[1]}: {r[0]}" for r in rows]
-        return "\n".join(out)
-    finally:
-        await conn.close()
 
 
 def _found(text: str) -> list[str]:
@@ -137,7 +121,7 @@ def test_no_secret_in_the_log_the_tables_the_logs_or_the_pages(
         assert "page=2" in shown[f"{base}/tasks/{by_path['query']['id']}"]
         for url, body in shown.items():
             assert not _found(body), f"{url} shows {_found(body)}"
-        rows = asyncio.run(_tables(pg_url(data, ports["pg"])))
+        rows = "\n".join(asyncio.run(every_row(pg_url(data, ports["pg"]))))
     finally:
         stop(proc)
     assert "tocsin.config_history" in rows and "tocsin.results" in rows

@@ -220,7 +220,7 @@ async def test_status_page_incidents_feed_and_subscription(
 
         conn = await asyncpg.connect(database_url)
         await authdb.ensure(conn)
-        token = await authdb.create_token(conn, "statusbot")
+        token = await authdb.create_token(conn, "statusbot", "write")
         await conn.close()
         settings = load_settings(
             str(path), env={"NATS_URL": nats_server.url, "TOCSIN_COOKIE_SECRET": "s" * 32}

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 
+import asyncpg
 import httpx
 import pytest
 from fastapi.routing import iter_route_contexts
 
+from services.web import authdb
 from services.web.app import create_app
 from services.web.ping import is_ping
 from services.web.settings import WebSettings
@@ -84,3 +86,26 @@ async def test_an_anonymous_write_is_refused_before_its_body_is_read(
 def test_only_a_ping_route_is_a_ping(path: str, root: str, ping: bool):
     """A ping's body is read before anything else, and it needs no credentials."""
     assert is_ping({"type": "http", "path": path, "root_path": root, "headers": []}) is ping
+
+
+async def test_a_read_token_writes_nothing(database_url: str):
+    """A token created with ``--scope read`` (the default) may read, never act: every write
+    route of the application refuses it with a 403 before doing anything (an
+    acknowledgement, a status-page incident, "check now", a form of a page alike)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await authdb.ensure(conn)
+        token = await authdb.create_token(conn, "ro", "read")
+    finally:
+        await conn.close()
+    settings = WebSettings(cookie_secret="c" * 32, unauthenticated_access="all")
+    got = {}
+    async with web_server(database_url, settings) as web:
+        async with httpx.AsyncClient(
+            base_url=web.url, headers={"Authorization": f"Bearer {token}"}
+        ) as c:
+            for method, path in WRITES:
+                url = re.sub(r"\{[^}]+\}", "x", path)
+                r = await c.request(method, url, json={"reason": "r", "message": "m"})
+                got[f"{method} {path}"] = (r.status_code, "may only read" in r.text)
+    assert got == {f"{m} {p}": (403, True) for m, p in WRITES}

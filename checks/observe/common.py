@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -10,6 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import aiohttp
@@ -18,6 +21,7 @@ from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
 from checks.base import Response
+from checks.runlog import safe_url
 from events.types import Observation
 
 Answer = tuple[Observation, Response | None]
@@ -33,28 +37,65 @@ class ProbeError(Exception):
         self.kind = kind
 
 
+#: The longest a close the peer does not answer is waited for (a WebSocket's close frame, a
+#: TLS close_notify), and never past the check's deadline: the answer was judged before it.
+CLOSE_WAIT = 1.0
+
+
+class Budget:
+    """A check's ``timeout`` as one deadline, set once at its start: each step (name lookup,
+    connect, handshake, each message, the retry over TCP, the close) gets what the steps
+    before it left, so that the check as a whole, not each step, ends within its timeout."""
+
+    __slots__ = ("deadline", "loop", "start", "timeout")
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.start = time.perf_counter()
+        self.loop = asyncio.get_running_loop()
+        self.deadline = self.loop.time() + timeout
+
+    def left(self) -> float:
+        return max(0.0, self.deadline - self.loop.time())
+
+    def bound(self) -> asyncio.Timeout:
+        """``async with budget.bound():`` the block ends with TimeoutError at the deadline."""
+        return asyncio.timeout_at(self.deadline)
+
+    def closing(self) -> asyncio.Timeout:
+        """The bound of a close: ``CLOSE_WAIT`` at most, and not past the deadline."""
+        return asyncio.timeout_at(min(self.deadline, self.loop.time() + CLOSE_WAIT))
+
+    def ms(self) -> float:
+        """Milliseconds since the start."""
+        return (time.perf_counter() - self.start) * 1000
+
+    def failed(self, exc: BaseException) -> Answer:
+        return failed(exc, self.start, self.timeout)
+
+
 def lookup_timed_out(host: str, timeout: float) -> ProbeError:
     return ProbeError("dns", f"name lookup of {host} timed out after {timeout:g}s")
 
 
 async def lookup(
-    host: str, port: int | None, version: int, timeout: float, kind: int = socket.SOCK_STREAM
+    host: str, port: int | None, version: int, budget: Budget, kind: int = socket.SOCK_STREAM
 ) -> Sequence[Address]:
-    """The addresses of ``host`` for the IP version, within the check's ``timeout``: the system's
+    """The addresses of ``host`` for the IP version, within the check's budget: the system's
     resolver has timeouts of its own (resolv.conf: 5 s per server, twice), longer than most
     checks', and a name server that does not answer must not hold a check past its timeout."""
+    if (wrong := family_problem(host, version)) is not None:
+        raise wrong
     family = FAMILIES[version]
     try:  # an address needs no lookup, nor a thread to make it in
         return socket.getaddrinfo(host, port, family, kind, 0, socket.AI_NUMERICHOST)
     except socket.gaierror:
         pass
     try:
-        async with asyncio.timeout(timeout):
-            return await asyncio.get_running_loop().getaddrinfo(
-                host, port, family=family, type=kind
-            )
+        async with budget.bound():
+            return await budget.loop.getaddrinfo(host, port, family=family, type=kind)
     except TimeoutError:
-        raise lookup_timed_out(host, timeout) from None
+        raise lookup_timed_out(host, budget.timeout) from None
 
 
 def _name(host: str) -> str:
@@ -104,30 +145,69 @@ class ProbeContext:
     lookups: Lookups
 
 
-async def read_body(content: aiohttp.StreamReader, limit: int) -> bytes:
-    """The whole body, or its first ``limit`` bytes. ``StreamReader.read(n)`` returns what is
-    buffered (up to ``n``), often one network read: a long, chunked or slow page would be
-    judged on its first piece. What lies past ``limit`` is left unread, not an error."""
+def other_family(url: str, version: int) -> ProbeError | None:
+    """Why ``url`` cannot be asked over IP ``version``: its host is an address of the other
+    version. Each session's connector is of one family, and aiohttp fails such a request with
+    a bare AssertionError."""
+    return family_problem(_host_of(url), version)
+
+
+def family_problem(host: str, version: int) -> ProbeError | None:
+    """Why ``host`` cannot be reached over IP ``version``: it is an address of the other."""
+    written = _address_version(host)
+    if written is None or written == version:
+        return None
+    return ProbeError(
+        "connect", f"{host} is an IPv{written} address, and this check runs over IPv{version}"
+    )
+
+
+# Both asked on every request, of the same URLs again and again.
+@lru_cache(maxsize=4096)
+def _host_of(url: str) -> str:
+    return URL(url).raw_host or ""
+
+
+@lru_cache(maxsize=4096)
+def _address_version(host: str) -> int | None:
+    """4 or 6 when ``host`` is an IP address, None for a name."""
+    try:
+        return ipaddress.ip_address(host).version
+    except ValueError:
+        return None
+
+
+async def read_body(content: aiohttp.StreamReader, limit: int) -> tuple[bytes, bool]:
+    """The whole body, or its first ``limit`` bytes and True: there was more (one byte more
+    is read to know). ``StreamReader.read(n)`` returns what is buffered (up to ``n``), often
+    one network read: a long, chunked or slow page would be judged on its first piece. What
+    lies past the limit is left unread, not an error."""
     pieces = []
     size = 0
-    while size < limit and not content.at_eof():
-        piece = await content.read(limit - size)
+    while size <= limit and not content.at_eof():
+        piece = await content.read(limit + 1 - size)
         if not piece:
             break
         pieces.append(piece)
         size += len(piece)
-    return b"".join(pieces)
+    body = b"".join(pieces)
+    return body[:limit], size > limit
+
+
+#: An object's default repr: its address differs in every process, so a reason quoting one
+#: (aiohttp's ``ssl:<ssl.SSLContext object at 0x7f…>``) would differ between agents and runs.
+_ADDRESSED = re.compile(r"<([\w.]+) object at 0x[0-9a-fA-F]+>")
 
 
 def reason(exc: BaseException) -> str:
     """What an exception says, or its type's name when it says nothing: asyncio raises a bare
     ConnectionResetError() when a server hangs up during a TLS handshake."""
-    return str(exc) or type(exc).__name__
+    return _ADDRESSED.sub(r"<\1>", str(exc)) or type(exc).__name__
 
 
 def named(exc: BaseException) -> str:
     """``Type: text``, or ``Type`` alone: for exceptions whose type is half the story."""
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return f"{type(exc).__name__}: {reason(exc)}" if str(exc) else type(exc).__name__
 
 
 def failed(exc: BaseException, start: float, timeout: float) -> Answer:
@@ -147,6 +227,9 @@ def describe(exc: BaseException, timeout: float) -> tuple[str, str]:
         return "tls", reason(exc)
     if isinstance(exc, aiohttp.ClientConnectorDNSError | socket.gaierror):
         return "dns", reason(exc)
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        last = safe_url(str(exc.request_info.real_url))  # no credentials, no query
+        return "http", f"too many redirects ({len(exc.history)}), the last to {last}"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return "connect", reason(exc.os_error) if exc.os_error else reason(exc)
     if isinstance(exc, OSError):

@@ -3,16 +3,15 @@
 Nothing is sent on ``tcp://`` and ``tls://``. On the mail schemes the prober
 reads the greeting, asks for the capabilities, upgrades with STARTTLS (STLS
 for POP3) and verifies the certificate as ``tls://`` does, then says goodbye:
-a server that does not offer the upgrade fails the group (``starttls``).
+a server that does not offer the upgrade fails the group (``starttls``). Every
+step, the close included, is within the check's timeout (:class:`Budget`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import ssl
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,10 +20,10 @@ from checks.base import Response
 from checks.observe.common import (
     Address,
     Answer,
+    Budget,
     ProbeContext,
     ProbeError,
     certificate_facts,
-    failed,
     lookup,
     not_after,
 )
@@ -38,7 +37,10 @@ Upgrade = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[str]]
 
 
 async def _line(reader: asyncio.StreamReader) -> str:
-    raw = await reader.readline()
+    try:
+        raw = await reader.readline()
+    except ValueError:  # how readline says a line runs past the reader's limit
+        raise ProbeError("starttls", f"a reply line longer than {LINE_LIMIT // 1024} KiB") from None
     if not raw:
         raise ProbeError("starttls", "the server closed the connection")
     return raw[:LINE_LIMIT].decode("utf-8", errors="replace").rstrip("\r\n")
@@ -150,18 +152,30 @@ async def connect(
     raise OSError("; ".join(str(e) for e in errors))
 
 
+async def close(writer: asyncio.StreamWriter, budget: Budget) -> None:
+    """Closed within the close's bound; a TLS peer that never answers close_notify is cut
+    off then (asyncio would keep its socket 30 s more), which fails nothing."""
+    writer.close()
+    try:
+        async with budget.closing():
+            await writer.wait_closed()
+    except TimeoutError:
+        writer.transport.abort()
+    except (OSError, ssl.SSLError):
+        pass
+
+
 async def observe(req: CheckRequested, url: str, ctx: ProbeContext) -> Answer:
     """A TCP connection, a verified TLS handshake for ``tls://``, a STARTTLS upgrade for mail."""
     parts = urlsplit(url)
     scheme = parts.scheme
     port = parts.port or DEFAULT_PORTS.get(scheme)
     host = parts.hostname or ""
-    start = time.perf_counter()
-    deadline = asyncio.get_running_loop().time() + req.timeout
+    budget = Budget(req.timeout)
     facts: dict[str, Any] = {}
     try:
-        addresses = await lookup(host, port, req.ip_version, req.timeout)
-        async with asyncio.timeout_at(deadline):
+        addresses = await lookup(host, port, req.ip_version, budget)
+        async with budget.bound():
             reader, writer = await connect(addresses)
             try:
                 peer = writer.get_extra_info("peername")
@@ -177,17 +191,14 @@ async def observe(req: CheckRequested, url: str, ctx: ProbeContext) -> Answer:
                 writer.close()
                 raise
     except (TimeoutError, OSError, ssl.SSLError, ProbeError) as exc:
-        answer = failed(exc, start, req.timeout)
+        answer = budget.failed(exc)
         answer[0].facts.update(facts)
         return answer
-    elapsed = (time.perf_counter() - start) * 1000
+    elapsed = budget.ms()
     sslobj = writer.get_extra_info("ssl_object")
     expiry = not_after(sslobj.getpeercert()) if sslobj is not None else None
     facts.update(certificate_facts(sslobj))
-    writer.close()
-    with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
-        async with asyncio.timeout(1):
-            await writer.wait_closed()
+    await close(writer, budget)
     return (
         Observation(elapsed_ms=round(elapsed, 2), cert_not_after=expiry, facts=facts),
         Response(0, elapsed_ms=elapsed, cert_not_after=expiry, url=url, facts=facts),

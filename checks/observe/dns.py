@@ -2,13 +2,13 @@
 
 Without ``resolver`` the first name server of the system (/etc/resolv.conf) is
 asked. The query goes over UDP and again over TCP when the answer is
-truncated. Any response code is an answer (NXDOMAIN and SERVFAIL are told
-apart by the checks); only silence or a garbled reply fails the group.
+truncated, both within the check's timeout. Any response code is an answer
+(NXDOMAIN and SERVFAIL are told apart by the checks); only silence or a garbled
+reply fails the group.
 """
 
 from __future__ import annotations
 
-import time
 from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -22,7 +22,7 @@ import dns.rdatatype
 import dns.resolver
 
 from checks.base import Response
-from checks.observe.common import Answer, ProbeContext, ProbeError, failed, named
+from checks.observe.common import Answer, Budget, ProbeContext, ProbeError, named
 from checks.resolver import resolver
 from events.types import CheckRequested, Observation
 
@@ -51,7 +51,7 @@ async def observe(req: CheckRequested, url: str, ctx: ProbeContext) -> Answer:
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
     rtype = query.get("type", "A")
-    start = time.perf_counter()
+    budget = Budget(req.timeout)
     try:
         address, port = (
             resolver(query["resolver"])
@@ -62,16 +62,15 @@ async def observe(req: CheckRequested, url: str, ctx: ProbeContext) -> Answer:
             )
         )
         message = dns.message.make_query(parts.hostname or "", rtype)
-        reply = await dns.asyncquery.udp(message, address, timeout=req.timeout, port=port)
-        if reply.flags & dns.flags.TC:
-            reply = await dns.asyncquery.tcp(message, address, timeout=req.timeout, port=port)
-    except dns.exception.Timeout:
-        return failed(TimeoutError(), start, req.timeout)
+        async with budget.bound():  # the retry over TCP gets what the UDP query left
+            reply = await dns.asyncquery.udp(message, address, port=port)
+            if reply.flags & dns.flags.TC:
+                reply = await dns.asyncquery.tcp(message, address, port=port)
     except dns.exception.DNSException as exc:
-        return failed(ProbeError("dns", named(exc)), start, req.timeout)
-    except (OSError, ProbeError) as exc:
-        return failed(exc, start, req.timeout)
-    elapsed = (time.perf_counter() - start) * 1000
+        return budget.failed(ProbeError("dns", named(exc)))
+    except (OSError, ProbeError) as exc:  # the deadline's TimeoutError among them
+        return budget.failed(exc)
+    elapsed = budget.ms()
     wanted = dns.rdatatype.from_text(rtype)
     # Sorted: a record set has no order, and locations compare their answers.
     answers = sorted(

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from checks.base import Response
-from checks.observe.common import FAMILIES, Answer, ProbeContext, ProbeError, failed, lookup
+from checks.observe.common import FAMILIES, Answer, Budget, ProbeContext, ProbeError, lookup
 from events.types import CheckRequested, Observation
 
 #: Echo request and reply types, by IP version.
@@ -149,7 +149,7 @@ async def ping(address: str, version: int, count: int, timeout: float) -> dict[s
     answered; those an agent too busy could not send in time are neither sent nor lost.
     """
     loop = asyncio.get_running_loop()
-    deadline = time.monotonic() + timeout
+    deadline = loop.time() + timeout
     interval = spacing(count, timeout)
     sock, kind = open_socket(version)
     echoes = Echoes(version, sock, kind)
@@ -157,16 +157,17 @@ async def ping(address: str, version: int, count: int, timeout: float) -> dict[s
         sock.setblocking(False)
         loop.add_reader(sock.fileno(), echoes.read)
         try:
-            for seq in range(1, count + 1):
-                if seq > 1:
-                    await asyncio.sleep(interval)
-                    if deadline - time.monotonic() < timeout / 2:
-                        break
-                await echoes.send(address, seq)
-            echoes.all_sent = True
-            echoes.check()
+            # The sends too: one may wait for room in a full send buffer.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                async with asyncio.timeout_at(deadline):
+                    for seq in range(1, count + 1):
+                        if seq > 1:
+                            await asyncio.sleep(interval)
+                            if deadline - loop.time() < timeout / 2:
+                                break
+                        await echoes.send(address, seq)
+                    echoes.all_sent = True
+                    echoes.check()
                     await echoes.answered.wait()
         finally:
             loop.remove_reader(sock.fileno())
@@ -191,21 +192,18 @@ async def ping(address: str, version: int, count: int, timeout: float) -> dict[s
 async def observe(req: CheckRequested, url: str, ctx: ProbeContext) -> Answer:
     parts = urlsplit(url)
     count = int(dict(parse_qsl(parts.query)).get("count", "3"))
-    start = time.perf_counter()
-    deadline = time.monotonic() + req.timeout
+    budget = Budget(req.timeout)
     try:
         host = parts.hostname or ""
-        infos = await lookup(host, None, req.ip_version, req.timeout, socket.SOCK_RAW)
+        infos = await lookup(host, None, req.ip_version, budget, socket.SOCK_RAW)
         address = str(infos[0][4][0])
         # The echoes get what the lookup left of the timeout.
-        facts = await ping(address, req.ip_version, count, max(0.0, deadline - time.monotonic()))
+        facts = await ping(address, req.ip_version, count, budget.left())
     except (OSError, ProbeError) as exc:
-        return failed(exc, start, req.timeout)
+        return budget.failed(exc)
     if not facts["received"]:
-        obs, _ = failed(
-            ProbeError("icmp", f"no echo reply from {address} ({facts['sent']} sent)"),
-            start,
-            req.timeout,
+        obs, _ = budget.failed(
+            ProbeError("icmp", f"no echo reply from {address} ({facts['sent']} sent)")
         )
         obs.facts = facts
         return obs, None

@@ -54,6 +54,13 @@ def _percent(used: float, total: float) -> float:
     return 0.0 if total <= 0 else max(0.0, min(100.0, 100.0 * used / total))
 
 
+def shown(name: str) -> str:
+    """A name read from the system as text an event can hold: the bytes of a mount point or a
+    device that are not UTF-8 (which Python keeps as lone surrogates, and no encoder takes)
+    written as ``\\xff``. Such a name once made every observation of the host unpublishable."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def unfit(mount: str, fstype: str, device: str) -> bool:
     """Whether a filesystem's names are beyond what the event contract admits: it is left out
     (and said once), never cut, since a cut mount point could name another filesystem."""
@@ -68,10 +75,11 @@ def filesystems(flt: FsFilter, left_out: set[str]) -> list[FilesystemFigures]:
     out: list[FilesystemFigures] = []
     seen: set[str] = set()
     for part in psutil.disk_partitions(all=True):
-        mount = part.mountpoint
-        if mount in seen or not flt.wanted(mount, part.fstype, mount in physical):
+        # Matched and reported by the name as shown; statvfs is asked by the name as it is.
+        mount, fstype, device = shown(part.mountpoint), shown(part.fstype), shown(part.device)
+        if mount in seen or not flt.wanted(mount, fstype, part.mountpoint in physical):
             continue
-        if unfit(mount, part.fstype, part.device):
+        if unfit(mount, fstype, device):
             if mount[:MAX_MOUNT] not in left_out:
                 log.warning(
                     "filesystem left out of host figures: its names are too long for an event",
@@ -81,7 +89,7 @@ def filesystems(flt: FsFilter, left_out: set[str]) -> list[FilesystemFigures]:
                 left_out.add(mount[:MAX_MOUNT])
             continue
         try:
-            st = os.statvfs(mount)
+            st = os.statvfs(part.mountpoint)
         except OSError:
             continue  # unmounted meanwhile, or not readable by the agent: nothing to report
         seen.add(mount)
@@ -95,8 +103,8 @@ def filesystems(flt: FsFilter, left_out: set[str]) -> list[FilesystemFigures]:
         out.append(
             FilesystemFigures(
                 mount=mount,
-                fstype=part.fstype,
-                device=part.device,
+                fstype=fstype,
+                device=device,
                 size_bytes=size,
                 free_bytes=free,
                 avail_bytes=avail,
@@ -123,7 +131,7 @@ def observe(agent: str, location: str, opts: HostOptions, left_out: set[str]) ->
         at=time.time(),
         agent=agent,
         location=location,
-        hostname=socket.gethostname()[:4096],
+        hostname=shown(socket.gethostname())[:4096],
         interval=opts.interval,
         cores=psutil.cpu_count() or 1,
         cpu_percent=max(0.0, min(100.0, psutil.cpu_percent(interval=None))),

@@ -20,8 +20,10 @@ from typing import Any
 
 from checks import CATALOGUE, request
 from checks.judge import GroupState, judge
+from checks.masking import RequestSecrets
 from checks.probe import Prober
 from configuration import config as configuration
+from configuration.redaction import public_url
 from events.types import CheckRequested, TaskDef
 from runtime import cliopts
 
@@ -96,8 +98,11 @@ async def check_all(
     async with Prober(concurrency, ssl_context) as prober:
 
         async def one(tasks: list[TaskDef]) -> list[Row]:
+            req = request_for(tasks, time.time())
+            # What is printed may end in a CI log: secrets masked as the log masks them.
+            secrets = RequestSecrets.of(req, values=cfg.secrets)
             async with slots:
-                done = await prober.run(request_for(tasks, time.time()), "oneshot", "oneshot")
+                done = await prober.run(req, "oneshot", "oneshot", secrets=secrets)
             verdict = judge(tasks, {}, GroupState(), done, 0, cfg.ssl_thresholds)
             outcomes = {o.task: o for o in done.outcomes}
             obs = done.observation
@@ -106,7 +111,7 @@ async def check_all(
                 outcome = outcomes.get(task.id)
                 rows.append(
                     Row(
-                        task.url,
+                        public_url(task.url, cfg.secrets),
                         task.method,
                         task.ip_version,
                         task.check,

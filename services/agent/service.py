@@ -22,6 +22,7 @@ from typing import Any
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from checks.masking import RequestSecrets
 from checks.probe import Prober, cannot_run
 from checks.runlog import RunLog, Sink
 from events import codec, control, lenient, streams, subjects
@@ -34,8 +35,8 @@ from runtime.pubacks import EachAcked, Publisher
 from runtime.pull import deliveries
 from security.client import ClientSecurity
 from security.sealing import Opener
-from services.agent.completion import publishable
 from services.agent.host import HostOptions, observe_forever
+from services.agent.sending import publishable
 from services.agent.starts import Later
 from services.agent.team import Team
 from services.agent.watched import Watched
@@ -210,6 +211,7 @@ class Agent:
             except codec.DecodeError as exc:
                 await self._dead_letter(js, msg, str(exc))
                 return
+            shown = req.url  # as the log shows it: its masks say what of it is secret
             try:
                 if req.sealed is not None:
                     req = await self._open(js, req)
@@ -217,6 +219,7 @@ class Agent:
                 # Every redelivery would fail alike: say so now, the tasks become unknown.
                 completion = cannot_run(req, self.opts.name, self.opts.location, time.time(), exc)
             else:
+                secrets = RequestSecrets.of(req, shown)
                 delivery = deliveries(msg)
                 runlog = None
                 watched = req.group in self.watched
@@ -228,13 +231,16 @@ class Agent:
                     else:
                         self._later.add(msg.reply)
                     if watched:
-                        runlog = RunLog(req.request, self.opts.name, self._live_sink(req.request))
+                        sink = self._live_sink(req.request)
+                        runlog = RunLog(req.request, self.opts.name, sink, secrets)
                         await runlog.line(
                             "start",
                             f"agent {self.opts.name} at {self.opts.location} took it "
                             f"(delivery {delivery})",
                         )
-                    completion = await prober.run(req, self.opts.name, self.opts.location, runlog)
+                    completion = await prober.run(
+                        req, self.opts.name, self.opts.location, runlog, secrets
+                    )
                 finally:
                     del self._held[msg.reply]
             await self._settling.acquire()

@@ -32,6 +32,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from checks.masking import NO_SECRETS, RequestSecrets
 from checks.probe import cannot_run
 from checks.request import give_up_after
 from configuration.config import parse
@@ -80,6 +81,8 @@ class Lease:
     ids: dict[int, CheckSpec]
     results: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     ticker: asyncio.Task[None] | None = None
+    #: Masked in the completion: an Argos agent's error texts may quote them.
+    secrets: RequestSecrets = NO_SECRETS
 
 
 def agent_name(agent_id: str) -> str:
@@ -194,11 +197,12 @@ class Gateway:
             msgs = await self.puller.fetch(limit)
         out: list[dict[str, Any]] = []
         for msg in msgs:
-            req = await self._decode(msg)
-            if req is None:
+            decoded = await self._decode(msg)
+            if decoded is None:
                 continue
+            req, secrets = decoded
             now = time.time()
-            lease = Lease(msg, req, agent, now, self._deadline(req, now), {})
+            lease = Lease(msg, req, agent, now, self._deadline(req, now), {}, secrets=secrets)
             if not translate.runnable(req):
                 await self._complete(lease)
                 continue
@@ -249,7 +253,13 @@ class Gateway:
         req = lease.req
         self._drop(lease)
         event = translate.completion(
-            req, lease.results, lease.agent, self.opts.location, lease.started, time.time()
+            req,
+            lease.results,
+            lease.agent,
+            self.opts.location,
+            lease.started,
+            time.time(),
+            lease.secrets,
         )
         subject = subjects.completed(lease.agent, self.opts.location, req.group)
         try:
@@ -296,7 +306,8 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await msg.in_progress()
 
-    async def _decode(self, msg: Msg) -> CheckRequested | None:
+    async def _decode(self, msg: Msg) -> tuple[CheckRequested, RequestSecrets] | None:
+        """The request, opened, and its secrets; None when it is none of ours to hand out."""
         try:
             req = codec.decode(msg.data, msg.subject)
             if not isinstance(req, CheckRequested):
@@ -320,6 +331,7 @@ class Gateway:
             )
             await msg.term()
             return None
+        shown = req.url  # as the log shows it: its masks say what of it is secret
         if req.sealed is not None:
             try:
                 assert self._opener is not None  # set in run, before any pull
@@ -328,7 +340,7 @@ class Gateway:
                 log.error("sealed request this gateway cannot open", error=str(exc))
                 await msg.nak(delay=30)
                 return None
-        return req
+        return req, RequestSecrets.of(req, shown)
 
     async def _heartbeat(self, agent: str, version: str) -> None:
         """An Argos agent asking for work is alive: it shows on the agents page and keeps

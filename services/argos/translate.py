@@ -14,6 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from checks import CATALOGUE
+from checks.completion import completed
+from checks.masking import NO_SECRETS, RequestSecrets
 from events.types import (
     CheckCompleted,
     CheckOutcome,
@@ -170,7 +172,7 @@ def outcome(
         detail = f"{context.get('error_type', 'error')}: {context['error_message']}"
     else:
         shown = {k: v for k, v in context.items() if k != "error_details"}
-        detail = json.dumps(shown, sort_keys=True)[:500] if shown else ""
+        detail = json.dumps(shown, sort_keys=True) if shown else ""
     return CheckOutcome(spec.task, spec.kind, status, detail), None  # type: ignore[arg-type]
 
 
@@ -181,9 +183,11 @@ def completion(
     location: str,
     started: float,
     at: float,
+    secrets: RequestSecrets = NO_SECRETS,
 ) -> CheckCompleted:
-    """The completion of a request from the Argos results of its checks (by Tocsin task id).
-    A check Argos cannot run, or that came back without a result, is an error."""
+    """The completion of a request from the Argos results of its checks (by Tocsin task id),
+    ``secrets`` masked in its texts. A check Argos cannot run, or that came back without a
+    result, is an error."""
     outcomes: list[CheckOutcome] = []
     # The request's own fate, from the checks judged on its answer (Argos's agent makes
     # http-to-https's request apart, to the http:// URL).
@@ -216,13 +220,4 @@ def completion(
         if error is not None
         else Observation(status=status_code)
     )
-    return CheckCompleted(
-        at=at,
-        request=req.request,
-        group=req.group,
-        agent=agent,
-        location=location,
-        started=started,
-        observation=observation,
-        outcomes=outcomes,
-    )
+    return completed(req, agent, location, started, observation, outcomes, at, secrets)

@@ -170,6 +170,15 @@ def cmd_silence(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"tocsin silence add: {exc}", file=sys.stderr)
             return 2
+        if start + seconds <= time.time():
+            # It would be recorded, listed and audited, and hold nothing back.
+            ends = dt.datetime.fromtimestamp(start + seconds, dt.UTC).strftime("%Y-%m-%d %H:%M")
+            print(
+                f"tocsin silence add: the silence would end {ends} UTC, already past "
+                "(--start and --for); nothing silenced",
+                file=sys.stderr,
+            )
+            return 2
         sid = uuid.uuid4().hex[:8]
         try:
             ev = asyncio.run(

@@ -4,8 +4,9 @@ outbox (store.py) holds the rows of an open window and the sender (sender.py) se
 as one message when the window closes.
 
 A row joins the group of its channel, recipient, family (alerts and reminders apart from
-recoveries) and what the tasks share: their first dependency if they have one (so the
-dependants a failing database releases together are told together), else their domain.
+recoveries, and from tasks no longer monitored) and what the tasks share: their first
+dependency if they have one (so the dependants a failing database releases together are
+told together), else their domain.
 The first row of a group opens the window; rows arriving before it closes go out with it.
 """
 
@@ -24,7 +25,7 @@ def shared(s: NotifySettings, task: str | None, domain: str | None) -> str:
 
 
 def group_key(s: NotifySettings, m: Message) -> str:
-    family = "recovery" if m.kind == "recovery" else "failure"
+    family = m.kind if m.kind in ("recovery", "removed") else "failure"
     return f"{family}|{shared(s, m.task, m.domain)}"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import quote
 
 import msgspec
 
@@ -60,12 +61,16 @@ def subject(m: Message) -> str:
         return f"[Tocsin] {symbol} test notification ({m.severity})"
     if m.members:
         word = {"recovery": "are back to", "reminder": "are still"}.get(m.kind, "are now")
+        if m.kind == "removed":  # removed from the configuration while not ok (retire.py)
+            return f"[Tocsin] {symbol} {len(m.members)} tasks of {m.group} are no longer monitored"
         return f"[Tocsin] {symbol} {len(m.members)} tasks of {m.group} {word} {m.severity}"
     # The URL, not only the domain: several paths of one site must be told apart in an inbox.
     target = m.url or m.domain
     what = f"{target} ({m.check}, IPv{m.ip_version})" if target else (m.task or "?")
     if m.check == "host":  # a host's figure: which one is in the reason
         what = f"{m.domain}: {m.reason}"
+    if m.kind == "removed":
+        return f"[Tocsin] {symbol} {what} is no longer monitored"
     return f"[Tocsin] {symbol} {what} {KIND_WORDS.get(m.kind, '')} {m.severity}".replace("  ", " ")
 
 
@@ -91,15 +96,29 @@ def body(m: Message) -> str:
         f"Consecutive non-ok results: {m.failures}" if m.severity != "ok" else "",
         f"At: {when}",
     ]
-    if m.web_url and m.task:
+    found = links(m)
+    if found:
         lines += [
             "",
-            f"Task: {m.web_url}/tasks/{m.task}",
-            f"Results: {m.web_url}/tasks/{m.task}/results",
+            f"Task: {found['task']}",
+            f"Results: {found['results']}",
+            f"Judgement: {found['judgement']}",
         ]
-        if m.source_seq:
-            lines.append(f"Judgement: {m.web_url}/events/{m.source_seq}")
     return "\n".join(line for line in lines if line is not None).replace("\n\n\n", "\n\n")
+
+
+def task_page(web_url: str, task: str) -> str:
+    return f"{web_url}/tasks/{quote(task, safe=':')}"
+
+
+def links(m: Message) -> dict[str, str]:
+    """The web pages a message about a task points to: the task's page, and its sections
+    of results and of incidents (where the judgement's episode is). None without a task or
+    a web URL."""
+    if not (m.web_url and m.task):
+        return {}
+    task = task_page(m.web_url, m.task)
+    return {"task": task, "results": f"{task}#results", "judgement": f"{task}#incidents"}
 
 
 def _grouped_body(m: Message) -> str:
@@ -111,7 +130,7 @@ def _grouped_body(m: Message) -> str:
             f"- {SYMBOLS.get(x.severity, '')} {x.severity} {what}: {x.reason}".rstrip(": ")
         )
         if m.web_url:
-            lines.append(f"  {m.web_url}/tasks/{x.task}")
+            lines.append(f"  {task_page(m.web_url, x.task)}")
     lines += ["", f"At: {when}"]
     return "\n".join(lines)
 

@@ -13,6 +13,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from checks.quorum import configured
 from configuration import config as configuration
+from configuration import redaction
 from events import codec, streams, subjects
 from events.types import (
     CheckCompleted,
@@ -73,13 +74,15 @@ def _keep(out: list[tuple[int, object]], msg: Any, kinds: tuple[type, ...]) -> N
 
 async def replay(nats_url: str, config_path: str, since: float) -> tuple[WhatIf, list[Row]]:
     cfg = configuration.parse(config_path)
-    s = notify_settings.load(config_path)
+    s = notify_settings.from_config(cfg)
+    # The settings' tasks spell their domain as the log does (``redaction.domain_key``).
+    sites = {redaction.domain_key(d, cfg.secrets): w for d, w in cfg.websites.items()}
     result = run(
         s,
         cfg.ssl_thresholds,
         await read(nats_url, since),
         since,
-        lambda domain: configured(cfg.websites, cfg.general, domain),
+        lambda domain: configured(sites, cfg.general, domain),
     )
     return result, compare(result.actual, result.proposed)
 

@@ -15,6 +15,9 @@ ALTER TABLE tocsin_notifier.task_state ADD COLUMN IF NOT EXISTS severity text NO
     DEFAULT 'ok';
 ALTER TABLE tocsin_notifier.task_state ADD COLUMN IF NOT EXISTS since float8 NOT NULL
     DEFAULT 0;
+-- The group of its last judgement: a host's tasks are defined per host, not by the
+-- configuration file, so their leaving the file's configuration says nothing (retire.py).
+ALTER TABLE tocsin_notifier.task_state ADD COLUMN IF NOT EXISTS grp text;
 
 -- One row per notification to one recipient, written in the same transaction as the
 -- decision, before the JetStream ack. A sender claims a row with a conditional UPDATE
@@ -44,6 +47,18 @@ CREATE INDEX IF NOT EXISTS outbox_admitted ON tocsin_notifier.outbox (channel, a
     WHERE admitted_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS outbox_due ON tocsin_notifier.outbox (next_attempt_at)
     WHERE sent_at IS NULL AND given_up_at IS NULL;
+-- What a row's news is about (a task, the agents, a location; store.about) and its place in
+-- the log (the judgement's stream sequence): a newer row about the same thing for the same
+-- recipient supersedes an older one not yet sent, and no row goes out while an older one
+-- about the same thing is in flight, so a receiver's last message is the latest state.
+ALTER TABLE tocsin_notifier.outbox ADD COLUMN IF NOT EXISTS about text;
+ALTER TABLE tocsin_notifier.outbox ADD COLUMN IF NOT EXISTS seq bigint NOT NULL DEFAULT 0;
+UPDATE tocsin_notifier.outbox SET about = message->>'task',
+    seq = coalesce((message->>'source_seq')::bigint, 0)
+    WHERE about IS NULL AND message->>'task' IS NOT NULL AND sent_at IS NULL
+      AND given_up_at IS NULL;
+CREATE INDEX IF NOT EXISTS outbox_about ON tocsin_notifier.outbox
+    (about, channel, recipient, seq, created_at) WHERE about IS NOT NULL;
 
 -- Events to publish (notification sent / failed), written with the outcome they record,
 -- so a crash between the two never loses the audit trail.

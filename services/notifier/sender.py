@@ -2,11 +2,14 @@
 
 ``run`` claims due outbox rows and sends each in its own task, so a slow or
 failing receiver holds up nothing else; a failure is retried with backoff.
+A receiver gets the changes of a task in order and ends on the latest: a row
+that a newer one about the same task and recipient makes stale is superseded
+(recorded as a final failure) instead of sent or retried, and no row goes
+out while an older one about the same task is in flight (store.py).
 A channel with a rate limit (``general.channels.NAME.rate_limit``) is
 checked before each send: over its limit, the row waits until the window
-frees, and a row that a newer one for the same task and recipient has made
-stale is dropped (recorded as a final failure), so a flapping site costs
-the receiver at most the limit, and what it gets last is the latest state.
+frees (superseded meanwhile if the task changes again), so a flapping site
+costs the receiver at most the limit.
 ``publish`` puts the recorded "notification sent / failed" events in the log.
 """
 
@@ -101,7 +104,7 @@ class Sender:
         m = msgspec.json.decode(row["message"], type=Message)
         channel, label, attempt = row["channel"], row["recipient"], row["attempts"]
         limit = s.rate_limits.get(channel)
-        if limit is not None and await self._held(pool, row, m, limit):
+        if limit is not None and await self._held(pool, row, limit, mates):
             return
         # The rows of an open group that came due with this one go out in one message.
         rows = [(row["key"], m, attempt)]
@@ -113,10 +116,10 @@ class Sender:
                         (o["key"], msgspec.json.decode(o["message"], type=Message), o["attempts"])
                     )
         whole = grouping.combine([r[1] for r in rows], row["grp"] or "")
-        to = next(
-            (r for r in channels.recipients(s, channel, m.domain) if r.label == label),
-            None,
-        )
+        to = channels.find(s, channel, label, m.domain)
+        # The outcome names the recipient as it is now (queued under another label while the
+        # channel lacked its secrets, or before a webhook's URL changed).
+        label = label if to is None else to.label
         error = None
         if to is None:
             error, retry_in = f"{channel} recipient {label} is no longer configured", None
@@ -154,9 +157,15 @@ class Sender:
         self.wake_publisher.set()
 
     async def _held(
-        self, pool: asyncpg.Pool, row: asyncpg.Record, m: Message, limit: ratelimit.RateLimit
+        self,
+        pool: asyncpg.Pool,
+        row: asyncpg.Record,
+        limit: ratelimit.RateLimit,
+        mates: list[asyncpg.Record],
     ) -> bool:
-        """True when the channel's rate limit holds this row back (postponed or dropped)."""
+        """True when the channel's rate limit holds this row back, with the rows of its group
+        claimed with it (postponed: a newer row about their task supersedes them meanwhile,
+        store.py)."""
         async with pool.acquire() as conn, conn.transaction():
             # One notifier at a time counts and claims a channel's budget.
             await store.lock_channel(conn, row["channel"])
@@ -164,35 +173,18 @@ class Sender:
             sent = await store.sent_since(conn, row["channel"], now - limit.per)
             ahead = await store.waiting_before(conn, row["key"], row["channel"])
             wait = ratelimit.wait(sent, now, limit, ahead)
-            # A row held before is checked even when the budget allows: rows postponed
-            # together come due together, and only the newest of them is worth the budget.
-            newer = None
-            if wait > 0 or row["held"]:
-                newer = await store.newer_for(conn, row["key"], row["channel"], row["recipient"], m)
-            if newer is None and wait <= 0:
+            if wait <= 0:
                 await store.reserve(conn, row["key"])
                 return False
-            if newer is not None:
-                await store.mark_failed(
-                    conn,
-                    row["key"],
-                    row["channel"],
-                    row["recipient"],
-                    m,
-                    row["attempts"],
-                    f"rate limit ({ratelimit.describe(limit)}): superseded by {newer}",
-                    None,
-                )
-                self.wake_publisher.set()
-            else:
-                await store.postpone(conn, row["key"], wait)
-            log.info(
-                "notification held by the rate limit",
-                key=row["key"],
-                channel=row["channel"],
-                superseded_by=newer,
-                wait=None if newer else round(wait, 1),
-            )
+            for held in [row, *mates]:
+                await store.postpone(conn, held["key"], wait)
+        log.info(
+            "notification held by the rate limit",
+            key=row["key"],
+            channel=row["channel"],
+            limit=ratelimit.describe(limit),
+            wait=round(wait, 1),
+        )
         return True
 
     async def publish(self, js: JetStreamContext, pool: asyncpg.Pool) -> None:

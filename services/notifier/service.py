@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import signal
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from configuration import config as configuration
+from configuration import published, redaction
 from configuration.inforce import InForce, configuration_in_force, in_force
 from events import codec, streams, subjects
 from events.types import (
@@ -36,7 +36,7 @@ from events.types import (
 )
 from runtime import bus, db
 from runtime.logs import Log
-from services.notifier import channels, grouping, store
+from services.notifier import channels, retire, store, taskstate
 from services.notifier import settings as notify_settings
 from services.notifier.agentwatch import AgentWatch
 from services.notifier.decide import TaskState
@@ -77,6 +77,8 @@ class Notifier:
         #: The tasks in force in the log (``config.applied``), masked as the log shows them.
         self.logged: dict[str, TaskDef] = {}
         self.acks: dict[str, IncidentAcknowledged] = {}
+        #: Set when the configuration in force changes: time to retire what it dropped.
+        self.config_changed = asyncio.Event()
         self.sender = Sender(
             SendOptions(
                 opts.backoff,
@@ -105,30 +107,51 @@ class Notifier:
         """SIGHUP: read our file again for its secret values; what runs stays the log's."""
         try:
             self.own = configuration.parse(self.opts.config_path)
-            self._derive()
+            self._derive(reread=False)
             log.info("configuration reloaded")
         except Exception as exc:
             log.error("configuration refused; the previous one stays in force", error=str(exc))
 
-    def _derive(self) -> None:
-        """The settings to run: the log's configuration in force, our file's until the log
-        holds one."""
-        masked: list[str] = []
+    def _in_force(self) -> tuple[configuration.Config, list[str]]:
         if self.now is None or not self.now.last_seq:
-            cfg = self.own
-        else:
-            cfg, masked = configuration_in_force(self.now, self.own)
+            return self.own, []
+        return configuration_in_force(self.now, self.own)
+
+    def _derive(self, reread: bool = True) -> None:
+        """The settings to run: the log's configuration in force, our file's until the log
+        holds one. Secret values the log holds masked and we lack may be in our file since
+        we read it (the file just applied, edited in place): it is read again for them."""
+        cfg, masked = self._in_force()
+        if masked and reread:
+            try:
+                self.own = configuration.parse(self.opts.config_path)
+            except Exception as exc:  # the file being edited: what we had stays
+                log.error("configuration file refused", file=self.opts.config_path, error=str(exc))
+            else:
+                cfg, masked = self._in_force()
         if masked:
             log.warning(
                 "settings in force whose secret values are neither in this notifier's file nor "
                 "in its environment: they stay masked",
                 masks=",".join(masked[:10]),
             )
-        # Our file's definition of a task it shares with the log: its domain as written.
-        tasks = {k: self.own.tasks.get(k, t) for k, t in cfg.tasks.items()}
-        self.settings = notify_settings.from_config(
-            dataclasses.replace(cfg, tasks=tasks), self.opts.web_url
-        )
+        self.settings = notify_settings.from_config(cfg, self.opts.web_url)
+        for name, missing in channels.unresolved(self.settings).items():
+            log.error(
+                "channel lacks secret values applied to it: its notifications stay queued until "
+                "this notifier's file (then SIGHUP) or environment has them",
+                channel=name,
+                file=self.opts.config_path,
+                secrets="; ".join(self._why_missing(path, mask) for path, mask in missing),
+            )
+
+    def _why_missing(self, path: str, mask: str) -> str:
+        """Whether our file has another value where the log has ``mask`` (stale: one of the
+        two is older), or none (missing)."""
+        ours = dict(published.located(self.own.general, "general")).get(path)
+        if ours is None:
+            return f"{path} {mask} missing"
+        return f"{path} {mask} stale (this file has {redaction.hidden(ours)})"
 
     async def run(self) -> None:
         pool = await db.pool(self.opts.database_url, min_size=2, max_size=8)
@@ -157,6 +180,7 @@ class Notifier:
                     ("sending", lambda: self.sender.run(pool)),
                     ("audit", lambda: self.sender.publish(js, pool)),
                     ("agents", lambda: self.agents.run(pool)),
+                    ("retirement", lambda: self._retire(pool)),
                     ("status mail", lambda: status_mail.run(js, self.stopping)),
                 )
             ]
@@ -220,6 +244,7 @@ class Notifier:
                 log.error("settings in force refused; the previous ones stay", error=str(exc))
             else:
                 log.info("configuration in force", revision=(self.now.revision or "")[:12])
+            self.config_changed.set()
 
         await nc.subscribe(subjects.CONFIG_APPLIED, cb=follow)
         await follow()
@@ -257,9 +282,9 @@ class Notifier:
             return
         s = self.settings
         async with conn.transaction():
-            states = await store.lock_states(conn, sorted({j.task for j in ev.judgements}))
+            states = await taskstate.lock_states(conn, sorted({j.task for j in ev.judgements}))
             deps = sorted({d for j in ev.judgements for d in s.depends.get(j.task, ())})
-            severities = await store.severities(conn, deps) if deps else {}
+            severities = await taskstate.severities(conn, deps) if deps else {}
             for j in ev.judgements:
                 state = states.get(j.task, TaskState())
                 if seq <= state.last_seq:
@@ -276,13 +301,28 @@ class Notifier:
                         severity=j.severity,
                         why=out.held,
                     )
-                await store.save_state(conn, j.task, seq, out.state)
+                await taskstate.save_state(conn, j.task, seq, out.state, ev.group)
                 for intent in out.intents:
                     m = message(s, ev.at, seq, j, intent, ev.group, self.logged)
                     key = f"{j.task}:{seq}:{intent.channel}"
-                    # The domain as our file writes it routes to the website's own recipients.
                     await self._enqueue(conn, key, intent.channel, m, out.domain)
             await self.probes.observe(conn, ev, seq)
+
+    async def _retire(self, pool: asyncpg.Pool) -> None:
+        """Close the episodes of the tasks the configuration in force dropped (retire.py):
+        when it changes, and every minute."""
+        while not self.stopping.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.config_changed.wait(), retire.EVERY)
+            self.config_changed.clear()
+            now = self.now
+            if now is None or not now.last_seq:
+                continue  # no configuration in the log yet: nothing left it
+            async with pool.acquire() as conn:
+                done = await retire.retire(conn, self.settings, now.tasks.keys(), now.last_seq)
+            if done:
+                log.info("no longer monitored", tasks=",".join(done[:20]), count=len(done))
+                self.sender.wake.set()
 
     async def _enqueue(
         self,
@@ -292,28 +332,12 @@ class Notifier:
         m: Message,
         domain: str | None = None,
     ) -> None:
-        """``domain``: as our file writes it, for the website's own recipients (the message
-        shows it masked)."""
+        """``domain``: the website's, for its own recipients (``redaction.domain_key``)."""
         found = channels.recipients(self.settings, channel, domain)
         if not found:
             log.warning("channel has no recipient configured", channel=channel, key=key)
-        window = self.settings.group_windows.get(channel)
-        grp = grouping.group_key(self.settings, m) if window and m.task else None
         for i, r in enumerate(found):
-            k = f"{key}:{i}"
-            due = None
-            if grp is not None and window:
-                opened = await store.open_group(conn, channel, r.label, grp)
-                due = grouping.deadline(opened, time.time(), window)
-            await store.enqueue(
-                conn,
-                k,
-                channel,
-                r.label,
-                Message(**{**{f: getattr(m, f) for f in m.__struct_fields__}, "key": k}),
-                grp,
-                due,
-            )
+            await store.enqueue_grouped(conn, self.settings, f"{key}:{i}", channel, r.label, m)
 
 
 async def main(opts: NotifierOptions) -> None:

@@ -12,8 +12,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
 from checks import degraded as probes
 from configuration import config as configuration
 from configuration import dependencies, redaction
@@ -134,19 +132,28 @@ def load(path: str, web_url: str | None = None) -> NotifySettings:
 
 
 def from_config(cfg: configuration.Config, web_url: str | None = None) -> NotifySettings:
-    """What the notifier runs of ``cfg`` (a file's, or the one in force in the log)."""
-    # The notifier never sends a request: it keeps no request secret (messages show the URL
-    # masked). The domain stays as written: routing and silences match on it.
-    tasks = {
-        k: msgspec.structs.replace(redaction.redact(t, cfg.secrets), domain=t.domain)
-        for k, t in cfg.tasks.items()
+    """What the notifier runs of ``cfg`` (a file's, or the one in force in the log).
+
+    The notifier never sends a request: it keeps no request secret, and every domain and URL
+    is as the log shows it (``redaction.domain_key``), whatever the settings came from. So a
+    website whose domain carries credentials is one key for its tasks, its recipients, its
+    maintenance, ``depends_on`` and the silences the CLI records (in that form too); a
+    message's domain, which the sender routes by, is that key."""
+    tasks = {k: redaction.redact(t, cfg.secrets) for k, t in cfg.tasks.items()}
+
+    def key(domain: str) -> str:
+        return redaction.domain_key(domain, cfg.secrets)
+
+    depends = {
+        key(d): [redaction.public_url(e, cfg.secrets) for e in w["depends_on"]]
+        for d, w in cfg.websites.items()
+        if w.get("depends_on")
     }
-    depends = {d: w["depends_on"] for d, w in cfg.websites.items() if w.get("depends_on")}
     s = build(cfg.general, tasks, web_url, cfg.hosts, depends)
     if cfg.recurring.get("time_without_agent") is not None:
         s.time_without_agent = float(cfg.recurring["time_without_agent"])
     for domain, extra in cfg.websites.items():
-        s.websites[domain] = routing_of(extra, f"websites[domain={domain}]")
+        s.websites[key(domain)] = routing_of(extra, f"websites[domain={key(domain)}]")
     return s
 
 

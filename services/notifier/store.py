@@ -11,8 +11,9 @@ import msgspec
 from events import codec, subjects
 from events.types import Event
 from runtime import db
-from services.notifier.decide import TaskState, Told
+from services.notifier import grouping
 from services.notifier.message import Message, outcome
+from services.notifier.settings import NotifySettings
 
 S = "tocsin_notifier"
 LOCK = 7_361_077  # serialises schema creation between notifiers starting together
@@ -23,45 +24,31 @@ async def ensure_schema(conn: asyncpg.Connection) -> None:
     await db.ensure_ddl(conn, S, sql, LOCK)
 
 
-async def lock_states(conn: asyncpg.Connection, tasks: list[str]) -> dict[str, TaskState]:
-    """Row-lock each task's state (creating it), so concurrent notifiers take turns."""
-    await conn.execute(
-        f"INSERT INTO {S}.task_state (task) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", tasks
-    )
+async def last_told(conn: asyncpg.Connection, task: str) -> list[tuple[str, str, Message]]:
+    """Per channel and recipient, the latest notification queued about ``task``."""
     rows = await conn.fetch(
-        f"SELECT task, last_seq, told, severity, since FROM {S}.task_state "
-        "WHERE task = ANY($1) ORDER BY task FOR UPDATE",
-        tasks,
-    )
-    return {
-        r["task"]: TaskState(
-            r["last_seq"],
-            msgspec.json.decode(r["told"], type=dict[str, Told]),
-            r["severity"],
-            r["since"],
-        )
-        for r in rows
-    }
-
-
-async def save_state(conn: asyncpg.Connection, task: str, seq: int, state: TaskState) -> None:
-    await conn.execute(
-        f"UPDATE {S}.task_state SET last_seq = $2, told = $3::jsonb, severity = $4, since = $5 "
-        "WHERE task = $1",
+        f"""SELECT DISTINCT ON (channel, recipient) channel, recipient, message
+            FROM {S}.outbox WHERE about = $1
+            ORDER BY channel, recipient, seq DESC, created_at DESC, key DESC""",
         task,
-        seq,
-        msgspec.json.encode(state.told).decode(),
-        state.severity,
-        state.since,
     )
+    return [
+        (r["channel"], r["recipient"], msgspec.json.decode(r["message"], type=Message))
+        for r in rows
+    ]
 
 
-async def severities(conn: asyncpg.Connection, tasks: list[str]) -> dict[str, str]:
-    """The last severity the notifier saw for each task (what dependencies are judged by)."""
-    rows = await conn.fetch(
-        f"SELECT task, severity FROM {S}.task_state WHERE task = ANY($1)", tasks
-    )
-    return {r["task"]: r["severity"] for r in rows}
+def about(m: Message) -> str | None:
+    """What a notification's news is about: its task, the agents (no agent, agents back) or a
+    location (degraded, healthy). A newer row about the same thing for the same recipient
+    makes an older one stale; None (a test notification): nothing does."""
+    if m.task:
+        return m.task
+    if m.kind in ("no_agent", "agents_back"):
+        return "agents"
+    if m.kind in ("location_degraded", "location_healthy"):
+        return f"location:{m.group}"
+    return None
 
 
 async def enqueue(
@@ -74,19 +61,83 @@ async def enqueue(
     due: float | None = None,
 ) -> bool:
     """Queue one notification; ``grp`` and ``due``: it waits until ``due`` to go out with
-    the other rows of its group (grouping.py)."""
+    the other rows of its group (grouping.py). The older rows about the same thing for the
+    same recipient that are not in flight are superseded at once (``supersede``)."""
+    subject = about(m)
     status = await conn.execute(
-        f"INSERT INTO {S}.outbox (key, channel, recipient, message, grp, next_attempt_at) "
-        "VALUES ($1, $2, $3, $4::jsonb, $5, coalesce(to_timestamp($6), now())) "
-        "ON CONFLICT (key) DO NOTHING",
+        f"INSERT INTO {S}.outbox (key, channel, recipient, message, grp, next_attempt_at, "
+        "about, seq) VALUES ($1, $2, $3, $4::jsonb, $5, coalesce(to_timestamp($6), now()), "
+        "$7, $8) ON CONFLICT (key) DO NOTHING",
         key,
         channel,
         recipient,
         msgspec.json.encode(m).decode(),
         grp,
         due,
+        subject,
+        m.source_seq,
     )
+    if subject is not None:
+        await supersede(conn, (channel, recipient, subject))
     return bool(status.endswith(" 1"))
+
+
+#: Unsent rows not in flight (never claimed, failed, postponed, or claimed by a notifier
+#: that died: its lease ran out) for which a later row about the same thing for the same
+#: recipient exists, sent or not: what they say is stale. The order is the log's (the
+#: judgement's stream sequence), then the outbox's.
+_SUPERSEDE = f"""
+WITH stale AS (
+    SELECT o.key, n.key AS newer FROM {S}.outbox o
+    CROSS JOIN LATERAL (
+        SELECT n.key FROM {S}.outbox n
+        WHERE n.channel = o.channel AND n.recipient = o.recipient AND n.about = o.about
+          AND (n.seq, n.created_at, n.key) > (o.seq, o.created_at, o.key)
+        ORDER BY n.seq DESC, n.created_at DESC, n.key DESC LIMIT 1) n
+    WHERE o.about IS NOT NULL AND o.sent_at IS NULL AND o.given_up_at IS NULL
+      AND (o.claimed_until IS NULL OR o.claimed_until < now())
+      AND ($1::text IS NULL OR (o.channel, o.recipient, o.about) = ($1, $2, $3))
+    FOR UPDATE OF o SKIP LOCKED)
+UPDATE {S}.outbox SET given_up_at = now(), claimed_until = NULL,
+       last_error = 'superseded by ' || stale.newer
+FROM stale WHERE {S}.outbox.key = stale.key
+RETURNING {S}.outbox.key, channel, recipient, message, attempts, last_error"""
+
+
+async def supersede(
+    conn: asyncpg.Connection, only: tuple[str, str, str] | None = None
+) -> list[str]:
+    """Give up the stale rows (of one channel, recipient and subject, or all), each recorded
+    as a final failure saying which row superseded it; their keys. Call in a transaction."""
+    rows = await conn.fetch(_SUPERSEDE, *(only or (None, None, None)))
+    now = time.time()
+    for r in rows:
+        m = msgspec.json.decode(r["message"], type=Message)
+        key, error = r["key"], r["last_error"]
+        ev = outcome(m, key, r["channel"], r["recipient"], r["attempts"], now, error, None)
+        await _pending(conn, *_event_row(ev, "failed", f"notification.failed.{key}.superseded"))
+    return [r["key"] for r in rows]
+
+
+async def enqueue_grouped(
+    conn: asyncpg.Connection,
+    s: NotifySettings,
+    key: str,
+    channel: str,
+    recipient: str,
+    m: Message,
+) -> bool:
+    """Queue ``m`` under ``key``: to go out at once, or with the open group of its channel's
+    ``group_window`` (grouping.py)."""
+    window = s.group_windows.get(channel)
+    grp = grouping.group_key(s, m) if window and m.task else None
+    due = None
+    if grp is not None and window:
+        opened = await open_group(conn, channel, recipient, grp)
+        due = grouping.deadline(opened, time.time(), window)
+    return await enqueue(
+        conn, key, channel, recipient, msgspec.structs.replace(m, key=key), grp, due
+    )
 
 
 async def open_group(
@@ -110,45 +161,64 @@ async def open_group(
     )
 
 
+#: A row that may go out now: unsent, due, not in flight, and no older row about the same
+#: thing for the same recipient is in flight (it goes first: a receiver gets the changes of
+#: a task in order). Stale rows are superseded before (``supersede``), so the row claimed is
+#: the latest of its subject.
+_CLAIMABLE = f"""o.sent_at IS NULL AND o.given_up_at IS NULL AND o.next_attempt_at <= now()
+    AND (o.claimed_until IS NULL OR o.claimed_until < now())
+    AND NOT EXISTS (SELECT 1 FROM {S}.outbox b
+                    WHERE b.channel = o.channel AND b.recipient = o.recipient
+                      AND b.about = o.about AND b.key <> o.key
+                      AND b.sent_at IS NULL AND b.given_up_at IS NULL
+                      AND b.claimed_until >= now())"""
+
+
+async def _claiming(conn: asyncpg.Connection) -> None:
+    """One notifier at a time claims (transaction-scoped), after superseding what is stale:
+    a claim sees the rows the other notifiers claimed, so two rows about one thing are never
+    in flight together."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('tocsin-claim'))")
+    await supersede(conn)
+
+
 async def claim_group(
     conn: asyncpg.Connection, row: asyncpg.Record, lease: float
 ) -> list[asyncpg.Record]:
     """The other due rows of ``row``'s group, claimed to go out in one message with it."""
-    return await conn.fetch(
-        f"""UPDATE {S}.outbox SET claimed_until = now() + make_interval(secs => $5),
-               attempts = attempts + 1
-            WHERE key IN (SELECT key FROM {S}.outbox
-                          WHERE channel = $2 AND recipient = $3 AND grp = $4 AND key <> $1
-                            AND sent_at IS NULL AND given_up_at IS NULL
-                            AND next_attempt_at <= now()
-                            AND (claimed_until IS NULL OR claimed_until < now())
-                          FOR UPDATE SKIP LOCKED)
-            RETURNING key, message, attempts""",
-        row["key"],
-        row["channel"],
-        row["recipient"],
-        row["grp"],
-        lease,
-    )
+    async with conn.transaction():
+        await _claiming(conn)
+        return await conn.fetch(
+            f"""UPDATE {S}.outbox SET claimed_until = now() + make_interval(secs => $5),
+                   attempts = attempts + 1
+                WHERE key IN (SELECT o.key FROM {S}.outbox o
+                              WHERE o.channel = $2 AND o.recipient = $3 AND o.grp = $4
+                                AND o.key <> $1 AND {_CLAIMABLE}
+                              FOR UPDATE SKIP LOCKED)
+                RETURNING key, message, attempts""",
+            row["key"],
+            row["channel"],
+            row["recipient"],
+            row["grp"],
+            lease,
+        )
 
 
 async def claim(conn: asyncpg.Connection, limit: int, lease: float) -> list[asyncpg.Record]:
     """Due rows, each claimed by one notifier only: the UPDATE's condition is the claim."""
-    return await conn.fetch(
-        f"""UPDATE {S}.outbox SET claimed_until = now() + make_interval(secs => $2),
-               attempts = attempts + 1
-            WHERE key IN (SELECT key FROM {S}.outbox
-                          WHERE sent_at IS NULL AND given_up_at IS NULL
-                            AND next_attempt_at <= now()
-                            AND (claimed_until IS NULL OR claimed_until < now())
-                          ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-              AND sent_at IS NULL
-            RETURNING key, channel, recipient, message, attempts, grp,
-                      held_at IS NOT NULL AS held,
-                      extract(epoch FROM created_at)::float8 AS created""",
-        limit,
-        lease,
-    )
+    async with conn.transaction():
+        await _claiming(conn)
+        return await conn.fetch(
+            f"""UPDATE {S}.outbox SET claimed_until = now() + make_interval(secs => $2),
+                   attempts = attempts + 1
+                WHERE key IN (SELECT o.key FROM {S}.outbox o WHERE {_CLAIMABLE}
+                              ORDER BY o.next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+                  AND sent_at IS NULL
+                RETURNING key, channel, recipient, message, attempts, grp,
+                          extract(epoch FROM created_at)::float8 AS created""",
+            limit,
+            lease,
+        )
 
 
 async def lock_channel(conn: asyncpg.Connection, channel: str) -> None:
@@ -194,25 +264,6 @@ async def postpone(conn: asyncpg.Connection, key: str, wait: float) -> None:
         "WHERE key = $1",
         key,
         wait,
-    )
-
-
-async def newer_for(
-    conn: asyncpg.Connection, key: str, channel: str, recipient: str, m: Message
-) -> str | None:
-    """The key of a later unsent row for the same task (or the same agent-wide alert) and
-    recipient: it says the newer state, so this one need not be sent."""
-    return await conn.fetchval(
-        f"""SELECT o.key FROM {S}.outbox o, {S}.outbox me
-            WHERE me.key = $1 AND o.key <> me.key AND o.channel = $2 AND o.recipient = $3
-              AND o.message->>'task' IS NOT DISTINCT FROM $4
-              AND o.sent_at IS NULL AND o.given_up_at IS NULL
-              AND (o.created_at, o.key) > (me.created_at, me.key)
-            ORDER BY o.created_at DESC LIMIT 1""",
-        key,
-        channel,
-        recipient,
-        m.task,
     )
 
 
@@ -265,6 +316,10 @@ async def mark_failed(
             )
         ev = outcome(m, key, channel, recipient, attempt, now, error, retry_in)
         await _pending(conn, *_event_row(ev, "failed", f"notification.failed.{key}.{attempt}"))
+        subject = about(m)
+        if retry_in is not None and subject is not None:
+            # No retry of what a newer row about the same thing already says.
+            await supersede(conn, (channel, recipient, subject))
 
 
 async def _pending(conn: asyncpg.Connection, subject: str, data: bytes, msg_id: str) -> None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import contextlib
 import difflib
 from collections.abc import Iterable, Mapping
-from urllib.parse import urlsplit
 
 from nats.js import JetStreamContext
 
 from configuration import diff as configdiff
+from configuration import redaction
 from configuration.inforce import in_force
 from events import codec, subjects
 from events.types import ConfigApplied
@@ -38,13 +38,6 @@ async def in_force_domains(js: JetStreamContext) -> dict[str, str]:
                 hosts.append(ev)
     found.update({t.id: t.domain for t in configdiff.fold(hosts).values()})
     return found
-
-
-def domain_of(text: str) -> str:
-    """The domain that ``text`` names: a URL as the configuration writes it gives its
-    ``host[:port]``, as the tasks have it (``http://127.0.0.1:18791/`` → ``127.0.0.1:18791``);
-    a domain (``example.org``, ``host:web1``) is itself."""
-    return urlsplit(text).netloc if "://" in text else text
 
 
 def _close(text: str, names: Iterable[str]) -> str:
@@ -80,7 +73,9 @@ def target(
         task(tasks, task_id)
     if domain is None:
         return None, task_id
-    wanted = domain_of(domain.strip())
+    # A URL as the configuration writes it stands for its domain, credentials masked as the
+    # log shows them (``http://u:p@h:1/`` → ``••••1a2b3c4d@h:1``): the silence never holds them.
+    wanted = redaction.domain_key(domain.strip())
     spelt = {d.lower(): d for d in tasks.values()}  # a host name's case is no difference
     found = spelt.get(wanted.lower())
     if found is None:

@@ -77,6 +77,8 @@ class Changes:
     last_results: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     judgements: dict[str, list[Any]] = field(default_factory=dict)
     severity_changes: list[tuple[Any, ...]] = field(default_factory=list)
+    #: (seq, task, at) of each removal by a configuration: a failure it leaves open ends.
+    retired: list[tuple[Any, ...]] = field(default_factory=list)
     agents: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     dead_letters: list[tuple[Any, ...]] = field(default_factory=list)
     configs: list[tuple[Any, ...]] = field(default_factory=list)
@@ -320,6 +322,7 @@ def _config(c: Changes, seq: int, ev: ConfigApplied) -> None:
         c.task_defs[ch.task.id] = (ch.task, None)
     for tid in ev.removed:
         c.task_defs[tid] = (c.task_defs.get(tid, (None, None))[0], ev.at)
+        c.retired.append((seq, tid, at))
     diff = msgspec.json.encode(
         {"added": ev.added, "changed": ev.changed, "removed": ev.removed}
     ).decode()

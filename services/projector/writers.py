@@ -156,6 +156,29 @@ async def write_task_state(conn: asyncpg.Connection, c: Changes, schema: str) ->
         )
 
 
+#: The severity change a removal makes of a task not ok: its incident ends (the task is no
+#: longer judged, so nothing else would end it). Its severity before is its last change's.
+_RETIRE = """
+INSERT INTO severity_changes (seq, task_id, at, previous, severity, reason)
+SELECT r.seq, r.task, r.at, last.severity, 'ok', $4
+FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS r (seq, task, at)
+CROSS JOIN LATERAL (SELECT c.severity FROM severity_changes c
+                    WHERE c.task_id = r.task AND c.seq < r.seq
+                    ORDER BY c.seq DESC LIMIT 1) AS last
+WHERE last.severity <> 'ok'
+ON CONFLICT DO NOTHING"""
+
+RETIRED = "no longer monitored: removed from the configuration"
+
+
+async def write_retired(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
+    """Tasks removed while not ok: their incidents end at the removal (after the batch's own
+    severity changes are written, so that one judged in the batch before it counts)."""
+    if c.retired:
+        seqs, tasks, ats = zip(*c.retired, strict=True)
+        await conn.execute(_RETIRE, list(seqs), list(tasks), list(ats), RETIRED)
+
+
 async def write_agents(conn: asyncpg.Connection, c: Changes, schema: str) -> None:
     """The latest heartbeat of each agent: the latest taken (``liveness``)."""
     if c.agents:
@@ -258,6 +281,7 @@ WRITERS = (
     write_requests,
     write_results,
     write_task_state,
+    write_retired,
     write_agents,
     write_dead_letters,
     write_notifications,

@@ -11,8 +11,16 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from configuration import published
 from configuration.diff import TooLarge
-from configuration.inforce import Refused, apply_config, in_force, who
+from configuration.inforce import (
+    Refused,
+    RefusedPart,
+    apply_config,
+    in_force,
+    last_settings,
+    who,
+)
 from configuration.printed import load
 from events import codec, streams, subjects
 from events.types import ConfigApplied
@@ -67,6 +75,10 @@ def apply(args: Any) -> int:
             js = nc.jetstream()
             await streams.ensure(js, cfg.locations)
             try:
+                _, before = await last_settings(js)
+            except RefusedPart:
+                before = None  # refused by every service: no secret of it is in force
+            try:
                 ev = await apply_config(js, cfg, who())
             except (TooLarge, Refused) as exc:
                 print(f"{args.file}: not applied: {exc}", file=sys.stderr)
@@ -79,9 +91,25 @@ def apply(args: Any) -> int:
                 f"applied {cfg.digest[:12]}: {len(ev.added)} added, {len(ev.changed)} "
                 f"changed, {len(ev.removed)} removed{settings}"
             )
+            _new_channel_secrets(args.file, before, published.public(cfg))
         return 0
 
     return asyncio.run(go())
+
+
+def _new_channel_secrets(path: str, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+    """Channel secrets the log did not hold before: the log holds them masked, so a notifier
+    sends with them only once its own file or environment has them."""
+    old = published.channel_masks(before)
+    new = sorted({p for m, p in published.channel_masks(after).items() if m not in old})
+    if new:
+        print(
+            f"note: new secret values for the notifier: {', '.join(new)}. The log holds them "
+            f"masked; a notifier takes them from its own file (one started with {path} reads "
+            "it again now; one started with another file needs them there, then SIGHUP) or "
+            "its environment, and keeps these channels' notifications queued until then.",
+            file=sys.stderr,
+        )
 
 
 def show(args: Any) -> int:

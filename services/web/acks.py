@@ -21,9 +21,9 @@ from pydantic import Field
 
 from events import subjects
 from events.types import IncidentAcknowledged
-from services.web import authdb, eventlog, queries, recording
+from services.web import eventlog, queries, recording
 from services.web.apimodels import ERRORS, NOT_FOUND, Error, Model, TaskId
-from services.web.auth import bearer, csrf_ok, current_user, session_cookie
+from services.web.auth import api_token, bearer, csrf_ok, current_user, session_cookie
 from services.web.templating import root_path
 
 router = APIRouter()
@@ -58,13 +58,8 @@ async def _who(request: Request) -> str | None:
     user = await current_user(request)
     if user is not None:
         return user.name
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        async with request.app.state.pool.acquire() as conn:
-            found = await authdb.check_token(conn, token.strip())
-        if found is not None:
-            return f"token:{found.name}"
-    return None
+    token = await api_token(request)
+    return None if token is None else f"token:{token.name}"
 
 
 async def _identity(request: Request) -> str:

@@ -155,13 +155,17 @@ async def current_user(request: Request) -> User | None:
 
 
 async def api_token(request: Request) -> authdb.Token | None:
-    """The request's valid API token (``Authorization: Bearer …``), if any."""
+    """The request's valid API token (``Authorization: Bearer …``), if any (looked up once
+    per request: the write guard and the route both ask)."""
+    if hasattr(request.state, "token"):
+        return request.state.token  # type: ignore[no-any-return]
+    request.state.token = None
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return None
-    async with request.app.state.pool.acquire() as conn:
-        return await authdb.check_token(conn, token.strip())
+    if scheme.lower() == "bearer" and token.strip():
+        async with request.app.state.pool.acquire() as conn:
+            request.state.token = await authdb.check_token(conn, token.strip())
+    return request.state.token  # type: ignore[no-any-return]
 
 
 async def _token_ok(request: Request) -> bool:
@@ -213,13 +217,9 @@ async def operator(
     user = await current_user(request)
     if user is not None:
         return user.name
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token:
-        async with request.app.state.pool.acquire() as conn:
-            name = await authdb.check_token(conn, token.strip())
-        if name is not None:
-            return f"token {name}"
+    token = await api_token(request)
+    if token is not None:
+        return f"token:{token.name}"
     raise LoginRequired(api=request.url.path.startswith("/api/"))
 
 

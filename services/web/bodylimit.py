@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 
-from services.web import auth
+from services.web import auth, edges
 from services.web.ping import is_ping
 from services.web.templating import route_path
 
@@ -102,13 +102,18 @@ def _routed(scope: Any) -> bool:
     return any(route.matches(scope)[0] is Match.FULL for route in scope["app"].router.routes)
 
 
+#: What a read-scope token is told when it tries to write.
+READ_ONLY = "this token may only read; create one with --scope write"
+
+
 class CredentialsFirst:
-    """ASGI middleware: a write (a route's method other than a read) needs a session or an
-    API token, checked before anything reads its body. FastAPI reads and parses a route's
-    body before it solves any dependency, and the NUL guard parses any form: an anonymous
-    caller's form was read and parsed, and its garbage got a 400 or a 422 instead of a 401.
-    Every route is covered, a new one included; what else a route asks (a write token, a
-    CSRF token, an operator) it still checks itself."""
+    """ASGI middleware: a write (a route's method other than a read) needs a session or a
+    write-scope API token, checked before anything reads its body. FastAPI reads and parses
+    a route's body before it solves any dependency, and the NUL guard parses any form: an
+    anonymous caller's form was read and parsed, and its garbage got a 400 or a 422 instead
+    of a 401. Every route is covered, a new one included, so no route can forget the
+    token's scope (an acknowledgement and a status-page incident did); what else a route
+    asks (a CSRF token, an operator) it still checks itself."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -119,13 +124,15 @@ class CredentialsFirst:
             return
         request = Request(scope)
         path = route_path(request)
-        if (
-            PUBLIC_WRITES.fullmatch(path)
-            or is_ping(scope)
-            or not _routed(scope)
-            or await auth.api_token(request) is not None
-            or await auth.current_user(request) is not None
-        ):
+        if PUBLIC_WRITES.fullmatch(path) or is_ping(scope) or not _routed(scope):
+            await self.app(scope, receive, send)
+            return
+        token = await auth.api_token(request)
+        if token is not None and token.scope != "write":
+            refused = await edges.http_error(request, HTTPException(403, READ_ONLY))
+            await refused(scope, receive, send)
+            return
+        if token is not None or await auth.current_user(request) is not None:
             await self.app(scope, receive, send)
             return
         refusal = auth.LoginRequired(api=path.startswith("/api/"))

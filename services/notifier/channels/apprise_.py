@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import apprise
 
 from services.notifier.channels.base import Channel, Recipient, SendError
@@ -46,6 +48,9 @@ class Apprise(Channel):
     """``apprise:<group>``: the option names the group of URLs."""
 
     name = "apprise"
+
+    def section(self) -> tuple[str, Any]:
+        return f"general.apprise.{self.option}", self.settings.apprise.get(self.option)
 
     def recipients(self, domain: str | None) -> list[Recipient]:
         return recipients(self.settings, self.option)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from configuration import published
 from services.notifier.message import Message
 from services.notifier.settings import NotifySettings
 
@@ -36,6 +37,23 @@ class Channel(ABC):
 
     def __init__(self, settings: NotifySettings, option: str = "") -> None:
         self.settings, self.option = settings, option
+
+    def section(self) -> tuple[str, Any]:
+        """Where this channel's settings are (``general.webhooks.ops``) and what they hold."""
+        return "", None
+
+    def missing(self) -> list[tuple[str, str]]:
+        """``(key path, mask)`` of each secret value of this channel that this notifier lacks:
+        applied from another file, the log holds it masked, and neither this notifier's file
+        nor its environment had it. The channel cannot send until it has them all."""
+        where, value = self.section()
+        return published.masks(value, where)
+
+    def successor(self, label: str, found: list[Recipient]) -> Recipient | None:
+        """The recipient that a queued notification's ``label`` (not among ``found``) stands
+        for now: none, unless the label is made of a value that may change under the same
+        recipient (a webhook's URL)."""
+        return None
 
     @abstractmethod
     def recipients(self, domain: str | None) -> list[Recipient]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 
 from services.notifier.channels.base import Channel, Recipient, SendError
@@ -47,6 +49,9 @@ async def send(address: str, m: Message) -> None:
 
 class Gotify(Channel):
     name = "gotify"
+
+    def section(self) -> tuple[str, Any]:
+        return "general.gotify", self.settings.gotify
 
     def recipients(self, domain: str | None) -> list[Recipient]:
         return recipients(self.settings)

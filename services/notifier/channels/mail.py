@@ -85,6 +85,9 @@ class Mail(Channel):
     # smtplib has its own socket timeout (TIMEOUT); this bounds the whole exchange.
     timeout = 2 * TIMEOUT
 
+    def section(self) -> tuple[str, Any]:
+        return "general.mail", self.settings.mail
+
     def recipients(self, domain: str | None) -> list[Recipient]:
         return recipients(self.settings, domain)
 

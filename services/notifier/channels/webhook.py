@@ -20,7 +20,7 @@ import aiohttp
 import msgspec
 
 from services.notifier.channels.base import Channel, Recipient, SendError
-from services.notifier.message import Message, body, subject
+from services.notifier.message import Message, body, links, subject, task_page
 from services.notifier.settings import NotifySettings
 
 VERSION = 1
@@ -41,12 +41,6 @@ def recipients(s: NotifySettings, name: str) -> list[Recipient]:
 
 
 def payload(m: Message) -> dict[str, Any]:
-    links: dict[str, str] = {}
-    if m.web_url and m.task:
-        task = f"{m.web_url}/tasks/{m.task}"
-        links = {"task": task, "results": f"{task}/results"}
-        if m.source_seq:
-            links["judgement"] = f"{m.web_url}/events/{m.source_seq}"
     return {
         "version": VERSION,
         "key": m.key,
@@ -65,7 +59,7 @@ def payload(m: Message) -> dict[str, Any]:
         "failures": m.failures,
         "title": subject(m).removeprefix("[Tocsin] "),
         "text": body(m),
-        "links": links,
+        "links": links(m),
         "group": m.group,
         "members": [
             {
@@ -76,7 +70,7 @@ def payload(m: Message) -> dict[str, Any]:
                 "check": x.check,
                 "ip_version": x.ip_version,
                 "reason": x.reason,
-                "link": f"{m.web_url}/tasks/{x.task}" if m.web_url else None,
+                "link": task_page(m.web_url, x.task) if m.web_url else None,
             }
             for x in m.members
         ],
@@ -118,8 +112,16 @@ class Webhook(Channel):
 
     name = "webhook"
 
+    def section(self) -> tuple[str, Any]:
+        return f"general.webhooks.{self.option}", self.settings.webhooks.get(self.option)
+
     def recipients(self, domain: str | None) -> list[Recipient]:
         return recipients(self.settings, self.option)
+
+    def successor(self, label: str, found: list[Recipient]) -> Recipient | None:
+        # One receiver per webhook, labelled by its URL's host: a notification queued before
+        # the URL changed goes to the webhook as it is now.
+        return found[0] if found and label.startswith(f"webhook {self.option} (") else None
 
     async def deliver(self, to: Recipient, m: Message) -> None:
         await send(self.settings, to.address, m)

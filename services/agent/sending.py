@@ -1,6 +1,7 @@
 """A run's completion as the agent publishes it: checked first as every reader will decode
-it, since what a target answered makes it (a completion the contract refuses would be a dead
-letter, and its tasks judged by nobody: its checks are errors then).
+it, since what a target answered makes it (``checks/completion.py`` bounds its texts; a
+completion the contract refuses all the same would be a dead letter, and its tasks judged by
+nobody: its checks are errors then).
 
 Checking it took a decode of the whole event again, a tenth of the agent's CPU with the
 decode of its request (py-spy). What the reader's decode checks beyond the bounds of the

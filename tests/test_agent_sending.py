@@ -1,5 +1,5 @@
 """The agent checks a completion it made of a request as cheaply as it can and exactly as every
-reader decodes it (``services/agent/completion.py``): whatever a target answered, the same
+reader decodes it (``services/agent/sending.py``): whatever a target answered, the same
 bytes or the same refusal as ``lenient.encode_admitted``, and a refused one becomes a
 completion saying each check could not run."""
 
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from events import codec, lenient, subjects
 from events.fields import Token
 from events.types import CheckCompleted, CheckOutcome, CheckRequested, CheckSpec, Observation
-from services.agent.completion import checked, publishable
+from services.agent.sending import checked, publishable
 
 NOW = time.time()
 REQUEST = CheckRequested(
