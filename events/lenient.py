@@ -278,6 +278,20 @@ def decode_admitted(data: bytes) -> AnyEvent:
     return _decoder.decode(data)  # type: ignore[no-any-return]
 
 
+def bounded(data: bytes) -> bool:
+    """Whether ``data`` is an event within the bounds of its fields (sizes, ranges, no NUL in
+    its text): ``decode`` without its tokens, subject, keyed lists and free-form values, for a
+    writer whose event takes those from events admitted before (the agent's completions, made
+    of their requests). False in doubt (``\\u0000`` anywhere): ``decode`` then answers."""
+    if len(data) > codec.MAX_EVENT_BYTES or b"\\u0000" in data:
+        return False
+    try:
+        event = _decoder.decode(data)
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        return False
+    return bool(event.v == event.VERSION)
+
+
 def encode_admitted(event: Event, subject: str) -> bytes:
     """What ``codec.encode_admitted`` returns or raises, cheaper: for a writer that checks
     each of many events (verdicts, requests, completions) before publishing it."""
