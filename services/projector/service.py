@@ -75,7 +75,7 @@ async def known_requests(conn: asyncpg.Connection, batch: Batch) -> dict[str, Re
         list(ids),
     )
     # A completed request's agent is the one that completed it: starts after the completion
-    # change nothing (``requests.fold``).
+    # change nothing (``requests.started``).
     return {
         r["id"]: Request(
             r["location"],
