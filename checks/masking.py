@@ -24,6 +24,7 @@ import contextlib
 import json
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
 
@@ -137,9 +138,16 @@ def _in_url(url: str) -> set[str]:
         found |= {
             value
             for name, eq, value in redaction.query_pairs(bare)
-            if eq and value and redaction.SECRET_PARAMETER.search(unquote_plus(name))
+            if eq and value and _secret_name(name)
         }
     return found
+
+
+@lru_cache(maxsize=4096)
+def _secret_name(name: str) -> bool:
+    """Whether a query parameter named ``name`` (as written) holds a secret: the same names
+    come in URL after URL."""
+    return redaction.SECRET_PARAMETER.search(unquote_plus(name)) is not None
 
 
 def _under_masks(shown: str, url: str) -> set[str]:

@@ -1,6 +1,7 @@
 """A pull consumer's messages in batches, one wake-up per batch, read off the connection's
-parser (the projector's fetch and the scheduler's completions; the publish acknowledgements
-of ``runtime/pubacks.py``, the scheduler's and the agent's, go through the same parser).
+parser (the projector's fetch, the scheduler's completions, the agents' work; the publish
+acknowledgements of ``runtime/pubacks.py``, the scheduler's and the agent's, go through the
+same parser).
 
 nats-py's ``PullSubscription.fetch`` waits for each message of a batch with ``next_msg``: a
 task, a timer and a uuid per message, 40 % of the projector's CPU on a backlog (py-spy).
@@ -48,6 +49,14 @@ class Delivered:
     async def ack(self) -> None:
         """Acknowledge (with AckAll: every message of the consumer up to this one)."""
         await self._nc.publish(self.reply)
+
+    async def in_progress(self) -> None:
+        """Tell JetStream the message is still being worked on (its ack wait starts again)."""
+        await self._nc.publish(self.reply, Msg.Ack.Progress)
+
+    async def term(self) -> None:
+        """Never deliver the message again (it cannot be handled, now or later)."""
+        await self._nc.publish(self.reply, Msg.Ack.Term)
 
 
 class _Parser(Parser):

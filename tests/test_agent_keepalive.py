@@ -14,7 +14,8 @@ from events import codec, streams, subjects
 from events.types import CheckCompleted, CheckStarted
 from runtime import bus
 from runtime.embedded import NatsServer
-from services.agent.service import SAY_STARTED_AFTER, Agent, AgentOptions
+from services.agent.service import Agent, AgentOptions
+from services.agent.starts import SAY_STARTED_AFTER
 from services.web.runlogs import RunLogs
 from tests.helpers import DemoTarget, flushed, wait_for
 from tests.security_support import request_event

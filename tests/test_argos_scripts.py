@@ -138,7 +138,9 @@ async def test_app_routes_have_argos_shapes(database_url: str, argos_api: dict[s
     settings = WebSettings(cookie_secret="t" * 32, unauthenticated_access="all")
     async with web_server(database_url, settings) as web, httpx.AsyncClient(base_url=web.url) as c:
         answers = [await c.get(f"/api/app/{p}") for p in ("", "version", "agents", "domains")]
-        mine = dict(zip(("", "version", "agents", "domains"), (a.json() for a in answers)))
+        mine = dict(
+            zip(("", "version", "agents", "domains"), (a.json() for a in answers), strict=True)
+        )
     assert [a.status_code for a in answers] == [200] * 4
     for path, answer in mine.items():
         assert _kinds(answer) == _kinds(argos[path]) or path == "agents", path

@@ -149,7 +149,7 @@ async def test_killed_agent_request_is_redelivered_then_completed(
         # Killed: its tasks die with it, nothing acked, nothing completed.
         for service, task in list(s.stack.services):
             if service is first:
-                for held in list(first.in_flight):
+                for held in list(first.in_flight.values()):
                     held.cancel()
                 task.cancel()
                 s.stack.services.remove((service, task))

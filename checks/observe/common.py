@@ -162,9 +162,24 @@ def family_problem(host: str, version: int) -> ProbeError | None:
     )
 
 
-# Both asked on every request, of the same URLs again and again.
-@lru_cache(maxsize=4096)
 def _host_of(url: str) -> str:
+    """The host of ``url``, parsed once per authority (``scheme://user@host:port``, up to its
+    path, query or fragment): the URLs of one host share one parse, where a parse per URL
+    was 4 % of an agent's CPU (py-spy; many URLs, few hosts)."""
+    start = url.find("//")
+    if start == -1:
+        return _host_in(url)
+    end = len(url)
+    for delimiter in "/?#":
+        at = url.find(delimiter, start + 2, end)
+        if at != -1:
+            end = at
+    return _host_in(url[:end])
+
+
+# Both asked on every request, of the same hosts again and again.
+@lru_cache(maxsize=4096)
+def _host_in(url: str) -> str:
     return URL(url).raw_host or ""
 
 

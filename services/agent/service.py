@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nats.aio.client import Client
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from checks.masking import RequestSecrets
@@ -30,12 +29,15 @@ from events import codec, control, lenient, streams, subjects
 from events.control import LogLine
 from events.types import AgentHeartbeat, CheckRequested, CheckStarted
 from runtime import __version__, bus, ending
+from runtime.framepull import Delivered, Pull
 from runtime.logs import Log
 from runtime.pubacks import EachAcked, Publisher
-from runtime.pull import BatchPull, Pull, deliveries
+from runtime.pull import deliveries
 from security.client import ClientSecurity
 from security.sealing import Opener
 from services.agent.host import HostOptions, observe_forever
+from services.agent.sending import publishable
+from services.agent.starts import Later
 from services.agent.team import Team
 from services.agent.watched import Watched
 
@@ -65,15 +67,28 @@ class AgentOptions:
     team: Team | None = None
 
 
+class Run:
+    """A request being run: its message, when JetStream last heard that it is in progress
+    (one loop tells it for all: ``_keep_alive``), and what its start says."""
+
+    __slots__ = ("began", "delivery", "msg", "req", "since")
+
+    def __init__(
+        self, msg: Delivered, since: float, req: CheckRequested, delivery: int, began: float
+    ) -> None:
+        self.msg, self.since, self.req, self.delivery, self.began = msg, since, req, delivery, began
+
+
 class Agent:
     def __init__(self, opts: AgentOptions) -> None:
         subjects.check_token(opts.name, "agent name")
         subjects.check_token(opts.location, "location")
         self.opts = opts
-        self.in_flight: set[asyncio.Task[None]] = set()
-        #: Requests being run, by reply subject: the message and when JetStream last heard
-        #: that it is in progress (one loop tells it for all: ``_keep_alive``).
-        self._held: dict[str, tuple[Msg, float]] = {}
+        #: The task of each request being handled; it takes itself out as it ends (a done
+        #: callback per request was one more call of the loop per request).
+        self.in_flight: dict[Delivered, asyncio.Task[None]] = {}
+        #: Requests being run, by reply subject (``_keep_alive``, ``_say_if_running``).
+        self._held: dict[str, Run] = {}
         self.completed = 0
         self.started = time.time()
         self.stopping = asyncio.Event()
@@ -90,7 +105,9 @@ class Agent:
         self._opener: Opener | None = None  # with the NATS connection, at the first request
         #: The groups whose runs someone follows live: only their runs are told.
         self.watched = Watched()
-        #: Starts being published late (``SAY_STARTED_AFTER``): kept until they are out.
+        #: Runs to say started once they have lasted a while, if they still run then.
+        self._later = Later(self._say_if_running)
+        #: Starts being published late: kept until they are out.
         self._saying: set[asyncio.Task[None]] = set()
 
     def stop(self) -> None:
@@ -98,7 +115,10 @@ class Agent:
 
     async def run(self) -> None:
         nc = await bus.connect(
-            self.opts.nats_url, f"agent-{self.opts.name}", **self.opts.security.connect_options()
+            self.opts.nats_url,
+            f"agent-{self.opts.name}",
+            self.stopping,
+            **self.opts.security.connect_options(),
         )
         js = nc.jetstream(domain=self.opts.js_domain)
         self._nc = nc
@@ -130,9 +150,10 @@ class Agent:
                 await self._pull(js, bus.Puller(pull, f"work of {durable}"), prober, completions)
                 # Finish what we hold before leaving: no request waits for ack_wait.
                 if self.in_flight:
-                    await asyncio.gather(*self.in_flight, return_exceptions=True)
+                    await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
         finally:
             completions.close()
+            self._later.close()
             await publisher.close()
             await self._leave(nc, js, (beat, keep_alive, host), pull)
 
@@ -141,7 +162,7 @@ class Agent:
         nc: Client,
         js: JetStreamContext,
         tasks: tuple[asyncio.Task[None] | None, ...],
-        pull: BatchPull[Msg] | None,
+        pull: Pull | None,
     ) -> None:
         # Ended before the last heartbeat, which says the agent stops: none comes after it.
         await ending.ended(t for t in tasks if t is not None)
@@ -155,10 +176,13 @@ class Agent:
     async def _pull(
         self,
         js: JetStreamContext,
-        puller: bus.Puller[Msg],
+        puller: bus.Puller[Delivered],
         prober: Prober,
         completions: EachAcked,
     ) -> None:
+        # Tasks made by the loop itself: ``asyncio.create_task`` asks for the running loop, a
+        # system call (getpid) per request in Python 3.11.
+        loop = asyncio.get_running_loop()
         while not self.stopping.is_set():
             # Take only as many as we have free slots for: the rest stays for other agents.
             await self._slots.acquire()
@@ -173,12 +197,11 @@ class Agent:
             for _ in range(free - len(msgs)):
                 self._slots.release()
             for msg in msgs:
-                task = asyncio.create_task(self._handle(js, prober, completions, msg))
-                self.in_flight.add(task)
-                task.add_done_callback(self.in_flight.discard)
+                # It runs from the loop's next turn: it is in in_flight before it ends.
+                self.in_flight[msg] = loop.create_task(self._handle(js, prober, completions, msg))
 
     async def _handle(
-        self, js: JetStreamContext, prober: Prober, completions: EachAcked, msg: Msg
+        self, js: JetStreamContext, prober: Prober, completions: EachAcked, msg: Delivered
     ) -> None:
         settling = False
         try:
@@ -193,7 +216,8 @@ class Agent:
                 return
             shown = req.url  # as the log shows it: its masks say what of it is secret
             try:
-                req = await self._open(js, req)
+                if req.sealed is not None:
+                    req = await self._open(js, req)
             except Exception as exc:
                 # Every redelivery would fail alike: say so now, the tasks become unknown.
                 completion = cannot_run(req, self.opts.name, self.opts.location, time.time(), exc)
@@ -201,46 +225,31 @@ class Agent:
                 secrets = RequestSecrets.of(req, shown)
                 delivery = deliveries(msg)
                 runlog = None
-                told = None
                 watched = req.group in self.watched
                 began = time.time()
-                if watched or delivery > 1:
-                    await self._started(req, delivery, began)
-                else:
-                    told = asyncio.get_running_loop().call_later(
-                        SAY_STARTED_AFTER, self._say_started, req, delivery, began
-                    )
-                if watched:
-                    sink = self._live_sink(req.request)
-                    runlog = RunLog(req.request, self.opts.name, sink, secrets)
-                    await runlog.line(
-                        "start",
-                        f"agent {self.opts.name} at {self.opts.location} took it "
-                        f"(delivery {delivery})",
-                    )
-                self._held[msg.reply] = (msg, time.monotonic())
+                self._held[msg.reply] = Run(msg, time.monotonic(), req, delivery, began)
                 try:
+                    if watched or delivery > 1:
+                        await self._started(req, delivery, began)
+                    else:
+                        self._later.add(msg.reply)
+                    if watched:
+                        sink = self._live_sink(req.request)
+                        runlog = RunLog(req.request, self.opts.name, sink, secrets)
+                        await runlog.line(
+                            "start",
+                            f"agent {self.opts.name} at {self.opts.location} took it "
+                            f"(delivery {delivery})",
+                        )
                     completion = await prober.run(
                         req, self.opts.name, self.opts.location, runlog, secrets
                     )
                 finally:
                     del self._held[msg.reply]
-                    if told is not None:
-                        told.cancel()
             await self._settling.acquire()
             settling = True
             self._slots.release()
-            subject = subjects.completed(self.opts.name, self.opts.location, req.group)
-            try:
-                # What a target answered makes the completion: one the contract refuses would
-                # be a dead letter, and its tasks judged by nobody. Its checks are errors then.
-                data = lenient.encode_admitted(completion, subject)
-            except codec.DecodeError as exc:
-                log.warning("completion refused by the event contract", error=str(exc)[:500])
-                refused = cannot_run(
-                    req, self.opts.name, self.opts.location, completion.started, exc
-                )
-                data = codec.encode(refused)
+            subject, data = publishable(req, completion, self.opts.name, self.opts.location)
             await completions.publish(subject, data, f"completed.{req.request}")
             await msg.ack()
             self.completed += 1
@@ -256,9 +265,13 @@ class Agent:
             )
         finally:
             (self._settling if settling else self._slots).release()
+            del self.in_flight[msg]
 
-    def _say_started(self, req: CheckRequested, delivery: int, at: float) -> None:
-        task = asyncio.create_task(self._started(req, delivery, at))
+    def _say_if_running(self, reply: str) -> None:
+        run = self._held.get(reply)
+        if run is None:
+            return  # answered meanwhile: its completion says when it started
+        task = asyncio.create_task(self._started(run.req, run.delivery, run.began))
         self._saying.add(task)
         task.add_done_callback(self._saying.discard)
 
@@ -306,13 +319,13 @@ class Agent:
         while True:
             await asyncio.sleep(every / 2)
             now = time.monotonic()
-            for reply, (msg, since) in list(self._held.items()):
-                if now - since >= every and reply in self._held:
-                    self._held[reply] = (msg, now)
+            for reply, run in list(self._held.items()):
+                if now - run.since >= every and reply in self._held:
+                    run.since = now
                     with contextlib.suppress(Exception):
-                        await msg.in_progress()
+                        await run.msg.in_progress()
 
-    async def _dead_letter(self, js: JetStreamContext, msg: Msg, reason: str) -> None:
+    async def _dead_letter(self, js: JetStreamContext, msg: Delivered, reason: str) -> None:
         meta = msg.metadata
         subject, data, headers = bus.deadletter_for(
             msg.data,
@@ -363,14 +376,6 @@ class Agent:
             headers={"Nats-Msg-Id": msg_id},
             timeout=5,
         )
-
-
-#: A first delivery nobody follows live says it started only once it has run this long
-#: (seconds): a check answered sooner shows its start in its completion (``started``), and
-#: an event of its own for it would be a quarter of what the log, NATS and the projector
-#: carry per check, for a "running" no one could have seen. A redelivery says it at once
-#: (its page shows the delivery count), as does a run someone follows.
-SAY_STARTED_AFTER = 1.0
 
 
 #: Young-generation threshold of the agent's collector (CPython's default: 700). A request

@@ -146,7 +146,9 @@ class Gateway:
         log.info("configuration reloaded", tokens=len(self.tokens))
 
     async def run(self) -> None:
-        nc = await bus.connect(self.opts.nats_url, "argos", **self.opts.security.connect_options())
+        nc = await bus.connect(
+            self.opts.nats_url, "argos", self.stopping, **self.opts.security.connect_options()
+        )
         self.js = nc.jetstream(domain=self.opts.js_domain)
         self._opener = Opener(self._unsealer, self.js, self.opts.location)
         durable = streams.agent_consumer_name(self.opts.location)
