@@ -46,6 +46,9 @@ class GroupState:
     last_completion: int = 0
     next_run: float | None = None
     recheck: bool = False
+    #: The task list (the very object) whose requests the event contract was found to admit
+    #: unsealed: the scheduler's dispatch checks a request of any other list in full.
+    admitted: list[TaskDef] | None = None
 
 
 def grade_certificate(

@@ -5,8 +5,9 @@ observe and evaluate the same way.
 
 A check whose module defines ``target_url`` (``http-to-https``) is judged on
 the answer to that URL instead: the prober makes one extra request per such
-distinct URL, after the group's own request succeeded. Its failure fails only
-the checks that needed it; the group's own observation stays that of its URL.
+distinct URL, beside the group's own and whatever that one gives (as Argos's
+agent). Its failure fails only the checks that needed it; the group's own
+observation stays that of its URL.
 """
 
 from __future__ import annotations
@@ -158,16 +159,11 @@ class Prober:
                 f"{req.timeout:g}s, {len(req.checks)} checks)",
             )
         try:
-            observation, response = await self.observe(req, runlog=runlog)
-            extra: dict[str, Answer] = {}
-            if response is not None and not _TARGETS.keys().isdisjoint(
-                [s.kind for s in req.checks]
-            ):
-                urls = sorted(
-                    {u for u in (_target(s.kind, req.url) for s in req.checks) if u != req.url}
-                )
-                answers = await asyncio.gather(*(self.observe(req, u, runlog) for u in urls))
-                extra = dict(zip(urls, answers, strict=True))
+            urls = sorted({_target(s.kind, req.url) for s in req.checks} - {req.url})
+            (observation, response), *others = await asyncio.gather(
+                self.observe(req, runlog=runlog), *(self.observe(req, u, runlog) for u in urls)
+            )
+            extra = dict(zip(urls, others, strict=True))
             outcomes = evaluate_all(req, observation, response, extra)
         except Exception as exc:
             failed = cannot_run(req, agent, location, started, exc)
@@ -265,13 +261,22 @@ def evaluate_all(
     response: Response | None,
     extra: dict[str, Answer] | None = None,
 ) -> list[CheckOutcome]:
-    """Every check of the request on its answer; no answer fails the whole group."""
+    """Every check of the request on its answer; no answer fails the checks judged on it."""
     outcomes = []
     for spec in req.checks:
-        if response is None:
-            outcomes.append(
-                CheckOutcome(spec.task, spec.kind, "failure", f"{obs.error_kind}: {obs.error}")
+        # A check judged on another URL's answer is judged whatever the group's own gave.
+        target = _target(spec.kind, req.url)
+        answer_obs, answer = (
+            (obs, response)
+            if target == req.url
+            else (extra or {}).get(
+                target, (Observation(error="not requested", error_kind="probe"), None)
             )
+        )
+        if answer is None:
+            why = f"{answer_obs.error_kind}: {answer_obs.error}"
+            why = why if target == req.url else f"{target}: {why}"
+            outcomes.append(CheckOutcome(spec.task, spec.kind, "failure", why))
             continue
         module = CATALOGUE.get(spec.kind)
         if module is None:
@@ -284,17 +289,6 @@ def evaluate_all(
                 )
             )
             continue
-        answer = response
-        target = _target(spec.kind, req.url)
-        if target != req.url:
-            other_obs, other = (extra or {}).get(
-                target, (Observation(error="not requested", error_kind="probe"), None)
-            )
-            if other is None:
-                why = f"{target}: {other_obs.error_kind}: {other_obs.error}"
-                outcomes.append(CheckOutcome(spec.task, spec.kind, "failure", why))
-                continue
-            answer = other
         try:
             verdict = module.evaluate(answer, spec.expected)
         except Exception as exc:  # a check that cannot be evaluated is an error, not a crash

@@ -35,7 +35,7 @@ from configuration import (
 )
 from configuration import hosts as hostsection
 from configuration.reader import FAILED, Reader, join, plain
-from configuration.settings import Settings, read_settings
+from configuration.settings import Settings, default_timeout, read_settings
 from configuration.yamlsource import ConfigError, Located, Problem, contents, read
 from events.types import RequestData, TaskDef
 from events.values import parse_duration, positive
@@ -142,7 +142,7 @@ def _add(
                 recheck_delay=s.recheck_delay,
                 retry_before_notification=s.retry_before_notification,
                 request_data=data,
-                timeout=s.timeout,
+                timeout=s.timeout if s.timeout is not None else default_timeout(url),
                 locations=s.locations,
             )
             out.add(task, check.where, check.path)

@@ -161,6 +161,29 @@ def general(r: Reader, m: dict[str, Located]) -> tuple[dict[str, Any], _Channels
     return out, channels
 
 
+#: The kinds of channel alerts name (``apprise:<group>``, ``webhook:<name>``).
+CHANNEL_KINDS = ("local", "mail", "gotify", "apprise", "webhook")
+
+
+def unknown_channel(name: Any) -> bool:
+    """A name of no channel kind (``slack``): Argos 0.10.3 accepts it and sends nothing there;
+    Tocsin too, with a warning at its place (the notifier leaves it out)."""
+    # An empty name stays refused: no name at all is a slip, not another tool's channel.
+    return isinstance(name, str) and name != "" and name.partition(":")[0] not in CHANNEL_KINDS
+
+
+def _channel_name(r: Reader, node: Located, path: str, channels: _Channels) -> None:
+    if unknown_channel(node.value):
+        r.warn(
+            node.where,
+            path,
+            f"unknown channel {node.value!r}: nothing is sent there (Argos ignores it too); "
+            "expected local, mail, gotify, apprise:<group> or webhook:<name>",
+        )
+    else:
+        r.convert(node, path, channels.check)
+
+
 class _Channels:
     """Which channels the configuration defines, so that alerts cannot name a missing one."""
 
@@ -224,7 +247,7 @@ def recipients(
     if allow_mail and isinstance(node.value, list):
         for i, item in enumerate(node.value):
             if channels is not None:
-                r.convert(item, join(path, i), channels.check)
+                _channel_name(r, item, join(path, i), channels)
         return
     allowed = set(SEVERITY_NAMES) | ({"mail"} if allow_mail else set())
     for key, value in r.mapping(node, path, allowed).items():
@@ -245,7 +268,7 @@ def recipients(
                 )
                 name_node, name_path = item.value.get("channel"), join(ipath, "channel")
             if name_node is not None and channels is not None:
-                r.convert(name_node, name_path, channels.check)
+                _channel_name(r, name_node, name_path, channels)
 
 
 def addresses(r: Reader, node: Located, path: str) -> None:

@@ -19,17 +19,22 @@ THRESHOLD_SEVERITIES = ("warning", "critical", "unknown")
 
 
 def service(r: Reader, node: Located) -> list[str]:
-    """``service.secrets``: the bearer tokens of Argos agents (see services/argos)."""
+    """``service.secrets``: the bearer tokens of Argos agents (see services/argos). None
+    (Argos's own example has none) is valid, and warned of: every agent would be refused."""
+    secrets = r.mapping(node, "service", {"secrets"}).get("secrets", Located([], node.where))
     tokens = []
-    for i, secret in enumerate(
-        r.items(
-            r.mapping(node, "service", {"secrets"}).get("secrets", Located([], node.where)),
-            "service.secrets",
-        )
-    ):
+    items = r.items(secrets, "service.secrets")
+    for i, secret in enumerate(items):
         token = r.convert(secret, f"service.secrets[{i}]", text, secret=True)
         if token is not FAILED:
             tokens.append(token)
+    if not items and isinstance(secrets.value, list | None):
+        r.warn(
+            secrets.where,
+            "service.secrets",
+            "no token: `tocsin argos` refuses every Argos agent (401); write the agents' "
+            "tokens here (`tocsin argos` reads them again on SIGHUP)",
+        )
     return tokens
 
 

@@ -20,8 +20,23 @@ class Settings:
     retry_before_notification: int = 0
     ipv4: bool = True
     ipv6: bool = True
-    timeout: float = 10.0
+    #: None: the target's default (``default_timeout``).
+    timeout: float | None = None
     locations: list[str] = field(default_factory=lambda: ["default"])
+
+
+#: Argos 0.10.3's agent gives every request ``timeout=60`` (httpx's, per step): an Argos
+#: file's http(s) checks wait as long, so a site answering in 30 s is up for both, whichever
+#: agent asks (tests/test_argos_timeout.py reads it from Argos's agent).
+HTTP_TIMEOUT = 60.0
+#: Tocsin's own probes (tcp, dns, icmp, …) have no Argos verdict to match: a dead port or
+#: resolver is told within 10 s.
+PROBE_TIMEOUT = 10.0
+
+
+def default_timeout(url: str) -> float:
+    """The timeout of a target whose file sets none, by its scheme."""
+    return HTTP_TIMEOUT if url.partition(":")[0] in ("http", "https") else PROBE_TIMEOUT
 
 
 def _locations(v: Any) -> list[str]:

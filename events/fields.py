@@ -14,7 +14,8 @@ import msgspec
 #: The pattern of text without NUL (which PostgreSQL refuses).
 NO_NUL = r"^[^\x00]*$"
 #: 2000-01-01 .. 2100-01-01 (Unix seconds): when a fact of Tocsin can have happened.
-Timestamp = Annotated[float, msgspec.Meta(ge=946_684_800.0, le=4_102_444_800.0)]
+EARLIEST, LATEST = 946_684_800.0, 4_102_444_800.0
+Timestamp = Annotated[float, msgspec.Meta(ge=EARLIEST, le=LATEST)]
 #: A certificate may legitimately run until 9999.
 FarTimestamp = Annotated[float, msgspec.Meta(ge=0.0, le=253_402_300_799.0)]
 #: The longest duration or delay an event holds (the configuration reader refuses longer).
@@ -25,7 +26,8 @@ Millis = Annotated[float, msgspec.Meta(ge=0.0, le=1e10)]
 #: A finite measured value (a certificate's remaining seconds may be negative).
 Value = Annotated[float, msgspec.Meta(ge=-1e15, le=1e15)]
 #: Counters and stream sequences: exact in a float and in PostgreSQL's bigint.
-Count = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+MAX_COUNT = 2**53
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
 #: The largest small count an event holds (retries before a notification …).
 MAX_SMALL = 1_000_000
 #: Integers of a free-form value (or of the settings) beyond this are no JSON every reader
@@ -38,7 +40,8 @@ IpVersion = Annotated[int, msgspec.Meta(ge=4, le=6)]
 Token = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Name = Annotated[str, msgspec.Meta(max_length=256, pattern=NO_NUL)]
 Url = Annotated[str, msgspec.Meta(max_length=8192, pattern=NO_NUL)]
-Text = Annotated[str, msgspec.Meta(max_length=65536, pattern=NO_NUL)]
+MAX_TEXT = 65536
+Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT, pattern=NO_NUL)]
 Headers = Annotated[dict[Name, Text], msgspec.Meta(max_length=256)]
 MAX_ITEMS = 10_000
 #: What an observer of a target beyond HTTP saw: a few named values of plain JSON.

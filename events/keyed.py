@@ -11,7 +11,7 @@ here): what each lists is a set of tasks, locations, mounts, fields or component
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any
 
 from events.types import (
@@ -24,7 +24,7 @@ from events.types import (
 )
 
 #: (where in the event, what an item is keyed by, the keys in order).
-Keyed = tuple[str, str, Iterable[str]]
+Keyed = tuple[str, str, Collection[str]]
 
 
 def _config(e: ConfigApplied) -> Iterator[Keyed]:
@@ -61,12 +61,24 @@ TYPES = (
 )
 
 
+#: ``LISTS``' entry of each type seen (None: it has no keyed lists), found once per type (a
+#: mirror of ``events.lenient`` is a type of its own): on every event a consumer decodes.
+_lists: dict[type, Callable[[Any], Iterable[Keyed]] | None] = {}
+
+
 def repeated(event: Any) -> str | None:
     """Which key a keyed list of ``event`` holds twice, said as where and what; None when
     each holds its keys once."""
-    if not isinstance(event, TYPES):
+    try:
+        lists = _lists[type(event)]
+    except KeyError:
+        keyed = isinstance(event, TYPES)
+        lists = _lists[type(event)] = LISTS[str(event.__struct_config__.tag)] if keyed else None
+    if lists is None:
         return None
-    for where, what, keys in LISTS[str(event.__struct_config__.tag)](event):
+    for where, what, keys in lists(event):
+        if len(set(keys)) == len(keys):
+            continue  # each once, told in C: the loop below only says which one is not
         seen: set[str] = set()
         for key in keys:
             if key in seen:

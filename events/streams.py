@@ -12,6 +12,7 @@ it happened.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -180,10 +181,23 @@ def notifier_consumer(t: Tuning) -> ConsumerConfig:
     )
 
 
+def kept(ours: StreamConfig, found: StreamConfig) -> StreamConfig:
+    """``ours`` with what it leaves unset taken from the stream as ``found``: the operator's
+    limits (``max_age``, ``max_bytes``, ``max_msgs`` of EVENTS: docs/scaling.md), placement,
+    compression… An update sends every field, and an unset one means the server's default:
+    each scheduler start put EVENTS back to keeping everything for ever."""
+    unset = {
+        f.name: getattr(found, f.name)
+        for f in dataclasses.fields(ours)
+        if getattr(ours, f.name) is None and getattr(found, f.name) is not None
+    }
+    return dataclasses.replace(ours, **unset)
+
+
 async def _ensure_stream(js: JetStreamContext, config: StreamConfig, update: bool) -> None:
     assert config.name is not None
     try:
-        await js.stream_info(config.name)
+        found = (await js.stream_info(config.name)).config
     except NotFoundError:
         try:
             await js.add_stream(config)
@@ -192,8 +206,9 @@ async def _ensure_stream(js: JetStreamContext, config: StreamConfig, update: boo
             # Another service created it between our look and our add (they start together).
             if exc.err_code != STREAM_NAME_IN_USE:
                 raise
+        found = (await js.stream_info(config.name)).config
     if update:
-        await js.update_stream(config)
+        await js.update_stream(kept(config, found))
 
 
 async def _ensure_consumer(

@@ -228,6 +228,9 @@ CREATE INDEX IF NOT EXISTS requests_open_completion ON requests (completion_seq)
     WHERE status IN ('queued', 'running', 'completed');
 CREATE INDEX IF NOT EXISTS requests_open ON requests (grp)
     WHERE status IN ('queued', 'running', 'completed');
+-- The projector prunes requests by age with the results (max_results_age); they come in
+-- time order, so a BRIN index finds the old ones for next to nothing.
+CREATE INDEX IF NOT EXISTS requests_requested_at ON requests USING brin (requested_at);
 -- Status pages (issue 14): every post of an operator's incident (the first one opens it,
 -- "resolved" closes it), and the e-mail subscribers of each page with their last state.
 CREATE TABLE IF NOT EXISTS status_posts (

@@ -11,7 +11,7 @@ from typing import Generic, Protocol, TypeVar
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.errors import NoRespondersError
+from nats.errors import AuthorizationError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
@@ -24,17 +24,101 @@ from runtime import backoff
 from runtime.logs import Log
 from runtime.pull import Pull
 from runtime.reach import Unreachable, reason, shown
+from runtime.waiting import unless_stopped, within
 from security.client import ClientSecurity
 
 log = Log("tocsin.bus")
 
+#: What a service logs, once, when NATS refuses its credentials (still retried).
+REFUSED = "NATS refused this service's credentials (TOCSIN_NATS_CREDS): retrying"
 
-async def connect(url: str, name: str, **options: object) -> Client:
-    """A client that reconnects forever (nats-py's default gives up after ~2 minutes)."""
+
+def refused(exc: BaseException) -> bool:
+    """Whether NATS refused the credentials: nats-py raises a plain Error with the server's
+    text while connecting, an AuthorizationError once connected."""
+    return isinstance(exc, AuthorizationError) or "authorization violation" in str(exc).lower()
+
+
+#: Seconds one attempt at the start may take (connect, TLS, the server's answer to CONNECT):
+#: nats-py can wait for ever on a TLS handshake that failed (nats.py issue 718).
+START_ATTEMPT = 10.0
+
+
+async def connect(
+    url: str, name: str, stopping: asyncio.Event | None = None, **options: object
+) -> Client:
+    """A client that reconnects forever (nats-py's default gives up after ~2 minutes).
+
+    Until it first reaches NATS it tries again with the reconnects' backoff (0.25 s doubling
+    to 10 s), one line per failed attempt saying why (refused, authorization, certificate),
+    where nats-py retries every second without end, deaf to a stop; ``stopping`` set ends
+    the wait with ``Stopped``."""
+    # Credentials and TLS from the environment (TOCSIN_NATS_CREDS, …) unless given explicitly:
+    # every service joins an authorized bus with no code of its own.
+    options = {**ClientSecurity.from_env().connect_options(), **options}
+    failed = 0
+    while True:
+        why = await unless_stopped(_first_contact(url, name, options), stopping)
+        if why is None:
+            break
+        failed += 1
+        pause = backoff.delay(failed)
+        # A refusal of the credentials is said as such first; then each attempt, as any other.
+        say = log.error if failed == 1 and "authorization violation" in why.lower() else log.warning
+        say(
+            REFUSED if say == log.error else "cannot reach NATS yet",
+            client=name,
+            error=why,
+            attempts=failed,
+            retry_in=round(pause, 1),
+        )
+        await unless_stopped(asyncio.sleep(pause), stopping)
+    return await unless_stopped(_reconnecting(url, name, options), stopping)
+
+
+async def _first_contact(url: str, name: str, options: dict[str, object]) -> str | None:
+    """None once NATS at ``url`` took us (the connection closed again); else why not."""
     nc = Client()
+    failures: list[Exception] = []
 
     async def on_error(exc: Exception) -> None:
-        log.warning("nats error", client=name, error=str(exc))
+        failures.append(exc)
+
+    try:
+        await within(
+            nc.connect(
+                servers=url.split(","),
+                name=name,
+                allow_reconnect=False,
+                connect_timeout=5,
+                error_cb=on_error,
+                **options,  # type: ignore[arg-type]
+            ),
+            START_ATTEMPT,
+        )
+    except Exception as exc:
+        return reason(failures[-1] if failures else exc)
+    finally:
+        with contextlib.suppress(Exception):
+            await within(nc.close(), 2)
+    return None
+
+
+async def _reconnecting(url: str, name: str, options: dict[str, object]) -> Client:
+    nc = Client()
+    said = ""
+
+    async def on_error(exc: Exception) -> None:
+        # Once per kind of error until connected again: nats-py retries each second for ever,
+        # and a refused credential is refused each time.
+        nonlocal said
+        if str(exc) == said:
+            return
+        said = str(exc)
+        if refused(exc):
+            log.error(REFUSED, client=name, error=str(exc))
+        else:
+            log.warning("nats error", client=name, error=str(exc))
 
     async def on_disconnect() -> None:
         # nats-py calls it on close() too: a client closed on purpose lost nothing.
@@ -42,11 +126,10 @@ async def connect(url: str, name: str, **options: object) -> Client:
             log.warning("nats disconnected", client=name)
 
     async def on_reconnect() -> None:
+        nonlocal said
+        said = ""
         log.warning("nats reconnected", client=name)
 
-    # Credentials and TLS from the environment (TOCSIN_NATS_CREDS, …) unless given explicitly:
-    # every service joins an authorized bus with no code of its own.
-    options = {**ClientSecurity.from_env().connect_options(), **options}
     await nc.connect(
         servers=url.split(","),
         name=name,
@@ -82,22 +165,34 @@ async def oneshot(url: str, name: str) -> AsyncIterator[Client]:
         failures.append(exc)  # said once, with the outcome, rather than once per attempt
 
     try:
-        await nc.connect(
-            servers=url.split(","),
-            name=name,
-            max_reconnect_attempts=ONESHOT_ATTEMPTS,
-            reconnect_time_wait=1,
-            connect_timeout=ONESHOT_TIMEOUT,
-            error_cb=on_error,
-            **ClientSecurity.from_env().connect_options(),
+        # Bounded as a whole: after a failed TLS handshake nats-py may wait for ever (nats.py
+        # issue 718) where each attempt should have taken its ``connect_timeout``.
+        await within(
+            nc.connect(
+                servers=url.split(","),
+                name=name,
+                max_reconnect_attempts=ONESHOT_ATTEMPTS,
+                reconnect_time_wait=1,
+                connect_timeout=ONESHOT_TIMEOUT,
+                error_cb=on_error,
+                **ClientSecurity.from_env().connect_options(),
+            ),
+            (ONESHOT_ATTEMPTS + 1) * (ONESHOT_TIMEOUT + 1),
         )
     except Exception as exc:  # nats-py's "no servers": the attempts' own errors say why
+        with contextlib.suppress(Exception):
+            await within(nc.close(), 2)
         raise Unreachable(
             f"cannot reach NATS at {shown(url)}: {reason(failures[-1] if failures else exc)}"
         ) from None
     try:
         yield nc
     except Exception as exc:
+        # A subject the credentials may not use: nats-py says so to the error callback only,
+        # and the command meets a timeout or a broken pipe instead.
+        refused = [f for f in failures if "permissions violation" in str(f).lower()]
+        if refused:
+            raise Unreachable(f"NATS at {shown(url)} refused: {reason(refused[-1])}") from None
         if nc.is_connected:
             raise
         raise Unreachable(
@@ -189,9 +284,10 @@ async def close(nc: Client) -> None:
     can take its whole timeout; every service acks and awaits its publishes itself.)"""
     with contextlib.suppress(Exception):
         await nc.flush(timeout=2)
-    # NATS away, what is pending cannot be written: closing says so (the connection is lost),
-    # which must not turn a service's stop into a crash.
-    with contextlib.suppress(OSError):
+    # NATS away, what is pending cannot be written: closing says so (the connection is lost;
+    # on uvloop a RuntimeError, "unable to perform operation on <TCPTransport closed=True>",
+    # after nats-py cancelled its tasks), which must not turn a service's stop into a crash.
+    with contextlib.suppress(OSError, RuntimeError):
         await nc.close()
 
 

@@ -47,6 +47,13 @@ def setup(level: str | None = None) -> None:
     # Libraries speak only when something is wrong.
     for noisy in ("nats", "asyncio", "uvicorn.access", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("asyncio").addFilter(_not_eof_over_tls)
+
+
+def _not_eof_over_tls(record: logging.LogRecord) -> bool:
+    # asyncio says it of every TLS connection nats-py closes (nats-py's protocol returns True
+    # from eof_received): a warning of every command over TLS that nothing can act on.
+    return not str(record.msg).startswith("returning true from eof_received()")
 
 
 class Log:

@@ -64,6 +64,12 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
         help="path of auth.conf relative to the printed config "
         "(default auth.conf: save the output beside it)",
     )
+    s.add_argument(
+        "--pid-file",
+        help="where nats-server writes its pid (default: nats-server.pid in the security "
+        "directory, which `agents add|revoke` signal to reload; in a container, a path of the "
+        "container's such as /tmp/nats-server.pid)",
+    )
     s = ssub.add_parser(
         "leaf-auth",
         help="print the auth.conf of a site's leaf node: only the agents of its location",
@@ -77,9 +83,11 @@ def _reload_note(store: Store) -> str:
     pid = reloading.reload(store.dir)
     if pid is not None:
         return f"nats-server (pid {pid}) reloaded {store.auth_conf}"
+    # A bare ``--signal reload`` fails as soon as two nats-servers run on the host.
+    recorded = reloading.recorded_pid(store.dir)
     return (
         f"{store.auth_conf} updated; make NATS reload it: `docker compose kill -s HUP nats` "
-        "or `nats-server --signal reload`"
+        f"or `nats-server --signal reload={recorded or 'PID'}`"
     )
 
 
@@ -134,5 +142,6 @@ def cmd_security(args: Any) -> int:
         )
     store.init()
     auth = args.auth_path or "auth.conf"
-    sys.stdout.write(render_server(auth, tls=tls))
+    pid = Path(args.pid_file) if args.pid_file else reloading.pid_file(store.dir)
+    sys.stdout.write(render_server(auth, tls=tls, pid_file=pid))
     return 0

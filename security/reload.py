@@ -17,12 +17,31 @@ def pid_file(directory: str | Path) -> Path:
     return Path(directory).absolute() / "nats-server.pid"
 
 
-def reload(directory: str | Path) -> int | None:
-    """Signal the local nats-server of this deployment; its pid, or None if none runs here."""
-    path = pid_file(directory)
+def recorded_pid(directory: str | Path) -> int | None:
+    """The pid the deployment's pid file holds, or None (no file, not a number)."""
     try:
-        pid = int(path.read_text().strip())
+        return int(pid_file(directory).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _is_nats(pid: int) -> bool:
+    # A stale pid file names whatever process took the number since (or init, pid 1, for a
+    # file written inside a container): only a nats-server is signalled.
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().startswith("nats-server")
+    except FileNotFoundError:
+        return False
+
+
+def reload(directory: str | Path) -> int | None:
+    """Signal the local nats-server of this deployment; its pid, or None if none runs here
+    (or it is not ours to signal)."""
+    pid = recorded_pid(directory)
+    if pid is None or pid <= 1 or not _is_nats(pid):
+        return None
+    try:
         os.kill(pid, signal.SIGHUP)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
+    except (ProcessLookupError, PermissionError):
         return None
     return pid

@@ -123,9 +123,10 @@ class Store:
     def write_auth(self) -> Path:
 
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.auth_conf.with_suffix(".tmp")
-        tmp.write_text(render_auth(self.active()))
-        tmp.replace(self.auth_conf)  # atomic: a reload never reads half a file
+        # Rewritten in place, not renamed over: a container bind-mounting this one file
+        # keeps the inode it started with, and a renamed file (a revocation) never reaches
+        # it. The reload is signalled after the write, so it reads the whole file.
+        self.auth_conf.write_text(render_auth(self.active()))
         return self.auth_conf
 
     def _create(self, name: str, role: str, location: str | None) -> Identity:

@@ -109,12 +109,14 @@ class _Server(ThreadingHTTPServer):
 class CheckSite:
     """Serve :data:`ROUTES` on 127.0.0.1 over HTTP and HTTPS; ``check`` runs one check on it."""
 
-    def __init__(self, ca: trustme.CA, not_after: datetime | None = None) -> None:
+    def __init__(self, ca: trustme.CA, not_after: datetime | None = None, tls: bool = True) -> None:
+        """``tls=False``: plain HTTP only, so an ``https://`` URL of it fails (a closed 443)."""
         self.ca = ca
-        cert = ca.issue_cert("127.0.0.1", "localhost", not_after=not_after)
         self.server = _Server(("127.0.0.1", 0), _Handler)
-        self.server.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        cert.configure_cert(self.server.tls)
+        if tls:
+            cert = ca.issue_cert("127.0.0.1", "localhost", not_after=not_after)
+            self.server.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            cert.configure_cert(self.server.tls)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

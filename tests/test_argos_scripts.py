@@ -32,6 +32,7 @@ general:
   cookie_secret: "s3cret"
   frequency: "5m"
   ipv6: false
+  unauthenticated_access: all
   alerts: {{ok: [local], warning: [local], critical: [local], unknown: [local],
            no_agent: [local]}}
 service: {{secrets: ["tok"]}}
@@ -119,3 +120,44 @@ async def test_severities_and_stats_have_argos_shapes(
     assert set(stats) == set(argos["stats"])
     # Judged tasks wait for their next run; the two never judged are due.
     assert stats == {"upcoming_tasks_count": 4, "results_count": 4, "selected_tasks_count": 2}
+
+
+async def test_app_routes_have_argos_shapes(database_url: str, argos_api: dict[str, Any]) -> None:
+    """``/api/app/``, ``version``, ``agents`` and ``domains``: Argos's keys and kinds of values,
+    and its figures where both hold the same state (severities, domains, tasks)."""
+    argos = argos_api["app"]
+    s = Seeder(database_url)
+    now = time.time()
+    tasks = [task_def(i) for i in range(TASKS)]
+    s.config(tasks, at=now - 600)
+    for t, severity in zip(tasks, ["ok", "ok", "warning", "critical"], strict=False):
+        s.result(t, "success" if severity == "ok" else "failure", now - 1)
+        s.judge(t, severity, None, now - 1)
+    s.heartbeat("paris-1", now - 5)
+    await s.flush()
+    settings = WebSettings(cookie_secret="t" * 32, unauthenticated_access="all")
+    async with web_server(database_url, settings) as web, httpx.AsyncClient(base_url=web.url) as c:
+        answers = [await c.get(f"/api/app/{p}") for p in ("", "version", "agents", "domains")]
+        mine = dict(
+            zip(("", "version", "agents", "domains"), (a.json() for a in answers), strict=True)
+        )
+    assert [a.status_code for a in answers] == [200] * 4
+    for path, answer in mine.items():
+        assert _kinds(answer) == _kinds(argos[path]) or path == "agents", path
+    assert mine[""]["severities"] == argos[""]["severities"]
+    assert (mine[""]["agents"], mine[""]["waiting_tasks"]) == (1, 2)
+    assert mine["version"]["logged_in"] is argos["version"]["logged_in"] is False
+    assert argos["agents"] == {"agents": {}}  # Argos's come from results; none there
+    assert list(mine["agents"]["agents"]) == ["paris-1"]
+    assert mine["domains"]["domains"] == argos["domains"]["domains"]
+    assert mine["domains"]["total_task_count"] == argos["domains"]["total_task_count"] == TASKS
+    # Argos's, set severities but no result: waiting; Tocsin's, checked a second ago.
+    assert argos["domains"]["domains_last_checks"] == {"example.org": "Waiting to be checked"}
+    assert " " in mine["domains"]["domains_last_checks"]["example.org"]
+
+
+def _kinds(value: Any) -> Any:
+    """The keys of a JSON value and the kinds of what they hold, not the values."""
+    if isinstance(value, dict):
+        return {k: _kinds(v) for k, v in value.items()} if len(value) < 10 else "dict"
+    return "list" if isinstance(value, list) else type(value).__name__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from services.cli import main as cli
 from services.projector import backup as backups
 from services.projector.backup import BackupError, backup, restore
 from services.projector.rebuild import checksum, rebuild
+from tests.clirun import tocsin
 from tests.faults.harness import Services, config_body, count, quiesce_and_check
 from tests.helpers import DemoTarget, wait_for
 
@@ -121,5 +123,53 @@ async def test_a_backup_answers_only_the_servers_flow_control(
         mark = await js.publish(subjects.deadletter("test-mark"), b"{}")
         info = await js.stream_info(streams.EVENTS)
         assert (mark.seq, info.state.messages) == (2, 2)
+    finally:
+        await nc.close()
+
+
+def test_a_backup_of_many_chunks_ends_well(nats_server: NatsServer, tmp_path: Path) -> None:
+    """A snapshot over one chunk ends with an empty message carrying Status 204 (nats-server
+    2.10+): the end, not a break. Backed up as the operator types it, then restored."""
+
+    async def fill() -> None:
+        nc = await nats.connect(nats_server.url)
+        js = nc.jetstream()
+        await streams.ensure(js, ["default"])
+        for _ in range(400):
+            await js.publish("tocsin.filler.test", os.urandom(1000))
+        await nc.close()
+
+    asyncio.run(fill())
+    saved = tmp_path / "r3.backup"
+    done = tocsin(["log", "backup", str(saved), "--nats-url", nats_server.url], tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert saved.stat().st_size > 2 * backups.CHUNK
+    assert not list(tmp_path.glob("*.partial"))
+
+    async def restored() -> int:
+        fresh = NatsServer(tmp_path / "fresh").start()
+        try:
+            nc = await nats.connect(fresh.url)
+            last = await restore(nc, saved)
+            await nc.close()
+            return last
+        finally:
+            fresh.stop()
+
+    assert asyncio.run(restored()) == 400
+
+
+async def test_a_snapshot_broken_off_by_the_server_is_an_error(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    nc = await nats.connect(nats_server.url)
+    try:
+        inbox = nc.new_inbox()
+        chunks: asyncio.Queue[Any] = asyncio.Queue()
+        await nc.subscribe(inbox, cb=chunks.put)
+        await nc.publish(inbox, b"some", headers={"Status": "100"})
+        await nc.publish(inbox, b"", headers={"Status": "500", "Description": "disk gone"})
+        with (tmp_path / "backup").open("wb") as out, pytest.raises(BackupError, match="500"):
+            await backups._receive(chunks, out, streams.EVENTS)
     finally:
         await nc.close()

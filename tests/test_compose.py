@@ -72,3 +72,25 @@ def test_dockerfile_installs_the_package_and_runs_tocsin():
     text = (ROOT / "Dockerfile").read_text()
     assert "pip install" in text and 'ENTRYPOINT ["tocsin"]' in text
     assert "USER tocsin" in text
+
+
+def _copied(dockerfile: str) -> set[str]:
+    """What the Dockerfile's COPY lines take into the image, as top-level names."""
+    out: set[str] = set()
+    for line in dockerfile.splitlines():
+        words = line.split()
+        if words[:1] == ["COPY"]:
+            out |= {w.rstrip("/").split("/")[0] for w in words[1:-1] if not w.startswith("--")}
+    return out
+
+
+def test_the_image_copies_every_package_the_wheel_holds():
+    """No docker daemon in the tests: the COPY lines against pyproject's packages (a wheel
+    of ``events`` and ``services`` alone failed at ``from runtime import …``)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    found = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {p.rstrip("*") for p in found}
+    assert all((ROOT / p / "__init__.py").is_file() for p in packages), packages
+    copied = _copied((ROOT / "Dockerfile").read_text())
+    assert packages <= copied, sorted(packages - copied)
+    assert {"pyproject.toml", "README.md"} <= copied

@@ -66,6 +66,10 @@ websites:
 """
 TCP_SITE = "general: {frequency: 1m}\nwebsites:\n  - domain: tcp://example.org:22\n    checks: []\n"
 NO_CHECKS = "warning: no checks: nothing is checked here"
+NO_TOKEN = (
+    "warning: no token: `tocsin argos` refuses every Argos agent (401); write the agents' "
+    "tokens here (`tocsin argos` reads them again on SIGHUP)"
+)
 
 #: (id, the file, the exit status, what follows ``FILE:`` on stderr).
 CASES = [
@@ -82,6 +86,20 @@ CASES = [
         "6:16: websites[0].paths[0].checks: expected a list of checks, got nothing",
     ),
     ("target-checks-empty-list", TCP_SITE, 0, f"4:13: websites[0].checks: {NO_CHECKS}"),
+    (
+        "service-secrets-left-empty",  # Argos's own example: `tocsin argos` would refuse all
+        ONE_SITE.format(domain="https://example.org", checks="[status-is: 200]")
+        + "service:\n  secrets:\n",
+        0,
+        f"8:11: service.secrets: {NO_TOKEN}",
+    ),
+    (
+        "service-secrets-empty-list",
+        ONE_SITE.format(domain="https://example.org", checks="[status-is: 200]")
+        + "service:\n  secrets: []\n",
+        0,
+        f"8:12: service.secrets: {NO_TOKEN}",
+    ),
     (
         "label-starting-with-a-hyphen",
         ONE_SITE.format(domain="https://-bad-.org", checks="[status-is: 200]"),

@@ -73,7 +73,7 @@ def test_a_second_entry_keeps_the_first_ones_recipients(tmp_path: Path):
         pytest.param(
             ROOT,
             "timeout: 3s\n" + ROOT,
-            "timeout 10.0 there, 3.0 here",
+            "timeout 60.0 there, 3.0 here",
             id="same-check-another-timeout",
         ),
         pytest.param(

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from events import codec, contract, lenient
+from events import codec, contract, lenient, subjects
 from events.fields import Token
-from events.types import REGISTRY, Event
+from events.types import REGISTRY, Event, Judgement, TaskJudged
 from tests.test_contract import RULE_SUBJECTS, _raw, _with_invalid_utf8, hostile_message
 from tests.test_events import SAMPLES, subject_of
 
@@ -115,7 +115,10 @@ def _samples_with_each_token(value: str) -> list[tuple[bytes, str]]:
     return out
 
 
-@pytest.mark.parametrize("value", ["a.b", "", "g" * 65, "g\n", "é", "ok-token_1"])
+TOKENS = ["a.b", "", "g" * 65, "g\n", "é", "ok-token_1", "a b", "g" * 64 + "\n", " g"]
+
+
+@pytest.mark.parametrize("value", TOKENS)
 def test_a_token_anywhere_gets_the_same_answer(value: str):
     """The tokens the mirrors leave to ``lenient`` (in lists, dict keys, nested structs) are
     refused or admitted exactly as msgspec's pattern does (``g\\n`` passes there, as ``$``
@@ -125,6 +128,34 @@ def test_a_token_anywhere_gets_the_same_answer(value: str):
     for _ in range(2):
         for data, subject in msgs:
             assert_same_answer(data, subject)
+
+
+@pytest.mark.parametrize("value", TOKENS)
+def test_a_token_anywhere_gets_the_same_answer_when_no_token_is_known(value: str):
+    """The same with the set of known tokens empty each time, as at 100,000 tasks where it
+    misses: an event's tokens are then matched all at once (joined by spaces, which is why a
+    token holding one is a case)."""
+    for data, subject in _samples_with_each_token(value):
+        lenient._valid.clear()
+        assert_same_answer(data, subject)
+
+
+def test_the_known_tokens_stay_bounded():
+    """Decoded copies of the tokens are what the set holds: never more than its bound, however
+    many distinct ones the log names (at 100,000 tasks, 150,000 group and task ids)."""
+    lenient._valid.clear()
+    for n in range(lenient.MAX_VALID):
+        group = f"g{n}"
+        verdict = TaskJudged(
+            at=1.8e9,
+            group=group,
+            completion=n,
+            next_run=1.8e9,
+            judgements=[Judgement(f"t{n}", "ok", None, "fine")],
+        )
+        data = codec.encode(verdict)
+        assert codec.encode(lenient.decode(data, subjects.judged(group))) == data
+    assert 0 < len(lenient._valid) <= lenient.MAX_VALID
 
 
 class Pair(msgspec.Struct):
@@ -243,3 +274,57 @@ def test_a_per_group_event_keeps_no_plan_per_subject(kind: str):
         event = msgspec.structs.replace(sample, group=f"g{i}")
         assert lenient.decode(codec.encode(event), subject_of(event)) is not None
     assert contract._plans == {}
+
+
+_BOUNDARY_TIMES = [946_684_799.9, 946_684_800.0, 1.8e9, 4_102_444_800.0, 4_102_444_800.5]
+_ODD_FLOATS = [float("nan"), float("inf"), -1.0]
+_COUNTS = [-1, 0, 7, 2**53, 2**53 + 1]
+_SEVERITY_LIKE = st.sampled_from(["ok", "warning", "critical", "unknown", "OK", "", "bad"])
+_REASONS = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["x" * 65536, "x" * 65537, "a\x00b", "\x00", "é" * 65536, "line\n"]),
+)
+
+
+@st.composite
+def _verdicts(draw: st.DrawFn) -> TaskJudged:
+    """Verdicts whose group and task ids are valid and distinct (what ``keys_admitted``
+    vouches for), anything in or out of bounds elsewhere."""
+    times = st.sampled_from(_BOUNDARY_TIMES + _ODD_FLOATS) | st.floats(9.4e8, 4.2e9)
+    tasks = draw(st.lists(st.sampled_from(["t1", "t2", "t-3", "t_4"]), max_size=4, unique=True))
+    judgements = [
+        Judgement(
+            task,
+            draw(_SEVERITY_LIKE),  # type: ignore[arg-type]
+            draw(st.none() | _SEVERITY_LIKE),  # type: ignore[arg-type]
+            draw(_REASONS),
+            draw(st.sampled_from(_COUNTS)),
+            draw(st.sampled_from([{}, {}, {"eu": "ok"}])),  # type: ignore[arg-type]
+        )
+        for task in tasks
+    ]
+    return TaskJudged(
+        at=draw(times),
+        group="g1",
+        completion=draw(st.sampled_from(_COUNTS)),
+        next_run=draw(times),
+        judgements=judgements,
+        recheck=draw(st.booleans()),
+    )
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_verdicts())
+def test_a_verdict_of_admitted_keys_is_refused_exactly_as_the_contract_does(v: TaskJudged):
+    """``encode_judged`` with its keys vouched for checks the rest by the fields' bounds:
+    it refuses exactly what a decode does, and returns the same bytes."""
+    subject = subjects.judged(v.group)
+    try:
+        expected: bytes | None = codec.encode_admitted(v, subject)
+    except codec.DecodeError:
+        expected = None
+    try:
+        got: bytes | None = lenient.encode_judged(v, subject, keys_admitted=True)
+    except codec.DecodeError:
+        got = None
+    assert got == expected

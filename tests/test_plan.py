@@ -30,6 +30,23 @@ def test_rescheduling_and_removal_leave_no_stale_entry():
     assert "a" not in plan
 
 
+def test_a_time_set_twice_or_set_again_after_a_removal_comes_out_once():
+    """An entry is live while the plan holds its time for its group: two entries of one time
+    are one run, and a group removed then planned again at the same time runs once."""
+    plan = Plan()
+    plan.set("a", 10.0)
+    plan.set("a", 10.0)
+    plan.set("b", 10.0)
+    plan.remove("b")
+    plan.set("b", 10.0)
+    plan.set("c", 10.0)
+    plan.remove("c")
+    assert sorted(plan.pop_due(10.0)) == [("a", 10.0), ("b", 10.0)]
+    plan.set("a", 10.0)
+    assert plan.pop_due(10.0) == [("a", 10.0)]
+    assert plan.pop_due(100.0) == [] and plan.next_due() is None and len(plan) == 0
+
+
 def test_limit_bounds_one_pop():
     plan = Plan()
     for i in range(10):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from checks import request
 from events.types import (
@@ -233,3 +234,23 @@ async def test_every_batch_size_folds_the_same_read_models(database_url: str) ->
     assert [d["reason"] for d in whole["dead_letters"] if "already completed" in d["reason"]] == [
         "check.completed: request 'b.0' already completed by agent 'a1' at seq 12"
     ]
+
+
+async def test_a_request_keeps_the_tasks_it_asked_for_whatever_tokens_they_are(
+    database_url: str,
+) -> None:
+    """A request's tasks go to PostgreSQL as an array literal: a task named like the literal's
+    NULL, or of digits, dashes and underscores only, is stored as the log names it."""
+    names = ["NULL", "null", "0", "-", "_a-B_9"]
+    tasks = [msgspec.structs.replace(task_def(0), id=name) for name in names]
+    log = Log()
+    log.add(ConfigApplied(at=T0, revision="r1", source="c.yaml", applied_by="t", added=tasks))
+    log.add(request.build(tasks, "default", "r.0", T0 + 1, T0 + 1))
+    conn = await asyncpg.connect(database_url)
+    try:
+        await ensure_schema(conn, "tokens")
+        await apply_batch(conn, log.events, schema="tokens", notify=False)
+        stored = await conn.fetchval("SELECT tasks FROM tokens.requests WHERE id = 'r.0'")
+    finally:
+        await conn.close()
+    assert stored == sorted(names)

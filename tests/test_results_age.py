@@ -51,6 +51,16 @@ async def test_results_older_than_the_age_leave_the_read_model(
             return ages if len(ages) == 2 else []
 
         assert await wait_for(pruned, 30, what="results older than 2.5 days pruned") == [2.0, 0.0]
+
+        async def requests_pruned() -> list[float]:
+            # The requests of those results go with them (a row per check run, for ever).
+            rows = await fetch(
+                database_url, "SELECT requested_at FROM requests ORDER BY requested_at"
+            )
+            ages = [round((now - r["requested_at"].timestamp()) / 86400, 1) for r in rows]
+            return ages if len(ages) == 2 else []
+
+        assert await wait_for(requests_pruned, 30, what="requests pruned") == [2.0, 0.0]
     finally:
         await stack.close()
 

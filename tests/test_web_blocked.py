@@ -49,6 +49,10 @@ websites:
   - domain: https://app.example:8443
     depends_on: [db.example, "https://proxy.example/health"]
     paths: [{path: /, checks: [{status-is: 200}]}]
+  - domain: https://db.example
+    paths: [{path: /, checks: [{status-is: 200}]}]
+  - domain: https://proxy.example
+    paths: [{path: /health, checks: [{status-is: 200}]}]
 """,
     )
     s = load_settings(str(path), env={})

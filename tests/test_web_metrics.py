@@ -4,6 +4,7 @@ test`` reach a secured bus with the service's credentials."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -51,12 +52,23 @@ async def test_metrics_pass_promtool(database_url, nats_server: NatsServer):
     await s.flush()
     nc = await nats.connect(nats_server.url)
     await streams.ensure(nc.jetstream(), ["default"])
-    await nc.close()
+    # Two ephemeral consumers (a page's live stream, a command's read): random names.
+    for _ in range(2):
+        await nc.jetstream().subscribe(subjects.ALL, ordered_consumer=True)
     async with web_server(database_url, settings(nats_server.url)) as web:
         async with httpx.AsyncClient(base_url=web.url) as c:
             await c.get("/api/tasks")
             text = (await c.get("/metrics")).text
+    durable = {
+        c.name
+        for stream in (streams.EVENTS, streams.WORK)
+        for c in await nc.jetstream().consumers_info(stream)
+        if c.config.durable_name
+    }
+    await nc.close()
     assert_lint_clean(tool, text)
+    labels = set(re.findall(r'consumer="([^"]*)"', text))
+    assert labels == durable | {"ephemeral"}, labels
     assert "tocsin_nats_up 1.0" in text
     # Two labels, not one escaped label; a summary, not a gauge with quantiles; counters _total.
     assert 'tocsin_consumer_pending{consumer="projector",stream="EVENTS"}' in text

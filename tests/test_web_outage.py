@@ -70,3 +70,27 @@ async def test_database_out_of_reach_is_a_503_with_a_reason(tmp_path: Path) -> N
             _promtool_ok(metrics.text)
     finally:
         server.stop()
+
+
+async def test_under_a_root_path_the_api_still_answers_json(tmp_path: Path) -> None:
+    """Behind a proxy (``root_path``), whether it passes the prefix on or cuts it: the API,
+    badges and metrics answer as without one, the pages in HTML."""
+    server = PostgresServer(tmp_path / "pg").start()
+    under = WebSettings(cookie_secret="t" * 32, unauthenticated_access="all", root_path="/tocsin")
+    try:
+        await seed(server.url)
+        async with web_server(server.url, under) as web, httpx.AsyncClient(base_url=web.url) as c:
+            server.stop()
+            for path, machine in ROUTES.values():
+                for sent in (f"/tocsin{path}", path):
+                    r = await c.get(sent, headers={"Accept": "application/json"})
+                    assert r.status_code == 503, (sent, r.status_code, r.text[:300])
+                    kind = r.headers["content-type"]
+                    assert kind.startswith("application/json" if machine else "text/html"), sent
+            for sent in ("/tocsin/metrics", "/metrics"):
+                metrics = await c.get(sent)
+                assert metrics.status_code == 200, sent
+                assert "tocsin_read_model_up 0.0" in metrics.text
+            assert (await c.get("/tocsin/healthz")).json()["down"] == ["database"]
+    finally:
+        server.stop()

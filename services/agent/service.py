@@ -115,7 +115,10 @@ class Agent:
 
     async def run(self) -> None:
         nc = await bus.connect(
-            self.opts.nats_url, f"agent-{self.opts.name}", **self.opts.security.connect_options()
+            self.opts.nats_url,
+            f"agent-{self.opts.name}",
+            self.stopping,
+            **self.opts.security.connect_options(),
         )
         js = nc.jetstream(domain=self.opts.js_domain)
         self._nc = nc

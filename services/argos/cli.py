@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -18,7 +19,7 @@ from runtime import bus, cliopts
 from security.client import add_options as add_security_options
 from security.client import from_args
 from services.argos.history import import_history
-from services.argos.service import GatewayOptions, main
+from services.argos.service import Gateway, GatewayOptions, log
 
 
 def register(sub: Any) -> dict[str, Callable[[Any], int]]:
@@ -68,6 +69,20 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
     cliopts.nats(a)
     cliopts.config(a)
     return {"argos": run, "import": run_import}
+
+
+async def main(opts: GatewayOptions) -> None:
+    gateway = Gateway(opts)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, gateway.stop)
+    # The file again, for its tokens: an agent's new token works without a restart.
+    loop.add_signal_handler(signal.SIGHUP, gateway.reload)
+    try:
+        await gateway.run()
+    except OSError as exc:
+        log.error("cannot serve Argos agents", host=opts.host, port=opts.port, error=str(exc))
+        raise SystemExit(1) from None
 
 
 def run(args: argparse.Namespace) -> int:

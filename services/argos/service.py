@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import signal
 import socket
 import time
 from dataclasses import dataclass, field
@@ -29,13 +28,11 @@ import uvicorn
 from fastapi import Body, Depends, FastAPI, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 
 from checks.masking import NO_SECRETS, RequestSecrets
 from checks.probe import cannot_run
 from checks.request import give_up_after
-from configuration.config import parse
+from configuration.config import ConfigError, parse
 from events import codec, streams, subjects
 from events.types import AgentHeartbeat, CheckRequested, CheckSpec, TaskDef
 from runtime import bus
@@ -43,6 +40,8 @@ from runtime.logs import Log
 from security.client import ClientSecurity
 from security.sealing import Opener
 from services.argos import translate
+from services.argos.guard import TokenFirst
+from services.argos.polls import Poller
 from services.argos.protocol import DEFAULT_LEASE, AgentResult, TaskIds, lease_deadline
 
 log = Log("tocsin.argos")
@@ -94,15 +93,14 @@ class Gateway:
     def __init__(self, opts: GatewayOptions) -> None:
         subjects.check_token(opts.location, "location")
         self.opts = opts
-        config = parse(opts.config)
-        self.tokens = set(config.agent_tokens)
+        self.tokens: set[str] = set()
         #: The configured tasks, for the scheduler's budget of each request (its frequency).
-        self.tasks: dict[str, TaskDef] = config.tasks
-        self.lease = opts.lease or config.recurring.get("max_lock_seconds") or DEFAULT_LEASE
+        self.tasks: dict[str, TaskDef] = {}
+        self.lease = DEFAULT_LEASE
+        self._take(parse(opts.config))
         self.leases: dict[str, Lease] = {}
         self.by_id: dict[int, str] = {}
         self._ids = TaskIds()
-        self._fetching = asyncio.Lock()
         self._beats: dict[str, float] = {}
         self._completed: dict[str, int] = {}
         self.started = time.time()
@@ -110,7 +108,7 @@ class Gateway:
         self._unsealer = opts.security.unsealer()
         self._opener: Opener | None = None  # with the NATS connection (run)
         self.js: Any = None
-        self.puller: bus.Puller | None = None
+        self.poller: Poller | None = None
         self.app = self._app()
         self.server = uvicorn.Server(
             uvicorn.Config(
@@ -126,12 +124,35 @@ class Gateway:
     def stop(self) -> None:
         self.stopping.set()
 
+    def _take(self, config: Any) -> None:
+        """The file's tokens, tasks and lease (at the start, and on SIGHUP)."""
+        self.tokens = set(config.agent_tokens)
+        self.tasks = config.tasks
+        self.lease = self.opts.lease or config.recurring.get("max_lock_seconds") or DEFAULT_LEASE
+        if not self.tokens:
+            log.warning(
+                "no service.secrets in the configuration: every Argos agent is refused (401)",
+                config=self.opts.config,
+            )
+
+    def reload(self) -> None:
+        """SIGHUP: read the file again for its tokens (and tasks, lease); a file that does
+        not read keeps what was read before."""
+        try:
+            self._take(parse(self.opts.config))
+        except (ConfigError, OSError) as exc:
+            log.error("configuration not reloaded", config=self.opts.config, error=str(exc))
+            return
+        log.info("configuration reloaded", tokens=len(self.tokens))
+
     async def run(self) -> None:
-        nc = await bus.connect(self.opts.nats_url, "argos", **self.opts.security.connect_options())
+        nc = await bus.connect(
+            self.opts.nats_url, "argos", self.stopping, **self.opts.security.connect_options()
+        )
         self.js = nc.jetstream(domain=self.opts.js_domain)
         self._opener = Opener(self._unsealer, self.js, self.opts.location)
-        sub = await self._bind()
-        self.puller = bus.Puller(sub, f"work of {streams.agent_consumer_name(self.opts.location)}")
+        durable = streams.agent_consumer_name(self.opts.location)
+        self.poller = Poller(nc, streams.WORK, durable, self.opts.js_domain)
         # Bound here, not by uvicorn: it would sys.exit() inside a task on a taken port.
         listening = socket.create_server((self.opts.host, self.opts.port))
         serving = asyncio.create_task(self.server.serve(sockets=[listening]))
@@ -146,19 +167,7 @@ class Gateway:
             listening.close()
             for lease in list(self.leases.values()):
                 await self._give_back(lease, "the gateway stops")
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
             await bus.close(nc)
-
-    async def _bind(self) -> JetStreamContext.PullSubscription:
-        durable = streams.agent_consumer_name(self.opts.location)
-        while not self.stopping.is_set():
-            try:
-                return await self.js.pull_subscribe_bind(durable=durable, stream=streams.WORK)
-            except NotFoundError:
-                log.warning("work consumer not there yet; is the scheduler running?")
-                await asyncio.sleep(2)
-        raise SystemExit(0)
 
     # --- the two routes -------------------------------------------------------------------
 
@@ -175,7 +184,13 @@ class Gateway:
         ) -> list[dict[str, Any]]:
             agent = agent_name(agent_id or (request.client.host if request.client else ""))
             await self._heartbeat(agent, request.headers.get("user-agent", "argos agent"))
-            return await self.hand_out(agent, max(1, min(limit, 1000)))
+            handed = await self.hand_out(agent, max(1, min(limit, 1000)))
+            if handed and await request.is_disconnected():
+                # Its client gave up waiting (a timeout): nobody would work these.
+                for rid in dict.fromkeys(self.by_id[t["id"]] for t in handed):
+                    await self._give_back(self.leases[rid], "the agent left before the answer")
+                return []
+            return handed
 
         @app.post("/api/results", status_code=201, dependencies=[Depends(token)])
         async def results(
@@ -186,15 +201,16 @@ class Gateway:
             agent = agent_name(agent_id or (request.client.host if request.client else ""))
             return {"result_ids": await self.take_results(agent, body)}
 
+        # A class, not an instance: FastAPI builds its middleware stack on the first request.
+        app.add_middleware(TokenFirst, tokens=lambda: self.tokens)
         return app
 
     async def hand_out(self, agent: str, limit: int) -> list[dict[str, Any]]:
         """Up to ``limit`` requests of the location, as Argos tasks (one per check): a request
         is Argos's task group, and Argos's ``limit`` counts task groups."""
-        if self.puller is None:
+        if self.poller is None:
             return []
-        async with self._fetching:
-            msgs = await self.puller.fetch(limit)
+        msgs = await self.poller.take_now(limit)
         out: list[dict[str, Any]] = []
         for msg in msgs:
             decoded = await self._decode(msg)
@@ -231,11 +247,12 @@ class Gateway:
         a restart) are left out of the answer, as Argos leaves out tasks it does not know."""
         accepted: list[int] = []
         done: list[Lease] = []
+        unknown: list[int] = []
         for result in results:
             task_id = result.task_id
             lease = self.leases.get(self.by_id.get(task_id, ""))
             if lease is None or lease.agent != agent or task_id not in lease.ids:
-                log.warning("result for no task handed to it", agent=agent, task_id=task_id)
+                unknown.append(task_id)
                 continue
             del self.by_id[task_id]
             spec = lease.ids[task_id]
@@ -243,6 +260,13 @@ class Gateway:
             accepted.append(task_id)
             if len(lease.results) == len(lease.ids) and lease not in done:
                 done.append(lease)
+        if unknown:  # one line a post, however many: a post may hold thousands
+            log.warning(
+                "results for no task handed to this agent",
+                agent=agent,
+                count=len(unknown),
+                task_ids=unknown[:5],
+            )
         for lease in done:
             await self._complete(lease)
         return accepted
@@ -367,15 +391,3 @@ class Gateway:
                 headers={"Nats-Msg-Id": f"heartbeat.{agent}.{now:.6f}"},
                 timeout=5,
             )
-
-
-async def main(opts: GatewayOptions) -> None:
-    gateway = Gateway(opts)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, gateway.stop)
-    try:
-        await gateway.run()
-    except OSError as exc:
-        log.error("cannot serve Argos agents", host=opts.host, port=opts.port, error=str(exc))
-        raise SystemExit(1) from None

@@ -157,7 +157,7 @@ class Notifier:
         pool = await db.pool(self.opts.database_url, min_size=2, max_size=8)
         async with pool.acquire() as conn:
             await store.ensure_schema(conn)
-        nc = await bus.connect(self.opts.nats_url, "notifier")
+        nc = await bus.connect(self.opts.nats_url, "notifier", self.stopping)
         js = nc.jetstream()
         # Still creates what is missing with default tuning (R1 on a cluster): its no-agent
         # alert must work with no scheduler running, which waiting for the scheduler's streams

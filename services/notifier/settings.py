@@ -17,6 +17,7 @@ from configuration import config as configuration
 from configuration import dependencies, redaction
 from configuration.hosts import HostsConfig
 from configuration.maintenance import Window, parse_windows
+from configuration.sections import unknown_channel
 from events.types import TaskDef
 from events.values import bounded_duration
 from services.notifier.ratelimit import RateLimit
@@ -78,6 +79,9 @@ def targets(raw: Any, where: str) -> list[Target]:
         raise ValueError(f"{where}: expected a list of channels")
     out = []
     for item in raw:
+        name = item.get("channel") if isinstance(item, dict) else item
+        if unknown_channel(name):
+            continue  # as Argos: nothing sent there (`config check` warns at its place)
         if isinstance(item, str):
             out.append(Target(_channel(item, where)))
         elif isinstance(item, dict) and set(item) <= {"channel", "after"} and "channel" in item:

@@ -23,6 +23,9 @@ from nats.aio.msg import Msg
 from events import streams
 
 CHUNK = 128 * 1024
+#: The status of the server's last, empty message of a whole snapshot ("no content"); another
+#: one (500 and a description) says it broke off.
+END = "204"
 #: Seconds without a chunk before a backup is given up.
 IDLE = 30.0
 
@@ -54,10 +57,17 @@ async def backup(nc: Client, path: Path, stream: str = streams.EVENTS) -> int:
             f"$JS.API.STREAM.SNAPSHOT.{stream}",
             {"deliver_subject": inbox, "no_consumers": True, "chunk_size": CHUNK},
         )
-        with path.open("wb") as out:
-            out.write(json.dumps({"config": meta["config"], "state": meta["state"]}).encode())
-            out.write(b"\n")
-            await _receive(chunks, out, stream)
+        # Written aside and renamed once the server said the end: a backup broken off (the
+        # server, the link, ^C) never leaves a file that looks like a whole one.
+        partial = path.with_name(path.name + ".partial")
+        try:
+            with partial.open("wb") as out:
+                out.write(json.dumps({"config": meta["config"], "state": meta["state"]}).encode())
+                out.write(b"\n")
+                await _receive(chunks, out, stream)
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
         return int(meta["state"]["last_seq"])
     finally:
         await sub.unsubscribe()
@@ -74,10 +84,10 @@ async def _receive(chunks: asyncio.Queue[Msg], out: BinaryIO, stream: str) -> No
         except TimeoutError:
             raise BackupError(f"no snapshot data for {IDLE:.0f}s") from None
         status = (msg.headers or {}).get("Status")
+        if not msg.data and status in (None, END):  # the end of the snapshot
+            return
         if status and status != "100":
             raise BackupError(f"snapshot broken off: {status} {msg.headers}")
-        if not msg.data:  # the end of the snapshot
-            return
         out.write(msg.data)
         if msg.reply.startswith(flow_control):  # the server waits for this to send more
             await msg.respond(b"")

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 from configuration.config import ConfigError, parse
 from runtime import bus, cliopts
 from services.projector.backup import BackupError, backup, restore
@@ -44,7 +46,8 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
 def run_projector(args: argparse.Namespace) -> int:
     collect_rarely()
     if args.action == "rebuild":
-        seq = asyncio.run(rebuild(args.nats_url, args.database_url))
+        # On uvloop, as the services run (``cliopts.run``): asyncpg's and NATS's sockets.
+        seq = uvloop.run(rebuild(args.nats_url, args.database_url))
         print(f"rebuilt read models up to event {seq}")
         return 0
     # recurring_tasks.max_results_age of the configuration bounds the results kept.

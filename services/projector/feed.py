@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import uvloop
 
 from events import codec, lenient, streams
 from events.types import AgentHeartbeat, HostObserved
@@ -146,7 +147,7 @@ class Feed:
 def main() -> None:
     collect_rarely()
     nats_url, consumer, until, batch = sys.argv[1:5]
-    asyncio.run(feed(nats_url, consumer, int(until), int(batch)))
+    uvloop.run(feed(nats_url, consumer, int(until), int(batch)))
 
 
 if __name__ == "__main__":

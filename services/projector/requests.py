@@ -29,7 +29,6 @@ from events.types import (
     CheckStarted,
     ConfigApplied,
     DeadLettered,
-    TaskJudged,
 )
 from services.projector import rowsets
 
@@ -105,83 +104,111 @@ def completed_before(ev: CheckCompleted, requests: Mapping[str, Request]) -> str
     return f"request {ev.request[:80]!r} already completed by agent {agent!r} at seq {seq}"
 
 
+#: Places in a status row (``COLUMNS``' order).
+(
+    _,
+    LOCATION,
+    STATUS,
+    AGENT,
+    DELIVERIES,
+    STARTED,
+    COMPLETED,
+    COMPLETION,
+    RUN_MS,
+    ERROR,
+    UPDATED,
+    JUDGED,
+) = range(len(COLUMNS))
+
+
 @dataclass
 class StatusChanges:
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: A list per request in ``COLUMNS``' order, None where its events said nothing (a list:
+    #: one is made per request of a batch, and a dict of the columns cost a third more).
+    rows: dict[str, list[Any]] = field(default_factory=dict)
     #: (completion sequence, judged at): the requests those completions answer are judged.
     judged: list[tuple[int, datetime]] = field(default_factory=list)
     config_changed: bool = False
 
-    def row(self, request: str, seq: int) -> dict[str, Any]:
-        row = self.rows.setdefault(request, dict.fromkeys(COLUMNS))
-        row.update(id=request, updated_seq=seq)
+    def row(self, request: str, seq: int) -> list[Any]:
+        row = self.rows.get(request)
+        if row is None:
+            row = self.rows[request] = [request, *_UNSAID]
+        row[UPDATED] = seq
         return row
 
     @staticmethod
-    def status(row: dict[str, Any], status: str) -> None:
-        if row["status"] is None or RANK[status] > RANK[row["status"]]:
-            row["status"] = status
+    def status(row: list[Any], status: str) -> None:
+        if row[STATUS] is None or RANK[status] > RANK[row[STATUS]]:
+            row[STATUS] = status
+
+
+_UNSAID = (None,) * (len(COLUMNS) - 1)
+
+
+def started(c: StatusChanges, seq: int, ev: CheckStarted, req: Request) -> None:
+    """A start of ``req``, a request of the log at the start's location."""
+    if req.completed:
+        # After its completion, a start (a redelivery whose completion the duplicate
+        # window drops, or a forgery) changes nothing: the row tells the run it took.
+        return
+    row = c.row(ev.request, seq)
+    row[LOCATION], row[AGENT], row[STARTED] = ev.location, ev.agent, _ts(ev.at)
+    row[DELIVERIES] = max(row[DELIVERIES] or 0, ev.delivery)
+    c.status(row, "running")
+
+
+def completed(c: StatusChanges, seq: int, ev: CheckCompleted, at: datetime) -> None:
+    """The completion of a request of the log at its location (``at``: ``ev.at``)."""
+    row = c.row(ev.request, seq)
+    row[LOCATION], row[AGENT], row[STARTED] = ev.location, ev.agent, _ts(ev.started)
+    row[COMPLETED], row[COMPLETION] = at, seq
+    row[RUN_MS] = round(max(ev.at - ev.started, 0.0) * 1000, 2)
+    # Delivered once at least: a quick first run says so in its completion alone.
+    row[DELIVERIES] = max(row[DELIVERIES] or 0, 1)
+    if ev.observation.error is not None:  # as in SQL: an earlier error stays
+        row[ERROR] = ev.observation.error
+    c.status(row, "completed")
 
 
 def fold(c: StatusChanges, seq: int, ev: AnyEvent, asked: Mapping[str, Any]) -> None:
-    """Fold one event the projector took (``check.requested`` is the row's insert).
+    """Fold one event the projector took other than a request's own (``started``,
+    ``completed``; ``check.requested`` is the row's insert, ``task.judged`` goes to
+    ``judged``).
 
-    ``asked``: the requests of the log up to ``ev`` by id (their ``location``): an event about
-    one of them only, as the UPDATE of a batch of one would find it. Merged into a row of a
-    request that is not, it would be written with the row's other changes."""
-    if isinstance(ev, CheckRequested):
-        return  # the most frequent type, and the one that changes no status: tested first
-    if isinstance(ev, CheckStarted):
-        if not _asked_at(asked, ev.request, ev.location) or asked[ev.request].completed:
-            # After its completion, a start (a redelivery whose completion the duplicate
-            # window drops, or a forgery) changes nothing: the row tells the run it took.
-            return
-        row = c.row(ev.request, seq)
-        row.update(location=ev.location, agent=ev.agent, started_at=_ts(ev.at))
-        row["deliveries"] = max(row["deliveries"] or 0, ev.delivery)
-        c.status(row, "running")
-    elif isinstance(ev, CheckCompleted):
-        if not _asked_at(asked, ev.request, ev.location):
-            return
-        row = c.row(ev.request, seq)
-        row.update(
-            location=ev.location,
-            agent=ev.agent,
-            started_at=_ts(ev.started),
-            completed_at=_ts(ev.at),
-            completion_seq=seq,
-            run_ms=round(max(ev.at - ev.started, 0.0) * 1000, 2),
-        )
-        # Delivered once at least: a quick first run says so in its completion alone.
-        row["deliveries"] = max(row["deliveries"] or 0, 1)
-        if ev.observation.error is not None:  # as in SQL: an earlier error stays
-            row["error"] = ev.observation.error
-        c.status(row, "completed")
-    elif isinstance(ev, TaskJudged) and ev.completion:
-        c.judged.append((ev.completion, _ts(ev.at)))
-    elif isinstance(ev, DeadLettered) and ev.kind == "max_deliver" and ev.request:
+    ``asked``: the requests of the log up to ``ev`` by id: a dead letter about one of them
+    only, as the UPDATE of a batch of one would find it. Merged into a row of a request
+    that is not, it would be written with the row's other changes."""
+    if isinstance(ev, DeadLettered) and ev.kind == "max_deliver" and ev.request:
         if ev.request not in asked:
             return
         row = c.row(ev.request, seq)
-        row["error"] = ev.reason
-        row["deliveries"] = max(row["deliveries"] or 0, ev.deliveries or 0)
+        row[ERROR] = ev.reason
+        row[DELIVERIES] = max(row[DELIVERIES] or 0, ev.deliveries or 0)
         c.status(row, "dead_lettered")
     elif isinstance(ev, ConfigApplied) and ev.removed:
         c.config_changed = True
 
 
-def _asked_at(asked: Mapping[str, Any], request: str, location: str) -> bool:
-    req = asked.get(request)
-    return req is not None and req.location == location
+#: Whether events of a type name a request, by type (``referenced``).
+_NAMING: dict[type, bool] = {}
 
 
-def referenced(batch: Iterable[AnyEvent]) -> set[str]:
+def referenced(batch: Iterable[object]) -> set[str]:
     """The requests that events of ``batch`` name: the ones to look up in the table. One the
     batch asks is looked up too: an earlier batch may have asked that id, and the first
     request of an id is the one (however the log is batched); knowing it, the fold leaves it
-    out of the batch's inserts."""
-    about = CheckRequested | CheckStarted | CheckCompleted | DeadLettered
-    return {ev.request for ev in batch if isinstance(ev, about) and ev.request}
+    out of the batch's inserts. (Told by type, once per type: an ``isinstance`` of the union
+    for every event, mirrors and all, cost more than the rest.)"""
+    ids = set()
+    for ev in batch:
+        naming = _NAMING.get(type(ev))
+        if naming is None:
+            about = CheckRequested | CheckStarted | CheckCompleted | DeadLettered
+            naming = _NAMING[type(ev)] = issubclass(type(ev), about)
+        if naming and ev.request:  # type: ignore[attr-defined]
+            ids.add(ev.request)  # type: ignore[attr-defined]
+    return ids
 
 
 def _rank_sql(column: str) -> str:
@@ -271,15 +298,15 @@ def merged(
     rows: list[list[Any]] = []
     open_by_completion: dict[int, list[Any]] = {}
     for rid, (_, location, grp, tasks, seq, *when) in asked.items():
-        row = [rid, location, grp, tasks, seq, *when, "queued"]
+        row = [rid, location, grp, rowsets.tokens(tasks), seq, *when, "queued"]
         row += [None, 0, None, None, None, None, None, seq, None]
         change = c.rows.get(rid)
-        if change is not None and change["location"] in (None, location):
-            if change["status"] is not None and RANK[change["status"]] > RANK["queued"]:
-                row[8] = change["status"]
-            row[9:17] = [change[col] for col in COLUMNS[3:11]]
-            row[10] = change["deliveries"] or 0
-            row[16] = max(change["updated_seq"], seq)
+        if change is not None and change[LOCATION] in (None, location):
+            if change[STATUS] is not None and RANK[change[STATUS]] > RANK["queued"]:
+                row[8] = change[STATUS]
+            row[9:17] = change[AGENT : UPDATED + 1]
+            row[10] = change[DELIVERIES] or 0
+            row[16] = max(change[UPDATED], seq)
             if row[13] is not None and row[8] in _OPEN:
                 open_by_completion[row[13]] = row
         rows.append(row)
@@ -292,22 +319,22 @@ def merged(
     return rows, judged
 
 
-def judged_in_update(updates: list[dict[str, Any]], judged: list[tuple[int, datetime]]) -> set[int]:
+def judged_in_update(updates: list[list[Any]], judged: list[tuple[int, datetime]]) -> set[int]:
     """Which entries of ``judged`` judge a completion of ``updates`` (requests of earlier
     batches, completed in this one), each made part of its request's UPDATE: the row is then
     rewritten (with all its indexes) once, not completed then judged. As ``_JUDGED`` would,
     the first judgement of a completion counts, and only if the request is still open (the
     UPDATE's status rank)."""
     open_by_completion = {
-        row["completion_seq"]: row
+        row[COMPLETION]: row
         for row in updates
-        if row["completion_seq"] is not None and row["status"] in _OPEN
+        if row[COMPLETION] is not None and row[STATUS] in _OPEN
     }
     taken: set[int] = set()
     for i, (completion, at) in enumerate(judged):
         row = open_by_completion.pop(completion, None)
         if row is not None:
-            row["status"], row["judged_at"] = "judged", at
+            row[STATUS], row[JUDGED] = "judged", at
             taken.add(i)
     return taken
 
@@ -326,8 +353,8 @@ async def write(
     skip.update(judged_in_update(updates, c.judged))
     if updates:
         for row in updates:
-            row["deliveries"] = row["deliveries"] or 0
-        await conn.execute(UPDATE, *[[row[col] for row in updates] for col in COLUMNS])
+            row[DELIVERIES] = row[DELIVERIES] or 0
+        await conn.execute(UPDATE, *map(list, zip(*updates, strict=True)))
     judged = [j for i, j in enumerate(c.judged) if i not in skip]
     if judged:
         await conn.execute(_JUDGED, [j[0] for j in judged], [j[1] for j in judged])

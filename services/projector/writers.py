@@ -56,12 +56,15 @@ WHERE t.id = u.id
 
 
 def _task_update_rows(c: Changes) -> str:
-    none_result = (None,) * 8
-    none_verdict = [None] * 7
-    rows = (
-        (i, *c.last_results.get(i, none_result)[1:], *c.judgements.get(i, none_verdict)[1:])
-        for i in c.last_results.keys() | c.judgements.keys()
-    )
+    """A row per task of a last result (its own row: the task first), a verdict, or both."""
+    results, verdicts = c.last_results, c.judgements
+    no_verdict = (None,) * 6
+    rows = [
+        (*result, *verdicts[task][1:]) if task in verdicts else (*result, *no_verdict)
+        for task, result in results.items()
+    ]
+    no_result = (None,) * 7
+    rows += [(task, *no_result, *v[1:]) for task, v in verdicts.items() if task not in results]
     return rowsets.rowset(rows)
 
 

@@ -84,10 +84,19 @@ class Judging(SchedulerState):
                 due = self.plan.due_of(ev.group) or self.in_flight.get(ev.group, verdict.at)
                 verdict = msgspec.structs.replace(verdict, next_run=due, recheck=gs.recheck)
             subject = subjects.judged(ev.group)
+            tasks = self.groups.get(ev.group)
+            # Its group and tasks those of a request admitted (dispatch's ``gs.admitted``):
+            # their tokens and keys are; what the agent's answer made of it is checked.
+            keys_admitted = (
+                tasks is not None
+                and gs.admitted is tasks
+                and verdict.group == tasks[0].group
+                and [j.task for j in verdict.judgements] == [t.id for t in tasks]
+            )
             try:
                 # An agent's details make the reasons: a verdict the contract refuses would be
                 # a dead letter for every reader, and the task judged by none of them.
-                data = lenient.encode_admitted(verdict, subject)
+                data = lenient.encode_judged(verdict, subject, keys_admitted)
             except codec.DecodeError as exc:
                 await self._dead_letter(batch, msg, seq, f"{msg.subject}: its verdict: {exc}")
                 continue

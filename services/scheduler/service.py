@@ -24,6 +24,7 @@ from dataclasses import replace
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from checks.judge import GroupState
 from configuration import config as configuration
 from configuration import memory, redaction
 from configuration.diff import TooLarge
@@ -66,7 +67,7 @@ class Scheduler(Dispatching, Restoring, DeadLettering):
 
     async def run(self) -> None:
         first = configuration.parse(self.opts.config_path)  # refuse to start on a bad file
-        nc = await bus.connect(self.opts.nats_url, "scheduler")
+        nc = await bus.connect(self.opts.nats_url, "scheduler", self.stopping)
         js = nc.jetstream()
         try:
             tuning = work_tuning(self.opts.tuning, dispatched(first.tasks.values()))
@@ -294,6 +295,10 @@ class Scheduler(Dispatching, Restoring, DeadLettering):
         for gid, group in groups.items():
             if gid not in self.plan and gid not in self.in_flight:
                 self.plan.set(gid, spread(gid, min(t.frequency for t in group), now_s))
+            # Each group's state made now, frozen with the tasks (``gc.freeze``): made at its
+            # first request, 50,000 of them at 100,000 tasks were walked by every full pass of
+            # the collector.
+            self.group_states.setdefault(gid, GroupState())
         self.groups = groups
         self.wake.set()
         log.info(

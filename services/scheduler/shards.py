@@ -78,7 +78,7 @@ class Replica:
 
     async def run(self) -> None:
         self.file = configuration.parse(self.opts.config_path)  # refuse to start on a bad one
-        nc = await bus.connect(self.opts.nats_url, "scheduler")
+        nc = await bus.connect(self.opts.nats_url, "scheduler", self.stopping)
         js = nc.jetstream()
         try:
             tuning = work_tuning(self.opts.tuning, dispatched(self.file.tasks.values()))

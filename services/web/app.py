@@ -27,6 +27,7 @@ from runtime import __version__, db
 from services.web import (
     acks,
     api,
+    argosapp,
     auth,
     authdb,
     badges,
@@ -148,6 +149,7 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
         auth,
         pages,
         api,
+        argosapp,
         acks,
         checknow,
         requestviews,
@@ -159,6 +161,7 @@ def create_app(database_url: str, settings: WebSettings | None = None) -> FastAP
     ):
         app.include_router(module.router)
     app.include_router(hosts.api)
+    app.include_router(argosapp.version_router)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
 
     @app.get("/live", include_in_schema=False)

@@ -33,7 +33,7 @@ from markupsafe import Markup
 from services.web import authdb, ldapauth
 from services.web.authdb import User
 from services.web.settings import WebSettings
-from services.web.templating import external_path, root_path, templates
+from services.web.templating import return_path, root_path, templates
 
 SESSION_COOKIE = "tocsin_session"
 CSRF_COOKIE = "tocsin_csrf"
@@ -230,7 +230,7 @@ def login_required_response(request: Request, exc: LoginRequired) -> Response:
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
-    target = f"{root_path(request)}/login?next={quote(external_path(request))}"
+    target = f"{root_path(request)}/login?next={quote(return_path(request))}"
     if request.headers.get("hx-request"):
         return Response(status_code=401, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)

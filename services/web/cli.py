@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import uvicorn
 
+from configuration.yamlsource import ConfigError
 from readmodel import SCHEMA
 from runtime import cliopts, db
 from runtime.reach import Unreachable
@@ -208,7 +209,12 @@ def cmd_nagios(args: argparse.Namespace) -> int:
 
 
 def run_web(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except (ConfigError, ValueError, OSError) as exc:
+        # As the scheduler, notifier and projector: no start on a file that does not read.
+        print(exc, file=sys.stderr)
+        return 2
     # Open pages hold a live (SSE) stream: without a grace limit, they would hold a stop forever.
     uvicorn.run(
         create_app(args.database_url, settings),

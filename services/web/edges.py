@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from runtime.logs import Log
-from services.web.templating import render, route_path
+from services.web.templating import render, route_path, scope_path
 
 log = Log("tocsin.web")
 
@@ -190,6 +190,7 @@ UNREACHABLE_DETAIL = "the database (read model) is out of reach: retry in a mome
 
 
 def unreachable_response(path: str) -> Response:
+    """The 503 of an outage; ``path`` within the application (``scope_path``)."""
     headers = {"Retry-After": str(RETRY_AFTER)}
     if path.startswith(MACHINE):
         return JSONResponse({"detail": UNREACHABLE_DETAIL}, 503, headers=headers)
@@ -243,9 +244,7 @@ class Edges:
             )
             if started:
                 raise
-            await unreachable_response(str(scope.get("path", "")))(
-                scope, receive, send_with_headers
-            )
+            await unreachable_response(scope_path(scope))(scope, receive, send_with_headers)
         except Exception as exc:
             log.error(
                 "request failed",
@@ -255,7 +254,7 @@ class Edges:
             )
             if started:
                 raise
-            machine = str(scope.get("path", "")).startswith(MACHINE)
+            machine = scope_path(scope).startswith(MACHINE)
             response = (
                 Response('{"detail":"internal error"}', 500, media_type="application/json")
                 if machine

@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
+from nats.js.api import ConsumerInfo
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -66,6 +67,21 @@ class _Snapshot:
         return self.families
 
 
+#: The one ``consumer`` label of every ephemeral consumer (a page's live stream, a command's
+#: read): their random names would make a new series each time, for Prometheus to keep.
+EPHEMERAL = "ephemeral"
+
+
+def consumer_counts(found: list[ConsumerInfo]) -> dict[str, tuple[int, int]]:
+    """Pending and ack-pending by consumer label: durable ones by name, ephemeral ones summed."""
+    out: dict[str, tuple[int, int]] = {}
+    for c in found:
+        name = c.name if c.config.durable_name else EPHEMERAL
+        waiting, held = out.get(name, (0, 0))
+        out[name] = (waiting + (c.num_pending or 0), held + (c.num_ack_pending or 0))
+    return out
+
+
 def _gauge(name: str, help_: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, help_, value=value)
 
@@ -91,9 +107,10 @@ async def _nats_families(request: Request, position: int | None) -> list[Metric]
         info = await asyncio.wait_for(js.stream_info(streams.EVENTS), eventlog.WAIT)
         last = info.state.last_seq
         for stream in (streams.EVENTS, streams.WORK):
-            for c in await asyncio.wait_for(js.consumers_info(stream), eventlog.WAIT):
-                pending.add_metric([stream, c.name], c.num_pending or 0)
-                acks.add_metric([stream, c.name], c.num_ack_pending or 0)
+            found = await asyncio.wait_for(js.consumers_info(stream), eventlog.WAIT)
+            for name, (waiting, held) in consumer_counts(found).items():
+                pending.add_metric([stream, name], waiting)
+                acks.add_metric([stream, name], held)
     except Exception as exc:
         error = exc.detail if isinstance(exc, HTTPException) else eventlog.why(exc)
         log.warning("NATS metrics unavailable", error=error)

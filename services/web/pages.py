@@ -119,7 +119,9 @@ async def dashboard(
         rows = await queries.tasks(conn, q, severity, PAGE_SIZE, (page - 1) * PAGE_SIZE)
         counts = await queries.counts(conn, q)
         await recent_history(request).fill(conn, rows)
-    total = rows[0]["total"] if rows else 0
+    # Past the last page no row tells the total: the counts do (a bookmark kept while
+    # tasks were removed, a page number typed).
+    total = rows[0]["total"] if rows else counts[severity] if severity else sum(counts.values())
     return render(
         request,
         "dashboard.html",
@@ -132,6 +134,7 @@ async def dashboard(
             "severity": severity,
             "page": page,
             "page_size": PAGE_SIZE,
+            "last_page": max(1, -(-total // PAGE_SIZE)),
             "self_url": self_url(request),
             "link": lambda **kw: (
                 f"{root_path(request)}/?"

@@ -99,6 +99,12 @@ async def api_request(request: Request, request_id: RequestId) -> RequestStatus:
     dependencies=[Depends(page_access())],
 )
 async def request_page(request: Request, request_id: str) -> HTMLResponse:
+    # An id that can never name a request: a 404 saying what an id is, not a page waiting
+    # for it (and retrying its run's log) forever.
+    try:
+        subjects.request_group(request_id)
+    except ValueError as exc:
+        raise HTTPException(404, str(exc)) from None
     async with request.app.state.pool.acquire() as conn:
         r = await one(conn, request_id)
         tasks = await conn.fetch(

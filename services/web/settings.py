@@ -15,12 +15,9 @@ from urllib.parse import urlsplit
 
 from configuration.config import parse
 from configuration.maintenance import Window, parse_windows
-from configuration.yamlsource import ConfigError, Located, load
+from configuration.yamlsource import Located, load
 from events.values import bounded_duration
-from runtime.logs import Log
 from services.web.ldapauth import LdapSettings
-
-log = Log("tocsin.web.settings")
 
 Access = Literal["", "dashboard", "all"]
 
@@ -70,14 +67,9 @@ def _root(path: str) -> dict[str, Any]:
             return [plain(x) for x in v]
         return v
 
-    try:
-        root = plain(load(path))
-    except ConfigError as exc:
-        # The scheduler refuses a bad file loudly; the web still serves what is projected.
-        log.warning(
-            "configuration unreadable; web settings from the environment only", error=str(exc)
-        )
-        return {}
+    # A file named but unreadable raises ConfigError (file:line:col): serving on without it
+    # would silently drop its root_path, LDAP and cookie secret.
+    root = plain(load(path))
     return root if isinstance(root, dict) else {}
 
 
@@ -93,6 +85,9 @@ def _depends(root: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def load_settings(config_path: str | None = None, env: dict[str, str] | None = None) -> WebSettings:
+    """The settings from the file (``config_path`` or TOCSIN_CONFIG) and the environment; with
+    no file named, the environment alone. Raises ConfigError when the named file does not read
+    or is refused."""
     env = dict(os.environ) if env is None else env
     s = WebSettings()
     path = config_path or env.get("TOCSIN_CONFIG")
@@ -159,11 +154,8 @@ def _status_pages(s: WebSettings, path: str, env: dict[str, str]) -> None:
     """Status pages and maintenance windows from the whole configuration, validated as the
     scheduler validates it (a page names tasks, which only a full parse resolves)."""
 
-    try:
-        config = parse(path, env)
-    except (ConfigError, OSError) as exc:
-        log.warning("configuration refused; no status page", error=str(exc))
-        return
+    # Refused as the scheduler refuses it (ConfigError, file:line:col), not served without.
+    config = parse(path, env)
     s.status_pages = config.status_pages
     s.mail_subscriptions = bool(config.general.get("mail"))
     s.maintenance = {"": parse_windows(config.general.get("maintenance"))}

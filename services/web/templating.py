@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import yaml
 from fastapi import Request
@@ -26,7 +26,13 @@ def root_path(request: Request) -> str:
 def route_path(request: Request) -> str:
     """The request's path within the application, whether the proxy stripped the prefix
     or not."""
-    path, root = request.scope["path"], root_path(request)
+    return scope_path(request.scope)
+
+
+def scope_path(scope: Any) -> str:
+    """``route_path`` of an ASGI scope: what every middleware deciding by path (JSON or HTML
+    answers) must test, since under ``root_path`` the scope's path carries the prefix."""
+    path, root = str(scope.get("path", "")), str(scope.get("root_path", "")).rstrip("/")
     return path[len(root) :] if root and path.startswith(root + "/") else path
 
 
@@ -41,6 +47,20 @@ def external_path(request: Request) -> str:
     query = request.url.query
     path = quote(root_path(request) + route_path(request), safe=PATH_SAFE)
     return path + (f"?{query}" if query else "")
+
+
+def return_path(request: Request) -> str:
+    """Where to come back to after logging in: the address itself for a page; for a form
+    posted (a POST route has no page to show: back there, the browser would get a 405) the
+    page it was posted from, as htmx (HX-Current-URL) or the browser (Referer) tells; else
+    the dashboard. Only the path and query are kept, so the site's own."""
+    if request.method in ("GET", "HEAD"):
+        return external_path(request)
+    for header in ("hx-current-url", "referer"):
+        url = urlsplit(request.headers.get(header, ""))
+        if url.path.startswith(root_path(request) + "/") and not url.path.startswith("//"):
+            return url.path + (f"?{url.query}" if url.query else "")
+    return root_path(request) + "/"
 
 
 def _root(request: Request) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 ``argos_severities.py CONFIG SEVERITY...``: creates the database named in CONFIG
 (SQLite), fills its tasks with Argos's own ``update_from_config`` and sets the
 severities, one per task in id order, so that ``argos server nagios`` can be asked
-about a known state; prints what Argos's ``/api/severities`` and ``/api/stats`` answer.
+about a known state; prints what Argos's ``/api/severities``, ``/api/stats`` and ``/api/app/…``
+answer (the last given ``general.unauthenticated_access`` in CONFIG, else a 401).
 """
 
 import asyncio
@@ -34,10 +35,13 @@ def main():
     app = get_application()
     setup_database(app)
     client = TestClient(app)
+    app = {p: client.get(f"/api/app/{p}").json() for p in ("", "version", "agents", "domains")}
+    app["reschedule/all"] = client.post("/api/app/reschedule/all").json()
     json.dump(
         {
             "severities": client.get("/api/severities").json(),
             "stats": client.get("/api/stats").json(),
+            "app": app,
         },
         sys.stdout,
     )

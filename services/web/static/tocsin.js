@@ -1,6 +1,7 @@
 // Tocsin's only script of its own (no inline script anywhere, for a strict CSP):
-// the theme toggle, collapsible domains, the title/favicon that count critical tasks, and
-// the reasons of htmx requests that failed.
+// the theme toggle, collapsible domains, the title/favicon that count critical tasks, the
+// focus and opened sections kept across live refreshes, and the reasons of htmx requests
+// that failed.
 (function () {
   "use strict";
   var root = document.documentElement;
@@ -93,6 +94,86 @@
     });
   }
 
+  // What names an element across a re-render: its id, else its tag and link/name, and
+  // which of the elements so named it is (a task's two links differ by href).
+  function nameOf(el) {
+    return el.tagName + " " + (el.getAttribute("href") || el.getAttribute("name") ||
+      el.getAttribute("data-domain") || "");
+  }
+  function sameNamed(scope, name) {
+    return Array.prototype.filter.call(scope.querySelectorAll("*"), function (e) {
+      return nameOf(e) === name;
+    });
+  }
+  // An opened section is named by its closest ancestor with an id and its rank there.
+  function detailsKey(d, scope) {
+    var owner = d.parentElement.closest("[id]");
+    if (!owner || !scope.contains(owner)) owner = scope;
+    return [owner === scope ? "" : owner.id,
+      Array.prototype.indexOf.call(owner.querySelectorAll("details"), d)];
+  }
+
+  // A live refresh replaces the whole live block: the keyboard focus and the sections the
+  // operator opened would go with it (focus back on <body>, every <details> closed). They
+  // are noted before the swap and put back on their counterparts after it.
+  function keepState(body) {
+    var kept = null;
+    body.addEventListener("htmx:beforeSwap", function (ev) {
+      kept = null;
+      var target = ev.detail.target;
+      if (!ev.detail.shouldSwap || ev.detail.isError || !target || !target.id) return;
+      var focused = document.activeElement;
+      var state = { id: target.id, focus: null, open: [] };
+      if (focused && focused !== target && target.contains(focused)) {
+        state.focus = focused.id ? { id: focused.id } : {
+          name: nameOf(focused), rank: sameNamed(target, nameOf(focused)).indexOf(focused)
+        };
+      }
+      target.querySelectorAll("details[open]").forEach(function (d) {
+        state.open.push(detailsKey(d, target));
+      });
+      kept = state;
+    });
+    body.addEventListener("htmx:afterSwap", function () {
+      var state = kept;
+      kept = null;
+      var scope = state && document.getElementById(state.id);
+      if (!scope) return;
+      state.open.forEach(function (key) {
+        var owner = key[0] ? document.getElementById(key[0]) : scope;
+        var d = owner && scope.contains(owner) && owner.querySelectorAll("details")[key[1]];
+        if (d) d.open = true;
+      });
+      var active = document.activeElement;
+      if (!state.focus || (active && active !== document.body && document.contains(active))) return;
+      var el = state.focus.id ? document.getElementById(state.focus.id)
+        : sameNamed(scope, state.focus.name)[state.focus.rank];
+      if (el && scope.contains(el)) el.focus({ preventScroll: true });
+    });
+  }
+
+  // A live refresh asks for the page as the address bar shows it now (a filter typed since
+  // the page was rendered changed it). An answer whose target was replaced meanwhile (the
+  // filter's, when a refresh was swapped while it was on its way) goes to the target's
+  // successor, and a refresh's answer to an address the page has left since is dropped:
+  // the list always matches the filter shown, whichever answer comes first.
+  function here() { return window.location.pathname + window.location.search; }
+  function followAddress(body) {
+    body.addEventListener("htmx:configRequest", function (ev) {
+      if (ev.detail.elt.id === "live" && ev.detail.verb === "get") ev.detail.path = here();
+    });
+    body.addEventListener("htmx:beforeSwap", function (ev) {
+      var target = ev.detail.target;
+      if (target && target.id && !document.contains(target)) {
+        ev.detail.target = target = document.getElementById(target.id);
+        if (!target) { ev.detail.shouldSwap = false; return; }
+      }
+      if (ev.detail.elt.id === "live" && ev.detail.requestConfig.path !== here()) {
+        ev.detail.shouldSwap = false;
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var toggle = document.getElementById("theme-toggle");
     if (toggle) {
@@ -129,6 +210,8 @@
     });
     refresh(document);
     document.body.addEventListener("htmx:afterSwap", function () { refresh(document); });
+    followAddress(document.body);
     showErrors(document.body);
+    keepState(document.body);
   });
 })();
