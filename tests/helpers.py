@@ -18,6 +18,7 @@ from events.types import CheckCompleted, CheckOutcome, CheckRequested, Observati
 from readmodel import SCHEMA
 from runtime import bus
 from runtime.embedded import free_port
+from runtime.waiting import Stopped
 from services.agent.service import Agent, AgentOptions
 from services.dev.target import BEHAVIOURS, Behaviour, make_app
 from services.projector.service import Projector, ProjectorOptions
@@ -183,8 +184,10 @@ class Stack:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, 20)
         for _, task in self.services:
+            # Stopped: asked to stop before it reached NATS, a service ends so (cliopts.run).
             if task.done() and not task.cancelled() and task.exception():
-                raise task.exception()  # type: ignore[misc]
+                if not isinstance(task.exception(), Stopped):
+                    raise task.exception()  # type: ignore[misc]
 
 
 async def fetch(database_url: str, query: str, *args: Any) -> list[asyncpg.Record]:
