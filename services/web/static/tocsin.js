@@ -159,8 +159,15 @@
   // the list always matches the filter shown, whichever answer comes first.
   function here() { return window.location.pathname + window.location.search; }
   function followAddress(body) {
+    // Only the live block's own refresh (its hx-get): a request another script sends to it
+    // (htmx.ajax) keeps its address. The request's config is the swap's requestConfig.
     body.addEventListener("htmx:configRequest", function (ev) {
-      if (ev.detail.elt.id === "live" && ev.detail.verb === "get") ev.detail.path = here();
+      var elt = ev.detail.elt;
+      if (elt.id === "live" && ev.detail.verb === "get" &&
+          ev.detail.path === elt.getAttribute("hx-get")) {
+        ev.detail.path = here();
+        ev.detail.liveRefresh = true;
+      }
     });
     body.addEventListener("htmx:beforeSwap", function (ev) {
       var target = ev.detail.target;
@@ -168,7 +175,8 @@
         ev.detail.target = target = document.getElementById(target.id);
         if (!target) { ev.detail.shouldSwap = false; return; }
       }
-      if (ev.detail.elt.id === "live" && ev.detail.requestConfig.path !== here()) {
+      var config = ev.detail.requestConfig;
+      if (config && config.liveRefresh && config.path !== here()) {
         ev.detail.shouldSwap = false;
       }
     });
