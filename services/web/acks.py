@@ -22,7 +22,7 @@ from pydantic import Field
 from events import subjects
 from events.types import IncidentAcknowledged
 from services.web import eventlog, queries, recording
-from services.web.apimodels import ERRORS, NOT_FOUND, Error, Model, TaskId
+from services.web.apimodels import ERRORS, NOT_FOUND, READ_ONLY, Error, Model, TaskId
 from services.web.auth import api_token, bearer, csrf_ok, current_user, session_cookie
 from services.web.templating import root_path
 
@@ -105,6 +105,7 @@ async def acknowledge(request: Request, task_id: str, reason: str) -> IncidentAc
     responses={
         **ERRORS,
         **NOT_FOUND,
+        **READ_ONLY,
         409: {
             "model": Error,
             "description": "the task is ok or not judged yet, or this web service has no NATS_URL",

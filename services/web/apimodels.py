@@ -167,3 +167,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ValidationErrors, "description": "a parameter out of its type or range"},
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Error, "description": "not found"}}
+#: Every write answers it to a read-scope token (the write guard, services/web/bodylimit.py).
+READ_ONLY: dict[int | str, dict[str, Any]] = {
+    403: {"model": Error, "description": "a read-only token: it may only read"}
+}

@@ -25,7 +25,7 @@ from events import subjects
 from events.statuspages import IncidentPhase, StatusIncidentPosted, StatusSubscriber
 from events.types import Event
 from services.web import atom, eventlog, recent, recording, statusmodel, statusqueries
-from services.web.apimodels import ERRORS, NO_NUL, NOT_FOUND, Error
+from services.web.apimodels import ERRORS, NO_NUL, NOT_FOUND, READ_ONLY, Error
 from services.web.auth import csrf_ok, operator
 from services.web.checknow import NEEDS_CREDENTIALS
 from services.web.templating import render, root_path
@@ -157,6 +157,7 @@ IncidentId = Annotated[str, PathParam(pattern=NO_NUL, max_length=64, description
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = (
     ERRORS
     | NOT_FOUND
+    | READ_ONLY
     | {503: {"model": Error, "description": "this web service has no NATS_URL to record it"}}
 )
 
