@@ -159,11 +159,22 @@ class Prober:
                 f"{req.timeout:g}s, {len(req.checks)} checks)",
             )
         try:
-            urls = sorted({_target(s.kind, req.url) for s in req.checks} - {req.url})
-            (observation, response), *others = await asyncio.gather(
-                self.observe(req, runlog=runlog), *(self.observe(req, u, runlog) for u in urls)
+            # Most requests need no other URL: awaited as they are, no task made by a gather
+            # (the agent's hot path).
+            urls = (
+                sorted({_target(s.kind, req.url) for s in req.checks} - {req.url})
+                if not _TARGETS.keys().isdisjoint(s.kind for s in req.checks)
+                else []
             )
-            extra = dict(zip(urls, others, strict=True))
+            if urls:
+                (observation, response), *others = await asyncio.gather(
+                    self.observe(req, runlog=runlog),
+                    *(self.observe(req, u, runlog) for u in urls),
+                )
+                extra = dict(zip(urls, others, strict=True))
+            else:
+                observation, response = await self.observe(req, runlog=runlog)
+                extra = {}
             outcomes = evaluate_all(req, observation, response, extra)
         except Exception as exc:
             failed = cannot_run(req, agent, location, started, exc)
