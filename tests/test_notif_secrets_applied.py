@@ -58,6 +58,12 @@ async def receivers() -> AsyncIterator[tuple[HttpReceiver, HttpReceiver]]:
     await b.stop()
 
 
+def _followed(now: Any, seq: int) -> bool:
+    """The notifier has read the configuration in force (none yet while it starts, on a slow
+    machine) up to ``seq``."""
+    return now is not None and now.last_seq >= seq
+
+
 class Scene:
     """A log with a configuration applied, and a notifier following it."""
 
@@ -85,7 +91,7 @@ class Scene:
         assert seq
         applied = (await self.js.stream_info("EVENTS")).state.last_seq
         await wait_for(
-            lambda: asyncio.sleep(0, self.notifier.notifier.now.last_seq >= applied),  # type: ignore[union-attr]
+            lambda: asyncio.sleep(0, _followed(self.notifier.notifier.now, applied)),
             what="the notifier following the apply",
         )
 
