@@ -246,9 +246,16 @@ _decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(
 )
 
 
+def _in_doubt(data: bytes) -> bool:
+    """Whether ``data`` is too long for an event or may hold a NUL (``\\u0000``, the only way
+    JSON can): a backslash first, one ``memchr`` over the payload, where searching for the
+    six bytes took a tenth of the projector's decoding (payloads rarely escape anything)."""
+    return len(data) > codec.MAX_EVENT_BYTES or (b"\\" in data and b"\\u0000" in data)
+
+
 def _mirrored(data: bytes) -> Any:
     """The payload in a mirror, or None when ``codec.decode`` must answer (any doubt)."""
-    if len(data) > codec.MAX_EVENT_BYTES or b"\\u0000" in data:
+    if _in_doubt(data):
         return None
     try:
         event = _decoder.decode(data)
@@ -283,7 +290,7 @@ def bounded(data: bytes) -> bool:
     its text): ``decode`` without its tokens, subject, keyed lists and free-form values, for a
     writer whose event takes those from events admitted before (the agent's completions, made
     of their requests). False in doubt (``\\u0000`` anywhere): ``decode`` then answers."""
-    if len(data) > codec.MAX_EVENT_BYTES or b"\\u0000" in data:
+    if _in_doubt(data):
         return False
     try:
         event = _decoder.decode(data)
