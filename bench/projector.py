@@ -115,13 +115,18 @@ async def position(conn: asyncpg.Connection) -> int:
 
 def pg_cpu(server: PostgresServer) -> float:
     """CPU seconds of the PostgreSQL server's processes so far (those alive now)."""
+    return sum(pg_cpus(server).values())
+
+
+def pg_cpus(server: PostgresServer) -> dict[int, float]:
+    """CPU seconds so far of each process of the PostgreSQL server alive now, by pid."""
     assert server.proc is not None
     main = psutil.Process(server.proc.pid)
-    total = 0.0
+    out = {}
     for ps in [main, *main.children(recursive=True)]:
         with contextlib.suppress(psutil.Error):
-            total += cpu(ps)
-    return total
+            out[ps.pid] = cpu(ps)
+    return out
 
 
 async def main() -> None:
@@ -229,29 +234,34 @@ async def main() -> None:
         f"rows: {copy_rate:,.0f} rows/s ({fold_rate / copy_rate:.0%})"
     )
     if rebuilt is not None:
-        rebuild_s, rebuild_cpu, own = rebuilt
+        rebuild_s, rebuild_cpu, own, rebuild_pg = rebuilt
         result |= {
             "rebuild_s": round(rebuild_s, 1),
             "rebuild_events_per_s": round(last / rebuild_s),
             "rebuild_cpu_us_per_event": round(rebuild_cpu / last * 1e6, 1),
             "rebuild_own_cpu_us_per_event": round(own / last * 1e6, 1),
+            "rebuild_pg_cpu_us_per_event": round(rebuild_pg / last * 1e6, 1),
         }
         # Scaled to 1M events when run with fewer (--events).
         targets["rebuild_s_per_1m_events"] = target_of(round(rebuild_s * 1e6 / last, 1), at_most=25)
         print(
             f"rebuild of {last:,} events: {rebuild_s:.1f}s ({last / rebuild_s:,.0f} events/s, "
-            f"{result['rebuild_cpu_us_per_event']} µs CPU each)"
+            f"{result['rebuild_cpu_us_per_event']} µs CPU each, PostgreSQL "
+            f"{result['rebuild_pg_cpu_us_per_event']})"
         )
     print(json.dumps(result))
 
 
 async def rebuild(
     work: Path, nats_server: NatsServer, server: PostgresServer, tree: Path, profiled: str | None
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, float]:
     """A full rebuild, as an operator runs it (``tocsin projector rebuild``, a process): its
     wall clock, the CPU time the kernel accounts to the waited-for child (its feed process
-    included), and its own, the last one read while it ran."""
+    included), its own (the last one read while it ran) and PostgreSQL's meanwhile."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # By pid, read while it runs: its backend ends with it, before the last reading.
+    pg_start = pg_cpus(server)
+    pg_seen = dict(pg_start)
     start = time.perf_counter()
     rebuilding = service(
         work,
@@ -272,12 +282,16 @@ async def rebuild(
     while rebuilding.proc.poll() is None:
         with contextlib.suppress(psutil.Error):
             own = cpu(watched)
+        pg_seen |= pg_cpus(server)
         await asyncio.sleep(0.1)
     if rebuilding.proc.returncode != 0:
         sys.exit(f"rebuild failed: see {work / 'rebuild.log'}")
     rebuild_s = time.perf_counter() - start
+    pg_seen |= pg_cpus(server)
+    pg_used = sum(pg_seen.values()) - sum(pg_start.values())
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return rebuild_s, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, own
+    children = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return rebuild_s, children, own, pg_used
 
 
 def profile(out: str, pid: int) -> None:

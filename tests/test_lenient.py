@@ -158,6 +158,25 @@ def test_the_known_tokens_stay_bounded():
     assert 0 < len(lenient._valid) <= lenient.MAX_VALID
 
 
+def test_a_full_set_of_known_tokens_keeps_those_it_holds():
+    """A log naming a few more tokens than the bound does not empty the set: emptied whenever
+    full, it lost the tokens that repeat and nearly every event missed it."""
+    lenient._valid.clear()
+    for n in range(lenient.MAX_VALID + 10):
+        group = f"g{n}"
+        verdict = TaskJudged(
+            at=1.8e9,
+            group=group,
+            completion=n,
+            next_run=1.8e9,
+            judgements=[Judgement(f"t{n}", "ok", None, "fine")],
+        )
+        data = codec.encode(verdict)
+        assert codec.encode(lenient.decode(data, subjects.judged(group))) == data
+    assert {"g0", "t0", "g100", "t100"} <= lenient._valid
+    assert len(lenient._valid) == lenient.MAX_VALID
+
+
 class Pair(msgspec.Struct):
     a: Token
     b: Token

@@ -25,11 +25,11 @@ import msgspec
 import uvloop
 
 from events import codec, lenient, streams
-from events.types import AgentHeartbeat, HostObserved
 from runtime import bus
 from runtime.framepull import Delivered, Pull
 from services.projector.decoding import (
     DECODE_SLICE,
+    LIVENESS,
     Batch,
     collect_rarely,
     ordered,
@@ -54,7 +54,7 @@ async def entries(msgs: list[Delivered]) -> list[list[Any]]:
             bad = undecodable(seq, msg.subject, msg.data, exc, stored_at(msg))
             out.append([seq, bad.subject, None, bad.reason, bad.excerpt, bad.at])
         else:
-            if isinstance(ev, AgentHeartbeat | HostObserved):
+            if isinstance(ev, LIVENESS):
                 out.append([seq, msg.subject, msg.data, stored_at(msg)])
             else:
                 out.append([seq, msg.subject, msg.data])

@@ -29,6 +29,18 @@ from services.projector.service import apply_refusing
 FRESH = f"{SCHEMA}_rebuild"
 OLD = f"{SCHEMA}_old"
 
+#: Indexes that only readers use (the web's pages, staleness, pruning), never a statement of
+#: the fold: the fresh tables are filled without them, and each is built once, by one sort,
+#: before the swap. A btree insert per row cost more: PostgreSQL's CPU per event of a replay
+#: fell from 11.1-11.6 to 9.6-9.7 µs, building them after took 0.6-0.7.
+READERS_ONLY = (
+    "results_seq",
+    "results_checked_at",
+    "requests_grp",
+    "requests_requested_at",
+    "severity_changes_seq",
+)
+
 
 def print_progress(done: int, total: int, rate: float) -> None:
     pct = 100.0 * done / total if total else 100.0
@@ -51,6 +63,7 @@ async def rebuild(
         await ensure_schema(conn)  # a fresh database (after a restore) has none to swap out
         await conn.execute(f'DROP SCHEMA IF EXISTS "{FRESH}" CASCADE')
         await ensure_schema(conn, FRESH)
+        deferred = await drop_readers_indexes(conn, FRESH)
         # The fresh tables are thrown away unless the swap commits, and a rebuild that dies
         # starts over: their batches need not wait for the WAL to reach the disk (a commit
         # waited 0.1 s on a loaded machine). The swap itself does.
@@ -117,6 +130,8 @@ async def rebuild(
 
         total = (await js.stream_info(streams.EVENTS)).state.last_seq
         await fed(total)
+        for ddl in deferred:  # built before the lock: the live projector carries on meanwhile
+            await conn.execute(ddl)
         async with conn.transaction():
             # Hold the live projector still, take what arrived meanwhile, then swap.
             await conn.execute("SET LOCAL synchronous_commit TO on")
@@ -133,6 +148,19 @@ async def rebuild(
         if progress is print_progress:
             sys.stderr.write("\n")
         return reached
+
+
+async def drop_readers_indexes(conn: asyncpg.Connection, schema: str) -> list[str]:
+    """Drop ``READERS_ONLY`` from ``schema``; returns the statements that build them again."""
+    rows = await conn.fetch(
+        "SELECT indexname, indexdef FROM pg_indexes"
+        " WHERE schemaname = $1 AND indexname = ANY($2::text[]) ORDER BY indexname",
+        schema,
+        list(READERS_ONLY),
+    )
+    for row in rows:
+        await conn.execute(f'DROP INDEX "{schema}"."{row["indexname"]}"')
+    return [row["indexdef"] for row in rows]
 
 
 async def checksum(conn: asyncpg.Connection, schema: str = SCHEMA) -> dict[str, str]:

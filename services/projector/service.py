@@ -310,6 +310,12 @@ class Projector:
         position = await conn.fetchval(
             f"SELECT seq FROM \"{SCHEMA}\".position WHERE name = 'events'"
         )
+        # In log order, each once (``decode_batch``): a batch that starts at most right after
+        # the position and holds every sequence up to its last lacks none (no set of 10,000).
+        if not batch or (
+            batch[0][0] <= position + 1 and batch[-1][0] - batch[0][0] + 1 == len(batch)
+        ):
+            return batch
         have = {seq for seq, _ in batch}
         missing = [s for s in range(position + 1, max(have, default=0)) if s not in have]
         if not missing:
