@@ -148,7 +148,7 @@ class Scheduler(Dispatching, Restoring, DeadLettering):
                 log.warning("could not take over; back to standby", error=str(failed))
                 await asyncio.wait({stop}, timeout=1)
                 return
-            tasks = self._loops(nc, js, publisher)
+            tasks = self._loops(nc, js, publisher, lease)
             await asyncio.wait({*ends, *tasks}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             failures = await ending.ended([*ends, *tasks])
@@ -173,11 +173,11 @@ class Scheduler(Dispatching, Restoring, DeadLettering):
         gc.freeze()  # what restoring built lasts as long as the term, as the tasks do
 
     def _loops(
-        self, nc: Client, js: JetStreamContext, publisher: Publisher
+        self, nc: Client, js: JetStreamContext, publisher: Publisher, lease: Lease
     ) -> list[asyncio.Task[None]]:
         """Dispatching and judging, for as long as the term lasts."""
         tasks = [
-            asyncio.create_task(self._dispatch(js, publisher)),
+            asyncio.create_task(self._dispatch(js, publisher, lease)),
             asyncio.create_task(self._judge_completions(nc, js, publisher)),
             asyncio.create_task(self._follow_config(js)),
             asyncio.create_task(self._reloads(js)),
