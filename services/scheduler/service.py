@@ -324,8 +324,9 @@ class Scheduler(Dispatching, Restoring, DeadLettering):
                 log.warning("could not read the configuration in force", error=str(exc))
 
     async def _reloads(self, js: JetStreamContext) -> None:
-        """SIGHUP: apply the file again, as ``tocsin config apply FILE`` would (sharded: shard
-        0 applies it, every shard takes the file's settings and secret values)."""
+        """SIGHUP: apply the file again, as ``tocsin config apply FILE`` would (sharded: the
+        replica signalled applied it, every shard takes the file's settings and secret
+        values)."""
         while not self.stopping.is_set():
             await self.reload_requested.wait()
             self.reload_requested.clear()
@@ -337,7 +338,7 @@ class Scheduler(Dispatching, Restoring, DeadLettering):
                 )
                 continue
             self.own = cfg
-            if self.shard == 0:
+            if self.opts.shards == 1:
                 try:
                     await apply_config(js, cfg, self.opts.applied_by or who())
                 except (TooLarge, Refused) as exc:
