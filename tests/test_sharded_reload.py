@@ -1,20 +1,27 @@
-"""SIGHUP to any scheduler replica applies its file, whichever shards it holds: the docs say
-"or SIGHUP the scheduler", and an operator cannot tell which replica holds shard 0."""
+"""Scheduler replicas as an operator meets them: SIGHUP to any replica applies its file,
+whichever shards it holds (the docs say "or SIGHUP the scheduler"; which one holds shard 0
+is none of the operator's business); ``tocsin shards`` says who holds what; the log says
+the shards held when they change, not every quarter TTL."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
+import pytest
 from nats.js.errors import NotFoundError
 
 from events import codec, subjects
 from events.types import ConfigApplied
 from runtime import bus
+from services import cli
 from services.scheduler.shards import Replica
 from services.scheduler.state import SchedulerOptions
 from tests.helpers import wait_for, write_config
 from tests.test_config_apply import V1
+
+TTL = 2.0
 
 V2 = V1 + "      - path: /added\n        checks: [status-is: 200]\n"
 
@@ -40,7 +47,7 @@ async def test_sighup_on_a_replica_without_shard_0_applies_the_file(
     nats_server, demo_target, tmp_path: Path
 ):
     path = write_config(tmp_path / "c.yaml", V1.format(url=demo_target.url))
-    opts = SchedulerOptions(nats_server.url, str(path), lease_ttl=2.0, shards=2)
+    opts = SchedulerOptions(nats_server.url, str(path), lease_ttl=TTL, shards=2)
     first, second = Replica(opts), Replica(opts)
     runs = [asyncio.create_task(first.run())]
     try:
@@ -63,4 +70,54 @@ async def test_sighup_on_a_replica_without_shard_0_applies_the_file(
     finally:
         first.stop()
         second.stop()
+        await asyncio.gather(*runs)
+
+
+async def test_the_shards_held_are_shown_and_logged_when_they_change(
+    nats_server, demo_target, tmp_path: Path, capsys, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, logger="tocsin.scheduler")
+    path = write_config(tmp_path / "c.yaml", V1.format(url=demo_target.url))
+    opts = SchedulerOptions(nats_server.url, str(path), lease_ttl=TTL, shards=3)
+    replicas = [Replica(opts), Replica(opts)]
+    runs = [asyncio.create_task(r.run()) for r in replicas]
+    try:
+
+        def said() -> list[dict[str, object]]:
+            return [r.fields for r in caplog.records if r.getMessage() == "shards held"]  # type: ignore[attr-defined]
+
+        async def shared_and_said() -> bool:
+            """Each replica holding some, all held once, and each replica's last line saying
+            what it holds among two replicas."""
+            held = [set(r.held) for r in replicas]
+            last = {f.get("replica"): f for f in said()}
+            return (
+                all(held)
+                and sorted(held[0] | held[1]) == [0, 1, 2]
+                and not held[0] & held[1]
+                and all(
+                    last.get(r.id[:12])
+                    == {
+                        "shards": ",".join(map(str, sorted(r.held))),
+                        "replicas": 2,
+                        "replica": r.id[:12],
+                    }
+                    for r in replicas
+                )
+            )
+
+        await wait_for(shared_and_said, 30, what="the shards shared and said")
+        before = said()
+        await asyncio.sleep(2 * TTL)  # eight turns of each replica, nothing changing
+        assert said() == before
+        assert await asyncio.to_thread(cli.main, ["shards", "--nats-url", nats_server.url]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert out[0] == "3 shards, 2 replica(s) alive"
+        for r in replicas:
+            assert any(line.startswith(f"replica {r.id[:12]}  ") for line in out[1:3])
+            for shard in r.held:
+                assert f"shard {shard}  replica {r.id[:12]}" in out
+    finally:
+        for r in replicas:
+            r.stop()
         await asyncio.gather(*runs)

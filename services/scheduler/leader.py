@@ -37,13 +37,19 @@ FENCE = 0.25
 
 class Lease:
     def __init__(
-        self, js: JetStreamContext, ttl: float = 10.0, replicas: int = 1, key: str = KEY
+        self,
+        js: JetStreamContext,
+        ttl: float = 10.0,
+        replicas: int = 1,
+        key: str = KEY,
+        holder: str | None = None,
     ) -> None:
         self.js = js
         self.key = key
         self.ttl = ttl
         self.replicas = replicas
-        self.holder = uuid.uuid4().hex
+        #: The key's value while held: a shard's says which replica holds it.
+        self.holder = holder or uuid.uuid4().hex
         self.held = asyncio.Event()
         self.lost = asyncio.Event()
         self._revision: int | None = None

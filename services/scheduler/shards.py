@@ -22,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import signal
+import socket
 import uuid
 import zlib
 
@@ -65,6 +67,8 @@ class Replica:
         self.file: configuration.Config | None = None
         self.consumers_ready = False
         self.reload_requested = asyncio.Event()
+        #: What was last said of the shards held (logged when it changes only).
+        self._said: tuple[list[int], int] | None = None
 
     def stop(self) -> None:
         self.stopping.set()
@@ -136,7 +140,8 @@ class Replica:
         # Refused (``LayoutConflict``, not transient: the replica exits) before any lease when
         # the schedulers running split the groups otherwise.
         await layout.say(kv, self.opts.shards, self.opts.lease_ttl)
-        await kv.put(MEMBERS + self.id, b"1")
+        # Where this replica runs, for ``tocsin shards`` to say.
+        await kv.put(MEMBERS + self.id, f"{socket.gethostname()} pid {os.getpid()}".encode())
         if not self.consumers_ready:  # here, not in run: retried like the rest on NATS away
             await streams.ensure_shards(js, self.opts.shards, self.opts.tuning)
             self.consumers_ready = True
@@ -148,7 +153,9 @@ class Replica:
         try:
             alive = sum(1 for k in await kv.keys() if k.startswith(MEMBERS))
         except NoKeysError:
-            alive = 1
+            # Our own key was put just now: a listing that missed it knows nothing (it said 1
+            # replica among 3 alive). Nothing is taken or given back on it.
+            return
         want = fair_share(self.opts.shards, alive)
         for shard in sorted(self.held)[want:]:
             await self._give_back(shard)
@@ -160,10 +167,20 @@ class Replica:
             shard = (start + i) % self.opts.shards
             if shard in self.held:
                 continue
-            lease = Lease(js, self.opts.lease_ttl, self.opts.tuning.replicas, shard_key(shard))
+            lease = Lease(
+                js, self.opts.lease_ttl, self.opts.tuning.replicas, shard_key(shard), self.id
+            )
             if await lease.take():
                 self.held[shard] = self._serve(nc, js, shard, lease)
-        log.info("shards held", shards=",".join(map(str, sorted(self.held))), replicas=alive)
+        said = (sorted(self.held), alive)
+        if said != self._said:  # every quarter TTL unchanged was 34,500 lines a day
+            self._said = said
+            log.info(
+                "shards held",
+                shards=",".join(map(str, said[0])),
+                replicas=alive,
+                replica=self.id[:12],
+            )
 
     def _serve(
         self, nc: Client, js: JetStreamContext, shard: int, lease: Lease
