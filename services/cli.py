@@ -28,6 +28,7 @@ COMMANDS = {
     "config": "services.scheduler.cli",
     "check-now": "services.scheduler.cli",
     "heartbeat": "services.scheduler.cli",
+    "shards": "services.scheduler.cli",
     "agent": "services.agent.cli",
     "check": "services.agent.cli",
     "argos": "services.argos.cli",

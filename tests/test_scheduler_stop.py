@@ -47,10 +47,10 @@ class _WaitDropsTheStop(Lease):
 class _DispatchDropsTheEnd(Scheduler):
     dispatching: asyncio.Task[object] | None = None
 
-    async def _dispatch(self, js: JetStreamContext, publisher: Publisher) -> None:
+    async def _dispatch(self, js: JetStreamContext, publisher: Publisher, lease: Lease) -> None:
         self.dispatching = asyncio.current_task()
         dispatch = super()._dispatch
-        await dropping_one_cancellation(lambda: dispatch(js, publisher))
+        await dropping_one_cancellation(lambda: dispatch(js, publisher, lease))
 
 
 class _LogNeverAnswers(Scheduler):

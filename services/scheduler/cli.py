@@ -1,4 +1,4 @@
-"""``tocsin scheduler`` and ``tocsin config check|apply|show|history``."""
+"""``tocsin scheduler``, ``tocsin config check|apply|show|history`` and ``tocsin shards``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from configuration.inforce import who
 from events import control
 from events.streams import MAX_SHARDS, Tuning
 from runtime import bus, cliopts
-from services.scheduler import configcli, heartbeatcli
+from services.scheduler import configcli, heartbeatcli, shardscli
 from services.scheduler.layout import LayoutConflict
 from services.scheduler.shards import main
 from services.scheduler.state import SchedulerOptions
@@ -84,7 +84,15 @@ def register(sub: Any) -> dict[str, Callable[[Any], int]]:
     what.add_argument("--domain", help="every task of this domain")
     cliopts.nats(p)
     heartbeatcli.add_parser(sub)
+    p = sub.add_parser(
+        "shards",
+        help="which scheduler replica holds which shard (from the leases)",
+        description="List the scheduler replicas alive (host and pid) and, for each shard, "
+        "the replica holding its lease; a shard held by none is said so.",
+    )
+    cliopts.nats(p)
     return {
+        "shards": shardscli.run,
         "scheduler": run_scheduler,
         "config": run_config,
         "heartbeat": heartbeatcli.new,

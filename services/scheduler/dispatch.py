@@ -18,6 +18,7 @@ from events.fields import EARLIEST, LATEST
 from events.types import TaskDef
 from runtime.pubacks import Publisher
 from runtime.stalls import Stalls
+from services.scheduler.leader import Lease
 from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
 
 #: Seconds between two dispatch rounds at most: the groups due within a tick go out together,
@@ -33,13 +34,19 @@ STALL = 3.0
 
 
 class Dispatching(SchedulerState):
-    async def _dispatch(self, js: JetStreamContext, publisher: Publisher) -> None:
+    async def _dispatch(self, js: JetStreamContext, publisher: Publisher, lease: Lease) -> None:
         stalls = Stalls(STALL)
         while not self.stopping.is_set():
             started = time.time()
             if gap := stalls.gap():
                 # Not running, it read no answer: those sent meanwhile are judged next.
                 self.outstanding.postpone(gap)
+            if not lease.holds():
+                # Paused or cut off past what the last renewal proves: another replica may hold
+                # these groups now and have sent their runs. Nothing goes out until a renewal
+                # confirms the lease, or its loss ends the term.
+                await asyncio.sleep(TICK)
+                continue
             self._expire_overdue(js, started)
             due = self.plan.pop_due(started)
             if due:

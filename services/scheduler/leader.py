@@ -28,21 +28,42 @@ BUCKET = "tocsin_leases"
 KEY = "scheduler"
 #: Seconds a lease is given back within at most (``Lease.release``).
 RELEASE_WAIT = 1.0
+#: Part of the TTL the holder stops short of, by its own clock, when no renewal confirmed the
+#: lease since: what it publishes after a check must land before the lease may expire on the
+#: server (a turn of dispatching, its clock's drift). Renewed every quarter TTL, a holder
+#: reaches it only when two renewals in a row did not land.
+FENCE = 0.25
 
 
 class Lease:
     def __init__(
-        self, js: JetStreamContext, ttl: float = 10.0, replicas: int = 1, key: str = KEY
+        self,
+        js: JetStreamContext,
+        ttl: float = 10.0,
+        replicas: int = 1,
+        key: str = KEY,
+        holder: str | None = None,
     ) -> None:
         self.js = js
         self.key = key
         self.ttl = ttl
         self.replicas = replicas
-        self.holder = uuid.uuid4().hex
+        #: The key's value while held: a shard's says which replica holds it.
+        self.holder = holder or uuid.uuid4().hex
         self.held = asyncio.Event()
         self.lost = asyncio.Event()
         self._revision: int | None = None
         self._kv: KeyValue | None = None
+        #: Monotonic time the last create or renewal that succeeded was sent at: the server
+        #: stored it later, so the lease expires there no sooner than a TTL after it.
+        self._confirmed = -float("inf")
+
+    def holds(self) -> bool:
+        """Whether this process can prove, by its own clock, that it still holds the lease:
+        confirmed less than a TTL (minus ``FENCE``) ago. Paused past it (SIGSTOP, a frozen
+        VM) or cut from NATS, it publishes nothing for the lease's work until a renewal
+        confirms it again: another holder may have taken it meanwhile (fencing)."""
+        return time.monotonic() < self._confirmed + self.ttl * (1 - FENCE)
 
     async def bucket(self) -> KeyValue:
         if self._kv is None:
@@ -71,7 +92,9 @@ class Lease:
         """One attempt at the lease: True when this process holds it now."""
         with contextlib.suppress(KeyWrongLastSequenceError, NotFoundError, Exception):
             kv = await self.bucket()
+            sent = time.monotonic()
             self._revision = await kv.create(self.key, self.holder.encode())
+            self._confirmed = sent
             self.held.set()
             log.info("scheduler lease acquired", holder=self.holder, key=self.key)
             return True
@@ -84,10 +107,8 @@ class Lease:
         away or this process stalled): the key may have expired server-side by then, so a
         standby may already be dispatching and this process must stop doing so.
         """
-        # Counted from when the last successful renewal was sent: the server stored it later,
-        # so its expiry is never before ours.
-        renewed = time.monotonic()
         while True:
+            renewed = self._confirmed
             left = self.ttl - (time.monotonic() - renewed)
             await asyncio.sleep(max(0.0, min(self.ttl / 4, left)))
             sent = time.monotonic()
@@ -98,7 +119,7 @@ class Lease:
                     kv.update(self.key, self.holder.encode(), last=self._revision),
                     max(0.5, self.ttl - (sent - renewed)),
                 )
-                renewed = sent
+                self._confirmed = sent
             except KeyWrongLastSequenceError:
                 # Another holder, or the key expired while NATS was away (it is gone then).
                 log.warning("scheduler lease lost (taken over or expired)")

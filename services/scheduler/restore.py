@@ -15,6 +15,11 @@ from runtime import bus
 from services.scheduler.judging import Judging
 from services.scheduler.plan import spread
 
+#: Lease times a group may be overdue from a shard changing holder: the lease expiring (a
+#: holder killed), a quarter of it for a replica to notice, the log read. Such a group runs at
+#: once, keeping its schedule; one overdue longer was left by a scheduler stopped or cut off.
+HANDOFF = 2.0
+
 
 class Restoring(Judging):
     async def _restore(self, js: JetStreamContext) -> None:
@@ -41,7 +46,8 @@ class Restoring(Judging):
                 # instead of sending the group again at once.
                 self._outstanding(ev.group, due, now)
                 continue
-            if due < now:  # overdue after a stop: spread, not all at once
+            if due < now - HANDOFF * self.opts.lease_ttl:
+                # Overdue after an outage, with every other group: spread, not all at once.
                 due = spread(ev.group, min(min(t.frequency for t in tasks), 60.0), now)
             self.plan.set(ev.group, due)
         await self._restore_unjudged(js, self.groups.keys() - judged, now)

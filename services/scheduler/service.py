@@ -148,7 +148,7 @@ class Scheduler(Dispatching, Restoring, DeadLettering):
                 log.warning("could not take over; back to standby", error=str(failed))
                 await asyncio.wait({stop}, timeout=1)
                 return
-            tasks = self._loops(nc, js, publisher)
+            tasks = self._loops(nc, js, publisher, lease)
             await asyncio.wait({*ends, *tasks}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             failures = await ending.ended([*ends, *tasks])
@@ -173,11 +173,11 @@ class Scheduler(Dispatching, Restoring, DeadLettering):
         gc.freeze()  # what restoring built lasts as long as the term, as the tasks do
 
     def _loops(
-        self, nc: Client, js: JetStreamContext, publisher: Publisher
+        self, nc: Client, js: JetStreamContext, publisher: Publisher, lease: Lease
     ) -> list[asyncio.Task[None]]:
         """Dispatching and judging, for as long as the term lasts."""
         tasks = [
-            asyncio.create_task(self._dispatch(js, publisher)),
+            asyncio.create_task(self._dispatch(js, publisher, lease)),
             asyncio.create_task(self._judge_completions(nc, js, publisher)),
             asyncio.create_task(self._follow_config(js)),
             asyncio.create_task(self._reloads(js)),
@@ -324,8 +324,9 @@ class Scheduler(Dispatching, Restoring, DeadLettering):
                 log.warning("could not read the configuration in force", error=str(exc))
 
     async def _reloads(self, js: JetStreamContext) -> None:
-        """SIGHUP: apply the file again, as ``tocsin config apply FILE`` would (sharded: shard
-        0 applies it, every shard takes the file's settings and secret values)."""
+        """SIGHUP: apply the file again, as ``tocsin config apply FILE`` would (sharded: the
+        replica signalled applied it, every shard takes the file's settings and secret
+        values)."""
         while not self.stopping.is_set():
             await self.reload_requested.wait()
             self.reload_requested.clear()
@@ -337,7 +338,7 @@ class Scheduler(Dispatching, Restoring, DeadLettering):
                 )
                 continue
             self.own = cfg
-            if self.shard == 0:
+            if self.opts.shards == 1:
                 try:
                     await apply_config(js, cfg, self.opts.applied_by or who())
                 except (TooLarge, Refused) as exc:

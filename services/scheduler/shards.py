@@ -22,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import signal
+import socket
 import uuid
 import zlib
 
@@ -31,8 +33,10 @@ from nats.js import JetStreamContext
 from nats.js.errors import NoKeysError
 
 from configuration import config as configuration
+from configuration.diff import TooLarge
+from configuration.inforce import Refused, apply_config, who
 from events import streams
-from runtime import bus
+from runtime import bus, ending
 from services.scheduler import layout
 from services.scheduler.heartbeats import dispatched
 from services.scheduler.leader import Lease
@@ -62,19 +66,40 @@ class Replica:
         #: The file as last read: a shard taken starts with its settings and secret values.
         self.file: configuration.Config | None = None
         self.consumers_ready = False
+        self.reload_requested = asyncio.Event()
+        #: What was last said of the shards held (logged when it changes only).
+        self._said: tuple[list[int], int] | None = None
 
     def stop(self) -> None:
         self.stopping.set()
 
     def request_reload(self) -> None:
-        """SIGHUP: every shard held reads the file again (shard 0 also applies it); shards
-        taken later start from it too."""
-        try:
-            self.file = configuration.parse(self.opts.config_path)
-        except configuration.ConfigError:
-            pass  # shard 0 logs the refusal; nothing changes
-        for scheduler, _ in self.held.values():
-            scheduler.request_reload()
+        self.reload_requested.set()
+
+    async def _reloads(self, js: JetStreamContext) -> None:
+        """SIGHUP: this replica applies the file, as ``tocsin config apply FILE`` would,
+        whichever shards it holds (none included: an operator signals any replica); every
+        shard held then takes its settings and secret values, and shards taken later start
+        from it."""
+        while not self.stopping.is_set():
+            await self.reload_requested.wait()
+            self.reload_requested.clear()
+            try:
+                cfg = configuration.parse(self.opts.config_path)
+                await apply_config(js, cfg, self.opts.applied_by or who())
+            except (configuration.ConfigError, TooLarge, Refused) as exc:
+                log.error(
+                    "configuration refused; the previous one stays in force", problems=str(exc)
+                )
+                continue
+            except Exception as exc:
+                if not streams.transient(exc):
+                    raise
+                log.error("configuration not applied, NATS away: send SIGHUP again", error=str(exc))
+                continue
+            self.file = cfg
+            for scheduler, _ in self.held.values():
+                scheduler.request_reload()
 
     async def run(self) -> None:
         self.file = configuration.parse(self.opts.config_path)  # refuse to start on a bad one
@@ -83,15 +108,14 @@ class Replica:
         try:
             tuning = work_tuning(self.opts.tuning, dispatched(self.file.tasks.values()))
             await streams.ensure_retrying(js, self.file.locations, tuning, self.stopping)
-            while not self.stopping.is_set():
-                try:
-                    await self._balance(nc, js)
-                except Exception as exc:
-                    if not streams.transient(exc):
-                        raise
-                    log.warning("could not balance the shards", error=str(exc))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), self.opts.lease_ttl / 4)
+            reloads = asyncio.create_task(self._reloads(js))
+            reloads.add_done_callback(lambda _: self.stop())  # only a bug ends it: raised below
+            try:
+                await self._balancing(nc, js)
+            finally:
+                failed = await ending.ended([reloads])
+            if failed:
+                raise failed[0]
         finally:
             for shard in list(self.held):
                 await self._give_back(shard)
@@ -100,12 +124,24 @@ class Replica:
                 await kv.delete(MEMBERS + self.id)
             await bus.close(nc)
 
+    async def _balancing(self, nc: Client, js: JetStreamContext) -> None:
+        while not self.stopping.is_set():
+            try:
+                await self._balance(nc, js)
+            except Exception as exc:
+                if not streams.transient(exc):
+                    raise
+                log.warning("could not balance the shards", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), self.opts.lease_ttl / 4)
+
     async def _balance(self, nc: Client, js: JetStreamContext) -> None:
         kv = await Lease(js, self.opts.lease_ttl, self.opts.tuning.replicas).bucket()
         # Refused (``LayoutConflict``, not transient: the replica exits) before any lease when
         # the schedulers running split the groups otherwise.
         await layout.say(kv, self.opts.shards, self.opts.lease_ttl)
-        await kv.put(MEMBERS + self.id, b"1")
+        # Where this replica runs, for ``tocsin shards`` to say.
+        await kv.put(MEMBERS + self.id, f"{socket.gethostname()} pid {os.getpid()}".encode())
         if not self.consumers_ready:  # here, not in run: retried like the rest on NATS away
             await streams.ensure_shards(js, self.opts.shards, self.opts.tuning)
             self.consumers_ready = True
@@ -117,7 +153,9 @@ class Replica:
         try:
             alive = sum(1 for k in await kv.keys() if k.startswith(MEMBERS))
         except NoKeysError:
-            alive = 1
+            # Our own key was put just now: a listing that missed it knows nothing (it said 1
+            # replica among 3 alive). Nothing is taken or given back on it.
+            return
         want = fair_share(self.opts.shards, alive)
         for shard in sorted(self.held)[want:]:
             await self._give_back(shard)
@@ -129,10 +167,20 @@ class Replica:
             shard = (start + i) % self.opts.shards
             if shard in self.held:
                 continue
-            lease = Lease(js, self.opts.lease_ttl, self.opts.tuning.replicas, shard_key(shard))
+            lease = Lease(
+                js, self.opts.lease_ttl, self.opts.tuning.replicas, shard_key(shard), self.id
+            )
             if await lease.take():
                 self.held[shard] = self._serve(nc, js, shard, lease)
-        log.info("shards held", shards=",".join(map(str, sorted(self.held))), replicas=alive)
+        said = (sorted(self.held), alive)
+        if said != self._said:  # every quarter TTL unchanged was 34,500 lines a day
+            self._said = said
+            log.info(
+                "shards held",
+                shards=",".join(map(str, said[0])),
+                replicas=alive,
+                replica=self.id[:12],
+            )
 
     def _serve(
         self, nc: Client, js: JetStreamContext, shard: int, lease: Lease

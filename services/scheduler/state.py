@@ -51,7 +51,7 @@ class SchedulerState:
     def __init__(self, opts: SchedulerOptions, shard: int = 0) -> None:
         self.opts = opts
         #: The shard whose groups this scheduler dispatches and judges; shard 0 also runs
-        #: what is not per group (dead letters, hosts, push monitors, SIGHUP).
+        #: what is not per group (dead letters, hosts, push monitors).
         self.shard = shard
         #: The configuration in force: the log's settings (thresholds, quorum …), with the
         #: secret values of ``own``; its tasks are in ``groups`` (``tasks`` left empty).
