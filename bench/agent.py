@@ -112,7 +112,8 @@ async def agent_round(
     agents: int = 1,
     profile: str | None = None,
     processes: int = 1,
-) -> dict[str, float]:
+    beside: dict[str, int] | None = None,
+) -> dict[str, Any]:
     """Fresh agents (from the tree at ``root``; ``agents`` processes sharing the work queue)
     draining ``n`` requests published at once; ``profile``: where to write py-spy's record of
     the first (``.svg`` a flame graph, else the collapsed stacks as text)."""
@@ -167,9 +168,13 @@ async def agent_round(
                     ]
                 )
             cpu = sum(tree_cpu_seconds(p.pid) for p in procs)
+            others = {name: cpu_seconds(pid) for name, pid in (beside or {}).items()}
+            own = time.process_time()
             await publish_all(js, requests(base, n, tag))
             await asyncio.wait_for(done.wait(), 300)
             cpu = sum(tree_cpu_seconds(p.pid) for p in procs) - cpu
+            others = {name: cpu_seconds(pid) - others[name] for name, pid in (beside or {}).items()}
+            others["bench"] = time.process_time() - own
         finally:
             for p in procs:
                 p.stop()
@@ -180,13 +185,23 @@ async def agent_round(
     return {
         "requests_per_s": n / seconds,
         "cpu_s_per_1000_checks": cpu * 1000 / (n * CHECKS_PER_REQUEST),
+        # What shares the cores with the agent in its round, and not with the bare loop in
+        # its own (the target aside): NATS, and the bench publishing and reading the events.
+        "beside_cpu_s_per_1000_checks": {
+            name: round(spent * 1000 / (n * CHECKS_PER_REQUEST), 4)
+            for name, spent in others.items()
+        },
     }
 
 
-def summary(rounds: list[dict[str, float]]) -> dict[str, Any]:
+def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     rates = [r["requests_per_s"] for r in rounds]
     cpus = [r["cpu_s_per_1000_checks"] for r in rounds]
+    beside = [r["beside_cpu_s_per_1000_checks"] for r in rounds]
     return {
+        "beside_cpu_s_per_1000_checks": {
+            name: round(statistics.median(b[name] for b in beside), 4) for name in beside[0]
+        },
         "requests_per_s": round(max(rates), 1),
         "requests_per_s_rounds": [round(r, 1) for r in rates],
         "cpu_s_per_1000_checks": round(statistics.median(cpus), 4),
@@ -210,7 +225,7 @@ async def main() -> None:
     nats_server = NatsServer(work / "nats").start()
     web, base = target(work)
     trees = {"agent": ROOT, **({"compare": args.compare.resolve()} if args.compare else {})}
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     bare_rates, bare_cpu, target_cpu = [], [], []
     try:
         await wait_port_http(base)
@@ -236,6 +251,7 @@ async def main() -> None:
                     args.agents,
                     args.profile if last else None,
                     args.processes if name == "agent" else 1,
+                    {"nats": nats_server.proc.pid, "target": web.pid} if nats_server.proc else None,
                 )
                 runs[name].append(one)
                 print(f"round {r + 1} {name}: {json.dumps(one)}", file=sys.stderr)
