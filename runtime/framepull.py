@@ -26,6 +26,7 @@ from collections.abc import Callable
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import (
+    BadSubjectError,
     ConnectionClosedError,
     ConnectionDrainingError,
     MaxPayloadError,
@@ -55,6 +56,8 @@ class Delivered:
     async def ack(self) -> None:
         """Acknowledge (with AckAll: every message of the consumer up to this one): the frame
         written as is, its reply subject read off a frame (so one token without blanks)."""
+        if not self.reply:
+            raise BadSubjectError  # as nats-py refuses it: no frame without a subject
         await send_frame(self._nc, b"PUB %s 0\r\n\r\n" % self.reply.encode(), 0)
 
     async def in_progress(self) -> None:

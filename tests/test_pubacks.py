@@ -191,6 +191,8 @@ async def test_an_ack_is_the_frame_nats_py_sends(
     ours, theirs = await sub.next_msg(5), await sub.next_msg(5)
     assert (ours.subject, theirs.subject) == ("acks.ours", "acks.theirs")
     assert (ours.reply, ours.headers, ours.data) == (theirs.reply, theirs.headers, theirs.data)
+    with pytest.raises(BadSubjectError):
+        await Delivered(nc, "work.g1", "", b"{}").ack()  # no reply: nats-py refuses it too
     closed = await nats.connect(nats_server.url)
     await closed.close()
     with pytest.raises(ConnectionClosedError):
