@@ -36,21 +36,23 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import msgspec
 import nats
 
 from bench.common import (
     ROOT,
     Proc,
-    publish_all,
     target,
     target_of,
     wait_port_http,
     web_following_nothing,
 )
 from bench.drain import bare
+from checks.request import message_id
 from events import codec, streams, subjects
-from events.types import CheckCompleted, CheckRequested, CheckSpec
+from events.types import CheckRequested, CheckSpec
 from runtime.embedded import NatsServer
+from runtime.pubacks import Publisher
 
 CHECKS_PER_REQUEST = 2
 
@@ -76,10 +78,10 @@ def tree_cpu_seconds(pid: int) -> float:
     return cpu_seconds(pid) + sum(cpu_seconds(c) for c in children)
 
 
-def requests(base: str, n: int, tag: str) -> list[tuple[str, bytes, dict[str, str] | None]]:
+def requests(base: str, n: int, tag: str) -> list[tuple[str, bytes, str]]:
     """``n`` check requests as the scheduler publishes them, each its own URL and group."""
     now = time.time()
-    out: list[tuple[str, bytes, dict[str, str] | None]] = []
+    out: list[tuple[str, bytes, str]] = []
     for i in range(n):
         group = f"{tag}g{i}"
         req = CheckRequested(
@@ -97,8 +99,42 @@ def requests(base: str, n: int, tag: str) -> list[tuple[str, bytes, dict[str, st
                 CheckSpec(f"{group}b", "body-contains", "fine"),
             ],
         )
-        out.append((subjects.requested("default", group), codec.encode(req), None))
+        out.append(
+            (subjects.requested("default", group), codec.encode(req), message_id(req.request))
+        )
     return out
+
+
+async def publish(nc: nats.NATS, items: list[tuple[str, bytes, str]], window: int = 1000) -> None:
+    """Publish as the scheduler does (``runtime/pubacks.py``), ``window`` acknowledgements
+    awaited at a time: nats-py's ``publish_async`` cost the bench, in the agent's round and on
+    the cores the agent runs on, as much CPU as NATS itself."""
+    publisher = await Publisher(nc).start()
+    try:
+        for start in range(0, len(items), window):
+            batch = publisher.batch()
+            for subject, data, msg_id in items[start : start + window]:
+                await batch.publish(subject, data, msg_id)
+            await batch.acked(nc.jetstream(), 30)
+    finally:
+        await publisher.close()
+
+
+class _Outcome(msgspec.Struct):
+    status: str
+
+
+class _Seen(msgspec.Struct):
+    """What the bench reads of a completion, without the contract's checks (the agent's
+    readers make them): the whole decode of each was the bench's own CPU in the agent's
+    round, on the cores the agent runs on."""
+
+    started: float
+    at: float
+    outcomes: list[_Outcome]
+
+
+_seen = msgspec.json.Decoder(_Seen)
 
 
 async def agent_round(
@@ -112,12 +148,12 @@ async def agent_round(
     agents: int = 1,
     profile: str | None = None,
     processes: int = 1,
-) -> dict[str, float]:
+    beside: dict[str, int] | None = None,
+) -> dict[str, Any]:
     """Fresh agents (from the tree at ``root``; ``agents`` processes sharing the work queue)
     draining ``n`` requests published at once; ``profile``: where to write py-spy's record of
     the first (``.svg`` a flame graph, else the collapsed stacks as text)."""
     nc = await nats.connect(nats_url)
-    js = nc.jetstream()
     beat, done = asyncio.Event(), asyncio.Event()
     alive: set[str] = set()
     spans: list[tuple[float, float]] = []
@@ -128,9 +164,8 @@ async def agent_round(
             beat.set()
 
     async def on_completed(msg: Any) -> None:
-        event = codec.decode(msg.data, msg.subject)
-        assert isinstance(event, CheckCompleted)
-        assert [o.status for o in event.outcomes] == ["success"] * CHECKS_PER_REQUEST, event
+        event = _seen.decode(msg.data)
+        assert [o.status for o in event.outcomes] == ["success"] * CHECKS_PER_REQUEST, msg.data
         spans.append((event.started, event.at))
         if len(spans) >= n:
             done.set()
@@ -167,9 +202,13 @@ async def agent_round(
                     ]
                 )
             cpu = sum(tree_cpu_seconds(p.pid) for p in procs)
-            await publish_all(js, requests(base, n, tag))
+            others = {name: cpu_seconds(pid) for name, pid in (beside or {}).items()}
+            own = time.process_time()
+            await publish(nc, requests(base, n, tag))
             await asyncio.wait_for(done.wait(), 300)
             cpu = sum(tree_cpu_seconds(p.pid) for p in procs) - cpu
+            others = {name: cpu_seconds(pid) - others[name] for name, pid in (beside or {}).items()}
+            others["bench"] = time.process_time() - own
         finally:
             for p in procs:
                 p.stop()
@@ -180,13 +219,23 @@ async def agent_round(
     return {
         "requests_per_s": n / seconds,
         "cpu_s_per_1000_checks": cpu * 1000 / (n * CHECKS_PER_REQUEST),
+        # What shares the cores with the agent in its round, and not with the bare loop in
+        # its own (the target aside): NATS, and the bench publishing and reading the events.
+        "beside_cpu_s_per_1000_checks": {
+            name: round(spent * 1000 / (n * CHECKS_PER_REQUEST), 4)
+            for name, spent in others.items()
+        },
     }
 
 
-def summary(rounds: list[dict[str, float]]) -> dict[str, Any]:
+def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     rates = [r["requests_per_s"] for r in rounds]
     cpus = [r["cpu_s_per_1000_checks"] for r in rounds]
+    beside = [r["beside_cpu_s_per_1000_checks"] for r in rounds]
     return {
+        "beside_cpu_s_per_1000_checks": {
+            name: round(statistics.median(b[name] for b in beside), 4) for name in beside[0]
+        },
         "requests_per_s": round(max(rates), 1),
         "requests_per_s_rounds": [round(r, 1) for r in rates],
         "cpu_s_per_1000_checks": round(statistics.median(cpus), 4),
@@ -210,7 +259,7 @@ async def main() -> None:
     nats_server = NatsServer(work / "nats").start()
     web, base = target(work)
     trees = {"agent": ROOT, **({"compare": args.compare.resolve()} if args.compare else {})}
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     bare_rates, bare_cpu, target_cpu = [], [], []
     try:
         await wait_port_http(base)
@@ -236,6 +285,7 @@ async def main() -> None:
                     args.agents,
                     args.profile if last else None,
                     args.processes if name == "agent" else 1,
+                    {"nats": nats_server.proc.pid, "target": web.pid} if nats_server.proc else None,
                 )
                 runs[name].append(one)
                 print(f"round {r + 1} {name}: {json.dumps(one)}", file=sys.stderr)

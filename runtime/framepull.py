@@ -25,7 +25,14 @@ from collections.abc import Callable
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.errors import ProtocolError
+from nats.errors import (
+    BadSubjectError,
+    ConnectionClosedError,
+    ConnectionDrainingError,
+    MaxPayloadError,
+    OutboundBufferLimitError,
+    ProtocolError,
+)
 from nats.protocol.parser import AWAITING_MSG_PAYLOAD, Parser
 
 from runtime.pull import BatchPull
@@ -47,8 +54,11 @@ class Delivered:
         return Msg.Metadata._from_reply(self.reply)
 
     async def ack(self) -> None:
-        """Acknowledge (with AckAll: every message of the consumer up to this one)."""
-        await self._nc.publish(self.reply)
+        """Acknowledge (with AckAll: every message of the consumer up to this one): the frame
+        written as is, its reply subject read off a frame (so one token without blanks)."""
+        if not self.reply:
+            raise BadSubjectError  # as nats-py refuses it: no frame without a subject
+        await send_frame(self._nc, b"PUB %s 0\r\n\r\n" % self.reply.encode(), 0)
 
     async def in_progress(self) -> None:
         """Tell JetStream the message is still being worked on (its ack wait starts again)."""
@@ -57,6 +67,25 @@ class Delivered:
     async def term(self) -> None:
         """Never deliver the message again (it cannot be handled, now or later)."""
         await self._nc.publish(self.reply, Msg.Ack.Term)
+
+
+async def send_frame(nc: Client, frame: bytes, size: int) -> None:
+    """Write ``frame``, a publish of a payload of ``size`` bytes, as ``nc.publish`` would
+    write it, refusing what it refuses (closed, draining, reconnecting with a full buffer, too
+    large), without building it again from its subject, reply and headers."""
+    if nc.is_closed:
+        raise ConnectionClosedError
+    if nc.is_draining_pubs:
+        raise ConnectionDrainingError
+    if not nc.is_connected and (
+        nc._max_pending_size <= 0 or size + nc._pending_data_size > nc._max_pending_size
+    ):
+        raise OutboundBufferLimitError  # reconnecting, and the buffer is full
+    if size > nc._max_payload:
+        raise MaxPayloadError
+    await nc._send_command(frame)
+    if nc._flush_queue is not None and nc._flush_queue.empty():
+        await nc._flush_pending()
 
 
 class _Parser(Parser):

@@ -35,16 +35,10 @@ import msgspec
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.errors import (
-    ConnectionClosedError,
-    ConnectionDrainingError,
-    MaxPayloadError,
-    OutboundBufferLimitError,
-)
 from nats.js import JetStreamContext
 
 from runtime import bus
-from runtime.framepull import parser_of
+from runtime.framepull import parser_of, send_frame
 from runtime.logs import Log
 
 log = Log("tocsin.pubacks")
@@ -145,25 +139,17 @@ class Publisher:
             reply = self.prefix + token
             await nc.publish(subject, data, reply, headers={"Nats-Msg-Id": msg_id})
             return
-        if nc.is_closed:
-            raise ConnectionClosedError
-        if nc.is_draining_pubs:
-            raise ConnectionDrainingError
-        size = len(data)
-        if not nc.is_connected and (
-            nc._max_pending_size <= 0 or size + nc._pending_data_size > nc._max_pending_size
-        ):
-            raise OutboundBufferLimitError  # reconnecting, and the buffer is full
-        if size > nc._max_payload:
-            raise MaxPayloadError
         head = b"NATS/1.0\r\nNats-Msg-Id: %s\r\n\r\n" % msg_id.encode()
         to = self._prefix + token.encode()
-        await nc._send_command(
-            b"HPUB %s %s %d %d\r\n%s%s\r\n"
-            % (subject.encode(), to, len(head), len(head) + size, head, data)
+        frame = b"HPUB %s %s %d %d\r\n%s%s\r\n" % (
+            subject.encode(),
+            to,
+            len(head),
+            len(head) + len(data),
+            head,
+            data,
         )
-        if nc._flush_queue is not None and nc._flush_queue.empty():
-            await nc._flush_pending()
+        await send_frame(nc, frame, len(data))
 
     async def _answered(self, msg: Msg) -> None:
         self._answer(msg.subject, refusal(msg))

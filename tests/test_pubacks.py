@@ -18,6 +18,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, StreamConfig
 
 from runtime.embedded import NatsServer
+from runtime.framepull import Delivered
 from runtime.pubacks import EachAcked, Publisher, refusal
 from tests.helpers import wait_for
 
@@ -176,6 +177,26 @@ async def test_nothing_is_sent_on_a_closed_connection(nats_server: NatsServer) -
     await nc.close()
     with pytest.raises(ConnectionClosedError):
         await publisher.send("s.ours", "1", "m", b"x")
+
+
+async def test_an_ack_is_the_frame_nats_py_sends(
+    connected: tuple[Client, Publisher], nats_server: NatsServer
+) -> None:
+    """A delivered message's ack, written as a frame, is what ``nc.publish(reply)`` sends: an
+    empty message on the reply subject; and like it, nothing on a closed connection."""
+    nc, _ = connected
+    sub = await nc.subscribe("acks.>")
+    await Delivered(nc, "work.g1", "acks.ours", b"{}").ack()
+    await nc.publish("acks.theirs")
+    ours, theirs = await sub.next_msg(5), await sub.next_msg(5)
+    assert (ours.subject, theirs.subject) == ("acks.ours", "acks.theirs")
+    assert (ours.reply, ours.headers, ours.data) == (theirs.reply, theirs.headers, theirs.data)
+    with pytest.raises(BadSubjectError):
+        await Delivered(nc, "work.g1", "", b"{}").ack()  # no reply: nats-py refuses it too
+    closed = await nats.connect(nats_server.url)
+    await closed.close()
+    with pytest.raises(ConnectionClosedError):
+        await Delivered(closed, "work.g1", "acks.ours", b"{}").ack()
 
 
 def _answer(data: bytes, headers: dict[str, str] | None = None) -> Msg:
