@@ -52,7 +52,8 @@ def write_config(path: Path, target: str, urls: int, frequency: str, timeout: st
 def servers(keep: str | None = None) -> Iterator[tuple[NatsServer, PostgresServer, Path]]:
     """A fresh NATS and PostgreSQL in a temporary directory, on free ports."""
     work = Path(keep or tempfile.mkdtemp(prefix="tocsin-bench-"))
-    nats_server = NatsServer(work / "nats").start()
+    # Its monitoring port: the drain counts the messages and JetStream API calls per request.
+    nats_server = NatsServer(work / "nats", extra_args=["-m", str(free_port())]).start()
     pg = PostgresServer(work / "pg").start()
     try:
         yield nats_server, pg, work

@@ -45,6 +45,7 @@ from bench.common import (
 from bench.common import pg as pg_connection
 from events import codec, streams, subjects
 from runtime import bus
+from runtime.embedded import NatsServer
 
 
 async def bare(base: str, urls: int, concurrency: int) -> float:
@@ -111,6 +112,26 @@ async def ready(nats_url: str, agents: int, procs: list[Proc]) -> None:
             await asyncio.sleep(0.2)
     finally:
         await nc.close()
+
+
+async def nats_counts(server: NatsServer) -> dict[str, float]:
+    """What the NATS server has handled so far: messages and bytes in and out (clients'
+    publishes and acks, and what it delivers), and its JetStream API calls."""
+    port = server.extra_args[server.extra_args.index("-m") + 1]
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{port}/varz") as r:
+            varz = await r.json()
+        async with session.get(f"http://127.0.0.1:{port}/jsz") as r:
+            jsz = await r.json()
+    return {
+        "in_msgs": varz["in_msgs"],
+        "out_msgs": varz["out_msgs"],
+        "in_bytes": varz["in_bytes"],
+        "out_bytes": varz["out_bytes"],
+        "js_api_calls": jsz.get("api", {}).get("total", 0),
+        "stored_msgs": jsz.get("messages", 0),
+        "stored_bytes": jsz.get("bytes", 0),
+    }
 
 
 def cpu_by_role(roles: dict[str, list[int]]) -> dict[str, float]:
@@ -181,6 +202,7 @@ async def drain(base: str, urls: int, agents: int, concurrency: int, lead: float
                 }
                 await asyncio.sleep(max(0.0, due - time.time()))
                 at_due = cpu_by_role(roles)
+                counted_at_due = await nats_counts(nats_server)
                 last, n = time.time(), 0
                 async with pg_connection(pg.url) as polling:
                     while n < tasks:
@@ -191,6 +213,7 @@ async def drain(base: str, urls: int, agents: int, concurrency: int, lead: float
                             last = time.time()
                 seconds = time.time() - due
                 used = cpu_by_role(roles)
+                counted = await nats_counts(nats_server)
                 phases = await timeline(nurl, due)
             finally:
                 for p in procs:
@@ -216,6 +239,8 @@ async def drain(base: str, urls: int, agents: int, concurrency: int, lead: float
         "cpu_ms_per_request": {
             role: round((used[role] - at_due[role]) / urls * 1000, 3) for role in used
         },
+        # What NATS handled per HTTP request over the same span.
+        "nats_per_request": {k: round((counted[k] - counted_at_due[k]) / urls, 2) for k in counted},
         **phases,
     }
 
@@ -262,6 +287,10 @@ async def main() -> None:
     print(
         "CPU ms per request: "
         + ", ".join(f"{role} {ms:.3f}" for role, ms in result["cpu_ms_per_request"].items())
+    )
+    print(
+        "NATS per request: "
+        + ", ".join(f"{k} {v:g}" for k, v in result["nats_per_request"].items())
     )
     print(json.dumps(result))
 

@@ -23,8 +23,11 @@ from services.scheduler.state import PUBLISH_ACK_WAIT, SchedulerState, log
 
 #: Seconds between two dispatch rounds at most: the groups due within a tick go out together,
 #: in one batch of publishes and one wait for their acks, instead of one wake-up per group
-#: (833 a second at 100,000 tasks a minute). A request leaves at most this late.
-TICK = 0.05
+#: (833 a second at 100,000 tasks a minute). A request leaves at most this late. A round
+#: costs about as much for one group as for a hundred (its wake-ups, the batch's wait, the
+#: flush): 0.2 s, not 0.05, is a quarter of the rounds at full rate (bench/README.md, tenth
+#: sitting).
+TICK = 0.2
 #: Requests of a task list are taken as admitted once one of this size at most was: their ids
 #: and times differ by a few bytes, far from ``codec.MAX_EVENT_BYTES``.
 ADMITTED_BYTES = codec.MAX_EVENT_BYTES - 1024
