@@ -29,7 +29,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ import nats
 from bench.common import (
     ROOT,
     Proc,
+    scratch,
     target,
     target_of,
     wait_port_http,
@@ -255,44 +255,48 @@ async def main() -> None:
         "--profile", help="py-spy record of the last round's agent (.svg: a flame graph, else text)"
     )
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="tocsin-bench-agent-"))
-    nats_server = NatsServer(work / "nats").start()
-    web, base = target(work)
-    trees = {"agent": ROOT, **({"compare": args.compare.resolve()} if args.compare else {})}
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
-    bare_rates, bare_cpu, target_cpu = [], [], []
-    try:
-        await wait_port_http(base)
-        nc = await nats.connect(nats_server.url)
-        await streams.ensure(nc.jetstream(), ["default"])
-        await nc.close()
-        for r in range(args.rounds):
-            cpu, served = time.process_time(), cpu_seconds(web.pid)
-            bare_rates.append(await bare(base, args.requests, args.concurrency))
-            bare_cpu.append((time.process_time() - cpu) * 1000 / args.requests)
-            target_cpu.append((cpu_seconds(web.pid) - served) * 1000 / args.requests)
-            order = list(trees.items()) if r % 2 == 0 else list(reversed(trees.items()))
-            for name, root in order:
-                last = r == args.rounds - 1 and name == "agent"
-                one = await agent_round(
-                    nats_server.url,
-                    base,
-                    args.requests,
-                    args.concurrency,
-                    f"{name}{r}",
-                    root,
-                    work,
-                    args.agents,
-                    args.profile if last else None,
-                    args.processes if name == "agent" else 1,
-                    {"nats": nats_server.proc.pid, "target": web.pid} if nats_server.proc else None,
-                )
-                runs[name].append(one)
-                print(f"round {r + 1} {name}: {json.dumps(one)}", file=sys.stderr)
-            print(f"round {r + 1} bare: {bare_rates[-1]:.0f} requests/s", file=sys.stderr)
-    finally:
-        web.stop()
-        nats_server.stop()
+    with scratch("tocsin-bench-agent-") as work:
+        nats_server = NatsServer(work / "nats").start()
+        web, base = target(work)
+        trees = {"agent": ROOT, **({"compare": args.compare.resolve()} if args.compare else {})}
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+        bare_rates, bare_cpu, target_cpu = [], [], []
+        try:
+            await wait_port_http(base)
+            nc = await nats.connect(nats_server.url)
+            await streams.ensure(nc.jetstream(), ["default"])
+            await nc.close()
+            for r in range(args.rounds):
+                cpu, served = time.process_time(), cpu_seconds(web.pid)
+                bare_rates.append(await bare(base, args.requests, args.concurrency))
+                bare_cpu.append((time.process_time() - cpu) * 1000 / args.requests)
+                target_cpu.append((cpu_seconds(web.pid) - served) * 1000 / args.requests)
+                order = list(trees.items()) if r % 2 == 0 else list(reversed(trees.items()))
+                for name, root in order:
+                    last = r == args.rounds - 1 and name == "agent"
+                    one = await agent_round(
+                        nats_server.url,
+                        base,
+                        args.requests,
+                        args.concurrency,
+                        f"{name}{r}",
+                        root,
+                        work,
+                        args.agents,
+                        args.profile if last else None,
+                        args.processes if name == "agent" else 1,
+                        (
+                            {"nats": nats_server.proc.pid, "target": web.pid}
+                            if nats_server.proc
+                            else None
+                        ),
+                    )
+                    runs[name].append(one)
+                    print(f"round {r + 1} {name}: {json.dumps(one)}", file=sys.stderr)
+                print(f"round {r + 1} bare: {bare_rates[-1]:.0f} requests/s", file=sys.stderr)
+        finally:
+            web.stop()
+            nats_server.stop()
     best_bare = max(bare_rates)
     result: dict[str, Any] = {
         "bench": "agent",

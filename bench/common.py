@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,17 +50,33 @@ def write_config(path: Path, target: str, urls: int, frequency: str, timeout: st
 
 
 @contextlib.contextmanager
-def servers(keep: str | None = None) -> Iterator[tuple[NatsServer, PostgresServer, Path]]:
-    """A fresh NATS and PostgreSQL in a temporary directory, on free ports."""
-    work = Path(keep or tempfile.mkdtemp(prefix="tocsin-bench-"))
-    # Its monitoring port: the drain counts the messages and JetStream API calls per request.
-    nats_server = NatsServer(work / "nats", extra_args=["-m", str(free_port())]).start()
-    pg = PostgresServer(work / "pg").start()
+def scratch(prefix: str) -> Iterator[Path]:
+    """A temporary directory, removed once the bench is done with it: a run leaves up to 2 GB
+    of PostgreSQL and JetStream data, and ``make bench`` makes several. A failed run keeps it,
+    said on stderr, for its logs."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        yield nats_server, pg, work
-    finally:
-        nats_server.stop()
-        pg.stop()
+        yield work
+    except BaseException:
+        print(f"the bench's servers and logs are kept in {work}", file=sys.stderr)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def servers(keep: str | None = None) -> Iterator[tuple[NatsServer, PostgresServer, Path]]:
+    """A fresh NATS and PostgreSQL in a temporary directory (``keep``: in that one, left for
+    its caller to remove), on free ports."""
+    with contextlib.ExitStack() as stack:
+        work = Path(keep) if keep else stack.enter_context(scratch("tocsin-bench-"))
+        # Its monitoring port: the drain counts the messages and JetStream API calls per request.
+        nats_server = NatsServer(work / "nats", extra_args=["-m", str(free_port())]).start()
+        pg = PostgresServer(work / "pg").start()
+        try:
+            yield nats_server, pg, work
+        finally:
+            nats_server.stop()
+            pg.stop()
 
 
 class Proc:

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from bench.common import (
     Proc,
     all_due_at,
     count_results,
+    scratch,
     servers,
     service,
     target,
@@ -259,14 +259,14 @@ async def main() -> None:
         "1 s after the due time, or any is sent for a later due time)",
     )
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="tocsin-bench-target-"))
-    web, base = target(work)
-    try:
-        await wait_port_http(base)
-        measured = await drain(base, args.urls, args.agents, args.concurrency, args.lead)
-        bare_rate = max([await bare(base, args.urls, args.concurrency) for _ in range(3)])
-    finally:
-        web.stop()
+    with scratch("tocsin-bench-target-") as work:
+        web, base = target(work)
+        try:
+            await wait_port_http(base)
+            measured = await drain(base, args.urls, args.agents, args.concurrency, args.lead)
+            bare_rate = max([await bare(base, args.urls, args.concurrency) for _ in range(3)])
+        finally:
+            web.stop()
     result = {
         "bench": "drain",
         "ratio_to_bare_loop": round(measured["http_requests_per_s"] / bare_rate, 3),

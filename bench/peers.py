@@ -21,7 +21,6 @@ import json
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from asyncio.subprocess import PIPE, STDOUT
 from pathlib import Path
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp
 import asyncpg
 
-from bench.common import servers, target, target_of, wait_port_http, write_config
+from bench.common import scratch, servers, target, target_of, wait_port_http, write_config
 from bench.drain import bare, drain
 from runtime.embedded import free_port
 from tests.argos_support import argos_bin
@@ -170,27 +169,27 @@ async def main() -> None:
     if shutil.which(BLACKBOX) is None:
         raise SystemExit(f"{BLACKBOX} not found: apt-get install {BLACKBOX}")
     runs: dict[str, list[float]] = {"bare": [], "argos": [], "blackbox": [], "tocsin": []}
-    work = Path(tempfile.mkdtemp(prefix="tocsin-bench-peers-"))
-    web, base = target(work)
-    try:
-        await wait_port_http(base)
-        for r in range(args.rounds):
-            rnd = work / f"round{r}"
-            rnd.mkdir()
-            runs["bare"].append(2 * await bare(base, args.urls, args.concurrency))
-            runs["argos"].append(
-                await argos(base, args.urls, args.argos_agents, args.concurrency, rnd)
-            )
-            runs["blackbox"].append(await blackbox(base, args.urls, args.concurrency, rnd))
-            measured = await drain(base, args.urls, 1, args.concurrency, args.lead)
-            runs["tocsin"].append(measured["checks_per_s"])
-            print(
-                f"round {r + 1}: "
-                + ", ".join(f"{k} {v[-1]:,.0f} checks/s" for k, v in runs.items()),
-                file=sys.stderr,
-            )
-    finally:
-        web.stop()
+    with scratch("tocsin-bench-peers-") as work:
+        web, base = target(work)
+        try:
+            await wait_port_http(base)
+            for r in range(args.rounds):
+                rnd = work / f"round{r}"
+                rnd.mkdir()
+                runs["bare"].append(2 * await bare(base, args.urls, args.concurrency))
+                runs["argos"].append(
+                    await argos(base, args.urls, args.argos_agents, args.concurrency, rnd)
+                )
+                runs["blackbox"].append(await blackbox(base, args.urls, args.concurrency, rnd))
+                measured = await drain(base, args.urls, 1, args.concurrency, args.lead)
+                runs["tocsin"].append(measured["checks_per_s"])
+                print(
+                    f"round {r + 1}: "
+                    + ", ".join(f"{k} {v[-1]:,.0f} checks/s" for k, v in runs.items()),
+                    file=sys.stderr,
+                )
+        finally:
+            web.stop()
     best = {k: max(v) for k, v in runs.items()}
     for name, rates in runs.items():
         print(
