@@ -23,7 +23,7 @@ from events.types import DeadLettered
 from runtime import backoff
 from runtime.logs import Log
 from runtime.pull import Pull
-from runtime.reach import Unreachable, reason, shown
+from runtime.reach import Unreachable, most_telling, reason, shown
 from runtime.waiting import unless_stopped, within
 from security.client import ClientSecurity
 
@@ -183,7 +183,7 @@ async def oneshot(url: str, name: str) -> AsyncIterator[Client]:
         with contextlib.suppress(Exception):
             await within(nc.close(), 2)
         raise Unreachable(
-            f"cannot reach NATS at {shown(url)}: {reason(failures[-1] if failures else exc)}"
+            f"cannot reach NATS at {shown(url)}: {reason(most_telling(failures or [exc]))}"
         ) from None
     try:
         yield nc
@@ -196,7 +196,7 @@ async def oneshot(url: str, name: str) -> AsyncIterator[Client]:
         if nc.is_connected:
             raise
         raise Unreachable(
-            f"lost NATS at {shown(url)}: {reason(failures[-1] if failures else exc)}"
+            f"lost NATS at {shown(url)}: {reason(most_telling(failures or [exc]))}"
         ) from None
     finally:
         await close(nc)

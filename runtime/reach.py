@@ -4,6 +4,7 @@ one line naming the server and why, no traceback (``services.cli`` prints it), a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -20,6 +21,14 @@ def reason(exc: BaseException) -> str:
         return "no answer in time"
     text = str(exc).strip() or type(exc).__name__
     return text.removeprefix("nats: ")
+
+
+def most_telling(failures: Sequence[BaseException]) -> BaseException:
+    """Of an attempt's failures, the one that says most: what the server said (an
+    authorization violation) over the reset of the connection it closes right after, which a
+    read or write may meet first, or not, from one run to the next."""
+    said = [f for f in failures if not isinstance(f, OSError)]
+    return (said or failures)[-1]
 
 
 def shown(url: str) -> str:

@@ -8,8 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from nats.errors import Error as NatsError
 
 from runtime.embedded import free_port
+from runtime.reach import most_telling, reason
 from tests.clirun import tocsin
 
 CONFIG = """\
@@ -130,3 +132,26 @@ def test_nagios_says_unknown_in_one_line(failure: str, pg_root: str, tmp_path: P
     assert done.stdout == (
         f"UNKNOWN — cannot read Tocsin's database: cannot reach PostgreSQL at {shown}: {why}\n"
     )
+
+
+#: What nats-py hands the error callback when the server answers a connect with ``-ERR``.
+VIOLATION = NatsError("nats: 'Authorization Violation'")
+
+
+@pytest.mark.parametrize(
+    ("failures", "said"),
+    [
+        ([VIOLATION, ConnectionResetError(104, "Connection reset by peer")], "auth"),
+        ([ConnectionResetError(104, "reset"), VIOLATION], "auth"),
+        ([ConnectionRefusedError(), ConnectionRefusedError()], "connection refused"),
+        ([TimeoutError()], "no answer in time"),
+    ],
+    ids=["violation-then-reset", "reset-then-violation", "refused", "timeout"],
+)
+def test_what_the_server_said_is_told_over_the_reset_that_follows(
+    failures: list[BaseException], said: str
+):
+    """The server says 'Authorization Violation' and closes the connection: an attempt may
+    meet the reset first (a CI run printed "[Errno 104] Connection reset by peer")."""
+    expected = "'Authorization Violation'" if said == "auth" else said
+    assert reason(most_telling(failures)) == expected

@@ -24,7 +24,7 @@ from nats.js import JetStreamContext
 
 from configuration import config as configuration
 from configuration import published, redaction
-from configuration.inforce import InForce, configuration_in_force, in_force
+from configuration.inforce import InForce, configuration_in_force, in_force, last_applied_seq
 from events import codec, streams, subjects
 from events.types import (
     AgentHeartbeat,
@@ -48,6 +48,8 @@ from services.notifier.silences import fold as fold_silence
 from services.notifier.statusmail import StatusMailer
 
 log = Log("tocsin.notifier")
+#: How long a live ``config.applied`` may take to be stored in the log after it is received.
+STORED_WITHIN = 5.0
 
 
 @dataclass
@@ -235,7 +237,9 @@ class Notifier:
         SIGHUP): its channels, recipients and rules, and its tasks, so that a judgement of a
         task applied from another file than ours still names its URL and check."""
 
-        async def follow(_: Msg | None = None) -> None:
+        async def follow(msg: Msg | None = None) -> None:
+            if msg is not None:
+                await _stored_after(js, self.now.last_seq if self.now else 0)
             self.now = await in_force(js)
             self.logged = self.now.tasks
             try:
@@ -347,3 +351,14 @@ async def main(opts: NotifierOptions) -> None:
     loop.add_signal_handler(signal.SIGINT, notifier.stop)
     loop.add_signal_handler(signal.SIGHUP, notifier.reload)
     await notifier.run()
+
+
+async def _stored_after(js: JetStreamContext, seq: int) -> None:
+    """Wait (a few seconds at most) until the log holds a ``config.applied`` after ``seq``: a
+    live one can reach a subscriber before the stream has stored it, and a replay then folds
+    the log without it, leaving the previous configuration in force until the next apply."""
+    deadline = time.monotonic() + STORED_WITHIN
+    while time.monotonic() < deadline:
+        if await last_applied_seq(js) > seq:
+            return
+        await asyncio.sleep(0.05)
