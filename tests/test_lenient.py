@@ -140,39 +140,34 @@ def test_a_token_anywhere_gets_the_same_answer_when_no_token_is_known(value: str
         assert_same_answer(data, subject)
 
 
-def test_the_known_tokens_stay_bounded():
-    """Decoded copies of the tokens are what the set holds: never more than its bound, however
-    many distinct ones the log names (at 100,000 tasks, 150,000 group and task ids)."""
+def _decode_distinct(n: int) -> None:
+    """``n`` verdicts, each naming a group and a task of its own, decoded from an empty set of
+    known tokens: each decodes to what was encoded."""
     lenient._valid.clear()
-    for n in range(lenient.MAX_VALID):
-        group = f"g{n}"
+    for i in range(n):
+        group = f"g{i}"
         verdict = TaskJudged(
             at=1.8e9,
             group=group,
-            completion=n,
+            completion=i,
             next_run=1.8e9,
-            judgements=[Judgement(f"t{n}", "ok", None, "fine")],
+            judgements=[Judgement(f"t{i}", "ok", None, "fine")],
         )
         data = codec.encode(verdict)
         assert codec.encode(lenient.decode(data, subjects.judged(group))) == data
+
+
+def test_the_known_tokens_stay_bounded():
+    """Decoded copies of the tokens are what the set holds: never more than its bound, however
+    many distinct ones the log names (at 100,000 tasks, 150,000 group and task ids)."""
+    _decode_distinct(lenient.MAX_VALID)
     assert 0 < len(lenient._valid) <= lenient.MAX_VALID
 
 
 def test_a_full_set_of_known_tokens_keeps_those_it_holds():
     """A log naming a few more tokens than the bound does not empty the set: emptied whenever
     full, it lost the tokens that repeat and nearly every event missed it."""
-    lenient._valid.clear()
-    for n in range(lenient.MAX_VALID + 10):
-        group = f"g{n}"
-        verdict = TaskJudged(
-            at=1.8e9,
-            group=group,
-            completion=n,
-            next_run=1.8e9,
-            judgements=[Judgement(f"t{n}", "ok", None, "fine")],
-        )
-        data = codec.encode(verdict)
-        assert codec.encode(lenient.decode(data, subjects.judged(group))) == data
+    _decode_distinct(lenient.MAX_VALID + 10)
     assert {"g0", "t0", "g100", "t100"} <= lenient._valid
     assert len(lenient._valid) == lenient.MAX_VALID
 
